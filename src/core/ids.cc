@@ -1,0 +1,87 @@
+#include "core/ids.h"
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+
+#include "core/encoding.h"
+
+namespace hookwire {
+namespace {
+constexpr int64_t kKsuidEpoch = 1'400'000'000;
+constexpr size_t kRawBytes = 20;
+constexpr size_t kTextLen = 27;
+constexpr char kBase62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+using Raw = std::array<uint8_t, kRawBytes>;
+
+// Big-endian base62 of 20 bytes into exactly 27 characters (ASCII order of the alphabet = numeric order).
+std::string encode62(Raw raw) {
+  std::string out(kTextLen, '0');
+  for (size_t pos = kTextLen; pos-- > 0;) {
+    uint32_t rem = 0;
+    for (auto& b : raw) {
+      uint32_t acc = (rem << 8) | b;
+      b = static_cast<uint8_t>(acc / 62);
+      rem = acc % 62;
+    }
+    out[pos] = kBase62[rem];
+  }
+  return out;
+}
+
+// Increments the 16-byte payload as one big-endian number; carries into the timestamp if it overflows.
+void increment(Raw& r) {
+  for (size_t i = kRawBytes; i-- > 0;)
+    if (++r[i] != 0) return;
+}
+
+std::mutex g_mu;
+Raw g_last{};
+}  // namespace
+
+std::string new_id(std::string_view prefix, TimePoint now) {
+  Raw raw{};
+  const int64_t secs = std::max<int64_t>(0, unix_seconds(now) - kKsuidEpoch);
+  const uint32_t ts = static_cast<uint32_t>(secs);
+  raw[0] = ts >> 24, raw[1] = ts >> 16, raw[2] = ts >> 8, raw[3] = ts;
+  const std::string rnd = random_bytes(16);
+  std::memcpy(raw.data() + 4, rnd.data(), 16);
+  {
+    // Strictly increasing within the process: if the clock did not move past the last id, count up from it.
+    std::lock_guard lock(g_mu);
+    if (raw <= g_last) {
+      raw = g_last;
+      increment(raw);
+    }
+    g_last = raw;
+  }
+  std::string out(prefix);
+  out += '_';
+  out += encode62(raw);
+  return out;
+}
+
+std::string new_id(std::string_view prefix) { return new_id(prefix, SystemClock::instance().now()); }
+
+bool is_id(std::string_view s, std::string_view prefix) {
+  if (s.size() != prefix.size() + 1 + kTextLen || s.substr(0, prefix.size()) != prefix || s[prefix.size()] != '_')
+    return false;
+  for (char c : s.substr(prefix.size() + 1))
+    if (!std::strchr(kBase62, c) || c == '\0') return false;
+  return true;
+}
+
+std::string min_id_at(std::string_view prefix, TimePoint t) {
+  Raw raw{};
+  const int64_t secs = std::max<int64_t>(0, unix_seconds(t) - kKsuidEpoch);
+  const uint32_t ts = static_cast<uint32_t>(secs);
+  raw[0] = ts >> 24, raw[1] = ts >> 16, raw[2] = ts >> 8, raw[3] = ts;
+  std::string out(prefix);
+  out += '_';
+  out += encode62(raw);
+  return out;
+}
+
+}  // namespace hookwire
