@@ -1,0 +1,120 @@
+// The records hookwire keeps. Plain values: no behaviour, no backend types. JSON-valued fields (metadata,
+// payload, schemas) are kept as their serialized text so the store never parses them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+
+namespace hookwire::store {
+
+struct Application {
+  std::string id;  // app_...
+  std::optional<std::string> uid;
+  std::string name;
+  std::optional<int64_t> throttle_rate;
+  std::string metadata = "{}";  // JSON object text
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+struct EventType {
+  std::string name;  // the key
+  std::string description;
+  bool archived = false;
+  bool deprecated = false;
+  std::optional<std::string> feature_flag;
+  std::optional<std::string> schemas;  // JSON object text
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+struct EndpointSecret {
+  std::string key;                        // "whsec_<base64>"
+  std::optional<TimePoint> expires_at;    // set on the old key by a rotation (grace period); nullopt = current
+};
+
+struct Endpoint {
+  std::string id;  // ep_...
+  std::string app_id;
+  std::optional<std::string> uid;
+  std::string url;
+  std::string description;
+  bool disabled = false;
+  std::optional<int64_t> rate_limit;                  // deliveries per second; nullopt = unlimited
+  std::optional<std::vector<std::string>> event_types;  // nullopt = every event type
+  std::optional<std::vector<std::string>> channels;     // nullopt = every channel
+  std::string metadata = "{}";                         // JSON object text
+  std::vector<EndpointSecret> secrets;                 // current key first; never empty
+  std::map<std::string, std::string> headers;          // custom headers sent with each delivery
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+struct Message {
+  std::string id;  // msg_...; ids increase with creation time
+  std::string app_id;
+  std::optional<std::string> event_id;  // unique per application when present
+  std::string event_type;
+  std::string payload;  // JSON text exactly as received (re-serialized by the API layer, compact)
+  std::optional<std::vector<std::string>> channels;
+  TimePoint created_at;
+};
+
+// One delivery attempt (written by the delivery engine; listed by the attempt endpoints).
+struct Attempt {
+  std::string id;  // atmpt_...
+  std::string app_id;
+  std::string msg_id;
+  std::string endpoint_id;
+  std::string url;
+  int status = 0;  // Svix MessageStatus: 0 success, 1 pending, 2 fail, 3 sending
+  int response_status_code = 0;
+  std::string response;
+  int64_t response_duration_ms = 0;
+  int trigger_type = 0;  // 0 scheduled, 1 manual
+  TimePoint created_at;
+};
+
+// A stored answer to a POST carrying an `idempotency-key` header.
+struct IdempotencyRecord {
+  std::string key;           // scope + key, as the API layer builds it
+  std::string request_hash;  // identifies the request the key was first used with
+  int status = 0;
+  std::string body;
+  TimePoint created_at;
+};
+
+// ---- Queries -------------------------------------------------------------------------------------------------
+
+enum class Order { kAscending, kDescending };
+
+// Cursor paging. `iterator` is the id of the last item of the previous page (exclusive bound in the list's
+// order); a leading '-' asks for the page *before* that id instead (what prevIterator hands out).
+struct PageQuery {
+  int limit = 50;  // 1..250, checked by the API layer
+  std::optional<std::string> iterator;
+  Order order = Order::kAscending;
+};
+
+struct MessageQuery {
+  PageQuery page;  // order defaults to newest first for messages (the API sets it)
+  std::optional<TimePoint> before;  // created_at < before
+  std::optional<TimePoint> after;   // created_at > after
+  std::vector<std::string> event_types;  // empty = any
+  std::optional<std::string> channel;
+};
+
+template <class T>
+struct Page {
+  std::vector<T> items;
+  std::optional<std::string> iterator;       // pass back to get the next page; nullopt when empty
+  std::optional<std::string> prev_iterator;  // pass back to get the previous page
+  bool done = true;                          // no more items after this page
+};
+
+}  // namespace hookwire::store

@@ -1,0 +1,109 @@
+// Store: hookwire's durable state behind one interface, so SQLite (embedded default) and PostgreSQL
+// (scale-out) are interchangeable and pass one contract test suite.
+//
+// Work reaches the store as functions over a `Tx`, run on the store's own threads (never on an I/O thread):
+//  - submit_read(): runs against a consistent snapshot on a reader thread.
+//  - submit_write(): queued for the single writer, which runs many queued functions in ONE transaction and ONE
+//    commit (group commit). Each function runs inside its own savepoint: if it returns an error, only its own
+//    changes are rolled back and the rest of the batch commits. `done` is called only after the batch is
+//    durable (per the durability setting), so an API may acknowledge as soon as `done` reports success.
+// The functions must be short and must not block on anything but the Tx: they hold up everyone's batch.
+// `done` callbacks run on a store thread; they must only hand results over (e.g. post to an executor).
+//
+// Thread-safety: Store methods may be called from any thread. A Tx is used only by the thread it is given to,
+// only during the call.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/metrics.h"
+#include "core/result.h"
+#include "store/model.h"
+
+namespace hookwire::store {
+
+// The operations of one transaction. Every lookup by `id_or_uid` accepts either the object id or its uid.
+// Errors: kNotFound for unknown objects, kConflict for uniqueness violations (detail says which),
+// kInternal for backend failures.
+class Tx {
+ public:
+  virtual ~Tx() = default;
+
+  // Applications
+  virtual Result<Application> get_application(std::string_view id_or_uid) = 0;
+  virtual Result<Page<Application>> list_applications(const PageQuery& q) = 0;
+  virtual Status insert_application(const Application& app) = 0;  // kConflict: uid taken
+  virtual Status update_application(const Application& app) = 0;  // by app.id; kConflict: uid taken
+  virtual Status delete_application(std::string_view id) = 0;     // with its endpoints, messages, attempts
+
+  // Event types (global, keyed by name)
+  virtual Result<EventType> get_event_type(std::string_view name) = 0;
+  virtual Result<Page<EventType>> list_event_types(const PageQuery& q, bool include_archived) = 0;
+  virtual Status insert_event_type(const EventType& et) = 0;  // kConflict: name taken
+  virtual Status update_event_type(const EventType& et) = 0;  // by name
+  virtual Status delete_event_type(std::string_view name) = 0;
+
+  // Endpoints (scoped to an application id — callers resolve uids of the app first)
+  virtual Result<Endpoint> get_endpoint(std::string_view app_id, std::string_view id_or_uid) = 0;
+  virtual Result<Page<Endpoint>> list_endpoints(std::string_view app_id, const PageQuery& q) = 0;
+  virtual Status insert_endpoint(const Endpoint& ep) = 0;  // kConflict: uid taken within the app
+  virtual Status update_endpoint(const Endpoint& ep) = 0;  // by ep.id (whole record, secrets and headers too)
+  virtual Status delete_endpoint(std::string_view app_id, std::string_view id) = 0;
+
+  // Messages
+  virtual Status insert_message(const Message& msg) = 0;  // kConflict: event_id already used in the app
+  // By message id, or by eventId when `id_or_event_id` is not a msg_ id.
+  virtual Result<Message> get_message(std::string_view app_id, std::string_view id_or_event_id) = 0;
+  virtual Result<Page<Message>> list_messages(std::string_view app_id, const MessageQuery& q) = 0;
+
+  // Attempts
+  virtual Status insert_attempt(const Attempt& a) = 0;
+  virtual Result<Page<Attempt>> list_attempts_by_message(std::string_view app_id, std::string_view msg_id,
+                                                         const PageQuery& q) = 0;
+  virtual Result<Page<Attempt>> list_attempts_by_endpoint(std::string_view app_id, std::string_view endpoint_id,
+                                                          const PageQuery& q) = 0;
+
+  // Idempotency records
+  virtual Result<IdempotencyRecord> get_idempotency(std::string_view key) = 0;  // kNotFound if absent
+  virtual Status put_idempotency(const IdempotencyRecord& rec) = 0;           // replaces
+  virtual Status purge_idempotency(TimePoint created_before) = 0;
+};
+
+enum class Durability {
+  kFull,    // every batch is fsynced before its requests are acknowledged (default)
+  kNormal,  // committed batches survive a crash of hookwire, not necessarily a power loss
+};
+
+class Store {
+ public:
+  using ReadFn = std::function<void(Tx&)>;
+  using WriteFn = std::function<Status(Tx&)>;
+  using WriteDone = std::function<void(Status)>;
+
+  virtual ~Store() = default;
+
+  virtual void submit_read(ReadFn fn, std::function<void()> done) = 0;
+  // done(ok) after the batch holding fn committed durably; done(fn's error) if fn failed (its changes undone);
+  // done(kInternal/kUnavailable) if the batch could not commit or the store is stopping.
+  virtual void submit_write(WriteFn fn, WriteDone done) = 0;
+
+  // Refuses new work (kUnavailable), finishes everything queued, flushes, and joins the store's threads.
+  // Idempotent; called before destruction.
+  virtual void stop() = 0;
+};
+
+struct SqliteOptions {
+  std::string path;  // database file; created with its schema if absent
+  Durability durability = Durability::kFull;
+  int readers = 2;            // reader threads (each with its own connection)
+  size_t max_batch = 2048;    // most write functions in one transaction
+  metrics::Registry* metrics = nullptr;  // optional: store_batch_size, store_commit_seconds
+};
+
+// Opens (creating and migrating as needed) the SQLite store. Errors name the file and the cause.
+Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options);
+
+}  // namespace hookwire::store
