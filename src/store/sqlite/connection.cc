@@ -1,0 +1,69 @@
+#include "store/sqlite/connection.h"
+
+#include <fmt/format.h>
+
+namespace hookwire::store {
+
+Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, const Options& options) {
+  sqlite3* db = nullptr;
+  const int flags = (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                    SQLITE_OPEN_NOMUTEX;
+  const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return Error::internal(fmt::format("cannot open database {}: {}", path, msg));
+  }
+  std::unique_ptr<Connection> conn(new Connection(db));
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, options.busy_timeout_ms);
+  // Foreign keys stay off: the store deletes dependants explicitly (delete_application), and the hot insert
+  // path should not pay for parent lookups.
+  const std::string pragmas =
+      fmt::format("PRAGMA synchronous={}; PRAGMA temp_store=MEMORY;", options.full_sync ? "FULL" : "NORMAL");
+  if (auto st = conn->exec(pragmas.c_str()); !st.ok()) {
+    return Error::internal(fmt::format("cannot configure database {}: {}", path, st.error().detail));
+  }
+  return conn;
+}
+
+Connection::~Connection() {
+  for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+  sqlite3_close(db_);
+}
+
+Result<sqlite3_stmt*> Connection::prepare(std::string_view sql) {
+  if (auto it = cache_.find(sql); it != cache_.end()) return it->second;
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
+                         nullptr) != SQLITE_OK) {
+    return error(fmt::format("prepare \"{}\"", sql));
+  }
+  cache_.emplace(std::string(sql), stmt);
+  return stmt;
+}
+
+Status Connection::exec(const char* sql) {
+  char* msg = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+    Error e = Error::internal(msg ? msg : sqlite3_errmsg(db_));
+    sqlite3_free(msg);
+    return e;
+  }
+  return {};
+}
+
+Status Connection::run(std::string_view sql) {
+  auto stmt = prepare(sql);
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  const int rc = s.step();
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return error(sql);
+  return {};
+}
+
+Error Connection::error(std::string_view what) const {
+  return Error::internal(fmt::format("sqlite: {}: {}", what, sqlite3_errmsg(db_)));
+}
+
+}  // namespace hookwire::store

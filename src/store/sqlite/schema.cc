@@ -1,0 +1,148 @@
+#include "store/sqlite/schema.h"
+
+#include <fmt/format.h>
+
+#include <array>
+
+namespace hookwire::store {
+namespace {
+
+// Times are INTEGER unix milliseconds; booleans are INTEGER 0/1; JSON values are TEXT. Text keys compare
+// bytewise (SQLite's BINARY collation), which is the order ids are generated in; a PostgreSQL port must use
+// COLLATE "C" for the same order. No foreign keys: dependants are deleted explicitly.
+constexpr std::array kMigrations = {
+    // 1: the initial schema.
+    R"sql(
+CREATE TABLE applications (
+  id            TEXT PRIMARY KEY,
+  uid           TEXT UNIQUE,
+  name          TEXT NOT NULL,
+  throttle_rate INTEGER,
+  metadata      TEXT NOT NULL,
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL
+);
+
+CREATE TABLE event_types (
+  name         TEXT PRIMARY KEY,
+  description  TEXT NOT NULL,
+  archived     INTEGER NOT NULL,
+  deprecated   INTEGER NOT NULL,
+  feature_flag TEXT,
+  schemas      TEXT,
+  created_at   INTEGER NOT NULL,
+  updated_at   INTEGER NOT NULL
+);
+
+CREATE TABLE endpoints (
+  id          TEXT PRIMARY KEY,
+  app_id      TEXT NOT NULL,
+  uid         TEXT,
+  url         TEXT NOT NULL,
+  description TEXT NOT NULL,
+  disabled    INTEGER NOT NULL,
+  rate_limit  INTEGER,
+  event_types TEXT,
+  channels    TEXT,
+  metadata    TEXT NOT NULL,
+  secrets     TEXT NOT NULL,
+  headers     TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  UNIQUE (app_id, uid)
+);
+CREATE INDEX endpoints_by_app ON endpoints (app_id, id);
+
+-- The primary key (app_id, id) is also the index messages are listed by.
+CREATE TABLE messages (
+  app_id     TEXT NOT NULL,
+  id         TEXT NOT NULL,
+  event_id   TEXT,
+  event_type TEXT NOT NULL,
+  payload    TEXT NOT NULL,
+  channels   TEXT,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (app_id, id)
+);
+CREATE UNIQUE INDEX messages_by_event_id ON messages (app_id, event_id) WHERE event_id IS NOT NULL;
+
+CREATE TABLE attempts (
+  id                   TEXT PRIMARY KEY,
+  app_id               TEXT NOT NULL,
+  msg_id               TEXT NOT NULL,
+  endpoint_id          TEXT NOT NULL,
+  url                  TEXT NOT NULL,
+  status               INTEGER NOT NULL,
+  response_status_code INTEGER NOT NULL,
+  response             TEXT NOT NULL,
+  response_duration_ms INTEGER NOT NULL,
+  trigger_type         INTEGER NOT NULL,
+  created_at           INTEGER NOT NULL
+);
+CREATE INDEX attempts_by_msg ON attempts (app_id, msg_id, id);
+CREATE INDEX attempts_by_endpoint ON attempts (app_id, endpoint_id, id);
+
+CREATE TABLE idempotency (
+  key          TEXT PRIMARY KEY,
+  request_hash TEXT NOT NULL,
+  status       INTEGER NOT NULL,
+  body         TEXT NOT NULL,
+  created_at   INTEGER NOT NULL
+);
+CREATE INDEX idempotency_by_created_at ON idempotency (created_at);
+)sql",
+};
+
+int user_version(Connection& conn) {
+  auto stmt = conn.prepare("PRAGMA user_version");
+  if (!stmt.ok()) return -1;
+  Stmt s(*stmt);
+  return s.step() == SQLITE_ROW ? static_cast<int>(s.int64(0)) : -1;
+}
+
+}  // namespace
+
+int latest_schema_version() { return static_cast<int>(kMigrations.size()); }
+
+Status migrate(Connection& conn, const std::string& path) {
+  auto fail = [&](std::string_view what, const Error& e) {
+    return Error::internal(fmt::format("database {}: {}: {}", path, what, e.detail));
+  };
+  // WAL lets readers see a consistent snapshot while the writer commits, and makes a commit one append + one
+  // fsync. It is persistent in the file, so setting it once per open is enough.
+  {
+    auto stmt = conn.prepare("PRAGMA journal_mode=WAL");
+    if (!stmt.ok()) return fail("cannot enable WAL", stmt.error());
+    Stmt s(*stmt);
+    if (s.step() != SQLITE_ROW || s.text(0) != "wal") {
+      return Error::internal(fmt::format("database {}: cannot enable WAL journal mode", path));
+    }
+  }
+  if (auto st = conn.exec("BEGIN IMMEDIATE"); !st.ok()) return fail("cannot lock for migration", st.error());
+  auto rollback = [&](Error e) {
+    (void)conn.exec("ROLLBACK");
+    return e;
+  };
+  const int current = user_version(conn);
+  if (current < 0) return rollback(fail("cannot read schema version", conn.error("user_version")));
+  if (current > latest_schema_version()) {
+    return rollback(Error::internal(
+        fmt::format("database {} has schema version {}, newer than the newest this hookwire knows ({}); "
+                    "upgrade hookwire or use another data directory",
+                    path, current, latest_schema_version())));
+  }
+  for (int v = current; v < latest_schema_version(); ++v) {
+    if (auto st = conn.exec(kMigrations[v]); !st.ok()) {
+      return rollback(fail(fmt::format("migration to schema version {} failed", v + 1), st.error()));
+    }
+  }
+  if (current != latest_schema_version()) {
+    const auto set = fmt::format("PRAGMA user_version = {}", latest_schema_version());
+    if (auto st = conn.exec(set.c_str()); !st.ok())
+      return rollback(fail("cannot set schema version", st.error()));
+  }
+  if (auto st = conn.exec("COMMIT"); !st.ok()) return rollback(fail("cannot commit migration", st.error()));
+  return {};
+}
+
+}  // namespace hookwire::store

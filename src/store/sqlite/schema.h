@@ -1,0 +1,20 @@
+// The SQLite schema as an ordered list of migrations, applied at open.
+//
+// The database's version is `PRAGMA user_version` (0 = empty). open applies every step above it, all in one
+// transaction (so a failed upgrade leaves the file as it was), and refuses a file whose version is newer than
+// the newest step this build knows: an older hookwire must not write into a newer schema.
+// Rule for new steps: append, never edit a released step.
+#pragma once
+
+#include "core/result.h"
+#include "store/sqlite/connection.h"
+
+namespace hookwire::store {
+
+// The schema version this build creates.
+int latest_schema_version();
+
+// Puts the database in WAL mode and migrates it to latest_schema_version(). `path` names the file in errors.
+Status migrate(Connection& conn, const std::string& path);
+
+}  // namespace hookwire::store

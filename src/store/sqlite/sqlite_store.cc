@@ -1,0 +1,241 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <exception>
+#include <filesystem>
+
+#include "store/sqlite/schema.h"
+
+namespace hookwire::store {
+namespace {
+
+// The batch statements, prepared once per connection like every other.
+constexpr std::string_view kBegin = "BEGIN IMMEDIATE";
+constexpr std::string_view kCommit = "COMMIT";
+constexpr std::string_view kRollback = "ROLLBACK";
+constexpr std::string_view kSavepoint = "SAVEPOINT w";
+constexpr std::string_view kRelease = "RELEASE w";
+constexpr std::string_view kRollbackTo = "ROLLBACK TO w";
+
+std::vector<double> batch_size_buckets() {
+  std::vector<double> b;
+  for (double v = 1; v <= 4096; v *= 2) b.push_back(v);
+  return b;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options) {
+  auto s = SqliteStore::open(options);
+  if (!s.ok()) return s.take_error();
+  return std::unique_ptr<Store>(std::move(*s));
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& options) {
+  if (options.path.empty()) return Error::internal("sqlite store: no database path given");
+  const std::filesystem::path path(options.path);
+  if (path.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    if (ec) {
+      return Error::internal(fmt::format("cannot create directory {} for database: {}",
+                                         path.parent_path().string(), ec.message()));
+    }
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore(options));
+  Connection::Options conn_options;
+  conn_options.full_sync = options.durability == Durability::kFull;
+  auto writer = Connection::open(options.path, conn_options);
+  if (!writer.ok()) return writer.take_error();
+  store->writer_conn_ = std::move(*writer);
+  if (auto st = migrate(*store->writer_conn_, options.path); !st.ok()) return st.take_error();
+
+  conn_options.read_only = true;
+  for (int i = 0; i < std::max(1, options.readers); ++i) {
+    auto reader = Connection::open(options.path, conn_options);
+    if (!reader.ok()) return reader.take_error();
+    store->reader_conns_.push_back(std::move(*reader));
+  }
+  if (options.metrics) {
+    store->batch_size_ = &options.metrics->histogram(
+        "store_batch_size", "Write functions per committed batch.", batch_size_buckets());
+    store->commit_seconds_ = &options.metrics->histogram(
+        "store_commit_seconds", "Time to commit (and flush) one write batch.", metrics::latency_buckets());
+    store->writes_total_ =
+        &options.metrics->counter("store_writes_total", "Write functions run by the store.");
+  }
+  store->writer_ = std::thread([s = store.get()] { s->writer_loop(); });
+  for (auto& conn : store->reader_conns_) {
+    store->readers_.emplace_back([s = store.get(), c = conn.get()] { s->reader_loop(c); });
+  }
+  return store;
+}
+
+SqliteStore::~SqliteStore() { stop(); }
+
+void SqliteStore::stop() {
+  std::lock_guard stop_lock(stop_mu_);
+  if (stopped_) return;
+  stopped_ = true;
+  {
+    std::lock_guard lk(write_mu_);
+    writes_closed_ = true;
+  }
+  write_cv_.notify_all();
+  {
+    std::lock_guard lk(read_mu_);
+    reads_closed_ = true;
+  }
+  read_cv_.notify_all();
+  // The threads drain their queues before they exit.
+  if (writer_.joinable()) writer_.join();
+  for (auto& t : readers_) t.join();
+  readers_.clear();
+  reader_conns_.clear();
+  writer_conn_.reset();
+}
+
+void SqliteStore::submit_write(WriteFn fn, WriteDone done) {
+  {
+    std::lock_guard lk(write_mu_);
+    if (!writes_closed_) {
+      write_queue_.push_back({std::move(fn), std::move(done)});
+      // Notify under the lock: the writer cannot miss it, and stop() cannot destroy the cv under us.
+      write_cv_.notify_one();
+      return;
+    }
+  }
+  done(Error::unavailable("store is stopping"));
+}
+
+void SqliteStore::submit_read(ReadFn fn, std::function<void()> done) {
+  {
+    std::lock_guard lk(read_mu_);
+    if (!reads_closed_) {
+      read_queue_.push_back({std::move(fn), std::move(done)});
+      read_cv_.notify_one();
+      return;
+    }
+  }
+  UnavailableTx tx;
+  fn(tx);
+  done();
+}
+
+void SqliteStore::writer_loop() {
+  for (;;) {
+    {
+      std::unique_lock lk(write_mu_);
+      write_cv_.wait(lk, [&] { return !write_queue_.empty() || writes_closed_; });
+      if (write_queue_.empty()) return;  // closed and drained
+      if (write_queue_.size() <= options_.max_batch) {
+        batch_.swap(write_queue_);  // the queue inherits the old batch's (empty) buffer
+      } else {
+        const auto n = static_cast<std::ptrdiff_t>(std::max<size_t>(1, options_.max_batch));
+        batch_.assign(std::make_move_iterator(write_queue_.begin()),
+                      std::make_move_iterator(write_queue_.begin() + n));
+        write_queue_.erase(write_queue_.begin(), write_queue_.begin() + n);
+      }
+    }
+    run_batch();
+    batch_.clear();
+  }
+}
+
+void SqliteStore::run_batch() {
+  Connection& conn = *writer_conn_;
+  SqliteTx tx(conn);
+  results_.assign(batch_.size(), Status());
+  auto fail_all = [&](const Error& e) {
+    for (auto& r : results_) r = e;
+  };
+
+  if (auto st = conn.run(kBegin); !st.ok()) {
+    fail_all(st.error());
+  } else {
+    bool aborted = false;
+    for (size_t i = 0; i < batch_.size(); ++i) {
+      if (auto st = conn.run(kSavepoint); !st.ok()) {
+        fail_all(st.error());
+        aborted = true;
+        break;
+      }
+      Status st;
+      try {
+        st = batch_[i].fn(tx);
+      } catch (const std::exception& e) {
+        st = Error::internal(fmt::format("write function threw: {}", e.what()));
+      } catch (...) {
+        st = Error::internal("write function threw");
+      }
+      // Some failures (I/O errors, SQLITE_FULL) make SQLite roll back the whole transaction by itself; then
+      // no savepoint is left to undo and nothing of the batch can commit.
+      if (sqlite3_get_autocommit(conn.handle())) {
+        fail_all(Error::internal("sqlite: the write transaction was aborted: " +
+                                 std::string(sqlite3_errmsg(conn.handle()))));
+        aborted = true;
+        break;
+      }
+      if (st.ok()) {
+        if (auto rel = conn.run(kRelease); !rel.ok()) {
+          fail_all(rel.error());
+          aborted = true;
+          break;
+        }
+      } else {
+        if (auto rb = conn.run(kRollbackTo); !rb.ok()) {
+          fail_all(rb.error());
+          aborted = true;
+          break;
+        }
+        (void)conn.run(kRelease);
+      }
+      results_[i] = std::move(st);
+    }
+    if (!aborted) {
+      const auto start = std::chrono::steady_clock::now();
+      if (auto st = conn.run(kCommit); !st.ok()) {
+        fail_all(st.error());
+        aborted = true;
+      }
+      if (commit_seconds_) {
+        commit_seconds_->observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      }
+    }
+    if (aborted && !sqlite3_get_autocommit(conn.handle())) (void)conn.run(kRollback);
+  }
+  if (batch_size_) batch_size_->observe(static_cast<double>(batch_.size()));
+  if (writes_total_) writes_total_->inc(static_cast<double>(batch_.size()));
+  for (size_t i = 0; i < batch_.size(); ++i) {
+    if (batch_[i].done) batch_[i].done(std::move(results_[i]));
+  }
+}
+
+void SqliteStore::reader_loop(Connection* conn) {
+  SqliteTx tx(*conn);
+  for (;;) {
+    ReadOp op;
+    {
+      std::unique_lock lk(read_mu_);
+      read_cv_.wait(lk, [&] { return !read_queue_.empty() || reads_closed_; });
+      if (read_queue_.empty()) return;  // closed and drained
+      op = std::move(read_queue_.front());
+      read_queue_.pop_front();
+    }
+    // BEGIN is deferred: the snapshot is taken at the first read and held until COMMIT, so every read of fn
+    // sees the same committed state. A failure to begin surfaces as errors from the Tx calls themselves.
+    const bool in_tx = conn->run("BEGIN").ok();
+    try {
+      op.fn(tx);
+    } catch (...) {
+      // A read function has nowhere to report an exception; its done still runs so nobody waits forever.
+    }
+    if (in_tx) (void)conn->run(kCommit);
+    if (op.done) op.done();
+  }
+}
+
+}  // namespace hookwire::store

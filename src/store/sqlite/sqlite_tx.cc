@@ -1,0 +1,650 @@
+#include "store/sqlite/sqlite_tx.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+
+namespace hookwire::store {
+namespace json = boost::json;
+namespace {
+
+// ---- JSON columns (endpoint lists, secrets and headers; message channels)
+// ----------------------------------
+
+std::string to_json(const std::vector<std::string>& v) { return json::serialize(json::value_from(v)); }
+
+std::string to_json(const std::map<std::string, std::string>& m) {
+  json::object o;
+  for (const auto& [k, v] : m) o[k] = v;
+  return json::serialize(o);
+}
+
+std::string to_json(const std::vector<EndpointSecret>& secrets) {
+  json::array a;
+  for (const auto& s : secrets) {
+    json::object o;
+    o["key"] = s.key;
+    if (s.expires_at) o["expires_at"] = unix_millis(*s.expires_at);
+    a.push_back(std::move(o));
+  }
+  return json::serialize(a);
+}
+
+std::optional<std::string> to_json(const std::optional<std::vector<std::string>>& v) {
+  if (!v) return std::nullopt;
+  return to_json(*v);
+}
+
+// The store wrote these columns itself, so anything unparsable is corruption: report it, don't guess.
+Result<json::value> parse(const std::string& text, std::string_view column) {
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec) return Error::internal(fmt::format("corrupt JSON in column {}", column));
+  return v;
+}
+
+Result<std::vector<std::string>> strings_from_json(const std::string& text, std::string_view column) {
+  auto v = parse(text, column);
+  if (!v.ok()) return v.take_error();
+  if (!v->is_array()) return Error::internal(fmt::format("corrupt JSON in column {}", column));
+  std::vector<std::string> out;
+  for (const auto& e : v->as_array()) {
+    if (!e.is_string()) return Error::internal(fmt::format("corrupt JSON in column {}", column));
+    out.emplace_back(e.as_string());
+  }
+  return out;
+}
+
+Result<std::optional<std::vector<std::string>>> opt_strings(const Stmt& s, int c, std::string_view column) {
+  if (s.is_null(c)) return std::optional<std::vector<std::string>>();
+  auto v = strings_from_json(s.text(c), column);
+  if (!v.ok()) return v.take_error();
+  return std::optional<std::vector<std::string>>(std::move(*v));
+}
+
+// ---- Rows
+// ----------------------------------------------------------------------------------------------------
+
+constexpr const char* kAppCols = "id, uid, name, throttle_rate, metadata, created_at, updated_at";
+Result<Application> read_app(const Stmt& s) {
+  Application a;
+  a.id = s.text(0);
+  a.uid = s.opt_text(1);
+  a.name = s.text(2);
+  a.throttle_rate = s.opt_int64(3);
+  a.metadata = s.text(4);
+  a.created_at = s.time(5);
+  a.updated_at = s.time(6);
+  return a;
+}
+
+constexpr const char* kEventTypeCols =
+    "name, description, archived, deprecated, feature_flag, schemas, created_at, updated_at";
+Result<EventType> read_event_type(const Stmt& s) {
+  EventType e;
+  e.name = s.text(0);
+  e.description = s.text(1);
+  e.archived = s.boolean(2);
+  e.deprecated = s.boolean(3);
+  e.feature_flag = s.opt_text(4);
+  e.schemas = s.opt_text(5);
+  e.created_at = s.time(6);
+  e.updated_at = s.time(7);
+  return e;
+}
+
+constexpr const char* kEndpointCols =
+    "id, app_id, uid, url, description, disabled, rate_limit, event_types, channels, metadata, secrets, "
+    "headers, "
+    "created_at, updated_at";
+Result<Endpoint> read_endpoint(const Stmt& s) {
+  Endpoint e;
+  e.id = s.text(0);
+  e.app_id = s.text(1);
+  e.uid = s.opt_text(2);
+  e.url = s.text(3);
+  e.description = s.text(4);
+  e.disabled = s.boolean(5);
+  e.rate_limit = s.opt_int64(6);
+  auto event_types = opt_strings(s, 7, "endpoints.event_types");
+  if (!event_types.ok()) return event_types.take_error();
+  e.event_types = std::move(*event_types);
+  auto channels = opt_strings(s, 8, "endpoints.channels");
+  if (!channels.ok()) return channels.take_error();
+  e.channels = std::move(*channels);
+  e.metadata = s.text(9);
+  {
+    auto v = parse(s.text(10), "endpoints.secrets");
+    if (!v.ok()) return v.take_error();
+    if (!v->is_array()) return Error::internal("corrupt JSON in column endpoints.secrets");
+    for (const auto& item : v->as_array()) {
+      const auto* o = item.if_object();
+      const auto* key = o ? o->if_contains("key") : nullptr;
+      if (!key || !key->is_string()) return Error::internal("corrupt JSON in column endpoints.secrets");
+      EndpointSecret secret;
+      secret.key = std::string(key->as_string());
+      if (const auto* exp = o->if_contains("expires_at"); exp && exp->is_int64()) {
+        secret.expires_at = from_unix_millis(exp->as_int64());
+      }
+      e.secrets.push_back(std::move(secret));
+    }
+  }
+  {
+    auto v = parse(s.text(11), "endpoints.headers");
+    if (!v.ok()) return v.take_error();
+    if (!v->is_object()) return Error::internal("corrupt JSON in column endpoints.headers");
+    for (const auto& [k, val] : v->as_object()) {
+      if (!val.is_string()) return Error::internal("corrupt JSON in column endpoints.headers");
+      e.headers.emplace(std::string(k), std::string(val.as_string()));
+    }
+  }
+  e.created_at = s.time(12);
+  e.updated_at = s.time(13);
+  return e;
+}
+
+constexpr const char* kMessageCols = "id, app_id, event_id, event_type, payload, channels, created_at";
+Result<Message> read_message(const Stmt& s) {
+  Message m;
+  m.id = s.text(0);
+  m.app_id = s.text(1);
+  m.event_id = s.opt_text(2);
+  m.event_type = s.text(3);
+  m.payload = s.text(4);
+  auto channels = opt_strings(s, 5, "messages.channels");
+  if (!channels.ok()) return channels.take_error();
+  m.channels = std::move(*channels);
+  m.created_at = s.time(6);
+  return m;
+}
+
+constexpr const char* kAttemptCols =
+    "id, app_id, msg_id, endpoint_id, url, status, response_status_code, response, response_duration_ms, "
+    "trigger_type, created_at";
+Result<Attempt> read_attempt(const Stmt& s) {
+  Attempt a;
+  a.id = s.text(0);
+  a.app_id = s.text(1);
+  a.msg_id = s.text(2);
+  a.endpoint_id = s.text(3);
+  a.url = s.text(4);
+  a.status = static_cast<int>(s.int64(5));
+  a.response_status_code = static_cast<int>(s.int64(6));
+  a.response = s.text(7);
+  a.response_duration_ms = s.int64(8);
+  a.trigger_type = static_cast<int>(s.int64(9));
+  a.created_at = s.time(10);
+  return a;
+}
+
+bool is_constraint(int rc) { return (rc & 0xff) == SQLITE_CONSTRAINT; }
+
+// Which unique key a constraint error names ("UNIQUE constraint failed: messages.app_id, messages.event_id").
+bool names_column(sqlite3* db, std::string_view column) {
+  return std::string_view(sqlite3_errmsg(db)).find(column) != std::string_view::npos;
+}
+
+}  // namespace
+
+// ---- Helpers
+// -------------------------------------------------------------------------------------------------
+
+template <class Conflict>
+Status SqliteTx::finish_write(Stmt& s, std::string_view what, Conflict conflict) {
+  const int rc = s.step();
+  if (rc == SQLITE_DONE) return {};
+  if (is_constraint(rc)) return conflict();
+  return conn_.error(what);
+}
+
+Status SqliteTx::finish_write(Stmt& s, std::string_view what) {
+  const int rc = s.step();
+  if (rc == SQLITE_DONE) return {};
+  return conn_.error(what);
+}
+
+// Cursor paging (see PageQuery): a plain iterator is an exclusive bound in the list's order; "-key" asks for
+// the page just before `key`, which is read in reverse order and flipped back. One extra row tells whether
+// more items lie beyond the page in the direction of travel (`done`).
+template <class T, class ReadRow, class KeyOf>
+Result<Page<T>> SqliteTx::list(ListQuery lq, const PageQuery& q, ReadRow read_row, KeyOf key_of) {
+  const int limit = std::max(1, q.limit);
+  const bool backward = q.iterator && !q.iterator->empty() && (*q.iterator)[0] == '-';
+  std::string_view bound;
+  if (q.iterator) bound = backward ? std::string_view(*q.iterator).substr(1) : std::string_view(*q.iterator);
+  const bool ascending = (q.order == Order::kAscending) != backward;  // the order rows are read in
+  std::string& sql = lq.select;
+  if (q.iterator) {
+    fmt::format_to(std::back_inserter(sql), " AND {} {} ?", lq.key, ascending ? ">" : "<");
+    lq.binds.emplace_back(bound);
+  }
+  fmt::format_to(std::back_inserter(sql), " ORDER BY {} {} LIMIT ?", lq.key, ascending ? "ASC" : "DESC");
+  lq.binds.emplace_back(int64_t{limit} + 1);
+
+  auto stmt = conn_.prepare(sql);
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  for (size_t i = 0; i < lq.binds.size(); ++i) {
+    std::visit([&](auto v) { s.bind(static_cast<int>(i + 1), v); }, lq.binds[i]);
+  }
+  Page<T> page;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    if (page.items.size() == static_cast<size_t>(limit)) {
+      page.done = false;
+      break;
+    }
+    auto row = read_row(s);
+    if (!row.ok()) return row.take_error();
+    page.items.push_back(std::move(*row));
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return conn_.error("list");
+  if (backward) std::reverse(page.items.begin(), page.items.end());
+  if (!page.items.empty()) {
+    page.iterator = key_of(page.items.back());
+    page.prev_iterator = "-" + key_of(page.items.front());
+  }
+  return page;
+}
+
+// ---- Applications
+// --------------------------------------------------------------------------------------------
+
+Result<Application> SqliteTx::get_application(std::string_view id_or_uid) {
+  static const std::string sql = fmt::format(
+      "SELECT {} FROM applications WHERE id = ?1 OR uid = ?1 ORDER BY id = ?1 DESC LIMIT 1", kAppCols);
+  auto stmt = conn_.prepare(sql);
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, id_or_uid);
+  const int rc = s.step();
+  if (rc == SQLITE_ROW) return read_app(s);
+  if (rc == SQLITE_DONE) return Error::not_found("application not found");
+  return conn_.error("get_application");
+}
+
+Result<Page<Application>> SqliteTx::list_applications(const PageQuery& q) {
+  return list<Application>({fmt::format("SELECT {} FROM applications WHERE 1 = 1", kAppCols), {}, "id"}, q,
+                           read_app, [](const Application& a) { return a.id; });
+}
+
+Status SqliteTx::insert_application(const Application& app) {
+  auto stmt = conn_.prepare(
+      "INSERT INTO applications (id, uid, name, throttle_rate, metadata, created_at, updated_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, app.id);
+  s.bind(2, app.uid);
+  s.bind(3, app.name);
+  s.bind(4, app.throttle_rate);
+  s.bind(5, app.metadata);
+  s.bind(6, app.created_at);
+  s.bind(7, app.updated_at);
+  return finish_write(s, "insert_application", [&] {
+    return names_column(conn_.handle(), ".uid") ? Error::conflict("application uid already exists")
+                                                : Error::conflict("application id already exists");
+  });
+}
+
+Status SqliteTx::update_application(const Application& app) {
+  auto stmt = conn_.prepare(
+      "UPDATE applications SET uid = ?, name = ?, throttle_rate = ?, metadata = ?, created_at = ?, "
+      "updated_at = ? "
+      "WHERE id = ?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, app.uid);
+  s.bind(2, app.name);
+  s.bind(3, app.throttle_rate);
+  s.bind(4, app.metadata);
+  s.bind(5, app.created_at);
+  s.bind(6, app.updated_at);
+  s.bind(7, app.id);
+  auto st =
+      finish_write(s, "update_application", [] { return Error::conflict("application uid already exists"); });
+  if (st.ok() && sqlite3_changes(conn_.handle()) == 0) return Error::not_found("application not found");
+  return st;
+}
+
+Status SqliteTx::delete_application(std::string_view id) {
+  // Dependants first; the application row last, so "not found" is decided by it.
+  for (const char* sql :
+       {"DELETE FROM attempts WHERE app_id = ?", "DELETE FROM messages WHERE app_id = ?",
+        "DELETE FROM endpoints WHERE app_id = ?", "DELETE FROM applications WHERE id = ?"}) {
+    auto stmt = conn_.prepare(sql);
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    s.bind(1, id);
+    if (auto st = finish_write(s, "delete_application"); !st.ok()) return st;
+  }
+  if (sqlite3_changes(conn_.handle()) == 0) return Error::not_found("application not found");
+  return {};
+}
+
+// ---- Event types
+// ---------------------------------------------------------------------------------------------
+
+Result<EventType> SqliteTx::get_event_type(std::string_view name) {
+  static const std::string sql = fmt::format("SELECT {} FROM event_types WHERE name = ?", kEventTypeCols);
+  auto stmt = conn_.prepare(sql);
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, name);
+  const int rc = s.step();
+  if (rc == SQLITE_ROW) return read_event_type(s);
+  if (rc == SQLITE_DONE) return Error::not_found("event type not found");
+  return conn_.error("get_event_type");
+}
+
+Result<Page<EventType>> SqliteTx::list_event_types(const PageQuery& q, bool include_archived) {
+  return list<EventType>({fmt::format("SELECT {} FROM event_types WHERE {}", kEventTypeCols,
+                                      include_archived ? "1 = 1" : "archived = 0"),
+                          {},
+                          "name"},
+                         q, read_event_type, [](const EventType& e) { return e.name; });
+}
+
+Status SqliteTx::insert_event_type(const EventType& et) {
+  auto stmt = conn_.prepare(
+      "INSERT INTO event_types (name, description, archived, deprecated, feature_flag, schemas, created_at, "
+      "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, et.name);
+  s.bind(2, et.description);
+  s.bind(3, et.archived);
+  s.bind(4, et.deprecated);
+  s.bind(5, et.feature_flag);
+  s.bind(6, et.schemas);
+  s.bind(7, et.created_at);
+  s.bind(8, et.updated_at);
+  return finish_write(s, "insert_event_type",
+                      [] { return Error::conflict("event type name already exists"); });
+}
+
+Status SqliteTx::update_event_type(const EventType& et) {
+  auto stmt = conn_.prepare(
+      "UPDATE event_types SET description = ?, archived = ?, deprecated = ?, feature_flag = ?, schemas = ?, "
+      "created_at = ?, updated_at = ? WHERE name = ?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, et.description);
+  s.bind(2, et.archived);
+  s.bind(3, et.deprecated);
+  s.bind(4, et.feature_flag);
+  s.bind(5, et.schemas);
+  s.bind(6, et.created_at);
+  s.bind(7, et.updated_at);
+  s.bind(8, et.name);
+  auto st = finish_write(s, "update_event_type");
+  if (st.ok() && sqlite3_changes(conn_.handle()) == 0) return Error::not_found("event type not found");
+  return st;
+}
+
+Status SqliteTx::delete_event_type(std::string_view name) {
+  auto stmt = conn_.prepare("DELETE FROM event_types WHERE name = ?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, name);
+  auto st = finish_write(s, "delete_event_type");
+  if (st.ok() && sqlite3_changes(conn_.handle()) == 0) return Error::not_found("event type not found");
+  return st;
+}
+
+// ---- Endpoints
+// -----------------------------------------------------------------------------------------------
+
+Result<Endpoint> SqliteTx::get_endpoint(std::string_view app_id, std::string_view id_or_uid) {
+  static const std::string sql = fmt::format(
+      "SELECT {} FROM endpoints WHERE app_id = ?1 AND (id = ?2 OR uid = ?2) ORDER BY id = ?2 DESC LIMIT 1",
+      kEndpointCols);
+  auto stmt = conn_.prepare(sql);
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, app_id);
+  s.bind(2, id_or_uid);
+  const int rc = s.step();
+  if (rc == SQLITE_ROW) return read_endpoint(s);
+  if (rc == SQLITE_DONE) return Error::not_found("endpoint not found");
+  return conn_.error("get_endpoint");
+}
+
+Result<Page<Endpoint>> SqliteTx::list_endpoints(std::string_view app_id, const PageQuery& q) {
+  return list<Endpoint>(
+      {fmt::format("SELECT {} FROM endpoints WHERE app_id = ?", kEndpointCols), {app_id}, "id"}, q,
+      read_endpoint, [](const Endpoint& e) { return e.id; });
+}
+
+Status SqliteTx::insert_endpoint(const Endpoint& ep) {
+  auto stmt = conn_.prepare(
+      "INSERT INTO endpoints (id, app_id, uid, url, description, disabled, rate_limit, event_types, "
+      "channels, "
+      "metadata, secrets, headers, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+      "?)");
+  if (!stmt.ok()) return stmt.take_error();
+  const auto event_types = to_json(ep.event_types);
+  const auto channels = to_json(ep.channels);
+  const auto secrets = to_json(ep.secrets);
+  const auto headers = to_json(ep.headers);
+  Stmt s(*stmt);
+  s.bind(1, ep.id);
+  s.bind(2, ep.app_id);
+  s.bind(3, ep.uid);
+  s.bind(4, ep.url);
+  s.bind(5, ep.description);
+  s.bind(6, ep.disabled);
+  s.bind(7, ep.rate_limit);
+  s.bind(8, event_types);
+  s.bind(9, channels);
+  s.bind(10, ep.metadata);
+  s.bind(11, secrets);
+  s.bind(12, headers);
+  s.bind(13, ep.created_at);
+  s.bind(14, ep.updated_at);
+  return finish_write(s, "insert_endpoint", [&] {
+    return names_column(conn_.handle(), ".uid")
+               ? Error::conflict("endpoint uid already exists in this application")
+               : Error::conflict("endpoint id already exists");
+  });
+}
+
+Status SqliteTx::update_endpoint(const Endpoint& ep) {
+  auto stmt = conn_.prepare(
+      "UPDATE endpoints SET uid = ?, url = ?, description = ?, disabled = ?, rate_limit = ?, event_types = "
+      "?, "
+      "channels = ?, metadata = ?, secrets = ?, headers = ?, created_at = ?, updated_at = ? "
+      "WHERE id = ? AND app_id = ?");
+  if (!stmt.ok()) return stmt.take_error();
+  const auto event_types = to_json(ep.event_types);
+  const auto channels = to_json(ep.channels);
+  const auto secrets = to_json(ep.secrets);
+  const auto headers = to_json(ep.headers);
+  Stmt s(*stmt);
+  s.bind(1, ep.uid);
+  s.bind(2, ep.url);
+  s.bind(3, ep.description);
+  s.bind(4, ep.disabled);
+  s.bind(5, ep.rate_limit);
+  s.bind(6, event_types);
+  s.bind(7, channels);
+  s.bind(8, ep.metadata);
+  s.bind(9, secrets);
+  s.bind(10, headers);
+  s.bind(11, ep.created_at);
+  s.bind(12, ep.updated_at);
+  s.bind(13, ep.id);
+  s.bind(14, ep.app_id);
+  auto st = finish_write(s, "update_endpoint",
+                         [] { return Error::conflict("endpoint uid already exists in this application"); });
+  if (st.ok() && sqlite3_changes(conn_.handle()) == 0) return Error::not_found("endpoint not found");
+  return st;
+}
+
+Status SqliteTx::delete_endpoint(std::string_view app_id, std::string_view id) {
+  // The endpoint's attempts stay: they are part of its messages' delivery history.
+  auto stmt = conn_.prepare("DELETE FROM endpoints WHERE app_id = ? AND id = ?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, app_id);
+  s.bind(2, id);
+  auto st = finish_write(s, "delete_endpoint");
+  if (st.ok() && sqlite3_changes(conn_.handle()) == 0) return Error::not_found("endpoint not found");
+  return st;
+}
+
+// ---- Messages
+// ------------------------------------------------------------------------------------------------
+
+Status SqliteTx::insert_message(const Message& msg) {
+  // The hot path: one cached statement, parameters bound in place, JSON only when channels are present.
+  auto stmt = conn_.prepare(
+      "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, created_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  if (!stmt.ok()) return stmt.take_error();
+  std::optional<std::string> channels;
+  if (msg.channels) channels = to_json(*msg.channels);
+  Stmt s(*stmt);
+  s.bind(1, msg.id);
+  s.bind(2, msg.app_id);
+  s.bind(3, msg.event_id);
+  s.bind(4, msg.event_type);
+  s.bind(5, msg.payload);
+  s.bind(6, channels);
+  s.bind(7, msg.created_at);
+  return finish_write(s, "insert_message", [&] {
+    return names_column(conn_.handle(), ".event_id")
+               ? Error::conflict("message eventId already exists in this application")
+               : Error::conflict("message id already exists");
+  });
+}
+
+Result<Message> SqliteTx::get_message(std::string_view app_id, std::string_view id_or_event_id) {
+  static const std::string by_id =
+      fmt::format("SELECT {} FROM messages WHERE app_id = ? AND id = ?", kMessageCols);
+  static const std::string by_event_id =
+      fmt::format("SELECT {} FROM messages WHERE app_id = ? AND event_id = ?", kMessageCols);
+  for (const std::string* sql : {&by_id, &by_event_id}) {
+    auto stmt = conn_.prepare(*sql);
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    s.bind(1, app_id);
+    s.bind(2, id_or_event_id);
+    const int rc = s.step();
+    if (rc == SQLITE_ROW) return read_message(s);
+    if (rc != SQLITE_DONE) return conn_.error("get_message");
+  }
+  return Error::not_found("message not found");
+}
+
+Result<Page<Message>> SqliteTx::list_messages(std::string_view app_id, const MessageQuery& q) {
+  ListQuery lq{fmt::format("SELECT {} FROM messages WHERE app_id = ?", kMessageCols), {app_id}, "id"};
+  if (q.before) {
+    lq.select += " AND created_at < ?";
+    lq.binds.emplace_back(unix_millis(*q.before));
+  }
+  if (q.after) {
+    lq.select += " AND created_at > ?";
+    lq.binds.emplace_back(unix_millis(*q.after));
+  }
+  if (!q.event_types.empty()) {
+    lq.select += " AND event_type IN (";
+    for (size_t i = 0; i < q.event_types.size(); ++i) {
+      lq.select += i ? ", ?" : "?";
+      lq.binds.emplace_back(std::string_view(q.event_types[i]));
+    }
+    lq.select += ")";
+  }
+  if (q.channel) {
+    lq.select += " AND EXISTS (SELECT 1 FROM json_each(messages.channels) WHERE json_each.value = ?)";
+    lq.binds.emplace_back(std::string_view(*q.channel));
+  }
+  return list<Message>(std::move(lq), q.page, read_message, [](const Message& m) { return m.id; });
+}
+
+// ---- Attempts
+// ------------------------------------------------------------------------------------------------
+
+Status SqliteTx::insert_attempt(const Attempt& a) {
+  auto stmt = conn_.prepare(
+      "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code, response, "
+      "response_duration_ms, trigger_type, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, a.id);
+  s.bind(2, a.app_id);
+  s.bind(3, a.msg_id);
+  s.bind(4, a.endpoint_id);
+  s.bind(5, a.url);
+  s.bind(6, a.status);
+  s.bind(7, a.response_status_code);
+  s.bind(8, a.response);
+  s.bind(9, a.response_duration_ms);
+  s.bind(10, a.trigger_type);
+  s.bind(11, a.created_at);
+  return finish_write(s, "insert_attempt", [] { return Error::conflict("attempt id already exists"); });
+}
+
+Result<Page<Attempt>> SqliteTx::list_attempts_by_message(std::string_view app_id, std::string_view msg_id,
+                                                         const PageQuery& q) {
+  return list<Attempt>({fmt::format("SELECT {} FROM attempts WHERE app_id = ? AND msg_id = ?", kAttemptCols),
+                        {app_id, msg_id},
+                        "id"},
+                       q, read_attempt, [](const Attempt& a) { return a.id; });
+}
+
+Result<Page<Attempt>> SqliteTx::list_attempts_by_endpoint(std::string_view app_id,
+                                                          std::string_view endpoint_id, const PageQuery& q) {
+  return list<Attempt>(
+      {fmt::format("SELECT {} FROM attempts WHERE app_id = ? AND endpoint_id = ?", kAttemptCols),
+       {app_id, endpoint_id},
+       "id"},
+      q, read_attempt, [](const Attempt& a) { return a.id; });
+}
+
+// ---- Idempotency
+// ---------------------------------------------------------------------------------------------
+
+Result<IdempotencyRecord> SqliteTx::get_idempotency(std::string_view key) {
+  auto stmt =
+      conn_.prepare("SELECT key, request_hash, status, body, created_at FROM idempotency WHERE key = ?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, key);
+  const int rc = s.step();
+  if (rc == SQLITE_DONE) return Error::not_found("idempotency record not found");
+  if (rc != SQLITE_ROW) return conn_.error("get_idempotency");
+  IdempotencyRecord r;
+  r.key = s.text(0);
+  r.request_hash = s.text(1);
+  r.status = static_cast<int>(s.int64(2));
+  r.body = s.text(3);
+  r.created_at = s.time(4);
+  return r;
+}
+
+Status SqliteTx::put_idempotency(const IdempotencyRecord& rec) {
+  auto stmt = conn_.prepare(
+      "INSERT INTO idempotency (key, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?) "
+      "ON CONFLICT (key) DO UPDATE SET request_hash = excluded.request_hash, status = excluded.status, "
+      "body = excluded.body, created_at = excluded.created_at");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, rec.key);
+  s.bind(2, rec.request_hash);
+  s.bind(3, rec.status);
+  s.bind(4, rec.body);
+  s.bind(5, rec.created_at);
+  return finish_write(s, "put_idempotency");
+}
+
+Status SqliteTx::purge_idempotency(TimePoint created_before) {
+  auto stmt = conn_.prepare("DELETE FROM idempotency WHERE created_at < ?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, created_before);
+  return finish_write(s, "purge_idempotency");
+}
+
+}  // namespace hookwire::store

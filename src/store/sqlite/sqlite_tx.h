@@ -1,0 +1,112 @@
+// SqliteTx: the Tx operations over one SQLite connection. The store owns one per connection and hands it to
+// read and write functions while a transaction (or, for writes, a savepoint) is open; SqliteTx itself never
+// begins or ends transactions.
+//
+// Thread-safety: none; used only by the thread that owns the connection.
+#pragma once
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "store/sqlite/connection.h"
+#include "store/store.h"
+
+namespace hookwire::store {
+
+class SqliteTx final : public Tx {
+ public:
+  explicit SqliteTx(Connection& conn) : conn_(conn) {}
+
+  Result<Application> get_application(std::string_view id_or_uid) override;
+  Result<Page<Application>> list_applications(const PageQuery& q) override;
+  Status insert_application(const Application& app) override;
+  Status update_application(const Application& app) override;
+  Status delete_application(std::string_view id) override;
+
+  Result<EventType> get_event_type(std::string_view name) override;
+  Result<Page<EventType>> list_event_types(const PageQuery& q, bool include_archived) override;
+  Status insert_event_type(const EventType& et) override;
+  Status update_event_type(const EventType& et) override;
+  Status delete_event_type(std::string_view name) override;
+
+  Result<Endpoint> get_endpoint(std::string_view app_id, std::string_view id_or_uid) override;
+  Result<Page<Endpoint>> list_endpoints(std::string_view app_id, const PageQuery& q) override;
+  Status insert_endpoint(const Endpoint& ep) override;
+  Status update_endpoint(const Endpoint& ep) override;
+  Status delete_endpoint(std::string_view app_id, std::string_view id) override;
+
+  Status insert_message(const Message& msg) override;
+  Result<Message> get_message(std::string_view app_id, std::string_view id_or_event_id) override;
+  Result<Page<Message>> list_messages(std::string_view app_id, const MessageQuery& q) override;
+
+  Status insert_attempt(const Attempt& a) override;
+  Result<Page<Attempt>> list_attempts_by_message(std::string_view app_id, std::string_view msg_id,
+                                                 const PageQuery& q) override;
+  Result<Page<Attempt>> list_attempts_by_endpoint(std::string_view app_id, std::string_view endpoint_id,
+                                                  const PageQuery& q) override;
+
+  Result<IdempotencyRecord> get_idempotency(std::string_view key) override;
+  Status put_idempotency(const IdempotencyRecord& rec) override;
+  Status purge_idempotency(TimePoint created_before) override;
+
+ private:
+  using Bind = std::variant<std::string_view, int64_t>;
+  // A list query: `select` is "SELECT <cols> FROM <table> WHERE <filter>" with `binds` for its parameters;
+  // paging appends the cursor bound, the order and the limit on `key`.
+  struct ListQuery {
+    std::string select;
+    std::vector<Bind> binds;
+    const char* key;
+  };
+  template <class T, class ReadRow, class KeyOf>
+  Result<Page<T>> list(ListQuery lq, const PageQuery& q, ReadRow read_row, KeyOf key_of);
+
+  // Runs a write statement already bound; maps constraint violations to kConflict via `conflict`.
+  template <class Conflict>
+  Status finish_write(Stmt& s, std::string_view what, Conflict conflict);
+  Status finish_write(Stmt& s, std::string_view what);
+
+  Connection& conn_;
+};
+
+// A Tx whose every operation fails with kUnavailable: what read functions submitted to a stopped store run
+// against, so that they still produce a result (a read's done carries no status of its own).
+class UnavailableTx final : public Tx {
+ public:
+  Result<Application> get_application(std::string_view) override { return err(); }
+  Result<Page<Application>> list_applications(const PageQuery&) override { return err(); }
+  Status insert_application(const Application&) override { return err(); }
+  Status update_application(const Application&) override { return err(); }
+  Status delete_application(std::string_view) override { return err(); }
+  Result<EventType> get_event_type(std::string_view) override { return err(); }
+  Result<Page<EventType>> list_event_types(const PageQuery&, bool) override { return err(); }
+  Status insert_event_type(const EventType&) override { return err(); }
+  Status update_event_type(const EventType&) override { return err(); }
+  Status delete_event_type(std::string_view) override { return err(); }
+  Result<Endpoint> get_endpoint(std::string_view, std::string_view) override { return err(); }
+  Result<Page<Endpoint>> list_endpoints(std::string_view, const PageQuery&) override { return err(); }
+  Status insert_endpoint(const Endpoint&) override { return err(); }
+  Status update_endpoint(const Endpoint&) override { return err(); }
+  Status delete_endpoint(std::string_view, std::string_view) override { return err(); }
+  Status insert_message(const Message&) override { return err(); }
+  Result<Message> get_message(std::string_view, std::string_view) override { return err(); }
+  Result<Page<Message>> list_messages(std::string_view, const MessageQuery&) override { return err(); }
+  Status insert_attempt(const Attempt&) override { return err(); }
+  Result<Page<Attempt>> list_attempts_by_message(std::string_view, std::string_view,
+                                                 const PageQuery&) override {
+    return err();
+  }
+  Result<Page<Attempt>> list_attempts_by_endpoint(std::string_view, std::string_view,
+                                                  const PageQuery&) override {
+    return err();
+  }
+  Result<IdempotencyRecord> get_idempotency(std::string_view) override { return err(); }
+  Status put_idempotency(const IdempotencyRecord&) override { return err(); }
+  Status purge_idempotency(TimePoint) override { return err(); }
+
+ private:
+  static Error err() { return Error::unavailable("store is stopped"); }
+};
+
+}  // namespace hookwire::store
