@@ -18,6 +18,9 @@ class SqliteTx final : public Tx {
  public:
   explicit SqliteTx(Connection& conn) : conn_(conn) {}
 
+  // The connection underneath, for tests that need to provoke backend failures.
+  Connection& connection() { return conn_; }
+
   Result<Application> get_application(std::string_view id_or_uid) override;
   Result<Page<Application>> list_applications(const PageQuery& q) override;
   Status insert_application(const Application& app) override;

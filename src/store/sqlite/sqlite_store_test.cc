@@ -1,0 +1,271 @@
+// The Store contract suite against SQLite, plus what only the SQLite store has: schema versions, files,
+// batch metrics, and a write-throughput measurement.
+#include "store/sqlite/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <semaphore>
+#include <thread>
+
+#include "core/ids.h"
+#include "store/sqlite/schema.h"
+#include "store/store_contract_test.h"
+
+namespace hookwire::store {
+namespace {
+
+std::unique_ptr<Store> open_in(const std::string& dir, SqliteOptions options = {}) {
+  options.path = dir + "/hookwire.db";
+  auto s = open_sqlite_store(options);
+  if (!s.ok()) {
+    ADD_FAILURE() << s.error().detail;
+    return nullptr;
+  }
+  return std::move(*s);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContractTest,
+                         ::testing::Values(StoreFactory{"sqlite",
+                                                        [](std::string dir) { return open_in(dir); }}),
+                         [](const auto& info) { return info.param.name; });
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("hookwire-sqlite-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  static Status write(Store& s, Store::WriteFn fn) {
+    std::promise<Status> p;
+    s.submit_write(std::move(fn), [&p](Status st) { p.set_value(std::move(st)); });
+    return p.get_future().get();
+  }
+
+  // Runs `sql` on a plain connection of its own (outside the store) and returns the first column of the first
+  // row as text, or "" when there is none.
+  static std::string query(const std::string& path, const std::string& sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    std::string out;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(SqliteStoreTest, CreatesParentDirectoriesAndAWalDatabaseAtTheLatestVersion) {
+  const auto dir = (dir_ / "a" / "b").string();
+  auto store = open_in(dir);
+  ASSERT_NE(store, nullptr);
+  store->stop();
+  const auto path = dir + "/hookwire.db";
+  ASSERT_TRUE(std::filesystem::exists(path));
+  EXPECT_EQ(query(path, "PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(query(path, "PRAGMA user_version"), std::to_string(latest_schema_version()));
+  // Reopening an up-to-date database migrates nothing and works.
+  store = open_in(dir);
+  ASSERT_NE(store, nullptr);
+}
+
+TEST_F(SqliteStoreTest, RefusesADatabaseFromAFutureSchemaVersion) {
+  const auto path = (dir_ / "hookwire.db").string();
+  ASSERT_NE(open_in(dir_.string()), nullptr);
+  const auto future = std::to_string(latest_schema_version() + 1);
+  query(path, "PRAGMA user_version = " + future);
+
+  SqliteOptions options;
+  options.path = path;
+  auto s = open_sqlite_store(options);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, Errc::kInternal);
+  const auto& detail = s.error().detail;
+  EXPECT_NE(detail.find(path), std::string::npos) << detail;
+  EXPECT_NE(detail.find("schema version " + future), std::string::npos) << detail;
+  EXPECT_NE(detail.find("newer"), std::string::npos) << detail;
+  // Refusing touched nothing.
+  EXPECT_EQ(query(path, "PRAGMA user_version"), future);
+}
+
+TEST_F(SqliteStoreTest, ReportsAnUnusablePath) {
+  std::filesystem::create_directories(dir_);
+  const auto file = dir_ / "not-a-dir";
+  { std::ofstream(file.string()) << "x"; }
+  SqliteOptions options;
+  options.path = (file / "hookwire.db").string();
+  auto s = open_sqlite_store(options);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().detail.find("not-a-dir"), std::string::npos) << s.error().detail;
+}
+
+TEST_F(SqliteStoreTest, QueuedWritesCommitAsOneBatchAndAreCounted) {
+  metrics::Registry registry;
+  SqliteOptions options;
+  options.metrics = &registry;
+  options.max_batch = 64;
+  auto store = open_in(dir_.string(), options);
+  ASSERT_NE(store, nullptr);
+
+  // Hold the writer in one function while 200 more queue up behind it: they must then commit as batches of
+  // max_batch (64, 64, 64, 8).
+  std::promise<void> entered, release;
+  store->submit_write(
+      [&](Tx&) -> Status {
+        entered.set_value();
+        release.get_future().wait();
+        return {};
+      },
+      [](Status) {});
+  entered.get_future().wait();
+  std::atomic<int> acked{0};
+  std::promise<void> all_done;
+  for (int i = 0; i < 200; ++i) {
+    store->submit_write(
+        [i](Tx& tx) {
+          return tx.put_idempotency({"k" + std::to_string(i), "h", 200, "{}", from_unix_millis(1)});
+        },
+        [&](Status st) {
+          EXPECT_TRUE(st.ok());
+          if (acked.fetch_add(1) == 199) all_done.set_value();
+        });
+  }
+  release.set_value();
+  all_done.get_future().wait();
+  store->stop();
+
+  auto& batches = registry.histogram("store_batch_size", "", {});
+  EXPECT_EQ(batches.count(), 5u);  // the held one, then 64 + 64 + 64 + 8
+  EXPECT_EQ(batches.sum(), 201.0);
+  EXPECT_EQ(registry.counter("store_writes_total", "").value(), 201.0);
+  EXPECT_EQ(registry.histogram("store_commit_seconds", "", {}).count(), 5u);
+  const auto text = registry.render();
+  EXPECT_NE(text.find("store_batch_size_bucket{le=\"64\"} 5"), std::string::npos) << text;
+}
+
+TEST_F(SqliteStoreTest, FailedCommitFailsTheWholeBatch) {
+  auto store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  std::promise<void> entered, release;
+  store->submit_write(
+      [&](Tx&) -> Status {
+        entered.set_value();
+        release.get_future().wait();
+        return {};
+      },
+      [](Status) {});
+  entered.get_future().wait();
+  std::promise<Status> first, second;
+  store->submit_write(
+      [](Tx& tx) {
+        return tx.put_idempotency({"a", "h", 200, "{}", from_unix_millis(1)});
+      },
+      [&](Status st) { first.set_value(std::move(st)); });
+  // A commit hook that vetoes one COMMIT: SQLite then rolls the batch back and COMMIT reports an error, just
+  // as it would on a failed flush.
+  std::atomic<int> vetoes{1};
+  store->submit_write(
+      [&vetoes](Tx& tx) -> Status {
+        sqlite3_commit_hook(
+            dynamic_cast<SqliteTx&>(tx).connection().handle(),
+            [](void* arg) -> int { return static_cast<std::atomic<int>*>(arg)->fetch_sub(1) > 0 ? 1 : 0; },
+            &vetoes);
+        return {};
+      },
+      [&](Status st) { second.set_value(std::move(st)); });
+  release.set_value();
+  auto st1 = first.get_future().get();
+  auto st2 = second.get_future().get();
+  ASSERT_FALSE(st1.ok());
+  EXPECT_EQ(st1.error().code, Errc::kInternal);
+  ASSERT_FALSE(st2.ok());
+  EXPECT_EQ(st2.error().code, Errc::kInternal);
+
+  // Nothing of the batch is visible, and the store keeps working.
+  EXPECT_TRUE(write(*store, [](Tx& tx) -> Status {
+                auto r = tx.get_idempotency("a");
+                if (r.ok()) return Error::internal("record of a failed batch is visible");
+                return tx.put_idempotency({"b", "h", 200, "{}", from_unix_millis(1)});
+              }).ok());
+  std::promise<bool> found;
+  store->submit_read([&](Tx& tx) { found.set_value(tx.get_idempotency("b").ok()); }, [] {});
+  EXPECT_TRUE(found.get_future().get());
+}
+
+// Not a pass/fail test: measures what the API's ingest path costs the store (one message of 1 KB plus one
+// idempotency record of ~1.3 KB per write function) at Durability::kFull, from 64 submitter threads. Prints
+// the rate; never asserts on it (machines differ).
+TEST_F(SqliteStoreTest, WriteThroughputOfMessagePlusIdempotency) {
+  metrics::Registry registry;
+  SqliteOptions options;
+  options.metrics = &registry;
+  options.durability = Durability::kFull;
+  auto store = open_in(dir_.string(), options);
+  ASSERT_NE(store, nullptr);
+  const std::string app_id = new_id(id_prefix::kApplication);
+  const std::string payload = "{\"data\":\"" + std::string(1024 - 11, 'x') + "\"}";
+  const std::string body = "{\"id\":\"msg\",\"payload\":\"" + std::string(1300 - 26, 'y') + "\"}";
+
+  for (int window : {1, 16}) {
+    constexpr int kSubmitters = 64;
+    constexpr int kPerSubmitter = 800;
+    auto& batches = registry.histogram("store_batch_size", "", {});
+    const auto batches_before = batches.count();
+    std::atomic<int> failures{0};
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kSubmitters; ++t) {
+      threads.emplace_back([&, t] {
+        // Each submitter keeps `window` writes in flight, like an API connection pipeline.
+        std::counting_semaphore<> slots(window);
+        for (int i = 0; i < kPerSubmitter; ++i) {
+          slots.acquire();
+          Message m;
+          m.id = new_id(id_prefix::kMessage);
+          m.app_id = app_id;
+          m.event_type = "user.created";
+          m.payload = payload;
+          m.created_at = std::chrono::system_clock::now();
+          IdempotencyRecord rec{"idem:" + app_id + ":" + m.id, "hash", 202, body, m.created_at};
+          store->submit_write(
+              [m = std::move(m), rec = std::move(rec)](Tx& tx) -> Status {
+                if (auto st = tx.insert_message(m); !st.ok()) return st;
+                return tx.put_idempotency(rec);
+              },
+              [&](Status st) {
+                if (!st.ok()) failures.fetch_add(1);
+                slots.release();
+              });
+        }
+        for (int i = 0; i < window; ++i) slots.acquire();
+      });
+    }
+    for (auto& t : threads) t.join();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const int total = kSubmitters * kPerSubmitter;
+    const auto n_batches = batches.count() - batches_before;
+    EXPECT_EQ(failures.load(), 0);
+    std::printf(
+        "[ throughput ] %d submitters x %d in flight: %d writes in %.2fs = %.0f writes/s, %llu batches "
+        "(avg %.0f per batch)\n",
+        kSubmitters, window, total, secs, total / secs, static_cast<unsigned long long>(n_batches),
+        n_batches ? double(total) / n_batches : 0.0);
+  }
+}
+
+}  // namespace
+}  // namespace hookwire::store

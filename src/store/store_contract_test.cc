@@ -1,0 +1,1010 @@
+#include "store/store_contract_test.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "core/ids.h"
+#include "store/async.h"
+
+namespace hookwire::store {
+
+// ---- Fixture
+// -------------------------------------------------------------------------------------------------
+
+void StoreContractTest::SetUp() {
+  static std::atomic<int> counter{0};
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  dir_ = std::filesystem::temp_directory_path() /
+         ("hookwire-store-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)) / info->name();
+  std::filesystem::remove_all(dir_);
+  store_ = GetParam().open(dir_.string());
+  ASSERT_NE(store_, nullptr) << "factory failed for " << dir_;
+}
+
+void StoreContractTest::TearDown() {
+  if (store_) store_->stop();
+  store_.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(dir_.parent_path(), ec);
+}
+
+void StoreContractTest::reopen() {
+  store_->stop();
+  store_.reset();
+  store_ = GetParam().open(dir_.string());
+  ASSERT_NE(store_, nullptr) << "factory failed to reopen " << dir_;
+}
+
+Status StoreContractTest::write(std::function<Status(Tx&)> fn) {
+  std::promise<Status> p;
+  auto f = p.get_future();
+  store_->submit_write(std::move(fn), [&p](Status st) { p.set_value(std::move(st)); });
+  return f.get();
+}
+
+void StoreContractTest::read_raw(std::function<void(Tx&)> fn) {
+  std::promise<void> p;
+  auto f = p.get_future();
+  store_->submit_read(std::move(fn), [&p] { p.set_value(); });
+  f.get();
+}
+
+namespace {
+
+// Millisecond-precision times: what every backend must round-trip exactly.
+TimePoint ms(int64_t v) { return from_unix_millis(v); }
+const TimePoint kT0 = ms(1'700'000'000'123);
+
+Application make_app(std::optional<std::string> uid = std::nullopt) {
+  Application a;
+  a.id = new_id(id_prefix::kApplication);
+  a.uid = std::move(uid);
+  a.name = "App " + a.id;
+  a.throttle_rate = 42;
+  a.metadata = R"({"k":"v"})";
+  a.created_at = kT0;
+  a.updated_at = kT0 + std::chrono::milliseconds(1);
+  return a;
+}
+
+EventType make_event_type(std::string name, bool archived = false) {
+  EventType e;
+  e.name = std::move(name);
+  e.description = "desc of " + e.name;
+  e.archived = archived;
+  e.deprecated = true;
+  e.feature_flag = "beta";
+  e.schemas = R"({"1":{"type":"object"}})";
+  e.created_at = kT0;
+  e.updated_at = kT0 + std::chrono::milliseconds(7);
+  return e;
+}
+
+Endpoint make_endpoint(const std::string& app_id, std::optional<std::string> uid = std::nullopt) {
+  Endpoint e;
+  e.id = new_id(id_prefix::kEndpoint);
+  e.app_id = app_id;
+  e.uid = std::move(uid);
+  e.url = "https://example.com/hook";
+  e.description = "an endpoint";
+  e.disabled = false;
+  e.rate_limit = 10;
+  e.event_types = std::vector<std::string>{"user.created", "user.deleted"};
+  e.channels = std::vector<std::string>{"project_1", "quote\"and\\slash"};
+  e.metadata = R"({"team":"a"})";
+  e.secrets = {{"whsec_new", std::nullopt}, {"whsec_old", kT0 + std::chrono::hours(24)}};
+  e.headers = {{"X-Custom", "1"}, {"X-Other", "two words"}};
+  e.created_at = kT0;
+  e.updated_at = kT0 + std::chrono::milliseconds(3);
+  return e;
+}
+
+Message make_message(const std::string& app_id, std::string event_type = "user.created",
+                     std::optional<std::string> event_id = std::nullopt, TimePoint created_at = kT0,
+                     std::optional<std::vector<std::string>> channels = std::nullopt) {
+  Message m;
+  m.id = new_id(id_prefix::kMessage);
+  m.app_id = app_id;
+  m.event_id = std::move(event_id);
+  m.event_type = std::move(event_type);
+  m.payload = R"({"user":"u_1","n":1})";
+  m.channels = std::move(channels);
+  m.created_at = created_at;
+  return m;
+}
+
+Attempt make_attempt(const std::string& app_id, const std::string& msg_id, const std::string& endpoint_id) {
+  Attempt a;
+  a.id = new_id(id_prefix::kAttempt);
+  a.app_id = app_id;
+  a.msg_id = msg_id;
+  a.endpoint_id = endpoint_id;
+  a.url = "https://example.com/hook";
+  a.status = 2;
+  a.response_status_code = 503;
+  a.response = "unavailable";
+  a.response_duration_ms = 1234;
+  a.trigger_type = 1;
+  a.created_at = kT0 + std::chrono::milliseconds(5);
+  return a;
+}
+
+void expect_same(const Application& a, const Application& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.uid, b.uid);
+  EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.throttle_rate, b.throttle_rate);
+  EXPECT_EQ(a.metadata, b.metadata);
+  EXPECT_EQ(a.created_at, b.created_at);
+  EXPECT_EQ(a.updated_at, b.updated_at);
+}
+
+void expect_same(const Endpoint& a, const Endpoint& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.app_id, b.app_id);
+  EXPECT_EQ(a.uid, b.uid);
+  EXPECT_EQ(a.url, b.url);
+  EXPECT_EQ(a.description, b.description);
+  EXPECT_EQ(a.disabled, b.disabled);
+  EXPECT_EQ(a.rate_limit, b.rate_limit);
+  EXPECT_EQ(a.event_types, b.event_types);
+  EXPECT_EQ(a.channels, b.channels);
+  EXPECT_EQ(a.metadata, b.metadata);
+  ASSERT_EQ(a.secrets.size(), b.secrets.size());
+  for (size_t i = 0; i < a.secrets.size(); ++i) {
+    EXPECT_EQ(a.secrets[i].key, b.secrets[i].key);
+    EXPECT_EQ(a.secrets[i].expires_at, b.secrets[i].expires_at);
+  }
+  EXPECT_EQ(a.headers, b.headers);
+  EXPECT_EQ(a.created_at, b.created_at);
+  EXPECT_EQ(a.updated_at, b.updated_at);
+}
+
+void expect_same(const Message& a, const Message& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.app_id, b.app_id);
+  EXPECT_EQ(a.event_id, b.event_id);
+  EXPECT_EQ(a.event_type, b.event_type);
+  EXPECT_EQ(a.payload, b.payload);
+  EXPECT_EQ(a.channels, b.channels);
+  EXPECT_EQ(a.created_at, b.created_at);
+}
+
+template <class T>
+std::vector<std::string> ids_of(const std::vector<T>& v) {
+  std::vector<std::string> out;
+  for (const auto& x : v) out.push_back(x.id);
+  return out;
+}
+
+// Blocks the writer inside one write function until released: what lets a test queue work behind it
+// deterministically (the function waits only on the test, never on the store).
+class WriterGate {
+ public:
+  void hold(Store& store) {
+    store.submit_write(
+        [this](Tx&) -> Status {
+          entered_.set_value();
+          released_.get_future().wait();
+          return {};
+        },
+        [](Status) {});
+    entered_.get_future().wait();
+  }
+  void release() { released_.set_value(); }
+
+ private:
+  std::promise<void> entered_;
+  std::promise<void> released_;
+};
+
+}  // namespace
+
+// ---- Applications
+// --------------------------------------------------------------------------------------------
+
+TEST_P(StoreContractTest, ApplicationCrud) {
+  const auto app = make_app("my-app");
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_application(app); }).ok());
+
+  auto by_id = read<Application>([&](Tx& tx) { return tx.get_application(app.id); });
+  ASSERT_TRUE(by_id.ok()) << by_id.error().detail;
+  expect_same(*by_id, app);
+  auto by_uid = read<Application>([&](Tx& tx) { return tx.get_application("my-app"); });
+  ASSERT_TRUE(by_uid.ok());
+  EXPECT_EQ(by_uid->id, app.id);
+
+  // uid conflicts, on insert and on update.
+  auto dup = make_app("my-app");
+  auto st = write([&](Tx& tx) { return tx.insert_application(dup); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kConflict);
+  EXPECT_NE(st.error().detail.find("uid"), std::string::npos) << st.error().detail;
+  auto other = make_app("other");
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_application(other); }).ok());
+  other.uid = "my-app";
+  st = write([&](Tx& tx) { return tx.update_application(other); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kConflict);
+
+  // Apps without uid do not conflict with each other.
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_application(make_app()); }).ok());
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_application(make_app()); }).ok());
+
+  auto updated = app;
+  updated.name = "renamed";
+  updated.uid = std::nullopt;
+  updated.throttle_rate = std::nullopt;
+  updated.updated_at = kT0 + std::chrono::seconds(10);
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.update_application(updated); }).ok());
+  auto got = read<Application>([&](Tx& tx) { return tx.get_application(app.id); });
+  ASSERT_TRUE(got.ok());
+  expect_same(*got, updated);
+  EXPECT_EQ(read<Application>([&](Tx& tx) { return tx.get_application("my-app"); }).error().code,
+            Errc::kNotFound);
+
+  auto list = read<Page<Application>>([](Tx& tx) { return tx.list_applications(PageQuery{}); });
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->items.size(), 4u);
+  EXPECT_TRUE(list->done);
+
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.delete_application(app.id); }).ok());
+  auto gone = read<Application>([&](Tx& tx) { return tx.get_application(app.id); });
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, Errc::kNotFound);
+  EXPECT_NE(gone.error().detail.find("application"), std::string::npos);
+}
+
+TEST_P(StoreContractTest, ApplicationNotFound) {
+  auto app = make_app();
+  EXPECT_EQ(read<Application>([&](Tx& tx) { return tx.get_application(app.id); }).error().code,
+            Errc::kNotFound);
+  auto st = write([&](Tx& tx) { return tx.update_application(app); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kNotFound);
+  EXPECT_EQ(st.error().detail, "application not found");
+  st = write([&](Tx& tx) { return tx.delete_application(app.id); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kNotFound);
+}
+
+TEST_P(StoreContractTest, DeleteApplicationDeletesItsEndpointsMessagesAndAttempts) {
+  const auto app = make_app();
+  const auto keep = make_app();
+  const auto ep = make_endpoint(app.id);
+  const auto msg = make_message(app.id, "user.created", "evt-1");
+  const auto att = make_attempt(app.id, msg.id, ep.id);
+  const auto keep_ep = make_endpoint(keep.id);
+  const auto keep_msg = make_message(keep.id);
+  const auto keep_att = make_attempt(keep.id, keep_msg.id, keep_ep.id);
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                for (auto* a : {&app, &keep})
+                  if (auto st = tx.insert_application(*a); !st.ok()) return st;
+                for (auto* e : {&ep, &keep_ep})
+                  if (auto st = tx.insert_endpoint(*e); !st.ok()) return st;
+                for (auto* m : {&msg, &keep_msg})
+                  if (auto st = tx.insert_message(*m); !st.ok()) return st;
+                for (auto* a : {&att, &keep_att})
+                  if (auto st = tx.insert_attempt(*a); !st.ok()) return st;
+                return {};
+              }).ok());
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.delete_application(app.id); }).ok());
+  read_raw([&](Tx& tx) {
+    EXPECT_EQ(tx.get_endpoint(app.id, ep.id).error().code, Errc::kNotFound);
+    EXPECT_EQ(tx.get_message(app.id, msg.id).error().code, Errc::kNotFound);
+    auto atts = tx.list_attempts_by_message(app.id, msg.id, PageQuery{});
+    ASSERT_TRUE(atts.ok());
+    EXPECT_TRUE(atts->items.empty());
+    // The other application is untouched.
+    EXPECT_TRUE(tx.get_endpoint(keep.id, keep_ep.id).ok());
+    EXPECT_TRUE(tx.get_message(keep.id, keep_msg.id).ok());
+    auto keep_atts = tx.list_attempts_by_message(keep.id, keep_msg.id, PageQuery{});
+    ASSERT_TRUE(keep_atts.ok());
+    EXPECT_EQ(keep_atts->items.size(), 1u);
+  });
+  // The event id is free again in the (re-created) application.
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_application(app); }).ok());
+  ASSERT_TRUE(
+      write([&](Tx& tx) { return tx.insert_message(make_message(app.id, "user.created", "evt-1")); }).ok());
+}
+
+// ---- Event types
+// ---------------------------------------------------------------------------------------------
+
+TEST_P(StoreContractTest, EventTypeCrudAndListing) {
+  const auto et = make_event_type("user.created");
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_event_type(et); }).ok());
+  auto st = write([&](Tx& tx) { return tx.insert_event_type(make_event_type("user.created")); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kConflict);
+  EXPECT_NE(st.error().detail.find("name"), std::string::npos) << st.error().detail;
+
+  auto got = read<EventType>([&](Tx& tx) { return tx.get_event_type("user.created"); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->name, et.name);
+  EXPECT_EQ(got->description, et.description);
+  EXPECT_EQ(got->archived, et.archived);
+  EXPECT_EQ(got->deprecated, et.deprecated);
+  EXPECT_EQ(got->feature_flag, et.feature_flag);
+  EXPECT_EQ(got->schemas, et.schemas);
+  EXPECT_EQ(got->created_at, et.created_at);
+  EXPECT_EQ(got->updated_at, et.updated_at);
+
+  auto changed = et;
+  changed.description = "new";
+  changed.feature_flag = std::nullopt;
+  changed.schemas = std::nullopt;
+  changed.archived = true;
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.update_event_type(changed); }).ok());
+  got = read<EventType>([&](Tx& tx) { return tx.get_event_type("user.created"); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->description, "new");
+  EXPECT_FALSE(got->feature_flag);
+  EXPECT_FALSE(got->schemas);
+  EXPECT_TRUE(got->archived);
+
+  // Listing: by name, archived ones only on request, paged.
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                for (auto name : {"b.two", "a.one", "c.three"})
+                  if (auto s = tx.insert_event_type(make_event_type(name)); !s.ok()) return s;
+                return {};
+              }).ok());
+  auto names = [](const Page<EventType>& p) {
+    std::vector<std::string> out;
+    for (const auto& e : p.items) out.push_back(e.name);
+    return out;
+  };
+  auto all = read<Page<EventType>>([](Tx& tx) { return tx.list_event_types(PageQuery{}, true); });
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(names(*all), (std::vector<std::string>{"a.one", "b.two", "c.three", "user.created"}));
+  auto live = read<Page<EventType>>([](Tx& tx) { return tx.list_event_types(PageQuery{}, false); });
+  ASSERT_TRUE(live.ok());
+  EXPECT_EQ(names(*live), (std::vector<std::string>{"a.one", "b.two", "c.three"}));
+  PageQuery q;
+  q.limit = 2;
+  auto p1 = read<Page<EventType>>([&](Tx& tx) { return tx.list_event_types(q, true); });
+  ASSERT_TRUE(p1.ok());
+  EXPECT_EQ(names(*p1), (std::vector<std::string>{"a.one", "b.two"}));
+  EXPECT_FALSE(p1->done);
+  EXPECT_EQ(p1->iterator, "b.two");
+  q.iterator = p1->iterator;
+  auto p2 = read<Page<EventType>>([&](Tx& tx) { return tx.list_event_types(q, true); });
+  ASSERT_TRUE(p2.ok());
+  EXPECT_EQ(names(*p2), (std::vector<std::string>{"c.three", "user.created"}));
+  EXPECT_TRUE(p2->done);
+
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.delete_event_type("user.created"); }).ok());
+  EXPECT_EQ(read<EventType>([&](Tx& tx) { return tx.get_event_type("user.created"); }).error().code,
+            Errc::kNotFound);
+  st = write([&](Tx& tx) { return tx.delete_event_type("user.created"); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kNotFound);
+  st = write([&](Tx& tx) { return tx.update_event_type(make_event_type("nope")); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kNotFound);
+}
+
+// ---- Endpoints
+// -----------------------------------------------------------------------------------------------
+
+TEST_P(StoreContractTest, EndpointCrud) {
+  const auto app = make_app();
+  const auto app2 = make_app();
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                return tx.insert_application(app2);
+              }).ok());
+  auto ep = make_endpoint(app.id, "ep-uid");
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_endpoint(ep); }).ok());
+
+  auto got = read<Endpoint>([&](Tx& tx) { return tx.get_endpoint(app.id, ep.id); });
+  ASSERT_TRUE(got.ok()) << got.error().detail;
+  expect_same(*got, ep);
+  got = read<Endpoint>([&](Tx& tx) { return tx.get_endpoint(app.id, "ep-uid"); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->id, ep.id);
+  // Scoped to the application.
+  EXPECT_EQ(read<Endpoint>([&](Tx& tx) { return tx.get_endpoint(app2.id, ep.id); }).error().code,
+            Errc::kNotFound);
+
+  // uid unique within an app only.
+  auto st = write([&](Tx& tx) { return tx.insert_endpoint(make_endpoint(app.id, "ep-uid")); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kConflict);
+  EXPECT_NE(st.error().detail.find("uid"), std::string::npos) << st.error().detail;
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_endpoint(make_endpoint(app2.id, "ep-uid")); }).ok());
+
+  // Whole-record update, nullable lists back to "all".
+  ep.url = "https://example.org/other";
+  ep.disabled = true;
+  ep.rate_limit = std::nullopt;
+  ep.event_types = std::nullopt;
+  ep.channels = std::vector<std::string>{};
+  ep.secrets = {{"whsec_only", std::nullopt}};
+  ep.headers = {};
+  ep.uid = std::nullopt;
+  ep.updated_at = kT0 + std::chrono::minutes(1);
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.update_endpoint(ep); }).ok());
+  got = read<Endpoint>([&](Tx& tx) { return tx.get_endpoint(app.id, ep.id); });
+  ASSERT_TRUE(got.ok());
+  expect_same(*got, ep);
+
+  auto ep2 = make_endpoint(app.id, "second");
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_endpoint(ep2); }).ok());
+  ep2.uid = "ep-uid-taken";
+  auto ep3 = make_endpoint(app.id, "ep-uid-taken");
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_endpoint(ep3); }).ok());
+  st = write([&](Tx& tx) { return tx.update_endpoint(ep2); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kConflict);
+
+  auto list = read<Page<Endpoint>>([&](Tx& tx) { return tx.list_endpoints(app.id, PageQuery{}); });
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(ids_of(list->items), (std::vector<std::string>{ep.id, ep2.id, ep3.id}));
+
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.delete_endpoint(app.id, ep.id); }).ok());
+  EXPECT_EQ(read<Endpoint>([&](Tx& tx) { return tx.get_endpoint(app.id, ep.id); }).error().code,
+            Errc::kNotFound);
+  st = write([&](Tx& tx) { return tx.delete_endpoint(app.id, ep.id); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kNotFound);
+  EXPECT_EQ(st.error().detail, "endpoint not found");
+  st = write([&](Tx& tx) { return tx.update_endpoint(make_endpoint(app.id)); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kNotFound);
+}
+
+// ---- Messages
+// ------------------------------------------------------------------------------------------------
+
+TEST_P(StoreContractTest, MessageInsertGetAndEventIdConflicts) {
+  const auto app = make_app();
+  const auto app2 = make_app();
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                return tx.insert_application(app2);
+              }).ok());
+  const auto msg = make_message(app.id, "user.created", "evt-1", kT0, std::vector<std::string>{"a", "b"});
+  const auto plain = make_message(app.id);
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_message(msg); }).ok());
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_message(plain); }).ok());
+  // Many messages without an event id coexist.
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_message(make_message(app.id)); }).ok());
+
+  auto got = read<Message>([&](Tx& tx) { return tx.get_message(app.id, msg.id); });
+  ASSERT_TRUE(got.ok()) << got.error().detail;
+  expect_same(*got, msg);
+  got = read<Message>([&](Tx& tx) { return tx.get_message(app.id, "evt-1"); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->id, msg.id);
+  got = read<Message>([&](Tx& tx) { return tx.get_message(app.id, plain.id); });
+  ASSERT_TRUE(got.ok());
+  expect_same(*got, plain);
+
+  auto st = write([&](Tx& tx) { return tx.insert_message(make_message(app.id, "x", "evt-1")); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kConflict);
+  EXPECT_NE(st.error().detail.find("eventId"), std::string::npos) << st.error().detail;
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_message(make_message(app2.id, "x", "evt-1")); }).ok());
+
+  auto missing = read<Message>([&](Tx& tx) { return tx.get_message(app.id, "evt-unknown"); });
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, Errc::kNotFound);
+  EXPECT_EQ(missing.error().detail, "message not found");
+  EXPECT_EQ(read<Message>([&](Tx& tx) { return tx.get_message(app2.id, msg.id); }).error().code,
+            Errc::kNotFound);
+}
+
+TEST_P(StoreContractTest, MessagePagingForwardAndBackward) {
+  const auto app = make_app();
+  std::vector<std::string> ids;
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                for (int i = 0; i < 260; ++i) {
+                  auto m = make_message(app.id, "t", std::nullopt, kT0 + std::chrono::milliseconds(i));
+                  ids.push_back(m.id);
+                  if (auto st = tx.insert_message(m); !st.ok()) return st;
+                }
+                return {};
+              }).ok());
+  ASSERT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+
+  for (Order order : {Order::kAscending, Order::kDescending}) {
+    SCOPED_TRACE(order == Order::kAscending ? "ascending" : "descending");
+    std::vector<std::string> expected = ids;
+    if (order == Order::kDescending) std::reverse(expected.begin(), expected.end());
+
+    // Forward through every page.
+    MessageQuery q;
+    q.page.limit = 50;
+    q.page.order = order;
+    std::vector<std::string> seen;
+    std::vector<Page<Message>> pages;
+    for (;;) {
+      auto page = read<Page<Message>>([&](Tx& tx) { return tx.list_messages(app.id, q); });
+      ASSERT_TRUE(page.ok()) << page.error().detail;
+      for (const auto& m : page->items) seen.push_back(m.id);
+      pages.push_back(*page);
+      if (page->done) break;
+      ASSERT_LT(pages.size(), 10u);
+      ASSERT_TRUE(page->iterator);
+      EXPECT_EQ(*page->iterator, page->items.back().id);
+      q.page.iterator = page->iterator;
+    }
+    EXPECT_EQ(seen, expected);
+    ASSERT_EQ(pages.size(), 6u);  // 5 × 50 + 10
+    EXPECT_EQ(pages.back().items.size(), 10u);
+    EXPECT_EQ(pages.front().prev_iterator, "-" + expected.front());
+
+    // Backward from the last page with prev_iterator, page by page, to the start.
+    std::vector<std::string> back;
+    q.page.iterator = pages.back().prev_iterator;
+    for (int i = 4; i >= 0; --i) {
+      auto page = read<Page<Message>>([&](Tx& tx) { return tx.list_messages(app.id, q); });
+      ASSERT_TRUE(page.ok()) << page.error().detail;
+      EXPECT_EQ(ids_of(page->items), ids_of(pages[i].items)) << "page " << i;
+      EXPECT_EQ(page->done, i == 0) << "page " << i;  // going backward, done = nothing more before
+      EXPECT_EQ(page->iterator, pages[i].iterator);
+      q.page.iterator = page->prev_iterator;
+    }
+    // Before the first item: an empty page.
+    auto before_first = read<Page<Message>>([&](Tx& tx) { return tx.list_messages(app.id, q); });
+    ASSERT_TRUE(before_first.ok());
+    EXPECT_TRUE(before_first->items.empty());
+    EXPECT_TRUE(before_first->done);
+    EXPECT_FALSE(before_first->iterator);
+
+    // Past the last item: an empty, done page.
+    q.page.iterator = expected.back();
+    auto past_end = read<Page<Message>>([&](Tx& tx) { return tx.list_messages(app.id, q); });
+    ASSERT_TRUE(past_end.ok());
+    EXPECT_TRUE(past_end->items.empty());
+    EXPECT_TRUE(past_end->done);
+  }
+}
+
+TEST_P(StoreContractTest, MessageFilters) {
+  const auto app = make_app();
+  const auto other = make_app();
+  std::vector<Message> msgs = {
+      make_message(app.id, "user.created", std::nullopt, kT0, std::vector<std::string>{"p1", "p2"}),
+      make_message(app.id, "user.deleted", std::nullopt, kT0 + std::chrono::milliseconds(10),
+                   std::vector<std::string>{"p2"}),
+      make_message(app.id, "invoice.paid", std::nullopt, kT0 + std::chrono::milliseconds(20)),
+      make_message(app.id, "user.created", std::nullopt, kT0 + std::chrono::milliseconds(30),
+                   std::vector<std::string>{"p3"}),
+      make_message(other.id, "user.created", std::nullopt, kT0, std::vector<std::string>{"p1"}),
+  };
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                for (auto* a : {&app, &other})
+                  if (auto st = tx.insert_application(*a); !st.ok()) return st;
+                for (const auto& m : msgs)
+                  if (auto st = tx.insert_message(m); !st.ok()) return st;
+                return {};
+              }).ok());
+  auto run = [&](MessageQuery q) {
+    q.page.order = Order::kAscending;
+    auto page = read<Page<Message>>([&](Tx& tx) { return tx.list_messages(app.id, q); });
+    EXPECT_TRUE(page.ok());
+    return page.ok() ? ids_of(page->items) : std::vector<std::string>{};
+  };
+  auto ids = [&](std::initializer_list<int> idx) {
+    std::vector<std::string> out;
+    for (int i : idx) out.push_back(msgs[i].id);
+    return out;
+  };
+  EXPECT_EQ(run({}), ids({0, 1, 2, 3}));
+  MessageQuery q;
+  q.before = kT0 + std::chrono::milliseconds(20);
+  EXPECT_EQ(run(q), ids({0, 1}));
+  q = {};
+  q.after = kT0 + std::chrono::milliseconds(10);
+  EXPECT_EQ(run(q), ids({2, 3}));
+  q.before = kT0 + std::chrono::milliseconds(30);
+  EXPECT_EQ(run(q), ids({2}));
+  q = {};
+  q.event_types = {"user.created"};
+  EXPECT_EQ(run(q), ids({0, 3}));
+  q.event_types = {"user.created", "invoice.paid"};
+  EXPECT_EQ(run(q), ids({0, 2, 3}));
+  q = {};
+  q.channel = "p2";
+  EXPECT_EQ(run(q), ids({0, 1}));
+  q.event_types = {"user.deleted"};
+  EXPECT_EQ(run(q), ids({1}));
+  q = {};
+  q.channel = "p1";
+  EXPECT_EQ(run(q), ids({0}));
+  q.channel = "nope";
+  EXPECT_EQ(run(q), ids({}));
+
+  // Filters combine with paging.
+  q = {};
+  q.event_types = {"user.created", "user.deleted"};
+  q.page.limit = 2;
+  q.page.order = Order::kAscending;
+  auto p1 = read<Page<Message>>([&](Tx& tx) { return tx.list_messages(app.id, q); });
+  ASSERT_TRUE(p1.ok());
+  EXPECT_EQ(ids_of(p1->items), ids({0, 1}));
+  EXPECT_FALSE(p1->done);
+  q.page.iterator = p1->iterator;
+  auto p2 = read<Page<Message>>([&](Tx& tx) { return tx.list_messages(app.id, q); });
+  ASSERT_TRUE(p2.ok());
+  EXPECT_EQ(ids_of(p2->items), ids({3}));
+  EXPECT_TRUE(p2->done);
+}
+
+// ---- Attempts
+// ------------------------------------------------------------------------------------------------
+
+TEST_P(StoreContractTest, AttemptsListedByMessageAndByEndpoint) {
+  const auto app = make_app();
+  const auto ep1 = make_endpoint(app.id);
+  const auto ep2 = make_endpoint(app.id);
+  const auto m1 = make_message(app.id);
+  const auto m2 = make_message(app.id);
+  std::vector<Attempt> atts;
+  for (const auto* m : {&m1, &m2})
+    for (const auto* e : {&ep1, &ep2})
+      for (int i = 0; i < 3; ++i) atts.push_back(make_attempt(app.id, m->id, e->id));
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                for (const auto& a : atts)
+                  if (auto st = tx.insert_attempt(a); !st.ok()) return st;
+                return {};
+              }).ok());
+  auto by_msg =
+      read<Page<Attempt>>([&](Tx& tx) { return tx.list_attempts_by_message(app.id, m1.id, PageQuery{}); });
+  ASSERT_TRUE(by_msg.ok());
+  ASSERT_EQ(by_msg->items.size(), 6u);
+  for (const auto& a : by_msg->items) EXPECT_EQ(a.msg_id, m1.id);
+  const auto& first = by_msg->items.front();
+  EXPECT_EQ(first.id, atts[0].id);
+  EXPECT_EQ(first.endpoint_id, atts[0].endpoint_id);
+  EXPECT_EQ(first.url, atts[0].url);
+  EXPECT_EQ(first.status, atts[0].status);
+  EXPECT_EQ(first.response_status_code, atts[0].response_status_code);
+  EXPECT_EQ(first.response, atts[0].response);
+  EXPECT_EQ(first.response_duration_ms, atts[0].response_duration_ms);
+  EXPECT_EQ(first.trigger_type, atts[0].trigger_type);
+  EXPECT_EQ(first.created_at, atts[0].created_at);
+
+  PageQuery q;
+  q.limit = 4;
+  q.order = Order::kDescending;
+  auto by_ep = read<Page<Attempt>>([&](Tx& tx) { return tx.list_attempts_by_endpoint(app.id, ep2.id, q); });
+  ASSERT_TRUE(by_ep.ok());
+  EXPECT_EQ(ids_of(by_ep->items),
+            (std::vector<std::string>{atts[11].id, atts[10].id, atts[9].id, atts[5].id}));
+  EXPECT_FALSE(by_ep->done);
+  q.iterator = by_ep->iterator;
+  by_ep = read<Page<Attempt>>([&](Tx& tx) { return tx.list_attempts_by_endpoint(app.id, ep2.id, q); });
+  ASSERT_TRUE(by_ep.ok());
+  EXPECT_EQ(ids_of(by_ep->items), (std::vector<std::string>{atts[4].id, atts[3].id}));
+  EXPECT_TRUE(by_ep->done);
+}
+
+// ---- Idempotency
+// ---------------------------------------------------------------------------------------------
+
+TEST_P(StoreContractTest, IdempotencyPutGetReplacePurge) {
+  EXPECT_EQ(read<IdempotencyRecord>([](Tx& tx) { return tx.get_idempotency("k1"); }).error().code,
+            Errc::kNotFound);
+  IdempotencyRecord r{"k1", "hash-1", 202, R"({"id":"msg_1"})", kT0};
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.put_idempotency(r); }).ok());
+  auto got = read<IdempotencyRecord>([](Tx& tx) { return tx.get_idempotency("k1"); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->key, "k1");
+  EXPECT_EQ(got->request_hash, "hash-1");
+  EXPECT_EQ(got->status, 202);
+  EXPECT_EQ(got->body, r.body);
+  EXPECT_EQ(got->created_at, kT0);
+
+  IdempotencyRecord r2{"k1", "hash-2", 409, "{}", kT0 + std::chrono::seconds(5)};
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.put_idempotency(r2); }).ok());
+  got = read<IdempotencyRecord>([](Tx& tx) { return tx.get_idempotency("k1"); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->request_hash, "hash-2");
+  EXPECT_EQ(got->status, 409);
+  EXPECT_EQ(got->created_at, r2.created_at);
+
+  IdempotencyRecord old{"k0", "h", 200, "{}", kT0 - std::chrono::hours(1)};
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.put_idempotency(old); }).ok());
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.purge_idempotency(kT0); }).ok());
+  EXPECT_EQ(read<IdempotencyRecord>([](Tx& tx) { return tx.get_idempotency("k0"); }).error().code,
+            Errc::kNotFound);
+  EXPECT_TRUE(read<IdempotencyRecord>([](Tx& tx) { return tx.get_idempotency("k1"); }).ok());
+}
+
+// ---- Transactions and group commit
+// ---------------------------------------------------------------------------
+
+TEST_P(StoreContractTest, ReadSeesOneSnapshotAndWriteSeesItsOwnChanges) {
+  const auto app = make_app("snap");
+  // Within one write function, a later operation sees an earlier one.
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                auto got = tx.get_application("snap");
+                if (!got.ok()) return got.take_error();
+                return tx.insert_endpoint(make_endpoint(got->id));
+              }).ok());
+  read_raw([&](Tx& tx) {
+    auto list = tx.list_endpoints(app.id, PageQuery{});
+    ASSERT_TRUE(list.ok());
+    EXPECT_EQ(list->items.size(), 1u);
+  });
+}
+
+TEST_P(StoreContractTest, ConcurrentWritersAreAllAcknowledgedAndBatched) {
+  const auto app = make_app();
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_application(app); }).ok());
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 500;
+
+  // A function shared a batch with an earlier one if, when it ran, fewer write dones had been delivered than
+  // functions had run before it (in a batch of one, every earlier function is already acknowledged).
+  std::atomic<int> ran{0};
+  std::atomic<int> acked{0};
+  std::atomic<int> shared_batch{0};
+  std::atomic<int> failures{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  int outstanding = kThreads * kPerThread;
+  std::vector<std::vector<std::string>> ids(kThreads);
+
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto m = make_message(app.id, "t", "evt-" + std::to_string(t) + "-" + std::to_string(i));
+        ids[t].push_back(m.id);
+        store_->submit_write(
+            [&, m](Tx& tx) {
+              if (acked.load() < ran.fetch_add(1)) shared_batch.fetch_add(1);
+              return tx.insert_message(m);
+            },
+            [&](Status st) {
+              if (!st.ok()) failures.fetch_add(1);
+              acked.fetch_add(1);
+              std::lock_guard lk(mu);
+              if (--outstanding == 0) cv.notify_all();
+            });
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  {
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return outstanding == 0; });
+  }
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(ran.load(), kThreads * kPerThread);
+  EXPECT_GT(shared_batch.load(), 0) << "no two writes ever shared a batch";
+
+  std::set<std::string> stored;
+  MessageQuery q;
+  q.page.limit = 250;
+  q.page.order = Order::kAscending;
+  for (;;) {
+    auto page = read<Page<Message>>([&](Tx& tx) { return tx.list_messages(app.id, q); });
+    ASSERT_TRUE(page.ok());
+    for (const auto& m : page->items) stored.insert(m.id);
+    if (page->done) break;
+    q.page.iterator = page->iterator;
+  }
+  EXPECT_EQ(stored.size(), static_cast<size_t>(kThreads * kPerThread));
+  for (const auto& per_thread : ids)
+    for (const auto& id : per_thread) ASSERT_TRUE(stored.count(id)) << id;
+}
+
+TEST_P(StoreContractTest, FailingWriteInABatchRollsBackOnlyItself) {
+  const auto app = make_app();
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_application(app); }).ok());
+  const auto a = make_message(app.id);
+  const auto b = make_message(app.id);
+  const auto c = make_message(app.id);
+  const auto dup = make_message(app.id, "t", "evt-dup");
+  const auto dup2 = make_message(app.id, "t", "evt-dup");
+
+  // Queue everything behind a held writer so the functions share one batch.
+  WriterGate gate;
+  gate.hold(*store_);
+  std::vector<std::promise<Status>> done(4);
+  auto submit = [&](int i, Store::WriteFn fn) {
+    store_->submit_write(std::move(fn), [&done, i](Status st) { done[i].set_value(std::move(st)); });
+  };
+  submit(0, [&](Tx& tx) { return tx.insert_message(a); });
+  submit(1, [&](Tx& tx) -> Status {
+    // Changes first, then fail: the changes must be undone.
+    if (auto st = tx.insert_message(b); !st.ok()) return st;
+    if (auto st = tx.put_idempotency({"k-b", "h", 200, "{}", kT0}); !st.ok()) return st;
+    return Error::validation("body.x", "rejected on purpose");
+  });
+  submit(2, [&](Tx& tx) -> Status {
+    if (auto st = tx.insert_message(c); !st.ok()) return st;
+    return tx.insert_message(dup);
+  });
+  submit(3, [&](Tx& tx) { return tx.insert_message(dup2); });  // conflicts with fn 2's event id
+  gate.release();
+
+  std::vector<Status> results;
+  for (auto& p : done) results.push_back(p.get_future().get());
+  EXPECT_TRUE(results[0].ok());
+  ASSERT_FALSE(results[1].ok());
+  EXPECT_EQ(results[1].error().code, Errc::kValidation);
+  EXPECT_EQ(results[1].error().field, "body.x");
+  EXPECT_TRUE(results[2].ok());
+  ASSERT_FALSE(results[3].ok());
+  EXPECT_EQ(results[3].error().code, Errc::kConflict);
+
+  read_raw([&](Tx& tx) {
+    EXPECT_TRUE(tx.get_message(app.id, a.id).ok());
+    EXPECT_EQ(tx.get_message(app.id, b.id).error().code, Errc::kNotFound);
+    EXPECT_EQ(tx.get_idempotency("k-b").error().code, Errc::kNotFound);
+    EXPECT_TRUE(tx.get_message(app.id, c.id).ok());
+    auto by_event = tx.get_message(app.id, "evt-dup");
+    ASSERT_TRUE(by_event.ok());
+    EXPECT_EQ(by_event->id, dup.id);
+  });
+}
+
+TEST_P(StoreContractTest, StopFinishesQueuedWorkThenRefuses) {
+  const auto app = make_app();
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_application(app); }).ok());
+  constexpr int kQueued = 200;
+  std::vector<std::string> ids;
+  std::atomic<int> ok{0};
+  std::atomic<int> called{0};
+
+  WriterGate gate;
+  gate.hold(*store_);
+  for (int i = 0; i < kQueued; ++i) {
+    auto m = make_message(app.id);
+    ids.push_back(m.id);
+    store_->submit_write([m](Tx& tx) { return tx.insert_message(m); },
+                         [&](Status st) {
+                           if (st.ok()) ok.fetch_add(1);
+                           called.fetch_add(1);
+                         });
+  }
+  std::thread stopper([&] { store_->stop(); });
+  gate.release();
+  stopper.join();
+  // stop() returned: everything queued before it has been committed and acknowledged.
+  EXPECT_EQ(called.load(), kQueued);
+  EXPECT_EQ(ok.load(), kQueued);
+
+  // Later submissions are refused at once (done runs before submit_write returns).
+  std::optional<Status> late;
+  store_->submit_write(
+      [](Tx&) -> Status {
+        ADD_FAILURE() << "ran after stop";
+        return {};
+      },
+      [&](Status st) { late = std::move(st); });
+  ASSERT_TRUE(late.has_value());
+  ASSERT_FALSE(late->ok());
+  EXPECT_EQ(late->error().code, Errc::kUnavailable);
+  // Reads still complete, answering kUnavailable.
+  bool read_done = false;
+  std::optional<Errc> read_code;
+  store_->submit_read(
+      [&](Tx& tx) {
+        auto r = tx.get_application(app.id);
+        if (!r.ok()) read_code = r.error().code;
+      },
+      [&] { read_done = true; });
+  EXPECT_TRUE(read_done);
+  EXPECT_EQ(read_code, Errc::kUnavailable);
+  store_->stop();  // idempotent
+
+  reopen();
+  read_raw([&](Tx& tx) {
+    for (const auto& id : ids) EXPECT_TRUE(tx.get_message(app.id, id).ok()) << id;
+  });
+}
+
+TEST_P(StoreContractTest, CommittedDataSurvivesReopen) {
+  const auto app = make_app("durable");
+  const auto ep = make_endpoint(app.id, "ep");
+  const auto msg = make_message(app.id, "user.created", "evt-9", kT0, std::vector<std::string>{"c"});
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
+                if (auto st = tx.insert_event_type(make_event_type("user.created")); !st.ok()) return st;
+                if (auto st = tx.put_idempotency({"key", "h", 202, "{}", kT0}); !st.ok()) return st;
+                return tx.insert_message(msg);
+              }).ok());
+  reopen();
+  read_raw([&](Tx& tx) {
+    auto a = tx.get_application("durable");
+    ASSERT_TRUE(a.ok());
+    expect_same(*a, app);
+    auto e = tx.get_endpoint(app.id, "ep");
+    ASSERT_TRUE(e.ok());
+    expect_same(*e, ep);
+    auto m = tx.get_message(app.id, "evt-9");
+    ASSERT_TRUE(m.ok());
+    expect_same(*m, msg);
+    EXPECT_TRUE(tx.get_event_type("user.created").ok());
+    EXPECT_TRUE(tx.get_idempotency("key").ok());
+  });
+  // Uniqueness survives too.
+  auto st = write([&](Tx& tx) { return tx.insert_message(make_message(app.id, "x", "evt-9")); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kConflict);
+}
+
+// ---- Coroutine front door (store/async.h)
+// --------------------------------------------------------------------
+
+TEST_P(StoreContractTest, CoroutineReadAndWrite) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  const auto app = make_app("co");
+  std::optional<Result<std::string>> wrote;
+  std::optional<Result<std::string>> failed;
+  std::optional<Result<Application>> got;
+  std::optional<Result<Application>> missing;
+  std::thread::id resumed_on;
+
+  // Coroutines take what they need by value (STYLE: no reference captures in coroutine lambdas).
+  auto body = [](Store* db, Application app, std::optional<Result<std::string>>* wrote,
+                 std::optional<Result<std::string>>* failed, std::optional<Result<Application>>* got,
+                 std::optional<Result<Application>>* missing,
+                 std::thread::id* resumed_on) -> asio::awaitable<void> {
+    wrote->emplace(co_await store::write<std::string>(*db, [app](Tx& tx) -> Result<std::string> {
+      if (auto st = tx.insert_application(app); !st.ok()) return st.take_error();
+      return app.id;
+    }));
+    failed->emplace(co_await store::write<std::string>(*db, [app](Tx& tx) -> Result<std::string> {
+      if (auto st = tx.insert_application(app); !st.ok()) return st.take_error();
+      return std::string("unexpected");
+    }));
+    got->emplace(co_await store::read<Application>(*db, [](Tx& tx) { return tx.get_application("co"); }));
+    missing->emplace(
+        co_await store::read<Application>(*db, [](Tx& tx) { return tx.get_application("nope"); }));
+    *resumed_on = std::this_thread::get_id();
+  };
+  asio::co_spawn(io, body(store_.get(), app, &wrote, &failed, &got, &missing, &resumed_on), asio::detached);
+  io.run();
+
+  ASSERT_TRUE(wrote && wrote->ok());
+  EXPECT_EQ(wrote->value(), app.id);
+  ASSERT_TRUE(failed && !failed->ok());
+  EXPECT_EQ(failed->error().code, Errc::kConflict);
+  ASSERT_TRUE(got && got->ok());
+  expect_same(got->value(), app);
+  ASSERT_TRUE(missing && !missing->ok());
+  EXPECT_EQ(missing->error().code, Errc::kNotFound);
+  EXPECT_EQ(resumed_on, std::this_thread::get_id()) << "the coroutine must resume on its own executor";
+
+  // After stop: writes fail with kUnavailable, reads get it from the Tx.
+  store_->stop();
+  std::optional<Result<std::string>> late_write;
+  std::optional<Result<Application>> late_read;
+  auto late = [](Store* db, std::optional<Result<std::string>>* w,
+                 std::optional<Result<Application>>* r) -> asio::awaitable<void> {
+    w->emplace(
+        co_await store::write<std::string>(*db, [](Tx&) -> Result<std::string> { return std::string("x"); }));
+    r->emplace(co_await store::read<Application>(*db, [](Tx& tx) { return tx.get_application("co"); }));
+  };
+  io.restart();
+  asio::co_spawn(io, late(store_.get(), &late_write, &late_read), asio::detached);
+  io.run();
+  ASSERT_TRUE(late_write && !late_write->ok());
+  EXPECT_EQ(late_write->error().code, Errc::kUnavailable);
+  ASSERT_TRUE(late_read && !late_read->ok());
+  EXPECT_EQ(late_read->error().code, Errc::kUnavailable);
+}
+
+}  // namespace hookwire::store

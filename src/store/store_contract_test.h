@@ -1,0 +1,50 @@
+// The Store contract suite: behaviour every Store implementation must show, written against store.h and
+// model.h only. An implementation instantiates it with a factory, e.g.
+//
+//   INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContractTest,
+//                            ::testing::Values(StoreFactory{"sqlite", [](std::string dir) { ... }}),
+//                            [](const auto& info) { return info.param.name; });
+//
+// The factory opens (creating if needed) a store whose data lives under `dir`; opening the same dir again
+// must see what was committed before (the durability test relies on it). It returns nullptr on failure.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "store/store.h"
+
+namespace hookwire::store {
+
+struct StoreFactory {
+  std::string name;  // the test-name suffix: letters, digits, '_'
+  std::function<std::unique_ptr<Store>(std::string dir)> open;
+};
+
+class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // Closes the current store (stop + destroy) and opens a new one over the same directory.
+  void reopen();
+
+  // Synchronous wrappers: submit and wait for done.
+  Status write(std::function<Status(Tx&)> fn);
+  template <class T>
+  Result<T> read(std::function<Result<T>(Tx&)> fn) {
+    std::optional<Result<T>> out;
+    read_raw([&](Tx& tx) { out.emplace(fn(tx)); });
+    return std::move(*out);
+  }
+  void read_raw(std::function<void(Tx&)> fn);
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Store> store_;
+};
+
+}  // namespace hookwire::store
