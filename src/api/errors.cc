@@ -8,15 +8,24 @@ namespace json = boost::json;
 
 http::status http_status(Errc code) {
   switch (code) {
-    case Errc::kBadRequest: return http::status::bad_request;
-    case Errc::kValidation: return http::status::unprocessable_entity;
-    case Errc::kUnauthorized: return http::status::unauthorized;
-    case Errc::kForbidden: return http::status::forbidden;
-    case Errc::kNotFound: return http::status::not_found;
-    case Errc::kConflict: return http::status::conflict;
-    case Errc::kPayloadTooLarge: return http::status::payload_too_large;
-    case Errc::kUnavailable: return http::status::service_unavailable;
-    case Errc::kInternal: return http::status::internal_server_error;
+    case Errc::kBadRequest:
+      return http::status::bad_request;
+    case Errc::kValidation:
+      return http::status::unprocessable_entity;
+    case Errc::kUnauthorized:
+      return http::status::unauthorized;
+    case Errc::kForbidden:
+      return http::status::forbidden;
+    case Errc::kNotFound:
+      return http::status::not_found;
+    case Errc::kConflict:
+      return http::status::conflict;
+    case Errc::kPayloadTooLarge:
+      return http::status::payload_too_large;
+    case Errc::kUnavailable:
+      return http::status::service_unavailable;
+    case Errc::kInternal:
+      return http::status::internal_server_error;
   }
   return http::status::internal_server_error;
 }
@@ -24,15 +33,24 @@ http::status http_status(Errc code) {
 namespace {
 const char* code_name(Errc code) {
   switch (code) {
-    case Errc::kBadRequest: return "bad_request";
-    case Errc::kValidation: return "validation";
-    case Errc::kUnauthorized: return "authentication_failed";
-    case Errc::kForbidden: return "forbidden";
-    case Errc::kNotFound: return "not_found";
-    case Errc::kConflict: return "conflict";
-    case Errc::kPayloadTooLarge: return "payload_too_large";
-    case Errc::kUnavailable: return "unavailable";
-    case Errc::kInternal: return "internal_error";
+    case Errc::kBadRequest:
+      return "bad_request";
+    case Errc::kValidation:
+      return "validation";
+    case Errc::kUnauthorized:
+      return "authentication_failed";
+    case Errc::kForbidden:
+      return "forbidden";
+    case Errc::kNotFound:
+      return "not_found";
+    case Errc::kConflict:
+      return "conflict";
+    case Errc::kPayloadTooLarge:
+      return "payload_too_large";
+    case Errc::kUnavailable:
+      return "unavailable";
+    case Errc::kInternal:
+      return "internal_error";
   }
   return "internal_error";
 }
@@ -45,6 +63,12 @@ Response json_response(http::status status, std::string body, unsigned version, 
   res.body() = std::move(body);
   res.prepare_payload();
   return res;
+}
+
+Response error_response(http::status status, std::string_view code, std::string_view detail, unsigned version,
+                        bool keep_alive) {
+  json::object body{{"code", code}, {"detail", detail}};
+  return json_response(status, json::serialize(body), version, keep_alive);
 }
 
 Response error_response(const Error& error, unsigned version, bool keep_alive) {

@@ -1,0 +1,564 @@
+#include "api/http_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <future>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "api/errors.h"
+
+namespace hookwire::api {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto kUse = net::as_tuple(net::use_awaitable);
+constexpr std::string_view kUnmatched = "unmatched";
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+// After an error response we stop sending and read (and discard) what the client is still sending, so that
+// closing does not reset the connection before the client has read the response.
+constexpr std::chrono::milliseconds kLingerMax{1000};
+constexpr size_t kLingerBytes = 1 << 20;
+
+std::string_view method_label(http::verb v) {
+  if (v == http::verb::unknown) return "OTHER";
+  const auto s = http::to_string(v);
+  return {s.data(), s.size()};
+}
+
+struct SeriesKey {
+  const char* route;  // identity of the route pattern (Router storage) or kUnmatched
+  http::verb method;
+  unsigned status;
+  bool operator==(const SeriesKey&) const = default;
+};
+struct SeriesKeyHash {
+  size_t operator()(const SeriesKey& k) const {
+    return std::hash<const void*>{}(k.route) ^ (static_cast<size_t>(k.method) << 20) ^
+           (static_cast<size_t>(k.status) * 0x9E3779B97F4A7C15ull);
+  }
+};
+
+}  // namespace
+
+class HttpServer::State {
+ public:
+  class Connection;
+
+  // Counts one accepted connection for its whole life (including a connection that never got to run).
+  class Ticket {
+   public:
+    Ticket(State* state, bool counted) : state_(state), counted_(counted) {}
+    Ticket(Ticket&& o) noexcept : state_(std::exchange(o.state_, nullptr)), counted_(o.counted_) {}
+    Ticket& operator=(Ticket&&) = delete;
+    ~Ticket() {
+      if (state_) state_->release(counted_);
+    }
+    bool counted() const { return counted_; }
+
+   private:
+    State* state_;
+    bool counted_;  // within max_connections (served) or over it (answered 503)
+  };
+
+  // One event loop: its io_context, its connections and its cache of metric series. Everything but the
+  // io_context itself is touched only from the loop's thread.
+  struct Loop {
+    explicit Loop(State& s) : state(s) {}
+    void record(std::string_view route, http::verb method, unsigned status, double seconds);
+
+    State& state;
+    std::list<Connection*> connections;
+    std::unordered_map<SeriesKey, metrics::Counter*, SeriesKeyHash> requests;
+    std::unordered_map<const char*, metrics::Histogram*> durations;
+    net::io_context ioc{1};  // last: destroyed first, while the members above are still alive
+  };
+
+  State(ServerOptions options, const Router& router, metrics::Registry& metrics)
+      : options_(std::move(options)),
+        router_(router),
+        metrics_(metrics),
+        open_gauge_(metrics.gauge("http_connections_open", "Open HTTP connections.")) {
+    const int n = std::max(1, options_.threads);
+    for (int i = 0; i < n; ++i) loops_.push_back(std::make_unique<Loop>(*this));
+  }
+
+  Result<tcp::endpoint> listen(const std::string& host, uint16_t port);
+  void start();
+  void stop();
+
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+
+  const ServerOptions options_;
+  const Router& router_;
+  metrics::Registry& metrics_;
+
+ private:
+  Ticket acquire() {
+    std::lock_guard lock(count_mu_);
+    ++live_;
+    if (open_ >= options_.max_connections) return Ticket(this, false);
+    open_gauge_.set(static_cast<double>(++open_));
+    return Ticket(this, true);
+  }
+  void release(bool counted) {
+    std::lock_guard lock(count_mu_);
+    --live_;
+    if (counted) open_gauge_.set(static_cast<double>(--open_));
+    if (live_ == 0) count_cv_.notify_all();
+  }
+  // Runs fn on every loop and waits until all have run it.
+  template <class Fn>
+  void on_every_loop(Fn fn);
+  static net::awaitable<void> accept_loop(State* state);
+
+  metrics::Gauge& open_gauge_;
+  std::atomic<bool> stopping_{false};
+
+  std::mutex count_mu_;
+  std::condition_variable count_cv_;
+  size_t open_ = 0;  // served connections (the gauge, the cap)
+  size_t live_ = 0;  // every connection, including those being answered 503
+
+  std::mutex stop_mu_;
+  bool started_ = false;
+  bool stopped_ = false;
+  std::vector<std::thread> threads_;
+
+  // Destroyed in reverse order: the acceptor and work guards before the loops, the loops (whose io_context
+  // destructors may destroy suspended connections) before the counters above.
+  std::vector<std::unique_ptr<Loop>> loops_;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards_;
+  std::optional<tcp::acceptor> acceptor_;
+};
+
+// One TCP connection: a coroutine that reads requests one after the other and answers them, and a deadline
+// timer (`deadline_`) whose meaning depends on the phase: waiting for a request (idle_timeout: close),
+// reading one (request_timeout: 408 then close), running its handler (none), writing (close).
+class HttpServer::State::Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  enum class Phase { kIdle, kReading, kHandling, kWriting, kClosing };
+
+  Connection(State& state, Loop& loop, tcp::socket socket, Ticket ticket)
+      : state_(state),
+        loop_(loop),
+        opts_(state.options_),
+        ticket_(std::move(ticket)),
+        stream_(std::move(socket)),
+        timer_(loop.ioc) {}
+
+  ~Connection() {
+    if (registered_) loop_.connections.erase(self_);
+  }
+
+  static net::awaitable<void> run(State* state, Loop* loop, tcp::socket socket, Ticket ticket) {
+    auto self = std::make_shared<Connection>(*state, *loop, std::move(socket), std::move(ticket));
+    self->self_ = loop->connections.insert(loop->connections.end(), self.get());
+    self->registered_ = true;
+    if (self->ticket_.counted()) {
+      co_await self->serve();
+    } else {
+      co_await self->reject();
+    }
+    self->finish();
+  }
+
+  // stop(): a connection waiting for its next request closes at once.
+  void close_if_idle() {
+    if ((phase_ == Phase::kIdle && buffer_.size() == 0) || phase_ == Phase::kClosing) close_socket();
+  }
+  // stop() after drain_timeout.
+  void force_close() {
+    close_socket();
+    finish();
+  }
+
+ private:
+  net::awaitable<void> serve();
+  net::awaitable<void> reject();
+  net::awaitable<void> fail(error_code ec);
+  net::awaitable<void> send_error_and_close(Response res, std::string_view route, http::verb method,
+                                            SteadyClock::time_point start);
+  net::awaitable<void> linger_close();
+
+  void finish() {
+    closed_ = true;
+    timer_.cancel();
+  }
+  void close_socket() {
+    error_code ignored;
+    stream_.socket().close(ignored);
+  }
+
+  void set_deadline(Phase phase, SteadyClock::time_point deadline) {
+    phase_ = phase;
+    deadline_ = deadline;
+    // The timer only ever moves earlier here; when it fires early it re-arms itself for the later deadline.
+    // So a request on a keep-alive connection usually costs no timer operation at all.
+    if (deadline < timer_expiry_) arm(deadline);
+  }
+  void arm(SteadyClock::time_point at) {
+    timer_expiry_ = at;
+    timer_.expires_at(at);  // cancels a pending wait: its handler sees operation_aborted and does nothing
+    timer_.async_wait([self = shared_from_this()](error_code ec) { self->on_timer(ec); });
+  }
+  void on_timer(error_code ec) {
+    if (ec || closed_) return;
+    timer_expiry_ = SteadyClock::time_point::max();
+    if (SteadyClock::now() < deadline_) {
+      if (deadline_ != SteadyClock::time_point::max()) arm(deadline_);
+      return;
+    }
+    if (phase_ == Phase::kReading) {
+      // Cancel the read but keep the socket: the coroutine answers 408.
+      timed_out_ = true;
+      error_code ignored;
+      stream_.socket().cancel(ignored);
+    } else {
+      close_socket();
+    }
+  }
+  SteadyClock::duration short_timeout() const {
+    return std::min<SteadyClock::duration>(opts_.request_timeout, kLingerMax);
+  }
+
+  State& state_;
+  Loop& loop_;
+  const ServerOptions& opts_;
+  Ticket ticket_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  net::steady_timer timer_;
+  SteadyClock::time_point deadline_ = SteadyClock::time_point::max();
+  SteadyClock::time_point timer_expiry_ = SteadyClock::time_point::max();  // max: no wait pending
+  Phase phase_ = Phase::kIdle;
+  bool timed_out_ = false;
+  bool closed_ = false;
+  bool registered_ = false;
+  std::list<Connection*>::iterator self_;
+};
+
+void HttpServer::State::Loop::record(std::string_view route, http::verb method, unsigned status,
+                                     double seconds) {
+  if (route.empty()) route = kUnmatched;
+  const SeriesKey key{route.data(), method, status};
+  auto it = requests.find(key);
+  if (it == requests.end()) {
+    auto& c = state.metrics_.counter("http_requests_total", "HTTP requests by route, method and status.",
+                                     {{"route", std::string(route)},
+                                      {"method", std::string(method_label(method))},
+                                      {"status", std::to_string(status)}});
+    it = requests.emplace(key, &c).first;
+  }
+  it->second->inc();
+  auto dit = durations.find(route.data());
+  if (dit == durations.end()) {
+    auto& h = state.metrics_.histogram("http_request_duration_seconds",
+                                       "HTTP request duration from its header to its response, by route.",
+                                       metrics::latency_buckets(), {{"route", std::string(route)}});
+    dit = durations.emplace(route.data(), &h).first;
+  }
+  dit->second->observe(seconds);
+}
+
+net::awaitable<void> HttpServer::State::Connection::serve() {
+  for (;;) {
+    if (state_.stopping()) co_return;
+    if (buffer_.size() == 0) {
+      // Between requests: wait for the first byte under the idle timeout.
+      set_deadline(Phase::kIdle, SteadyClock::now() + opts_.idle_timeout);
+      auto [ec, n] =
+          co_await stream_.async_read_some(buffer_.prepare(beast::read_size(buffer_, 65536)), kUse);
+      if (ec) co_return;
+      buffer_.commit(n);
+    }
+    const auto start = SteadyClock::now();
+    timed_out_ = false;
+    set_deadline(Phase::kReading, start + opts_.request_timeout);
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(std::min<size_t>(opts_.header_limit, UINT32_MAX)));
+    parser_->body_limit(opts_.body_limit);
+    {
+      auto [ec, n] = co_await http::async_read_header(stream_, buffer_, *parser_, kUse);
+      if (ec || timed_out_) co_return co_await fail(ec);
+    }
+    if (!parser_->is_done()) {
+      const auto& head = parser_->get();
+      if (head.version() >= 11 && beast::iequals(head[http::field::expect], "100-continue")) {
+        auto [ec, n] = co_await net::async_write(stream_, net::buffer(kContinue), kUse);
+        if (ec || timed_out_) co_return co_await fail(ec);
+      }
+      auto [ec, n] = co_await http::async_read(stream_, buffer_, *parser_, kUse);
+      if (ec || timed_out_) co_return co_await fail(ec);
+    }
+
+    set_deadline(Phase::kHandling, SteadyClock::time_point::max());
+    Request req = parser_->release();
+    const auto method = req.method();
+    auto match = state_.router_.match(method, req.target());
+    Response res;
+    if (match.handler) {
+      bool failed = false;
+      try {
+        res = co_await (*match.handler)(req, match.params);
+      } catch (const std::exception& e) {
+        spdlog::error("http: handler for {} {} threw: {}", method_label(method), match.route, e.what());
+        failed = true;
+      } catch (...) {
+        spdlog::error("http: handler for {} {} threw a non-exception", method_label(method), match.route);
+        failed = true;
+      }
+      if (failed) res = error_response(Error::internal("internal server error"));
+    } else if (!match.allowed.empty()) {
+      res = error_response(http::status::method_not_allowed, "method_not_allowed", "method not allowed");
+      std::string allow;
+      for (auto v : match.allowed) {
+        if (!allow.empty()) allow += ", ";
+        allow += http::to_string(v);
+      }
+      res.set(http::field::allow, allow);
+    } else {
+      res = error_response(Error::not_found("no such path"));
+    }
+
+    const bool handler_close = http::token_list(res[http::field::connection]).exists("close");
+    const bool keep_alive = req.keep_alive() && !handler_close && !state_.stopping();
+    res.version(req.version());
+    res.keep_alive(keep_alive);
+    if (!res.has_content_length() && !res.chunked()) res.prepare_payload();
+    // HEAD: the GET response's headers (Content-Length included, the serializer leaves it alone), no body.
+    if (method == http::verb::head) res.body().clear();
+
+    set_deadline(Phase::kWriting, SteadyClock::now() + opts_.request_timeout);
+    auto [ec, n] = co_await http::async_write(stream_, res, kUse);
+    loop_.record(match.route, method, res.result_int(),
+                 std::chrono::duration<double>(SteadyClock::now() - start).count());
+    if (ec) co_return;
+    if (!keep_alive) {
+      error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      co_return;
+    }
+  }
+}
+
+// A read of the request failed: answer what deserves an answer, then close.
+net::awaitable<void> HttpServer::State::Connection::fail(error_code ec) {
+  const auto method = parser_ && parser_->is_header_done() ? parser_->get().method() : http::verb::unknown;
+  const unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
+  const auto start = SteadyClock::now();
+  Response res;
+  if (timed_out_) {
+    res = error_response(http::status::request_timeout, "request_timeout", "request not received in time",
+                         version, false);
+  } else if (ec == http::error::body_limit) {
+    res = error_response({Errc::kPayloadTooLarge, "request body too large", {}}, version, false);
+  } else if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+    res = error_response(http::status::request_header_fields_too_large, "request_header_fields_too_large",
+                         "request header too large", version, false);
+  } else if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+             ec != http::error::end_of_stream && ec != http::error::partial_message) {
+    res = error_response(Error::bad_request("malformed HTTP request"), version, false);
+  } else {
+    co_return;  // the client went away, or we closed the socket
+  }
+  co_await send_error_and_close(std::move(res), {}, method, start);
+}
+
+net::awaitable<void> HttpServer::State::Connection::send_error_and_close(Response res, std::string_view route,
+                                                                         http::verb method,
+                                                                         SteadyClock::time_point start) {
+  res.keep_alive(false);
+  set_deadline(Phase::kWriting, SteadyClock::now() + short_timeout());
+  auto [ec, n] = co_await http::async_write(stream_, res, kUse);
+  loop_.record(route, method, res.result_int(),
+               std::chrono::duration<double>(SteadyClock::now() - start).count());
+  if (ec) co_return;
+  co_await linger_close();
+}
+
+net::awaitable<void> HttpServer::State::Connection::linger_close() {
+  error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  set_deadline(Phase::kClosing, SteadyClock::now() + short_timeout());
+  size_t drained = 0;
+  while (drained < kLingerBytes) {
+    buffer_.clear();
+    auto [rec, n] = co_await stream_.async_read_some(buffer_.prepare(16384), kUse);
+    if (rec) break;
+    drained += n;
+  }
+}
+
+net::awaitable<void> HttpServer::State::Connection::reject() {
+  co_await send_error_and_close(error_response(Error::unavailable("too many connections"), 11, false), {},
+                                http::verb::unknown, SteadyClock::now());
+}
+
+Result<tcp::endpoint> HttpServer::State::listen(const std::string& host, uint16_t port) {
+  error_code ec;
+  tcp::endpoint endpoint;
+  auto address = net::ip::make_address(host, ec);
+  if (!ec) {
+    endpoint = tcp::endpoint(address, port);
+  } else {
+    tcp::resolver resolver(loops_[0]->ioc);
+    auto results = resolver.resolve(host, std::to_string(port), ec);
+    if (ec || results.empty())
+      return Error::bad_request(fmt::format("cannot resolve listen address {}: {}", host, ec.message()));
+    endpoint = results.begin()->endpoint();
+  }
+  acceptor_.emplace(loops_[0]->ioc);
+  if (acceptor_->open(endpoint.protocol(), ec); ec)
+    return Error::unavailable(fmt::format("cannot open socket: {}", ec.message()));
+  acceptor_->set_option(net::socket_base::reuse_address(true), ec);
+  if (acceptor_->bind(endpoint, ec); ec)
+    return Error::unavailable(fmt::format("cannot bind {}:{}: {}", host, port, ec.message()));
+  if (acceptor_->listen(net::socket_base::max_listen_connections, ec); ec)
+    return Error::unavailable(fmt::format("cannot listen on {}:{}: {}", host, port, ec.message()));
+  auto bound = acceptor_->local_endpoint(ec);
+  if (ec) return Error::unavailable(fmt::format("cannot read the bound address: {}", ec.message()));
+  return bound;
+}
+
+net::awaitable<void> HttpServer::State::accept_loop(State* state) {
+  size_t next = 0;
+  for (;;) {
+    Loop& loop = *state->loops_[next++ % state->loops_.size()];
+    auto [ec, socket] = co_await state->acceptor_->async_accept(loop.ioc, kUse);
+    if (ec) {
+      if (ec == net::error::operation_aborted || state->stopping() || !state->acceptor_->is_open()) co_return;
+      spdlog::warn("http: accept failed: {}", ec.message());
+      if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space) {
+        net::steady_timer pause(co_await net::this_coro::executor, std::chrono::milliseconds(50));
+        co_await pause.async_wait(kUse);
+      }
+      continue;
+    }
+    if (state->stopping()) continue;  // the socket closes here
+    error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    net::co_spawn(loop.ioc, Connection::run(state, &loop, tcp::socket(std::move(socket)), state->acquire()),
+                  [](std::exception_ptr e) {
+                    if (!e) return;
+                    try {
+                      std::rethrow_exception(e);
+                    } catch (const std::exception& ex) {
+                      spdlog::error("http: connection ended with an exception: {}", ex.what());
+                    } catch (...) {
+                      spdlog::error("http: connection ended with an unknown exception");
+                    }
+                  });
+  }
+}
+
+void HttpServer::State::start() {
+  std::lock_guard lock(stop_mu_);
+  if (started_ || stopped_) return;
+  started_ = true;
+  for (auto& loop : loops_) guards_.push_back(net::make_work_guard(loop->ioc));
+  if (acceptor_ && acceptor_->is_open())
+    net::co_spawn(loops_[0]->ioc, accept_loop(this), [](std::exception_ptr e) {
+      if (e) spdlog::error("http: accept loop ended with an exception");
+    });
+  for (auto& loop : loops_) {
+    threads_.emplace_back([l = loop.get()] {
+      for (;;) {
+        try {
+          l->ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("http: event loop: uncaught exception: {}", e.what());
+        }
+      }
+    });
+  }
+}
+
+template <class Fn>
+void HttpServer::State::on_every_loop(Fn fn) {
+  std::vector<std::future<void>> done;
+  for (auto& loop : loops_) {
+    auto p = std::make_shared<std::promise<void>>();
+    done.push_back(p->get_future());
+    net::post(loop->ioc, [l = loop.get(), p, fn] {
+      fn(*l);
+      p->set_value();
+    });
+  }
+  for (auto& f : done) f.wait();
+}
+
+void HttpServer::State::stop() {
+  std::lock_guard lock(stop_mu_);
+  if (stopped_) return;
+  stopped_ = true;
+  stopping_.store(true, std::memory_order_release);
+  if (!started_) {
+    if (acceptor_) acceptor_->close();
+    return;
+  }
+  on_every_loop([this](Loop& loop) {
+    if (&loop == loops_[0].get() && acceptor_) {
+      error_code ignored;
+      acceptor_->close(ignored);
+    }
+    for (auto* c : loop.connections) c->close_if_idle();
+  });
+  std::unique_lock count_lock(count_mu_);
+  if (!count_cv_.wait_for(count_lock, options_.drain_timeout, [this] { return live_ == 0; })) {
+    spdlog::warn("http: {} connection(s) still busy after the drain timeout; closing them", live_);
+    count_lock.unlock();
+    on_every_loop([](Loop& loop) {
+      for (auto* c : loop.connections) c->force_close();
+    });
+    count_lock.lock();
+    count_cv_.wait_for(count_lock, std::chrono::seconds(1), [this] { return live_ == 0; });
+  }
+  count_lock.unlock();
+  guards_.clear();
+  for (auto& loop : loops_) loop->ioc.stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+HttpServer::HttpServer(ServerOptions options, const Router& router, metrics::Registry& metrics)
+    : state_(std::make_unique<State>(std::move(options), router, metrics)) {}
+
+HttpServer::~HttpServer() {
+  if (state_) state_->stop();
+}
+
+Result<tcp::endpoint> HttpServer::listen(const std::string& host, uint16_t port) {
+  return state_->listen(host, port);
+}
+
+void HttpServer::start() { state_->start(); }
+
+void HttpServer::stop() { state_->stop(); }
+
+}  // namespace hookwire::api
