@@ -1,4 +1,5 @@
-// Time for everything that schedules, expires or stamps: injected, so tests move it by hand instead of sleeping.
+// Time for everything that schedules, expires or stamps: injected, so tests move it by hand instead of
+// sleeping.
 #pragma once
 
 #include <atomic>
@@ -28,7 +29,8 @@ class SystemClock final : public Clock {
 // A clock that only moves when told to. Thread-safe.
 class ManualClock final : public Clock {
  public:
-  explicit ManualClock(TimePoint start = TimePoint{std::chrono::seconds{1'700'000'000}}) : ns_(to_ns(start)) {}
+  explicit ManualClock(TimePoint start = TimePoint{std::chrono::seconds{1'700'000'000}})
+      : ns_(to_ns(start)) {}
   TimePoint now() const override { return TimePoint{std::chrono::nanoseconds{ns_.load()}}; }
   void set(TimePoint t) { ns_.store(to_ns(t)); }
   void advance(std::chrono::nanoseconds d) { ns_.fetch_add(d.count()); }

@@ -18,8 +18,9 @@ TEST(Iso8601, ParsesZuluOffsetsAndFractions) {
 }
 
 TEST(Iso8601, RefusesJunk) {
-  for (const char* s : {"", "2021-02-25", "2021-02-30T00:00:00Z", "2021-02-25T25:00:00Z", "2021-02-25T15:02:10",
-                        "2021-02-25T15:02:10.Z", "2021-02-25T15:02:10Zjunk", "yesterday"})
+  for (const char* s :
+       {"", "2021-02-25", "2021-02-30T00:00:00Z", "2021-02-25T25:00:00Z", "2021-02-25T15:02:10",
+        "2021-02-25T15:02:10.Z", "2021-02-25T15:02:10Zjunk", "yesterday"})
     EXPECT_FALSE(parse_iso8601(s)) << s;
 }
 

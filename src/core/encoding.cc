@@ -98,7 +98,8 @@ std::optional<std::string> hex_decode(std::string_view in) {
 
 std::string random_bytes(size_t n) {
   std::string out(n, '\0');
-  if (n > 0 && RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) std::abort();
+  if (n > 0 && RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1)
+    std::abort();
   return out;
 }
 

@@ -1,5 +1,5 @@
-// Byte encodings and randomness shared by every module: base64 (standard alphabet, padded), hex, CSPRNG bytes,
-// constant-time comparison. Pure functions, thread-safe.
+// Byte encodings and randomness shared by every module: base64 (standard alphabet, padded), hex, CSPRNG
+// bytes, constant-time comparison. Pure functions, thread-safe.
 #pragma once
 
 #include <optional>
@@ -11,7 +11,7 @@ namespace hookwire {
 std::string base64_encode(std::string_view bytes);
 // Strict standard-alphabet base64; padding optional; whitespace refused. nullopt when malformed.
 std::optional<std::string> base64_decode(std::string_view text);
-std::string hex_encode(std::string_view bytes);  // lowercase
+std::string hex_encode(std::string_view bytes);                // lowercase
 std::optional<std::string> hex_decode(std::string_view text);  // either case
 
 // Cryptographically secure random bytes (OpenSSL RAND_bytes). Aborts if the RNG fails: nothing is safe then.

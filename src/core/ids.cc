@@ -66,7 +66,8 @@ std::string new_id(std::string_view prefix, TimePoint now) {
 std::string new_id(std::string_view prefix) { return new_id(prefix, SystemClock::instance().now()); }
 
 bool is_id(std::string_view s, std::string_view prefix) {
-  if (s.size() != prefix.size() + 1 + kTextLen || s.substr(0, prefix.size()) != prefix || s[prefix.size()] != '_')
+  if (s.size() != prefix.size() + 1 + kTextLen || s.substr(0, prefix.size()) != prefix ||
+      s[prefix.size()] != '_')
     return false;
   for (char c : s.substr(prefix.size() + 1))
     if (!std::strchr(kBase62, c) || c == '\0') return false;

@@ -74,7 +74,6 @@ Registry::Family& Registry::family(const std::string& name, const std::string& h
   return f;
 }
 
-
 Counter& Registry::counter(const std::string& name, const std::string& help, const Labels& labels) {
   const auto key = render_labels(labels);
   {
@@ -101,8 +100,8 @@ Gauge& Registry::gauge(const std::string& name, const std::string& help, const L
   return *slot;
 }
 
-Histogram& Registry::histogram(const std::string& name, const std::string& help, const std::vector<double>& bounds,
-                               const Labels& labels) {
+Histogram& Registry::histogram(const std::string& name, const std::string& help,
+                               const std::vector<double>& bounds, const Labels& labels) {
   const auto key = render_labels(labels);
   {
     std::shared_lock lock(mu_);
@@ -120,16 +119,18 @@ std::string Registry::render() const {
   std::string out;
   for (const auto& [name, f] : families_) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, f.help, name, f.type);
-    for (const auto& [key, c] : f.counters) out += fmt::format("{}{} {}\n", name, braces(key), number(c->value()));
-    for (const auto& [key, g] : f.gauges) out += fmt::format("{}{} {}\n", name, braces(key), number(g->value()));
+    for (const auto& [key, c] : f.counters)
+      out += fmt::format("{}{} {}\n", name, braces(key), number(c->value()));
+    for (const auto& [key, g] : f.gauges)
+      out += fmt::format("{}{} {}\n", name, braces(key), number(g->value()));
     for (const auto& [key, h] : f.histograms) {
       const auto counts = h->cumulative_counts();
       for (size_t i = 0; i < counts.size(); ++i) {
         const double le = i < h->bounds().size() ? h->bounds()[i] : INFINITY;
         out += fmt::format("{}_bucket{} {}\n", name, with_label(key, "le=\"" + number(le) + "\""), counts[i]);
       }
-      out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, braces(key), number(h->sum()), name, braces(key),
-                         h->count());
+      out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, braces(key), number(h->sum()), name,
+                         braces(key), h->count());
     }
   }
   return out;

@@ -30,7 +30,9 @@ struct Error {
   std::string field;   // for kValidation: the offending field ("body.url", "query.limit")
 
   static Error bad_request(std::string d) { return {Errc::kBadRequest, std::move(d), {}}; }
-  static Error validation(std::string f, std::string d) { return {Errc::kValidation, std::move(d), std::move(f)}; }
+  static Error validation(std::string f, std::string d) {
+    return {Errc::kValidation, std::move(d), std::move(f)};
+  }
   static Error not_found(std::string d) { return {Errc::kNotFound, std::move(d), {}}; }
   static Error conflict(std::string d) { return {Errc::kConflict, std::move(d), {}}; }
   static Error internal(std::string d) { return {Errc::kInternal, std::move(d), {}}; }
@@ -40,22 +42,37 @@ struct Error {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
 
-  T& value() & { assert(ok()); return std::get<0>(v_); }
-  const T& value() const& { assert(ok()); return std::get<0>(v_); }
-  T&& value() && { assert(ok()); return std::get<0>(std::move(v_)); }
+  T& value() & {
+    assert(ok());
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    assert(ok());
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    assert(ok());
+    return std::get<0>(std::move(v_));
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
-  const Error& error() const { assert(!ok()); return std::get<1>(v_); }
-  Error&& take_error() { assert(!ok()); return std::get<1>(std::move(v_)); }
+  const Error& error() const {
+    assert(!ok());
+    return std::get<1>(v_);
+  }
+  Error&& take_error() {
+    assert(!ok());
+    return std::get<1>(std::move(v_));
+  }
 
  private:
   std::variant<T, Error> v_;
@@ -68,8 +85,14 @@ class [[nodiscard]] Status {
   Status(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT: implicit by design
   bool ok() const { return ok_; }
   explicit operator bool() const { return ok_; }
-  const Error& error() const { assert(!ok_); return error_; }
-  Error&& take_error() { assert(!ok_); return std::move(error_); }
+  const Error& error() const {
+    assert(!ok_);
+    return error_;
+  }
+  Error&& take_error() {
+    assert(!ok_);
+    return std::move(error_);
+  }
 
  private:
   Error error_;

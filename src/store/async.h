@@ -17,7 +17,8 @@ namespace detail {
 template <class T, class Handler>
 void complete(Handler handler, Result<T> result) {
   auto ex = boost::asio::get_associated_executor(handler);
-  boost::asio::post(ex, [h = std::move(handler), r = std::move(result)]() mutable { std::move(h)(std::move(r)); });
+  boost::asio::post(
+      ex, [h = std::move(handler), r = std::move(result)]() mutable { std::move(h)(std::move(r)); });
 }
 }  // namespace detail
 
@@ -26,12 +27,11 @@ template <class T, class Fn>
 boost::asio::awaitable<Result<T>> read(Store& store, Fn fn) {
   return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(Result<T>)>(
       [&store](auto handler, Fn fn) {
-        auto state = std::make_shared<std::pair<decltype(handler), std::optional<Result<T>>>>(std::move(handler),
-                                                                                              std::nullopt);
-        store.submit_read([state, fn = std::move(fn)](Tx& tx) mutable { state->second.emplace(fn(tx)); },
-                          [state] {
-                            detail::complete<T>(std::move(state->first), std::move(*state->second));
-                          });
+        auto state = std::make_shared<std::pair<decltype(handler), std::optional<Result<T>>>>(
+            std::move(handler), std::nullopt);
+        store.submit_read(
+            [state, fn = std::move(fn)](Tx& tx) mutable { state->second.emplace(fn(tx)); },
+            [state] { detail::complete<T>(std::move(state->first), std::move(*state->second)); });
       },
       boost::asio::use_awaitable, std::move(fn));
 }
@@ -42,8 +42,8 @@ template <class T, class Fn>
 boost::asio::awaitable<Result<T>> write(Store& store, Fn fn) {
   return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(Result<T>)>(
       [&store](auto handler, Fn fn) {
-        auto state = std::make_shared<std::pair<decltype(handler), std::optional<Result<T>>>>(std::move(handler),
-                                                                                              std::nullopt);
+        auto state = std::make_shared<std::pair<decltype(handler), std::optional<Result<T>>>>(
+            std::move(handler), std::nullopt);
         store.submit_write(
             [state, fn = std::move(fn)](Tx& tx) mutable -> Status {
               state->second.emplace(fn(tx));

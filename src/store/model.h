@@ -34,8 +34,8 @@ struct EventType {
 };
 
 struct EndpointSecret {
-  std::string key;                        // "whsec_<base64>"
-  std::optional<TimePoint> expires_at;    // set on the old key by a rotation (grace period); nullopt = current
+  std::string key;                      // "whsec_<base64>"
+  std::optional<TimePoint> expires_at;  // set on the old key by a rotation (grace period); nullopt = current
 };
 
 struct Endpoint {
@@ -45,12 +45,12 @@ struct Endpoint {
   std::string url;
   std::string description;
   bool disabled = false;
-  std::optional<int64_t> rate_limit;                  // deliveries per second; nullopt = unlimited
+  std::optional<int64_t> rate_limit;                    // deliveries per second; nullopt = unlimited
   std::optional<std::vector<std::string>> event_types;  // nullopt = every event type
   std::optional<std::vector<std::string>> channels;     // nullopt = every channel
-  std::string metadata = "{}";                         // JSON object text
-  std::vector<EndpointSecret> secrets;                 // current key first; never empty
-  std::map<std::string, std::string> headers;          // custom headers sent with each delivery
+  std::string metadata = "{}";                          // JSON object text
+  std::vector<EndpointSecret> secrets;                  // current key first; never empty
+  std::map<std::string, std::string> headers;           // custom headers sent with each delivery
   TimePoint created_at;
   TimePoint updated_at;
 };
@@ -89,7 +89,8 @@ struct IdempotencyRecord {
   TimePoint created_at;
 };
 
-// ---- Queries -------------------------------------------------------------------------------------------------
+// ---- Queries
+// -------------------------------------------------------------------------------------------------
 
 enum class Order { kAscending, kDescending };
 
@@ -102,9 +103,9 @@ struct PageQuery {
 };
 
 struct MessageQuery {
-  PageQuery page;  // order defaults to newest first for messages (the API sets it)
-  std::optional<TimePoint> before;  // created_at < before
-  std::optional<TimePoint> after;   // created_at > after
+  PageQuery page;                        // order defaults to newest first for messages (the API sets it)
+  std::optional<TimePoint> before;       // created_at < before
+  std::optional<TimePoint> after;        // created_at > after
   std::vector<std::string> event_types;  // empty = any
   std::optional<std::string> channel;
 };

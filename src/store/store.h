@@ -3,7 +3,8 @@
 //
 // Work reaches the store as functions over a `Tx`, run on the store's own threads (never on an I/O thread):
 //  - submit_read(): runs against a consistent snapshot on a reader thread.
-//  - submit_write(): queued for the single writer, which runs many queued functions in ONE transaction and ONE
+//  - submit_write(): queued for the single writer, which runs many queued functions in ONE transaction and
+//  ONE
 //    commit (group commit). Each function runs inside its own savepoint: if it returns an error, only its own
 //    changes are rolled back and the rest of the batch commits. `done` is called only after the batch is
 //    durable (per the durability setting), so an API may acknowledge as soon as `done` reports success.
@@ -63,12 +64,13 @@ class Tx {
   virtual Status insert_attempt(const Attempt& a) = 0;
   virtual Result<Page<Attempt>> list_attempts_by_message(std::string_view app_id, std::string_view msg_id,
                                                          const PageQuery& q) = 0;
-  virtual Result<Page<Attempt>> list_attempts_by_endpoint(std::string_view app_id, std::string_view endpoint_id,
+  virtual Result<Page<Attempt>> list_attempts_by_endpoint(std::string_view app_id,
+                                                          std::string_view endpoint_id,
                                                           const PageQuery& q) = 0;
 
   // Idempotency records
   virtual Result<IdempotencyRecord> get_idempotency(std::string_view key) = 0;  // kNotFound if absent
-  virtual Status put_idempotency(const IdempotencyRecord& rec) = 0;           // replaces
+  virtual Status put_idempotency(const IdempotencyRecord& rec) = 0;             // replaces
   virtual Status purge_idempotency(TimePoint created_before) = 0;
 };
 
@@ -86,8 +88,8 @@ class Store {
   virtual ~Store() = default;
 
   virtual void submit_read(ReadFn fn, std::function<void()> done) = 0;
-  // done(ok) after the batch holding fn committed durably; done(fn's error) if fn failed (its changes undone);
-  // done(kInternal/kUnavailable) if the batch could not commit or the store is stopping.
+  // done(ok) after the batch holding fn committed durably; done(fn's error) if fn failed (its changes
+  // undone); done(kInternal/kUnavailable) if the batch could not commit or the store is stopping.
   virtual void submit_write(WriteFn fn, WriteDone done) = 0;
 
   // Refuses new work (kUnavailable), finishes everything queued, flushes, and joins the store's threads.
@@ -98,8 +100,8 @@ class Store {
 struct SqliteOptions {
   std::string path;  // database file; created with its schema if absent
   Durability durability = Durability::kFull;
-  int readers = 2;            // reader threads (each with its own connection)
-  size_t max_batch = 2048;    // most write functions in one transaction
+  int readers = 2;                       // reader threads (each with its own connection)
+  size_t max_batch = 2048;               // most write functions in one transaction
   metrics::Registry* metrics = nullptr;  // optional: store_batch_size, store_commit_seconds
 };
 

@@ -1,0 +1,409 @@
+// /api/v1/app/{app_id}/endpoint: endpoints, their signing secrets and custom headers.
+#include <boost/url/parse.hpp>
+
+#include "api/v1/json_body.h"
+#include "api/v1/routes.h"
+#include "api/v1/serialize.h"
+#include "core/encoding.h"
+#include "core/ids.h"
+
+namespace hookwire::api::v1 {
+
+namespace asio = boost::asio;
+using store::Endpoint;
+
+namespace {
+
+constexpr std::string_view kSecretPrefix = "whsec_";
+
+// Svix's rule: ^(whsec_)?[a-zA-Z0-9+/=]{32,100}$; stored with the prefix, and it must decode as base64.
+std::optional<std::string> normalize_secret(std::string_view s) {
+  if (s.starts_with(kSecretPrefix)) s.remove_prefix(kSecretPrefix.size());
+  if (s.size() < 32 || s.size() > 100) return std::nullopt;
+  for (unsigned char c : s)
+    if (!std::isalnum(c) && c != '+' && c != '/' && c != '=') return std::nullopt;
+  auto bytes = base64_decode(s);
+  if (!bytes || bytes->size() < 24 || bytes->size() > 64) return std::nullopt;
+  return std::string(kSecretPrefix) + std::string(s);
+}
+
+std::string generate_secret() { return std::string(kSecretPrefix) + base64_encode(random_bytes(24)); }
+
+bool valid_url(std::string_view s) {
+  auto url = boost::urls::parse_absolute_uri(s);
+  if (!url || !url->has_authority() || url->host().empty()) return false;
+  return url->scheme() == "http" || url->scheme() == "https";
+}
+
+// Headers hookwire sets itself (or HTTP framing owns) cannot be overridden per endpoint.
+bool reserved_header(std::string name) {
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static const char* kReserved[] = {"host",       "content-length", "content-type", "transfer-encoding",
+                                    "connection", "keep-alive",     "upgrade",      "te",
+                                    "trailer",    "user-agent",     "expect"};
+  for (const char* r : kReserved)
+    if (name == r) return true;
+  return name.starts_with("webhook-") || name.starts_with("svix-");
+}
+
+bool is_header_name(std::string_view s) {
+  if (s.empty() || s.size() > 256) return false;
+  for (unsigned char c : s)
+    if (!std::isalnum(c) && !std::strchr("!#$%&'*+-.^_`|~", c)) return false;
+  return true;
+}
+
+std::optional<std::string> header_problem(const std::string& name, const std::string& value) {
+  if (!is_header_name(name)) return "\"" + name + "\" is not a valid header name";
+  if (reserved_header(name)) return "\"" + name + "\" is set by hookwire and cannot be overridden";
+  if (value.size() > 4096) return "value of \"" + name + "\" is longer than 4096 bytes";
+  for (unsigned char c : value)
+    if (c == '\r' || c == '\n' || c == '\0') return "value of \"" + name + "\" contains a control character";
+  return std::nullopt;
+}
+
+// Headers whose values are secrets: listed as sensitive and never echoed back.
+bool sensitive_header(std::string name) {
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name == "authorization" || name == "proxy-authorization" || name == "cookie" || name == "x-api-key";
+}
+
+struct EndpointFields {
+  std::optional<std::string> url, description, uid, metadata, secret;
+  std::optional<int64_t> rate_limit;
+  std::optional<bool> disabled;
+  std::optional<std::vector<std::string>> event_types, channels;
+  std::optional<std::vector<std::pair<std::string, std::string>>> headers;
+  bool clear_uid = false, clear_rate = false, clear_event_types = false, clear_channels = false;
+};
+
+enum class Shape { kIn, kUpdate, kPatch };
+
+Result<EndpointFields> read_endpoint(const json::object& obj, Shape shape) {
+  FieldReader r(obj);
+  EndpointFields f;
+  f.url = shape == Shape::kPatch ? r.opt_string("url", FieldReader::Rule::kAny, 65536)
+                                 : std::optional(r.req_string("url", FieldReader::Rule::kAny, 65536));
+  if (f.url && !r.error() && !valid_url(*f.url)) r.fail("url", "must be an absolute http:// or https:// URL");
+  f.description = r.opt_string("description", FieldReader::Rule::kAny, 8192);
+  f.uid = r.opt_string("uid", FieldReader::Rule::kToken, 256);
+  if (f.uid && f.uid->starts_with("ep_")) r.fail("uid", "must not start with the id prefix \"ep_\"");
+  // Svix calls it throttleRate (older versions: rateLimit); both are accepted.
+  const char* rate_name = r.has("throttleRate") ? "throttleRate" : "rateLimit";
+  f.rate_limit = r.opt_int(rate_name, shape == Shape::kPatch ? 0 : 1, 1'000'000);
+  f.clear_rate = shape == Shape::kPatch && r.is_null(rate_name);
+  f.disabled = r.opt_bool("disabled");
+  const char* types_name = r.has("eventTypes") ? "eventTypes" : "filterTypes";
+  f.event_types = r.opt_string_array(types_name, FieldReader::Rule::kToken, 1000);
+  if (f.event_types && f.event_types->empty())
+    r.fail(types_name, "must not be empty (omit it to receive every type)");
+  f.channels = r.opt_string_array("channels", FieldReader::Rule::kToken, 10);
+  if (f.channels && f.channels->empty())
+    r.fail("channels", "must not be empty (omit it to receive every channel)");
+  f.metadata = r.opt_object_text("metadata", true);
+  f.clear_uid = shape == Shape::kPatch && r.is_null("uid");
+  f.clear_event_types = shape == Shape::kPatch && r.is_null(types_name);
+  f.clear_channels = shape == Shape::kPatch && r.is_null("channels");
+  if (shape == Shape::kIn) {
+    if (auto s = r.opt_string("secret", FieldReader::Rule::kAny, 128)) {
+      f.secret = normalize_secret(*s);
+      if (!f.secret) r.fail("secret", "must be whsec_ followed by base64 of 24 to 64 bytes");
+    }
+    f.headers = r.opt_string_map("headers");
+    if (f.headers)
+      for (const auto& [k, v] : *f.headers)
+        if (auto problem = header_problem(k, v)) r.fail("headers", *problem);
+  }
+  if (r.error()) return *r.error();
+  return f;
+}
+
+void apply(Endpoint& ep, const EndpointFields& f, Shape shape) {
+  if (shape != Shape::kPatch) {
+    ep.url = *f.url;
+    ep.description = f.description.value_or("");
+    ep.uid = f.uid;
+    ep.rate_limit = f.rate_limit;
+    ep.disabled = f.disabled.value_or(false);
+    ep.event_types = f.event_types;
+    ep.channels = f.channels;
+    ep.metadata = f.metadata.value_or("{}");
+    return;
+  }
+  if (f.url) ep.url = *f.url;
+  if (f.description) ep.description = *f.description;
+  if (f.uid) ep.uid = f.uid;
+  if (f.clear_uid) ep.uid.reset();
+  if (f.rate_limit) ep.rate_limit = *f.rate_limit == 0 ? std::nullopt : f.rate_limit;
+  if (f.clear_rate) ep.rate_limit.reset();
+  if (f.disabled) ep.disabled = *f.disabled;
+  if (f.event_types) ep.event_types = f.event_types;
+  if (f.clear_event_types) ep.event_types.reset();
+  if (f.channels) ep.channels = f.channels;
+  if (f.clear_channels) ep.channels.reset();
+  if (f.metadata) ep.metadata = *f.metadata;
+}
+
+Reply endpoint_reply(const Endpoint& ep, http::status status = http::status::ok) {
+  return {status, json::serialize(to_json(ep))};
+}
+
+// Resolves the application (id or uid) and then the endpoint (id or uid) inside it.
+Result<Endpoint> find_endpoint(store::Tx& tx, const std::string& app_id, const std::string& ep_id) {
+  auto app = tx.get_application(app_id);
+  if (!app) return app.take_error();
+  return tx.get_endpoint(app->id, ep_id);
+}
+
+Endpoint new_endpoint(const std::string& app_id, const EndpointFields& f, TimePoint now) {
+  Endpoint ep;
+  ep.id = new_id(id_prefix::kEndpoint, now);
+  ep.app_id = app_id;
+  apply(ep, f, Shape::kIn);
+  ep.secrets.push_back({f.secret.value_or(generate_secret()), std::nullopt});
+  if (f.headers) ep.headers.insert(f.headers->begin(), f.headers->end());
+  ep.created_at = ep.updated_at = now;
+  return ep;
+}
+
+asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std::string app_id) {
+  auto obj = parse_object(req.body());
+  if (!obj) co_return error_response(obj.error(), req.version(), req.keep_alive());
+  auto fields = read_endpoint(*obj, Shape::kIn);
+  if (!fields) co_return error_response(fields.error(), req.version(), req.keep_alive());
+  const TimePoint now = ctx->clock->now();
+  WriteFn fn = [f = std::move(*fields), app_id, now](store::Tx& tx) -> Result<Reply> {
+    auto app = tx.get_application(app_id);
+    if (!app) return app.take_error();
+    Endpoint ep = new_endpoint(app->id, f, now);
+    if (auto st = tx.insert_endpoint(ep); !st) return st.take_error();
+    return endpoint_reply(ep, http::status::created);
+  };
+  auto response = co_await write_reply(ctx, req, std::move(fn));
+  co_return response;
+}
+
+asio::awaitable<Response> list(const ApiContext* ctx, const Request& req, std::string app_id) {
+  auto query = Query::parse(req.target());
+  if (!query) co_return error_response(query.error(), req.version(), req.keep_alive());
+  auto page = page_query(*query, store::Order::kAscending);
+  if (!page) co_return error_response(page.error(), req.version(), req.keep_alive());
+  ReadFn fn = [q = *page, app_id](store::Tx& tx) -> Result<Reply> {
+    auto app = tx.get_application(app_id);
+    if (!app) return app.take_error();
+    auto eps = tx.list_endpoints(app->id, q);
+    if (!eps) return eps.take_error();
+    return Reply{http::status::ok, list_json(*eps)};
+  };
+  auto response = co_await read_reply(ctx, req, std::move(fn));
+  co_return response;
+}
+
+asio::awaitable<Response> get(const ApiContext* ctx, const Request& req, std::string app_id,
+                              std::string ep_id) {
+  ReadFn fn = [app_id, ep_id](store::Tx& tx) -> Result<Reply> {
+    auto ep = find_endpoint(tx, app_id, ep_id);
+    if (!ep) return ep.take_error();
+    return endpoint_reply(*ep);
+  };
+  auto response = co_await read_reply(ctx, req, std::move(fn));
+  co_return response;
+}
+
+// PUT replaces (creating the endpoint, 201, when `ep_id` is an unused uid); PATCH changes what it names.
+asio::awaitable<Response> update(const ApiContext* ctx, const Request& req, std::string app_id,
+                                 std::string ep_id, Shape shape) {
+  auto obj = parse_object(req.body());
+  if (!obj) co_return error_response(obj.error(), req.version(), req.keep_alive());
+  auto fields = read_endpoint(*obj, shape);
+  if (!fields) co_return error_response(fields.error(), req.version(), req.keep_alive());
+  const TimePoint now = ctx->clock->now();
+  WriteFn fn = [f = std::move(*fields), app_id, ep_id, shape, now](store::Tx& tx) -> Result<Reply> {
+    auto app = tx.get_application(app_id);
+    if (!app) return app.take_error();
+    auto ep = tx.get_endpoint(app->id, ep_id);
+    if (!ep) {
+      if (ep.error().code != Errc::kNotFound || shape == Shape::kPatch ||
+          is_id(ep_id, id_prefix::kEndpoint) || !is_token(ep_id))
+        return ep.take_error();
+      auto created_fields = f;
+      created_fields.uid = ep_id;
+      Endpoint created = new_endpoint(app->id, created_fields, now);
+      if (auto st = tx.insert_endpoint(created); !st) return st.take_error();
+      return endpoint_reply(created, http::status::created);
+    }
+    apply(*ep, f, shape);
+    ep->updated_at = now;
+    if (auto st = tx.update_endpoint(*ep); !st) return st.take_error();
+    return endpoint_reply(*ep);
+  };
+  auto response = co_await write_reply(ctx, req, std::move(fn));
+  co_return response;
+}
+
+asio::awaitable<Response> remove(const ApiContext* ctx, const Request& req, std::string app_id,
+                                 std::string ep_id) {
+  WriteFn fn = [app_id, ep_id](store::Tx& tx) -> Result<Reply> {
+    auto ep = find_endpoint(tx, app_id, ep_id);
+    if (!ep) return ep.take_error();
+    if (auto st = tx.delete_endpoint(ep->app_id, ep->id); !st) return st.take_error();
+    return Reply{http::status::no_content, {}};
+  };
+  auto response = co_await write_reply(ctx, req, std::move(fn));
+  co_return response;
+}
+
+asio::awaitable<Response> get_secret(const ApiContext* ctx, const Request& req, std::string app_id,
+                                     std::string ep_id) {
+  ReadFn fn = [app_id, ep_id](store::Tx& tx) -> Result<Reply> {
+    auto ep = find_endpoint(tx, app_id, ep_id);
+    if (!ep) return ep.take_error();
+    if (ep->secrets.empty()) return Error::internal("endpoint has no secret");
+    return Reply{http::status::ok, json::serialize(json::object{{"key", ep->secrets.front().key}})};
+  };
+  auto response = co_await read_reply(ctx, req, std::move(fn));
+  co_return response;
+}
+
+// Rotation: the new key becomes current at once; the old one stays valid for `gracePeriodSeconds` (default
+// 24 h) so receivers can switch over. Keys whose grace period is over are dropped.
+asio::awaitable<Response> rotate_secret(const ApiContext* ctx, const Request& req, std::string app_id,
+                                        std::string ep_id) {
+  json::object empty;
+  Result<json::object> obj = req.body().empty() ? Result<json::object>(empty) : parse_object(req.body());
+  if (!obj) co_return error_response(obj.error(), req.version(), req.keep_alive());
+  FieldReader r(*obj);
+  auto key_text = r.opt_string("key", FieldReader::Rule::kAny, 128);
+  auto grace = r.opt_int("gracePeriodSeconds", 0, 7 * 24 * 3600).value_or(24 * 3600);
+  std::optional<std::string> key;
+  if (key_text && !(key = normalize_secret(*key_text)))
+    r.fail("key", "must be whsec_ followed by base64 of 24 to 64 bytes");
+  if (r.error()) co_return error_response(*r.error(), req.version(), req.keep_alive());
+  const TimePoint now = ctx->clock->now();
+  std::string new_key = key.value_or(generate_secret());
+  WriteFn fn = [app_id, ep_id, now, grace, new_key](store::Tx& tx) -> Result<Reply> {
+    auto ep = find_endpoint(tx, app_id, ep_id);
+    if (!ep) return ep.take_error();
+    std::vector<store::EndpointSecret> secrets{{new_key, std::nullopt}};
+    for (auto& s : ep->secrets) {
+      if (!s.expires_at) s.expires_at = now + std::chrono::seconds{grace};
+      if (*s.expires_at > now && s.key != new_key) secrets.push_back(s);
+    }
+    ep->secrets = std::move(secrets);
+    ep->updated_at = now;
+    if (auto st = tx.update_endpoint(*ep); !st) return st.take_error();
+    return Reply{http::status::no_content, {}};
+  };
+  auto response = co_await write_reply(ctx, req, std::move(fn));
+  co_return response;
+}
+
+asio::awaitable<Response> get_headers(const ApiContext* ctx, const Request& req, std::string app_id,
+                                      std::string ep_id) {
+  ReadFn fn = [app_id, ep_id](store::Tx& tx) -> Result<Reply> {
+    auto ep = find_endpoint(tx, app_id, ep_id);
+    if (!ep) return ep.take_error();
+    json::object headers;
+    json::array sensitive;
+    for (const auto& [k, v] : ep->headers) {
+      if (sensitive_header(k)) {
+        sensitive.emplace_back(k);
+      } else {
+        headers[k] = v;
+      }
+    }
+    return Reply{http::status::ok, json::serialize(json::object{{"headers", std::move(headers)},
+                                                                {"sensitive", std::move(sensitive)}})};
+  };
+  auto response = co_await read_reply(ctx, req, std::move(fn));
+  co_return response;
+}
+
+// PUT replaces every custom header; PATCH sets the named ones and removes those given as null.
+asio::awaitable<Response> set_headers(const ApiContext* ctx, const Request& req, std::string app_id,
+                                      std::string ep_id, bool replace) {
+  auto obj = parse_object(req.body());
+  if (!obj) co_return error_response(obj.error(), req.version(), req.keep_alive());
+  auto it = obj->find("headers");
+  if (it == obj->end() || !it->value().is_object())
+    co_return error_response(
+        Error::validation("body.headers", "field required: an object of header names to values"),
+        req.version(), req.keep_alive());
+  std::vector<std::pair<std::string, std::optional<std::string>>> changes;
+  for (const auto& kv : it->value().as_object()) {
+    std::string name(kv.key());
+    if (kv.value().is_null() && !replace) {
+      changes.emplace_back(name, std::nullopt);
+      continue;
+    }
+    if (!kv.value().is_string())
+      co_return error_response(
+          Error::validation("body.headers", "value of \"" + name + "\" must be a string"), req.version(),
+          req.keep_alive());
+    std::string value(kv.value().as_string());
+    if (auto problem = header_problem(name, value))
+      co_return error_response(Error::validation("body.headers", *problem), req.version(), req.keep_alive());
+    changes.emplace_back(name, value);
+  }
+  const TimePoint now = ctx->clock->now();
+  WriteFn fn = [app_id, ep_id, changes, replace, now](store::Tx& tx) -> Result<Reply> {
+    auto ep = find_endpoint(tx, app_id, ep_id);
+    if (!ep) return ep.take_error();
+    if (replace) ep->headers.clear();
+    for (const auto& [name, value] : changes) {
+      if (value) {
+        ep->headers[name] = *value;
+      } else {
+        ep->headers.erase(name);
+      }
+    }
+    ep->updated_at = now;
+    if (auto st = tx.update_endpoint(*ep); !st) return st.take_error();
+    return Reply{http::status::no_content, {}};
+  };
+  auto response = co_await write_reply(ctx, req, std::move(fn));
+  co_return response;
+}
+
+}  // namespace
+
+void add_endpoint_routes(Router& router, const ApiContext* ctx) {
+  using V = http::verb;
+  const std::string base = "/api/v1/app/{app_id}/endpoint";
+  const std::string one = base + "/{endpoint_id}";
+  router.add(V::post, base, authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return create(ctx, req, p.get("app_id"));
+             }));
+  router.add(V::get, base, authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return list(ctx, req, p.get("app_id"));
+             }));
+  router.add(V::get, one, authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return get(ctx, req, p.get("app_id"), p.get("endpoint_id"));
+             }));
+  router.add(V::put, one, authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return update(ctx, req, p.get("app_id"), p.get("endpoint_id"), Shape::kUpdate);
+             }));
+  router.add(V::patch, one, authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return update(ctx, req, p.get("app_id"), p.get("endpoint_id"), Shape::kPatch);
+             }));
+  router.add(V::delete_, one, authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return remove(ctx, req, p.get("app_id"), p.get("endpoint_id"));
+             }));
+  router.add(V::get, one + "/secret", authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return get_secret(ctx, req, p.get("app_id"), p.get("endpoint_id"));
+             }));
+  router.add(V::post, one + "/secret/rotate", authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return rotate_secret(ctx, req, p.get("app_id"), p.get("endpoint_id"));
+             }));
+  router.add(V::get, one + "/headers", authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return get_headers(ctx, req, p.get("app_id"), p.get("endpoint_id"));
+             }));
+  router.add(V::put, one + "/headers", authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return set_headers(ctx, req, p.get("app_id"), p.get("endpoint_id"), true);
+             }));
+  router.add(V::patch, one + "/headers", authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return set_headers(ctx, req, p.get("app_id"), p.get("endpoint_id"), false);
+             }));
+}
+
+}  // namespace hookwire::api::v1

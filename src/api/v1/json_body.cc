@@ -1,0 +1,222 @@
+#include "api/v1/json_body.h"
+
+#include <cctype>
+
+namespace hookwire::api::v1 {
+
+Result<json::object> parse_object(std::string_view body) {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec) return Error::bad_request("request body is not valid JSON: " + ec.message());
+  if (!v.is_object()) return Error::validation("body", "request body must be a JSON object");
+  return std::move(v.as_object());
+}
+
+namespace {
+size_t skip_ws(std::string_view t, size_t i) {
+  while (i < t.size() && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r')) ++i;
+  return i;
+}
+// Index just past the string starting at t[i] == '"'.
+size_t skip_string(std::string_view t, size_t i) {
+  for (++i; i < t.size(); ++i) {
+    if (t[i] == '\\') {
+      ++i;
+    } else if (t[i] == '"') {
+      return i + 1;
+    }
+  }
+  return t.size();
+}
+// Index just past the value starting at t[i].
+size_t skip_value(std::string_view t, size_t i) {
+  if (i >= t.size()) return i;
+  if (t[i] == '"') return skip_string(t, i);
+  if (t[i] == '{' || t[i] == '[') {
+    int depth = 0;
+    for (; i < t.size(); ++i) {
+      char c = t[i];
+      if (c == '"') {
+        i = skip_string(t, i) - 1;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if (c == '}' || c == ']') {
+        if (--depth == 0) return i + 1;
+      }
+    }
+    return t.size();
+  }
+  while (i < t.size() && t[i] != ',' && t[i] != '}' && t[i] != ']' &&
+         !std::isspace(static_cast<unsigned char>(t[i])))
+    ++i;
+  return i;
+}
+}  // namespace
+
+std::optional<std::string_view> raw_member(std::string_view t, std::string_view name) {
+  size_t i = skip_ws(t, 0);
+  if (i >= t.size() || t[i] != '{') return std::nullopt;
+  ++i;
+  std::optional<std::string_view> found;
+  while (true) {
+    i = skip_ws(t, i);
+    if (i >= t.size() || t[i] != '"') return found;
+    const size_t key_end = skip_string(t, i);
+    // Keys with escapes never equal a plain name; that is fine for the names hookwire asks for.
+    const std::string_view key = t.substr(i + 1, key_end - i - 2);
+    i = skip_ws(t, key_end);
+    if (i >= t.size() || t[i] != ':') return found;
+    i = skip_ws(t, i + 1);
+    const size_t value_end = skip_value(t, i);
+    if (key == name) found = t.substr(i, value_end - i);  // last duplicate wins, as in the parser
+    i = skip_ws(t, value_end);
+    if (i >= t.size() || t[i] != ',') return found;
+    ++i;
+  }
+}
+
+bool is_token(std::string_view s) {
+  if (s.empty() || s.size() > 256) return false;
+  for (unsigned char c : s)
+    if (!std::isalnum(c) && c != '-' && c != '_' && c != '.') return false;
+  return true;
+}
+
+const json::value* FieldReader::find(std::string_view name) const {
+  auto it = obj_.find(name);
+  if (it == obj_.end() || it->value().is_null()) return nullptr;
+  return &it->value();
+}
+
+bool FieldReader::is_null(std::string_view name) const {
+  auto it = obj_.find(name);
+  return it != obj_.end() && it->value().is_null();
+}
+
+void FieldReader::fail(std::string_view name, std::string detail) {
+  if (!error_) error_ = Error::validation(field(name), std::move(detail));
+}
+
+std::optional<std::string> FieldReader::opt_string(std::string_view name, Rule rule, size_t max_len) {
+  const json::value* v = find(name);
+  if (!v) return std::nullopt;
+  if (!v->is_string()) {
+    fail(name, "must be a string");
+    return std::nullopt;
+  }
+  std::string s(v->as_string());
+  if (s.size() > max_len) {
+    fail(name, "must be at most " + std::to_string(max_len) + " characters");
+  } else if (rule == Rule::kToken && !is_token(s)) {
+    fail(name, "must match ^[a-zA-Z0-9\\-_.]+$");
+  } else if (rule == Rule::kNonEmpty && s.empty()) {
+    fail(name, "must not be empty");
+  }
+  return s;
+}
+
+std::string FieldReader::req_string(std::string_view name, Rule rule, size_t max_len) {
+  if (!find(name)) {
+    fail(name, "field required");
+    return {};
+  }
+  return opt_string(name, rule, max_len).value_or(std::string{});
+}
+
+std::optional<bool> FieldReader::opt_bool(std::string_view name) {
+  const json::value* v = find(name);
+  if (!v) return std::nullopt;
+  if (!v->is_bool()) {
+    fail(name, "must be a boolean");
+    return std::nullopt;
+  }
+  return v->as_bool();
+}
+
+std::optional<int64_t> FieldReader::opt_int(std::string_view name, int64_t min, int64_t max) {
+  const json::value* v = find(name);
+  if (!v) return std::nullopt;
+  int64_t n;
+  if (v->is_int64()) {
+    n = v->as_int64();
+  } else if (v->is_uint64() && v->as_uint64() <= uint64_t(INT64_MAX)) {
+    n = int64_t(v->as_uint64());
+  } else {
+    fail(name, "must be an integer");
+    return std::nullopt;
+  }
+  if (n < min || n > max) {
+    fail(name, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    return std::nullopt;
+  }
+  return n;
+}
+
+std::optional<std::string> FieldReader::opt_object_text(std::string_view name, bool string_values) {
+  const json::value* v = find(name);
+  if (!v) return std::nullopt;
+  if (!v->is_object()) {
+    fail(name, "must be an object");
+    return std::nullopt;
+  }
+  if (string_values) {
+    for (const auto& kv : v->as_object()) {
+      if (!kv.value().is_string()) {
+        fail(name, "values must be strings (\"" + std::string(kv.key()) + "\" is not)");
+        return std::nullopt;
+      }
+    }
+  }
+  return json::serialize(*v);
+}
+
+std::optional<std::vector<std::string>> FieldReader::opt_string_array(std::string_view name, Rule rule,
+                                                                      size_t max_items) {
+  const json::value* v = find(name);
+  if (!v) return std::nullopt;
+  if (!v->is_array()) {
+    fail(name, "must be an array of strings");
+    return std::nullopt;
+  }
+  const auto& arr = v->as_array();
+  if (arr.size() > max_items) {
+    fail(name, "must have at most " + std::to_string(max_items) + " items");
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  out.reserve(arr.size());
+  for (const auto& item : arr) {
+    if (!item.is_string()) {
+      fail(name, "must be an array of strings");
+      return std::nullopt;
+    }
+    std::string s(item.as_string());
+    if (rule == Rule::kToken && !is_token(s)) {
+      fail(name, "items must match ^[a-zA-Z0-9\\-_.]+$");
+      return std::nullopt;
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::optional<std::vector<std::pair<std::string, std::string>>> FieldReader::opt_string_map(
+    std::string_view name) {
+  const json::value* v = find(name);
+  if (!v) return std::nullopt;
+  if (!v->is_object()) {
+    fail(name, "must be an object of strings");
+    return std::nullopt;
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& kv : v->as_object()) {
+    if (!kv.value().is_string()) {
+      fail(name, "values must be strings (\"" + std::string(kv.key()) + "\" is not)");
+      return std::nullopt;
+    }
+    out.emplace_back(std::string(kv.key()), std::string(kv.value().as_string()));
+  }
+  return out;
+}
+
+}  // namespace hookwire::api::v1

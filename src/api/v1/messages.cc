@@ -1,0 +1,156 @@
+// /api/v1/app/{app_id}/msg: publishing messages and reading them back.
+#include "api/v1/applications.h"
+#include "api/v1/json_body.h"
+#include "api/v1/routes.h"
+#include "api/v1/serialize.h"
+#include "core/ids.h"
+
+namespace hookwire::api::v1 {
+
+namespace asio = boost::asio;
+using store::Message;
+
+namespace {
+
+struct MessageFields {
+  Message msg;  // id and app_id filled in the transaction
+  std::optional<ApplicationFields> application;
+};
+
+Result<MessageFields> read_message(std::string_view body) {
+  auto obj = parse_object(body);
+  if (!obj) return obj.take_error();
+  FieldReader r(*obj);
+  MessageFields f;
+  f.msg.event_type = r.req_string("eventType", FieldReader::Rule::kToken, 256);
+  f.msg.event_id = r.opt_string("eventId", FieldReader::Rule::kToken, 256);
+  f.msg.channels = r.opt_string_array("channels", FieldReader::Rule::kToken, 5);
+  r.opt_int("payloadRetentionPeriod", 5, 90);
+  r.opt_int("payloadRetentionHours", 1, 90 * 24);
+  auto payload = obj->find("payload");
+  if (payload == obj->end() || payload->value().is_null()) {
+    r.fail("payload", "field required");
+  } else if (!payload->value().is_object()) {
+    r.fail("payload", "must be a JSON object");
+  }
+  if (auto app = obj->find("application"); app != obj->end() && !app->value().is_null()) {
+    if (!app->value().is_object()) {
+      r.fail("application", "must be an object");
+    } else if (!r.error()) {
+      auto fields = read_application(app->value().as_object(), false, "body.application");
+      if (!fields) return fields.take_error();
+      f.application = std::move(*fields);
+    }
+  }
+  if (r.error()) return *r.error();
+  // Keep the payload exactly as the caller wrote it (number formats, key order), not re-serialized.
+  f.msg.payload = std::string(*raw_member(body, "payload"));
+  return f;
+}
+
+asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std::string app_id) {
+  auto query = Query::parse(req.target());
+  if (!query) co_return error_response(query.error(), req.version(), req.keep_alive());
+  auto with_content = bool_param(*query, "with_content", true);
+  if (!with_content) co_return error_response(with_content.error(), req.version(), req.keep_alive());
+  auto fields = read_message(req.body());
+  if (!fields) co_return error_response(fields.error(), req.version(), req.keep_alive());
+  const TimePoint now = ctx->clock->now();
+  fields->msg.id = new_id(id_prefix::kMessage, now);
+  fields->msg.created_at = now;
+  WriteFn fn = [f = std::move(*fields), app_id, now,
+                content = *with_content](store::Tx& tx) mutable -> Result<Reply> {
+    auto app = tx.get_application(app_id);
+    if (!app) {
+      // MessageIn.application: create the application on first use, with the path's id as its uid.
+      if (app.error().code != Errc::kNotFound || !f.application) return app.take_error();
+      if (is_id(app_id, id_prefix::kApplication) || !is_token(app_id))
+        return Error::not_found("application not found");
+      f.application->uid = app_id;
+      app = new_application(*f.application, now);
+      if (auto st = tx.insert_application(*app); !st) return st.take_error();
+    }
+    f.msg.app_id = app->id;
+    if (auto st = tx.insert_message(f.msg); !st) {
+      if (st.error().code == Errc::kConflict)
+        return Error::conflict("a message with eventId \"" + f.msg.event_id.value_or("") +
+                               "\" already exists");
+      return st.take_error();
+    }
+    return Reply{http::status::accepted, message_json(f.msg, content)};
+  };
+  auto response = co_await write_reply(ctx, req, std::move(fn));
+  co_return response;
+}
+
+asio::awaitable<Response> list(const ApiContext* ctx, const Request& req, std::string app_id) {
+  auto query = Query::parse(req.target());
+  if (!query) co_return error_response(query.error(), req.version(), req.keep_alive());
+  auto page = page_query(*query, store::Order::kDescending);
+  if (!page) co_return error_response(page.error(), req.version(), req.keep_alive());
+  auto with_content = bool_param(*query, "with_content", true);
+  if (!with_content) co_return error_response(with_content.error(), req.version(), req.keep_alive());
+  store::MessageQuery mq;
+  mq.page = *page;
+  for (const char* bound : {"before", "after"}) {
+    if (auto text = query->get(bound)) {
+      auto t = parse_iso8601(*text);
+      if (!t)
+        co_return error_response(
+            Error::validation(std::string("query.") + bound,
+                              "must be an ISO 8601 date-time such as 2026-01-02T03:04:05Z"),
+            req.version(), req.keep_alive());
+      (std::string_view(bound) == "before" ? mq.before : mq.after) = *t;
+    }
+  }
+  mq.event_types = query->list("event_types");
+  for (const auto& et : mq.event_types)
+    if (!is_token(et))
+      co_return error_response(Error::validation("query.event_types", "items must match ^[a-zA-Z0-9\\-_.]+$"),
+                               req.version(), req.keep_alive());
+  mq.channel = query->get("channel");
+  ReadFn fn = [mq, app_id, content = *with_content](store::Tx& tx) -> Result<Reply> {
+    auto app = tx.get_application(app_id);
+    if (!app) return app.take_error();
+    auto msgs = tx.list_messages(app->id, mq);
+    if (!msgs) return msgs.take_error();
+    return Reply{http::status::ok, message_list_json(*msgs, content)};
+  };
+  auto response = co_await read_reply(ctx, req, std::move(fn));
+  co_return response;
+}
+
+asio::awaitable<Response> get(const ApiContext* ctx, const Request& req, std::string app_id,
+                              std::string msg_id) {
+  auto query = Query::parse(req.target());
+  if (!query) co_return error_response(query.error(), req.version(), req.keep_alive());
+  auto with_content = bool_param(*query, "with_content", true);
+  if (!with_content) co_return error_response(with_content.error(), req.version(), req.keep_alive());
+  ReadFn fn = [app_id, msg_id, content = *with_content](store::Tx& tx) -> Result<Reply> {
+    auto app = tx.get_application(app_id);
+    if (!app) return app.take_error();
+    auto msg = tx.get_message(app->id, msg_id);
+    if (!msg) return msg.take_error();
+    return Reply{http::status::ok, message_json(*msg, content)};
+  };
+  auto response = co_await read_reply(ctx, req, std::move(fn));
+  co_return response;
+}
+
+}  // namespace
+
+void add_message_routes(Router& router, const ApiContext* ctx) {
+  using V = http::verb;
+  router.add(V::post, "/api/v1/app/{app_id}/msg", authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return create(ctx, req, p.get("app_id"));
+             }));
+  router.add(V::get, "/api/v1/app/{app_id}/msg", authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return list(ctx, req, p.get("app_id"));
+             }));
+  router.add(V::get, "/api/v1/app/{app_id}/msg/{msg_id}",
+             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return get(ctx, req, p.get("app_id"), p.get("msg_id"));
+             }));
+}
+
+}  // namespace hookwire::api::v1

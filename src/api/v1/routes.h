@@ -1,0 +1,19 @@
+// The Svix-compatible management API (/api/v1/...), plus /api/v1/health and /metrics.
+#pragma once
+
+#include "api/router.h"
+#include "api/v1/support.h"
+
+namespace hookwire::api::v1 {
+
+// Registers every v1 route on `router`. `ctx` must outlive the router.
+void add_routes(Router& router, const ApiContext* ctx);
+
+// Per-resource registration (one file each).
+void add_application_routes(Router& router, const ApiContext* ctx);
+void add_event_type_routes(Router& router, const ApiContext* ctx);
+void add_endpoint_routes(Router& router, const ApiContext* ctx);
+void add_message_routes(Router& router, const ApiContext* ctx);
+void add_attempt_routes(Router& router, const ApiContext* ctx);
+
+}  // namespace hookwire::api::v1

@@ -1,0 +1,34 @@
+// Records as Svix's JSON shapes (ApplicationOut, EndpointOut, EventTypeOut, MessageOut, MessageAttemptOut)
+// and the list envelope {data, iterator, prevIterator, done}.
+#pragma once
+
+#include <boost/json.hpp>
+#include <string>
+
+#include "store/model.h"
+
+namespace hookwire::api::v1 {
+
+namespace json = boost::json;
+
+json::object to_json(const store::Application& app);
+json::object to_json(const store::EventType& et);
+json::object to_json(const store::Endpoint& ep);
+json::object to_json(const store::Attempt& a);
+// MessageOut as text: the payload is spliced in exactly as stored. Without content, "payload": {}.
+std::string message_json(const store::Message& msg, bool with_content = true);
+
+template <class T>
+std::string list_json(const store::Page<T>& page) {
+  json::array data;
+  data.reserve(page.items.size());
+  for (const auto& item : page.items) data.push_back(to_json(item));
+  json::object out{{"data", std::move(data)}, {"done", page.done}};
+  out["iterator"] = page.iterator ? json::value(*page.iterator) : json::value(nullptr);
+  out["prevIterator"] = page.prev_iterator ? json::value(*page.prev_iterator) : json::value(nullptr);
+  return json::serialize(out);
+}
+
+std::string message_list_json(const store::Page<store::Message>& page, bool with_content);
+
+}  // namespace hookwire::api::v1

@@ -1,0 +1,176 @@
+#include "api/v1/support.h"
+
+#include <openssl/evp.h>
+
+#include <boost/url/parse.hpp>
+#include <charconv>
+
+#include "core/encoding.h"
+#include "store/async.h"
+
+namespace hookwire::api::v1 {
+
+namespace asio = boost::asio;
+
+Response make_response(const Request& req, const Reply& reply) {
+  Response res{reply.status, req.version()};
+  res.keep_alive(req.keep_alive());
+  if (!reply.body.empty()) {
+    res.set(http::field::content_type, "application/json");
+    res.body() = reply.body;
+  }
+  res.prepare_payload();
+  return res;
+}
+
+Handler authed(const ApiContext* ctx, Handler handler) {
+  return [ctx, handler = std::move(handler)](const Request& req,
+                                             const PathParams& params) -> asio::awaitable<Response> {
+    std::string_view auth = req[http::field::authorization];
+    constexpr std::string_view kBearer = "Bearer ";
+    const bool ok = auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer &&
+                    constant_time_equal(auth.substr(kBearer.size()), ctx->admin_token);
+    if (!ok) {
+      Error e{
+          Errc::kUnauthorized, auth.empty() ? "missing Authorization: Bearer token" : "invalid token", {}};
+      return [](Response r) -> asio::awaitable<Response> {
+        co_return r;
+      }(error_response(e, req.version(), req.keep_alive()));
+    }
+    return handler(req, params);
+  };
+}
+
+Result<Query> Query::parse(std::string_view target) {
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) return Error::bad_request("malformed request target");
+  Query q;
+  for (auto param : url->params())
+    q.items_.emplace_back(param.key, param.has_value ? param.value : std::string{});
+  return q;
+}
+
+std::optional<std::string> Query::get(std::string_view name) const {
+  std::optional<std::string> out;
+  for (const auto& [k, v] : items_)
+    if (k == name) out = v;
+  return out;
+}
+
+std::vector<std::string> Query::list(std::string_view name) const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : items_) {
+    if (k != name) continue;
+    std::string_view rest = v;
+    while (!rest.empty()) {
+      auto comma = rest.find(',');
+      auto item = rest.substr(0, comma);
+      if (!item.empty()) out.emplace_back(item);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    }
+  }
+  return out;
+}
+
+Result<store::PageQuery> page_query(const Query& q, store::Order default_order) {
+  store::PageQuery page;
+  page.order = default_order;
+  if (auto limit = q.get("limit")) {
+    int n = 0;
+    auto [ptr, ec] = std::from_chars(limit->data(), limit->data() + limit->size(), n);
+    if (ec != std::errc{} || ptr != limit->data() + limit->size() || n < 1 || n > 250)
+      return Error::validation("query.limit", "must be an integer between 1 and 250");
+    page.limit = n;
+  }
+  if (auto it = q.get("iterator"); it && !it->empty()) {
+    if (it->size() > 300) return Error::validation("query.iterator", "is not a valid iterator");
+    page.iterator = *it;
+  }
+  if (auto order = q.get("order")) {
+    if (*order == "ascending") {
+      page.order = store::Order::kAscending;
+    } else if (*order == "descending") {
+      page.order = store::Order::kDescending;
+    } else {
+      return Error::validation("query.order", "must be \"ascending\" or \"descending\"");
+    }
+  }
+  return page;
+}
+
+Result<bool> bool_param(const Query& q, std::string_view name, bool fallback) {
+  auto v = q.get(name);
+  if (!v) return fallback;
+  if (*v == "true") return true;
+  if (*v == "false") return false;
+  return Error::validation("query." + std::string(name), "must be true or false");
+}
+
+asio::awaitable<Response> read_reply(const ApiContext* ctx, const Request& req, ReadFn fn) {
+  auto result = co_await store::read<Reply>(*ctx->store, std::move(fn));
+  if (!result) co_return error_response(result.error(), req.version(), req.keep_alive());
+  co_return make_response(req, *result);
+}
+
+namespace {
+std::string request_hash(const Request& req) {
+  std::string material;
+  material.reserve(req.target().size() + req.body().size() + 16);
+  material.append(req.method_string()).append("\n").append(req.target()).append("\n").append(req.body());
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(material.data(), material.size(), digest, &len, EVP_sha256(), nullptr);
+  return hex_encode({reinterpret_cast<const char*>(digest), len});
+}
+
+struct Written {
+  Reply reply;
+  bool replayed = false;
+};
+}  // namespace
+
+asio::awaitable<Response> write_reply(const ApiContext* ctx, const Request& req, WriteFn fn) {
+  std::string_view key = req["idempotency-key"];
+  if (key.size() > 256) {
+    co_return error_response(Error::validation("header.idempotency-key", "must be at most 256 characters"),
+                             req.version(), req.keep_alive());
+  }
+  std::optional<store::IdempotencyRecord> record;
+  if (!key.empty()) {
+    // Scoped by path so one key used on two different resources never collides.
+    std::string_view path = req.target().substr(0, req.target().find('?'));
+    record.emplace();
+    record->key = std::string(path) + " " + std::string(key);
+    record->request_hash = request_hash(req);
+    record->created_at = ctx->clock->now();
+  }
+  const auto ttl = ctx->idempotency_ttl;
+  // Named, not a temporary inside the co_await: GCC 12 mishandles temporaries in co_await expressions.
+  auto in_tx = [fn = std::move(fn), record, ttl](store::Tx& tx) mutable -> Result<Written> {
+    if (record) {
+      auto prior = tx.get_idempotency(record->key);
+      if (prior && prior->created_at + ttl > record->created_at) {
+        if (prior->request_hash != record->request_hash)
+          return Error::validation("header.idempotency-key",
+                                   "this idempotency key was already used with a different request");
+        return Written{Reply{static_cast<http::status>(prior->status), prior->body}, true};
+      }
+      if (!prior && prior.error().code != Errc::kNotFound) return prior.take_error();
+    }
+    auto reply = fn(tx);
+    if (!reply) return reply.take_error();
+    if (record) {
+      record->status = static_cast<int>(reply->status);
+      record->body = reply->body;
+      if (auto st = tx.put_idempotency(*record); !st) return st.take_error();
+    }
+    return Written{std::move(*reply), false};
+  };
+  auto result = co_await store::write<Written>(*ctx->store, std::move(in_tx));
+  if (!result) co_return error_response(result.error(), req.version(), req.keep_alive());
+  auto res = make_response(req, result->reply);
+  if (result->replayed) res.set("idempotent-replayed", "true");
+  co_return res;
+}
+
+}  // namespace hookwire::api::v1

@@ -1,0 +1,74 @@
+// What every v1 handler shares: the context it runs in, bearer auth, query-string parsing, and the two ways a
+// handler talks to the store — read_reply() and write_reply(), the latter honouring `idempotency-key`.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/errors.h"
+#include "api/http_types.h"
+#include "core/clock.h"
+#include "core/metrics.h"
+#include "core/result.h"
+#include "store/store.h"
+
+namespace hookwire::api::v1 {
+
+// Everything the handlers need; owned by the app, outlives the server.
+struct ApiContext {
+  store::Store* store = nullptr;
+  const Clock* clock = nullptr;
+  metrics::Registry* metrics = nullptr;
+  std::string admin_token;
+  // Idempotency records older than this are ignored and purged (Svix keeps keys at least 12 h).
+  std::chrono::seconds idempotency_ttl{std::chrono::hours{24}};
+};
+
+// A handler's answer before it becomes an HTTP response.
+struct Reply {
+  http::status status = http::status::ok;
+  std::string body;  // JSON text; empty for 204
+};
+
+Response make_response(const Request& req, const Reply& reply);
+
+// Wraps `handler` so that it runs only with `Authorization: Bearer <admin token>` (constant-time compare).
+Handler authed(const ApiContext* ctx, Handler handler);
+
+// The decoded query string of a request target. Repeated keys keep every value.
+class Query {
+ public:
+  static Result<Query> parse(std::string_view target);
+  std::optional<std::string> get(std::string_view name) const;  // the last value
+  // Every value of `name`, each also split on commas ("a,b&name=c" -> a, b, c): the svix SDKs join arrays.
+  std::vector<std::string> list(std::string_view name) const;
+
+ private:
+  std::vector<std::pair<std::string, std::string>> items_;
+};
+
+// limit (1..250, default 50), iterator, order ("ascending"/"descending").
+Result<store::PageQuery> page_query(const Query& q, store::Order default_order);
+// Optional boolean query flag ("true"/"false"); `fallback` when absent.
+Result<bool> bool_param(const Query& q, std::string_view name, bool fallback);
+
+// Callers bind fn to a named local and pass std::move(fn): GCC 12 destroys a lambda temporary that sits inside a
+// co_await expression twice, so no temporary with a destructor may appear in one.
+//
+// Runs fn against a store snapshot and turns its Reply (or Error) into a response.
+using ReadFn = std::function<Result<Reply>(store::Tx&)>;
+boost::asio::awaitable<Response> read_reply(const ApiContext* ctx, const Request& req, ReadFn fn);
+
+// Runs fn in the group-committing writer and answers once it is durable. With an `idempotency-key` header,
+// the key is looked up in the same transaction: a key already used with the same request replays the stored
+// reply (header `idempotent-replayed: true`); used with a different request it is a 422; otherwise fn's
+// successful reply is stored under the key atomically with fn's changes.
+using WriteFn = std::function<Result<Reply>(store::Tx&)>;
+boost::asio::awaitable<Response> write_reply(const ApiContext* ctx, const Request& req, WriteFn fn);
+
+}  // namespace hookwire::api::v1

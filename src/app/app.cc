@@ -1,0 +1,151 @@
+#include "app/app.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "api/http_server.h"
+#include "api/v1/routes.h"
+#include "core/encoding.h"
+
+namespace hookwire::app {
+
+namespace fs = std::filesystem;
+
+// Removes expired idempotency records every few minutes, through the writer like any other write.
+class IdempotencyJanitor {
+ public:
+  IdempotencyJanitor(store::Store& store, const Clock& clock, std::chrono::seconds ttl)
+      : thread_([this, &store, &clock, ttl] { run(store, clock, ttl); }) {}
+  ~IdempotencyJanitor() { stop(); }
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void run(store::Store& store, const Clock& clock, std::chrono::seconds ttl) {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::minutes{5}, [this] { return stopping_; })) {
+      const TimePoint cutoff = clock.now() - ttl;
+      store.submit_write([cutoff](store::Tx& tx) { return tx.purge_idempotency(cutoff); },
+                         [](Status st) {
+                           if (!st) spdlog::warn("idempotency purge failed: {}", st.error().detail);
+                         });
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+struct App::Parts {
+  AppOptions options;
+  metrics::Registry metrics;
+  std::unique_ptr<store::Store> store;
+  api::v1::ApiContext context;
+  api::Router router;
+  std::unique_ptr<api::HttpServer> server;
+  std::unique_ptr<IdempotencyJanitor> janitor;
+  boost::asio::ip::tcp::endpoint endpoint;
+  bool stopped = false;
+};
+
+App::App(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+App::~App() { stop(); }
+
+Result<std::unique_ptr<App>> App::start(AppOptions options) {
+  auto parts = std::make_unique<Parts>();
+  parts->options = options;
+  const Clock& clock = options.clock ? *options.clock : SystemClock::instance();
+  if (options.admin_token.empty()) return Error::internal("no admin token configured");
+
+  std::error_code ec;
+  fs::create_directories(options.data_dir, ec);
+  if (ec)
+    return Error::internal("cannot create data directory " + options.data_dir.string() + ": " + ec.message());
+
+  store::SqliteOptions so;
+  so.path = (options.data_dir / "hookwire.db").string();
+  so.durability = options.durability;
+  so.metrics = &parts->metrics;
+  auto store = store::open_sqlite_store(so);
+  if (!store) return store.take_error();
+  parts->store = std::move(*store);
+
+  parts->context.store = parts->store.get();
+  parts->context.clock = &clock;
+  parts->context.metrics = &parts->metrics;
+  parts->context.admin_token = options.admin_token;
+  parts->context.idempotency_ttl = options.idempotency_ttl;
+  api::v1::add_routes(parts->router, &parts->context);
+
+  api::ServerOptions server_options;
+  server_options.threads = options.threads > 0
+                               ? options.threads
+                               : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  server_options.body_limit = options.body_limit;
+  server_options.max_connections = options.max_connections;
+  server_options.request_timeout = options.request_timeout;
+  server_options.idle_timeout = options.idle_timeout;
+  parts->server = std::make_unique<api::HttpServer>(server_options, parts->router, parts->metrics);
+  auto endpoint = parts->server->listen(options.host, options.port);
+  if (!endpoint) {
+    parts->store->stop();
+    return endpoint.take_error();
+  }
+  parts->endpoint = *endpoint;
+  parts->server->start();
+  parts->janitor = std::make_unique<IdempotencyJanitor>(*parts->store, clock, options.idempotency_ttl);
+  return std::unique_ptr<App>(new App(std::move(parts)));
+}
+
+boost::asio::ip::tcp::endpoint App::endpoint() const { return parts_->endpoint; }
+
+void App::stop() {
+  if (!parts_ || parts_->stopped) return;
+  parts_->stopped = true;
+  parts_->janitor->stop();
+  parts_->server
+      ->stop();  // in-flight requests finish first: their store work completes before the store stops
+  parts_->store->stop();
+}
+
+Result<AdminToken> resolve_admin_token(const std::string& configured, const fs::path& data_dir) {
+  const fs::path file = data_dir / "admin-token";
+  if (!configured.empty()) return AdminToken{configured, false, {}};
+  std::error_code ec;
+  if (fs::exists(file, ec)) {
+    std::ifstream in(file);
+    std::string token;
+    std::getline(in, token);
+    if (!in && !in.eof()) return Error::internal("cannot read " + file.string());
+    if (token.empty())
+      return Error::internal(file.string() + " is empty: delete it to have a new token generated");
+    return AdminToken{token, false, file};
+  }
+  fs::create_directories(data_dir, ec);
+  if (ec) return Error::internal("cannot create data directory " + data_dir.string() + ": " + ec.message());
+  AdminToken out{"hwk_" + hex_encode(random_bytes(24)), true, file};
+  const fs::path tmp = file.string() + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << out.token << "\n";
+    if (!f) return Error::internal("cannot write " + tmp.string());
+  }
+  ::chmod(tmp.c_str(), 0600);
+  fs::rename(tmp, file, ec);
+  if (ec) return Error::internal("cannot write " + file.string() + ": " + ec.message());
+  return out;
+}
+
+}  // namespace hookwire::app

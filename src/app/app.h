@@ -1,0 +1,61 @@
+// App: one running hookwire server — the store, the API context, the router and the HTTP server, wired
+// together and torn down in the right order. `hookwire serve` is a thin shell around it; integration tests
+// run it in-process on port 0.
+//
+// Lifecycle: App::start() opens the store (creating the data directory), binds and starts serving; stop()
+// stops accepting, finishes in-flight requests, then stops the store (committing what is queued). stop() is
+// idempotent and is called by the destructor.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "core/clock.h"
+#include "core/result.h"
+#include "store/store.h"
+
+namespace hookwire::app {
+
+struct AppOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8071;
+  std::filesystem::path data_dir = "hookwire-data";
+  std::string admin_token;  // required (resolve_admin_token() makes one)
+  store::Durability durability = store::Durability::kFull;
+  int threads = 0;  // 0: one per core
+  size_t body_limit = 1 << 20;
+  size_t max_connections = 10'000;
+  std::chrono::milliseconds request_timeout{30'000};
+  std::chrono::milliseconds idle_timeout{75'000};
+  std::chrono::seconds idempotency_ttl{std::chrono::hours{24}};
+  const Clock* clock = nullptr;  // default: the system clock
+};
+
+class App {
+ public:
+  static Result<std::unique_ptr<App>> start(AppOptions options);
+  ~App();
+
+  boost::asio::ip::tcp::endpoint endpoint() const;
+  void stop();
+
+ private:
+  struct Parts;
+  explicit App(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> parts_;
+};
+
+// The admin token to use: `configured` if not empty; else the one kept in `<data_dir>/admin-token`; else a
+// new random one, saved there (mode 0600). `generated` tells the caller to show it (it is shown only once).
+struct AdminToken {
+  std::string token;
+  bool generated = false;
+  std::filesystem::path file;
+};
+Result<AdminToken> resolve_admin_token(const std::string& configured, const std::filesystem::path& data_dir);
+
+}  // namespace hookwire::app

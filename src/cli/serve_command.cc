@@ -1,0 +1,173 @@
+#include "cli/serve_command.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "app/app.h"
+#include "app/logging.h"
+
+namespace hookwire::cli {
+
+namespace {
+
+struct ServeFlags {
+  std::string listen = "127.0.0.1:8071";
+  std::string data_dir = "hookwire-data";
+  std::string admin_token;
+  std::string log_format = "text";
+  std::string log_level = "info";
+  std::string durability = "full";
+  size_t body_limit = 1 << 20;
+  size_t max_connections = 10'000;
+  int threads = 0;
+  int request_timeout_ms = 30'000;
+  int idle_timeout_ms = 75'000;
+  int idempotency_ttl_hours = 24;
+};
+
+// "host:port", "[v6]:port" or ":port".
+bool split_listen(const std::string& listen, std::string& host, uint16_t& port) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  try {
+    size_t used = 0;
+    int p = std::stoi(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1 || p < 0 || p > 65535) return false;
+    port = static_cast<uint16_t>(p);
+  } catch (...) {
+    return false;
+  }
+  return true;
+}
+
+int serve(const ServeFlags& flags) {
+  // Signals are taken synchronously by this thread (sigwait); every other thread inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (auto st = app::setup_logging(flags.log_format == "json" ? app::LogFormat::kJson : app::LogFormat::kText,
+                                   flags.log_level);
+      !st) {
+    fmt::print(stderr, "hookwire: {}\n", st.error().detail);
+    return 2;
+  }
+  app::AppOptions options;
+  if (!split_listen(flags.listen, options.host, options.port)) {
+    fmt::print(stderr, "hookwire: --listen must be host:port, got \"{}\"\n", flags.listen);
+    return 2;
+  }
+  options.data_dir = flags.data_dir;
+  options.durability = flags.durability == "normal" ? store::Durability::kNormal : store::Durability::kFull;
+  options.threads = flags.threads;
+  options.body_limit = flags.body_limit;
+  options.max_connections = flags.max_connections;
+  options.request_timeout = std::chrono::milliseconds{flags.request_timeout_ms};
+  options.idle_timeout = std::chrono::milliseconds{flags.idle_timeout_ms};
+  options.idempotency_ttl = std::chrono::hours{flags.idempotency_ttl_hours};
+
+  auto token = app::resolve_admin_token(flags.admin_token, options.data_dir);
+  if (!token) {
+    fmt::print(stderr, "hookwire: {}\n", token.error().detail);
+    return 1;
+  }
+  options.admin_token = token->token;
+  auto server = app::App::start(options);
+  if (!server) {
+    fmt::print(stderr, "hookwire: cannot start: {}\n", server.error().detail);
+    return 1;
+  }
+  const auto ep = (*server)->endpoint();
+  const std::string host =
+      ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
+  if (token->generated) {
+    fmt::print(stdout, "hookwire: generated an admin token (saved in {}; shown only this once):\n  {}\n",
+               token->file.string(), token->token);
+  }
+  // Tests and scripts read this line to find the port (with --listen 127.0.0.1:0).
+  fmt::print(stdout, "hookwire: listening on http://{}:{}\n", host, ep.port());
+  std::fflush(stdout);
+  spdlog::info("serving {} on {}:{} (data directory {}, durability {})", "API", host, ep.port(),
+               options.data_dir.string(), flags.durability);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}, shutting down: finishing in-flight requests",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*server)->stop();
+  spdlog::info("stopped cleanly");
+  return 0;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, int& exit_code) {
+  auto flags = std::make_shared<ServeFlags>();
+  auto* cmd = app.add_subcommand("serve", "Run the hookwire server (management API) on the embedded store");
+  cmd->set_config("--config", "", "Configuration file (TOML: keys are the long flag names)")
+      ->envname("HOOKWIRE_CONFIG");
+  cmd->add_option("--listen", flags->listen, "Address to listen on, host:port (port 0 picks a free one)")
+      ->envname("HOOKWIRE_LISTEN")
+      ->capture_default_str();
+  cmd->add_option("--data-dir", flags->data_dir, "Directory of the database and the generated admin token")
+      ->envname("HOOKWIRE_DATA_DIR")
+      ->capture_default_str();
+  cmd->add_option(
+         "--admin-token", flags->admin_token,
+         "Bearer token of the management API (default: generated at first start, kept in the data dir)")
+      ->envname("HOOKWIRE_ADMIN_TOKEN");
+  cmd->add_option("--log-format", flags->log_format, "Log format")
+      ->envname("HOOKWIRE_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  cmd->add_option("--log-level", flags->log_level, "Log level")
+      ->envname("HOOKWIRE_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+  cmd->add_option(
+         "--durability", flags->durability,
+         "full: fsync every batch before acknowledging; normal: survive a crash of hookwire, not of the OS")
+      ->envname("HOOKWIRE_DURABILITY")
+      ->check(CLI::IsMember({"full", "normal"}))
+      ->capture_default_str();
+  cmd->add_option("--body-limit", flags->body_limit, "Largest request body accepted, in bytes")
+      ->envname("HOOKWIRE_BODY_LIMIT")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 30))
+      ->capture_default_str();
+  cmd->add_option("--max-connections", flags->max_connections, "Most concurrent client connections")
+      ->envname("HOOKWIRE_MAX_CONNECTIONS")
+      ->check(CLI::Range(size_t{1}, size_t{1'000'000}))
+      ->capture_default_str();
+  cmd->add_option("--threads", flags->threads, "I/O threads (0: one per core)")
+      ->envname("HOOKWIRE_THREADS")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
+  cmd->add_option("--request-timeout-ms", flags->request_timeout_ms,
+                  "Time a client has to send a whole request")
+      ->envname("HOOKWIRE_REQUEST_TIMEOUT_MS")
+      ->check(CLI::Range(100, 3'600'000))
+      ->capture_default_str();
+  cmd->add_option("--idle-timeout-ms", flags->idle_timeout_ms,
+                  "Keep-alive connections idle this long are closed")
+      ->envname("HOOKWIRE_IDLE_TIMEOUT_MS")
+      ->check(CLI::Range(100, 3'600'000))
+      ->capture_default_str();
+  cmd->add_option("--idempotency-ttl-hours", flags->idempotency_ttl_hours,
+                  "How long idempotency keys are remembered (at least 12)")
+      ->envname("HOOKWIRE_IDEMPOTENCY_TTL_HOURS")
+      ->check(CLI::Range(12, 24 * 30))
+      ->capture_default_str();
+  cmd->callback([flags, &exit_code] { exit_code = serve(*flags); });
+}
+
+}  // namespace hookwire::cli
