@@ -1,0 +1,195 @@
+// The official svix SDK (npm `svix`), unchanged, driving hookwire's management API.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Svix, ApiException } from 'svix';
+import { Hookwire } from './lib/hookwire.mjs';
+
+let hw;
+let svix;
+
+before(async () => {
+  hw = await Hookwire.start();
+  svix = new Svix(hw.token, { serverUrl: hw.url });
+});
+after(async () => {
+  assert.equal(await hw.stop(), 0, 'graceful stop exits 0');
+  hw.cleanup();
+});
+
+test('applications: create with uid, get by id and by uid, update, list, getOrCreate', async () => {
+  const app = await svix.application.create({ name: 'Acme', uid: 'acme', metadata: { plan: 'pro' } });
+  assert.match(app.id, /^app_[0-9A-Za-z]{27}$/);
+  assert.equal(app.uid, 'acme');
+  assert.equal(app.name, 'Acme');
+  assert.deepEqual(app.metadata, { plan: 'pro' });
+  assert.ok(app.createdAt instanceof Date && !Number.isNaN(app.createdAt.getTime()));
+
+  assert.equal((await svix.application.get(app.id)).id, app.id);
+  assert.equal((await svix.application.get('acme')).id, app.id);
+
+  const updated = await svix.application.upsert('acme', { name: 'Acme Inc', uid: 'acme' });
+  assert.equal(updated.name, 'Acme Inc');
+  assert.equal(updated.id, app.id);
+
+  const patched = await svix.application.patch(app.id, { metadata: { plan: 'enterprise' } });
+  assert.deepEqual(patched.metadata, { plan: 'enterprise' });
+  assert.equal(patched.name, 'Acme Inc');
+
+  const again = await svix.application.getOrCreate({ name: 'ignored', uid: 'acme' });
+  assert.equal(again.id, app.id, 'getOrCreate returns the existing application');
+
+  const list = await svix.application.list({ limit: 10 });
+  assert.ok(list.data.some((a) => a.id === app.id));
+  assert.equal(list.done, true);
+
+  // A uid already taken is a 409 from the SDK's point of view.
+  await assert.rejects(svix.application.create({ name: 'dup', uid: 'acme' }),
+    (e) => e instanceof ApiException && e.code === 409);
+});
+
+test('event types: create, get, update, archive, list', async () => {
+  const et = await svix.eventType.create({ name: 'invoice.paid', description: 'An invoice was paid' });
+  assert.equal(et.name, 'invoice.paid');
+  assert.equal(et.archived, false);
+  await svix.eventType.create({ name: 'invoice.voided', description: 'An invoice was voided' });
+
+  const got = await svix.eventType.get('invoice.paid');
+  assert.equal(got.description, 'An invoice was paid');
+
+  const up = await svix.eventType.upsert('invoice.paid', { description: 'Paid in full' });
+  assert.equal(up.description, 'Paid in full');
+
+  await svix.eventType.delete('invoice.voided');  // archives
+  const visible = await svix.eventType.list({});
+  assert.deepEqual(visible.data.map((e) => e.name).filter((n) => n.startsWith('invoice.')), ['invoice.paid']);
+  const all = await svix.eventType.list({ includeArchived: true });
+  const voided = all.data.find((e) => e.name === 'invoice.voided');
+  assert.equal(voided.archived, true);
+
+  await assert.rejects(svix.eventType.create({ name: 'invoice.paid', description: 'again' }),
+    (e) => e instanceof ApiException && e.code === 409);
+});
+
+test('endpoints: create with uid and filters, secret get and rotate, headers', async () => {
+  const app = await svix.application.create({ name: 'Endpoints', uid: 'ep-app' });
+  const ep = await svix.endpoint.create(app.id, {
+    url: 'https://receiver.example/hooks', uid: 'main', description: 'Main receiver',
+    eventTypes: ['invoice.paid'], channels: ['project_1'], throttleRate: 100,
+  });
+  assert.match(ep.id, /^ep_[0-9A-Za-z]{27}$/);
+  assert.equal(ep.uid, 'main');
+  assert.equal(ep.url, 'https://receiver.example/hooks');
+  assert.deepEqual(ep.eventTypes, ['invoice.paid']);
+  assert.deepEqual(ep.channels, ['project_1']);
+  assert.equal(ep.throttleRate, 100);
+  assert.equal(ep.disabled, false);
+
+  assert.equal((await svix.endpoint.get('ep-app', 'main')).id, ep.id);
+
+  const s1 = await svix.endpoint.getSecret(app.id, ep.id);
+  assert.match(s1.key, /^whsec_[A-Za-z0-9+/=]{32,}$/);
+  await svix.endpoint.rotateSecret(app.id, ep.id, {});
+  const s2 = await svix.endpoint.getSecret(app.id, ep.id);
+  assert.match(s2.key, /^whsec_/);
+  assert.notEqual(s2.key, s1.key, 'rotation issues a new key');
+  const chosen = 'whsec_' + Buffer.alloc(32, 7).toString('base64');
+  await svix.endpoint.rotateSecret(app.id, ep.id, { key: chosen });
+  assert.equal((await svix.endpoint.getSecret(app.id, ep.id)).key, chosen);
+
+  const patched = await svix.endpoint.patch(app.id, ep.id, { disabled: true, description: 'paused' });
+  assert.equal(patched.disabled, true);
+  assert.equal(patched.description, 'paused');
+  assert.equal(patched.url, ep.url);
+
+  await svix.endpoint.setHeaders(app.id, ep.id, { headers: { 'X-Tenant': 't1', Authorization: 'Bearer s3cret' } });
+  let headers = await svix.endpoint.getHeaders(app.id, ep.id);
+  assert.deepEqual(headers.headers, { 'X-Tenant': 't1' });
+  assert.deepEqual(headers.sensitive, ['Authorization']);
+  await svix.endpoint.patchHeaders(app.id, ep.id, { headers: { 'X-Extra': 'yes' } });
+  headers = await svix.endpoint.getHeaders(app.id, ep.id);
+  assert.deepEqual(headers.headers, { 'X-Extra': 'yes', 'X-Tenant': 't1' });
+
+  const list = await svix.endpoint.list(app.id);
+  assert.deepEqual(list.data.map((e) => e.id), [ep.id]);
+
+  await svix.endpoint.delete(app.id, ep.id);
+  await assert.rejects(svix.endpoint.get(app.id, ep.id), (e) => e instanceof ApiException && e.code === 404);
+});
+
+test('messages: create, eventId reuse is a 409, get by id and eventId, page through 260 with the iterator',
+  async () => {
+    const app = await svix.application.create({ name: 'Messages', uid: 'msg-app' });
+    const first = await svix.message.create(app.id, {
+      eventType: 'invoice.paid', eventId: 'evt-1', payload: { amount: 1250, currency: 'EUR', nested: { ok: true } },
+    }, { withContent: true });
+    assert.match(first.id, /^msg_[0-9A-Za-z]{27}$/);
+    assert.equal(first.eventId, 'evt-1');
+    assert.deepEqual(first.payload, { amount: 1250, currency: 'EUR', nested: { ok: true } });
+
+    await assert.rejects(
+      svix.message.create(app.id, { eventType: 'invoice.paid', eventId: 'evt-1', payload: {} }),
+      (e) => e instanceof ApiException && e.code === 409);
+
+    const fetched = await svix.message.get(app.id, first.id, { withContent: true });
+    assert.equal(fetched.eventId, 'evt-1');
+    assert.deepEqual(fetched.payload, { amount: 1250, currency: 'EUR', nested: { ok: true } });
+    // The SDK asks for with_content=false by default: the payload is left out of the answer.
+    const lean = await svix.message.create(app.id, { eventType: 'invoice.paid', payload: { big: 'x' } });
+    assert.deepEqual(lean.payload, {});
+    assert.equal((await svix.message.get(app.id, 'evt-1')).id, first.id);
+
+    const created = [first.id, lean.id];
+    for (let i = 0; i < 258; i += 1) {
+      const m = await svix.message.create('msg-app', {
+        eventType: i % 2 ? 'invoice.paid' : 'invoice.voided', payload: { i }, channels: i % 3 === 0 ? ['c3'] : undefined,
+      });
+      created.push(m.id);
+    }
+    const seen = [];
+    let iterator;
+    let pages = 0;
+    for (;;) {
+      const page = await svix.message.list(app.id, { limit: 50, iterator });
+      pages += 1;
+      seen.push(...page.data.map((m) => m.id));
+      if (page.done) break;
+      iterator = page.iterator;
+      assert.ok(pages < 20, 'paging terminates');
+    }
+    assert.equal(pages, 6);
+    assert.equal(seen.length, 260);
+    assert.deepEqual(seen, [...created].reverse(), 'newest first, each message exactly once');
+
+    const paid = await svix.message.list(app.id, { eventTypes: ['invoice.voided'], limit: 250 });
+    assert.equal(paid.data.length, 129);
+    assert.ok(paid.data.every((m) => m.eventType === 'invoice.voided'));
+    const chan = await svix.message.list(app.id, { channel: 'c3', limit: 250 });
+    assert.equal(chan.data.length, 86);
+  });
+
+test('messages: MessageIn.application creates the application on first use', async () => {
+  const msg = await svix.message.create('fresh-app', {
+    eventType: 'user.created', payload: { id: 1 }, application: { name: 'Fresh', uid: 'fresh-app' },
+  });
+  assert.match(msg.id, /^msg_/);
+  assert.equal((await svix.application.get('fresh-app')).name, 'Fresh');
+});
+
+test('attempts: listings by message and by endpoint have the Svix shape', async () => {
+  const app = await svix.application.create({ name: 'Attempts' });
+  const ep = await svix.endpoint.create(app.id, { url: 'https://receiver.example/a' });
+  const msg = await svix.message.create(app.id, { eventType: 'invoice.paid', payload: {} });
+  const byMsg = await svix.messageAttempt.listByMsg(app.id, msg.id);
+  assert.deepEqual(byMsg.data, []);
+  assert.equal(byMsg.done, true);
+  const byEp = await svix.messageAttempt.listByEndpoint(app.id, ep.id);
+  assert.deepEqual(byEp.data, []);
+  assert.equal(byEp.done, true);
+  await assert.rejects(svix.messageAttempt.listByMsg(app.id, 'msg_does_not_exist'),
+    (e) => e instanceof ApiException && e.code === 404);
+});
+
+test('a wrong token is refused with 401', async () => {
+  const bad = new Svix('wrong-token', { serverUrl: hw.url });
+  await assert.rejects(bad.application.list(), (e) => e instanceof ApiException && e.code === 401);
+});
