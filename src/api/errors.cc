@@ -75,9 +75,10 @@ Response error_response(const Error& error, unsigned version, bool keep_alive) {
   json::object body;
   if (error.code == Errc::kValidation) {
     json::array loc;
-    // "body.url" -> ["body", "url"]; a bare name is taken to be a body field.
+    // "body.url" -> ["body", "url"]; "body" -> ["body"]; any other bare name is taken to be a body field.
     std::string_view f = error.field;
-    if (f.find('.') == std::string_view::npos) loc.emplace_back("body");
+    const bool is_location = f == "body" || f == "query" || f == "header" || f == "path";
+    if (f.find('.') == std::string_view::npos && !is_location) loc.emplace_back("body");
     while (!f.empty()) {
       auto dot = f.find('.');
       loc.emplace_back(f.substr(0, dot));
