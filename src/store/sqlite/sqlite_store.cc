@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <fmt/format.h>
+#include <pthread.h>
 
 #include <chrono>
 #include <exception>
@@ -18,6 +19,15 @@ constexpr std::string_view kRollback = "ROLLBACK";
 constexpr std::string_view kSavepoint = "SAVEPOINT w";
 constexpr std::string_view kRelease = "RELEASE w";
 constexpr std::string_view kRollbackTo = "ROLLBACK TO w";
+
+// WAL sizes in pages (of 4 KiB by default): the checkpointer starts at kCheckpointPages; past kMaxWalPages
+// the writer checkpoints between batches itself. After a checkpoint that caught up, the WAL restarts from its
+// beginning and is truncated to journal_size_limit, so the file stays bounded.
+constexpr int kCheckpointPages = 4096;
+constexpr int kMaxWalPages = 65536;
+constexpr const char* kWalPragmas = "PRAGMA journal_size_limit = 67108864";
+
+void name_thread(const char* name) { pthread_setname_np(pthread_self(), name); }
 
 std::vector<double> batch_size_buckets() {
   std::vector<double> b;
@@ -52,6 +62,15 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
   store->writer_conn_ = std::move(*writer);
   if (auto st = migrate(*store->writer_conn_, options.path); !st.ok()) return st.take_error();
 
+  if (auto st = store->writer_conn_->exec(kWalPragmas); !st.ok()) {
+    return Error::internal(fmt::format("cannot configure database {}: {}", options.path, st.error().detail));
+  }
+  auto checkpointer = Connection::open(options.path, conn_options);
+  if (!checkpointer.ok()) return checkpointer.take_error();
+  store->checkpoint_conn_ = std::move(*checkpointer);
+  // Replaces SQLite's automatic checkpoint inside COMMIT with a hand-off to the checkpointer thread.
+  sqlite3_wal_hook(store->writer_conn_->handle(), &SqliteStore::on_wal_commit, store.get());
+
   conn_options.read_only = true;
   for (int i = 0; i < std::max(1, options.readers); ++i) {
     auto reader = Connection::open(options.path, conn_options);
@@ -67,6 +86,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
         &options.metrics->counter("store_writes_total", "Write functions run by the store.");
   }
   store->writer_ = std::thread([s = store.get()] { s->writer_loop(); });
+  store->checkpointer_ = std::thread([s = store.get()] { s->checkpointer_loop(); });
   for (auto& conn : store->reader_conns_) {
     store->readers_.emplace_back([s = store.get(), c = conn.get()] { s->reader_loop(c); });
   }
@@ -91,6 +111,13 @@ void SqliteStore::stop() {
   read_cv_.notify_all();
   // The threads drain their queues before they exit.
   if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard lk(checkpoint_mu_);
+    checkpoint_closed_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpointer_.joinable()) checkpointer_.join();
+  checkpoint_conn_.reset();
   for (auto& t : readers_) t.join();
   readers_.clear();
   reader_conns_.clear();
@@ -124,8 +151,41 @@ void SqliteStore::submit_read(ReadFn fn, std::function<void()> done) {
   done();
 }
 
-void SqliteStore::writer_loop() {
+int SqliteStore::on_wal_commit(void* self, sqlite3*, const char*, int pages) {
+  auto* store = static_cast<SqliteStore*>(self);
+  store->wal_pages_ = pages;
+  if (pages >= kCheckpointPages) {
+    std::lock_guard lk(store->checkpoint_mu_);
+    store->checkpoint_wanted_ = true;
+    store->checkpoint_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void SqliteStore::checkpointer_loop() {
+  name_thread("store-checkpoint");
   for (;;) {
+    {
+      std::unique_lock lk(checkpoint_mu_);
+      checkpoint_cv_.wait(lk, [&] { return checkpoint_wanted_ || checkpoint_closed_; });
+      if (checkpoint_closed_) return;  // closing the last connection checkpoints what is left
+      checkpoint_wanted_ = false;
+    }
+    // PASSIVE: copies what no reader still needs, never blocks the writer or readers.
+    (void)sqlite3_wal_checkpoint_v2(checkpoint_conn_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                    nullptr);
+  }
+}
+
+void SqliteStore::writer_loop() {
+  name_thread("store-writer");
+  for (;;) {
+    if (wal_pages_ >= kMaxWalPages) {
+      // The checkpointer has fallen behind: catch up here, between batches, so the WAL can restart.
+      (void)sqlite3_wal_checkpoint_v2(writer_conn_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                      nullptr);
+      wal_pages_ = 0;
+    }
     {
       std::unique_lock lk(write_mu_);
       write_cv_.wait(lk, [&] { return !write_queue_.empty() || writes_closed_; });
@@ -215,6 +275,7 @@ void SqliteStore::run_batch() {
 }
 
 void SqliteStore::reader_loop(Connection* conn) {
+  name_thread("store-reader");
   SqliteTx tx(*conn);
   for (;;) {
     ReadOp op;

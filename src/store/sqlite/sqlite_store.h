@@ -51,6 +51,9 @@ class SqliteStore final : public Store {
   void writer_loop();
   void run_batch();
   void reader_loop(Connection* conn);
+  void checkpointer_loop();
+  // sqlite3_wal_hook: runs on the writer thread after each commit with the WAL's size in pages.
+  static int on_wal_commit(void* self, sqlite3* db, const char* schema, int pages);
 
   const SqliteOptions options_;
   std::unique_ptr<Connection> writer_conn_;
@@ -69,9 +72,17 @@ class SqliteStore final : public Store {
   std::deque<ReadOp> read_queue_;  // guarded by read_mu_
   bool reads_closed_ = false;      // guarded by read_mu_
 
+  std::unique_ptr<Connection> checkpoint_conn_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;  // guarded by checkpoint_mu_
+  bool checkpoint_closed_ = false;  // guarded by checkpoint_mu_
+  int wal_pages_ = 0;               // writer thread only: WAL size after the last commit
+
   std::mutex stop_mu_;  // serializes stop()
   bool stopped_ = false;
   std::thread writer_;
+  std::thread checkpointer_;
   std::vector<std::thread> readers_;
 
   metrics::Histogram* batch_size_ = nullptr;
