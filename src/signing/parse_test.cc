@@ -5,7 +5,7 @@
 namespace hookwire::signing {
 namespace {
 
-TEST(Parse, UnixSeconds) {
+TEST(signing_parse, UnixSeconds) {
   EXPECT_EQ(parse_unix_seconds("0"), 0);
   EXPECT_EQ(parse_unix_seconds("1614265330"), 1614265330);
   EXPECT_EQ(parse_unix_seconds("999999999999"), 999999999999);
@@ -13,7 +13,7 @@ TEST(Parse, UnixSeconds) {
     EXPECT_FALSE(parse_unix_seconds(bad)) << bad;
 }
 
-TEST(Parse, StandardSignatures) {
+TEST(signing_parse, StandardSignatures) {
   auto s = parse_standard_signatures("v1,abc  v1a,def,ghi junk v2,x ,");
   ASSERT_EQ(s.count, 4u);
   EXPECT_EQ(s.entries[0].version, "v1");
@@ -28,7 +28,7 @@ TEST(Parse, StandardSignatures) {
   EXPECT_EQ(parse_standard_signatures(many).count, StandardSignatures::kMax);
 }
 
-TEST(Parse, StripeHeader) {
+TEST(signing_parse, StripeHeader) {
   auto h = parse_stripe_header("t=12,v1=aa,v0=bb,v1=cc,x");
   ASSERT_TRUE(h);
   EXPECT_EQ(h->timestamp, 12);
@@ -43,7 +43,7 @@ TEST(Parse, StripeHeader) {
   EXPECT_TRUE(parse_stripe_header("v1=aa,t=1,"));
 }
 
-TEST(Parse, PrefixAndCase) {
+TEST(signing_parse, PrefixAndCase) {
   EXPECT_EQ(strip_prefix("sha256=ab", "sha256="), "ab");
   EXPECT_FALSE(strip_prefix("sha1=ab", "sha256="));
   EXPECT_EQ(strip_prefix("ab", ""), "ab");

@@ -57,7 +57,7 @@ std::vector<Header> standard_headers(std::string_view sig, std::string_view ts =
 
 // ---- Standard Webhooks v1 ----
 
-TEST(StandardV1, SignsTheFixedVector) {
+TEST(signing_standard_v1, SignsTheFixedVector) {
   auto s = signer(opts(Scheme::kStandard, {std::string(kV1Secret)}));
   EXPECT_EQ(s.standard_signature({kId, kTs, kBody}), kV1Expected);
   auto headers = s.sign({kId, kTs, kBody});
@@ -70,26 +70,26 @@ TEST(StandardV1, SignsTheFixedVector) {
   EXPECT_EQ(headers[2].value, kV1Expected);
 }
 
-TEST(StandardV1, VerifiesTheFixedVector) {
+TEST(signing_standard_v1, VerifiesTheFixedVector) {
   auto v = verifier(opts(Scheme::kStandard, {std::string(kV1Secret)}));
   auto r = verify_with(v, standard_headers(kV1Expected), kBody, kTs);
   EXPECT_TRUE(r.ok()) << r.message;
   EXPECT_EQ(r.key_index, 0);
 }
 
-TEST(StandardV1, RejectsTheWrongVector) {
+TEST(signing_standard_v1, RejectsTheWrongVector) {
   auto v = verifier(opts(Scheme::kStandard, {std::string(kV1Secret)}));
   auto r = verify_with(v, standard_headers(kV1Wrong), kBody, kTs);
   EXPECT_EQ(r.reason, Failure::kNoMatchingSignature);
   EXPECT_FALSE(r.message.empty());
 }
 
-TEST(StandardV1, SecretWithoutPrefixIsAccepted) {
+TEST(signing_standard_v1, SecretWithoutPrefixIsAccepted) {
   auto v = verifier(opts(Scheme::kStandard, {std::string(kV1Secret.substr(6))}));
   EXPECT_TRUE(verify_with(v, standard_headers(kV1Expected), kBody, kTs).ok());
 }
 
-TEST(StandardV1, TamperedBodyIdOrTimestampFails) {
+TEST(signing_standard_v1, TamperedBodyIdOrTimestampFails) {
   auto v = verifier(opts(Scheme::kStandard, {std::string(kV1Secret)}));
   EXPECT_EQ(verify_with(v, standard_headers(kV1Expected), R"({"test": 2432232315})", kTs).reason,
             Failure::kNoMatchingSignature);
@@ -100,7 +100,7 @@ TEST(StandardV1, TamperedBodyIdOrTimestampFails) {
   EXPECT_EQ(verify_with(v, h, kBody, kTs).reason, Failure::kNoMatchingSignature);
 }
 
-TEST(StandardV1, SeveralEntriesAndUnknownVersions) {
+TEST(signing_standard_v1, SeveralEntriesAndUnknownVersions) {
   auto v = verifier(opts(Scheme::kStandard, {std::string(kV1Secret)}));
   std::string both = std::string(kV1Wrong) + " v2,whatever " + std::string(kV1Expected);
   EXPECT_TRUE(verify_with(v, standard_headers(both), kBody, kTs).ok());
@@ -111,7 +111,7 @@ TEST(StandardV1, SeveralEntriesAndUnknownVersions) {
   EXPECT_TRUE(verify_with(v, standard_headers("  " + std::string(kV1Expected) + "  "), kBody, kTs).ok());
 }
 
-TEST(StandardV1, RotationSignsWithEverySecretAndVerifiesWithAny) {
+TEST(signing_standard_v1, RotationSignsWithEverySecretAndVerifiesWithAny) {
   std::string other = generate_secret();
   auto s = signer(opts(Scheme::kStandard, {other, std::string(kV1Secret)}));
   std::string sig = s.standard_signature({kId, kTs, kBody});
@@ -129,7 +129,7 @@ TEST(StandardV1, RotationSignsWithEverySecretAndVerifiesWithAny) {
   EXPECT_EQ(r.key_index, 1);
 }
 
-TEST(StandardV1, SvixHeaderFamilyAndCaseInsensitiveNames) {
+TEST(signing_standard_v1, SvixHeaderFamilyAndCaseInsensitiveNames) {
   auto v = verifier(opts(Scheme::kStandard, {std::string(kV1Secret)}));
   std::vector<Header> h = {{"Svix-Id", std::string(kId)},
                            {"SVIX-TIMESTAMP", "1614265330"},
@@ -144,7 +144,7 @@ TEST(StandardV1, SvixHeaderFamilyAndCaseInsensitiveNames) {
   EXPECT_TRUE(verify_with(v, headers, kBody, kTs).ok());
 }
 
-TEST(StandardV1, MissingHeaders) {
+TEST(signing_standard_v1, MissingHeaders) {
   auto v = verifier(opts(Scheme::kStandard, {std::string(kV1Secret)}));
   for (size_t drop = 0; drop < 3; ++drop) {
     auto h = standard_headers(kV1Expected);
@@ -160,7 +160,7 @@ TEST(StandardV1, MissingHeaders) {
   EXPECT_EQ(verify_with(v, h, kBody, kTs).reason, Failure::kMissingHeader);
 }
 
-TEST(StandardV1, MalformedHeaders) {
+TEST(signing_standard_v1, MalformedHeaders) {
   auto v = verifier(opts(Scheme::kStandard, {std::string(kV1Secret)}));
   for (std::string_view ts :
        {"abc", "-1614265330", "1614265330.5", " 1614265330", "+1614265330", "99999999999999999999"}) {
@@ -172,7 +172,7 @@ TEST(StandardV1, MalformedHeaders) {
       Failure::kMalformedHeader);
 }
 
-TEST(StandardV1, TimestampWindow) {
+TEST(signing_standard_v1, TimestampWindow) {
   auto v = verifier(opts(Scheme::kStandard, {std::string(kV1Secret)}));
   auto h = standard_headers(kV1Expected);
   EXPECT_TRUE(verify_with(v, h, kBody, kTs + 300).ok());
@@ -192,7 +192,7 @@ TEST(StandardV1, TimestampWindow) {
   EXPECT_EQ(verify_with(narrow, h, kBody, kTs + 11).reason, Failure::kTimestampTooOld);
 }
 
-TEST(StandardV1, SecretErrorsAreClear) {
+TEST(signing_standard_v1, SecretErrorsAreClear) {
   struct Case {
     std::string secret;
     std::string needle;
@@ -220,12 +220,12 @@ TEST(StandardV1, SecretErrorsAreClear) {
 
 // ---- Standard Webhooks v1a ----
 
-TEST(StandardV1a, SignsTheFixedVector) {
+TEST(signing_standard_v1a, SignsTheFixedVector) {
   auto s = signer(opts(Scheme::kStandard, {std::string(kV1aSecret)}));
   EXPECT_EQ(s.standard_signature({kId, kTs, kBody}), kV1aExpected);
 }
 
-TEST(StandardV1a, VerifiesWithPublicOrSecretKey) {
+TEST(signing_standard_v1a, VerifiesWithPublicOrSecretKey) {
   for (auto key : {kV1aPublic, kV1aSecret}) {
     auto v = verifier(opts(Scheme::kStandard, {std::string(key)}));
     auto r = verify_with(v, standard_headers(kV1aExpected), kBody, kTs);
@@ -233,7 +233,7 @@ TEST(StandardV1a, VerifiesWithPublicOrSecretKey) {
   }
 }
 
-TEST(StandardV1a, RejectsTamperingAndV1Confusion) {
+TEST(signing_standard_v1a, RejectsTamperingAndV1Confusion) {
   auto v = verifier(opts(Scheme::kStandard, {std::string(kV1aPublic)}));
   EXPECT_EQ(verify_with(v, standard_headers(kV1aExpected), "{}", kTs).reason, Failure::kNoMatchingSignature);
   std::string flipped(kV1aExpected);
@@ -251,7 +251,7 @@ TEST(StandardV1a, RejectsTamperingAndV1Confusion) {
             Failure::kNoMatchingSignature);
 }
 
-TEST(StandardV1a, MixedRotation) {
+TEST(signing_standard_v1a, MixedRotation) {
   auto s = signer(opts(Scheme::kStandard, {std::string(kV1Secret), std::string(kV1aSecret)}));
   std::string sig = s.standard_signature({kId, kTs, kBody});
   EXPECT_EQ(sig, std::string(kV1Expected) + " " + std::string(kV1aExpected));
@@ -259,7 +259,7 @@ TEST(StandardV1a, MixedRotation) {
   EXPECT_TRUE(verify_with(v, standard_headers(sig), kBody, kTs).ok());
 }
 
-TEST(StandardV1a, KeyGenerationAndErrors) {
+TEST(signing_standard_v1a, KeyGenerationAndErrors) {
   KeyPair kp = generate_key_pair();
   EXPECT_TRUE(kp.secret_key.starts_with("whsk_"));
   EXPECT_TRUE(kp.public_key.starts_with("whpk_"));
@@ -285,7 +285,7 @@ TEST(StandardV1a, KeyGenerationAndErrors) {
   EXPECT_NE(mismatch.error().find("not the public key"), std::string::npos) << mismatch.error();
 }
 
-TEST(Secrets, GeneratedSecretsAreValidAndDistinct) {
+TEST(signing_secrets, GeneratedSecretsAreValidAndDistinct) {
   std::string a = generate_secret(), b = generate_secret();
   EXPECT_NE(a, b);
   EXPECT_TRUE(a.starts_with("whsec_"));
@@ -296,7 +296,7 @@ TEST(Secrets, GeneratedSecretsAreValidAndDistinct) {
 
 // ---- GitHub ----
 
-TEST(Github, FixedVector) {
+TEST(signing_github, FixedVector) {
   auto s = signer(opts(Scheme::kGithub, {std::string(kGithubSecret)}));
   auto headers = s.sign({"", 0, kGithubBody});
   ASSERT_EQ(headers.size(), 2u);
@@ -315,7 +315,7 @@ TEST(Github, FixedVector) {
   EXPECT_TRUE(verify_with(v, {{"x-hub-signature-256", upper}}, kGithubBody, 0).ok());
 }
 
-TEST(Github, Negative) {
+TEST(signing_github, Negative) {
   auto v = verifier(opts(Scheme::kGithub, {std::string(kGithubSecret)}));
   EXPECT_EQ(
       verify_with(v, {{"x-hub-signature-256", std::string(kGithubExpected)}}, "Hello, World?", 0).reason,
@@ -330,7 +330,7 @@ TEST(Github, Negative) {
       Failure::kNoMatchingSignature);
 }
 
-TEST(Github, LegacySha1) {
+TEST(signing_github, LegacySha1) {
   auto s = signer(opts(Scheme::kGithub, {std::string(kGithubSecret)}));
   auto sha1 = s.sign({"", 0, kGithubBody})[1];
   auto v = verifier(opts(Scheme::kGithub, {std::string(kGithubSecret)}));
@@ -342,7 +342,7 @@ TEST(Github, LegacySha1) {
 
 // ---- Stripe ----
 
-TEST(Stripe, SignVerifyAndSecretVerbatim) {
+TEST(signing_stripe, SignVerifyAndSecretVerbatim) {
   std::string secret = "whsec_test_secret";  // not base64: Stripe uses the string's bytes
   auto s = signer(opts(Scheme::kStripe, {secret}));
   auto headers = s.sign({"", 1700000000, "{\"id\":\"evt_1\"}"});
@@ -357,7 +357,7 @@ TEST(Stripe, SignVerifyAndSecretVerbatim) {
   EXPECT_EQ(verify_with(v, headers, "{\"id\":\"evt_1\"}", 1699999699).reason, Failure::kTimestampTooNew);
 }
 
-TEST(Stripe, SeveralV1AndV0Ignored) {
+TEST(signing_stripe, SeveralV1AndV0Ignored) {
   auto v = verifier(opts(Scheme::kStripe, {"whsec_abc"}));
   auto good = signer(opts(Scheme::kStripe, {"whsec_abc"})).sign({"", 1700000000, "x"})[0].value;
   std::string sig = good.substr(good.find("v1=") + 3);
@@ -378,7 +378,7 @@ TEST(Stripe, SeveralV1AndV0Ignored) {
 
 // ---- Shopify ----
 
-TEST(Shopify, SignVerify) {
+TEST(signing_shopify, SignVerify) {
   auto s = signer(opts(Scheme::kShopify, {"shpss_secret"}));
   auto h = s.sign({"", 0, "{\"order\":1}"});
   ASSERT_EQ(h.size(), 1u);
@@ -393,7 +393,7 @@ TEST(Shopify, SignVerify) {
 
 // ---- Generic HMAC ----
 
-TEST(Generic, DefaultIsTimestampDotBodyHex) {
+TEST(signing_generic, DefaultIsTimestampDotBodyHex) {
   Options o = opts(Scheme::kGenericHmac, {"s3cret"});
   auto h = signer(o).sign({"", 1700000000, "body"});
   ASSERT_EQ(h.size(), 2u);
@@ -406,7 +406,7 @@ TEST(Generic, DefaultIsTimestampDotBodyHex) {
   EXPECT_EQ(verify_with(v, {h[0]}, "body", 1700000000).reason, Failure::kMissingHeader);
 }
 
-TEST(Generic, AllKnobs) {
+TEST(signing_generic, AllKnobs) {
   Options o = opts(Scheme::kGenericHmac, {"c2VjcmV0LWJ5dGVzLWhlcmU="});  // base64("secret-bytes-here")
   o.generic.signature_header = "X-Sig";
   o.generic.timestamp_header = "X-Ts";
@@ -434,7 +434,7 @@ TEST(Generic, AllKnobs) {
   EXPECT_EQ(verify_with(v, h, "payload", 1700000000).reason, Failure::kMalformedHeader);
 }
 
-TEST(Generic, BodyOnlyTemplateNeedsNoTimestamp) {
+TEST(signing_generic, BodyOnlyTemplateNeedsNoTimestamp) {
   Options o = opts(Scheme::kGenericHmac, {"k"});
   o.generic.content_template = "{body}";
   auto h = signer(o).sign({"", 0, "b"});
@@ -442,7 +442,7 @@ TEST(Generic, BodyOnlyTemplateNeedsNoTimestamp) {
   EXPECT_TRUE(verify_with(verifier(o), h, "b", 123456).ok());
 }
 
-TEST(Generic, ConfigurationErrors) {
+TEST(signing_generic, ConfigurationErrors) {
   auto err = [](auto mutate) {
     Options o = opts(Scheme::kGenericHmac, {"k"});
     mutate(o);
@@ -466,7 +466,7 @@ TEST(Generic, ConfigurationErrors) {
 
 // ---- Static token ----
 
-TEST(StaticToken, ComparesTokens) {
+TEST(signing_static_token, ComparesTokens) {
   Options o = opts(Scheme::kStaticToken, {"tok_old", "tok_new"});
   o.token_header = "X-Token";
   auto h = signer(o).sign({"", 0, ""});
@@ -483,7 +483,7 @@ TEST(StaticToken, ComparesTokens) {
 
 // ---- Robustness ----
 
-TEST(Robustness, ThrowingLookupFailsClosed) {
+TEST(signing_robustness, ThrowingLookupFailsClosed) {
   auto v = verifier(opts(Scheme::kStandard, {std::string(kV1Secret)}));
   HeaderLookup boom = [](std::string_view) -> std::optional<std::string_view> {
     throw std::runtime_error("lookup exploded");
@@ -494,7 +494,7 @@ TEST(Robustness, ThrowingLookupFailsClosed) {
   EXPECT_NE(r.message.find("lookup exploded"), std::string::npos);
 }
 
-TEST(Robustness, RandomHeadersNeverVerifyNorCrash) {
+TEST(signing_robustness, RandomHeadersNeverVerifyNorCrash) {
   std::mt19937_64 rng(42);
   auto random_string = [&](size_t max) {
     std::string s(rng() % max, '\0');
@@ -520,7 +520,7 @@ TEST(Robustness, RandomHeadersNeverVerifyNorCrash) {
   }
 }
 
-TEST(Names, SchemesAndFailures) {
+TEST(signing_names, SchemesAndFailures) {
   for (Scheme s : {Scheme::kStandard, Scheme::kStripe, Scheme::kGithub, Scheme::kShopify,
                    Scheme::kGenericHmac, Scheme::kStaticToken})
     EXPECT_EQ(parse_scheme(to_string(s)), s);
