@@ -12,6 +12,7 @@ DEBIAN_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nodejs npm
   clang-format
+  clang-14 libclang-rt-14-dev  # fuzz/run.sh (libFuzzer, ASan, UBSan)
 )
 
 missing=()
