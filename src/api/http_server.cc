@@ -252,6 +252,7 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   net::steady_timer timer_;
+  SteadyClock::time_point request_start_;
   SteadyClock::time_point deadline_ = SteadyClock::time_point::max();
   SteadyClock::time_point timer_expiry_ = SteadyClock::time_point::max();  // max: no wait pending
   Phase phase_ = Phase::kIdle;
@@ -276,9 +277,10 @@ void HttpServer::State::Loop::record(std::string_view route, http::verb method, 
   it->second->inc();
   auto dit = durations.find(route.data());
   if (dit == durations.end()) {
-    auto& h = state.metrics_.histogram("http_request_duration_seconds",
-                                       "HTTP request duration from its header to its response, by route.",
-                                       metrics::latency_buckets(), {{"route", std::string(route)}});
+    auto& h = state.metrics_.histogram(
+        "http_request_duration_seconds",
+        "HTTP request duration, from its first byte to its response being ready, by route.",
+        metrics::latency_buckets(), {{"route", std::string(route)}});
     dit = durations.emplace(route.data(), &h).first;
   }
   dit->second->observe(seconds);
@@ -295,7 +297,7 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
       if (ec) co_return;
       buffer_.commit(n);
     }
-    const auto start = SteadyClock::now();
+    const auto start = request_start_ = SteadyClock::now();
     timed_out_ = false;
     set_deadline(Phase::kReading, start + opts_.request_timeout);
     parser_.emplace();
@@ -352,10 +354,11 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
     // HEAD: the GET response's headers (Content-Length included, the serializer leaves it alone), no body.
     if (method == http::verb::head) res.body().clear();
 
-    set_deadline(Phase::kWriting, SteadyClock::now() + opts_.request_timeout);
+    // Recorded before the write, so a client that has its response also sees it counted.
+    const auto now = SteadyClock::now();
+    loop_.record(match.route, method, res.result_int(), std::chrono::duration<double>(now - start).count());
+    set_deadline(Phase::kWriting, now + opts_.request_timeout);
     auto [ec, n] = co_await http::async_write(stream_, res, kUse);
-    loop_.record(match.route, method, res.result_int(),
-                 std::chrono::duration<double>(SteadyClock::now() - start).count());
     if (ec) co_return;
     if (!keep_alive) {
       error_code ignored;
@@ -369,7 +372,6 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
 net::awaitable<void> HttpServer::State::Connection::fail(error_code ec) {
   const auto method = parser_ && parser_->is_header_done() ? parser_->get().method() : http::verb::unknown;
   const unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
-  const auto start = SteadyClock::now();
   Response res;
   if (timed_out_) {
     res = error_response(http::status::request_timeout, "request_timeout", "request not received in time",
@@ -385,17 +387,17 @@ net::awaitable<void> HttpServer::State::Connection::fail(error_code ec) {
   } else {
     co_return;  // the client went away, or we closed the socket
   }
-  co_await send_error_and_close(std::move(res), {}, method, start);
+  co_await send_error_and_close(std::move(res), {}, method, request_start_);
 }
 
 net::awaitable<void> HttpServer::State::Connection::send_error_and_close(Response res, std::string_view route,
                                                                          http::verb method,
                                                                          SteadyClock::time_point start) {
   res.keep_alive(false);
-  set_deadline(Phase::kWriting, SteadyClock::now() + short_timeout());
+  const auto now = SteadyClock::now();
+  loop_.record(route, method, res.result_int(), std::chrono::duration<double>(now - start).count());
+  set_deadline(Phase::kWriting, now + short_timeout());
   auto [ec, n] = co_await http::async_write(stream_, res, kUse);
-  loop_.record(route, method, res.result_int(),
-               std::chrono::duration<double>(SteadyClock::now() - start).count());
   if (ec) co_return;
   co_await linger_close();
 }
@@ -537,7 +539,9 @@ void HttpServer::State::stop() {
       for (auto* c : loop.connections) c->force_close();
     });
     count_lock.lock();
-    count_cv_.wait_for(count_lock, std::chrono::seconds(1), [this] { return live_ == 0; });
+    count_cv_.wait_for(count_lock,
+                       std::min<std::chrono::milliseconds>(options_.drain_timeout, std::chrono::seconds(1)),
+                       [this] { return live_ == 0; });
   }
   count_lock.unlock();
   guards_.clear();

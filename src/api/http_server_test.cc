@@ -1,0 +1,366 @@
+#include "api/http_server.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+
+#include "api/errors.h"
+#include "api/testing/http_test_client.h"
+
+namespace hookwire::api {
+namespace {
+
+namespace net = boost::asio;
+namespace json = boost::json;
+using testing::TestClient;
+using namespace std::chrono_literals;
+
+// Lets a test hold a handler in the middle of its work: the handler announces itself, then waits until the
+// test releases it (or the server's io_context is torn down).
+class Gate {
+ public:
+  std::future<void> entered() { return entered_.get_future(); }
+  void release() {
+    std::lock_guard lock(mu_);
+    net::post(executor_, [t = timer_] { t->cancel(); });
+  }
+  static net::awaitable<Response> handle(std::shared_ptr<Gate> gate) {
+    net::steady_timer timer(co_await net::this_coro::executor, std::chrono::hours(1));
+    {
+      std::lock_guard lock(gate->mu_);
+      gate->timer_ = &timer;
+      gate->executor_ = timer.get_executor();
+    }
+    gate->entered_.set_value();
+    co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+    Response res{http::status::ok, 11};
+    res.set(http::field::content_type, "text/plain");
+    res.body() = "slow done";
+    co_return res;
+  }
+
+ private:
+  std::mutex mu_;
+  std::promise<void> entered_;
+  net::steady_timer* timer_ = nullptr;
+  net::any_io_executor executor_;
+};
+
+net::awaitable<Response> hello() {
+  Response res{http::status::ok, 11};
+  res.set(http::field::content_type, "text/plain");
+  res.body() = "hello";
+  co_return res;
+}
+
+net::awaitable<Response> echo(std::string name, std::string body) {
+  Response res{http::status::ok, 11};
+  res.set(http::field::content_type, "text/plain");
+  res.body() = name + ":" + body;
+  co_return res;
+}
+
+net::awaitable<Response> boom() {
+  throw std::runtime_error("boom");
+  co_return Response{};
+}
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  HttpServerTest() {
+    router_.add(http::verb::get, "/hello", [](const Request&, const PathParams&) { return hello(); });
+    router_.add(http::verb::post, "/echo/{name}",
+                [](const Request& req, const PathParams& p) { return echo(p.get("name"), req.body()); });
+    router_.add(http::verb::get, "/throw", [](const Request&, const PathParams&) { return boom(); });
+    router_.add(http::verb::get, "/slow",
+                [g = gate_](const Request&, const PathParams&) { return Gate::handle(g); });
+  }
+  ~HttpServerTest() override {
+    if (server_) server_->stop();
+  }
+
+  void start(ServerOptions options = {}) {
+    options.body_limit = options.body_limit == ServerOptions{}.body_limit ? 1024 : options.body_limit;
+    options.header_limit = options.header_limit == ServerOptions{}.header_limit ? 4096 : options.header_limit;
+    server_ = std::make_unique<HttpServer>(options, router_, metrics_);
+    auto ep = server_->listen("127.0.0.1", 0);
+    ASSERT_TRUE(ep.ok()) << ep.error().detail;
+    port_ = ep->port();
+    server_->start();
+  }
+
+  static json::value body_json(const Response& res) { return json::parse(res.body()); }
+
+  Router router_;
+  metrics::Registry metrics_;
+  std::shared_ptr<Gate> gate_ = std::make_shared<Gate>();
+  std::unique_ptr<HttpServer> server_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(HttpServerTest, KeepAliveRoundTrips) {
+  start();
+  TestClient c(port_);
+  auto r1 = c.request(http::verb::get, "/hello");
+  EXPECT_EQ(r1.result(), http::status::ok);
+  EXPECT_EQ(r1.body(), "hello");
+  EXPECT_TRUE(r1.keep_alive());
+  auto r2 = c.request(http::verb::post, "/echo/b%C3%B6b?x=1", "payload");
+  EXPECT_EQ(r2.result(), http::status::ok);
+  EXPECT_EQ(r2.body(),
+            "b\xC3\xB6"
+            "b:payload");
+}
+
+TEST_F(HttpServerTest, Http10ClosesUnlessKeepAlive) {
+  start();
+  TestClient c(port_);
+  c.send_raw("GET /hello HTTP/1.0\r\n\r\n");
+  auto res = c.read_response();
+  EXPECT_EQ(res.body(), "hello");
+  EXPECT_TRUE(c.wait_closed());
+}
+
+TEST_F(HttpServerTest, UnknownPathIs404Json) {
+  start();
+  TestClient c(port_);
+  auto res = c.request(http::verb::get, "/nope");
+  EXPECT_EQ(res.result(), http::status::not_found);
+  EXPECT_EQ(res[http::field::content_type], "application/json");
+  EXPECT_EQ(body_json(res).at("code"), "not_found");
+  EXPECT_EQ(c.request(http::verb::get, "/hello").body(), "hello");  // still open
+}
+
+TEST_F(HttpServerTest, WrongMethodIs405WithAllow) {
+  start();
+  TestClient c(port_);
+  auto res = c.request(http::verb::delete_, "/hello");
+  EXPECT_EQ(res.result(), http::status::method_not_allowed);
+  EXPECT_EQ(res[http::field::allow], "GET, HEAD");
+  EXPECT_EQ(res[http::field::content_type], "application/json");
+  EXPECT_EQ(body_json(res).at("code"), "method_not_allowed");
+  EXPECT_EQ(c.request(http::verb::get, "/hello").body(), "hello");
+}
+
+TEST_F(HttpServerTest, HeadAnswersWithGetHeadersAndNoBody) {
+  start();
+  TestClient c(port_);
+  auto res = c.request(http::verb::head, "/hello");
+  EXPECT_EQ(res.result(), http::status::ok);
+  EXPECT_EQ(res[http::field::content_length], "5");
+  EXPECT_EQ(res.body(), "");
+  // No stray body bytes: the next response on the connection parses.
+  EXPECT_EQ(c.request(http::verb::get, "/hello").body(), "hello");
+}
+
+TEST_F(HttpServerTest, ThrowingHandlerIs500) {
+  start();
+  TestClient c(port_);
+  auto res = c.request(http::verb::get, "/throw");
+  EXPECT_EQ(res.result(), http::status::internal_server_error);
+  EXPECT_EQ(body_json(res).at("code"), "internal_error");
+  EXPECT_EQ(c.request(http::verb::get, "/hello").body(), "hello");
+}
+
+TEST_F(HttpServerTest, ContentLengthOverLimitIs413BeforeTheBody) {
+  start();
+  TestClient c(port_);
+  ASSERT_FALSE(c.send_raw("POST /echo/x HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n"));
+  auto res = c.read_response();
+  EXPECT_EQ(res.result(), http::status::payload_too_large);
+  EXPECT_EQ(body_json(res).at("code"), "payload_too_large");
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_TRUE(c.wait_closed());
+}
+
+TEST_F(HttpServerTest, ChunkedBodyPassingLimitIs413) {
+  start();
+  TestClient c(port_);
+  std::string raw = "POST /echo/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 4; ++i) raw += "200\r\n" + std::string(512, 'x') + "\r\n";
+  c.send_raw(raw);  // the server may answer before it has read everything
+  auto res = c.read_response();
+  EXPECT_EQ(res.result(), http::status::payload_too_large);
+  EXPECT_TRUE(c.wait_closed());
+}
+
+TEST_F(HttpServerTest, ChunkedBodyWithinLimitIsRead) {
+  start();
+  TestClient c(port_);
+  c.send_raw(
+      "POST /echo/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+  EXPECT_EQ(c.read_response().body(), "x:abcde");
+}
+
+TEST_F(HttpServerTest, ExpectContinueGets100ThenTheResponse) {
+  start();
+  TestClient c(port_);
+  c.send_raw("POST /echo/x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+  auto interim = c.read_response(true);
+  EXPECT_EQ(interim.result(), http::status::continue_);
+  c.send_raw("abc");
+  EXPECT_EQ(c.read_response().body(), "x:abc");
+}
+
+TEST_F(HttpServerTest, HugeHeaderIs431) {
+  start();
+  TestClient c(port_);
+  c.send_raw("GET /hello HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(8000, 'a') + "\r\n\r\n");
+  auto res = c.read_response();
+  EXPECT_EQ(res.result(), http::status::request_header_fields_too_large);
+  EXPECT_EQ(body_json(res).at("code"), "request_header_fields_too_large");
+  EXPECT_TRUE(c.wait_closed());
+}
+
+TEST_F(HttpServerTest, JunkIs400) {
+  start();
+  TestClient c(port_);
+  c.send_raw("\x01\x02 this is not http\r\n\r\n");
+  auto res = c.read_response();
+  EXPECT_EQ(res.result(), http::status::bad_request);
+  EXPECT_EQ(body_json(res).at("code"), "bad_request");
+  EXPECT_TRUE(c.wait_closed());
+}
+
+TEST_F(HttpServerTest, SlowClientIsCutOffAtRequestTimeoutWith408) {
+  ServerOptions o;
+  o.request_timeout = 200ms;
+  o.idle_timeout = 30s;
+  start(o);
+  TestClient c(port_);
+  const std::string request =
+      "GET /hello HTTP/1.1\r\nHost: a\r\nX-Slow: " + std::string(200, 'a') + "\r\n\r\n";
+  const auto t0 = std::chrono::steady_clock::now();
+  size_t sent = 0;
+  // One byte, then wait up to 20 ms for an answer: a client trickling its header.
+  while (sent < request.size()) {
+    if (c.send_raw(request.substr(sent, 1))) break;
+    ++sent;
+    if (c.wait_readable(20ms)) break;
+  }
+  EXPECT_LT(sent, request.size());
+  auto res = c.read_response();
+  const auto elapsed = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(res.result(), http::status::request_timeout);
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_GE(elapsed, 200ms);
+  EXPECT_LT(elapsed, 5s);
+  EXPECT_TRUE(c.wait_closed());
+}
+
+TEST_F(HttpServerTest, IdleConnectionIsClosedSilently) {
+  ServerOptions o;
+  o.idle_timeout = 200ms;
+  start(o);
+  TestClient c(port_);
+  EXPECT_EQ(c.request(http::verb::get, "/hello").body(), "hello");
+  Response res;
+  EXPECT_EQ(c.try_read_response(res), http::error::end_of_stream);  // closed, nothing sent
+}
+
+TEST_F(HttpServerTest, OverConnectionCapIs503) {
+  ServerOptions o;
+  o.max_connections = 1;
+  start(o);
+  TestClient first(port_);
+  EXPECT_EQ(first.request(http::verb::get, "/hello").body(), "hello");  // accepted and counted
+  TestClient second(port_);
+  auto res = second.request(http::verb::get, "/hello");
+  EXPECT_EQ(res.result(), http::status::service_unavailable);
+  EXPECT_EQ(body_json(res).at("code"), "unavailable");
+  EXPECT_TRUE(second.wait_closed());
+  EXPECT_EQ(first.request(http::verb::get, "/hello").body(), "hello");
+}
+
+TEST_F(HttpServerTest, GracefulStopFinishesInFlightRequestAndRefusesNewConnections) {
+  ServerOptions o;
+  o.drain_timeout = 30s;
+  start(o);
+  TestClient idle(port_);
+  EXPECT_EQ(idle.request(http::verb::get, "/hello").body(), "hello");
+
+  auto entered = gate_->entered();
+  const uint16_t port = port_;
+  auto in_flight = std::async(std::launch::async, [port] {
+    TestClient c(port, 30s);
+    return c.request(http::verb::get, "/slow");
+  });
+  ASSERT_EQ(entered.wait_for(10s), std::future_status::ready);
+
+  auto stopped = std::async(std::launch::async, [this] { server_->stop(); });
+  EXPECT_TRUE(idle.wait_closed());  // idle keep-alive connection: closed at once
+
+  // New connections are refused once the acceptor is closed (connections accepted just before are closed).
+  net::io_context ioc;
+  const net::ip::tcp::endpoint ep(net::ip::make_address("127.0.0.1"), port_);
+  bool refused = false;
+  for (int i = 0; i < 100000 && !refused; ++i) {
+    net::ip::tcp::socket s(ioc);
+    boost::system::error_code ec;
+    s.connect(ep, ec);
+    refused = ec == net::error::connection_refused;
+  }
+  EXPECT_TRUE(refused);
+
+  EXPECT_EQ(in_flight.wait_for(0s), std::future_status::timeout);
+  EXPECT_EQ(stopped.wait_for(0s), std::future_status::timeout);
+  gate_->release();
+  auto res = in_flight.get();
+  EXPECT_EQ(res.result(), http::status::ok);
+  EXPECT_EQ(res.body(), "slow done");
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_EQ(stopped.wait_for(10s), std::future_status::ready);
+}
+
+TEST_F(HttpServerTest, StopForceClosesAfterDrainTimeout) {
+  ServerOptions o;
+  o.drain_timeout = 100ms;
+  start(o);
+  auto entered = gate_->entered();
+  TestClient c(port_);
+  c.send_raw("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_EQ(entered.wait_for(10s), std::future_status::ready);
+  server_->stop();  // returns although the handler never finishes
+  Response res;
+  EXPECT_TRUE(c.try_read_response(res));  // no response: the connection was closed
+  server_->stop();                        // idempotent
+}
+
+TEST_F(HttpServerTest, StopWithoutStartAndTwice) {
+  server_ = std::make_unique<HttpServer>(ServerOptions{}, router_, metrics_);
+  ASSERT_TRUE(server_->listen("127.0.0.1", 0).ok());
+  server_->stop();
+  server_->stop();
+}
+
+TEST_F(HttpServerTest, RecordsMetrics) {
+  start();
+  TestClient c(port_);
+  c.request(http::verb::get, "/hello");
+  c.request(http::verb::get, "/hello");
+  c.request(http::verb::get, "/nope");
+  c.request(http::verb::post, "/echo/x", "b");
+  const auto text = metrics_.render();
+  EXPECT_NE(text.find(R"(http_requests_total{route="/hello",method="GET",status="200"} 2)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(http_requests_total{route="unmatched",method="GET",status="404"} 1)"),
+            std::string::npos);
+  EXPECT_NE(text.find(R"(http_requests_total{route="/echo/{name}",method="POST",status="200"} 1)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(http_request_duration_seconds_count{route="/hello"} 2)"), std::string::npos);
+  EXPECT_NE(text.find("http_connections_open 1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hookwire::api
