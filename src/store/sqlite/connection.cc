@@ -20,7 +20,8 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, co
   // Foreign keys stay off: the store deletes dependants explicitly (delete_application), and the hot insert
   // path should not pay for parent lookups.
   const std::string pragmas =
-      fmt::format("PRAGMA synchronous={}; PRAGMA temp_store=MEMORY;", options.full_sync ? "FULL" : "NORMAL");
+      fmt::format("PRAGMA synchronous={}; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-{};",
+                  options.full_sync ? "FULL" : "NORMAL", options.cache_kib);
   if (auto st = conn->exec(pragmas.c_str()); !st.ok()) {
     return Error::internal(fmt::format("cannot configure database {}: {}", path, st.error().detail));
   }

@@ -25,6 +25,7 @@ class Connection {
     bool read_only = false;
     bool full_sync = true;  // synchronous=FULL (else NORMAL)
     int busy_timeout_ms = 5000;
+    int cache_kib = 2000;  // page cache size (SQLite's default is 2000 KiB)
   };
 
   // Opens `path` (creating it unless read_only) and applies the per-connection pragmas. The journal mode

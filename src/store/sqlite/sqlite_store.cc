@@ -57,6 +57,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
   std::unique_ptr<SqliteStore> store(new SqliteStore(options));
   Connection::Options conn_options;
   conn_options.full_sync = options.durability == Durability::kFull;
+  // A batch of ~1000 writes dirties a few MB of pages: a cache smaller than that spills pages into the WAL
+  // before COMMIT and writes them again at COMMIT, and re-reads evicted index pages.
+  conn_options.cache_kib = 64 * 1024;
   auto writer = Connection::open(options.path, conn_options);
   if (!writer.ok()) return writer.take_error();
   store->writer_conn_ = std::move(*writer);
@@ -65,6 +68,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
   if (auto st = store->writer_conn_->exec(kWalPragmas); !st.ok()) {
     return Error::internal(fmt::format("cannot configure database {}: {}", options.path, st.error().detail));
   }
+  conn_options.cache_kib = 2000;
   auto checkpointer = Connection::open(options.path, conn_options);
   if (!checkpointer.ok()) return checkpointer.take_error();
   store->checkpoint_conn_ = std::move(*checkpointer);
