@@ -13,6 +13,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cassert>
 #include <condition_variable>
 #include <future>
 #include <list>
@@ -177,10 +178,14 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
     auto self = std::make_shared<Connection>(*state, *loop, std::move(socket), std::move(ticket));
     self->self_ = loop->connections.insert(loop->connections.end(), self.get());
     self->registered_ = true;
-    if (self->ticket_.counted()) {
-      co_await self->serve();
-    } else {
-      co_await self->reject();
+    try {
+      if (self->ticket_.counted()) {
+        co_await self->serve();
+      } else {
+        co_await self->reject();
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("http: connection failed: {}", e.what());
     }
     self->finish();
   }
@@ -516,6 +521,9 @@ void HttpServer::State::on_every_loop(Fn fn) {
 }
 
 void HttpServer::State::stop() {
+  for ([[maybe_unused]] const auto& t : threads_)
+    assert(t.get_id() != std::this_thread::get_id() &&
+           "HttpServer::stop() called from one of its own threads");
   std::lock_guard lock(stop_mu_);
   if (stopped_) return;
   stopped_ = true;

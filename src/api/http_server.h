@@ -6,7 +6,8 @@
 // streamed body passes the limit, never buffered whole), read timeout for a whole request (408 then close),
 // idle keep-alive timeout, and a cap on concurrent connections (over it: 503 and close).
 // Lifecycle: construct, listen(), start(); stop() stops accepting, lets in-flight requests finish (up to
-// `drain_timeout`), closes idle connections and joins the threads. stop() must be called before destruction.
+// `drain_timeout`), closes idle connections and joins the threads. stop() must be called before destruction
+// (the destructor calls it too), from any thread but the server's own (e.g. a signal-handling thread).
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -33,8 +34,9 @@ struct ServerOptions {
 
 class HttpServer {
  public:
-  // `router` and `metrics` must outlive the server. Metrics recorded: http_requests_total{route,method,status},
-  // http_request_duration_seconds{route} histogram, http_connections_open gauge.
+  // `router` and `metrics` must outlive the server. Metrics recorded:
+  // http_requests_total{route,method,status}, http_request_duration_seconds{route} histogram,
+  // http_connections_open gauge.
   HttpServer(ServerOptions options, const Router& router, metrics::Registry& metrics);
   ~HttpServer();
 

@@ -120,6 +120,18 @@ TEST_F(HttpServerTest, KeepAliveRoundTrips) {
             "b:payload");
 }
 
+TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  start();
+  TestClient c(port_);
+  c.send_raw(
+      "POST /echo/a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n1"
+      "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+      "POST /echo/b HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n2");
+  EXPECT_EQ(c.read_response().body(), "a:1");
+  EXPECT_EQ(c.read_response().body(), "hello");
+  EXPECT_EQ(c.read_response().body(), "b:2");
+}
+
 TEST_F(HttpServerTest, Http10ClosesUnlessKeepAlive) {
   start();
   TestClient c(port_);
