@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -83,6 +84,25 @@ TEST_F(SqliteStoreTest, CreatesParentDirectoriesAndAWalDatabaseAtTheLatestVersio
   // Reopening an up-to-date database migrates nothing and works.
   store = open_in(dir);
   ASSERT_NE(store, nullptr);
+}
+
+TEST_F(SqliteStoreTest, DurabilitySetsTheWritersSynchronousMode) {
+  for (auto [durability, expected] : {std::pair{Durability::kFull, 2}, std::pair{Durability::kNormal, 1}}) {
+    SqliteOptions options;
+    options.durability = durability;
+    auto store = open_in(dir_.string(), options);
+    ASSERT_NE(store, nullptr);
+    int synchronous = -1;
+    ASSERT_TRUE(write(*store, [&](Tx& tx) -> Status {
+                  auto& conn = dynamic_cast<SqliteTx&>(tx).connection();
+                  auto stmt = conn.prepare("PRAGMA synchronous");
+                  if (!stmt.ok()) return stmt.take_error();
+                  Stmt s(*stmt);
+                  if (s.step() == SQLITE_ROW) synchronous = static_cast<int>(s.int64(0));
+                  return {};
+                }).ok());
+    EXPECT_EQ(synchronous, expected);
+  }
 }
 
 TEST_F(SqliteStoreTest, RefusesADatabaseFromAFutureSchemaVersion) {
