@@ -114,7 +114,8 @@ int serve(const ServeFlags& flags) {
 void add_serve_command(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<ServeFlags>();
   auto* cmd = app.add_subcommand("serve", "Run the hookwire server (management API) on the embedded store");
-  cmd->set_config("--config", "", "Configuration file (TOML: keys are the long flag names)")
+  // Applied before parsing by apply_config_file() (see config_file.h); declared here for --help.
+  cmd->add_option("--config", "Configuration file: TOML `key = value` lines, keys are the long flag names")
       ->envname("HOOKWIRE_CONFIG");
   cmd->add_option("--listen", flags->listen, "Address to listen on, host:port (port 0 picks a free one)")
       ->envname("HOOKWIRE_LISTEN")
