@@ -87,6 +87,7 @@ class Store {
 
   virtual ~Store() = default;
 
+  // After stop(), fn still runs (at once) against a Tx whose every method answers kUnavailable, then done.
   virtual void submit_read(ReadFn fn, std::function<void()> done) = 0;
   // done(ok) after the batch holding fn committed durably; done(fn's error) if fn failed (its changes
   // undone); done(kInternal/kUnavailable) if the batch could not commit or the store is stopping.
