@@ -1,0 +1,99 @@
+#include "api/v1/json_body.h"
+
+#include <gtest/gtest.h>
+
+#include "api/v1/support.h"
+
+namespace hookwire::api::v1 {
+namespace {
+
+TEST(RawMember, ReturnsTheExactSourceTextOfAMember) {
+  const std::string text =
+      R"({"eventType":"a.b", "payload" : {"n": 1.50, "s": "x}\"y", "l": [1, {"k": []}]} , "z": 1})";
+  EXPECT_EQ(*raw_member(text, "payload"), R"({"n": 1.50, "s": "x}\"y", "l": [1, {"k": []}]})");
+  EXPECT_EQ(*raw_member(text, "eventType"), R"("a.b")");
+  EXPECT_EQ(*raw_member(text, "z"), "1");
+  EXPECT_FALSE(raw_member(text, "missing"));
+  EXPECT_FALSE(raw_member("[1,2]", "payload"));
+}
+
+TEST(RawMember, LastDuplicateWinsLikeTheParser) {
+  EXPECT_EQ(*raw_member(R"({"payload":{"a":1},"payload":{"b":2}})", "payload"), R"({"b":2})");
+}
+
+TEST(ParseObject, SyntaxErrorsAre400AndOtherTypes422) {
+  EXPECT_EQ(parse_object("{").error().code, Errc::kBadRequest);
+  EXPECT_EQ(parse_object("").error().code, Errc::kBadRequest);
+  EXPECT_EQ(parse_object("[]").error().code, Errc::kValidation);
+  EXPECT_TRUE(parse_object(R"({"a":1})").ok());
+}
+
+TEST(FieldReader, NamesTheFirstBadField) {
+  auto obj = parse_object(R"({"name": 5, "uid": "bad uid", "n": 3})");
+  FieldReader r(*obj);
+  r.req_string("name");
+  r.opt_string("uid", FieldReader::Rule::kToken);
+  ASSERT_TRUE(r.error());
+  EXPECT_EQ(r.error()->field, "body.name");
+  EXPECT_EQ(r.error()->code, Errc::kValidation);
+}
+
+TEST(FieldReader, ChecksRangesArraysAndObjects) {
+  auto obj = parse_object(R"({"n": 0, "l": ["a", 1], "m": {"k": 1}, "ok": ["x.y", "z"]})");
+  {
+    FieldReader r(*obj);
+    EXPECT_FALSE(r.opt_int("n", 1, 10));
+    EXPECT_EQ(r.error()->field, "body.n");
+  }
+  {
+    FieldReader r(*obj);
+    EXPECT_FALSE(r.opt_string_array("l", FieldReader::Rule::kAny, 5));
+    EXPECT_EQ(r.error()->field, "body.l");
+  }
+  {
+    FieldReader r(*obj);
+    EXPECT_FALSE(r.opt_object_text("m", /*string_values=*/true));
+    EXPECT_EQ(r.error()->field, "body.m");
+  }
+  {
+    FieldReader r(*obj);
+    auto ok = r.opt_string_array("ok", FieldReader::Rule::kToken, 2);
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->size(), 2u);
+    EXPECT_FALSE(r.opt_string_array("ok", FieldReader::Rule::kToken, 1));
+    EXPECT_FALSE(r.error()->detail.empty());
+  }
+}
+
+TEST(Tokens, FollowSvixRule) {
+  EXPECT_TRUE(is_token("user.created-v2_x"));
+  EXPECT_FALSE(is_token(""));
+  EXPECT_FALSE(is_token("a b"));
+  EXPECT_FALSE(is_token(std::string(257, 'a')));
+}
+
+TEST(Query, DecodesRepeatsAndCommaLists) {
+  auto q = Query::parse("/api/v1/app/x/msg?event_types=a.b,c&event_types=d&limit=5&channel=p%20q");
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->list("event_types"), (std::vector<std::string>{"a.b", "c", "d"}));
+  EXPECT_EQ(*q->get("channel"), "p q");
+  auto page = page_query(*q, store::Order::kDescending);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->limit, 5);
+  EXPECT_EQ(page->order, store::Order::kDescending);
+}
+
+TEST(Query, RejectsBadPaging) {
+  for (const char* t : {"/x?limit=0", "/x?limit=251", "/x?limit=1x", "/x?order=up"}) {
+    auto q = Query::parse(t);
+    ASSERT_TRUE(q);
+    auto page = page_query(*q, store::Order::kAscending);
+    ASSERT_FALSE(page) << t;
+    EXPECT_EQ(page.error().field.substr(0, 6), "query.");
+  }
+  EXPECT_FALSE(bool_param(*Query::parse("/x?flag=yes"), "flag", false));
+  EXPECT_TRUE(*bool_param(*Query::parse("/x"), "flag", true));
+}
+
+}  // namespace
+}  // namespace hookwire::api::v1
