@@ -46,8 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view prefix = fdp.PickValueInArray({"", "sha256=", "sha1="});
   (void)strip_prefix(fdp.ConsumeRandomLengthString(32), prefix);
   std::vector<Header> headers;
-  for (const char* name : {"x-hub-signature-256", "x-hub-signature", "x-shopify-hmac-sha256", "x-webhook-signature",
-                           "x-webhook-timestamp", "x-webhook-id", "x-webhook-token"})
+  for (const char* name : {"x-hub-signature-256", "x-hub-signature", "x-shopify-hmac-sha256",
+                           "x-webhook-signature", "x-webhook-timestamp", "x-webhook-id", "x-webhook-token"})
     if (fdp.ConsumeBool()) headers.push_back({name, fdp.ConsumeRandomLengthString(256)});
   std::string body = fdp.ConsumeRemainingBytesAsString();
   for (const Verifier& v : verifiers)

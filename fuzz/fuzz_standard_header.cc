@@ -1,6 +1,6 @@
 // Standard Webhooks / Svix headers: the `webhook-signature` entry parser, the timestamp parser, and the whole
-// Standard verification path (v1 and v1a keys) on fuzzer-chosen headers and body. Must never crash; must never
-// accept (the fuzzer cannot forge HMAC-SHA256 or Ed25519).
+// Standard verification path (v1 and v1a keys) on fuzzer-chosen headers and body. Must never crash; must
+// never accept (the fuzzer cannot forge HMAC-SHA256 or Ed25519).
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstdlib>
@@ -33,7 +33,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < entries.count; ++i) {
     // Views must lie inside the input.
     const auto& e = entries.entries[i];
-    if (e.version.data() < whole.data() || e.value.data() + e.value.size() > whole.data() + whole.size()) std::abort();
+    if (e.version.data() < whole.data() || e.value.data() + e.value.size() > whole.data() + whole.size())
+      std::abort();
   }
   (void)parse_unix_seconds(whole);
 

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <random>
 #include <stdexcept>
+#include <thread>
 
 namespace hookwire::signing {
 namespace {
@@ -518,6 +520,26 @@ TEST(signing_robustness, RandomHeadersNeverVerifyNorCrash) {
     std::string body = random_string(64);
     for (const auto& v : verifiers) EXPECT_FALSE(verify_with(v, h, body, kTs).ok());
   }
+}
+
+TEST(signing_robustness, SharedVerifierAndSignerAcrossThreads) {
+  // The documented contract: one Signer/Verifier, used from several threads at once, without locks.
+  auto s = signer(opts(Scheme::kStandard, {std::string(kV1Secret), std::string(kV1aSecret)}));
+  auto v = verifier(opts(Scheme::kStandard, {std::string(kV1Secret)}));
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        std::string body = "body " + std::to_string(t) + " " + std::to_string(i);
+        auto h = s.sign({kId, kTs, body});
+        if (!verify_with(v, h, body, kTs).ok()) ++failures;
+        if (verify_with(v, h, body + "x", kTs).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
 }
 
 TEST(signing_names, SchemesAndFailures) {
