@@ -10,7 +10,6 @@ DEBIAN_PACKAGES=(
   libssl-dev libsqlite3-dev libpq-dev
   libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  nodejs npm
   clang-format
   clang-14 libclang-rt-14-dev  # fuzz/run.sh (libFuzzer, ASan, UBSan)
 )
@@ -19,6 +18,10 @@ missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# Node.js runs the interop tests only. A machine may already have its own node/npm (not Debian's packages,
+# which would then conflict): install Debian's only when the commands are missing.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
