@@ -96,10 +96,15 @@ std::optional<TimePoint> parse_http_date(std::string_view s, TimePoint now) {
         return std::nullopt;
       int day = digits(rest, 1, 2), yy = digits(rest, 8, 2);
       if (day < 0 || yy < 0) return std::nullopt;
-      // RFC 9110: a two-digit year more than 50 years in the future means the previous century.
+      // RFC 9110: a two-digit year more than 50 years in the future means the previous century; and
+      // symmetrically (late in a century) one 50 or more years in the past means the next one.
       int now_year = static_cast<int>(std::chrono::year_month_day{std::chrono::floor<days>(now)}.year());
       int year = now_year / 100 * 100 + yy;
-      if (year > now_year + 50) year -= 100;
+      if (year > now_year + 50) {
+        year -= 100;
+      } else if (year <= now_year - 50) {
+        year += 100;
+      }
       return make_time(year, month_index(rest.substr(4, 3)), day, time_of_day(rest, 11));
     }
     return std::nullopt;

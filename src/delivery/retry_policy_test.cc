@@ -311,7 +311,10 @@ TEST(RetryAfterTest, ParsesDeltaSecondsAndAllDateForms) {
   EXPECT_EQ(parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", kNow), 0s);
   EXPECT_EQ(parse_retry_after("Wednesday, 01-Jan-75 00:00:00 GMT", kNow), 0s);              // 1975
   EXPECT_EQ(parse_retry_after("Monday, 01-Jan-74 00:00:00 GMT", kNow), hours{24 * 18263});  // 2074
-  EXPECT_FALSE(parse_retry_after("Mon, 29 Feb 2023 00:00:00 GMT", kNow));                   // not a date
+  // Late in a century, "00" is the next one: 2100-01-01 seen from 2099-12-31T23:59:00Z.
+  const TimePoint end_of_2099 = TimePoint{std::chrono::sys_days{std::chrono::year{2100} / 1 / 1}} - 1min;
+  EXPECT_EQ(parse_retry_after("Friday, 01-Jan-00 00:00:00 GMT", end_of_2099), 1min);
+  EXPECT_FALSE(parse_retry_after("Mon, 29 Feb 2023 00:00:00 GMT", kNow));  // not a date
   EXPECT_FALSE(parse_retry_after("Fri, 01 Jan 2024 00:02:00 GMT garbage", kNow));
   EXPECT_FALSE(parse_retry_after("Funday, 01-Jan-24 00:02:00 GMT", kNow));
 }
