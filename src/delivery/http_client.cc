@@ -1,0 +1,590 @@
+#include "delivery/http_client.h"
+
+#include <fmt/format.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cerrno>
+#include <deque>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace hookwire::delivery {
+
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = net::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto kUse = net::as_tuple(net::use_awaitable);
+constexpr auto kSweepEvery = std::chrono::seconds(1);
+
+ClientError fail(FailureKind kind, std::string message) { return {kind, std::move(message)}; }
+
+// One TCP (optionally TLS) connection to an origin.
+struct Connection {
+  explicit Connection(net::any_io_executor ex) : tcp(std::move(ex)) {}
+
+  beast::tcp_stream tcp;  // moved into `tls` once the TLS layer exists
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;
+  SteadyClock::time_point idle_since;
+
+  beast::tcp_stream& lowest() { return tls ? tls->next_layer() : tcp; }
+  void close() {
+    error_code ignored;
+    lowest().socket().close(ignored);
+  }
+  // An idle keep-alive connection is usable if the peer has neither closed it nor sent anything.
+  bool looks_alive() {
+    auto& sock = lowest().socket();
+    if (!sock.is_open()) return false;
+    char c;
+    const auto n = ::recv(sock.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+};
+
+bool is_connection_loss(const error_code& ec) {
+  return ec == http::error::end_of_stream || ec == http::error::partial_message || ec == net::error::eof ||
+         ec == net::error::connection_reset || ec == net::error::connection_aborted ||
+         ec == net::error::broken_pipe || ec == net::error::not_connected ||
+         ec == net::error::bad_descriptor || ec == ssl::error::stream_truncated;
+}
+
+std::string host_header(const TargetUrl& t) {
+  const bool v6 = t.host.find(':') != std::string::npos;
+  const bool default_port = t.port == (t.tls ? 443 : 80);
+  std::string h = v6 ? fmt::format("[{}]", t.host) : t.host;
+  if (!default_port) h += fmt::format(":{}", t.port);
+  return h;
+}
+
+std::string tls_error_message(const error_code& ec, SSL* ssl) {
+  std::string msg = ec.message();
+  if (ssl) {
+    const long verify = SSL_get_verify_result(ssl);
+    if (verify != X509_V_OK)
+      msg = fmt::format("certificate verification failed: {}", X509_verify_cert_error_string(verify));
+  }
+  return msg;
+}
+
+}  // namespace
+
+// ---- public small pieces ----
+
+std::string_view to_string(FailureKind kind) {
+  switch (kind) {
+    case FailureKind::kInvalidUrl:
+      return "invalid_url";
+    case FailureKind::kBlockedAddress:
+      return "blocked_address";
+    case FailureKind::kDnsFailure:
+      return "dns_failure";
+    case FailureKind::kConnectFailed:
+      return "connect_failed";
+    case FailureKind::kConnectTimeout:
+      return "connect_timeout";
+    case FailureKind::kTlsFailed:
+      return "tls_failed";
+    case FailureKind::kTimeout:
+      return "timeout";
+    case FailureKind::kConnectionLost:
+      return "connection_lost";
+    case FailureKind::kProtocolError:
+      return "protocol_error";
+    case FailureKind::kCancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+std::optional<std::string_view> HttpResponse::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (beast::iequals(k, name)) return std::string_view(v);
+  return std::nullopt;
+}
+
+// ---- State ----
+
+class HttpClient::State : public std::enable_shared_from_this<State> {
+ public:
+  class Attempt;
+
+  State(net::any_io_executor ex, HttpClientOptions options)
+      : executor_(std::move(ex)), options_(std::move(options)), ssl_ctx_(ssl::context::tls_client) {}
+
+  Status init_tls() {
+    SSL_CTX_set_min_proto_version(ssl_ctx_.native_handle(), TLS1_2_VERSION);
+    ssl_ctx_.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+    error_code ec;
+    ssl_ctx_.set_default_verify_paths(ec);
+    if (ec) return Error::internal(fmt::format("cannot load the system CA certificates: {}", ec.message()));
+    if (!options_.extra_ca_file.empty()) {
+      ssl_ctx_.load_verify_file(options_.extra_ca_file, ec);
+      if (ec) {
+        return Error::validation("extra_ca_file", fmt::format("cannot load CA bundle \"{}\": {}",
+                                                              options_.extra_ca_file, ec.message()));
+      }
+    }
+    ssl_ctx_.set_verify_mode(ssl::verify_peer);
+    return {};
+  }
+
+  net::awaitable<ClientResult<HttpResponse>> post(HttpRequest req);
+  void close_all();
+
+  size_t idle_count() const {
+    size_t n = 0;
+    for (const auto& [k, v] : idle_) n += v.size();
+    return n;
+  }
+
+  net::any_io_executor executor_;
+  const HttpClientOptions options_;
+  ssl::context ssl_ctx_;
+  std::atomic<bool> stopped_{false};
+
+ private:
+  struct Exchange {
+    HttpResponse response;
+    bool keep_alive = false;
+  };
+  struct ExchangeError {
+    ClientError error;
+    bool nothing_received = false;  // the connection failed before any response byte: safe to retry
+  };
+
+  std::shared_ptr<Connection> take_idle(const std::string& origin);
+  void release(const std::string& origin, std::shared_ptr<Connection> conn);
+  void sweep(SteadyClock::time_point now);
+
+  net::awaitable<ClientResult<std::shared_ptr<Connection>>> connect(
+      std::shared_ptr<Attempt> attempt, TargetUrl target, std::chrono::milliseconds connect_timeout);
+  template <class Stream>
+  net::awaitable<std::variant<Exchange, ExchangeError>> exchange(std::shared_ptr<Attempt> attempt,
+                                                                 Stream* stream, Connection* conn,
+                                                                 http::request<http::string_body>* msg);
+
+  std::unordered_map<std::string, std::deque<std::shared_ptr<Connection>>> idle_;
+  std::unordered_set<Attempt*> attempts_;
+  SteadyClock::time_point last_sweep_{};
+};
+
+// One post() call: its deadline timer, its resolver and the connection it is using, so that a timer expiry
+// or stop() can abort whatever the request is waiting on.
+class HttpClient::State::Attempt : public std::enable_shared_from_this<Attempt> {
+ public:
+  enum class Abort { kNone, kConnectTimeout, kTimeout, kCancelled };
+
+  Attempt(std::shared_ptr<State> state, SteadyClock::time_point total_deadline)
+      : state_(std::move(state)),
+        timer_(state_->executor_),
+        resolver_(state_->executor_),
+        total_deadline_(total_deadline) {
+    state_->attempts_.insert(this);
+  }
+  ~Attempt() { state_->attempts_.erase(this); }
+
+  void start() { arm(); }
+  void finish() {
+    done_ = true;
+    conn_.reset();
+    timer_.cancel();
+  }
+  void set_connect_deadline(SteadyClock::time_point at) {
+    connect_deadline_ = at;
+    arm();
+  }
+  void use(std::shared_ptr<Connection> conn) { conn_ = std::move(conn); }
+  void abort(Abort why) {
+    if (done_ || aborted_ != Abort::kNone) return;
+    aborted_ = why;
+    resolver_.cancel();
+    if (conn_) conn_->close();
+  }
+
+  Abort aborted() const { return aborted_; }
+  tcp::resolver& resolver() { return resolver_; }
+  SteadyClock::time_point total_deadline() const { return total_deadline_; }
+
+  // The error to report when the attempt was aborted (nullopt if it was not).
+  std::optional<ClientError> abort_error(std::string_view host, std::string_view during) const {
+    switch (aborted_) {
+      case Abort::kNone:
+        return std::nullopt;
+      case Abort::kConnectTimeout:
+        return fail(FailureKind::kConnectTimeout, fmt::format("connect to {} timed out", host));
+      case Abort::kTimeout:
+        return fail(FailureKind::kTimeout, fmt::format("request to {} timed out while {}", host, during));
+      case Abort::kCancelled:
+        return fail(FailureKind::kCancelled, "the HTTP client is stopping");
+    }
+    return std::nullopt;
+  }
+
+ private:
+  void arm() {
+    timer_.expires_at(std::min(total_deadline_, connect_deadline_));
+    timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (!ec) self->on_timer();
+    });
+  }
+  void on_timer() {
+    if (done_ || aborted_ != Abort::kNone) return;
+    const auto now = SteadyClock::now();
+    if (now >= total_deadline_) {
+      abort(Abort::kTimeout);
+    } else if (now >= connect_deadline_) {
+      abort(Abort::kConnectTimeout);
+    } else {
+      arm();
+    }
+  }
+
+  std::shared_ptr<State> state_;
+  net::steady_timer timer_;
+  tcp::resolver resolver_;
+  std::shared_ptr<Connection> conn_;
+  SteadyClock::time_point total_deadline_;
+  SteadyClock::time_point connect_deadline_ = SteadyClock::time_point::max();
+  Abort aborted_ = Abort::kNone;
+  bool done_ = false;
+};
+
+void HttpClient::State::close_all() {
+  for (auto& [origin, conns] : idle_)
+    for (auto& c : conns) c->close();
+  idle_.clear();
+  // abort() never touches attempts_, so iterating is safe.
+  for (auto* a : attempts_) a->abort(Attempt::Abort::kCancelled);
+}
+
+void HttpClient::State::sweep(SteadyClock::time_point now) {
+  if (now - last_sweep_ < kSweepEvery) return;
+  last_sweep_ = now;
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    auto& conns = it->second;
+    while (!conns.empty() && now - conns.front()->idle_since >= options_.idle_timeout) {
+      conns.front()->close();
+      conns.pop_front();
+    }
+    it = conns.empty() ? idle_.erase(it) : std::next(it);
+  }
+}
+
+std::shared_ptr<Connection> HttpClient::State::take_idle(const std::string& origin) {
+  const auto now = SteadyClock::now();
+  sweep(now);
+  auto it = idle_.find(origin);
+  if (it == idle_.end()) return nullptr;
+  auto& conns = it->second;
+  std::shared_ptr<Connection> found;
+  // Newest first: the most recently used connection is the most likely to still be open at the far end.
+  while (!conns.empty() && !found) {
+    auto c = std::move(conns.back());
+    conns.pop_back();
+    if (now - c->idle_since < options_.idle_timeout && c->looks_alive()) {
+      found = std::move(c);
+    } else {
+      c->close();
+    }
+  }
+  if (conns.empty()) idle_.erase(it);
+  return found;
+}
+
+void HttpClient::State::release(const std::string& origin, std::shared_ptr<Connection> conn) {
+  if (stopped_.load() || options_.max_idle_per_origin == 0 || conn->buffer.size() != 0) {
+    conn->close();
+    return;
+  }
+  const auto now = SteadyClock::now();
+  conn->idle_since = now;
+  auto& conns = idle_[origin];
+  conns.push_back(std::move(conn));
+  while (conns.size() > options_.max_idle_per_origin) {
+    conns.front()->close();
+    conns.pop_front();
+  }
+  sweep(now);
+}
+
+net::awaitable<ClientResult<std::shared_ptr<Connection>>> HttpClient::State::connect(
+    std::shared_ptr<Attempt> attempt, TargetUrl target, std::chrono::milliseconds connect_timeout) {
+  // Resolve, then keep only the addresses the guard allows: this is the check that DNS rebinding cannot
+  // get around, because we connect to exactly the addresses checked here.
+  const std::string port = std::to_string(target.port);
+  const auto flags = target.host_is_ip ? tcp::resolver::numeric_host : tcp::resolver::flags{};
+  auto [rec, results] = co_await attempt->resolver().async_resolve(target.host, port, flags, kUse);
+  if (auto e = attempt->abort_error(target.host, "resolving")) co_return *e;
+  if (rec) {
+    co_return fail(FailureKind::kDnsFailure,
+                   fmt::format("cannot resolve {}: {}", target.host, rec.message()));
+  }
+  std::vector<tcp::endpoint> allowed;
+  std::string refused;
+  for (const auto& entry : results) {
+    const auto ep = entry.endpoint();
+    auto st = options_.guard.check_address(ep.address());
+    if (!st.ok()) {
+      if (refused.empty()) refused = st.error().detail;
+      continue;
+    }
+    if (std::find(allowed.begin(), allowed.end(), ep) == allowed.end()) allowed.push_back(ep);
+  }
+  if (allowed.empty()) {
+    if (refused.empty()) {
+      co_return fail(FailureKind::kDnsFailure, fmt::format("{} resolved to no address", target.host));
+    }
+    co_return fail(FailureKind::kBlockedAddress,
+                   fmt::format("refusing to connect to {}: {}", target.host, refused));
+  }
+
+  auto conn = std::make_shared<Connection>(executor_);
+  attempt->use(conn);
+  attempt->set_connect_deadline(SteadyClock::now() + connect_timeout);
+  error_code last;
+  tcp::endpoint last_ep;
+  bool connected = false;
+  for (const auto& ep : allowed) {
+    auto [ec] = co_await conn->tcp.async_connect(ep, kUse);
+    if (auto e = attempt->abort_error(target.host, "connecting")) co_return *e;
+    if (!ec) {
+      connected = true;
+      break;
+    }
+    last = ec;
+    last_ep = ep;
+    conn->close();
+  }
+  attempt->set_connect_deadline(SteadyClock::time_point::max());
+  if (!connected) {
+    co_return fail(FailureKind::kConnectFailed, fmt::format("cannot connect to {} ({}): {}", target.host,
+                                                            last_ep.address().to_string(), last.message()));
+  }
+  error_code ignored;
+  conn->tcp.socket().set_option(tcp::no_delay(true), ignored);
+
+  if (target.tls) {
+    conn->tls.emplace(std::move(conn->tcp), ssl_ctx_);
+    SSL* ssl = conn->tls->native_handle();
+    if (target.host_is_ip) {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), target.host.c_str());
+    } else {
+      // SNI (never for IP literals, per RFC 6066) and host name verification by OpenSSL during the handshake.
+      SSL_set_tlsext_host_name(ssl, target.host.c_str());
+      SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      SSL_set1_host(ssl, target.host.c_str());
+    }
+    auto [ec] = co_await conn->tls->async_handshake(ssl::stream_base::client, kUse);
+    if (auto e = attempt->abort_error(target.host, "in the TLS handshake")) co_return *e;
+    if (ec) {
+      co_return fail(FailureKind::kTlsFailed, fmt::format("TLS handshake with {} failed: {}", target.host,
+                                                          tls_error_message(ec, ssl)));
+    }
+  }
+  co_return conn;
+}
+
+template <class Stream>
+net::awaitable<std::variant<HttpClient::State::Exchange, HttpClient::State::ExchangeError>>
+HttpClient::State::exchange(std::shared_ptr<Attempt> attempt, Stream* stream, Connection* conn,
+                            http::request<http::string_body>* msg) {
+  using Out = std::variant<Exchange, ExchangeError>;
+  const std::string host((*msg)[http::field::host]);
+  auto lost = [&](std::string_view during, const error_code& ec, bool nothing_received) -> Out {
+    if (auto e = attempt->abort_error(host, during)) return ExchangeError{*e, false};
+    if (is_connection_loss(ec)) {
+      return ExchangeError{
+          fail(FailureKind::kConnectionLost,
+               fmt::format("connection to {} lost while {}: {}", host, during, ec.message())),
+          nothing_received};
+    }
+    if (ec == http::error::header_limit) {
+      return ExchangeError{
+          fail(FailureKind::kProtocolError, fmt::format("response header from {} larger than {} bytes", host,
+                                                        options_.max_response_header)),
+          false};
+    }
+    if (ec.category() == http::make_error_code(http::error::bad_version).category()) {
+      return ExchangeError{fail(FailureKind::kProtocolError,
+                                fmt::format("invalid HTTP response from {}: {}", host, ec.message())),
+                           false};
+    }
+    return ExchangeError{fail(FailureKind::kConnectionLost,
+                              fmt::format("I/O error with {} while {}: {}", host, during, ec.message())),
+                         nothing_received};
+  };
+
+  {
+    auto [ec, n] = co_await http::async_write(*stream, *msg, kUse);
+    if (ec) co_return lost("sending the request", ec, true);
+  }
+
+  std::optional<http::response_parser<http::buffer_body>> parser;
+  for (;;) {
+    parser.emplace();
+    parser->header_limit(static_cast<std::uint32_t>(options_.max_response_header));
+    parser->body_limit(boost::none);
+    auto [ec, n] = co_await http::async_read_header(*stream, conn->buffer, *parser, kUse);
+    if (ec) co_return lost("waiting for the response", ec, !parser->got_some() && conn->buffer.size() == 0);
+    const unsigned status = parser->get().result_int();
+    if (status < 100 || status >= 200 || status == 101) break;
+    // An interim 1xx response: skip it (it has no body) and read the real one.
+    if (!parser->is_done()) {
+      auto [ec2, n2] = co_await http::async_read(*stream, conn->buffer, *parser, kUse);
+      if (ec2 && ec2 != http::error::need_buffer) co_return lost("reading the response", ec2, false);
+    }
+  }
+
+  Exchange out;
+  auto& head = parser->get();
+  out.response.status = head.result_int();
+  for (const auto& f : head) {
+    out.response.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  }
+  if (auto it = head.find(http::field::retry_after); it != head.end()) {
+    out.response.retry_after = std::string(it->value());
+  }
+
+  std::string& body = out.response.body;
+  std::string chunk(16 << 10, '\0');
+  while (!parser->is_done()) {
+    parser->get().body().data = chunk.data();
+    parser->get().body().size = chunk.size();
+    auto [ec, n] = co_await http::async_read(*stream, conn->buffer, *parser, kUse);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return lost("reading the response body", ec, false);
+    const size_t got = chunk.size() - parser->get().body().size;
+    const size_t room = options_.max_response_body - body.size();
+    body.append(chunk.data(), std::min(got, room));
+    if (got > room) {
+      out.response.truncated = true;
+      break;
+    }
+  }
+  out.keep_alive = parser->is_done() && parser->keep_alive();
+  co_return out;
+}
+
+net::awaitable<ClientResult<HttpResponse>> HttpClient::State::post(HttpRequest req) {
+  const auto start = SteadyClock::now();
+  if (stopped_.load()) co_return fail(FailureKind::kCancelled, "the HTTP client is stopping");
+  auto target = options_.guard.validate_url(req.url);
+  if (!target.ok()) co_return fail(FailureKind::kInvalidUrl, target.error().detail);
+
+  const auto total = req.total_timeout.count() > 0 ? req.total_timeout : options_.total_timeout;
+  const auto connect_timeout =
+      req.connect_timeout.count() > 0 ? req.connect_timeout : options_.connect_timeout;
+  auto attempt = std::make_shared<Attempt>(shared_from_this(), start + total);
+  attempt->start();
+  struct Finish {
+    Attempt* a;
+    ~Finish() { a->finish(); }
+  } finish{attempt.get()};
+  if (stopped_.load()) co_return fail(FailureKind::kCancelled, "the HTTP client is stopping");
+
+  http::request<http::string_body> msg{http::verb::post, target->target, 11};
+  msg.set(http::field::host, host_header(*target));
+  msg.set(http::field::user_agent, options_.user_agent);
+  bool has_content_type = false;
+  for (const auto& [name, value] : req.headers) {
+    const auto f = http::string_to_field(name);
+    if (f == http::field::host || f == http::field::content_length || f == http::field::transfer_encoding ||
+        f == http::field::connection) {
+      continue;  // framing is ours to decide
+    }
+    if (f == http::field::content_type) has_content_type = true;
+    if (f == http::field::user_agent) msg.erase(http::field::user_agent);
+    msg.insert(name, value);
+  }
+  if (!has_content_type) msg.set(http::field::content_type, "application/json");
+  msg.keep_alive(true);
+  msg.body() = std::move(req.body);
+  msg.prepare_payload();
+
+  const std::string origin = target->origin();
+  std::shared_ptr<Connection> conn = take_idle(origin);
+  for (;;) {
+    const bool reused = conn != nullptr;
+    if (!conn) {
+      auto c = co_await connect(attempt, *target, connect_timeout);
+      if (!c.ok()) co_return c.error();
+      conn = std::move(*c);
+    }
+    attempt->use(conn);
+    std::variant<Exchange, ExchangeError> r;
+    if (conn->tls) {
+      r = co_await exchange(attempt, &*conn->tls, conn.get(), &msg);
+    } else {
+      r = co_await exchange(attempt, &conn->tcp, conn.get(), &msg);
+    }
+    if (auto* err = std::get_if<ExchangeError>(&r)) {
+      conn->close();
+      conn.reset();
+      // A pooled connection the peer had closed: the request never got an answer, try once more afresh.
+      if (reused && err->nothing_received && attempt->aborted() == Attempt::Abort::kNone) continue;
+      co_return err->error;
+    }
+    auto& ex = std::get<Exchange>(r);
+    attempt->finish();  // before release: a late timer must not close a pooled connection
+    if (ex.keep_alive && !ex.response.truncated) {
+      release(origin, std::move(conn));
+    } else {
+      conn->close();
+    }
+    ex.response.reused_connection = reused;
+    ex.response.duration = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start);
+    co_return std::move(ex.response);
+  }
+}
+
+// ---- HttpClient ----
+
+Result<std::unique_ptr<HttpClient>> HttpClient::create(net::any_io_executor executor,
+                                                       HttpClientOptions options) {
+  auto state = std::make_shared<State>(std::move(executor), std::move(options));
+  auto st = state->init_tls();
+  if (!st.ok()) return st.take_error();
+  return std::unique_ptr<HttpClient>(new HttpClient(std::move(state)));
+}
+
+HttpClient::HttpClient(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+HttpClient::~HttpClient() { stop(); }
+
+net::awaitable<ClientResult<HttpResponse>> HttpClient::post(HttpRequest req) {
+  auto state = state_;  // in-flight requests keep the state alive
+  co_return co_await state->post(std::move(req));
+}
+
+void HttpClient::stop() {
+  if (state_->stopped_.exchange(true)) return;
+  net::dispatch(state_->executor_, [state = state_] { state->close_all(); });
+}
+
+size_t HttpClient::idle_connections() const { return state_->idle_count(); }
+
+const HttpClientOptions& HttpClient::options() const { return state_->options_; }
+
+}  // namespace hookwire::delivery

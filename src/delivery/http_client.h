@@ -1,0 +1,160 @@
+// HttpClient: the delivery engine's outbound HTTP/1.1 client (Boost.Beast, coroutines).
+//
+// One POST per call, with everything a webhook sender needs and nothing more:
+//  - URL validated by UrlGuard; the host resolved, and EVERY resolved address checked by UrlGuard before
+//    connecting (only allowed addresses are tried), so DNS rebinding cannot reach a refused network.
+//  - TLS 1.2+ with certificate verification against the system roots plus an optional extra CA bundle,
+//    SNI, and host name (or IP) verification.
+//  - Keep-alive pool per origin (scheme, host, port): idle connections are reused, at most
+//    `max_idle_per_origin` are kept, each for at most `idle_timeout`. A reused connection that fails before
+//    any byte of the response arrives (the peer closed it while idle) is retried once on a fresh connection.
+//  - A connect timeout and a total deadline (resolve + connect + TLS + write + read); on expiry the
+//    connection is closed and discarded.
+//  - The response body is read up to `max_response_body` bytes; a longer body is cut there (`truncated`)
+//    and the connection closed rather than read to the end. Redirects are not followed: a 3xx is returned
+//    like any other status, and the caller treats it as a failure.
+//
+// Threads: an HttpClient belongs to one executor (one io_context thread): post() must be awaited from a
+// coroutine running on that executor, and the pool is touched only there. Use one client per I/O thread.
+// stop() is the exception: it may be called from any thread.
+// Lifetime: in-flight post() calls share ownership of the client's state, so destroying the HttpClient while
+// requests are in flight is safe (the destructor calls stop(); they end with kCancelled). The io_context
+// must outlive every post() it runs.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <cassert>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "core/result.h"
+#include "delivery/url_guard.h"
+
+namespace hookwire::delivery {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpClientOptions {
+  UrlGuard guard;             // default: refuse private/loopback/... addresses
+  std::string extra_ca_file;  // PEM bundle trusted in addition to the system roots
+  std::chrono::milliseconds connect_timeout{5'000};
+  std::chrono::milliseconds total_timeout{15'000};
+  size_t max_response_body = 64 << 10;    // bytes kept; the rest is not read
+  size_t max_response_header = 16 << 10;  // a bigger response header is a kProtocolError
+  size_t max_idle_per_origin = 8;
+  std::chrono::milliseconds idle_timeout{60'000};  // an idle pooled connection older than this is closed
+  std::string user_agent = "hookwire/0.1";
+};
+
+struct HttpRequest {
+  std::string url;
+  Headers headers;  // sent as given; Host, Content-Length, Connection are set by the client
+  std::string body;
+  std::chrono::milliseconds total_timeout{0};    // 0: the client's default
+  std::chrono::milliseconds connect_timeout{0};  // 0: the client's default
+};
+
+struct HttpResponse {
+  unsigned status = 0;
+  Headers headers;                         // as received, in order
+  std::optional<std::string> retry_after;  // the raw Retry-After value, if any
+  std::string body;                        // at most max_response_body bytes
+  bool truncated = false;                  // the body was longer than what is kept
+  std::chrono::milliseconds duration{0};   // from the call to the end of the response
+  bool reused_connection = false;          // served on a pooled keep-alive connection
+
+  // The first header with this name (case-insensitive), or nullopt.
+  std::optional<std::string_view> header(std::string_view name) const;
+};
+
+// Why a request failed, for the dispatcher to act on.
+enum class FailureKind {
+  kInvalidUrl,      // UrlGuard::validate_url refused the URL (also https-only): permanent
+  kBlockedAddress,  // every resolved address is refused by the SSRF guard: permanent until config changes
+  kDnsFailure,      // the name did not resolve
+  kConnectFailed,   // refused / unreachable on every allowed address
+  kConnectTimeout,  // no TCP connection within the connect timeout
+  kTlsFailed,       // handshake failed: certificate not trusted, host name mismatch, protocol
+  kTimeout,         // the total deadline passed (resolving, in TLS, writing or waiting for the response)
+  kConnectionLost,  // the peer closed or reset the connection before a complete response
+  kProtocolError,   // the response was not valid HTTP/1.1 (or its header was too large)
+  kCancelled,       // stop() was called
+};
+std::string_view to_string(FailureKind kind);
+
+struct ClientError {
+  FailureKind kind;
+  std::string message;  // human text naming the URL's host / address and the cause
+};
+
+// Result<T> with a ClientError instead of core's Error (the kind is what the dispatcher branches on).
+template <class T>
+class [[nodiscard]] ClientResult {
+ public:
+  ClientResult(T value) : v_(std::in_place_index<0>, std::move(value)) {}            // NOLINT: implicit
+  ClientResult(ClientError error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit
+  bool ok() const { return v_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+  T& value() & {
+    assert(ok());
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    assert(ok());
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    assert(ok());
+    return std::get<0>(std::move(v_));
+  }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  const ClientError& error() const {
+    assert(!ok());
+    return std::get<1>(v_);
+  }
+
+ private:
+  std::variant<T, ClientError> v_;
+};
+
+class HttpClient {
+ public:
+  // Fails (kValidation, field "extra_ca_file") if the extra CA bundle cannot be loaded.
+  static Result<std::unique_ptr<HttpClient>> create(boost::asio::any_io_executor executor,
+                                                    HttpClientOptions options);
+  ~HttpClient();  // calls stop()
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // POSTs req.body to req.url. Any HTTP status is a success here (including 3xx, 4xx, 5xx): failures are
+  // only what prevented getting a status. Must be awaited on the client's executor.
+  boost::asio::awaitable<ClientResult<HttpResponse>> post(HttpRequest req);
+
+  // Closes idle connections and aborts in-flight requests (they end with kCancelled); later post() calls
+  // fail at once with kCancelled. Idempotent; callable from any thread (from another thread it takes effect
+  // shortly after, on the client's executor).
+  void stop();
+
+  // Idle connections currently pooled (all origins). Call on the client's executor.
+  size_t idle_connections() const;
+
+  const HttpClientOptions& options() const;
+
+ private:
+  class State;
+  explicit HttpClient(std::shared_ptr<State> state);
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace hookwire::delivery
