@@ -9,6 +9,8 @@
 //    changes are rolled back and the rest of the batch commits. `done` is called only after the batch is
 //    durable (per the durability setting), so an API may acknowledge as soon as `done` reports success.
 // The functions must be short and must not block on anything but the Tx: they hold up everyone's batch.
+// A write function may be run more than once (a backend may roll a batch back and run it again): only its last
+// run counts, so it must not act outside the Tx except to record its own result.
 // `done` callbacks run on a store thread; they must only hand results over (e.g. post to an executor).
 //
 // Thread-safety: Store methods may be called from any thread. A Tx is used only by the thread it is given to,

@@ -58,8 +58,10 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
   const TimePoint now = ctx->clock->now();
   fields->msg.id = new_id(id_prefix::kMessage, now);
   fields->msg.created_at = now;
+  // The answer does not depend on the transaction: build it here, not in the writer everyone waits for.
+  std::string body = message_json(fields->msg, *with_content);
   WriteFn fn = [f = std::move(*fields), app_id, now,
-                content = *with_content](store::Tx& tx) mutable -> Result<Reply> {
+                body = std::move(body)](store::Tx& tx) mutable -> Result<Reply> {
     auto app = tx.get_application(app_id);
     if (!app) {
       // MessageIn.application: create the application on first use, with the path's id as its uid.
@@ -77,7 +79,7 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
                                "\" already exists");
       return st.take_error();
     }
-    return Reply{http::status::accepted, message_json(f.msg, content)};
+    return Reply{http::status::accepted, body};
   };
   auto response = co_await write_reply(ctx, req, std::move(fn));
   co_return response;

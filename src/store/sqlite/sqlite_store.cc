@@ -231,68 +231,83 @@ void SqliteStore::writer_loop() {
   }
 }
 
-void SqliteStore::run_batch() {
+SqliteStore::Pass SqliteStore::run_pass(bool savepoints) {
   Connection& conn = *writer_conn_;
+  sqlite3* db = conn.handle();
   SqliteTx tx(conn);
   results_.assign(batch_.size(), Status());
   auto fail_all = [&](const Error& e) {
     for (auto& r : results_) r = e;
   };
+  auto finish = [&](bool aborted) {
+    if (aborted && !sqlite3_get_autocommit(db)) (void)conn.run(kRollback);
+    return Pass::kDone;
+  };
 
   if (auto st = conn.run(kBegin); !st.ok()) {
     fail_all(st.error());
-  } else {
-    bool aborted = false;
-    for (size_t i = 0; i < batch_.size(); ++i) {
+    return Pass::kDone;
+  }
+  for (size_t i = 0; i < batch_.size(); ++i) {
+    if (savepoints) {
       if (auto st = conn.run(kSavepoint); !st.ok()) {
         fail_all(st.error());
-        aborted = true;
-        break;
-      }
-      Status st;
-      try {
-        st = batch_[i].fn(tx);
-      } catch (const std::exception& e) {
-        st = Error::internal(fmt::format("write function threw: {}", e.what()));
-      } catch (...) {
-        st = Error::internal("write function threw");
-      }
-      // Some failures (I/O errors, SQLITE_FULL) make SQLite roll back the whole transaction by itself; then
-      // no savepoint is left to undo and nothing of the batch can commit.
-      if (sqlite3_get_autocommit(conn.handle())) {
-        fail_all(Error::internal("sqlite: the write transaction was aborted: " +
-                                 std::string(sqlite3_errmsg(conn.handle()))));
-        aborted = true;
-        break;
-      }
-      if (st.ok()) {
-        if (auto rel = conn.run(kRelease); !rel.ok()) {
-          fail_all(rel.error());
-          aborted = true;
-          break;
-        }
-      } else {
-        if (auto rb = conn.run(kRollbackTo); !rb.ok()) {
-          fail_all(rb.error());
-          aborted = true;
-          break;
-        }
-        (void)conn.run(kRelease);
-      }
-      results_[i] = std::move(st);
-    }
-    if (!aborted) {
-      const auto start = std::chrono::steady_clock::now();
-      if (auto st = conn.run(kCommit); !st.ok()) {
-        fail_all(st.error());
-        aborted = true;
-      }
-      if (commit_seconds_) {
-        commit_seconds_->observe(
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        return finish(true);
       }
     }
-    if (aborted && !sqlite3_get_autocommit(conn.handle())) (void)conn.run(kRollback);
+    const int64_t changes_before = sqlite3_total_changes64(db);
+    Status st;
+    try {
+      st = batch_[i].fn(tx);
+    } catch (const std::exception& e) {
+      st = Error::internal(fmt::format("write function threw: {}", e.what()));
+    } catch (...) {
+      st = Error::internal("write function threw");
+    }
+    // Some failures (I/O errors, SQLITE_FULL) make SQLite roll back the whole transaction by itself; then
+    // nothing of the batch can commit.
+    if (sqlite3_get_autocommit(db)) {
+      fail_all(
+          Error::internal("sqlite: the write transaction was aborted: " + std::string(sqlite3_errmsg(db))));
+      return Pass::kDone;
+    }
+    if (!savepoints) {
+      if (!st.ok() && sqlite3_total_changes64(db) != changes_before) return Pass::kRerunWithSavepoints;
+    } else if (st.ok()) {
+      if (auto rel = conn.run(kRelease); !rel.ok()) {
+        fail_all(rel.error());
+        return finish(true);
+      }
+    } else {
+      if (auto rb = conn.run(kRollbackTo); !rb.ok()) {
+        fail_all(rb.error());
+        return finish(true);
+      }
+      (void)conn.run(kRelease);
+    }
+    results_[i] = std::move(st);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const Status committed = conn.run(kCommit);
+  if (commit_seconds_) {
+    commit_seconds_->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  if (!committed.ok()) {
+    fail_all(committed.error());
+    return finish(true);
+  }
+  return Pass::kDone;
+}
+
+void SqliteStore::run_batch() {
+  // First pass without savepoints: a savepoint makes SQLite copy every page a function touches into a
+  // statement journal, which cost more than the inserts themselves. Most failing functions fail at their
+  // first write (a uniqueness conflict), which SQLite's statement atomicity already undoes. Only when a
+  // function fails after it has changed rows is the batch rolled back and run again, this time with a
+  // savepoint around each function (the Store contract allows running a function more than once).
+  if (run_pass(/*savepoints=*/false) == Pass::kRerunWithSavepoints) {
+    (void)writer_conn_->run(kRollback);
+    (void)run_pass(/*savepoints=*/true);
   }
   if (batch_size_) batch_size_->observe(static_cast<double>(batch_.size()));
   if (writes_total_) writes_total_->inc(static_cast<double>(batch_.size()));

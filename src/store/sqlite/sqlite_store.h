@@ -2,8 +2,11 @@
 // `readers` reader threads, each with its own connection.
 //
 // Writes: submit_write() queues (fn, done). The writer takes everything queued (up to max_batch), runs
-// BEGIN IMMEDIATE, each fn inside SAVEPOINT/RELEASE (ROLLBACK TO on error, so a failing fn undoes only its
-// own changes), then ONE COMMIT. A failed COMMIT fails every fn of the batch with kInternal.
+// BEGIN IMMEDIATE, every fn, then ONE COMMIT. A failed COMMIT fails every fn of the batch with kInternal. A
+// failing fn must undo only its own changes: the first pass runs without savepoints (they are costly: SQLite
+// journals every page a savepoint touches) and relies on statement atomicity, which covers a fn that fails at
+// its first change; if a fn fails after changing rows, the batch is rolled back and run again with each fn
+// inside SAVEPOINT/RELEASE (ROLLBACK TO on error).
 //
 // Pipelined group commit (Durability::kFull): the writer connection runs with synchronous=NORMAL, so COMMIT
 // appends the batch to the WAL without waiting for the disk (WAL mode stays corruption-safe: a torn tail is
@@ -57,6 +60,10 @@ class SqliteStore final : public Store {
   explicit SqliteStore(const SqliteOptions& options) : options_(options) {}
   void writer_loop();
   void run_batch();
+  enum class Pass { kDone, kRerunWithSavepoints };
+  // Runs batch_ in one transaction; fills results_. Without savepoints it stops early (transaction still
+  // open) when a function fails after changing rows.
+  Pass run_pass(bool savepoints);
   void reader_loop(Connection* conn);
   void checkpointer_loop();
   void syncer_loop();
