@@ -51,3 +51,15 @@ TEST(Ids, SortByTimeAcrossSeconds) {
 
 }  // namespace
 }  // namespace hookwire
+
+namespace hookwire {
+namespace {
+
+// Known value computed independently (big-integer base62 of the 20 KSUID bytes): the encoding is KSUID's.
+TEST(Ids, EncodeLikeKsuid) {
+  EXPECT_EQ(min_id_at("msg", from_unix_millis(1614265330000)), "msg_1oyiezkiIsZwgMEpGn566RMFvXM");
+  EXPECT_EQ(min_id_at("msg", from_unix_millis(1400000000000)), "msg_000000000000000000000000000");
+}
+
+}  // namespace
+}  // namespace hookwire

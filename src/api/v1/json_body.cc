@@ -1,6 +1,7 @@
 #include "api/v1/json_body.h"
 
 #include <cctype>
+#include <cstring>
 
 namespace hookwire::api::v1 {
 
@@ -17,14 +18,18 @@ size_t skip_ws(std::string_view t, size_t i) {
   while (i < t.size() && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r')) ++i;
   return i;
 }
-// Index just past the string starting at t[i] == '"'.
+// Index just past the string starting at t[i] == '"'. Jumps from quote to quote (memchr): a quote ends the
+// string unless an odd number of backslashes precedes it.
 size_t skip_string(std::string_view t, size_t i) {
-  for (++i; i < t.size(); ++i) {
-    if (t[i] == '\\') {
-      ++i;
-    } else if (t[i] == '"') {
-      return i + 1;
-    }
+  size_t from = i + 1;
+  while (from < t.size()) {
+    const void* hit = std::memchr(t.data() + from, '"', t.size() - from);
+    if (!hit) break;
+    const size_t q = static_cast<size_t>(static_cast<const char*>(hit) - t.data());
+    size_t backslashes = 0;
+    while (q - backslashes > i + 1 && t[q - backslashes - 1] == '\\') ++backslashes;
+    if (backslashes % 2 == 0) return q + 1;
+    from = q + 1;
   }
   return t.size();
 }

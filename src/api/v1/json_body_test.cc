@@ -97,3 +97,40 @@ TEST(Query, RejectsBadPaging) {
 
 }  // namespace
 }  // namespace hookwire::api::v1
+
+#include "api/v1/serialize.h"
+
+namespace hookwire::api::v1 {
+namespace {
+
+TEST(MessageJson, IsValidJsonWithThePayloadVerbatim) {
+  store::Message m;
+  m.id = "msg_1";
+  m.event_type = "a.b";
+  m.event_id = "e\"1";
+  m.channels = std::vector<std::string>{"c1", "c2"};
+  m.payload = R"({"n": 1.50})";
+  m.created_at = from_unix_millis(1614265330123);
+  const std::string text = message_json(m);
+  auto parsed = parse_object(text);
+  ASSERT_TRUE(parsed) << text;
+  EXPECT_EQ(parsed->at("eventId").as_string(), "e\"1");
+  EXPECT_EQ(parsed->at("timestamp").as_string(), "2021-02-25T15:02:10.123Z");
+  EXPECT_EQ(parsed->at("channels").as_array().size(), 2u);
+  EXPECT_EQ(*raw_member(text, "payload"), R"({"n": 1.50})");
+  m.event_id.reset();
+  m.channels.reset();
+  auto lean = parse_object(message_json(m, /*with_content=*/false));
+  ASSERT_TRUE(lean);
+  EXPECT_TRUE(lean->at("eventId").is_null());
+  EXPECT_TRUE(lean->at("payload").as_object().empty());
+}
+
+TEST(RawMember, EscapedQuotesAndBackslashesInsideStrings) {
+  const std::string text = R"({"a":"x\\","payload":{"s":"q\"}\\\"{"},"b":"\\\\"})";
+  EXPECT_EQ(*raw_member(text, "payload"), R"({"s":"q\"}\\\"{"})");
+  EXPECT_EQ(*raw_member(text, "b"), R"("\\\\")");
+}
+
+}  // namespace
+}  // namespace hookwire::api::v1

@@ -79,18 +79,65 @@ json::object to_json(const store::Attempt& a) {
           {"timestamp", format_iso8601(a.created_at)}};
 }
 
+namespace {
+// Appends `s` as a JSON string literal.
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          static constexpr char kHex[] = "0123456789abcdef";
+          out += "\\u00";
+          out += kHex[(c >> 4) & 0xf];
+          out += kHex[c & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+}  // namespace
+
+// Written by hand rather than through json::object: it is on the ingest path of every message.
 std::string message_json(const store::Message& msg, bool with_content) {
-  json::object out{{"id", msg.id},
-                   {"eventType", msg.event_type},
-                   {"eventId", optional_string(msg.event_id)},
-                   {"channels", string_list(msg.channels)},
-                   {"timestamp", format_iso8601(msg.created_at)}};
-  std::string text = json::serialize(out);
-  text.pop_back();  // '}'
-  text += ",\"payload\":";
-  text += with_content ? std::string_view(msg.payload) : std::string_view("{}");
-  text += '}';
-  return text;
+  const std::string_view payload = with_content ? std::string_view(msg.payload) : std::string_view("{}");
+  std::string out;
+  out.reserve(160 + msg.event_type.size() + payload.size());
+  out += "{\"id\":";
+  append_json_string(out, msg.id);
+  out += ",\"eventType\":";
+  append_json_string(out, msg.event_type);
+  out += ",\"eventId\":";
+  if (msg.event_id) {
+    append_json_string(out, *msg.event_id);
+  } else {
+    out += "null";
+  }
+  out += ",\"channels\":";
+  if (msg.channels) {
+    out += '[';
+    for (size_t i = 0; i < msg.channels->size(); ++i) {
+      if (i) out += ',';
+      append_json_string(out, (*msg.channels)[i]);
+    }
+    out += ']';
+  } else {
+    out += "null";
+  }
+  out += ",\"timestamp\":";
+  append_json_string(out, format_iso8601(msg.created_at));
+  out += ",\"payload\":";
+  out += payload;
+  out += '}';
+  return out;
 }
 
 std::string message_list_json(const store::Page<store::Message>& page, bool with_content) {
