@@ -199,6 +199,7 @@ class HttpClient::State::Attempt : public std::enable_shared_from_this<Attempt> 
   Attempt(std::shared_ptr<State> state, SteadyClock::time_point total_deadline)
       : state_(std::move(state)),
         timer_(state_->executor_),
+        wake_(state_->executor_),
         resolver_(state_->executor_),
         total_deadline_(total_deadline) {
     state_->attempts_.insert(this);
@@ -220,8 +221,17 @@ class HttpClient::State::Attempt : public std::enable_shared_from_this<Attempt> 
     if (done_ || aborted_ != Abort::kNone) return;
     aborted_ = why;
     resolver_.cancel();
+    wake_.cancel();
     if (conn_) conn_->close();
   }
+
+  // A wait that ends on wake() or on abort().
+  net::awaitable<void> wait_for_wake() {
+    if (aborted_ != Abort::kNone) co_return;
+    wake_.expires_at(SteadyClock::time_point::max());
+    co_await wake_.async_wait(kUse);
+  }
+  void wake() { wake_.cancel(); }
 
   Abort aborted() const { return aborted_; }
   tcp::resolver& resolver() { return resolver_; }
@@ -263,6 +273,7 @@ class HttpClient::State::Attempt : public std::enable_shared_from_this<Attempt> 
 
   std::shared_ptr<State> state_;
   net::steady_timer timer_;
+  net::steady_timer wake_;
   tcp::resolver resolver_;
   std::shared_ptr<Connection> conn_;
   SteadyClock::time_point total_deadline_;
@@ -335,12 +346,28 @@ net::awaitable<ClientResult<std::shared_ptr<Connection>>> HttpClient::State::con
   // get around, because we connect to exactly the addresses checked here.
   const std::string port = std::to_string(target.port);
   const auto flags = target.host_is_ip ? tcp::resolver::numeric_host : tcp::resolver::flags{};
-  auto [rec, results] = co_await attempt->resolver().async_resolve(target.host, port, flags, kUse);
+  // Asio's resolver cancel() does not interrupt a getaddrinfo() in progress, so the wait for the answer is
+  // separate from the resolution itself: a timeout or stop() wakes the waiter even if the lookup hangs.
+  struct Resolved {
+    error_code ec;
+    tcp::resolver::results_type results;
+    bool done = false;
+  };
+  auto resolved = std::make_shared<Resolved>();
+  auto on_resolved = [attempt, resolved](error_code ec, tcp::resolver::results_type results) {
+    resolved->ec = ec;
+    resolved->results = std::move(results);
+    resolved->done = true;
+    attempt->wake();
+  };
+  attempt->resolver().async_resolve(target.host, port, flags, std::move(on_resolved));
+  if (!resolved->done) co_await attempt->wait_for_wake();
   if (auto e = attempt->abort_error(target.host, "resolving")) co_return *e;
-  if (rec) {
+  if (resolved->ec) {
     co_return fail(FailureKind::kDnsFailure,
-                   fmt::format("cannot resolve {}: {}", target.host, rec.message()));
+                   fmt::format("cannot resolve {}: {}", target.host, resolved->ec.message()));
   }
+  const auto& results = resolved->results;
   std::vector<tcp::endpoint> allowed;
   std::string refused;
   for (const auto& entry : results) {

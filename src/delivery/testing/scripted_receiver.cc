@@ -282,7 +282,7 @@ class ScriptedReceiver::State {
       st->record(std::move(rec));
 
       if (resp.mode == ScriptedResponse::Mode::kHold) {
-        auto [ec] = co_await ctl->hold->async_wait(kUse);
+        co_await ctl->hold->async_wait(kUse);  // released (cancelled) or stopping
         const bool released = ctl->released;
         ctl->hold.reset();
         ctl->released = false;
@@ -290,7 +290,7 @@ class ScriptedReceiver::State {
       }
       if (resp.mode == ScriptedResponse::Mode::kClose) co_return;
       if (resp.raw) {
-        auto [ec, n] = co_await net::async_write(*stream, net::buffer(*resp.raw), kUse);
+        co_await net::async_write(*stream, net::buffer(*resp.raw), kUse);
         co_return;
       }
       const bool close = resp.close_after || !req.keep_alive();
@@ -301,7 +301,7 @@ class ScriptedReceiver::State {
         net::steady_timer timer(st->ioc_);
         for (char ch : resp.body) {
           timer.expires_after(resp.trickle_interval);
-          auto [tec] = co_await timer.async_wait(kUse);
+          co_await timer.async_wait(kUse);
           if (st->stopping_) co_return;
           auto [wec, wn] = co_await net::async_write(*stream, net::buffer(&ch, 1), kUse);
           if (wec) co_return;
