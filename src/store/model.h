@@ -80,6 +80,29 @@ struct Attempt {
   TimePoint created_at;
 };
 
+// One message owed to one endpoint: created by fan-out in the same transaction as the message, then driven by
+// the dispatcher until it succeeds or is given up. `next_attempt_at` is when it is due; while an attempt runs
+// it holds the lease deadline instead (status kSending), so a crashed node's work becomes due again.
+struct Delivery {
+  enum Status { kSuccess = 0, kPending = 1, kFailed = 2, kSending = 3 };  // Svix MessageStatus values
+  std::string id;                                                         // dlv_...
+  std::string app_id;
+  std::string msg_id;
+  std::string endpoint_id;
+  int status = kPending;
+  int attempts = 0;  // attempts made so far
+  TimePoint next_attempt_at;
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+// A claimed delivery with what the dispatcher needs to send it.
+struct DueDelivery {
+  Delivery delivery;
+  Message message;
+  Endpoint endpoint;
+};
+
 // A stored answer to a POST carrying an `idempotency-key` header.
 struct IdempotencyRecord {
   std::string key;           // scope + key, as the API layer builds it

@@ -9,9 +9,9 @@
 //    changes are rolled back and the rest of the batch commits. `done` is called only after the batch is
 //    durable (per the durability setting), so an API may acknowledge as soon as `done` reports success.
 // The functions must be short and must not block on anything but the Tx: they hold up everyone's batch.
-// A write function may be run more than once (a backend may roll a batch back and run it again): only its last
-// run counts, so it must not act outside the Tx except to record its own result.
-// `done` callbacks run on a store thread; they must only hand results over (e.g. post to an executor).
+// A write function may be run more than once (a backend may roll a batch back and run it again): only its
+// last run counts, so it must not act outside the Tx except to record its own result. `done` callbacks run on
+// a store thread; they must only hand results over (e.g. post to an executor).
 //
 // Thread-safety: Store methods may be called from any thread. A Tx is used only by the thread it is given to,
 // only during the call.
@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/metrics.h"
 #include "core/result.h"
@@ -69,6 +70,18 @@ class Tx {
   virtual Result<Page<Attempt>> list_attempts_by_endpoint(std::string_view app_id,
                                                           std::string_view endpoint_id,
                                                           const PageQuery& q) = 0;
+
+  // Deliveries
+  virtual Status insert_delivery(const Delivery& d) = 0;
+  virtual Status update_delivery(
+      const Delivery& d) = 0;  // by d.id: status, attempts, next_attempt_at, updated_at
+  // Leases up to `limit` deliveries that are due (pending or sending, next_attempt_at <= now), oldest due
+  // first: each becomes kSending with next_attempt_at = lease_until. Returned with their message and
+  // endpoint; a delivery whose message or endpoint is gone is marked failed and not returned.
+  virtual Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until,
+                                                                int limit) = 0;
+  virtual Result<std::vector<Delivery>> list_deliveries_by_message(std::string_view app_id,
+                                                                   std::string_view msg_id) = 0;
 
   // Idempotency records
   virtual Result<IdempotencyRecord> get_idempotency(std::string_view key) = 0;  // kNotFound if absent

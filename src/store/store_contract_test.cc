@@ -1008,3 +1008,107 @@ TEST_P(StoreContractTest, CoroutineReadAndWrite) {
 }
 
 }  // namespace hookwire::store
+
+// ---- Deliveries
+// ----------------------------------------------------------------------------------------------
+
+namespace hookwire::store {
+namespace {
+
+Delivery make_delivery(const Message& m, const Endpoint& ep, TimePoint due) {
+  Delivery d;
+  d.id = new_id("dlv");
+  d.app_id = m.app_id;
+  d.msg_id = m.id;
+  d.endpoint_id = ep.id;
+  d.next_attempt_at = due;
+  d.created_at = d.updated_at = kT0;
+  return d;
+}
+
+}  // namespace
+
+TEST_P(StoreContractTest, DeliveriesAreClaimedWhenDueUnderALeaseThatExpires) {
+  const auto app = make_app();
+  const auto ep = make_endpoint(app.id);
+  const auto msg = make_message(app.id);
+  const auto now_due = make_delivery(msg, ep, kT0);
+  const auto later = make_delivery(msg, ep, kT0 + std::chrono::seconds(5));
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
+                if (auto st = tx.insert_message(msg); !st.ok()) return st;
+                if (auto st = tx.insert_delivery(now_due); !st.ok()) return st;
+                return tx.insert_delivery(later);
+              }).ok());
+
+  const TimePoint lease = kT0 + std::chrono::seconds(60);
+  std::vector<DueDelivery> claimed;
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                auto r = tx.claim_due_deliveries(kT0, lease, 10);
+                if (!r.ok()) return r.take_error();
+                claimed = std::move(*r);
+                return {};
+              }).ok());
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].delivery.id, now_due.id);
+  EXPECT_EQ(claimed[0].delivery.status, Delivery::kSending);
+  EXPECT_EQ(claimed[0].delivery.next_attempt_at, lease);
+  EXPECT_EQ(claimed[0].message.payload, msg.payload);
+  EXPECT_EQ(claimed[0].endpoint.url, ep.url);
+
+  // Leased: not claimed again before the lease ends, even when the other one is due; claimed again after.
+  auto claim_at = [&](TimePoint t) {
+    std::vector<std::string> ids;
+    EXPECT_TRUE(write([&](Tx& tx) -> Status {
+                  auto r = tx.claim_due_deliveries(t, t + std::chrono::seconds(60), 10);
+                  if (!r.ok()) return r.take_error();
+                  for (auto& d : *r) ids.push_back(d.delivery.id);
+                  return {};
+                }).ok());
+    return ids;
+  };
+  EXPECT_EQ(claim_at(kT0 + std::chrono::seconds(5)), std::vector<std::string>{later.id});
+  EXPECT_EQ(claim_at(lease), std::vector<std::string>{now_due.id});
+
+  // Finished deliveries are never claimed again.
+  Delivery done = claimed[0].delivery;
+  done.status = Delivery::kSuccess;
+  done.attempts = 1;
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.update_delivery(done); }).ok());
+  EXPECT_TRUE(claim_at(kT0 + std::chrono::hours(1000)).size() == 1u);  // only `later` (its lease ran out)
+
+  auto listed =
+      read<std::vector<Delivery>>([&](Tx& tx) { return tx.list_deliveries_by_message(app.id, msg.id); });
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+}
+
+TEST_P(StoreContractTest, ADeliveryWhoseEndpointIsGoneFailsInsteadOfBeingClaimed) {
+  const auto app = make_app();
+  const auto ep = make_endpoint(app.id);
+  const auto msg = make_message(app.id);
+  const auto d = make_delivery(msg, ep, kT0);
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
+                if (auto st = tx.insert_message(msg); !st.ok()) return st;
+                if (auto st = tx.insert_delivery(d); !st.ok()) return st;
+                return tx.delete_endpoint(app.id, ep.id);
+              }).ok());
+  size_t claimed = 99;
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                auto r = tx.claim_due_deliveries(kT0, kT0 + std::chrono::seconds(60), 10);
+                if (!r.ok()) return r.take_error();
+                claimed = r->size();
+                return {};
+              }).ok());
+  EXPECT_EQ(claimed, 0u);
+  auto listed =
+      read<std::vector<Delivery>>([&](Tx& tx) { return tx.list_deliveries_by_message(app.id, msg.id); });
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].status, Delivery::kFailed);
+}
+
+}  // namespace hookwire::store

@@ -91,6 +91,23 @@ CREATE TABLE idempotency (
 );
 CREATE INDEX idempotency_by_created_at ON idempotency (created_at);
 )sql",
+    // 2: deliveries (fan-out of messages to endpoints, driven by the dispatcher).
+    R"sql(
+CREATE TABLE deliveries (
+  id              TEXT PRIMARY KEY,
+  app_id          TEXT NOT NULL,
+  msg_id          TEXT NOT NULL,
+  endpoint_id     TEXT NOT NULL,
+  status          INTEGER NOT NULL,
+  attempts        INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL
+);
+-- Only live deliveries are in the due index, so finished ones cost the dispatcher nothing.
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status IN (1, 3);
+CREATE INDEX deliveries_by_msg ON deliveries (app_id, msg_id);
+)sql",
 };
 
 int user_version(Connection& conn) {

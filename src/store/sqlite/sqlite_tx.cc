@@ -178,6 +178,22 @@ Result<Attempt> read_attempt(const Stmt& s) {
   return a;
 }
 
+constexpr const char* kDeliveryCols =
+    "id, app_id, msg_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at";
+Delivery read_delivery(const Stmt& s) {
+  Delivery d;
+  d.id = s.text(0);
+  d.app_id = s.text(1);
+  d.msg_id = s.text(2);
+  d.endpoint_id = s.text(3);
+  d.status = static_cast<int>(s.int64(4));
+  d.attempts = static_cast<int>(s.int64(5));
+  d.next_attempt_at = s.time(6);
+  d.created_at = s.time(7);
+  d.updated_at = s.time(8);
+  return d;
+}
+
 bool is_constraint(int rc) { return (rc & 0xff) == SQLITE_CONSTRAINT; }
 
 // Which unique key a constraint error names ("UNIQUE constraint failed: messages.app_id, messages.event_id").
@@ -316,9 +332,9 @@ Status SqliteTx::update_application(const Application& app) {
 
 Status SqliteTx::delete_application(std::string_view id) {
   // Dependants first; the application row last, so "not found" is decided by it.
-  for (const char* sql :
-       {"DELETE FROM attempts WHERE app_id = ?", "DELETE FROM messages WHERE app_id = ?",
-        "DELETE FROM endpoints WHERE app_id = ?", "DELETE FROM applications WHERE id = ?"}) {
+  for (const char* sql : {"DELETE FROM attempts WHERE app_id = ?", "DELETE FROM deliveries WHERE app_id = ?",
+                          "DELETE FROM messages WHERE app_id = ?", "DELETE FROM endpoints WHERE app_id = ?",
+                          "DELETE FROM applications WHERE id = ?"}) {
     auto stmt = conn_.prepare(sql);
     if (!stmt.ok()) return stmt.take_error();
     Stmt s(*stmt);
@@ -653,6 +669,96 @@ Status SqliteTx::put_idempotency(const IdempotencyRecord& rec) {
   s.bind(4, rec.body);
   s.bind(5, rec.created_at);
   return finish_write(s, "put_idempotency");
+}
+
+// ---- Deliveries
+// ---------------------------------------------------------------------------------------------
+
+Status SqliteTx::insert_delivery(const Delivery& d) {
+  auto stmt = conn_.prepare(
+      "INSERT OR FAIL INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, next_attempt_at, "
+      "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, d.id);
+  s.bind(2, d.app_id);
+  s.bind(3, d.msg_id);
+  s.bind(4, d.endpoint_id);
+  s.bind(5, d.status);
+  s.bind(6, d.attempts);
+  s.bind(7, d.next_attempt_at);
+  s.bind(8, d.created_at);
+  s.bind(9, d.updated_at);
+  return finish_write(s, "insert_delivery", [] { return Error::conflict("delivery id already exists"); });
+}
+
+Status SqliteTx::update_delivery(const Delivery& d) {
+  auto stmt = conn_.prepare(
+      "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, d.status);
+  s.bind(2, d.attempts);
+  s.bind(3, d.next_attempt_at);
+  s.bind(4, d.updated_at);
+  s.bind(5, d.id);
+  if (auto st = finish_write(s, "update_delivery"); !st.ok()) return st;
+  if (sqlite3_changes(conn_.handle()) == 0) return Error::not_found("delivery not found");
+  return {};
+}
+
+Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, TimePoint lease_until,
+                                                                int limit) {
+  static const std::string sql = fmt::format(
+      "SELECT {} FROM deliveries WHERE status IN (1, 3) AND next_attempt_at <= ? ORDER BY next_attempt_at "
+      "LIMIT ?",
+      kDeliveryCols);
+  std::vector<Delivery> due;
+  {
+    auto stmt = conn_.prepare(sql);
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    s.bind(1, now);
+    s.bind(2, int64_t{limit});
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) due.push_back(read_delivery(s));
+    if (rc != SQLITE_DONE) return conn_.error("claim_due_deliveries");
+  }
+  std::vector<DueDelivery> out;
+  out.reserve(due.size());
+  for (auto& d : due) {
+    auto msg = get_message(d.app_id, d.msg_id);
+    auto ep = msg.ok() ? get_endpoint(d.app_id, d.endpoint_id) : Result<Endpoint>(msg.error());
+    d.updated_at = now;
+    if (!msg.ok() || !ep.ok()) {
+      const Error& e = msg.ok() ? ep.error() : msg.error();
+      if (e.code != Errc::kNotFound) return e;
+      d.status = Delivery::kFailed;  // its message or endpoint was deleted: nothing left to send
+      if (auto st = update_delivery(d); !st.ok()) return st.take_error();
+      continue;
+    }
+    d.status = Delivery::kSending;
+    d.next_attempt_at = lease_until;
+    if (auto st = update_delivery(d); !st.ok()) return st.take_error();
+    out.push_back(DueDelivery{std::move(d), std::move(*msg), std::move(*ep)});
+  }
+  return out;
+}
+
+Result<std::vector<Delivery>> SqliteTx::list_deliveries_by_message(std::string_view app_id,
+                                                                   std::string_view msg_id) {
+  static const std::string sql =
+      fmt::format("SELECT {} FROM deliveries WHERE app_id = ? AND msg_id = ? ORDER BY id", kDeliveryCols);
+  auto stmt = conn_.prepare(sql);
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, app_id);
+  s.bind(2, msg_id);
+  std::vector<Delivery> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_delivery(s));
+  if (rc != SQLITE_DONE) return conn_.error("list_deliveries_by_message");
+  return out;
 }
 
 Status SqliteTx::purge_idempotency(TimePoint created_before) {

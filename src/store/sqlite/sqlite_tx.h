@@ -44,6 +44,12 @@ class SqliteTx final : public Tx {
   Result<Page<Message>> list_messages(std::string_view app_id, const MessageQuery& q) override;
 
   Status insert_attempt(const Attempt& a) override;
+  Status insert_delivery(const Delivery& d) override;
+  Status update_delivery(const Delivery& d) override;
+  Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until,
+                                                        int limit) override;
+  Result<std::vector<Delivery>> list_deliveries_by_message(std::string_view app_id,
+                                                           std::string_view msg_id) override;
   Result<Page<Attempt>> list_attempts_by_message(std::string_view app_id, std::string_view msg_id,
                                                  const PageQuery& q) override;
   Result<Page<Attempt>> list_attempts_by_endpoint(std::string_view app_id, std::string_view endpoint_id,
@@ -96,6 +102,12 @@ class UnavailableTx final : public Tx {
   Result<Message> get_message(std::string_view, std::string_view) override { return err(); }
   Result<Page<Message>> list_messages(std::string_view, const MessageQuery&) override { return err(); }
   Status insert_attempt(const Attempt&) override { return err(); }
+  Status insert_delivery(const Delivery&) override { return err(); }
+  Status update_delivery(const Delivery&) override { return err(); }
+  Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint, TimePoint, int) override { return err(); }
+  Result<std::vector<Delivery>> list_deliveries_by_message(std::string_view, std::string_view) override {
+    return err();
+  }
   Result<Page<Attempt>> list_attempts_by_message(std::string_view, std::string_view,
                                                  const PageQuery&) override {
     return err();
