@@ -1,0 +1,279 @@
+#include "delivery/dispatcher.h"
+
+#include <hookwire/signing.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <thread>
+
+#include "core/ids.h"
+#include "store/async.h"
+
+namespace hookwire::delivery {
+
+namespace asio = boost::asio;
+
+class Dispatcher::State : public std::enable_shared_from_this<State> {
+ public:
+  State(store::Store& store, const Clock& clock, DispatcherOptions options, metrics::Registry* metrics)
+      : store_(store),
+        clock_(clock),
+        options_(std::move(options)),
+        policy_(options_.retry, options_.random),
+        timer_(ioc_),
+        work_(asio::make_work_guard(ioc_)) {
+    if (metrics) {
+      for (const char* outcome : {"delivered", "retry", "exhausted", "disabled"})
+        outcomes_.push_back(&metrics->counter("delivery_attempts_total", "Delivery attempts by outcome.",
+                                              {{"outcome", outcome}}));
+      latency_ = &metrics->histogram("delivery_attempt_seconds", "Duration of delivery attempts.",
+                                     metrics::latency_buckets());
+      in_flight_gauge_ = &metrics->gauge("delivery_in_flight", "Delivery attempts in flight.");
+    }
+  }
+
+  Status init() {
+    auto client = HttpClient::create(ioc_.get_executor(), options_.http);
+    if (!client.ok()) return client.take_error();
+    client_ = std::move(*client);
+    return {};
+  }
+
+  void start() {
+    thread_ = std::thread([self = shared_from_this()] {
+      asio::co_spawn(self->ioc_, self->run(), asio::detached);
+      self->ioc_.run();
+    });
+  }
+
+  void wake() {
+    asio::post(ioc_, [self = shared_from_this()] { self->timer_.cancel(); });
+  }
+
+  void stop() {
+    if (stopped_.exchange(true)) return;
+    asio::post(ioc_, [self = shared_from_this()] {
+      self->stopping_ = true;
+      self->timer_.cancel();
+      self->client_->stop();  // in-flight attempts end now (kCancelled) and are recorded for retry
+      self->maybe_finish();
+    });
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  // The claim loop. Runs on ioc_.
+  asio::awaitable<void> run() {
+    auto self = shared_from_this();
+    while (!stopping_) {
+      const size_t room = options_.max_in_flight - std::min(options_.max_in_flight, in_flight_);
+      bool maybe_more = false;
+      if (room > 0) {
+        const int limit = static_cast<int>(std::min<size_t>(room, static_cast<size_t>(options_.claim_batch)));
+        const TimePoint now = clock_.now();
+        const TimePoint lease_until = now + options_.http.total_timeout + options_.lease_margin;
+        auto claim = [now, lease_until, limit](store::Tx& tx) {
+          return tx.claim_due_deliveries(now, lease_until, limit);
+        };
+        auto claimed = co_await store::write<std::vector<store::DueDelivery>>(store_, std::move(claim));
+        if (!claimed.ok()) {
+          spdlog::warn("dispatcher: cannot claim deliveries: {}", claimed.error().detail);
+        } else {
+          maybe_more = static_cast<int>(claimed->size()) == limit;
+          for (auto& due : *claimed) {
+            ++in_flight_;
+            asio::co_spawn(ioc_, attempt(std::move(due)), asio::detached);
+          }
+          if (in_flight_gauge_) in_flight_gauge_->set(static_cast<double>(in_flight_));
+        }
+      }
+      if (stopping_) break;
+      if (maybe_more) continue;
+      timer_.expires_after(options_.poll_interval);
+      co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    loop_done_ = true;
+    maybe_finish();
+  }
+
+  // One attempt of one delivery, then its record. Runs on ioc_.
+  asio::awaitable<void> attempt(store::DueDelivery due) {
+    auto self = shared_from_this();
+    const TimePoint started = clock_.now();
+    const auto& ep = due.endpoint;
+    const auto& msg = due.message;
+
+    std::vector<std::string> secrets;
+    for (const auto& s : ep.secrets)
+      if (!s.expires_at || *s.expires_at > started) secrets.push_back(s.key);
+    signing::Options so;
+    so.scheme = signing::Scheme::kStandard;
+    so.secrets = secrets;
+    so.family = options_.svix_headers ? signing::HeaderFamily::kSvix : signing::HeaderFamily::kWebhook;
+    auto signer = signing::Signer::create(so);
+
+    AttemptOutcome outcome;
+    std::string response_text;
+    int response_status = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!signer.ok()) {
+      outcome = AttemptOutcome::network_error("endpoint secret unusable: " + signer.error());
+      response_text = outcome.detail;
+    } else {
+      HttpRequest req;
+      req.url = ep.url;
+      for (const auto& [k, v] : ep.headers) req.headers.emplace_back(k, v);
+      for (auto& h : signer->sign({msg.id, unix_seconds(started), msg.payload}))
+        req.headers.emplace_back(std::move(h.name), std::move(h.value));
+      req.body = msg.payload;
+      auto res = co_await client_->post(std::move(req));
+      if (res.ok()) {
+        response_status = static_cast<int>(res->status);
+        outcome = AttemptOutcome::http(response_status, res->retry_after);
+        response_text = res->body.substr(0, options_.max_logged_response);
+      } else {
+        const auto kind = res.error().kind;
+        response_text = res.error().message;
+        if (kind == FailureKind::kTimeout || kind == FailureKind::kConnectTimeout) {
+          outcome = AttemptOutcome::timeout(response_text);
+        } else if (kind == FailureKind::kBlockedAddress || kind == FailureKind::kInvalidUrl) {
+          outcome = AttemptOutcome::blocked(response_text);
+        } else {
+          outcome = AttemptOutcome::network_error(response_text);
+        }
+      }
+    }
+    const auto elapsed = std::chrono::steady_clock::now() - t0;
+    if (latency_) latency_->observe(std::chrono::duration<double>(elapsed).count());
+
+    const TimePoint now = clock_.now();
+    const Decision decision = policy_.decide(outcome, due.delivery.attempts + 1, now);
+
+    store::Attempt a;
+    a.id = new_id(id_prefix::kAttempt, now);
+    a.app_id = msg.app_id;
+    a.msg_id = msg.id;
+    a.endpoint_id = ep.id;
+    a.url = ep.url;
+    a.status =
+        decision.kind == Decision::Kind::kDelivered ? store::Delivery::kSuccess : store::Delivery::kFailed;
+    a.response_status_code = response_status;
+    a.response = std::move(response_text);
+    a.response_duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+    a.trigger_type = 0;
+    a.created_at = now;
+
+    store::Delivery d = due.delivery;
+    d.attempts += 1;
+    d.updated_at = now;
+    bool disable = false;
+    switch (decision.kind) {
+      case Decision::Kind::kDelivered:
+        d.status = store::Delivery::kSuccess;
+        break;
+      case Decision::Kind::kRetry:
+        d.status = store::Delivery::kPending;
+        d.next_attempt_at = decision.retry_at;
+        break;
+      case Decision::Kind::kExhausted:
+        d.status = store::Delivery::kFailed;
+        break;
+      case Decision::Kind::kDisableEndpoint:
+        d.status = store::Delivery::kFailed;
+        disable = true;
+        break;
+    }
+    if (stopping_ && outcome.kind != AttemptOutcome::Kind::kHttpResponse) {
+      // Aborted by stop(): not the receiver's fault. Leave it due again at once, without counting the
+      // attempt.
+      d = due.delivery;
+      d.status = store::Delivery::kPending;
+      d.next_attempt_at = now;
+      d.updated_at = now;
+    }
+    if (!outcomes_.empty()) outcomes_[static_cast<size_t>(decision.kind)]->inc();
+
+    const bool log_attempt = !(stopping_ && outcome.kind != AttemptOutcome::Kind::kHttpResponse);
+    auto record = [a, d, disable, log_attempt, app_id = msg.app_id, ep_id = ep.id,
+                   now](store::Tx& tx) -> Result<bool> {
+      if (log_attempt)
+        if (auto st = tx.insert_attempt(a); !st.ok()) return st.take_error();
+      if (auto st = tx.update_delivery(d); !st.ok()) return st.take_error();
+      if (disable) {
+        auto endpoint = tx.get_endpoint(app_id, ep_id);
+        if (endpoint.ok() && !endpoint->disabled) {
+          endpoint->disabled = true;
+          endpoint->updated_at = now;
+          if (auto st = tx.update_endpoint(*endpoint); !st.ok()) return st.take_error();
+        }
+      }
+      return true;
+    };
+    auto written = co_await store::write<bool>(store_, std::move(record));
+    if (!written.ok()) {
+      // The lease will expire and the delivery will be tried again: at least once, never lost.
+      spdlog::warn("dispatcher: cannot record attempt of {} to {}: {}", msg.id, ep.id,
+                   written.error().detail);
+    }
+    if (disable) spdlog::warn("dispatcher: endpoint {} answered 410 Gone: disabled", ep.id);
+    if (options_.on_recorded) options_.on_recorded(d, a);
+
+    const bool was_full = in_flight_ >= options_.max_in_flight;
+    --in_flight_;
+    if (in_flight_gauge_) in_flight_gauge_->set(static_cast<double>(in_flight_));
+    if (was_full) timer_.cancel();
+    maybe_finish();
+  }
+
+  // Once stopping, the loop has ended and no attempt is in flight: let ioc_.run() return.
+  void maybe_finish() {
+    if (stopping_ && loop_done_ && in_flight_ == 0) {
+      work_.reset();
+      client_.reset();
+    }
+  }
+
+  store::Store& store_;
+  const Clock& clock_;
+  const DispatcherOptions options_;
+  const RetryPolicy policy_;
+  asio::io_context ioc_;
+  asio::steady_timer timer_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::unique_ptr<HttpClient> client_;
+  std::thread thread_;
+  std::atomic<bool> stopped_{false};
+  // ioc_ thread only:
+  bool stopping_ = false;
+  bool loop_done_ = false;
+  size_t in_flight_ = 0;
+  std::vector<metrics::Counter*> outcomes_;  // indexed by Decision::Kind
+  metrics::Histogram* latency_ = nullptr;
+  metrics::Gauge* in_flight_gauge_ = nullptr;
+};
+
+Result<std::unique_ptr<Dispatcher>> Dispatcher::create(store::Store& store, const Clock& clock,
+                                                       DispatcherOptions options,
+                                                       metrics::Registry* metrics) {
+  auto state = std::make_shared<State>(store, clock, std::move(options), metrics);
+  if (auto st = state->init(); !st.ok()) return st.take_error();
+  return std::unique_ptr<Dispatcher>(new Dispatcher(std::move(state)));
+}
+
+Dispatcher::Dispatcher(std::shared_ptr<State> state) : state_(std::move(state)) {}
+Dispatcher::~Dispatcher() { stop(); }
+void Dispatcher::start() { state_->start(); }
+void Dispatcher::wake() { state_->wake(); }
+void Dispatcher::stop() {
+  if (state_) state_->stop();
+}
+
+}  // namespace hookwire::delivery

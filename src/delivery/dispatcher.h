@@ -1,0 +1,64 @@
+// Dispatcher: drives deliveries from the store to the endpoints — at least once, signed, retried.
+//
+// Loop: lease due deliveries from the store (claim_due_deliveries: the lease outlives the HTTP timeout, so a
+// slow receiver never causes a second concurrent attempt, and a crashed node's leases simply expire), send
+// each one (Standard Webhooks signature with every active secret of the endpoint, the endpoint's custom
+// headers), then record the attempt and the delivery's next state in one write: delivered, retry at the time
+// RetryPolicy decides, exhausted (failed: a dead letter), or failed with the endpoint disabled (410).
+// The schedule lives in the store (next_attempt_at), so a restart resumes it exactly.
+//
+// Threads: one thread with its own io_context runs the loop, the HTTP client and every attempt. wake() and
+// stop() may be called from any thread. Time for due-ness and the schedule comes from the injected Clock; the
+// loop also looks for due work every `poll_interval` and whenever wake() is called (new messages).
+// Lifecycle: create(), start(); stop() stops claiming, aborts in-flight requests, records them as failed
+// attempts to retry, and joins. stop() must be called before destruction (the destructor calls it).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "core/clock.h"
+#include "core/metrics.h"
+#include "core/result.h"
+#include "delivery/http_client.h"
+#include "delivery/retry_policy.h"
+#include "store/store.h"
+
+namespace hookwire::delivery {
+
+struct DispatcherOptions {
+  HttpClientOptions http;
+  RetryOptions retry;
+  RandomSource random;                            // jitter draws; empty: a real random source
+  int claim_batch = 256;                          // most deliveries leased per claim
+  size_t max_in_flight = 512;                     // most attempts in flight at once
+  std::chrono::milliseconds poll_interval{1000};  // look for due retries at least this often
+  std::chrono::seconds lease_margin{30};          // lease = HTTP total timeout + this
+  size_t max_logged_response = 4096;              // response bytes kept in the attempt log
+  bool svix_headers = false;                      // svix-* instead of webhook-* header names
+  // Called on the dispatcher's thread after each attempt's record is durable (or failed to be written):
+  // how tests and callers wait for an outcome instead of polling. Must not block.
+  std::function<void(const store::Delivery& after, const store::Attempt& attempt)> on_recorded;
+};
+
+class Dispatcher {
+ public:
+  // `store`, `clock` and `metrics` (optional) must outlive the dispatcher.
+  static Result<std::unique_ptr<Dispatcher>> create(store::Store& store, const Clock& clock,
+                                                    DispatcherOptions options, metrics::Registry* metrics);
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  void start();
+  void wake();
+  void stop();
+
+ private:
+  class State;
+  explicit Dispatcher(std::shared_ptr<State> state);
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace hookwire::delivery

@@ -1,0 +1,236 @@
+// The dispatcher against real receivers on loopback, a real SQLite store and an injected clock.
+#include "delivery/dispatcher.h"
+
+#include <gtest/gtest.h>
+#include <hookwire/signing.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <future>
+#include <mutex>
+
+#include "core/ids.h"
+#include "delivery/fan_out.h"
+#include "delivery/testing/scripted_receiver.h"
+
+namespace hookwire::delivery {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ScriptedReceiver;
+using testing::ScriptedResponse;
+
+constexpr const char* kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("hookwire-dispatcher-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    store::SqliteOptions so;
+    so.path = (dir_ / "db").string();
+    auto opened = store::open_sqlite_store(so);
+    ASSERT_TRUE(opened.ok());
+    store_ = std::move(opened).value();
+    clock_.set(from_unix_millis(unix_millis(std::chrono::system_clock::now())));  // the store keeps ms
+  }
+  void TearDown() override {
+    if (dispatcher_) dispatcher_->stop();
+    store_->stop();
+    std::filesystem::remove_all(dir_);
+  }
+
+  Status write(std::function<Status(store::Tx&)> fn) {
+    std::promise<Status> p;
+    store_->submit_write(std::move(fn), [&p](Status st) { p.set_value(std::move(st)); });
+    return p.get_future().get();
+  }
+  template <class T>
+  T read(std::function<T(store::Tx&)> fn) {
+    std::promise<T> p;
+    store_->submit_read([&](store::Tx& tx) { p.set_value(fn(tx)); }, [] {});
+    return p.get_future().get();
+  }
+
+  // An application with one endpoint at `url`, and one message fanned out to it.
+  void publish(const std::string& url) {
+    app_.id = new_id(id_prefix::kApplication);
+    app_.name = "test";
+    app_.created_at = app_.updated_at = clock_.now();
+    ep_.id = new_id(id_prefix::kEndpoint);
+    ep_.app_id = app_.id;
+    ep_.url = url;
+    ep_.secrets = {{kSecret, std::nullopt}};
+    ep_.headers = {{"X-Tenant", "t1"}};
+    ep_.created_at = ep_.updated_at = clock_.now();
+    msg_.id = new_id(id_prefix::kMessage);
+    msg_.app_id = app_.id;
+    msg_.event_type = "invoice.paid";
+    msg_.payload = R"({"amount": 1250, "currency": "EUR"})";
+    msg_.created_at = clock_.now();
+    ASSERT_TRUE(write([&](store::Tx& tx) -> Status {
+                  if (auto st = tx.insert_application(app_); !st.ok()) return st;
+                  if (auto st = tx.insert_endpoint(ep_); !st.ok()) return st;
+                  if (auto st = tx.insert_message(msg_); !st.ok()) return st;
+                  auto n = fan_out(tx, msg_, clock_.now());
+                  if (!n.ok()) return n.take_error();
+                  return *n == 1 ? Status() : Status(Error::internal("expected one delivery"));
+                }).ok());
+  }
+
+  void start(RetryOptions retry = {}) {
+    DispatcherOptions o;
+    o.http.guard = *UrlGuard::from_config({"127.0.0.0/8"}, false);
+    o.http.total_timeout = 2000ms;
+    o.retry = std::move(retry);
+    o.random = [] { return 0.5; };  // no jitter: the schedule is exact
+    o.poll_interval = 20ms;         // the real-time poll only finds work; due-ness follows the manual clock
+    o.on_recorded = [this](const store::Delivery& d, const store::Attempt& a) {
+      std::lock_guard lock(mu_);
+      recorded_.emplace_back(d, a);
+      cv_.notify_all();
+    };
+    auto d = Dispatcher::create(*store_, clock_, o, nullptr);
+    ASSERT_TRUE(d.ok()) << d.error().detail;
+    dispatcher_ = std::move(*d);
+    dispatcher_->start();
+  }
+
+  // Waits (on an event, bounded) until `n` attempts have been recorded in all.
+  std::pair<store::Delivery, store::Attempt> wait_recorded(size_t n) {
+    std::unique_lock lock(mu_);
+    EXPECT_TRUE(cv_.wait_for(lock, 20s, [&] { return recorded_.size() >= n; })) << "no attempt recorded";
+    return recorded_.at(n - 1);
+  }
+
+  std::vector<store::Delivery> deliveries() {
+    return read<std::vector<store::Delivery>>(
+        [&](store::Tx& tx) { return *tx.list_deliveries_by_message(app_.id, msg_.id); });
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<store::Store> store_;
+  ManualClock clock_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  store::Application app_;
+  store::Endpoint ep_;
+  store::Message msg_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::pair<store::Delivery, store::Attempt>> recorded_;
+};
+
+TEST_F(DispatcherTest, DeliversSignedWithCustomHeadersAndLogsTheAttempt) {
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::with(200, "thanks"));
+  publish(receiver.url("/hook"));
+  start();
+  auto [d, a] = wait_recorded(1);
+  EXPECT_EQ(d.status, store::Delivery::kSuccess);
+  EXPECT_EQ(d.attempts, 1);
+  EXPECT_EQ(a.response_status_code, 200);
+  EXPECT_EQ(a.response, "thanks");
+  EXPECT_EQ(a.status, 0);
+
+  ASSERT_EQ(receiver.request_count(), 1u);
+  const auto req = receiver.requests().front();
+  EXPECT_EQ(req.method, "POST");
+  EXPECT_EQ(req.target, "/hook");
+  EXPECT_EQ(req.body, msg_.payload);
+  EXPECT_EQ(req.header("x-tenant").value_or(""), "t1");
+  EXPECT_EQ(req.header("webhook-id").value_or(""), msg_.id);
+  EXPECT_EQ(req.header("content-type").value_or(""), "application/json");
+  // The signature verifies with the endpoint's secret, at the dispatcher's (injected) time.
+  signing::Options vo;
+  vo.secrets = {kSecret};
+  auto verifier = signing::Verifier::create(vo);
+  ASSERT_TRUE(verifier.ok());
+  std::vector<signing::Header> headers;
+  for (const char* h : {"webhook-id", "webhook-timestamp", "webhook-signature"})
+    headers.push_back({h, std::string(req.header(h).value_or(""))});
+  auto result = verifier->verify(signing::lookup_in(headers), req.body, unix_seconds(clock_.now()));
+  EXPECT_TRUE(result.ok()) << result.message;
+
+  auto listed = read<store::Page<store::Attempt>>(
+      [&](store::Tx& tx) { return *tx.list_attempts_by_message(app_.id, msg_.id, store::PageQuery{}); });
+  ASSERT_EQ(listed.items.size(), 1u);
+  EXPECT_EQ(listed.items[0].endpoint_id, ep_.id);
+}
+
+TEST_F(DispatcherTest, FailureIsRetriedOnTheDurableScheduleAcrossARestart) {
+  ScriptedReceiver receiver;
+  receiver.push(ScriptedResponse::with(500, "boom"));
+  receiver.set_default(ScriptedResponse::with(204, ""));
+  publish(receiver.url("/hook"));
+  start();
+  auto [d1, a1] = wait_recorded(1);
+  EXPECT_EQ(d1.status, store::Delivery::kPending);
+  EXPECT_EQ(d1.attempts, 1);
+  EXPECT_EQ(d1.next_attempt_at, clock_.now() + 5s);  // first entry of the default schedule, no jitter
+  EXPECT_EQ(a1.response_status_code, 500);
+  EXPECT_EQ(a1.status, 2);
+
+  // Restart: a new dispatcher reads the schedule from the store. Not due yet, so nothing is sent...
+  dispatcher_->stop();
+  dispatcher_.reset();
+  EXPECT_EQ(deliveries().at(0).next_attempt_at, clock_.now() + 5s);
+  start();
+  // ...until the clock reaches the retry time.
+  clock_.advance(5s);
+  dispatcher_->wake();
+  auto [d2, a2] = wait_recorded(2);
+  EXPECT_EQ(d2.status, store::Delivery::kSuccess);
+  EXPECT_EQ(d2.attempts, 2);
+  EXPECT_EQ(a2.response_status_code, 204);
+  EXPECT_EQ(receiver.request_count(), 2u);
+}
+
+TEST_F(DispatcherTest, ExhaustedScheduleLeavesAFailedDeliveryAsADeadLetter) {
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::with(503, "down"));
+  publish(receiver.url("/hook"));
+  RetryOptions retry;
+  retry.schedule = {std::chrono::milliseconds(1000)};
+  retry.min_wait_after_throttle = std::chrono::milliseconds(1000);
+  start(retry);
+  auto [d1, a1] = wait_recorded(1);
+  EXPECT_EQ(d1.status, store::Delivery::kPending);
+  clock_.advance(1s);
+  dispatcher_->wake();
+  auto [d2, a2] = wait_recorded(2);
+  EXPECT_EQ(d2.status, store::Delivery::kFailed);
+  EXPECT_EQ(d2.attempts, 2);
+  EXPECT_EQ(deliveries().at(0).status, store::Delivery::kFailed);
+}
+
+TEST_F(DispatcherTest, GoneDisablesTheEndpoint) {
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::with(410, "gone"));
+  publish(receiver.url("/hook"));
+  start();
+  auto [d, a] = wait_recorded(1);
+  EXPECT_EQ(d.status, store::Delivery::kFailed);
+  auto ep = read<store::Endpoint>([&](store::Tx& tx) { return *tx.get_endpoint(app_.id, ep_.id); });
+  EXPECT_TRUE(ep.disabled);
+}
+
+TEST_F(DispatcherTest, ConnectionRefusedIsAFailedAttemptToRetry) {
+  // A port that was bound and released: nothing listens there.
+  uint16_t port;
+  {
+    ScriptedReceiver gone;
+    port = gone.port();
+  }
+  publish("http://127.0.0.1:" + std::to_string(port) + "/hook");
+  start();
+  auto [d, a] = wait_recorded(1);
+  EXPECT_EQ(d.status, store::Delivery::kPending);
+  EXPECT_EQ(a.response_status_code, 0);
+  EXPECT_FALSE(a.response.empty());
+}
+
+}  // namespace
+}  // namespace hookwire::delivery

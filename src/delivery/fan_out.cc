@@ -1,0 +1,52 @@
+#include "delivery/fan_out.h"
+
+#include <algorithm>
+
+#include "core/ids.h"
+
+namespace hookwire::delivery {
+
+bool endpoint_matches(const store::Endpoint& endpoint, const store::Message& message) {
+  if (endpoint.disabled) return false;
+  if (endpoint.event_types && std::find(endpoint.event_types->begin(), endpoint.event_types->end(),
+                                        message.event_type) == endpoint.event_types->end())
+    return false;
+  if (endpoint.channels) {
+    if (!message.channels) return false;
+    const bool shared =
+        std::any_of(message.channels->begin(), message.channels->end(), [&](const std::string& c) {
+          return std::find(endpoint.channels->begin(), endpoint.channels->end(), c) !=
+                 endpoint.channels->end();
+        });
+    if (!shared) return false;
+  }
+  return true;
+}
+
+Result<int> fan_out(store::Tx& tx, const store::Message& message, TimePoint now) {
+  int created = 0;
+  store::PageQuery page;
+  page.limit = 250;
+  for (;;) {
+    auto endpoints = tx.list_endpoints(message.app_id, page);
+    if (!endpoints.ok()) return endpoints.take_error();
+    for (const auto& ep : endpoints->items) {
+      if (!endpoint_matches(ep, message)) continue;
+      store::Delivery d;
+      d.id = new_id("dlv", now);
+      d.app_id = message.app_id;
+      d.msg_id = message.id;
+      d.endpoint_id = ep.id;
+      d.status = store::Delivery::kPending;
+      d.next_attempt_at = now;
+      d.created_at = d.updated_at = now;
+      if (auto st = tx.insert_delivery(d); !st.ok()) return st.take_error();
+      ++created;
+    }
+    if (endpoints->done || !endpoints->iterator) break;
+    page.iterator = endpoints->iterator;
+  }
+  return created;
+}
+
+}  // namespace hookwire::delivery
