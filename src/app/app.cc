@@ -11,6 +11,7 @@
 #include "api/http_server.h"
 #include "api/v1/routes.h"
 #include "core/encoding.h"
+#include "delivery/dispatcher.h"
 
 namespace hookwire::app {
 
@@ -52,6 +53,7 @@ struct App::Parts {
   AppOptions options;
   metrics::Registry metrics;
   std::unique_ptr<store::Store> store;
+  std::unique_ptr<delivery::Dispatcher> dispatcher;
   api::v1::ApiContext context;
   api::Router router;
   std::unique_ptr<api::HttpServer> server;
@@ -82,7 +84,34 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   if (!store) return store.take_error();
   parts->store = std::move(*store);
 
+  delivery::DispatcherOptions dispatch;
+  auto guard = delivery::UrlGuard::from_config(options.delivery_allow_cidrs, options.delivery_https_only);
+  if (!guard) {
+    parts->store->stop();
+    return guard.take_error();
+  }
+  dispatch.http.guard = std::move(*guard);
+  dispatch.http.extra_ca_file = options.delivery_ca_file;
+  dispatch.http.total_timeout = options.delivery_timeout;
+  dispatch.http.user_agent = "hookwire/" HOOKWIRE_VERSION;
+  dispatch.svix_headers = options.svix_headers;
+  if (!options.retry_schedule.empty()) {
+    auto schedule = delivery::parse_retry_schedule(options.retry_schedule);
+    if (!schedule) {
+      parts->store->stop();
+      return schedule.take_error();
+    }
+    dispatch.retry.schedule = std::move(*schedule);
+  }
+  auto dispatcher = delivery::Dispatcher::create(*parts->store, clock, std::move(dispatch), &parts->metrics);
+  if (!dispatcher) {
+    parts->store->stop();
+    return dispatcher.take_error();
+  }
+  parts->dispatcher = std::move(*dispatcher);
+
   parts->context.store = parts->store.get();
+  parts->context.on_deliveries_created = [d = parts->dispatcher.get()] { d->wake(); };
   parts->context.clock = &clock;
   parts->context.metrics = &parts->metrics;
   parts->context.admin_token = options.admin_token;
@@ -100,10 +129,12 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   parts->server = std::make_unique<api::HttpServer>(server_options, parts->router, parts->metrics);
   auto endpoint = parts->server->listen(options.host, options.port);
   if (!endpoint) {
+    parts->dispatcher->stop();
     parts->store->stop();
     return endpoint.take_error();
   }
   parts->endpoint = *endpoint;
+  parts->dispatcher->start();
   parts->server->start();
   parts->janitor = std::make_unique<IdempotencyJanitor>(*parts->store, clock, options.idempotency_ttl);
   return std::unique_ptr<App>(new App(std::move(parts)));

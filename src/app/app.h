@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/result.h"
@@ -33,6 +34,14 @@ struct AppOptions {
   std::chrono::milliseconds idle_timeout{75'000};
   std::chrono::seconds idempotency_ttl{std::chrono::hours{24}};
   const Clock* clock = nullptr;  // default: the system clock
+
+  // Delivery (the dispatcher).
+  std::vector<std::string> delivery_allow_cidrs;  // exceptions to the SSRF guard, e.g. "127.0.0.0/8"
+  bool delivery_https_only = false;
+  std::string delivery_ca_file;  // extra CA bundle (PEM) trusted for https endpoints
+  std::string retry_schedule;    // e.g. "5s,5m,30m,2h,5h,10h,10h"; empty: that default
+  std::chrono::milliseconds delivery_timeout{15'000};
+  bool svix_headers = false;  // sign with svix-* header names instead of webhook-*
 };
 
 class App {

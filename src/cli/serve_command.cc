@@ -6,6 +6,8 @@
 
 #include <cstdio>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "app/app.h"
 #include "app/logging.h"
@@ -27,6 +29,12 @@ struct ServeFlags {
   int request_timeout_ms = 30'000;
   int idle_timeout_ms = 75'000;
   int idempotency_ttl_hours = 24;
+  std::vector<std::string> delivery_allow_cidrs;
+  bool delivery_https_only = false;
+  std::string delivery_ca_file;
+  std::string retry_schedule;
+  int delivery_timeout_ms = 15'000;
+  std::string signature_headers = "webhook";
 };
 
 // "host:port", "[v6]:port" or ":port".
@@ -75,6 +83,12 @@ int serve(const ServeFlags& flags) {
   options.request_timeout = std::chrono::milliseconds{flags.request_timeout_ms};
   options.idle_timeout = std::chrono::milliseconds{flags.idle_timeout_ms};
   options.idempotency_ttl = std::chrono::hours{flags.idempotency_ttl_hours};
+  options.delivery_allow_cidrs = flags.delivery_allow_cidrs;
+  options.delivery_https_only = flags.delivery_https_only;
+  options.delivery_ca_file = flags.delivery_ca_file;
+  options.retry_schedule = flags.retry_schedule;
+  options.delivery_timeout = std::chrono::milliseconds{flags.delivery_timeout_ms};
+  options.svix_headers = flags.signature_headers == "svix";
 
   auto token = app::resolve_admin_token(flags.admin_token, options.data_dir);
   if (!token) {
@@ -167,6 +181,28 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "How long idempotency keys are remembered (at least 12)")
       ->envname("HOOKWIRE_IDEMPOTENCY_TTL_HOURS")
       ->check(CLI::Range(12, 24 * 30))
+      ->capture_default_str();
+  cmd->add_option("--delivery-allow-cidr", flags->delivery_allow_cidrs,
+                  "Let deliveries reach this private range anyway (repeatable; by default loopback, private, "
+                  "link-local, CGNAT, multicast and metadata addresses are refused)")
+      ->envname("HOOKWIRE_DELIVERY_ALLOW_CIDR")
+      ->delimiter(',');
+  cmd->add_flag("--delivery-https-only", flags->delivery_https_only, "Refuse endpoints that are not https://")
+      ->envname("HOOKWIRE_DELIVERY_HTTPS_ONLY");
+  cmd->add_option("--delivery-ca-file", flags->delivery_ca_file,
+                  "Extra CA bundle (PEM) trusted for https endpoints")
+      ->envname("HOOKWIRE_DELIVERY_CA_FILE");
+  cmd->add_option("--retry-schedule", flags->retry_schedule,
+                  "Waits between delivery attempts (default 5s,5m,30m,2h,5h,10h,10h; +-20% jitter)")
+      ->envname("HOOKWIRE_RETRY_SCHEDULE");
+  cmd->add_option("--delivery-timeout-ms", flags->delivery_timeout_ms, "Total time for one delivery attempt")
+      ->envname("HOOKWIRE_DELIVERY_TIMEOUT_MS")
+      ->check(CLI::Range(100, 300'000))
+      ->capture_default_str();
+  cmd->add_option("--signature-headers", flags->signature_headers,
+                  "Header names of the signature: webhook (Standard Webhooks) or svix")
+      ->envname("HOOKWIRE_SIGNATURE_HEADERS")
+      ->check(CLI::IsMember({"webhook", "svix"}))
       ->capture_default_str();
   cmd->callback([flags, &exit_code] { exit_code = serve(*flags); });
 }

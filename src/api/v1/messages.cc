@@ -4,6 +4,7 @@
 #include "api/v1/routes.h"
 #include "api/v1/serialize.h"
 #include "core/ids.h"
+#include "delivery/fan_out.h"
 
 namespace hookwire::api::v1 {
 
@@ -79,9 +80,12 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
                                "\" already exists");
       return st.take_error();
     }
+    // Fan-out in the same transaction: the message is never durable without its deliveries.
+    if (auto n = delivery::fan_out(tx, f.msg, now); !n) return n.take_error();
     return Reply{http::status::accepted, body};
   };
   auto response = co_await write_reply(ctx, req, std::move(fn));
+  if (response.result() == http::status::accepted && ctx->on_deliveries_created) ctx->on_deliveries_created();
   co_return response;
 }
 

@@ -27,6 +27,8 @@ struct ApiContext {
   std::string admin_token;
   // Idempotency records older than this are ignored and purged (Svix keeps keys at least 12 h).
   std::chrono::seconds idempotency_ttl{std::chrono::hours{24}};
+  // Called after a message and its deliveries are durable (wakes the dispatcher). Optional; thread-safe.
+  std::function<void()> on_deliveries_created;
 };
 
 // A handler's answer before it becomes an HTTP response.
@@ -57,8 +59,8 @@ Result<store::PageQuery> page_query(const Query& q, store::Order default_order);
 // Optional boolean query flag ("true"/"false"); `fallback` when absent.
 Result<bool> bool_param(const Query& q, std::string_view name, bool fallback);
 
-// Callers bind fn to a named local and pass std::move(fn): GCC 12 destroys a lambda temporary that sits inside a
-// co_await expression twice, so no temporary with a destructor may appear in one.
+// Callers bind fn to a named local and pass std::move(fn): GCC 12 destroys a lambda temporary that sits
+// inside a co_await expression twice, so no temporary with a destructor may appear in one.
 //
 // Runs fn against a store snapshot and turns its Reply (or Error) into a response.
 using ReadFn = std::function<Result<Reply>(store::Tx&)>;

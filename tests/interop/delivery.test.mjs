@@ -1,0 +1,111 @@
+// Delivery end to end: messages published through the official svix SDK reach real receivers on loopback,
+// signed so that the official `standardwebhooks` library accepts them; attempts are listed by the SDK.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { once } from 'node:events';
+import { Svix } from 'svix';
+import { Webhook } from 'standardwebhooks';
+import { Hookwire } from './lib/hookwire.mjs';
+
+// A receiver that records requests and answers from a queue of statuses (then `fallback`).
+async function receiver({ statuses = [], fallback = 200 } = {}) {
+  const r = { requests: [], statuses: [...statuses], waiters: [] };
+  r.server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      r.requests.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), url: req.url });
+      const status = r.statuses.length ? r.statuses.shift() : fallback;
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(`answer ${status}`);
+      r.waiters = r.waiters.filter((w) => (r.requests.length >= w.n ? (w.resolve(), false) : true));
+    });
+  });
+  r.server.listen(0, '127.0.0.1');
+  await once(r.server, 'listening');
+  r.url = `http://127.0.0.1:${r.server.address().port}/hook`;
+  r.waitFor = (n) => (r.requests.length >= n ? Promise.resolve() : new Promise((resolve) => r.waiters.push({ n, resolve })));
+  r.close = () => new Promise((resolve) => r.server.close(resolve));
+  return r;
+}
+
+let hw;
+let svix;
+before(async () => {
+  hw = await Hookwire.start({ args: ['--delivery-allow-cidr', '127.0.0.0/8', '--retry-schedule', '1s,1s'] });
+  svix = new Svix(hw.token, { serverUrl: hw.url });
+});
+after(async () => {
+  assert.equal(await hw.stop(), 0);
+  hw.cleanup();
+});
+
+test('a message reaches every matching endpoint, signed, and standardwebhooks verifies it', async () => {
+  const paid = await receiver();
+  const other = await receiver();
+  try {
+    const app = await svix.application.create({ name: 'Deliveries' });
+    const ep = await svix.endpoint.create(app.id, { url: paid.url, eventTypes: ['invoice.paid'] });
+    await svix.endpoint.create(app.id, { url: other.url, eventTypes: ['invoice.voided'] });
+    await svix.endpoint.setHeaders(app.id, ep.id, { headers: { 'X-Tenant': 'acme' } });
+    const { key } = await svix.endpoint.getSecret(app.id, ep.id);
+
+    const msg = await svix.message.create(app.id, { eventType: 'invoice.paid', payload: { id: 'in_1', amount: 1250 } });
+    await paid.waitFor(1);
+    const req = paid.requests[0];
+    assert.equal(req.headers['webhook-id'], msg.id);
+    assert.equal(req.headers['x-tenant'], 'acme');
+    assert.match(req.headers['user-agent'], /^hookwire\//);
+    assert.equal(req.headers['content-type'], 'application/json');
+    const verified = new Webhook(key).verify(req.body, req.headers);
+    assert.deepEqual(verified, { id: 'in_1', amount: 1250 });
+    assert.equal(other.requests.length, 0, 'the other endpoint filters this event type out');
+
+    // The attempt is logged and listed through the SDK (it is recorded right after the 2xx).
+    let attempts;
+    for (let i = 0; i < 200; i += 1) {
+      attempts = await svix.messageAttempt.listByMsg(app.id, msg.id);
+      if (attempts.data.length) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(attempts.data.length, 1);
+    assert.equal(attempts.data[0].responseStatusCode, 200);
+    assert.equal(attempts.data[0].endpointId, ep.id);
+  } finally {
+    await paid.close();
+    await other.close();
+  }
+});
+
+test('a failing receiver gets the message again on the retry schedule', async () => {
+  const flaky = await receiver({ statuses: [500], fallback: 200 });
+  try {
+    const app = await svix.application.create({ name: 'Retries' });
+    const ep = await svix.endpoint.create(app.id, { url: flaky.url });
+    const { key } = await svix.endpoint.getSecret(app.id, ep.id);
+    const msg = await svix.message.create(app.id, { eventType: 'invoice.paid', payload: { n: 1 } });
+    await flaky.waitFor(2);  // 500 first, then (after the 1 s retry) 200
+    assert.equal(flaky.requests[0].headers['webhook-id'], msg.id);
+    assert.equal(flaky.requests[1].headers['webhook-id'], msg.id);
+    for (const r of flaky.requests) new Webhook(key).verify(r.body, r.headers);
+  } finally {
+    await flaky.close();
+  }
+});
+
+test('the SSRF guard refuses private addresses that are not explicitly allowed', async () => {
+  const app = await svix.application.create({ name: 'Guarded' });
+  // [::1] is loopback but outside the allowlisted 127.0.0.0/8: refused without connecting. (A loopback
+  // address, so that even a broken guard could not send traffic off this machine.)
+  await svix.endpoint.create(app.id, { url: 'http://[::1]:9/hook' });
+  const msg = await svix.message.create(app.id, { eventType: 'invoice.paid', payload: {} });
+  let attempts;
+  for (let i = 0; i < 500; i += 1) {
+    attempts = await svix.messageAttempt.listByMsg(app.id, msg.id);
+    if (attempts.data.length) break;
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(attempts.data.length, 1);
+  assert.equal(attempts.data[0].responseStatusCode, 0);
+  assert.match(attempts.data[0].response, /not allowed|private|blocked/i);
+});
