@@ -12,7 +12,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <deque>
 #include <thread>
+#include <unordered_map>
 
 #include "core/ids.h"
 #include "store/async.h"
@@ -28,6 +30,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         clock_(clock),
         options_(std::move(options)),
         policy_(options_.retry, options_.random),
+        limiters_(options_.limits),
         timer_(ioc_),
         work_(asio::make_work_guard(ioc_)) {
     if (metrics) {
@@ -37,6 +40,9 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       latency_ = &metrics->histogram("delivery_attempt_seconds", "Duration of delivery attempts.",
                                      metrics::latency_buckets());
       in_flight_gauge_ = &metrics->gauge("delivery_in_flight", "Delivery attempts in flight.");
+      deferred_ = &metrics->counter(
+          "delivery_deferred_total",
+          "Deliveries put back because their endpoint's rate limit or in-flight cap was reached.");
     }
   }
 
@@ -63,6 +69,11 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     asio::post(ioc_, [self = shared_from_this()] {
       self->stopping_ = true;
       self->timer_.cancel();
+      // Deliveries waiting for a slot go back to the store, due at once for the next start.
+      for (auto& [endpoint, line] : self->waiting_)
+        for (auto& due : line)
+          asio::co_spawn(self->ioc_, self->defer(std::move(due), self->clock_.now()), asio::detached);
+      self->waiting_.clear();
       self->client_->stop();  // in-flight attempts end now (kCancelled) and are recorded for retry
       self->maybe_finish();
     });
@@ -110,6 +121,26 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     const TimePoint started = clock_.now();
     const auto& ep = due.endpoint;
     const auto& msg = due.message;
+
+    std::optional<double> rate;
+    if (ep.rate_limit) rate = static_cast<double>(*ep.rate_limit);
+    Admission admission = limiters_.try_admit(ep.id, rate, started);
+    if (admission.kind == Admission::Kind::kInflightFull && !stopping_) {
+      // Wait in line (in memory: the delivery is leased) for one of the endpoint's slots; past a short line,
+      // back to the store, due when one request's time has surely passed.
+      auto& line = waiting_[ep.id];
+      if (line.size() <
+          kLinePerSlot * static_cast<size_t>(std::max(1, options_.limits.max_in_flight_per_endpoint))) {
+        line.push_back(std::move(due));
+        co_return;  // still counted in in_flight_ until its own attempt is recorded
+      }
+      co_await defer(std::move(due), started + options_.http.total_timeout);
+      co_return;
+    }
+    if (admission.kind != Admission::Kind::kAdmitted) {
+      co_await defer(std::move(due), stopping_ ? started : admission.not_before);
+      co_return;
+    }
 
     std::vector<std::string> secrets;
     for (const auto& s : ep.secrets)
@@ -226,6 +257,43 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     if (disable) spdlog::warn("dispatcher: endpoint {} answered 410 Gone: disabled", ep.id);
     if (options_.on_recorded) options_.on_recorded(d, a);
 
+    admission.permit.release();
+    start_next_waiting(ep.id);
+    finish_one();
+  }
+
+  // A slot of `endpoint_id` came free: start its next waiting delivery (already counted in in_flight_).
+  void start_next_waiting(const std::string& endpoint_id) {
+    auto it = waiting_.find(endpoint_id);
+    if (it == waiting_.end()) return;
+    if (it->second.empty()) {
+      waiting_.erase(it);
+      return;
+    }
+    store::DueDelivery next = std::move(it->second.front());
+    it->second.pop_front();
+    if (it->second.empty()) waiting_.erase(it);
+    asio::co_spawn(ioc_, attempt(std::move(next)), asio::detached);
+  }
+
+  // Puts a delivery that was not admitted back, due at `when`; the attempt count is unchanged.
+  asio::awaitable<void> defer(store::DueDelivery due, TimePoint when) {
+    auto self = shared_from_this();
+    store::Delivery d = std::move(due.delivery);
+    d.status = store::Delivery::kPending;
+    d.next_attempt_at = when;
+    d.updated_at = clock_.now();
+    auto put_back = [d](store::Tx& tx) -> Result<bool> {
+      if (auto st = tx.update_delivery(d); !st.ok()) return st.take_error();
+      return true;
+    };
+    auto written = co_await store::write<bool>(store_, std::move(put_back));
+    if (!written.ok()) spdlog::warn("dispatcher: cannot defer delivery {}: {}", d.id, written.error().detail);
+    if (deferred_) deferred_->inc();
+    finish_one();
+  }
+
+  void finish_one() {
     const bool was_full = in_flight_ >= options_.max_in_flight;
     --in_flight_;
     if (in_flight_gauge_) in_flight_gauge_->set(static_cast<double>(in_flight_));
@@ -245,6 +313,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   const Clock& clock_;
   const DispatcherOptions options_;
   const RetryPolicy policy_;
+  RateLimiters limiters_;
   asio::io_context ioc_;
   asio::steady_timer timer_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
@@ -254,10 +323,13 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   // ioc_ thread only:
   bool stopping_ = false;
   bool loop_done_ = false;
-  size_t in_flight_ = 0;
+  size_t in_flight_ = 0;  // claimed and not yet recorded: sending, or waiting in a line below
+  static constexpr size_t kLinePerSlot = 2;
+  std::unordered_map<std::string, std::deque<store::DueDelivery>> waiting_;
   std::vector<metrics::Counter*> outcomes_;  // indexed by Decision::Kind
   metrics::Histogram* latency_ = nullptr;
   metrics::Gauge* in_flight_gauge_ = nullptr;
+  metrics::Counter* deferred_ = nullptr;
 };
 
 Result<std::unique_ptr<Dispatcher>> Dispatcher::create(store::Store& store, const Clock& clock,

@@ -81,8 +81,9 @@ class DispatcherTest : public ::testing::Test {
                 }).ok());
   }
 
-  void start(RetryOptions retry = {}) {
+  void start(RetryOptions retry = {}, RateLimiterOptions limits = {}) {
     DispatcherOptions o;
+    o.limits = limits;
     o.http.guard = *UrlGuard::from_config({"127.0.0.0/8"}, false);
     o.http.total_timeout = 2000ms;
     o.retry = std::move(retry);
@@ -104,6 +105,27 @@ class DispatcherTest : public ::testing::Test {
     std::unique_lock lock(mu_);
     EXPECT_TRUE(cv_.wait_for(lock, 20s, [&] { return recorded_.size() >= n; })) << "no attempt recorded";
     return recorded_.at(n - 1);
+  }
+
+  // Another endpoint of the same application, and `n` messages fanned out to every endpoint.
+  store::Endpoint add_endpoint(const std::string& url, std::optional<int64_t> rate = std::nullopt) {
+    store::Endpoint ep = ep_;
+    ep.id = new_id(id_prefix::kEndpoint);
+    ep.url = url;
+    ep.rate_limit = rate;
+    EXPECT_TRUE(write([&](store::Tx& tx) { return tx.insert_endpoint(ep); }).ok());
+    return ep;
+  }
+  void add_messages(int n) {
+    for (int i = 0; i < n; ++i) {
+      store::Message m = msg_;
+      m.id = new_id(id_prefix::kMessage);
+      EXPECT_TRUE(write([&](store::Tx& tx) -> Status {
+                    if (auto st = tx.insert_message(m); !st.ok()) return st;
+                    auto created = fan_out(tx, m, clock_.now());
+                    return created.ok() ? Status() : Status(created.error());
+                  }).ok());
+    }
   }
 
   std::vector<store::Delivery> deliveries() {
@@ -230,6 +252,69 @@ TEST_F(DispatcherTest, ConnectionRefusedIsAFailedAttemptToRetry) {
   EXPECT_EQ(d.status, store::Delivery::kPending);
   EXPECT_EQ(a.response_status_code, 0);
   EXPECT_FALSE(a.response.empty());
+}
+
+TEST_F(DispatcherTest, ASlowEndpointHoldsOnlyItsOwnSlotsAndNeverDelaysTheOthers) {
+  ScriptedReceiver slow;
+  slow.set_default(ScriptedResponse::hold());  // never answers until released
+  ScriptedReceiver fast;
+  fast.set_default(ScriptedResponse::with(200, "ok"));
+  publish(slow.url("/slow"));  // one message to the slow endpoint
+  add_endpoint(fast.url("/fast"));
+  add_messages(3);  // each to both endpoints: the slow one now owes 4, the fast one 3
+  RateLimiterOptions limits;
+  limits.max_in_flight_per_endpoint = 1;
+  start({}, limits);
+  // The fast endpoint gets all three while the slow one sits on its single in-flight slot.
+  ASSERT_TRUE(fast.wait_for_requests(3, 20s));
+  ASSERT_TRUE(slow.wait_for_requests(1, 20s));
+  EXPECT_EQ(slow.request_count(), 1u);
+  auto [d, a] = wait_recorded(3);
+  EXPECT_EQ(a.url, fast.url("/fast"));
+  EXPECT_EQ(d.status, store::Delivery::kSuccess);
+  slow.release_held();
+  auto [d4, a4] = wait_recorded(4);
+  EXPECT_EQ(a4.url, slow.url("/slow"));
+}
+
+TEST_F(DispatcherTest, TheEndpointRateLimitSpacesDeliveriesWithoutCountingAttempts) {
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::with(200, "ok"));
+  publish(receiver.url("/hook"));
+  // One per second: the bucket holds one token, so of three messages due at once one goes now.
+  write([&](store::Tx& tx) {
+    ep_.rate_limit = 1;
+    return tx.update_endpoint(ep_);
+  });
+  add_messages(2);
+  start();
+  wait_recorded(1);
+  EXPECT_EQ(receiver.request_count(), 1u);
+  // The clock stands still: nothing else may go, and the others wait in the store, unattempted.
+  size_t waiting = 0;
+  for (const auto& d : read<std::vector<store::Delivery>>([&](store::Tx& tx) {
+         std::vector<store::Delivery> all;
+         auto page = tx.list_messages(app_.id, store::MessageQuery{});
+         for (const auto& m : page->items) {
+           auto ds = tx.list_deliveries_by_message(app_.id, m.id);
+           all.insert(all.end(), ds->begin(), ds->end());
+         }
+         return all;
+       })) {
+    if (d.status != store::Delivery::kSuccess) {
+      ++waiting;
+      EXPECT_EQ(d.attempts, 0);
+    }
+  }
+  EXPECT_EQ(waiting, 2u);
+  // A second later the next one goes, then the last.
+  clock_.advance(1s);
+  dispatcher_->wake();
+  wait_recorded(2);
+  clock_.advance(1s);
+  dispatcher_->wake();
+  wait_recorded(3);
+  EXPECT_EQ(receiver.request_count(), 3u);
 }
 
 }  // namespace
