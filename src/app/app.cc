@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -109,6 +110,24 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
     return dispatcher.take_error();
   }
   parts->dispatcher = std::move(*dispatcher);
+  {
+    // This process owns the SQLite file alone: any delivery still leased was leased by a process that died
+    // (a crash or kill -9). Make it due now rather than when its lease would have run out.
+    std::promise<Status> released;
+    const TimePoint now = clock.now();
+    parts->store->submit_write(
+        [now](store::Tx& tx) -> Status {
+          auto n = tx.release_all_leases(now);
+          if (!n) return n.take_error();
+          if (*n > 0) spdlog::info("released {} delivery leases of a previous run", *n);
+          return {};
+        },
+        [&released](Status st) { released.set_value(std::move(st)); });
+    if (auto st = released.get_future().get(); !st) {
+      parts->store->stop();
+      return st.take_error();
+    }
+  }
 
   parts->context.store = parts->store.get();
   parts->context.on_deliveries_created = [d = parts->dispatcher.get()] { d->wake(); };

@@ -91,14 +91,18 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         const int limit = static_cast<int>(std::min<size_t>(room, static_cast<size_t>(options_.claim_batch)));
         const TimePoint now = clock_.now();
         const TimePoint lease_until = now + options_.http.total_timeout + options_.lease_margin;
-        auto claim = [now, lease_until, limit](store::Tx& tx) {
-          return tx.claim_due_deliveries(now, lease_until, limit);
+        const int per_endpoint =
+            static_cast<int>((kLinePerSlot + 1) *
+                             static_cast<size_t>(std::max(1, options_.limits.max_in_flight_per_endpoint)));
+        auto claim = [now, lease_until, limit, per_endpoint](store::Tx& tx) {
+          return tx.claim_due_deliveries(now, lease_until, limit, per_endpoint);
         };
         auto claimed = co_await store::write<std::vector<store::DueDelivery>>(store_, std::move(claim));
         if (!claimed.ok()) {
           spdlog::warn("dispatcher: cannot claim deliveries: {}", claimed.error().detail);
         } else {
-          maybe_more = static_cast<int>(claimed->size()) == limit;
+          // Anything claimed means there may be more behind it (the per-endpoint share held it back).
+          maybe_more = !claimed->empty();
           for (auto& due : *claimed) {
             ++in_flight_;
             asio::co_spawn(ioc_, attempt(std::move(due)), asio::detached);
@@ -134,7 +138,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         line.push_back(std::move(due));
         co_return;  // still counted in in_flight_ until its own attempt is recorded
       }
-      co_await defer(std::move(due), started + options_.http.total_timeout);
+      co_await defer(std::move(due), started + options_.poll_interval);
       co_return;
     }
     if (admission.kind != Admission::Kind::kAdmitted) {
@@ -293,11 +297,11 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     finish_one();
   }
 
+  // One claimed delivery is done with. Wakes the claim loop: a freed slot may let an endpoint's backlog move.
   void finish_one() {
-    const bool was_full = in_flight_ >= options_.max_in_flight;
     --in_flight_;
     if (in_flight_gauge_) in_flight_gauge_->set(static_cast<double>(in_flight_));
-    if (was_full) timer_.cancel();
+    timer_.cancel();
     maybe_finish();
   }
 

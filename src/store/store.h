@@ -73,13 +73,17 @@ class Tx {
 
   // Deliveries
   virtual Status insert_delivery(const Delivery& d) = 0;
-  virtual Status update_delivery(
-      const Delivery& d) = 0;  // by d.id: status, attempts, next_attempt_at, updated_at
+  // By d.id: status, attempts, next_attempt_at, updated_at.
+  virtual Status update_delivery(const Delivery& d) = 0;
   // Leases up to `limit` deliveries that are due (pending or sending, next_attempt_at <= now), oldest due
-  // first: each becomes kSending with next_attempt_at = lease_until. Returned with their message and
+  // first, at most `per_endpoint` of them for any one endpoint (so one endpoint's backlog never crowds out the
+  // others): each becomes kSending with next_attempt_at = lease_until. Returned with their message and
   // endpoint; a delivery whose message or endpoint is gone is marked failed and not returned.
-  virtual Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until,
-                                                                int limit) = 0;
+  virtual Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until, int limit,
+                                                                int per_endpoint) = 0;
+  // Makes every leased (kSending) delivery due at `now` again and returns how many. Only for a store that a
+  // single node owns (embedded SQLite) at start-up, when every lease belongs to a process that is gone.
+  virtual Result<int> release_all_leases(TimePoint now) = 0;
   virtual Result<std::vector<Delivery>> list_deliveries_by_message(std::string_view app_id,
                                                                    std::string_view msg_id) = 0;
 

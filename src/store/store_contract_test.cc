@@ -1045,7 +1045,7 @@ TEST_P(StoreContractTest, DeliveriesAreClaimedWhenDueUnderALeaseThatExpires) {
   const TimePoint lease = kT0 + std::chrono::seconds(60);
   std::vector<DueDelivery> claimed;
   ASSERT_TRUE(write([&](Tx& tx) -> Status {
-                auto r = tx.claim_due_deliveries(kT0, lease, 10);
+                auto r = tx.claim_due_deliveries(kT0, lease, 10, 10);
                 if (!r.ok()) return r.take_error();
                 claimed = std::move(*r);
                 return {};
@@ -1061,7 +1061,7 @@ TEST_P(StoreContractTest, DeliveriesAreClaimedWhenDueUnderALeaseThatExpires) {
   auto claim_at = [&](TimePoint t) {
     std::vector<std::string> ids;
     EXPECT_TRUE(write([&](Tx& tx) -> Status {
-                  auto r = tx.claim_due_deliveries(t, t + std::chrono::seconds(60), 10);
+                  auto r = tx.claim_due_deliveries(t, t + std::chrono::seconds(60), 10, 10);
                   if (!r.ok()) return r.take_error();
                   for (auto& d : *r) ids.push_back(d.delivery.id);
                   return {};
@@ -1098,7 +1098,7 @@ TEST_P(StoreContractTest, ADeliveryWhoseEndpointIsGoneFailsInsteadOfBeingClaimed
               }).ok());
   size_t claimed = 99;
   ASSERT_TRUE(write([&](Tx& tx) -> Status {
-                auto r = tx.claim_due_deliveries(kT0, kT0 + std::chrono::seconds(60), 10);
+                auto r = tx.claim_due_deliveries(kT0, kT0 + std::chrono::seconds(60), 10, 10);
                 if (!r.ok()) return r.take_error();
                 claimed = r->size();
                 return {};

@@ -4,6 +4,10 @@ import assert from 'node:assert/strict';
 import { Svix, ApiException } from 'svix';
 import { Hookwire } from './lib/hookwire.mjs';
 
+// Endpoint URLs here are loopback IP literals: this server has no delivery allowlist, so its SSRF guard refuses
+// them before any connection or name lookup. (A host name would make the dispatcher resolve it, i.e. send a
+// DNS query off this machine.)
+
 let hw;
 let svix;
 
@@ -73,12 +77,12 @@ test('event types: create, get, update, archive, list', async () => {
 test('endpoints: create with uid and filters, secret get and rotate, headers', async () => {
   const app = await svix.application.create({ name: 'Endpoints', uid: 'ep-app' });
   const ep = await svix.endpoint.create(app.id, {
-    url: 'https://receiver.example/hooks', uid: 'main', description: 'Main receiver',
+    url: 'http://127.0.0.1:9/hooks', uid: 'main', description: 'Main receiver',
     eventTypes: ['invoice.paid'], channels: ['project_1'], throttleRate: 100,
   });
   assert.match(ep.id, /^ep_[0-9A-Za-z]{27}$/);
   assert.equal(ep.uid, 'main');
-  assert.equal(ep.url, 'https://receiver.example/hooks');
+  assert.equal(ep.url, 'http://127.0.0.1:9/hooks');
   assert.deepEqual(ep.eventTypes, ['invoice.paid']);
   assert.deepEqual(ep.channels, ['project_1']);
   assert.equal(ep.throttleRate, 100);
@@ -177,13 +181,28 @@ test('messages: MessageIn.application creates the application on first use', asy
 
 test('attempts: listings by message and by endpoint have the Svix shape', async () => {
   const app = await svix.application.create({ name: 'Attempts' });
-  const ep = await svix.endpoint.create(app.id, { url: 'https://receiver.example/a' });
+  const ep = await svix.endpoint.create(app.id, { url: 'http://127.0.0.1:9/a' });
   const msg = await svix.message.create(app.id, { eventType: 'invoice.paid', payload: {} });
-  const byMsg = await svix.messageAttempt.listByMsg(app.id, msg.id);
-  assert.deepEqual(byMsg.data, []);
+  // The dispatcher tries the endpoint at once; the SSRF guard refuses 127.0.0.1 (no allowlist here), which is
+  // logged as a failed attempt with the reason.
+  let byMsg;
+  for (let i = 0; i < 500; i += 1) {
+    byMsg = await svix.messageAttempt.listByMsg(app.id, msg.id);
+    if (byMsg.data.length) break;
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(byMsg.data.length, 1);
   assert.equal(byMsg.done, true);
+  const [attempt] = byMsg.data;
+  assert.match(attempt.id, /^atmpt_/);
+  assert.equal(attempt.msgId, msg.id);
+  assert.equal(attempt.endpointId, ep.id);
+  assert.equal(attempt.responseStatusCode, 0);
+  assert.equal(attempt.statusText, 'fail');
+  assert.match(attempt.response, /not allowed|loopback/);
+  assert.ok(attempt.timestamp instanceof Date);
   const byEp = await svix.messageAttempt.listByEndpoint(app.id, ep.id);
-  assert.deepEqual(byEp.data, []);
+  assert.deepEqual(byEp.data.map((a) => a.id), [attempt.id]);
   assert.equal(byEp.done, true);
   await assert.rejects(svix.messageAttempt.listByMsg(app.id, 'msg_does_not_exist'),
     (e) => e instanceof ApiException && e.code === 404);

@@ -708,10 +708,14 @@ Status SqliteTx::update_delivery(const Delivery& d) {
 }
 
 Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, TimePoint lease_until,
-                                                                int limit) {
+                                                                int limit, int per_endpoint) {
+  // Ranks the due deliveries within each endpoint (a window function) to take at most `per_endpoint` of each.
+  // This reads every due row: fine for the backlogs seen so far; a very large backlog would want the rank
+  // kept in an index instead.
   static const std::string sql = fmt::format(
-      "SELECT {} FROM deliveries WHERE status IN (1, 3) AND next_attempt_at <= ? ORDER BY next_attempt_at "
-      "LIMIT ?",
+      "SELECT {0} FROM (SELECT {0}, ROW_NUMBER() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at) "
+      "AS rank FROM deliveries WHERE status IN (1, 3) AND next_attempt_at <= ?) WHERE rank <= ? "
+      "ORDER BY next_attempt_at LIMIT ?",
       kDeliveryCols);
   std::vector<Delivery> due;
   {
@@ -719,7 +723,8 @@ Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, T
     if (!stmt.ok()) return stmt.take_error();
     Stmt s(*stmt);
     s.bind(1, now);
-    s.bind(2, int64_t{limit});
+    s.bind(2, int64_t{per_endpoint});
+    s.bind(3, int64_t{limit});
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) due.push_back(read_delivery(s));
     if (rc != SQLITE_DONE) return conn_.error("claim_due_deliveries");
@@ -743,6 +748,17 @@ Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, T
     out.push_back(DueDelivery{std::move(d), std::move(*msg), std::move(*ep)});
   }
   return out;
+}
+
+Result<int> SqliteTx::release_all_leases(TimePoint now) {
+  auto stmt =
+      conn_.prepare("UPDATE deliveries SET status = 1, next_attempt_at = ?, updated_at = ? WHERE status = 3");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, now);
+  s.bind(2, now);
+  if (auto st = finish_write(s, "release_all_leases"); !st.ok()) return st.take_error();
+  return sqlite3_changes(conn_.handle());
 }
 
 Result<std::vector<Delivery>> SqliteTx::list_deliveries_by_message(std::string_view app_id,

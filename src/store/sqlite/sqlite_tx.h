@@ -46,8 +46,9 @@ class SqliteTx final : public Tx {
   Status insert_attempt(const Attempt& a) override;
   Status insert_delivery(const Delivery& d) override;
   Status update_delivery(const Delivery& d) override;
-  Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until,
-                                                        int limit) override;
+  Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until, int limit,
+                                                        int per_endpoint) override;
+  Result<int> release_all_leases(TimePoint now) override;
   Result<std::vector<Delivery>> list_deliveries_by_message(std::string_view app_id,
                                                            std::string_view msg_id) override;
   Result<Page<Attempt>> list_attempts_by_message(std::string_view app_id, std::string_view msg_id,
@@ -104,7 +105,10 @@ class UnavailableTx final : public Tx {
   Status insert_attempt(const Attempt&) override { return err(); }
   Status insert_delivery(const Delivery&) override { return err(); }
   Status update_delivery(const Delivery&) override { return err(); }
-  Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint, TimePoint, int) override { return err(); }
+  Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint, TimePoint, int, int) override {
+    return err();
+  }
+  Result<int> release_all_leases(TimePoint) override { return err(); }
   Result<std::vector<Delivery>> list_deliveries_by_message(std::string_view, std::string_view) override {
     return err();
   }
