@@ -25,26 +25,20 @@ bool endpoint_matches(const store::Endpoint& endpoint, const store::Message& mes
 
 Result<int> fan_out(store::Tx& tx, const store::Message& message, TimePoint now) {
   int created = 0;
-  store::PageQuery page;
-  page.limit = 250;
-  for (;;) {
-    auto endpoints = tx.list_endpoints(message.app_id, page);
-    if (!endpoints.ok()) return endpoints.take_error();
-    for (const auto& ep : endpoints->items) {
-      if (!endpoint_matches(ep, message)) continue;
-      store::Delivery d;
-      d.id = new_id("dlv", now);
-      d.app_id = message.app_id;
-      d.msg_id = message.id;
-      d.endpoint_id = ep.id;
-      d.status = store::Delivery::kPending;
-      d.next_attempt_at = now;
-      d.created_at = d.updated_at = now;
-      if (auto st = tx.insert_delivery(d); !st.ok()) return st.take_error();
-      ++created;
-    }
-    if (endpoints->done || !endpoints->iterator) break;
-    page.iterator = endpoints->iterator;
+  auto endpoints = tx.list_enabled_endpoints(message.app_id);
+  if (!endpoints.ok()) return endpoints.take_error();
+  for (const auto& ep : *endpoints) {
+    if (!endpoint_matches(ep, message)) continue;
+    store::Delivery d;
+    d.id = new_id("dlv", now);
+    d.app_id = message.app_id;
+    d.msg_id = message.id;
+    d.endpoint_id = ep.id;
+    d.status = store::Delivery::kPending;
+    d.next_attempt_at = now;
+    d.created_at = d.updated_at = now;
+    if (auto st = tx.insert_delivery(d); !st.ok()) return st.take_error();
+    ++created;
   }
   return created;
 }

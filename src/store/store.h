@@ -53,6 +53,8 @@ class Tx {
   // Endpoints (scoped to an application id — callers resolve uids of the app first)
   virtual Result<Endpoint> get_endpoint(std::string_view app_id, std::string_view id_or_uid) = 0;
   virtual Result<Page<Endpoint>> list_endpoints(std::string_view app_id, const PageQuery& q) = 0;
+  // Every endpoint of the application that is not disabled (fan-out runs this for each new message).
+  virtual Result<std::vector<Endpoint>> list_enabled_endpoints(std::string_view app_id) = 0;
   virtual Status insert_endpoint(const Endpoint& ep) = 0;  // kConflict: uid taken within the app
   virtual Status update_endpoint(const Endpoint& ep) = 0;  // by ep.id (whole record, secrets and headers too)
   virtual Status delete_endpoint(std::string_view app_id, std::string_view id) = 0;
@@ -76,11 +78,11 @@ class Tx {
   // By d.id: status, attempts, next_attempt_at, updated_at.
   virtual Status update_delivery(const Delivery& d) = 0;
   // Leases up to `limit` deliveries that are due (pending or sending, next_attempt_at <= now), oldest due
-  // first, at most `per_endpoint` of them for any one endpoint (so one endpoint's backlog never crowds out the
-  // others): each becomes kSending with next_attempt_at = lease_until. Returned with their message and
+  // first, at most `per_endpoint` of them for any one endpoint (so one endpoint's backlog never crowds out
+  // the others): each becomes kSending with next_attempt_at = lease_until. Returned with their message and
   // endpoint; a delivery whose message or endpoint is gone is marked failed and not returned.
-  virtual Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until, int limit,
-                                                                int per_endpoint) = 0;
+  virtual Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until,
+                                                                int limit, int per_endpoint) = 0;
   // Makes every leased (kSending) delivery due at `now` again and returns how many. Only for a store that a
   // single node owns (embedded SQLite) at start-up, when every lease belongs to a process that is gone.
   virtual Result<int> release_all_leases(TimePoint now) = 0;

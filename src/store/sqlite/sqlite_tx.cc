@@ -439,6 +439,24 @@ Result<Endpoint> SqliteTx::get_endpoint(std::string_view app_id, std::string_vie
   return Error::not_found("endpoint not found");
 }
 
+Result<std::vector<Endpoint>> SqliteTx::list_enabled_endpoints(std::string_view app_id) {
+  static const std::string sql =
+      fmt::format("SELECT {} FROM endpoints WHERE app_id = ? AND disabled = 0 ORDER BY id", kEndpointCols);
+  auto stmt = conn_.prepare(sql);
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, app_id);
+  std::vector<Endpoint> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    auto ep = read_endpoint(s);
+    if (!ep.ok()) return ep.take_error();
+    out.push_back(std::move(*ep));
+  }
+  if (rc != SQLITE_DONE) return conn_.error("list_enabled_endpoints");
+  return out;
+}
+
 Result<Page<Endpoint>> SqliteTx::list_endpoints(std::string_view app_id, const PageQuery& q) {
   return list<Endpoint>(
       {fmt::format("SELECT {} FROM endpoints WHERE app_id = ?", kEndpointCols), {app_id}, "id"}, q,

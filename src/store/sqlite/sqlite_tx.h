@@ -35,6 +35,7 @@ class SqliteTx final : public Tx {
 
   Result<Endpoint> get_endpoint(std::string_view app_id, std::string_view id_or_uid) override;
   Result<Page<Endpoint>> list_endpoints(std::string_view app_id, const PageQuery& q) override;
+  Result<std::vector<Endpoint>> list_enabled_endpoints(std::string_view app_id) override;
   Status insert_endpoint(const Endpoint& ep) override;
   Status update_endpoint(const Endpoint& ep) override;
   Status delete_endpoint(std::string_view app_id, std::string_view id) override;
@@ -96,6 +97,7 @@ class UnavailableTx final : public Tx {
   Status delete_event_type(std::string_view) override { return err(); }
   Result<Endpoint> get_endpoint(std::string_view, std::string_view) override { return err(); }
   Result<Page<Endpoint>> list_endpoints(std::string_view, const PageQuery&) override { return err(); }
+  Result<std::vector<Endpoint>> list_enabled_endpoints(std::string_view) override { return err(); }
   Status insert_endpoint(const Endpoint&) override { return err(); }
   Status update_endpoint(const Endpoint&) override { return err(); }
   Status delete_endpoint(std::string_view, std::string_view) override { return err(); }
