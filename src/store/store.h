@@ -83,6 +83,10 @@ class Tx {
   // endpoint; a delivery whose message or endpoint is gone is marked failed and not returned.
   virtual Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until,
                                                                 int limit, int per_endpoint) = 0;
+  // Recovery: makes the endpoint's failed deliveries created in [since, until) pending and due at `now`, with
+  // a fresh retry schedule (attempts = 0). Returns how many.
+  virtual Result<int> requeue_failed_deliveries(std::string_view app_id, std::string_view endpoint_id,
+                                                TimePoint since, TimePoint until, TimePoint now) = 0;
   // Makes every leased (kSending) delivery due at `now` again and returns how many. Only for a store that a
   // single node owns (embedded SQLite) at start-up, when every lease belongs to a process that is gone.
   virtual Result<int> release_all_leases(TimePoint now) = 0;

@@ -109,3 +109,35 @@ test('the SSRF guard refuses private addresses that are not explicitly allowed',
   assert.equal(attempts.data[0].responseStatusCode, 0);
   assert.match(attempts.data[0].response, /not allowed|private|blocked/i);
 });
+
+test('a dead letter comes back with the SDK\'s endpoint.recover, and messageAttempt.resend sends again', async () => {
+  const rx = await receiver({ statuses: [500, 500, 500], fallback: 200 });
+  try {
+    const app = await svix.application.create({ name: 'Recovery' });
+    const ep = await svix.endpoint.create(app.id, { url: rx.url });
+    const msg = await svix.message.create(app.id, { eventType: 'invoice.paid', payload: { n: 7 } });
+    // Schedule 1s,1s: three attempts, all 500, then the delivery is a dead letter.
+    await rx.waitFor(3);
+    let attempts;
+    for (let i = 0; i < 2000; i += 1) {
+      attempts = await svix.messageAttempt.listByEndpoint(app.id, ep.id);
+      if (attempts.data.length === 3) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(attempts.data.length, 3);
+    assert.ok(attempts.data.every((a) => a.responseStatusCode === 500));
+
+    const recovered = await svix.endpoint.recover(app.id, ep.id, { since: new Date(Date.now() - 60000) });
+    assert.equal(recovered.task, 'endpoint.recover');
+    await rx.waitFor(4);
+    assert.equal(rx.requests[3].headers['webhook-id'], msg.id);
+
+    await svix.messageAttempt.resend(app.id, msg.id, ep.id);
+    await rx.waitFor(5);
+    assert.equal(rx.requests[4].headers['webhook-id'], msg.id);
+
+    await assert.rejects(svix.messageAttempt.resend(app.id, 'msg_nope', ep.id), (e) => e.code === 404);
+  } finally {
+    await rx.close();
+  }
+});

@@ -768,6 +768,23 @@ Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, T
   return out;
 }
 
+Result<int> SqliteTx::requeue_failed_deliveries(std::string_view app_id, std::string_view endpoint_id,
+                                                TimePoint since, TimePoint until, TimePoint now) {
+  auto stmt = conn_.prepare(
+      "UPDATE deliveries SET status = 1, attempts = 0, next_attempt_at = ?, updated_at = ? "
+      "WHERE app_id = ? AND endpoint_id = ? AND status = 2 AND created_at >= ? AND created_at < ?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, now);
+  s.bind(2, now);
+  s.bind(3, app_id);
+  s.bind(4, endpoint_id);
+  s.bind(5, since);
+  s.bind(6, until);
+  if (auto st = finish_write(s, "requeue_failed_deliveries"); !st.ok()) return st.take_error();
+  return sqlite3_changes(conn_.handle());
+}
+
 Result<int> SqliteTx::release_all_leases(TimePoint now) {
   auto stmt =
       conn_.prepare("UPDATE deliveries SET status = 1, next_attempt_at = ?, updated_at = ? WHERE status = 3");

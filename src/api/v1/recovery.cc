@@ -1,0 +1,96 @@
+// Manual recovery, on Svix's paths: resend one message to one endpoint, and recover an endpoint's failed
+// deliveries since a point in time. Both only queue work for the dispatcher (202) and wake it.
+#include "api/v1/json_body.h"
+#include "api/v1/routes.h"
+#include "core/ids.h"
+
+namespace hookwire::api::v1 {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// POST /app/{app}/msg/{msg}/endpoint/{ep}/resend: a new delivery of the message to the endpoint, due now,
+// with a fresh retry schedule (whatever became of the earlier ones).
+asio::awaitable<Response> resend(const ApiContext* ctx, const Request& req, std::string app_id,
+                                 std::string msg_id, std::string ep_id) {
+  const TimePoint now = ctx->clock->now();
+  WriteFn fn = [app_id, msg_id, ep_id, now](store::Tx& tx) -> Result<Reply> {
+    auto app = tx.get_application(app_id);
+    if (!app) return app.take_error();
+    auto msg = tx.get_message(app->id, msg_id);
+    if (!msg) return msg.take_error();
+    auto ep = tx.get_endpoint(app->id, ep_id);
+    if (!ep) return ep.take_error();
+    store::Delivery d;
+    d.id = new_id("dlv", now);
+    d.app_id = app->id;
+    d.msg_id = msg->id;
+    d.endpoint_id = ep->id;
+    d.status = store::Delivery::kPending;
+    d.next_attempt_at = now;
+    d.created_at = d.updated_at = now;
+    if (auto st = tx.insert_delivery(d); !st) return st.take_error();
+    return Reply{http::status::accepted, "{}"};  // Svix EmptyResponse
+  };
+  auto response = co_await write_reply(ctx, req, std::move(fn));
+  if (response.result() == http::status::accepted && ctx->on_deliveries_created) ctx->on_deliveries_created();
+  co_return response;
+}
+
+// POST /app/{app}/endpoint/{ep}/recover {"since": ISO 8601, "until"?: ISO 8601}: every failed delivery to the
+// endpoint created in [since, until) is tried again, due now. Answers Svix's RecoverOut.
+asio::awaitable<Response> recover(const ApiContext* ctx, const Request& req, std::string app_id,
+                                  std::string ep_id) {
+  auto obj = parse_object(req.body());
+  if (!obj) co_return error_response(obj.error(), req.version(), req.keep_alive());
+  FieldReader r(*obj);
+  const std::string since_text = r.req_string("since", FieldReader::Rule::kAny, 64);
+  const auto until_text = r.opt_string("until", FieldReader::Rule::kAny, 64);
+  if (r.error()) co_return error_response(*r.error(), req.version(), req.keep_alive());
+  const auto since = parse_iso8601(since_text);
+  if (!since) {
+    co_return error_response(Error::validation("body.since", "must be an ISO 8601 date-time"), req.version(),
+                             req.keep_alive());
+  }
+  const TimePoint now = ctx->clock->now();
+  std::optional<TimePoint> until = now + std::chrono::seconds(1);
+  if (until_text) {
+    until = parse_iso8601(*until_text);
+    if (!until) {
+      co_return error_response(Error::validation("body.until", "must be an ISO 8601 date-time"),
+                               req.version(), req.keep_alive());
+    }
+  }
+  WriteFn fn = [app_id, ep_id, since = *since, until = *until, now](store::Tx& tx) -> Result<Reply> {
+    auto app = tx.get_application(app_id);
+    if (!app) return app.take_error();
+    auto ep = tx.get_endpoint(app->id, ep_id);
+    if (!ep) return ep.take_error();
+    auto n = tx.requeue_failed_deliveries(app->id, ep->id, since, until, now);
+    if (!n) return n.take_error();
+    json::object out{{"id", new_id("qtask", now)},
+                     {"status", "finished"},
+                     {"task", "endpoint.recover"},
+                     {"recovered", *n}};
+    return Reply{http::status::accepted, json::serialize(out)};
+  };
+  auto response = co_await write_reply(ctx, req, std::move(fn));
+  if (response.result() == http::status::accepted && ctx->on_deliveries_created) ctx->on_deliveries_created();
+  co_return response;
+}
+
+}  // namespace
+
+void add_recovery_routes(Router& router, const ApiContext* ctx) {
+  router.add(http::verb::post, "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
+             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return resend(ctx, req, p.get("app_id"), p.get("msg_id"), p.get("endpoint_id"));
+             }));
+  router.add(http::verb::post, "/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover",
+             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return recover(ctx, req, p.get("app_id"), p.get("endpoint_id"));
+             }));
+}
+
+}  // namespace hookwire::api::v1
