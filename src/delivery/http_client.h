@@ -97,36 +97,7 @@ struct ClientError {
 
 // Result<T> with a ClientError instead of core's Error (the kind is what the dispatcher branches on).
 template <class T>
-class [[nodiscard]] ClientResult {
- public:
-  ClientResult(T value) : v_(std::in_place_index<0>, std::move(value)) {}            // NOLINT: implicit
-  ClientResult(ClientError error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit
-  bool ok() const { return v_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  T& value() & {
-    assert(ok());
-    return std::get<0>(v_);
-  }
-  const T& value() const& {
-    assert(ok());
-    return std::get<0>(v_);
-  }
-  T&& value() && {
-    assert(ok());
-    return std::get<0>(std::move(v_));
-  }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  const ClientError& error() const {
-    assert(!ok());
-    return std::get<1>(v_);
-  }
-
- private:
-  std::variant<T, ClientError> v_;
-};
+using ClientResult = Result<T, ClientError>;
 
 class HttpClient {
  public:
