@@ -96,6 +96,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   dispatch.http.total_timeout = options.delivery_timeout;
   dispatch.http.user_agent = "hookwire/" HOOKWIRE_VERSION;
   dispatch.svix_headers = options.svix_headers;
+  dispatch.health.disable_after = options.endpoint_disable_after;
   if (!options.retry_schedule.empty()) {
     auto schedule = delivery::parse_retry_schedule(options.retry_schedule);
     if (!schedule) {

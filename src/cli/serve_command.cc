@@ -35,6 +35,7 @@ struct ServeFlags {
   std::string retry_schedule;
   int delivery_timeout_ms = 15'000;
   std::string signature_headers = "webhook";
+  int endpoint_disable_after_hours = 120;
 };
 
 // "host:port", "[v6]:port" or ":port".
@@ -89,6 +90,7 @@ int serve(const ServeFlags& flags) {
   options.retry_schedule = flags.retry_schedule;
   options.delivery_timeout = std::chrono::milliseconds{flags.delivery_timeout_ms};
   options.svix_headers = flags.signature_headers == "svix";
+  options.endpoint_disable_after = std::chrono::hours{flags.endpoint_disable_after_hours};
 
   auto token = app::resolve_admin_token(flags.admin_token, options.data_dir);
   if (!token) {
@@ -203,6 +205,12 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "Header names of the signature: webhook (Standard Webhooks) or svix")
       ->envname("HOOKWIRE_SIGNATURE_HEADERS")
       ->check(CLI::IsMember({"webhook", "svix"}))
+      ->capture_default_str();
+  cmd->add_option(
+         "--endpoint-disable-after-hours", flags->endpoint_disable_after_hours,
+         "Disable an endpoint whose deliveries have failed continuously this long (any success resets it)")
+      ->envname("HOOKWIRE_ENDPOINT_DISABLE_AFTER_HOURS")
+      ->check(CLI::Range(1, 24 * 365))
       ->capture_default_str();
   cmd->callback([flags, &exit_code] { exit_code = serve(*flags); });
 }

@@ -31,6 +31,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         options_(std::move(options)),
         policy_(options_.retry, options_.random),
         limiters_(options_.limits),
+        health_(options_.health),
         timer_(ioc_),
         work_(asio::make_work_guard(ioc_)) {
     if (metrics) {
@@ -237,12 +238,33 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     if (!outcomes_.empty()) outcomes_[static_cast<size_t>(decision.kind)]->inc();
 
     const bool log_attempt = !(stopping_ && outcome.kind != AttemptOutcome::Kind::kHttpResponse);
-    auto record = [a, d, disable, log_attempt, app_id = msg.app_id, ep_id = ep.id,
-                   now](store::Tx& tx) -> Result<bool> {
+    // Health counts the receiver's answers only: an attempt aborted by stop() says nothing about the
+    // endpoint.
+    const bool delivered = decision.kind == Decision::Kind::kDelivered;
+    const bool judge_health = log_attempt;
+    auto record = [a, d, disable, log_attempt, app_id = msg.app_id, ep_id = ep.id, now, delivered,
+                   judge_health, health = health_](store::Tx& tx) -> Result<bool> {
       if (log_attempt)
         if (auto st = tx.insert_attempt(a); !st.ok()) return st.take_error();
       if (auto st = tx.update_delivery(d); !st.ok()) return st.take_error();
-      if (disable) {
+      bool disable_endpoint = disable;
+      if (judge_health) {
+        auto h = tx.get_endpoint_health(ep_id);
+        if (!h.ok()) return h.take_error();
+        EndpointHealthState state{h->first_failure_at, h->last_success_at, h->consecutive_failures};
+        const EndpointHealthState before = state;
+        if (delivered) {
+          if (state.consecutive_failures > 0 || state.first_failure_at) health.on_success(state, now);
+        } else if (health.on_failure(state, now).disable_endpoint) {
+          disable_endpoint = true;
+        }
+        if (!(state == before)) {
+          store::EndpointHealthRecord rec{state.first_failure_at, state.last_success_at,
+                                          state.consecutive_failures};
+          if (auto st = tx.put_endpoint_health(ep_id, rec); !st.ok()) return st.take_error();
+        }
+      }
+      if (disable_endpoint) {
         auto endpoint = tx.get_endpoint(app_id, ep_id);
         if (endpoint.ok() && !endpoint->disabled) {
           endpoint->disabled = true;
@@ -318,6 +340,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   const DispatcherOptions options_;
   const RetryPolicy policy_;
   RateLimiters limiters_;
+  const EndpointHealth health_;
   asio::io_context ioc_;
   asio::steady_timer timer_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;

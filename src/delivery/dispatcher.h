@@ -4,11 +4,13 @@
 // slow receiver never causes a second concurrent attempt, and a crashed node's leases simply expire), send
 // each one (Standard Webhooks signature with every active secret of the endpoint, the endpoint's custom
 // headers), then record the attempt and the delivery's next state in one write: delivered, retry at the time
-// RetryPolicy decides, exhausted (failed: a dead letter), or failed with the endpoint disabled (410).
-// The schedule lives in the store (next_attempt_at), so a restart resumes it exactly.
-// Fairness: before sending, each delivery must be admitted by its endpoint's limits — its `rateLimit` (token
-// bucket) and a cap on requests in flight to that endpoint. One not admitted goes back to the store, due when
-// it may go, without counting as an attempt: a slow or dead endpoint holds at most its own cap of slots.
+// RetryPolicy decides, exhausted (failed: a dead letter), or failed with the endpoint disabled (410). The
+// same write keeps the endpoint's health: an endpoint failing continuously for `health.disable_after` (any
+// success resets the clock) is disabled. The schedule lives in the store (next_attempt_at), so a restart
+// resumes it exactly. Fairness: before sending, each delivery must be admitted by its endpoint's limits — its
+// `rateLimit` (token bucket) and a cap on requests in flight to that endpoint. One not admitted goes back to
+// the store, due when it may go, without counting as an attempt: a slow or dead endpoint holds at most its
+// own cap of slots.
 //
 // Threads: one thread with its own io_context runs the loop, the HTTP client and every attempt. wake() and
 // stop() may be called from any thread. Time for due-ness and the schedule comes from the injected Clock; the
@@ -24,6 +26,7 @@
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "core/result.h"
+#include "delivery/endpoint_health.h"
 #include "delivery/http_client.h"
 #include "delivery/rate_limiter.h"
 #include "delivery/retry_policy.h"
@@ -41,6 +44,7 @@ struct DispatcherOptions {
   std::chrono::seconds lease_margin{30};          // lease = HTTP total timeout + this
   size_t max_logged_response = 4096;              // response bytes kept in the attempt log
   RateLimiterOptions limits;                      // per-endpoint in-flight cap (default 10) and rate buckets
+  EndpointHealthOptions health;                   // auto-disable after failing continuously (default 5 days)
   bool svix_headers = false;                      // svix-* instead of webhook-* header names
   // Called on the dispatcher's thread after each attempt's record is durable (or failed to be written):
   // how tests and callers wait for an outcome instead of polling. Must not block.

@@ -317,5 +317,48 @@ TEST_F(DispatcherTest, TheEndpointRateLimitSpacesDeliveriesWithoutCountingAttemp
   EXPECT_EQ(receiver.request_count(), 3u);
 }
 
+TEST_F(DispatcherTest, AnEndpointFailingForFiveDaysIsDisabled) {
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::with(500, "down"));
+  publish(receiver.url("/hook"));
+  RetryOptions retry;
+  retry.schedule = {std::chrono::hours(120), std::chrono::hours(120)};  // the retry lands exactly on day 5
+  start(retry);
+  auto [d1, a1] = wait_recorded(1);
+  auto endpoint = [&] {
+    return read<store::Endpoint>([&](store::Tx& tx) { return *tx.get_endpoint(app_.id, ep_.id); });
+  };
+  EXPECT_FALSE(endpoint().disabled) << "one failure is not a pattern";
+  clock_.advance(std::chrono::hours(120));
+  dispatcher_->wake();
+  auto [d2, a2] = wait_recorded(2);
+  EXPECT_TRUE(endpoint().disabled) << "failing continuously for 5 days";
+}
+
+TEST_F(DispatcherTest, ASuccessResetsTheFailingClock) {
+  ScriptedReceiver receiver;
+  receiver.push(ScriptedResponse::with(500, "down"));
+  receiver.push(ScriptedResponse::with(200, "up"));
+  receiver.set_default(ScriptedResponse::with(500, "down again"));
+  publish(receiver.url("/hook"));
+  RetryOptions retry;
+  retry.schedule = {std::chrono::hours(96), std::chrono::hours(96)};
+  start(retry);
+  wait_recorded(1);  // day 0: fails
+  clock_.advance(std::chrono::hours(96));
+  dispatcher_->wake();
+  EXPECT_EQ(wait_recorded(2).first.status, store::Delivery::kSuccess);  // day 4: succeeds
+  clock_.advance(std::chrono::hours(48));
+  add_messages(1);  // day 6: a new message fails; the streak began today, not on day 0
+  dispatcher_->wake();
+  wait_recorded(3);
+  auto ep = read<store::Endpoint>([&](store::Tx& tx) { return *tx.get_endpoint(app_.id, ep_.id); });
+  EXPECT_FALSE(ep.disabled);
+  auto health =
+      read<store::EndpointHealthRecord>([&](store::Tx& tx) { return *tx.get_endpoint_health(ep_.id); });
+  EXPECT_EQ(health.first_failure_at, clock_.now());
+  EXPECT_EQ(health.consecutive_failures, 1);
+}
+
 }  // namespace
 }  // namespace hookwire::delivery

@@ -96,6 +96,14 @@ struct Delivery {
   TimePoint updated_at;
 };
 
+// Whether an endpoint keeps failing (for auto-disable): the dispatcher's EndpointHealth works on these
+// values.
+struct EndpointHealthRecord {
+  std::optional<TimePoint> first_failure_at;  // start of the current failing streak
+  std::optional<TimePoint> last_success_at;
+  int64_t consecutive_failures = 0;
+};
+
 // A claimed delivery with what the dispatcher needs to send it.
 struct DueDelivery {
   Delivery delivery;

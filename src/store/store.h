@@ -87,6 +87,9 @@ class Tx {
   // a fresh retry schedule (attempts = 0). Returns how many.
   virtual Result<int> requeue_failed_deliveries(std::string_view app_id, std::string_view endpoint_id,
                                                 TimePoint since, TimePoint until, TimePoint now) = 0;
+  // Endpoint health (auto-disable bookkeeping); an endpoint never recorded has the default (healthy) record.
+  virtual Result<EndpointHealthRecord> get_endpoint_health(std::string_view endpoint_id) = 0;
+  virtual Status put_endpoint_health(std::string_view endpoint_id, const EndpointHealthRecord& h) = 0;
   // Makes every leased (kSending) delivery due at `now` again and returns how many. Only for a store that a
   // single node owns (embedded SQLite) at start-up, when every lease belongs to a process that is gone.
   virtual Result<int> release_all_leases(TimePoint now) = 0;

@@ -108,6 +108,15 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status IN (1, 3);
 CREATE INDEX deliveries_by_msg ON deliveries (app_id, msg_id);
 )sql",
+    // 3: endpoint health (failing streaks, for auto-disable).
+    R"sql(
+CREATE TABLE endpoint_health (
+  endpoint_id          TEXT PRIMARY KEY,
+  first_failure_at     INTEGER,
+  last_success_at      INTEGER,
+  consecutive_failures INTEGER NOT NULL
+);
+)sql",
 };
 
 int user_version(Connection& conn) {

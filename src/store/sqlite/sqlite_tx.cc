@@ -785,6 +785,36 @@ Result<int> SqliteTx::requeue_failed_deliveries(std::string_view app_id, std::st
   return sqlite3_changes(conn_.handle());
 }
 
+Result<EndpointHealthRecord> SqliteTx::get_endpoint_health(std::string_view endpoint_id) {
+  auto stmt = conn_.prepare(
+      "SELECT first_failure_at, last_success_at, consecutive_failures FROM endpoint_health WHERE endpoint_id "
+      "= ?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, endpoint_id);
+  EndpointHealthRecord h;
+  const int rc = s.step();
+  if (rc == SQLITE_DONE) return h;
+  if (rc != SQLITE_ROW) return conn_.error("get_endpoint_health");
+  if (!s.is_null(0)) h.first_failure_at = s.time(0);
+  if (!s.is_null(1)) h.last_success_at = s.time(1);
+  h.consecutive_failures = s.int64(2);
+  return h;
+}
+
+Status SqliteTx::put_endpoint_health(std::string_view endpoint_id, const EndpointHealthRecord& h) {
+  auto stmt = conn_.prepare(
+      "INSERT OR REPLACE INTO endpoint_health (endpoint_id, first_failure_at, last_success_at, "
+      "consecutive_failures) VALUES (?, ?, ?, ?)");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, endpoint_id);
+  s.bind(2, h.first_failure_at);
+  s.bind(3, h.last_success_at);
+  s.bind(4, h.consecutive_failures);
+  return finish_write(s, "put_endpoint_health");
+}
+
 Result<int> SqliteTx::release_all_leases(TimePoint now) {
   auto stmt =
       conn_.prepare("UPDATE deliveries SET status = 1, next_attempt_at = ?, updated_at = ? WHERE status = 3");

@@ -50,6 +50,8 @@ class SqliteTx final : public Tx {
   Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until, int limit,
                                                         int per_endpoint) override;
   Result<int> release_all_leases(TimePoint now) override;
+  Result<EndpointHealthRecord> get_endpoint_health(std::string_view endpoint_id) override;
+  Status put_endpoint_health(std::string_view endpoint_id, const EndpointHealthRecord& h) override;
   Result<int> requeue_failed_deliveries(std::string_view app_id, std::string_view endpoint_id,
                                         TimePoint since, TimePoint until, TimePoint now) override;
   Result<std::vector<Delivery>> list_deliveries_by_message(std::string_view app_id,
@@ -113,6 +115,8 @@ class UnavailableTx final : public Tx {
     return err();
   }
   Result<int> release_all_leases(TimePoint) override { return err(); }
+  Result<EndpointHealthRecord> get_endpoint_health(std::string_view) override { return err(); }
+  Status put_endpoint_health(std::string_view, const EndpointHealthRecord&) override { return err(); }
   Result<int> requeue_failed_deliveries(std::string_view, std::string_view, TimePoint, TimePoint,
                                         TimePoint) override {
     return err();
