@@ -132,7 +132,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     Admission admission = limiters_.try_admit(ep.id, rate, started);
     if (admission.kind == Admission::Kind::kInflightFull && !stopping_) {
       // Wait in line (in memory: the delivery is leased) for one of the endpoint's slots; past a short line,
-      // back to the store, due when one request's time has surely passed.
+      // back to the store, due again after one poll interval.
       auto& line = waiting_[ep.id];
       if (line.size() <
           kLinePerSlot * static_cast<size_t>(std::max(1, options_.limits.max_in_flight_per_endpoint))) {
