@@ -463,32 +463,48 @@ Result<Page<Endpoint>> SqliteTx::list_endpoints(std::string_view app_id, const P
       read_endpoint, [](const Endpoint& e) { return e.id; });
 }
 
+namespace {
+// The endpoint columns after (id, app_id), in the order both statements below list them. The JSON texts live
+// here because parameters are bound without copying: keep this alive until the statement has run.
+struct EndpointColumns {
+  explicit EndpointColumns(const Endpoint& ep)
+      : ep(ep),
+        event_types(to_json(ep.event_types)),
+        channels(to_json(ep.channels)),
+        secrets(to_json(ep.secrets)),
+        headers(to_json(ep.headers)) {}
+  // Binds the 12 columns to parameters first .. first + 11.
+  void bind(Stmt& s, int first) const {
+    s.bind(first, ep.uid);
+    s.bind(first + 1, ep.url);
+    s.bind(first + 2, ep.description);
+    s.bind(first + 3, ep.disabled);
+    s.bind(first + 4, ep.rate_limit);
+    s.bind(first + 5, event_types);
+    s.bind(first + 6, channels);
+    s.bind(first + 7, ep.metadata);
+    s.bind(first + 8, secrets);
+    s.bind(first + 9, headers);
+    s.bind(first + 10, ep.created_at);
+    s.bind(first + 11, ep.updated_at);
+  }
+  const Endpoint& ep;
+  const std::optional<std::string> event_types, channels;  // nullopt: no filter (NULL)
+  const std::string secrets, headers;
+};
+}  // namespace
+
 Status SqliteTx::insert_endpoint(const Endpoint& ep) {
   auto stmt = conn_.prepare(
       "INSERT OR FAIL INTO endpoints (id, app_id, uid, url, description, disabled, rate_limit, event_types, "
-      "channels, "
-      "metadata, secrets, headers, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-      "?)");
+      "channels, metadata, secrets, headers, created_at, updated_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!stmt.ok()) return stmt.take_error();
-  const auto event_types = to_json(ep.event_types);
-  const auto channels = to_json(ep.channels);
-  const auto secrets = to_json(ep.secrets);
-  const auto headers = to_json(ep.headers);
+  const EndpointColumns columns(ep);
   Stmt s(*stmt);
   s.bind(1, ep.id);
   s.bind(2, ep.app_id);
-  s.bind(3, ep.uid);
-  s.bind(4, ep.url);
-  s.bind(5, ep.description);
-  s.bind(6, ep.disabled);
-  s.bind(7, ep.rate_limit);
-  s.bind(8, event_types);
-  s.bind(9, channels);
-  s.bind(10, ep.metadata);
-  s.bind(11, secrets);
-  s.bind(12, headers);
-  s.bind(13, ep.created_at);
-  s.bind(14, ep.updated_at);
+  columns.bind(s, 3);
   return finish_write(s, "insert_endpoint", [&] {
     return names_column(conn_.handle(), ".uid")
                ? Error::conflict("endpoint uid already exists in this application")
@@ -503,23 +519,9 @@ Status SqliteTx::update_endpoint(const Endpoint& ep) {
       "channels = ?, metadata = ?, secrets = ?, headers = ?, created_at = ?, updated_at = ? "
       "WHERE id = ? AND app_id = ?");
   if (!stmt.ok()) return stmt.take_error();
-  const auto event_types = to_json(ep.event_types);
-  const auto channels = to_json(ep.channels);
-  const auto secrets = to_json(ep.secrets);
-  const auto headers = to_json(ep.headers);
+  const EndpointColumns columns(ep);
   Stmt s(*stmt);
-  s.bind(1, ep.uid);
-  s.bind(2, ep.url);
-  s.bind(3, ep.description);
-  s.bind(4, ep.disabled);
-  s.bind(5, ep.rate_limit);
-  s.bind(6, event_types);
-  s.bind(7, channels);
-  s.bind(8, ep.metadata);
-  s.bind(9, secrets);
-  s.bind(10, headers);
-  s.bind(11, ep.created_at);
-  s.bind(12, ep.updated_at);
+  columns.bind(s, 1);
   s.bind(13, ep.id);
   s.bind(14, ep.app_id);
   auto st = finish_write(s, "update_endpoint",
