@@ -4,10 +4,9 @@
 // Work reaches the store as functions over a `Tx`, run on the store's own threads (never on an I/O thread):
 //  - submit_read(): runs against a consistent snapshot on a reader thread.
 //  - submit_write(): queued for the single writer, which runs many queued functions in ONE transaction and
-//  ONE
-//    commit (group commit). Each function runs inside its own savepoint: if it returns an error, only its own
-//    changes are rolled back and the rest of the batch commits. `done` is called only after the batch is
-//    durable (per the durability setting), so an API may acknowledge as soon as `done` reports success.
+//    ONE commit (group commit). If a function returns an error, only its own changes are undone and the rest
+//    of the batch commits. `done` is called only after the batch is durable (per the durability setting),
+//    so an API may acknowledge as soon as `done` reports success.
 // The functions must be short and must not block on anything but the Tx: they hold up everyone's batch.
 // A write function may be run more than once (a backend may roll a batch back and run it again): only its
 // last run counts, so it must not act outside the Tx except to record its own result. `done` callbacks run on
