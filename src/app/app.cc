@@ -13,6 +13,7 @@
 #include "api/v1/routes.h"
 #include "core/encoding.h"
 #include "delivery/dispatcher.h"
+#include "delivery/operational.h"
 
 namespace hookwire::app {
 
@@ -49,6 +50,26 @@ class IdempotencyJanitor {
   bool stopping_ = false;
   std::thread thread_;
 };
+
+namespace {
+// Creates or updates the operational application (delivery/operational.h) and returns its id.
+Result<std::string> ensure_operational_app(store::Store& store, const Clock& clock,
+                                           const delivery::OperationalConfig& config) {
+  std::promise<Status> done;
+  std::string app_id;
+  const TimePoint now = clock.now();
+  store.submit_write(
+      [&app_id, &config, now](store::Tx& tx) -> Status {
+        auto id = delivery::ensure_operational_app(tx, config, now);
+        if (!id) return id.take_error();
+        app_id = std::move(*id);
+        return {};
+      },
+      [&done](Status st) { done.set_value(std::move(st)); });
+  if (auto st = done.get_future().get(); !st) return st.take_error();
+  return app_id;
+}
+}  // namespace
 
 struct App::Parts {
   AppOptions options;
@@ -104,6 +125,20 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
       return schedule.take_error();
     }
     dispatch.retry.schedule = std::move(*schedule);
+  }
+  if (!options.operational_webhook_url.empty()) {
+    auto target = dispatch.http.guard.validate_url(options.operational_webhook_url);
+    if (!target) {
+      parts->store->stop();
+      return Error::internal("--operational-webhook-url: " + target.error().detail);
+    }
+    auto app_id = ensure_operational_app(
+        *parts->store, clock, {options.operational_webhook_url, options.operational_webhook_secret});
+    if (!app_id) {
+      parts->store->stop();
+      return app_id.take_error();
+    }
+    dispatch.operational_app_id = std::move(*app_id);
   }
   auto dispatcher = delivery::Dispatcher::create(*parts->store, clock, std::move(dispatch), &parts->metrics);
   if (!dispatcher) {
@@ -166,8 +201,10 @@ void App::stop() {
   if (!parts_ || parts_->stopped) return;
   parts_->stopped = true;
   parts_->janitor->stop();
-  parts_->server
-      ->stop();  // in-flight requests finish first: their store work completes before the store stops
+  // In-flight requests finish first: their store work completes before the store stops. The dispatcher
+  // stops next: its in-flight attempts are recorded (due again at once) while the store still takes writes.
+  parts_->server->stop();
+  parts_->dispatcher->stop();
   parts_->store->stop();
 }
 

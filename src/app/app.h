@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,10 @@ struct AppOptions {
   std::chrono::milliseconds delivery_timeout{15'000};
   bool svix_headers = false;                       // sign with svix-* header names instead of webhook-*
   std::chrono::hours endpoint_disable_after{120};  // an endpoint failing continuously this long is disabled
+  // Operational webhooks (delivery/operational.h): sent to this URL when set, signed with this key (nullopt:
+  // the stored key, or a generated one).
+  std::string operational_webhook_url;
+  std::optional<std::string> operational_webhook_secret;
 };
 
 class App {

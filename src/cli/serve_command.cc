@@ -36,6 +36,8 @@ struct ServeFlags {
   int delivery_timeout_ms = 15'000;
   std::string signature_headers = "webhook";
   int endpoint_disable_after_hours = 120;
+  std::string operational_webhook_url;
+  std::string operational_webhook_secret;
 };
 
 // "host:port", "[v6]:port" or ":port".
@@ -91,6 +93,9 @@ int serve(const ServeFlags& flags) {
   options.delivery_timeout = std::chrono::milliseconds{flags.delivery_timeout_ms};
   options.svix_headers = flags.signature_headers == "svix";
   options.endpoint_disable_after = std::chrono::hours{flags.endpoint_disable_after_hours};
+  options.operational_webhook_url = flags.operational_webhook_url;
+  if (!flags.operational_webhook_secret.empty())
+    options.operational_webhook_secret = flags.operational_webhook_secret;
 
   auto token = app::resolve_admin_token(flags.admin_token, options.data_dir);
   if (!token) {
@@ -212,6 +217,15 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->envname("HOOKWIRE_ENDPOINT_DISABLE_AFTER_HOURS")
       ->check(CLI::Range(1, 24 * 365))
       ->capture_default_str();
+  cmd->add_option(
+         "--operational-webhook-url", flags->operational_webhook_url,
+         "Where hookwire sends its operational webhooks (endpoint.disabled, message.attempt.exhausted, "
+         "message.attempt.failing, message.attempt.recovered); unset: none are sent")
+      ->envname("HOOKWIRE_OPERATIONAL_WEBHOOK_URL");
+  cmd->add_option("--operational-webhook-secret", flags->operational_webhook_secret,
+                  "whsec_ key that signs operational webhooks (default: generated once, readable through the "
+                  "endpoint secret API of application hookwire-operational)")
+      ->envname("HOOKWIRE_OPERATIONAL_WEBHOOK_SECRET");
   cmd->callback([flags, &exit_code] { exit_code = serve(*flags); });
 }
 

@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "core/ids.h"
+#include "delivery/operational.h"
 #include "store/async.h"
 
 namespace hookwire::delivery {
@@ -33,7 +34,8 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         limiters_(options_.limits),
         health_(options_.health),
         timer_(ioc_),
-        work_(asio::make_work_guard(ioc_)) {
+        work_(asio::make_work_guard(ioc_)),
+        metrics_(metrics) {
     if (metrics) {
       for (const char* outcome : {"delivered", "retry", "exhausted", "disabled"})
         outcomes_.push_back(&metrics->counter("delivery_attempts_total", "Delivery attempts by outcome.",
@@ -242,12 +244,24 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     // endpoint.
     const bool delivered = decision.kind == Decision::Kind::kDelivered;
     const bool judge_health = log_attempt;
-    auto record = [a, d, disable, log_attempt, app_id = msg.app_id, ep_id = ep.id, now, delivered,
-                   judge_health, health = health_](store::Tx& tx) -> Result<bool> {
+    if (log_attempt && !delivered) endpoint_failures(ep.id).inc();
+    // Operational events this attempt raises (never for the operational application's own deliveries).
+    std::vector<std::string_view> attempt_events;
+    const bool operational = options_.operational_app_id && msg.app_id != *options_.operational_app_id;
+    if (operational && log_attempt) {
+      if (decision.emit_failing) attempt_events.push_back("message.attempt.failing");
+      if (decision.kind == Decision::Kind::kExhausted) attempt_events.push_back("message.attempt.exhausted");
+      if (decision.emit_recovered) attempt_events.push_back("message.attempt.recovered");
+    }
+    auto record = [a, d, disable, log_attempt, ep_id = ep.id, now, delivered, judge_health, health = health_,
+                   attempt_events, msg_event_id = msg.event_id,
+                   op_app = operational ? options_.operational_app_id
+                                        : std::nullopt](store::Tx& tx) -> Result<bool> {
       if (log_attempt)
         if (auto st = tx.insert_attempt(a); !st.ok()) return st.take_error();
       if (auto st = tx.update_delivery(d); !st.ok()) return st.take_error();
       bool disable_endpoint = disable;
+      TimePoint fail_since = now;
       if (judge_health) {
         auto h = tx.get_endpoint_health(ep_id);
         if (!h.ok()) return h.take_error();
@@ -258,18 +272,34 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         } else if (health.on_failure(state, now).disable_endpoint) {
           disable_endpoint = true;
         }
+        if (state.first_failure_at) fail_since = *state.first_failure_at;
         if (!(state == before)) {
           store::EndpointHealthRecord rec{state.first_failure_at, state.last_success_at,
                                           state.consecutive_failures};
           if (auto st = tx.put_endpoint_health(ep_id, rec); !st.ok()) return st.take_error();
         }
       }
+      std::optional<store::Endpoint> disabled_now;
       if (disable_endpoint) {
-        auto endpoint = tx.get_endpoint(app_id, ep_id);
+        auto endpoint = tx.get_endpoint(a.app_id, ep_id);
         if (endpoint.ok() && !endpoint->disabled) {
           endpoint->disabled = true;
           endpoint->updated_at = now;
           if (auto st = tx.update_endpoint(*endpoint); !st.ok()) return st.take_error();
+          disabled_now = std::move(*endpoint);
+        }
+      }
+      if (op_app && (disabled_now || !attempt_events.empty())) {
+        auto app = tx.get_application(a.app_id);
+        if (!app.ok()) return app.take_error();
+        const LastAttempt last{a.id, a.response_status_code, a.created_at};
+        for (auto type : attempt_events) {
+          auto ev = message_attempt_event(type, *app, ep_id, a.msg_id, msg_event_id, last);
+          if (auto n = emit_operational(tx, *op_app, ev, now); !n.ok()) return n.take_error();
+        }
+        if (disabled_now) {
+          auto ev = endpoint_disabled_event(*app, *disabled_now, fail_since);
+          if (auto n = emit_operational(tx, *op_app, ev, now); !n.ok()) return n.take_error();
         }
       }
       return true;
@@ -286,6 +316,18 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     admission.permit.release();
     start_next_waiting(ep.id);
     finish_one();
+  }
+
+  // The failed-attempts counter of one endpoint (created on its first failure).
+  metrics::Counter& endpoint_failures(const std::string& endpoint_id) {
+    auto it = failures_.find(endpoint_id);
+    if (it != failures_.end()) return *it->second;
+    metrics::Counter* c =
+        metrics_ ? &metrics_->counter("delivery_endpoint_failures_total",
+                                      "Failed delivery attempts per endpoint.", {{"endpoint", endpoint_id}})
+                 : &unlabelled_failures_;
+    failures_.emplace(endpoint_id, c);
+    return *c;
   }
 
   // A slot of `endpoint_id` came free: start its next waiting delivery (already counted in in_flight_).
@@ -357,6 +399,9 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   metrics::Histogram* latency_ = nullptr;
   metrics::Gauge* in_flight_gauge_ = nullptr;
   metrics::Counter* deferred_ = nullptr;
+  metrics::Registry* const metrics_;
+  std::unordered_map<std::string, metrics::Counter*> failures_;  // per endpoint, from metrics_
+  metrics::Counter unlabelled_failures_;                         // stands in when there is no registry
 };
 
 Result<std::unique_ptr<Dispatcher>> Dispatcher::create(store::Store& store, const Clock& clock,

@@ -10,7 +10,7 @@
 // resumes it exactly. Fairness: before sending, each delivery must be admitted by its endpoint's limits — its
 // `rateLimit` (token bucket) and a cap on requests in flight to that endpoint. One not admitted goes back to
 // the store, due when it may go, without counting as an attempt: a slow or dead endpoint holds at most its
-// own cap of slots.
+// own cap of slots. Operational webhooks (operational.h) raised by an attempt are written in its record.
 //
 // Threads: one thread with its own io_context runs the loop, the HTTP client and every attempt. wake() and
 // stop() may be called from any thread. Time for due-ness and the schedule comes from the injected Clock; the
@@ -22,6 +22,8 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "core/clock.h"
 #include "core/metrics.h"
@@ -46,6 +48,9 @@ struct DispatcherOptions {
   RateLimiterOptions limits;                      // per-endpoint in-flight cap (default 10) and rate buckets
   EndpointHealthOptions health;                   // auto-disable after failing continuously (default 5 days)
   bool svix_headers = false;                      // svix-* instead of webhook-* header names
+  // The operational application (operational.h): when set, endpoint.disabled and message.attempt.* events
+  // are written, as its messages, in the same write as the attempt that raised them.
+  std::optional<std::string> operational_app_id;
   // Called on the dispatcher's thread after each attempt's record is durable (or failed to be written):
   // how tests and callers wait for an outcome instead of polling. Must not block.
   std::function<void(const store::Delivery& after, const store::Attempt& attempt)> on_recorded;

@@ -5,6 +5,7 @@
 #include <hookwire/signing.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <condition_variable>
 #include <filesystem>
 #include <future>
@@ -12,6 +13,7 @@
 
 #include "core/ids.h"
 #include "delivery/fan_out.h"
+#include "delivery/operational.h"
 #include "delivery/testing/scripted_receiver.h"
 
 namespace hookwire::delivery {
@@ -83,6 +85,7 @@ class DispatcherTest : public ::testing::Test {
 
   void start(RetryOptions retry = {}, RateLimiterOptions limits = {}) {
     DispatcherOptions o;
+    o.operational_app_id = operational_app_id_;
     o.limits = limits;
     o.http.guard = *UrlGuard::from_config({"127.0.0.0/8"}, false);
     o.http.total_timeout = 2000ms;
@@ -133,7 +136,20 @@ class DispatcherTest : public ::testing::Test {
         [&](store::Tx& tx) { return *tx.list_deliveries_by_message(app_.id, msg_.id); });
   }
 
+  // Sets up the operational application (before start()) with its endpoint at `url`.
+  void configure_operational(const std::string& url) {
+    ASSERT_TRUE(write([&](store::Tx& tx) -> Status {
+                  auto id = ensure_operational_app(tx, {url, std::string(kOpsSecret)}, clock_.now());
+                  if (!id.ok()) return id.take_error();
+                  operational_app_id_ = *id;
+                  return {};
+                }).ok());
+  }
+
+  static constexpr const char* kOpsSecret = "whsec_b3BlcmF0aW9uYWwtd2ViaG9va3Mtc2VjcmV0";
+
   std::filesystem::path dir_;
+  std::optional<std::string> operational_app_id_;
   std::unique_ptr<store::Store> store_;
   ManualClock clock_;
   std::unique_ptr<Dispatcher> dispatcher_;
@@ -282,10 +298,10 @@ TEST_F(DispatcherTest, TheEndpointRateLimitSpacesDeliveriesWithoutCountingAttemp
   receiver.set_default(ScriptedResponse::with(200, "ok"));
   publish(receiver.url("/hook"));
   // One per second: the bucket holds one token, so of three messages due at once one goes now.
-  write([&](store::Tx& tx) {
-    ep_.rate_limit = 1;
-    return tx.update_endpoint(ep_);
-  });
+  ASSERT_TRUE(write([&](store::Tx& tx) {
+                ep_.rate_limit = 1;
+                return tx.update_endpoint(ep_);
+              }).ok());
   add_messages(2);
   start();
   wait_recorded(1);
@@ -358,6 +374,169 @@ TEST_F(DispatcherTest, ASuccessResetsTheFailingClock) {
       read<store::EndpointHealthRecord>([&](store::Tx& tx) { return *tx.get_endpoint_health(ep_.id); });
   EXPECT_EQ(health.first_failure_at, clock_.now());
   EXPECT_EQ(health.consecutive_failures, 1);
+}
+
+}  // namespace
+}  // namespace hookwire::delivery
+
+namespace hookwire::delivery {
+namespace {
+
+// Parses an operational webhook the receiver got and checks its signature with the operational key.
+boost::json::object operational_event(const testing::RecordedRequest& req, TimePoint now) {
+  signing::Options vo;
+  vo.secrets = {"whsec_b3BlcmF0aW9uYWwtd2ViaG9va3Mtc2VjcmV0"};
+  auto verifier = signing::Verifier::create(vo);
+  EXPECT_TRUE(verifier.ok());
+  std::vector<signing::Header> headers;
+  for (const char* h : {"webhook-id", "webhook-timestamp", "webhook-signature"})
+    headers.push_back({h, std::string(req.header(h).value_or(""))});
+  auto result = verifier->verify(signing::lookup_in(headers), req.body, unix_seconds(now));
+  EXPECT_TRUE(result.ok()) << result.message;
+  return boost::json::parse(req.body).as_object();
+}
+
+TEST_F(DispatcherTest, ExhaustionRaisesASignedOperationalWebhook) {
+  ScriptedReceiver receiver, ops;
+  receiver.set_default(ScriptedResponse::with(500, "down"));
+  ops.set_default(ScriptedResponse::with(204, ""));
+  publish(receiver.url("/hook"));
+  configure_operational(ops.url("/ops"));
+  RetryOptions retry;
+  retry.schedule = {std::chrono::seconds{1}};  // two attempts in all
+  start(retry);
+  wait_recorded(1);
+  EXPECT_EQ(ops.request_count(), 0u);  // one failure raises nothing
+  clock_.advance(1s);
+  auto [d2, a2] = wait_recorded(2);
+  EXPECT_EQ(d2.status, store::Delivery::kFailed);
+  ASSERT_TRUE(ops.wait_for_requests(1));
+  auto [d3, a3] = wait_recorded(3);  // the operational delivery itself
+  EXPECT_EQ(a3.endpoint_id, read<store::Endpoint>([&](store::Tx& tx) {
+                              return *tx.get_endpoint(*operational_app_id_, kOperationalEndpointUid);
+                            }).id);
+  auto ev = operational_event(ops.requests().front(), clock_.now());
+  EXPECT_EQ(ev.at("type").as_string(), "message.attempt.exhausted");
+  const auto& data = ev.at("data").as_object();
+  EXPECT_EQ(data.at("appId").as_string(), app_.id);
+  EXPECT_EQ(data.at("endpointId").as_string(), ep_.id);
+  EXPECT_EQ(data.at("msgId").as_string(), msg_.id);
+  EXPECT_EQ(data.at("lastAttempt").at("id").as_string(), a2.id);
+  EXPECT_EQ(data.at("lastAttempt").at("responseStatusCode").as_int64(), 500);
+  EXPECT_EQ(ops.request_count(), 1u);
+}
+
+TEST_F(DispatcherTest, GoneDisablesTheEndpointAndSaysSoOnce) {
+  ScriptedReceiver receiver, ops;
+  receiver.set_default(ScriptedResponse::with(410, "gone"));
+  ops.set_default(ScriptedResponse::with(200, ""));
+  publish(receiver.url("/hook"));
+  ASSERT_TRUE(write([&](store::Tx& tx) {
+                app_.uid = "tenant-1";
+                return tx.update_application(app_);
+              }).ok());
+  configure_operational(ops.url("/ops"));
+  start();
+  wait_recorded(2);  // the 410, then the operational webhook
+  ASSERT_EQ(ops.request_count(), 1u);
+  auto ev = operational_event(ops.requests().front(), clock_.now());
+  EXPECT_EQ(ev.at("type").as_string(), "endpoint.disabled");
+  const auto& data = ev.at("data").as_object();
+  EXPECT_EQ(data.at("appId").as_string(), app_.id);
+  EXPECT_EQ(data.at("appUid").as_string(), "tenant-1");
+  EXPECT_EQ(data.at("endpointId").as_string(), ep_.id);
+  EXPECT_EQ(data.at("failSince").as_string(), format_iso8601(clock_.now()));
+}
+
+TEST_F(DispatcherTest, FailingOnTheFourthAttemptThenRecovered) {
+  ScriptedReceiver receiver, ops;
+  for (int i = 0; i < 4; ++i) receiver.push(ScriptedResponse::with(503, "busy"));
+  receiver.set_default(ScriptedResponse::with(200, "ok"));
+  ops.set_default(ScriptedResponse::with(200, ""));
+  publish(receiver.url("/hook"));
+  configure_operational(ops.url("/ops"));
+  RetryOptions retry;
+  retry.schedule = {1s, 1s, 1s, 1s, 1s};
+  retry.min_wait_after_throttle = 1s;
+  start(retry);
+  for (size_t n = 1; n <= 3; ++n) {
+    wait_recorded(n);
+    clock_.advance(1s);
+  }
+  EXPECT_EQ(ops.request_count(), 0u);  // three failures raise nothing
+  wait_recorded(5);                    // the 4th failure and its message.attempt.failing
+  ASSERT_EQ(ops.request_count(), 1u);
+  EXPECT_EQ(operational_event(ops.requests()[0], clock_.now()).at("type").as_string(),
+            "message.attempt.failing");
+  clock_.advance(1s);
+  wait_recorded(7);  // the success and its message.attempt.recovered
+  ASSERT_EQ(ops.request_count(), 2u);
+  auto ev = operational_event(ops.requests()[1], clock_.now());
+  EXPECT_EQ(ev.at("type").as_string(), "message.attempt.recovered");
+  EXPECT_EQ(ev.at("data").at("lastAttempt").at("responseStatusCode").as_int64(), 200);
+}
+
+TEST_F(DispatcherTest, TheOperationalEndpointsOwnFailuresRaiseNothing) {
+  ScriptedReceiver ops;
+  ops.set_default(ScriptedResponse::with(410, "gone"));
+  configure_operational(ops.url("/ops"));
+  // A message of the operational application itself, failing with 410: its endpoint is disabled, and no
+  // endpoint.disabled event is raised about it (it would go to the endpoint that just refused it).
+  ASSERT_TRUE(write([&](store::Tx& tx) -> Status {
+                store::Application app;
+                app.id = "x";
+                auto ev = endpoint_disabled_event(app, ep_, clock_.now());
+                auto n = emit_operational(tx, *operational_app_id_, ev, clock_.now());
+                return n.ok() ? Status() : Status(n.error());
+              }).ok());
+  start();
+  wait_recorded(1);
+  auto ep = read<store::Endpoint>(
+      [&](store::Tx& tx) { return *tx.get_endpoint(*operational_app_id_, kOperationalEndpointUid); });
+  EXPECT_TRUE(ep.disabled);
+  auto pending = read<int64_t>([&](store::Tx& tx) {
+    auto page = tx.list_messages(*operational_app_id_, store::MessageQuery{});
+    return static_cast<int64_t>(page->items.size());
+  });
+  EXPECT_EQ(pending, 1);  // no second operational message
+}
+
+TEST(OperationalApp, ConfiguringAgainUpdatesTheUrlKeepsTheKeyAndReEnables) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("hookwire-operational-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  store::SqliteOptions so;
+  so.path = (dir / "db").string();
+  auto store = std::move(store::open_sqlite_store(so)).value();
+  auto run = [&](std::function<Status(store::Tx&)> fn) {
+    std::promise<Status> p;
+    store->submit_write(std::move(fn), [&p](Status st) { p.set_value(std::move(st)); });
+    return p.get_future().get();
+  };
+  const TimePoint now = from_unix_millis(1'700'000'000'000);
+  std::string first_key;
+  ASSERT_TRUE(run([&](store::Tx& tx) -> Status {
+                auto id = ensure_operational_app(tx, {"http://127.0.0.1:1/a", std::nullopt}, now);
+                if (!id.ok()) return id.take_error();
+                auto ep = tx.get_endpoint(*id, kOperationalEndpointUid);
+                first_key = ep->secrets.front().key;
+                ep->disabled = true;
+                return tx.update_endpoint(*ep);
+              }).ok());
+  EXPECT_EQ(first_key.rfind("whsec_", 0), 0u);
+  ASSERT_TRUE(run([&](store::Tx& tx) -> Status {
+                auto id = ensure_operational_app(tx, {"http://127.0.0.1:1/b", std::nullopt}, now);
+                if (!id.ok()) return id.take_error();
+                auto app = tx.get_application(kOperationalAppUid);
+                EXPECT_EQ(app->id, *id);
+                auto ep = tx.get_endpoint(*id, kOperationalEndpointUid);
+                EXPECT_EQ(ep->url, "http://127.0.0.1:1/b");
+                EXPECT_EQ(ep->secrets.front().key, first_key);
+                EXPECT_FALSE(ep->disabled);
+                return {};
+              }).ok());
+  store->stop();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
