@@ -10,7 +10,7 @@ DEBIAN_PACKAGES=(
   libssl-dev libsqlite3-dev libpq-dev
   libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang-format
+  clang-format openssl  # openssl: the TLS delivery test makes its CA and certificate
   clang-14 libclang-rt-14-dev  # fuzz/run.sh (libFuzzer, ASan, UBSan)
 )
 

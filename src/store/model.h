@@ -104,6 +104,14 @@ struct EndpointHealthRecord {
   int64_t consecutive_failures = 0;
 };
 
+// The delivery queue at a moment, for metrics: live deliveries by state, and how late the oldest due one is.
+struct DeliveryQueueStats {
+  int64_t pending = 0;  // waiting for their next attempt (due or not)
+  int64_t sending = 0;  // leased by a dispatcher
+  int64_t due = 0;      // pending or leased, with next_attempt_at (or an expired lease) at or before now
+  std::optional<TimePoint> oldest_due;  // the earliest next_attempt_at among the due ones
+};
+
 // A claimed delivery with what the dispatcher needs to send it.
 struct DueDelivery {
   Delivery delivery;

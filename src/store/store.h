@@ -94,6 +94,8 @@ class Tx {
   virtual Result<int> release_all_leases(TimePoint now) = 0;
   virtual Result<std::vector<Delivery>> list_deliveries_by_message(std::string_view app_id,
                                                                    std::string_view msg_id) = 0;
+  // Counts of live deliveries and the oldest due one (queue depth and lag metrics).
+  virtual Result<DeliveryQueueStats> delivery_queue_stats(TimePoint now) = 0;
 
   // Idempotency records
   virtual Result<IdempotencyRecord> get_idempotency(std::string_view key) = 0;  // kNotFound if absent

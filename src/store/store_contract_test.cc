@@ -1084,6 +1084,45 @@ TEST_P(StoreContractTest, DeliveriesAreClaimedWhenDueUnderALeaseThatExpires) {
   ASSERT_EQ(listed->size(), 2u);
 }
 
+TEST_P(StoreContractTest, QueueStatsCountLiveDeliveriesAndFindTheOldestDue) {
+  const auto app = make_app();
+  const auto ep = make_endpoint(app.id);
+  const auto msg = make_message(app.id);
+  auto stats_at = [&](TimePoint t) {
+    auto r = read<DeliveryQueueStats>([&](Tx& tx) { return tx.delivery_queue_stats(t); });
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : DeliveryQueueStats{};
+  };
+  EXPECT_EQ(stats_at(kT0).pending, 0);
+  EXPECT_FALSE(stats_at(kT0).oldest_due.has_value());
+
+  auto old_due = make_delivery(msg, ep, kT0 - std::chrono::seconds(30));
+  auto due = make_delivery(msg, ep, kT0 - std::chrono::seconds(1));
+  auto future = make_delivery(msg, ep, kT0 + std::chrono::seconds(60));
+  auto leased = make_delivery(msg, ep, kT0 + std::chrono::seconds(45));
+  leased.status = Delivery::kSending;
+  auto done = make_delivery(msg, ep, kT0 - std::chrono::hours(1));
+  done.status = Delivery::kSuccess;
+  auto dead = make_delivery(msg, ep, kT0 - std::chrono::hours(1));
+  dead.status = Delivery::kFailed;
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
+                if (auto st = tx.insert_message(msg); !st.ok()) return st;
+                for (const auto* d : {&old_due, &due, &future, &leased, &done, &dead})
+                  if (auto st = tx.insert_delivery(*d); !st.ok()) return st;
+                return {};
+              }).ok());
+  auto now = stats_at(kT0);
+  EXPECT_EQ(now.pending, 3);
+  EXPECT_EQ(now.sending, 1);
+  EXPECT_EQ(now.due, 2);
+  EXPECT_EQ(now.oldest_due, kT0 - std::chrono::seconds(30));
+  // An expired lease is due too (its dispatcher is gone).
+  auto later = stats_at(kT0 + std::chrono::seconds(50));
+  EXPECT_EQ(later.due, 3);
+}
+
 TEST_P(StoreContractTest, ADeliveryWhoseEndpointIsGoneFailsInsteadOfBeingClaimed) {
   const auto app = make_app();
   const auto ep = make_endpoint(app.id);

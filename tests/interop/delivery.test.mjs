@@ -2,32 +2,10 @@
 // signed so that the official `standardwebhooks` library accepts them; attempts are listed by the SDK.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import { once } from 'node:events';
 import { Svix } from 'svix';
 import { Webhook } from 'standardwebhooks';
 import { Hookwire } from './lib/hookwire.mjs';
-
-// A receiver that records requests and answers from a queue of statuses (then `fallback`).
-async function receiver({ statuses = [], fallback = 200 } = {}) {
-  const r = { requests: [], statuses: [...statuses], waiters: [] };
-  r.server = http.createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      r.requests.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), url: req.url });
-      const status = r.statuses.length ? r.statuses.shift() : fallback;
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(`answer ${status}`);
-      r.waiters = r.waiters.filter((w) => (r.requests.length >= w.n ? (w.resolve(), false) : true));
-    });
-  });
-  r.server.listen(0, '127.0.0.1');
-  await once(r.server, 'listening');
-  r.url = `http://127.0.0.1:${r.server.address().port}/hook`;
-  r.waitFor = (n) => (r.requests.length >= n ? Promise.resolve() : new Promise((resolve) => r.waiters.push({ n, resolve })));
-  r.close = () => new Promise((resolve) => r.server.close(resolve));
-  return r;
-}
+import { receiver } from './lib/receiver.mjs';
 
 let hw;
 let svix;

@@ -1,5 +1,7 @@
 #include "api/v1/routes.h"
 
+#include "store/async.h"
+
 namespace hookwire::api::v1 {
 
 namespace asio = boost::asio;
@@ -11,7 +13,29 @@ asio::awaitable<Response> health(Request req) {
   co_return res;
 }
 
+// The delivery queue is measured at scrape time (two reads of the live-deliveries index), so the gauges are
+// exactly as fresh as the scrape.
+asio::awaitable<void> refresh_queue_gauges(const ApiContext* ctx) {
+  const TimePoint now = ctx->clock->now();
+  auto fn = [now](store::Tx& tx) { return tx.delivery_queue_stats(now); };
+  auto stats = co_await store::read<store::DeliveryQueueStats>(*ctx->store, std::move(fn));
+  if (!stats.ok()) co_return;  // the scrape still answers, with the last values
+  auto& m = *ctx->metrics;
+  const char* depth_help = "Live deliveries by state: pending (waiting for an attempt) or sending (leased).";
+  m.gauge("delivery_queue_depth", depth_help, {{"state", "pending"}})
+      .set(static_cast<double>(stats->pending));
+  m.gauge("delivery_queue_depth", depth_help, {{"state", "sending"}})
+      .set(static_cast<double>(stats->sending));
+  m.gauge("delivery_due", "Deliveries due now and not yet being sent (including expired leases).")
+      .set(static_cast<double>(stats->due));
+  const double lag =
+      stats->oldest_due ? std::chrono::duration<double>(now - *stats->oldest_due).count() : 0.0;
+  m.gauge("delivery_lag_seconds", "How long the oldest due delivery has been waiting (0 when none is due).")
+      .set(lag);
+}
+
 asio::awaitable<Response> metrics_text(const ApiContext* ctx, Request req) {
+  co_await refresh_queue_gauges(ctx);
   Response res{http::status::ok, req.version()};
   res.keep_alive(req.keep_alive());
   res.set(http::field::content_type, "text/plain; version=0.0.4");

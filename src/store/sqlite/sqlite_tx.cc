@@ -828,6 +828,31 @@ Result<int> SqliteTx::release_all_leases(TimePoint now) {
   return sqlite3_changes(conn_.handle());
 }
 
+Result<DeliveryQueueStats> SqliteTx::delivery_queue_stats(TimePoint now) {
+  // Both statements read the partial index of live deliveries only; the second one only its due range.
+  DeliveryQueueStats out;
+  {
+    auto stmt = conn_.prepare(
+        "SELECT coalesce(sum(status = 1), 0), coalesce(sum(status = 3), 0) FROM deliveries "
+        "INDEXED BY deliveries_due WHERE status IN (1, 3)");
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    if (s.step() != SQLITE_ROW) return conn_.error("delivery_queue_stats");
+    out.pending = s.int64(0);
+    out.sending = s.int64(1);
+  }
+  auto stmt = conn_.prepare(
+      "SELECT count(*), min(next_attempt_at) FROM deliveries WHERE status IN (1, 3) AND next_attempt_at <= "
+      "?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, now);
+  if (s.step() != SQLITE_ROW) return conn_.error("delivery_queue_stats");
+  out.due = s.int64(0);
+  if (!s.is_null(1)) out.oldest_due = s.time(1);
+  return out;
+}
+
 Result<std::vector<Delivery>> SqliteTx::list_deliveries_by_message(std::string_view app_id,
                                                                    std::string_view msg_id) {
   static const std::string sql =

@@ -50,6 +50,7 @@ class SqliteTx final : public Tx {
   Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until, int limit,
                                                         int per_endpoint) override;
   Result<int> release_all_leases(TimePoint now) override;
+  Result<DeliveryQueueStats> delivery_queue_stats(TimePoint now) override;
   Result<EndpointHealthRecord> get_endpoint_health(std::string_view endpoint_id) override;
   Status put_endpoint_health(std::string_view endpoint_id, const EndpointHealthRecord& h) override;
   Result<int> requeue_failed_deliveries(std::string_view app_id, std::string_view endpoint_id,
@@ -115,6 +116,7 @@ class UnavailableTx final : public Tx {
     return err();
   }
   Result<int> release_all_leases(TimePoint) override { return err(); }
+  Result<DeliveryQueueStats> delivery_queue_stats(TimePoint) override { return err(); }
   Result<EndpointHealthRecord> get_endpoint_health(std::string_view) override { return err(); }
   Status put_endpoint_health(std::string_view, const EndpointHealthRecord&) override { return err(); }
   Result<int> requeue_failed_deliveries(std::string_view, std::string_view, TimePoint, TimePoint,
