@@ -166,7 +166,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   }
 
   parts->context.store = parts->store.get();
-  parts->context.on_deliveries_created = [d = parts->dispatcher.get()] { d->wake(); };
+  if (options.deliver) parts->context.on_deliveries_created = [d = parts->dispatcher.get()] { d->wake(); };
   parts->context.clock = &clock;
   parts->context.metrics = &parts->metrics;
   parts->context.admin_token = options.admin_token;
@@ -189,7 +189,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
     return endpoint.take_error();
   }
   parts->endpoint = *endpoint;
-  parts->dispatcher->start();
+  if (options.deliver) parts->dispatcher->start();
   parts->server->start();
   parts->janitor = std::make_unique<IdempotencyJanitor>(*parts->store, clock, options.idempotency_ttl);
   return std::unique_ptr<App>(new App(std::move(parts)));

@@ -42,7 +42,8 @@ struct AppOptions {
   std::string delivery_ca_file;  // extra CA bundle (PEM) trusted for https endpoints
   std::string retry_schedule;    // e.g. "5s,5m,30m,2h,5h,10h,10h"; empty: that default
   std::chrono::milliseconds delivery_timeout{15'000};
-  bool svix_headers = false;                       // sign with svix-* header names instead of webhook-*
+  bool deliver = true;        // false: store messages and deliveries but send nothing (an API-only node)
+  bool svix_headers = false;  // sign with svix-* header names instead of webhook-*
   std::chrono::hours endpoint_disable_after{120};  // an endpoint failing continuously this long is disabled
   // Operational webhooks (delivery/operational.h): sent to this URL when set, signed with this key (nullopt:
   // the stored key, or a generated one).

@@ -38,6 +38,7 @@ struct ServeFlags {
   int endpoint_disable_after_hours = 120;
   std::string operational_webhook_url;
   std::string operational_webhook_secret;
+  std::string delivery = "on";
 };
 
 // "host:port", "[v6]:port" or ":port".
@@ -93,6 +94,7 @@ int serve(const ServeFlags& flags) {
   options.delivery_timeout = std::chrono::milliseconds{flags.delivery_timeout_ms};
   options.svix_headers = flags.signature_headers == "svix";
   options.endpoint_disable_after = std::chrono::hours{flags.endpoint_disable_after_hours};
+  options.deliver = flags.delivery == "on";
   options.operational_webhook_url = flags.operational_webhook_url;
   if (!flags.operational_webhook_secret.empty())
     options.operational_webhook_secret = flags.operational_webhook_secret;
@@ -216,6 +218,12 @@ void add_serve_command(CLI::App& app, int& exit_code) {
          "Disable an endpoint whose deliveries have failed continuously this long (any success resets it)")
       ->envname("HOOKWIRE_ENDPOINT_DISABLE_AFTER_HOURS")
       ->check(CLI::Range(1, 24 * 365))
+      ->capture_default_str();
+  cmd->add_option("--delivery", flags->delivery,
+                  "off: accept and store messages without delivering them (an API-only node; the deliveries "
+                  "wait in the store for a run that delivers)")
+      ->envname("HOOKWIRE_DELIVERY")
+      ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   cmd->add_option(
          "--operational-webhook-url", flags->operational_webhook_url,

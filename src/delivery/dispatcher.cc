@@ -63,8 +63,13 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     });
   }
 
+  // Many wakes while one is pending cost one hand-off (the API calls this for every new message).
   void wake() {
-    asio::post(ioc_, [self = shared_from_this()] { self->timer_.cancel(); });
+    if (wake_pending_.exchange(true)) return;
+    asio::post(ioc_, [self = shared_from_this()] {
+      self->wake_pending_ = false;
+      self->timer_.cancel();
+    });
   }
 
   void stop() {
@@ -313,6 +318,8 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     if (disable) spdlog::warn("dispatcher: endpoint {} answered 410 Gone: disabled", ep.id);
     if (options_.on_recorded) options_.on_recorded(d, a);
 
+    // The endpoint's slot is held until the attempt is recorded, not just answered: so a crash can repeat at
+    // most the endpoint's in-flight cap of deliveries (sent, not yet recorded).
     admission.permit.release();
     start_next_waiting(ep.id);
     finish_one();
@@ -389,6 +396,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   std::unique_ptr<HttpClient> client_;
   std::thread thread_;
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> wake_pending_{false};
   // ioc_ thread only:
   bool stopping_ = false;
   bool loop_done_ = false;

@@ -1084,6 +1084,47 @@ TEST_P(StoreContractTest, DeliveriesAreClaimedWhenDueUnderALeaseThatExpires) {
   ASSERT_EQ(listed->size(), 2u);
 }
 
+TEST_P(StoreContractTest, AClaimTakesAShareOfEachEndpointAndMovesTheRestBehind) {
+  const auto app = make_app();
+  auto busy = make_endpoint(app.id);
+  auto other = make_endpoint(app.id);
+  other.uid = "other";
+  const auto msg = make_message(app.id);
+  std::vector<Delivery> backlog;  // the busy endpoint's: the oldest due work
+  for (int i = 0; i < 12; ++i)
+    backlog.push_back(make_delivery(msg, busy, kT0 - std::chrono::seconds(100 - i)));
+  const auto others = make_delivery(msg, other, kT0 - std::chrono::seconds(10));
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                if (auto st = tx.insert_endpoint(busy); !st.ok()) return st;
+                if (auto st = tx.insert_endpoint(other); !st.ok()) return st;
+                if (auto st = tx.insert_message(msg); !st.ok()) return st;
+                for (const auto& d : backlog)
+                  if (auto st = tx.insert_delivery(d); !st.ok()) return st;
+                return tx.insert_delivery(others);
+              }).ok());
+  auto claim = [&](TimePoint t, int limit, int per_endpoint) {
+    std::vector<std::string> ids;
+    EXPECT_TRUE(write([&](Tx& tx) -> Status {
+                  auto r = tx.claim_due_deliveries(t, t + std::chrono::seconds(60), limit, per_endpoint);
+                  if (!r.ok()) return r.take_error();
+                  for (auto& d : *r) ids.push_back(d.delivery.id);
+                  return {};
+                }).ok());
+    return ids;
+  };
+  // limit 2, share 1: the window (4 x 2 + 1 rows) sees only the busy endpoint: one of its deliveries is
+  // taken, the other eight it read are moved behind (due at kT0).
+  EXPECT_EQ(claim(kT0, 2, 1), std::vector<std::string>{backlog[0].id});
+  // Next claim: the three unread ones of the backlog are now the oldest, then the other endpoint's.
+  EXPECT_EQ(claim(kT0, 2, 1), (std::vector<std::string>{backlog[9].id, others.id}));
+  auto stats = read<DeliveryQueueStats>([&](Tx& tx) { return tx.delivery_queue_stats(kT0); });
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->sending, 3);
+  EXPECT_EQ(stats->pending, 10);
+  EXPECT_EQ(stats->due, 10);  // everything passed over is still due, none is lost
+}
+
 TEST_P(StoreContractTest, QueueStatsCountLiveDeliveriesAndFindTheOldestDue) {
   const auto app = make_app();
   const auto ep = make_endpoint(app.id);

@@ -190,3 +190,30 @@ test('operational webhooks: exhaustion and a 410 are reported, signed, to --oper
     await gone.close();
   }
 });
+
+test('--delivery off stores deliveries without sending them; the next run that delivers sends them', async () => {
+  const rx = await receiver();
+  const dataDir = mkdtempSync(join(tmpdir(), 'hookwire-api-only-'));
+  try {
+    const args = ['--delivery-allow-cidr', '127.0.0.0/8'];
+    const apiOnly = await Hookwire.start({ dataDir, args: [...args, '--delivery', 'off'] });
+    const svix = new Svix(apiOnly.token, { serverUrl: apiOnly.url });
+    const app = await svix.application.create({ name: 'API only' });
+    await svix.endpoint.create(app.id, { url: rx.url });
+    const msg = await svix.message.create(app.id, { eventType: 'stored.only', payload: { n: 1 } });
+    assert.equal(await metric(apiOnly, 'delivery_queue_depth{state="pending"}'), 1);
+    assert.equal(await apiOnly.stop(), 0);
+    assert.equal(rx.requests.length, 0, 'nothing was sent while delivery was off');
+
+    const delivering = await Hookwire.start({ dataDir, args });
+    try {
+      await rx.waitFor(1);
+      assert.equal(rx.requests[0].headers['webhook-id'], msg.id);
+    } finally {
+      assert.equal(await delivering.stop(), 0);
+    }
+  } finally {
+    await rx.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

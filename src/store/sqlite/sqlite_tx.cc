@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <unordered_map>
 
 namespace hookwire::store {
 namespace json = boost::json;
@@ -729,31 +730,55 @@ Status SqliteTx::update_delivery(const Delivery& d) {
 
 Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, TimePoint lease_until,
                                                                 int limit, int per_endpoint) {
-  // Ranks the due deliveries within each endpoint (a window function) to take at most `per_endpoint` of each.
-  // This reads every due row: fine for the backlogs seen so far; a very large backlog would want the rank
-  // kept in an index instead.
+  // Walks the due deliveries oldest first through the live-deliveries index, taking at most `per_endpoint`
+  // of any one endpoint, and reads at most a bounded window of them (so a claim costs the writer the same
+  // whatever the backlog). Due rows passed over because their endpoint already has its share are moved
+  // behind the current queue (due at `now`, unchanged otherwise): one endpoint's backlog at the head of the
+  // queue never hides the others' due work from the next claim.
   static const std::string sql = fmt::format(
-      "SELECT {0} FROM (SELECT {0}, ROW_NUMBER() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at) "
-      "AS rank FROM deliveries WHERE status IN (1, 3) AND next_attempt_at <= ?) WHERE rank <= ? "
-      "ORDER BY next_attempt_at LIMIT ?",
+      "SELECT {} FROM deliveries WHERE status IN (1, 3) AND next_attempt_at <= ? ORDER BY next_attempt_at "
+      "LIMIT ?",
       kDeliveryCols);
+  const int64_t window = int64_t{limit} * 4 + per_endpoint;
   std::vector<Delivery> due;
+  std::vector<std::string> passed_over;
   {
     auto stmt = conn_.prepare(sql);
     if (!stmt.ok()) return stmt.take_error();
     Stmt s(*stmt);
     s.bind(1, now);
-    s.bind(2, int64_t{per_endpoint});
-    s.bind(3, int64_t{limit});
-    int rc;
-    while ((rc = s.step()) == SQLITE_ROW) due.push_back(read_delivery(s));
-    if (rc != SQLITE_DONE) return conn_.error("claim_due_deliveries");
+    s.bind(2, window);
+    std::unordered_map<std::string, int> taken;
+    int rc = SQLITE_DONE;
+    while (static_cast<int>(due.size()) < limit && (rc = s.step()) == SQLITE_ROW) {
+      Delivery d = read_delivery(s);
+      if (++taken[d.endpoint_id] > per_endpoint) {
+        if (d.next_attempt_at < now) passed_over.push_back(std::move(d.id));
+        continue;
+      }
+      due.push_back(std::move(d));
+    }
+    if (static_cast<int>(due.size()) < limit && rc != SQLITE_DONE) return conn_.error("claim_due_deliveries");
+  }
+  if (!passed_over.empty()) {
+    auto stmt = conn_.prepare("UPDATE deliveries SET next_attempt_at = ? WHERE id = ?");
+    if (!stmt.ok()) return stmt.take_error();
+    for (const auto& id : passed_over) {
+      Stmt s(*stmt);
+      s.bind(1, now);
+      s.bind(2, id);
+      if (auto st = finish_write(s, "claim_due_deliveries"); !st.ok()) return st.take_error();
+    }
   }
   std::vector<DueDelivery> out;
   out.reserve(due.size());
+  std::unordered_map<std::string, Result<Endpoint>> endpoints;  // one lookup per endpoint per claim
   for (auto& d : due) {
     auto msg = get_message(d.app_id, d.msg_id);
-    auto ep = msg.ok() ? get_endpoint(d.app_id, d.endpoint_id) : Result<Endpoint>(msg.error());
+    auto cached = endpoints.find(d.endpoint_id);
+    if (cached == endpoints.end())
+      cached = endpoints.emplace(d.endpoint_id, get_endpoint(d.app_id, d.endpoint_id)).first;
+    Result<Endpoint> ep = msg.ok() ? cached->second : Result<Endpoint>(msg.error());
     d.updated_at = now;
     if (!msg.ok() || !ep.ok()) {
       const Error& e = msg.ok() ? ep.error() : msg.error();
