@@ -77,9 +77,11 @@ class Tx {
   // By d.id: status, attempts, next_attempt_at, updated_at.
   virtual Status update_delivery(const Delivery& d) = 0;
   // Leases up to `limit` deliveries that are due (pending or sending, next_attempt_at <= now), oldest due
-  // first, at most `per_endpoint` of them for any one endpoint (so one endpoint's backlog never crowds out
-  // the others): each becomes kSending with next_attempt_at = lease_until. Returned with their message and
-  // endpoint; a delivery whose message or endpoint is gone is marked failed and not returned.
+  // first, at most `per_endpoint` of them for any one endpoint: each becomes kSending with next_attempt_at =
+  // lease_until. Returned with their message and endpoint; a delivery whose message or endpoint is gone is
+  // marked failed and not returned. The cost is bounded whatever the backlog: only the oldest
+  // 4 * limit + per_endpoint due rows are read, and those passed over for their endpoint's share are made
+  // due at `now` (moved behind the queue), so one endpoint's backlog never hides the others' for long.
   virtual Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until,
                                                                 int limit, int per_endpoint) = 0;
   // Recovery: makes the endpoint's failed deliveries created in [since, until) pending and due at `now`, with
