@@ -154,27 +154,20 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       co_return;
     }
 
-    std::vector<std::string> secrets;
-    for (const auto& s : ep.secrets)
-      if (!s.expires_at || *s.expires_at > started) secrets.push_back(s.key);
-    signing::Options so;
-    so.scheme = signing::Scheme::kStandard;
-    so.secrets = secrets;
-    so.family = options_.svix_headers ? signing::HeaderFamily::kSvix : signing::HeaderFamily::kWebhook;
-    auto signer = signing::Signer::create(so);
+    const auto signer = signer_for(ep, started);
 
     AttemptOutcome outcome;
     std::string response_text;
     int response_status = 0;
     const auto t0 = std::chrono::steady_clock::now();
-    if (!signer.ok()) {
-      outcome = AttemptOutcome::network_error("endpoint secret unusable: " + signer.error());
+    if (!signer->ok()) {
+      outcome = AttemptOutcome::network_error("endpoint secret unusable: " + signer->error());
       response_text = outcome.detail;
     } else {
       HttpRequest req;
       req.url = ep.url;
       for (const auto& [k, v] : ep.headers) req.headers.emplace_back(k, v);
-      for (auto& h : signer->sign({msg.id, unix_seconds(started), msg.payload}))
+      for (auto& h : (*signer)->sign({msg.id, unix_seconds(started), msg.payload}))
         req.headers.emplace_back(std::move(h.name), std::move(h.value));
       req.body = msg.payload;
       auto res = co_await client_->post(std::move(req));
@@ -325,6 +318,29 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     finish_one();
   }
 
+  // The signer of an endpoint's active secrets (not expired at `now`), cached per endpoint while those stay
+  // the same: keys are decoded and keyed once, not per attempt.
+  std::shared_ptr<const signing::Expected<signing::Signer>> signer_for(const store::Endpoint& ep,
+                                                                       TimePoint now) {
+    std::vector<std::string> secrets;
+    std::string fingerprint;
+    for (const auto& s : ep.secrets)
+      if (!s.expires_at || *s.expires_at > now) {
+        secrets.push_back(s.key);
+        fingerprint.append(s.key).push_back('\n');
+      }
+    if (signers_.size() > kMaxCachedSigners && !signers_.contains(ep.id)) signers_.clear();  // crude bound
+    auto& cached = signers_[ep.id];
+    if (cached.signer && cached.fingerprint == fingerprint) return cached.signer;
+    signing::Options so;
+    so.scheme = signing::Scheme::kStandard;
+    so.secrets = std::move(secrets);
+    so.family = options_.svix_headers ? signing::HeaderFamily::kSvix : signing::HeaderFamily::kWebhook;
+    cached.fingerprint = std::move(fingerprint);
+    cached.signer = std::make_shared<const signing::Expected<signing::Signer>>(signing::Signer::create(so));
+    return cached.signer;
+  }
+
   // The failed-attempts counter of one endpoint (created on its first failure).
   metrics::Counter& endpoint_failures(const std::string& endpoint_id) {
     auto it = failures_.find(endpoint_id);
@@ -409,7 +425,13 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   metrics::Counter* deferred_ = nullptr;
   metrics::Registry* const metrics_;
   std::unordered_map<std::string, metrics::Counter*> failures_;  // per endpoint, from metrics_
-  metrics::Counter unlabelled_failures_;                         // stands in when there is no registry
+  struct CachedSigner {
+    std::string fingerprint;  // the active secrets it was made with
+    std::shared_ptr<const signing::Expected<signing::Signer>> signer;
+  };
+  std::unordered_map<std::string, CachedSigner> signers_;  // by endpoint id
+  static constexpr size_t kMaxCachedSigners = 10'000;
+  metrics::Counter unlabelled_failures_;  // stands in when there is no registry
 };
 
 Result<std::unique_ptr<Dispatcher>> Dispatcher::create(store::Store& store, const Clock& clock,

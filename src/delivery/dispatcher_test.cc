@@ -541,3 +541,48 @@ TEST(OperationalApp, ConfiguringAgainUpdatesTheUrlKeepsTheKeyAndReEnables) {
 
 }  // namespace
 }  // namespace hookwire::delivery
+
+namespace hookwire::delivery {
+namespace {
+
+// Verifies a received request's Standard Webhooks signature with `secret` alone, at `now`.
+bool verifies_with(const testing::RecordedRequest& req, const std::string& secret, TimePoint now) {
+  signing::Options vo;
+  vo.secrets = {secret};
+  auto verifier = signing::Verifier::create(vo);
+  if (!verifier.ok()) return false;
+  std::vector<signing::Header> headers;
+  for (const char* h : {"webhook-id", "webhook-timestamp", "webhook-signature"})
+    headers.push_back({h, std::string(req.header(h).value_or(""))});
+  return verifier->verify(signing::lookup_in(headers), req.body, unix_seconds(now)).ok();
+}
+
+TEST_F(DispatcherTest, DuringARotationBothSecretsSignAndTheOldOneStopsAtTheEndOfTheGrace) {
+  constexpr const char* kNewSecret = "whsec_bmV3LXNlY3JldC1hZnRlci10aGUtcm90YXRpb24=";
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::with(200, "ok"));
+  publish(receiver.url("/hook"));
+  // Rotated a moment ago: the new key first, the old one valid for the 24 h grace window.
+  ASSERT_TRUE(write([&](store::Tx& tx) {
+                ep_.secrets = {{kNewSecret, std::nullopt}, {kSecret, clock_.now() + 24h}};
+                return tx.update_endpoint(ep_);
+              }).ok());
+  start();
+  wait_recorded(1);
+  auto first = receiver.requests().at(0);
+  const std::string signatures(first.header("webhook-signature").value_or(""));
+  EXPECT_EQ(std::count(signatures.begin(), signatures.end(), ' '), 1) << "two signatures, space-separated";
+  EXPECT_TRUE(verifies_with(first, kNewSecret, clock_.now()));
+  EXPECT_TRUE(verifies_with(first, kSecret, clock_.now()));
+
+  clock_.advance(24h + 1s);  // the grace window is over
+  add_messages(1);
+  dispatcher_->wake();
+  wait_recorded(2);
+  auto second = receiver.requests().at(1);
+  EXPECT_TRUE(verifies_with(second, kNewSecret, clock_.now()));
+  EXPECT_FALSE(verifies_with(second, kSecret, clock_.now()));
+}
+
+}  // namespace
+}  // namespace hookwire::delivery
