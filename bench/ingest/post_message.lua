@@ -3,13 +3,16 @@
 -- acknowledged and everything else as non-2xx, and prints machine-readable "RESULT key=value" lines at the end.
 --
 -- Environment: BENCH_APP (default "bench"), BENCH_TOKEN (default "t"), BENCH_BODY_BYTES (default 1024),
--- BENCH_RUN_ID (default: time-based; makes keys unique across runs against one data directory).
+-- BENCH_RUN_ID (default: time-based; makes keys unique across runs against one data directory),
+-- BENCH_CHANNELS (default 0: no channels; N > 0: each message carries one channel "c000".."c<N-1>", in turn,
+-- so that it fans out to the one endpoint subscribed to that channel; used by bench/delivery).
 -- The same script is used against nginx (`return 200`), so both servers receive byte-identical traffic.
 
 local app = os.getenv("BENCH_APP") or "bench"
 local token = os.getenv("BENCH_TOKEN") or "t"
 local body_bytes = tonumber(os.getenv("BENCH_BODY_BYTES") or "1024")
 local run_id = os.getenv("BENCH_RUN_ID") or tostring(os.time())
+local channels = tonumber(os.getenv("BENCH_CHANNELS") or "0")
 local path = "/api/v1/app/" .. app .. "/msg"
 
 local threads = {}
@@ -38,6 +41,7 @@ function init(args)
   -- Fixed-width key (run id, thread, 10-digit counter) so every body has exactly the same size.
   local sample_key = string.format("%s-%d-%010d", run_id, thread_id or 0, 0)
   prefix = '{"eventType":"bench.event","payload":{"key":"'
+  if channels > 0 then prefix = '{"eventType":"bench.event","channels":["c000"],"payload":{"key":"' end
   local middle = '","data":"'
   suffix = '"}}'
   local fixed = #prefix + #sample_key + #middle + #suffix
@@ -48,6 +52,11 @@ function request()
   counter = counter + 1
   local key = string.format("%s-%d-%010d", run_id, thread_id or 0, counter)
   headers["idempotency-key"] = key
+  if channels > 0 then
+    -- Same width as "c000", so every body keeps exactly the same size.
+    prefix = string.format('{"eventType":"bench.event","channels":["c%03d"],"payload":{"key":"',
+      (counter + (thread_id or 0)) % channels)
+  end
   return wrk.format("POST", path, headers, prefix .. key .. pad .. suffix)
 end
 
