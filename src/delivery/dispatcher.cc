@@ -68,6 +68,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     if (wake_pending_.exchange(true)) return;
     asio::post(ioc_, [self = shared_from_this()] {
       self->wake_pending_ = false;
+      self->woken_ = true;
       self->timer_.cancel();
     });
   }
@@ -93,6 +94,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   asio::awaitable<void> run() {
     auto self = shared_from_this();
     while (!stopping_) {
+      woken_ = false;
       const size_t room = options_.max_in_flight - std::min(options_.max_in_flight, in_flight_);
       bool maybe_more = false;
       if (room > 0) {
@@ -119,7 +121,8 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         }
       }
       if (stopping_) break;
-      if (maybe_more) continue;
+      // More may be due, or a wake (new messages, a freed slot) came while claiming: look again at once.
+      if (maybe_more || woken_) continue;
       timer_.expires_after(options_.poll_interval);
       co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     }
@@ -388,6 +391,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   void finish_one() {
     --in_flight_;
     if (in_flight_gauge_) in_flight_gauge_->set(static_cast<double>(in_flight_));
+    woken_ = true;
     timer_.cancel();
     maybe_finish();
   }
@@ -416,6 +420,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   // ioc_ thread only:
   bool stopping_ = false;
   bool loop_done_ = false;
+  bool woken_ = false;    // a wake since the claim loop last started a pass (a claim may have missed it)
   size_t in_flight_ = 0;  // claimed and not yet recorded: sending, or waiting in a line below
   static constexpr size_t kLinePerSlot = 2;
   std::unordered_map<std::string, std::deque<store::DueDelivery>> waiting_;
