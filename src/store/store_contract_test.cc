@@ -1257,6 +1257,23 @@ TEST_P(StoreContractTest, DeliveryStatusListingsCountTheLatestDeliveryPerMessage
   ASSERT_TRUE(dead.ok());
   EXPECT_TRUE(dead->items.empty());
 
+  // Recovery requeues the endpoint's failed latest deliveries created in [since, until): not ds[4] (resent).
+  auto requeue = [&](const Endpoint& ep, TimePoint since, TimePoint until) {
+    int n = -1;
+    EXPECT_TRUE(write([&](Tx& tx) -> Status {
+                  auto r =
+                      tx.requeue_failed_deliveries(app.id, ep.id, since, until, kT0 + std::chrono::hours(2));
+                  if (!r.ok()) return r.take_error();
+                  n = *r;
+                  return {};
+                }).ok());
+    return n;
+  };
+  EXPECT_EQ(requeue(ep1, kT0, kT0 + std::chrono::hours(5)), 0);
+  EXPECT_EQ(requeue(ep2, kT0, kT0 + std::chrono::minutes(1)), 0);  // ds[6] was created an hour later
+  EXPECT_EQ(requeue(ep2, kT0, kT0 + std::chrono::hours(5)), 1);
+  EXPECT_EQ(counts(ep2, std::nullopt, std::nullopt), (std::vector<int64_t>{0, 3, 0, 0}));
+
   // The manual flag round-trips through update_delivery.
   Delivery resent = ds[5];
   resent.manual = false;
