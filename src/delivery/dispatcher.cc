@@ -207,11 +207,12 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     a.response_status_code = response_status;
     a.response = std::move(response_text);
     a.response_duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
-    a.trigger_type = 0;
+    a.trigger_type = due.delivery.manual ? 1 : 0;  // the first attempt after a resend is manual
     a.created_at = now;
 
     store::Delivery d = due.delivery;
     d.attempts += 1;
+    d.manual = false;
     d.updated_at = now;
     bool disable = false;
     switch (decision.kind) {

@@ -90,10 +90,39 @@ struct Delivery {
   std::string msg_id;
   std::string endpoint_id;
   int status = kPending;
-  int attempts = 0;  // attempts made so far
+  int attempts = 0;     // attempts made so far
+  bool manual = false;  // queued by a person (resend): its next attempt is logged as manual (trigger_type 1)
   TimePoint next_attempt_at;
   TimePoint created_at;
   TimePoint updated_at;
+};
+
+// A delivery's status as Svix reports it: pending until the first attempt is recorded, then "sending" while
+// retries remain (whether waiting or leased), success or fail once finished.
+inline int reported_status(const Delivery& d) {
+  if (d.status == Delivery::kPending || d.status == Delivery::kSending)
+    return d.attempts > 0 ? Delivery::kSending : Delivery::kPending;
+  return d.status;
+}
+
+// A message with its latest delivery to one endpoint (endpoint/message listings, dead letters).
+struct MessageDelivery {
+  Message message;
+  Delivery delivery;
+};
+
+// An endpoint with the latest delivery of one message to it.
+struct EndpointDelivery {
+  Endpoint endpoint;
+  Delivery delivery;
+};
+
+// Counts of an endpoint's deliveries (the latest per message) by reported status.
+struct DeliveryCounts {
+  int64_t success = 0;
+  int64_t pending = 0;
+  int64_t sending = 0;
+  int64_t fail = 0;
 };
 
 // Whether an endpoint keeps failing (for auto-disable): the dispatcher's EndpointHealth works on these
@@ -147,6 +176,30 @@ struct MessageQuery {
   std::optional<TimePoint> after;        // created_at > after
   std::vector<std::string> event_types;  // empty = any
   std::optional<std::string> channel;
+};
+
+// Listings of deliveries (the latest delivery per message and endpoint) with their messages.
+struct DeliveryQuery {
+  PageQuery page;
+  std::optional<int> status;             // reported_status() equals this
+  std::optional<TimePoint> before;       // message created_at < before
+  std::optional<TimePoint> after;        // message created_at > after
+  std::vector<std::string> event_types;  // empty = any
+  std::optional<std::string> channel;
+};
+
+// Attempt listings. Converts from a bare PageQuery (no filters).
+struct AttemptQuery {
+  AttemptQuery() = default;
+  AttemptQuery(PageQuery p) : page(std::move(p)) {}  // NOLINT: implicit on purpose
+  PageQuery page;
+  std::optional<int> status;               // attempt status (0 success, 2 fail)
+  std::optional<int> status_code_class;    // 0: no response; 100..500: that class of HTTP status
+  std::optional<TimePoint> before;         // attempt created_at < before
+  std::optional<TimePoint> after;          // attempt created_at > after
+  std::vector<std::string> event_types;    // the message's event type is one of these; empty = any
+  std::optional<std::string> channel;      // the message carries this channel
+  std::optional<std::string> endpoint_id;  // only attempts to this endpoint (an id, not a uid)
 };
 
 template <class T>

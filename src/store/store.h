@@ -18,6 +18,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,15 +67,16 @@ class Tx {
 
   // Attempts
   virtual Status insert_attempt(const Attempt& a) = 0;
+  // Filtered as AttemptQuery says; q.endpoint_id narrows the by-message listing (ignored by-endpoint).
   virtual Result<Page<Attempt>> list_attempts_by_message(std::string_view app_id, std::string_view msg_id,
-                                                         const PageQuery& q) = 0;
+                                                         const AttemptQuery& q) = 0;
   virtual Result<Page<Attempt>> list_attempts_by_endpoint(std::string_view app_id,
                                                           std::string_view endpoint_id,
-                                                          const PageQuery& q) = 0;
+                                                          const AttemptQuery& q) = 0;
 
   // Deliveries
   virtual Status insert_delivery(const Delivery& d) = 0;
-  // By d.id: status, attempts, next_attempt_at, updated_at.
+  // By d.id: status, attempts, manual, next_attempt_at, updated_at.
   virtual Status update_delivery(const Delivery& d) = 0;
   // Leases up to `limit` deliveries that are due (pending or sending, next_attempt_at <= now), oldest due
   // first, at most `per_endpoint` of them for any one endpoint: each becomes kSending with next_attempt_at =
@@ -85,9 +87,29 @@ class Tx {
   virtual Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until,
                                                                 int limit, int per_endpoint) = 0;
   // Recovery: makes the endpoint's failed deliveries created in [since, until) pending and due at `now`, with
-  // a fresh retry schedule (attempts = 0). Returns how many.
+  // a fresh retry schedule (attempts = 0). Only the latest delivery of a message counts (one superseded by a
+  // resend is not sent again). Returns how many.
   virtual Result<int> requeue_failed_deliveries(std::string_view app_id, std::string_view endpoint_id,
                                                 TimePoint since, TimePoint until, TimePoint now) = 0;
+  // Delivery status as the API lists it. A message may have several deliveries to one endpoint (a resend adds
+  // one); only the latest (highest id) of each (message, endpoint) pair counts in these four.
+  // The endpoint's messages with that delivery, paged by message id, filtered as DeliveryQuery says.
+  virtual Result<Page<MessageDelivery>> list_endpoint_messages(std::string_view app_id,
+                                                               std::string_view endpoint_id,
+                                                               const DeliveryQuery& q) = 0;
+  // The endpoints (still existing) a message is delivered to, with that delivery, paged by endpoint id.
+  virtual Result<Page<EndpointDelivery>> list_message_endpoints(std::string_view app_id,
+                                                                std::string_view msg_id,
+                                                                const PageQuery& q) = 0;
+  // Those deliveries to the endpoint created in [since, until) (open ends when absent), by reported status.
+  virtual Result<DeliveryCounts> count_endpoint_deliveries(std::string_view app_id,
+                                                           std::string_view endpoint_id,
+                                                           std::optional<TimePoint> since,
+                                                           std::optional<TimePoint> until) = 0;
+  // Dead letters: the application's failed ones (kFailed), with their messages, paged by delivery id;
+  // q.status is ignored, the other filters apply to the message.
+  virtual Result<Page<MessageDelivery>> list_failed_deliveries(std::string_view app_id,
+                                                               const DeliveryQuery& q) = 0;
   // Endpoint health (auto-disable bookkeeping); an endpoint never recorded has the default (healthy) record.
   virtual Result<EndpointHealthRecord> get_endpoint_health(std::string_view endpoint_id) = 0;
   virtual Status put_endpoint_health(std::string_view endpoint_id, const EndpointHealthRecord& h) = 0;

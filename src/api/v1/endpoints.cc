@@ -1,4 +1,6 @@
 // /api/v1/app/{app_id}/endpoint: endpoints, their signing secrets and custom headers.
+#include <hookwire/signing.h>
+
 #include <boost/url/parse.hpp>
 
 #include "api/v1/json_body.h"
@@ -15,15 +17,28 @@ using store::Endpoint;
 namespace {
 
 constexpr std::string_view kSecretPrefix = "whsec_";
+constexpr std::string_view kAsymmetricPrefix = "whsk_";
 
-// Svix's rule: ^(whsec_)?[a-zA-Z0-9+/=]{32,100}$; stored with the prefix, and it must decode as base64.
-std::optional<std::string> normalize_secret(std::string_view s) {
+// A key given by the client, stored with its prefix. Either Svix's rule, ^(whsec_)?[a-zA-Z0-9+/=]{32,100}$
+// decoding as base64 of 24 to 64 bytes (signed v1), or a whsk_ Ed25519 secret key (signed v1a): base64 of
+// the 32-byte seed then its 32-byte public key. `field` names the field in errors.
+Result<std::string> normalize_secret(std::string_view s, std::string_view field) {
+  if (s.starts_with(kAsymmetricPrefix)) {
+    auto public_key = signing::public_key_of(s);
+    if (!public_key)
+      return Error::validation(std::string(field), "is not a usable whsk_ key: " + public_key.error());
+    return std::string(s);
+  }
+  auto invalid = [&] {
+    return Error::validation(std::string(field),
+                             "must be whsec_ followed by base64 of 24 to 64 bytes, or a whsk_ Ed25519 key");
+  };
   if (s.starts_with(kSecretPrefix)) s.remove_prefix(kSecretPrefix.size());
-  if (s.size() < 32 || s.size() > 100) return std::nullopt;
+  if (s.size() < 32 || s.size() > 100) return invalid();
   for (unsigned char c : s)
-    if (!std::isalnum(c) && c != '+' && c != '/' && c != '=') return std::nullopt;
+    if (!std::isalnum(c) && c != '+' && c != '/' && c != '=') return invalid();
   auto bytes = base64_decode(s);
-  if (!bytes || bytes->size() < 24 || bytes->size() > 64) return std::nullopt;
+  if (!bytes || bytes->size() < 24 || bytes->size() > 64) return invalid();
   return std::string(kSecretPrefix) + std::string(s);
 }
 
@@ -106,8 +121,12 @@ Result<EndpointFields> read_endpoint(const json::object& obj, Shape shape) {
   f.clear_channels = shape == Shape::kPatch && r.is_null("channels");
   if (shape == Shape::kIn) {
     if (auto s = r.opt_string("secret", FieldReader::Rule::kAny, 128)) {
-      f.secret = normalize_secret(*s);
-      if (!f.secret) r.fail("secret", "must be whsec_ followed by base64 of 24 to 64 bytes");
+      auto key = normalize_secret(*s, "secret");
+      if (key) {
+        f.secret = std::move(*key);
+      } else {
+        r.fail("secret", key.error().detail);
+      }
     }
     f.headers = r.opt_string_map("headers");
     if (f.headers)
@@ -259,7 +278,15 @@ asio::awaitable<Response> get_secret(const ApiContext* ctx, const Request& req, 
     auto ep = find_endpoint(tx, app_id, ep_id);
     if (!ep) return ep.take_error();
     if (ep->secrets.empty()) return Error::internal("endpoint has no secret");
-    return Reply{http::status::ok, json::serialize(json::object{{"key", ep->secrets.front().key}})};
+    const std::string& key = ep->secrets.front().key;
+    json::object out{{"key", key}};
+    // hookwire extension: a whsk_ endpoint signs v1a; receivers verify with this whpk_ public key.
+    if (key.starts_with(kAsymmetricPrefix)) {
+      auto public_key = signing::public_key_of(key);
+      if (!public_key) return Error::internal("endpoint has an unusable whsk_ key");
+      out["publicKey"] = public_key.value();
+    }
+    return Reply{http::status::ok, json::serialize(out)};
   };
   auto response = co_await read_reply(ctx, req, std::move(fn));
   co_return response;
@@ -276,8 +303,14 @@ asio::awaitable<Response> rotate_secret(const ApiContext* ctx, const Request& re
   auto key_text = r.opt_string("key", FieldReader::Rule::kAny, 128);
   auto grace = r.opt_int("gracePeriodSeconds", 0, 7 * 24 * 3600).value_or(24 * 3600);
   std::optional<std::string> key;
-  if (key_text && !(key = normalize_secret(*key_text)))
-    r.fail("key", "must be whsec_ followed by base64 of 24 to 64 bytes");
+  if (key_text) {
+    auto normalized = normalize_secret(*key_text, "key");
+    if (normalized) {
+      key = std::move(*normalized);
+    } else {
+      r.fail("key", normalized.error().detail);
+    }
+  }
   if (r.error()) co_return error_response(*r.error(), req.version(), req.keep_alive());
   const TimePoint now = ctx->clock->now();
   std::string new_key = key.value_or(generate_secret());

@@ -95,6 +95,22 @@ TEST(Query, RejectsBadPaging) {
   EXPECT_TRUE(*bool_param(*Query::parse("/x"), "flag", true));
 }
 
+TEST(Query, StatusTimeEventTypeAndChannelFilters) {
+  auto q = Query::parse("/x?status=3&since=2026-01-02T03:04:05.250Z&event_types=a.b,c&channel=eu-1");
+  ASSERT_TRUE(q);
+  EXPECT_EQ(*status_param(*q), 3);
+  EXPECT_EQ(format_iso8601(**time_param(*q, "since")), "2026-01-02T03:04:05.250Z");
+  EXPECT_FALSE(time_param(*q, "until")->has_value());
+  EXPECT_EQ(*event_types_param(*q), (std::vector<std::string>{"a.b", "c"}));
+  EXPECT_EQ(**channel_param(*q), "eu-1");
+  EXPECT_FALSE(status_param(*Query::parse("/x"))->has_value());
+  for (const char* t : {"/x?status=4", "/x?status=-1", "/x?status=01", "/x?status=sending"})
+    EXPECT_EQ(status_param(*Query::parse(t)).error().field, "query.status") << t;
+  EXPECT_EQ(time_param(*Query::parse("/x?before=yesterday"), "before").error().field, "query.before");
+  EXPECT_EQ(event_types_param(*Query::parse("/x?event_types=a,b%20c")).error().field, "query.event_types");
+  EXPECT_EQ(channel_param(*Query::parse("/x?channel=a/b")).error().field, "query.channel");
+}
+
 }  // namespace
 }  // namespace hookwire::api::v1
 
@@ -124,6 +140,51 @@ TEST(MessageJson, IsValidJsonWithThePayloadVerbatim) {
   ASSERT_TRUE(lean);
   EXPECT_TRUE(lean->at("eventId").is_null());
   EXPECT_TRUE(lean->at("payload").as_object().empty());
+}
+
+// EndpointMessageOut: the message, then its delivery status as Svix reports it (a delivery retrying after a
+// failed attempt is "sending"; leased for its first attempt, still "pending").
+TEST(EndpointMessageJson, CarriesSvixStatusesAndTheDeadLetterFields) {
+  store::Page<store::MessageDelivery> page;
+  store::MessageDelivery md;
+  md.message.id = "msg_1";
+  md.message.event_type = "a.b";
+  md.message.payload = R"({"n":1})";
+  md.delivery.id = "dlv_1";
+  md.delivery.endpoint_id = "ep_1";
+  md.delivery.status = store::Delivery::kPending;
+  md.delivery.attempts = 2;
+  md.delivery.next_attempt_at = from_unix_millis(1614265330123);
+  page.items.push_back(md);
+  md.delivery.status = store::Delivery::kSending;
+  md.delivery.attempts = 0;
+  page.items.push_back(md);
+  md.delivery.status = store::Delivery::kFailed;
+  md.delivery.attempts = 3;
+  page.items.push_back(md);
+  page.iterator = "msg_1";
+  page.done = false;
+  auto parsed = parse_object(endpoint_message_list_json(page, true));
+  ASSERT_TRUE(parsed);
+  const auto& data = parsed->at("data").as_array();
+  ASSERT_EQ(data.size(), 3u);
+  EXPECT_EQ(data[0].at("status").as_int64(), 3);
+  EXPECT_EQ(data[0].at("statusText").as_string(), "sending");
+  EXPECT_EQ(data[0].at("nextAttempt").as_string(), "2021-02-25T15:02:10.123Z");
+  EXPECT_EQ(data[0].at("payload").at("n").as_int64(), 1);
+  EXPECT_EQ(data[1].at("statusText").as_string(), "pending");
+  EXPECT_TRUE(data[1].at("nextAttempt").is_null());
+  EXPECT_EQ(data[2].at("statusText").as_string(), "fail");
+  EXPECT_FALSE(data[2].as_object().contains("endpointId"));
+  EXPECT_EQ(parsed->at("iterator").as_string(), "msg_1");
+  EXPECT_FALSE(parsed->at("done").as_bool());
+  auto dead = parse_object(endpoint_message_list_json(page, false, /*dead_letter=*/true));
+  ASSERT_TRUE(dead);
+  const auto& letter = dead->at("data").as_array()[2];
+  EXPECT_EQ(letter.at("endpointId").as_string(), "ep_1");
+  EXPECT_EQ(letter.at("deliveryId").as_string(), "dlv_1");
+  EXPECT_EQ(letter.at("attempts").as_int64(), 3);
+  EXPECT_TRUE(letter.at("payload").as_object().empty());
 }
 
 TEST(RawMember, EscapedQuotesAndBackslashesInsideStrings) {

@@ -11,7 +11,7 @@ namespace asio = boost::asio;
 namespace {
 
 // POST /app/{app}/msg/{msg}/endpoint/{ep}/resend: a new delivery of the message to the endpoint, due now,
-// with a fresh retry schedule (whatever became of the earlier ones).
+// with a fresh retry schedule (whatever became of the earlier ones); its first attempt is logged as manual.
 asio::awaitable<Response> resend(const ApiContext* ctx, const Request& req, std::string app_id,
                                  std::string msg_id, std::string ep_id) {
   const TimePoint now = ctx->clock->now();
@@ -28,6 +28,7 @@ asio::awaitable<Response> resend(const ApiContext* ctx, const Request& req, std:
     d.msg_id = msg->id;
     d.endpoint_id = ep->id;
     d.status = store::Delivery::kPending;
+    d.manual = true;  // its attempt is logged with triggerType 1 (manual)
     d.next_attempt_at = now;
     d.created_at = d.updated_at = now;
     if (auto st = tx.insert_delivery(d); !st) return st.take_error();

@@ -16,5 +16,6 @@ void add_endpoint_routes(Router& router, const ApiContext* ctx);
 void add_message_routes(Router& router, const ApiContext* ctx);
 void add_attempt_routes(Router& router, const ApiContext* ctx);
 void add_recovery_routes(Router& router, const ApiContext* ctx);
+void add_delivery_routes(Router& router, const ApiContext* ctx);
 
 }  // namespace hookwire::api::v1

@@ -155,4 +155,47 @@ std::string message_list_json(const store::Page<store::Message>& page, bool with
   return text;
 }
 
+json::object delivery_status_json(const store::Delivery& d) {
+  static constexpr const char* kStatusText[] = {"success", "pending", "fail", "sending"};
+  const int status = store::reported_status(d);
+  json::object out{{"status", status}, {"statusText", kStatusText[std::clamp(status, 0, 3)]}};
+  // Due at next_attempt_at while waiting; while leased (an attempt in flight) the next attempt is unknown.
+  out["nextAttempt"] = d.status == store::Delivery::kPending ? json::value(format_iso8601(d.next_attempt_at))
+                                                             : json::value(nullptr);
+  return out;
+}
+
+json::object to_json(const store::EndpointDelivery& ed) {
+  json::object out = to_json(ed.endpoint);
+  for (auto& [k, v] : delivery_status_json(ed.delivery)) out[k] = v;
+  return out;
+}
+
+std::string endpoint_message_list_json(const store::Page<store::MessageDelivery>& page, bool with_content,
+                                       bool dead_letter) {
+  std::string text = "{\"data\":[";
+  for (size_t i = 0; i < page.items.size(); ++i) {
+    const auto& [msg, d] = page.items[i];
+    if (i) text += ',';
+    text += message_json(msg, with_content);
+    text.pop_back();  // '}': the delivery's fields follow
+    json::object extra = delivery_status_json(d);
+    if (dead_letter) {
+      extra["endpointId"] = d.endpoint_id;
+      extra["deliveryId"] = d.id;
+      extra["attempts"] = d.attempts;
+      extra["failedAt"] = format_iso8601(d.updated_at);
+    }
+    text += ',';
+    text.append(json::serialize(extra), 1);  // skip '{'
+  }
+  text += "],";
+  json::object rest{{"done", page.done}};
+  rest["iterator"] = optional_string(page.iterator);
+  rest["prevIterator"] = optional_string(page.prev_iterator);
+  std::string tail = json::serialize(rest);
+  text.append(tail, 1);  // skip '{'
+  return text;
+}
+
 }  // namespace hookwire::api::v1

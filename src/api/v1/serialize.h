@@ -1,5 +1,5 @@
-// Records as Svix's JSON shapes (ApplicationOut, EndpointOut, EventTypeOut, MessageOut, MessageAttemptOut)
-// and the list envelope {data, iterator, prevIterator, done}.
+// Records as Svix's JSON shapes (ApplicationOut, EndpointOut, EventTypeOut, MessageOut, MessageAttemptOut,
+// MessageEndpointOut, EndpointMessageOut) and the list envelope {data, iterator, prevIterator, done}.
 #pragma once
 
 #include <boost/json.hpp>
@@ -15,6 +15,8 @@ json::object to_json(const store::Application& app);
 json::object to_json(const store::EventType& et);
 json::object to_json(const store::Endpoint& ep);
 json::object to_json(const store::Attempt& a);
+// MessageEndpointOut: the endpoint and its delivery status for one message.
+json::object to_json(const store::EndpointDelivery& ed);
 // MessageOut as text: the payload is spliced in exactly as stored. Without content, "payload": {}.
 std::string message_json(const store::Message& msg, bool with_content = true);
 
@@ -30,5 +32,12 @@ std::string list_json(const store::Page<T>& page) {
 }
 
 std::string message_list_json(const store::Page<store::Message>& page, bool with_content);
+
+// MessageStatus and its text for a delivery, as Svix reports them (store::reported_status).
+json::object delivery_status_json(const store::Delivery& d);
+// ListResponse_EndpointMessageOut_: messages with their delivery status to one endpoint. With `dead_letter`,
+// each item also names its endpoint and delivery (the dead-letter listing, a hookwire extension).
+std::string endpoint_message_list_json(const store::Page<store::MessageDelivery>& page, bool with_content,
+                                       bool dead_letter = false);
 
 }  // namespace hookwire::api::v1

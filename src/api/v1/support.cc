@@ -5,6 +5,7 @@
 #include <boost/url/parse.hpp>
 #include <charconv>
 
+#include "api/v1/json_body.h"
 #include "core/encoding.h"
 #include "store/async.h"
 
@@ -96,6 +97,41 @@ Result<store::PageQuery> page_query(const Query& q, store::Order default_order) 
     }
   }
   return page;
+}
+
+Result<std::optional<TimePoint>> time_param(const Query& q, std::string_view name) {
+  auto text = q.get(name);
+  if (!text) return std::optional<TimePoint>();
+  auto t = parse_iso8601(*text);
+  if (!t)
+    return Error::validation("query." + std::string(name),
+                             "must be an ISO 8601 date-time such as 2026-01-02T03:04:05Z");
+  return std::optional<TimePoint>(*t);
+}
+
+Result<std::optional<int>> status_param(const Query& q, std::string_view name) {
+  auto text = q.get(name);
+  if (!text) return std::optional<int>();
+  if (text->size() != 1 || (*text)[0] < '0' || (*text)[0] > '3')
+    return Error::validation("query." + std::string(name),
+                             "must be a message status: 0 (success), 1 (pending), 2 (fail) or 3 (sending)");
+  return std::optional<int>((*text)[0] - '0');
+}
+
+Result<std::vector<std::string>> event_types_param(const Query& q) {
+  auto out = q.list("event_types");
+  for (const auto& et : out)
+    if (et.size() > 256 || !is_token(et))
+      return Error::validation("query.event_types",
+                               "items must match ^[a-zA-Z0-9\\-_.]+$ (at most 256 characters)");
+  return out;
+}
+
+Result<std::optional<std::string>> channel_param(const Query& q) {
+  auto channel = q.get("channel");
+  if (channel && (channel->size() > 128 || !is_token(*channel)))
+    return Error::validation("query.channel", "must match ^[a-zA-Z0-9\\-_.]+$ (at most 128 characters)");
+  return channel;
 }
 
 Result<bool> bool_param(const Query& q, std::string_view name, bool fallback) {

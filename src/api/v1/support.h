@@ -56,6 +56,13 @@ class Query {
 
 // limit (1..250, default 50), iterator, order ("ascending"/"descending").
 Result<store::PageQuery> page_query(const Query& q, store::Order default_order);
+// Optional ISO 8601 date-time query parameter (`before`, `after`, `since`...); nullopt when absent.
+Result<std::optional<TimePoint>> time_param(const Query& q, std::string_view name);
+// Optional Svix MessageStatus query parameter (0 success, 1 pending, 2 fail, 3 sending).
+Result<std::optional<int>> status_param(const Query& q, std::string_view name = "status");
+// `event_types` (repeated or comma-joined), each an event type name; `channel`, a channel name.
+Result<std::vector<std::string>> event_types_param(const Query& q);
+Result<std::optional<std::string>> channel_param(const Query& q);
 // Optional boolean query flag ("true"/"false"); `fallback` when absent.
 Result<bool> bool_param(const Query& q, std::string_view name, bool fallback);
 

@@ -117,6 +117,14 @@ CREATE TABLE endpoint_health (
   consecutive_failures INTEGER NOT NULL
 );
 )sql",
+    // 4: delivery status listings (an endpoint's messages, dead letters) and manual resends.
+    R"sql(
+ALTER TABLE deliveries ADD COLUMN manual INTEGER NOT NULL DEFAULT 0;
+-- An endpoint's messages in id order, and the latest delivery of each (message, endpoint) pair.
+CREATE INDEX deliveries_by_endpoint ON deliveries (app_id, endpoint_id, msg_id, id);
+-- Dead letters of an application, newest first; only failed rows are in it.
+CREATE INDEX deliveries_failed ON deliveries (app_id, id) WHERE status = 2;
+)sql",
 };
 
 int user_version(Connection& conn) {

@@ -99,24 +99,24 @@ constexpr const char* kEndpointCols =
     "id, app_id, uid, url, description, disabled, rate_limit, event_types, channels, metadata, secrets, "
     "headers, "
     "created_at, updated_at";
-Result<Endpoint> read_endpoint(const Stmt& s) {
+Result<Endpoint> read_endpoint(const Stmt& s, int c = 0) {
   Endpoint e;
-  e.id = s.text(0);
-  e.app_id = s.text(1);
-  e.uid = s.opt_text(2);
-  e.url = s.text(3);
-  e.description = s.text(4);
-  e.disabled = s.boolean(5);
-  e.rate_limit = s.opt_int64(6);
-  auto event_types = opt_strings(s, 7, "endpoints.event_types");
+  e.id = s.text(c + 0);
+  e.app_id = s.text(c + 1);
+  e.uid = s.opt_text(c + 2);
+  e.url = s.text(c + 3);
+  e.description = s.text(c + 4);
+  e.disabled = s.boolean(c + 5);
+  e.rate_limit = s.opt_int64(c + 6);
+  auto event_types = opt_strings(s, c + 7, "endpoints.event_types");
   if (!event_types.ok()) return event_types.take_error();
   e.event_types = std::move(*event_types);
-  auto channels = opt_strings(s, 8, "endpoints.channels");
+  auto channels = opt_strings(s, c + 8, "endpoints.channels");
   if (!channels.ok()) return channels.take_error();
   e.channels = std::move(*channels);
-  e.metadata = s.text(9);
+  e.metadata = s.text(c + 9);
   {
-    auto v = parse(s.text(10), "endpoints.secrets");
+    auto v = parse(s.text(c + 10), "endpoints.secrets");
     if (!v.ok()) return v.take_error();
     if (!v->is_array()) return Error::internal("corrupt JSON in column endpoints.secrets");
     for (const auto& item : v->as_array()) {
@@ -132,7 +132,7 @@ Result<Endpoint> read_endpoint(const Stmt& s) {
     }
   }
   {
-    auto v = parse(s.text(11), "endpoints.headers");
+    auto v = parse(s.text(c + 11), "endpoints.headers");
     if (!v.ok()) return v.take_error();
     if (!v->is_object()) return Error::internal("corrupt JSON in column endpoints.headers");
     for (const auto& [k, val] : v->as_object()) {
@@ -140,23 +140,23 @@ Result<Endpoint> read_endpoint(const Stmt& s) {
       e.headers.emplace(std::string(k), std::string(val.as_string()));
     }
   }
-  e.created_at = s.time(12);
-  e.updated_at = s.time(13);
+  e.created_at = s.time(c + 12);
+  e.updated_at = s.time(c + 13);
   return e;
 }
 
 constexpr const char* kMessageCols = "id, app_id, event_id, event_type, payload, channels, created_at";
-Result<Message> read_message(const Stmt& s) {
+Result<Message> read_message(const Stmt& s, int c = 0) {
   Message m;
-  m.id = s.text(0);
-  m.app_id = s.text(1);
-  m.event_id = s.opt_text(2);
-  m.event_type = s.text(3);
-  m.payload = s.text(4);
-  auto channels = opt_strings(s, 5, "messages.channels");
+  m.id = s.text(c + 0);
+  m.app_id = s.text(c + 1);
+  m.event_id = s.opt_text(c + 2);
+  m.event_type = s.text(c + 3);
+  m.payload = s.text(c + 4);
+  auto channels = opt_strings(s, c + 5, "messages.channels");
   if (!channels.ok()) return channels.take_error();
   m.channels = std::move(*channels);
-  m.created_at = s.time(6);
+  m.created_at = s.time(c + 6);
   return m;
 }
 
@@ -180,18 +180,19 @@ Result<Attempt> read_attempt(const Stmt& s) {
 }
 
 constexpr const char* kDeliveryCols =
-    "id, app_id, msg_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at";
-Delivery read_delivery(const Stmt& s) {
+    "id, app_id, msg_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at, manual";
+Delivery read_delivery(const Stmt& s, int c = 0) {
   Delivery d;
-  d.id = s.text(0);
-  d.app_id = s.text(1);
-  d.msg_id = s.text(2);
-  d.endpoint_id = s.text(3);
-  d.status = static_cast<int>(s.int64(4));
-  d.attempts = static_cast<int>(s.int64(5));
-  d.next_attempt_at = s.time(6);
-  d.created_at = s.time(7);
-  d.updated_at = s.time(8);
+  d.id = s.text(c + 0);
+  d.app_id = s.text(c + 1);
+  d.msg_id = s.text(c + 2);
+  d.endpoint_id = s.text(c + 3);
+  d.status = static_cast<int>(s.int64(c + 4));
+  d.attempts = static_cast<int>(s.int64(c + 5));
+  d.next_attempt_at = s.time(c + 6);
+  d.created_at = s.time(c + 7);
+  d.updated_at = s.time(c + 8);
+  d.manual = s.boolean(c + 9);
   return d;
 }
 
@@ -200,6 +201,66 @@ bool is_constraint(int rc) { return (rc & 0xff) == SQLITE_CONSTRAINT; }
 // Which unique key a constraint error names ("UNIQUE constraint failed: messages.app_id, messages.event_id").
 bool names_column(sqlite3* db, std::string_view column) {
   return std::string_view(sqlite3_errmsg(db)).find(column) != std::string_view::npos;
+}
+
+// "a, b" with alias "t" -> "t.a, t.b": column lists of joined tables.
+std::string prefixed(std::string_view cols, std::string_view alias) {
+  std::string out;
+  while (!cols.empty()) {
+    auto comma = cols.find(',');
+    auto col = cols.substr(0, comma);
+    while (col.starts_with(' ')) col.remove_prefix(1);
+    if (!out.empty()) out += ", ";
+    fmt::format_to(std::back_inserter(out), "{}.{}", alias, col);
+    cols = comma == std::string_view::npos ? std::string_view{} : cols.substr(comma + 1);
+  }
+  return out;
+}
+constexpr int kMessageColCount = 7;
+constexpr int kEndpointColCount = 14;
+
+// Only the latest delivery (highest id) of its (message, endpoint) pair; `d` is the deliveries alias.
+constexpr const char* kLatestDelivery =
+    " AND d.id = (SELECT MAX(x.id) FROM deliveries x WHERE x.app_id = d.app_id AND x.endpoint_id = "
+    "d.endpoint_id AND x.msg_id = d.msg_id)";
+
+// Appends the message filters of a DeliveryQuery (messages alias `m`, deliveries `d`).
+template <class Binds>
+void add_message_filters(std::string& sql, Binds& binds, const DeliveryQuery& q) {
+  if (q.before) {
+    sql += " AND m.created_at < ?";
+    binds.emplace_back(unix_millis(*q.before));
+  }
+  if (q.after) {
+    sql += " AND m.created_at > ?";
+    binds.emplace_back(unix_millis(*q.after));
+  }
+  if (!q.event_types.empty()) {
+    sql += " AND m.event_type IN (";
+    for (size_t i = 0; i < q.event_types.size(); ++i) {
+      sql += i ? ", ?" : "?";
+      binds.emplace_back(std::string_view(q.event_types[i]));
+    }
+    sql += ")";
+  }
+  if (q.channel) {
+    sql += " AND EXISTS (SELECT 1 FROM json_each(m.channels) WHERE json_each.value = ?)";
+    binds.emplace_back(std::string_view(*q.channel));
+  }
+}
+
+// The SQL condition for a reported status (see reported_status in model.h) of deliveries alias `d`.
+const char* reported_status_sql(int status) {
+  switch (status) {
+    case Delivery::kPending:
+      return " AND d.status IN (1, 3) AND d.attempts = 0";
+    case Delivery::kSending:
+      return " AND d.status IN (1, 3) AND d.attempts > 0";
+    case Delivery::kSuccess:
+      return " AND d.status = 0";
+    default:
+      return " AND d.status = 2";
+  }
 }
 
 }  // namespace
@@ -461,7 +522,7 @@ Result<std::vector<Endpoint>> SqliteTx::list_enabled_endpoints(std::string_view 
 Result<Page<Endpoint>> SqliteTx::list_endpoints(std::string_view app_id, const PageQuery& q) {
   return list<Endpoint>(
       {fmt::format("SELECT {} FROM endpoints WHERE app_id = ?", kEndpointCols), {app_id}, "id"}, q,
-      read_endpoint, [](const Endpoint& e) { return e.id; });
+      [](const Stmt& s) { return read_endpoint(s); }, [](const Endpoint& e) { return e.id; });
 }
 
 namespace {
@@ -613,7 +674,9 @@ Result<Page<Message>> SqliteTx::list_messages(std::string_view app_id, const Mes
     lq.select += " AND EXISTS (SELECT 1 FROM json_each(messages.channels) WHERE json_each.value = ?)";
     lq.binds.emplace_back(std::string_view(*q.channel));
   }
-  return list<Message>(std::move(lq), q.page, read_message, [](const Message& m) { return m.id; });
+  return list<Message>(
+      std::move(lq), q.page, [](const Stmt& s) { return read_message(s); },
+      [](const Message& m) { return m.id; });
 }
 
 // ---- Attempts
@@ -640,21 +703,69 @@ Status SqliteTx::insert_attempt(const Attempt& a) {
   return finish_write(s, "insert_attempt", [] { return Error::conflict("attempt id already exists"); });
 }
 
+namespace {
+// The attempt listings' SQL: attempts `a`, joined to their messages `m` only when a filter needs them.
+void add_attempt_filters(std::string& sql, std::vector<std::variant<std::string_view, int64_t>>& binds,
+                         const AttemptQuery& q) {
+  if (q.status) {
+    sql += " AND a.status = ?";
+    binds.emplace_back(int64_t{*q.status});
+  }
+  if (q.status_code_class) {
+    if (*q.status_code_class == 0) {
+      sql += " AND a.response_status_code = 0";
+    } else {
+      sql += " AND a.response_status_code >= ? AND a.response_status_code < ?";
+      binds.emplace_back(int64_t{*q.status_code_class});
+      binds.emplace_back(int64_t{*q.status_code_class} + 100);
+    }
+  }
+  if (q.before) {
+    sql += " AND a.created_at < ?";
+    binds.emplace_back(unix_millis(*q.before));
+  }
+  if (q.after) {
+    sql += " AND a.created_at > ?";
+    binds.emplace_back(unix_millis(*q.after));
+  }
+  if (!q.event_types.empty()) {
+    sql += " AND m.event_type IN (";
+    for (size_t i = 0; i < q.event_types.size(); ++i) {
+      sql += i ? ", ?" : "?";
+      binds.emplace_back(std::string_view(q.event_types[i]));
+    }
+    sql += ")";
+  }
+  if (q.channel) {
+    sql += " AND EXISTS (SELECT 1 FROM json_each(m.channels) WHERE json_each.value = ?)";
+    binds.emplace_back(std::string_view(*q.channel));
+  }
+}
+
+std::string attempt_select(const AttemptQuery& q) {
+  const bool join = !q.event_types.empty() || q.channel;
+  return fmt::format("SELECT {} FROM attempts a{} WHERE a.app_id = ?", prefixed(kAttemptCols, "a"),
+                     join ? " JOIN messages m ON m.app_id = a.app_id AND m.id = a.msg_id" : "");
+}
+}  // namespace
+
 Result<Page<Attempt>> SqliteTx::list_attempts_by_message(std::string_view app_id, std::string_view msg_id,
-                                                         const PageQuery& q) {
-  return list<Attempt>({fmt::format("SELECT {} FROM attempts WHERE app_id = ? AND msg_id = ?", kAttemptCols),
-                        {app_id, msg_id},
-                        "id"},
-                       q, read_attempt, [](const Attempt& a) { return a.id; });
+                                                         const AttemptQuery& q) {
+  ListQuery lq{attempt_select(q) + " AND a.msg_id = ?", {app_id, msg_id}, "a.id"};
+  if (q.endpoint_id) {
+    lq.select += " AND a.endpoint_id = ?";
+    lq.binds.emplace_back(std::string_view(*q.endpoint_id));
+  }
+  add_attempt_filters(lq.select, lq.binds, q);
+  return list<Attempt>(std::move(lq), q.page, read_attempt, [](const Attempt& a) { return a.id; });
 }
 
 Result<Page<Attempt>> SqliteTx::list_attempts_by_endpoint(std::string_view app_id,
-                                                          std::string_view endpoint_id, const PageQuery& q) {
-  return list<Attempt>(
-      {fmt::format("SELECT {} FROM attempts WHERE app_id = ? AND endpoint_id = ?", kAttemptCols),
-       {app_id, endpoint_id},
-       "id"},
-      q, read_attempt, [](const Attempt& a) { return a.id; });
+                                                          std::string_view endpoint_id,
+                                                          const AttemptQuery& q) {
+  ListQuery lq{attempt_select(q) + " AND a.endpoint_id = ?", {app_id, endpoint_id}, "a.id"};
+  add_attempt_filters(lq.select, lq.binds, q);
+  return list<Attempt>(std::move(lq), q.page, read_attempt, [](const Attempt& a) { return a.id; });
 }
 
 // ---- Idempotency
@@ -698,7 +809,7 @@ Status SqliteTx::put_idempotency(const IdempotencyRecord& rec) {
 Status SqliteTx::insert_delivery(const Delivery& d) {
   auto stmt = conn_.prepare(
       "INSERT OR FAIL INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, next_attempt_at, "
-      "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "created_at, updated_at, manual) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!stmt.ok()) return stmt.take_error();
   Stmt s(*stmt);
   s.bind(1, d.id);
@@ -710,19 +821,22 @@ Status SqliteTx::insert_delivery(const Delivery& d) {
   s.bind(7, d.next_attempt_at);
   s.bind(8, d.created_at);
   s.bind(9, d.updated_at);
+  s.bind(10, d.manual);
   return finish_write(s, "insert_delivery", [] { return Error::conflict("delivery id already exists"); });
 }
 
 Status SqliteTx::update_delivery(const Delivery& d) {
   auto stmt = conn_.prepare(
-      "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?");
+      "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, updated_at = ?, manual = ? "
+      "WHERE id = ?");
   if (!stmt.ok()) return stmt.take_error();
   Stmt s(*stmt);
   s.bind(1, d.status);
   s.bind(2, d.attempts);
   s.bind(3, d.next_attempt_at);
   s.bind(4, d.updated_at);
-  s.bind(5, d.id);
+  s.bind(5, d.manual);
+  s.bind(6, d.id);
   if (auto st = finish_write(s, "update_delivery"); !st.ok()) return st;
   if (sqlite3_changes(conn_.handle()) == 0) return Error::not_found("delivery not found");
   return {};
@@ -798,8 +912,9 @@ Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, T
 Result<int> SqliteTx::requeue_failed_deliveries(std::string_view app_id, std::string_view endpoint_id,
                                                 TimePoint since, TimePoint until, TimePoint now) {
   auto stmt = conn_.prepare(
-      "UPDATE deliveries SET status = 1, attempts = 0, next_attempt_at = ?, updated_at = ? "
-      "WHERE app_id = ? AND endpoint_id = ? AND status = 2 AND created_at >= ? AND created_at < ?");
+      "UPDATE deliveries AS d SET status = 1, attempts = 0, next_attempt_at = ?, updated_at = ? "
+      "WHERE d.app_id = ? AND d.endpoint_id = ? AND d.status = 2 AND d.created_at >= ? AND d.created_at < ?" +
+      std::string(kLatestDelivery));
   if (!stmt.ok()) return stmt.take_error();
   Stmt s(*stmt);
   s.bind(1, now);
@@ -892,6 +1007,81 @@ Result<std::vector<Delivery>> SqliteTx::list_deliveries_by_message(std::string_v
   while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_delivery(s));
   if (rc != SQLITE_DONE) return conn_.error("list_deliveries_by_message");
   return out;
+}
+
+namespace {
+Result<MessageDelivery> read_message_delivery(const Stmt& s) {
+  auto m = read_message(s);
+  if (!m.ok()) return m.take_error();
+  return MessageDelivery{std::move(*m), read_delivery(s, kMessageColCount)};
+}
+}  // namespace
+
+Result<Page<MessageDelivery>> SqliteTx::list_endpoint_messages(std::string_view app_id,
+                                                               std::string_view endpoint_id,
+                                                               const DeliveryQuery& q) {
+  ListQuery lq{
+      fmt::format("SELECT {}, {} FROM deliveries d JOIN messages m ON m.app_id = d.app_id AND m.id = "
+                  "d.msg_id WHERE d.app_id = ? AND d.endpoint_id = ?{}",
+                  prefixed(kMessageCols, "m"), prefixed(kDeliveryCols, "d"), kLatestDelivery),
+      {app_id, endpoint_id},
+      "d.msg_id"};
+  if (q.status) lq.select += reported_status_sql(*q.status);
+  add_message_filters(lq.select, lq.binds, q);
+  return list<MessageDelivery>(std::move(lq), q.page, read_message_delivery,
+                               [](const MessageDelivery& md) { return md.message.id; });
+}
+
+Result<Page<EndpointDelivery>> SqliteTx::list_message_endpoints(std::string_view app_id,
+                                                                std::string_view msg_id, const PageQuery& q) {
+  ListQuery lq{
+      fmt::format("SELECT {}, {} FROM deliveries d JOIN endpoints e ON e.app_id = d.app_id AND e.id = "
+                  "d.endpoint_id WHERE d.app_id = ? AND d.msg_id = ?{}",
+                  prefixed(kEndpointCols, "e"), prefixed(kDeliveryCols, "d"), kLatestDelivery),
+      {app_id, msg_id},
+      "d.endpoint_id"};
+  return list<EndpointDelivery>(
+      std::move(lq), q,
+      [](const Stmt& s) -> Result<EndpointDelivery> {
+        auto e = read_endpoint(s);
+        if (!e.ok()) return e.take_error();
+        return EndpointDelivery{std::move(*e), read_delivery(s, kEndpointColCount)};
+      },
+      [](const EndpointDelivery& ed) { return ed.endpoint.id; });
+}
+
+Result<DeliveryCounts> SqliteTx::count_endpoint_deliveries(std::string_view app_id,
+                                                           std::string_view endpoint_id,
+                                                           std::optional<TimePoint> since,
+                                                           std::optional<TimePoint> until) {
+  std::string sql = fmt::format(
+      "SELECT COALESCE(SUM(d.status = 0), 0), COALESCE(SUM(d.status IN (1, 3) AND d.attempts = 0), 0), "
+      "COALESCE(SUM(d.status IN (1, 3) AND d.attempts > 0), 0), COALESCE(SUM(d.status = 2), 0) "
+      "FROM deliveries d WHERE d.app_id = ? AND d.endpoint_id = ?{}{}{}",
+      kLatestDelivery, since ? " AND d.created_at >= ?" : "", until ? " AND d.created_at < ?" : "");
+  auto stmt = conn_.prepare(sql);
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  int i = 1;
+  s.bind(i++, app_id);
+  s.bind(i++, endpoint_id);
+  if (since) s.bind(i++, *since);
+  if (until) s.bind(i++, *until);
+  if (s.step() != SQLITE_ROW) return conn_.error("count_endpoint_deliveries");
+  return DeliveryCounts{s.int64(0), s.int64(1), s.int64(2), s.int64(3)};
+}
+
+Result<Page<MessageDelivery>> SqliteTx::list_failed_deliveries(std::string_view app_id,
+                                                               const DeliveryQuery& q) {
+  ListQuery lq{
+      fmt::format("SELECT {}, {} FROM deliveries d JOIN messages m ON m.app_id = d.app_id AND m.id = "
+                  "d.msg_id WHERE d.app_id = ? AND d.status = 2{}",
+                  prefixed(kMessageCols, "m"), prefixed(kDeliveryCols, "d"), kLatestDelivery),
+      {app_id},
+      "d.id"};
+  add_message_filters(lq.select, lq.binds, q);
+  return list<MessageDelivery>(std::move(lq), q.page, read_message_delivery,
+                               [](const MessageDelivery& md) { return md.delivery.id; });
 }
 
 Status SqliteTx::purge_idempotency(TimePoint created_before) {

@@ -58,9 +58,18 @@ class SqliteTx final : public Tx {
   Result<std::vector<Delivery>> list_deliveries_by_message(std::string_view app_id,
                                                            std::string_view msg_id) override;
   Result<Page<Attempt>> list_attempts_by_message(std::string_view app_id, std::string_view msg_id,
-                                                 const PageQuery& q) override;
+                                                 const AttemptQuery& q) override;
   Result<Page<Attempt>> list_attempts_by_endpoint(std::string_view app_id, std::string_view endpoint_id,
-                                                  const PageQuery& q) override;
+                                                  const AttemptQuery& q) override;
+  Result<Page<MessageDelivery>> list_endpoint_messages(std::string_view app_id, std::string_view endpoint_id,
+                                                       const DeliveryQuery& q) override;
+  Result<Page<EndpointDelivery>> list_message_endpoints(std::string_view app_id, std::string_view msg_id,
+                                                        const PageQuery& q) override;
+  Result<DeliveryCounts> count_endpoint_deliveries(std::string_view app_id, std::string_view endpoint_id,
+                                                   std::optional<TimePoint> since,
+                                                   std::optional<TimePoint> until) override;
+  Result<Page<MessageDelivery>> list_failed_deliveries(std::string_view app_id,
+                                                       const DeliveryQuery& q) override;
 
   Result<IdempotencyRecord> get_idempotency(std::string_view key) override;
   Status put_idempotency(const IdempotencyRecord& rec) override;
@@ -127,11 +136,27 @@ class UnavailableTx final : public Tx {
     return err();
   }
   Result<Page<Attempt>> list_attempts_by_message(std::string_view, std::string_view,
-                                                 const PageQuery&) override {
+                                                 const AttemptQuery&) override {
     return err();
   }
   Result<Page<Attempt>> list_attempts_by_endpoint(std::string_view, std::string_view,
-                                                  const PageQuery&) override {
+                                                  const AttemptQuery&) override {
+    return err();
+  }
+  Result<Page<MessageDelivery>> list_endpoint_messages(std::string_view, std::string_view,
+                                                       const DeliveryQuery&) override {
+    return err();
+  }
+  Result<Page<EndpointDelivery>> list_message_endpoints(std::string_view, std::string_view,
+                                                        const PageQuery&) override {
+    return err();
+  }
+  Result<DeliveryCounts> count_endpoint_deliveries(std::string_view, std::string_view,
+                                                   std::optional<TimePoint>,
+                                                   std::optional<TimePoint>) override {
+    return err();
+  }
+  Result<Page<MessageDelivery>> list_failed_deliveries(std::string_view, const DeliveryQuery&) override {
     return err();
   }
   Result<IdempotencyRecord> get_idempotency(std::string_view) override { return err(); }
