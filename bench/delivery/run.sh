@@ -19,6 +19,8 @@
 #   RATE, LAT_SECONDS, WARMUP_SECONDS  latency: messages/s (1000), measured seconds (20), warm-up (2)
 #   RETRIES          retries: pending deliveries to insert (default 1000000); LEASED (default 1000) leased ones
 #   IDLE_SECONDS     retries: idle time before the second memory reading (default 10)
+#   PERF=1           throughput: also profile hookwire with `perf record` for PERF_SECONDS (default 5) of the drain
+#                    and print the top symbols of the whole process and of its busiest non-store thread
 #   HOOKWIRE_BIN, BUILD_DIR, KEEP=1  as in bench/ingest/run.sh
 set -euo pipefail
 
@@ -98,11 +100,18 @@ throughput() {
   [ "$total" -gt 0 ] || die "no pending deliveries were stored"
 
   # Restart with delivery on and sample the delivered counter until every delivery is recorded.
-  local sink0 t_start
-  sink0=$(nginx_requests)
+  local sink0 conn0 t_start
+  read -r conn0 sink0 < <(nginx_counts)
   t_start=$(date +%s.%N)
   start_hookwire tp-drain --data-dir "$data" --delivery on --delivery-allow-cidr 127.0.0.0/8 --log-level warn
   cpu_begin drain "$HOOKWIRE_PID" $(nginx_pids)
+  local perf_pid=""
+  if [ "${PERF:-0}" = 1 ]; then
+    perf record -q -F 999 -p "$HOOKWIRE_PID" -o "$WORK/perf.data" -- sleep "${PERF_SECONDS:-5}" \
+      >"$WORK/perf.log" 2>&1 &
+    perf_pid=$!
+    EXTRA_PIDS+=("$perf_pid")
+  fi
   local samples=$WORK/drain.samples scrapes=0 delivered=0 last=-1 stalled_since t m now
   : >"$samples"
   stalled_since=$(date +%s)
@@ -120,9 +129,12 @@ throughput() {
     sleep "$(awk -v ms="$SAMPLE_MS" 'BEGIN { printf "%.3f", ms / 1000 }')"
   done
   cpu_end drain "curl (sampling)" "$HOOKWIRE_PID" $(nginx_pids)
+  [ -n "$perf_pid" ] && wait "$perf_pid" 2>/dev/null
   cp "$WORK/m.txt" "$WORK/drain-metrics.txt"
-  local sink_reqs
-  sink_reqs=$(($(nginx_requests) - sink0 - 1))  # minus this status request
+  local sink_reqs conn1 req1
+  read -r conn1 req1 < <(nginx_counts)
+  sink_reqs=$((req1 - sink0 - 1))  # minus this status request
+  local sink_conns=$((conn1 - conn0 - 1))
   stop_hookwire
   local left
   left=$(sqlite3 "$data/hookwire.db" "SELECT count(*) FROM deliveries WHERE status != 0")
@@ -175,7 +187,7 @@ throughput() {
   say "deliveries/s: steady (10 %..90 % of the total, ${steady_secs} s) $steady; overall $overall"
   say "ratio to the ceiling: steady $(ratio "$steady" "$ceil_rate"), overall $(ratio "$overall" "$ceil_rate")"
   say "target >= 20000/s and >= 0.3 of the ceiling: $(awk -v r="$steady" -v c="$ceil_rate" 'BEGIN { print (r >= 20000 && r >= 0.3 * c) ? "met" : "NOT met" }') (steady rate)"
-  say "sink check: nginx received $sink_reqs requests for $delivered deliveries recorded: $([ "$sink_reqs" -ge "$delivered" ] && echo ok || echo MISMATCH); attempts rows $attempts; deliveries not delivered after the drain: $left"
+  say "sink check: nginx received $sink_reqs requests for $delivered deliveries recorded: $([ "$sink_reqs" -ge "$delivered" ] && echo ok || echo MISMATCH) over $sink_conns connections; attempts rows $attempts; deliveries not delivered after the drain: $left"
   say "hookwire CPU per delivery: $us_per us (nginx: $ng_us_per us); mean attempt duration (delivery_attempt_seconds) $att_mean; store: $batch"
   say "CPU during the drain (hookwire and nginx threads):"
   tee -a "$SUMMARY" <"$WORK/drain.cpushare"
@@ -184,6 +196,18 @@ throughput() {
       $2 != "nginx" { u = $3 - b[$1]; if (u > 0) printf "%.0f %s %s\n", 100 * u / hz / secs, $1, $2 }' \
     "$WORK/drain.cpu0" "$WORK/drain.cpu1" | sort -rn | awk '{ printf "    %-8s %-18s %4d%%\n", $2, $3, $1 }' |
     tee -a "$SUMMARY"
+  if [ "${PERF:-0}" = 1 ] && [ -s "$WORK/perf.data" ]; then
+    local hot
+    hot=$(awk -v secs="$CPU_SECS" 'FNR == NR { b[$1] = $3; next } $2 == "hookwire" { print $3 - b[$1], $1 }' \
+      "$WORK/drain.cpu0" "$WORK/drain.cpu1" | sort -rn | awk 'NR == 1 { print $2 }')
+    say "perf: top symbols of hookwire during ${PERF_SECONDS:-5} s of the drain (all threads):"
+    perf report -i "$WORK/perf.data" --no-children --sort dso,sym -q >"$WORK/perf-all.txt" 2>/dev/null || true
+    head -n 25 "$WORK/perf-all.txt" | cut -c1-160 | tee -a "$SUMMARY"
+    say "perf: busiest unnamed thread (tid $hot, the dispatcher when it dominates):"
+    perf report -i "$WORK/perf.data" --no-children --tid "$hot" --sort dso,sym -q >"$WORK/perf-hot.txt" \
+      2>/dev/null || true
+    head -n 25 "$WORK/perf-hot.txt" | cut -c1-160 | tee -a "$SUMMARY"
+  fi
   say "CPU during the ceiling run:"
   tee -a "$SUMMARY" <"$WORK/ceiling.cpushare"
   say "CPU while loading (delivery off): $(per_sec "$(result load ok2xx)" "$(result load duration_us)") msgs/s"

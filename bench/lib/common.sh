@@ -126,6 +126,8 @@ EOF
 nginx_pids() { echo $(pgrep -P "$NGINX_PID" || true) "$NGINX_PID"; }
 # Requests nginx has handled so far (stub_status; this request included).
 nginx_requests() { curl -fsS "$NGINX_URL/nginx-status" | awk 'NR == 3 { print $3 }'; }
+# "accepted-connections requests" so far (stub_status; this request included).
+nginx_counts() { curl -fsS "$NGINX_URL/nginx-status" | awk 'NR == 3 { print $1, $3 }'; }
 
 # ---- CPU accounting from /proc (perf is not needed) ---------------------------------------------------------
 CLK_TCK=$(getconf CLK_TCK)
