@@ -217,3 +217,41 @@ test('--delivery off stores deliveries without sending them; the next run that d
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('429 with Retry-After and a timeout are logged and retried no sooner than 60 s later', async () => {
+  const { svix } = await start(['--delivery-timeout-ms', '300', '--retry-schedule', '1s']);
+  const throttled = await receiver({
+    handler: (req, res) => res.writeHead(429, { 'retry-after': '1' }).end('slow down'),
+  });
+  const silent = await receiver({ handler: () => {} });  // reads the request, never answers
+  try {
+    const app = await svix.application.create({ name: 'Throttle and timeout' });
+    const ep429 = await svix.endpoint.create(app.id, { url: throttled.url, eventTypes: ['a.throttled'] });
+    const epSilent = await svix.endpoint.create(app.id, { url: silent.url, eventTypes: ['a.timeout'] });
+    const keys = {
+      [ep429.id]: (await svix.endpoint.getSecret(app.id, ep429.id)).key,
+      [epSilent.id]: (await svix.endpoint.getSecret(app.id, epSilent.id)).key,
+    };
+    const m429 = await svix.message.create(app.id, { eventType: 'a.throttled', payload: { n: 429 } });
+    const mSilent = await svix.message.create(app.id, { eventType: 'a.timeout', payload: { n: 0 } });
+    await throttled.waitFor(1);
+    await silent.waitFor(1);
+    new Webhook(keys[ep429.id]).verify(throttled.requests[0].body, throttled.requests[0].headers);
+    new Webhook(keys[epSilent.id]).verify(silent.requests[0].body, silent.requests[0].headers);
+
+    for (const [msg, ep, code] of [[m429, ep429, 429], [mSilent, epSilent, 0]]) {
+      const attempt = await until(async () => (await svix.messageAttempt.listByMsg(app.id, msg.id)).data[0],
+        `the attempt answered ${code}`);
+      assert.equal(attempt.responseStatusCode, code);
+      const [dest] = (await svix.messageAttempt.listAttemptedDestinations(app.id, msg.id)).data;
+      assert.equal(dest.id, ep.id);
+      // The schedule says 1 s (and Retry-After 1 s), but throttling and timeouts wait at least 60 s.
+      assert.ok(dest.nextAttempt >= new Date(Date.parse(attempt.timestamp) + 59_000),
+        `next attempt ${dest.nextAttempt.toISOString()} after ${attempt.timestamp}`);
+    }
+    assert.match((await svix.messageAttempt.listByMsg(app.id, mSilent.id)).data[0].response, /time/i);
+  } finally {
+    await throttled.close();
+    await silent.close();
+  }
+});
