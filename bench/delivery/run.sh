@@ -258,7 +258,7 @@ retries() {
   log "retries: inserting $RETRIES pending deliveries (attempts 1, next attempt in 30..90 min) and $LEASED leased ones, with 1 KB messages"
   local t0 t1
   t0=$(date +%s.%N)
-  sqlite3 "$data/hookwire.db" <<EOF
+  sqlite3 "$data/hookwire.db" >/dev/null <<EOF
 PRAGMA synchronous = OFF;
 BEGIN;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $n)
