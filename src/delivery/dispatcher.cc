@@ -24,6 +24,12 @@ namespace hookwire::delivery {
 
 namespace asio = boost::asio;
 
+// The dispatcher's writes (leases, attempt records, deferrals) are acknowledged at commit, not after the
+// flush: losing one to a power cut only means a delivery is sent again, and a crash of hookwire loses none
+// of them (a committed transaction is in the WAL). So an endpoint's slot is held until its attempt is
+// committed — kill -9 repeats at most the in-flight cap — without waiting for the disk.
+constexpr store::Ack kBookkeeping = store::Ack::kCommitted;
+
 class Dispatcher::State : public std::enable_shared_from_this<State> {
  public:
   State(store::Store& store, const Clock& clock, DispatcherOptions options, metrics::Registry* metrics)
@@ -107,7 +113,8 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         auto claim = [now, lease_until, limit, per_endpoint](store::Tx& tx) {
           return tx.claim_due_deliveries(now, lease_until, limit, per_endpoint);
         };
-        auto claimed = co_await store::write<std::vector<store::DueDelivery>>(store_, std::move(claim));
+        auto claimed =
+            co_await store::write<std::vector<store::DueDelivery>>(store_, std::move(claim), kBookkeeping);
         if (!claimed.ok()) {
           spdlog::warn("dispatcher: cannot claim deliveries: {}", claimed.error().detail);
         } else {
@@ -306,7 +313,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       }
       return true;
     };
-    auto written = co_await store::write<bool>(store_, std::move(record));
+    auto written = co_await store::write<bool>(store_, std::move(record), kBookkeeping);
     if (!written.ok()) {
       // The lease will expire and the delivery will be tried again: at least once, never lost.
       spdlog::warn("dispatcher: cannot record attempt of {} to {}: {}", msg.id, ep.id,
@@ -382,7 +389,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       if (auto st = tx.update_delivery(d); !st.ok()) return st.take_error();
       return true;
     };
-    auto written = co_await store::write<bool>(store_, std::move(put_back));
+    auto written = co_await store::write<bool>(store_, std::move(put_back), kBookkeeping);
     if (!written.ok()) spdlog::warn("dispatcher: cannot defer delivery {}: {}", d.id, written.error().detail);
     if (deferred_) deferred_->inc();
     finish_one();

@@ -49,7 +49,9 @@ struct HttpClientOptions {
   std::chrono::milliseconds total_timeout{15'000};
   size_t max_response_body = 64 << 10;    // bytes kept; the rest is not read
   size_t max_response_header = 16 << 10;  // a bigger response header is a kProtocolError
-  size_t max_idle_per_origin = 8;
+  // Idle keep-alive connections kept per origin. Sized for the dispatcher's concurrency to one origin (many
+  // endpoints often share one): a smaller pool closes and reopens connections under load.
+  size_t max_idle_per_origin = 512;
   std::chrono::milliseconds idle_timeout{60'000};  // an idle pooled connection older than this is closed
   std::string user_agent = "hookwire/0.1";
 };

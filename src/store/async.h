@@ -37,11 +37,12 @@ boost::asio::awaitable<Result<T>> read(Store& store, Fn fn) {
 }
 
 // Runs fn in the group-committing writer. fn returns Result<T>; an error rolls back fn's own changes. The
-// coroutine resumes after the batch is durable, with fn's value, fn's error, or the commit's error.
+// coroutine resumes after the batch is durable (or committed, with Ack::kCommitted), with fn's value, fn's
+// error, or the commit's error.
 template <class T, class Fn>
-boost::asio::awaitable<Result<T>> write(Store& store, Fn fn) {
+boost::asio::awaitable<Result<T>> write(Store& store, Fn fn, Ack ack = Ack::kDurable) {
   return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(Result<T>)>(
-      [&store](auto handler, Fn fn) {
+      [&store, ack](auto handler, Fn fn) {
         auto state = std::make_shared<std::pair<decltype(handler), std::optional<Result<T>>>>(
             std::move(handler), std::nullopt);
         store.submit_write(
@@ -58,7 +59,8 @@ boost::asio::awaitable<Result<T>> write(Store& store, Fn fn) {
               } else {
                 detail::complete<T>(std::move(state->first), Result<T>(st.take_error()));
               }
-            });
+            },
+            ack);
       },
       boost::asio::use_awaitable, std::move(fn));
 }

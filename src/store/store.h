@@ -132,6 +132,14 @@ enum class Durability {
   kNormal,  // committed batches survive a crash of hookwire, not necessarily a power loss
 };
 
+// When a write's `done` runs.
+enum class Ack {
+  kDurable,  // after the batch is durable per the store's Durability (the default; what APIs acknowledge on)
+  kCommitted,  // at commit, before the flush: survives a crash of hookwire, not a power loss. For
+               // bookkeeping that is safe to lose that way (the dispatcher's leases and attempt records: a
+               // lost one means a delivery is sent again, never that one is lost).
+};
+
 class Store {
  public:
   using ReadFn = std::function<void(Tx&)>;
@@ -142,9 +150,10 @@ class Store {
 
   // After stop(), fn still runs (at once) against a Tx whose every method answers kUnavailable, then done.
   virtual void submit_read(ReadFn fn, std::function<void()> done) = 0;
-  // done(ok) after the batch holding fn committed durably; done(fn's error) if fn failed (its changes
-  // undone); done(kInternal/kUnavailable) if the batch could not commit or the store is stopping.
-  virtual void submit_write(WriteFn fn, WriteDone done) = 0;
+  // done(ok) after the batch holding fn committed durably (or just committed, with Ack::kCommitted);
+  // done(fn's error) if fn failed (its changes undone); done(kInternal/kUnavailable) if the batch could not
+  // commit or the store is stopping.
+  virtual void submit_write(WriteFn fn, WriteDone done, Ack ack = Ack::kDurable) = 0;
 
   // Refuses new work (kUnavailable), finishes everything queued, flushes, and joins the store's threads.
   // Idempotent; called before destruction.

@@ -944,6 +944,24 @@ TEST_P(StoreContractTest, CommittedDataSurvivesReopen) {
   EXPECT_EQ(st.error().code, Errc::kConflict);
 }
 
+TEST_P(StoreContractTest, WritesAcknowledgedAtCommitAreVisibleAndSurviveReopen) {
+  const auto app = make_app("committed");
+  std::promise<Status> acked;
+  store_->submit_write([&](Tx& tx) { return tx.insert_application(app); },
+                       [&acked](Status st) { acked.set_value(std::move(st)); }, Ack::kCommitted);
+  ASSERT_TRUE(acked.get_future().get().ok());
+  read_raw([&](Tx& tx) { EXPECT_TRUE(tx.get_application("committed").ok()); });
+  // A failing function is reported as such, with nothing of it kept.
+  std::promise<Status> failed;
+  store_->submit_write([&](Tx& tx) { return tx.insert_application(app); },
+                       [&failed](Status st) { failed.set_value(std::move(st)); }, Ack::kCommitted);
+  auto st = failed.get_future().get();
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kConflict);
+  reopen();
+  read_raw([&](Tx& tx) { EXPECT_TRUE(tx.get_application("committed").ok()); });
+}
+
 // ---- Coroutine front door (store/async.h)
 // --------------------------------------------------------------------
 

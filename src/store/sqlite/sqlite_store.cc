@@ -151,11 +151,11 @@ void SqliteStore::stop() {
   writer_conn_.reset();
 }
 
-void SqliteStore::submit_write(WriteFn fn, WriteDone done) {
+void SqliteStore::submit_write(WriteFn fn, WriteDone done, Ack ack) {
   {
     std::lock_guard lk(write_mu_);
     if (!writes_closed_) {
-      write_queue_.push_back({std::move(fn), std::move(done)});
+      write_queue_.push_back({std::move(fn), std::move(done), ack});
       // Notify under the lock: the writer cannot miss it, and stop() cannot destroy the cv under us.
       write_cv_.notify_one();
       return;
@@ -317,11 +317,22 @@ void SqliteStore::run_batch() {
     }
     return;
   }
-  // Hand the batch to the syncer; its dones run once the WAL is on disk. (A batch that failed to commit has
-  // nothing to flush, but going through the syncer keeps every done in submission order.)
+  // Writes acknowledged at commit are done now; the others go to the syncer, their dones run once the WAL is
+  // on disk. (A batch that failed to commit has nothing to flush, but going through the syncer keeps every
+  // durable done in submission order.)
+  bool to_sync = false;
+  for (size_t i = 0; i < batch_.size(); ++i) {
+    if (batch_[i].ack == Ack::kCommitted && batch_[i].done) {
+      batch_[i].done(std::move(results_[i]));
+      batch_[i].done = nullptr;
+    } else {
+      to_sync = true;
+    }
+  }
+  if (!to_sync) return;
   std::lock_guard lk(sync_mu_);
   for (size_t i = 0; i < batch_.size(); ++i)
-    sync_queue_.push_back({std::move(batch_[i].done), std::move(results_[i])});
+    if (batch_[i].done) sync_queue_.push_back({std::move(batch_[i].done), std::move(results_[i])});
   sync_cv_.notify_one();
 }
 

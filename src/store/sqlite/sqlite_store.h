@@ -44,13 +44,14 @@ class SqliteStore final : public Store {
   ~SqliteStore() override;
 
   void submit_read(ReadFn fn, std::function<void()> done) override;
-  void submit_write(WriteFn fn, WriteDone done) override;
+  void submit_write(WriteFn fn, WriteDone done, Ack ack = Ack::kDurable) override;
   void stop() override;
 
  private:
   struct WriteOp {
     WriteFn fn;
     WriteDone done;
+    Ack ack = Ack::kDurable;
   };
   struct ReadOp {
     ReadFn fn;
