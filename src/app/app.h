@@ -43,6 +43,10 @@ struct AppOptions {
   std::chrono::milliseconds delivery_timeout{15'000};
   bool svix_headers = false;                       // sign with svix-* header names instead of webhook-*
   std::chrono::hours endpoint_disable_after{120};  // an endpoint failing continuously this long is disabled
+
+  // Inbound sources declared in the config file: SourceIn JSON objects, each with a uid, created or replaced
+  // (by uid) at start. Sources created through the API are left alone.
+  std::vector<std::string> sources;
 };
 
 class App {
