@@ -262,3 +262,48 @@ test('a duplicate storm: the same event sent 100 times concurrently is forwarded
   assert.match(metrics, /inbound_accepted_total\{source="storm"\} 2/);
   assert.match(metrics, /inbound_forwarded_total\{source="storm"\} 2/);
 });
+
+test('sources declared in the config file are created at start and updated by uid at the next start', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'hookwire-inbound-config-'));
+  const conf = join(dir, 'hookwire.toml');
+  const write = (secrets) => writeFileSync(conf, [
+    'body-limit = 65536',
+    '[source.gh]', 'verifier = "github"', `secrets = [${secrets.map((s) => `"${s}"`).join(', ')}]`,
+    `destinations = ["${rx.url}"]`, 'dedup_ttl_seconds = 600',
+    '[source.partner]', 'verifier = "generic-hmac"', 'secrets = ["p1"]', 'pull = true',
+    '[source.partner.hmac]', 'signature_header = "X-Partner-Signature"', 'encoding = "base64"', 'template = "{body}"',
+    '',
+  ].join('\n'));
+  write(['one']);
+  let server = await Hookwire.start({ dataDir: join(dir, 'data'), args: ['--config', conf, '--delivery-allow-cidr', '127.0.0.0/8'] });
+  try {
+    const first = (await server.api('GET', '/api/v1/source/gh')).json;
+    assert.equal(first.dedupTtlSeconds, 600);
+    assert.equal(first.bodyLimit, 65536, 'a source inherits the server limit');
+    const body = JSON.stringify({ marker: 'config-1' });
+    const sig = (s, b) => ({ 'x-github-event': 'push', 'x-github-delivery': `d-${s}`, 'x-hub-signature-256': crypto.createHmac('sha256', s).update(b).digest('hex').replace(/^/, 'sha256=') });
+    assert.equal((await post('gh', sig('one', body), body, server)).status, 202);
+    const partnerBody = '{"ok":true}';
+    const partnerSig = crypto.createHmac('sha256', 'p1').update(partnerBody).digest('base64');
+    assert.equal((await post('partner', { 'x-partner-signature': partnerSig }, partnerBody, server)).status, 202);
+    assert.equal(await server.stop(), 0);
+
+    write(['two']);
+    server = await Hookwire.start({ dataDir: join(dir, 'data'), args: ['--config', conf, '--delivery-allow-cidr', '127.0.0.0/8'] });
+    const second = (await server.api('GET', '/api/v1/source/gh')).json;
+    assert.equal(second.id, first.id);
+    assert.equal(second.destinations[0].secret, first.destinations[0].secret, 'the destination keeps its secret');
+    assert.equal((await post('gh', sig('one', body + ' '), body + ' ', server)).status, 401);
+    assert.equal((await post('gh', sig('two', body + ' '), body + ' ', server)).status, 202);
+    assert.equal(await server.stop(), 0);
+
+    writeFileSync(conf, '[source.bad]\nverifier = "github"\nsecrets = ["x"]\npull = true\ncolour = "red"\n');
+    await assert.rejects(Hookwire.start({ dataDir: join(dir, 'data'), args: ['--config', conf] }), /source\.bad\] colour: unknown key/);
+  } finally {
+    if (server.proc.exitCode === null) await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
