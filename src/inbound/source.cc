@@ -264,6 +264,12 @@ std::optional<FieldKind> field_kind(std::string_view dotted_name) {
   return std::nullopt;
 }
 
+std::vector<std::string_view> source_field_names() {
+  std::vector<std::string_view> out;
+  for (const auto& [name, kind] : kFields) out.push_back(name);
+  return out;
+}
+
 Result<std::optional<signing::Verifier>> make_verifier(const SourceSpec& spec, std::string_view field) {
   if (spec.verifier == VerifierType::kNone) return std::optional<signing::Verifier>();
   signing::Options o;

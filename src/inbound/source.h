@@ -90,6 +90,8 @@ boost::json::object public_json(const SourceSpec& spec);
 // The config file's TOML is untyped text: the kind of each SourceIn field, by dotted name ("hmac.digest").
 enum class FieldKind { kString, kInteger, kBoolean, kStringArray };
 std::optional<FieldKind> field_kind(std::string_view dotted_name);
+// Every SourceIn field by dotted name (what the OpenAPI document must describe).
+std::vector<std::string_view> source_field_names();
 
 // A source ready to run requests against: its verifier built, its networks parsed.
 struct CompiledSource {

@@ -307,3 +307,14 @@ test('sources declared in the config file are created at start and updated by ui
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the server serves the OpenAPI document of the source extension', async () => {
+  const res = await fetch(`${hw.url}/api/v1/openapi.json`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /application\/json/);
+  const doc = await res.json();
+  assert.equal(doc.openapi, '3.1.0');
+  assert.ok(doc.paths['/api/v1/source'].post);
+  assert.ok(doc.paths['/in/{source}'].post);
+  assert.match(doc.info.description, /Svix/);
+});

@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "api/openapi/openapi.h"
 #include "api/v1/json_body.h"
 #include "api/v1/routes.h"
 #include "inbound/gateway.h"
@@ -146,6 +147,18 @@ void add_source_routes(Router& router, const ApiContext* ctx) {
              authed(ctx, [ctx](const Request& req, const PathParams& p) {
                return remove(ctx, req, p.get("source_id"));
              }));
+  // The document of hookwire's additions to Svix's API; public, like Svix's.
+  router.add(V::get, "/api/v1/openapi.json", [](const Request& req, const PathParams&) {
+    auto res = [](unsigned version, bool keep_alive) -> asio::awaitable<Response> {
+      Response r{http::status::ok, version};
+      r.keep_alive(keep_alive);
+      r.set(http::field::content_type, "application/json");
+      r.body() = std::string(openapi_json());
+      r.prepare_payload();
+      co_return r;
+    };
+    return res(req.version(), req.keep_alive());
+  });
   // No bearer token: providers authenticate with their signature, checked against the source.
   router.add(V::post, "/in/{source}", [ctx](const Request& req, const PathParams& p) {
     return receive(ctx, req, p.get("source"), p.peer());
