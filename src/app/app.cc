@@ -120,8 +120,9 @@ struct App::Parts {
   AppOptions options;
   metrics::Registry metrics;
   std::unique_ptr<store::Store> store;
-  std::unique_ptr<delivery::Dispatcher> dispatcher;
+  // Before the dispatcher: destroyed after it, since the dispatcher's on_recorded counts forwards in it.
   std::unique_ptr<inbound::Gateway> gateway;
+  std::unique_ptr<delivery::Dispatcher> dispatcher;
   api::v1::ApiContext context;
   api::Router router;
   std::unique_ptr<api::HttpServer> server;
