@@ -14,6 +14,7 @@
 #   BODY_BYTES    request body size (default 1024)
 #   HOOKWIRE_BIN  use this hookwire binary instead of building one (build it in Release)
 #   BUILD_DIR     where to build hookwire in Release if HOOKWIRE_BIN is unset (default <repo>/build-bench)
+#   DURABILITY    full (default, the measured figure) or normal (diagnosis only: no fsync per commit)
 #   HOOKWIRE_THREADS  passed to `hookwire serve --threads` (default 0: one per core)
 #   ONLY          run only these servers (space-separated subset of "hookwire webhook express")
 #   KEEP=1        keep the temp directory (data dir, logs, raw wrk output)
@@ -28,6 +29,7 @@ WRK_THREADS=${WRK_THREADS:-2}
 BODY_BYTES=${BODY_BYTES:-1024}
 ONLY=${ONLY:-hookwire webhook express}
 HOOKWIRE_THREADS=${HOOKWIRE_THREADS:-0}
+DURABILITY=${DURABILITY:-full}
 TOKEN=t
 SECRET="bench-secret-$(date +%s)"
 
@@ -158,7 +160,7 @@ if wants hookwire; then
   [ -x "$HOOKWIRE_BIN" ] || die "no hookwire binary at $HOOKWIRE_BIN"
   mkdir -p "$WORK/data"
   HOOKWIRE_ADMIN_TOKEN=$TOKEN "$HOOKWIRE_BIN" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" \
-    --durability full --threads "$HOOKWIRE_THREADS" --log-level warn >"$WORK/hookwire.out" 2>"$WORK/hookwire.err" &
+    --durability "$DURABILITY" --threads "$HOOKWIRE_THREADS" --log-level warn >"$WORK/hookwire.out" 2>"$WORK/hookwire.err" &
   HW_PID=$!
   PIDS+=("$HW_PID")
   HW_URL=$(wait_url "$WORK/hookwire.out" "$HW_PID") || { cat "$WORK/hookwire.err" >&2; die "hookwire did not start"; }
@@ -216,7 +218,7 @@ fi
 
 # ---- summary ------------------------------------------------------------------------------------------------
 echo
-echo "== bench/inbound ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average before $(cut -d' ' -f1-3 /proc/loadavg), wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION, $(wc -c <"$BODY_FILE")-byte GitHub-signed bodies)"
+echo "== bench/inbound ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, hookwire durability $DURABILITY, load average before $(cut -d' ' -f1-3 /proc/loadavg), wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION, $(wc -c <"$BODY_FILE")-byte GitHub-signed bodies)"
 printf '%-9s %10s %10s %10s %10s %9s %7s  %s\n' "" "2xx/s" "p50" "p99" "max" "non-2xx" "errors" "cpu"
 declare -A rate
 for s in hookwire webhook express; do

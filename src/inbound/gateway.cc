@@ -251,6 +251,13 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   std::function<Result<Kept>(store::Tx&)> fn = [msg = std::move(msg), source_id = src.record.id,
                                                 dedup_key = std::move(dedup_key), now,
                                                 expires_at](store::Tx& tx) -> Result<Kept> {
+    // The source may have been deleted (or its application, through the Svix API) since it was cached:
+    // never keep a message nobody can reach.
+    if (auto app = tx.get_application(msg.app_id); !app) {
+      if (app.error().code == Errc::kNotFound)
+        return Error::not_found("this source was deleted, or its application was");
+      return app.take_error();
+    }
     if (!dedup_key.empty()) {
       auto prior = tx.get_inbound_dedup(source_id, dedup_key);
       if (prior && prior->expires_at > now) return Kept{prior->msg_id, true, 0};

@@ -2,7 +2,9 @@
 //   source (404) -> client address (403) -> body limit (413) -> signature on the raw bytes (401, with the
 //   reason) -> body is JSON (400) -> GitHub ping answered (200, nothing kept) -> ONE store write: the
 //   deduplication record (a live one makes the request a duplicate: 200, nothing new) and the message in the
-//   source's application with its fan-out deliveries -> 202 once durable -> the dispatcher forwards.
+//   source's application with its fan-out deliveries -> 202 once durable -> the dispatcher forwards. The
+//   write checks that the application still exists (404 otherwise), so a request racing a deletion keeps
+//   nothing.
 // Sources are cached compiled (verifier built, networks parsed). Every change to a source goes through this
 // process (embedded store), and its writer calls invalidate() after the change commits; a load racing an
 // invalidate is dropped (generation counter), so the cache never keeps a stale source.

@@ -279,6 +279,21 @@ TEST_F(GatewayTest, StandardWebhooksStaleTimestampsAndRotationWithTypeFromTheBod
   EXPECT_EQ(one(signed_req(new_secret, "msg_5", now)).status, 202);
 }
 
+TEST_F(GatewayTest, ASourceDeletedAfterItWasCachedKeepsNothing) {
+  auto src = create(R"({"uid":"gone","verifier":"none","pull":true})");
+  ASSERT_EQ(one({"gone", {}, "{}"}).status, 202);  // now cached
+  std::promise<Status> done;
+  store_->submit_write([&](store::Tx& tx) { return delete_source(tx, "gone"); },
+                       [&](Status st) { done.set_value(st); });
+  ASSERT_TRUE(done.get_future().get().ok());
+  // No invalidate(): the gateway still has the source, as a request racing the deletion would.
+  auto late = one({"gone", {}, R"({"late":true})"});
+  EXPECT_EQ(late.status, 404) << late.body;
+  EXPECT_EQ(message_count(src.app_id), 0);
+  gateway_->invalidate();
+  EXPECT_EQ(one({"gone", {}, "{}"}).status, 404);
+}
+
 TEST_F(GatewayTest, NoneAcceptsUnsignedAndExtractsJsonPaths) {
   auto src = create(R"({"uid":"open","verifier":"none","pull":true,"dedupKey":"json:data.id",
                         "eventType":"json:data.kind"})");
