@@ -77,7 +77,7 @@ Result<store::Source> create_source(store::Tx& tx, const SourceSpec& spec, TimeP
 
 Result<store::Source> replace_source(store::Tx& tx, store::Source existing, const SourceSpec& spec,
                                      TimePoint now) {
-  existing.uid = spec.uid;
+  if (spec.uid) existing.uid = spec.uid;  // omitted: kept (a PUT must not silently break /in/{uid})
   existing.config = config_json(spec);
   existing.revision += 1;
   existing.updated_at = now;

@@ -19,7 +19,8 @@ namespace hookwire::inbound {
 // source record. kConflict if the uid is taken.
 Result<store::Source> create_source(store::Tx& tx, const SourceSpec& spec, TimePoint now);
 
-// Replaces the source's settings (PUT, or a config-file source at start): the uid and config are replaced,
+// Replaces the source's settings (PUT, or a config-file source at start): the config is replaced, and the
+// uid too unless the spec has none (then it is kept),
 // the revision goes up; destinations are reconciled with the application's endpoints by URL: missing URLs
 // get a new endpoint, endpoints whose URL is no longer listed are deleted, the others (and their secrets)
 // are kept. Endpoints added with the Svix endpoint API are destinations too, until a replace drops them.

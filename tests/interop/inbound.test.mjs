@@ -165,8 +165,10 @@ test('Standard Webhooks and svix: both secrets accepted during a rotation, the o
   assert.deepEqual((await messages(src.appId)).map((m) => m.eventType), ['user.created', 'user.created']);
 
   // The rotation is over: PUT keeps only the new secret; the destination and its secret survive the PUT.
-  const put = await hw.api('PUT', '/api/v1/source/std', { uid: 'std', verifier: 'standard-webhooks', secrets: [newKey], destinations: [rx.url] });
+  const put = await hw.api('PUT', '/api/v1/source/std', { verifier: 'standard-webhooks', secrets: [newKey], destinations: [rx.url] });
   assert.equal(put.status, 200, put.text);
+  assert.equal(put.json.uid, 'std', 'a PUT without uid keeps it');
+  assert.equal(put.json.revision, 2);
   assert.equal(put.json.destinations[0].secret, src.destinations[0].secret);
   assert.equal((await send(oldKey, 'msg_e', 'std-e')).status, 401);
   assert.equal((await send(newKey, 'msg_f', 'std-f')).status, 202);
