@@ -168,7 +168,10 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
         opts_(state.options_),
         ticket_(std::move(ticket)),
         stream_(std::move(socket)),
-        timer_(loop.ioc) {}
+        timer_(loop.ioc) {
+    error_code ignored;
+    peer_ = stream_.socket().remote_endpoint(ignored).address();
+  }
 
   ~Connection() {
     if (registered_) loop_.connections.erase(self_);
@@ -265,6 +268,7 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
   bool closed_ = false;
   bool registered_ = false;
   std::list<Connection*>::iterator self_;
+  net::ip::address peer_;
 };
 
 void HttpServer::State::Loop::record(std::string_view route, http::verb method, unsigned status,
@@ -326,6 +330,7 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
     Request req = parser_->release();
     const auto method = req.method();
     auto match = state_.router_.match(method, req.target());
+    match.params.set_peer(peer_);
     Response res;
     if (match.handler) {
       bool failed = false;

@@ -80,6 +80,8 @@ class HttpServerTest : public ::testing::Test {
     router_.add(http::verb::post, "/echo/{name}",
                 [](const Request& req, const PathParams& p) { return echo(p.get("name"), req.body()); });
     router_.add(http::verb::get, "/throw", [](const Request&, const PathParams&) { return boom(); });
+    router_.add(http::verb::get, "/peer",
+                [](const Request&, const PathParams& p) { return echo("peer", p.peer().to_string()); });
     router_.add(http::verb::get, "/slow",
                 [g = gate_](const Request&, const PathParams&) { return Gate::handle(g); });
   }
@@ -118,6 +120,12 @@ TEST_F(HttpServerTest, KeepAliveRoundTrips) {
   EXPECT_EQ(r2.body(),
             "b\xC3\xB6"
             "b:payload");
+}
+
+TEST_F(HttpServerTest, HandlersSeeThePeerAddress) {
+  start();
+  TestClient c(port_);
+  EXPECT_EQ(c.request(http::verb::get, "/peer").body(), "peer:127.0.0.1");
 }
 
 TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {

@@ -1,5 +1,6 @@
 #include "app/app.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
@@ -14,12 +15,15 @@
 #include "core/encoding.h"
 #include "delivery/dispatcher.h"
 #include "delivery/operational.h"
+#include "inbound/gateway.h"
+#include "inbound/sources.h"
 
 namespace hookwire::app {
 
 namespace fs = std::filesystem;
 
-// Removes expired idempotency records every few minutes, through the writer like any other write.
+// Removes expired idempotency records and inbound deduplication records every few minutes, through the
+// writer like any other write.
 class IdempotencyJanitor {
  public:
   IdempotencyJanitor(store::Store& store, const Clock& clock, std::chrono::seconds ttl)
@@ -42,6 +46,10 @@ class IdempotencyJanitor {
       store.submit_write([cutoff](store::Tx& tx) { return tx.purge_idempotency(cutoff); },
                          [](Status st) {
                            if (!st) spdlog::warn("idempotency purge failed: {}", st.error().detail);
+                         });
+      store.submit_write([now = clock.now()](store::Tx& tx) { return tx.purge_inbound_dedup(now); },
+                         [](Status st) {
+                           if (!st) spdlog::warn("inbound deduplication purge failed: {}", st.error().detail);
                          });
     }
   }
@@ -69,12 +77,69 @@ Result<std::string> ensure_operational_app(store::Store& store, const Clock& clo
   if (auto st = done.get_future().get(); !st) return st.take_error();
   return app_id;
 }
+
+// Upserts the config file's sources (by uid), then registers every source with the gateway so its metrics
+// (forwards included) exist from the start. Blocking: runs once, before serving.
+Status load_sources(store::Store& store, inbound::Gateway& gateway, const Clock& clock,
+                    const AppOptions& options) {
+  std::vector<inbound::SourceSpec> specs;
+  for (const auto& text : options.sources) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(text, ec);
+    if (ec || !v.is_object())
+      return Error::validation("config", "a source in the config file is not an object");
+    auto spec = inbound::parse_source_spec(v.as_object(), options.body_limit, "source");
+    if (!spec) {
+      const auto uid = v.as_object().if_contains("uid");
+      return Error::validation(spec.error().field,
+                               fmt::format("config file source {}: {} {}",
+                                           uid && uid->is_string() ? std::string(uid->as_string()) : "?",
+                                           spec.error().field, spec.error().detail));
+    }
+    specs.push_back(std::move(*spec));
+  }
+  std::promise<Status> written;
+  const TimePoint now = clock.now();
+  store.submit_write(
+      [specs, now](store::Tx& tx) -> Status {
+        for (const auto& spec : specs)
+          if (auto r = inbound::upsert_source(tx, spec, now); !r) return r.take_error();
+        return {};
+      },
+      [&written](Status st) { written.set_value(std::move(st)); });
+  if (auto st = written.get_future().get(); !st) return st;
+
+  std::promise<Result<std::vector<store::Source>>> listed;
+  store.submit_read(
+      [&listed](store::Tx& tx) {
+        std::vector<store::Source> all;
+        store::PageQuery q;
+        q.limit = 250;
+        for (;;) {
+          auto page = tx.list_sources(q);
+          if (!page) return listed.set_value(page.take_error());
+          for (auto& s : page->items) all.push_back(std::move(s));
+          if (page->done || !page->iterator) break;
+          q.iterator = page->iterator;
+        }
+        listed.set_value(std::move(all));
+      },
+      [] {});
+  auto all = listed.get_future().get();
+  if (!all) return all.take_error();
+  for (const auto& src : *all) gateway.note_source(src);
+  if (!specs.empty()) spdlog::info("config file: {} inbound source(s) created or updated", specs.size());
+  return {};
+}
+
 }  // namespace
 
 struct App::Parts {
   AppOptions options;
   metrics::Registry metrics;
   std::unique_ptr<store::Store> store;
+  // Before the dispatcher: destroyed after it, since the dispatcher's on_recorded counts forwards in it.
+  std::unique_ptr<inbound::Gateway> gateway;
   std::unique_ptr<delivery::Dispatcher> dispatcher;
   api::v1::ApiContext context;
   api::Router router;
@@ -140,6 +205,14 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
     }
     dispatch.operational_app_id = std::move(*app_id);
   }
+  // The gateway exists before the dispatcher so the dispatcher can count forwards of inbound events.
+  inbound::GatewayOptions gateway_options;
+  gateway_options.max_body_limit = options.body_limit;
+  parts->gateway =
+      std::make_unique<inbound::Gateway>(*parts->store, clock, parts->metrics, std::move(gateway_options));
+  dispatch.on_recorded = [g = parts->gateway.get()](const store::Delivery& after, const store::Attempt&) {
+    if (after.status == store::Delivery::kSuccess) g->note_delivered(after.app_id);
+  };
   auto dispatcher = delivery::Dispatcher::create(*parts->store, clock, std::move(dispatch), &parts->metrics);
   if (!dispatcher) {
     parts->store->stop();
@@ -165,7 +238,15 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
     }
   }
 
+  if (auto st = load_sources(*parts->store, *parts->gateway, clock, options); !st) {
+    parts->dispatcher->stop();
+    parts->store->stop();
+    return st.take_error();
+  }
+  if (options.deliver) parts->gateway->set_on_deliveries_created([d = parts->dispatcher.get()] { d->wake(); });
+
   parts->context.store = parts->store.get();
+  parts->context.inbound = parts->gateway.get();
   if (options.deliver) parts->context.on_deliveries_created = [d = parts->dispatcher.get()] { d->wake(); };
   parts->context.clock = &clock;
   parts->context.metrics = &parts->metrics;

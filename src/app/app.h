@@ -49,6 +49,10 @@ struct AppOptions {
   // the stored key, or a generated one).
   std::string operational_webhook_url;
   std::optional<std::string> operational_webhook_secret;
+
+  // Inbound sources declared in the config file: SourceIn JSON objects, each with a uid, created or replaced
+  // (by uid) at start. Sources created through the API are left alone.
+  std::vector<std::string> sources;
 };
 
 class App {

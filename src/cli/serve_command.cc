@@ -11,12 +11,14 @@
 
 #include "app/app.h"
 #include "app/logging.h"
+#include "cli/config_file.h"
 
 namespace hookwire::cli {
 
 namespace {
 
 struct ServeFlags {
+  std::string config;
   std::string listen = "127.0.0.1:8071";
   std::string data_dir = "hookwire-data";
   std::string admin_token;
@@ -98,6 +100,12 @@ int serve(const ServeFlags& flags) {
   options.operational_webhook_url = flags.operational_webhook_url;
   if (!flags.operational_webhook_secret.empty())
     options.operational_webhook_secret = flags.operational_webhook_secret;
+  auto sources = read_config_sources(flags.config);
+  if (!sources) {
+    fmt::print(stderr, "hookwire: {}\n", sources.error().detail);
+    return 2;
+  }
+  options.sources = std::move(*sources);
 
   auto token = app::resolve_admin_token(flags.admin_token, options.data_dir);
   if (!token) {
@@ -138,7 +146,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<ServeFlags>();
   auto* cmd = app.add_subcommand("serve", "Run the hookwire server (management API) on the embedded store");
   // Applied before parsing by apply_config_file() (see config_file.h); declared here for --help.
-  cmd->add_option("--config", "Configuration file: TOML `key = value` lines, keys are the long flag names")
+  cmd->add_option("--config", flags->config,
+                  "Configuration file: TOML `key = value` lines, keys are the long flag names; "
+                  "[source.NAME] tables declare inbound sources")
       ->envname("HOOKWIRE_CONFIG");
   cmd->add_option("--listen", flags->listen, "Address to listen on, host:port (port 0 picks a free one)")
       ->envname("HOOKWIRE_LISTEN")

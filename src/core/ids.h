@@ -17,6 +17,7 @@ inline constexpr std::string_view kEndpoint = "ep";
 inline constexpr std::string_view kMessage = "msg";
 inline constexpr std::string_view kAttempt = "atmpt";
 inline constexpr std::string_view kEventType = "evtype";
+inline constexpr std::string_view kSource = "src";
 }  // namespace id_prefix
 
 std::string new_id(std::string_view prefix, TimePoint now);

@@ -157,6 +157,29 @@ struct IdempotencyRecord {
   TimePoint created_at;
 };
 
+// An inbound source: hookwire's receiving end for one provider (`POST /in/{source}`). Its settings are the
+// inbound module's JSON (`config`); the store keeps the text and never parses it. `app_id` is the
+// application the source owns: accepted requests become messages there, and its endpoints are the
+// source's destinations.
+struct Source {
+  std::string id;  // src_...
+  std::optional<std::string> uid;
+  std::string app_id;
+  std::string config = "{}";  // JSON object text, owned by the inbound module
+  int64_t revision = 1;       // +1 on every update: caches compare it to know they are current
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+// "This source already accepted a request with this deduplication key": a request with the same key before
+// `expires_at` is a duplicate of message `msg_id`.
+struct InboundDedupRecord {
+  std::string source_id;
+  std::string key;
+  std::string msg_id;
+  TimePoint expires_at;
+};
+
 // ---- Queries
 // -------------------------------------------------------------------------------------------------
 

@@ -725,6 +725,105 @@ TEST_P(StoreContractTest, IdempotencyPutGetReplacePurge) {
   EXPECT_TRUE(read<IdempotencyRecord>([](Tx& tx) { return tx.get_idempotency("k1"); }).ok());
 }
 
+TEST_P(StoreContractTest, SourceCrudByIdAndUid) {
+  Source src;
+  src.id = new_id(id_prefix::kSource);
+  src.uid = "github-main";
+  src.app_id = new_id(id_prefix::kApplication);
+  src.config = R"({"verifier":{"type":"github"}})";
+  src.revision = 1;
+  src.created_at = kT0;
+  src.updated_at = kT0 + std::chrono::milliseconds(2);
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_source(src); }).ok());
+  for (const std::string key : {src.id, std::string("github-main")}) {
+    auto got = read<Source>([&](Tx& tx) { return tx.get_source(key); });
+    ASSERT_TRUE(got.ok()) << key;
+    EXPECT_EQ(got->id, src.id);
+    EXPECT_EQ(got->uid, src.uid);
+    EXPECT_EQ(got->app_id, src.app_id);
+    EXPECT_EQ(got->config, src.config);
+    EXPECT_EQ(got->revision, 1);
+    EXPECT_EQ(got->created_at, src.created_at);
+    EXPECT_EQ(got->updated_at, src.updated_at);
+  }
+  Source other = src;
+  other.id = new_id(id_prefix::kSource);
+  auto st = write([&](Tx& tx) { return tx.insert_source(other); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kConflict);
+  EXPECT_NE(st.error().detail.find("uid"), std::string::npos);
+  other.uid = std::nullopt;
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_source(other); }).ok());
+  other.uid = "github-main";
+  EXPECT_EQ(write([&](Tx& tx) { return tx.update_source(other); }).error().code, Errc::kConflict);
+
+  auto updated = src;
+  updated.uid = "renamed";
+  updated.config = R"({"verifier":{"type":"stripe"}})";
+  updated.revision = 2;
+  updated.updated_at = kT0 + std::chrono::seconds(9);
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.update_source(updated); }).ok());
+  auto got = read<Source>([&](Tx& tx) { return tx.get_source("renamed"); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->config, updated.config);
+  EXPECT_EQ(got->revision, 2);
+  EXPECT_EQ(got->updated_at, updated.updated_at);
+  EXPECT_EQ(read<Source>([&](Tx& tx) { return tx.get_source("github-main"); }).error().code, Errc::kNotFound);
+
+  auto page = read<Page<Source>>([](Tx& tx) { return tx.list_sources(PageQuery{1}); });
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_EQ(page->items[0].id, src.id);
+  EXPECT_FALSE(page->done);
+
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.delete_source(src.id); }).ok());
+  EXPECT_EQ(read<Source>([&](Tx& tx) { return tx.get_source(src.id); }).error().code, Errc::kNotFound);
+  EXPECT_EQ(write([&](Tx& tx) { return tx.delete_source(src.id); }).error().code, Errc::kNotFound);
+  auto missing = src;
+  EXPECT_EQ(write([&](Tx& tx) { return tx.update_source(missing); }).error().code, Errc::kNotFound);
+}
+
+TEST_P(StoreContractTest, InboundDedupPutGetReplacePurgeAndDeleteWithSource) {
+  EXPECT_EQ(read<InboundDedupRecord>([](Tx& tx) { return tx.get_inbound_dedup("src_a", "k"); }).error().code,
+            Errc::kNotFound);
+  InboundDedupRecord a{"src_a", "evt_1", "msg_1", kT0 + std::chrono::hours(72)};
+  InboundDedupRecord b{"src_b", "evt_1", "msg_2", kT0 + std::chrono::hours(1)};
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.put_inbound_dedup(a); }).ok());
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.put_inbound_dedup(b); }).ok());
+  auto got = read<InboundDedupRecord>([](Tx& tx) { return tx.get_inbound_dedup("src_a", "evt_1"); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->msg_id, "msg_1");
+  EXPECT_EQ(got->expires_at, a.expires_at);
+  // The same key in another source is another record.
+  got = read<InboundDedupRecord>([](Tx& tx) { return tx.get_inbound_dedup("src_b", "evt_1"); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->msg_id, "msg_2");
+
+  InboundDedupRecord a2{"src_a", "evt_1", "msg_3", kT0 + std::chrono::hours(80)};
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.put_inbound_dedup(a2); }).ok());
+  got = read<InboundDedupRecord>([](Tx& tx) { return tx.get_inbound_dedup("src_a", "evt_1"); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->msg_id, "msg_3");
+
+  // Purge removes what expired before the cutoff only.
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.purge_inbound_dedup(kT0 + std::chrono::hours(2)); }).ok());
+  EXPECT_EQ(
+      read<InboundDedupRecord>([](Tx& tx) { return tx.get_inbound_dedup("src_b", "evt_1"); }).error().code,
+      Errc::kNotFound);
+  EXPECT_TRUE(read<InboundDedupRecord>([](Tx& tx) { return tx.get_inbound_dedup("src_a", "evt_1"); }).ok());
+
+  // Deleting a source deletes its records.
+  Source src;
+  src.id = "src_a";
+  src.app_id = "app_a";
+  src.created_at = src.updated_at = kT0;
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_source(src); }).ok());
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.delete_source("src_a"); }).ok());
+  EXPECT_EQ(
+      read<InboundDedupRecord>([](Tx& tx) { return tx.get_inbound_dedup("src_a", "evt_1"); }).error().code,
+      Errc::kNotFound);
+}
+
 // ---- Transactions and group commit
 // ---------------------------------------------------------------------------
 

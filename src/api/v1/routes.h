@@ -17,5 +17,6 @@ void add_message_routes(Router& router, const ApiContext* ctx);
 void add_attempt_routes(Router& router, const ApiContext* ctx);
 void add_recovery_routes(Router& router, const ApiContext* ctx);
 void add_delivery_routes(Router& router, const ApiContext* ctx);
+void add_source_routes(Router& router, const ApiContext* ctx);  // inbound sources and POST /in/{source}
 
 }  // namespace hookwire::api::v1

@@ -17,6 +17,10 @@
 #include "core/result.h"
 #include "store/store.h"
 
+namespace hookwire::inbound {
+class Gateway;
+}
+
 namespace hookwire::api::v1 {
 
 // Everything the handlers need; owned by the app, outlives the server.
@@ -29,6 +33,7 @@ struct ApiContext {
   std::chrono::seconds idempotency_ttl{std::chrono::hours{24}};
   // Called after a message and its deliveries are durable (wakes the dispatcher). Optional; thread-safe.
   std::function<void()> on_deliveries_created;
+  inbound::Gateway* inbound = nullptr;  // the inbound gateway (sources, POST /in/{source}); owned by the app
 };
 
 // A handler's answer before it becomes an HTTP response.

@@ -131,6 +131,27 @@ CREATE INDEX deliveries_failed ON deliveries (app_id, id) WHERE status = 2;
 DROP INDEX deliveries_due;
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at, status) WHERE status IN (1, 3);
 )sql",
+    // 6: inbound sources and their deduplication records.
+    R"sql(
+CREATE TABLE sources (
+  id         TEXT PRIMARY KEY,
+  uid        TEXT UNIQUE,
+  app_id     TEXT NOT NULL,
+  config     TEXT NOT NULL,
+  revision   INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE inbound_dedup (
+  source_id  TEXT NOT NULL,
+  key        TEXT NOT NULL,
+  msg_id     TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (source_id, key)
+) WITHOUT ROWID;
+CREATE INDEX inbound_dedup_by_expiry ON inbound_dedup (expires_at);
+)sql",
 };
 
 int user_version(Connection& conn) {

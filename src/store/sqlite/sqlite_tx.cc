@@ -196,6 +196,19 @@ Delivery read_delivery(const Stmt& s, int c = 0) {
   return d;
 }
 
+constexpr const char* kSourceCols = "id, uid, app_id, config, revision, created_at, updated_at";
+Result<Source> read_source(const Stmt& s) {
+  Source src;
+  src.id = s.text(0);
+  src.uid = s.opt_text(1);
+  src.app_id = s.text(2);
+  src.config = s.text(3);
+  src.revision = s.int64(4);
+  src.created_at = s.time(5);
+  src.updated_at = s.time(6);
+  return src;
+}
+
 bool is_constraint(int rc) { return (rc & 0xff) == SQLITE_CONSTRAINT; }
 
 // Which unique key a constraint error names ("UNIQUE constraint failed: messages.app_id, messages.event_id").
@@ -1090,6 +1103,122 @@ Status SqliteTx::purge_idempotency(TimePoint created_before) {
   Stmt s(*stmt);
   s.bind(1, created_before);
   return finish_write(s, "purge_idempotency");
+}
+
+// ---- Inbound sources
+// -----------------------------------------------------------------------------------------
+
+Result<Source> SqliteTx::get_source(std::string_view id_or_uid) {
+  static const std::string by_id = fmt::format("SELECT {} FROM sources WHERE id = ?", kSourceCols);
+  static const std::string by_uid = fmt::format("SELECT {} FROM sources WHERE uid = ?", kSourceCols);
+  const bool looks_like_id = id_or_uid.starts_with("src_");
+  for (const std::string* sql : {looks_like_id ? &by_id : &by_uid, looks_like_id ? &by_uid : &by_id}) {
+    auto stmt = conn_.prepare(*sql);
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    s.bind(1, id_or_uid);
+    const int rc = s.step();
+    if (rc == SQLITE_ROW) return read_source(s);
+    if (rc != SQLITE_DONE) return conn_.error("get_source");
+  }
+  return Error::not_found("source not found");
+}
+
+Result<Page<Source>> SqliteTx::list_sources(const PageQuery& q) {
+  return list<Source>({fmt::format("SELECT {} FROM sources WHERE 1 = 1", kSourceCols), {}, "id"}, q,
+                      read_source, [](const Source& src) { return src.id; });
+}
+
+Status SqliteTx::insert_source(const Source& src) {
+  auto stmt = conn_.prepare(
+      "INSERT OR FAIL INTO sources (id, uid, app_id, config, revision, created_at, updated_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, src.id);
+  s.bind(2, src.uid);
+  s.bind(3, src.app_id);
+  s.bind(4, src.config);
+  s.bind(5, src.revision);
+  s.bind(6, src.created_at);
+  s.bind(7, src.updated_at);
+  return finish_write(s, "insert_source", [&] {
+    return names_column(conn_.handle(), ".uid") ? Error::conflict("source uid already exists")
+                                                : Error::conflict("source id already exists");
+  });
+}
+
+Status SqliteTx::update_source(const Source& src) {
+  auto stmt = conn_.prepare(
+      "UPDATE sources SET uid = ?, app_id = ?, config = ?, revision = ?, created_at = ?, updated_at = ? "
+      "WHERE id = ?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, src.uid);
+  s.bind(2, src.app_id);
+  s.bind(3, src.config);
+  s.bind(4, src.revision);
+  s.bind(5, src.created_at);
+  s.bind(6, src.updated_at);
+  s.bind(7, src.id);
+  auto st = finish_write(s, "update_source", [] { return Error::conflict("source uid already exists"); });
+  if (st.ok() && sqlite3_changes(conn_.handle()) == 0) return Error::not_found("source not found");
+  return st;
+}
+
+Status SqliteTx::delete_source(std::string_view id) {
+  {
+    auto stmt = conn_.prepare("DELETE FROM inbound_dedup WHERE source_id = ?");
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    s.bind(1, id);
+    if (auto st = finish_write(s, "delete_source"); !st.ok()) return st;
+  }
+  auto stmt = conn_.prepare("DELETE FROM sources WHERE id = ?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, id);
+  auto st = finish_write(s, "delete_source");
+  if (st.ok() && sqlite3_changes(conn_.handle()) == 0) return Error::not_found("source not found");
+  return st;
+}
+
+Result<InboundDedupRecord> SqliteTx::get_inbound_dedup(std::string_view source_id, std::string_view key) {
+  auto stmt = conn_.prepare(
+      "SELECT source_id, key, msg_id, expires_at FROM inbound_dedup WHERE source_id = ? AND key = ?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, source_id);
+  s.bind(2, key);
+  const int rc = s.step();
+  if (rc == SQLITE_DONE) return Error::not_found("deduplication record not found");
+  if (rc != SQLITE_ROW) return conn_.error("get_inbound_dedup");
+  InboundDedupRecord r;
+  r.source_id = s.text(0);
+  r.key = s.text(1);
+  r.msg_id = s.text(2);
+  r.expires_at = s.time(3);
+  return r;
+}
+
+Status SqliteTx::put_inbound_dedup(const InboundDedupRecord& rec) {
+  auto stmt = conn_.prepare(
+      "INSERT OR REPLACE INTO inbound_dedup (source_id, key, msg_id, expires_at) VALUES (?, ?, ?, ?)");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, rec.source_id);
+  s.bind(2, rec.key);
+  s.bind(3, rec.msg_id);
+  s.bind(4, rec.expires_at);
+  return finish_write(s, "put_inbound_dedup");
+}
+
+Status SqliteTx::purge_inbound_dedup(TimePoint expired_before) {
+  auto stmt = conn_.prepare("DELETE FROM inbound_dedup WHERE expires_at < ?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, expired_before);
+  return finish_write(s, "purge_inbound_dedup");
 }
 
 }  // namespace hookwire::store

@@ -75,6 +75,15 @@ class SqliteTx final : public Tx {
   Status put_idempotency(const IdempotencyRecord& rec) override;
   Status purge_idempotency(TimePoint created_before) override;
 
+  Result<Source> get_source(std::string_view id_or_uid) override;
+  Result<Page<Source>> list_sources(const PageQuery& q) override;
+  Status insert_source(const Source& s) override;
+  Status update_source(const Source& s) override;
+  Status delete_source(std::string_view id) override;
+  Result<InboundDedupRecord> get_inbound_dedup(std::string_view source_id, std::string_view key) override;
+  Status put_inbound_dedup(const InboundDedupRecord& rec) override;
+  Status purge_inbound_dedup(TimePoint expired_before) override;
+
  private:
   using Bind = std::variant<std::string_view, int64_t>;
   // A list query: `select` is "SELECT <cols> FROM <table> WHERE <filter>" with `binds` for its parameters;
@@ -162,6 +171,14 @@ class UnavailableTx final : public Tx {
   Result<IdempotencyRecord> get_idempotency(std::string_view) override { return err(); }
   Status put_idempotency(const IdempotencyRecord&) override { return err(); }
   Status purge_idempotency(TimePoint) override { return err(); }
+  Result<Source> get_source(std::string_view) override { return err(); }
+  Result<Page<Source>> list_sources(const PageQuery&) override { return err(); }
+  Status insert_source(const Source&) override { return err(); }
+  Status update_source(const Source&) override { return err(); }
+  Status delete_source(std::string_view) override { return err(); }
+  Result<InboundDedupRecord> get_inbound_dedup(std::string_view, std::string_view) override { return err(); }
+  Status put_inbound_dedup(const InboundDedupRecord&) override { return err(); }
+  Status purge_inbound_dedup(TimePoint) override { return err(); }
 
  private:
   static Error err() { return Error::unavailable("store is stopped"); }

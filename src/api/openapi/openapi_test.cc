@@ -1,0 +1,40 @@
+// The embedded OpenAPI document is valid JSON and describes exactly the SourceIn fields the inbound module
+// accepts, so the document cannot drift from the code.
+#include "api/openapi/openapi.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <set>
+
+#include "inbound/source.h"
+
+namespace hookwire::api {
+namespace {
+
+namespace json = boost::json;
+
+TEST(OpenApi, DescribesEverySourceInFieldAndNothingElse) {
+  json::value doc = json::parse(openapi_json());
+  const auto& schemas = doc.at("components").at("schemas").as_object();
+  std::set<std::string> documented;
+  for (const auto& [name, _] : schemas.at("SourceIn").at("properties").as_object())
+    if (name != "hmac") documented.emplace(name);
+  for (const auto& [name, _] : schemas.at("GenericHmac").at("properties").as_object())
+    documented.emplace("hmac." + std::string(name));
+  std::set<std::string> accepted;
+  for (auto name : inbound::source_field_names()) accepted.emplace(name);
+  EXPECT_EQ(documented, accepted);
+
+  const auto& verifiers = schemas.at("VerifierType").at("enum").as_array();
+  for (const auto& v : verifiers) EXPECT_TRUE(inbound::parse_verifier_type(v.as_string()).has_value()) << v;
+  EXPECT_EQ(verifiers.size(), 8u);
+
+  const auto& paths = doc.at("paths").as_object();
+  for (const char* p : {"/api/v1/source", "/api/v1/source/{source_id}", "/in/{source}"})
+    EXPECT_TRUE(paths.contains(p)) << p;
+  EXPECT_NE(std::string(doc.at("info").at("description").as_string()).find("Svix"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hookwire::api

@@ -1,0 +1,168 @@
+// /api/v1/source: inbound sources (a hookwire extension; see openapi.json) and POST /in/{source}, where
+// providers send their webhooks. The gateway logic lives in inbound/; these are the HTTP shells around it.
+#include "inbound/sources.h"
+
+#include <memory>
+
+#include "api/openapi/openapi.h"
+#include "api/v1/json_body.h"
+#include "api/v1/routes.h"
+#include "inbound/gateway.h"
+
+namespace hookwire::api::v1 {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+Result<inbound::SourceSpec> read_spec(const ApiContext* ctx, std::string_view body) {
+  auto obj = parse_object(body);
+  if (!obj) return obj.take_error();
+  return inbound::parse_source_spec(*obj, ctx->inbound->options().max_body_limit);
+}
+
+// Runs fn in the writer; on success the gateway forgets its cached sources and learns `written` (the source
+// the function created or replaced), so the next request sees the change.
+using SourceWriteFn = std::function<Result<store::Source>(store::Tx&)>;
+asio::awaitable<Response> write_source(const ApiContext* ctx, const Request& req, SourceWriteFn change,
+                                       http::status ok_status) {
+  auto written = std::make_shared<std::optional<store::Source>>();
+  WriteFn fn = [change = std::move(change), written, ok_status](store::Tx& tx) -> Result<Reply> {
+    auto src = change(tx);
+    if (!src) return src.take_error();
+    auto out = inbound::source_out(tx, *src);
+    if (!out) return out.take_error();
+    *written = *src;
+    return Reply{ok_status, json::serialize(*out)};
+  };
+  auto response = co_await write_reply(ctx, req, std::move(fn));
+  if (response.result() == ok_status) {
+    ctx->inbound->invalidate();
+    if (*written) ctx->inbound->note_source(**written);
+  }
+  co_return response;
+}
+
+asio::awaitable<Response> create(const ApiContext* ctx, const Request& req) {
+  auto spec = read_spec(ctx, req.body());
+  if (!spec) co_return error_response(spec.error(), req.version(), req.keep_alive());
+  const TimePoint now = ctx->clock->now();
+  SourceWriteFn change = [spec = std::move(*spec), now](store::Tx& tx) {
+    return inbound::create_source(tx, spec, now);
+  };
+  co_return co_await write_source(ctx, req, std::move(change), http::status::created);
+}
+
+asio::awaitable<Response> replace(const ApiContext* ctx, const Request& req, std::string source_id) {
+  auto spec = read_spec(ctx, req.body());
+  if (!spec) co_return error_response(spec.error(), req.version(), req.keep_alive());
+  const TimePoint now = ctx->clock->now();
+  SourceWriteFn change = [spec = std::move(*spec), now, source_id](store::Tx& tx) -> Result<store::Source> {
+    auto existing = tx.get_source(source_id);
+    if (!existing) return existing.take_error();
+    return inbound::replace_source(tx, std::move(*existing), spec, now);
+  };
+  co_return co_await write_source(ctx, req, std::move(change), http::status::ok);
+}
+
+asio::awaitable<Response> remove(const ApiContext* ctx, const Request& req, std::string source_id) {
+  WriteFn fn = [source_id](store::Tx& tx) -> Result<Reply> {
+    if (auto st = inbound::delete_source(tx, source_id); !st) return st.take_error();
+    return Reply{http::status::no_content, {}};
+  };
+  auto response = co_await write_reply(ctx, req, std::move(fn));
+  if (response.result() == http::status::no_content) ctx->inbound->invalidate();
+  co_return response;
+}
+
+asio::awaitable<Response> get(const ApiContext* ctx, const Request& req, std::string source_id) {
+  ReadFn fn = [source_id](store::Tx& tx) -> Result<Reply> {
+    auto src = tx.get_source(source_id);
+    if (!src) return src.take_error();
+    auto out = inbound::source_out(tx, *src);
+    if (!out) return out.take_error();
+    return Reply{http::status::ok, json::serialize(*out)};
+  };
+  co_return co_await read_reply(ctx, req, std::move(fn));
+}
+
+asio::awaitable<Response> list(const ApiContext* ctx, const Request& req) {
+  auto query = Query::parse(req.target());
+  if (!query) co_return error_response(query.error(), req.version(), req.keep_alive());
+  auto page = page_query(*query, store::Order::kAscending);
+  if (!page) co_return error_response(page.error(), req.version(), req.keep_alive());
+  ReadFn fn = [q = *page](store::Tx& tx) -> Result<Reply> {
+    auto sources = tx.list_sources(q);
+    if (!sources) return sources.take_error();
+    json::array data;
+    for (const auto& src : sources->items) {
+      auto out = inbound::source_out(tx, src);
+      if (!out) return out.take_error();
+      data.push_back(std::move(*out));
+    }
+    json::object o{{"data", std::move(data)}, {"done", sources->done}};
+    o["iterator"] = sources->iterator ? json::value(*sources->iterator) : json::value(nullptr);
+    o["prevIterator"] = sources->prev_iterator ? json::value(*sources->prev_iterator) : json::value(nullptr);
+    return Reply{http::status::ok, json::serialize(o)};
+  };
+  co_return co_await read_reply(ctx, req, std::move(fn));
+}
+
+std::optional<std::string_view> find_header(const Request& req, std::string_view name) {
+  auto it = req.find(name);
+  if (it == req.end()) return std::nullopt;
+  return it->value();
+}
+
+asio::awaitable<Response> receive(const ApiContext* ctx, const Request& req, std::string source,
+                                  boost::asio::ip::address peer) {
+  inbound::Incoming in;
+  in.source = source;
+  in.peer = peer;
+  in.headers = [&req](std::string_view name) { return find_header(req, name); };
+  in.body = req.body();
+  auto outcome = co_await ctx->inbound->receive(std::move(in));
+  co_return json_response(static_cast<http::status>(outcome.status), std::move(outcome.body), req.version(),
+                          req.keep_alive());
+}
+
+}  // namespace
+
+void add_source_routes(Router& router, const ApiContext* ctx) {
+  using V = http::verb;
+  router.add(V::post, "/api/v1/source",
+             authed(ctx, [ctx](const Request& req, const PathParams&) { return create(ctx, req); }));
+  router.add(V::get, "/api/v1/source",
+             authed(ctx, [ctx](const Request& req, const PathParams&) { return list(ctx, req); }));
+  router.add(V::get, "/api/v1/source/{source_id}",
+             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return get(ctx, req, p.get("source_id"));
+             }));
+  router.add(V::put, "/api/v1/source/{source_id}",
+             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return replace(ctx, req, p.get("source_id"));
+             }));
+  router.add(V::delete_, "/api/v1/source/{source_id}",
+             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return remove(ctx, req, p.get("source_id"));
+             }));
+  // The document of hookwire's additions to Svix's API; public, like Svix's.
+  router.add(V::get, "/api/v1/openapi.json", [](const Request& req, const PathParams&) {
+    auto res = [](unsigned version, bool keep_alive) -> asio::awaitable<Response> {
+      Response r{http::status::ok, version};
+      r.keep_alive(keep_alive);
+      r.set(http::field::content_type, "application/json");
+      r.body() = std::string(openapi_json());
+      r.prepare_payload();
+      co_return r;
+    };
+    return res(req.version(), req.keep_alive());
+  });
+  // No bearer token: providers authenticate with their signature, checked against the source.
+  router.add(V::post, "/in/{source}", [ctx](const Request& req, const PathParams& p) {
+    return receive(ctx, req, p.get("source"), p.peer());
+  });
+}
+
+}  // namespace hookwire::api::v1

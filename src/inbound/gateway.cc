@@ -1,0 +1,284 @@
+#include "inbound/gateway.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <boost/json.hpp>
+
+#include "core/ids.h"
+#include "delivery/fan_out.h"
+#include "store/async.h"
+
+namespace hookwire::inbound {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::array kReasons = {"address_not_allowed",   "too_large",         "missing_header",
+                                 "malformed_header",      "timestamp_too_old", "timestamp_too_new",
+                                 "no_matching_signature", "not_json"};
+constexpr size_t kMaxEventType = 256;
+constexpr size_t kMaxDedupKey = 512;
+
+Outcome refuse(int status, std::string_view code, std::string_view detail, std::string_view reason) {
+  json::object o{{"code", code}, {"detail", detail}};
+  if (!reason.empty()) o["reason"] = reason;
+  return {status, json::serialize(o)};
+}
+
+Outcome from_error(const Error& e) {
+  switch (e.code) {
+    case Errc::kNotFound:
+      return refuse(404, "not_found", e.detail, {});
+    case Errc::kUnavailable:
+      return refuse(503, "unavailable", e.detail, {});
+    default:
+      return refuse(500, "internal_error", e.detail, {});
+  }
+}
+
+const json::value* find_path(const json::value* v, std::string_view path) {
+  while (v) {
+    const auto* obj = v->if_object();
+    if (!obj) return nullptr;
+    auto dot = path.find('.');
+    auto it = obj->find(path.substr(0, dot));
+    if (it == obj->end()) return nullptr;
+    v = &it->value();
+    if (dot == std::string_view::npos) return v;
+    path.remove_prefix(dot + 1);
+  }
+  return nullptr;
+}
+
+// The result of the accept write.
+struct Kept {
+  std::string msg_id;
+  bool duplicate = false;
+  int deliveries = 0;
+};
+
+}  // namespace
+
+struct Gateway::Counters {
+  metrics::Counter* received = nullptr;
+  metrics::Counter* accepted = nullptr;
+  metrics::Counter* duplicates = nullptr;
+  metrics::Counter* forwarded = nullptr;
+  std::array<metrics::Counter*, kReasons.size()> rejected{};
+
+  metrics::Counter& rejected_for(std::string_view reason) {
+    for (size_t i = 0; i < kReasons.size(); ++i)
+      if (reason == kReasons[i]) return *rejected[i];
+    return *rejected.back();
+  }
+};
+
+struct Gateway::Entry {
+  CompiledSource source;
+  Counters* counters = nullptr;
+};
+
+std::string extract(const Extract& what, const signing::HeaderLookup& headers, const json::value* body) {
+  switch (what.from) {
+    case Extract::From::kHeader: {
+      auto v = headers(what.name);
+      return v ? std::string(*v) : std::string();
+    }
+    case Extract::From::kJson: {
+      const auto* v = find_path(body, what.name);
+      if (!v) return {};
+      if (v->is_string()) return std::string(v->as_string());
+      if (v->is_int64()) return std::to_string(v->as_int64());
+      if (v->is_uint64()) return std::to_string(v->as_uint64());
+      return {};
+    }
+    case Extract::From::kNone:
+      break;
+  }
+  return {};
+}
+
+Gateway::Gateway(store::Store& store, const Clock& clock, metrics::Registry& metrics, GatewayOptions options)
+    : store_(store), clock_(clock), metrics_(metrics), options_(std::move(options)) {
+  // Requests for sources that do not exist (the label cannot be the unknown name: it comes from the URL).
+  unknown_source_ =
+      &metrics_.counter("inbound_rejected_total", "Inbound requests refused, by source and reason.",
+                        {{"source", ""}, {"reason", "unknown_source"}});
+}
+
+Gateway::~Gateway() = default;
+
+Gateway::Counters& Gateway::counters_for(const std::string& label) {
+  std::lock_guard lock(counters_mu_);
+  auto& slot = counters_[label];
+  if (!slot) {
+    slot = std::make_unique<Counters>();
+    const metrics::Labels l{{"source", label}};
+    slot->received = &metrics_.counter("inbound_received_total", "Inbound requests received, by source.", l);
+    slot->accepted = &metrics_.counter("inbound_accepted_total",
+                                       "Inbound requests verified and kept (durable before the answer).", l);
+    slot->duplicates = &metrics_.counter("inbound_duplicates_total",
+                                         "Inbound requests answered 200 as duplicates of a kept one.", l);
+    slot->forwarded = &metrics_.counter("inbound_forwarded_total",
+                                        "Deliveries of inbound events to a destination that succeeded.", l);
+    for (size_t i = 0; i < kReasons.size(); ++i)
+      slot->rejected[i] =
+          &metrics_.counter("inbound_rejected_total", "Inbound requests refused, by source and reason.",
+                            {{"source", label}, {"reason", kReasons[i]}});
+  }
+  return *slot;
+}
+
+void Gateway::note_source(const store::Source& record) {
+  auto& c = counters_for(record.uid.value_or(record.id));
+  std::lock_guard lock(counters_mu_);
+  forwarded_by_app_[record.app_id] = c.forwarded;
+}
+
+void Gateway::note_delivered(const std::string& app_id) {
+  std::lock_guard lock(counters_mu_);
+  if (auto it = forwarded_by_app_.find(app_id); it != forwarded_by_app_.end()) it->second->inc();
+}
+
+void Gateway::invalidate() {
+  std::unique_lock lock(mu_);
+  ++generation_;
+  cache_.clear();
+}
+
+asio::awaitable<std::shared_ptr<const Gateway::Entry>> Gateway::find(std::string key) {
+  uint64_t generation;
+  {
+    std::shared_lock lock(mu_);
+    if (auto it = cache_.find(key); it != cache_.end()) co_return it->second;
+    generation = generation_;
+  }
+  std::function<Result<store::Source>(store::Tx&)> fn = [key](store::Tx& tx) { return tx.get_source(key); };
+  auto record = co_await store::read<store::Source>(store_, std::move(fn));
+  if (!record) {
+    if (record.error().code == Errc::kNotFound) co_return nullptr;
+    throw std::runtime_error("cannot load source: " + record.error().detail);
+  }
+  auto compiled = compile(*record);
+  if (!compiled) throw std::runtime_error(compiled.error().detail);
+  note_source(*record);
+  auto entry = std::make_shared<Entry>();
+  entry->source = std::move(*compiled);
+  entry->counters = &counters_for(entry->source.label);
+  std::unique_lock lock(mu_);
+  if (generation == generation_) {
+    cache_[entry->source.record.id] = entry;
+    if (entry->source.record.uid) cache_[*entry->source.record.uid] = entry;
+  }
+  co_return entry;
+}
+
+asio::awaitable<Outcome> Gateway::receive(Incoming in) {
+  std::shared_ptr<const Entry> entry;
+  try {
+    std::string key(in.source);
+    entry = co_await find(std::move(key));
+  } catch (const std::exception& e) {
+    co_return refuse(503, "unavailable", e.what(), {});
+  }
+  if (!entry) {
+    unknown_source_->inc();
+    co_return refuse(404, "not_found", fmt::format("no source \"{}\"", in.source), {});
+  }
+  const CompiledSource& src = entry->source;
+  Counters& counters = *entry->counters;
+  counters.received->inc();
+  auto reject = [&](int status, std::string_view code, std::string_view detail, std::string_view reason) {
+    counters.rejected_for(reason).inc();
+    return refuse(status, code, detail, reason);
+  };
+
+  if (!src.allowed.empty()) {
+    std::string_view forwarded;
+    if (!src.proxies.empty())
+      if (auto xff = in.headers("x-forwarded-for")) forwarded = *xff;
+    const auto client = client_address(in.peer, forwarded, src.proxies);
+    if (!address_allowed(client, src.allowed))
+      co_return reject(403, "forbidden",
+                       fmt::format("address {} is not allowed to post to this source", client.to_string()),
+                       "address_not_allowed");
+  }
+  if (in.body.size() > src.spec.body_limit)
+    co_return reject(413, "payload_too_large",
+                     fmt::format("request body of {} bytes is over this source's limit of {} bytes",
+                                 in.body.size(), src.spec.body_limit),
+                     "too_large");
+  const TimePoint now = clock_.now();
+  if (src.verifier) {
+    auto verdict = src.verifier->verify(in.headers, in.body, unix_seconds(now));
+    if (!verdict)
+      co_return reject(401, "authentication_failed", verdict.message, signing::to_string(verdict.reason));
+  }
+
+  // Stored and forwarded byte for byte, but it must be JSON: messages are JSON documents.
+  std::array<unsigned char, 4096> scratch;
+  json::monotonic_resource mr(scratch.data(), scratch.size());
+  boost::system::error_code ec;
+  json::value body = json::parse(in.body, ec, &mr);
+  if (ec) co_return reject(400, "bad_request", "the body is not JSON", "not_json");
+
+  std::string event_type = extract(src.spec.event_type, in.headers, &body);
+  if (src.spec.verifier == VerifierType::kGithub && event_type == "ping")
+    co_return Outcome{200, R"({"ok":true,"event":"ping"})"};
+  if (event_type.empty()) event_type = "unknown";
+  if (event_type.size() > kMaxEventType) event_type.resize(kMaxEventType);
+
+  std::string dedup_key = extract(src.spec.dedup_key, in.headers, &body);
+  if (dedup_key.empty() && src.spec.dedup_key.from == Extract::From::kHeader) {
+    // Standard Webhooks senders use either header family.
+    if (src.spec.dedup_key.name == "webhook-id")
+      dedup_key = extract({Extract::From::kHeader, "svix-id"}, in.headers, nullptr);
+    if (src.spec.dedup_key.name == "svix-id")
+      dedup_key = extract({Extract::From::kHeader, "webhook-id"}, in.headers, nullptr);
+  }
+  if (dedup_key.size() > kMaxDedupKey) dedup_key.resize(kMaxDedupKey);
+
+  store::Message msg;
+  msg.id = new_id(id_prefix::kMessage, now);
+  msg.app_id = src.record.app_id;
+  msg.event_type = std::move(event_type);
+  msg.payload = std::string(in.body);
+  msg.created_at = now;
+  const TimePoint expires_at = now + src.spec.dedup_ttl;
+  std::function<Result<Kept>(store::Tx&)> fn = [msg = std::move(msg), source_id = src.record.id,
+                                                dedup_key = std::move(dedup_key), now,
+                                                expires_at](store::Tx& tx) -> Result<Kept> {
+    // The source may have been deleted (or its application, through the Svix API) since it was cached:
+    // never keep a message nobody can reach.
+    if (auto app = tx.get_application(msg.app_id); !app) {
+      if (app.error().code == Errc::kNotFound)
+        return Error::not_found("this source was deleted, or its application was");
+      return app.take_error();
+    }
+    if (!dedup_key.empty()) {
+      auto prior = tx.get_inbound_dedup(source_id, dedup_key);
+      if (prior && prior->expires_at > now) return Kept{prior->msg_id, true, 0};
+      if (!prior && prior.error().code != Errc::kNotFound) return prior.take_error();
+      if (auto st = tx.put_inbound_dedup({source_id, dedup_key, msg.id, expires_at}); !st)
+        return st.take_error();
+    }
+    if (auto st = tx.insert_message(msg); !st) return st.take_error();
+    auto n = delivery::fan_out(tx, msg, now);
+    if (!n) return n.take_error();
+    return Kept{msg.id, false, *n};
+  };
+  auto kept = co_await store::write<Kept>(store_, std::move(fn));
+  if (!kept) co_return from_error(kept.error());
+  if (kept->duplicate) {
+    counters.duplicates->inc();
+    co_return Outcome{200, json::serialize(json::object{{"id", kept->msg_id}, {"duplicate", true}})};
+  }
+  counters.accepted->inc();
+  if (kept->deliveries > 0 && options_.on_deliveries_created) options_.on_deliveries_created();
+  co_return Outcome{202, json::serialize(json::object{{"id", kept->msg_id}})};
+}
+
+}  // namespace hookwire::inbound

@@ -1,0 +1,311 @@
+// The gateway against a real SQLite store, with an injected clock: verification outcomes, deduplication
+// (sequential, concurrent, after the TTL), the body limit, the address allowlist and cache invalidation.
+#include "inbound/gateway.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <filesystem>
+#include <future>
+
+#include "inbound/sources.h"
+#include "store/async.h"
+
+namespace hookwire::inbound {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+constexpr const char* kGithubSecret = "It's a Secret to Everybody";
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static std::atomic<int> n{0};
+    dir_ = std::filesystem::temp_directory_path() /
+           ("hookwire-inbound-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    store::SqliteOptions o;
+    o.path = (dir_ / "db").string();
+    auto s = store::open_sqlite_store(o);
+    ASSERT_TRUE(s.ok()) << s.error().detail;
+    store_ = std::move(*s);
+    GatewayOptions go;
+    go.on_deliveries_created = [this] { ++wakes_; };
+    gateway_ = std::make_unique<Gateway>(*store_, clock_, metrics_, go);
+  }
+  void TearDown() override {
+    gateway_.reset();
+    store_->stop();
+    std::filesystem::remove_all(dir_);
+  }
+
+  store::Source create(std::string_view spec_json) {
+    auto spec = parse_source_spec(json::parse(spec_json).as_object(), 1 << 20);
+    EXPECT_TRUE(spec.ok()) << spec.error().detail;
+    std::optional<store::Source> created;
+    std::promise<Status> done;
+    store_->submit_write(
+        [&, spec = *spec](store::Tx& tx) -> Status {
+          auto r = create_source(tx, spec, clock_.now());
+          if (!r) return r.error();
+          created = *r;
+          return {};
+        },
+        [&](Status st) { done.set_value(st); });
+    EXPECT_TRUE(done.get_future().get().ok());
+    return *created;
+  }
+
+  template <class T>
+  T read(std::function<Result<T>(store::Tx&)> fn) {
+    std::promise<Result<T>> p;
+    store_->submit_read([&](store::Tx& tx) { p.set_value(fn(tx)); }, [] {});
+    auto r = p.get_future().get();
+    EXPECT_TRUE(r.ok()) << r.error().detail;
+    return std::move(*r);
+  }
+
+  int message_count(const std::string& app_id) {
+    return static_cast<int>(read<store::Page<store::Message>>([&](store::Tx& tx) {
+                              store::MessageQuery q;
+                              q.page.limit = 250;
+                              return tx.list_messages(app_id, q);
+                            }).items.size());
+  }
+
+  struct Req {
+    std::string source;
+    std::vector<signing::Header> headers;
+    std::string body;
+    std::string peer = "127.0.0.1";
+  };
+
+  // Runs every request concurrently on one io_context; returns their outcomes in order.
+  std::vector<Outcome> run(std::vector<Req> reqs) {
+    asio::io_context io;
+    std::vector<Outcome> out(reqs.size());
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      auto task = [](Gateway* g, Req* r, Outcome* o) -> asio::awaitable<void> {
+        Incoming in;
+        in.source = r->source;
+        in.peer = asio::ip::make_address(r->peer);
+        in.headers = signing::lookup_in(r->headers);
+        in.body = r->body;
+        *o = co_await g->receive(std::move(in));
+      };
+      asio::co_spawn(io, task(gateway_.get(), &reqs[i], &out[i]), asio::detached);
+    }
+    io.run();
+    return out;
+  }
+  Outcome one(Req r) { return run({std::move(r)})[0]; }
+
+  Req github(const std::string& source, const std::string& delivery, const std::string& body,
+             const std::string& event = "push", const std::string& secret = kGithubSecret) {
+    signing::Options o;
+    o.scheme = signing::Scheme::kGithub;
+    o.secrets = {secret};
+    auto signer = signing::Signer::create(o);
+    EXPECT_TRUE(signer.ok());
+    Req r{source, signer->sign({"", 0, body}), body};
+    r.headers.push_back({"x-github-delivery", delivery});
+    r.headers.push_back({"x-github-event", event});
+    return r;
+  }
+
+  double counter(const std::string& name, const std::string& labels) {
+    const auto text = metrics_.render();
+    const auto key = name + "{" + labels + "} ";
+    auto at = text.find(key);
+    if (at == std::string::npos) return -1;
+    return std::stod(text.substr(at + key.size()));
+  }
+
+  std::filesystem::path dir_;
+  ManualClock clock_;
+  metrics::Registry metrics_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<Gateway> gateway_;
+  std::atomic<int> wakes_{0};
+};
+
+TEST_F(GatewayTest, AcceptsAVerifiedRequestOnceAndAnswersDuplicates200) {
+  auto src = create(R"({"uid":"gh","verifier":"github","secrets":["It's a Secret to Everybody"],
+                        "destinations":["http://127.0.0.1:9/hook"]})");
+  const std::string body = R"({"zen":"Keep it logically awesome.","n":1.50})";
+  auto first = one(github("gh", "d-1", body));
+  ASSERT_EQ(first.status, 202) << first.body;
+  const auto id = json::parse(first.body).at("id").as_string();
+  auto again = one(github(src.id, "d-1", body));  // by id this time
+  EXPECT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(json::parse(again.body).at("id").as_string(), id);
+  EXPECT_TRUE(json::parse(again.body).at("duplicate").as_bool());
+  EXPECT_EQ(message_count(src.app_id), 1);
+  EXPECT_EQ(wakes_.load(), 1);
+
+  auto msg = read<store::Message>([&](store::Tx& tx) { return tx.get_message(src.app_id, std::string(id)); });
+  EXPECT_EQ(msg.payload, body) << "kept byte for byte";
+  EXPECT_EQ(msg.event_type, "push");
+  auto deliveries = read<std::vector<store::Delivery>>(
+      [&](store::Tx& tx) { return tx.list_deliveries_by_message(src.app_id, msg.id); });
+  EXPECT_EQ(deliveries.size(), 1u) << "fanned out to the destination in the same write";
+
+  EXPECT_EQ(counter("inbound_received_total", "source=\"gh\""), 2);
+  EXPECT_EQ(counter("inbound_accepted_total", "source=\"gh\""), 1);
+  EXPECT_EQ(counter("inbound_duplicates_total", "source=\"gh\""), 1);
+}
+
+TEST_F(GatewayTest, ConcurrentDuplicatesKeepExactlyOneMessage) {
+  auto src =
+      create(R"({"uid":"gh","verifier":"github","secrets":["It's a Secret to Everybody"],"pull":true})");
+  std::vector<Req> reqs;
+  for (int i = 0; i < 100; ++i) reqs.push_back(github("gh", "storm", R"({"storm":true})"));
+  auto out = run(std::move(reqs));
+  int accepted = 0, duplicates = 0;
+  for (const auto& o : out) {
+    if (o.status == 202) ++accepted;
+    if (o.status == 200) ++duplicates;
+  }
+  EXPECT_EQ(accepted, 1);
+  EXPECT_EQ(duplicates, 99);
+  EXPECT_EQ(message_count(src.app_id), 1);
+}
+
+TEST_F(GatewayTest, ADuplicateAfterTheTtlIsANewEvent) {
+  auto src = create(R"({"uid":"gh","verifier":"github","secrets":["It's a Secret to Everybody"],"pull":true,
+                        "dedupTtlSeconds":60})");
+  EXPECT_EQ(one(github("gh", "d-1", "{}")).status, 202);
+  clock_.advance(std::chrono::seconds(59));
+  EXPECT_EQ(one(github("gh", "d-1", "{}")).status, 200);
+  clock_.advance(std::chrono::seconds(2));
+  EXPECT_EQ(one(github("gh", "d-1", "{}")).status, 202);
+  EXPECT_EQ(message_count(src.app_id), 2);
+}
+
+TEST_F(GatewayTest, RefusalsSayWhy) {
+  create(R"({"uid":"gh","verifier":"github","secrets":["It's a Secret to Everybody"],"pull":true,
+             "bodyLimit":64,"allowedCidrs":["127.0.0.0/8"],"trustedProxies":["127.0.0.2"]})");
+  auto unknown = one(github("nope", "d", "{}"));
+  EXPECT_EQ(unknown.status, 404);
+
+  auto wrong = one(github("gh", "d", "{}", "push", "another secret"));
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(json::parse(wrong.body).at("reason").as_string(), "no_matching_signature");
+
+  auto tampered = github("gh", "d", R"({"amount":1})");
+  tampered.body = R"({"amount":9})";
+  EXPECT_EQ(json::parse(one(tampered).body).at("reason").as_string(), "no_matching_signature");
+
+  auto unsigned_req = github("gh", "d", "{}");
+  unsigned_req.headers.erase(unsigned_req.headers.begin());
+  auto missing = one(unsigned_req);
+  EXPECT_EQ(missing.status, 401);
+  EXPECT_EQ(json::parse(missing.body).at("reason").as_string(), "missing_header");
+
+  auto big = one(github("gh", "d", std::string(R"({"pad":")") + std::string(100, 'x') + "\"}"));
+  EXPECT_EQ(big.status, 413);
+  EXPECT_EQ(json::parse(big.body).at("reason").as_string(), "too_large");
+
+  auto outsider = github("gh", "d", "{}");
+  outsider.peer = "203.0.113.7";
+  EXPECT_EQ(one(outsider).status, 403);
+  // A trusted proxy vouching for an outside client: refused; for an inside one: allowed.
+  auto proxied = github("gh", "d", "{}");
+  proxied.peer = "127.0.0.2";
+  proxied.headers.push_back({"x-forwarded-for", "203.0.113.7"});
+  auto via_proxy = one(proxied);
+  EXPECT_EQ(via_proxy.status, 403);
+  EXPECT_NE(via_proxy.body.find("203.0.113.7"), std::string::npos);
+  proxied.headers.back().value = "127.0.0.9";
+  EXPECT_EQ(one(proxied).status, 202);
+
+  auto not_json = one(github("gh", "d2", "a=b"));
+  EXPECT_EQ(not_json.status, 400);
+
+  auto ping = one(github("gh", "d3", R"({"zen":"hi"})", "ping"));
+  EXPECT_EQ(ping.status, 200);
+  EXPECT_NE(ping.body.find("ping"), std::string::npos);
+
+  EXPECT_EQ(counter("inbound_rejected_total", "source=\"gh\",reason=\"no_matching_signature\""), 2);
+  EXPECT_EQ(counter("inbound_rejected_total", "source=\"gh\",reason=\"address_not_allowed\""), 2);
+  EXPECT_EQ(counter("inbound_rejected_total", "source=\"\",reason=\"unknown_source\""), 1);
+}
+
+TEST_F(GatewayTest, StandardWebhooksStaleTimestampsAndRotationWithTypeFromTheBody) {
+  const std::string old_secret = signing::generate_secret(), new_secret = signing::generate_secret();
+  auto src = create(R"({"uid":"sw","verifier":"standard-webhooks","pull":true,"secrets":[")" + old_secret +
+                    R"(",")" + new_secret + R"("]})");
+  auto signed_req = [&](const std::string& secret, const std::string& id, int64_t ts) {
+    signing::Options o;
+    o.secrets = {secret};
+    const std::string body = R"({"type":"invoice.paid","data":{}})";
+    return Req{"sw", signing::Signer::create(o)->sign({id, ts, body}), body};
+  };
+  const int64_t now = unix_seconds(clock_.now());
+  EXPECT_EQ(one(signed_req(old_secret, "msg_1", now)).status, 202);
+  EXPECT_EQ(one(signed_req(new_secret, "msg_2", now)).status, 202);
+  auto stale = one(signed_req(new_secret, "msg_3", now - 301));
+  EXPECT_EQ(stale.status, 401);
+  EXPECT_EQ(json::parse(stale.body).at("reason").as_string(), "timestamp_too_old");
+  auto page = read<store::Page<store::Message>>(
+      [&](store::Tx& tx) { return tx.list_messages(src.app_id, store::MessageQuery{}); });
+  ASSERT_EQ(page.items.size(), 2u);
+  EXPECT_EQ(page.items[0].event_type, "invoice.paid");
+
+  // The rotation ends: the old secret is dropped; after invalidate() the gateway sees it at once.
+  auto spec =
+      parse_source_spec(json::parse(R"({"uid":"sw","verifier":"standard-webhooks","pull":true,"secrets":[")" +
+                                    new_secret + "\"]}")
+                            .as_object(),
+                        1 << 20);
+  ASSERT_TRUE(spec.ok());
+  std::promise<Status> done;
+  store_->submit_write(
+      [&, spec = *spec](store::Tx& tx) -> Status {
+        auto r = upsert_source(tx, spec, clock_.now());
+        return r ? Status{} : Status{r.error()};
+      },
+      [&](Status st) { done.set_value(st); });
+  ASSERT_TRUE(done.get_future().get().ok());
+  gateway_->invalidate();
+  EXPECT_EQ(one(signed_req(old_secret, "msg_4", now)).status, 401);
+  EXPECT_EQ(one(signed_req(new_secret, "msg_5", now)).status, 202);
+}
+
+TEST_F(GatewayTest, ASourceDeletedAfterItWasCachedKeepsNothing) {
+  auto src = create(R"({"uid":"gone","verifier":"none","pull":true})");
+  ASSERT_EQ(one({"gone", {}, "{}"}).status, 202);  // now cached
+  std::promise<Status> done;
+  store_->submit_write([&](store::Tx& tx) { return delete_source(tx, "gone"); },
+                       [&](Status st) { done.set_value(st); });
+  ASSERT_TRUE(done.get_future().get().ok());
+  // No invalidate(): the gateway still has the source, as a request racing the deletion would.
+  auto late = one({"gone", {}, R"({"late":true})"});
+  EXPECT_EQ(late.status, 404) << late.body;
+  EXPECT_EQ(message_count(src.app_id), 0);
+  gateway_->invalidate();
+  EXPECT_EQ(one({"gone", {}, "{}"}).status, 404);
+}
+
+TEST_F(GatewayTest, NoneAcceptsUnsignedAndExtractsJsonPaths) {
+  auto src = create(R"({"uid":"open","verifier":"none","pull":true,"dedupKey":"json:data.id",
+                        "eventType":"json:data.kind"})");
+  EXPECT_EQ(one({"open", {}, R"({"data":{"id":7,"kind":"thing.made"}})"}).status, 202);
+  EXPECT_EQ(one({"open", {}, R"({"data":{"id":7,"kind":"thing.made"}})"}).status, 200);
+  EXPECT_EQ(one({"open", {}, R"({"data":{"id":8}})"}).status, 202);
+  auto page = read<store::Page<store::Message>>(
+      [&](store::Tx& tx) { return tx.list_messages(src.app_id, store::MessageQuery{}); });
+  ASSERT_EQ(page.items.size(), 2u);
+  EXPECT_EQ(page.items[0].event_type, "thing.made");
+  EXPECT_EQ(page.items[1].event_type, "unknown");
+}
+
+}  // namespace
+}  // namespace hookwire::inbound

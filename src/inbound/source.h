@@ -1,0 +1,117 @@
+// Source: what an inbound source is configured to do, as the API body / config file states it
+// (`SourceSpec`), and the ready-to-use form the gateway runs requests against (`CompiledSource`).
+//
+// One JSON shape serves the API (`POST/PUT /api/v1/source`), the config file (each `[source.NAME]` section
+// becomes this object) and the store (`store::Source::config`, the spec minus uid and destinations):
+//   {"uid", "description", "verifier": "standard-webhooks|svix|stripe|github|shopify|generic-hmac|
+//    static-token|none", "secrets": [..], "toleranceSeconds", "allowSha1", "tokenHeader",
+//    "hmac": {"signatureHeader", "timestampHeader", "idHeader", "prefix", "template", "encoding",
+//             "secretIsBase64", "digest"},
+//    "allowedCidrs": [..], "trustedProxies": [..], "bodyLimit", "dedupKey": "header:NAME|json:PATH|none",
+//    "dedupTtlSeconds", "eventType": "header:NAME|json:PATH", "destinations": [url..], "pull"}
+// Values are plain and immutable once built; thread-safe to share.
+#pragma once
+
+#include <hookwire/signing.h>
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+#include "delivery/url_guard.h"
+#include "store/model.h"
+
+namespace hookwire::inbound {
+
+enum class VerifierType {
+  kStandardWebhooks,
+  kSvix,
+  kStripe,
+  kGithub,
+  kShopify,
+  kGenericHmac,
+  kStaticToken,
+  kNone
+};
+std::string_view to_string(VerifierType t);
+std::optional<VerifierType> parse_verifier_type(std::string_view name);
+
+// Where a value is read from: a request header, or a field of the JSON body (dotted path: "data.object.id").
+struct Extract {
+  enum class From { kNone, kHeader, kJson };
+  From from = From::kNone;
+  std::string name;                                     // header name in lowercase, or the JSON path
+  static Result<Extract> parse(std::string_view text);  // "header:X-GitHub-Delivery", "json:id", "none"
+  std::string to_string() const;
+  bool operator==(const Extract&) const = default;
+};
+
+struct SourceSpec {
+  std::optional<std::string> uid;
+  std::string description;
+  VerifierType verifier = VerifierType::kNone;
+  std::vector<std::string> secrets;  // several during a rotation: a request signed with any is accepted
+  std::chrono::seconds tolerance{300};
+  bool allow_sha1 = false;  // github: accept the legacy X-Hub-Signature (sha1) when sha256 is absent
+  std::string token_header = "x-webhook-token";  // static-token
+  signing::GenericHmacOptions hmac;              // generic-hmac
+  std::vector<std::string> allowed_cidrs;        // empty: any address
+  std::vector<std::string> trusted_proxies;      // peers whose X-Forwarded-For is believed
+  size_t body_limit = 1 << 20;
+  Extract dedup_key;  // defaults per verifier (see default_dedup_key)
+  std::chrono::seconds dedup_ttl{std::chrono::hours{72}};
+  Extract event_type;                     // defaults per verifier (see default_event_type)
+  std::vector<std::string> destinations;  // endpoint URLs of the source's application
+  bool pull = false;                      // keep events for the pull feed (they are in the message log)
+};
+
+Extract default_dedup_key(VerifierType t);
+Extract default_event_type(VerifierType t);
+
+// Validates a SourceIn object. `max_body_limit` is the server's own body limit: a source may only lower it.
+// Errors are kValidation naming the field under `prefix` ("body.secrets", "body.hmac.digest").
+Result<SourceSpec> parse_source_spec(const boost::json::object& obj, size_t max_body_limit,
+                                     std::string_view prefix = "body");
+
+// The stored config (everything but uid and destinations), and its inverse (the store wrote it: errors are
+// kInternal).
+std::string config_json(const SourceSpec& spec);
+Result<SourceSpec> spec_from_config(const std::string& config);
+
+// The spec as the API shows it: no secrets (their count instead), no destinations (listed from endpoints).
+boost::json::object public_json(const SourceSpec& spec);
+
+// The config file's TOML is untyped text: the kind of each SourceIn field, by dotted name ("hmac.digest").
+enum class FieldKind { kString, kInteger, kBoolean, kStringArray };
+std::optional<FieldKind> field_kind(std::string_view dotted_name);
+// Every SourceIn field by dotted name (what the OpenAPI document must describe).
+std::vector<std::string_view> source_field_names();
+
+// A source ready to run requests against: its verifier built, its networks parsed.
+struct CompiledSource {
+  store::Source record;
+  SourceSpec spec;
+  std::optional<signing::Verifier> verifier;  // nullopt for "none"
+  std::vector<delivery::Cidr> allowed;
+  std::vector<delivery::Cidr> proxies;
+  std::string label;  // metrics label: uid, else id
+};
+Result<CompiledSource> compile(const store::Source& record);
+
+// The verifier for a spec (nullopt for none); the error says what is wrong with the secrets or options.
+Result<std::optional<signing::Verifier>> make_verifier(const SourceSpec& spec, std::string_view field);
+
+// The client's address: the peer, unless the peer is a trusted proxy, in which case X-Forwarded-For is read
+// right to left and the first address that is not a trusted proxy is the client (all trusted: the leftmost).
+// An unparsable X-Forwarded-For entry ends the walk at the last trusted hop. IPv4-mapped IPv6 is unwrapped.
+boost::asio::ip::address client_address(const boost::asio::ip::address& peer, std::string_view forwarded_for,
+                                        const std::vector<delivery::Cidr>& proxies);
+bool address_allowed(const boost::asio::ip::address& client, const std::vector<delivery::Cidr>& allowed);
+
+}  // namespace hookwire::inbound

@@ -1,0 +1,144 @@
+#include "inbound/sources.h"
+
+#include <hookwire/signing.h>
+
+#include <algorithm>
+
+#include "core/ids.h"
+
+namespace hookwire::inbound {
+
+namespace json = boost::json;
+
+namespace {
+
+Result<std::vector<store::Endpoint>> all_endpoints(store::Tx& tx, const std::string& app_id) {
+  std::vector<store::Endpoint> out;
+  store::PageQuery q;
+  q.limit = 250;
+  for (;;) {
+    auto page = tx.list_endpoints(app_id, q);
+    if (!page) return page.take_error();
+    for (auto& ep : page->items) out.push_back(std::move(ep));
+    if (page->done || !page->iterator) break;
+    q.iterator = page->iterator;
+  }
+  return out;
+}
+
+store::Endpoint new_destination(const store::Source& src, const std::string& url, TimePoint now) {
+  store::Endpoint ep;
+  ep.id = new_id(id_prefix::kEndpoint, now);
+  ep.app_id = src.app_id;
+  ep.url = url;
+  ep.description = "destination of inbound source " + src.uid.value_or(src.id);
+  ep.secrets.push_back({signing::generate_secret(), std::nullopt});
+  ep.created_at = now;
+  ep.updated_at = now;
+  return ep;
+}
+
+Status add_destinations(store::Tx& tx, const store::Source& src, const std::vector<std::string>& urls,
+                        std::vector<store::Endpoint> existing, TimePoint now) {
+  for (const auto& url : urls) {
+    if (std::any_of(existing.begin(), existing.end(), [&](const store::Endpoint& e) { return e.url == url; }))
+      continue;
+    auto ep = new_destination(src, url, now);
+    if (auto st = tx.insert_endpoint(ep); !st) return st;
+    existing.push_back(std::move(ep));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<store::Source> create_source(store::Tx& tx, const SourceSpec& spec, TimePoint now) {
+  store::Source src;
+  src.id = new_id(id_prefix::kSource, now);
+  src.uid = spec.uid;
+  src.config = config_json(spec);
+  src.revision = 1;
+  src.created_at = now;
+  src.updated_at = now;
+
+  store::Application app;
+  app.id = new_id(id_prefix::kApplication, now);
+  app.name = "inbound source " + spec.uid.value_or(src.id);
+  app.metadata = json::serialize(json::object{{"hookwireSource", src.id}});
+  app.created_at = now;
+  app.updated_at = now;
+  src.app_id = app.id;
+
+  if (auto st = tx.insert_source(src); !st) return st.take_error();
+  if (auto st = tx.insert_application(app); !st) return st.take_error();
+  if (auto st = add_destinations(tx, src, spec.destinations, {}, now); !st) return st.take_error();
+  return src;
+}
+
+Result<store::Source> replace_source(store::Tx& tx, store::Source existing, const SourceSpec& spec,
+                                     TimePoint now) {
+  if (spec.uid) existing.uid = spec.uid;  // omitted: kept (a PUT must not silently break /in/{uid})
+  existing.config = config_json(spec);
+  existing.revision += 1;
+  existing.updated_at = now;
+  if (auto st = tx.update_source(existing); !st) return st.take_error();
+  auto endpoints = all_endpoints(tx, existing.app_id);
+  if (!endpoints) return endpoints.take_error();
+  std::vector<store::Endpoint> kept;
+  for (auto& ep : *endpoints) {
+    if (std::find(spec.destinations.begin(), spec.destinations.end(), ep.url) == spec.destinations.end()) {
+      if (auto st = tx.delete_endpoint(existing.app_id, ep.id); !st) return st.take_error();
+    } else {
+      kept.push_back(std::move(ep));
+    }
+  }
+  if (auto st = add_destinations(tx, existing, spec.destinations, std::move(kept), now); !st)
+    return st.take_error();
+  return existing;
+}
+
+Result<store::Source> upsert_source(store::Tx& tx, const SourceSpec& spec, TimePoint now) {
+  if (!spec.uid) return Error::validation("uid", "a source declared in the config file needs a uid");
+  auto existing = tx.get_source(*spec.uid);
+  if (existing) return replace_source(tx, std::move(*existing), spec, now);
+  if (existing.error().code != Errc::kNotFound) return existing.take_error();
+  return create_source(tx, spec, now);
+}
+
+Status delete_source(store::Tx& tx, std::string_view id_or_uid) {
+  auto src = tx.get_source(id_or_uid);
+  if (!src) return src.take_error();
+  if (auto st = tx.delete_source(src->id); !st) return st;
+  auto st = tx.delete_application(src->app_id);
+  if (!st && st.error().code != Errc::kNotFound) return st;
+  return {};
+}
+
+Result<json::object> source_out(store::Tx& tx, const store::Source& record) {
+  auto spec = spec_from_config(record.config);
+  if (!spec) return spec.take_error();
+  json::object o;
+  o["id"] = record.id;
+  if (record.uid) {
+    o["uid"] = *record.uid;
+  } else {
+    o["uid"] = nullptr;
+  }
+  o["appId"] = record.app_id;
+  for (auto& kv : public_json(*spec)) o[kv.key()] = kv.value();
+  auto endpoints = all_endpoints(tx, record.app_id);
+  if (!endpoints) return endpoints.take_error();
+  json::array destinations;
+  for (const auto& ep : *endpoints) {
+    json::object d{{"endpointId", ep.id}, {"url", ep.url}, {"disabled", ep.disabled}};
+    d["secret"] = ep.secrets.empty() ? std::string() : ep.secrets.front().key;
+    destinations.push_back(std::move(d));
+  }
+  o["destinations"] = std::move(destinations);
+  o["revision"] = record.revision;
+  o["createdAt"] = format_iso8601(record.created_at);
+  o["updatedAt"] = format_iso8601(record.updated_at);
+  return o;
+}
+
+}  // namespace hookwire::inbound

@@ -1,0 +1,41 @@
+// The source records in the store: create, replace, delete and describe a source together with the
+// application it owns and that application's endpoints (its destinations). Functions over a Tx, for the API's
+// write/read functions and for the config-file upsert at start; like every write function they may be run
+// more than once and act only on the Tx.
+#pragma once
+
+#include <boost/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+#include "inbound/source.h"
+#include "store/store.h"
+
+namespace hookwire::inbound {
+
+// A new source: its application ("inbound source <uid or id>"), one endpoint per destination (each with a
+// fresh whsec_ secret: hookwire re-signs what it forwards with its own Standard Webhooks signature), and the
+// source record. kConflict if the uid is taken.
+Result<store::Source> create_source(store::Tx& tx, const SourceSpec& spec, TimePoint now);
+
+// Replaces the source's settings (PUT, or a config-file source at start): the config is replaced, and the
+// uid too unless the spec has none (then it is kept),
+// the revision goes up; destinations are reconciled with the application's endpoints by URL: missing URLs
+// get a new endpoint, endpoints whose URL is no longer listed are deleted, the others (and their secrets)
+// are kept. Endpoints added with the Svix endpoint API are destinations too, until a replace drops them.
+Result<store::Source> replace_source(store::Tx& tx, store::Source existing, const SourceSpec& spec,
+                                     TimePoint now);
+
+// By uid (required in spec): replace if it exists, else create. Returns the record.
+Result<store::Source> upsert_source(store::Tx& tx, const SourceSpec& spec, TimePoint now);
+
+// Deletes the source, its deduplication records and its application (endpoints, messages, attempts).
+Status delete_source(store::Tx& tx, std::string_view id_or_uid);
+
+// SourceOut: id, uid, appId, the public spec, createdAt/updatedAt, and "destinations": one
+// {"endpointId","url","secret"} per endpoint of the application — the secret is the whsec_ key that the
+// internal service verifies hookwire's signature with.
+Result<boost::json::object> source_out(store::Tx& tx, const store::Source& record);
+
+}  // namespace hookwire::inbound

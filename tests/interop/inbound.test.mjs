@@ -1,0 +1,322 @@
+// The inbound gateway end to end: providers' requests signed by the official libraries (stripe,
+// @octokit/webhooks-methods, standardwebhooks, svix; Shopify with node:crypto, it has no npm verifier)
+// reach POST /in/{source}; bad ones are refused with the reason; good ones are kept once and forwarded to a
+// real loopback receiver, re-signed with hookwire's Standard Webhooks signature.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import crypto from 'node:crypto';
+import { once } from 'node:events';
+import Stripe from 'stripe';
+import { sign as ghSign } from '@octokit/webhooks-methods';
+import { Webhook as StdWebhook } from 'standardwebhooks';
+import { Webhook as SvixWebhook } from 'svix';
+import { Hookwire } from './lib/hookwire.mjs';
+
+const stripe = new Stripe('sk_test_interop_only_never_used_for_network');
+
+// A receiver that records every request and lets a test wait for a count.
+async function receiver() {
+  const r = { requests: [], waiters: [] };
+  r.server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      r.requests.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      res.writeHead(200).end();
+      r.waiters = r.waiters.filter((w) => (w.check() ? (w.resolve(), false) : true));
+    });
+  });
+  r.server.listen(0, '127.0.0.1');
+  await once(r.server, 'listening');
+  r.url = `http://127.0.0.1:${r.server.address().port}/hook`;
+  r.until = (check) => (check() ? Promise.resolve() : new Promise((resolve) => r.waiters.push({ check, resolve })));
+  r.waitFor = (n) => r.until(() => r.requests.length >= n);
+  r.close = () => new Promise((resolve) => r.server.close(resolve));
+  return r;
+}
+
+let hw;
+let rx;
+before(async () => {
+  rx = await receiver();
+  hw = await Hookwire.start({ args: ['--delivery-allow-cidr', '127.0.0.0/8'] });
+});
+after(async () => {
+  assert.equal(await hw.stop(), 0);
+  hw.cleanup();
+  await rx.close();
+});
+
+async function createSource(body) {
+  const res = await hw.api('POST', '/api/v1/source', body);
+  assert.equal(res.status, 201, res.text);
+  return res.json;
+}
+
+async function post(source, headers, body, server = hw) {
+  const res = await fetch(`${server.url}/in/${source}`, {
+    method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body,
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : undefined, text };
+}
+
+async function messages(appId) {
+  const res = await hw.api('GET', `/api/v1/app/${appId}/msg?limit=250`);
+  assert.equal(res.status, 200, res.text);
+  return res.json.data;
+}
+
+const forwardedBodies = (marker) => rx.requests.filter((r) => r.body.includes(marker));
+
+test('GitHub: octokit-signed requests are kept, forwarded re-signed, and refused when tampered', async () => {
+  const secret = 'gh-secret-1';
+  const src = await createSource({ uid: 'github', verifier: 'github', secrets: [secret], destinations: [rx.url] });
+  assert.equal(src.destinations.length, 1);
+  assert.match(src.destinations[0].secret, /^whsec_/);
+  const body = JSON.stringify({ action: 'opened', marker: 'gh-1', number: 1.50 });
+  const headers = { 'x-github-event': 'issues', 'x-github-delivery': 'd-1', 'x-hub-signature-256': await ghSign(secret, body) };
+
+  const res = await post('github', headers, body);
+  assert.equal(res.status, 202, res.text);
+  await rx.until(() => forwardedBodies('gh-1').length === 1);
+  const fwd = forwardedBodies('gh-1')[0];
+  assert.equal(fwd.body, body, 'forwarded byte for byte');
+  // The internal service verifies one scheme only: hookwire's, with the destination's secret.
+  assert.deepEqual(new StdWebhook(src.destinations[0].secret).verify(fwd.body, fwd.headers), JSON.parse(body));
+  assert.equal(fwd.headers['webhook-id'], res.json.id);
+  const [msg] = await messages(src.appId);
+  assert.equal(msg.eventType, 'issues', 'the event type comes from X-GitHub-Event');
+
+  // Replayed delivery: 200, same message, not forwarded again.
+  const replay = await post('github', headers, body);
+  assert.equal(replay.status, 200);
+  assert.equal(replay.json.id, res.json.id);
+  assert.equal(replay.json.duplicate, true);
+  assert.equal((await messages(src.appId)).length, 1);
+
+  const tampered = await post('github', headers, body.replace('opened', 'closed'));
+  assert.equal(tampered.status, 401);
+  assert.equal(tampered.json.reason, 'no_matching_signature');
+  const wrong = await post('github', { ...headers, 'x-hub-signature-256': await ghSign('another', body) }, body);
+  assert.equal(wrong.status, 401);
+  assert.equal(wrong.json.reason, 'no_matching_signature');
+  const unsigned = await post('github', { 'x-github-event': 'issues', 'x-github-delivery': 'd-2' }, body);
+  assert.equal(unsigned.status, 401);
+  assert.equal(unsigned.json.reason, 'missing_header');
+  assert.match(unsigned.json.detail, /X-Hub-Signature-256/i);
+
+  // GitHub's ping is answered and not kept.
+  const zen = JSON.stringify({ zen: 'Design for failure.', hook_id: 1 });
+  const ping = await post('github', { 'x-github-event': 'ping', 'x-github-delivery': 'p-1', 'x-hub-signature-256': await ghSign(secret, zen) }, zen);
+  assert.equal(ping.status, 200, ping.text);
+  assert.equal((await messages(src.appId)).length, 1);
+});
+
+test('Stripe: test headers from the stripe library; stale and replayed events refused or deduplicated', async () => {
+  const secret = 'whsec_stripe_test_secret';
+  const src = await createSource({ uid: 'stripe', verifier: 'stripe', secrets: [secret], pull: true });
+  assert.equal(src.destinations.length, 0);
+  const event = (id) => JSON.stringify({ id, object: 'event', type: 'invoice.paid', data: { object: { amount: 1250 } } });
+  const body = event('evt_1');
+  const header = stripe.webhooks.generateTestHeaderString({ payload: body, secret });
+  const ok = await post('stripe', { 'stripe-signature': header }, body);
+  assert.equal(ok.status, 202, ok.text);
+  // The same event id again, freshly signed: a duplicate (the dedup key is the event's `id`).
+  const again = await post('stripe', { 'stripe-signature': stripe.webhooks.generateTestHeaderString({ payload: body, secret }) }, body);
+  assert.equal(again.status, 200);
+  assert.equal(again.json.id, ok.json.id);
+
+  const staleBody = event('evt_2');
+  const stale = await post('stripe', {
+    'stripe-signature': stripe.webhooks.generateTestHeaderString({ payload: staleBody, secret, timestamp: Math.floor(Date.now() / 1000) - 600 }),
+  }, staleBody);
+  assert.equal(stale.status, 401);
+  assert.equal(stale.json.reason, 'timestamp_too_old');
+  const wrong = await post('stripe', { 'stripe-signature': stripe.webhooks.generateTestHeaderString({ payload: staleBody, secret: 'whsec_other' }) }, staleBody);
+  assert.equal(wrong.status, 401);
+  assert.equal(wrong.json.reason, 'no_matching_signature');
+
+  const msgs = await messages(src.appId);
+  assert.equal(msgs.length, 1, 'pull-only: kept in the log for the pull feed');
+  assert.equal(msgs[0].eventType, 'invoice.paid');
+  assert.deepEqual(msgs[0].payload, JSON.parse(body));
+});
+
+test('Standard Webhooks and svix: both secrets accepted during a rotation, the old one refused after it', async () => {
+  const oldKey = 'whsec_' + crypto.randomBytes(32).toString('base64');
+  const newKey = 'whsec_' + crypto.randomBytes(32).toString('base64');
+  const src = await createSource({ uid: 'std', verifier: 'standard-webhooks', secrets: [oldKey, newKey], destinations: [rx.url] });
+  const send = (key, id, marker, when = new Date()) => {
+    const body = JSON.stringify({ type: 'user.created', marker });
+    const sig = new StdWebhook(key).sign(id, when, body);
+    return post('std', { 'webhook-id': id, 'webhook-timestamp': String(Math.floor(when / 1000)), 'webhook-signature': sig }, body);
+  };
+  assert.equal((await send(oldKey, 'msg_a', 'std-a')).status, 202);
+  assert.equal((await send(newKey, 'msg_b', 'std-b')).status, 202);
+  const stale = await send(newKey, 'msg_c', 'std-c', new Date(Date.now() - 10 * 60 * 1000));
+  assert.equal(stale.status, 401);
+  assert.equal(stale.json.reason, 'timestamp_too_old');
+  assert.match(stale.json.detail, /timestamp/i);
+  const future = await send(newKey, 'msg_d', 'std-d', new Date(Date.now() + 10 * 60 * 1000));
+  assert.equal(future.json.reason, 'timestamp_too_new');
+  await rx.until(() => forwardedBodies('std-a').length === 1 && forwardedBodies('std-b').length === 1);
+  assert.deepEqual((await messages(src.appId)).map((m) => m.eventType), ['user.created', 'user.created']);
+
+  // The rotation is over: PUT keeps only the new secret; the destination and its secret survive the PUT.
+  const put = await hw.api('PUT', '/api/v1/source/std', { verifier: 'standard-webhooks', secrets: [newKey], destinations: [rx.url] });
+  assert.equal(put.status, 200, put.text);
+  assert.equal(put.json.uid, 'std', 'a PUT without uid keeps it');
+  assert.equal(put.json.revision, 2);
+  assert.equal(put.json.destinations[0].secret, src.destinations[0].secret);
+  assert.equal((await send(oldKey, 'msg_e', 'std-e')).status, 401);
+  assert.equal((await send(newKey, 'msg_f', 'std-f')).status, 202);
+
+  // A svix source: the svix library's svix-* headers, deduplicated on svix-id.
+  const svixKey = 'whsec_' + crypto.randomBytes(24).toString('base64');
+  await createSource({ uid: 'svix', verifier: 'svix', secrets: [svixKey], pull: true });
+  const body = JSON.stringify({ type: 'invoice.created', marker: 'svix-1' });
+  const now = new Date();
+  const h = { 'svix-id': 'msg_svix_1', 'svix-timestamp': String(Math.floor(now / 1000)), 'svix-signature': new SvixWebhook(svixKey).sign('msg_svix_1', now, body) };
+  assert.equal((await post('svix', h, body)).status, 202);
+  assert.equal((await post('svix', h, body)).status, 200);
+});
+
+test('Shopify: HMAC over the raw body, the topic as event type', async () => {
+  const secret = 'shpss_test';
+  const src = await createSource({ uid: 'shop', verifier: 'shopify', secrets: [secret], pull: true });
+  const body = JSON.stringify({ id: 820982911946154500, note: 'é' });
+  const hmac = crypto.createHmac('sha256', secret).update(body, 'utf8').digest('base64');
+  const res = await post('shop', { 'x-shopify-hmac-sha256': hmac, 'x-shopify-topic': 'orders/create', 'x-shopify-webhook-id': 'w-1' }, body);
+  assert.equal(res.status, 202, res.text);
+  assert.equal((await messages(src.appId))[0].eventType, 'orders/create');
+  const bad = await post('shop', { 'x-shopify-hmac-sha256': hmac, 'x-shopify-topic': 'orders/create' }, body + ' ');
+  assert.equal(bad.status, 401);
+});
+
+test('unknown source 404, address not allowed 403 (X-Forwarded-For only from trusted proxies), too large 413', async () => {
+  const token = { 'x-webhook-token': 'tok' };
+  const missing = await post('no-such-source', token, '{}');
+  assert.equal(missing.status, 404);
+
+  await createSource({ uid: 'office', verifier: 'static-token', secrets: ['tok'], pull: true, allowedCidrs: ['192.0.2.0/24'] });
+  const direct = await post('office', token, '{}');
+  assert.equal(direct.status, 403);
+  assert.match(direct.json.detail, /127\.0\.0\.1/);
+  // Not a trusted proxy: its X-Forwarded-For is ignored.
+  assert.equal((await post('office', { ...token, 'x-forwarded-for': '192.0.2.5' }, '{}')).status, 403);
+
+  await createSource({ uid: 'proxied', verifier: 'static-token', secrets: ['tok'], pull: true, allowedCidrs: ['192.0.2.0/24'], trustedProxies: ['127.0.0.1'] });
+  assert.equal((await post('proxied', { ...token, 'x-forwarded-for': '192.0.2.5' }, '{}')).status, 202);
+  assert.equal((await post('proxied', { ...token, 'x-forwarded-for': '198.51.100.1' }, '{}')).status, 403);
+
+  await createSource({ uid: 'small', verifier: 'static-token', secrets: ['tok'], pull: true, bodyLimit: 64 });
+  const big = await post('small', token, JSON.stringify({ pad: 'x'.repeat(100) }));
+  assert.equal(big.status, 413);
+  assert.equal(big.json.reason, 'too_large');
+  assert.equal((await post('small', { 'x-webhook-token': 'nope' }, '{}')).status, 401);
+  const notJson = await post('small', token, 'a=b');
+  assert.equal(notJson.status, 400);
+
+  // "none" must be chosen explicitly; a body limit over the server's is refused with the reason.
+  const noVerifier = await hw.api('POST', '/api/v1/source', { uid: 'x', pull: true });
+  assert.equal(noVerifier.status, 422);
+  assert.deepEqual(noVerifier.json.detail[0].loc, ['body', 'verifier']);
+  const tooBig = await hw.api('POST', '/api/v1/source', { uid: 'y', verifier: 'none', pull: true, bodyLimit: 1 << 30 });
+  assert.equal(tooBig.status, 422);
+  assert.match(tooBig.json.detail[0].msg, /--body-limit/);
+
+  const metrics = (await hw.api('GET', '/metrics')).text;
+  assert.match(metrics, /inbound_rejected_total\{source="office",reason="address_not_allowed"\} 2/);
+  assert.match(metrics, /inbound_rejected_total\{source="small",reason="too_large"\} 1/);
+  assert.match(metrics, /inbound_rejected_total\{source="",reason="unknown_source"\} 1/);
+});
+
+test('a duplicate storm: the same event sent 100 times concurrently is forwarded exactly once', async () => {
+  const key = 'whsec_' + crypto.randomBytes(32).toString('base64');
+  const src = await createSource({ uid: 'storm', verifier: 'standard-webhooks', secrets: [key], destinations: [rx.url] });
+  const body = JSON.stringify({ type: 'storm.hit', marker: 'storm-1' });
+  const now = new Date();
+  const headers = { 'webhook-id': 'msg_storm', 'webhook-timestamp': String(Math.floor(now / 1000)), 'webhook-signature': new StdWebhook(key).sign('msg_storm', now, body) };
+  const results = await Promise.all(Array.from({ length: 100 }, () => post('storm', headers, body)));
+  const statuses = results.map((r) => r.status);
+  assert.equal(statuses.filter((s) => s === 202).length, 1, JSON.stringify(statuses));
+  assert.equal(statuses.filter((s) => s === 200).length, 99);
+  assert.equal(new Set(results.map((r) => r.json.id)).size, 1, 'every answer names the one message');
+
+  // One message in the log, hence one delivery. A sentinel sent after the storm arrives after the storm's
+  // forward was recorded, and the receiver has seen the storm exactly once.
+  assert.equal((await messages(src.appId)).length, 1);
+  await rx.until(() => forwardedBodies('storm-1').length >= 1);
+  const sentinel = JSON.stringify({ type: 'storm.after', marker: 'storm-sentinel' });
+  const later = new Date();
+  assert.equal((await post('storm', { 'webhook-id': 'msg_after', 'webhook-timestamp': String(Math.floor(later / 1000)), 'webhook-signature': new StdWebhook(key).sign('msg_after', later, sentinel) }, sentinel)).status, 202);
+  await rx.until(() => forwardedBodies('storm-sentinel').length === 1);
+  assert.equal(forwardedBodies('storm-1').length, 1);
+  // A forward is counted once its attempt is recorded, just after the receiver answered: ask until it is.
+  let metrics;
+  for (let i = 0; i < 500; i += 1) {
+    metrics = (await hw.api('GET', '/metrics')).text;
+    if (/inbound_forwarded_total\{source="storm"\} 2/.test(metrics)) break;
+  }
+  assert.match(metrics, /inbound_duplicates_total\{source="storm"\} 99/);
+  assert.match(metrics, /inbound_accepted_total\{source="storm"\} 2/);
+  assert.match(metrics, /inbound_forwarded_total\{source="storm"\} 2/);
+});
+
+test('sources declared in the config file are created at start and updated by uid at the next start', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'hookwire-inbound-config-'));
+  const conf = join(dir, 'hookwire.toml');
+  const write = (secrets) => writeFileSync(conf, [
+    'body-limit = 65536',
+    '[source.gh]', 'verifier = "github"', `secrets = [${secrets.map((s) => `"${s}"`).join(', ')}]`,
+    `destinations = ["${rx.url}"]`, 'dedup_ttl_seconds = 600',
+    '[source.partner]', 'verifier = "generic-hmac"', 'secrets = ["p1"]', 'pull = true',
+    '[source.partner.hmac]', 'signature_header = "X-Partner-Signature"', 'encoding = "base64"', 'template = "{body}"',
+    '',
+  ].join('\n'));
+  write(['one']);
+  let server = await Hookwire.start({ dataDir: join(dir, 'data'), args: ['--config', conf, '--delivery-allow-cidr', '127.0.0.0/8'] });
+  try {
+    const first = (await server.api('GET', '/api/v1/source/gh')).json;
+    assert.equal(first.dedupTtlSeconds, 600);
+    assert.equal(first.bodyLimit, 65536, 'a source inherits the server limit');
+    const body = JSON.stringify({ marker: 'config-1' });
+    const sig = (s, b) => ({ 'x-github-event': 'push', 'x-github-delivery': `d-${s}`, 'x-hub-signature-256': crypto.createHmac('sha256', s).update(b).digest('hex').replace(/^/, 'sha256=') });
+    assert.equal((await post('gh', sig('one', body), body, server)).status, 202);
+    const partnerBody = '{"ok":true}';
+    const partnerSig = crypto.createHmac('sha256', 'p1').update(partnerBody).digest('base64');
+    assert.equal((await post('partner', { 'x-partner-signature': partnerSig }, partnerBody, server)).status, 202);
+    assert.equal(await server.stop(), 0);
+
+    write(['two']);
+    server = await Hookwire.start({ dataDir: join(dir, 'data'), args: ['--config', conf, '--delivery-allow-cidr', '127.0.0.0/8'] });
+    const second = (await server.api('GET', '/api/v1/source/gh')).json;
+    assert.equal(second.id, first.id);
+    assert.equal(second.destinations[0].secret, first.destinations[0].secret, 'the destination keeps its secret');
+    assert.equal((await post('gh', sig('one', body + ' '), body + ' ', server)).status, 401);
+    assert.equal((await post('gh', sig('two', body + ' '), body + ' ', server)).status, 202);
+    assert.equal(await server.stop(), 0);
+
+    writeFileSync(conf, '[source.bad]\nverifier = "github"\nsecrets = ["x"]\npull = true\ncolour = "red"\n');
+    await assert.rejects(Hookwire.start({ dataDir: join(dir, 'data'), args: ['--config', conf] }), /source\.bad\] colour: unknown key/);
+  } finally {
+    if (server.proc.exitCode === null) await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the server serves the OpenAPI document of the source extension', async () => {
+  const res = await fetch(`${hw.url}/api/v1/openapi.json`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /application\/json/);
+  const doc = await res.json();
+  assert.equal(doc.openapi, '3.1.0');
+  assert.ok(doc.paths['/api/v1/source'].post);
+  assert.ok(doc.paths['/in/{source}'].post);
+  assert.match(doc.info.description, /Svix/);
+});
