@@ -20,6 +20,7 @@
 #   RETRIES          retries: pending deliveries to insert (default 1000000); LEASED (default 1000) leased ones
 #   IDLE_SECONDS     retries: idle time before the second memory reading (default 10)
 #   PERF=1           throughput: also profile hookwire with `perf record` for PERF_SECONDS (default 5) of the drain
+#   PERF_CALLGRAPH=1 with PERF=1: record call graphs too (dwarf), for `perf report --children` on the kept data
 #                    and print the top symbols of the whole process and of its busiest non-store thread
 #   HOOKWIRE_BIN, BUILD_DIR, KEEP=1  as in bench/ingest/run.sh
 set -euo pipefail
@@ -107,7 +108,7 @@ throughput() {
   cpu_begin drain "$HOOKWIRE_PID" $(nginx_pids)
   local perf_pid=""
   if [ "${PERF:-0}" = 1 ]; then
-    perf record -q -F 999 -p "$HOOKWIRE_PID" -o "$WORK/perf.data" -- sleep "${PERF_SECONDS:-5}" \
+    perf record -q -F 999 ${PERF_CALLGRAPH:+--call-graph dwarf,16384} -p "$HOOKWIRE_PID" -o "$WORK/perf.data" -- sleep "${PERF_SECONDS:-5}" \
       >"$WORK/perf.log" 2>&1 &
     perf_pid=$!
     EXTRA_PIDS+=("$perf_pid")
