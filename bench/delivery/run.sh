@@ -20,8 +20,8 @@
 #   RETRIES          retries: pending deliveries to insert (default 1000000); LEASED (default 1000) leased ones
 #   IDLE_SECONDS     retries: idle time before the second memory reading (default 10)
 #   PERF=1           throughput: also profile hookwire with `perf record` for PERF_SECONDS (default 5) of the drain
-#   PERF_CALLGRAPH=1 with PERF=1: record call graphs too (dwarf), for `perf report --children` on the kept data
 #                    and print the top symbols of the whole process and of its busiest non-store thread
+#   PERF_CALLGRAPH=1 with PERF=1: record call graphs too (dwarf), for `perf report --children` on the kept data
 #   HOOKWIRE_BIN, BUILD_DIR, KEEP=1  as in bench/ingest/run.sh
 set -euo pipefail
 
