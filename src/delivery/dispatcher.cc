@@ -177,6 +177,9 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       HttpRequest req;
       req.url = ep.url;
       for (const auto& [k, v] : ep.headers) req.headers.emplace_back(k, v);
+      // The event type rides along (an extension: Svix sends none), so a service receiving an inbound
+      // source's forwards can tell a GitHub `push` from an `issues` without the provider's headers.
+      req.headers.emplace_back("x-hookwire-event-type", msg.event_type);
       for (auto& h : (*signer)->sign({msg.id, unix_seconds(started), msg.payload}))
         req.headers.emplace_back(std::move(h.name), std::move(h.value));
       req.body = msg.payload;

@@ -1470,6 +1470,14 @@ TEST_P(StoreContractTest, DeliveryStatusListingsCountTheLatestDeliveryPerMessage
   EXPECT_EQ(requeue(ep2, kT0, kT0 + std::chrono::minutes(1)), 0);  // ds[6] was created an hour later
   EXPECT_EQ(requeue(ep2, kT0, kT0 + std::chrono::hours(5)), 1);
   EXPECT_EQ(counts(ep2, std::nullopt, std::nullopt), (std::vector<int64_t>{0, 3, 0, 0}));
+  {
+    // A recovered delivery's next attempt is a manual one, as a resend's is.
+    auto recovered =
+        read<std::vector<Delivery>>([&](Tx& tx) { return tx.list_deliveries_by_message(app.id, m3.id); });
+    ASSERT_TRUE(recovered.ok());
+    for (const auto& d : *recovered)
+      if (d.id == ds[6].id) EXPECT_TRUE(d.manual);
+  }
 
   // The manual flag round-trips through update_delivery.
   Delivery resent = ds[5];
@@ -1481,7 +1489,7 @@ TEST_P(StoreContractTest, DeliveryStatusListingsCountTheLatestDeliveryPerMessage
       read<std::vector<Delivery>>([&](Tx& tx) { return tx.list_deliveries_by_message(app.id, m3.id); });
   ASSERT_TRUE(listed.ok());
   for (const auto& d : *listed) {
-    EXPECT_FALSE(d.manual);
+    EXPECT_EQ(d.manual, d.id == ds[6].id);  // only the recovered one is still manual
     if (d.id == resent.id) EXPECT_EQ(d.status, Delivery::kSuccess);
   }
 }

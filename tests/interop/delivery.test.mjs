@@ -35,6 +35,7 @@ test('a message reaches every matching endpoint, signed, and standardwebhooks ve
     assert.equal(req.headers['x-tenant'], 'acme');
     assert.match(req.headers['user-agent'], /^hookwire\//);
     assert.equal(req.headers['content-type'], 'application/json');
+    assert.equal(req.headers['x-hookwire-event-type'], 'invoice.paid');
     const verified = new Webhook(key).verify(req.body, req.headers);
     assert.deepEqual(verified, { id: 'in_1', amount: 1250 });
     assert.equal(other.requests.length, 0, 'the other endpoint filters this event type out');
@@ -109,6 +110,13 @@ test('a dead letter comes back with the SDK\'s endpoint.recover, and messageAtte
     assert.equal(recovered.task, 'endpoint.recover');
     await rx.waitFor(4);
     assert.equal(rx.requests[3].headers['webhook-id'], msg.id);
+    for (let i = 0; i < 2000; i += 1) {
+      attempts = await svix.messageAttempt.listByEndpoint(app.id, ep.id);
+      if (attempts.data.length === 4) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    // Newest first: the recovered attempt is logged as manual, the three before as scheduled.
+    assert.deepEqual(attempts.data.map((a) => a.triggerType), [1, 0, 0, 0]);
 
     await svix.messageAttempt.resend(app.id, msg.id, ep.id);
     await rx.waitFor(5);

@@ -83,6 +83,7 @@ test('GitHub: octokit-signed requests are kept, forwarded re-signed, and refused
   await rx.until(() => forwardedBodies('gh-1').length === 1);
   const fwd = forwardedBodies('gh-1')[0];
   assert.equal(fwd.body, body, 'forwarded byte for byte');
+  assert.equal(fwd.headers['x-hookwire-event-type'], 'issues', 'the provider\'s event type travels along');
   // The internal service verifies one scheme only: hookwire's, with the destination's secret.
   assert.deepEqual(new StdWebhook(src.destinations[0].secret).verify(fwd.body, fwd.headers), JSON.parse(body));
   assert.equal(fwd.headers['webhook-id'], res.json.id);

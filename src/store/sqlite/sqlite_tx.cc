@@ -925,7 +925,7 @@ Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, T
 Result<int> SqliteTx::requeue_failed_deliveries(std::string_view app_id, std::string_view endpoint_id,
                                                 TimePoint since, TimePoint until, TimePoint now) {
   auto stmt = conn_.prepare(
-      "UPDATE deliveries AS d SET status = 1, attempts = 0, next_attempt_at = ?, updated_at = ? "
+      "UPDATE deliveries AS d SET status = 1, attempts = 0, next_attempt_at = ?, updated_at = ?, manual = 1 "
       "WHERE d.app_id = ? AND d.endpoint_id = ? AND d.status = 2 AND d.created_at >= ? AND d.created_at < ?" +
       std::string(kLatestDelivery));
   if (!stmt.ok()) return stmt.take_error();
