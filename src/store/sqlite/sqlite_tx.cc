@@ -276,6 +276,30 @@ const char* reported_status_sql(int status) {
   }
 }
 
+// A point lookup by id, then by uid — or uid first when the key does not carry the id prefix. Two indexed
+// lookups rather than one `id = ? OR uid = ?` query: the OR form needs a sorter to prefer the id match, which
+// cost more than both lookups together on the ingest path. `scope` (an application id) is bound first when
+// the queries take one.
+template <class Read>
+auto get_by_id_or_uid(Connection& conn, std::string_view id_or_uid, std::string_view id_prefix,
+                      const std::string& by_id, const std::string& by_uid,
+                      std::optional<std::string_view> scope, Read read, std::string_view what)
+    -> decltype(read(std::declval<const Stmt&>())) {
+  const bool looks_like_id = id_or_uid.starts_with(id_prefix);
+  for (const std::string* sql : {looks_like_id ? &by_id : &by_uid, looks_like_id ? &by_uid : &by_id}) {
+    auto stmt = conn.prepare(*sql);
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    int param = 1;
+    if (scope) s.bind(param++, *scope);
+    s.bind(param, id_or_uid);
+    const int rc = s.step();
+    if (rc == SQLITE_ROW) return read(s);
+    if (rc != SQLITE_DONE) return conn.error(fmt::format("get_{}", what));
+  }
+  return Error::not_found(fmt::format("{} not found", what));
+}
+
 }  // namespace
 
 // ---- Helpers
@@ -343,22 +367,9 @@ Result<Page<T>> SqliteTx::list(ListQuery lq, const PageQuery& q, ReadRow read_ro
 // --------------------------------------------------------------------------------------------
 
 Result<Application> SqliteTx::get_application(std::string_view id_or_uid) {
-  // Two indexed point lookups (id, then uid) rather than one `id = ? OR uid = ?` query: the OR form needs a
-  // sorter to prefer the id match, which cost more than both lookups together on the ingest path.
-  // The likelier one first, judged by the id prefix, so the usual case is one lookup.
   static const std::string by_id = fmt::format("SELECT {} FROM applications WHERE id = ?", kAppCols);
   static const std::string by_uid = fmt::format("SELECT {} FROM applications WHERE uid = ?", kAppCols);
-  const bool looks_like_id = id_or_uid.starts_with("app_");
-  for (const std::string* sql : {looks_like_id ? &by_id : &by_uid, looks_like_id ? &by_uid : &by_id}) {
-    auto stmt = conn_.prepare(*sql);
-    if (!stmt.ok()) return stmt.take_error();
-    Stmt s(*stmt);
-    s.bind(1, id_or_uid);
-    const int rc = s.step();
-    if (rc == SQLITE_ROW) return read_app(s);
-    if (rc != SQLITE_DONE) return conn_.error("get_application");
-  }
-  return Error::not_found("application not found");
+  return get_by_id_or_uid(conn_, id_or_uid, "app_", by_id, by_uid, std::nullopt, read_app, "application");
 }
 
 Result<Page<Application>> SqliteTx::list_applications(const PageQuery& q) {
@@ -495,23 +506,13 @@ Status SqliteTx::delete_event_type(std::string_view name) {
 // -----------------------------------------------------------------------------------------------
 
 Result<Endpoint> SqliteTx::get_endpoint(std::string_view app_id, std::string_view id_or_uid) {
-  // Point lookups by id, then by uid (see get_application).
   static const std::string by_id =
       fmt::format("SELECT {} FROM endpoints WHERE app_id = ? AND id = ?", kEndpointCols);
   static const std::string by_uid =
       fmt::format("SELECT {} FROM endpoints WHERE app_id = ? AND uid = ?", kEndpointCols);
-  const bool looks_like_id = id_or_uid.starts_with("ep_");
-  for (const std::string* sql : {looks_like_id ? &by_id : &by_uid, looks_like_id ? &by_uid : &by_id}) {
-    auto stmt = conn_.prepare(*sql);
-    if (!stmt.ok()) return stmt.take_error();
-    Stmt s(*stmt);
-    s.bind(1, app_id);
-    s.bind(2, id_or_uid);
-    const int rc = s.step();
-    if (rc == SQLITE_ROW) return read_endpoint(s);
-    if (rc != SQLITE_DONE) return conn_.error("get_endpoint");
-  }
-  return Error::not_found("endpoint not found");
+  return get_by_id_or_uid(
+      conn_, id_or_uid, "ep_", by_id, by_uid, app_id, [](const Stmt& s) { return read_endpoint(s); },
+      "endpoint");
 }
 
 Result<std::vector<Endpoint>> SqliteTx::list_enabled_endpoints(std::string_view app_id) {
@@ -1114,17 +1115,7 @@ Status SqliteTx::purge_idempotency(TimePoint created_before) {
 Result<Source> SqliteTx::get_source(std::string_view id_or_uid) {
   static const std::string by_id = fmt::format("SELECT {} FROM sources WHERE id = ?", kSourceCols);
   static const std::string by_uid = fmt::format("SELECT {} FROM sources WHERE uid = ?", kSourceCols);
-  const bool looks_like_id = id_or_uid.starts_with("src_");
-  for (const std::string* sql : {looks_like_id ? &by_id : &by_uid, looks_like_id ? &by_uid : &by_id}) {
-    auto stmt = conn_.prepare(*sql);
-    if (!stmt.ok()) return stmt.take_error();
-    Stmt s(*stmt);
-    s.bind(1, id_or_uid);
-    const int rc = s.step();
-    if (rc == SQLITE_ROW) return read_source(s);
-    if (rc != SQLITE_DONE) return conn_.error("get_source");
-  }
-  return Error::not_found("source not found");
+  return get_by_id_or_uid(conn_, id_or_uid, "src_", by_id, by_uid, std::nullopt, read_source, "source");
 }
 
 Result<Page<Source>> SqliteTx::list_sources(const PageQuery& q) {
