@@ -61,8 +61,10 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
   fields->msg.created_at = now;
   // The answer does not depend on the transaction: build it here, not in the writer everyone waits for.
   std::string body = message_json(fields->msg, *with_content);
-  WriteFn fn = [f = std::move(*fields), app_id, now,
-                body = std::move(body)](store::Tx& tx) mutable -> Result<Reply> {
+  // Whether fan-out created any delivery (set by the function's last run): only then is the dispatcher woken.
+  auto created = std::make_shared<bool>(false);
+  WriteFn fn = [f = std::move(*fields), app_id, now, body = std::move(body),
+                created](store::Tx& tx) mutable -> Result<Reply> {
     auto app = tx.get_application(app_id);
     if (!app) {
       // MessageIn.application: create the application on first use, with the path's id as its uid.
@@ -81,11 +83,14 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
       return st.take_error();
     }
     // Fan-out in the same transaction: the message is never durable without its deliveries.
-    if (auto n = delivery::fan_out(tx, f.msg, now); !n) return n.take_error();
+    auto n = delivery::fan_out(tx, f.msg, now);
+    if (!n) return n.take_error();
+    *created = *n > 0;
     return Reply{http::status::accepted, body};
   };
   auto response = co_await write_reply(ctx, req, std::move(fn));
-  if (response.result() == http::status::accepted && ctx->on_deliveries_created) ctx->on_deliveries_created();
+  if (*created && response.result() == http::status::accepted && ctx->on_deliveries_created)
+    ctx->on_deliveries_created();
   co_return response;
 }
 
