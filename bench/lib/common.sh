@@ -1,7 +1,8 @@
 # bench/lib/common.sh: shell pieces shared by the benchmark scripts (sourced, never run).
 #
 # Before sourcing, set BENCH_NAME (the prefix of log lines, e.g. "bench/ingest") and REPO (the repository root).
-# After sourcing, call bench_init (work directory and clean-up on exit), bench_prereqs and bench_build_hookwire.
+# After sourcing, call bench_init (work directory and clean-up on exit), bench_prereqs and bench_build_hookwire;
+# bench_wrk_defaults sets the usual wrk settings (DURATION, CONNECTIONS, WRK_THREADS, BODY_BYTES) where unset.
 #
 # Shared state: WORK (temp directory), HOOKWIRE_PID and NGINX_PID (stopped on exit), EXTRA_PIDS (array, stopped
 # on exit with SIGTERM), KEEP=1 keeps WORK.
@@ -10,11 +11,14 @@ log() { printf '%s: %s\n' "$BENCH_NAME" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 # ---- prerequisites (installed only if missing) --------------------------------------------------------------
-# bench_prereqs command:package ... ; wrk, nginx, sqlite3 and curl are always checked.
+# bench_prereqs command:package[,package...] ... ; wrk, nginx, sqlite3 and curl are always checked, unless the
+# first argument is --only (then only the given ones are).
 bench_prereqs() {
-  local need=() pair
-  for pair in wrk:wrk nginx:nginx-light sqlite3:sqlite3 curl:curl "$@"; do
-    command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+  local need=() pair pkgs defaults=(wrk:wrk nginx:nginx-light sqlite3:sqlite3 curl:curl)
+  if [ "${1:-}" = --only ]; then defaults=(); shift; fi
+  for pair in "${defaults[@]}" "$@"; do
+    IFS=, read -ra pkgs <<<"${pair#*:}"
+    command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pkgs[@]}")
   done
   if ((${#need[@]})); then
     log "installing: ${need[*]}"
@@ -23,6 +27,16 @@ bench_prereqs() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
   fi
+}
+
+# ---- wrk settings ----------------------------------------------------------------------------------------------
+# DURATION (default 10s; a bare number means seconds), CONNECTIONS (64), WRK_THREADS (2), BODY_BYTES (1024).
+bench_wrk_defaults() {
+  DURATION=${DURATION:-10s}
+  [[ $DURATION =~ ^[0-9]+$ ]] && DURATION="${DURATION}s"
+  CONNECTIONS=${CONNECTIONS:-64}
+  WRK_THREADS=${WRK_THREADS:-2}
+  BODY_BYTES=${BODY_BYTES:-1024}
 }
 
 # ---- hookwire binary (Release) ------------------------------------------------------------------------------
@@ -149,6 +163,17 @@ thread_ticks() {  # pid... -> lines "tid name ticks" (utime+stime) for every thr
     done
   done
 }
+proc_ticks() {  # pid... -> utime+stime of these processes (exited threads included) and of their reaped children
+  local pid total=0 s rest
+  for pid in "$@"; do
+    s=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    rest=${s##*) }
+    # shellcheck disable=SC2086
+    set -- $rest  # $1 = state (field 3): utime $12, stime $13, cutime $14, cstime $15
+    total=$((total + ${12} + ${13} + ${14} + ${15}))
+  done
+  echo "$total"
+}
 # Prints per-thread-name CPU use between two thread_ticks snapshots, as % of one core over the interval.
 cpu_report() {  # before_file after_file seconds label
   awk -v secs="$3" -v hz="$CLK_TCK" -v label="$4" '
@@ -165,11 +190,14 @@ cpu_report() {  # before_file after_file seconds label
 # cpu_begin label pid... / cpu_end label children-label pid...: CPU accounting over an interval. cpu_end
 # writes WORK/label.cpushare: the machine's busy share, every thread of the given processes, the CPU of this
 # shell's waited-for children during the interval (e.g. wrk) under children-label, kernel irq/softirq time and
-# everything else on the machine; and sets CPU_SECS (the interval in seconds). Call both from this shell, not
-# a subshell (the children's CPU comes from `times`).
+# everything else on the machine; writes WORK/label.cpuproc, "machine-busy-% processes-%": the machine's busy
+# share and the given processes' CPU (with their reaped children, e.g. commands they ran) as % of one core; and
+# sets CPU_SECS (the interval in seconds). Call both from this shell, not a subshell (the children's CPU comes
+# from `times`).
 cpu_begin() {
   local label=$1; shift
   thread_ticks "$@" >"$WORK/$label.cpu0"
+  proc_ticks "$@" >"$WORK/$label.proc0"
   cpu_busy_total >"$WORK/$label.stat0"
   times >"$WORK/$label.times0"  # in this shell (not a subshell): children's CPU so far
   date +%s.%N >"$WORK/$label.start"
@@ -180,10 +208,15 @@ cpu_end() {
   end=$(date +%s.%N)
   read -r b1 t1 s1 < <(cpu_busy_total)
   thread_ticks "$@" >"$WORK/$label.cpu1"
+  local p1
+  p1=$(proc_ticks "$@")
   times >"$WORK/$label.times1"
   read -r b0 t0 s0 <"$WORK/$label.stat0"
   start=$(cat "$WORK/$label.start")
   CPU_SECS=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
+  awk -v secs="$CPU_SECS" -v hz="$CLK_TCK" -v busy=$((b1 - b0)) -v total=$((t1 - t0)) \
+    -v procs=$((p1 - $(cat "$WORK/$label.proc0"))) \
+    'BEGIN { printf "%.0f %.0f\n", total ? 100 * busy / total : 0, 100 * procs / hz / secs }' >"$WORK/$label.cpuproc"
   {
     echo "  machine busy: $(awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) 'BEGIN { printf "%.0f%%", t ? 100 * b / t : 0 }') of $(nproc) cores over ${CPU_SECS}s"
     cpu_report "$WORK/$label.cpu0" "$WORK/$label.cpu1" "$CPU_SECS" "$label"
@@ -209,13 +242,14 @@ cpu_end() {
 # ---- wrk with bench/ingest/post_message.lua -----------------------------------------------------------------
 # run_wrk url label pid...: POSTs ~BODY_BYTES JSON messages to url/api/v1/app/$APP/msg (unique idempotency-key
 # per request) with WRK_THREADS, CONNECTIONS and DURATION; leaves RESULT lines in WORK/label.wrk and the CPU
-# shares during the run in WORK/label.cpushare. WRK_SCRIPT overrides the Lua script.
+# shares during the run in WORK/label.cpushare and WORK/label.cpuproc (see cpu_end). WRK_SCRIPT overrides the
+# Lua script and WRK_PATH the path (the script's other variables can be passed in the environment of the call).
 run_wrk() {
   local url=$1 label=$2; shift 2
   cpu_begin "$label" "$@"
-  BENCH_APP=$APP BENCH_TOKEN=$TOKEN BENCH_BODY_BYTES=$BODY_BYTES BENCH_RUN_ID="$label-$$-$(date +%s)" \
+  BENCH_APP=${APP:-} BENCH_TOKEN=$TOKEN BENCH_BODY_BYTES=$BODY_BYTES BENCH_RUN_ID="$label-$$-$(date +%s)" \
     wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "${WRK_SCRIPT:-$REPO/bench/ingest/post_message.lua}" \
-    "$url/api/v1/app/$APP/msg" >"$WORK/$label.wrk" 2>&1 || { cat "$WORK/$label.wrk" >&2; die "wrk failed"; }
+    "$url${WRK_PATH:-/api/v1/app/${APP:-}/msg}" >"$WORK/$label.wrk" 2>&1 || { cat "$WORK/$label.wrk" >&2; die "wrk failed"; }
   cpu_end "$label" wrk "$@"
 }
 result() { sed -n "s/^RESULT $2=//p" "$WORK/$1.wrk"; }
