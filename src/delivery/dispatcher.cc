@@ -269,9 +269,15 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
                    attempt_events, msg_event_id = msg.event_id,
                    op_app = operational ? options_.operational_app_id
                                         : std::nullopt](store::Tx& tx) -> Result<bool> {
+      // The delivery first: if it is gone (deleted with its application or endpoint while the attempt ran),
+      // there is nothing to record, and nothing has been changed — records share one write, and one failing
+      // would fail them all.
+      if (auto st = tx.update_delivery(d); !st.ok()) {
+        if (st.error().code == Errc::kNotFound) return false;
+        return st.take_error();
+      }
       if (log_attempt)
         if (auto st = tx.insert_attempt(a); !st.ok()) return st.take_error();
-      if (auto st = tx.update_delivery(d); !st.ok()) return st.take_error();
       bool disable_endpoint = disable;
       TimePoint fail_since = now;
       if (judge_health) {
@@ -303,7 +309,10 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       }
       if (op_app && (disabled_now || !attempt_events.empty())) {
         auto app = tx.get_application(a.app_id);
-        if (!app.ok()) return app.take_error();
+        if (!app.ok()) {
+          if (app.error().code == Errc::kNotFound) return true;  // deleted meanwhile: no one to tell about
+          return app.take_error();
+        }
         const LastAttempt last{a.id, a.response_status_code, a.created_at};
         for (auto type : attempt_events) {
           auto ev = message_attempt_event(type, *app, ep_id, a.msg_id, msg_event_id, last);

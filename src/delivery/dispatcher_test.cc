@@ -586,3 +586,30 @@ TEST_F(DispatcherTest, DuringARotationBothSecretsSignAndTheOldOneStopsAtTheEndOf
 
 }  // namespace
 }  // namespace hookwire::delivery
+
+namespace hookwire::delivery {
+namespace {
+
+TEST_F(DispatcherTest, AnAttemptWhoseApplicationWasDeletedMeanwhileDoesNotSpoilTheOthersRecords) {
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::hold());  // both requests wait until released together
+  publish(receiver.url("/hook"));
+  const store::Application doomed = app_;
+  // A second application with its own endpoint and message.
+  publish(receiver.url("/hook"));
+  start();
+  ASSERT_TRUE(receiver.wait_for_requests(2));
+  ASSERT_TRUE(write([&](store::Tx& tx) { return tx.delete_application(doomed.id); }).ok());
+  receiver.release_held();  // both answers arrive together: their records share one write
+  wait_recorded(2);
+  auto survivors = deliveries();  // the second application's message
+  ASSERT_EQ(survivors.size(), 1u);
+  EXPECT_EQ(survivors[0].status, store::Delivery::kSuccess);
+  EXPECT_EQ(survivors[0].attempts, 1);
+  auto attempts = read<store::Page<store::Attempt>>(
+      [&](store::Tx& tx) { return *tx.list_attempts_by_message(app_.id, msg_.id, store::PageQuery{}); });
+  EXPECT_EQ(attempts.items.size(), 1u);
+}
+
+}  // namespace
+}  // namespace hookwire::delivery
