@@ -24,11 +24,11 @@ namespace fs = std::filesystem;
 
 // Removes expired idempotency records and inbound deduplication records every few minutes, through the
 // writer like any other write.
-class IdempotencyJanitor {
+class ExpiryJanitor {
  public:
-  IdempotencyJanitor(store::Store& store, const Clock& clock, std::chrono::seconds ttl)
+  ExpiryJanitor(store::Store& store, const Clock& clock, std::chrono::seconds ttl)
       : thread_([this, &store, &clock, ttl] { run(store, clock, ttl); }) {}
-  ~IdempotencyJanitor() { stop(); }
+  ~ExpiryJanitor() { stop(); }
   void stop() {
     {
       std::lock_guard lock(mu_);
@@ -144,7 +144,7 @@ struct App::Parts {
   api::v1::ApiContext context;
   api::Router router;
   std::unique_ptr<api::HttpServer> server;
-  std::unique_ptr<IdempotencyJanitor> janitor;
+  std::unique_ptr<ExpiryJanitor> janitor;
   boost::asio::ip::tcp::endpoint endpoint;
   bool stopped = false;
 };
@@ -243,7 +243,8 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
     parts->store->stop();
     return st.take_error();
   }
-  if (options.deliver) parts->gateway->set_on_deliveries_created([d = parts->dispatcher.get()] { d->wake(); });
+  if (options.deliver)
+    parts->gateway->set_on_deliveries_created([d = parts->dispatcher.get()] { d->wake(); });
 
   parts->context.store = parts->store.get();
   parts->context.inbound = parts->gateway.get();
@@ -272,7 +273,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   parts->endpoint = *endpoint;
   if (options.deliver) parts->dispatcher->start();
   parts->server->start();
-  parts->janitor = std::make_unique<IdempotencyJanitor>(*parts->store, clock, options.idempotency_ttl);
+  parts->janitor = std::make_unique<ExpiryJanitor>(*parts->store, clock, options.idempotency_ttl);
   return std::unique_ptr<App>(new App(std::move(parts)));
 }
 
