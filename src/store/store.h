@@ -87,8 +87,8 @@ class Tx {
   virtual Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until,
                                                                 int limit, int per_endpoint) = 0;
   // Recovery: makes the endpoint's failed deliveries created in [since, until) pending and due at `now`, with
-  // a fresh retry schedule (attempts = 0) whose next attempt is logged as manual. Only the latest delivery of a message counts (one superseded by a
-  // resend is not sent again). Returns how many.
+  // a fresh retry schedule (attempts = 0) whose next attempt is logged as manual. Only the latest delivery of
+  // a message counts (one superseded by a resend is not sent again). Returns how many.
   virtual Result<int> requeue_failed_deliveries(std::string_view app_id, std::string_view endpoint_id,
                                                 TimePoint since, TimePoint until, TimePoint now) = 0;
   // Delivery status as the API lists it. A message may have several deliveries to one endpoint (a resend adds

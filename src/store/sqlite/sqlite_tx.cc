@@ -237,29 +237,40 @@ constexpr const char* kLatestDelivery =
     " AND d.id = (SELECT MAX(x.id) FROM deliveries x WHERE x.app_id = d.app_id AND x.endpoint_id = "
     "d.endpoint_id AND x.msg_id = d.msg_id)";
 
-// Appends the message filters of a DeliveryQuery (messages alias `m`, deliveries `d`).
+// Appends the filters the delivery and attempt listings share: `time_column` before/after, and the message's
+// (alias `m`) event type and channel.
 template <class Binds>
-void add_message_filters(std::string& sql, Binds& binds, const DeliveryQuery& q) {
-  if (q.before) {
-    sql += " AND m.created_at < ?";
-    binds.emplace_back(unix_millis(*q.before));
+void add_time_and_message_filters(std::string& sql, Binds& binds, std::string_view time_column,
+                                  const std::optional<TimePoint>& before,
+                                  const std::optional<TimePoint>& after,
+                                  const std::vector<std::string>& event_types,
+                                  const std::optional<std::string>& channel) {
+  if (before) {
+    fmt::format_to(std::back_inserter(sql), " AND {} < ?", time_column);
+    binds.emplace_back(unix_millis(*before));
   }
-  if (q.after) {
-    sql += " AND m.created_at > ?";
-    binds.emplace_back(unix_millis(*q.after));
+  if (after) {
+    fmt::format_to(std::back_inserter(sql), " AND {} > ?", time_column);
+    binds.emplace_back(unix_millis(*after));
   }
-  if (!q.event_types.empty()) {
+  if (!event_types.empty()) {
     sql += " AND m.event_type IN (";
-    for (size_t i = 0; i < q.event_types.size(); ++i) {
+    for (size_t i = 0; i < event_types.size(); ++i) {
       sql += i ? ", ?" : "?";
-      binds.emplace_back(std::string_view(q.event_types[i]));
+      binds.emplace_back(std::string_view(event_types[i]));
     }
     sql += ")";
   }
-  if (q.channel) {
+  if (channel) {
     sql += " AND EXISTS (SELECT 1 FROM json_each(m.channels) WHERE json_each.value = ?)";
-    binds.emplace_back(std::string_view(*q.channel));
+    binds.emplace_back(std::string_view(*channel));
   }
+}
+
+// Appends the message filters of a DeliveryQuery (messages alias `m`, deliveries `d`).
+template <class Binds>
+void add_message_filters(std::string& sql, Binds& binds, const DeliveryQuery& q) {
+  add_time_and_message_filters(sql, binds, "m.created_at", q.before, q.after, q.event_types, q.channel);
 }
 
 // The SQL condition for a reported status (see reported_status in model.h) of deliveries alias `d`.
@@ -734,26 +745,7 @@ void add_attempt_filters(std::string& sql, std::vector<std::variant<std::string_
       binds.emplace_back(int64_t{*q.status_code_class} + 100);
     }
   }
-  if (q.before) {
-    sql += " AND a.created_at < ?";
-    binds.emplace_back(unix_millis(*q.before));
-  }
-  if (q.after) {
-    sql += " AND a.created_at > ?";
-    binds.emplace_back(unix_millis(*q.after));
-  }
-  if (!q.event_types.empty()) {
-    sql += " AND m.event_type IN (";
-    for (size_t i = 0; i < q.event_types.size(); ++i) {
-      sql += i ? ", ?" : "?";
-      binds.emplace_back(std::string_view(q.event_types[i]));
-    }
-    sql += ")";
-  }
-  if (q.channel) {
-    sql += " AND EXISTS (SELECT 1 FROM json_each(m.channels) WHERE json_each.value = ?)";
-    binds.emplace_back(std::string_view(*q.channel));
-  }
+  add_time_and_message_filters(sql, binds, "a.created_at", q.before, q.after, q.event_types, q.channel);
 }
 
 std::string attempt_select(const AttemptQuery& q) {
