@@ -265,15 +265,15 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       if (decision.kind == Decision::Kind::kExhausted) attempt_events.push_back("message.attempt.exhausted");
       if (decision.emit_recovered) attempt_events.push_back("message.attempt.recovered");
     }
-    auto record = [a, d, disable, log_attempt, ep_id = ep.id, now, delivered, judge_health, health = health_,
-                   attempt_events, msg_event_id = msg.event_id,
-                   op_app = operational ? options_.operational_app_id
-                                        : std::nullopt](store::Tx& tx) -> Result<bool> {
+    store::Store::WriteFn record = [a, d, disable, log_attempt, ep_id = ep.id, now, delivered, judge_health,
+                                    health = health_, attempt_events, msg_event_id = msg.event_id,
+                                    op_app = operational ? options_.operational_app_id
+                                                         : std::nullopt](store::Tx& tx) -> Status {
       // The delivery first: if it is gone (deleted with its application or endpoint while the attempt ran),
       // there is nothing to record, and nothing has been changed — records share one write, and one failing
       // would fail them all.
       if (auto st = tx.update_delivery(d); !st.ok()) {
-        if (st.error().code == Errc::kNotFound) return false;
+        if (st.error().code == Errc::kNotFound) return {};
         return st.take_error();
       }
       if (log_attempt)
@@ -310,7 +310,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       if (op_app && (disabled_now || !attempt_events.empty())) {
         auto app = tx.get_application(a.app_id);
         if (!app.ok()) {
-          if (app.error().code == Errc::kNotFound) return true;  // deleted meanwhile: no one to tell about
+          if (app.error().code == Errc::kNotFound) return {};  // deleted meanwhile: no one to tell about
           return app.take_error();
         }
         const LastAttempt last{a.id, a.response_status_code, a.created_at};
@@ -323,7 +323,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
           if (auto n = emit_operational(tx, *op_app, ev, now); !n.ok()) return n.take_error();
         }
       }
-      return true;
+      return {};
     };
     // The record joins the next batched write; the rest happens once that write is committed.
     auto permit = std::make_shared<InflightPermit>(std::move(admission.permit));
@@ -341,12 +341,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       self->start_next_waiting(a.endpoint_id);
       self->finish_one();
     };
-    enqueue_record(
-        [record = std::move(record)](store::Tx& tx) -> Status {
-          auto r = record(tx);
-          return r.ok() ? Status() : Status(r.error());
-        },
-        std::move(recorded));
+    enqueue_record(std::move(record), std::move(recorded));
   }
 
   // Attempt records are written in batches: every record queued during one turn of the event loop (many
