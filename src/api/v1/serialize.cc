@@ -21,6 +21,16 @@ json::value string_list(const std::optional<std::vector<std::string>>& v) {
   for (const auto& s : *v) out.emplace_back(s);
   return out;
 }
+// Ends a list response whose items were written by hand after `{"data":[`: `],"done":..,"iterator":..,
+// "prevIterator":..}`.
+template <class T>
+void close_page(std::string& text, const store::Page<T>& page) {
+  text += "],";
+  json::object rest{{"done", page.done}};
+  rest["iterator"] = optional_string(page.iterator);
+  rest["prevIterator"] = optional_string(page.prev_iterator);
+  text.append(json::serialize(rest), 1);  // skip '{'
+}
 }  // namespace
 
 json::object to_json(const store::Application& app) {
@@ -146,12 +156,7 @@ std::string message_list_json(const store::Page<store::Message>& page, bool with
     if (i) text += ',';
     text += message_json(page.items[i], with_content);
   }
-  text += "],";
-  json::object rest{{"done", page.done}};
-  rest["iterator"] = optional_string(page.iterator);
-  rest["prevIterator"] = optional_string(page.prev_iterator);
-  std::string tail = json::serialize(rest);
-  text.append(tail, 1);  // skip '{'
+  close_page(text, page);
   return text;
 }
 
@@ -189,12 +194,7 @@ std::string endpoint_message_list_json(const store::Page<store::MessageDelivery>
     text += ',';
     text.append(json::serialize(extra), 1);  // skip '{'
   }
-  text += "],";
-  json::object rest{{"done", page.done}};
-  rest["iterator"] = optional_string(page.iterator);
-  rest["prevIterator"] = optional_string(page.prev_iterator);
-  std::string tail = json::serialize(rest);
-  text.append(tail, 1);  // skip '{'
+  close_page(text, page);
   return text;
 }
 
