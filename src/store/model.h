@@ -63,6 +63,12 @@ struct Message {
   std::string payload;  // JSON text exactly as received (re-serialized by the API layer, compact)
   std::optional<std::vector<std::string>> channels;
   TimePoint created_at;
+  // Set when the message was created with an `idempotency-key` header: the key (unique per application while
+  // set) and the hash of the request that first used it. Message creation keeps its idempotency record in
+  // the message row (one index entry) instead of a separate record. Read back only by
+  // get_message_by_idempotency_key.
+  std::optional<std::string> idempotency_key;
+  std::string request_hash;
 };
 
 // One delivery attempt (written by the delivery engine; listed by the attempt endpoints).

@@ -64,6 +64,11 @@ class Tx {
   // By message id, or by eventId when `id_or_event_id` is not a msg_ id.
   virtual Result<Message> get_message(std::string_view app_id, std::string_view id_or_event_id) = 0;
   virtual Result<Page<Message>> list_messages(std::string_view app_id, const MessageQuery& q) = 0;
+  // The message created with this idempotency key, its idempotency_key and request_hash set; kNotFound if
+  // none.
+  virtual Result<Message> get_message_by_idempotency_key(std::string_view app_id, std::string_view key) = 0;
+  // Frees an expired key for reuse: the message keeps everything else.
+  virtual Status clear_message_idempotency_key(std::string_view app_id, std::string_view msg_id) = 0;
 
   // Attempts
   virtual Status insert_attempt(const Attempt& a) = 0;

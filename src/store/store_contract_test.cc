@@ -725,6 +725,53 @@ TEST_P(StoreContractTest, IdempotencyPutGetReplacePurge) {
   EXPECT_TRUE(read<IdempotencyRecord>([](Tx& tx) { return tx.get_idempotency("k1"); }).ok());
 }
 
+TEST_P(StoreContractTest, MessageIdempotencyKeyIsUniquePerApplicationUntilCleared) {
+  const auto app = make_app("idem-a");
+  const auto other = make_app("idem-b");
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_application(app); }).ok());
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_application(other); }).ok());
+  auto keyed = make_message(app.id);
+  keyed.idempotency_key = "key-1";
+  keyed.request_hash = "hash-1";
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_message(keyed); }).ok());
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_message(make_message(app.id)); }).ok());  // no key
+
+  auto got = read<Message>([&](Tx& tx) { return tx.get_message_by_idempotency_key(app.id, "key-1"); });
+  ASSERT_TRUE(got.ok());
+  expect_same(*got, keyed);
+  EXPECT_EQ(got->idempotency_key, std::optional<std::string>("key-1"));
+  EXPECT_EQ(got->request_hash, "hash-1");
+  EXPECT_EQ(read<Message>([&](Tx& tx) { return tx.get_message_by_idempotency_key(other.id, "key-1"); })
+                .error()
+                .code,
+            Errc::kNotFound);
+
+  // The same key again in the same application is a conflict (naming the key); in another one it is free.
+  auto again = make_message(app.id);
+  again.idempotency_key = "key-1";
+  again.request_hash = "hash-2";
+  auto st = write([&](Tx& tx) { return tx.insert_message(again); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kConflict);
+  EXPECT_NE(st.error().detail.find("idempotency"), std::string::npos) << st.error().detail;
+  auto elsewhere = again;
+  elsewhere.id = new_id(id_prefix::kMessage);
+  elsewhere.app_id = other.id;
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_message(elsewhere); }).ok());
+
+  // Cleared (expired): the message stays, the key is free for a new message.
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.clear_message_idempotency_key(app.id, keyed.id); }).ok());
+  EXPECT_TRUE(read<Message>([&](Tx& tx) { return tx.get_message(app.id, keyed.id); }).ok());
+  EXPECT_EQ(
+      read<Message>([&](Tx& tx) { return tx.get_message_by_idempotency_key(app.id, "key-1"); }).error().code,
+      Errc::kNotFound);
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_message(again); }).ok());
+  got = read<Message>([&](Tx& tx) { return tx.get_message_by_idempotency_key(app.id, "key-1"); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->id, again.id);
+  EXPECT_EQ(got->request_hash, "hash-2");
+}
+
 TEST_P(StoreContractTest, SourceCrudByIdAndUid) {
   Source src;
   src.id = new_id(id_prefix::kSource);

@@ -5,6 +5,7 @@
 #include "api/v1/serialize.h"
 #include "core/ids.h"
 #include "delivery/fan_out.h"
+#include "store/async.h"
 
 namespace hookwire::api::v1 {
 
@@ -49,22 +50,38 @@ Result<MessageFields> read_message(std::string_view body) {
   return f;
 }
 
+struct Created {
+  Reply reply;
+  bool replayed = false;
+};
+
+// Message creation honours `idempotency-key` as write_reply() does, but keeps the record in the message row
+// (Message::idempotency_key, unique per application) rather than in the idempotency table: publishing is the
+// hot path, and a replay's answer is the stored message itself.
 asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std::string app_id) {
   auto query = Query::parse(req.target());
   if (!query) co_return error_response(query.error(), req.version(), req.keep_alive());
   auto with_content = bool_param(*query, "with_content", true);
   if (!with_content) co_return error_response(with_content.error(), req.version(), req.keep_alive());
+  auto key = idempotency_key(req);
+  if (!key) co_return error_response(key.error(), req.version(), req.keep_alive());
   auto fields = read_message(req.body());
   if (!fields) co_return error_response(fields.error(), req.version(), req.keep_alive());
   const TimePoint now = ctx->clock->now();
   fields->msg.id = new_id(id_prefix::kMessage, now);
   fields->msg.created_at = now;
+  if (*key) {
+    fields->msg.idempotency_key = std::move((*key)->key);
+    fields->msg.request_hash = std::move((*key)->request_hash);
+  }
   // The answer does not depend on the transaction: build it here, not in the writer everyone waits for.
   std::string body = message_json(fields->msg, *with_content);
   // Whether fan-out created any delivery (set by the function's last run): only then is the dispatcher woken.
   auto created = std::make_shared<bool>(false);
-  WriteFn fn = [f = std::move(*fields), app_id, now, body = std::move(body),
-                created](store::Tx& tx) mutable -> Result<Reply> {
+  std::function<Result<Created>(store::Tx&)> fn =
+      [f = std::move(*fields), app_id, now, body = std::move(body), created, ttl = ctx->idempotency_ttl,
+       with_content = *with_content](store::Tx& tx) mutable -> Result<Created> {
+    *created = false;
     auto app = tx.get_application(app_id);
     if (!app) {
       // MessageIn.application: create the application on first use, with the path's id as its uid.
@@ -76,6 +93,20 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
       if (auto st = tx.insert_application(*app); !st) return st.take_error();
     }
     f.msg.app_id = app->id;
+    if (f.msg.idempotency_key) {
+      auto prior = tx.get_message_by_idempotency_key(app->id, *f.msg.idempotency_key);
+      if (prior && prior->created_at + ttl > now) {
+        if (prior->request_hash != f.msg.request_hash)
+          return Error::validation("header.idempotency-key",
+                                   "this idempotency key was already used with a different request");
+        return Created{Reply{http::status::accepted, message_json(*prior, with_content)}, true};
+      }
+      if (prior) {
+        if (auto st = tx.clear_message_idempotency_key(app->id, prior->id); !st) return st.take_error();
+      } else if (prior.error().code != Errc::kNotFound) {
+        return prior.take_error();
+      }
+    }
     if (auto st = tx.insert_message(f.msg); !st) {
       if (st.error().code == Errc::kConflict)
         return Error::conflict("a message with eventId \"" + f.msg.event_id.value_or("") +
@@ -86,12 +117,13 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
     auto n = delivery::fan_out(tx, f.msg, now);
     if (!n) return n.take_error();
     *created = *n > 0;
-    return Reply{http::status::accepted, body};
+    return Created{Reply{http::status::accepted, body}, false};
   };
-  auto response = co_await write_reply(ctx, req, std::move(fn));
-  if (*created && response.result() == http::status::accepted && ctx->on_deliveries_created)
-    ctx->on_deliveries_created();
-  co_return response;
+  auto result = co_await store::write<Created>(*ctx->store, std::move(fn));
+  if (!result) co_return error_response(result.error(), req.version(), req.keep_alive());
+  if (result->replayed) co_return replayed_response(req, result->reply);
+  if (*created && ctx->on_deliveries_created) ctx->on_deliveries_created();
+  co_return make_response(req, result->reply);
 }
 
 asio::awaitable<Response> list(const ApiContext* ctx, const Request& req, std::string app_id) {

@@ -4,6 +4,7 @@
 
 #include <boost/url/parse.hpp>
 #include <charconv>
+#include <stdexcept>
 
 #include "api/v1/json_body.h"
 #include "core/encoding.h"
@@ -149,13 +150,22 @@ asio::awaitable<Response> read_reply(const ApiContext* ctx, const Request& req, 
 }
 
 namespace {
+// SHA-256 of "METHOD\nTARGET\nBODY", hex. The digest is fetched once (an implicit fetch per call is costly in
+// OpenSSL 3) and the parts are hashed in place.
 std::string request_hash(const Request& req) {
-  std::string material;
-  material.reserve(req.target().size() + req.body().size() + 16);
-  material.append(req.method_string()).append("\n").append(req.target()).append("\n").append(req.body());
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(material.data(), material.size(), digest, &len, EVP_sha256(), nullptr);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  const auto method = req.method_string();
+  const auto target = req.target();
+  const bool ok = ctx && EVP_DigestInit_ex2(ctx, sha256, nullptr) &&
+                  EVP_DigestUpdate(ctx, method.data(), method.size()) && EVP_DigestUpdate(ctx, "\n", 1) &&
+                  EVP_DigestUpdate(ctx, target.data(), target.size()) && EVP_DigestUpdate(ctx, "\n", 1) &&
+                  EVP_DigestUpdate(ctx, req.body().data(), req.body().size()) &&
+                  EVP_DigestFinal_ex(ctx, digest, &len);
+  EVP_MD_CTX_free(ctx);
+  if (!ok) throw std::runtime_error("SHA-256 failed");
   return hex_encode({reinterpret_cast<const char*>(digest), len});
 }
 
@@ -165,19 +175,29 @@ struct Written {
 };
 }  // namespace
 
-asio::awaitable<Response> write_reply(const ApiContext* ctx, const Request& req, WriteFn fn) {
+Result<std::optional<IdempotencyKey>> idempotency_key(const Request& req) {
   std::string_view key = req["idempotency-key"];
-  if (key.size() > 256) {
-    co_return error_response(Error::validation("header.idempotency-key", "must be at most 256 characters"),
-                             req.version(), req.keep_alive());
-  }
+  if (key.empty()) return std::optional<IdempotencyKey>{};
+  if (key.size() > 256) return Error::validation("header.idempotency-key", "must be at most 256 characters");
+  return std::optional<IdempotencyKey>{IdempotencyKey{std::string(key), request_hash(req)}};
+}
+
+Response replayed_response(const Request& req, const Reply& reply) {
+  auto res = make_response(req, reply);
+  res.set("idempotent-replayed", "true");
+  return res;
+}
+
+asio::awaitable<Response> write_reply(const ApiContext* ctx, const Request& req, WriteFn fn) {
+  auto key = idempotency_key(req);
+  if (!key) co_return error_response(key.error(), req.version(), req.keep_alive());
   std::optional<store::IdempotencyRecord> record;
-  if (!key.empty()) {
+  if (*key) {
     // Scoped by path so one key used on two different resources never collides.
     std::string_view path = req.target().substr(0, req.target().find('?'));
     record.emplace();
-    record->key = std::string(path) + " " + std::string(key);
-    record->request_hash = request_hash(req);
+    record->key = std::string(path) + " " + (*key)->key;
+    record->request_hash = std::move((*key)->request_hash);
     record->created_at = ctx->clock->now();
   }
   const auto ttl = ctx->idempotency_ttl;
@@ -204,9 +224,7 @@ asio::awaitable<Response> write_reply(const ApiContext* ctx, const Request& req,
   };
   auto result = co_await store::write<Written>(*ctx->store, std::move(in_tx));
   if (!result) co_return error_response(result.error(), req.version(), req.keep_alive());
-  auto res = make_response(req, result->reply);
-  if (result->replayed) res.set("idempotent-replayed", "true");
-  co_return res;
+  co_return result->replayed ? replayed_response(req, result->reply) : make_response(req, result->reply);
 }
 
 }  // namespace hookwire::api::v1

@@ -78,6 +78,16 @@ Result<bool> bool_param(const Query& q, std::string_view name, bool fallback);
 using ReadFn = std::function<Result<Reply>(store::Tx&)>;
 boost::asio::awaitable<Response> read_reply(const ApiContext* ctx, const Request& req, ReadFn fn);
 
+// The `idempotency-key` header of a POST: the client's key and a hash identifying the request (method, target
+// and body) it came with. nullopt without the header; a 422 past 256 characters.
+struct IdempotencyKey {
+  std::string key;
+  std::string request_hash;
+};
+Result<std::optional<IdempotencyKey>> idempotency_key(const Request& req);
+// The answer replayed for a key already used with the same request.
+Response replayed_response(const Request& req, const Reply& reply);
+
 // Runs fn in the group-committing writer and answers once it is durable. With an `idempotency-key` header,
 // the key is looked up in the same transaction: a key already used with the same request replays the stored
 // reply (header `idempotent-replayed: true`); used with a different request it is a 422; otherwise fn's

@@ -152,6 +152,14 @@ CREATE TABLE inbound_dedup (
 ) WITHOUT ROWID;
 CREATE INDEX inbound_dedup_by_expiry ON inbound_dedup (expires_at);
 )sql",
+    // 7: message creation keeps its idempotency record in the message row: one index entry per keyed message
+    // instead of a row (with a copy of the answer) and two index entries in `idempotency`.
+    R"sql(
+ALTER TABLE messages ADD COLUMN idempotency_key TEXT;
+ALTER TABLE messages ADD COLUMN request_hash TEXT;
+CREATE UNIQUE INDEX messages_by_idempotency_key ON messages (app_id, idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+)sql",
 };
 
 int user_version(Connection& conn) {

@@ -639,8 +639,8 @@ Status SqliteTx::delete_endpoint(std::string_view app_id, std::string_view id) {
 Status SqliteTx::insert_message(const Message& msg) {
   // The hot path: one cached statement, parameters bound in place, JSON only when channels are present.
   auto stmt = conn_.prepare(
-      "INSERT OR FAIL INTO messages (id, app_id, event_id, event_type, payload, channels, created_at) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?)");
+      "INSERT OR FAIL INTO messages (id, app_id, event_id, event_type, payload, channels, created_at, "
+      "idempotency_key, request_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!stmt.ok()) return stmt.take_error();
   std::optional<std::string> channels;
   if (msg.channels) channels = to_json(*msg.channels);
@@ -652,11 +652,48 @@ Status SqliteTx::insert_message(const Message& msg) {
   s.bind(5, msg.payload);
   s.bind(6, channels);
   s.bind(7, msg.created_at);
+  s.bind(8, msg.idempotency_key);
+  if (msg.idempotency_key) {
+    s.bind(9, msg.request_hash);
+  } else {
+    s.bind_null(9);
+  }
   return finish_write(s, "insert_message", [&] {
-    return names_column(conn_.handle(), ".event_id")
-               ? Error::conflict("message eventId already exists in this application")
-               : Error::conflict("message id already exists");
+    if (names_column(conn_.handle(), ".event_id"))
+      return Error::conflict("message eventId already exists in this application");
+    if (names_column(conn_.handle(), ".idempotency_key"))
+      return Error::conflict("message idempotency key already used in this application");
+    return Error::conflict("message id already exists");
   });
+}
+
+Result<Message> SqliteTx::get_message_by_idempotency_key(std::string_view app_id, std::string_view key) {
+  static const std::string sql = fmt::format(
+      "SELECT {}, idempotency_key, request_hash FROM messages WHERE app_id = ? AND idempotency_key = ?",
+      kMessageCols);
+  auto stmt = conn_.prepare(sql);
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, app_id);
+  s.bind(2, key);
+  const int rc = s.step();
+  if (rc == SQLITE_DONE) return Error::not_found("no message with this idempotency key");
+  if (rc != SQLITE_ROW) return conn_.error("get_message_by_idempotency_key");
+  auto msg = read_message(s);
+  if (!msg.ok()) return msg;
+  msg->idempotency_key = s.opt_text(7);
+  msg->request_hash = s.text(8);
+  return msg;
+}
+
+Status SqliteTx::clear_message_idempotency_key(std::string_view app_id, std::string_view msg_id) {
+  auto stmt = conn_.prepare(
+      "UPDATE messages SET idempotency_key = NULL, request_hash = NULL WHERE app_id = ? AND id = ?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, app_id);
+  s.bind(2, msg_id);
+  return finish_write(s, "clear_message_idempotency_key");
 }
 
 Result<Message> SqliteTx::get_message(std::string_view app_id, std::string_view id_or_event_id) {

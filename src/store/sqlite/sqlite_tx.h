@@ -43,6 +43,8 @@ class SqliteTx final : public Tx {
   Status insert_message(const Message& msg) override;
   Result<Message> get_message(std::string_view app_id, std::string_view id_or_event_id) override;
   Result<Page<Message>> list_messages(std::string_view app_id, const MessageQuery& q) override;
+  Result<Message> get_message_by_idempotency_key(std::string_view app_id, std::string_view key) override;
+  Status clear_message_idempotency_key(std::string_view app_id, std::string_view msg_id) override;
 
   Status insert_attempt(const Attempt& a) override;
   Status insert_delivery(const Delivery& d) override;
@@ -127,6 +129,10 @@ class UnavailableTx final : public Tx {
   Status insert_message(const Message&) override { return err(); }
   Result<Message> get_message(std::string_view, std::string_view) override { return err(); }
   Result<Page<Message>> list_messages(std::string_view, const MessageQuery&) override { return err(); }
+  Result<Message> get_message_by_idempotency_key(std::string_view, std::string_view) override {
+    return err();
+  }
+  Status clear_message_idempotency_key(std::string_view, std::string_view) override { return err(); }
   Status insert_attempt(const Attempt&) override { return err(); }
   Status insert_delivery(const Delivery&) override { return err(); }
   Status update_delivery(const Delivery&) override { return err(); }

@@ -1,0 +1,140 @@
+// Message creation through the real router, server and SQLite store, with an injected clock: the
+// `idempotency-key` rules (replay, conflict, expiry, scope), which message creation keeps in the message row.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+
+#include "api/http_server.h"
+#include "api/testing/http_test_client.h"
+#include "api/v1/routes.h"
+#include "core/clock.h"
+#include "store/store.h"
+
+namespace hookwire::api::v1 {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TestClient;
+
+class MessageCreateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("hookwire-messages-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    store::SqliteOptions so;
+    so.path = (dir_ / "db").string();
+    auto opened = store::open_sqlite_store(so);
+    ASSERT_TRUE(opened.ok());
+    store_ = std::move(opened).value();
+    clock_.set(from_unix_millis(unix_millis(std::chrono::system_clock::now())));  // the store keeps ms
+    ctx_.store = store_.get();
+    ctx_.clock = &clock_;
+    ctx_.metrics = &metrics_;
+    ctx_.admin_token = "t";
+    ctx_.idempotency_ttl = 12h;
+    add_routes(router_, &ctx_);
+    server_ = std::make_unique<HttpServer>(ServerOptions{}, router_, metrics_);
+    auto bound = server_->listen("127.0.0.1", 0);
+    ASSERT_TRUE(bound.ok());
+    port_ = bound->port();
+    server_->start();
+    client_ = std::make_unique<TestClient>(port_);
+    for (const char* uid : {"app-a", "app-b"}) {
+      auto res = post("/api/v1/app", std::string(R"({"name":"x","uid":")") + uid + "\"}");
+      ASSERT_EQ(res.result_int(), 201) << res.body();
+    }
+  }
+  void TearDown() override {
+    client_.reset();
+    if (server_) server_->stop();
+    if (store_) store_->stop();
+    std::filesystem::remove_all(dir_);
+  }
+
+  Response post(std::string_view target, std::string body, std::string key = {}) {
+    testing::Headers headers{{"authorization", "Bearer t"}, {"content-type", "application/json"}};
+    if (!key.empty()) headers.emplace_back("idempotency-key", std::move(key));
+    return client_->request(http::verb::post, target, std::move(body), headers);
+  }
+  static std::string id_of(const Response& res) {
+    return std::string(boost::json::parse(res.body()).as_object().at("id").as_string());
+  }
+  static bool replayed(const Response& res) { return res["idempotent-replayed"] == "true"; }
+
+  std::filesystem::path dir_;
+  ManualClock clock_;
+  metrics::Registry metrics_;
+  std::unique_ptr<store::Store> store_;
+  ApiContext ctx_;
+  Router router_;
+  std::unique_ptr<HttpServer> server_;
+  uint16_t port_ = 0;
+  std::unique_ptr<TestClient> client_;
+};
+
+constexpr const char* kBody1 = R"({"eventType":"a.b","payload":{"n":1}})";
+constexpr const char* kBody2 = R"({"eventType":"a.b","payload":{"n":2}})";
+
+TEST_F(MessageCreateTest, AKeyReplaysTheSameAnswerAndRefusesAnotherRequest) {
+  auto first = post("/api/v1/app/app-a/msg", kBody1, "key-1");
+  ASSERT_EQ(first.result_int(), 202) << first.body();
+  EXPECT_FALSE(replayed(first));
+
+  clock_.advance(11h);  // within the TTL
+  auto again = post("/api/v1/app/app-a/msg", kBody1, "key-1");
+  ASSERT_EQ(again.result_int(), 202) << again.body();
+  EXPECT_TRUE(replayed(again));
+  EXPECT_EQ(again.body(), first.body());  // byte for byte, timestamp included
+
+  auto other = post("/api/v1/app/app-a/msg", kBody2, "key-1");
+  EXPECT_EQ(other.result_int(), 422) << other.body();
+  EXPECT_NE(other.body().find("idempotency-key"), std::string::npos) << other.body();
+
+  // The same request without `?with_content=false` is another request.
+  auto listed = post("/api/v1/app/app-a/msg?with_content=false", kBody1, "key-1");
+  EXPECT_EQ(listed.result_int(), 422) << listed.body();
+}
+
+TEST_F(MessageCreateTest, AnExpiredKeyCreatesANewMessageAndIsThenReplayed) {
+  auto first = post("/api/v1/app/app-a/msg", kBody1, "key-1");
+  ASSERT_EQ(first.result_int(), 202) << first.body();
+
+  clock_.advance(12h + 1s);  // past the TTL: the key is free again, even for another body
+  auto second = post("/api/v1/app/app-a/msg", kBody2, "key-1");
+  ASSERT_EQ(second.result_int(), 202) << second.body();
+  EXPECT_FALSE(replayed(second));
+  EXPECT_NE(id_of(second), id_of(first));
+
+  auto replay = post("/api/v1/app/app-a/msg", kBody2, "key-1");
+  ASSERT_EQ(replay.result_int(), 202) << replay.body();
+  EXPECT_TRUE(replayed(replay));
+  EXPECT_EQ(id_of(replay), id_of(second));
+
+  // Both messages exist; the first kept everything but its key.
+  auto old = client_->request(http::verb::get, "/api/v1/app/app-a/msg/" + id_of(first), {},
+                              {{"authorization", "Bearer t"}});
+  EXPECT_EQ(old.result_int(), 200) << old.body();
+}
+
+TEST_F(MessageCreateTest, KeysAreScopedByApplicationAndOptional) {
+  auto a = post("/api/v1/app/app-a/msg", kBody1, "shared");
+  auto b = post("/api/v1/app/app-b/msg", kBody1, "shared");
+  ASSERT_EQ(a.result_int(), 202) << a.body();
+  ASSERT_EQ(b.result_int(), 202) << b.body();
+  EXPECT_FALSE(replayed(b));
+  EXPECT_NE(id_of(a), id_of(b));
+
+  auto plain1 = post("/api/v1/app/app-a/msg", kBody1);
+  auto plain2 = post("/api/v1/app/app-a/msg", kBody1);
+  EXPECT_NE(id_of(plain1), id_of(plain2));
+
+  auto too_long = post("/api/v1/app/app-a/msg", kBody1, std::string(257, 'k'));
+  EXPECT_EQ(too_long.result_int(), 422) << too_long.body();
+}
+
+}  // namespace
+}  // namespace hookwire::api::v1
