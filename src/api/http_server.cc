@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -42,9 +43,10 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 // closing does not reset the connection before the client has read the response.
 constexpr std::chrono::milliseconds kLingerMax{1000};
 constexpr size_t kLingerBytes = 1 << 20;
-// Read capacity of a connection's buffer. Beast reads at most the buffer's free capacity per call (and 512 bytes
-// into an empty flat_buffer), so without this a 1.2 KB request costs three recvmsg calls and three trips through
-// the event loop. 8 KiB holds a typical API request (headers and body) in one read; bigger bodies grow it.
+// Read capacity of a connection's buffer. Beast reads at most the buffer's free capacity per call (and 512
+// bytes into an empty flat_buffer), so without this a 1.2 KB request costs three recvmsg calls and three
+// trips through the event loop. 8 KiB holds a typical API request (headers and body) in one read; bigger
+// bodies grow it.
 constexpr size_t kReadCapacity = 8 << 10;
 
 std::string_view method_label(http::verb v) {
@@ -171,11 +173,12 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
         loop_(loop),
         opts_(state.options_),
         ticket_(std::move(ticket)),
-        stream_(std::move(socket)),
+        socket_(std::move(socket)),
         timer_(loop.ioc) {
     error_code ignored;
-    peer_ = stream_.socket().remote_endpoint(ignored).address();
+    peer_ = socket_.remote_endpoint(ignored).address();
     buffer_.reserve(kReadCapacity);
+    socket_.non_blocking(true, ignored);
   }
 
   ~Connection() {
@@ -215,6 +218,8 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
   net::awaitable<void> send_error_and_close(Response res, std::string_view route, http::verb method,
                                             SteadyClock::time_point start);
   net::awaitable<void> linger_close();
+  error_code parse_buffered();
+  net::awaitable<error_code> write_response(const Response& res);
 
   void finish() {
     closed_ = true;
@@ -222,7 +227,7 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
   }
   void close_socket() {
     error_code ignored;
-    stream_.socket().close(ignored);
+    socket_.close(ignored);
   }
 
   void set_deadline(Phase phase, SteadyClock::time_point deadline) {
@@ -248,7 +253,7 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
       // Cancel the read but keep the socket: the coroutine answers 408.
       timed_out_ = true;
       error_code ignored;
-      stream_.socket().cancel(ignored);
+      socket_.cancel(ignored);
     } else {
       close_socket();
     }
@@ -261,8 +266,9 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
   Loop& loop_;
   const ServerOptions& opts_;
   Ticket ticket_;
-  beast::tcp_stream stream_;
+  tcp::socket socket_;  // non-blocking: write_response() tries a synchronous send first
   beast::flat_buffer buffer_;
+  std::string head_;  // write_response()'s status line and header fields, reused
   std::optional<http::request_parser<http::string_body>> parser_;
   net::steady_timer timer_;
   SteadyClock::time_point request_start_;
@@ -307,7 +313,7 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
       // Between requests: wait for the first byte under the idle timeout.
       set_deadline(Phase::kIdle, SteadyClock::now() + opts_.idle_timeout);
       auto [ec, n] =
-          co_await stream_.async_read_some(buffer_.prepare(beast::read_size(buffer_, kReadCapacity)), kUse);
+          co_await socket_.async_read_some(buffer_.prepare(beast::read_size(buffer_, kReadCapacity)), kUse);
       if (ec) co_return;
       buffer_.commit(n);
     }
@@ -317,17 +323,19 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(std::min<size_t>(opts_.header_limit, UINT32_MAX)));
     parser_->body_limit(opts_.body_limit);
-    {
-      auto [ec, n] = co_await http::async_read_header(stream_, buffer_, *parser_, kUse);
+    parser_->eager(true);
+    if (auto ec = parse_buffered(); ec) co_return co_await fail(ec);
+    if (!parser_->is_header_done()) {
+      auto [ec, n] = co_await http::async_read_header(socket_, buffer_, *parser_, kUse);
       if (ec || timed_out_) co_return co_await fail(ec);
     }
     if (!parser_->is_done()) {
       const auto& head = parser_->get();
       if (head.version() >= 11 && beast::iequals(head[http::field::expect], "100-continue")) {
-        auto [ec, n] = co_await net::async_write(stream_, net::buffer(kContinue), kUse);
+        auto [ec, n] = co_await net::async_write(socket_, net::buffer(kContinue), kUse);
         if (ec || timed_out_) co_return co_await fail(ec);
       }
-      auto [ec, n] = co_await http::async_read(stream_, buffer_, *parser_, kUse);
+      auto [ec, n] = co_await http::async_read(socket_, buffer_, *parser_, kUse);
       if (ec || timed_out_) co_return co_await fail(ec);
     }
 
@@ -373,14 +381,61 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
     const auto now = SteadyClock::now();
     loop_.record(match.route, method, res.result_int(), std::chrono::duration<double>(now - start).count());
     set_deadline(Phase::kWriting, now + opts_.request_timeout);
-    auto [ec, n] = co_await http::async_write(stream_, res, kUse);
-    if (ec) co_return;
+    if (auto ec = co_await write_response(res); ec) co_return;
     if (!keep_alive) {
       error_code ignored;
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      socket_.shutdown(tcp::socket::shutdown_send, ignored);
       co_return;
     }
   }
+}
+
+// Feeds what is already buffered to the parser. Usually the whole request arrived with the first read: it is
+// then parsed here, without the asynchronous read operations (each of which costs a trip through the event
+// loop even when it has nothing to read). need_more is not an error: the caller reads the rest.
+error_code HttpServer::State::Connection::parse_buffered() {
+  error_code ec;
+  while (buffer_.size() > 0 && !parser_->is_done()) {
+    const size_t n = parser_->put(buffer_.data(), ec);
+    buffer_.consume(n);
+    if (ec == http::error::need_more) return {};
+    if (ec || n == 0) return ec;
+  }
+  return {};
+}
+
+// Writes a response whose length is known as two buffers (status line and fields, then the body) and tries to
+// send them at once on the non-blocking socket: a small answer on a healthy connection costs one sendmsg and
+// no trip through the event loop. Whatever the kernel did not take is written asynchronously. Chunked
+// responses go through Beast's serializer.
+net::awaitable<error_code> HttpServer::State::Connection::write_response(const Response& res) {
+  if (res.chunked()) {
+    auto [ec, n] = co_await http::async_write(socket_, res, kUse);
+    co_return ec;
+  }
+  head_.clear();
+  head_ += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  head_ += std::to_string(res.result_int());
+  head_ += ' ';
+  head_ += res.reason();
+  head_ += "\r\n";
+  for (const auto& field : res) {
+    head_ += field.name_string();
+    head_ += ": ";
+    head_ += field.value();
+    head_ += "\r\n";
+  }
+  head_ += "\r\n";
+  const std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(res.body())};
+  error_code ec;
+  const size_t sent = socket_.write_some(buffers, ec);
+  if (ec == net::error::would_block || ec == net::error::try_again) ec = {};
+  if (ec) co_return ec;
+  if (sent == head_.size() + res.body().size()) co_return error_code{};
+  beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(buffers);
+  rest.consume(sent);
+  auto [wec, n] = co_await net::async_write(socket_, rest, kUse);
+  co_return wec;
 }
 
 // A read of the request failed: answer what deserves an answer, then close.
@@ -412,20 +467,20 @@ net::awaitable<void> HttpServer::State::Connection::send_error_and_close(Respons
   const auto now = SteadyClock::now();
   loop_.record(route, method, res.result_int(), std::chrono::duration<double>(now - start).count());
   set_deadline(Phase::kWriting, now + short_timeout());
-  auto [ec, n] = co_await http::async_write(stream_, res, kUse);
+  auto [ec, n] = co_await http::async_write(socket_, res, kUse);
   if (ec) co_return;
   co_await linger_close();
 }
 
 net::awaitable<void> HttpServer::State::Connection::linger_close() {
   error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
   if (ec) co_return;
   set_deadline(Phase::kClosing, SteadyClock::now() + short_timeout());
   size_t drained = 0;
   while (drained < kLingerBytes) {
     buffer_.clear();
-    auto [rec, n] = co_await stream_.async_read_some(buffer_.prepare(16384), kUse);
+    auto [rec, n] = co_await socket_.async_read_some(buffer_.prepare(16384), kUse);
     if (rec) break;
     drained += n;
   }

@@ -5,9 +5,9 @@
 
 namespace hookwire::api::v1 {
 
-Result<json::object> parse_object(std::string_view body) {
+Result<json::object> parse_object(std::string_view body, json::storage_ptr sp) {
   boost::system::error_code ec;
-  json::value v = json::parse(body, ec);
+  json::value v = json::parse(body, ec, std::move(sp));
   if (ec) return Error::bad_request("request body is not valid JSON: " + ec.message());
   if (!v.is_object()) return Error::validation("body", "request body must be a JSON object");
   return std::move(v.as_object());

@@ -19,8 +19,9 @@ namespace hookwire::api::v1 {
 namespace json = boost::json;
 
 // Parses a request body that must be one JSON object. kBadRequest for syntax errors, kValidation if it is
-// valid JSON of another type.
-Result<json::object> parse_object(std::string_view body);
+// valid JSON of another type. `sp`: where the object's memory comes from (e.g. a monotonic_resource on the
+// stack, for a hot path whose object does not outlive the call).
+Result<json::object> parse_object(std::string_view body, json::storage_ptr sp = {});
 
 // The exact source text of a top-level member's value in a JSON object text (whitespace trimmed), or nullopt.
 // Lets hookwire keep a message payload byte-for-byte as sent (numbers, key order) instead of re-serializing.

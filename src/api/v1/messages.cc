@@ -20,7 +20,10 @@ struct MessageFields {
 };
 
 Result<MessageFields> read_message(std::string_view body) {
-  auto obj = parse_object(body);
+  // The parsed object lives only here (the payload is kept as raw text): one arena, no allocation per node.
+  unsigned char arena[8192];
+  json::monotonic_resource mr(arena, sizeof arena);
+  auto obj = parse_object(body, &mr);
   if (!obj) return obj.take_error();
   FieldReader r(*obj);
   MessageFields f;
@@ -121,9 +124,9 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
   };
   auto result = co_await store::write<Created>(*ctx->store, std::move(fn));
   if (!result) co_return error_response(result.error(), req.version(), req.keep_alive());
-  if (result->replayed) co_return replayed_response(req, result->reply);
+  if (result->replayed) co_return replayed_response(req, std::move(result->reply));
   if (*created && ctx->on_deliveries_created) ctx->on_deliveries_created();
-  co_return make_response(req, result->reply);
+  co_return make_response(req, std::move(result->reply));
 }
 
 asio::awaitable<Response> list(const ApiContext* ctx, const Request& req, std::string app_id) {

@@ -14,12 +14,12 @@ namespace hookwire::api::v1 {
 
 namespace asio = boost::asio;
 
-Response make_response(const Request& req, const Reply& reply) {
+Response make_response(const Request& req, Reply reply) {
   Response res{reply.status, req.version()};
   res.keep_alive(req.keep_alive());
   if (!reply.body.empty()) {
     res.set(http::field::content_type, "application/json");
-    res.body() = reply.body;
+    res.body() = std::move(reply.body);
   }
   res.prepare_payload();
   return res;
@@ -146,7 +146,7 @@ Result<bool> bool_param(const Query& q, std::string_view name, bool fallback) {
 asio::awaitable<Response> read_reply(const ApiContext* ctx, const Request& req, ReadFn fn) {
   auto result = co_await store::read<Reply>(*ctx->store, std::move(fn));
   if (!result) co_return error_response(result.error(), req.version(), req.keep_alive());
-  co_return make_response(req, *result);
+  co_return make_response(req, std::move(*result));
 }
 
 namespace {
@@ -182,8 +182,8 @@ Result<std::optional<IdempotencyKey>> idempotency_key(const Request& req) {
   return std::optional<IdempotencyKey>{IdempotencyKey{std::string(key), request_hash(req)}};
 }
 
-Response replayed_response(const Request& req, const Reply& reply) {
-  auto res = make_response(req, reply);
+Response replayed_response(const Request& req, Reply reply) {
+  auto res = make_response(req, std::move(reply));
   res.set("idempotent-replayed", "true");
   return res;
 }
@@ -224,7 +224,8 @@ asio::awaitable<Response> write_reply(const ApiContext* ctx, const Request& req,
   };
   auto result = co_await store::write<Written>(*ctx->store, std::move(in_tx));
   if (!result) co_return error_response(result.error(), req.version(), req.keep_alive());
-  co_return result->replayed ? replayed_response(req, result->reply) : make_response(req, result->reply);
+  if (result->replayed) co_return replayed_response(req, std::move(result->reply));
+  co_return make_response(req, std::move(result->reply));
 }
 
 }  // namespace hookwire::api::v1

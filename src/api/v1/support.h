@@ -42,7 +42,7 @@ struct Reply {
   std::string body;  // JSON text; empty for 204
 };
 
-Response make_response(const Request& req, const Reply& reply);
+Response make_response(const Request& req, Reply reply);  // moves the body into the response
 
 // Wraps `handler` so that it runs only with `Authorization: Bearer <admin token>` (constant-time compare).
 Handler authed(const ApiContext* ctx, Handler handler);
@@ -86,7 +86,7 @@ struct IdempotencyKey {
 };
 Result<std::optional<IdempotencyKey>> idempotency_key(const Request& req);
 // The answer replayed for a key already used with the same request.
-Response replayed_response(const Request& req, const Reply& reply);
+Response replayed_response(const Request& req, Reply reply);
 
 // Runs fn in the group-committing writer and answers once it is durable. With an `idempotency-key` header,
 // the key is looked up in the same transaction: a key already used with the same request replays the stored
