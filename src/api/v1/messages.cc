@@ -96,25 +96,29 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
       if (auto st = tx.insert_application(*app); !st) return st.take_error();
     }
     f.msg.app_id = app->id;
-    if (f.msg.idempotency_key) {
-      auto prior = tx.get_message_by_idempotency_key(app->id, *f.msg.idempotency_key);
-      if (prior && prior->created_at + ttl > now) {
-        if (prior->request_hash != f.msg.request_hash)
-          return Error::validation("header.idempotency-key",
-                                   "this idempotency key was already used with a different request");
-        return Created{Reply{http::status::accepted, message_json(*prior, with_content)}, true};
+    // Insert first: a used key is a conflict of the insert (which changes nothing), so the usual case, a new
+    // key, costs no lookup. Only after a conflict is the key's message looked up.
+    for (bool retried = false;; retried = true) {
+      auto st = tx.insert_message(f.msg);
+      if (st) break;
+      if (st.error().code != Errc::kConflict) return st.take_error();
+      if (f.msg.idempotency_key && !retried) {
+        auto prior = tx.get_message_by_idempotency_key(app->id, *f.msg.idempotency_key);
+        if (prior && prior->created_at + ttl > now) {
+          if (prior->request_hash != f.msg.request_hash)
+            return Error::validation("header.idempotency-key",
+                                     "this idempotency key was already used with a different request");
+          return Created{Reply{http::status::accepted, message_json(*prior, with_content)}, true};
+        }
+        if (prior) {  // expired: the key is free again
+          if (auto cleared = tx.clear_message_idempotency_key(app->id, prior->id); !cleared)
+            return cleared.take_error();
+          continue;
+        }
+        if (prior.error().code != Errc::kNotFound) return prior.take_error();
       }
-      if (prior) {
-        if (auto st = tx.clear_message_idempotency_key(app->id, prior->id); !st) return st.take_error();
-      } else if (prior.error().code != Errc::kNotFound) {
-        return prior.take_error();
-      }
-    }
-    if (auto st = tx.insert_message(f.msg); !st) {
-      if (st.error().code == Errc::kConflict)
-        return Error::conflict("a message with eventId \"" + f.msg.event_id.value_or("") +
-                               "\" already exists");
-      return st.take_error();
+      // Not the key: the eventId (message ids never collide).
+      return Error::conflict("a message with eventId \"" + f.msg.event_id.value_or("") + "\" already exists");
     }
     // Fan-out in the same transaction: the message is never durable without its deliveries.
     auto n = delivery::fan_out(tx, f.msg, now);

@@ -120,6 +120,23 @@ TEST_F(MessageCreateTest, AnExpiredKeyCreatesANewMessageAndIsThenReplayed) {
   EXPECT_EQ(old.result_int(), 200) << old.body();
 }
 
+TEST_F(MessageCreateTest, AReplayWinsOverTheEventIdConflictAndANewKeyDoesNot) {
+  constexpr const char* kWithEventId = R"({"eventType":"a.b","eventId":"evt-1","payload":{}})";
+  auto first = post("/api/v1/app/app-a/msg", kWithEventId, "key-1");
+  ASSERT_EQ(first.result_int(), 202) << first.body();
+  auto replay = post("/api/v1/app/app-a/msg", kWithEventId, "key-1");
+  EXPECT_EQ(replay.result_int(), 202) << replay.body();
+  EXPECT_TRUE(replayed(replay));
+  auto fresh_key = post("/api/v1/app/app-a/msg", kWithEventId, "key-2");
+  EXPECT_EQ(fresh_key.result_int(), 409) << fresh_key.body();
+  auto no_key = post("/api/v1/app/app-a/msg", kWithEventId);
+  EXPECT_EQ(no_key.result_int(), 409) << no_key.body();
+
+  clock_.advance(12h + 1s);  // key-1 expired, but the eventId is still taken: 409, and nothing changes
+  auto expired = post("/api/v1/app/app-a/msg", kWithEventId, "key-1");
+  EXPECT_EQ(expired.result_int(), 409) << expired.body();
+}
+
 TEST_F(MessageCreateTest, KeysAreScopedByApplicationAndOptional) {
   auto a = post("/api/v1/app/app-a/msg", kBody1, "shared");
   auto b = post("/api/v1/app/app-b/msg", kBody1, "shared");

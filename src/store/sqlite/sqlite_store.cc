@@ -31,7 +31,7 @@ constexpr int kCheckpointPages = 4096;
 constexpr int kMaxWalPages = 65536;
 constexpr const char* kWalPragmas = "PRAGMA journal_size_limit = 67108864";
 
-void name_thread(const char* name) { pthread_setname_np(pthread_self(), name); }
+void name_thread(const char* name) { pthread_setname_np(pthread_self(), name); }  // Linux: <= 15 chars
 
 std::vector<double> batch_size_buckets() {
   std::vector<double> b;
@@ -190,7 +190,7 @@ int SqliteStore::on_wal_commit(void* self, sqlite3*, const char*, int pages) {
 }
 
 void SqliteStore::checkpointer_loop() {
-  name_thread("store-checkpoint");
+  name_thread("store-ckpt");  // at most 15 characters, or the name is refused
   for (;;) {
     {
       std::unique_lock lk(checkpoint_mu_);
