@@ -22,8 +22,8 @@ namespace hookwire::app {
 
 namespace fs = std::filesystem;
 
-// Removes expired idempotency records and inbound deduplication records every few minutes, through the
-// writer like any other write.
+// Removes expired idempotency records every few minutes, through the writer like any other write. (Message
+// creation and inbound deduplication keep their keys in the message row: nothing to purge.)
 class ExpiryJanitor {
  public:
   ExpiryJanitor(store::Store& store, const Clock& clock, std::chrono::seconds ttl)
@@ -46,10 +46,6 @@ class ExpiryJanitor {
       store.submit_write([cutoff](store::Tx& tx) { return tx.purge_idempotency(cutoff); },
                          [](Status st) {
                            if (!st) spdlog::warn("idempotency purge failed: {}", st.error().detail);
-                         });
-      store.submit_write([now = clock.now()](store::Tx& tx) { return tx.purge_inbound_dedup(now); },
-                         [](Status st) {
-                           if (!st) spdlog::warn("inbound deduplication purge failed: {}", st.error().detail);
                          });
     }
   }

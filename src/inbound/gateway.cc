@@ -247,10 +247,11 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   msg.event_type = std::move(event_type);
   msg.payload = std::string(in.body);
   msg.created_at = now;
-  const TimePoint expires_at = now + src.spec.dedup_ttl;
-  std::function<Result<Kept>(store::Tx&)> fn = [msg = std::move(msg), source_id = src.record.id,
-                                                dedup_key = std::move(dedup_key), now,
-                                                expires_at](store::Tx& tx) -> Result<Kept> {
+  // The deduplication key is the message's idempotency key in the source's own application (unique there):
+  // a key already used fails the insert, and only then is its message looked up.
+  if (!dedup_key.empty()) msg.idempotency_key = std::move(dedup_key);
+  std::function<Result<Kept>(store::Tx&)> fn = [msg = std::move(msg), now,
+                                                ttl = src.spec.dedup_ttl](store::Tx& tx) -> Result<Kept> {
     // The source may have been deleted (or its application, through the Svix API) since it was cached:
     // never keep a message nobody can reach.
     if (auto app = tx.get_application(msg.app_id); !app) {
@@ -258,14 +259,17 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
         return Error::not_found("this source was deleted, or its application was");
       return app.take_error();
     }
-    if (!dedup_key.empty()) {
-      auto prior = tx.get_inbound_dedup(source_id, dedup_key);
-      if (prior && prior->expires_at > now) return Kept{prior->msg_id, true, 0};
-      if (!prior && prior.error().code != Errc::kNotFound) return prior.take_error();
-      if (auto st = tx.put_inbound_dedup({source_id, dedup_key, msg.id, expires_at}); !st)
-        return st.take_error();
+    for (bool retried = false;; retried = true) {
+      auto st = tx.insert_message(msg);
+      if (st) break;
+      if (st.error().code != Errc::kConflict || !msg.idempotency_key || retried) return st.take_error();
+      auto prior = tx.get_message_by_idempotency_key(msg.app_id, *msg.idempotency_key);
+      if (!prior) return prior.error().code == Errc::kNotFound ? st.take_error() : prior.take_error();
+      if (prior->created_at + ttl > now) return Kept{prior->id, true, 0};
+      // Expired: the key is free again.
+      if (auto cleared = tx.clear_message_idempotency_key(msg.app_id, prior->id); !cleared)
+        return cleared.take_error();
     }
-    if (auto st = tx.insert_message(msg); !st) return st.take_error();
     auto n = delivery::fan_out(tx, msg, now);
     if (!n) return n.take_error();
     return Kept{msg.id, false, *n};

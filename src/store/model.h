@@ -177,15 +177,6 @@ struct Source {
   TimePoint updated_at;
 };
 
-// "This source already accepted a request with this deduplication key": a request with the same key before
-// `expires_at` is a duplicate of message `msg_id`.
-struct InboundDedupRecord {
-  std::string source_id;
-  std::string key;
-  std::string msg_id;
-  TimePoint expires_at;
-};
-
 // ---- Queries
 // -------------------------------------------------------------------------------------------------
 

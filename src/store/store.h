@@ -131,12 +131,7 @@ class Tx {
   virtual Result<Page<Source>> list_sources(const PageQuery& q) = 0;
   virtual Status insert_source(const Source& s) = 0;      // kConflict: uid taken
   virtual Status update_source(const Source& s) = 0;      // by s.id, every column; kConflict: uid taken
-  virtual Status delete_source(std::string_view id) = 0;  // with its dedup records (not its application)
-  // Inbound deduplication records, keyed by (source_id, key).
-  virtual Result<InboundDedupRecord> get_inbound_dedup(std::string_view source_id,
-                                                       std::string_view key) = 0;  // kNotFound if absent
-  virtual Status put_inbound_dedup(const InboundDedupRecord& rec) = 0;             // replaces
-  virtual Status purge_inbound_dedup(TimePoint expired_before) = 0;  // expires_at < expired_before
+  virtual Status delete_source(std::string_view id) = 0;  // not its application (nor its messages)
 
   // Idempotency records
   virtual Result<IdempotencyRecord> get_idempotency(std::string_view key) = 0;  // kNotFound if absent

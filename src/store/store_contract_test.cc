@@ -830,47 +830,6 @@ TEST_P(StoreContractTest, SourceCrudByIdAndUid) {
   EXPECT_EQ(write([&](Tx& tx) { return tx.update_source(missing); }).error().code, Errc::kNotFound);
 }
 
-TEST_P(StoreContractTest, InboundDedupPutGetReplacePurgeAndDeleteWithSource) {
-  EXPECT_EQ(read<InboundDedupRecord>([](Tx& tx) { return tx.get_inbound_dedup("src_a", "k"); }).error().code,
-            Errc::kNotFound);
-  InboundDedupRecord a{"src_a", "evt_1", "msg_1", kT0 + std::chrono::hours(72)};
-  InboundDedupRecord b{"src_b", "evt_1", "msg_2", kT0 + std::chrono::hours(1)};
-  ASSERT_TRUE(write([&](Tx& tx) { return tx.put_inbound_dedup(a); }).ok());
-  ASSERT_TRUE(write([&](Tx& tx) { return tx.put_inbound_dedup(b); }).ok());
-  auto got = read<InboundDedupRecord>([](Tx& tx) { return tx.get_inbound_dedup("src_a", "evt_1"); });
-  ASSERT_TRUE(got.ok());
-  EXPECT_EQ(got->msg_id, "msg_1");
-  EXPECT_EQ(got->expires_at, a.expires_at);
-  // The same key in another source is another record.
-  got = read<InboundDedupRecord>([](Tx& tx) { return tx.get_inbound_dedup("src_b", "evt_1"); });
-  ASSERT_TRUE(got.ok());
-  EXPECT_EQ(got->msg_id, "msg_2");
-
-  InboundDedupRecord a2{"src_a", "evt_1", "msg_3", kT0 + std::chrono::hours(80)};
-  ASSERT_TRUE(write([&](Tx& tx) { return tx.put_inbound_dedup(a2); }).ok());
-  got = read<InboundDedupRecord>([](Tx& tx) { return tx.get_inbound_dedup("src_a", "evt_1"); });
-  ASSERT_TRUE(got.ok());
-  EXPECT_EQ(got->msg_id, "msg_3");
-
-  // Purge removes what expired before the cutoff only.
-  ASSERT_TRUE(write([&](Tx& tx) { return tx.purge_inbound_dedup(kT0 + std::chrono::hours(2)); }).ok());
-  EXPECT_EQ(
-      read<InboundDedupRecord>([](Tx& tx) { return tx.get_inbound_dedup("src_b", "evt_1"); }).error().code,
-      Errc::kNotFound);
-  EXPECT_TRUE(read<InboundDedupRecord>([](Tx& tx) { return tx.get_inbound_dedup("src_a", "evt_1"); }).ok());
-
-  // Deleting a source deletes its records.
-  Source src;
-  src.id = "src_a";
-  src.app_id = "app_a";
-  src.created_at = src.updated_at = kT0;
-  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_source(src); }).ok());
-  ASSERT_TRUE(write([&](Tx& tx) { return tx.delete_source("src_a"); }).ok());
-  EXPECT_EQ(
-      read<InboundDedupRecord>([](Tx& tx) { return tx.get_inbound_dedup("src_a", "evt_1"); }).error().code,
-      Errc::kNotFound);
-}
-
 // ---- Transactions and group commit
 // ---------------------------------------------------------------------------
 

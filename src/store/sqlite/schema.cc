@@ -153,12 +153,15 @@ CREATE TABLE inbound_dedup (
 CREATE INDEX inbound_dedup_by_expiry ON inbound_dedup (expires_at);
 )sql",
     // 7: message creation keeps its idempotency record in the message row: one index entry per keyed message
-    // instead of a row (with a copy of the answer) and two index entries in `idempotency`.
+    // instead of a row (with a copy of the answer) and two index entries in `idempotency`. Inbound sources
+    // keep their deduplication keys there too (each source has its own application), instead of
+    // `inbound_dedup`.
     R"sql(
 ALTER TABLE messages ADD COLUMN idempotency_key TEXT;
 ALTER TABLE messages ADD COLUMN request_hash TEXT;
 CREATE UNIQUE INDEX messages_by_idempotency_key ON messages (app_id, idempotency_key)
   WHERE idempotency_key IS NOT NULL;
+DROP TABLE inbound_dedup;
 )sql",
 };
 

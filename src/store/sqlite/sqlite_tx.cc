@@ -1190,13 +1190,6 @@ Status SqliteTx::update_source(const Source& src) {
 }
 
 Status SqliteTx::delete_source(std::string_view id) {
-  {
-    auto stmt = conn_.prepare("DELETE FROM inbound_dedup WHERE source_id = ?");
-    if (!stmt.ok()) return stmt.take_error();
-    Stmt s(*stmt);
-    s.bind(1, id);
-    if (auto st = finish_write(s, "delete_source"); !st.ok()) return st;
-  }
   auto stmt = conn_.prepare("DELETE FROM sources WHERE id = ?");
   if (!stmt.ok()) return stmt.take_error();
   Stmt s(*stmt);
@@ -1204,44 +1197,6 @@ Status SqliteTx::delete_source(std::string_view id) {
   auto st = finish_write(s, "delete_source");
   if (st.ok() && sqlite3_changes(conn_.handle()) == 0) return Error::not_found("source not found");
   return st;
-}
-
-Result<InboundDedupRecord> SqliteTx::get_inbound_dedup(std::string_view source_id, std::string_view key) {
-  auto stmt = conn_.prepare(
-      "SELECT source_id, key, msg_id, expires_at FROM inbound_dedup WHERE source_id = ? AND key = ?");
-  if (!stmt.ok()) return stmt.take_error();
-  Stmt s(*stmt);
-  s.bind(1, source_id);
-  s.bind(2, key);
-  const int rc = s.step();
-  if (rc == SQLITE_DONE) return Error::not_found("deduplication record not found");
-  if (rc != SQLITE_ROW) return conn_.error("get_inbound_dedup");
-  InboundDedupRecord r;
-  r.source_id = s.text(0);
-  r.key = s.text(1);
-  r.msg_id = s.text(2);
-  r.expires_at = s.time(3);
-  return r;
-}
-
-Status SqliteTx::put_inbound_dedup(const InboundDedupRecord& rec) {
-  auto stmt = conn_.prepare(
-      "INSERT OR REPLACE INTO inbound_dedup (source_id, key, msg_id, expires_at) VALUES (?, ?, ?, ?)");
-  if (!stmt.ok()) return stmt.take_error();
-  Stmt s(*stmt);
-  s.bind(1, rec.source_id);
-  s.bind(2, rec.key);
-  s.bind(3, rec.msg_id);
-  s.bind(4, rec.expires_at);
-  return finish_write(s, "put_inbound_dedup");
-}
-
-Status SqliteTx::purge_inbound_dedup(TimePoint expired_before) {
-  auto stmt = conn_.prepare("DELETE FROM inbound_dedup WHERE expires_at < ?");
-  if (!stmt.ok()) return stmt.take_error();
-  Stmt s(*stmt);
-  s.bind(1, expired_before);
-  return finish_write(s, "purge_inbound_dedup");
 }
 
 }  // namespace hookwire::store

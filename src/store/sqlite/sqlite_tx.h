@@ -82,9 +82,6 @@ class SqliteTx final : public Tx {
   Status insert_source(const Source& s) override;
   Status update_source(const Source& s) override;
   Status delete_source(std::string_view id) override;
-  Result<InboundDedupRecord> get_inbound_dedup(std::string_view source_id, std::string_view key) override;
-  Status put_inbound_dedup(const InboundDedupRecord& rec) override;
-  Status purge_inbound_dedup(TimePoint expired_before) override;
 
  private:
   using Bind = std::variant<std::string_view, int64_t>;
@@ -182,9 +179,6 @@ class UnavailableTx final : public Tx {
   Status insert_source(const Source&) override { return err(); }
   Status update_source(const Source&) override { return err(); }
   Status delete_source(std::string_view) override { return err(); }
-  Result<InboundDedupRecord> get_inbound_dedup(std::string_view, std::string_view) override { return err(); }
-  Status put_inbound_dedup(const InboundDedupRecord&) override { return err(); }
-  Status purge_inbound_dedup(TimePoint) override { return err(); }
 
  private:
   static Error err() { return Error::unavailable("store is stopped"); }
