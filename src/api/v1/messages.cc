@@ -53,11 +53,6 @@ Result<MessageFields> read_message(std::string_view body) {
   return f;
 }
 
-struct Created {
-  Reply reply;
-  bool replayed = false;
-};
-
 // Message creation honours `idempotency-key` as write_reply() does, but keeps the record in the message row
 // (Message::idempotency_key, unique per application) rather than in the idempotency table: publishing is the
 // hot path, and a replay's answer is the stored message itself.
@@ -81,9 +76,11 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
   std::string body = message_json(fields->msg, *with_content);
   // Whether fan-out created any delivery (set by the function's last run): only then is the dispatcher woken.
   auto created = std::make_shared<bool>(false);
-  std::function<Result<Created>(store::Tx&)> fn =
-      [f = std::move(*fields), app_id, now, body = std::move(body), created, ttl = ctx->idempotency_ttl,
-       with_content = *with_content](store::Tx& tx) mutable -> Result<Created> {
+  // The function's value: nullopt when it created the message, or the replayed answer of a used key.
+  using Replay = std::optional<std::string>;
+  std::function<Result<Replay>(store::Tx&)> fn =
+      [f = std::move(*fields), app_id, now, created, ttl = ctx->idempotency_ttl,
+       with_content = *with_content](store::Tx& tx) mutable -> Result<Replay> {
     *created = false;
     auto app = tx.get_application(app_id);
     if (!app) {
@@ -108,7 +105,7 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
           if (prior->request_hash != f.msg.request_hash)
             return Error::validation("header.idempotency-key",
                                      "this idempotency key was already used with a different request");
-          return Created{Reply{http::status::accepted, message_json(*prior, with_content)}, true};
+          return Replay{message_json(*prior, with_content)};
         }
         if (prior) {  // expired: the key is free again
           if (auto cleared = tx.clear_message_idempotency_key(app->id, prior->id); !cleared)
@@ -124,13 +121,13 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
     auto n = delivery::fan_out(tx, f.msg, now);
     if (!n) return n.take_error();
     *created = *n > 0;
-    return Created{Reply{http::status::accepted, body}, false};
+    return Replay{};
   };
-  auto result = co_await store::write<Created>(*ctx->store, std::move(fn));
+  auto result = co_await store::write<Replay>(*ctx->store, std::move(fn));
   if (!result) co_return error_response(result.error(), req.version(), req.keep_alive());
-  if (result->replayed) co_return replayed_response(req, std::move(result->reply));
+  if (*result) co_return replayed_response(req, Reply{http::status::accepted, std::move(**result)});
   if (*created && ctx->on_deliveries_created) ctx->on_deliveries_created();
-  co_return make_response(req, std::move(result->reply));
+  co_return make_response(req, Reply{http::status::accepted, std::move(body)});
 }
 
 asio::awaitable<Response> list(const ApiContext* ctx, const Request& req, std::string app_id) {
