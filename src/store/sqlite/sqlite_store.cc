@@ -284,6 +284,7 @@ SqliteStore::Pass SqliteStore::run_pass(bool savepoints) {
         return finish(true);
       }
       (void)conn.run(kRelease);
+      tx.forget_cached();  // it may hold what the function wrote and the rollback undid
     }
     results_[i] = std::move(st);
   }
@@ -387,7 +388,6 @@ Status SqliteStore::sync_wal() {
 
 void SqliteStore::reader_loop(Connection* conn) {
   name_thread("store-reader");
-  SqliteTx tx(*conn);
   for (;;) {
     ReadOp op;
     {
@@ -400,6 +400,7 @@ void SqliteStore::reader_loop(Connection* conn) {
     // BEGIN is deferred: the snapshot is taken at the first read and held until COMMIT, so every read of fn
     // sees the same committed state. A failure to begin surfaces as errors from the Tx calls themselves.
     const bool in_tx = conn->run("BEGIN").ok();
+    SqliteTx tx(*conn);  // one per transaction: what it caches belongs to this snapshot only
     try {
       op.fn(tx);
     } catch (...) {

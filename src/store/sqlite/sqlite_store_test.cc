@@ -190,6 +190,75 @@ TEST_F(SqliteStoreTest, QueuedWritesCommitAsOneBatchAndAreCounted) {
   EXPECT_NE(text.find("store_batch_size_bucket{le=\"64\"} 5"), std::string::npos) << text;
 }
 
+// The writer's Tx keeps the applications it has read for the rest of its transaction. A function that is
+// rolled back to its savepoint must not leave what it wrote (and then read) there for the next one in the
+// batch.
+TEST_F(SqliteStoreTest, ARolledBackFunctionLeavesNothingCachedForTheNextInItsBatch) {
+  auto store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  Application app;
+  app.id = new_id(id_prefix::kApplication);
+  app.uid = "cached";
+  app.name = "before";
+  app.metadata = "{}";
+  app.created_at = app.updated_at = from_unix_millis(1);
+  std::promise<Status> inserted;
+  store->submit_write([&](Tx& tx) { return tx.insert_application(app); },
+                      [&](Status st) { inserted.set_value(std::move(st)); });
+  ASSERT_TRUE(inserted.get_future().get().ok());
+
+  // Hold the writer so that the next three functions run as one batch.
+  std::promise<void> entered, release;
+  store->submit_write(
+      [&](Tx&) -> Status {
+        entered.set_value();
+        release.get_future().wait();
+        return {};
+      },
+      [](Status) {});
+  entered.get_future().wait();
+  std::promise<Status> failed, renamed_seen, other_seen;
+  // 1. Renames the application, reads it (the new name is now cached), then fails: rolled back.
+  store->submit_write(
+      [&](Tx& tx) -> Status {
+        auto renamed = app;
+        renamed.name = "after";
+        if (auto st = tx.update_application(renamed); !st.ok()) return st;
+        if (auto got = tx.get_application("cached"); !got.ok() || got->name != "after")
+          return Error::internal("the function does not see its own change");
+        Application other = app;
+        other.id = new_id(id_prefix::kApplication);
+        other.uid = "other";
+        if (auto st = tx.insert_application(other); !st.ok()) return st;
+        if (!tx.get_application("other").ok()) return Error::internal("the function does not see its insert");
+        return Error::validation("body", "fails after its changes");
+      },
+      [&](Status st) { failed.set_value(std::move(st)); });
+  // 2. and 3. Run after the rollback, in the same transaction: they must see the database, not the cache.
+  store->submit_write(
+      [&](Tx& tx) -> Status {
+        auto got = tx.get_application("cached");
+        if (!got.ok()) return got.error();
+        if (got->name != "before") return Error::internal("saw the rolled-back name " + got->name);
+        return {};
+      },
+      [&](Status st) { renamed_seen.set_value(std::move(st)); });
+  store->submit_write(
+      [&](Tx& tx) -> Status {
+        auto got = tx.get_application("other");
+        if (got.ok()) return Error::internal("saw the rolled-back insert");
+        return got.error().code == Errc::kNotFound ? Status{} : Status(got.error());
+      },
+      [&](Status st) { other_seen.set_value(std::move(st)); });
+  release.set_value();
+  EXPECT_EQ(failed.get_future().get().error().code, Errc::kValidation);
+  auto renamed = renamed_seen.get_future().get();
+  EXPECT_TRUE(renamed.ok()) << renamed.error().detail;
+  auto other = other_seen.get_future().get();
+  EXPECT_TRUE(other.ok()) << other.error().detail;
+  store->stop();
+}
+
 TEST_F(SqliteStoreTest, FailedCommitFailsTheWholeBatch) {
   auto store = open_in(dir_.string());
   ASSERT_NE(store, nullptr);

@@ -380,7 +380,11 @@ Result<Page<T>> SqliteTx::list(ListQuery lq, const PageQuery& q, ReadRow read_ro
 Result<Application> SqliteTx::get_application(std::string_view id_or_uid) {
   static const std::string by_id = fmt::format("SELECT {} FROM applications WHERE id = ?", kAppCols);
   static const std::string by_uid = fmt::format("SELECT {} FROM applications WHERE uid = ?", kAppCols);
-  return get_by_id_or_uid(conn_, id_or_uid, "app_", by_id, by_uid, std::nullopt, read_app, "application");
+  std::string key(id_or_uid);
+  if (auto it = applications_.find(key); it != applications_.end()) return it->second;
+  auto app = get_by_id_or_uid(conn_, id_or_uid, "app_", by_id, by_uid, std::nullopt, read_app, "application");
+  if (app.ok()) applications_.emplace(std::move(key), *app);
+  return app;
 }
 
 Result<Page<Application>> SqliteTx::list_applications(const PageQuery& q) {
@@ -389,6 +393,7 @@ Result<Page<Application>> SqliteTx::list_applications(const PageQuery& q) {
 }
 
 Status SqliteTx::insert_application(const Application& app) {
+  forget_cached();
   auto stmt = conn_.prepare(
       "INSERT OR FAIL INTO applications (id, uid, name, throttle_rate, metadata, created_at, updated_at) "
       "VALUES (?, ?, ?, ?, ?, ?, ?)");
@@ -408,6 +413,7 @@ Status SqliteTx::insert_application(const Application& app) {
 }
 
 Status SqliteTx::update_application(const Application& app) {
+  forget_cached();
   auto stmt = conn_.prepare(
       "UPDATE applications SET uid = ?, name = ?, throttle_rate = ?, metadata = ?, created_at = ?, "
       "updated_at = ? "
@@ -428,6 +434,7 @@ Status SqliteTx::update_application(const Application& app) {
 }
 
 Status SqliteTx::delete_application(std::string_view id) {
+  forget_cached();
   // Dependants first; the application row last, so "not found" is decided by it.
   for (const char* sql : {"DELETE FROM attempts WHERE app_id = ?", "DELETE FROM deliveries WHERE app_id = ?",
                           "DELETE FROM messages WHERE app_id = ?", "DELETE FROM endpoints WHERE app_id = ?",
@@ -527,6 +534,8 @@ Result<Endpoint> SqliteTx::get_endpoint(std::string_view app_id, std::string_vie
 }
 
 Result<std::vector<Endpoint>> SqliteTx::list_enabled_endpoints(std::string_view app_id) {
+  std::string key(app_id);
+  if (auto it = enabled_endpoints_.find(key); it != enabled_endpoints_.end()) return it->second;
   static const std::string sql =
       fmt::format("SELECT {} FROM endpoints WHERE app_id = ? AND disabled = 0 ORDER BY id", kEndpointCols);
   auto stmt = conn_.prepare(sql);
@@ -541,6 +550,7 @@ Result<std::vector<Endpoint>> SqliteTx::list_enabled_endpoints(std::string_view 
     out.push_back(std::move(*ep));
   }
   if (rc != SQLITE_DONE) return conn_.error("list_enabled_endpoints");
+  enabled_endpoints_.emplace(std::move(key), out);
   return out;
 }
 
@@ -582,6 +592,7 @@ struct EndpointColumns {
 }  // namespace
 
 Status SqliteTx::insert_endpoint(const Endpoint& ep) {
+  forget_cached();
   auto stmt = conn_.prepare(
       "INSERT OR FAIL INTO endpoints (id, app_id, uid, url, description, disabled, rate_limit, event_types, "
       "channels, metadata, secrets, headers, created_at, updated_at) "
@@ -600,6 +611,7 @@ Status SqliteTx::insert_endpoint(const Endpoint& ep) {
 }
 
 Status SqliteTx::update_endpoint(const Endpoint& ep) {
+  forget_cached();
   auto stmt = conn_.prepare(
       "UPDATE endpoints SET uid = ?, url = ?, description = ?, disabled = ?, rate_limit = ?, event_types = "
       "?, "
@@ -618,6 +630,7 @@ Status SqliteTx::update_endpoint(const Endpoint& ep) {
 }
 
 Status SqliteTx::delete_endpoint(std::string_view app_id, std::string_view id) {
+  forget_cached();
   // The endpoint's attempts stay: they are part of its messages' delivery history.
   auto stmt = conn_.prepare("DELETE FROM endpoints WHERE app_id = ? AND id = ?");
   if (!stmt.ok()) return stmt.take_error();

@@ -2,10 +2,16 @@
 // read and write functions while a transaction (or, for writes, a savepoint) is open; SqliteTx itself never
 // begins or ends transactions.
 //
+// Within one transaction it keeps the applications and enabled-endpoint lists it has read (message creation
+// and inbound requests look both up for every message, and a writer batch holds many): any write to
+// applications or endpoints through this Tx clears them, and the store calls forget_cached() when it rolls
+// a function back to its savepoint. A new SqliteTx is made for every transaction, so nothing outlives one.
+//
 // Thread-safety: none; used only by the thread that owns the connection.
 #pragma once
 
 #include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -20,6 +26,11 @@ class SqliteTx final : public Tx {
 
   // The connection underneath, for tests that need to provoke backend failures.
   Connection& connection() { return conn_; }
+  // Drops what was read in this transaction (the store rolled changes back).
+  void forget_cached() {
+    applications_.clear();
+    enabled_endpoints_.clear();
+  }
 
   Result<Application> get_application(std::string_view id_or_uid) override;
   Result<Page<Application>> list_applications(const PageQuery& q) override;
@@ -101,6 +112,8 @@ class SqliteTx final : public Tx {
   Status finish_write(Stmt& s, std::string_view what);
 
   Connection& conn_;
+  std::unordered_map<std::string, Application> applications_;  // by the id or uid they were asked for
+  std::unordered_map<std::string, std::vector<Endpoint>> enabled_endpoints_;  // by application id
 };
 
 // A Tx whose every operation fails with kUnavailable: what read functions submitted to a stopped store run
