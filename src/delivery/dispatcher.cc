@@ -407,21 +407,23 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   // the same: keys are decoded and keyed once, not per attempt.
   std::shared_ptr<const signing::Expected<signing::Signer>> signer_for(const store::Endpoint& ep,
                                                                        TimePoint now) {
-    std::vector<std::string> secrets;
-    std::string fingerprint;
-    for (const auto& s : ep.secrets)
-      if (!s.expires_at || *s.expires_at > now) {
-        secrets.push_back(s.key);
-        fingerprint.append(s.key).push_back('\n');
-      }
+    auto active = [now](const store::EndpointSecret& s) { return !s.expires_at || *s.expires_at > now; };
     if (signers_.size() > kMaxCachedSigners && !signers_.contains(ep.id)) signers_.clear();  // crude bound
     auto& cached = signers_[ep.id];
-    if (cached.signer && cached.fingerprint == fingerprint) return cached.signer;
+    if (cached.signer) {  // still the same active secrets? (compared in place: nothing built per attempt)
+      size_t i = 0;
+      bool same = true;
+      for (const auto& s : ep.secrets)
+        if (active(s)) same = same && i < cached.keys.size() && cached.keys[i++] == s.key;
+      if (same && i == cached.keys.size()) return cached.signer;
+    }
+    cached.keys.clear();
+    for (const auto& s : ep.secrets)
+      if (active(s)) cached.keys.push_back(s.key);
     signing::Options so;
     so.scheme = signing::Scheme::kStandard;
-    so.secrets = std::move(secrets);
+    so.secrets = cached.keys;
     so.family = options_.svix_headers ? signing::HeaderFamily::kSvix : signing::HeaderFamily::kWebhook;
-    cached.fingerprint = std::move(fingerprint);
     cached.signer = std::make_shared<const signing::Expected<signing::Signer>>(signing::Signer::create(so));
     return cached.signer;
   }
@@ -517,7 +519,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   metrics::Registry* const metrics_;
   std::unordered_map<std::string, metrics::Counter*> failures_;  // per endpoint, from metrics_
   struct CachedSigner {
-    std::string fingerprint;  // the active secrets it was made with
+    std::vector<std::string> keys;  // the active secrets it was made with, in order
     std::shared_ptr<const signing::Expected<signing::Signer>> signer;
   };
   std::unordered_map<std::string, CachedSigner> signers_;  // by endpoint id

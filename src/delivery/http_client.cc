@@ -176,6 +176,17 @@ class HttpClient::State : public std::enable_shared_from_this<State> {
     bool nothing_received = false;  // the connection failed before any response byte: safe to retry
   };
 
+  // A URL validated by the guard, with what each request to it needs. Endpoints are few and sent to again and
+  // again: they are parsed once (cached by URL text, on the client's executor), not per request.
+  struct ParsedUrl {
+    TargetUrl target;
+    std::string origin;  // the keep-alive pool key
+    std::string host;    // the Host header
+  };
+  Result<std::shared_ptr<const ParsedUrl>> parse_url(const std::string& text);
+  std::unordered_map<std::string, std::shared_ptr<const ParsedUrl>> urls_;
+  static constexpr size_t kMaxCachedUrls = 10'000;
+
   std::shared_ptr<Connection> take_idle(const std::string& origin);
   void release(const std::string& origin, std::shared_ptr<Connection> conn);
   void sweep(SteadyClock::time_point now);
@@ -306,6 +317,17 @@ void HttpClient::State::sweep(SteadyClock::time_point now) {
     }
     it = conns.empty() ? idle_.erase(it) : std::next(it);
   }
+}
+
+Result<std::shared_ptr<const HttpClient::State::ParsedUrl>> HttpClient::State::parse_url(
+    const std::string& text) {
+  if (auto it = urls_.find(text); it != urls_.end()) return it->second;
+  auto target = options_.guard.validate_url(text);
+  if (!target.ok()) return target.take_error();  // refusals are not cached (and are rare)
+  auto parsed = std::make_shared<const ParsedUrl>(ParsedUrl{*target, target->origin(), host_header(*target)});
+  if (urls_.size() >= kMaxCachedUrls) urls_.clear();  // crude bound
+  urls_.emplace(text, parsed);
+  return parsed;
 }
 
 std::shared_ptr<Connection> HttpClient::State::take_idle(const std::string& origin) {
@@ -525,8 +547,10 @@ HttpClient::State::exchange(std::shared_ptr<Attempt> attempt, Stream* stream, Co
 net::awaitable<ClientResult<HttpResponse>> HttpClient::State::post(HttpRequest req) {
   const auto start = SteadyClock::now();
   if (stopped_.load()) co_return fail(FailureKind::kCancelled, "the HTTP client is stopping");
-  auto target = options_.guard.validate_url(req.url);
-  if (!target.ok()) co_return fail(FailureKind::kInvalidUrl, target.error().detail);
+  auto parsed = parse_url(req.url);
+  if (!parsed.ok()) co_return fail(FailureKind::kInvalidUrl, parsed.error().detail);
+  const std::shared_ptr<const ParsedUrl> url = std::move(*parsed);  // kept by this frame
+  const TargetUrl* target = &url->target;
 
   const auto total = req.total_timeout.count() > 0 ? req.total_timeout : options_.total_timeout;
   const auto connect_timeout =
@@ -543,7 +567,7 @@ net::awaitable<ClientResult<HttpResponse>> HttpClient::State::post(HttpRequest r
   // the exchange), byte for byte as Beast wrote it: Host, User-Agent (unless the caller gives one: the last
   // given wins), the caller's headers in order with values trimmed of spaces and tabs, Content-Type
   // application/json unless given, Content-Length. The body follows as a second buffer, not copied.
-  const std::string host = host_header(*target);
+  const std::string& host = url->host;
   auto framing = [](http::field f) {
     return f == http::field::host || f == http::field::content_length ||
            f == http::field::transfer_encoding || f == http::field::connection;  // framing is ours to decide
@@ -578,7 +602,7 @@ net::awaitable<ClientResult<HttpResponse>> HttpClient::State::post(HttpRequest r
   head.append("\r\n");
   const RequestBytes request{net::buffer(head), net::buffer(req.body)};
 
-  const std::string origin = target->origin();
+  const std::string& origin = url->origin;
   std::shared_ptr<Connection> conn = take_idle(origin);
   for (;;) {
     const bool reused = conn != nullptr;
