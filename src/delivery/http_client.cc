@@ -89,6 +89,50 @@ std::string tls_error_message(const error_code& ec, SSL* ssl) {
   return msg;
 }
 
+// Parses a response straight into an HttpResponse: the status, the fields in order (Retry-After kept apart),
+// and at most `max_body` bytes of the body; past that the response is marked truncated and reading stops
+// (the read ends with http::error::body_limit). Beast's response_parser would first build its own fields
+// container, copied again into the HttpResponse.
+class ResponseParser final : public http::basic_parser<false> {
+ public:
+  explicit ResponseParser(size_t max_body) : max_body_(max_body) {}
+  HttpResponse& response() { return response_; }
+
+ private:
+  void on_request_impl(http::verb, beast::string_view, beast::string_view, int, error_code&) override {}
+  void on_response_impl(int code, beast::string_view, int, error_code&) override {
+    response_.status = static_cast<unsigned>(code);
+  }
+  void on_field_impl(http::field name, beast::string_view name_string, beast::string_view value,
+                     error_code&) override {
+    // Values as Beast's fields kept them: without leading and trailing spaces and tabs.
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    response_.headers.emplace_back(std::string(name_string), std::string(value));
+    if (name == http::field::retry_after && !response_.retry_after)
+      response_.retry_after = std::string(value);
+  }
+  void on_header_impl(error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
+  size_t on_body_impl(beast::string_view body, error_code& ec) override {
+    const size_t room = max_body_ - response_.body.size();
+    response_.body.append(body.data(), std::min(body.size(), room));
+    if (body.size() > room) {
+      response_.truncated = true;
+      ec = http::error::body_limit;
+    }
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, error_code& ec) override {
+    return on_body_impl(body, ec);
+  }
+  void on_finish_impl(error_code&) override {}
+
+  const size_t max_body_;
+  HttpResponse response_;
+};
+
 }  // namespace
 
 // ---- public small pieces ----
@@ -151,7 +195,8 @@ class HttpClient::State : public std::enable_shared_from_this<State> {
     return {};
   }
 
-  net::awaitable<ClientResult<HttpResponse>> post(HttpRequest req);
+  // `self` is this state: the request's frame keeps it alive.
+  net::awaitable<ClientResult<HttpResponse>> post(std::shared_ptr<State> self, HttpRequest req);
   void close_all();
 
   size_t idle_count() const {
@@ -494,57 +539,34 @@ HttpClient::State::exchange(std::shared_ptr<Attempt> attempt, Stream* stream, Co
     if (ec) co_return lost("sending the request", ec, true);
   }
 
-  std::optional<http::response_parser<http::buffer_body>> parser;
+  std::optional<ResponseParser> parser;
   for (;;) {
-    parser.emplace();
+    parser.emplace(options_.max_response_body);
     parser->header_limit(static_cast<std::uint32_t>(options_.max_response_header));
     parser->body_limit(boost::none);
     auto [ec, n] = co_await http::async_read_header(*stream, conn->buffer, *parser, kUse);
     if (ec) co_return lost("waiting for the response", ec, !parser->got_some() && conn->buffer.size() == 0);
-    const unsigned status = parser->get().result_int();
+    const unsigned status = parser->response().status;
     if (status < 100 || status >= 200 || status == 101) break;
     // An interim 1xx response: skip it (it has no body) and read the real one.
     if (!parser->is_done()) {
       auto [ec2, n2] = co_await http::async_read(*stream, conn->buffer, *parser, kUse);
-      if (ec2 && ec2 != http::error::need_buffer) co_return lost("reading the response", ec2, false);
+      if (ec2) co_return lost("reading the response", ec2, false);
     }
   }
-
-  Exchange out;
-  auto& head = parser->get();
-  out.response.status = head.result_int();
-  for (const auto& f : head) {
-    out.response.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-  }
-  if (auto it = head.find(http::field::retry_after); it != head.end()) {
-    out.response.retry_after = std::string(it->value());
-  }
-
-  std::string& body = out.response.body;
-  // The body is read through a scratch buffer allocated only when there is a body (most answers to a webhook
-  // have none, and a 16 KiB allocation per attempt costs more than the rest of the exchange's allocations).
-  constexpr size_t kChunk = 16 << 10;
-  std::unique_ptr<char[]> chunk;
-  while (!parser->is_done()) {
-    if (!chunk) chunk = std::make_unique_for_overwrite<char[]>(kChunk);
-    parser->get().body().data = chunk.get();
-    parser->get().body().size = kChunk;
+  if (!parser->is_done()) {
     auto [ec, n] = co_await http::async_read(*stream, conn->buffer, *parser, kUse);
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) co_return lost("reading the response body", ec, false);
-    const size_t got = kChunk - parser->get().body().size;
-    const size_t room = options_.max_response_body - body.size();
-    body.append(chunk.get(), std::min(got, room));
-    if (got > room) {
-      out.response.truncated = true;
-      break;
-    }
+    if (ec && !(ec == http::error::body_limit && parser->response().truncated))
+      co_return lost("reading the response body", ec, false);
   }
+  Exchange out;
   out.keep_alive = parser->is_done() && parser->keep_alive();
+  out.response = std::move(parser->response());
   co_return out;
 }
 
-net::awaitable<ClientResult<HttpResponse>> HttpClient::State::post(HttpRequest req) {
+net::awaitable<ClientResult<HttpResponse>> HttpClient::State::post(std::shared_ptr<State> self,
+                                                                   HttpRequest req) {
   const auto start = SteadyClock::now();
   if (stopped_.load()) co_return fail(FailureKind::kCancelled, "the HTTP client is stopping");
   auto parsed = parse_url(req.url);
@@ -555,7 +577,7 @@ net::awaitable<ClientResult<HttpResponse>> HttpClient::State::post(HttpRequest r
   const auto total = req.total_timeout.count() > 0 ? req.total_timeout : options_.total_timeout;
   const auto connect_timeout =
       req.connect_timeout.count() > 0 ? req.connect_timeout : options_.connect_timeout;
-  auto attempt = std::make_shared<Attempt>(shared_from_this(), start + total);
+  auto attempt = std::make_shared<Attempt>(std::move(self), start + total);
   attempt->start();
   struct Finish {
     Attempt* a;
@@ -653,8 +675,7 @@ HttpClient::HttpClient(std::shared_ptr<State> state) : state_(std::move(state)) 
 HttpClient::~HttpClient() { stop(); }
 
 net::awaitable<ClientResult<HttpResponse>> HttpClient::post(HttpRequest req) {
-  auto state = state_;  // in-flight requests keep the state alive
-  co_return co_await state->post(std::move(req));
+  return state_->post(state_, std::move(req));  // in-flight requests keep the state alive
 }
 
 void HttpClient::stop() {
