@@ -288,7 +288,11 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
 
   // Writes one record in `tx`. Runs on the store's writer thread, perhaps more than once (only the last run
   // counts): reads only the record and the dispatcher's immutable configuration.
-  Status write_record(store::Tx& tx, const AttemptRecord& r) const {
+  // The health of the endpoints a batch has read or written, by endpoint id: read from the store once per
+  // endpoint per batch run, then kept up to date here as the batch's records change it (in the same Tx).
+  using HealthCache = std::unordered_map<std::string_view, EndpointHealthState>;
+
+  Status write_record(store::Tx& tx, const AttemptRecord& r, HealthCache& health_cache) const {
     const store::Attempt& a = r.attempt;
     const TimePoint now = r.now;
     // The delivery first: if it is gone (deleted with its application or endpoint while the attempt ran),
@@ -305,9 +309,16 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     // Health counts the receiver's answers only: an attempt aborted by stop() says nothing about the
     // endpoint.
     if (r.log_attempt) {
-      auto h = tx.get_endpoint_health(a.endpoint_id);
-      if (!h.ok()) return h.take_error();
-      EndpointHealthState state{h->first_failure_at, h->last_success_at, h->consecutive_failures};
+      auto cached = health_cache.find(a.endpoint_id);
+      if (cached == health_cache.end()) {
+        auto h = tx.get_endpoint_health(a.endpoint_id);
+        if (!h.ok()) return h.take_error();
+        cached = health_cache
+                     .emplace(a.endpoint_id, EndpointHealthState{h->first_failure_at, h->last_success_at,
+                                                                 h->consecutive_failures})
+                     .first;
+      }
+      EndpointHealthState& state = cached->second;
       const EndpointHealthState before = state;
       if (r.delivered) {
         if (state.consecutive_failures > 0 || state.first_failure_at) health_.on_success(state, now);
@@ -391,8 +402,9 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     // The write runs before its completion, which holds `self`: `this` outlives it.
     store_.submit_write(
         [this, batch](store::Tx& tx) -> Status {
+          HealthCache health_cache;  // per run: a re-run starts from the store again
           for (const auto& r : *batch)
-            if (auto st = write_record(tx, *r); !st.ok()) return st;
+            if (auto st = write_record(tx, *r, health_cache); !st.ok()) return st;
           return {};
         },
         [self = shared_from_this(), batch](Status st) {
