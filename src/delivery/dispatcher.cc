@@ -141,7 +141,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   asio::awaitable<void> attempt(store::DueDelivery due) {
     auto self = shared_from_this();
     const TimePoint started = clock_.now();
-    const auto& ep = due.endpoint;
+    const store::Endpoint& ep = *due.endpoint;
     const auto& msg = due.message;
 
     std::optional<double> rate;
@@ -251,7 +251,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     a.app_id = d.app_id;
     a.msg_id = d.msg_id;
     a.endpoint_id = d.endpoint_id;
-    a.url = std::move(due.endpoint.url);
+    a.url = ep.url;
     a.status = rec->delivered ? store::Delivery::kSuccess : store::Delivery::kFailed;
     a.response_status_code = response_status;
     a.response = std::move(response_text);

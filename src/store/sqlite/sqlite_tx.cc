@@ -907,12 +907,19 @@ Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, T
   if (!lease.ok()) return lease.take_error();
   std::vector<DueDelivery> out;
   out.reserve(due.size());
-  std::unordered_map<std::string, Result<Endpoint>> endpoints;  // one lookup per endpoint per claim
+  // One lookup per endpoint per claim; its deliveries share the result.
+  std::unordered_map<std::string, Result<std::shared_ptr<const Endpoint>>> endpoints;
   for (auto& [rowid, d, msg] : due) {
     auto cached = endpoints.find(d.endpoint_id);
-    if (cached == endpoints.end())
-      cached = endpoints.emplace(d.endpoint_id, get_endpoint(d.app_id, d.endpoint_id)).first;
-    Result<Endpoint> ep = msg.ok() ? cached->second : Result<Endpoint>(msg.error());
+    if (cached == endpoints.end()) {
+      auto read = get_endpoint(d.app_id, d.endpoint_id);
+      auto shared =
+          read.ok()
+              ? Result<std::shared_ptr<const Endpoint>>(std::make_shared<const Endpoint>(std::move(*read)))
+              : Result<std::shared_ptr<const Endpoint>>(read.error());
+      cached = endpoints.emplace(d.endpoint_id, std::move(shared)).first;
+    }
+    const auto& ep = cached->second;
     d.updated_at = now;
     if (!msg.ok() || !ep.ok()) {
       const Error& e = msg.ok() ? ep.error() : msg.error();
@@ -930,8 +937,7 @@ Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, T
       s.bind(4, rowid);
       if (auto st = finish_write(s, "claim_due_deliveries"); !st.ok()) return st.take_error();
     }
-    if (d.status == Delivery::kSending)
-      out.push_back(DueDelivery{std::move(d), std::move(*msg), std::move(*ep)});
+    if (d.status == Delivery::kSending) out.push_back(DueDelivery{std::move(d), std::move(*msg), *ep});
   }
   return out;
 }
