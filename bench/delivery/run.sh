@@ -21,6 +21,7 @@
 #   IDLE_SECONDS     retries: idle time before the second memory reading (default 10)
 #   PERF=1           throughput: also profile hookwire with `perf record` for PERF_SECONDS (default 5) of the drain
 #                    and print the top symbols of the whole process and of its busiest non-store thread
+#   STRACE=1         throughput: also `strace -c -f` hookwire over the drain (syscall counts; slows it: not for rates)
 #   PERF_CALLGRAPH=1 with PERF=1: record call graphs too (dwarf), for `perf report --children` on the kept data
 #   HOOKWIRE_BIN, BUILD_DIR, KEEP=1  as in bench/ingest/run.sh
 set -euo pipefail
@@ -113,6 +114,12 @@ throughput() {
     perf_pid=$!
     EXTRA_PIDS+=("$perf_pid")
   fi
+  local strace_pid=""
+  if [ "${STRACE:-0}" = 1 ]; then  # syscall counts of the drain (slows hookwire down: not for the rates)
+    timeout -s INT 600 strace -c -f -p "$HOOKWIRE_PID" -o "$WORK/strace.txt" 2>/dev/null &
+    strace_pid=$!
+    EXTRA_PIDS+=("$strace_pid")
+  fi
   local samples=$WORK/drain.samples scrapes=0 delivered=0 last=-1 stalled_since t m now
   : >"$samples"
   stalled_since=$(date +%s)
@@ -131,6 +138,7 @@ throughput() {
   done
   cpu_end drain "curl (sampling)" "$HOOKWIRE_PID" $(nginx_pids)
   [ -n "$perf_pid" ] && wait "$perf_pid" 2>/dev/null
+  if [ -n "$strace_pid" ]; then kill -INT "$strace_pid" 2>/dev/null; wait "$strace_pid" 2>/dev/null || true; fi
   cp "$WORK/m.txt" "$WORK/drain-metrics.txt"
   local sink_reqs conn1 req1
   read -r conn1 req1 < <(nginx_counts)
@@ -192,11 +200,11 @@ throughput() {
   say "hookwire CPU per delivery: $us_per us (nginx: $ng_us_per us); mean attempt duration (delivery_attempt_seconds) $att_mean; store: $batch"
   say "CPU during the drain (hookwire and nginx threads):"
   tee -a "$SUMMARY" <"$WORK/drain.cpushare"
-  say "hookwire threads one by one during the drain (tid name % of one core; the dispatcher and the I/O threads share the name):"
-  awk -v secs="$CPU_SECS" -v hz="$CLK_TCK" 'FNR == NR { b[$1] = $3; next }
-      $2 != "nginx" { u = $3 - b[$1]; if (u > 0) printf "%.0f %s %s\n", 100 * u / hz / secs, $1, $2 }' \
-    "$WORK/drain.cpu0" "$WORK/drain.cpu1" | sort -rn | awk '{ printf "    %-8s %-18s %4d%%\n", $2, $3, $1 }' |
-    tee -a "$SUMMARY"
+  say "hookwire threads one by one during the drain (tid name, % of one core, CPU us per delivery; the dispatcher and the I/O threads share the name):"
+  awk -v secs="$CPU_SECS" -v hz="$CLK_TCK" -v n=$((delivered - d_cpu0)) 'FNR == NR { b[$1] = $3; next }
+      $2 != "nginx" { u = $3 - b[$1]; if (u > 0) printf "%.0f %s %s %.1f\n", 100 * u / hz / secs, $1, $2, (n > 0 ? 1e6 * u / hz / n : 0) }' \
+    "$WORK/drain.cpu0" "$WORK/drain.cpu1" | sort -rn |
+    awk '{ printf "    %-8s %-18s %4d%% %7.1f us/delivery\n", $2, $3, $1, $4 }' | tee -a "$SUMMARY"
   if [ "${PERF:-0}" = 1 ] && [ -s "$WORK/perf.data" ]; then
     local hot
     hot=$(awk -v secs="$CPU_SECS" 'FNR == NR { b[$1] = $3; next } $2 == "hookwire" { print $3 - b[$1], $1 }' \
@@ -208,6 +216,10 @@ throughput() {
     perf report -i "$WORK/perf.data" --no-children --tid "$hot" --sort dso,sym -q >"$WORK/perf-hot.txt" \
       2>/dev/null || true
     head -n 25 "$WORK/perf-hot.txt" | cut -c1-160 | tee -a "$SUMMARY"
+  fi
+  if [ "${STRACE:-0}" = 1 ] && [ -s "$WORK/strace.txt" ]; then
+    say "strace -c -f of hookwire over the whole drain ($delivered deliveries):"
+    head -n 20 "$WORK/strace.txt" | tee -a "$SUMMARY"
   fi
   say "CPU during the ceiling run:"
   tee -a "$SUMMARY" <"$WORK/ceiling.cpushare"

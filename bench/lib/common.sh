@@ -86,7 +86,7 @@ cleanup() {
   if [ "${KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
 }
 bench_init() {  # temp-dir-prefix: creates WORK and installs the clean-up traps
-  WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
   trap cleanup EXIT
   trap 'exit 130' INT TERM
 }

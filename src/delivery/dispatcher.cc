@@ -141,7 +141,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   asio::awaitable<void> attempt(store::DueDelivery due) {
     auto self = shared_from_this();
     const TimePoint started = clock_.now();
-    const auto& ep = due.endpoint;
+    const store::Endpoint& ep = *due.endpoint;
     const auto& msg = due.message;
 
     std::optional<double> rate;
@@ -176,18 +176,20 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     } else {
       HttpRequest req;
       req.url = ep.url;
+      req.headers.reserve(ep.headers.size() + 4);
       for (const auto& [k, v] : ep.headers) req.headers.emplace_back(k, v);
       // The event type rides along (an extension: Svix sends none), so a service receiving an inbound
       // source's forwards can tell a GitHub `push` from an `issues` without the provider's headers.
       req.headers.emplace_back("x-hookwire-event-type", msg.event_type);
       for (auto& h : (*signer)->sign({msg.id, unix_seconds(started), msg.payload}))
         req.headers.emplace_back(std::move(h.name), std::move(h.value));
-      req.body = msg.payload;
+      req.body = std::move(due.message.payload);  // signed above; not needed after the request
       auto res = co_await client_->post(std::move(req));
       if (res.ok()) {
         response_status = static_cast<int>(res->status);
         outcome = AttemptOutcome::http(response_status, res->retry_after);
-        response_text = res->body.substr(0, options_.max_logged_response);
+        if (res->body.size() > options_.max_logged_response) res->body.resize(options_.max_logged_response);
+        response_text = std::move(res->body);
       } else {
         const auto kind = res.error().kind;
         response_text = res.error().message;
@@ -206,142 +208,175 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     const TimePoint now = clock_.now();
     const Decision decision = policy_.decide(outcome, due.delivery.attempts + 1, now);
 
-    store::Attempt a;
-    a.id = new_id(id_prefix::kAttempt, now);
-    a.app_id = msg.app_id;
-    a.msg_id = msg.id;
-    a.endpoint_id = ep.id;
-    a.url = ep.url;
-    a.status =
-        decision.kind == Decision::Kind::kDelivered ? store::Delivery::kSuccess : store::Delivery::kFailed;
-    a.response_status_code = response_status;
-    a.response = std::move(response_text);
-    a.response_duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
-    a.trigger_type = due.delivery.manual ? 1 : 0;  // the first attempt after a resend is manual
-    a.created_at = now;
+    // One record per attempt, owned by the batch that writes it: the write reads it (perhaps more than once),
+    // the continuation releases its slot. Its strings are moved out of `due`, which is not used afterwards.
+    auto rec = std::make_unique<AttemptRecord>();
+    rec->now = now;
+    rec->permit = std::move(admission.permit);
+    rec->log_attempt = !(stopping_ && outcome.kind != AttemptOutcome::Kind::kHttpResponse);
+    rec->delivered = decision.kind == Decision::Kind::kDelivered;
+    rec->disable = decision.kind == Decision::Kind::kDisableEndpoint;
 
-    store::Delivery d = due.delivery;
-    d.attempts += 1;
-    d.manual = false;
-    d.updated_at = now;
-    bool disable = false;
-    switch (decision.kind) {
-      case Decision::Kind::kDelivered:
-        d.status = store::Delivery::kSuccess;
-        break;
-      case Decision::Kind::kRetry:
-        d.status = store::Delivery::kPending;
-        d.next_attempt_at = decision.retry_at;
-        break;
-      case Decision::Kind::kExhausted:
-        d.status = store::Delivery::kFailed;
-        break;
-      case Decision::Kind::kDisableEndpoint:
-        d.status = store::Delivery::kFailed;
-        disable = true;
-        break;
-    }
-    if (stopping_ && outcome.kind != AttemptOutcome::Kind::kHttpResponse) {
+    const bool manual = due.delivery.manual;
+    store::Delivery& d = rec->delivery;
+    d = std::move(due.delivery);
+    if (rec->log_attempt) {
+      d.attempts += 1;
+      d.manual = false;
+      d.updated_at = now;
+      switch (decision.kind) {
+        case Decision::Kind::kDelivered:
+          d.status = store::Delivery::kSuccess;
+          break;
+        case Decision::Kind::kRetry:
+          d.status = store::Delivery::kPending;
+          d.next_attempt_at = decision.retry_at;
+          break;
+        case Decision::Kind::kExhausted:
+        case Decision::Kind::kDisableEndpoint:
+          d.status = store::Delivery::kFailed;
+          break;
+      }
+    } else {
       // Aborted by stop(): not the receiver's fault. Leave it due again at once, without counting the
-      // attempt.
-      d = due.delivery;
+      // attempt (and without logging it).
       d.status = store::Delivery::kPending;
       d.next_attempt_at = now;
       d.updated_at = now;
     }
     if (!outcomes_.empty()) outcomes_[static_cast<size_t>(decision.kind)]->inc();
 
-    const bool log_attempt = !(stopping_ && outcome.kind != AttemptOutcome::Kind::kHttpResponse);
+    store::Attempt& a = rec->attempt;
+    a.id = new_id(id_prefix::kAttempt, now);
+    a.app_id = d.app_id;
+    a.msg_id = d.msg_id;
+    a.endpoint_id = d.endpoint_id;
+    a.url = ep.url;
+    a.status = rec->delivered ? store::Delivery::kSuccess : store::Delivery::kFailed;
+    a.response_status_code = response_status;
+    a.response = std::move(response_text);
+    a.response_duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+    a.trigger_type = manual ? 1 : 0;  // the first attempt after a resend is manual
+    a.created_at = now;
+
+    if (rec->log_attempt && !rec->delivered) endpoint_failures(a.endpoint_id).inc();
+    // Operational events this attempt raises (never for the operational application's own deliveries).
+    rec->operational = options_.operational_app_id && a.app_id != *options_.operational_app_id;
+    if (rec->operational && rec->log_attempt) {
+      if (decision.emit_failing) rec->events.push_back("message.attempt.failing");
+      if (decision.kind == Decision::Kind::kExhausted) rec->events.push_back("message.attempt.exhausted");
+      if (decision.emit_recovered) rec->events.push_back("message.attempt.recovered");
+    }
+    if (rec->operational) rec->msg_event_id = std::move(due.message.event_id);
+    enqueue_record(std::move(rec));
+  }
+
+  // One attempt's record: the attempt log row, the delivery's next state, the endpoint's health and the
+  // operational events it raises, written in one batch with others (see enqueue_record).
+  struct AttemptRecord {
+    store::Attempt attempt;
+    store::Delivery delivery;  // its next state
+    TimePoint now;
+    bool log_attempt = true;  // false for an attempt aborted by stop(): neither logged nor judged
+    bool delivered = false;
+    bool disable = false;                  // 410 Gone: disable the endpoint
+    bool operational = false;              // operational events are written (options_.operational_app_id)
+    std::vector<std::string_view> events;  // message.attempt.* events raised (static strings)
+    std::optional<std::string> msg_event_id;
+    InflightPermit permit;  // the endpoint's slot: released once the record is committed
+  };
+
+  // Writes one record in `tx`. Runs on the store's writer thread, perhaps more than once (only the last run
+  // counts): reads only the record and the dispatcher's immutable configuration.
+  // The health of the endpoints a batch has read or written, by endpoint id: read from the store once per
+  // endpoint per batch run, then kept up to date here as the batch's records change it (in the same Tx).
+  using HealthCache = std::unordered_map<std::string_view, EndpointHealthState>;
+
+  Status write_record(store::Tx& tx, const AttemptRecord& r, HealthCache& health_cache) const {
+    const store::Attempt& a = r.attempt;
+    const TimePoint now = r.now;
+    // The delivery first: if it is gone (deleted with its application or endpoint while the attempt ran),
+    // there is nothing to record, and nothing has been changed — records share one write, and one failing
+    // would fail them all.
+    if (auto st = tx.update_delivery(r.delivery); !st.ok()) {
+      if (st.error().code == Errc::kNotFound) return {};
+      return st.take_error();
+    }
+    if (r.log_attempt)
+      if (auto st = tx.insert_attempt(a); !st.ok()) return st.take_error();
+    bool disable_endpoint = r.disable;
+    TimePoint fail_since = now;
     // Health counts the receiver's answers only: an attempt aborted by stop() says nothing about the
     // endpoint.
-    const bool delivered = decision.kind == Decision::Kind::kDelivered;
-    const bool judge_health = log_attempt;
-    if (log_attempt && !delivered) endpoint_failures(ep.id).inc();
-    // Operational events this attempt raises (never for the operational application's own deliveries).
-    std::vector<std::string_view> attempt_events;
-    const bool operational = options_.operational_app_id && msg.app_id != *options_.operational_app_id;
-    if (operational && log_attempt) {
-      if (decision.emit_failing) attempt_events.push_back("message.attempt.failing");
-      if (decision.kind == Decision::Kind::kExhausted) attempt_events.push_back("message.attempt.exhausted");
-      if (decision.emit_recovered) attempt_events.push_back("message.attempt.recovered");
-    }
-    store::Store::WriteFn record = [a, d, disable, log_attempt, ep_id = ep.id, now, delivered, judge_health,
-                                    health = health_, attempt_events, msg_event_id = msg.event_id,
-                                    op_app = operational ? options_.operational_app_id
-                                                         : std::nullopt](store::Tx& tx) -> Status {
-      // The delivery first: if it is gone (deleted with its application or endpoint while the attempt ran),
-      // there is nothing to record, and nothing has been changed — records share one write, and one failing
-      // would fail them all.
-      if (auto st = tx.update_delivery(d); !st.ok()) {
-        if (st.error().code == Errc::kNotFound) return {};
-        return st.take_error();
-      }
-      if (log_attempt)
-        if (auto st = tx.insert_attempt(a); !st.ok()) return st.take_error();
-      bool disable_endpoint = disable;
-      TimePoint fail_since = now;
-      if (judge_health) {
-        auto h = tx.get_endpoint_health(ep_id);
+    if (r.log_attempt) {
+      auto cached = health_cache.find(a.endpoint_id);
+      if (cached == health_cache.end()) {
+        auto h = tx.get_endpoint_health(a.endpoint_id);
         if (!h.ok()) return h.take_error();
-        EndpointHealthState state{h->first_failure_at, h->last_success_at, h->consecutive_failures};
-        const EndpointHealthState before = state;
-        if (delivered) {
-          if (state.consecutive_failures > 0 || state.first_failure_at) health.on_success(state, now);
-        } else if (health.on_failure(state, now).disable_endpoint) {
-          disable_endpoint = true;
-        }
-        if (state.first_failure_at) fail_since = *state.first_failure_at;
-        if (!(state == before)) {
-          store::EndpointHealthRecord rec{state.first_failure_at, state.last_success_at,
-                                          state.consecutive_failures};
-          if (auto st = tx.put_endpoint_health(ep_id, rec); !st.ok()) return st.take_error();
-        }
+        cached = health_cache
+                     .emplace(a.endpoint_id, EndpointHealthState{h->first_failure_at, h->last_success_at,
+                                                                 h->consecutive_failures})
+                     .first;
       }
-      std::optional<store::Endpoint> disabled_now;
-      if (disable_endpoint) {
-        auto endpoint = tx.get_endpoint(a.app_id, ep_id);
-        if (endpoint.ok() && !endpoint->disabled) {
-          endpoint->disabled = true;
-          endpoint->updated_at = now;
-          if (auto st = tx.update_endpoint(*endpoint); !st.ok()) return st.take_error();
-          disabled_now = std::move(*endpoint);
-        }
+      EndpointHealthState& state = cached->second;
+      const EndpointHealthState before = state;
+      if (r.delivered) {
+        if (state.consecutive_failures > 0 || state.first_failure_at) health_.on_success(state, now);
+      } else if (health_.on_failure(state, now).disable_endpoint) {
+        disable_endpoint = true;
       }
-      if (op_app && (disabled_now || !attempt_events.empty())) {
-        auto app = tx.get_application(a.app_id);
-        if (!app.ok()) {
-          if (app.error().code == Errc::kNotFound) return {};  // deleted meanwhile: no one to tell about
-          return app.take_error();
-        }
-        const LastAttempt last{a.id, a.response_status_code, a.created_at};
-        for (auto type : attempt_events) {
-          auto ev = message_attempt_event(type, *app, ep_id, a.msg_id, msg_event_id, last);
-          if (auto n = emit_operational(tx, *op_app, ev, now); !n.ok()) return n.take_error();
-        }
-        if (disabled_now) {
-          auto ev = endpoint_disabled_event(*app, *disabled_now, fail_since);
-          if (auto n = emit_operational(tx, *op_app, ev, now); !n.ok()) return n.take_error();
-        }
+      if (state.first_failure_at) fail_since = *state.first_failure_at;
+      if (!(state == before)) {
+        store::EndpointHealthRecord h2{state.first_failure_at, state.last_success_at,
+                                       state.consecutive_failures};
+        if (auto st = tx.put_endpoint_health(a.endpoint_id, h2); !st.ok()) return st.take_error();
       }
-      return {};
-    };
-    // The record joins the next batched write; the rest happens once that write is committed.
-    auto permit = std::make_shared<InflightPermit>(std::move(admission.permit));
-    auto recorded = [self, d, a, disable, permit](const Status& written) {
-      if (!written.ok()) {
-        // The lease will expire and the delivery will be tried again: at least once, never lost.
-        spdlog::warn("dispatcher: cannot record attempt of {} to {}: {}", a.msg_id, a.endpoint_id,
-                     written.error().detail);
+    }
+    std::optional<store::Endpoint> disabled_now;
+    if (disable_endpoint) {
+      auto endpoint = tx.get_endpoint(a.app_id, a.endpoint_id);
+      if (endpoint.ok() && !endpoint->disabled) {
+        endpoint->disabled = true;
+        endpoint->updated_at = now;
+        if (auto st = tx.update_endpoint(*endpoint); !st.ok()) return st.take_error();
+        disabled_now = std::move(*endpoint);
       }
-      if (disable) spdlog::warn("dispatcher: endpoint {} answered 410 Gone: disabled", a.endpoint_id);
-      if (self->options_.on_recorded) self->options_.on_recorded(d, a);
-      // The endpoint's slot is held until the attempt is recorded, not just answered: so a crash can repeat
-      // at most the endpoint's in-flight cap of deliveries (sent, not yet recorded).
-      permit->release();
-      self->start_next_waiting(a.endpoint_id);
-      self->finish_one();
-    };
-    enqueue_record(std::move(record), std::move(recorded));
+    }
+    if (r.operational && (disabled_now || !r.events.empty())) {
+      const std::string& op_app = *options_.operational_app_id;
+      auto app = tx.get_application(a.app_id);
+      if (!app.ok()) {
+        if (app.error().code == Errc::kNotFound) return {};  // deleted meanwhile: no one to tell about
+        return app.take_error();
+      }
+      const LastAttempt last{a.id, a.response_status_code, a.created_at};
+      for (auto type : r.events) {
+        auto ev = message_attempt_event(type, *app, a.endpoint_id, a.msg_id, r.msg_event_id, last);
+        if (auto n = emit_operational(tx, op_app, ev, now); !n.ok()) return n.take_error();
+      }
+      if (disabled_now) {
+        auto ev = endpoint_disabled_event(*app, *disabled_now, fail_since);
+        if (auto n = emit_operational(tx, op_app, ev, now); !n.ok()) return n.take_error();
+      }
+    }
+    return {};
+  }
+
+  // Runs on ioc_ once the record's batch is committed (or failed to be written).
+  void recorded(AttemptRecord& r, const Status& written) {
+    const store::Attempt& a = r.attempt;
+    if (!written.ok()) {
+      // The lease will expire and the delivery will be tried again: at least once, never lost.
+      spdlog::warn("dispatcher: cannot record attempt of {} to {}: {}", a.msg_id, a.endpoint_id,
+                   written.error().detail);
+    }
+    if (r.disable) spdlog::warn("dispatcher: endpoint {} answered 410 Gone: disabled", a.endpoint_id);
+    if (options_.on_recorded) options_.on_recorded(r.delivery, a);
+    // The endpoint's slot is held until the attempt is recorded, not just answered: so a crash can repeat
+    // at most the endpoint's in-flight cap of deliveries (sent, not yet recorded).
+    r.permit.release();
+    start_next_waiting(a.endpoint_id);
+    finish_one();
   }
 
   // Attempt records are written in batches: every record queued during one turn of the event loop (many
@@ -349,13 +384,8 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   // once that write is committed. One write per batch instead of per attempt: fewer hand-offs between the
   // dispatcher and the writer. If the write fails, every record of the batch is reported failed (their
   // leases expire and the deliveries are sent again).
-  struct PendingRecord {
-    store::Store::WriteFn write;
-    std::function<void(const Status&)> then;
-  };
-
-  void enqueue_record(store::Store::WriteFn write, std::function<void(const Status&)> then) {
-    records_.push_back({std::move(write), std::move(then)});
+  void enqueue_record(std::unique_ptr<AttemptRecord> record) {
+    records_.push_back(std::move(record));
     if (records_.size() >= kMaxRecordBatch) {
       flush_records();
     } else if (!flush_posted_) {
@@ -367,17 +397,19 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   void flush_records() {
     flush_posted_ = false;
     if (records_.empty()) return;
-    auto batch = std::make_shared<std::vector<PendingRecord>>(std::move(records_));
+    auto batch = std::make_shared<std::vector<std::unique_ptr<AttemptRecord>>>(std::move(records_));
     records_.clear();
+    // The write runs before its completion, which holds `self`: `this` outlives it.
     store_.submit_write(
-        [batch](store::Tx& tx) -> Status {
-          for (auto& r : *batch)
-            if (auto st = r.write(tx); !st.ok()) return st;
+        [this, batch](store::Tx& tx) -> Status {
+          HealthCache health_cache;  // per run: a re-run starts from the store again
+          for (const auto& r : *batch)
+            if (auto st = write_record(tx, *r, health_cache); !st.ok()) return st;
           return {};
         },
         [self = shared_from_this(), batch](Status st) {
-          asio::post(self->ioc_, [batch, st = std::move(st)] {
-            for (auto& r : *batch) r.then(st);
+          asio::post(self->ioc_, [self, batch, st = std::move(st)] {
+            for (auto& r : *batch) self->recorded(*r, st);
           });
         },
         kBookkeeping);
@@ -387,21 +419,23 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   // the same: keys are decoded and keyed once, not per attempt.
   std::shared_ptr<const signing::Expected<signing::Signer>> signer_for(const store::Endpoint& ep,
                                                                        TimePoint now) {
-    std::vector<std::string> secrets;
-    std::string fingerprint;
-    for (const auto& s : ep.secrets)
-      if (!s.expires_at || *s.expires_at > now) {
-        secrets.push_back(s.key);
-        fingerprint.append(s.key).push_back('\n');
-      }
+    auto active = [now](const store::EndpointSecret& s) { return !s.expires_at || *s.expires_at > now; };
     if (signers_.size() > kMaxCachedSigners && !signers_.contains(ep.id)) signers_.clear();  // crude bound
     auto& cached = signers_[ep.id];
-    if (cached.signer && cached.fingerprint == fingerprint) return cached.signer;
+    if (cached.signer) {  // still the same active secrets? (compared in place: nothing built per attempt)
+      size_t i = 0;
+      bool same = true;
+      for (const auto& s : ep.secrets)
+        if (active(s)) same = same && i < cached.keys.size() && cached.keys[i++] == s.key;
+      if (same && i == cached.keys.size()) return cached.signer;
+    }
+    cached.keys.clear();
+    for (const auto& s : ep.secrets)
+      if (active(s)) cached.keys.push_back(s.key);
     signing::Options so;
     so.scheme = signing::Scheme::kStandard;
-    so.secrets = std::move(secrets);
+    so.secrets = cached.keys;
     so.family = options_.svix_headers ? signing::HeaderFamily::kSvix : signing::HeaderFamily::kWebhook;
-    cached.fingerprint = std::move(fingerprint);
     cached.signer = std::make_shared<const signing::Expected<signing::Signer>>(signing::Signer::create(so));
     return cached.signer;
   }
@@ -483,7 +517,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   bool stopping_ = false;
   bool loop_done_ = false;
   bool woken_ = false;
-  std::vector<PendingRecord> records_;  // attempt records waiting for the next batched write
+  std::vector<std::unique_ptr<AttemptRecord>> records_;  // attempt records waiting for the next batched write
   bool flush_posted_ = false;
   static constexpr size_t kMaxRecordBatch =
       256;                // a wake since the claim loop last started a pass (a claim may have missed it)
@@ -497,7 +531,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   metrics::Registry* const metrics_;
   std::unordered_map<std::string, metrics::Counter*> failures_;  // per endpoint, from metrics_
   struct CachedSigner {
-    std::string fingerprint;  // the active secrets it was made with
+    std::vector<std::string> keys;  // the active secrets it was made with, in order
     std::shared_ptr<const signing::Expected<signing::Signer>> signer;
   };
   std::unordered_map<std::string, CachedSigner> signers_;  // by endpoint id

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -88,6 +89,50 @@ std::string tls_error_message(const error_code& ec, SSL* ssl) {
   return msg;
 }
 
+// Parses a response straight into an HttpResponse: the status, the fields in order (Retry-After kept apart),
+// and at most `max_body` bytes of the body; past that the response is marked truncated and reading stops
+// (the read ends with http::error::body_limit). Beast's response_parser would first build its own fields
+// container, copied again into the HttpResponse.
+class ResponseParser final : public http::basic_parser<false> {
+ public:
+  explicit ResponseParser(size_t max_body) : max_body_(max_body) {}
+  HttpResponse& response() { return response_; }
+
+ private:
+  void on_request_impl(http::verb, beast::string_view, beast::string_view, int, error_code&) override {}
+  void on_response_impl(int code, beast::string_view, int, error_code&) override {
+    response_.status = static_cast<unsigned>(code);
+  }
+  void on_field_impl(http::field name, beast::string_view name_string, beast::string_view value,
+                     error_code&) override {
+    // Values as Beast's fields kept them: without leading and trailing spaces and tabs.
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    response_.headers.emplace_back(std::string(name_string), std::string(value));
+    if (name == http::field::retry_after && !response_.retry_after)
+      response_.retry_after = std::string(value);
+  }
+  void on_header_impl(error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
+  size_t on_body_impl(beast::string_view body, error_code& ec) override {
+    const size_t room = max_body_ - response_.body.size();
+    response_.body.append(body.data(), std::min(body.size(), room));
+    if (body.size() > room) {
+      response_.truncated = true;
+      ec = http::error::body_limit;
+    }
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, error_code& ec) override {
+    return on_body_impl(body, ec);
+  }
+  void on_finish_impl(error_code&) override {}
+
+  const size_t max_body_;
+  HttpResponse response_;
+};
+
 }  // namespace
 
 // ---- public small pieces ----
@@ -150,7 +195,8 @@ class HttpClient::State : public std::enable_shared_from_this<State> {
     return {};
   }
 
-  net::awaitable<ClientResult<HttpResponse>> post(HttpRequest req);
+  // `self` is this state: the request's frame keeps it alive.
+  net::awaitable<ClientResult<HttpResponse>> post(std::shared_ptr<State> self, HttpRequest req);
   void close_all();
 
   size_t idle_count() const {
@@ -165,6 +211,7 @@ class HttpClient::State : public std::enable_shared_from_this<State> {
   std::atomic<bool> stopped_{false};
 
  private:
+  using RequestBytes = std::array<net::const_buffer, 2>;  // head, body
   struct Exchange {
     HttpResponse response;
     bool keep_alive = false;
@@ -173,6 +220,17 @@ class HttpClient::State : public std::enable_shared_from_this<State> {
     ClientError error;
     bool nothing_received = false;  // the connection failed before any response byte: safe to retry
   };
+
+  // A URL validated by the guard, with what each request to it needs. Endpoints are few and sent to again and
+  // again: they are parsed once (cached by URL text, on the client's executor), not per request.
+  struct ParsedUrl {
+    TargetUrl target;
+    std::string origin;  // the keep-alive pool key
+    std::string host;    // the Host header
+  };
+  Result<std::shared_ptr<const ParsedUrl>> parse_url(const std::string& text);
+  std::unordered_map<std::string, std::shared_ptr<const ParsedUrl>> urls_;
+  static constexpr size_t kMaxCachedUrls = 10'000;
 
   std::shared_ptr<Connection> take_idle(const std::string& origin);
   void release(const std::string& origin, std::shared_ptr<Connection> conn);
@@ -183,7 +241,7 @@ class HttpClient::State : public std::enable_shared_from_this<State> {
   template <class Stream>
   net::awaitable<std::variant<Exchange, ExchangeError>> exchange(std::shared_ptr<Attempt> attempt,
                                                                  Stream* stream, Connection* conn,
-                                                                 http::request<http::string_body>* msg);
+                                                                 std::string_view host, RequestBytes request);
 
   std::unordered_map<std::string, std::deque<std::shared_ptr<Connection>>> idle_;
   std::unordered_set<Attempt*> attempts_;
@@ -197,11 +255,7 @@ class HttpClient::State::Attempt : public std::enable_shared_from_this<Attempt> 
   enum class Abort { kNone, kConnectTimeout, kTimeout, kCancelled };
 
   Attempt(std::shared_ptr<State> state, SteadyClock::time_point total_deadline)
-      : state_(std::move(state)),
-        timer_(state_->executor_),
-        wake_(state_->executor_),
-        resolver_(state_->executor_),
-        total_deadline_(total_deadline) {
+      : state_(std::move(state)), timer_(state_->executor_), total_deadline_(total_deadline) {
     state_->attempts_.insert(this);
   }
   ~Attempt() { state_->attempts_.erase(this); }
@@ -220,21 +274,28 @@ class HttpClient::State::Attempt : public std::enable_shared_from_this<Attempt> 
   void abort(Abort why) {
     if (done_ || aborted_ != Abort::kNone) return;
     aborted_ = why;
-    resolver_.cancel();
-    wake_.cancel();
+    if (resolver_) resolver_->cancel();
+    if (wake_) wake_->cancel();
     if (conn_) conn_->close();
   }
 
   // A wait that ends on wake() or on abort().
   net::awaitable<void> wait_for_wake() {
     if (aborted_ != Abort::kNone) co_return;
-    wake_.expires_at(SteadyClock::time_point::max());
-    co_await wake_.async_wait(kUse);
+    if (!wake_) wake_.emplace(state_->executor_);
+    wake_->expires_at(SteadyClock::time_point::max());
+    co_await wake_->async_wait(kUse);
   }
-  void wake() { wake_.cancel(); }
+  void wake() {
+    if (wake_) wake_->cancel();
+  }
 
   Abort aborted() const { return aborted_; }
-  tcp::resolver& resolver() { return resolver_; }
+  // Made on first use: a pooled connection needs neither the resolver nor the wake timer.
+  tcp::resolver& resolver() {
+    if (!resolver_) resolver_.emplace(state_->executor_);
+    return *resolver_;
+  }
   SteadyClock::time_point total_deadline() const { return total_deadline_; }
 
   // The error to report when the attempt was aborted (nullopt if it was not).
@@ -273,8 +334,8 @@ class HttpClient::State::Attempt : public std::enable_shared_from_this<Attempt> 
 
   std::shared_ptr<State> state_;
   net::steady_timer timer_;
-  net::steady_timer wake_;
-  tcp::resolver resolver_;
+  std::optional<net::steady_timer> wake_;
+  std::optional<tcp::resolver> resolver_;
   std::shared_ptr<Connection> conn_;
   SteadyClock::time_point total_deadline_;
   SteadyClock::time_point connect_deadline_ = SteadyClock::time_point::max();
@@ -301,6 +362,17 @@ void HttpClient::State::sweep(SteadyClock::time_point now) {
     }
     it = conns.empty() ? idle_.erase(it) : std::next(it);
   }
+}
+
+Result<std::shared_ptr<const HttpClient::State::ParsedUrl>> HttpClient::State::parse_url(
+    const std::string& text) {
+  if (auto it = urls_.find(text); it != urls_.end()) return it->second;
+  auto target = options_.guard.validate_url(text);
+  if (!target.ok()) return target.take_error();  // refusals are not cached (and are rare)
+  auto parsed = std::make_shared<const ParsedUrl>(ParsedUrl{*target, target->origin(), host_header(*target)});
+  if (urls_.size() >= kMaxCachedUrls) urls_.clear();  // crude bound
+  urls_.emplace(text, parsed);
+  return parsed;
 }
 
 std::shared_ptr<Connection> HttpClient::State::take_idle(const std::string& origin) {
@@ -436,9 +508,8 @@ net::awaitable<ClientResult<std::shared_ptr<Connection>>> HttpClient::State::con
 template <class Stream>
 net::awaitable<std::variant<HttpClient::State::Exchange, HttpClient::State::ExchangeError>>
 HttpClient::State::exchange(std::shared_ptr<Attempt> attempt, Stream* stream, Connection* conn,
-                            http::request<http::string_body>* msg) {
+                            std::string_view host, RequestBytes request) {
   using Out = std::variant<Exchange, ExchangeError>;
-  const std::string host((*msg)[http::field::host]);
   auto lost = [&](std::string_view during, const error_code& ec, bool nothing_received) -> Out {
     if (auto e = attempt->abort_error(host, during)) return ExchangeError{*e, false};
     if (is_connection_loss(ec)) {
@@ -464,66 +535,49 @@ HttpClient::State::exchange(std::shared_ptr<Attempt> attempt, Stream* stream, Co
   };
 
   {
-    auto [ec, n] = co_await http::async_write(*stream, *msg, kUse);
+    auto [ec, n] = co_await net::async_write(*stream, request, kUse);
     if (ec) co_return lost("sending the request", ec, true);
   }
 
-  std::optional<http::response_parser<http::buffer_body>> parser;
+  std::optional<ResponseParser> parser;
   for (;;) {
-    parser.emplace();
+    parser.emplace(options_.max_response_body);
     parser->header_limit(static_cast<std::uint32_t>(options_.max_response_header));
     parser->body_limit(boost::none);
     auto [ec, n] = co_await http::async_read_header(*stream, conn->buffer, *parser, kUse);
     if (ec) co_return lost("waiting for the response", ec, !parser->got_some() && conn->buffer.size() == 0);
-    const unsigned status = parser->get().result_int();
+    const unsigned status = parser->response().status;
     if (status < 100 || status >= 200 || status == 101) break;
     // An interim 1xx response: skip it (it has no body) and read the real one.
     if (!parser->is_done()) {
       auto [ec2, n2] = co_await http::async_read(*stream, conn->buffer, *parser, kUse);
-      if (ec2 && ec2 != http::error::need_buffer) co_return lost("reading the response", ec2, false);
+      if (ec2) co_return lost("reading the response", ec2, false);
     }
   }
-
-  Exchange out;
-  auto& head = parser->get();
-  out.response.status = head.result_int();
-  for (const auto& f : head) {
-    out.response.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-  }
-  if (auto it = head.find(http::field::retry_after); it != head.end()) {
-    out.response.retry_after = std::string(it->value());
-  }
-
-  std::string& body = out.response.body;
-  std::string chunk(16 << 10, '\0');
-  while (!parser->is_done()) {
-    parser->get().body().data = chunk.data();
-    parser->get().body().size = chunk.size();
+  if (!parser->is_done()) {
     auto [ec, n] = co_await http::async_read(*stream, conn->buffer, *parser, kUse);
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) co_return lost("reading the response body", ec, false);
-    const size_t got = chunk.size() - parser->get().body().size;
-    const size_t room = options_.max_response_body - body.size();
-    body.append(chunk.data(), std::min(got, room));
-    if (got > room) {
-      out.response.truncated = true;
-      break;
-    }
+    if (ec && !(ec == http::error::body_limit && parser->response().truncated))
+      co_return lost("reading the response body", ec, false);
   }
+  Exchange out;
   out.keep_alive = parser->is_done() && parser->keep_alive();
+  out.response = std::move(parser->response());
   co_return out;
 }
 
-net::awaitable<ClientResult<HttpResponse>> HttpClient::State::post(HttpRequest req) {
+net::awaitable<ClientResult<HttpResponse>> HttpClient::State::post(std::shared_ptr<State> self,
+                                                                   HttpRequest req) {
   const auto start = SteadyClock::now();
   if (stopped_.load()) co_return fail(FailureKind::kCancelled, "the HTTP client is stopping");
-  auto target = options_.guard.validate_url(req.url);
-  if (!target.ok()) co_return fail(FailureKind::kInvalidUrl, target.error().detail);
+  auto parsed = parse_url(req.url);
+  if (!parsed.ok()) co_return fail(FailureKind::kInvalidUrl, parsed.error().detail);
+  const std::shared_ptr<const ParsedUrl> url = std::move(*parsed);  // kept by this frame
+  const TargetUrl* target = &url->target;
 
   const auto total = req.total_timeout.count() > 0 ? req.total_timeout : options_.total_timeout;
   const auto connect_timeout =
       req.connect_timeout.count() > 0 ? req.connect_timeout : options_.connect_timeout;
-  auto attempt = std::make_shared<Attempt>(shared_from_this(), start + total);
+  auto attempt = std::make_shared<Attempt>(std::move(self), start + total);
   attempt->start();
   struct Finish {
     Attempt* a;
@@ -531,26 +585,46 @@ net::awaitable<ClientResult<HttpResponse>> HttpClient::State::post(HttpRequest r
   } finish{attempt.get()};
   if (stopped_.load()) co_return fail(FailureKind::kCancelled, "the HTTP client is stopping");
 
-  http::request<http::string_body> msg{http::verb::post, target->target, 11};
-  msg.set(http::field::host, host_header(*target));
-  msg.set(http::field::user_agent, options_.user_agent);
+  // The request head, written here rather than through Beast's serializer (which cost more than the rest of
+  // the exchange), byte for byte as Beast wrote it: Host, User-Agent (unless the caller gives one: the last
+  // given wins), the caller's headers in order with values trimmed of spaces and tabs, Content-Type
+  // application/json unless given, Content-Length. The body follows as a second buffer, not copied.
+  const std::string& host = url->host;
+  auto framing = [](http::field f) {
+    return f == http::field::host || f == http::field::content_length ||
+           f == http::field::transfer_encoding || f == http::field::connection;  // framing is ours to decide
+  };
+  size_t last_user_agent = req.headers.size();  // the caller's last User-Agent, if any
   bool has_content_type = false;
-  for (const auto& [name, value] : req.headers) {
-    const auto f = http::string_to_field(name);
-    if (f == http::field::host || f == http::field::content_length || f == http::field::transfer_encoding ||
-        f == http::field::connection) {
-      continue;  // framing is ours to decide
-    }
+  size_t head_size = target->target.size() + host.size() + options_.user_agent.size() + 96;
+  for (size_t i = 0; i < req.headers.size(); ++i) {
+    const auto f = http::string_to_field(req.headers[i].first);
+    if (f == http::field::user_agent) last_user_agent = i;
     if (f == http::field::content_type) has_content_type = true;
-    if (f == http::field::user_agent) msg.erase(http::field::user_agent);
-    msg.insert(name, value);
+    head_size += req.headers[i].first.size() + req.headers[i].second.size() + 4;
   }
-  if (!has_content_type) msg.set(http::field::content_type, "application/json");
-  msg.keep_alive(true);
-  msg.body() = std::move(req.body);
-  msg.prepare_payload();
+  std::string head;
+  head.reserve(head_size);
+  auto add_field = [&head](std::string_view name, std::string_view value) {
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    head.append(name).append(": ").append(value).append("\r\n");
+  };
+  head.append("POST ").append(target->target).append(" HTTP/1.1\r\n");
+  add_field("Host", host);
+  if (last_user_agent == req.headers.size()) add_field("User-Agent", options_.user_agent);
+  for (size_t i = 0; i < req.headers.size(); ++i) {
+    const auto& [name, value] = req.headers[i];
+    const auto f = http::string_to_field(name);
+    if (framing(f) || (f == http::field::user_agent && i != last_user_agent)) continue;
+    add_field(name, value);
+  }
+  if (!has_content_type) add_field("Content-Type", "application/json");
+  add_field("Content-Length", std::to_string(req.body.size()));
+  head.append("\r\n");
+  const RequestBytes request{net::buffer(head), net::buffer(req.body)};
 
-  const std::string origin = target->origin();
+  const std::string& origin = url->origin;
   std::shared_ptr<Connection> conn = take_idle(origin);
   for (;;) {
     const bool reused = conn != nullptr;
@@ -562,9 +636,9 @@ net::awaitable<ClientResult<HttpResponse>> HttpClient::State::post(HttpRequest r
     attempt->use(conn);
     std::variant<Exchange, ExchangeError> r;
     if (conn->tls) {
-      r = co_await exchange(attempt, &*conn->tls, conn.get(), &msg);
+      r = co_await exchange(attempt, &*conn->tls, conn.get(), host, request);
     } else {
-      r = co_await exchange(attempt, &conn->tcp, conn.get(), &msg);
+      r = co_await exchange(attempt, &conn->tcp, conn.get(), host, request);
     }
     if (auto* err = std::get_if<ExchangeError>(&r)) {
       conn->close();
@@ -601,8 +675,7 @@ HttpClient::HttpClient(std::shared_ptr<State> state) : state_(std::move(state)) 
 HttpClient::~HttpClient() { stop(); }
 
 net::awaitable<ClientResult<HttpResponse>> HttpClient::post(HttpRequest req) {
-  auto state = state_;  // in-flight requests keep the state alive
-  co_return co_await state->post(std::move(req));
+  return state_->post(state_, std::move(req));  // in-flight requests keep the state alive
 }
 
 void HttpClient::stop() {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -147,11 +148,12 @@ struct DeliveryQueueStats {
   std::optional<TimePoint> oldest_due;  // the earliest next_attempt_at among the due ones
 };
 
-// A claimed delivery with what the dispatcher needs to send it.
+// A claimed delivery with what the dispatcher needs to send it. The endpoint is shared (read-only) by the
+// deliveries of one claim: not copied for each of them.
 struct DueDelivery {
   Delivery delivery;
   Message message;
-  Endpoint endpoint;
+  std::shared_ptr<const Endpoint> endpoint;  // never null
 };
 
 // A stored answer to a POST carrying an `idempotency-key` header.

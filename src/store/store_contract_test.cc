@@ -1178,7 +1178,7 @@ TEST_P(StoreContractTest, DeliveriesAreClaimedWhenDueUnderALeaseThatExpires) {
   EXPECT_EQ(claimed[0].delivery.status, Delivery::kSending);
   EXPECT_EQ(claimed[0].delivery.next_attempt_at, lease);
   EXPECT_EQ(claimed[0].message.payload, msg.payload);
-  EXPECT_EQ(claimed[0].endpoint.url, ep.url);
+  EXPECT_EQ(claimed[0].endpoint->url, ep.url);
 
   // Leased: not claimed again before the lease ends, even when the other one is due; claimed again after.
   auto claim_at = [&](TimePoint t) {

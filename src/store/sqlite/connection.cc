@@ -5,6 +5,12 @@
 namespace hookwire::store {
 
 Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, const Options& options) {
+  // SQLite's memory statistics (on by default) take a global mutex around every one of its allocations, which
+  // cost the writer about 5 % of its instructions; nothing reads them. A process-wide setting that only takes
+  // effect before SQLite initialises, i.e. before the first connection is opened (later calls are refused,
+  // harmlessly).
+  static const int memstatus_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)memstatus_off;
   sqlite3* db = nullptr;
   const int flags = (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
                     SQLITE_OPEN_NOMUTEX;

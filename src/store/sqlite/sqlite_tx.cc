@@ -904,14 +904,22 @@ Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, T
   // of any one endpoint, and reads at most a bounded window of them (so a claim costs the writer the same
   // whatever the backlog). Due rows passed over because their endpoint already has its share are moved
   // behind the current queue (due at `now`, unchanged otherwise): one endpoint's backlog at the head of the
-  // queue never hides the others' due work from the next claim.
+  // queue never hides the others' due work from the next claim. Each row comes with its message (one
+  // statement, not one lookup per row; NULL when the message is gone) and its rowid, by which the lease is
+  // written (no lookup of the id in the primary key's index).
   static const std::string sql = fmt::format(
-      "SELECT {} FROM deliveries WHERE status IN (1, 3) AND next_attempt_at <= ? ORDER BY next_attempt_at "
-      "LIMIT ?",
-      kDeliveryCols);
+      "SELECT d.rowid, {}, {} FROM deliveries d LEFT JOIN messages m ON m.app_id = d.app_id AND m.id = "
+      "d.msg_id WHERE d.status IN (1, 3) AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at LIMIT ?",
+      prefixed(kDeliveryCols, "d"), prefixed(kMessageCols, "m"));
+  constexpr int kDeliveryColCount = 10;
   const int64_t window = int64_t{limit} * 4 + per_endpoint;
-  std::vector<Delivery> due;
-  std::vector<std::string> passed_over;
+  struct Row {
+    int64_t rowid;
+    Delivery delivery;
+    Result<Message> message;
+  };
+  std::vector<Row> due;
+  std::vector<int64_t> passed_over;
   {
     auto stmt = conn_.prepare(sql);
     if (!stmt.ok()) return stmt.take_error();
@@ -921,46 +929,65 @@ Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, T
     std::unordered_map<std::string, int> taken;
     int rc = SQLITE_DONE;
     while (static_cast<int>(due.size()) < limit && (rc = s.step()) == SQLITE_ROW) {
-      Delivery d = read_delivery(s);
+      const int64_t rowid = s.int64(0);
+      Delivery d = read_delivery(s, 1);
       if (++taken[d.endpoint_id] > per_endpoint) {
-        if (d.next_attempt_at < now) passed_over.push_back(std::move(d.id));
+        if (d.next_attempt_at < now) passed_over.push_back(rowid);
         continue;
       }
-      due.push_back(std::move(d));
+      Result<Message> msg = s.is_null(1 + kDeliveryColCount)
+                                ? Result<Message>(Error::not_found("message not found"))
+                                : read_message(s, 1 + kDeliveryColCount);
+      due.push_back(Row{rowid, std::move(d), std::move(msg)});
     }
     if (static_cast<int>(due.size()) < limit && rc != SQLITE_DONE) return conn_.error("claim_due_deliveries");
   }
   if (!passed_over.empty()) {
-    auto stmt = conn_.prepare("UPDATE deliveries SET next_attempt_at = ? WHERE id = ?");
+    auto stmt = conn_.prepare("UPDATE deliveries SET next_attempt_at = ? WHERE rowid = ?");
     if (!stmt.ok()) return stmt.take_error();
-    for (const auto& id : passed_over) {
+    for (const int64_t rowid : passed_over) {
       Stmt s(*stmt);
       s.bind(1, now);
-      s.bind(2, id);
+      s.bind(2, rowid);
       if (auto st = finish_write(s, "claim_due_deliveries"); !st.ok()) return st.take_error();
     }
   }
+  auto lease =
+      conn_.prepare("UPDATE deliveries SET status = ?, next_attempt_at = ?, updated_at = ? WHERE rowid = ?");
+  if (!lease.ok()) return lease.take_error();
   std::vector<DueDelivery> out;
   out.reserve(due.size());
-  std::unordered_map<std::string, Result<Endpoint>> endpoints;  // one lookup per endpoint per claim
-  for (auto& d : due) {
-    auto msg = get_message(d.app_id, d.msg_id);
+  // One lookup per endpoint per claim; its deliveries share the result.
+  std::unordered_map<std::string, Result<std::shared_ptr<const Endpoint>>> endpoints;
+  for (auto& [rowid, d, msg] : due) {
     auto cached = endpoints.find(d.endpoint_id);
-    if (cached == endpoints.end())
-      cached = endpoints.emplace(d.endpoint_id, get_endpoint(d.app_id, d.endpoint_id)).first;
-    Result<Endpoint> ep = msg.ok() ? cached->second : Result<Endpoint>(msg.error());
+    if (cached == endpoints.end()) {
+      auto read = get_endpoint(d.app_id, d.endpoint_id);
+      auto shared =
+          read.ok()
+              ? Result<std::shared_ptr<const Endpoint>>(std::make_shared<const Endpoint>(std::move(*read)))
+              : Result<std::shared_ptr<const Endpoint>>(read.error());
+      cached = endpoints.emplace(d.endpoint_id, std::move(shared)).first;
+    }
+    const auto& ep = cached->second;
     d.updated_at = now;
     if (!msg.ok() || !ep.ok()) {
       const Error& e = msg.ok() ? ep.error() : msg.error();
       if (e.code != Errc::kNotFound) return e;
       d.status = Delivery::kFailed;  // its message or endpoint was deleted: nothing left to send
-      if (auto st = update_delivery(d); !st.ok()) return st.take_error();
-      continue;
+    } else {
+      d.status = Delivery::kSending;
+      d.next_attempt_at = lease_until;
     }
-    d.status = Delivery::kSending;
-    d.next_attempt_at = lease_until;
-    if (auto st = update_delivery(d); !st.ok()) return st.take_error();
-    out.push_back(DueDelivery{std::move(d), std::move(*msg), std::move(*ep)});
+    {
+      Stmt s(*lease);
+      s.bind(1, d.status);
+      s.bind(2, d.next_attempt_at);
+      s.bind(3, d.updated_at);
+      s.bind(4, rowid);
+      if (auto st = finish_write(s, "claim_due_deliveries"); !st.ok()) return st.take_error();
+    }
+    if (d.status == Delivery::kSending) out.push_back(DueDelivery{std::move(d), std::move(*msg), *ep});
   }
   return out;
 }
