@@ -15,6 +15,7 @@
 #include "delivery/fan_out.h"
 #include "delivery/operational.h"
 #include "delivery/testing/scripted_receiver.h"
+#include "store/testing/test_dir.h"
 
 namespace hookwire::delivery {
 namespace {
@@ -28,21 +29,13 @@ constexpr const char* kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 class DispatcherTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("hookwire-dispatcher-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    store::SqliteOptions so;
-    so.path = (dir_ / "db").string();
-    auto opened = store::open_sqlite_store(so);
-    ASSERT_TRUE(opened.ok());
-    store_ = std::move(opened).value();
+    store_ = store::testing::open_test_store(dir_.path());
+    ASSERT_NE(store_, nullptr);
     clock_.set(from_unix_millis(unix_millis(std::chrono::system_clock::now())));  // the store keeps ms
   }
   void TearDown() override {
     if (dispatcher_) dispatcher_->stop();
-    store_->stop();
-    std::filesystem::remove_all(dir_);
+    if (store_) store_->stop();
   }
 
   Status write(std::function<Status(store::Tx&)> fn) {
@@ -148,7 +141,7 @@ class DispatcherTest : public ::testing::Test {
 
   static constexpr const char* kOpsSecret = "whsec_b3BlcmF0aW9uYWwtd2ViaG9va3Mtc2VjcmV0";
 
-  std::filesystem::path dir_;
+  store::testing::TestDir dir_{"hookwire-dispatcher"};
   std::optional<std::string> operational_app_id_;
   std::unique_ptr<store::Store> store_;
   ManualClock clock_;

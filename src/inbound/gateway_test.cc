@@ -14,6 +14,7 @@
 
 #include "inbound/sources.h"
 #include "store/async.h"
+#include "store/testing/test_dir.h"
 
 namespace hookwire::inbound {
 namespace {
@@ -26,24 +27,15 @@ constexpr const char* kGithubSecret = "It's a Secret to Everybody";
 class GatewayTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    static std::atomic<int> n{0};
-    dir_ = std::filesystem::temp_directory_path() /
-           ("hookwire-inbound-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    store::SqliteOptions o;
-    o.path = (dir_ / "db").string();
-    auto s = store::open_sqlite_store(o);
-    ASSERT_TRUE(s.ok()) << s.error().detail;
-    store_ = std::move(*s);
+    store_ = store::testing::open_test_store(dir_.path());
+    ASSERT_NE(store_, nullptr);
     GatewayOptions go;
     go.on_deliveries_created = [this] { ++wakes_; };
     gateway_ = std::make_unique<Gateway>(*store_, clock_, metrics_, go);
   }
   void TearDown() override {
     gateway_.reset();
-    store_->stop();
-    std::filesystem::remove_all(dir_);
+    if (store_) store_->stop();
   }
 
   store::Source create(std::string_view spec_json) {
@@ -128,7 +120,7 @@ class GatewayTest : public ::testing::Test {
     return std::stod(text.substr(at + key.size()));
   }
 
-  std::filesystem::path dir_;
+  store::testing::TestDir dir_{"hookwire-inbound"};
   ManualClock clock_;
   metrics::Registry metrics_;
   std::unique_ptr<store::Store> store_;

@@ -21,11 +21,8 @@ namespace hookwire::store {
 // -------------------------------------------------------------------------------------------------
 
 void StoreContractTest::SetUp() {
-  static std::atomic<int> counter{0};
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  dir_ = std::filesystem::temp_directory_path() /
-         ("hookwire-store-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)) / info->name();
-  std::filesystem::remove_all(dir_);
+  test_dir_.emplace("hookwire-store");
+  dir_ = test_dir_->path() / GetParam().name;
   store_ = GetParam().open(dir_.string());
   ASSERT_NE(store_, nullptr) << "factory failed for " << dir_;
 }
@@ -33,8 +30,7 @@ void StoreContractTest::SetUp() {
 void StoreContractTest::TearDown() {
   if (store_) store_->stop();
   store_.reset();
-  std::error_code ec;
-  std::filesystem::remove_all(dir_.parent_path(), ec);
+  test_dir_.reset();
 }
 
 void StoreContractTest::reopen() {

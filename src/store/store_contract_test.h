@@ -14,9 +14,11 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "store/store.h"
+#include "store/testing/test_dir.h"
 
 namespace hookwire::store {
 
@@ -43,7 +45,8 @@ class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
   }
   void read_raw(std::function<void(Tx&)> fn);
 
-  std::filesystem::path dir_;
+  std::optional<testing::TestDir> test_dir_;  // removed with everything in it after each test
+  std::filesystem::path dir_;                 // the store's directory, inside test_dir_
   std::unique_ptr<Store> store_;
 };
 

@@ -1,16 +1,15 @@
 // Message creation through the real router, server and SQLite store, with an injected clock: the
 // `idempotency-key` rules (replay, conflict, expiry, scope), which message creation keeps in the message row.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <boost/json.hpp>
-#include <filesystem>
 
 #include "api/http_server.h"
 #include "api/testing/http_test_client.h"
 #include "api/v1/routes.h"
 #include "core/clock.h"
 #include "store/store.h"
+#include "store/testing/test_dir.h"
 
 namespace hookwire::api::v1 {
 namespace {
@@ -21,15 +20,8 @@ using testing::TestClient;
 class MessageCreateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("hookwire-messages-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    store::SqliteOptions so;
-    so.path = (dir_ / "db").string();
-    auto opened = store::open_sqlite_store(so);
-    ASSERT_TRUE(opened.ok());
-    store_ = std::move(opened).value();
+    store_ = store::testing::open_test_store(dir_.path());
+    ASSERT_NE(store_, nullptr);
     clock_.set(from_unix_millis(unix_millis(std::chrono::system_clock::now())));  // the store keeps ms
     ctx_.store = store_.get();
     ctx_.clock = &clock_;
@@ -52,7 +44,6 @@ class MessageCreateTest : public ::testing::Test {
     client_.reset();
     if (server_) server_->stop();
     if (store_) store_->stop();
-    std::filesystem::remove_all(dir_);
   }
 
   Response post(std::string_view target, std::string body, std::string key = {}) {
@@ -65,7 +56,7 @@ class MessageCreateTest : public ::testing::Test {
   }
   static bool replayed(const Response& res) { return res["idempotent-replayed"] == "true"; }
 
-  std::filesystem::path dir_;
+  store::testing::TestDir dir_{"hookwire-messages"};
   ManualClock clock_;
   metrics::Registry metrics_;
   std::unique_ptr<store::Store> store_;

@@ -18,18 +18,13 @@
 #include "core/ids.h"
 #include "store/sqlite/schema.h"
 #include "store/store_contract_test.h"
+#include "store/testing/test_dir.h"
 
 namespace hookwire::store {
 namespace {
 
 std::unique_ptr<Store> open_in(const std::string& dir, SqliteOptions options = {}) {
-  options.path = dir + "/hookwire.db";
-  auto s = open_sqlite_store(options);
-  if (!s.ok()) {
-    ADD_FAILURE() << s.error().detail;
-    return nullptr;
-  }
-  return std::move(*s);
+  return testing::open_test_store(dir, std::move(options));
 }
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContractTest,
@@ -37,16 +32,34 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContractTest,
                                                         [](std::string dir) { return open_in(dir); }}),
                          [](const auto& info) { return info.param.name; });
 
+// Holds the store's writer inside one write function from construction until release(): what is submitted
+// meanwhile queues up and then runs as one batch.
+class WriterHold {
+ public:
+  explicit WriterHold(Store& store) {
+    std::promise<void> entered;
+    store.submit_write(
+        [&entered, released = released_.get_future().share()](Tx&) -> Status {
+          entered.set_value();
+          released.wait();
+          return {};
+        },
+        [](Status) {});
+    entered.get_future().wait();
+  }
+  ~WriterHold() { release(); }
+  void release() {
+    if (!done_) released_.set_value();
+    done_ = true;
+  }
+
+ private:
+  std::promise<void> released_;
+  bool done_ = false;
+};
+
 class SqliteStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("hookwire-sqlite-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   static Status write(Store& s, Store::WriteFn fn) {
     std::promise<Status> p;
     s.submit_write(std::move(fn), [&p](Status st) { p.set_value(std::move(st)); });
@@ -69,7 +82,9 @@ class SqliteStoreTest : public ::testing::Test {
     return out;
   }
 
-  std::filesystem::path dir_;
+  testing::TestDir test_dir_{"hookwire-sqlite"};
+  // Where a test's store goes; not made yet (the store makes its parent directories: one test checks that).
+  const std::filesystem::path dir_ = test_dir_.path() / "db";
 };
 
 TEST_F(SqliteStoreTest, CreatesParentDirectoriesAndAWalDatabaseAtTheLatestVersion) {
@@ -156,15 +171,7 @@ TEST_F(SqliteStoreTest, QueuedWritesCommitAsOneBatchAndAreCounted) {
 
   // Hold the writer in one function while 200 more queue up behind it: they must then commit as batches of
   // max_batch (64, 64, 64, 8).
-  std::promise<void> entered, release;
-  store->submit_write(
-      [&](Tx&) -> Status {
-        entered.set_value();
-        release.get_future().wait();
-        return {};
-      },
-      [](Status) {});
-  entered.get_future().wait();
+  WriterHold hold(*store);
   std::atomic<int> acked{0};
   std::promise<void> all_done;
   for (int i = 0; i < 200; ++i) {
@@ -177,7 +184,7 @@ TEST_F(SqliteStoreTest, QueuedWritesCommitAsOneBatchAndAreCounted) {
           if (acked.fetch_add(1) == 199) all_done.set_value();
         });
   }
-  release.set_value();
+  hold.release();
   all_done.get_future().wait();
   store->stop();
 
@@ -208,15 +215,7 @@ TEST_F(SqliteStoreTest, ARolledBackFunctionLeavesNothingCachedForTheNextInItsBat
   ASSERT_TRUE(inserted.get_future().get().ok());
 
   // Hold the writer so that the next three functions run as one batch.
-  std::promise<void> entered, release;
-  store->submit_write(
-      [&](Tx&) -> Status {
-        entered.set_value();
-        release.get_future().wait();
-        return {};
-      },
-      [](Status) {});
-  entered.get_future().wait();
+  WriterHold hold(*store);
   std::promise<Status> failed, renamed_seen, other_seen;
   // 1. Renames the application, reads it (the new name is now cached), then fails: rolled back.
   store->submit_write(
@@ -250,7 +249,7 @@ TEST_F(SqliteStoreTest, ARolledBackFunctionLeavesNothingCachedForTheNextInItsBat
         return got.error().code == Errc::kNotFound ? Status{} : Status(got.error());
       },
       [&](Status st) { other_seen.set_value(std::move(st)); });
-  release.set_value();
+  hold.release();
   EXPECT_EQ(failed.get_future().get().error().code, Errc::kValidation);
   auto renamed = renamed_seen.get_future().get();
   EXPECT_TRUE(renamed.ok()) << renamed.error().detail;
@@ -262,15 +261,7 @@ TEST_F(SqliteStoreTest, ARolledBackFunctionLeavesNothingCachedForTheNextInItsBat
 TEST_F(SqliteStoreTest, FailedCommitFailsTheWholeBatch) {
   auto store = open_in(dir_.string());
   ASSERT_NE(store, nullptr);
-  std::promise<void> entered, release;
-  store->submit_write(
-      [&](Tx&) -> Status {
-        entered.set_value();
-        release.get_future().wait();
-        return {};
-      },
-      [](Status) {});
-  entered.get_future().wait();
+  WriterHold hold(*store);
   std::promise<Status> first, second;
   store->submit_write(
       [](Tx& tx) {
@@ -289,7 +280,7 @@ TEST_F(SqliteStoreTest, FailedCommitFailsTheWholeBatch) {
         return {};
       },
       [&](Status st) { second.set_value(std::move(st)); });
-  release.set_value();
+  hold.release();
   auto st1 = first.get_future().get();
   auto st2 = second.get_future().get();
   ASSERT_FALSE(st1.ok());
