@@ -381,8 +381,9 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
 
   // Attempt records are written in batches: every record queued during one turn of the event loop (many
   // responses arrive together under load) goes into one store write, and each record's continuation runs
-  // once that write is committed. One write per batch instead of per attempt: fewer hand-offs between the
-  // dispatcher and the writer. If the write fails, every record of the batch is reported failed (their
+  // once that write is committed. One record write is outstanding at a time: records that arrive meanwhile
+  // wait for it and then go together, so the batch grows with the writer's latency instead of the writer
+  // taking many small record writes. If a write fails, every record of its batch is reported failed (their
   // leases expire and the deliveries are sent again).
   void enqueue_record(std::unique_ptr<AttemptRecord> record) {
     records_.push_back(std::move(record));
@@ -396,7 +397,8 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
 
   void flush_records() {
     flush_posted_ = false;
-    if (records_.empty()) return;
+    if (records_.empty() || record_write_pending_) return;
+    record_write_pending_ = true;
     auto batch = std::make_shared<std::vector<std::unique_ptr<AttemptRecord>>>(std::move(records_));
     records_.clear();
     // The write runs before its completion, which holds `self`: `this` outlives it.
@@ -409,7 +411,9 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         },
         [self = shared_from_this(), batch](Status st) {
           asio::post(self->ioc_, [self, batch, st = std::move(st)] {
+            self->record_write_pending_ = false;
             for (auto& r : *batch) self->recorded(*r, st);
+            self->flush_records();  // what queued up meanwhile
           });
         },
         kBookkeeping);
@@ -516,11 +520,11 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   // ioc_ thread only:
   bool stopping_ = false;
   bool loop_done_ = false;
-  bool woken_ = false;
+  bool woken_ = false;  // a wake since the claim loop last started a pass (a claim may have missed it)
   std::vector<std::unique_ptr<AttemptRecord>> records_;  // attempt records waiting for the next batched write
   bool flush_posted_ = false;
-  static constexpr size_t kMaxRecordBatch =
-      256;                // a wake since the claim loop last started a pass (a claim may have missed it)
+  bool record_write_pending_ = false;  // one record write at a time: the next takes all that queued meanwhile
+  static constexpr size_t kMaxRecordBatch = 256;
   size_t in_flight_ = 0;  // claimed and not yet recorded: sending, or waiting in a line below
   static constexpr size_t kLinePerSlot = 2;
   std::unordered_map<std::string, std::deque<store::DueDelivery>> waiting_;
