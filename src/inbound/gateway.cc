@@ -8,6 +8,7 @@
 #include "core/ids.h"
 #include "delivery/fan_out.h"
 #include "store/async.h"
+#include "store/message_keys.h"
 
 namespace hookwire::inbound {
 
@@ -248,7 +249,7 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   msg.payload = std::string(in.body);
   msg.created_at = now;
   // The deduplication key is the message's idempotency key in the source's own application (unique there):
-  // a key already used fails the insert, and only then is its message looked up.
+  // store::insert_message_once keeps the first message with it for the TTL.
   if (!dedup_key.empty()) msg.idempotency_key = std::move(dedup_key);
   std::function<Result<Kept>(store::Tx&)> fn = [msg = std::move(msg), now,
                                                 ttl = src.spec.dedup_ttl](store::Tx& tx) -> Result<Kept> {
@@ -259,17 +260,9 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
         return Error::not_found("this source was deleted, or its application was");
       return app.take_error();
     }
-    for (bool retried = false;; retried = true) {
-      auto st = tx.insert_message(msg);
-      if (st) break;
-      if (st.error().code != Errc::kConflict || !msg.idempotency_key || retried) return st.take_error();
-      auto prior = tx.get_message_by_idempotency_key(msg.app_id, *msg.idempotency_key);
-      if (!prior) return prior.error().code == Errc::kNotFound ? st.take_error() : prior.take_error();
-      if (prior->created_at + ttl > now) return Kept{prior->id, true, 0};
-      // Expired: the key is free again.
-      if (auto cleared = tx.clear_message_idempotency_key(msg.app_id, prior->id); !cleared)
-        return cleared.take_error();
-    }
+    auto held = store::insert_message_once(tx, msg, ttl, now);
+    if (!held) return held.take_error();
+    if (*held) return Kept{(*held)->id, true, 0};  // a duplicate within the TTL
     auto n = delivery::fan_out(tx, msg, now);
     if (!n) return n.take_error();
     return Kept{msg.id, false, *n};

@@ -6,6 +6,7 @@
 #include "core/ids.h"
 #include "delivery/fan_out.h"
 #include "store/async.h"
+#include "store/message_keys.h"
 
 namespace hookwire::api::v1 {
 
@@ -93,29 +94,16 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
       if (auto st = tx.insert_application(*app); !st) return st.take_error();
     }
     f.msg.app_id = app->id;
-    // Insert first: a used key is a conflict of the insert (which changes nothing), so the usual case, a new
-    // key, costs no lookup. Only after a conflict is the key's message looked up.
-    for (bool retried = false;; retried = true) {
-      auto st = tx.insert_message(f.msg);
-      if (st) break;
-      if (st.error().code != Errc::kConflict) return st.take_error();
-      if (f.msg.idempotency_key && !retried) {
-        auto prior = tx.get_message_by_idempotency_key(app->id, *f.msg.idempotency_key);
-        if (prior && prior->created_at + ttl > now) {
-          if (prior->request_hash != f.msg.request_hash)
-            return Error::validation("header.idempotency-key",
-                                     "this idempotency key was already used with a different request");
-          return Replay{message_json(*prior, with_content)};
-        }
-        if (prior) {  // expired: the key is free again
-          if (auto cleared = tx.clear_message_idempotency_key(app->id, prior->id); !cleared)
-            return cleared.take_error();
-          continue;
-        }
-        if (prior.error().code != Errc::kNotFound) return prior.take_error();
-      }
-      // Not the key: the eventId (message ids never collide).
+    auto held = store::insert_message_once(tx, f.msg, ttl, now);
+    if (!held) {
+      if (held.error().code != Errc::kConflict) return held.take_error();
       return Error::conflict("a message with eventId \"" + f.msg.event_id.value_or("") + "\" already exists");
+    }
+    if (*held) {  // the key's message, within the TTL: replay it, if this is the same request
+      if ((*held)->request_hash != f.msg.request_hash)
+        return Error::validation("header.idempotency-key",
+                                 "this idempotency key was already used with a different request");
+      return Replay{message_json(**held, with_content)};
     }
     // Fan-out in the same transaction: the message is never durable without its deliveries.
     auto n = delivery::fan_out(tx, f.msg, now);
