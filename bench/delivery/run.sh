@@ -14,7 +14,7 @@
 #   LOAD_DURATION    wrk time loading messages with delivery off (default 15s)
 #   CEIL_DURATION    wrk time against the sink for the ceiling (default 10s)
 #   CONNECTIONS, WRK_THREADS, BODY_BYTES  wrk settings (64, 2, 1024)
-#   SAMPLE_MS        /metrics sampling period during the drain (default 200)
+#   SAMPLE_MS        sampling period during the drain (default 200): the sink's count, then /metrics at the end
 #   NGINX_WORKERS    sink worker_processes (default auto)
 #   RATE, LAT_SECONDS, WARMUP_SECONDS  latency: messages/s (1000), measured seconds (20), warm-up (2)
 #   RETRIES          retries: pending deliveries to insert (default 1000000); LEASED (default 1000) leased ones
@@ -120,38 +120,33 @@ throughput() {
     strace_pid=$!
     EXTRA_PIDS+=("$strace_pid")
   fi
-  local samples=$WORK/drain.samples scrapes=0 delivered=0 last=-1 stalled_since t m now
-  : >"$samples"
-  stalled_since=$(date +%s)
-  while :; do
-    t=$(date +%s.%N)
-    scrape >"$WORK/m.txt" || die "scraping /metrics failed"
-    scrapes=$((scrapes + 1))
-    delivered=$(metric "$WORK/m.txt" 'delivery_attempts_total{outcome="delivered"}')
-    echo "$t $delivered $(metric "$WORK/m.txt" 'delivery_attempts_total{outcome="retry"}')" \
-      "$(metric "$WORK/m.txt" 'delivery_attempts_total{outcome="exhausted"}')" >>"$samples"
-    [ "$delivered" -ge "$total" ] && break
-    now=$(date +%s)
-    if [ "$delivered" != "$last" ]; then last=$delivered; stalled_since=$now; fi
-    ((now - stalled_since < 30)) || { log "no progress for 30 s at $delivered/$total"; break; }
-    sleep "$(awk -v ms="$SAMPLE_MS" 'BEGIN { printf "%.3f", ms / 1000 }')"
-  done
-  cpu_end drain "curl (sampling)" "$HOOKWIRE_PID" $(nginx_pids)
+  # One node process follows the drain (drain_sampler.mjs): the sink's request count every SAMPLE_MS over
+  # one keep-alive connection, then hookwire's /metrics until every delivery is recorded. No process per
+  # sample, and no store-reading scrape per sample: the sampling must not compete with what it measures.
+  local samples=$WORK/drain.samples
+  SINK_STATUS_URL="$NGINX_URL/nginx-status" METRICS_URL="$HW_URL/metrics" TOKEN=$TOKEN TOTAL=$total SINK0=$sink0 \
+    SAMPLE_MS=$SAMPLE_MS OUT="$samples" node "$HERE/drain_sampler.mjs" || log "the drain did not finish"
+  cpu_end drain "sampler (node)" "$HOOKWIRE_PID" $(nginx_pids)
   [ -n "$perf_pid" ] && wait "$perf_pid" 2>/dev/null
   if [ -n "$strace_pid" ]; then kill -INT "$strace_pid" 2>/dev/null; wait "$strace_pid" 2>/dev/null || true; fi
-  cp "$WORK/m.txt" "$WORK/drain-metrics.txt"
+  [ -s "$samples.metrics" ] && cp "$samples.metrics" "$WORK/drain-metrics.txt"
+  [ -s "$WORK/drain-metrics.txt" ] || scrape >"$WORK/drain-metrics.txt" || die "scraping /metrics failed"
+  local delivered
+  delivered=$(metric "$WORK/drain-metrics.txt" 'delivery_attempts_total{outcome="delivered"}')
   local sink_reqs conn1 req1
   read -r conn1 req1 < <(nginx_counts)
-  sink_reqs=$((req1 - sink0 - 1))  # minus this status request
-  local sink_conns=$((conn1 - conn0 - 1))
+  local status_reqs
+  status_reqs=$(awk '$1 == "done" { print $6 }' "$samples")
+  sink_reqs=$((req1 - sink0 - 1 - ${status_reqs:-0}))  # minus the sampler's status requests and this one
+  local sink_conns=$((conn1 - conn0 - 2))  # minus the sampler's connection and this one
   stop_hookwire
   local left
   left=$(sqlite3 "$data/hookwire.db" "SELECT count(*) FROM deliveries WHERE status != 0")
   local attempts
   attempts=$(sqlite3 "$data/hookwire.db" "SELECT count(*) FROM attempts")
 
-  # Rates: overall (process start -> last delivery recorded) and steady (10 % -> 90 % of the total, linear
-  # interpolation between samples).
+  # Rates: steady (10 % -> 90 % of the total received by the sink, linear interpolation between samples) and
+  # overall (process start -> last delivery recorded as delivered by hookwire, the sampler's "done" line).
   local rates
   rates=$(awk -v total="$total" -v t0="$t_start" '
     function cross(frac,   target, i) {
@@ -162,15 +157,17 @@ throughput() {
       }
       return t[n]
     }
+    $1 == "done" { tdone = $2; dd = $3; next }
     { n++; t[n] = $1; d[n] = $2 }
     END {
-      t10 = cross(0.1); t90 = cross(0.9); tend = cross(1.0)
-      printf "%.0f %.0f %.2f %.2f", 0.8 * total / (t90 - t10), d[n] / (tend - t0), tend - t0, t90 - t10
+      t10 = cross(0.1); t90 = cross(0.9); if (tdone == "") tdone = t[n]
+      printf "%.0f %.0f %.2f %.2f", 0.8 * total / (t90 - t10), dd / (tdone - t0), tdone - t0, t90 - t10
     }' "$samples")
   local steady overall drain_secs steady_secs
   read -r steady overall drain_secs steady_secs <<<"$rates"
   local retry exhausted
-  read -r _ _ retry exhausted < <(tail -n 1 "$samples")
+  retry=$(metric "$WORK/drain-metrics.txt" 'delivery_attempts_total{outcome="retry"}')
+  exhausted=$(metric "$WORK/drain-metrics.txt" 'delivery_attempts_total{outcome="exhausted"}')
   local ticks_hw ticks_ng
   read -r ticks_hw ticks_ng < <(awk 'FNR == NR { b[$1] = $3; next }
       { u = $3 - b[$1]; if ($2 == "nginx") ng += u; else hw += u } END { print hw + 0, ng + 0 }' \

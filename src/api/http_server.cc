@@ -312,10 +312,20 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
     if (state_.stopping()) co_return;
     if (buffer_.size() == 0) {
       // Between requests: wait for the first byte under the idle timeout.
+      // Wait for readability, then read without blocking: an async read would first try a read at once,
+      // which on a keep-alive connection almost always fails (the client sends its next request only
+      // after our answer) and costs a system call per request.
       set_deadline(Phase::kIdle, SteadyClock::now() + opts_.idle_timeout);
-      auto [ec, n] =
-          co_await socket_.async_read_some(buffer_.prepare(beast::read_size(buffer_, kReadCapacity)), kUse);
-      if (ec) co_return;
+      size_t n = 0;
+      for (;;) {
+        auto [wec] = co_await socket_.async_wait(tcp::socket::wait_read, kUse);
+        if (wec) co_return;
+        error_code ec;
+        n = socket_.read_some(buffer_.prepare(beast::read_size(buffer_, kReadCapacity)), ec);
+        if (ec == net::error::would_block || ec == net::error::try_again) continue;
+        if (ec) co_return;
+        break;
+      }
       buffer_.commit(n);
     }
     const auto start = request_start_ = SteadyClock::now();

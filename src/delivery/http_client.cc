@@ -538,6 +538,15 @@ HttpClient::State::exchange(std::shared_ptr<Attempt> attempt, Stream* stream, Co
     auto [ec, n] = co_await net::async_write(*stream, request, kUse);
     if (ec) co_return lost("sending the request", ec, true);
   }
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    // Wait until the answer is readable before reading: Asio would otherwise try a read at once, which
+    // fails (the receiver has not answered yet) and costs a system call per request. A wait does not read.
+    // (Not for TLS: the TLS layer may hold bytes already read.)
+    if (conn->buffer.size() == 0) {
+      auto [ec] = co_await stream->socket().async_wait(tcp::socket::wait_read, kUse);
+      if (ec) co_return lost("waiting for the response", ec, true);
+    }
+  }
 
   std::optional<ResponseParser> parser;
   for (;;) {

@@ -1203,6 +1203,64 @@ TEST_P(StoreContractTest, DeliveriesAreClaimedWhenDueUnderALeaseThatExpires) {
   ASSERT_EQ(listed->size(), 2u);
 }
 
+// A claimed delivery carries its row handle, and update_delivery uses it; a handle that names another row (or
+// none) never changes the wrong delivery: the id decides.
+TEST_P(StoreContractTest, AnUpdateWithAWrongRowHandleChangesOnlyTheDeliveryNamedById) {
+  const auto app = make_app();
+  const auto ep = make_endpoint(app.id);
+  const auto msg = make_message(app.id);
+  const auto first = make_delivery(msg, ep, kT0);
+  const auto second = make_delivery(msg, ep, kT0 + std::chrono::seconds(1));
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
+                if (auto st = tx.insert_message(msg); !st.ok()) return st;
+                if (auto st = tx.insert_delivery(first); !st.ok()) return st;
+                return tx.insert_delivery(second);
+              }).ok());
+  std::vector<DueDelivery> claimed;
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                auto r = tx.claim_due_deliveries(kT0 + std::chrono::seconds(1), kT0 + std::chrono::seconds(60),
+                                                 10, 10);
+                if (!r.ok()) return r.take_error();
+                claimed = std::move(*r);
+                return {};
+              }).ok());
+  ASSERT_EQ(claimed.size(), 2u);
+  ASSERT_NE(claimed[0].delivery.row, claimed[1].delivery.row);
+
+  // The first delivery's new state, carrying the second one's handle; then the second's, with an unknown one.
+  Delivery done = claimed[0].delivery;
+  done.status = Delivery::kSuccess;
+  done.attempts = 1;
+  done.row = claimed[1].delivery.row;
+  Delivery retry = claimed[1].delivery;
+  retry.status = Delivery::kPending;
+  retry.attempts = 1;
+  retry.next_attempt_at = kT0 + std::chrono::hours(1);
+  retry.row = 987654321;
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.update_delivery(done); !st.ok()) return st;
+                return tx.update_delivery(retry);
+              }).ok());
+  auto listed =
+      read<std::vector<Delivery>>([&](Tx& tx) { return tx.list_deliveries_by_message(app.id, msg.id); });
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  for (const auto& d : *listed) {
+    const Delivery& want = d.id == first.id ? done : retry;
+    EXPECT_EQ(d.status, want.status) << d.id;
+    EXPECT_EQ(d.attempts, 1) << d.id;
+    EXPECT_EQ(d.next_attempt_at, want.next_attempt_at) << d.id;
+  }
+  // A handle does not make a deleted delivery's update succeed.
+  Delivery gone = done;
+  gone.id = "dlv_does_not_exist";
+  auto st = write([&](Tx& tx) { return tx.update_delivery(gone); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kNotFound);
+}
+
 TEST_P(StoreContractTest, AClaimTakesAShareOfEachEndpointAndMovesTheRestBehind) {
   const auto app = make_app();
   auto busy = make_endpoint(app.id);

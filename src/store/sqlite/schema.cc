@@ -163,6 +163,30 @@ CREATE UNIQUE INDEX messages_by_idempotency_key ON messages (app_id, idempotency
   WHERE idempotency_key IS NOT NULL;
 DROP TABLE inbound_dedup;
 )sql",
+    // 8: attempts lose the primary key on `id` (its index was never read: every lookup names the message or
+    // the endpoint); ids stay unique per message through `attempts_by_msg`. One B-tree fewer per attempt,
+    // the costliest row the delivery path writes.
+    R"sql(
+CREATE TABLE attempts_v8 (
+  id                   TEXT NOT NULL,
+  app_id               TEXT NOT NULL,
+  msg_id               TEXT NOT NULL,
+  endpoint_id          TEXT NOT NULL,
+  url                  TEXT NOT NULL,
+  status               INTEGER NOT NULL,
+  response_status_code INTEGER NOT NULL,
+  response             TEXT NOT NULL,
+  response_duration_ms INTEGER NOT NULL,
+  trigger_type         INTEGER NOT NULL,
+  created_at           INTEGER NOT NULL
+);
+INSERT INTO attempts_v8 SELECT id, app_id, msg_id, endpoint_id, url, status, response_status_code, response,
+  response_duration_ms, trigger_type, created_at FROM attempts;
+DROP TABLE attempts;
+ALTER TABLE attempts_v8 RENAME TO attempts;
+CREATE UNIQUE INDEX attempts_by_msg ON attempts (app_id, msg_id, id);
+CREATE INDEX attempts_by_endpoint ON attempts (app_id, endpoint_id, id);
+)sql",
 };
 
 int user_version(Connection& conn) {

@@ -882,6 +882,23 @@ Status SqliteTx::insert_delivery(const Delivery& d) {
 }
 
 Status SqliteTx::update_delivery(const Delivery& d) {
+  // By rowid when the delivery carries one (checked against the id: a rowid is only a hint), else by id.
+  if (d.row != 0) {
+    auto stmt = conn_.prepare(
+        "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, updated_at = ?, manual = ? "
+        "WHERE rowid = ? AND id = ?");
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    s.bind(1, d.status);
+    s.bind(2, d.attempts);
+    s.bind(3, d.next_attempt_at);
+    s.bind(4, d.updated_at);
+    s.bind(5, d.manual);
+    s.bind(6, d.row);
+    s.bind(7, d.id);
+    if (auto st = finish_write(s, "update_delivery"); !st.ok()) return st;
+    if (sqlite3_changes(conn_.handle()) == 1) return {};
+  }
   auto stmt = conn_.prepare(
       "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, updated_at = ?, manual = ? "
       "WHERE id = ?");
@@ -987,6 +1004,7 @@ Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, T
       s.bind(4, rowid);
       if (auto st = finish_write(s, "claim_due_deliveries"); !st.ok()) return st.take_error();
     }
+    d.row = rowid;
     if (d.status == Delivery::kSending) out.push_back(DueDelivery{std::move(d), std::move(*msg), *ep});
   }
   return out;
