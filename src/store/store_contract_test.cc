@@ -1220,8 +1220,8 @@ TEST_P(StoreContractTest, AnUpdateWithAWrongRowHandleChangesOnlyTheDeliveryNamed
               }).ok());
   std::vector<DueDelivery> claimed;
   ASSERT_TRUE(write([&](Tx& tx) -> Status {
-                auto r = tx.claim_due_deliveries(kT0 + std::chrono::seconds(1), kT0 + std::chrono::seconds(60),
-                                                 10, 10);
+                auto r = tx.claim_due_deliveries(kT0 + std::chrono::seconds(1),
+                                                 kT0 + std::chrono::seconds(60), 10, 10);
                 if (!r.ok()) return r.take_error();
                 claimed = std::move(*r);
                 return {};
