@@ -883,10 +883,11 @@ Status SqliteTx::insert_delivery(const Delivery& d) {
 
 Status SqliteTx::update_delivery(const Delivery& d) {
   // By rowid when the delivery carries one (checked against the id: a rowid is only a hint), else by id.
-  if (d.row != 0) {
-    auto stmt = conn_.prepare(
-        "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, updated_at = ?, manual = ? "
-        "WHERE rowid = ? AND id = ?");
+  auto update = [&](bool by_row) -> Result<int> {
+    auto stmt = conn_.prepare(by_row ? "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
+                                       "updated_at = ?, manual = ? WHERE id = ? AND rowid = ?"
+                                     : "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
+                                       "updated_at = ?, manual = ? WHERE id = ?");
     if (!stmt.ok()) return stmt.take_error();
     Stmt s(*stmt);
     s.bind(1, d.status);
@@ -894,24 +895,18 @@ Status SqliteTx::update_delivery(const Delivery& d) {
     s.bind(3, d.next_attempt_at);
     s.bind(4, d.updated_at);
     s.bind(5, d.manual);
-    s.bind(6, d.row);
-    s.bind(7, d.id);
-    if (auto st = finish_write(s, "update_delivery"); !st.ok()) return st;
-    if (sqlite3_changes(conn_.handle()) == 1) return {};
+    s.bind(6, d.id);
+    if (by_row) s.bind(7, d.row);
+    if (auto st = finish_write(s, "update_delivery"); !st.ok()) return st.take_error();
+    return sqlite3_changes(conn_.handle());
+  };
+  if (d.row != 0) {
+    auto changed = update(true);
+    if (!changed.ok() || *changed == 1) return changed.ok() ? Status{} : Status(changed.take_error());
   }
-  auto stmt = conn_.prepare(
-      "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, updated_at = ?, manual = ? "
-      "WHERE id = ?");
-  if (!stmt.ok()) return stmt.take_error();
-  Stmt s(*stmt);
-  s.bind(1, d.status);
-  s.bind(2, d.attempts);
-  s.bind(3, d.next_attempt_at);
-  s.bind(4, d.updated_at);
-  s.bind(5, d.manual);
-  s.bind(6, d.id);
-  if (auto st = finish_write(s, "update_delivery"); !st.ok()) return st;
-  if (sqlite3_changes(conn_.handle()) == 0) return Error::not_found("delivery not found");
+  auto changed = update(false);
+  if (!changed.ok()) return changed.take_error();
+  if (*changed == 0) return Error::not_found("delivery not found");
   return {};
 }
 
