@@ -311,10 +311,10 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
   for (;;) {
     if (state_.stopping()) co_return;
     if (buffer_.size() == 0) {
-      // Between requests: wait for the first byte under the idle timeout.
-      // Wait for readability, then read without blocking: an async read would first try a read at once,
-      // which on a keep-alive connection almost always fails (the client sends its next request only
-      // after our answer) and costs a system call per request.
+      // Between requests: wait for the first byte under the idle timeout. Wait for readability, then read
+      // without blocking: an async read would first try a read at once, which on a keep-alive connection
+      // almost always fails (the client sends its next request only after our answer): a wasted system
+      // call per request.
       set_deadline(Phase::kIdle, SteadyClock::now() + opts_.idle_timeout);
       size_t n = 0;
       for (;;) {

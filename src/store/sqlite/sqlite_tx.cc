@@ -902,7 +902,8 @@ Status SqliteTx::update_delivery(const Delivery& d) {
   };
   if (d.row != 0) {
     auto changed = update(true);
-    if (!changed.ok() || *changed == 1) return changed.ok() ? Status{} : Status(changed.take_error());
+    if (!changed.ok()) return changed.take_error();
+    if (*changed == 1) return {};
   }
   auto changed = update(false);
   if (!changed.ok()) return changed.take_error();
