@@ -129,8 +129,11 @@ throughput() {
   cpu_end drain "sampler (node)" "$HOOKWIRE_PID" $(nginx_pids)
   [ -n "$perf_pid" ] && wait "$perf_pid" 2>/dev/null
   if [ -n "$strace_pid" ]; then kill -INT "$strace_pid" 2>/dev/null; wait "$strace_pid" 2>/dev/null || true; fi
-  [ -s "$samples.metrics" ] && cp "$samples.metrics" "$WORK/drain-metrics.txt"
-  [ -s "$WORK/drain-metrics.txt" ] || scrape >"$WORK/drain-metrics.txt" || die "scraping /metrics failed"
+  if [ -s "$samples.metrics" ]; then
+    cp "$samples.metrics" "$WORK/drain-metrics.txt"
+  else  # the drain did not finish: report where it stopped
+    scrape >"$WORK/drain-metrics.txt" || die "scraping /metrics failed"
+  fi
   local delivered
   delivered=$(metric "$WORK/drain-metrics.txt" 'delivery_attempts_total{outcome="delivered"}')
   local sink_reqs conn1 req1
@@ -160,7 +163,7 @@ throughput() {
     $1 == "done" { tdone = $2; dd = $3; next }
     { n++; t[n] = $1; d[n] = $2 }
     END {
-      t10 = cross(0.1); t90 = cross(0.9); if (tdone == "") tdone = t[n]
+      t10 = cross(0.1); t90 = cross(0.9); if (tdone == "") { tdone = t[n]; dd = d[n] }
       printf "%.0f %.0f %.2f %.2f", 0.8 * total / (t90 - t10), dd / (tdone - t0), tdone - t0, t90 - t10
     }' "$samples")
   local steady overall drain_secs steady_secs
