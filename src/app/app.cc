@@ -2,9 +2,14 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <fstream>
 #include <future>
 #include <mutex>
@@ -21,6 +26,34 @@
 namespace hookwire::app {
 
 namespace fs = std::filesystem;
+
+// An exclusive lock on `<data_dir>/lock` (flock), held while the app runs: the embedded store is owned by one
+// process, which is what lets that process release leases left by a dead one at start-up and keep its own
+// leases in memory. The kernel drops the lock when the process dies, however it dies.
+class DataDirLock {
+ public:
+  static Result<std::unique_ptr<DataDirLock>> acquire(const fs::path& data_dir) {
+    const fs::path file = data_dir / "lock";
+    const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return Error::internal(fmt::format("cannot open {}: {}", file.string(), std::strerror(errno)));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      ::close(fd);
+      if (err == EWOULDBLOCK)
+        return Error::conflict(fmt::format("data directory {} is in use by another hookwire process",
+                                           data_dir.string()));
+      return Error::internal(fmt::format("cannot lock {}: {}", file.string(), std::strerror(err)));
+    }
+    return std::unique_ptr<DataDirLock>(new DataDirLock(fd));
+  }
+  ~DataDirLock() { ::close(fd_); }
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+
+ private:
+  explicit DataDirLock(int fd) : fd_(fd) {}
+  int fd_;
+};
 
 // Removes expired idempotency records every few minutes, through the writer like any other write. (Message
 // creation and inbound deduplication keep their keys in the message row: nothing to purge.)
@@ -132,6 +165,7 @@ Status load_sources(store::Store& store, inbound::Gateway& gateway, const Clock&
 
 struct App::Parts {
   AppOptions options;
+  std::unique_ptr<DataDirLock> lock;  // released by stop(), after the store has stopped
   metrics::Registry metrics;
   std::unique_ptr<store::Store> store;
   // Before the dispatcher: destroyed after it, since the dispatcher's on_recorded counts forwards in it.
@@ -159,6 +193,10 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   if (ec)
     return Error::internal("cannot create data directory " + options.data_dir.string() + ": " + ec.message());
 
+  auto lock = DataDirLock::acquire(options.data_dir);
+  if (!lock) return lock.take_error();
+  parts->lock = std::move(*lock);
+
   store::SqliteOptions so;
   so.path = (options.data_dir / "hookwire.db").string();
   so.durability = options.durability;
@@ -174,6 +212,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
     return guard.take_error();
   }
   dispatch.http.guard = std::move(*guard);
+  dispatch.leases = delivery::DispatcherOptions::Leases::kMemory;  // the data dir is locked to this process
   dispatch.http.extra_ca_file = options.delivery_ca_file;
   dispatch.http.total_timeout = options.delivery_timeout;
   dispatch.http.user_agent = "hookwire/" HOOKWIRE_VERSION;
@@ -245,6 +284,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   parts->context.store = parts->store.get();
   parts->context.inbound = parts->gateway.get();
   if (options.deliver) parts->context.on_deliveries_created = [d = parts->dispatcher.get()] { d->wake(); };
+  parts->context.leased_rows = [d = parts->dispatcher.get()] { return d->leased_rows(); };
   parts->context.clock = &clock;
   parts->context.metrics = &parts->metrics;
   parts->context.admin_token = options.admin_token;
@@ -284,6 +324,7 @@ void App::stop() {
   parts_->server->stop();
   parts_->dispatcher->stop();
   parts_->store->stop();
+  parts_->lock.reset();
 }
 
 Result<AdminToken> resolve_admin_token(const std::string& configured, const fs::path& data_dir) {

@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <deque>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -95,6 +96,20 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     if (thread_.joinable()) thread_.join();
   }
 
+  // Any thread (Dispatcher::leased_rows).
+  std::vector<int64_t> leased_rows() const {
+    const TimePoint now = clock_.now();
+    std::vector<int64_t> rows;
+    {
+      std::lock_guard lock(held_mu_);
+      rows.reserve(held_.size());
+      for (const auto& [row, until] : held_)
+        if (until > now) rows.push_back(row);
+    }
+    std::sort(rows.begin(), rows.end());
+    return rows;
+  }
+
  private:
   // The claim loop. Runs on ioc_.
   asio::awaitable<void> run() {
@@ -110,9 +125,16 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         const int per_endpoint =
             static_cast<int>((kLinePerSlot + 1) *
                              static_cast<size_t>(std::max(1, options_.limits.max_in_flight_per_endpoint)));
-        auto claim = [now, lease_until, limit, per_endpoint](store::Tx& tx) {
-          return tx.claim_due_deliveries(now, lease_until, limit, per_endpoint);
-        };
+        std::function<Result<std::vector<store::DueDelivery>>(store::Tx&)> claim;
+        if (options_.leases == DispatcherOptions::Leases::kMemory) {
+          claim = [now, limit, per_endpoint, held = held_rows(now)](store::Tx& tx) {
+            return tx.take_due_deliveries(now, limit, per_endpoint, *held);
+          };
+        } else {
+          claim = [now, lease_until, limit, per_endpoint](store::Tx& tx) {
+            return tx.claim_due_deliveries(now, lease_until, limit, per_endpoint);
+          };
+        }
         auto claimed =
             co_await store::write<std::vector<store::DueDelivery>>(store_, std::move(claim), kBookkeeping);
         if (!claimed.ok()) {
@@ -121,6 +143,10 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
           // Anything claimed means there may be more behind it (the per-endpoint share held it back).
           maybe_more = !claimed->empty();
           for (auto& due : *claimed) {
+            if (options_.leases == DispatcherOptions::Leases::kMemory) {
+              std::lock_guard lock(held_mu_);
+              held_[due.delivery.row] = kHeld;
+            }
             ++in_flight_;
             asio::co_spawn(ioc_, attempt(std::move(due)), asio::detached);
           }
@@ -371,6 +397,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
                    written.error().detail);
     }
     if (r.disable) spdlog::warn("dispatcher: endpoint {} answered 410 Gone: disabled", a.endpoint_id);
+    release_lease(r.delivery.row, written.ok());
     if (options_.on_recorded) options_.on_recorded(r.delivery, a);
     // The endpoint's slot is held until the attempt is recorded, not just answered: so a crash can repeat
     // at most the endpoint's in-flight cap of deliveries (sent, not yet recorded).
@@ -483,8 +510,40 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     };
     auto written = co_await store::write<bool>(store_, std::move(put_back), kBookkeeping);
     if (!written.ok()) spdlog::warn("dispatcher: cannot defer delivery {}: {}", d.id, written.error().detail);
+    release_lease(d.row, written.ok());
     if (deferred_) deferred_->inc();
     finish_one();
+  }
+
+  // In-memory leases (options_.leases == kMemory): the rows taken, sorted, for take_due_deliveries to skip.
+  // A lease whose record could not be written is kept until it would have expired in the store, so a failing
+  // store does not turn into a storm of repeated sends; expired ones are dropped here.
+  std::shared_ptr<const std::vector<int64_t>> held_rows(TimePoint now) {
+    auto rows = std::make_shared<std::vector<int64_t>>();
+    std::lock_guard lock(held_mu_);
+    rows->reserve(held_.size());
+    for (auto it = held_.begin(); it != held_.end();) {
+      if (it->second <= now) {
+        it = held_.erase(it);
+      } else {
+        rows->push_back(it->first);
+        ++it;
+      }
+    }
+    std::sort(rows->begin(), rows->end());
+    return rows;
+  }
+
+  // The attempt (or deferral) of the delivery at `row` was written, or failed to be: its lease ends now, or
+  // when it would have expired in the store. No-op for store leases.
+  void release_lease(int64_t row, bool written) {
+    if (options_.leases != DispatcherOptions::Leases::kMemory) return;
+    std::lock_guard lock(held_mu_);
+    if (written) {
+      held_.erase(row);
+    } else {
+      held_[row] = clock_.now() + options_.http.total_timeout + options_.lease_margin;
+    }
   }
 
   // One claimed delivery is done with. Wakes the claim loop: a freed slot may let an endpoint's backlog move.
@@ -528,6 +587,11 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   size_t in_flight_ = 0;  // claimed and not yet recorded: sending, or waiting in a line below
   static constexpr size_t kLinePerSlot = 2;
   std::unordered_map<std::string, std::deque<store::DueDelivery>> waiting_;
+  // In-memory leases, by row: until when (kHeld while claimed and not yet recorded).
+  static constexpr TimePoint kHeld = TimePoint::max();
+  // Changed on ioc_ only; the lock is for leased_rows() (a metrics scrape) from other threads.
+  mutable std::mutex held_mu_;
+  std::unordered_map<int64_t, TimePoint> held_;
   std::vector<metrics::Counter*> outcomes_;  // indexed by Decision::Kind
   metrics::Histogram* latency_ = nullptr;
   metrics::Gauge* in_flight_gauge_ = nullptr;
@@ -555,6 +619,7 @@ Dispatcher::Dispatcher(std::shared_ptr<State> state) : state_(std::move(state)) 
 Dispatcher::~Dispatcher() { stop(); }
 void Dispatcher::start() { state_->start(); }
 void Dispatcher::wake() { state_->wake(); }
+std::vector<int64_t> Dispatcher::leased_rows() const { return state_->leased_rows(); }
 void Dispatcher::stop() {
   if (state_) state_->stop();
 }

@@ -26,7 +26,8 @@ using testing::ScriptedResponse;
 
 constexpr const char* kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-class DispatcherTest : public ::testing::Test {
+// Every dispatcher test runs with leases in the store and with leases in memory (the embedded default).
+class DispatcherTest : public ::testing::TestWithParam<DispatcherOptions::Leases> {
  protected:
   void SetUp() override {
     store_ = store::testing::open_test_store(dir_.path());
@@ -78,10 +79,11 @@ class DispatcherTest : public ::testing::Test {
 
   void start(RetryOptions retry = {}, RateLimiterOptions limits = {}) {
     DispatcherOptions o;
+    o.leases = GetParam();
     o.operational_app_id = operational_app_id_;
     o.limits = limits;
     o.http.guard = *UrlGuard::from_config({"127.0.0.0/8"}, false);
-    o.http.total_timeout = 2000ms;
+    o.http.total_timeout = http_timeout_;
     o.retry = std::move(retry);
     o.random = [] { return 0.5; };  // no jitter: the schedule is exact
     o.poll_interval = 20ms;         // the real-time poll only finds work; due-ness follows the manual clock
@@ -143,6 +145,7 @@ class DispatcherTest : public ::testing::Test {
 
   store::testing::TestDir dir_{"hookwire-dispatcher"};
   std::optional<std::string> operational_app_id_;
+  std::chrono::milliseconds http_timeout_ = 2000ms;  // real time
   std::unique_ptr<store::Store> store_;
   ManualClock clock_;
   std::unique_ptr<Dispatcher> dispatcher_;
@@ -154,7 +157,7 @@ class DispatcherTest : public ::testing::Test {
   std::vector<std::pair<store::Delivery, store::Attempt>> recorded_;
 };
 
-TEST_F(DispatcherTest, DeliversSignedWithCustomHeadersAndLogsTheAttempt) {
+TEST_P(DispatcherTest, DeliversSignedWithCustomHeadersAndLogsTheAttempt) {
   ScriptedReceiver receiver;
   receiver.set_default(ScriptedResponse::with(200, "thanks"));
   publish(receiver.url("/hook"));
@@ -191,7 +194,7 @@ TEST_F(DispatcherTest, DeliversSignedWithCustomHeadersAndLogsTheAttempt) {
   EXPECT_EQ(listed.items[0].endpoint_id, ep_.id);
 }
 
-TEST_F(DispatcherTest, FailureIsRetriedOnTheDurableScheduleAcrossARestart) {
+TEST_P(DispatcherTest, FailureIsRetriedOnTheDurableScheduleAcrossARestart) {
   ScriptedReceiver receiver;
   receiver.push(ScriptedResponse::with(500, "boom"));
   receiver.set_default(ScriptedResponse::with(204, ""));
@@ -219,7 +222,7 @@ TEST_F(DispatcherTest, FailureIsRetriedOnTheDurableScheduleAcrossARestart) {
   EXPECT_EQ(receiver.request_count(), 2u);
 }
 
-TEST_F(DispatcherTest, ExhaustedScheduleLeavesAFailedDeliveryAsADeadLetter) {
+TEST_P(DispatcherTest, ExhaustedScheduleLeavesAFailedDeliveryAsADeadLetter) {
   ScriptedReceiver receiver;
   receiver.set_default(ScriptedResponse::with(503, "down"));
   publish(receiver.url("/hook"));
@@ -237,7 +240,7 @@ TEST_F(DispatcherTest, ExhaustedScheduleLeavesAFailedDeliveryAsADeadLetter) {
   EXPECT_EQ(deliveries().at(0).status, store::Delivery::kFailed);
 }
 
-TEST_F(DispatcherTest, GoneDisablesTheEndpoint) {
+TEST_P(DispatcherTest, GoneDisablesTheEndpoint) {
   ScriptedReceiver receiver;
   receiver.set_default(ScriptedResponse::with(410, "gone"));
   publish(receiver.url("/hook"));
@@ -248,7 +251,7 @@ TEST_F(DispatcherTest, GoneDisablesTheEndpoint) {
   EXPECT_TRUE(ep.disabled);
 }
 
-TEST_F(DispatcherTest, ConnectionRefusedIsAFailedAttemptToRetry) {
+TEST_P(DispatcherTest, ConnectionRefusedIsAFailedAttemptToRetry) {
   // A port that was bound and released: nothing listens there.
   uint16_t port;
   {
@@ -263,7 +266,7 @@ TEST_F(DispatcherTest, ConnectionRefusedIsAFailedAttemptToRetry) {
   EXPECT_FALSE(a.response.empty());
 }
 
-TEST_F(DispatcherTest, ASlowEndpointHoldsOnlyItsOwnSlotsAndNeverDelaysTheOthers) {
+TEST_P(DispatcherTest, ASlowEndpointHoldsOnlyItsOwnSlotsAndNeverDelaysTheOthers) {
   ScriptedReceiver slow;
   slow.set_default(ScriptedResponse::hold());  // never answers until released
   ScriptedReceiver fast;
@@ -286,7 +289,41 @@ TEST_F(DispatcherTest, ASlowEndpointHoldsOnlyItsOwnSlotsAndNeverDelaysTheOthers)
   EXPECT_EQ(a4.url, slow.url("/slow"));
 }
 
-TEST_F(DispatcherTest, TheEndpointRateLimitSpacesDeliveriesWithoutCountingAttempts) {
+// A delivery in flight is never sent again while its attempt runs, however long that takes: with a store
+// lease until the lease expires (then its node is presumed dead), with an in-memory lease until it is recorded.
+TEST_P(DispatcherTest, AnAttemptInFlightIsNotSentAgainWhileItRuns) {
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::hold());
+  publish(receiver.url("/hook"));
+  http_timeout_ = 60s;  // no request times out (in real time) during the test
+  start();
+  ASSERT_TRUE(receiver.wait_for_requests(1, 20s));
+  // Not past a store lease (the timeout + 30 s): claims find nothing new of it to send.
+  clock_.advance(10s);
+  for (int i = 0; i < 3; ++i) {
+    add_messages(1);  // a wake, and another delivery to the same endpoint that is sent meanwhile
+    ASSERT_TRUE(receiver.wait_for_requests(static_cast<size_t>(i) + 2, 20s));
+  }
+  const auto requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 4u);
+  EXPECT_EQ(requests[0].header("webhook-id").value_or(""), msg_.id);
+  for (size_t i = 1; i < requests.size(); ++i)
+    EXPECT_NE(requests[i].header("webhook-id").value_or(""), msg_.id) << "sent again while in flight";
+  if (GetParam() == DispatcherOptions::Leases::kMemory) {
+    // Held in memory until recorded, whatever the clock says.
+    clock_.advance(std::chrono::hours(1));
+    add_messages(1);
+    ASSERT_TRUE(receiver.wait_for_requests(5, 20s));
+    EXPECT_NE(receiver.requests()[4].header("webhook-id").value_or(""), msg_.id);
+    EXPECT_EQ(dispatcher_->leased_rows().size(), 5u);
+  } else {
+    EXPECT_TRUE(dispatcher_->leased_rows().empty());
+  }
+  receiver.release_held();
+  wait_recorded(GetParam() == DispatcherOptions::Leases::kMemory ? 5 : 4);
+}
+
+TEST_P(DispatcherTest, TheEndpointRateLimitSpacesDeliveriesWithoutCountingAttempts) {
   ScriptedReceiver receiver;
   receiver.set_default(ScriptedResponse::with(200, "ok"));
   publish(receiver.url("/hook"));
@@ -326,7 +363,7 @@ TEST_F(DispatcherTest, TheEndpointRateLimitSpacesDeliveriesWithoutCountingAttemp
   EXPECT_EQ(receiver.request_count(), 3u);
 }
 
-TEST_F(DispatcherTest, AnEndpointFailingForFiveDaysIsDisabled) {
+TEST_P(DispatcherTest, AnEndpointFailingForFiveDaysIsDisabled) {
   ScriptedReceiver receiver;
   receiver.set_default(ScriptedResponse::with(500, "down"));
   publish(receiver.url("/hook"));
@@ -344,7 +381,7 @@ TEST_F(DispatcherTest, AnEndpointFailingForFiveDaysIsDisabled) {
   EXPECT_TRUE(endpoint().disabled) << "failing continuously for 5 days";
 }
 
-TEST_F(DispatcherTest, ASuccessResetsTheFailingClock) {
+TEST_P(DispatcherTest, ASuccessResetsTheFailingClock) {
   ScriptedReceiver receiver;
   receiver.push(ScriptedResponse::with(500, "down"));
   receiver.push(ScriptedResponse::with(200, "up"));
@@ -389,7 +426,7 @@ boost::json::object operational_event(const testing::RecordedRequest& req, TimeP
   return boost::json::parse(req.body).as_object();
 }
 
-TEST_F(DispatcherTest, ExhaustionRaisesASignedOperationalWebhook) {
+TEST_P(DispatcherTest, ExhaustionRaisesASignedOperationalWebhook) {
   ScriptedReceiver receiver, ops;
   receiver.set_default(ScriptedResponse::with(500, "down"));
   ops.set_default(ScriptedResponse::with(204, ""));
@@ -419,7 +456,7 @@ TEST_F(DispatcherTest, ExhaustionRaisesASignedOperationalWebhook) {
   EXPECT_EQ(ops.request_count(), 1u);
 }
 
-TEST_F(DispatcherTest, GoneDisablesTheEndpointAndSaysSoOnce) {
+TEST_P(DispatcherTest, GoneDisablesTheEndpointAndSaysSoOnce) {
   ScriptedReceiver receiver, ops;
   receiver.set_default(ScriptedResponse::with(410, "gone"));
   ops.set_default(ScriptedResponse::with(200, ""));
@@ -441,7 +478,7 @@ TEST_F(DispatcherTest, GoneDisablesTheEndpointAndSaysSoOnce) {
   EXPECT_EQ(data.at("failSince").as_string(), format_iso8601(clock_.now()));
 }
 
-TEST_F(DispatcherTest, FailingOnTheFourthAttemptThenRecovered) {
+TEST_P(DispatcherTest, FailingOnTheFourthAttemptThenRecovered) {
   ScriptedReceiver receiver, ops;
   for (int i = 0; i < 4; ++i) receiver.push(ScriptedResponse::with(503, "busy"));
   receiver.set_default(ScriptedResponse::with(200, "ok"));
@@ -469,7 +506,7 @@ TEST_F(DispatcherTest, FailingOnTheFourthAttemptThenRecovered) {
   EXPECT_EQ(ev.at("data").at("lastAttempt").at("responseStatusCode").as_int64(), 200);
 }
 
-TEST_F(DispatcherTest, TheOperationalEndpointsOwnFailuresRaiseNothing) {
+TEST_P(DispatcherTest, TheOperationalEndpointsOwnFailuresRaiseNothing) {
   ScriptedReceiver ops;
   ops.set_default(ScriptedResponse::with(410, "gone"));
   configure_operational(ops.url("/ops"));
@@ -550,7 +587,7 @@ bool verifies_with(const testing::RecordedRequest& req, const std::string& secre
   return verifier->verify(signing::lookup_in(headers), req.body, unix_seconds(now)).ok();
 }
 
-TEST_F(DispatcherTest, DuringARotationBothSecretsSignAndTheOldOneStopsAtTheEndOfTheGrace) {
+TEST_P(DispatcherTest, DuringARotationBothSecretsSignAndTheOldOneStopsAtTheEndOfTheGrace) {
   constexpr const char* kNewSecret = "whsec_bmV3LXNlY3JldC1hZnRlci10aGUtcm90YXRpb24=";
   ScriptedReceiver receiver;
   receiver.set_default(ScriptedResponse::with(200, "ok"));
@@ -583,7 +620,7 @@ TEST_F(DispatcherTest, DuringARotationBothSecretsSignAndTheOldOneStopsAtTheEndOf
 namespace hookwire::delivery {
 namespace {
 
-TEST_F(DispatcherTest, AnAttemptWhoseApplicationWasDeletedMeanwhileDoesNotSpoilTheOthersRecords) {
+TEST_P(DispatcherTest, AnAttemptWhoseApplicationWasDeletedMeanwhileDoesNotSpoilTheOthersRecords) {
   ScriptedReceiver receiver;
   receiver.set_default(ScriptedResponse::hold());  // both requests wait until released together
   publish(receiver.url("/hook"));
@@ -603,6 +640,12 @@ TEST_F(DispatcherTest, AnAttemptWhoseApplicationWasDeletedMeanwhileDoesNotSpoilT
       [&](store::Tx& tx) { return *tx.list_attempts_by_message(app_.id, msg_.id, store::PageQuery{}); });
   EXPECT_EQ(attempts.items.size(), 1u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Leases, DispatcherTest,
+                         ::testing::Values(DispatcherOptions::Leases::kStore, DispatcherOptions::Leases::kMemory),
+                         [](const ::testing::TestParamInfo<DispatcherOptions::Leases>& info) {
+                           return info.param == DispatcherOptions::Leases::kMemory ? "InMemory" : "InStore";
+                         });
 
 }  // namespace
 }  // namespace hookwire::delivery

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -1203,6 +1204,82 @@ TEST_P(StoreContractTest, DeliveriesAreClaimedWhenDueUnderALeaseThatExpires) {
   ASSERT_EQ(listed->size(), 2u);
 }
 
+// Without a lease in the store: what is taken stays as it was (pending, due), and the caller's held rows are
+// skipped as if leased; once the caller updates a delivery it follows its new state. The queue stats count
+// held rows as sending.
+TEST_P(StoreContractTest, DeliveriesTakenWithoutALeaseStayDueAndHeldOnesAreSkipped) {
+  const auto app = make_app();
+  const auto ep = make_endpoint(app.id);
+  const auto msg = make_message(app.id);
+  const auto first = make_delivery(msg, ep, kT0 - std::chrono::seconds(2));
+  const auto second = make_delivery(msg, ep, kT0 - std::chrono::seconds(1));
+  const auto later = make_delivery(msg, ep, kT0 + std::chrono::seconds(5));
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
+                if (auto st = tx.insert_message(msg); !st.ok()) return st;
+                for (const auto* d : {&first, &second, &later})
+                  if (auto st = tx.insert_delivery(*d); !st.ok()) return st;
+                return {};
+              }).ok());
+  auto take_at = [&](TimePoint t, const std::vector<int64_t>& held) {
+    std::vector<DueDelivery> taken;
+    EXPECT_TRUE(write([&](Tx& tx) -> Status {
+                  auto r = tx.take_due_deliveries(t, 10, 10, held);
+                  if (!r.ok()) return r.take_error();
+                  taken = std::move(*r);
+                  return {};
+                }).ok());
+    return taken;
+  };
+  auto ids = [](const std::vector<DueDelivery>& v) {
+    std::vector<std::string> out;
+    for (const auto& d : v) out.push_back(d.delivery.id);
+    return out;
+  };
+
+  auto taken = take_at(kT0, {});
+  ASSERT_EQ(ids(taken), (std::vector<std::string>{first.id, second.id}));
+  EXPECT_EQ(taken[0].delivery.status, Delivery::kPending);
+  EXPECT_EQ(taken[0].delivery.next_attempt_at, first.next_attempt_at);
+  EXPECT_EQ(taken[0].message.payload, msg.payload);
+  EXPECT_EQ(taken[0].endpoint->url, ep.url);
+  ASSERT_NE(taken[0].delivery.row, 0);
+  // Nothing was written: taken again by whoever does not hold them.
+  EXPECT_EQ(ids(take_at(kT0, {})), (std::vector<std::string>{first.id, second.id}));
+
+  std::vector<int64_t> held{taken[0].delivery.row, taken[1].delivery.row};
+  std::sort(held.begin(), held.end());
+  EXPECT_TRUE(take_at(kT0, held).empty());
+  EXPECT_EQ(ids(take_at(kT0 + std::chrono::seconds(5), held)), std::vector<std::string>{later.id});
+  EXPECT_EQ(ids(take_at(kT0, {held[1]})).size(), 1u);
+
+  auto stats = read<DeliveryQueueStats>([&](Tx& tx) { return tx.delivery_queue_stats(kT0, held); });
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->pending, 1);  // `later`
+  EXPECT_EQ(stats->sending, 2);
+  EXPECT_EQ(stats->due, 0);
+  EXPECT_FALSE(stats->oldest_due.has_value());
+
+  // Recorded as delivered: no longer due, held or not; its held row no longer counts as sending.
+  Delivery done = taken[0].delivery;
+  done.status = Delivery::kSuccess;
+  done.attempts = 1;
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.update_delivery(done); }).ok());
+  EXPECT_EQ(ids(take_at(kT0, {})), std::vector<std::string>{second.id});
+  stats = read<DeliveryQueueStats>([&](Tx& tx) { return tx.delivery_queue_stats(kT0, held); });
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->pending, 1);
+  EXPECT_EQ(stats->sending, 1);
+  EXPECT_EQ(stats->due, 0);
+  stats = read<DeliveryQueueStats>([&](Tx& tx) { return tx.delivery_queue_stats(kT0, {}); });
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->pending, 2);
+  EXPECT_EQ(stats->sending, 0);
+  EXPECT_EQ(stats->due, 1);
+  EXPECT_EQ(stats->oldest_due, second.next_attempt_at);
+}
+
 // A claimed delivery carries its row handle, and update_delivery uses it; a handle that names another row (or
 // none) never changes the wrong delivery: the id decides.
 TEST_P(StoreContractTest, AnUpdateWithAWrongRowHandleChangesOnlyTheDeliveryNamedById) {
@@ -1295,7 +1372,7 @@ TEST_P(StoreContractTest, AClaimTakesAShareOfEachEndpointAndMovesTheRestBehind) 
   EXPECT_EQ(claim(kT0, 2, 1), std::vector<std::string>{backlog[0].id});
   // Next claim: the three unread ones of the backlog are now the oldest, then the other endpoint's.
   EXPECT_EQ(claim(kT0, 2, 1), (std::vector<std::string>{backlog[9].id, others.id}));
-  auto stats = read<DeliveryQueueStats>([&](Tx& tx) { return tx.delivery_queue_stats(kT0); });
+  auto stats = read<DeliveryQueueStats>([&](Tx& tx) { return tx.delivery_queue_stats(kT0, {}); });
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->sending, 3);
   EXPECT_EQ(stats->pending, 10);
@@ -1307,7 +1384,7 @@ TEST_P(StoreContractTest, QueueStatsCountLiveDeliveriesAndFindTheOldestDue) {
   const auto ep = make_endpoint(app.id);
   const auto msg = make_message(app.id);
   auto stats_at = [&](TimePoint t) {
-    auto r = read<DeliveryQueueStats>([&](Tx& tx) { return tx.delivery_queue_stats(t); });
+    auto r = read<DeliveryQueueStats>([&](Tx& tx) { return tx.delivery_queue_stats(t, {}); });
     EXPECT_TRUE(r.ok());
     return r.ok() ? *r : DeliveryQueueStats{};
   };

@@ -99,6 +99,24 @@ test('bad settings end start-up with a clear message', async () => {
   assert.match(badListen.err, /--listen must be host:port/);
 });
 
+test('a data directory in use by a running hookwire is refused, and free again once it stops', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hookwire-serve-'));
+  try {
+    const first = await serve(['--listen', '127.0.0.1:0', '--data-dir', dir, '--admin-token', 't']);
+    const second = await serve(['--listen', '127.0.0.1:0', '--data-dir', dir, '--admin-token', 't'])
+      .then(() => assert.fail('a second hookwire started on the same data directory'), (e) => e);
+    assert.match(second.message, /in use by another hookwire process/);
+    assert.match(second.message, /exited [1-9]/);
+    // The first one is untouched by the attempt.
+    assert.equal((await fetch(`${first.url}/api/v1/health`)).status, 204);
+    assert.equal(await first.stop(), 0);
+    const third = await serve(['--listen', '127.0.0.1:0', '--data-dir', dir, '--admin-token', 't']);
+    assert.equal(await third.stop(), 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('/metrics exposes requests by route and status, latency, and the store batches', async () => {
   const hw = await Hookwire.start();
   try {

@@ -13,11 +13,13 @@ asio::awaitable<Response> health(Request req) {
   co_return res;
 }
 
-// The delivery queue is measured at scrape time (two reads of the live-deliveries index), so the gauges are
-// exactly as fresh as the scrape.
+// The delivery queue is measured at scrape time (reads of the live-deliveries index), so the gauges are
+// exactly as fresh as the scrape. Deliveries the dispatcher leases in memory count as sending.
 asio::awaitable<void> refresh_queue_gauges(const ApiContext* ctx) {
   const TimePoint now = ctx->clock->now();
-  auto fn = [now](store::Tx& tx) { return tx.delivery_queue_stats(now); };
+  auto fn = [now, held = ctx->leased_rows ? ctx->leased_rows() : std::vector<int64_t>{}](store::Tx& tx) {
+    return tx.delivery_queue_stats(now, held);
+  };
   auto stats = co_await store::read<store::DeliveryQueueStats>(*ctx->store, std::move(fn));
   if (!stats.ok()) co_return;  // the scrape still answers, with the last values
   auto& m = *ctx->metrics;

@@ -2,7 +2,21 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace hookwire::store {
+
+namespace {
+// held_row(rows, rowid): whether `rowid` is in `rows`, a sorted std::vector<int64_t> bound with
+// Stmt::bind_rows (SQLite's pointer-passing interface; a NULL or foreign pointer is the empty set). Lets a
+// query skip the rows the caller holds while walking an index, before the table row is read.
+void held_row(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  const auto* rows = static_cast<const std::vector<int64_t>*>(sqlite3_value_pointer(argv[0], kRowsPointer));
+  const int64_t rowid = sqlite3_value_int64(argv[1]);
+  sqlite3_result_int(ctx, rows && std::binary_search(rows->begin(), rows->end(), rowid) ? 1 : 0);
+}
+}  // namespace
 
 Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, const Options& options) {
   // SQLite's memory statistics (on by default) take a global mutex around every one of its allocations, which
@@ -23,6 +37,8 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, co
   std::unique_ptr<Connection> conn(new Connection(db));
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, options.busy_timeout_ms);
+  sqlite3_create_function_v2(db, "held_row", 2, SQLITE_UTF8 | SQLITE_INNOCUOUS, nullptr, held_row, nullptr,
+                             nullptr, nullptr);
   // Foreign keys stay off: the store deletes dependants explicitly (delete_application), and the hot insert
   // path should not pay for parent lookups.
   const std::string pragmas =

@@ -13,11 +13,16 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/result.h"
 
 namespace hookwire::store {
+
+// The pointer type of a sorted std::vector<int64_t> of rowids passed to the held_row(rows, rowid) SQL function
+// that every connection has (see Stmt::bind_rows).
+inline constexpr const char* kRowsPointer = "hookwire.rows";
 
 class Connection {
  public:
@@ -80,6 +85,10 @@ class Stmt {
   void bind(int i, bool v) { sqlite3_bind_int64(s_, i, v ? 1 : 0); }
   void bind(int i, TimePoint t) { sqlite3_bind_int64(s_, i, unix_millis(t)); }
   void bind_null(int i) { sqlite3_bind_null(s_, i); }
+  // A sorted set of rowids for held_row(?, rowid); `rows` must outlive the Stmt.
+  void bind_rows(int i, const std::vector<int64_t>& rows) {
+    sqlite3_bind_pointer(s_, i, const_cast<std::vector<int64_t>*>(&rows), kRowsPointer, nullptr);
+  }
   template <class T>
   void bind(int i, const std::optional<T>& v) {
     if (v) {

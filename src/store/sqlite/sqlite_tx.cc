@@ -913,17 +913,32 @@ Status SqliteTx::update_delivery(const Delivery& d) {
 
 Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, TimePoint lease_until,
                                                                 int limit, int per_endpoint) {
+  return choose_due_deliveries(now, lease_until, limit, per_endpoint, nullptr);
+}
+
+Result<std::vector<DueDelivery>> SqliteTx::take_due_deliveries(TimePoint now, int limit, int per_endpoint,
+                                                               const std::vector<int64_t>& held) {
+  return choose_due_deliveries(now, std::nullopt, limit, per_endpoint, &held);
+}
+
+Result<std::vector<DueDelivery>> SqliteTx::choose_due_deliveries(TimePoint now,
+                                                                 std::optional<TimePoint> lease_until,
+                                                                 int limit, int per_endpoint,
+                                                                 const std::vector<int64_t>* held) {
   // Walks the due deliveries oldest first through the live-deliveries index, taking at most `per_endpoint`
   // of any one endpoint, and reads at most a bounded window of them (so a claim costs the writer the same
   // whatever the backlog). Due rows passed over because their endpoint already has its share are moved
   // behind the current queue (due at `now`, unchanged otherwise): one endpoint's backlog at the head of the
   // queue never hides the others' due work from the next claim. Each row comes with its message (one
   // statement, not one lookup per row; NULL when the message is gone) and its rowid, by which the lease is
-  // written (no lookup of the id in the primary key's index).
+  // written (no lookup of the id in the primary key's index). Rows the caller holds (take_due_deliveries) are
+  // skipped on the index entry, before their table row is read.
   static const std::string sql = fmt::format(
       "SELECT d.rowid, {}, {} FROM deliveries d LEFT JOIN messages m ON m.app_id = d.app_id AND m.id = "
-      "d.msg_id WHERE d.status IN (1, 3) AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at LIMIT ?",
+      "d.msg_id WHERE d.status IN (1, 3) AND d.next_attempt_at <= ?1 AND NOT held_row(?3, d.rowid) ORDER BY "
+      "d.next_attempt_at LIMIT ?2",
       prefixed(kDeliveryCols, "d"), prefixed(kMessageCols, "m"));
+  static const std::vector<int64_t> none;
   constexpr int kDeliveryColCount = 10;
   const int64_t window = int64_t{limit} * 4 + per_endpoint;
   struct Row {
@@ -939,6 +954,7 @@ Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, T
     Stmt s(*stmt);
     s.bind(1, now);
     s.bind(2, window);
+    s.bind_rows(3, held ? *held : none);
     std::unordered_map<std::string, int> taken;
     int rc = SQLITE_DONE;
     while (static_cast<int>(due.size()) < limit && (rc = s.step()) == SQLITE_ROW) {
@@ -968,6 +984,14 @@ Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, T
   auto lease =
       conn_.prepare("UPDATE deliveries SET status = ?, next_attempt_at = ?, updated_at = ? WHERE rowid = ?");
   if (!lease.ok()) return lease.take_error();
+  auto write_row = [&](const Delivery& d, int64_t rowid) -> Status {
+    Stmt s(*lease);
+    s.bind(1, d.status);
+    s.bind(2, d.next_attempt_at);
+    s.bind(3, d.updated_at);
+    s.bind(4, rowid);
+    return finish_write(s, "claim_due_deliveries");
+  };
   std::vector<DueDelivery> out;
   out.reserve(due.size());
   // One lookup per endpoint per claim; its deliveries share the result.
@@ -983,25 +1007,22 @@ Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, T
       cached = endpoints.emplace(d.endpoint_id, std::move(shared)).first;
     }
     const auto& ep = cached->second;
-    d.updated_at = now;
+    d.row = rowid;
     if (!msg.ok() || !ep.ok()) {
       const Error& e = msg.ok() ? ep.error() : msg.error();
       if (e.code != Errc::kNotFound) return e;
       d.status = Delivery::kFailed;  // its message or endpoint was deleted: nothing left to send
-    } else {
+      d.updated_at = now;
+      if (auto st = write_row(d, rowid); !st.ok()) return st.take_error();
+      continue;
+    }
+    if (lease_until) {
       d.status = Delivery::kSending;
-      d.next_attempt_at = lease_until;
+      d.next_attempt_at = *lease_until;
+      d.updated_at = now;
+      if (auto st = write_row(d, rowid); !st.ok()) return st.take_error();
     }
-    {
-      Stmt s(*lease);
-      s.bind(1, d.status);
-      s.bind(2, d.next_attempt_at);
-      s.bind(3, d.updated_at);
-      s.bind(4, rowid);
-      if (auto st = finish_write(s, "claim_due_deliveries"); !st.ok()) return st.take_error();
-    }
-    d.row = rowid;
-    if (d.status == Delivery::kSending) out.push_back(DueDelivery{std::move(d), std::move(*msg), *ep});
+    out.push_back(DueDelivery{std::move(d), std::move(*msg), *ep});
   }
   return out;
 }
@@ -1068,8 +1089,9 @@ Result<int> SqliteTx::release_all_leases(TimePoint now) {
   return sqlite3_changes(conn_.handle());
 }
 
-Result<DeliveryQueueStats> SqliteTx::delivery_queue_stats(TimePoint now) {
-  // Both statements read the partial index of live deliveries only; the second one only its due range.
+Result<DeliveryQueueStats> SqliteTx::delivery_queue_stats(TimePoint now, const std::vector<int64_t>& held) {
+  // The counts read the partial index of live deliveries only, the due count only its due range; then the
+  // held rows (a few hundred at most) are looked up one by one and moved from pending and due to sending.
   DeliveryQueueStats out;
   {
     auto stmt = conn_.prepare(
@@ -1081,15 +1103,40 @@ Result<DeliveryQueueStats> SqliteTx::delivery_queue_stats(TimePoint now) {
     out.pending = s.int64(0);
     out.sending = s.int64(1);
   }
-  auto stmt = conn_.prepare(
-      "SELECT count(*), min(next_attempt_at) FROM deliveries WHERE status IN (1, 3) AND next_attempt_at <= "
-      "?");
+  {
+    auto stmt = conn_.prepare(
+        "SELECT count(*) FROM deliveries WHERE status IN (1, 3) AND next_attempt_at <= ?");
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    s.bind(1, now);
+    if (s.step() != SQLITE_ROW) return conn_.error("delivery_queue_stats");
+    out.due = s.int64(0);
+  }
+  {
+    auto stmt = conn_.prepare(
+        "SELECT next_attempt_at FROM deliveries WHERE status IN (1, 3) AND next_attempt_at <= ?1 AND NOT "
+        "held_row(?2, rowid) ORDER BY next_attempt_at LIMIT 1");
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    s.bind(1, now);
+    s.bind_rows(2, held);
+    const int rc = s.step();
+    if (rc == SQLITE_ROW) out.oldest_due = s.time(0);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return conn_.error("delivery_queue_stats");
+  }
+  auto stmt = conn_.prepare("SELECT status, next_attempt_at FROM deliveries WHERE rowid = ?");
   if (!stmt.ok()) return stmt.take_error();
-  Stmt s(*stmt);
-  s.bind(1, now);
-  if (s.step() != SQLITE_ROW) return conn_.error("delivery_queue_stats");
-  out.due = s.int64(0);
-  if (!s.is_null(1)) out.oldest_due = s.time(1);
+  for (const int64_t row : held) {
+    Stmt s(*stmt);
+    s.bind(1, row);
+    const int rc = s.step();
+    if (rc == SQLITE_DONE) continue;  // deleted meanwhile
+    if (rc != SQLITE_ROW) return conn_.error("delivery_queue_stats");
+    if (s.int64(0) != Delivery::kPending) continue;  // recorded meanwhile (or leased in the store: counted)
+    --out.pending;
+    ++out.sending;
+    if (s.time(1) <= now) --out.due;
+  }
   return out;
 }
 
