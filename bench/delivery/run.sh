@@ -77,11 +77,12 @@ throughput() {
   start_nginx "$NGINX_WORKERS"
   log "sink: nginx $(nginx -v 2>&1 | sed 's|.*/||') on $NGINX_URL, worker_processes $NGINX_WORKERS"
 
-  # The ceiling: wrk POSTing the same ~1 KB JSON bodies to the sink.
+  # The ceiling: wrk POSTing the same ~1 KB JSON bodies to the sink, once before the load and once after the
+  # drain. The machine's speed drifts by a quarter within minutes; the mean of the two brackets the drain.
   log "ceiling: wrk -t$WRK_THREADS -c$CONNECTIONS -d$CEIL_DURATION against the sink"
   DURATION=$CEIL_DURATION run_wrk "$NGINX_URL" ceiling $(nginx_pids)
-  local ceil_rate
-  ceil_rate=$(per_sec "$(result ceiling ok2xx)" "$(result ceiling duration_us)")
+  local ceil_before
+  ceil_before=$(per_sec "$(result ceiling ok2xx)" "$(result ceiling duration_us)")
 
   # Load messages with delivery off: each one fans out to exactly one endpoint (its channel's).
   local data=$WORK/tp-data
@@ -147,6 +148,11 @@ throughput() {
   left=$(sqlite3 "$data/hookwire.db" "SELECT count(*) FROM deliveries WHERE status != 0")
   local attempts
   attempts=$(sqlite3 "$data/hookwire.db" "SELECT count(*) FROM attempts")
+  log "ceiling again, after the drain"
+  DURATION=$CEIL_DURATION run_wrk "$NGINX_URL" ceiling2 $(nginx_pids)
+  local ceil_after ceil_rate
+  ceil_after=$(per_sec "$(result ceiling2 ok2xx)" "$(result ceiling2 duration_us)")
+  ceil_rate=$(((ceil_before + ceil_after) / 2))
 
   # Rates: steady (10 % -> 90 % of the total received by the sink, linear interpolation between samples) and
   # overall (process start -> last delivery recorded as delivered by hookwire, the sampler's "done" line).
@@ -190,11 +196,11 @@ throughput() {
   say ""
   say "== bench/delivery throughput ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average at start $LOAD_AT_START)"
   say "sink: nginx return 200 ($NGINX_WORKERS workers); $ENDPOINTS endpoints of one app (one channel each, one delivery per message); attempts logged"
-  say "ceiling (wrk -t$WRK_THREADS -c$CONNECTIONS -d$CEIL_DURATION, ${BODY_BYTES}-byte POSTs to the sink): $ceil_rate requests/s, p50 $(ms "$(result ceiling p50_us)"), p99 $(ms "$(result ceiling p99_us)")"
+  say "ceiling (wrk -t$WRK_THREADS -c$CONNECTIONS -d$CEIL_DURATION, ${BODY_BYTES}-byte POSTs to the sink): $ceil_rate requests/s, the mean of $ceil_before before the load (p50 $(ms "$(result ceiling p50_us)"), p99 $(ms "$(result ceiling p99_us)")) and $ceil_after after the drain"
   say "loaded (delivery off, wrk -d$LOAD_DURATION): $msgs messages, $total pending deliveries"
   say "drain (restart, delivery on): $delivered delivered, $retry retries, $exhausted exhausted in ${drain_secs} s from process start"
   say "deliveries/s: steady (10 %..90 % of the total, ${steady_secs} s) $steady; overall $overall"
-  say "ratio to the ceiling: steady $(ratio "$steady" "$ceil_rate"), overall $(ratio "$overall" "$ceil_rate")"
+  say "ratio to the ceiling: steady $(ratio "$steady" "$ceil_rate"), overall $(ratio "$overall" "$ceil_rate") (steady to the ceiling before: $(ratio "$steady" "$ceil_before"), after: $(ratio "$steady" "$ceil_after"))"
   say "target >= 20000/s and >= 0.3 of the ceiling: $(awk -v r="$steady" -v c="$ceil_rate" 'BEGIN { print (r >= 20000 && r >= 0.3 * c) ? "met" : "NOT met" }') (steady rate)"
   say "sink check: nginx received $sink_reqs requests for $delivered deliveries recorded: $([ "$sink_reqs" -ge "$delivered" ] && echo ok || echo MISMATCH) over $sink_conns connections; attempts rows $attempts; deliveries not delivered after the drain: $left"
   say "hookwire CPU per delivery: $us_per us (nginx: $ng_us_per us); mean attempt duration (delivery_attempt_seconds) $att_mean; store: $batch"
@@ -221,7 +227,7 @@ throughput() {
     say "strace -c -f of hookwire over the whole drain ($delivered deliveries):"
     head -n 20 "$WORK/strace.txt" | tee -a "$SUMMARY"
   fi
-  say "CPU during the ceiling run:"
+  say "CPU during the ceiling run (before the load):"
   tee -a "$SUMMARY" <"$WORK/ceiling.cpushare"
   say "CPU while loading (delivery off): $(per_sec "$(result load ok2xx)" "$(result load duration_us)") msgs/s"
   tee -a "$SUMMARY" <"$WORK/load.cpushare"
