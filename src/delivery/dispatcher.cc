@@ -121,32 +121,16 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       if (room > 0) {
         const int limit = static_cast<int>(std::min<size_t>(room, static_cast<size_t>(options_.claim_batch)));
         const TimePoint now = clock_.now();
-        const TimePoint lease_until = now + options_.http.total_timeout + options_.lease_margin;
         const int per_endpoint =
             static_cast<int>((kLinePerSlot + 1) *
                              static_cast<size_t>(std::max(1, options_.limits.max_in_flight_per_endpoint)));
-        std::function<Result<std::vector<store::DueDelivery>>(store::Tx&)> claim;
-        if (options_.leases == DispatcherOptions::Leases::kMemory) {
-          claim = [now, limit, per_endpoint, held = held_rows(now)](store::Tx& tx) {
-            return tx.take_due_deliveries(now, limit, per_endpoint, *held);
-          };
-        } else {
-          claim = [now, lease_until, limit, per_endpoint](store::Tx& tx) {
-            return tx.claim_due_deliveries(now, lease_until, limit, per_endpoint);
-          };
-        }
-        auto claimed =
-            co_await store::write<std::vector<store::DueDelivery>>(store_, std::move(claim), kBookkeeping);
+        auto claimed = co_await claim(now, limit, per_endpoint);
         if (!claimed.ok()) {
           spdlog::warn("dispatcher: cannot claim deliveries: {}", claimed.error().detail);
         } else {
           // Anything claimed means there may be more behind it (the per-endpoint share held it back).
           maybe_more = !claimed->empty();
           for (auto& due : *claimed) {
-            if (options_.leases == DispatcherOptions::Leases::kMemory) {
-              std::lock_guard lock(held_mu_);
-              held_[due.delivery.row] = kHeld;
-            }
             ++in_flight_;
             asio::co_spawn(ioc_, attempt(std::move(due)), asio::detached);
           }
@@ -161,6 +145,62 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     }
     loop_done_ = true;
     maybe_finish();
+  }
+
+  // Leases up to `limit` due deliveries. In the store: one write (claim_due_deliveries). In memory: a read
+  // on a reader thread, off the writer's path (find_due_deliveries, skipping the rows held here); what it
+  // returns is held until recorded, and the rows it found orphaned or passed over are held until a write has
+  // put them right. A read's snapshot starts after it is submitted, so it sees every record whose lease was
+  // released before (a lease is released only once its record is committed); rows released later were held
+  // when it was submitted, and are skipped.
+  asio::awaitable<Result<std::vector<store::DueDelivery>>> claim(TimePoint now, int limit, int per_endpoint) {
+    auto self = shared_from_this();
+    if (options_.leases == DispatcherOptions::Leases::kStore) {
+      const TimePoint lease_until = now + options_.http.total_timeout + options_.lease_margin;
+      auto lease = [now, lease_until, limit, per_endpoint](store::Tx& tx) {
+        return tx.claim_due_deliveries(now, lease_until, limit, per_endpoint);
+      };
+      co_return co_await store::write<std::vector<store::DueDelivery>>(store_, std::move(lease), kBookkeeping);
+    }
+    auto find = [now, limit, per_endpoint, held = held_rows(now)](store::Tx& tx) {
+      return tx.find_due_deliveries(now, limit, per_endpoint, *held);
+    };
+    auto scan = co_await store::read<store::DueScan>(store_, std::move(find));
+    if (!scan.ok()) co_return scan.take_error();
+    {
+      std::lock_guard lock(held_mu_);
+      for (const auto& due : scan->due) held_[due.delivery.row] = kHeld;
+      for (const auto& d : scan->orphaned) held_[d.row] = kHeld;
+      for (const auto& d : scan->passed_over) held_[d.row] = kHeld;
+    }
+    if (!scan->orphaned.empty() || !scan->passed_over.empty())
+      asio::co_spawn(ioc_, put_right(std::move(scan->orphaned), std::move(scan->passed_over), now),
+                     asio::detached);
+    co_return std::move(scan->due);
+  }
+
+  // Marks orphaned deliveries failed and moves passed-over ones behind the queue (due at `now`), then
+  // releases their leases.
+  asio::awaitable<void> put_right(std::vector<store::Delivery> orphaned, std::vector<store::Delivery> passed_over,
+                                  TimePoint now) {
+    auto self = shared_from_this();
+    for (auto& d : orphaned) {
+      d.status = store::Delivery::kFailed;
+      d.updated_at = now;
+    }
+    for (auto& d : passed_over) d.next_attempt_at = now;
+    auto rows = std::make_shared<std::vector<store::Delivery>>(std::move(orphaned));
+    rows->insert(rows->end(), std::make_move_iterator(passed_over.begin()),
+                 std::make_move_iterator(passed_over.end()));
+    auto fix = [rows](store::Tx& tx) -> Result<bool> {
+      for (const auto& d : *rows)
+        if (auto st = tx.update_delivery(d); !st.ok() && st.error().code != Errc::kNotFound)
+          return st.take_error();
+      return true;
+    };
+    auto written = co_await store::write<bool>(store_, std::move(fix), kBookkeeping);
+    if (!written.ok()) spdlog::warn("dispatcher: cannot update claimed rows: {}", written.error().detail);
+    for (const auto& d : *rows) release_lease(d.row, written.ok());
   }
 
   // One attempt of one delivery, then its record. Runs on ioc_.
@@ -515,7 +555,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     finish_one();
   }
 
-  // In-memory leases (options_.leases == kMemory): the rows taken, sorted, for take_due_deliveries to skip.
+  // In-memory leases (options_.leases == kMemory): the rows held, sorted, for find_due_deliveries to skip.
   // A lease whose record could not be written is kept until it would have expired in the store, so a failing
   // store does not turn into a storm of repeated sends; expired ones are dropped here.
   std::shared_ptr<const std::vector<int64_t>> held_rows(TimePoint now) {

@@ -47,8 +47,8 @@ struct DispatcherOptions {
   std::chrono::milliseconds poll_interval{1000};  // look for due retries at least this often
   std::chrono::seconds lease_margin{30};          // lease = HTTP total timeout + this
   // Where the leases are kept. kStore: in the store (claim_due_deliveries), respected by every node sharing
-  // it; a crashed node's leases expire on their own. kMemory: in this dispatcher (take_due_deliveries), one
-  // write less per delivery, for a store that this process alone uses (the embedded SQLite store, whose data
+  // it; a crashed node's leases expire on their own. kMemory: in this dispatcher (find_due_deliveries, a read), no
+  // write per claim, for a store that this process alone uses (the embedded SQLite store, whose data
   // dir the app locks); the app releases a dead process's leases at start-up either way.
   enum class Leases { kStore, kMemory };
   Leases leases = Leases::kStore;

@@ -160,6 +160,14 @@ struct DueDelivery {
   std::shared_ptr<const Endpoint> endpoint;  // never null
 };
 
+// What Tx::find_due_deliveries found: deliveries to send, and rows the caller must put right itself (with
+// update_delivery; it holds them until then, like the ones it sends).
+struct DueScan {
+  std::vector<DueDelivery> due;
+  std::vector<Delivery> orphaned;     // their message or endpoint is gone: to be marked failed
+  std::vector<Delivery> passed_over;  // overdue past their endpoint's share: to be made due now (behind the queue)
+};
+
 // A stored answer to a POST carrying an `idempotency-key` header.
 struct IdempotencyRecord {
   std::string key;           // scope + key, as the API layer builds it

@@ -91,13 +91,12 @@ class Tx {
   // due at `now` (moved behind the queue), so one endpoint's backlog never hides the others' for long.
   virtual Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until,
                                                                 int limit, int per_endpoint) = 0;
-  // The same choice without a lease in the store, for a store that this process alone uses (the embedded
-  // SQLite store): the caller holds what it takes in memory, and passes the rows it still holds (`held`: the
-  // Delivery::row of each, sorted ascending), which are skipped as if leased. What is taken stays pending and
-  // due in the store (status and next_attempt_at unchanged) until the caller updates it; deliveries whose
-  // message or endpoint is gone are still marked failed, and passed-over ones still moved behind the queue.
-  virtual Result<std::vector<DueDelivery>> take_due_deliveries(TimePoint now, int limit, int per_endpoint,
-                                                               const std::vector<int64_t>& held) = 0;
+  // The same choice without writing anything (a read function may run it), for a store that this process
+  // alone uses (the embedded SQLite store): the caller leases in memory. It passes the rows it still holds
+  // (`held`: the Delivery::row of each, sorted ascending), which are skipped as if leased, and it puts right
+  // the orphaned and passed-over rows itself, holding them until then. Each delivery carries its row.
+  virtual Result<DueScan> find_due_deliveries(TimePoint now, int limit, int per_endpoint,
+                                              const std::vector<int64_t>& held) = 0;
   // Recovery: makes the endpoint's failed deliveries created in [since, until) pending and due at `now`, with
   // a fresh retry schedule (attempts = 0) whose next attempt is logged as manual. Only the latest delivery of
   // a message counts (one superseded by a resend is not sent again). Returns how many.
@@ -131,7 +130,7 @@ class Tx {
   virtual Result<std::vector<Delivery>> list_deliveries_by_message(std::string_view app_id,
                                                                    std::string_view msg_id) = 0;
   // Counts of live deliveries and the oldest due one (queue depth and lag metrics). `held` (sorted): rows
-  // leased in memory (take_due_deliveries), counted as sending, not as pending or due.
+  // leased in memory (find_due_deliveries), counted as sending, not as pending or due.
   virtual Result<DeliveryQueueStats> delivery_queue_stats(TimePoint now, const std::vector<int64_t>& held) = 0;
 
   // Inbound sources (see model.h Source)

@@ -1204,10 +1204,10 @@ TEST_P(StoreContractTest, DeliveriesAreClaimedWhenDueUnderALeaseThatExpires) {
   ASSERT_EQ(listed->size(), 2u);
 }
 
-// Without a lease in the store: what is taken stays as it was (pending, due), and the caller's held rows are
-// skipped as if leased; once the caller updates a delivery it follows its new state. The queue stats count
-// held rows as sending.
-TEST_P(StoreContractTest, DeliveriesTakenWithoutALeaseStayDueAndHeldOnesAreSkipped) {
+// Without a lease: find_due_deliveries writes nothing (it runs in a read), so what it finds stays as it was
+// (pending, due), and the caller's held rows are skipped as if leased; once the caller updates a delivery it
+// follows its new state. The queue stats count held rows as sending.
+TEST_P(StoreContractTest, DueDeliveriesFoundWithoutALeaseStayDueAndHeldOnesAreSkipped) {
   const auto app = make_app();
   const auto ep = make_endpoint(app.id);
   const auto msg = make_message(app.id);
@@ -1223,14 +1223,10 @@ TEST_P(StoreContractTest, DeliveriesTakenWithoutALeaseStayDueAndHeldOnesAreSkipp
                 return {};
               }).ok());
   auto take_at = [&](TimePoint t, const std::vector<int64_t>& held) {
-    std::vector<DueDelivery> taken;
-    EXPECT_TRUE(write([&](Tx& tx) -> Status {
-                  auto r = tx.take_due_deliveries(t, 10, 10, held);
-                  if (!r.ok()) return r.take_error();
-                  taken = std::move(*r);
-                  return {};
-                }).ok());
-    return taken;
+    auto r = read<DueScan>([&](Tx& tx) { return tx.find_due_deliveries(t, 10, 10, held); });
+    EXPECT_TRUE(r.ok());
+    EXPECT_TRUE(r.ok() && r->orphaned.empty() && r->passed_over.empty());
+    return r.ok() ? std::move(r->due) : std::vector<DueDelivery>{};
   };
   auto ids = [](const std::vector<DueDelivery>& v) {
     std::vector<std::string> out;
@@ -1278,6 +1274,42 @@ TEST_P(StoreContractTest, DeliveriesTakenWithoutALeaseStayDueAndHeldOnesAreSkipp
   EXPECT_EQ(stats->sending, 0);
   EXPECT_EQ(stats->due, 1);
   EXPECT_EQ(stats->oldest_due, second.next_attempt_at);
+}
+
+// find_due_deliveries reports what a claim would have put right itself: deliveries whose endpoint or message
+// is gone (orphaned), and overdue ones past their endpoint's share (passed over); neither is sent.
+TEST_P(StoreContractTest, FindingDueDeliveriesReportsOrphanedAndPassedOverRows) {
+  const auto app = make_app();
+  const auto ep = make_endpoint(app.id);
+  const auto gone = make_endpoint(app.id);
+  const auto msg = make_message(app.id);
+  std::vector<Delivery> backlog;
+  for (int i = 0; i < 3; ++i) backlog.push_back(make_delivery(msg, ep, kT0 - std::chrono::seconds(10 - i)));
+  const auto orphan = make_delivery(msg, gone, kT0 - std::chrono::seconds(1));
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
+                if (auto st = tx.insert_endpoint(gone); !st.ok()) return st;
+                if (auto st = tx.insert_message(msg); !st.ok()) return st;
+                for (const auto& d : backlog)
+                  if (auto st = tx.insert_delivery(d); !st.ok()) return st;
+                if (auto st = tx.insert_delivery(orphan); !st.ok()) return st;
+                return tx.delete_endpoint(app.id, gone.id);
+              }).ok());
+  auto scan = read<DueScan>([&](Tx& tx) { return tx.find_due_deliveries(kT0, 10, 1, {}); });
+  ASSERT_TRUE(scan.ok());
+  ASSERT_EQ(scan->due.size(), 1u);
+  EXPECT_EQ(scan->due[0].delivery.id, backlog[0].id);
+  ASSERT_EQ(scan->passed_over.size(), 2u);
+  EXPECT_EQ(scan->passed_over[0].id, backlog[1].id);
+  EXPECT_NE(scan->passed_over[0].row, 0);
+  ASSERT_EQ(scan->orphaned.size(), 1u);
+  EXPECT_EQ(scan->orphaned[0].id, orphan.id);
+  // Nothing was changed.
+  auto again = read<DueScan>([&](Tx& tx) { return tx.find_due_deliveries(kT0, 10, 1, {}); });
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->passed_over.size(), 2u);
+  EXPECT_EQ(again->orphaned.size(), 1u);
 }
 
 // A claimed delivery carries its row handle, and update_delivery uses it; a handle that names another row (or

@@ -913,90 +913,58 @@ Status SqliteTx::update_delivery(const Delivery& d) {
 
 Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, TimePoint lease_until,
                                                                 int limit, int per_endpoint) {
-  return choose_due_deliveries(now, lease_until, limit, per_endpoint, nullptr);
+  static const std::vector<int64_t> none;
+  auto scan = find_due_deliveries(now, limit, per_endpoint, none);
+  if (!scan.ok()) return scan.take_error();
+  // Every row is written by its rowid (no lookup of the id in the primary key's index).
+  auto stmt =
+      conn_.prepare("UPDATE deliveries SET status = ?, next_attempt_at = ?, updated_at = ? WHERE rowid = ?");
+  if (!stmt.ok()) return stmt.take_error();
+  auto write_row = [&](const Delivery& d) -> Status {
+    Stmt s(*stmt);
+    s.bind(1, d.status);
+    s.bind(2, d.next_attempt_at);
+    s.bind(3, d.updated_at);
+    s.bind(4, d.row);
+    return finish_write(s, "claim_due_deliveries");
+  };
+  for (Delivery& d : scan->passed_over) {
+    d.next_attempt_at = now;  // behind the queue; updated_at unchanged
+    if (auto st = write_row(d); !st.ok()) return st.take_error();
+  }
+  for (Delivery& d : scan->orphaned) {
+    d.status = Delivery::kFailed;
+    d.updated_at = now;
+    if (auto st = write_row(d); !st.ok()) return st.take_error();
+  }
+  for (DueDelivery& due : scan->due) {
+    Delivery& d = due.delivery;
+    d.status = Delivery::kSending;
+    d.next_attempt_at = lease_until;
+    d.updated_at = now;
+    if (auto st = write_row(d); !st.ok()) return st.take_error();
+  }
+  return std::move(scan->due);
 }
 
-Result<std::vector<DueDelivery>> SqliteTx::take_due_deliveries(TimePoint now, int limit, int per_endpoint,
-                                                               const std::vector<int64_t>& held) {
-  return choose_due_deliveries(now, std::nullopt, limit, per_endpoint, &held);
-}
-
-Result<std::vector<DueDelivery>> SqliteTx::choose_due_deliveries(TimePoint now,
-                                                                 std::optional<TimePoint> lease_until,
-                                                                 int limit, int per_endpoint,
-                                                                 const std::vector<int64_t>* held) {
+Result<DueScan> SqliteTx::find_due_deliveries(TimePoint now, int limit, int per_endpoint,
+                                              const std::vector<int64_t>& held) {
   // Walks the due deliveries oldest first through the live-deliveries index, taking at most `per_endpoint`
-  // of any one endpoint, and reads at most a bounded window of them (so a claim costs the writer the same
-  // whatever the backlog). Due rows passed over because their endpoint already has its share are moved
-  // behind the current queue (due at `now`, unchanged otherwise): one endpoint's backlog at the head of the
-  // queue never hides the others' due work from the next claim. Each row comes with its message (one
-  // statement, not one lookup per row; NULL when the message is gone) and its rowid, by which the lease is
-  // written (no lookup of the id in the primary key's index). Rows the caller holds (take_due_deliveries) are
-  // skipped on the index entry, before their table row is read.
+  // of any one endpoint, and reads at most a bounded window of them (so a claim costs the same whatever the
+  // backlog). Each row comes with its message (one statement, not one lookup per row; NULL when the message
+  // is gone) and its rowid. Rows the caller holds are skipped on the index entry, before their table row is
+  // read.
   static const std::string sql = fmt::format(
       "SELECT d.rowid, {}, {} FROM deliveries d LEFT JOIN messages m ON m.app_id = d.app_id AND m.id = "
       "d.msg_id WHERE d.status IN (1, 3) AND d.next_attempt_at <= ?1 AND NOT held_row(?3, d.rowid) ORDER BY "
       "d.next_attempt_at LIMIT ?2",
       prefixed(kDeliveryCols, "d"), prefixed(kMessageCols, "m"));
-  static const std::vector<int64_t> none;
   constexpr int kDeliveryColCount = 10;
   const int64_t window = int64_t{limit} * 4 + per_endpoint;
-  struct Row {
-    int64_t rowid;
-    Delivery delivery;
-    Result<Message> message;
-  };
-  std::vector<Row> due;
-  std::vector<int64_t> passed_over;
-  {
-    auto stmt = conn_.prepare(sql);
-    if (!stmt.ok()) return stmt.take_error();
-    Stmt s(*stmt);
-    s.bind(1, now);
-    s.bind(2, window);
-    s.bind_rows(3, held ? *held : none);
-    std::unordered_map<std::string, int> taken;
-    int rc = SQLITE_DONE;
-    while (static_cast<int>(due.size()) < limit && (rc = s.step()) == SQLITE_ROW) {
-      const int64_t rowid = s.int64(0);
-      Delivery d = read_delivery(s, 1);
-      if (++taken[d.endpoint_id] > per_endpoint) {
-        if (d.next_attempt_at < now) passed_over.push_back(rowid);
-        continue;
-      }
-      Result<Message> msg = s.is_null(1 + kDeliveryColCount)
-                                ? Result<Message>(Error::not_found("message not found"))
-                                : read_message(s, 1 + kDeliveryColCount);
-      due.push_back(Row{rowid, std::move(d), std::move(msg)});
-    }
-    if (static_cast<int>(due.size()) < limit && rc != SQLITE_DONE) return conn_.error("claim_due_deliveries");
-  }
-  if (!passed_over.empty()) {
-    auto stmt = conn_.prepare("UPDATE deliveries SET next_attempt_at = ? WHERE rowid = ?");
-    if (!stmt.ok()) return stmt.take_error();
-    for (const int64_t rowid : passed_over) {
-      Stmt s(*stmt);
-      s.bind(1, now);
-      s.bind(2, rowid);
-      if (auto st = finish_write(s, "claim_due_deliveries"); !st.ok()) return st.take_error();
-    }
-  }
-  auto lease =
-      conn_.prepare("UPDATE deliveries SET status = ?, next_attempt_at = ?, updated_at = ? WHERE rowid = ?");
-  if (!lease.ok()) return lease.take_error();
-  auto write_row = [&](const Delivery& d, int64_t rowid) -> Status {
-    Stmt s(*lease);
-    s.bind(1, d.status);
-    s.bind(2, d.next_attempt_at);
-    s.bind(3, d.updated_at);
-    s.bind(4, rowid);
-    return finish_write(s, "claim_due_deliveries");
-  };
-  std::vector<DueDelivery> out;
-  out.reserve(due.size());
-  // One lookup per endpoint per claim; its deliveries share the result.
+  DueScan out;
+  // One lookup per endpoint per scan; its deliveries share the result.
   std::unordered_map<std::string, Result<std::shared_ptr<const Endpoint>>> endpoints;
-  for (auto& [rowid, d, msg] : due) {
+  auto endpoint = [&](const Delivery& d) -> const Result<std::shared_ptr<const Endpoint>>& {
     auto cached = endpoints.find(d.endpoint_id);
     if (cached == endpoints.end()) {
       auto read = get_endpoint(d.app_id, d.endpoint_id);
@@ -1006,24 +974,34 @@ Result<std::vector<DueDelivery>> SqliteTx::choose_due_deliveries(TimePoint now,
               : Result<std::shared_ptr<const Endpoint>>(read.error());
       cached = endpoints.emplace(d.endpoint_id, std::move(shared)).first;
     }
-    const auto& ep = cached->second;
-    d.row = rowid;
-    if (!msg.ok() || !ep.ok()) {
-      const Error& e = msg.ok() ? ep.error() : msg.error();
-      if (e.code != Errc::kNotFound) return e;
-      d.status = Delivery::kFailed;  // its message or endpoint was deleted: nothing left to send
-      d.updated_at = now;
-      if (auto st = write_row(d, rowid); !st.ok()) return st.take_error();
+    return cached->second;
+  };
+  auto stmt = conn_.prepare(sql);
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, now);
+  s.bind(2, window);
+  s.bind_rows(3, held);
+  std::unordered_map<std::string, int> taken;
+  int rc = SQLITE_DONE;
+  while (static_cast<int>(out.due.size()) < limit && (rc = s.step()) == SQLITE_ROW) {
+    Delivery d = read_delivery(s, 1);
+    d.row = s.int64(0);
+    if (++taken[d.endpoint_id] > per_endpoint) {
+      if (d.next_attempt_at < now) out.passed_over.push_back(std::move(d));
       continue;
     }
-    if (lease_until) {
-      d.status = Delivery::kSending;
-      d.next_attempt_at = *lease_until;
-      d.updated_at = now;
-      if (auto st = write_row(d, rowid); !st.ok()) return st.take_error();
+    const auto& ep = endpoint(d);
+    if (s.is_null(1 + kDeliveryColCount) || !ep.ok()) {
+      if (!ep.ok() && ep.error().code != Errc::kNotFound) return ep.error();
+      out.orphaned.push_back(std::move(d));  // its message or endpoint was deleted: nothing left to send
+      continue;
     }
-    out.push_back(DueDelivery{std::move(d), std::move(*msg), *ep});
+    auto msg = read_message(s, 1 + kDeliveryColCount);
+    if (!msg.ok()) return msg.take_error();
+    out.due.push_back(DueDelivery{std::move(d), std::move(*msg), *ep});
   }
+  if (static_cast<int>(out.due.size()) < limit && rc != SQLITE_DONE) return conn_.error("find_due_deliveries");
   return out;
 }
 

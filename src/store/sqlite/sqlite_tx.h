@@ -63,8 +63,8 @@ class SqliteTx final : public Tx {
   Status update_delivery(const Delivery& d) override;
   Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until, int limit,
                                                         int per_endpoint) override;
-  Result<std::vector<DueDelivery>> take_due_deliveries(TimePoint now, int limit, int per_endpoint,
-                                                       const std::vector<int64_t>& held) override;
+  Result<DueScan> find_due_deliveries(TimePoint now, int limit, int per_endpoint,
+                                      const std::vector<int64_t>& held) override;
   Result<int> release_all_leases(TimePoint now) override;
   Result<DeliveryQueueStats> delivery_queue_stats(TimePoint now, const std::vector<int64_t>& held) override;
   Result<EndpointHealthRecord> get_endpoint_health(std::string_view endpoint_id) override;
@@ -113,10 +113,6 @@ class SqliteTx final : public Tx {
   template <class Conflict>
   Status finish_write(Stmt& s, std::string_view what, Conflict conflict);
   Status finish_write(Stmt& s, std::string_view what);
-  // claim_due_deliveries (a lease) and take_due_deliveries (no lease: `held` rows skipped).
-  Result<std::vector<DueDelivery>> choose_due_deliveries(TimePoint now, std::optional<TimePoint> lease_until,
-                                                         int limit, int per_endpoint,
-                                                         const std::vector<int64_t>* held);
 
   Connection& conn_;
   std::unordered_map<std::string, Application> applications_;  // by the id or uid they were asked for
@@ -156,8 +152,7 @@ class UnavailableTx final : public Tx {
   Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint, TimePoint, int, int) override {
     return err();
   }
-  Result<std::vector<DueDelivery>> take_due_deliveries(TimePoint, int, int,
-                                                       const std::vector<int64_t>&) override {
+  Result<DueScan> find_due_deliveries(TimePoint, int, int, const std::vector<int64_t>&) override {
     return err();
   }
   Result<int> release_all_leases(TimePoint) override { return err(); }
