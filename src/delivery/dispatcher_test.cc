@@ -222,6 +222,30 @@ TEST_P(DispatcherTest, FailureIsRetriedOnTheDurableScheduleAcrossARestart) {
   EXPECT_EQ(receiver.request_count(), 2u);
 }
 
+// A message whose payload is expunged while its retry waits is never sent again: the delivery fails.
+TEST_P(DispatcherTest, AnExpungedMessageIsNotRetried) {
+  ScriptedReceiver receiver;
+  receiver.push(ScriptedResponse::with(500, "boom"));
+  receiver.set_default(ScriptedResponse::with(204, ""));
+  publish(receiver.url("/hook"));
+  start();
+  auto [d1, a1] = wait_recorded(1);
+  ASSERT_EQ(d1.status, store::Delivery::kPending);
+  ASSERT_TRUE(write([&](store::Tx& tx) { return tx.expunge_message_payload(app_.id, msg_.id); }).ok());
+  clock_.advance(10s);  // the retry is due
+  add_messages(1);      // and a new message after it, which is sent
+  auto [d2, a2] = wait_recorded(2);
+  EXPECT_NE(d2.msg_id, msg_.id);
+  EXPECT_EQ(d2.status, store::Delivery::kSuccess);
+  const auto requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_NE(requests[1].header("webhook-id").value_or(""), msg_.id);
+  // The expunged message's delivery was marked failed by the claim that found it (store leases), or by the
+  // write that claim submitted before it started any attempt (in-memory leases): either way before the new
+  // message's record, which the store commits in order.
+  EXPECT_EQ(deliveries().at(0).status, store::Delivery::kFailed);
+}
+
 TEST_P(DispatcherTest, ExhaustedScheduleLeavesAFailedDeliveryAsADeadLetter) {
   ScriptedReceiver receiver;
   receiver.set_default(ScriptedResponse::with(503, "down"));

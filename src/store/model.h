@@ -61,7 +61,7 @@ struct Message {
   std::string app_id;
   std::optional<std::string> event_id;  // unique per application when present
   std::string event_type;
-  std::string payload;  // JSON text exactly as received (re-serialized by the API layer, compact)
+  std::string payload;  // JSON text exactly as received; empty once expunged (never sent again)
   std::optional<std::vector<std::string>> channels;
   TimePoint created_at;
   // Set when the message was created with an `idempotency-key` header: the key (unique per application while

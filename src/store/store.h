@@ -69,9 +69,18 @@ class Tx {
   virtual Result<Message> get_message_by_idempotency_key(std::string_view app_id, std::string_view key) = 0;
   // Frees an expired key for reuse: the message keeps everything else.
   virtual Status clear_message_idempotency_key(std::string_view app_id, std::string_view msg_id) = 0;
+  // Deletes the message's payload (Svix's expunge): it becomes empty, which no created message has (payloads
+  // are JSON objects). A message without its payload is never sent again. kNotFound if there is no message.
+  virtual Status expunge_message_payload(std::string_view app_id, std::string_view msg_id) = 0;
 
   // Attempts
   virtual Status insert_attempt(const Attempt& a) = 0;
+  // One attempt of a message (ids as stored: the caller resolves an eventId). kNotFound if none.
+  virtual Result<Attempt> get_attempt(std::string_view app_id, std::string_view msg_id,
+                                      std::string_view attempt_id) = 0;
+  // Deletes the attempt's logged response body (it becomes empty). kNotFound if there is no such attempt.
+  virtual Status expunge_attempt_response(std::string_view app_id, std::string_view msg_id,
+                                          std::string_view attempt_id) = 0;
   // Filtered as AttemptQuery says; q.endpoint_id narrows the by-message listing (ignored by-endpoint).
   virtual Result<Page<Attempt>> list_attempts_by_message(std::string_view app_id, std::string_view msg_id,
                                                          const AttemptQuery& q) = 0;
@@ -85,8 +94,8 @@ class Tx {
   virtual Status update_delivery(const Delivery& d) = 0;
   // Leases up to `limit` deliveries that are due (pending or sending, next_attempt_at <= now), oldest due
   // first, at most `per_endpoint` of them for any one endpoint: each becomes kSending with next_attempt_at =
-  // lease_until. Returned with their message and endpoint; a delivery whose message or endpoint is gone is
-  // marked failed and not returned. The cost is bounded whatever the backlog: only the oldest
+  // lease_until. Returned with their message and endpoint; a delivery whose message or endpoint is gone (or
+  // whose payload was expunged) is marked failed and not returned. The cost is bounded whatever the backlog: only the oldest
   // 4 * limit + per_endpoint due rows are read, and those passed over for their endpoint's share are made
   // due at `now` (moved behind the queue), so one endpoint's backlog never hides the others' for long.
   virtual Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until,

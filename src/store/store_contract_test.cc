@@ -690,6 +690,42 @@ TEST_P(StoreContractTest, AttemptsListedByMessageAndByEndpoint) {
   EXPECT_TRUE(by_ep->done);
 }
 
+// One attempt by (application, message, id); expunging its response keeps everything else.
+TEST_P(StoreContractTest, AnAttemptIsReadByIdAndItsResponseCanBeExpunged) {
+  const auto app = make_app();
+  const auto ep = make_endpoint(app.id);
+  const auto m1 = make_message(app.id);
+  const auto m2 = make_message(app.id);
+  const auto a1 = make_attempt(app.id, m1.id, ep.id);
+  const auto a2 = make_attempt(app.id, m1.id, ep.id);
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                if (auto st = tx.insert_attempt(a1); !st.ok()) return st;
+                return tx.insert_attempt(a2);
+              }).ok());
+  auto got = read<Attempt>([&](Tx& tx) { return tx.get_attempt(app.id, m1.id, a1.id); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->id, a1.id);
+  EXPECT_EQ(got->response, "unavailable");
+  EXPECT_EQ(got->response_status_code, 503);
+  // The message is part of the key: the same attempt id under another message (or app) is not found.
+  EXPECT_EQ(read<Attempt>([&](Tx& tx) { return tx.get_attempt(app.id, m2.id, a1.id); }).error().code,
+            Errc::kNotFound);
+  EXPECT_EQ(read<Attempt>([&](Tx& tx) { return tx.get_attempt("app_other", m1.id, a1.id); }).error().code,
+            Errc::kNotFound);
+
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.expunge_attempt_response(app.id, m1.id, a1.id); }).ok());
+  got = read<Attempt>([&](Tx& tx) { return tx.get_attempt(app.id, m1.id, a1.id); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->response, "");
+  EXPECT_EQ(got->response_status_code, 503);
+  EXPECT_EQ(got->created_at, a1.created_at);
+  EXPECT_EQ(read<Attempt>([&](Tx& tx) { return tx.get_attempt(app.id, m1.id, a2.id); })->response,
+            "unavailable");
+  EXPECT_EQ(write([&](Tx& tx) { return tx.expunge_attempt_response(app.id, m2.id, a2.id); }).error().code,
+            Errc::kNotFound);
+}
+
 // ---- Idempotency
 // ---------------------------------------------------------------------------------------------
 
@@ -1310,6 +1346,47 @@ TEST_P(StoreContractTest, FindingDueDeliveriesReportsOrphanedAndPassedOverRows) 
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->passed_over.size(), 2u);
   EXPECT_EQ(again->orphaned.size(), 1u);
+}
+
+// An expunged message keeps its row (empty payload) and is never offered for sending again: its due
+// deliveries are reported orphaned (and a leasing claim marks them failed).
+TEST_P(StoreContractTest, AnExpungedMessageKeepsItsRowButIsNeverSentAgain) {
+  const auto app = make_app();
+  const auto ep = make_endpoint(app.id);
+  const auto msg = make_message(app.id);
+  const auto d = make_delivery(msg, ep, kT0);
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
+                if (auto st = tx.insert_message(msg); !st.ok()) return st;
+                return tx.insert_delivery(d);
+              }).ok());
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.expunge_message_payload(app.id, msg.id); }).ok());
+  auto got = read<Message>([&](Tx& tx) { return tx.get_message(app.id, msg.id); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->payload, "");
+  EXPECT_EQ(got->event_type, msg.event_type);
+  EXPECT_EQ(write([&](Tx& tx) { return tx.expunge_message_payload(app.id, "msg_missing"); }).error().code,
+            Errc::kNotFound);
+
+  auto scan = read<DueScan>([&](Tx& tx) { return tx.find_due_deliveries(kT0, 10, 10, {}); });
+  ASSERT_TRUE(scan.ok());
+  EXPECT_TRUE(scan->due.empty());
+  ASSERT_EQ(scan->orphaned.size(), 1u);
+  EXPECT_EQ(scan->orphaned[0].id, d.id);
+  size_t claimed = 99;
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                auto r = tx.claim_due_deliveries(kT0, kT0 + std::chrono::seconds(60), 10, 10);
+                if (!r.ok()) return r.take_error();
+                claimed = r->size();
+                return {};
+              }).ok());
+  EXPECT_EQ(claimed, 0u);
+  auto listed =
+      read<std::vector<Delivery>>([&](Tx& tx) { return tx.list_deliveries_by_message(app.id, msg.id); });
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].status, Delivery::kFailed);
 }
 
 // A claimed delivery carries its row handle, and update_delivery uses it; a handle that names another row (or

@@ -208,6 +208,47 @@ test('attempts: listings by message and by endpoint have the Svix shape', async 
     (e) => e instanceof ApiException && e.code === 404);
 });
 
+test('attempts and messages: get one attempt, expunge its response, expunge a message payload', async () => {
+  const app = await svix.application.create({ name: 'Expunge' });
+  const ep = await svix.endpoint.create(app.id, { url: 'http://127.0.0.1:9/e' });
+  const msg = await svix.message.create(app.id,
+    { eventType: 'invoice.paid', eventId: 'evt-expunge-1', payload: { card: '4242' } });
+  let listed;
+  for (let i = 0; i < 500; i += 1) {
+    listed = await svix.messageAttempt.listByMsg(app.id, msg.id);
+    if (listed.data.length) break;
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(listed.data.length, 1);
+  const [attempt] = listed.data;
+
+  // One attempt, by message id or by the message's eventId: the same MessageAttemptOut as in the listing.
+  const got = await svix.messageAttempt.get(app.id, msg.id, attempt.id);
+  assert.deepEqual(got, attempt);
+  assert.equal((await svix.messageAttempt.get(app.id, 'evt-expunge-1', attempt.id)).id, attempt.id);
+  assert.match(got.response, /not allowed|loopback/);
+  await assert.rejects(svix.messageAttempt.get(app.id, msg.id, 'atmpt_does_not_exist'),
+    (e) => e instanceof ApiException && e.code === 404);
+
+  // Expunging the response keeps the attempt.
+  await svix.messageAttempt.expungeContent(app.id, msg.id, attempt.id);
+  const expunged = await svix.messageAttempt.get(app.id, msg.id, attempt.id);
+  assert.equal(expunged.response, '');
+  assert.equal(expunged.statusText, 'fail');
+  assert.equal(expunged.timestamp.getTime(), attempt.timestamp.getTime());
+
+  // Expunging the payload keeps the message, which reads as Svix shows an expired one and cannot be resent.
+  assert.deepEqual((await svix.message.get(app.id, msg.id, { withContent: true })).payload, { card: '4242' });
+  await svix.message.expungeContent(app.id, msg.id);
+  const gone = await svix.message.get(app.id, msg.id, { withContent: true });
+  assert.deepEqual(gone.payload, { expired: true });
+  assert.equal(gone.eventType, 'invoice.paid');
+  await assert.rejects(svix.messageAttempt.resend(app.id, msg.id, ep.id),
+    (e) => e instanceof ApiException && e.code === 409);
+  await assert.rejects(svix.message.expungeContent(app.id, 'msg_does_not_exist'),
+    (e) => e instanceof ApiException && e.code === 404);
+});
+
 test('a wrong token is refused with 401', async () => {
   const bad = new Svix('wrong-token', { serverUrl: hw.url });
   await assert.rejects(bad.application.list(), (e) => e instanceof ApiException && e.code === 401);

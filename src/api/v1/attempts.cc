@@ -1,6 +1,6 @@
 // Attempt listings (Svix ListResponse_MessageAttemptOut_): by message and by endpoint, newest first, with
-// Svix's filters (status, status_code_class, before/after, event_types, channel, endpoint_id by message).
-// The delivery engine writes the attempts.
+// Svix's filters (status, status_code_class, before/after, event_types, channel, endpoint_id by message); one
+// attempt by id, and the expunge of its logged response. The delivery engine writes the attempts.
 #include <algorithm>
 
 #include "api/v1/json_body.h"
@@ -87,9 +87,42 @@ asio::awaitable<Response> list(const ApiContext* ctx, const Request& req, std::s
   co_return response;
 }
 
+// GET /app/{app}/msg/{msg}/attempt/{attempt} (MessageAttemptOut; the message by id or eventId) and
+// DELETE .../content (Svix's expunge: the logged response body is deleted, the attempt stays).
+asio::awaitable<Response> one(const ApiContext* ctx, const Request& req, std::string app_id, std::string msg_id,
+                              std::string attempt_id, bool expunge) {
+  auto fn = [app_id, msg_id, attempt_id, expunge](store::Tx& tx) -> Result<Reply> {
+    auto app = tx.get_application(app_id);
+    if (!app) return app.take_error();
+    auto msg = tx.get_message(app->id, msg_id);
+    if (!msg) return msg.take_error();
+    if (expunge) {
+      if (auto st = tx.expunge_attempt_response(app->id, msg->id, attempt_id); !st) return st.take_error();
+      return Reply{http::status::no_content, {}};
+    }
+    auto attempt = tx.get_attempt(app->id, msg->id, attempt_id);
+    if (!attempt) return attempt.take_error();
+    return Reply{http::status::ok, json::serialize(to_json(*attempt))};
+  };
+  if (expunge) {
+    auto response = co_await write_reply(ctx, req, std::move(fn));
+    co_return response;
+  }
+  auto response = co_await read_reply(ctx, req, std::move(fn));
+  co_return response;
+}
+
 }  // namespace
 
 void add_attempt_routes(Router& router, const ApiContext* ctx) {
+  router.add(http::verb::get, "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}",
+             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return one(ctx, req, p.get("app_id"), p.get("msg_id"), p.get("attempt_id"), false);
+             }));
+  router.add(http::verb::delete_, "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content",
+             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return one(ctx, req, p.get("app_id"), p.get("msg_id"), p.get("attempt_id"), true);
+             }));
   router.add(http::verb::get, "/api/v1/app/{app_id}/attempt/msg/{msg_id}",
              authed(ctx, [ctx](const Request& req, const PathParams& p) {
                return list(ctx, req, p.get("app_id"), p.get("msg_id"), By::kMessage);

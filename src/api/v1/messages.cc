@@ -172,6 +172,23 @@ asio::awaitable<Response> get(const ApiContext* ctx, const Request& req, std::st
   co_return response;
 }
 
+// DELETE /app/{app}/msg/{msg}/content (Svix's expunge): the payload is deleted. The message stays (read back,
+// its payload is {"expired":true}) but is never sent again: its pending deliveries fail when they come due and
+// a resend is refused (409).
+asio::awaitable<Response> expunge(const ApiContext* ctx, const Request& req, std::string app_id,
+                                  std::string msg_id) {
+  WriteFn fn = [app_id, msg_id](store::Tx& tx) -> Result<Reply> {
+    auto app = tx.get_application(app_id);
+    if (!app) return app.take_error();
+    auto msg = tx.get_message(app->id, msg_id);
+    if (!msg) return msg.take_error();
+    if (auto st = tx.expunge_message_payload(app->id, msg->id); !st) return st.take_error();
+    return Reply{http::status::no_content, {}};
+  };
+  auto response = co_await write_reply(ctx, req, std::move(fn));
+  co_return response;
+}
+
 }  // namespace
 
 void add_message_routes(Router& router, const ApiContext* ctx) {
@@ -185,6 +202,10 @@ void add_message_routes(Router& router, const ApiContext* ctx) {
   router.add(V::get, "/api/v1/app/{app_id}/msg/{msg_id}",
              authed(ctx, [ctx](const Request& req, const PathParams& p) {
                return get(ctx, req, p.get("app_id"), p.get("msg_id"));
+             }));
+  router.add(V::delete_, "/api/v1/app/{app_id}/msg/{msg_id}/content",
+             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return expunge(ctx, req, p.get("app_id"), p.get("msg_id"));
              }));
 }
 

@@ -118,7 +118,10 @@ void append_json_string(std::string& out, std::string_view s) {
 
 // Written by hand rather than through json::object: it is on the ingest path of every message.
 std::string message_json(const store::Message& msg, bool with_content) {
-  const std::string_view payload = with_content ? std::string_view(msg.payload) : std::string_view("{}");
+  // An expunged payload (empty) reads as Svix shows one: {"expired":true}.
+  const std::string_view payload = !with_content       ? std::string_view("{}")
+                                   : msg.payload.empty() ? std::string_view(R"({"expired":true})")
+                                                         : std::string_view(msg.payload);
   std::string out;
   out.reserve(160 + msg.event_type.size() + payload.size());
   out += "{\"id\":";

@@ -709,6 +709,17 @@ Status SqliteTx::clear_message_idempotency_key(std::string_view app_id, std::str
   return finish_write(s, "clear_message_idempotency_key");
 }
 
+Status SqliteTx::expunge_message_payload(std::string_view app_id, std::string_view msg_id) {
+  auto stmt = conn_.prepare("UPDATE messages SET payload = '' WHERE app_id = ? AND id = ?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, app_id);
+  s.bind(2, msg_id);
+  if (auto st = finish_write(s, "expunge_message_payload"); !st.ok()) return st;
+  if (sqlite3_changes(conn_.handle()) == 0) return Error::not_found("message not found");
+  return {};
+}
+
 Result<Message> SqliteTx::get_message(std::string_view app_id, std::string_view id_or_event_id) {
   static const std::string by_id =
       fmt::format("SELECT {} FROM messages WHERE app_id = ? AND id = ?", kMessageCols);
@@ -776,6 +787,35 @@ Status SqliteTx::insert_attempt(const Attempt& a) {
   s.bind(10, a.trigger_type);
   s.bind(11, a.created_at);
   return finish_write(s, "insert_attempt", [] { return Error::conflict("attempt id already exists"); });
+}
+
+Result<Attempt> SqliteTx::get_attempt(std::string_view app_id, std::string_view msg_id,
+                                      std::string_view attempt_id) {
+  static const std::string sql =
+      fmt::format("SELECT {} FROM attempts WHERE app_id = ? AND msg_id = ? AND id = ?", kAttemptCols);
+  auto stmt = conn_.prepare(sql);
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, app_id);
+  s.bind(2, msg_id);
+  s.bind(3, attempt_id);
+  const int rc = s.step();
+  if (rc == SQLITE_ROW) return read_attempt(s);
+  if (rc != SQLITE_DONE) return conn_.error("get_attempt");
+  return Error::not_found("attempt not found");
+}
+
+Status SqliteTx::expunge_attempt_response(std::string_view app_id, std::string_view msg_id,
+                                          std::string_view attempt_id) {
+  auto stmt = conn_.prepare("UPDATE attempts SET response = '' WHERE app_id = ? AND msg_id = ? AND id = ?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, app_id);
+  s.bind(2, msg_id);
+  s.bind(3, attempt_id);
+  if (auto st = finish_write(s, "expunge_attempt_response"); !st.ok()) return st;
+  if (sqlite3_changes(conn_.handle()) == 0) return Error::not_found("attempt not found");
+  return {};
 }
 
 namespace {
@@ -952,7 +992,7 @@ Result<DueScan> SqliteTx::find_due_deliveries(TimePoint now, int limit, int per_
   // Walks the due deliveries oldest first through the live-deliveries index, taking at most `per_endpoint`
   // of any one endpoint, and reads at most a bounded window of them (so a claim costs the same whatever the
   // backlog). Each row comes with its message (one statement, not one lookup per row; NULL when the message
-  // is gone) and its rowid. Rows the caller holds are skipped on the index entry, before their table row is
+  // is gone; an expunged payload counts as gone) and its rowid. Rows the caller holds are skipped on the index entry, before their table row is
   // read.
   static const std::string sql = fmt::format(
       "SELECT d.rowid, {}, {} FROM deliveries d LEFT JOIN messages m ON m.app_id = d.app_id AND m.id = "
@@ -999,6 +1039,10 @@ Result<DueScan> SqliteTx::find_due_deliveries(TimePoint now, int limit, int per_
     }
     auto msg = read_message(s, 1 + kDeliveryColCount);
     if (!msg.ok()) return msg.take_error();
+    if (msg->payload.empty()) {  // expunged: nothing left to send either
+      out.orphaned.push_back(std::move(d));
+      continue;
+    }
     out.due.push_back(DueDelivery{std::move(d), std::move(*msg), *ep});
   }
   if (static_cast<int>(out.due.size()) < limit && rc != SQLITE_DONE) return conn_.error("find_due_deliveries");

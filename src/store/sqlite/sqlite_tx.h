@@ -57,8 +57,13 @@ class SqliteTx final : public Tx {
   Result<Page<Message>> list_messages(std::string_view app_id, const MessageQuery& q) override;
   Result<Message> get_message_by_idempotency_key(std::string_view app_id, std::string_view key) override;
   Status clear_message_idempotency_key(std::string_view app_id, std::string_view msg_id) override;
+  Status expunge_message_payload(std::string_view app_id, std::string_view msg_id) override;
 
   Status insert_attempt(const Attempt& a) override;
+  Result<Attempt> get_attempt(std::string_view app_id, std::string_view msg_id,
+                              std::string_view attempt_id) override;
+  Status expunge_attempt_response(std::string_view app_id, std::string_view msg_id,
+                                  std::string_view attempt_id) override;
   Status insert_delivery(const Delivery& d) override;
   Status update_delivery(const Delivery& d) override;
   Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until, int limit,
@@ -146,7 +151,12 @@ class UnavailableTx final : public Tx {
     return err();
   }
   Status clear_message_idempotency_key(std::string_view, std::string_view) override { return err(); }
+  Status expunge_message_payload(std::string_view, std::string_view) override { return err(); }
   Status insert_attempt(const Attempt&) override { return err(); }
+  Result<Attempt> get_attempt(std::string_view, std::string_view, std::string_view) override { return err(); }
+  Status expunge_attempt_response(std::string_view, std::string_view, std::string_view) override {
+    return err();
+  }
   Status insert_delivery(const Delivery&) override { return err(); }
   Status update_delivery(const Delivery&) override { return err(); }
   Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint, TimePoint, int, int) override {
