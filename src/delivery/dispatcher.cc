@@ -173,9 +173,11 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       for (const auto& d : scan->orphaned) held_[d.row] = kHeld;
       for (const auto& d : scan->passed_over) held_[d.row] = kHeld;
     }
-    if (!scan->orphaned.empty() || !scan->passed_over.empty())
+    if (!scan->orphaned.empty() || !scan->passed_over.empty()) {
+      ++putting_right_;
       asio::co_spawn(ioc_, put_right(std::move(scan->orphaned), std::move(scan->passed_over), now),
                      asio::detached);
+    }
     co_return std::move(scan->due);
   }
 
@@ -201,6 +203,8 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     auto written = co_await store::write<bool>(store_, std::move(fix), kBookkeeping);
     if (!written.ok()) spdlog::warn("dispatcher: cannot update claimed rows: {}", written.error().detail);
     for (const auto& d : *rows) release_lease(d.row, written.ok());
+    --putting_right_;
+    maybe_finish();
   }
 
   // One attempt of one delivery, then its record. Runs on ioc_.
@@ -595,9 +599,9 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     maybe_finish();
   }
 
-  // Once stopping, the loop has ended and no attempt is in flight: let ioc_.run() return.
+  // Once stopping, the loop has ended and no attempt (or put_right write) is in flight: let ioc_.run() return.
   void maybe_finish() {
-    if (stopping_ && loop_done_ && in_flight_ == 0) {
+    if (stopping_ && loop_done_ && in_flight_ == 0 && putting_right_ == 0) {
       work_.reset();
       client_.reset();
     }
@@ -625,6 +629,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   bool record_write_pending_ = false;  // one record write at a time: the next takes all that queued meanwhile
   static constexpr size_t kMaxRecordBatch = 256;
   size_t in_flight_ = 0;  // claimed and not yet recorded: sending, or waiting in a line below
+  size_t putting_right_ = 0;  // put_right writes not yet done (stop() waits for them too)
   static constexpr size_t kLinePerSlot = 2;
   std::unordered_map<std::string, std::deque<store::DueDelivery>> waiting_;
   // In-memory leases, by row: until when (kHeld while claimed and not yet recorded).
