@@ -1,8 +1,8 @@
 #include "app/app.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,13 +35,14 @@ class DataDirLock {
   static Result<std::unique_ptr<DataDirLock>> acquire(const fs::path& data_dir) {
     const fs::path file = data_dir / "lock";
     const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return Error::internal(fmt::format("cannot open {}: {}", file.string(), std::strerror(errno)));
+    if (fd < 0)
+      return Error::internal(fmt::format("cannot open {}: {}", file.string(), std::strerror(errno)));
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       const int err = errno;
       ::close(fd);
       if (err == EWOULDBLOCK)
-        return Error::conflict(fmt::format("data directory {} is in use by another hookwire process",
-                                           data_dir.string()));
+        return Error::conflict(
+            fmt::format("data directory {} is in use by another hookwire process", data_dir.string()));
       return Error::internal(fmt::format("cannot lock {}: {}", file.string(), std::strerror(err)));
     }
     return std::unique_ptr<DataDirLock>(new DataDirLock(fd));

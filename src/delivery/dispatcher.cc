@@ -160,7 +160,8 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       auto lease = [now, lease_until, limit, per_endpoint](store::Tx& tx) {
         return tx.claim_due_deliveries(now, lease_until, limit, per_endpoint);
       };
-      co_return co_await store::write<std::vector<store::DueDelivery>>(store_, std::move(lease), kBookkeeping);
+      co_return co_await store::write<std::vector<store::DueDelivery>>(store_, std::move(lease),
+                                                                       kBookkeeping);
     }
     auto find = [now, limit, per_endpoint, held = held_rows(now)](store::Tx& tx) {
       return tx.find_due_deliveries(now, limit, per_endpoint, *held);
@@ -183,8 +184,8 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
 
   // Marks orphaned deliveries failed and moves passed-over ones behind the queue (due at `now`), then
   // releases their leases.
-  asio::awaitable<void> put_right(std::vector<store::Delivery> orphaned, std::vector<store::Delivery> passed_over,
-                                  TimePoint now) {
+  asio::awaitable<void> put_right(std::vector<store::Delivery> orphaned,
+                                  std::vector<store::Delivery> passed_over, TimePoint now) {
     auto self = shared_from_this();
     for (auto& d : orphaned) {
       d.status = store::Delivery::kFailed;
@@ -599,7 +600,8 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     maybe_finish();
   }
 
-  // Once stopping, the loop has ended and no attempt (or put_right write) is in flight: let ioc_.run() return.
+  // Once stopping, the loop has ended and no attempt (or put_right write) is in flight: let ioc_.run()
+  // return.
   void maybe_finish() {
     if (stopping_ && loop_done_ && in_flight_ == 0 && putting_right_ == 0) {
       work_.reset();
@@ -628,7 +630,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   bool flush_posted_ = false;
   bool record_write_pending_ = false;  // one record write at a time: the next takes all that queued meanwhile
   static constexpr size_t kMaxRecordBatch = 256;
-  size_t in_flight_ = 0;  // claimed and not yet recorded: sending, or waiting in a line below
+  size_t in_flight_ = 0;      // claimed and not yet recorded: sending, or waiting in a line below
   size_t putting_right_ = 0;  // put_right writes not yet done (stop() waits for them too)
   static constexpr size_t kLinePerSlot = 2;
   std::unordered_map<std::string, std::deque<store::DueDelivery>> waiting_;

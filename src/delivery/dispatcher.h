@@ -46,16 +46,16 @@ struct DispatcherOptions {
   size_t max_in_flight = 512;                     // most attempts in flight at once
   std::chrono::milliseconds poll_interval{1000};  // look for due retries at least this often
   std::chrono::seconds lease_margin{30};          // lease = HTTP total timeout + this
-  // Where the leases are kept. kStore: in the store (claim_due_deliveries), respected by every node sharing
-  // it; a crashed node's leases expire on their own. kMemory: in this dispatcher (find_due_deliveries, a read), no
-  // write per claim, for a store that this process alone uses (the embedded SQLite store, whose data
-  // dir the app locks); the app releases a dead process's leases at start-up either way.
-  enum class Leases { kStore, kMemory };
-  Leases leases = Leases::kStore;
   size_t max_logged_response = 4096;              // response bytes kept in the attempt log
   RateLimiterOptions limits;                      // per-endpoint in-flight cap (default 10) and rate buckets
   EndpointHealthOptions health;                   // auto-disable after failing continuously (default 5 days)
   bool svix_headers = false;                      // svix-* instead of webhook-* header names
+  // Where the leases are kept. kStore: in the store (claim_due_deliveries), respected by every node sharing
+  // it; a crashed node's leases expire on their own. kMemory: in this dispatcher (find_due_deliveries, a
+  // read), no write per claim, for a store that this process alone uses (the embedded SQLite store, whose
+  // data dir the app locks); the app releases a dead process's leases at start-up either way.
+  enum class Leases { kStore, kMemory };
+  Leases leases = Leases::kStore;
   // The operational application (operational.h): when set, endpoint.disabled and message.attempt.* events
   // are written, as its messages, in the same write as the attempt that raised them.
   std::optional<std::string> operational_app_id;

@@ -314,7 +314,8 @@ TEST_P(DispatcherTest, ASlowEndpointHoldsOnlyItsOwnSlotsAndNeverDelaysTheOthers)
 }
 
 // A delivery in flight is never sent again while its attempt runs, however long that takes: with a store
-// lease until the lease expires (then its node is presumed dead), with an in-memory lease until it is recorded.
+// lease until the lease expires (then its node is presumed dead), with an in-memory lease until it is
+// recorded.
 TEST_P(DispatcherTest, AnAttemptInFlightIsNotSentAgainWhileItRuns) {
   ScriptedReceiver receiver;
   receiver.set_default(ScriptedResponse::hold());
@@ -666,7 +667,8 @@ TEST_P(DispatcherTest, AnAttemptWhoseApplicationWasDeletedMeanwhileDoesNotSpoilT
 }
 
 INSTANTIATE_TEST_SUITE_P(Leases, DispatcherTest,
-                         ::testing::Values(DispatcherOptions::Leases::kStore, DispatcherOptions::Leases::kMemory),
+                         ::testing::Values(DispatcherOptions::Leases::kStore,
+                                           DispatcherOptions::Leases::kMemory),
                          [](const ::testing::TestParamInfo<DispatcherOptions::Leases>& info) {
                            return info.param == DispatcherOptions::Leases::kMemory ? "InMemory" : "InStore";
                          });

@@ -164,8 +164,9 @@ struct DueDelivery {
 // update_delivery; it holds them until then, like the ones it sends).
 struct DueScan {
   std::vector<DueDelivery> due;
-  std::vector<Delivery> orphaned;     // their message or endpoint is gone: to be marked failed
-  std::vector<Delivery> passed_over;  // overdue past their endpoint's share: to be made due now (behind the queue)
+  std::vector<Delivery> orphaned;  // their message or endpoint is gone: to be marked failed
+  // Overdue past their endpoint's share: to be made due now (behind the queue).
+  std::vector<Delivery> passed_over;
 };
 
 // A stored answer to a POST carrying an `idempotency-key` header.

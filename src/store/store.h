@@ -95,9 +95,10 @@ class Tx {
   // Leases up to `limit` deliveries that are due (pending or sending, next_attempt_at <= now), oldest due
   // first, at most `per_endpoint` of them for any one endpoint: each becomes kSending with next_attempt_at =
   // lease_until. Returned with their message and endpoint; a delivery whose message or endpoint is gone (or
-  // whose payload was expunged) is marked failed and not returned. The cost is bounded whatever the backlog: only the oldest
-  // 4 * limit + per_endpoint due rows are read, and those passed over for their endpoint's share are made
-  // due at `now` (moved behind the queue), so one endpoint's backlog never hides the others' for long.
+  // whose payload was expunged) is marked failed and not returned. The cost is bounded whatever the backlog:
+  // only the oldest 4 * limit + per_endpoint due rows are read, and those passed over for their endpoint's
+  // share are made due at `now` (moved behind the queue), so one endpoint's backlog never hides the others'
+  // for long.
   virtual Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until,
                                                                 int limit, int per_endpoint) = 0;
   // The same choice without writing anything (a read function may run it), for a store that this process
@@ -140,7 +141,8 @@ class Tx {
                                                                    std::string_view msg_id) = 0;
   // Counts of live deliveries and the oldest due one (queue depth and lag metrics). `held` (sorted): rows
   // leased in memory (find_due_deliveries), counted as sending, not as pending or due.
-  virtual Result<DeliveryQueueStats> delivery_queue_stats(TimePoint now, const std::vector<int64_t>& held) = 0;
+  virtual Result<DeliveryQueueStats> delivery_queue_stats(TimePoint now,
+                                                          const std::vector<int64_t>& held) = 0;
 
   // Inbound sources (see model.h Source)
   virtual Result<Source> get_source(std::string_view id_or_uid) = 0;

@@ -89,8 +89,8 @@ asio::awaitable<Response> list(const ApiContext* ctx, const Request& req, std::s
 
 // GET /app/{app}/msg/{msg}/attempt/{attempt} (MessageAttemptOut; the message by id or eventId) and
 // DELETE .../content (Svix's expunge: the logged response body is deleted, the attempt stays).
-asio::awaitable<Response> one(const ApiContext* ctx, const Request& req, std::string app_id, std::string msg_id,
-                              std::string attempt_id, bool expunge) {
+asio::awaitable<Response> one(const ApiContext* ctx, const Request& req, std::string app_id,
+                              std::string msg_id, std::string attempt_id, bool expunge) {
   auto fn = [app_id, msg_id, attempt_id, expunge](store::Tx& tx) -> Result<Reply> {
     auto app = tx.get_application(app_id);
     if (!app) return app.take_error();

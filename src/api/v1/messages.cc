@@ -173,8 +173,8 @@ asio::awaitable<Response> get(const ApiContext* ctx, const Request& req, std::st
 }
 
 // DELETE /app/{app}/msg/{msg}/content (Svix's expunge): the payload is deleted. The message stays (read back,
-// its payload is {"expired":true}) but is never sent again: its pending deliveries fail when they come due and
-// a resend is refused (409).
+// its payload is {"expired":true}) but is never sent again: its pending deliveries fail when they come due
+// and a resend is refused (409).
 asio::awaitable<Response> expunge(const ApiContext* ctx, const Request& req, std::string app_id,
                                   std::string msg_id) {
   WriteFn fn = [app_id, msg_id](store::Tx& tx) -> Result<Reply> {

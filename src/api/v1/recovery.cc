@@ -20,7 +20,8 @@ asio::awaitable<Response> resend(const ApiContext* ctx, const Request& req, std:
     if (!app) return app.take_error();
     auto msg = tx.get_message(app->id, msg_id);
     if (!msg) return msg.take_error();
-    if (msg->payload.empty()) return Error::conflict("the message's payload was expunged: it cannot be resent");
+    if (msg->payload.empty())
+      return Error::conflict("the message's payload was expunged: it cannot be resent");
     auto ep = tx.get_endpoint(app->id, ep_id);
     if (!ep) return ep.take_error();
     store::Delivery d;

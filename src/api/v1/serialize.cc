@@ -119,7 +119,7 @@ void append_json_string(std::string& out, std::string_view s) {
 // Written by hand rather than through json::object: it is on the ingest path of every message.
 std::string message_json(const store::Message& msg, bool with_content) {
   // An expunged payload (empty) reads as Svix shows one: {"expired":true}.
-  const std::string_view payload = !with_content       ? std::string_view("{}")
+  const std::string_view payload = !with_content         ? std::string_view("{}")
                                    : msg.payload.empty() ? std::string_view(R"({"expired":true})")
                                                          : std::string_view(msg.payload);
   std::string out;

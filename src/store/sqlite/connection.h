@@ -20,8 +20,8 @@
 
 namespace hookwire::store {
 
-// The pointer type of a sorted std::vector<int64_t> of rowids passed to the held_row(rows, rowid) SQL function
-// that every connection has (see Stmt::bind_rows).
+// The pointer type of a sorted std::vector<int64_t> of rowids passed to the held_row(rows, rowid) SQL
+// function that every connection has (see Stmt::bind_rows).
 inline constexpr const char* kRowsPointer = "hookwire.rows";
 
 class Connection {

@@ -992,8 +992,8 @@ Result<DueScan> SqliteTx::find_due_deliveries(TimePoint now, int limit, int per_
   // Walks the due deliveries oldest first through the live-deliveries index, taking at most `per_endpoint`
   // of any one endpoint, and reads at most a bounded window of them (so a claim costs the same whatever the
   // backlog). Each row comes with its message (one statement, not one lookup per row; NULL when the message
-  // is gone; an expunged payload counts as gone) and its rowid. Rows the caller holds are skipped on the index entry, before their table row is
-  // read.
+  // is gone; an expunged payload counts as gone) and its rowid. Rows the caller holds are skipped on the
+  // index entry, before their table row is read.
   static const std::string sql = fmt::format(
       "SELECT d.rowid, {}, {} FROM deliveries d LEFT JOIN messages m ON m.app_id = d.app_id AND m.id = "
       "d.msg_id WHERE d.status IN (1, 3) AND d.next_attempt_at <= ?1 AND NOT held_row(?3, d.rowid) ORDER BY "
@@ -1045,7 +1045,8 @@ Result<DueScan> SqliteTx::find_due_deliveries(TimePoint now, int limit, int per_
     }
     out.due.push_back(DueDelivery{std::move(d), std::move(*msg), *ep});
   }
-  if (static_cast<int>(out.due.size()) < limit && rc != SQLITE_DONE) return conn_.error("find_due_deliveries");
+  if (static_cast<int>(out.due.size()) < limit && rc != SQLITE_DONE)
+    return conn_.error("find_due_deliveries");
   return out;
 }
 
@@ -1126,8 +1127,8 @@ Result<DeliveryQueueStats> SqliteTx::delivery_queue_stats(TimePoint now, const s
     out.sending = s.int64(1);
   }
   {
-    auto stmt = conn_.prepare(
-        "SELECT count(*) FROM deliveries WHERE status IN (1, 3) AND next_attempt_at <= ?");
+    auto stmt =
+        conn_.prepare("SELECT count(*) FROM deliveries WHERE status IN (1, 3) AND next_attempt_at <= ?");
     if (!stmt.ok()) return stmt.take_error();
     Stmt s(*stmt);
     s.bind(1, now);
