@@ -55,6 +55,23 @@ void StoreContractTest::read_raw(std::function<void(Tx&)> fn) {
   f.get();
 }
 
+void StoreContractTest::expect_claim_fails_the_only_delivery(std::string_view app_id, std::string_view msg_id,
+                                                             TimePoint now) {
+  size_t claimed = 99;
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                auto r = tx.claim_due_deliveries(now, now + std::chrono::seconds(60), 10, 10);
+                if (!r.ok()) return r.take_error();
+                claimed = r->size();
+                return {};
+              }).ok());
+  EXPECT_EQ(claimed, 0u);
+  auto listed =
+      read<std::vector<Delivery>>([&](Tx& tx) { return tx.list_deliveries_by_message(app_id, msg_id); });
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].status, Delivery::kFailed);
+}
+
 namespace {
 
 // Millisecond-precision times: what every backend must round-trip exactly.
@@ -1374,19 +1391,7 @@ TEST_P(StoreContractTest, AnExpungedMessageKeepsItsRowButIsNeverSentAgain) {
   EXPECT_TRUE(scan->due.empty());
   ASSERT_EQ(scan->orphaned.size(), 1u);
   EXPECT_EQ(scan->orphaned[0].id, d.id);
-  size_t claimed = 99;
-  ASSERT_TRUE(write([&](Tx& tx) -> Status {
-                auto r = tx.claim_due_deliveries(kT0, kT0 + std::chrono::seconds(60), 10, 10);
-                if (!r.ok()) return r.take_error();
-                claimed = r->size();
-                return {};
-              }).ok());
-  EXPECT_EQ(claimed, 0u);
-  auto listed =
-      read<std::vector<Delivery>>([&](Tx& tx) { return tx.list_deliveries_by_message(app.id, msg.id); });
-  ASSERT_TRUE(listed.ok());
-  ASSERT_EQ(listed->size(), 1u);
-  EXPECT_EQ((*listed)[0].status, Delivery::kFailed);
+  expect_claim_fails_the_only_delivery(app.id, msg.id, kT0);
 }
 
 // A claimed delivery carries its row handle, and update_delivery uses it; a handle that names another row (or
@@ -1539,19 +1544,7 @@ TEST_P(StoreContractTest, ADeliveryWhoseEndpointIsGoneFailsInsteadOfBeingClaimed
                 if (auto st = tx.insert_delivery(d); !st.ok()) return st;
                 return tx.delete_endpoint(app.id, ep.id);
               }).ok());
-  size_t claimed = 99;
-  ASSERT_TRUE(write([&](Tx& tx) -> Status {
-                auto r = tx.claim_due_deliveries(kT0, kT0 + std::chrono::seconds(60), 10, 10);
-                if (!r.ok()) return r.take_error();
-                claimed = r->size();
-                return {};
-              }).ok());
-  EXPECT_EQ(claimed, 0u);
-  auto listed =
-      read<std::vector<Delivery>>([&](Tx& tx) { return tx.list_deliveries_by_message(app.id, msg.id); });
-  ASSERT_TRUE(listed.ok());
-  ASSERT_EQ(listed->size(), 1u);
-  EXPECT_EQ((*listed)[0].status, Delivery::kFailed);
+  expect_claim_fails_the_only_delivery(app.id, msg.id, kT0);
 }
 
 namespace {

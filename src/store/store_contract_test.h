@@ -45,6 +45,10 @@ class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
   }
   void read_raw(std::function<void(Tx&)> fn);
 
+  // A leasing claim at `now` that must return nothing, after which the message's only delivery must be failed
+  // (its message, endpoint or payload is gone).
+  void expect_claim_fails_the_only_delivery(std::string_view app_id, std::string_view msg_id, TimePoint now);
+
   std::optional<testing::TestDir> test_dir_;  // removed with everything in it after each test
   std::filesystem::path dir_;                 // the store's directory, inside test_dir_
   std::unique_ptr<Store> store_;
