@@ -375,6 +375,11 @@ Result<std::shared_ptr<const HttpClient::State::ParsedUrl>> HttpClient::State::p
   return parsed;
 }
 
+// A connection idle for less than this is reused without a liveness peek: one system call per request
+// saved under load. If its peer closed it meanwhile, the request fails before any answer and is retried on a
+// fresh connection (see post), which is what the peek would have led to, one round trip later.
+constexpr std::chrono::seconds kProbeAfter{1};
+
 std::shared_ptr<Connection> HttpClient::State::take_idle(const std::string& origin) {
   const auto now = SteadyClock::now();
   sweep(now);
@@ -386,7 +391,8 @@ std::shared_ptr<Connection> HttpClient::State::take_idle(const std::string& orig
   while (!conns.empty() && !found) {
     auto c = std::move(conns.back());
     conns.pop_back();
-    if (now - c->idle_since < options_.idle_timeout && c->looks_alive()) {
+    const auto idle = now - c->idle_since;
+    if (idle < options_.idle_timeout && (idle < kProbeAfter || c->looks_alive())) {
       found = std::move(c);
     } else {
       c->close();
