@@ -12,6 +12,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -544,14 +545,13 @@ HttpClient::State::exchange(std::shared_ptr<Attempt> attempt, Stream* stream, Co
     auto [ec, n] = co_await net::async_write(*stream, request, kUse);
     if (ec) co_return lost("sending the request", ec, true);
   }
-  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-    // Wait until the answer is readable before reading: Asio would otherwise try a read at once, which
-    // fails (the receiver has not answered yet) and costs a system call per request. A wait does not read.
-    // (Not for TLS: the TLS layer may hold bytes already read.)
-    if (conn->buffer.size() == 0) {
-      auto [ec] = co_await stream->socket().async_wait(tcp::socket::wait_read, kUse);
-      if (ec) co_return lost("waiting for the response", ec, true);
-    }
+  if (conn->buffer.size() == 0) {
+    // Let the other work that is ready run first, then read. Asio tries a read at once; straight after the
+    // write it would fail (the receiver has not answered yet) and cost a system call, as would waiting for
+    // readability (an epoll_ctl each time). Under load the answer has usually arrived by the time this
+    // coroutine is resumed, and the first read finds it; when idle, it resumes at once and costs what it
+    // did before.
+    co_await net::post(stream->get_executor(), net::use_awaitable);
   }
 
   std::optional<ResponseParser> parser;
