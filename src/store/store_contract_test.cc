@@ -1199,6 +1199,17 @@ Delivery make_delivery(const Message& m, const Endpoint& ep, TimePoint due) {
   return d;
 }
 
+// The set-up of most delivery tests: an application with one endpoint, one message and its deliveries.
+Status insert_deliveries(Tx& tx, const Application& app, const Endpoint& ep, const Message& msg,
+                         std::initializer_list<const Delivery*> deliveries) {
+  if (auto st = tx.insert_application(app); !st.ok()) return st;
+  if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
+  if (auto st = tx.insert_message(msg); !st.ok()) return st;
+  for (const Delivery* d : deliveries)
+    if (auto st = tx.insert_delivery(*d); !st.ok()) return st;
+  return {};
+}
+
 }  // namespace
 
 TEST_P(StoreContractTest, DeliveriesAreClaimedWhenDueUnderALeaseThatExpires) {
@@ -1207,13 +1218,7 @@ TEST_P(StoreContractTest, DeliveriesAreClaimedWhenDueUnderALeaseThatExpires) {
   const auto msg = make_message(app.id);
   const auto now_due = make_delivery(msg, ep, kT0);
   const auto later = make_delivery(msg, ep, kT0 + std::chrono::seconds(5));
-  ASSERT_TRUE(write([&](Tx& tx) -> Status {
-                if (auto st = tx.insert_application(app); !st.ok()) return st;
-                if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
-                if (auto st = tx.insert_message(msg); !st.ok()) return st;
-                if (auto st = tx.insert_delivery(now_due); !st.ok()) return st;
-                return tx.insert_delivery(later);
-              }).ok());
+  ASSERT_TRUE(write([&](Tx& tx) { return insert_deliveries(tx, app, ep, msg, {&now_due, &later}); }).ok());
 
   const TimePoint lease = kT0 + std::chrono::seconds(60);
   std::vector<DueDelivery> claimed;
@@ -1267,13 +1272,8 @@ TEST_P(StoreContractTest, DueDeliveriesFoundWithoutALeaseStayDueAndHeldOnesAreSk
   const auto first = make_delivery(msg, ep, kT0 - std::chrono::seconds(2));
   const auto second = make_delivery(msg, ep, kT0 - std::chrono::seconds(1));
   const auto later = make_delivery(msg, ep, kT0 + std::chrono::seconds(5));
-  ASSERT_TRUE(write([&](Tx& tx) -> Status {
-                if (auto st = tx.insert_application(app); !st.ok()) return st;
-                if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
-                if (auto st = tx.insert_message(msg); !st.ok()) return st;
-                for (const auto* d : {&first, &second, &later})
-                  if (auto st = tx.insert_delivery(*d); !st.ok()) return st;
-                return {};
+  ASSERT_TRUE(write([&](Tx& tx) {
+                return insert_deliveries(tx, app, ep, msg, {&first, &second, &later});
               }).ok());
   auto take_at = [&](TimePoint t, const std::vector<int64_t>& held) {
     auto r = read<DueScan>([&](Tx& tx) { return tx.find_due_deliveries(t, 10, 10, held); });
@@ -1372,12 +1372,7 @@ TEST_P(StoreContractTest, AnExpungedMessageKeepsItsRowButIsNeverSentAgain) {
   const auto ep = make_endpoint(app.id);
   const auto msg = make_message(app.id);
   const auto d = make_delivery(msg, ep, kT0);
-  ASSERT_TRUE(write([&](Tx& tx) -> Status {
-                if (auto st = tx.insert_application(app); !st.ok()) return st;
-                if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
-                if (auto st = tx.insert_message(msg); !st.ok()) return st;
-                return tx.insert_delivery(d);
-              }).ok());
+  ASSERT_TRUE(write([&](Tx& tx) { return insert_deliveries(tx, app, ep, msg, {&d}); }).ok());
   ASSERT_TRUE(write([&](Tx& tx) { return tx.expunge_message_payload(app.id, msg.id); }).ok());
   auto got = read<Message>([&](Tx& tx) { return tx.get_message(app.id, msg.id); });
   ASSERT_TRUE(got.ok());
@@ -1402,13 +1397,7 @@ TEST_P(StoreContractTest, AnUpdateWithAWrongRowHandleChangesOnlyTheDeliveryNamed
   const auto msg = make_message(app.id);
   const auto first = make_delivery(msg, ep, kT0);
   const auto second = make_delivery(msg, ep, kT0 + std::chrono::seconds(1));
-  ASSERT_TRUE(write([&](Tx& tx) -> Status {
-                if (auto st = tx.insert_application(app); !st.ok()) return st;
-                if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
-                if (auto st = tx.insert_message(msg); !st.ok()) return st;
-                if (auto st = tx.insert_delivery(first); !st.ok()) return st;
-                return tx.insert_delivery(second);
-              }).ok());
+  ASSERT_TRUE(write([&](Tx& tx) { return insert_deliveries(tx, app, ep, msg, {&first, &second}); }).ok());
   std::vector<DueDelivery> claimed;
   ASSERT_TRUE(write([&](Tx& tx) -> Status {
                 auto r = tx.claim_due_deliveries(kT0 + std::chrono::seconds(1),
@@ -1514,13 +1503,8 @@ TEST_P(StoreContractTest, QueueStatsCountLiveDeliveriesAndFindTheOldestDue) {
   done.status = Delivery::kSuccess;
   auto dead = make_delivery(msg, ep, kT0 - std::chrono::hours(1));
   dead.status = Delivery::kFailed;
-  ASSERT_TRUE(write([&](Tx& tx) -> Status {
-                if (auto st = tx.insert_application(app); !st.ok()) return st;
-                if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
-                if (auto st = tx.insert_message(msg); !st.ok()) return st;
-                for (const auto* d : {&old_due, &due, &future, &leased, &done, &dead})
-                  if (auto st = tx.insert_delivery(*d); !st.ok()) return st;
-                return {};
+  ASSERT_TRUE(write([&](Tx& tx) {
+                return insert_deliveries(tx, app, ep, msg, {&old_due, &due, &future, &leased, &done, &dead});
               }).ok());
   auto now = stats_at(kT0);
   EXPECT_EQ(now.pending, 3);
@@ -1538,10 +1522,7 @@ TEST_P(StoreContractTest, ADeliveryWhoseEndpointIsGoneFailsInsteadOfBeingClaimed
   const auto msg = make_message(app.id);
   const auto d = make_delivery(msg, ep, kT0);
   ASSERT_TRUE(write([&](Tx& tx) -> Status {
-                if (auto st = tx.insert_application(app); !st.ok()) return st;
-                if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
-                if (auto st = tx.insert_message(msg); !st.ok()) return st;
-                if (auto st = tx.insert_delivery(d); !st.ok()) return st;
+                if (auto st = insert_deliveries(tx, app, ep, msg, {&d}); !st.ok()) return st;
                 return tx.delete_endpoint(app.id, ep.id);
               }).ok());
   expect_claim_fails_the_only_delivery(app.id, msg.id, kT0);
