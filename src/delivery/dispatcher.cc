@@ -564,19 +564,11 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   // A lease whose record could not be written is kept until it would have expired in the store, so a failing
   // store does not turn into a storm of repeated sends; expired ones are dropped here.
   std::shared_ptr<const std::vector<int64_t>> held_rows(TimePoint now) {
-    auto rows = std::make_shared<std::vector<int64_t>>();
-    std::lock_guard lock(held_mu_);
-    rows->reserve(held_.size());
-    for (auto it = held_.begin(); it != held_.end();) {
-      if (it->second <= now) {
-        it = held_.erase(it);
-      } else {
-        rows->push_back(it->first);
-        ++it;
-      }
+    {
+      std::lock_guard lock(held_mu_);
+      std::erase_if(held_, [now](const auto& held) { return held.second <= now; });
     }
-    std::sort(rows->begin(), rows->end());
-    return rows;
+    return std::make_shared<const std::vector<int64_t>>(leased_rows());
   }
 
   // The attempt (or deferral) of the delivery at `row` was written, or failed to be: its lease ends now, or
