@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <pthread.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -59,6 +60,15 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
     }
   }
   std::unique_ptr<SqliteStore> store(new SqliteStore(options));
+  // Recent idempotency keys live in this store's memory (recent_keys.h), so no other store may write the
+  // file meanwhile, in this process or another. flock locks are separate from SQLite's fcntl locks.
+  store->lock_fd_ = ::open(options.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (store->lock_fd_ < 0) {
+    return Error::internal(fmt::format("cannot open database {}: {}", options.path, std::strerror(errno)));
+  }
+  if (::flock(store->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return Error::unavailable(fmt::format("database {} is open in another hookwire store", options.path));
+  }
   Connection::Options conn_options;
   // Commits do not wait for the disk; at Durability::kFull the syncer flushes the WAL before acknowledging.
   conn_options.full_sync = false;
@@ -69,6 +79,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
   if (!writer.ok()) return writer.take_error();
   store->writer_conn_ = std::move(*writer);
   if (auto st = migrate(*store->writer_conn_, options.path); !st.ok()) return st.take_error();
+  if (auto st = store->load_recent_keys(); !st.ok()) return st.take_error();
 
   if (auto st = store->writer_conn_->exec(kWalPragmas); !st.ok()) {
     return Error::internal(fmt::format("cannot configure database {}: {}", options.path, st.error().detail));
@@ -149,6 +160,22 @@ void SqliteStore::stop() {
   readers_.clear();
   reader_conns_.clear();
   writer_conn_.reset();
+  if (lock_fd_ >= 0) {
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+  }
+}
+
+Status SqliteStore::load_recent_keys() {
+  auto stmt =
+      writer_conn_->prepare("SELECT rowid, app_id, key, msg_rowid FROM message_keys_log ORDER BY rowid");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW)
+    recent_keys_.add(RecentKeys::app_key(s.text(1), s.text(2)), s.int64(3), s.int64(0));
+  if (rc != SQLITE_DONE) return writer_conn_->error("load_recent_keys");
+  return {};
 }
 
 void SqliteStore::submit_write(WriteFn fn, WriteDone done, Ack ack) {
@@ -234,7 +261,7 @@ void SqliteStore::writer_loop() {
 SqliteStore::Pass SqliteStore::run_pass(bool savepoints) {
   Connection& conn = *writer_conn_;
   sqlite3* db = conn.handle();
-  SqliteTx tx(conn);
+  SqliteTx tx(conn, &recent_keys_);
   results_.assign(batch_.size(), Status());
   auto fail_all = [&](const Error& e) {
     for (auto& r : results_) r = e;
@@ -256,6 +283,7 @@ SqliteStore::Pass SqliteStore::run_pass(bool savepoints) {
       }
     }
     const int64_t changes_before = sqlite3_total_changes64(db);
+    tx.begin_function();
     Status st;
     try {
       st = batch_[i].fn(tx);
@@ -284,9 +312,21 @@ SqliteStore::Pass SqliteStore::run_pass(bool savepoints) {
         return finish(true);
       }
       (void)conn.run(kRelease);
-      tx.forget_cached();  // it may hold what the function wrote and the rollback undid
+      tx.function_rolled_back();  // it may hold what the function wrote and the rollback undid
     }
     results_[i] = std::move(st);
+  }
+  // A step of folding recent idempotency keys into their index rides along (recent_keys.h). If it fails,
+  // the writes still commit and the step is tried again with the next batch.
+  const RecentKeys::FoldStep fold = recent_keys_.next_fold_step();
+  bool folded = false;
+  if (!fold.empty()) {
+    folded = tx.fold_keys(fold).ok();
+    if (sqlite3_get_autocommit(db)) {
+      fail_all(
+          Error::internal("sqlite: the write transaction was aborted: " + std::string(sqlite3_errmsg(db))));
+      return Pass::kDone;
+    }
   }
   const auto start = std::chrono::steady_clock::now();
   const Status committed = conn.run(kCommit);
@@ -297,6 +337,8 @@ SqliteStore::Pass SqliteStore::run_pass(bool savepoints) {
     fail_all(committed.error());
     return finish(true);
   }
+  if (folded) recent_keys_.fold_step_committed(fold);
+  for (auto& k : tx.pending_keys()) recent_keys_.add(std::move(k.app_key), k.msg_rowid, k.log_rowid);
   return Pass::kDone;
 }
 

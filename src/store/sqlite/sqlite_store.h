@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "store/sqlite/connection.h"
+#include "store/sqlite/recent_keys.h"
 #include "store/sqlite/sqlite_tx.h"
 #include "store/store.h"
 
@@ -73,7 +74,12 @@ class SqliteStore final : public Store {
   // sqlite3_wal_hook: runs on the writer thread after each commit with the WAL's size in pages.
   static int on_wal_commit(void* self, sqlite3* db, const char* schema, int pages);
 
+  // Reads message_keys_log back into recent_keys_ (at open).
+  Status load_recent_keys();
+
   const SqliteOptions options_;
+  int lock_fd_ = -1;  // flock()ed for the store's lifetime: RecentKeys needs the only writer of the file
+  RecentKeys recent_keys_;  // writer thread only (and open(), before the threads start)
   std::unique_ptr<Connection> writer_conn_;
   std::vector<std::unique_ptr<Connection>> reader_conns_;
 

@@ -2,6 +2,7 @@
 // batch metrics, and a write-throughput measurement.
 #include "store/sqlite/sqlite_store.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 
 #include "core/encoding.h"
 #include "core/ids.h"
+#include "store/sqlite/recent_keys.h"
 #include "store/sqlite/schema.h"
 #include "store/store_contract_test.h"
 #include "store/testing/test_dir.h"
@@ -297,6 +299,145 @@ TEST_F(SqliteStoreTest, FailedCommitFailsTheWholeBatch) {
   std::promise<bool> found;
   store->submit_read([&](Tx& tx) { found.set_value(tx.get_idempotency("b").ok()); }, [] {});
   EXPECT_TRUE(found.get_future().get());
+}
+
+TEST(RecentKeys, FindsTheNewestHintAndFoldsAFrozenGenerationInKeyOrderThenDeletesItsLog) {
+  RecentKeys keys;
+  const auto key = [](size_t i) { return RecentKeys::app_key("app_1", fmt::format("k{:06}", i)); };
+  EXPECT_TRUE(keys.next_fold_step().empty());
+  // Added in descending key order, so that folding in key order is not the order of arrival; log rows 11...
+  const size_t n = RecentKeys::kGenerationKeys;
+  for (size_t i = n; i > 0; --i) keys.add(key(i - 1), int64_t(i), int64_t(n - i + 11));
+  // The generation is full: frozen, still found, and folding.
+  EXPECT_EQ(keys.find(key(0)), std::optional<int64_t>(1));
+  keys.add(key(0), 100000, 100000);  // a newer hint for a key of the frozen generation
+  EXPECT_EQ(keys.find(key(0)), std::optional<int64_t>(100000));
+  EXPECT_EQ(keys.find(RecentKeys::app_key("app_2", "k000000")), std::nullopt);
+
+  std::string last;
+  size_t folded = 0;
+  for (auto step = keys.next_fold_step(); !step.delete_log_up_to; step = keys.next_fold_step()) {
+    ASSERT_FALSE(step.empty());
+    for (auto it = step.begin; it != step.end; ++it) {
+      EXPECT_LT(last, it->first);
+      last = it->first;
+      ++folded;
+    }
+    EXPECT_LE(static_cast<size_t>(std::distance(step.begin, step.end)), RecentKeys::kFoldChunk);
+    // A step whose transaction did not commit is offered again.
+    EXPECT_EQ(keys.next_fold_step().begin, step.begin);
+    keys.fold_step_committed(step);
+  }
+  EXPECT_EQ(folded, n);
+  EXPECT_EQ(keys.find(key(1)), std::nullopt);  // in the index now, no longer in memory
+  // Then the generation's log rows (11 .. n+10), a chunk per step.
+  int64_t deleted = 10;
+  for (auto step = keys.next_fold_step(); !step.empty(); step = keys.next_fold_step()) {
+    ASSERT_TRUE(step.delete_log_up_to);
+    EXPECT_EQ(*step.delete_log_up_to, std::min<int64_t>(deleted + RecentKeys::kDeleteChunk, int64_t(n) + 10));
+    deleted = *step.delete_log_up_to;
+    keys.fold_step_committed(step);
+  }
+  EXPECT_EQ(deleted, int64_t(n) + 10);
+  EXPECT_EQ(keys.size(), 1u);  // only the newer hint, in the current generation
+  EXPECT_EQ(keys.find(key(0)), std::optional<int64_t>(100000));
+}
+
+// Idempotency keys are not in a unique index (recent_keys.h): the store must hold them through the fold of a
+// generation into message_keys, a restart (the log read back) and the rollback of the function that added
+// one; and only one store may write the file.
+TEST_F(SqliteStoreTest, IdempotencyKeysStayHeldThroughTheirFoldARestartAndARollback) {
+  auto store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  const std::string path = (dir_ / "hookwire.db").string();
+  const std::string app_id = new_id(id_prefix::kApplication);
+  const size_t n = RecentKeys::kGenerationKeys + 100;
+  const auto keyed = [&](size_t i) {
+    Message m;
+    m.id = new_id(id_prefix::kMessage);
+    m.app_id = app_id;
+    m.event_type = "e";
+    m.payload = "{}";
+    m.created_at = from_unix_millis(1);
+    m.idempotency_key = fmt::format("key-{}", i);
+    m.request_hash = "h";
+    return m;
+  };
+  std::vector<std::string> ids(n);
+  for (size_t from = 0; from < n; from += 1000) {
+    ASSERT_TRUE(write(*store, [&, from](Tx& tx) -> Status {
+                  for (size_t i = from; i < std::min(n, from + 1000); ++i) {
+                    auto m = keyed(i);
+                    ids[i] = m.id;
+                    if (auto st = tx.insert_message(m); !st.ok()) return st;
+                  }
+                  return {};
+                }).ok());
+  }
+  // Each batch takes one step: a chunk of the frozen generation's keys, then of its log rows.
+  for (size_t i = 0; i <= RecentKeys::kGenerationKeys / RecentKeys::kFoldChunk +
+                              RecentKeys::kGenerationKeys / RecentKeys::kDeleteChunk;
+       ++i)
+    ASSERT_TRUE(write(*store, [](Tx&) { return Status{}; }).ok());
+  EXPECT_EQ(query(path, "SELECT count(*) FROM message_keys"), std::to_string(RecentKeys::kGenerationKeys));
+  EXPECT_EQ(query(path, "SELECT count(*) FROM message_keys_log"), "100");
+
+  const auto expect_held = [&](Store& s, size_t i) {
+    // Found by a read (the log and the index, off the writer) and refused by the writer.
+    std::string found;
+    std::promise<void> read;
+    s.submit_read(
+        [&](Tx& tx) {
+          if (auto got = tx.get_message_by_idempotency_key(app_id, *keyed(i).idempotency_key); got.ok())
+            found = got->id;
+        },
+        [&] { read.set_value(); });
+    read.get_future().wait();
+    auto conflict = write(s, [&](Tx& tx) { return tx.insert_message(keyed(i)); });
+    EXPECT_EQ(conflict.ok() ? Errc::kInternal : conflict.error().code, Errc::kConflict) << "key " << i;
+    return found;
+  };
+  for (size_t i : {size_t{0}, size_t{1}, RecentKeys::kGenerationKeys - 1, RecentKeys::kGenerationKeys, n - 1})
+    EXPECT_EQ(expect_held(*store, i), ids[i]) << "key " << i;
+
+  // Restart: the folded keys are in the index, the others are read back from the log.
+  store.reset();
+  store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  for (size_t i : {size_t{0}, RecentKeys::kGenerationKeys - 1, RecentKeys::kGenerationKeys, n - 1})
+    EXPECT_EQ(expect_held(*store, i), ids[i]) << "key " << i;
+
+  // A cleared key is free again, and its new holder is the one found.
+  ASSERT_TRUE(write(*store, [&](Tx& tx) { return tx.clear_message_idempotency_key(app_id, ids[0]); }).ok());
+  auto again = keyed(0);
+  ASSERT_TRUE(write(*store, [&](Tx& tx) { return tx.insert_message(again); }).ok());
+  EXPECT_EQ(expect_held(*store, 0), again.id);
+
+  // A function that took a key and then failed gives it back: the next in its batch takes it.
+  {
+    WriterHold hold(*store);
+    std::promise<Status> failed, took;
+    store->submit_write(
+        [&](Tx& tx) -> Status {
+          if (auto st = tx.insert_message(keyed(n)); !st.ok()) return st;
+          return Error::validation("body", "fails after its insert");
+        },
+        [&](Status st) { failed.set_value(std::move(st)); });
+    store->submit_write([&](Tx& tx) { return tx.insert_message(keyed(n)); },
+                        [&](Status st) { took.set_value(std::move(st)); });
+    hold.release();
+    EXPECT_EQ(failed.get_future().get().error().code, Errc::kValidation);
+    auto st = took.get_future().get();
+    EXPECT_TRUE(st.ok()) << st.error().detail;
+  }
+
+  // A second store on the same file is refused while the first is open.
+  SqliteOptions second;
+  second.path = path;
+  auto refused = open_sqlite_store(second);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::kUnavailable) << refused.error().detail;
+  store->stop();
 }
 
 // Not a pass/fail test: measures what the API's ingest path costs the store (one message of 1 KB plus one

@@ -436,9 +436,10 @@ Status SqliteTx::update_application(const Application& app) {
 Status SqliteTx::delete_application(std::string_view id) {
   forget_cached();
   // Dependants first; the application row last, so "not found" is decided by it.
-  for (const char* sql : {"DELETE FROM attempts WHERE app_id = ?", "DELETE FROM deliveries WHERE app_id = ?",
-                          "DELETE FROM messages WHERE app_id = ?", "DELETE FROM endpoints WHERE app_id = ?",
-                          "DELETE FROM applications WHERE id = ?"}) {
+  for (const char* sql :
+       {"DELETE FROM attempts WHERE app_id = ?", "DELETE FROM deliveries WHERE app_id = ?",
+        "DELETE FROM messages WHERE app_id = ?", "DELETE FROM message_keys WHERE app_id = ?",
+        "DELETE FROM endpoints WHERE app_id = ?", "DELETE FROM applications WHERE id = ?"}) {
     auto stmt = conn_.prepare(sql);
     if (!stmt.ok()) return stmt.take_error();
     Stmt s(*stmt);
@@ -650,6 +651,12 @@ Status SqliteTx::delete_endpoint(std::string_view app_id, std::string_view id) {
 // journal (a copy of every page the statement touches) for inserts that write a table and its indexes, which
 // was the largest cost of the write path.
 Status SqliteTx::insert_message(const Message& msg) {
+  if (msg.idempotency_key) {
+    // Keys are not in a unique index (see recent_keys.h): a held key is found first.
+    auto held = get_message_by_idempotency_key(msg.app_id, *msg.idempotency_key);
+    if (held.ok()) return Error::conflict("message idempotency key already used in this application");
+    if (held.error().code != Errc::kNotFound) return held.take_error();
+  }
   // The hot path: one cached statement, parameters bound in place, JSON only when channels are present.
   auto stmt = conn_.prepare(
       "INSERT OR FAIL INTO messages (id, app_id, event_id, event_type, payload, channels, created_at, "
@@ -671,24 +678,71 @@ Status SqliteTx::insert_message(const Message& msg) {
   } else {
     s.bind_null(9);
   }
-  return finish_write(s, "insert_message", [&] {
+  auto st = finish_write(s, "insert_message", [&] {
     if (names_column(conn_.handle(), ".event_id"))
       return Error::conflict("message eventId already exists in this application");
-    if (names_column(conn_.handle(), ".idempotency_key"))
-      return Error::conflict("message idempotency key already used in this application");
     return Error::conflict("message id already exists");
   });
+  if (!st.ok() || !msg.idempotency_key) return st;
+
+  const int64_t msg_rowid = sqlite3_last_insert_rowid(conn_.handle());
+  auto log = conn_.prepare("INSERT INTO message_keys_log (app_id, key, msg_rowid) VALUES (?, ?, ?)");
+  if (!log.ok()) return log.take_error();
+  Stmt l(*log);
+  l.bind(1, msg.app_id);
+  l.bind(2, *msg.idempotency_key);
+  l.bind(3, msg_rowid);
+  if (auto logged = finish_write(l, "insert_message"); !logged.ok()) return logged;
+  pending_keys_.push_back({RecentKeys::app_key(msg.app_id, *msg.idempotency_key), msg_rowid,
+                           sqlite3_last_insert_rowid(conn_.handle())});
+  return {};
 }
 
-Result<Message> SqliteTx::get_message_by_idempotency_key(std::string_view app_id, std::string_view key) {
-  static const std::string sql = fmt::format(
-      "SELECT {}, idempotency_key, request_hash FROM messages WHERE app_id = ? AND idempotency_key = ?",
-      kMessageCols);
+Result<std::optional<int64_t>> SqliteTx::query_rowid(std::string_view sql, std::string_view app_id,
+                                                     std::string_view key, std::string_view what) {
   auto stmt = conn_.prepare(sql);
   if (!stmt.ok()) return stmt.take_error();
   Stmt s(*stmt);
   s.bind(1, app_id);
   s.bind(2, key);
+  const int rc = s.step();
+  if (rc == SQLITE_ROW) return std::optional<int64_t>(s.int64(0));
+  if (rc == SQLITE_DONE) return std::optional<int64_t>();
+  return conn_.error(what);
+}
+
+Result<std::optional<int64_t>> SqliteTx::key_hint(std::string_view app_id, std::string_view key) {
+  if (keys_) {
+    const std::string k = RecentKeys::app_key(app_id, key);
+    for (auto it = pending_keys_.rbegin(); it != pending_keys_.rend(); ++it)
+      if (it->app_key == k) return std::optional<int64_t>(it->msg_rowid);
+    if (auto rowid = keys_->find(k)) return rowid;
+  } else {
+    // Not the writer, so no memory of the log: read it (a scan, but no hot path reads keys off the writer).
+    auto logged = query_rowid(
+        "SELECT msg_rowid FROM message_keys_log WHERE app_id = ? AND key = ? ORDER BY rowid DESC LIMIT 1",
+        app_id, key, "get_message_by_idempotency_key");
+    if (!logged.ok() || *logged) return logged;
+  }
+  return query_rowid("SELECT msg_rowid FROM message_keys WHERE app_id = ? AND key = ?", app_id, key,
+                     "get_message_by_idempotency_key");
+}
+
+Result<Message> SqliteTx::get_message_by_idempotency_key(std::string_view app_id, std::string_view key) {
+  auto hint = key_hint(app_id, key);
+  if (!hint.ok()) return hint.take_error();
+  if (!*hint) return Error::not_found("no message with this idempotency key");
+  // The hint holds only if the row still has this application and key.
+  static const std::string sql = fmt::format(
+      "SELECT {}, idempotency_key, request_hash FROM messages WHERE rowid = ? AND app_id = ? AND "
+      "idempotency_key = ?",
+      kMessageCols);
+  auto stmt = conn_.prepare(sql);
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, **hint);
+  s.bind(2, app_id);
+  s.bind(3, key);
   const int rc = s.step();
   if (rc == SQLITE_DONE) return Error::not_found("no message with this idempotency key");
   if (rc != SQLITE_ROW) return conn_.error("get_message_by_idempotency_key");
@@ -697,6 +751,29 @@ Result<Message> SqliteTx::get_message_by_idempotency_key(std::string_view app_id
   msg->idempotency_key = s.opt_text(7);
   msg->request_hash = s.text(8);
   return msg;
+}
+
+Status SqliteTx::fold_keys(const RecentKeys::FoldStep& step) {
+  if (step.delete_log_up_to) {
+    auto stmt = conn_.prepare("DELETE FROM message_keys_log WHERE rowid <= ?");
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    s.bind(1, *step.delete_log_up_to);
+    if (auto st = finish_write(s, "fold_keys"); !st.ok()) return st;
+  }
+  if (step.begin == step.end) return {};
+  auto stmt = conn_.prepare("INSERT OR REPLACE INTO message_keys (app_id, key, msg_rowid) VALUES (?, ?, ?)");
+  if (!stmt.ok()) return stmt.take_error();
+  for (auto it = step.begin; it != step.end; ++it) {
+    const std::string_view app_key = it->first;
+    const size_t nul = app_key.find('\0');
+    Stmt s(*stmt);
+    s.bind(1, app_key.substr(0, nul));
+    s.bind(2, app_key.substr(nul + 1));
+    s.bind(3, it->second);
+    if (auto st = finish_write(s, "fold_keys"); !st.ok()) return st;
+  }
+  return {};
 }
 
 Status SqliteTx::clear_message_idempotency_key(std::string_view app_id, std::string_view msg_id) {

@@ -17,13 +17,15 @@
 #include <vector>
 
 #include "store/sqlite/connection.h"
+#include "store/sqlite/recent_keys.h"
 #include "store/store.h"
 
 namespace hookwire::store {
 
 class SqliteTx final : public Tx {
  public:
-  explicit SqliteTx(Connection& conn) : conn_(conn) {}
+  // `keys`: the writer's RecentKeys (nullptr on readers, which then read message_keys_log instead).
+  explicit SqliteTx(Connection& conn, const RecentKeys* keys = nullptr) : conn_(conn), keys_(keys) {}
 
   // The connection underneath, for tests that need to provoke backend failures.
   Connection& connection() { return conn_; }
@@ -32,6 +34,23 @@ class SqliteTx final : public Tx {
     applications_.clear();
     enabled_endpoints_.clear();
   }
+
+  // The store calls begin_function() before each write function, and function_rolled_back() when it rolls
+  // that function back to its savepoint: the keys it added are forgotten with its rows.
+  void begin_function() { pending_mark_ = pending_keys_.size(); }
+  void function_rolled_back() {
+    forget_cached();
+    pending_keys_.resize(pending_mark_);
+  }
+  // Keys of messages inserted in this transaction, for RecentKeys once it commits.
+  struct PendingKey {
+    std::string app_key;
+    int64_t msg_rowid;
+    int64_t log_rowid;
+  };
+  std::vector<PendingKey>& pending_keys() { return pending_keys_; }
+  // Writes one fold step into message_keys (see recent_keys.h).
+  Status fold_keys(const RecentKeys::FoldStep& step);
 
   Result<Application> get_application(std::string_view id_or_uid) override;
   Result<Page<Application>> list_applications(const PageQuery& q) override;
@@ -119,7 +138,15 @@ class SqliteTx final : public Tx {
   Status finish_write(Stmt& s, std::string_view what, Conflict conflict);
   Status finish_write(Stmt& s, std::string_view what);
 
+  // The message rowid the newest hint gives for `key` (see recent_keys.h); unchecked against the row.
+  Result<std::optional<int64_t>> key_hint(std::string_view app_id, std::string_view key);
+  Result<std::optional<int64_t>> query_rowid(std::string_view sql, std::string_view app_id,
+                                             std::string_view key, std::string_view what);
+
   Connection& conn_;
+  const RecentKeys* keys_;
+  std::vector<PendingKey> pending_keys_;
+  size_t pending_mark_ = 0;
   std::unordered_map<std::string, Application> applications_;  // by the id or uid they were asked for
   std::unordered_map<std::string, std::vector<Endpoint>> enabled_endpoints_;  // by application id
 };

@@ -1,0 +1,74 @@
+// RecentKeys: the idempotency keys of the newest messages (API idempotency keys and inbound deduplication
+// keys), held in memory in front of the `message_keys` index.
+//
+// Why: these keys are random (UUIDs, GitHub delivery ids). Inserting each into a B-tree as its message is
+// written dirties one index page per message, and each dirty page is written to the WAL at commit and to the
+// database at checkpoint: on the inbound path that was the largest cost after TCP itself. Instead:
+//   - a new key is appended to `message_keys_log` (in insertion order, so it shares pages with its
+//     neighbours) in the message's transaction, and kept here once that transaction commits;
+//   - once kGenerationKeys keys have gathered, the generation is frozen and folded into `message_keys` in key
+//     order, kFoldChunk keys per write batch: each index page then takes many keys per write;
+//   - when the whole generation is in the index, its log rows are deleted, kDeleteChunk per batch.
+// Folding rides along with the write batches in small steps so that no batch stalls for long.
+// After a restart the log (what was not folded yet) is read back into memory.
+//
+// Entries are hints: a key is held by the newest entry found in the transaction's own pending keys, the
+// current generation, the folding one, then `message_keys`; and only if the message row (by rowid) still
+// has that application and key. clear_message_idempotency_key and deleted applications leave stale hints,
+// which read as "free".
+//
+// Thread-safety: none; the store's writer thread owns it. It mirrors committed state only: the store adds a
+// transaction's keys after its COMMIT and advances the fold after the COMMIT that wrote the step. That is
+// also why one database file must have one writing SqliteStore at a time (the store locks the file).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hookwire::store {
+
+class RecentKeys {
+ public:
+  static constexpr size_t kGenerationKeys = 32768;
+  static constexpr size_t kFoldChunk = 256;
+  static constexpr int64_t kDeleteChunk = 1024;
+
+  // Keys are kept (and folded) as the application id, a NUL, the key: sorted by application, then key.
+  using Map = std::map<std::string, int64_t, std::less<>>;  // app_key -> message rowid
+  static std::string app_key(std::string_view app_id, std::string_view key);
+
+  // The message rowid of the newest committed hint for `app_key` in memory.
+  std::optional<int64_t> find(std::string_view app_key) const;
+
+  // A committed key: its message's rowid and its row in message_keys_log. Freezes the generation when it
+  // is full and the previous one is done.
+  void add(std::string app_key, int64_t msg_rowid, int64_t log_rowid);
+
+  // What the next write batch does towards the fold: index the keys [begin, end) (in key order), or delete
+  // the generation's log rows up to `delete_log_up_to`; nothing when no generation is frozen.
+  struct FoldStep {
+    Map::const_iterator begin, end;
+    std::optional<int64_t> delete_log_up_to;
+    bool empty() const { return begin == end && !delete_log_up_to; }
+  };
+  FoldStep next_fold_step() const;
+  // The step's transaction committed: its keys are in the index (and leave memory), or its log rows gone.
+  void fold_step_committed(const FoldStep& step);
+
+  size_t size() const { return current_.size() + folding_.size(); }
+
+ private:
+  void freeze();
+
+  Map current_;
+  int64_t current_first_log_ = 0, current_last_log_ = 0;  // its log rows (0: none yet)
+  Map folding_;                                           // frozen keys not yet in the index
+  bool frozen_ = false;                                   // a generation is being folded or its log deleted
+  int64_t log_deleted_up_to_ = 0, frozen_last_log_ = 0;   // the frozen generation's log rows left to delete
+};
+
+}  // namespace hookwire::store
