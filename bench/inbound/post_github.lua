@@ -1,17 +1,25 @@
 -- wrk script for bench/inbound: GitHub-style webhooks. Every request carries the same ~1 KB JSON body and its
 -- X-Hub-Signature-256 (computed by run.sh with openssl over the exact bytes of BENCH_BODY_FILE), plus a unique
--- X-GitHub-Delivery (hookwire deduplicates on it, so every request is a new event). The same script drives
+-- random X-GitHub-Delivery UUID (hookwire deduplicates on it, so every request is a new event). The same script drives
 -- hookwire, Debian's `webhook` and the Express receiver: byte-identical traffic, only the path differs.
 -- Prints machine-readable "RESULT key=value" lines at the end (2xx counted as accepted).
 --
--- Environment: BENCH_PATH, BENCH_BODY_FILE, BENCH_SIGNATURE ("sha256=<hex>"), BENCH_RUN_ID.
+-- Environment: BENCH_PATH, BENCH_BODY_FILE, BENCH_SIGNATURE ("sha256=<hex>").
 
 local path = os.getenv("BENCH_PATH") or "/in/github"
-local run_id = os.getenv("BENCH_RUN_ID") or tostring(os.time())
 local signature = os.getenv("BENCH_SIGNATURE") or ""
 local f = assert(io.open(os.getenv("BENCH_BODY_FILE") or "body.json", "rb"))
 local body = f:read("*a")
 f:close()
+
+-- A random (version 4) UUID, the shape of GitHub's delivery ids and of the svix SDKs' idempotency keys. Their
+-- randomness matters: an index on random keys costs more than one on a counter, so the benchmark sends what
+-- real senders send. Each wrk thread seeds its own generator (see init), so threads never repeat each other.
+local function uuid4()
+  local r = math.random
+  return string.format("%04x%04x-%04x-4%03x-%04x-%04x%04x%04x", r(0, 0xffff), r(0, 0xffff), r(0, 0xffff),
+    r(0, 0xfff), r(0x8000, 0xbfff), r(0, 0xffff), r(0, 0xffff), r(0, 0xffff))
+end
 
 local threads = {}
 function setup(thread)
@@ -32,9 +40,13 @@ local headers = {
   ["X-Hub-Signature-256"] = signature,
 }
 
+function init(args)
+  math.randomseed(os.time() * 1000 + (thread_id or 0))
+end
+
 function request()
   counter = counter + 1
-  headers["X-GitHub-Delivery"] = string.format("%s-%d-%010d", run_id, thread_id or 0, counter)
+  headers["X-GitHub-Delivery"] = uuid4()
   return wrk.format("POST", path, headers, body)
 end
 

@@ -1,9 +1,8 @@
--- wrk script for bench/ingest: POST /api/v1/app/{app}/msg with a ~1 KB JSON body and a unique
--- idempotency-key per request (as the official svix SDKs send on every POST). Counts 2xx answers as
+-- wrk script for bench/ingest: POST /api/v1/app/{app}/msg with a ~1 KB JSON body and a random
+-- idempotency-key per request (as the official svix SDKs send on every POST: "auto_" and a UUID). Counts 2xx answers as
 -- acknowledged and everything else as non-2xx, and prints machine-readable "RESULT key=value" lines at the end.
 --
 -- Environment: BENCH_APP (default "bench"), BENCH_TOKEN (default "t"), BENCH_BODY_BYTES (default 1024),
--- BENCH_RUN_ID (default: time-based; makes keys unique across runs against one data directory),
 -- BENCH_CHANNELS (default 0: no channels; N > 0: each message carries one channel "c000".."c<N-1>", in turn,
 -- so that it fans out to the one endpoint subscribed to that channel; used by bench/delivery).
 -- The same script is used against nginx (`return 200`), so both servers receive byte-identical traffic.
@@ -11,9 +10,17 @@
 local app = os.getenv("BENCH_APP") or "bench"
 local token = os.getenv("BENCH_TOKEN") or "t"
 local body_bytes = tonumber(os.getenv("BENCH_BODY_BYTES") or "1024")
-local run_id = os.getenv("BENCH_RUN_ID") or tostring(os.time())
 local channels = tonumber(os.getenv("BENCH_CHANNELS") or "0")
 local path = "/api/v1/app/" .. app .. "/msg"
+
+-- A random (version 4) UUID, the shape of GitHub's delivery ids and of the svix SDKs' idempotency keys. Their
+-- randomness matters: an index on random keys costs more than one on a counter, so the benchmark sends what
+-- real senders send. Each wrk thread seeds its own generator (see init), so threads never repeat each other.
+local function uuid4()
+  local r = math.random
+  return string.format("%04x%04x-%04x-4%03x-%04x-%04x%04x%04x", r(0, 0xffff), r(0, 0xffff), r(0, 0xffff),
+    r(0, 0xfff), r(0x8000, 0xbfff), r(0, 0xffff), r(0, 0xffff), r(0, 0xffff))
+end
 
 local threads = {}
 
@@ -38,8 +45,9 @@ local headers = {
 local prefix, suffix, pad
 
 function init(args)
-  -- Fixed-width key (run id, thread, 10-digit counter) so every body has exactly the same size.
-  local sample_key = string.format("%s-%d-%010d", run_id, thread_id or 0, 0)
+  math.randomseed(os.time() * 1000 + (thread_id or 0))
+  -- Keys are fixed-width, so every body has exactly the same size.
+  local sample_key = "auto_" .. uuid4()
   prefix = '{"eventType":"bench.event","payload":{"key":"'
   if channels > 0 then prefix = '{"eventType":"bench.event","channels":["c000"],"payload":{"key":"' end
   local middle = '","data":"'
@@ -50,7 +58,7 @@ end
 
 function request()
   counter = counter + 1
-  local key = string.format("%s-%d-%010d", run_id, thread_id or 0, counter)
+  local key = "auto_" .. uuid4()
   headers["idempotency-key"] = key
   if channels > 0 then
     -- Same width as "c000", so every body keeps exactly the same size.

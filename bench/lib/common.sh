@@ -247,7 +247,7 @@ cpu_end() {
 run_wrk() {
   local url=$1 label=$2; shift 2
   cpu_begin "$label" "$@"
-  BENCH_APP=${APP:-} BENCH_TOKEN=$TOKEN BENCH_BODY_BYTES=$BODY_BYTES BENCH_RUN_ID="$label-$$-$(date +%s)" \
+  BENCH_APP=${APP:-} BENCH_TOKEN=$TOKEN BENCH_BODY_BYTES=$BODY_BYTES \
     wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "${WRK_SCRIPT:-$REPO/bench/ingest/post_message.lua}" \
     "$url${WRK_PATH:-/api/v1/app/${APP:-}/msg}" >"$WORK/$label.wrk" 2>&1 || { cat "$WORK/$label.wrk" >&2; die "wrk failed"; }
   cpu_end "$label" wrk "$@"

@@ -19,6 +19,9 @@
 // Reads: each ReadFn runs between BEGIN and COMMIT on a read-only connection: a consistent
 // snapshot of the last committed state, never blocked by the writer.
 //
+// Idempotency keys (recent_keys.h): the writer keeps the newest in memory and folds them into their index
+// a step per batch, so the store locks the database file (flock) against any other store while it is open.
+//
 // Lifecycle: stop() refuses new work (writes get kUnavailable at once; reads run against a Tx that answers
 // kUnavailable), finishes everything already queued, joins the threads and closes the connections.
 // Idempotent; the destructor calls it. Do not call stop() from a done callback (it joins that thread).
