@@ -5,23 +5,28 @@
 
 namespace hookwire::store {
 
-std::string RecentKeys::app_key(std::string_view app_id, std::string_view key) {
+std::string RecentKeys::entry_key(std::string_view app_id, std::string_view key) {
   std::string k;
-  k.reserve(app_id.size() + 1 + key.size());
-  k.append(app_id);
-  k.push_back('\0');
+  k.reserve(key.size() + 1 + app_id.size());
   k.append(key);
+  k.push_back('\0');
+  k.append(app_id);
   return k;
 }
 
-std::optional<int64_t> RecentKeys::find(std::string_view app_key) const {
-  if (auto it = current_.find(app_key); it != current_.end()) return it->second;
-  if (auto it = folding_.find(app_key); it != folding_.end()) return it->second;
+std::pair<std::string_view, std::string_view> RecentKeys::split(std::string_view entry_key) {
+  const size_t nul = entry_key.rfind('\0');  // application ids have no NUL; a key (from JSON) might
+  return {entry_key.substr(nul + 1), entry_key.substr(0, nul)};
+}
+
+std::optional<int64_t> RecentKeys::find(std::string_view entry_key) const {
+  if (auto it = current_.find(entry_key); it != current_.end()) return it->second;
+  if (auto it = folding_.find(entry_key); it != folding_.end()) return it->second;
   return std::nullopt;
 }
 
-void RecentKeys::add(std::string app_key, int64_t msg_rowid, int64_t log_rowid) {
-  current_.insert_or_assign(std::move(app_key), msg_rowid);
+void RecentKeys::add(std::string entry_key, int64_t msg_rowid, int64_t log_rowid) {
+  current_.insert_or_assign(std::move(entry_key), msg_rowid);
   if (current_first_log_ == 0) current_first_log_ = log_rowid;
   current_first_log_ = std::min(current_first_log_, log_rowid);
   current_last_log_ = std::max(current_last_log_, log_rowid);

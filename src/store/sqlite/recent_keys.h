@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace hookwire::store {
 
@@ -37,16 +38,19 @@ class RecentKeys {
   static constexpr size_t kFoldChunk = 256;
   static constexpr int64_t kDeleteChunk = 1024;
 
-  // Keys are kept (and folded) as the application id, a NUL, the key: sorted by application, then key.
-  using Map = std::map<std::string, int64_t, std::less<>>;  // app_key -> message rowid
-  static std::string app_key(std::string_view app_id, std::string_view key);
+  // Entries are keyed (and folded in the order of) the key, a NUL, the application id: the order of the
+  // message_keys index. The key comes first because it is what differs (a UUID), so comparisons end early.
+  using Map = std::map<std::string, int64_t, std::less<>>;  // entry key -> message rowid
+  static std::string entry_key(std::string_view app_id, std::string_view key);
+  // The (application id, key) of an entry key.
+  static std::pair<std::string_view, std::string_view> split(std::string_view entry_key);
 
-  // The message rowid of the newest committed hint for `app_key` in memory.
-  std::optional<int64_t> find(std::string_view app_key) const;
+  // The message rowid of the newest committed hint for `entry_key` in memory.
+  std::optional<int64_t> find(std::string_view entry_key) const;
 
   // A committed key: its message's rowid and its row in message_keys_log. Freezes the generation when it
   // is full and the previous one is done.
-  void add(std::string app_key, int64_t msg_rowid, int64_t log_rowid);
+  void add(std::string entry_key, int64_t msg_rowid, int64_t log_rowid);
 
   // What the next write batch does towards the fold: index the keys [begin, end) (in key order), or delete
   // the generation's log rows up to `delete_log_up_to`; nothing when no generation is frozen.

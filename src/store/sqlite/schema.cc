@@ -189,20 +189,21 @@ CREATE INDEX attempts_by_endpoint ON attempts (app_id, endpoint_id, id);
 )sql",
     // 9: idempotency keys leave the unique index on `messages`, where each random key dirtied an index page
     // per message: new keys go to `message_keys_log` (appended) and are folded into `message_keys` in
-    // batches, in key order (store/sqlite/recent_keys.h). msg_rowid is the message row's rowid.
+    // batches, in key order (store/sqlite/recent_keys.h). msg_rowid is the message row's rowid. The key leads
+    // the primary key: it is what differs between entries.
     R"sql(
 CREATE TABLE message_keys (
-  app_id    TEXT NOT NULL,
   key       TEXT NOT NULL,
+  app_id    TEXT NOT NULL,
   msg_rowid INTEGER NOT NULL,
-  PRIMARY KEY (app_id, key)
+  PRIMARY KEY (key, app_id)
 ) WITHOUT ROWID;
 CREATE TABLE message_keys_log (
   app_id    TEXT NOT NULL,
   key       TEXT NOT NULL,
   msg_rowid INTEGER NOT NULL
 );
-INSERT INTO message_keys SELECT app_id, idempotency_key, rowid FROM messages WHERE idempotency_key IS NOT NULL;
+INSERT INTO message_keys SELECT idempotency_key, app_id, rowid FROM messages WHERE idempotency_key IS NOT NULL;
 DROP INDEX messages_by_idempotency_key;
 )sql",
 };

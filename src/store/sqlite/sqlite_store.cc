@@ -173,7 +173,7 @@ Status SqliteStore::load_recent_keys() {
   Stmt s(*stmt);
   int rc;
   while ((rc = s.step()) == SQLITE_ROW)
-    recent_keys_.add(RecentKeys::app_key(s.text(1), s.text(2)), s.int64(3), s.int64(0));
+    recent_keys_.add(RecentKeys::entry_key(s.text(1), s.text(2)), s.int64(3), s.int64(0));
   if (rc != SQLITE_DONE) return writer_conn_->error("load_recent_keys");
   return {};
 }
@@ -338,7 +338,7 @@ SqliteStore::Pass SqliteStore::run_pass(bool savepoints) {
     return finish(true);
   }
   if (folded) recent_keys_.fold_step_committed(fold);
-  for (auto& k : tx.pending_keys()) recent_keys_.add(std::move(k.app_key), k.msg_rowid, k.log_rowid);
+  for (auto& k : tx.pending_keys()) recent_keys_.add(std::move(k.entry_key), k.msg_rowid, k.log_rowid);
   return Pass::kDone;
 }
 

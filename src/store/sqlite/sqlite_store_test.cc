@@ -303,7 +303,7 @@ TEST_F(SqliteStoreTest, FailedCommitFailsTheWholeBatch) {
 
 TEST(RecentKeys, FindsTheNewestHintAndFoldsAFrozenGenerationInKeyOrderThenDeletesItsLog) {
   RecentKeys keys;
-  const auto key = [](size_t i) { return RecentKeys::app_key("app_1", fmt::format("k{:06}", i)); };
+  const auto key = [](size_t i) { return RecentKeys::entry_key("app_1", fmt::format("k{:06}", i)); };
   EXPECT_TRUE(keys.next_fold_step().empty());
   // Added in descending key order, so that folding in key order is not the order of arrival; log rows 11...
   const size_t n = RecentKeys::kGenerationKeys;
@@ -312,7 +312,7 @@ TEST(RecentKeys, FindsTheNewestHintAndFoldsAFrozenGenerationInKeyOrderThenDelete
   EXPECT_EQ(keys.find(key(0)), std::optional<int64_t>(1));
   keys.add(key(0), 100000, 100000);  // a newer hint for a key of the frozen generation
   EXPECT_EQ(keys.find(key(0)), std::optional<int64_t>(100000));
-  EXPECT_EQ(keys.find(RecentKeys::app_key("app_2", "k000000")), std::nullopt);
+  EXPECT_EQ(keys.find(RecentKeys::entry_key("app_2", "k000000")), std::nullopt);
 
   std::string last;
   size_t folded = 0;
@@ -345,12 +345,17 @@ TEST(RecentKeys, FindsTheNewestHintAndFoldsAFrozenGenerationInKeyOrderThenDelete
 
 // Idempotency keys are not in a unique index (recent_keys.h): the store must hold them through the fold of a
 // generation into message_keys, a restart (the log read back) and the rollback of the function that added
-// one; and only one store may write the file.
+// one; an application's deletion takes them out of the index; and only one store may write the file.
 TEST_F(SqliteStoreTest, IdempotencyKeysStayHeldThroughTheirFoldARestartAndARollback) {
   auto store = open_in(dir_.string());
   ASSERT_NE(store, nullptr);
   const std::string path = (dir_ / "hookwire.db").string();
-  const std::string app_id = new_id(id_prefix::kApplication);
+  Application app;
+  app.id = new_id(id_prefix::kApplication);
+  app.name = "keys";
+  app.metadata = "{}";
+  ASSERT_TRUE(write(*store, [&](Tx& tx) { return tx.insert_application(app); }).ok());
+  const std::string app_id = app.id;
   const size_t n = RecentKeys::kGenerationKeys + 100;
   const auto keyed = [&](size_t i) {
     Message m;
@@ -430,6 +435,10 @@ TEST_F(SqliteStoreTest, IdempotencyKeysStayHeldThroughTheirFoldARestartAndARollb
     auto st = took.get_future().get();
     EXPECT_TRUE(st.ok()) << st.error().detail;
   }
+
+  // Deleting the application takes its keys out of the index too.
+  ASSERT_TRUE(write(*store, [&](Tx& tx) { return tx.delete_application(app_id); }).ok());
+  EXPECT_EQ(query(path, "SELECT count(*) FROM message_keys"), "0");
 
   // A second store on the same file is refused while the first is open.
   SqliteOptions second;

@@ -693,7 +693,7 @@ Status SqliteTx::insert_message(const Message& msg) {
   l.bind(2, *msg.idempotency_key);
   l.bind(3, msg_rowid);
   if (auto logged = finish_write(l, "insert_message"); !logged.ok()) return logged;
-  pending_keys_.push_back({RecentKeys::app_key(msg.app_id, *msg.idempotency_key), msg_rowid,
+  pending_keys_.push_back({RecentKeys::entry_key(msg.app_id, *msg.idempotency_key), msg_rowid,
                            sqlite3_last_insert_rowid(conn_.handle())});
   return {};
 }
@@ -713,9 +713,9 @@ Result<std::optional<int64_t>> SqliteTx::query_rowid(std::string_view sql, std::
 
 Result<std::optional<int64_t>> SqliteTx::key_hint(std::string_view app_id, std::string_view key) {
   if (keys_) {
-    const std::string k = RecentKeys::app_key(app_id, key);
+    const std::string k = RecentKeys::entry_key(app_id, key);
     for (auto it = pending_keys_.rbegin(); it != pending_keys_.rend(); ++it)
-      if (it->app_key == k) return std::optional<int64_t>(it->msg_rowid);
+      if (it->entry_key == k) return std::optional<int64_t>(it->msg_rowid);
     if (auto rowid = keys_->find(k)) return rowid;
   } else {
     // Not the writer, so no memory of the log: read it (a scan, but no hot path reads keys off the writer).
@@ -765,11 +765,10 @@ Status SqliteTx::fold_keys(const RecentKeys::FoldStep& step) {
   auto stmt = conn_.prepare("INSERT OR REPLACE INTO message_keys (app_id, key, msg_rowid) VALUES (?, ?, ?)");
   if (!stmt.ok()) return stmt.take_error();
   for (auto it = step.begin; it != step.end; ++it) {
-    const std::string_view app_key = it->first;
-    const size_t nul = app_key.find('\0');
+    const auto [app_id, key] = RecentKeys::split(it->first);
     Stmt s(*stmt);
-    s.bind(1, app_key.substr(0, nul));
-    s.bind(2, app_key.substr(nul + 1));
+    s.bind(1, app_id);
+    s.bind(2, key);
     s.bind(3, it->second);
     if (auto st = finish_write(s, "fold_keys"); !st.ok()) return st;
   }

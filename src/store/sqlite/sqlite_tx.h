@@ -44,7 +44,7 @@ class SqliteTx final : public Tx {
   }
   // Keys of messages inserted in this transaction, for RecentKeys once it commits.
   struct PendingKey {
-    std::string app_key;
+    std::string entry_key;
     int64_t msg_rowid;
     int64_t log_rowid;
   };
