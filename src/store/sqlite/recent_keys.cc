@@ -1,7 +1,6 @@
 #include "store/sqlite/recent_keys.h"
 
 #include <algorithm>
-#include <iterator>
 
 namespace hookwire::store {
 
@@ -19,9 +18,9 @@ std::pair<std::string_view, std::string_view> RecentKeys::split(std::string_view
   return {entry_key.substr(nul + 1), entry_key.substr(0, nul)};
 }
 
-std::optional<int64_t> RecentKeys::find(std::string_view entry_key) const {
+std::optional<int64_t> RecentKeys::find(const std::string& entry_key) const {
   if (auto it = current_.find(entry_key); it != current_.end()) return it->second;
-  if (auto it = folding_.find(entry_key); it != folding_.end()) return it->second;
+  if (auto it = frozen_.find(entry_key); it != frozen_.end()) return it->second;
   return std::nullopt;
 }
 
@@ -30,24 +29,28 @@ void RecentKeys::add(std::string entry_key, int64_t msg_rowid, int64_t log_rowid
   if (current_first_log_ == 0) current_first_log_ = log_rowid;
   current_first_log_ = std::min(current_first_log_, log_rowid);
   current_last_log_ = std::max(current_last_log_, log_rowid);
-  if (current_.size() >= kGenerationKeys && !frozen_) freeze();
+  if (current_.size() >= kGenerationKeys && frozen_.empty()) freeze();
 }
 
 void RecentKeys::freeze() {
-  folding_ = std::move(current_);  // already in key order: nothing to sort
-  current_.clear();
-  frozen_ = true;
+  frozen_.swap(current_);
+  fold_order_.clear();
+  fold_order_.reserve(frozen_.size());
+  for (const auto& e : frozen_) fold_order_.push_back(&e);
+  std::sort(fold_order_.begin(), fold_order_.end(),
+            [](const Entry* a, const Entry* b) { return a->first < b->first; });
+  folded_ = 0;
   log_deleted_up_to_ = current_first_log_ - 1;
   frozen_last_log_ = current_last_log_;
   current_first_log_ = current_last_log_ = 0;
 }
 
 RecentKeys::FoldStep RecentKeys::next_fold_step() const {
-  FoldStep step{folding_.end(), folding_.end(), std::nullopt};
-  if (!frozen_) return step;
-  if (!folding_.empty()) {
-    step.begin = folding_.begin();
-    step.end = std::next(step.begin, static_cast<std::ptrdiff_t>(std::min(kFoldChunk, folding_.size())));
+  FoldStep step;
+  if (frozen_.empty()) return step;
+  if (folded_ < fold_order_.size()) {
+    step.begin = fold_order_.data() + folded_;
+    step.end = fold_order_.data() + std::min(fold_order_.size(), folded_ + kFoldChunk);
   } else {
     step.delete_log_up_to = std::min(frozen_last_log_, log_deleted_up_to_ + kDeleteChunk);
   }
@@ -55,11 +58,14 @@ RecentKeys::FoldStep RecentKeys::next_fold_step() const {
 }
 
 void RecentKeys::fold_step_committed(const FoldStep& step) {
-  if (step.begin != step.end) folding_.erase(step.begin, step.end);
+  folded_ += static_cast<size_t>(step.end - step.begin);
   if (!step.delete_log_up_to) return;
   log_deleted_up_to_ = *step.delete_log_up_to;
   if (log_deleted_up_to_ < frozen_last_log_) return;
-  frozen_ = false;
+  // The generation is in the index and its log is gone: lookups go to the index now.
+  fold_order_.clear();
+  fold_order_.shrink_to_fit();
+  frozen_.clear();
   if (current_.size() >= kGenerationKeys) freeze();
 }
 

@@ -23,12 +23,12 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace hookwire::store {
 
@@ -38,40 +38,44 @@ class RecentKeys {
   static constexpr size_t kFoldChunk = 256;
   static constexpr int64_t kDeleteChunk = 1024;
 
-  // Entries are keyed (and folded in the order of) the key, a NUL, the application id: the order of the
+  // Entries are keyed by the key, a NUL, the application id, and folded in that order: the order of the
   // message_keys index. The key comes first because it is what differs (a UUID), so comparisons end early.
-  using Map = std::map<std::string, int64_t, std::less<>>;  // entry key -> message rowid
+  using Map = std::unordered_map<std::string, int64_t>;  // entry key -> message rowid
+  using Entry = Map::value_type;
   static std::string entry_key(std::string_view app_id, std::string_view key);
   // The (application id, key) of an entry key.
   static std::pair<std::string_view, std::string_view> split(std::string_view entry_key);
 
   // The message rowid of the newest committed hint for `entry_key` in memory.
-  std::optional<int64_t> find(std::string_view entry_key) const;
+  std::optional<int64_t> find(const std::string& entry_key) const;
 
   // A committed key: its message's rowid and its row in message_keys_log. Freezes the generation when it
-  // is full and the previous one is done.
+  // is full and the previous one is done (sorting it: a few ms, once per generation).
   void add(std::string entry_key, int64_t msg_rowid, int64_t log_rowid);
 
-  // What the next write batch does towards the fold: index the keys [begin, end) (in key order), or delete
-  // the generation's log rows up to `delete_log_up_to`; nothing when no generation is frozen.
+  // What the next write batch does towards the fold: index the entries [begin, end) (in entry key order),
+  // or delete the generation's log rows up to `delete_log_up_to`; nothing when no generation is frozen.
   struct FoldStep {
-    Map::const_iterator begin, end;
+    const Entry* const* begin = nullptr;
+    const Entry* const* end = nullptr;
     std::optional<int64_t> delete_log_up_to;
     bool empty() const { return begin == end && !delete_log_up_to; }
   };
   FoldStep next_fold_step() const;
-  // The step's transaction committed: its keys are in the index (and leave memory), or its log rows gone.
+  // The step's transaction committed: its keys are in the index, or its log rows gone.
   void fold_step_committed(const FoldStep& step);
 
-  size_t size() const { return current_.size() + folding_.size(); }
+  // Entries in memory (the frozen generation's stay until its log is deleted).
+  size_t size() const { return current_.size() + frozen_.size(); }
 
  private:
   void freeze();
 
   Map current_;
   int64_t current_first_log_ = 0, current_last_log_ = 0;  // its log rows (0: none yet)
-  Map folding_;                                           // frozen keys not yet in the index
-  bool frozen_ = false;                                   // a generation is being folded or its log deleted
+  Map frozen_;                                            // the generation being folded, for lookups
+  std::vector<const Entry*> fold_order_;                  // frozen_'s entries by entry key
+  size_t folded_ = 0;                                     // how many of fold_order_ are in the index
   int64_t log_deleted_up_to_ = 0, frozen_last_log_ = 0;   // the frozen generation's log rows left to delete
 };
 

@@ -765,11 +765,11 @@ Status SqliteTx::fold_keys(const RecentKeys::FoldStep& step) {
   auto stmt = conn_.prepare("INSERT OR REPLACE INTO message_keys (app_id, key, msg_rowid) VALUES (?, ?, ?)");
   if (!stmt.ok()) return stmt.take_error();
   for (auto it = step.begin; it != step.end; ++it) {
-    const auto [app_id, key] = RecentKeys::split(it->first);
+    const auto [app_id, key] = RecentKeys::split((*it)->first);
     Stmt s(*stmt);
     s.bind(1, app_id);
     s.bind(2, key);
-    s.bind(3, it->second);
+    s.bind(3, (*it)->second);
     if (auto st = finish_write(s, "fold_keys"); !st.ok()) return st;
   }
   return {};
