@@ -57,7 +57,7 @@ class DataDirLock {
 };
 
 // Removes expired idempotency records every few minutes, through the writer like any other write. (Message
-// creation and inbound deduplication keep their keys in the message row: nothing to purge.)
+// creation and inbound deduplication keep their keys with the message: nothing to purge.)
 class ExpiryJanitor {
  public:
   ExpiryJanitor(store::Store& store, const Clock& clock, std::chrono::seconds ttl)
