@@ -4,6 +4,53 @@
 
 namespace hookwire::store {
 
+namespace {
+constexpr size_t kFirstLevelCapacity = 65536;
+constexpr size_t kBitsPerHash = 10;
+// Odd multipliers that spread a hash over the 512 bits of a block, one per bit set.
+constexpr uint64_t kSpread[8] = {0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+                                 0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53,
+                                 0x94D049BB133111EB, 0xBF58476D1CE4E5B9};
+}  // namespace
+
+void KeyFilter::bits(uint64_t hash, const Level& level, size_t* block, uint16_t (&bit)[8]) {
+  *block = static_cast<size_t>((static_cast<unsigned __int128>(hash) * level.blocks.size()) >> 64);
+  for (int i = 0; i < 8; ++i) bit[i] = static_cast<uint16_t>(((hash ^ (hash >> 29)) * kSpread[i]) >> 55);
+}
+
+void KeyFilter::add(uint64_t hash) {
+  if (levels_.empty() || levels_.back().count >= levels_.back().capacity) {
+    Level next;
+    next.capacity = levels_.empty() ? kFirstLevelCapacity : 2 * levels_.back().capacity;
+    next.blocks.assign((next.capacity * kBitsPerHash + 511) / 512, {});
+    levels_.push_back(std::move(next));
+  }
+  Level& level = levels_.back();
+  size_t block;
+  uint16_t bit[8];
+  bits(hash, level, &block, bit);
+  for (uint16_t b : bit) level.blocks[block][b / 64] |= uint64_t{1} << (b % 64);
+  ++level.count;
+}
+
+bool KeyFilter::may_contain(uint64_t hash) const {
+  for (const Level& level : levels_) {
+    size_t block;
+    uint16_t bit[8];
+    bits(hash, level, &block, bit);
+    bool all = true;
+    for (uint16_t b : bit) all = all && (level.blocks[block][b / 64] >> (b % 64) & 1);
+    if (all) return true;
+  }
+  return false;
+}
+
+size_t KeyFilter::bytes() const {
+  size_t n = 0;
+  for (const Level& level : levels_) n += level.blocks.size() * sizeof(level.blocks[0]);
+  return n;
+}
+
 std::string RecentKeys::entry_key(std::string_view app_id, std::string_view key) {
   std::string k;
   k.reserve(key.size() + 1 + app_id.size());
@@ -58,6 +105,7 @@ RecentKeys::FoldStep RecentKeys::next_fold_step() const {
 }
 
 void RecentKeys::fold_step_committed(const FoldStep& step) {
+  for (auto it = step.begin; it != step.end; ++it) indexed((*it)->first);
   folded_ += static_cast<size_t>(step.end - step.begin);
   if (!step.delete_log_up_to) return;
   log_deleted_up_to_ = *step.delete_log_up_to;

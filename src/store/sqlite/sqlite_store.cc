@@ -167,6 +167,15 @@ void SqliteStore::stop() {
 }
 
 Status SqliteStore::load_recent_keys() {
+  // What the index holds, into the filter in front of it: one pass over message_keys.
+  {
+    auto stmt = writer_conn_->prepare("SELECT key, app_id FROM message_keys");
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) recent_keys_.indexed(RecentKeys::entry_key(s.text(1), s.text(0)));
+    if (rc != SQLITE_DONE) return writer_conn_->error("load_recent_keys");
+  }
   auto stmt =
       writer_conn_->prepare("SELECT rowid, app_id, key, msg_rowid FROM message_keys_log ORDER BY rowid");
   if (!stmt.ok()) return stmt.take_error();

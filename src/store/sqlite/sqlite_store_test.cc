@@ -343,6 +343,19 @@ TEST(RecentKeys, FindsTheNewestHintAndFoldsAFrozenGenerationInKeyOrderThenDelete
   EXPECT_EQ(keys.find(key(0)), std::optional<int64_t>(100000));
 }
 
+TEST(KeyFilter, NeverForgetsAKeyAndRarelyClaimsOneItWasNotGiven) {
+  KeyFilter filter;
+  const auto h = [](size_t i) { return std::hash<std::string>{}(fmt::format("auto_{:08}", i)); };
+  constexpr size_t kAdded = 300000;  // past the first level's capacity: the filter has grown
+  for (size_t i = 0; i < kAdded; ++i) filter.add(h(i));
+  for (size_t i = 0; i < kAdded; ++i) ASSERT_TRUE(filter.may_contain(h(i))) << i;
+  size_t false_positives = 0;
+  for (size_t i = kAdded; i < 2 * kAdded; ++i) false_positives += filter.may_contain(h(i));
+  // Three levels of ~1 % each.
+  EXPECT_LT(false_positives, kAdded * 5 / 100) << false_positives;
+  EXPECT_LT(filter.bytes(), kAdded * 4);  // a few bytes per key
+}
+
 // Idempotency keys are not in a unique index (recent_keys.h): the store must hold them through the fold of a
 // generation into message_keys, a restart (the log read back) and the rollback of the function that added
 // one; an application's deletion takes them out of the index; and only one store may write the file.

@@ -717,6 +717,7 @@ Result<std::optional<int64_t>> SqliteTx::key_hint(std::string_view app_id, std::
     for (auto it = pending_keys_.rbegin(); it != pending_keys_.rend(); ++it)
       if (it->entry_key == k) return std::optional<int64_t>(it->msg_rowid);
     if (auto rowid = keys_->find(k)) return rowid;
+    if (!keys_->maybe_indexed(k)) return std::optional<int64_t>();
   } else {
     // Not the writer, so no memory of the log: read it (a scan, but no hot path reads keys off the writer).
     auto logged = query_rowid(
