@@ -438,8 +438,11 @@ Status SqliteTx::delete_application(std::string_view id) {
   // Dependants first; the application row last, so "not found" is decided by it.
   for (const char* sql :
        {"DELETE FROM attempts WHERE app_id = ?", "DELETE FROM deliveries WHERE app_id = ?",
-        "DELETE FROM messages WHERE app_id = ?", "DELETE FROM message_keys WHERE app_id = ?",
-        "DELETE FROM endpoints WHERE app_id = ?", "DELETE FROM applications WHERE id = ?"}) {
+        // message_keys leads with the key: its rows are found through the messages that hold them.
+        "DELETE FROM message_keys WHERE (key, app_id) IN (SELECT idempotency_key, app_id FROM messages "
+        "WHERE app_id = ?1 AND idempotency_key IS NOT NULL)",
+        "DELETE FROM messages WHERE app_id = ?", "DELETE FROM endpoints WHERE app_id = ?",
+        "DELETE FROM applications WHERE id = ?"}) {
     auto stmt = conn_.prepare(sql);
     if (!stmt.ok()) return stmt.take_error();
     Stmt s(*stmt);
