@@ -3,7 +3,11 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <boost/algorithm/string.hpp>
 #include <boost/json.hpp>
+#include <boost/url/params_view.hpp>
+#include <boost/url/parse_query.hpp>
+#include <optional>
 
 #include "core/ids.h"
 #include "delivery/fan_out.h"
@@ -27,6 +31,23 @@ Outcome refuse(int status, std::string_view code, std::string_view detail, std::
   json::object o{{"code", code}, {"detail", detail}};
   if (!reason.empty()) o["reason"] = reason;
   return {status, json::serialize(o)};
+}
+
+// GitHub webhooks whose content type is set to `application/x-www-form-urlencoded` send `payload=<the JSON,
+// form-encoded>`. The signature covers those form bytes; the event is the JSON. nullopt: no `payload` field.
+std::optional<std::string> github_form_payload(std::string_view body) {
+  if (!boost::urls::parse_query(body)) return std::nullopt;  // checked first: params_view throws on it
+  boost::urls::encoding_opts form;
+  form.space_as_plus = true;
+  for (const auto& param : boost::urls::params_view(body, form))
+    if (param.key == "payload" && param.has_value) return param.value;
+  return std::nullopt;
+}
+
+bool is_form(std::optional<std::string_view> content_type) {
+  if (!content_type) return false;
+  const auto type = content_type->substr(0, content_type->find(';'));
+  return boost::algorithm::iequals(boost::algorithm::trim_copy(type), "application/x-www-form-urlencoded");
 }
 
 Outcome from_error(const Error& e) {
@@ -219,11 +240,21 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
       co_return reject(401, "authentication_failed", verdict.message, signing::to_string(verdict.reason));
   }
 
-  // Stored and forwarded byte for byte, but it must be JSON: messages are JSON documents.
+  // Stored and forwarded byte for byte, but it must be JSON: messages are JSON documents. (GitHub's form
+  // encoding is unwrapped first: what is kept is the JSON inside it.)
+  std::string_view payload = in.body;
+  std::optional<std::string> form_payload;
+  if (src.spec.verifier == VerifierType::kGithub && is_form(in.headers("content-type"))) {
+    form_payload = github_form_payload(in.body);
+    if (!form_payload)
+      co_return reject(400, "bad_request", "a form-encoded GitHub delivery needs a payload field",
+                       "not_json");
+    payload = *form_payload;
+  }
   std::array<unsigned char, 4096> scratch;
   json::monotonic_resource mr(scratch.data(), scratch.size());
   boost::system::error_code ec;
-  json::value body = json::parse(in.body, ec, &mr);
+  json::value body = json::parse(payload, ec, &mr);
   if (ec) co_return reject(400, "bad_request", "the body is not JSON", "not_json");
 
   std::string event_type = extract(src.spec.event_type, in.headers, &body);
@@ -246,7 +277,7 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   msg.id = new_id(id_prefix::kMessage, now);
   msg.app_id = src.record.app_id;
   msg.event_type = std::move(event_type);
-  msg.payload = std::string(in.body);
+  msg.payload = std::string(payload);
   msg.created_at = now;
   // The deduplication key is the message's idempotency key in the source's own application (unique there):
   // store::insert_message_once keeps the first message with it for the TTL.

@@ -2,6 +2,7 @@
 // (sequential, concurrent, after the TTL), the body limit, the address allowlist and cache invalidation.
 #include "inbound/gateway.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -152,6 +153,39 @@ TEST_F(GatewayTest, AcceptsAVerifiedRequestOnceAndAnswersDuplicates200) {
   EXPECT_EQ(counter("inbound_received_total", "source=\"gh\""), 2);
   EXPECT_EQ(counter("inbound_accepted_total", "source=\"gh\""), 1);
   EXPECT_EQ(counter("inbound_duplicates_total", "source=\"gh\""), 1);
+}
+
+// GitHub's "application/x-www-form-urlencoded" content type: the signature covers the form, the event kept is
+// the JSON in its payload field.
+TEST_F(GatewayTest, AGithubFormDeliveryKeepsTheJsonInsideIt) {
+  auto src =
+      create(R"({"uid":"gh","verifier":"github","secrets":["It's a Secret to Everybody"],"pull":true})");
+  const std::string json_body = R"({"zen":"Design for failure.","ref":"refs/heads/main","n":1.50})";
+  std::string form = "payload=";
+  for (unsigned char c : json_body) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
+      form += static_cast<char>(c);
+    } else if (c == ' ') {
+      form += '+';
+    } else {
+      form += fmt::format("%{:02X}", c);
+    }
+  }
+  auto req = github("gh", "form-1", form);
+  req.headers.push_back({"content-type", "application/x-www-form-urlencoded; charset=utf-8"});
+  auto kept = one(req);
+  ASSERT_EQ(kept.status, 202) << kept.body;
+  const auto id = json::parse(kept.body).at("id").as_string();
+  auto msg = read<store::Message>([&](store::Tx& tx) { return tx.get_message(src.app_id, std::string(id)); });
+  EXPECT_EQ(msg.payload, json_body);
+
+  auto no_payload = github("gh", "form-2", "other=1");
+  no_payload.headers.push_back({"content-type", "application/x-www-form-urlencoded"});
+  auto refused = one(no_payload);
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.body.find("payload field"), std::string::npos) << refused.body;
+  // The same form bytes without the form content type are not JSON.
+  EXPECT_EQ(one(github("gh", "form-3", form)).status, 400);
 }
 
 TEST_F(GatewayTest, ConcurrentDuplicatesKeepExactlyOneMessage) {

@@ -115,6 +115,32 @@ test('GitHub: octokit-signed requests are kept, forwarded re-signed, and refused
   assert.equal((await messages(src.appId)).length, 1);
 });
 
+test('GitHub: a form-encoded delivery (content type application/x-www-form-urlencoded) keeps and forwards its JSON', async () => {
+  const secret = 'gh-secret-form';
+  const src = await createSource({ uid: 'github-form', verifier: 'github', secrets: [secret], destinations: [rx.url] });
+  const json = JSON.stringify({ action: 'created', marker: 'gh-form-1', comment: { body: 'a + b & c = d?' } });
+  // What GitHub sends: payload=<the JSON, form-encoded>, signed over those form bytes.
+  const form = new URLSearchParams({ payload: json }).toString();
+  const headers = {
+    'content-type': 'application/x-www-form-urlencoded', 'x-github-event': 'issue_comment',
+    'x-github-delivery': 'f-1', 'x-hub-signature-256': await ghSign(secret, form),
+  };
+  const res = await post('github-form', headers, form);
+  assert.equal(res.status, 202, res.text);
+  await rx.until(() => forwardedBodies('gh-form-1').length === 1);
+  const fwd = forwardedBodies('gh-form-1')[0];
+  assert.equal(fwd.body, json, 'the JSON inside the form is what is kept and forwarded');
+  assert.deepEqual(new StdWebhook(src.destinations[0].secret).verify(fwd.body, fwd.headers), JSON.parse(json));
+
+  // Signed over the JSON instead of the form bytes: refused.
+  const wrong = await post('github-form', { ...headers, 'x-github-delivery': 'f-2', 'x-hub-signature-256': await ghSign(secret, json) }, form);
+  assert.equal(wrong.status, 401);
+  const noPayload = 'other=1';
+  const missing = await post('github-form', { ...headers, 'x-github-delivery': 'f-3', 'x-hub-signature-256': await ghSign(secret, noPayload) }, noPayload);
+  assert.equal(missing.status, 400);
+  assert.equal(missing.json.reason, 'not_json');
+});
+
 test('Stripe: test headers from the stripe library; stale and replayed events refused or deduplicated', async () => {
   const secret = 'whsec_stripe_test_secret';
   const src = await createSource({ uid: 'stripe', verifier: 'stripe', secrets: [secret], pull: true });
