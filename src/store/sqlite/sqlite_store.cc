@@ -79,7 +79,6 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
   if (!writer.ok()) return writer.take_error();
   store->writer_conn_ = std::move(*writer);
   if (auto st = migrate(*store->writer_conn_, options.path); !st.ok()) return st.take_error();
-  if (auto st = store->load_recent_keys(); !st.ok()) return st.take_error();
 
   if (auto st = store->writer_conn_->exec(kWalPragmas); !st.ok()) {
     return Error::internal(fmt::format("cannot configure database {}: {}", options.path, st.error().detail));
@@ -88,6 +87,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
   auto checkpointer = Connection::open(options.path, conn_options);
   if (!checkpointer.ok()) return checkpointer.take_error();
   store->checkpoint_conn_ = std::move(*checkpointer);
+  if (auto st = store->load_recent_keys(); !st.ok()) return st.take_error();
   // Replaces SQLite's automatic checkpoint inside COMMIT with a hand-off to the checkpointer thread.
   sqlite3_wal_hook(store->writer_conn_->handle(), &SqliteStore::on_wal_commit, store.get());
 
@@ -167,14 +167,15 @@ void SqliteStore::stop() {
 }
 
 Status SqliteStore::load_recent_keys() {
-  // What the index holds, into the filter in front of it: one pass over message_keys.
+  // What the index holds, into the filter in front of it: one pass over message_keys (~0.4 s per million
+  // keys), on the checkpointer's connection, whose small page cache does not keep the index in memory.
   {
-    auto stmt = writer_conn_->prepare("SELECT key, app_id FROM message_keys");
+    auto stmt = checkpoint_conn_->prepare("SELECT key, app_id FROM message_keys");
     if (!stmt.ok()) return stmt.take_error();
     Stmt s(*stmt);
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) recent_keys_.indexed(RecentKeys::entry_key(s.text(1), s.text(0)));
-    if (rc != SQLITE_DONE) return writer_conn_->error("load_recent_keys");
+    if (rc != SQLITE_DONE) return checkpoint_conn_->error("load_recent_keys");
   }
   auto stmt =
       writer_conn_->prepare("SELECT rowid, app_id, key, msg_rowid FROM message_keys_log ORDER BY rowid");
