@@ -85,7 +85,7 @@ commit=$(awk '/^store_commit_seconds_sum/ { s = $2 } /^store_commit_seconds_coun
              END { if (c > 0) printf "%.2f ms", 1000 * s / c }' "$WORK/metrics.txt")
 
 echo
-echo "== bench/ingest ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, durability $DURABILITY, wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION, ${BODY_BYTES}-byte bodies, unique idempotency-key per request)"
+echo "== bench/ingest ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, durability $DURABILITY, wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION, ${BODY_BYTES}-byte bodies, a random idempotency-key per request)"
 printf '%-9s %12s %10s %10s %10s %10s\n' "" "2xx/s" "p50" "p90" "p99" "max"
 printf '%-9s %12s %10s %10s %10s %10s\n' hookwire "$hw_rate" "$(ms "$(result hookwire p50_us)")" \
   "$(ms "$(result hookwire p90_us)")" "$(ms "$(result hookwire p99_us)")" "$(ms "$(result hookwire max_us)")"
