@@ -105,6 +105,16 @@ class DispatcherTest : public ::testing::TestWithParam<DispatcherOptions::Leases
     return recorded_.at(n - 1);
   }
 
+  // Publishes to `receiver`, which fails the first attempt with a 500 and answers 204 after that; starts the
+  // dispatcher and returns the first attempt's record.
+  std::pair<store::Delivery, store::Attempt> publish_and_fail_once(ScriptedReceiver& receiver) {
+    receiver.push(ScriptedResponse::with(500, "boom"));
+    receiver.set_default(ScriptedResponse::with(204, ""));
+    publish(receiver.url("/hook"));
+    start();
+    return wait_recorded(1);
+  }
+
   // Another endpoint of the same application, and `n` messages fanned out to every endpoint.
   store::Endpoint add_endpoint(const std::string& url, std::optional<int64_t> rate = std::nullopt) {
     store::Endpoint ep = ep_;
@@ -196,11 +206,7 @@ TEST_P(DispatcherTest, DeliversSignedWithCustomHeadersAndLogsTheAttempt) {
 
 TEST_P(DispatcherTest, FailureIsRetriedOnTheDurableScheduleAcrossARestart) {
   ScriptedReceiver receiver;
-  receiver.push(ScriptedResponse::with(500, "boom"));
-  receiver.set_default(ScriptedResponse::with(204, ""));
-  publish(receiver.url("/hook"));
-  start();
-  auto [d1, a1] = wait_recorded(1);
+  auto [d1, a1] = publish_and_fail_once(receiver);
   EXPECT_EQ(d1.status, store::Delivery::kPending);
   EXPECT_EQ(d1.attempts, 1);
   EXPECT_EQ(d1.next_attempt_at, clock_.now() + 5s);  // first entry of the default schedule, no jitter
@@ -225,11 +231,7 @@ TEST_P(DispatcherTest, FailureIsRetriedOnTheDurableScheduleAcrossARestart) {
 // A message whose payload is expunged while its retry waits is never sent again: the delivery fails.
 TEST_P(DispatcherTest, AnExpungedMessageIsNotRetried) {
   ScriptedReceiver receiver;
-  receiver.push(ScriptedResponse::with(500, "boom"));
-  receiver.set_default(ScriptedResponse::with(204, ""));
-  publish(receiver.url("/hook"));
-  start();
-  auto [d1, a1] = wait_recorded(1);
+  auto [d1, a1] = publish_and_fail_once(receiver);
   ASSERT_EQ(d1.status, store::Delivery::kPending);
   ASSERT_TRUE(write([&](store::Tx& tx) { return tx.expunge_message_payload(app_.id, msg_.id); }).ok());
   clock_.advance(10s);  // the retry is due
