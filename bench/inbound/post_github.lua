@@ -44,10 +44,19 @@ function init(args)
   math.randomseed(os.time() * 1000 + (thread_id or 0))
 end
 
+-- Requests differ only in the delivery id, so the request is formatted once, around a placeholder, and each
+-- request joins the two halves around a new id: the request wrk.format gives (same headers and length), at
+-- a third less of wrk's user CPU per request. wrk shares the machine's two cores with the server it measures.
+local head, tail
 function request()
   counter = counter + 1
-  headers["X-GitHub-Delivery"] = uuid4()
-  return wrk.format("POST", path, headers, body)
+  if not head then
+    headers["X-GitHub-Delivery"] = "\0"
+    local whole = wrk.format("POST", path, headers, body)
+    local at = assert(string.find(whole, "\0", 1, true))
+    head, tail = string.sub(whole, 1, at - 1), string.sub(whole, at + 1)
+  end
+  return head .. uuid4() .. tail
 end
 
 function response(status, hdrs, resp_body)

@@ -5,6 +5,7 @@
 #include <array>
 #include <boost/algorithm/string.hpp>
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 #include <boost/url/params_view.hpp>
 #include <boost/url/parse_query.hpp>
 #include <optional>
@@ -49,6 +50,43 @@ bool is_form(std::optional<std::string_view> content_type) {
   const auto type = content_type->substr(0, content_type->find(';'));
   return boost::algorithm::iequals(boost::algorithm::trim_copy(type), "application/x-www-form-urlencoded");
 }
+
+// Whether `text` is one JSON document, checked without building it: most sources take nothing from the
+// body (GitHub, Shopify and Standard Webhooks put the event type and id in headers), and the stored
+// payload is the bytes themselves. Same grammar as json::parse with default options.
+struct JsonCheck {
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_object_begin(boost::system::error_code&) { return true; }
+  bool on_object_end(std::size_t, boost::system::error_code&) { return true; }
+  bool on_array_begin(boost::system::error_code&) { return true; }
+  bool on_array_end(std::size_t, boost::system::error_code&) { return true; }
+  bool on_key_part(std::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_key(std::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_string_part(std::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_string(std::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_number_part(std::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(std::int64_t, std::string_view, boost::system::error_code&) { return true; }
+  bool on_uint64(std::uint64_t, std::string_view, boost::system::error_code&) { return true; }
+  bool on_double(double, std::string_view, boost::system::error_code&) { return true; }
+  bool on_bool(bool, boost::system::error_code&) { return true; }
+  bool on_null(boost::system::error_code&) { return true; }
+  bool on_comment_part(std::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(std::string_view, boost::system::error_code&) { return true; }
+};
+
+bool is_json(std::string_view text) {
+  json::basic_parser<JsonCheck> parser(json::parse_options{});
+  boost::system::error_code ec;
+  const auto n = parser.write_some(false, text.data(), text.size(), ec);
+  return !ec && n == text.size();
+}
+
+bool reads_body(const Extract& what) { return what.from == Extract::From::kJson; }
 
 Outcome from_error(const Error& e) {
   switch (e.code) {
@@ -253,9 +291,14 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   }
   std::array<unsigned char, 4096> scratch;
   json::monotonic_resource mr(scratch.data(), scratch.size());
-  boost::system::error_code ec;
-  json::value body = json::parse(payload, ec, &mr);
-  if (ec) co_return reject(400, "bad_request", "the body is not JSON", "not_json");
+  json::value body;  // built only when a field is taken from it
+  if (reads_body(src.spec.event_type) || reads_body(src.spec.dedup_key)) {
+    boost::system::error_code ec;
+    body = json::parse(payload, ec, &mr);
+    if (ec) co_return reject(400, "bad_request", "the body is not JSON", "not_json");
+  } else if (!is_json(payload)) {
+    co_return reject(400, "bad_request", "the body is not JSON", "not_json");
+  }
 
   std::string event_type = extract(src.spec.event_type, in.headers, &body);
   if (src.spec.verifier == VerifierType::kGithub && event_type == "ping")

@@ -254,6 +254,15 @@ TEST_F(GatewayTest, RefusalsSayWhy) {
 
   auto not_json = one(github("gh", "d2", "a=b"));
   EXPECT_EQ(not_json.status, 400);
+  EXPECT_EQ(json::parse(not_json.body).at("reason").as_string(), "not_json");
+  // This source takes nothing from the body, so it is only checked: the same grammar as a full parse.
+  for (const std::string bad :
+       {"", "{", R"({"a":1} x)", R"({"a":1}{})", "[1,]", "{\"a\":\"\xff\"}", "// c\n{}"}) {
+    EXPECT_EQ(one(github("gh", "d-bad", bad)).status, 400) << bad;
+  }
+  for (const std::string good : {"[]", " {\"a\":[1,2.5,-3e4,true,null,\"\\u00e9\"]}\n", "\"s\"", "7"}) {
+    EXPECT_EQ(one(github("gh", "d-good-" + good, good)).status, 202) << good;
+  }
 
   auto ping = one(github("gh", "d3", R"({"zen":"hi"})", "ping"));
   EXPECT_EQ(ping.status, 200);

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 namespace hookwire::signing {
 namespace {
@@ -35,7 +37,36 @@ void free_pkey(void* p) { EVP_PKEY_free(static_cast<EVP_PKEY*>(p)); }
 
 }  // namespace
 
-void HmacKey::CtxFree::operator()(void* ctx) const { EVP_MAC_CTX_free(static_cast<EVP_MAC_CTX*>(ctx)); }
+// The keyed template is only read (duplicated), so it needs no lock. A context that has computed a MAC is
+// kept for the next call: re-initialising it without a key restores the precomputed inner/outer pad
+// states, with none of the allocations EVP_MAC_CTX_dup and EVP_MAC_CTX_free make (a fifth of the cost of a
+// 1 KB HMAC). The pool holds at most as many contexts as there were concurrent callers.
+struct HmacKey::Pool {
+  EVP_MAC_CTX* keyed = nullptr;
+  std::mutex mu;
+  std::vector<EVP_MAC_CTX*> idle;
+
+  ~Pool() {
+    for (EVP_MAC_CTX* c : idle) EVP_MAC_CTX_free(c);
+    EVP_MAC_CTX_free(keyed);
+  }
+  EVP_MAC_CTX* take() {
+    {
+      std::lock_guard lock(mu);
+      if (!idle.empty()) {
+        EVP_MAC_CTX* c = idle.back();
+        idle.pop_back();
+        if (EVP_MAC_init(c, nullptr, 0, nullptr) == 1) return c;  // same key, fresh state
+        EVP_MAC_CTX_free(c);
+      }
+    }
+    return EVP_MAC_CTX_dup(keyed);
+  }
+  void give_back(EVP_MAC_CTX* c) {
+    std::lock_guard lock(mu);
+    idle.push_back(c);
+  }
+};
 
 std::optional<HmacKey> HmacKey::create(std::string_view key, MacDigest digest) {
   EVP_MAC* mac = hmac_algorithm();
@@ -43,7 +74,8 @@ std::optional<HmacKey> HmacKey::create(std::string_view key, MacDigest digest) {
   EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
   if (ctx == nullptr) return std::nullopt;
   HmacKey k;
-  k.ctx_ = std::shared_ptr<void>(ctx, CtxFree{});
+  k.pool_ = std::make_shared<Pool>();
+  k.pool_->keyed = ctx;
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>(digest_name(digest)), 0),
       OSSL_PARAM_construct_end(),
@@ -56,9 +88,7 @@ std::optional<HmacKey> HmacKey::create(std::string_view key, MacDigest digest) {
 }
 
 bool HmacKey::mac(std::span<const std::string_view> parts, MacBuffer& out) const {
-  // Duplicating the keyed context copies the precomputed inner/outer pad states: no key setup per message,
-  // and the shared template is only read, so concurrent callers need no lock.
-  EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(static_cast<const EVP_MAC_CTX*>(ctx_.get()));
+  EVP_MAC_CTX* ctx = pool_->take();
   if (ctx == nullptr) return false;
   bool ok = true;
   for (std::string_view p : parts) {
@@ -70,7 +100,11 @@ bool HmacKey::mac(std::span<const std::string_view> parts, MacBuffer& out) const
   size_t len = 0;
   ok = ok && EVP_MAC_final(ctx, out.bytes.data(), &len, out.bytes.size()) == 1;
   out.size = ok ? len : 0;
-  EVP_MAC_CTX_free(ctx);
+  if (ok) {
+    pool_->give_back(ctx);
+  } else {
+    EVP_MAC_CTX_free(ctx);  // its state is unknown
+  }
   return ok;
 }
 

@@ -1,5 +1,5 @@
-// Keys behind the signing schemes, set up once and used from many threads: HMAC with a pre-keyed OpenSSL
-// context (each call duplicates it instead of re-deriving the key pads), Ed25519 private and public keys.
+// Keys behind the signing schemes, set up once and used from many threads: HMAC with pre-keyed OpenSSL
+// contexts (reused from a small pool instead of re-deriving the key pads), Ed25519 private and public keys.
 // Internal to the signing module.
 #pragma once
 
@@ -38,10 +38,8 @@ class HmacKey {
   }
 
  private:
-  struct CtxFree {
-    void operator()(void* ctx) const;
-  };
-  std::shared_ptr<void> ctx_;  // EVP_MAC_CTX*, keyed, never used directly: duplicated per call
+  struct Pool;                  // keyed EVP_MAC_CTXs: a template and the idle copies (crypto.cc)
+  std::shared_ptr<Pool> pool_;  // shared by copies of this key
 };
 
 // Ed25519 key: private (can sign and verify) or public only.

@@ -317,6 +317,20 @@ TEST(signing_github, FixedVector) {
   EXPECT_TRUE(verify_with(v, {{"x-hub-signature-256", upper}}, kGithubBody, 0).ok());
 }
 
+TEST(signing_github, ReusedKeyStartsEveryMacAfresh) {
+  // HMAC contexts are pooled per key: each MAC must start from the key alone, whatever the last one hashed,
+  // and a failed verification must leave nothing behind either.
+  auto s = signer(opts(Scheme::kGithub, {std::string(kGithubSecret)}));
+  auto v = verifier(opts(Scheme::kGithub, {std::string(kGithubSecret)}));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(s.sign({"", 0, kGithubBody})[0].value, kGithubExpected);
+    EXPECT_NE(s.sign({"", 0, std::string(kGithubBody) + "!"})[0].value, kGithubExpected);
+    EXPECT_FALSE(
+        verify_with(v, {{"x-hub-signature-256", std::string(kGithubExpected)}}, "Hello, World?", 0).ok());
+    EXPECT_TRUE(verify_with(v, {{"x-hub-signature-256", std::string(kGithubExpected)}}, kGithubBody, 0).ok());
+  }
+}
+
 TEST(signing_github, Negative) {
   auto v = verifier(opts(Scheme::kGithub, {std::string(kGithubSecret)}));
   EXPECT_EQ(
