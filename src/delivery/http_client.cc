@@ -236,6 +236,9 @@ class HttpClient::State : public std::enable_shared_from_this<State> {
   std::shared_ptr<Connection> take_idle(const std::string& origin);
   void release(const std::string& origin, std::shared_ptr<Connection> conn);
   void sweep(SteadyClock::time_point now);
+  SteadyClock::time_point pool_now() const {
+    return options_.pool_clock ? options_.pool_clock() : SteadyClock::now();
+  }
 
   net::awaitable<ClientResult<std::shared_ptr<Connection>>> connect(
       std::shared_ptr<Attempt> attempt, TargetUrl target, std::chrono::milliseconds connect_timeout);
@@ -382,7 +385,7 @@ Result<std::shared_ptr<const HttpClient::State::ParsedUrl>> HttpClient::State::p
 constexpr std::chrono::seconds kProbeAfter{1};
 
 std::shared_ptr<Connection> HttpClient::State::take_idle(const std::string& origin) {
-  const auto now = SteadyClock::now();
+  const auto now = pool_now();
   sweep(now);
   auto it = idle_.find(origin);
   if (it == idle_.end()) return nullptr;
@@ -408,7 +411,7 @@ void HttpClient::State::release(const std::string& origin, std::shared_ptr<Conne
     conn->close();
     return;
   }
-  const auto now = SteadyClock::now();
+  const auto now = pool_now();
   conn->idle_since = now;
   auto& conns = idle_[origin];
   conns.push_back(std::move(conn));

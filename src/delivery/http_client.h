@@ -29,6 +29,7 @@
 #include <cassert>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,6 +57,9 @@ struct HttpClientOptions {
   size_t max_idle_per_origin = 512;
   std::chrono::milliseconds idle_timeout{60'000};  // an idle pooled connection older than this is closed
   std::string user_agent = "hookwire/0.1";
+  // The clock the keep-alive pool measures idleness with (empty: std::chrono::steady_clock). For tests;
+  // timeouts always use the real clock.
+  std::function<std::chrono::steady_clock::time_point()> pool_clock;
 };
 
 struct HttpRequest {

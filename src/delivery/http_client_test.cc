@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -361,6 +362,49 @@ TEST_F(HttpClientTest, PooledConnectionClosedWithoutAnswerIsRetriedOnceOnAFreshO
   ASSERT_EQ(reqs.size(), 3u);
   EXPECT_EQ(reqs[0].connection, reqs[1].connection);
   EXPECT_NE(reqs[1].connection, reqs[2].connection);
+}
+
+// A pooled connection idle for a second or more is peeked at before it is used; one the peer has closed
+// meanwhile is dropped, and the request goes out on a fresh connection. (The receiver only half-closes, so
+// a request sent on the old connection anyway would be recorded there.) The pool's clock is the test's.
+TEST_F(HttpClientTest, ConnectionIdleForASecondIsCheckedBeforeReuse) {
+  ScriptedReceiver rx;
+  auto now =
+      std::make_shared<std::atomic<std::chrono::steady_clock::time_point>>(std::chrono::steady_clock::now());
+  HttpClientOptions options;
+  options.pool_clock = [now] { return now->load(); };
+  make_client(std::move(options));
+  ASSERT_OK(post(rx.url("/first")));
+  rx.half_close_idle_connections();
+  now->store(now->load() + 1500ms);
+  auto r = post(rx.url("/second"));
+  ASSERT_OK(r);
+  EXPECT_FALSE(r->reused_connection);
+  const auto reqs = rx.requests();
+  ASSERT_EQ(reqs.size(), 2u) << "the request was never sent on the closed connection";
+  EXPECT_NE(reqs[0].connection, reqs[1].connection);
+}
+
+// The same closed connection, idle for less than a second: reused without a peek (one system call saved per
+// request under load). The request is sent there, gets no answer, and is retried once on a fresh connection.
+TEST_F(HttpClientTest, ConnectionIdleForLessThanASecondIsReusedWithoutACheck) {
+  ScriptedReceiver rx;
+  auto now =
+      std::make_shared<std::atomic<std::chrono::steady_clock::time_point>>(std::chrono::steady_clock::now());
+  HttpClientOptions options;
+  options.pool_clock = [now] { return now->load(); };
+  make_client(std::move(options));
+  ASSERT_OK(post(rx.url("/first")));
+  rx.half_close_idle_connections();
+  now->store(now->load() + 900ms);
+  auto r = post(rx.url("/second"));
+  ASSERT_OK(r);
+  EXPECT_FALSE(r->reused_connection);
+  const auto reqs = rx.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_EQ(reqs[1].connection, reqs[0].connection) << "sent on the pooled connection first";
+  EXPECT_NE(reqs[2].connection, reqs[0].connection) << "then retried on a fresh one";
+  EXPECT_EQ(reqs[2].target, "/second");
 }
 
 TEST_F(HttpClientTest, FreshConnectionClosedWithoutAnswerIsNotRetried) {

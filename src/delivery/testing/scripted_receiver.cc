@@ -417,6 +417,19 @@ void ScriptedReceiver::close_idle_connections() {
   });
 }
 
+void ScriptedReceiver::half_close_idle_connections() {
+  if (state_->stopped_) return;
+  State* st = state_.get();
+  st->on_io_thread([st] {
+    for (auto* c : st->controls_) {
+      if (c->idle && c->socket) {
+        error_code ignored;
+        c->socket->shutdown(tcp::socket::shutdown_send, ignored);
+      }
+    }
+  });
+}
+
 bool ScriptedReceiver::wait_for_requests(size_t n, std::chrono::milliseconds timeout) const {
   std::unique_lock lock(state_->mu_);
   return state_->cv_.wait_for(lock, timeout, [&] { return state_->requests_.size() >= n; });

@@ -129,6 +129,9 @@ class ScriptedReceiver {
   // as soon as it has answered). Makes a client's pooled keep-alive connections stale. Returns once the idle
   // ones are closed.
   void close_idle_connections();
+  // Shuts down the sending side of every connection waiting for its next request: the client sees the
+  // connection closed, but a request it still sends there is read and recorded (and never answered).
+  void half_close_idle_connections();
 
   // Waits until at least n requests have been recorded; false on timeout.
   bool wait_for_requests(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
