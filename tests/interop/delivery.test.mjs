@@ -2,7 +2,7 @@
 // signed so that the official `standardwebhooks` library accepts them; attempts are listed by the SDK.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Svix } from 'svix';
+import { Svix, ApiException } from 'svix';
 import { Webhook } from 'standardwebhooks';
 import { Hookwire } from './lib/hookwire.mjs';
 import { receiver } from './lib/receiver.mjs';
@@ -125,5 +125,61 @@ test('a dead letter comes back with the SDK\'s endpoint.recover, and messageAtte
     await assert.rejects(svix.messageAttempt.resend(app.id, 'msg_nope', ep.id), (e) => e.code === 404);
   } finally {
     await rx.close();
+  }
+});
+
+test('endpoint.sendExample sends the event type\'s example to that endpoint only, whatever its filters', async () => {
+  const target = await receiver();
+  const bystander = await receiver();
+  try {
+    const app = await svix.application.create({ name: 'Examples' });
+    await svix.eventType.create({
+      name: 'order.shipped',
+      description: 'An order left the warehouse',
+      schemas: { 1: { type: 'object', examples: [{ order: 'ord_1', carrier: 'ups' }, { order: 'ord_2' }] } },
+    });
+    await svix.eventType.create({ name: 'order.lost', description: 'No schema, so no example' });
+    // The target's filter does not name order.shipped, and the bystander takes everything: a sent example
+    // still goes to the target only.
+    const ep = await svix.endpoint.create(app.id, { url: target.url, eventTypes: ['order.cancelled'] });
+    await svix.endpoint.create(app.id, { url: bystander.url });
+    const { key } = await svix.endpoint.getSecret(app.id, ep.id);
+
+    const msg = await svix.endpoint.sendExample(app.id, ep.id, { eventType: 'order.shipped' });
+    assert.match(msg.id, /^msg_/);
+    assert.equal(msg.eventType, 'order.shipped');
+    assert.deepEqual(msg.payload, { order: 'ord_1', carrier: 'ups' });
+    await target.waitFor(1);
+    assert.equal(target.requests[0].headers['webhook-id'], msg.id);
+    assert.deepEqual(new Webhook(key).verify(target.requests[0].body, target.requests[0].headers),
+      { order: 'ord_1', carrier: 'ups' });
+
+    const second = await svix.endpoint.sendExample(app.id, ep.id, { eventType: 'order.shipped', exampleIndex: 1 });
+    assert.deepEqual(second.payload, { order: 'ord_2' });
+    const ping = await svix.endpoint.sendExample(app.id, ep.id, { eventType: 'svix.ping' });
+    assert.deepEqual(ping.payload, { success: true });
+    await target.waitFor(3);
+    assert.deepEqual(target.requests.map((r) => JSON.parse(r.body)),
+      [{ order: 'ord_1', carrier: 'ups' }, { order: 'ord_2' }, { success: true }]);
+    // Nothing was fanned out: the message's only delivery is to the target (its attempt is logged after the 2xx).
+    let attempts;
+    for (let i = 0; i < 2000; i += 1) {
+      attempts = await svix.messageAttempt.listByMsg(app.id, msg.id);
+      if (attempts.data.length) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.deepEqual(attempts.data.map((a) => [a.endpointId, a.responseStatusCode]), [[ep.id, 200]]);
+    assert.equal(bystander.requests.length, 0);
+
+    const refused = async (body, code) => assert.rejects(svix.endpoint.sendExample(app.id, ep.id, body),
+      (e) => e instanceof ApiException && e.code === code);
+    await refused({ eventType: 'order.shipped', exampleIndex: 2 }, 422);
+    await refused({ eventType: 'order.lost' }, 422);
+    await refused({ eventType: 'order.unknown' }, 404);
+    await assert.rejects(svix.endpoint.sendExample(app.id, 'ep_nope', { eventType: 'svix.ping' }),
+      (e) => e instanceof ApiException && e.code === 404);
+  } finally {
+    await target.close();
+    await bystander.close();
   }
 });

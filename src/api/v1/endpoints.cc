@@ -1,4 +1,5 @@
 // /api/v1/app/{app_id}/endpoint: endpoints, their signing secrets and custom headers.
+#include <fmt/format.h>
 #include <hookwire/signing.h>
 
 #include <boost/url/parse.hpp>
@@ -398,6 +399,73 @@ asio::awaitable<Response> set_headers(const ApiContext* ctx, const Request& req,
   co_return response;
 }
 
+// The payload send-example sends for `event_type`: Svix's {"success":true} for "svix.ping", which needs no
+// event type; otherwise item `index` of the event type's schemas["1"].examples (JSON Schema's keyword).
+Result<std::string> example_payload(store::Tx& tx, const std::string& event_type, int64_t index) {
+  if (event_type == "svix.ping") return std::string(R"({"success":true})");
+  auto et = tx.get_event_type(event_type);
+  if (!et) {
+    if (et.error().code == Errc::kNotFound)
+      return Error::not_found("event type \"" + event_type + "\" not found");
+    return et.take_error();
+  }
+  boost::system::error_code ec;
+  const json::value schemas = et->schemas ? json::parse(*et->schemas, ec) : json::value();
+  const json::value* examples = nullptr;
+  if (!ec && schemas.is_object())
+    if (const auto* v1 = schemas.as_object().if_contains("1"); v1 && v1->is_object())
+      examples = v1->as_object().if_contains("examples");
+  if (!examples || !examples->is_array() || examples->as_array().size() <= static_cast<size_t>(index))
+    return Error::validation(
+        "body.exampleIndex",
+        fmt::format("event type \"{}\" has no example {} in schemas[\"1\"].examples", event_type, index));
+  const json::value& example = examples->as_array()[static_cast<size_t>(index)];
+  if (!example.is_object())
+    return Error::validation("body.exampleIndex",
+                             "the example is not a JSON object, so it cannot be a payload");
+  return json::serialize(example);
+}
+
+// POST /app/{app}/endpoint/{ep}/send-example {"eventType", "exampleIndex"?}: a message of that type with the
+// event type's example as payload (example_payload), delivered to this endpoint only, whatever its filters
+// say: a way to try an endpoint out. Answers the message (MessageOut, 200).
+asio::awaitable<Response> send_example(const ApiContext* ctx, const Request& req, std::string app_id,
+                                       std::string ep_id) {
+  auto obj = parse_object(req.body());
+  if (!obj) co_return error_response(obj.error(), req.version(), req.keep_alive());
+  FieldReader r(*obj);
+  auto event_type = r.req_string("eventType", FieldReader::Rule::kToken, 256);
+  const int64_t index = r.opt_int("exampleIndex", 0, 1000).value_or(0);
+  if (r.error()) co_return error_response(*r.error(), req.version(), req.keep_alive());
+  const TimePoint now = ctx->clock->now();
+  WriteFn fn = [app_id, ep_id, event_type, index, now](store::Tx& tx) -> Result<Reply> {
+    auto ep = find_endpoint(tx, app_id, ep_id);
+    if (!ep) return ep.take_error();
+    auto payload = example_payload(tx, event_type, index);
+    if (!payload) return payload.take_error();
+    store::Message msg;
+    msg.id = new_id(id_prefix::kMessage, now);
+    msg.app_id = ep->app_id;
+    msg.event_type = event_type;
+    msg.payload = std::move(*payload);
+    msg.created_at = now;
+    if (auto st = tx.insert_message(msg); !st) return st.take_error();
+    store::Delivery d;
+    d.id = new_id("dlv", now);
+    d.app_id = ep->app_id;
+    d.msg_id = msg.id;
+    d.endpoint_id = ep->id;
+    d.status = store::Delivery::kPending;
+    d.next_attempt_at = now;
+    d.created_at = d.updated_at = now;
+    if (auto st = tx.insert_delivery(d); !st) return st.take_error();
+    return Reply{http::status::ok, message_json(msg)};
+  };
+  auto response = co_await write_reply(ctx, req, std::move(fn));
+  if (response.result() == http::status::ok && ctx->on_deliveries_created) ctx->on_deliveries_created();
+  co_return response;
+}
+
 }  // namespace
 
 void add_endpoint_routes(Router& router, const ApiContext* ctx) {
@@ -436,6 +504,9 @@ void add_endpoint_routes(Router& router, const ApiContext* ctx) {
              }));
   router.add(V::patch, one + "/headers", authed(ctx, [ctx](const Request& req, const PathParams& p) {
                return set_headers(ctx, req, p.get("app_id"), p.get("endpoint_id"), false);
+             }));
+  router.add(V::post, one + "/send-example", authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return send_example(ctx, req, p.get("app_id"), p.get("endpoint_id"));
              }));
 }
 
