@@ -45,6 +45,28 @@ std::optional<std::string> github_form_payload(std::string_view body) {
   return std::nullopt;
 }
 
+// Any other form-encoded body becomes a JSON object of its fields, values as strings; a field that repeats
+// becomes an array of its values, in order. (Twilio, Mailgun, Slack and PayPal post forms.) The signature was
+// checked on the form bytes. nullopt: not a valid form.
+std::optional<std::string> form_as_json(std::string_view body) {
+  if (!boost::urls::parse_query(body)) return std::nullopt;
+  boost::urls::encoding_opts form;
+  form.space_as_plus = true;
+  json::object fields;
+  for (const auto& param : boost::urls::params_view(body, form)) {
+    if (param.key.empty() && !param.has_value) continue;  // "a=1&&b=2"
+    auto [it, inserted] = fields.emplace(param.key, param.value);
+    if (inserted) continue;
+    if (!it->value().is_array()) {
+      json::array values;
+      values.push_back(std::move(it->value()));
+      it->value() = std::move(values);
+    }
+    it->value().as_array().emplace_back(param.value);
+  }
+  return json::serialize(fields);
+}
+
 bool is_form(std::optional<std::string_view> content_type) {
   if (!content_type) return false;
   const auto type = content_type->substr(0, content_type->find(';'));
@@ -278,15 +300,23 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
       co_return reject(401, "authentication_failed", verdict.message, signing::to_string(verdict.reason));
   }
 
-  // Stored and forwarded byte for byte, but it must be JSON: messages are JSON documents. (GitHub's form
-  // encoding is unwrapped first: what is kept is the JSON inside it.)
+  // Stored and forwarded byte for byte, but it must be JSON: messages are JSON documents. A form-encoded body
+  // is converted first: GitHub's is unwrapped (what is kept is the JSON inside it), any other becomes a JSON
+  // object of its fields.
   std::string_view payload = in.body;
   std::optional<std::string> form_payload;
-  if (src.spec.verifier == VerifierType::kGithub && is_form(in.headers("content-type"))) {
-    form_payload = github_form_payload(in.body);
-    if (!form_payload)
-      co_return reject(400, "bad_request", "a form-encoded GitHub delivery needs a payload field",
-                       "not_json");
+  if (is_form(in.headers("content-type"))) {
+    if (src.spec.verifier == VerifierType::kGithub) {
+      form_payload = github_form_payload(in.body);
+      if (!form_payload)
+        co_return reject(400, "bad_request", "a form-encoded GitHub delivery needs a payload field",
+                         "not_json");
+    } else {
+      form_payload = form_as_json(in.body);
+      if (!form_payload)
+        co_return reject(400, "bad_request", "the body is not valid application/x-www-form-urlencoded",
+                         "not_json");
+    }
     payload = *form_payload;
   }
   std::array<unsigned char, 4096> scratch;
@@ -295,9 +325,9 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   if (reads_body(src.spec.event_type) || reads_body(src.spec.dedup_key)) {
     boost::system::error_code ec;
     body = json::parse(payload, ec, &mr);
-    if (ec) co_return reject(400, "bad_request", "the body is not JSON", "not_json");
+    if (ec) co_return reject(400, "bad_request", "the body is neither JSON nor form-encoded", "not_json");
   } else if (!is_json(payload)) {
-    co_return reject(400, "bad_request", "the body is not JSON", "not_json");
+    co_return reject(400, "bad_request", "the body is neither JSON nor form-encoded", "not_json");
   }
 
   std::string event_type = extract(src.spec.event_type, in.headers, &body);

@@ -342,5 +342,32 @@ TEST_F(GatewayTest, NoneAcceptsUnsignedAndExtractsJsonPaths) {
   EXPECT_EQ(page.items[1].event_type, "unknown");
 }
 
+TEST_F(GatewayTest, AFormBodyIsKeptAsAJsonObjectOfItsFields) {
+  // As Twilio posts a message status: the id and the type are form fields.
+  auto src = create(R"({"uid":"sms","verifier":"none","pull":true,"dedupKey":"json:MessageSid",
+                        "eventType":"json:MessageStatus"})");
+  const signing::Header form{"content-type", "application/x-www-form-urlencoded"};
+  auto kept = one({"sms",
+                   {form},
+                   "MessageSid=SM1&MessageStatus=delivered&Body=Hello+there%21&To=%2B15551234"
+                   "&Tag=a&Tag=b&Empty=&Flag"});
+  ASSERT_EQ(kept.status, 202) << kept.body;
+  auto msg = read<store::Message>([&](store::Tx& tx) {
+    return tx.get_message(src.app_id, std::string(json::parse(kept.body).at("id").as_string()));
+  });
+  EXPECT_EQ(json::parse(msg.payload), json::parse(R"({"MessageSid":"SM1","MessageStatus":"delivered",
+      "Body":"Hello there!","To":"+15551234","Tag":["a","b"],"Empty":"","Flag":""})"));
+  EXPECT_EQ(msg.event_type, "delivered");
+  // The id taken from the form deduplicates like any other.
+  EXPECT_EQ(one({"sms", {form}, "MessageStatus=delivered&MessageSid=SM1"}).status, 200);
+  // Not a form after all: refused, with the reason.
+  auto bad = one({"sms", {form}, "a=%zz"});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(json::parse(bad.body).at("reason").as_string(), "not_json");
+  // Without the form content type, the same bytes are not JSON.
+  EXPECT_EQ(one({"sms", {}, "MessageSid=SM2"}).status, 400);
+  EXPECT_EQ(message_count(src.app_id), 1);
+}
+
 }  // namespace
 }  // namespace hookwire::inbound
