@@ -141,6 +141,34 @@ test('GitHub: a form-encoded delivery (content type application/x-www-form-urlen
   assert.equal(missing.json.reason, 'not_json');
 });
 
+test('generic HMAC: a form post is verified on its bytes and kept and forwarded as a JSON object of its fields', async () => {
+  const secret = 'form-secret';
+  const src = await createSource({
+    uid: 'form-hmac', verifier: 'generic-hmac', secrets: [secret], destinations: [rx.url],
+    hmac: { signatureHeader: 'X-Signature', template: '{body}', encoding: 'base64' },
+    dedupKey: 'json:MessageSid', eventType: 'json:MessageStatus',
+  });
+  const fields = new URLSearchParams([['MessageSid', 'SM-form-1'], ['MessageStatus', 'delivered'],
+    ['Body', 'a + b & c = d?'], ['Tag', 'x'], ['Tag', 'y']]);
+  const form = fields.toString();
+  const signature = crypto.createHmac('sha256', secret).update(form).digest('base64');
+  const headers = { 'content-type': 'application/x-www-form-urlencoded', 'x-signature': signature };
+  const res = await post('form-hmac', headers, form);
+  assert.equal(res.status, 202, res.text);
+  const expected = { MessageSid: 'SM-form-1', MessageStatus: 'delivered', Body: 'a + b & c = d?', Tag: ['x', 'y'] };
+  await rx.until(() => forwardedBodies('SM-form-1').length === 1);
+  const fwd = forwardedBodies('SM-form-1')[0];
+  assert.deepEqual(new StdWebhook(src.destinations[0].secret).verify(fwd.body, fwd.headers), expected);
+  const [msg] = (await messages(src.appId)).filter((m) => m.payload.MessageSid === 'SM-form-1');
+  assert.equal(msg.eventType, 'delivered');
+
+  // The same form again is a duplicate (its MessageSid); a tampered one is refused.
+  assert.equal((await post('form-hmac', headers, form)).status, 200);
+  const tampered = await post('form-hmac', headers, form.replace('delivered', 'failed'));
+  assert.equal(tampered.status, 401);
+  assert.equal(tampered.json.reason, 'no_matching_signature');
+});
+
 test('Stripe: test headers from the stripe library; stale and replayed events refused or deduplicated', async () => {
   const secret = 'whsec_stripe_test_secret';
   const src = await createSource({ uid: 'stripe', verifier: 'stripe', secrets: [secret], pull: true });
