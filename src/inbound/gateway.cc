@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
-#include <boost/algorithm/string.hpp>
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/url/params_view.hpp>
@@ -67,10 +67,17 @@ std::optional<std::string> form_as_json(std::string_view body) {
   return json::serialize(fields);
 }
 
+// Asks on every request: ASCII only, no locale (boost::algorithm's iequals and trim consult one per call).
 bool is_form(std::optional<std::string_view> content_type) {
   if (!content_type) return false;
-  const auto type = content_type->substr(0, content_type->find(';'));
-  return boost::algorithm::iequals(boost::algorithm::trim_copy(type), "application/x-www-form-urlencoded");
+  std::string_view type = content_type->substr(0, content_type->find(';'));
+  while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+  constexpr std::string_view kForm = "application/x-www-form-urlencoded";
+  return type.size() == kForm.size() &&
+         std::equal(type.begin(), type.end(), kForm.begin(), [](char a, char b) {
+           return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
+         });
 }
 
 // Whether `text` is one JSON document, checked without building it: most sources take nothing from the
@@ -375,11 +382,12 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   if (!kept) co_return from_error(kept.error());
   if (kept->duplicate) {
     counters.duplicates->inc();
-    co_return Outcome{200, json::serialize(json::object{{"id", kept->msg_id}, {"duplicate", true}})};
+    co_return Outcome{200,
+                      fmt::format(R"({{"id":"{}","duplicate":true}})", kept->msg_id)};  // ids need no escape
   }
   counters.accepted->inc();
   if (kept->deliveries > 0 && options_.on_deliveries_created) options_.on_deliveries_created();
-  co_return Outcome{202, json::serialize(json::object{{"id", kept->msg_id}})};
+  co_return Outcome{202, fmt::format(R"({{"id":"{}"}})", kept->msg_id)};
 }
 
 }  // namespace hookwire::inbound
