@@ -25,6 +25,8 @@ namespace {
 constexpr std::array kReasons = {"address_not_allowed",   "too_large",         "missing_header",
                                  "malformed_header",      "timestamp_too_old", "timestamp_too_new",
                                  "no_matching_signature", "not_json"};
+constexpr const char* kNotJson =
+    "the body is not JSON (a form is accepted with the content type application/x-www-form-urlencoded)";
 constexpr size_t kMaxEventType = 256;
 constexpr size_t kMaxDedupKey = 512;
 
@@ -307,9 +309,9 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
       co_return reject(401, "authentication_failed", verdict.message, signing::to_string(verdict.reason));
   }
 
-  // Stored and forwarded byte for byte, but it must be JSON: messages are JSON documents. A form-encoded body
-  // is converted first: GitHub's is unwrapped (what is kept is the JSON inside it), any other becomes a JSON
-  // object of its fields.
+  // Messages are JSON documents: a JSON body is stored and forwarded byte for byte. A form-encoded body is
+  // converted first: GitHub's is unwrapped (what is kept is the JSON inside it), any other becomes a JSON
+  // object of its fields. Anything else is refused.
   std::string_view payload = in.body;
   std::optional<std::string> form_payload;
   if (is_form(in.headers("content-type"))) {
@@ -332,9 +334,9 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   if (reads_body(src.spec.event_type) || reads_body(src.spec.dedup_key)) {
     boost::system::error_code ec;
     body = json::parse(payload, ec, &mr);
-    if (ec) co_return reject(400, "bad_request", "the body is neither JSON nor form-encoded", "not_json");
+    if (ec) co_return reject(400, "bad_request", kNotJson, "not_json");
   } else if (!is_json(payload)) {
-    co_return reject(400, "bad_request", "the body is neither JSON nor form-encoded", "not_json");
+    co_return reject(400, "bad_request", kNotJson, "not_json");
   }
 
   std::string event_type = extract(src.spec.event_type, in.headers, &body);
