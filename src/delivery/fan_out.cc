@@ -23,21 +23,27 @@ bool endpoint_matches(const store::Endpoint& endpoint, const store::Message& mes
   return true;
 }
 
+store::Delivery due_delivery(const std::string& app_id, const std::string& msg_id,
+                             const std::string& endpoint_id, TimePoint now) {
+  store::Delivery d;
+  d.id = new_id("dlv", now);
+  d.app_id = app_id;
+  d.msg_id = msg_id;
+  d.endpoint_id = endpoint_id;
+  d.status = store::Delivery::kPending;
+  d.next_attempt_at = now;
+  d.created_at = d.updated_at = now;
+  return d;
+}
+
 Result<int> fan_out(store::Tx& tx, const store::Message& message, TimePoint now) {
   int created = 0;
   auto endpoints = tx.list_enabled_endpoints(message.app_id);
   if (!endpoints.ok()) return endpoints.take_error();
   for (const auto& ep : *endpoints) {
     if (!endpoint_matches(ep, message)) continue;
-    store::Delivery d;
-    d.id = new_id("dlv", now);
-    d.app_id = message.app_id;
-    d.msg_id = message.id;
-    d.endpoint_id = ep.id;
-    d.status = store::Delivery::kPending;
-    d.next_attempt_at = now;
-    d.created_at = d.updated_at = now;
-    if (auto st = tx.insert_delivery(d); !st.ok()) return st.take_error();
+    if (auto st = tx.insert_delivery(due_delivery(message.app_id, message.id, ep.id, now)); !st.ok())
+      return st.take_error();
     ++created;
   }
   return created;

@@ -12,6 +12,10 @@ namespace hookwire::delivery {
 // then does not match). Endpoints without filters receive everything, as in Svix.
 bool endpoint_matches(const store::Endpoint& endpoint, const store::Message& message);
 
+// A delivery of the message to the endpoint, pending and due at `now` (not yet inserted).
+store::Delivery due_delivery(const std::string& app_id, const std::string& msg_id,
+                             const std::string& endpoint_id, TimePoint now);
+
 // Inserts one pending delivery, due at `now`, per matching endpoint of the message's application.
 // Returns how many were created.
 Result<int> fan_out(store::Tx& tx, const store::Message& message, TimePoint now);

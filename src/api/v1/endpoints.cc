@@ -9,6 +9,7 @@
 #include "api/v1/serialize.h"
 #include "core/encoding.h"
 #include "core/ids.h"
+#include "delivery/fan_out.h"
 
 namespace hookwire::api::v1 {
 
@@ -450,15 +451,8 @@ asio::awaitable<Response> send_example(const ApiContext* ctx, const Request& req
     msg.payload = std::move(*payload);
     msg.created_at = now;
     if (auto st = tx.insert_message(msg); !st) return st.take_error();
-    store::Delivery d;
-    d.id = new_id("dlv", now);
-    d.app_id = ep->app_id;
-    d.msg_id = msg.id;
-    d.endpoint_id = ep->id;
-    d.status = store::Delivery::kPending;
-    d.next_attempt_at = now;
-    d.created_at = d.updated_at = now;
-    if (auto st = tx.insert_delivery(d); !st) return st.take_error();
+    if (auto st = tx.insert_delivery(delivery::due_delivery(ep->app_id, msg.id, ep->id, now)); !st)
+      return st.take_error();
     return Reply{http::status::ok, message_json(msg)};
   };
   auto response = co_await write_reply(ctx, req, std::move(fn));

@@ -3,6 +3,7 @@
 #include "api/v1/json_body.h"
 #include "api/v1/routes.h"
 #include "core/ids.h"
+#include "delivery/fan_out.h"
 
 namespace hookwire::api::v1 {
 
@@ -24,15 +25,8 @@ asio::awaitable<Response> resend(const ApiContext* ctx, const Request& req, std:
       return Error::conflict("the message's payload was expunged: it cannot be resent");
     auto ep = tx.get_endpoint(app->id, ep_id);
     if (!ep) return ep.take_error();
-    store::Delivery d;
-    d.id = new_id("dlv", now);
-    d.app_id = app->id;
-    d.msg_id = msg->id;
-    d.endpoint_id = ep->id;
-    d.status = store::Delivery::kPending;
+    store::Delivery d = delivery::due_delivery(app->id, msg->id, ep->id, now);
     d.manual = true;  // its attempt is logged with triggerType 1 (manual)
-    d.next_attempt_at = now;
-    d.created_at = d.updated_at = now;
     if (auto st = tx.insert_delivery(d); !st) return st.take_error();
     return Reply{http::status::accepted, "{}"};  // Svix EmptyResponse
   };
