@@ -91,6 +91,24 @@ class HttpClientTest : public ::testing::Test {
     net::post(ioc_, [&] { p.set_value(client_->idle_connections()); });
     return p.get_future().get();
   }
+  // With the pool on a clock of the test's: posts /first, has the receiver half-close the pooled connection
+  // (a request still sent there is then recorded there), moves the clock on by `idle`, posts /second (which
+  // must succeed on a fresh connection) and returns every request the receiver saw.
+  std::vector<testing::RecordedRequest> post_again_after_a_half_close(ScriptedReceiver& rx,
+                                                                      std::chrono::milliseconds idle) {
+    auto now = std::make_shared<std::atomic<std::chrono::steady_clock::time_point>>(
+        std::chrono::steady_clock::now());
+    HttpClientOptions options;
+    options.pool_clock = [now] { return now->load(); };
+    make_client(std::move(options));
+    EXPECT_TRUE(post(rx.url("/first")).ok());
+    rx.half_close_idle_connections();
+    now->store(now->load() + idle);
+    auto second = post(rx.url("/second"));
+    EXPECT_TRUE(second.ok());
+    if (second.ok()) EXPECT_FALSE(second->reused_connection);
+    return rx.requests();
+  }
 
   net::io_context ioc_{1};
   net::executor_work_guard<net::io_context::executor_type> guard_ = net::make_work_guard(ioc_);
@@ -365,22 +383,10 @@ TEST_F(HttpClientTest, PooledConnectionClosedWithoutAnswerIsRetriedOnceOnAFreshO
 }
 
 // A pooled connection idle for a second or more is peeked at before it is used; one the peer has closed
-// meanwhile is dropped, and the request goes out on a fresh connection. (The receiver only half-closes, so
-// a request sent on the old connection anyway would be recorded there.) The pool's clock is the test's.
+// meanwhile is dropped, and the request goes out on a fresh connection.
 TEST_F(HttpClientTest, ConnectionIdleForASecondIsCheckedBeforeReuse) {
   ScriptedReceiver rx;
-  auto now =
-      std::make_shared<std::atomic<std::chrono::steady_clock::time_point>>(std::chrono::steady_clock::now());
-  HttpClientOptions options;
-  options.pool_clock = [now] { return now->load(); };
-  make_client(std::move(options));
-  ASSERT_OK(post(rx.url("/first")));
-  rx.half_close_idle_connections();
-  now->store(now->load() + 1500ms);
-  auto r = post(rx.url("/second"));
-  ASSERT_OK(r);
-  EXPECT_FALSE(r->reused_connection);
-  const auto reqs = rx.requests();
+  const auto reqs = post_again_after_a_half_close(rx, 1500ms);
   ASSERT_EQ(reqs.size(), 2u) << "the request was never sent on the closed connection";
   EXPECT_NE(reqs[0].connection, reqs[1].connection);
 }
@@ -389,18 +395,7 @@ TEST_F(HttpClientTest, ConnectionIdleForASecondIsCheckedBeforeReuse) {
 // request under load). The request is sent there, gets no answer, and is retried once on a fresh connection.
 TEST_F(HttpClientTest, ConnectionIdleForLessThanASecondIsReusedWithoutACheck) {
   ScriptedReceiver rx;
-  auto now =
-      std::make_shared<std::atomic<std::chrono::steady_clock::time_point>>(std::chrono::steady_clock::now());
-  HttpClientOptions options;
-  options.pool_clock = [now] { return now->load(); };
-  make_client(std::move(options));
-  ASSERT_OK(post(rx.url("/first")));
-  rx.half_close_idle_connections();
-  now->store(now->load() + 900ms);
-  auto r = post(rx.url("/second"));
-  ASSERT_OK(r);
-  EXPECT_FALSE(r->reused_connection);
-  const auto reqs = rx.requests();
+  const auto reqs = post_again_after_a_half_close(rx, 900ms);
   ASSERT_EQ(reqs.size(), 3u);
   EXPECT_EQ(reqs[1].connection, reqs[0].connection) << "sent on the pooled connection first";
   EXPECT_NE(reqs[2].connection, reqs[0].connection) << "then retried on a fresh one";
