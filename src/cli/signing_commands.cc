@@ -86,7 +86,10 @@ void add_scheme_options(CLI::App& cmd, SigningArgs& a) {
   g->add_option("--token-header", a.token_header)->capture_default_str();
 }
 
+// Both commands read the body before they check their options: a caller piping the body in gets the
+// error message and exit code 2, not a broken pipe because hookwire exited before reading.
 int run_sign(const SigningArgs& a) {
+  std::string body = read_stdin();
   auto o = options_from(a);
   if (!o) return 2;
   auto signer = sg::Signer::create(*o);
@@ -94,7 +97,6 @@ int run_sign(const SigningArgs& a) {
     fmt::print(stderr, "cannot sign: {}\n", signer.error());
     return 2;
   }
-  std::string body = read_stdin();
   std::string id = a.id.empty() ? new_id(id_prefix::kMessage) : a.id;
   int64_t ts = a.timestamp.value_or(unix_seconds(SystemClock::instance().now()));
   for (const auto& h : signer->sign({id, ts, body})) fmt::print("{}: {}\n", h.name, h.value);
@@ -102,6 +104,7 @@ int run_sign(const SigningArgs& a) {
 }
 
 int run_verify(const SigningArgs& a) {
+  std::string body = read_stdin();
   auto o = options_from(a);
   if (!o) return 2;
   auto verifier = sg::Verifier::create(*o);
@@ -122,7 +125,6 @@ int run_verify(const SigningArgs& a) {
       value.remove_suffix(1);
     headers.push_back({line.substr(0, colon), std::string(value)});
   }
-  std::string body = read_stdin();
   int64_t now = a.now.value_or(unix_seconds(SystemClock::instance().now()));
   sg::VerifyResult r = verifier->verify(sg::lookup_in(headers), body, now);
   if (r.ok()) {
