@@ -27,6 +27,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 namespace hookwire::delivery::testing {
 
@@ -151,11 +152,16 @@ class ScriptedReceiver::State {
     tcp::socket* socket = nullptr;  // the lowest layer
     bool idle = true;               // waiting for the next request
     bool close_when_idle = false;
+    std::promise<void>* half_close_when_idle = nullptr;  // set by half_close_idle_connections()
     std::optional<net::steady_timer> hold;
     bool released = false;
     void close() {
       error_code ignored;
       if (socket) socket->close(ignored);
+    }
+    void half_close() {
+      error_code ignored;
+      if (socket) socket->shutdown(tcp::socket::shutdown_send, ignored);
     }
   };
 
@@ -233,7 +239,11 @@ class ScriptedReceiver::State {
     struct Unregister {
       State* st;
       Control* c;
-      ~Unregister() { st->controls_.remove(c); }
+      ~Unregister() {
+        st->controls_.remove(c);
+        // Closed before it went idle: no less closed for whoever waits for the half-close.
+        if (c->half_close_when_idle) std::exchange(c->half_close_when_idle, nullptr)->set_value();
+      }
     } unregister{st, &ctl};
     if (st->ssl_ctx_) {
       ssl::stream<tcp::socket> stream(std::move(sock), *st->ssl_ctx_);
@@ -254,6 +264,10 @@ class ScriptedReceiver::State {
     for (;;) {
       ctl->idle = true;
       if (ctl->close_when_idle || st->stopping_) co_return;
+      if (ctl->half_close_when_idle) {
+        ctl->half_close();
+        std::exchange(ctl->half_close_when_idle, nullptr)->set_value();
+      }
       http::request_parser<http::string_body> parser;
       parser.body_limit(64 << 20);
       {
@@ -420,14 +434,19 @@ void ScriptedReceiver::close_idle_connections() {
 void ScriptedReceiver::half_close_idle_connections() {
   if (state_->stopped_) return;
   State* st = state_.get();
-  st->on_io_thread([st] {
+  // A connection still finishing its answer (the client may already hold it) is half-closed as soon as it
+  // waits for its next request; this returns only once every connection is half-closed.
+  std::list<std::promise<void>> busy;
+  st->on_io_thread([st, &busy] {
     for (auto* c : st->controls_) {
-      if (c->idle && c->socket) {
-        error_code ignored;
-        c->socket->shutdown(tcp::socket::shutdown_send, ignored);
+      if (c->idle) {
+        c->half_close();
+      } else {
+        c->half_close_when_idle = &busy.emplace_back();
       }
     }
   });
+  for (auto& p : busy) p.get_future().wait();
 }
 
 bool ScriptedReceiver::wait_for_requests(size_t n, std::chrono::milliseconds timeout) const {
