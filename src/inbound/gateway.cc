@@ -38,11 +38,18 @@ Outcome refuse(int status, std::string_view code, std::string_view detail, std::
 
 // GitHub webhooks whose content type is set to `application/x-www-form-urlencoded` send `payload=<the JSON,
 // form-encoded>`. The signature covers those form bytes; the event is the JSON. nullopt: no `payload` field.
-std::optional<std::string> github_form_payload(std::string_view body) {
+// The fields of a form-encoded body (`+` read as a space); nullopt if it is not one.
+std::optional<boost::urls::params_view> form_fields(std::string_view body) {
   if (!boost::urls::parse_query(body)) return std::nullopt;  // checked first: params_view throws on it
   boost::urls::encoding_opts form;
   form.space_as_plus = true;
-  for (const auto& param : boost::urls::params_view(body, form))
+  return boost::urls::params_view(body, form);
+}
+
+std::optional<std::string> github_form_payload(std::string_view body) {
+  auto fields = form_fields(body);
+  if (!fields) return std::nullopt;
+  for (const auto& param : *fields)
     if (param.key == "payload" && param.has_value) return param.value;
   return std::nullopt;
 }
@@ -51,11 +58,10 @@ std::optional<std::string> github_form_payload(std::string_view body) {
 // becomes an array of its values, in order. (Twilio, Mailgun, Slack and PayPal post forms.) The signature was
 // checked on the form bytes. nullopt: not a valid form.
 std::optional<std::string> form_as_json(std::string_view body) {
-  if (!boost::urls::parse_query(body)) return std::nullopt;
-  boost::urls::encoding_opts form;
-  form.space_as_plus = true;
+  auto params = form_fields(body);
+  if (!params) return std::nullopt;
   json::object fields;
-  for (const auto& param : boost::urls::params_view(body, form)) {
+  for (const auto& param : *params) {
     if (param.key.empty() && !param.has_value) continue;  // "a=1&&b=2"
     auto [it, inserted] = fields.emplace(param.key, param.value);
     if (inserted) continue;
