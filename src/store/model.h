@@ -164,7 +164,8 @@ struct DueDelivery {
 // update_delivery; it holds them until then, like the ones it sends).
 struct DueScan {
   std::vector<DueDelivery> due;
-  std::vector<Delivery> orphaned;  // their message or endpoint is gone: to be marked failed
+  // Their message or endpoint is gone, or the endpoint is disabled: to be marked failed (not attempted).
+  std::vector<Delivery> orphaned;
   // Overdue past their endpoint's share: to be made due now (behind the queue).
   std::vector<Delivery> passed_over;
 };

@@ -1389,6 +1389,30 @@ TEST_P(StoreContractTest, AnExpungedMessageKeepsItsRowButIsNeverSentAgain) {
   expect_claim_fails_the_only_delivery(app.id, msg.id, kT0);
 }
 
+// An endpoint disabled (by its operator, by a 410, by failing too long) is sent nothing more: its due
+// deliveries are reported orphaned, and a leasing claim marks them failed, where `recover` finds them once the
+// endpoint is enabled again. Svix: "If an endpoint is removed or disabled delivery attempts to the endpoint
+// will be disabled as well."
+TEST_P(StoreContractTest, ADisabledEndpointsDueDeliveriesAreNeverSent) {
+  const auto app = make_app();
+  auto ep = make_endpoint(app.id);
+  const auto msg = make_message(app.id);
+  const auto d = make_delivery(msg, ep, kT0);
+  ASSERT_TRUE(write([&](Tx& tx) { return insert_deliveries(tx, app, ep, msg, {&d}); }).ok());
+  auto before = read<DueScan>([&](Tx& tx) { return tx.find_due_deliveries(kT0, 10, 10, {}); });
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(before->due.size(), 1u);  // enabled: sent
+
+  ep.disabled = true;
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.update_endpoint(ep); }).ok());
+  auto scan = read<DueScan>([&](Tx& tx) { return tx.find_due_deliveries(kT0, 10, 10, {}); });
+  ASSERT_TRUE(scan.ok());
+  EXPECT_TRUE(scan->due.empty());
+  ASSERT_EQ(scan->orphaned.size(), 1u);
+  EXPECT_EQ(scan->orphaned[0].id, d.id);
+  expect_claim_fails_the_only_delivery(app.id, msg.id, kT0);
+}
+
 // A claimed delivery carries its row handle, and update_delivery uses it; a handle that names another row (or
 // none) never changes the wrong delivery: the id decides.
 TEST_P(StoreContractTest, AnUpdateWithAWrongRowHandleChangesOnlyTheDeliveryNamedById) {

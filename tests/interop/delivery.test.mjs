@@ -128,6 +128,42 @@ test('a dead letter comes back with the SDK\'s endpoint.recover, and messageAtte
   }
 });
 
+test('a disabled endpoint is sent nothing more: its retry fails unsent, resend, recover and sendExample are refused', async () => {
+  const rx = await receiver({ statuses: [500], fallback: 200 });
+  try {
+    const app = await svix.application.create({ name: 'Disabled' });
+    const ep = await svix.endpoint.create(app.id, { url: rx.url });
+    const msg = await svix.message.create(app.id, { eventType: 'invoice.paid', payload: { n: 9 } });
+    await rx.waitFor(1);  // answered 500: the retry is due a second later
+    await svix.endpoint.patch(app.id, ep.id, { disabled: true });
+    // Svix: "If an endpoint is removed or disabled delivery attempts to the endpoint will be disabled as well."
+    // When the retry falls due it is marked failed without being sent.
+    let dest;
+    for (const deadline = Date.now() + 15000; Date.now() < deadline;) {
+      [dest] = (await svix.messageAttempt.listAttemptedDestinations(app.id, msg.id)).data;
+      if (dest.status === 2) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(dest.status, 2, 'the retry to the disabled endpoint failed');
+    assert.equal(rx.requests.length, 1);
+
+    const conflict = (e) => e instanceof ApiException && e.code === 409 && /disabled/.test(JSON.stringify(e.body));
+    await assert.rejects(svix.messageAttempt.resend(app.id, msg.id, ep.id), conflict);
+    await assert.rejects(svix.endpoint.recover(app.id, ep.id, { since: new Date(Date.now() - 60000) }), conflict);
+    await assert.rejects(svix.endpoint.sendExample(app.id, ep.id, { eventType: 'svix.ping' }), conflict);
+    assert.equal(rx.requests.length, 1);
+
+    // Enabled again, recover sends the failed delivery.
+    await svix.endpoint.patch(app.id, ep.id, { disabled: false });
+    await svix.endpoint.recover(app.id, ep.id, { since: new Date(Date.now() - 60000) });
+    await rx.waitFor(2);
+    assert.equal(rx.requests[1].headers['webhook-id'], msg.id);
+    assert.deepEqual(JSON.parse(rx.requests[1].body), { n: 9 });
+  } finally {
+    await rx.close();
+  }
+});
+
 test('endpoint.sendExample sends the event type\'s example to that endpoint only, whatever its filters', async () => {
   const target = await receiver();
   const bystander = await receiver();

@@ -442,6 +442,7 @@ asio::awaitable<Response> send_example(const ApiContext* ctx, const Request& req
   WriteFn fn = [app_id, ep_id, event_type, index, now](store::Tx& tx) -> Result<Reply> {
     auto ep = find_endpoint(tx, app_id, ep_id);
     if (!ep) return ep.take_error();
+    if (ep->disabled) return Error::conflict("the endpoint is disabled: enable it before sending to it");
     auto payload = example_payload(tx, event_type, index);
     if (!payload) return payload.take_error();
     store::Message msg;

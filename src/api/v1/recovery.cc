@@ -11,6 +11,9 @@ namespace asio = boost::asio;
 
 namespace {
 
+// Resend and recover refuse a disabled endpoint (409): the dispatcher would only mark the deliveries failed.
+constexpr const char* kDisabledEndpoint = "the endpoint is disabled: enable it first";
+
 // POST /app/{app}/msg/{msg}/endpoint/{ep}/resend: a new delivery of the message to the endpoint, due now,
 // with a fresh retry schedule (whatever became of the earlier ones); its first attempt is logged as manual.
 asio::awaitable<Response> resend(const ApiContext* ctx, const Request& req, std::string app_id,
@@ -25,6 +28,7 @@ asio::awaitable<Response> resend(const ApiContext* ctx, const Request& req, std:
       return Error::conflict("the message's payload was expunged: it cannot be resent");
     auto ep = tx.get_endpoint(app->id, ep_id);
     if (!ep) return ep.take_error();
+    if (ep->disabled) return Error::conflict(kDisabledEndpoint);
     store::Delivery d = delivery::due_delivery(app->id, msg->id, ep->id, now);
     d.manual = true;  // its attempt is logged with triggerType 1 (manual)
     if (auto st = tx.insert_delivery(d); !st) return st.take_error();
@@ -64,6 +68,7 @@ asio::awaitable<Response> recover(const ApiContext* ctx, const Request& req, std
     if (!app) return app.take_error();
     auto ep = tx.get_endpoint(app->id, ep_id);
     if (!ep) return ep.take_error();
+    if (ep->disabled) return Error::conflict(kDisabledEndpoint);
     auto n = tx.requeue_failed_deliveries(app->id, ep->id, since, until, now);
     if (!n) return n.take_error();
     json::object out{{"id", new_id("qtask", now)},

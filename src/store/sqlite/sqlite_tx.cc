@@ -1117,6 +1117,10 @@ Result<DueScan> SqliteTx::find_due_deliveries(TimePoint now, int limit, int per_
       out.orphaned.push_back(std::move(d));  // its message or endpoint was deleted: nothing left to send
       continue;
     }
+    if ((*ep)->disabled) {  // Svix: attempts to a disabled endpoint stop (recover them once it is enabled)
+      out.orphaned.push_back(std::move(d));
+      continue;
+    }
     auto msg = read_message(s, 1 + kDeliveryColCount);
     if (!msg.ok()) return msg.take_error();
     if (msg->payload.empty()) {  // expunged: nothing left to send either
