@@ -1390,9 +1390,9 @@ TEST_P(StoreContractTest, AnExpungedMessageKeepsItsRowButIsNeverSentAgain) {
 }
 
 // An endpoint disabled (by its operator, by a 410, by failing too long) is sent nothing more: its due
-// deliveries are reported orphaned, and a leasing claim marks them failed, where `recover` finds them once the
-// endpoint is enabled again. Svix: "If an endpoint is removed or disabled delivery attempts to the endpoint
-// will be disabled as well."
+// deliveries are reported orphaned, and a leasing claim marks them failed, where `recover` finds them once
+// the endpoint is enabled again. Svix: "If an endpoint is removed or disabled delivery attempts to the
+// endpoint will be disabled as well."
 TEST_P(StoreContractTest, ADisabledEndpointsDueDeliveriesAreNeverSent) {
   const auto app = make_app();
   auto ep = make_endpoint(app.id);
