@@ -72,6 +72,15 @@ void StoreContractTest::expect_claim_fails_the_only_delivery(std::string_view ap
   EXPECT_EQ((*listed)[0].status, Delivery::kFailed);
 }
 
+void StoreContractTest::expect_only_delivery_orphaned(const Delivery& d, TimePoint now) {
+  auto scan = read<DueScan>([&](Tx& tx) { return tx.find_due_deliveries(now, 10, 10, {}); });
+  ASSERT_TRUE(scan.ok());
+  EXPECT_TRUE(scan->due.empty());
+  ASSERT_EQ(scan->orphaned.size(), 1u);
+  EXPECT_EQ(scan->orphaned[0].id, d.id);
+  expect_claim_fails_the_only_delivery(d.app_id, d.msg_id, now);
+}
+
 namespace {
 
 // Millisecond-precision times: what every backend must round-trip exactly.
@@ -1381,12 +1390,7 @@ TEST_P(StoreContractTest, AnExpungedMessageKeepsItsRowButIsNeverSentAgain) {
   EXPECT_EQ(write([&](Tx& tx) { return tx.expunge_message_payload(app.id, "msg_missing"); }).error().code,
             Errc::kNotFound);
 
-  auto scan = read<DueScan>([&](Tx& tx) { return tx.find_due_deliveries(kT0, 10, 10, {}); });
-  ASSERT_TRUE(scan.ok());
-  EXPECT_TRUE(scan->due.empty());
-  ASSERT_EQ(scan->orphaned.size(), 1u);
-  EXPECT_EQ(scan->orphaned[0].id, d.id);
-  expect_claim_fails_the_only_delivery(app.id, msg.id, kT0);
+  expect_only_delivery_orphaned(d, kT0);
 }
 
 // An endpoint disabled (by its operator, by a 410, by failing too long) is sent nothing more: its due
@@ -1405,12 +1409,7 @@ TEST_P(StoreContractTest, ADisabledEndpointsDueDeliveriesAreNeverSent) {
 
   ep.disabled = true;
   ASSERT_TRUE(write([&](Tx& tx) { return tx.update_endpoint(ep); }).ok());
-  auto scan = read<DueScan>([&](Tx& tx) { return tx.find_due_deliveries(kT0, 10, 10, {}); });
-  ASSERT_TRUE(scan.ok());
-  EXPECT_TRUE(scan->due.empty());
-  ASSERT_EQ(scan->orphaned.size(), 1u);
-  EXPECT_EQ(scan->orphaned[0].id, d.id);
-  expect_claim_fails_the_only_delivery(app.id, msg.id, kT0);
+  expect_only_delivery_orphaned(d, kT0);
 }
 
 // A claimed delivery carries its row handle, and update_delivery uses it; a handle that names another row (or

@@ -48,6 +48,9 @@ class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
   // A leasing claim at `now` that must return nothing, after which the message's only delivery must be failed
   // (its message, endpoint or payload is gone).
   void expect_claim_fails_the_only_delivery(std::string_view app_id, std::string_view msg_id, TimePoint now);
+  // find_due_deliveries at `now` must offer nothing to send and report `d` (the only due delivery) orphaned;
+  // then expect_claim_fails_the_only_delivery.
+  void expect_only_delivery_orphaned(const Delivery& d, TimePoint now);
 
   std::optional<testing::TestDir> test_dir_;  // removed with everything in it after each test
   std::filesystem::path dir_;                 // the store's directory, inside test_dir_
