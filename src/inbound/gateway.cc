@@ -36,8 +36,6 @@ Outcome refuse(int status, std::string_view code, std::string_view detail, std::
   return {status, json::serialize(o)};
 }
 
-// GitHub webhooks whose content type is set to `application/x-www-form-urlencoded` send `payload=<the JSON,
-// form-encoded>`. The signature covers those form bytes; the event is the JSON. nullopt: no `payload` field.
 // The fields of a form-encoded body (`+` read as a space); nullopt if it is not one.
 std::optional<boost::urls::params_view> form_fields(std::string_view body) {
   if (!boost::urls::parse_query(body)) return std::nullopt;  // checked first: params_view throws on it
@@ -46,6 +44,8 @@ std::optional<boost::urls::params_view> form_fields(std::string_view body) {
   return boost::urls::params_view(body, form);
 }
 
+// GitHub webhooks whose content type is set to `application/x-www-form-urlencoded` send `payload=<the JSON,
+// form-encoded>`. The signature covers those form bytes; the event is the JSON. nullopt: no `payload` field.
 std::optional<std::string> github_form_payload(std::string_view body) {
   auto fields = form_fields(body);
   if (!fields) return std::nullopt;
