@@ -72,9 +72,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
   Connection::Options conn_options;
   // Commits do not wait for the disk; at Durability::kFull the syncer flushes the WAL before acknowledging.
   conn_options.full_sync = false;
-  // A batch of ~1000 writes dirties a few MB of pages: a cache smaller than that spills pages into the WAL
-  // before COMMIT and writes them again at COMMIT, and re-reads evicted index pages.
-  conn_options.cache_kib = 64 * 1024;
+  // A full batch (max_batch 1 KB events: ~800 pages) must fit, or pages spill into the WAL before COMMIT and
+  // are written again at COMMIT. Not much more: at every COMMIT SQLite walks the page cache's whole hash
+  // table (pcache1's truncate in CommitPhaseTwo), which with 64 MB took ~10 % of the writer's time; 8 MB
+  // served the inbound benchmark 3-5 % faster than 64 MB (bench/inbound/README.md).
+  conn_options.cache_kib = 8 * 1024;
   auto writer = Connection::open(options.path, conn_options);
   if (!writer.ok()) return writer.take_error();
   store->writer_conn_ = std::move(*writer);
