@@ -223,6 +223,11 @@ Status migrate(Connection& conn, const std::string& path) {
   auto fail = [&](std::string_view what, const Error& e) {
     return Error::internal(fmt::format("database {}: {}: {}", path, what, e.detail));
   };
+  // 8 KiB pages for a new file (an existing one keeps its size: this is a no-op once it has tables). A 1 KB
+  // event row takes a smaller share of a page, so a commit writes fewer WAL frames, and SQLite writes each
+  // frame with two system calls; bench/inbound measured 4-8 % more events per second than with 4 KiB.
+  if (auto st = conn.exec("PRAGMA page_size = 8192"); !st.ok())
+    return fail("cannot set the page size", st.error());
   // WAL lets readers see a consistent snapshot while the writer commits, and makes a commit one append + one
   // fsync. It is persistent in the file, so setting it once per open is enough.
   {

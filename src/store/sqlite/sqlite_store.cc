@@ -72,10 +72,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
   Connection::Options conn_options;
   // Commits do not wait for the disk; at Durability::kFull the syncer flushes the WAL before acknowledging.
   conn_options.full_sync = false;
-  // A full batch (max_batch 1 KB events: ~800 pages) must fit, or pages spill into the WAL before COMMIT and
-  // are written again at COMMIT. Not much more: at every COMMIT SQLite walks the page cache's whole hash
-  // table (pcache1's truncate in CommitPhaseTwo), which with 64 MB took ~10 % of the writer's time; 8 MB
-  // served the inbound benchmark 3-5 % faster than 64 MB (bench/inbound/README.md).
+  // A full batch (max_batch 1 KB events: ~2.5 MB of pages) must fit, or pages spill into the WAL before
+  // COMMIT and are written again at COMMIT. Not much more: at every COMMIT SQLite walks the page cache's
+  // whole hash table (pcache1's truncate in CommitPhaseTwo), which with 64 MB took ~10 % of the writer's
+  // time; 8 MB served the inbound benchmark 3-5 % faster than 64 MB (bench/inbound/README.md).
   conn_options.cache_kib = 8 * 1024;
   auto writer = Connection::open(options.path, conn_options);
   if (!writer.ok()) return writer.take_error();

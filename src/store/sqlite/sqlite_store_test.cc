@@ -98,9 +98,22 @@ TEST_F(SqliteStoreTest, CreatesParentDirectoriesAndAWalDatabaseAtTheLatestVersio
   ASSERT_TRUE(std::filesystem::exists(path));
   EXPECT_EQ(query(path, "PRAGMA journal_mode"), "wal");
   EXPECT_EQ(query(path, "PRAGMA user_version"), std::to_string(latest_schema_version()));
+  EXPECT_EQ(query(path, "PRAGMA page_size"), "8192");  // a new file's pages
   // Reopening an up-to-date database migrates nothing and works.
   store = open_in(dir);
   ASSERT_NE(store, nullptr);
+}
+
+TEST_F(SqliteStoreTest, AnExistingFileKeepsItsPageSize) {
+  std::filesystem::create_directories(dir_);
+  const auto path = (dir_ / "hookwire.db").string();
+  query(path, "PRAGMA page_size = 4096");
+  query(path, "CREATE TABLE made_before (x)");  // the size is fixed once the file has a table
+  auto store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  store->stop();
+  EXPECT_EQ(query(path, "PRAGMA page_size"), "4096");
+  EXPECT_EQ(query(path, "PRAGMA user_version"), std::to_string(latest_schema_version()));
 }
 
 // Both modes commit with synchronous=NORMAL (no flush inside COMMIT); Durability::kFull adds the syncer,
