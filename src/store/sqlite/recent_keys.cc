@@ -71,11 +71,9 @@ std::optional<int64_t> RecentKeys::find(const std::string& entry_key) const {
   return std::nullopt;
 }
 
-void RecentKeys::add(std::string entry_key, int64_t msg_rowid, int64_t log_rowid) {
+void RecentKeys::add(std::string entry_key, int64_t msg_rowid) {
   current_.insert_or_assign(std::move(entry_key), msg_rowid);
-  if (current_first_log_ == 0) current_first_log_ = log_rowid;
-  current_first_log_ = std::min(current_first_log_, log_rowid);
-  current_last_log_ = std::max(current_last_log_, log_rowid);
+  current_last_rowid_ = std::max(current_last_rowid_, msg_rowid);
   if (current_.size() >= kGenerationKeys && frozen_.empty()) freeze();
 }
 
@@ -87,9 +85,8 @@ void RecentKeys::freeze() {
   std::sort(fold_order_.begin(), fold_order_.end(),
             [](const Entry* a, const Entry* b) { return a->first < b->first; });
   folded_ = 0;
-  log_deleted_up_to_ = current_first_log_ - 1;
-  frozen_last_log_ = current_last_log_;
-  current_first_log_ = current_last_log_ = 0;
+  frozen_last_rowid_ = current_last_rowid_;
+  current_last_rowid_ = 0;
 }
 
 RecentKeys::FoldStep RecentKeys::next_fold_step() const {
@@ -99,7 +96,7 @@ RecentKeys::FoldStep RecentKeys::next_fold_step() const {
     step.begin = fold_order_.data() + folded_;
     step.end = fold_order_.data() + std::min(fold_order_.size(), folded_ + kFoldChunk);
   } else {
-    step.delete_log_up_to = std::min(frozen_last_log_, log_deleted_up_to_ + kDeleteChunk);
+    step.folded_up_to = frozen_last_rowid_;
   }
   return step;
 }
@@ -107,10 +104,8 @@ RecentKeys::FoldStep RecentKeys::next_fold_step() const {
 void RecentKeys::fold_step_committed(const FoldStep& step) {
   for (auto it = step.begin; it != step.end; ++it) indexed((*it)->first);
   folded_ += static_cast<size_t>(step.end - step.begin);
-  if (!step.delete_log_up_to) return;
-  log_deleted_up_to_ = *step.delete_log_up_to;
-  if (log_deleted_up_to_ < frozen_last_log_) return;
-  // The generation is in the index and its log is gone: lookups go to the index now.
+  if (!step.folded_up_to) return;
+  // The generation is in the index and a restart no longer reads it back: lookups go to the index now.
   fold_order_.clear();
   fold_order_.shrink_to_fit();
   frozen_.clear();

@@ -4,13 +4,16 @@
 // Why: these keys are random (UUIDs, GitHub delivery ids). Inserting each into a B-tree as its message is
 // written dirties one index page per message, and each dirty page is written to the WAL at commit and to the
 // database at checkpoint: on the inbound path that was the largest cost after TCP itself. Instead:
-//   - a new key is appended to `message_keys_log` (in insertion order, so it shares pages with its
-//     neighbours) in the message's transaction, and kept here once that transaction commits;
+//   - a new key is written only in its message's row (`messages.idempotency_key`), and kept here once that
+//     transaction commits;
 //   - once kGenerationKeys keys have gathered, the generation is frozen and folded into `message_keys` in key
 //     order, kFoldChunk keys per write batch: each index page then takes many keys per write;
-//   - when the whole generation is in the index, its log rows are deleted, kDeleteChunk per batch.
+//   - when the whole generation is in the index, `message_keys_state.folded_up_to` moves to the rowid of its
+//     newest message.
 // Folding rides along with the write batches in small steps so that no batch stalls for long.
-// After a restart the log (what was not folded yet) is read back into memory.
+// After a restart the keys of the messages above `folded_up_to` (what was not folded yet) are read back into
+// memory. That needs message rowids that only ever increase, so the writer assigns them itself (SQLite's own
+// choice, one above the largest, goes back when the newest rows are deleted).
 //
 // Entries are hints: a key is held by the newest entry found in the transaction's own pending keys, the
 // current generation, the folding one, then `message_keys`; and only if the message row (by rowid) still
@@ -60,7 +63,6 @@ class RecentKeys {
  public:
   static constexpr size_t kGenerationKeys = 32768;
   static constexpr size_t kFoldChunk = 256;
-  static constexpr int64_t kDeleteChunk = 1024;
 
   // Entries are keyed by the key, a NUL, the application id, and folded in that order: the order of the
   // message_keys index. The key comes first because it is what differs (a UUID), so comparisons end early.
@@ -73,20 +75,21 @@ class RecentKeys {
   // The message rowid of the newest committed hint for `entry_key` in memory.
   std::optional<int64_t> find(const std::string& entry_key) const;
 
-  // A committed key: its message's rowid and its row in message_keys_log. Freezes the generation when it
-  // is full and the previous one is done (sorting it: a few ms, once per generation).
-  void add(std::string entry_key, int64_t msg_rowid, int64_t log_rowid);
+  // A committed key and its message's rowid (keys come in increasing rowid order). Freezes the generation
+  // when it is full and the previous one is done (sorting it: a few ms, once per generation).
+  void add(std::string entry_key, int64_t msg_rowid);
 
   // What the next write batch does towards the fold: index the entries [begin, end) (in entry key order),
-  // or delete the generation's log rows up to `delete_log_up_to`; nothing when no generation is frozen.
+  // or, once they all are, set `message_keys_state.folded_up_to` to `folded_up_to`; nothing when no
+  // generation is frozen.
   struct FoldStep {
     const Entry* const* begin = nullptr;
     const Entry* const* end = nullptr;
-    std::optional<int64_t> delete_log_up_to;
-    bool empty() const { return begin == end && !delete_log_up_to; }
+    std::optional<int64_t> folded_up_to;
+    bool empty() const { return begin == end && !folded_up_to; }
   };
   FoldStep next_fold_step() const;
-  // The step's transaction committed: its keys are in the index, or its log rows gone.
+  // The step's transaction committed: its keys are in the index, or the generation is done.
   void fold_step_committed(const FoldStep& step);
 
   // The index holds `entry_key` (at open: every key read from it; then each fold step as it commits).
@@ -94,7 +97,7 @@ class RecentKeys {
   // False only when the index surely does not hold `entry_key`.
   bool maybe_indexed(std::string_view entry_key) const { return index_filter_.may_contain(hash(entry_key)); }
 
-  // Entries in memory (the frozen generation's stay until its log is deleted).
+  // Entries in memory (the frozen generation's stay until its fold is done).
   size_t size() const { return current_.size() + frozen_.size(); }
 
  private:
@@ -102,12 +105,12 @@ class RecentKeys {
   static uint64_t hash(std::string_view entry_key) { return std::hash<std::string_view>{}(entry_key); }
 
   Map current_;
-  int64_t current_first_log_ = 0, current_last_log_ = 0;  // its log rows (0: none yet)
-  Map frozen_;                                            // the generation being folded, for lookups
-  std::vector<const Entry*> fold_order_;                  // frozen_'s entries by entry key
-  size_t folded_ = 0;                                     // how many of fold_order_ are in the index
-  int64_t log_deleted_up_to_ = 0, frozen_last_log_ = 0;   // the frozen generation's log rows left to delete
-  KeyFilter index_filter_;                                // what message_keys holds
+  int64_t current_last_rowid_ = 0;        // the newest message rowid of current_
+  Map frozen_;                            // the generation being folded, for lookups
+  std::vector<const Entry*> fold_order_;  // frozen_'s entries by entry key
+  size_t folded_ = 0;                     // how many of fold_order_ are in the index
+  int64_t frozen_last_rowid_ = 0;         // the newest message rowid of frozen_
+  KeyFilter index_filter_;                // what message_keys holds
 };
 
 }  // namespace hookwire::store

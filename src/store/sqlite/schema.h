@@ -14,7 +14,8 @@ namespace hookwire::store {
 // The schema version this build creates.
 int latest_schema_version();
 
-// Puts the database in WAL mode and migrates it to latest_schema_version(). `path` names the file in errors.
-Status migrate(Connection& conn, const std::string& path);
+// Puts the database in WAL mode and migrates it to latest_schema_version() (tests of a migration: to
+// `target`, at most the latest). `path` names the file in errors.
+Status migrate(Connection& conn, const std::string& path, int target = -1);
 
 }  // namespace hookwire::store

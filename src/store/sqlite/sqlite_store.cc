@@ -179,13 +179,28 @@ Status SqliteStore::load_recent_keys() {
     while ((rc = s.step()) == SQLITE_ROW) recent_keys_.indexed(RecentKeys::entry_key(s.text(1), s.text(0)));
     if (rc != SQLITE_DONE) return checkpoint_conn_->error("load_recent_keys");
   }
-  auto stmt =
-      writer_conn_->prepare("SELECT rowid, app_id, key, msg_rowid FROM message_keys_log ORDER BY rowid");
+  // The keys no fold has put in the index yet: those of the messages above the mark, oldest first. Message
+  // rowids continue above both the mark and every row (recent_keys.h).
+  int64_t folded_up_to = 0;
+  {
+    auto stmt = writer_conn_->prepare(
+        "SELECT folded_up_to, max(folded_up_to, COALESCE((SELECT max(rowid) FROM messages), 0)) "
+        "FROM message_keys_state");
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    if (s.step() != SQLITE_ROW) return writer_conn_->error("load_recent_keys");
+    folded_up_to = s.int64(0);
+    next_message_rowid_ = s.int64(1) + 1;
+  }
+  auto stmt = writer_conn_->prepare(
+      "SELECT rowid, app_id, idempotency_key FROM messages WHERE rowid > ? AND idempotency_key IS NOT NULL "
+      "ORDER BY rowid");
   if (!stmt.ok()) return stmt.take_error();
   Stmt s(*stmt);
+  s.bind(1, folded_up_to);
   int rc;
   while ((rc = s.step()) == SQLITE_ROW)
-    recent_keys_.add(RecentKeys::entry_key(s.text(1), s.text(2)), s.int64(3), s.int64(0));
+    recent_keys_.add(RecentKeys::entry_key(s.text(1), s.text(2)), s.int64(0));
   if (rc != SQLITE_DONE) return writer_conn_->error("load_recent_keys");
   return {};
 }
@@ -273,7 +288,7 @@ void SqliteStore::writer_loop() {
 SqliteStore::Pass SqliteStore::run_pass(bool savepoints) {
   Connection& conn = *writer_conn_;
   sqlite3* db = conn.handle();
-  SqliteTx tx(conn, &recent_keys_);
+  SqliteTx tx(conn, &recent_keys_, &next_message_rowid_);
   results_.assign(batch_.size(), Status());
   auto fail_all = [&](const Error& e) {
     for (auto& r : results_) r = e;
@@ -350,7 +365,7 @@ SqliteStore::Pass SqliteStore::run_pass(bool savepoints) {
     return finish(true);
   }
   if (folded) recent_keys_.fold_step_committed(fold);
-  for (auto& k : tx.pending_keys()) recent_keys_.add(std::move(k.entry_key), k.msg_rowid, k.log_rowid);
+  for (auto& k : tx.pending_keys()) recent_keys_.add(std::move(k.entry_key), k.msg_rowid);
   return Pass::kDone;
 }
 

@@ -77,12 +77,13 @@ class SqliteStore final : public Store {
   // sqlite3_wal_hook: runs on the writer thread after each commit with the WAL's size in pages.
   static int on_wal_commit(void* self, sqlite3* db, const char* schema, int pages);
 
-  // Reads message_keys_log back into recent_keys_ (at open).
+  // Reads the keys above the fold's mark back into recent_keys_ and sets next_message_rowid_ (at open).
   Status load_recent_keys();
 
   const SqliteOptions options_;
   int lock_fd_ = -1;  // flock()ed for the store's lifetime: RecentKeys needs the only writer of the file
-  RecentKeys recent_keys_;  // writer thread only (and open(), before the threads start)
+  RecentKeys recent_keys_;          // writer thread only (and open(), before the threads start)
+  int64_t next_message_rowid_ = 1;  // writer thread only: message rowids only increase (recent_keys.h)
   std::unique_ptr<Connection> writer_conn_;
   std::vector<std::unique_ptr<Connection>> reader_conns_;
 

@@ -104,6 +104,54 @@ TEST_F(SqliteStoreTest, CreatesParentDirectoriesAndAWalDatabaseAtTheLatestVersio
   ASSERT_NE(store, nullptr);
 }
 
+// Migration 10 drops message_keys_log: the keys only it held go into the index, the fold's mark starts at the
+// newest message, and new messages get rowids above it.
+TEST_F(SqliteStoreTest, MigrationTenPutsTheKeysLogIntoTheIndex) {
+  std::filesystem::create_directories(dir_);
+  const auto path = (dir_ / "hookwire.db").string();
+  {
+    auto conn = Connection::open(path, {});
+    ASSERT_TRUE(conn.ok());
+    ASSERT_TRUE(migrate(**conn, path, 9).ok());
+    ASSERT_TRUE(
+        (*conn)
+            ->exec(
+                "INSERT INTO applications (id, uid, name, throttle_rate, metadata, created_at, updated_at) "
+                "VALUES ('app_m', NULL, 'm', NULL, '{}', 1, 1);"
+                "INSERT INTO messages (rowid, app_id, id, event_type, payload, created_at, "
+                "idempotency_key, request_hash) VALUES "
+                "(5, 'app_m', 'msg_1', 'e', '{}', 1, 'folded', 'h'),"
+                "(6, 'app_m', 'msg_2', 'e', '{}', 1, 'logged', 'h');"
+                "INSERT INTO message_keys VALUES ('folded', 'app_m', 5);"
+                "INSERT INTO message_keys_log (app_id, key, msg_rowid) VALUES ('app_m', 'logged', 6);")
+            .ok());
+  }
+  EXPECT_EQ(query(path, "PRAGMA user_version"), "9");
+  auto store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(query(path, "SELECT count(*) FROM sqlite_master WHERE name = 'message_keys_log'"), "0");
+  EXPECT_EQ(query(path, "SELECT group_concat(key) FROM (SELECT key FROM message_keys ORDER BY key)"),
+            "folded,logged");
+  EXPECT_EQ(query(path, "SELECT folded_up_to FROM message_keys_state"), "6");
+  Message again;
+  again.app_id = "app_m";
+  again.event_type = "e";
+  again.payload = "{}";
+  again.created_at = from_unix_millis(2);
+  again.request_hash = "h";
+  for (const char* key : {"folded", "logged"}) {
+    again.id = new_id(id_prefix::kMessage);
+    again.idempotency_key = key;
+    auto st = write(*store, [&](Tx& tx) { return tx.insert_message(again); });
+    EXPECT_EQ(st.ok() ? Errc::kInternal : st.error().code, Errc::kConflict) << key;
+  }
+  again.id = new_id(id_prefix::kMessage);
+  again.idempotency_key = "new";
+  ASSERT_TRUE(write(*store, [&](Tx& tx) { return tx.insert_message(again); }).ok());
+  EXPECT_EQ(query(path, "SELECT rowid FROM messages WHERE id = '" + again.id + "'"), "7");
+  store->stop();
+}
+
 TEST_F(SqliteStoreTest, AnExistingFileKeepsItsPageSize) {
   std::filesystem::create_directories(dir_);
   const auto path = (dir_ / "hookwire.db").string();
@@ -314,22 +362,23 @@ TEST_F(SqliteStoreTest, FailedCommitFailsTheWholeBatch) {
   EXPECT_TRUE(found.get_future().get());
 }
 
-TEST(RecentKeys, FindsTheNewestHintAndFoldsAFrozenGenerationInKeyOrderThenDeletesItsLog) {
+TEST(RecentKeys, FindsTheNewestHintAndFoldsAFrozenGenerationInKeyOrderThenMovesTheMark) {
   RecentKeys keys;
   const auto key = [](size_t i) { return RecentKeys::entry_key("app_1", fmt::format("k{:06}", i)); };
   EXPECT_TRUE(keys.next_fold_step().empty());
-  // Added in descending key order, so that folding in key order is not the order of arrival; log rows 11...
+  // Added in descending key order, so that folding in key order is not the order of arrival; message rowids
+  // 11 ... n+10 in the order of arrival.
   const size_t n = RecentKeys::kGenerationKeys;
-  for (size_t i = n; i > 0; --i) keys.add(key(i - 1), int64_t(i), int64_t(n - i + 11));
+  for (size_t i = n; i > 0; --i) keys.add(key(i - 1), int64_t(n - i + 11));
   // The generation is full: frozen, still found, and folding.
-  EXPECT_EQ(keys.find(key(0)), std::optional<int64_t>(1));
-  keys.add(key(0), 100000, 100000);  // a newer hint for a key of the frozen generation
+  EXPECT_EQ(keys.find(key(0)), std::optional<int64_t>(n + 10));
+  keys.add(key(0), 100000);  // a newer hint for a key of the frozen generation
   EXPECT_EQ(keys.find(key(0)), std::optional<int64_t>(100000));
   EXPECT_EQ(keys.find(RecentKeys::entry_key("app_2", "k000000")), std::nullopt);
 
   std::string last;
   size_t folded = 0;
-  for (auto step = keys.next_fold_step(); !step.delete_log_up_to; step = keys.next_fold_step()) {
+  for (auto step = keys.next_fold_step(); !step.folded_up_to; step = keys.next_fold_step()) {
     ASSERT_FALSE(step.empty());
     for (auto it = step.begin; it != step.end; ++it) {
       EXPECT_LT(last, (*it)->first);
@@ -342,15 +391,13 @@ TEST(RecentKeys, FindsTheNewestHintAndFoldsAFrozenGenerationInKeyOrderThenDelete
     keys.fold_step_committed(step);
   }
   EXPECT_EQ(folded, n);
-  // Then the generation's log rows (11 .. n+10), a chunk per step.
-  int64_t deleted = 10;
-  for (auto step = keys.next_fold_step(); !step.empty(); step = keys.next_fold_step()) {
-    ASSERT_TRUE(step.delete_log_up_to);
-    EXPECT_EQ(*step.delete_log_up_to, std::min<int64_t>(deleted + RecentKeys::kDeleteChunk, int64_t(n) + 10));
-    deleted = *step.delete_log_up_to;
-    keys.fold_step_committed(step);
-  }
-  EXPECT_EQ(deleted, int64_t(n) + 10);
+  // Then one step moves the mark to the generation's newest message; a restart reads back only above it.
+  auto mark = keys.next_fold_step();
+  ASSERT_TRUE(mark.folded_up_to);
+  EXPECT_EQ(*mark.folded_up_to, int64_t(n) + 10);
+  EXPECT_EQ(mark.begin, mark.end);
+  keys.fold_step_committed(mark);
+  EXPECT_TRUE(keys.next_fold_step().empty());
   EXPECT_EQ(keys.find(key(1)), std::nullopt);  // in the index now, no longer in memory
   EXPECT_EQ(keys.size(), 1u);                  // only the newer hint, in the current generation
   EXPECT_EQ(keys.find(key(0)), std::optional<int64_t>(100000));
@@ -405,13 +452,15 @@ TEST_F(SqliteStoreTest, IdempotencyKeysStayHeldThroughTheirFoldARestartAndARollb
                   return {};
                 }).ok());
   }
-  // Each batch takes one step: a chunk of the frozen generation's keys, then of its log rows.
-  for (size_t i = 0; i <= RecentKeys::kGenerationKeys / RecentKeys::kFoldChunk +
-                              RecentKeys::kGenerationKeys / RecentKeys::kDeleteChunk;
-       ++i)
+  // Each batch takes one step: a chunk of the frozen generation's keys, then the mark.
+  for (size_t i = 0; i <= RecentKeys::kGenerationKeys / RecentKeys::kFoldChunk; ++i)
     ASSERT_TRUE(write(*store, [](Tx&) { return Status{}; }).ok());
   EXPECT_EQ(query(path, "SELECT count(*) FROM message_keys"), std::to_string(RecentKeys::kGenerationKeys));
-  EXPECT_EQ(query(path, "SELECT count(*) FROM message_keys_log"), "100");
+  const auto rowid_of = [&](const std::string& id) {
+    return query(path, "SELECT rowid FROM messages WHERE id = '" + id + "'");
+  };
+  EXPECT_EQ(query(path, "SELECT folded_up_to FROM message_keys_state"),
+            rowid_of(ids[RecentKeys::kGenerationKeys - 1]));
 
   const auto expect_held = [&](Store& s, size_t i) {
     // Found by a read (the log and the index, off the writer) and refused by the writer.
@@ -431,7 +480,7 @@ TEST_F(SqliteStoreTest, IdempotencyKeysStayHeldThroughTheirFoldARestartAndARollb
   for (size_t i : {size_t{0}, size_t{1}, RecentKeys::kGenerationKeys - 1, RecentKeys::kGenerationKeys, n - 1})
     EXPECT_EQ(expect_held(*store, i), ids[i]) << "key " << i;
 
-  // Restart: the folded keys are in the index, the others are read back from the log.
+  // Restart: the folded keys are in the index, the others are read back from their messages.
   store.reset();
   store = open_in(dir_.string());
   ASSERT_NE(store, nullptr);
@@ -472,6 +521,32 @@ TEST_F(SqliteStoreTest, IdempotencyKeysStayHeldThroughTheirFoldARestartAndARollb
   auto refused = open_sqlite_store(second);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, Errc::kUnavailable) << refused.error().detail;
+
+  // With every message gone, new ones still get rowids above the fold's mark: after a restart their keys are
+  // read back and held (SQLite's own rowids would have started again at 1, under the mark, and been missed).
+  Application other;
+  other.id = new_id(id_prefix::kApplication);
+  other.name = "after";
+  other.metadata = "{}";
+  ASSERT_TRUE(write(*store, [&](Tx& tx) { return tx.insert_application(other); }).ok());
+  Message late;
+  late.id = new_id(id_prefix::kMessage);
+  late.app_id = other.id;
+  late.event_type = "e";
+  late.payload = "{}";
+  late.created_at = from_unix_millis(1);
+  late.idempotency_key = "late-key";
+  late.request_hash = "h";
+  ASSERT_TRUE(write(*store, [&](Tx& tx) { return tx.insert_message(late); }).ok());
+  EXPECT_GT(std::stoll(rowid_of(late.id)),
+            std::stoll(query(path, "SELECT folded_up_to FROM message_keys_state")));
+  store.reset();
+  store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  auto dup = late;
+  dup.id = new_id(id_prefix::kMessage);
+  auto refused_dup = write(*store, [&](Tx& tx) { return tx.insert_message(dup); });
+  EXPECT_EQ(refused_dup.ok() ? Errc::kInternal : refused_dup.error().code, Errc::kConflict);
   store->stop();
 }
 

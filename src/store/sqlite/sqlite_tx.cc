@@ -663,7 +663,7 @@ Status SqliteTx::insert_message(const Message& msg) {
   // The hot path: one cached statement, parameters bound in place, JSON only when channels are present.
   auto stmt = conn_.prepare(
       "INSERT OR FAIL INTO messages (id, app_id, event_id, event_type, payload, channels, created_at, "
-      "idempotency_key, request_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "idempotency_key, request_hash, rowid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!stmt.ok()) return stmt.take_error();
   std::optional<std::string> channels;
   if (msg.channels) channels = to_json(*msg.channels);
@@ -681,6 +681,14 @@ Status SqliteTx::insert_message(const Message& msg) {
   } else {
     s.bind_null(9);
   }
+  // The writer's rowids only increase, even past deleted rows (SQLite's own choice, one above the largest,
+  // would reuse them): the keys above the fold's mark are what a restart reads back (recent_keys.h). A rowid
+  // burnt by a failed insert is simply skipped.
+  if (next_message_rowid_) {
+    s.bind(10, (*next_message_rowid_)++);
+  } else {
+    s.bind_null(10);
+  }
   auto st = finish_write(s, "insert_message", [&] {
     if (names_column(conn_.handle(), ".event_id"))
       return Error::conflict("message eventId already exists in this application");
@@ -689,15 +697,7 @@ Status SqliteTx::insert_message(const Message& msg) {
   if (!st.ok() || !msg.idempotency_key) return st;
 
   const int64_t msg_rowid = sqlite3_last_insert_rowid(conn_.handle());
-  auto log = conn_.prepare("INSERT INTO message_keys_log (app_id, key, msg_rowid) VALUES (?, ?, ?)");
-  if (!log.ok()) return log.take_error();
-  Stmt l(*log);
-  l.bind(1, msg.app_id);
-  l.bind(2, *msg.idempotency_key);
-  l.bind(3, msg_rowid);
-  if (auto logged = finish_write(l, "insert_message"); !logged.ok()) return logged;
-  pending_keys_.push_back({RecentKeys::entry_key(msg.app_id, *msg.idempotency_key), msg_rowid,
-                           sqlite3_last_insert_rowid(conn_.handle())});
+  pending_keys_.push_back({RecentKeys::entry_key(msg.app_id, *msg.idempotency_key), msg_rowid});
   return {};
 }
 
@@ -722,11 +722,13 @@ Result<std::optional<int64_t>> SqliteTx::key_hint(std::string_view app_id, std::
     if (auto rowid = keys_->find(k)) return rowid;
     if (!keys_->maybe_indexed(k)) return std::optional<int64_t>();
   } else {
-    // Not the writer, so no memory of the log: read it (a scan, but no hot path reads keys off the writer).
-    auto logged = query_rowid(
-        "SELECT msg_rowid FROM message_keys_log WHERE app_id = ? AND key = ? ORDER BY rowid DESC LIMIT 1",
+    // Not the writer, so no memory of the keys not folded yet: look among the messages above the fold's mark
+    // (a scan of the newest rows, but no hot path reads keys off the writer).
+    auto recent = query_rowid(
+        "SELECT rowid FROM messages WHERE rowid > (SELECT folded_up_to FROM message_keys_state) AND "
+        "app_id = ?1 AND idempotency_key = ?2 ORDER BY rowid DESC LIMIT 1",
         app_id, key, "get_message_by_idempotency_key");
-    if (!logged.ok() || *logged) return logged;
+    if (!recent.ok() || *recent) return recent;
   }
   return query_rowid("SELECT msg_rowid FROM message_keys WHERE app_id = ? AND key = ?", app_id, key,
                      "get_message_by_idempotency_key");
@@ -758,11 +760,11 @@ Result<Message> SqliteTx::get_message_by_idempotency_key(std::string_view app_id
 }
 
 Status SqliteTx::fold_keys(const RecentKeys::FoldStep& step) {
-  if (step.delete_log_up_to) {
-    auto stmt = conn_.prepare("DELETE FROM message_keys_log WHERE rowid <= ?");
+  if (step.folded_up_to) {
+    auto stmt = conn_.prepare("UPDATE message_keys_state SET folded_up_to = max(folded_up_to, ?)");
     if (!stmt.ok()) return stmt.take_error();
     Stmt s(*stmt);
-    s.bind(1, *step.delete_log_up_to);
+    s.bind(1, *step.folded_up_to);
     if (auto st = finish_write(s, "fold_keys"); !st.ok()) return st;
   }
   if (step.begin == step.end) return {};

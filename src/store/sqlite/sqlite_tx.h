@@ -24,8 +24,10 @@ namespace hookwire::store {
 
 class SqliteTx final : public Tx {
  public:
-  // `keys`: the writer's RecentKeys (nullptr on readers, which then read message_keys_log instead).
-  explicit SqliteTx(Connection& conn, const RecentKeys* keys = nullptr) : conn_(conn), keys_(keys) {}
+  // `keys`: the writer's RecentKeys (nullptr on readers, which then scan the newest messages instead).
+  // `next_message_rowid`: the writer's counter of message rowids (recent_keys.h); nullptr: SQLite's choice.
+  explicit SqliteTx(Connection& conn, const RecentKeys* keys = nullptr, int64_t* next_message_rowid = nullptr)
+      : conn_(conn), keys_(keys), next_message_rowid_(next_message_rowid) {}
 
   // The connection underneath, for tests that need to provoke backend failures.
   Connection& connection() { return conn_; }
@@ -46,7 +48,6 @@ class SqliteTx final : public Tx {
   struct PendingKey {
     std::string entry_key;
     int64_t msg_rowid;
-    int64_t log_rowid;
   };
   std::vector<PendingKey>& pending_keys() { return pending_keys_; }
   // Writes one fold step into message_keys (see recent_keys.h).
@@ -145,6 +146,7 @@ class SqliteTx final : public Tx {
 
   Connection& conn_;
   const RecentKeys* keys_;
+  int64_t* next_message_rowid_ = nullptr;
   std::vector<PendingKey> pending_keys_;
   size_t pending_mark_ = 0;
   std::unordered_map<std::string, Application> applications_;  // by the id or uid they were asked for
