@@ -15,7 +15,7 @@
 #   HOOKWIRE_BIN  use this hookwire binary instead of building one (build it in Release)
 #   BUILD_DIR     where to build hookwire in Release if HOOKWIRE_BIN is unset (default <repo>/build-bench)
 #   DURABILITY    full (default, the measured figure) or normal (diagnosis only: no fsync per commit)
-#   HOOKWIRE_THREADS  passed to `hookwire serve --threads` (default 0: one per core)
+#   HOOKWIRE_THREADS  passed to `hookwire serve --threads` (default 0: one more than the cores)
 #   ONLY          run only these servers (space-separated subset of "hookwire webhook express")
 #   KEEP=1        keep the temp directory (data dir, logs, raw wrk output)
 set -euo pipefail

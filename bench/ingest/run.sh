@@ -8,11 +8,11 @@
 #   CONNECTIONS   keep-alive connections (default 64)
 #   WRK_THREADS   wrk threads (default 2)
 #   BODY_BYTES    request body size (default 1024)
-#   NGINX_WORKERS nginx worker_processes (default auto = one per core, like hookwire's I/O threads)
+#   NGINX_WORKERS nginx worker_processes (default auto = one per core: nginx's fastest on 2 cores)
 #   HOOKWIRE_BIN  use this hookwire binary instead of building one
 #   BUILD_DIR     where to build hookwire in Release if HOOKWIRE_BIN is unset (default <repo>/build-bench)
 #   DURABILITY    full (default, the measured figure) or normal (diagnosis only: no fsync per commit)
-#   HOOKWIRE_THREADS  passed to `hookwire serve --threads` (default 0: one per core)
+#   HOOKWIRE_THREADS  passed to `hookwire serve --threads` (default 0: one more than the cores)
 #   SKIP_NGINX=1  measure hookwire only; KEEP=1 keep the temp directory (data dir, logs)
 set -euo pipefail
 

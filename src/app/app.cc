@@ -293,9 +293,13 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   api::v1::add_routes(parts->router, &parts->context);
 
   api::ServerOptions server_options;
+  // By default one loop more than the cores: the store's threads (writer, syncer, checkpointer) share the
+  // cores with the loops, and a loop whose thread is preempted holds up every connection on it. On 2 cores,
+  // 3 loops served bench/inbound 8 % faster than 2, its rejection path 9 % and bench/ingest 1-7 %; 4 or
+  // more were slower again (bench/inbound/README.md).
   server_options.threads = options.threads > 0
                                ? options.threads
-                               : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+                               : std::max(1, static_cast<int>(std::thread::hardware_concurrency())) + 1;
   server_options.body_limit = options.body_limit;
   server_options.max_connections = options.max_connections;
   server_options.request_timeout = options.request_timeout;

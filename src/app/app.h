@@ -28,7 +28,7 @@ struct AppOptions {
   std::filesystem::path data_dir = "hookwire-data";
   std::string admin_token;  // required (resolve_admin_token() makes one)
   store::Durability durability = store::Durability::kFull;
-  int threads = 0;  // 0: one per core
+  int threads = 0;  // I/O loops; 0: one more than the cores
   size_t body_limit = 1 << 20;
   size_t max_connections = 10'000;
   std::chrono::milliseconds request_timeout{30'000};

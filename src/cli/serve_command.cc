@@ -182,7 +182,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->envname("HOOKWIRE_MAX_CONNECTIONS")
       ->check(CLI::Range(size_t{1}, size_t{1'000'000}))
       ->capture_default_str();
-  cmd->add_option("--threads", flags->threads, "I/O threads (0: one per core)")
+  cmd->add_option("--threads", flags->threads, "I/O threads (0: one more than the cores)")
       ->envname("HOOKWIRE_THREADS")
       ->check(CLI::Range(0, 256))
       ->capture_default_str();
