@@ -27,6 +27,7 @@
 // Idempotent; the destructor calls it. Do not call stop() from a done callback (it joins that thread).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -91,6 +92,9 @@ class SqliteStore final : public Store {
   std::condition_variable write_cv_;
   std::vector<WriteOp> write_queue_;  // guarded by write_mu_
   bool writes_closed_ = false;        // guarded by write_mu_
+  // Counts submitted writes (changed under write_mu_): a spinning writer watches it without the mutex.
+  std::atomic<uint64_t> writes_submitted_{0};
+  bool spin_before_waiting_ = false;  // writer thread only: its last wait was short (kWriterSpin)
   // Writer-thread only: the batch in flight and its per-fn results (kept to reuse their capacity).
   std::vector<WriteOp> batch_;
   std::vector<Status> results_;
