@@ -79,6 +79,7 @@ void RecentKeys::add(std::string entry_key, int64_t msg_rowid) {
 
 void RecentKeys::freeze() {
   frozen_.swap(current_);
+  current_.reserve(kGenerationKeys);  // grown once, not rehashed step by step while the writer waits
   fold_order_.clear();
   fold_order_.reserve(frozen_.size());
   for (const auto& e : frozen_) fold_order_.push_back(&e);

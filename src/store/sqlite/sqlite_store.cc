@@ -34,10 +34,11 @@ constexpr int kMaxWalPages = 65536;
 // How long the writer, out of work under load, yields the CPU (sched_yield) watching for the next write
 // before it sleeps on its condition variable. On a virtual machine whose idle vCPUs halt (no guest halt
 // polling, as on the benchmark machines), waking a thread on an idle vCPU takes ~36 us: a futex ping-pong
-// between threads on two vCPUs measured 72 us a round trip, against 1.7 us on one. At ~45,000 writes/s the
-// next one comes sooner than that, so a sleeping writer made every batch wait for a wake-up. Yielding keeps
-// its vCPU awake while handing it to any runnable thread. Adaptive: the writer spins only when its previous
-// wait ended within this time, so a trickle of writes costs no spinning. bench/inbound: +3-5 % (its README).
+// between threads on two vCPUs measured 72 us a round trip, against 1.7 us on one (bench/wakeup). At ~45,000
+// writes/s the next one comes sooner than that, so a sleeping writer made every batch wait for a wake-up.
+// Yielding keeps its vCPU awake while handing it to any runnable thread. Adaptive: the writer spins only when
+// its previous wait ended within this time, so a trickle of writes costs no spinning. bench/inbound: +3-5 %
+// (its README).
 constexpr auto kWriterSpin = std::chrono::microseconds(100);
 
 constexpr const char* kWalPragmas = "PRAGMA journal_size_limit = 67108864";
