@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "store/sqlite/recent_keys.h"
+
 namespace hookwire::store {
 
 namespace {
@@ -15,6 +17,16 @@ void held_row(sqlite3_context* ctx, int, sqlite3_value** argv) {
   const auto* rows = static_cast<const std::vector<int64_t>*>(sqlite3_value_pointer(argv[0], kRowsPointer));
   const int64_t rowid = sqlite3_value_int64(argv[1]);
   sqlite3_result_int(ctx, rows && std::binary_search(rows->begin(), rows->end(), rowid) ? 1 : 0);
+}
+
+// hookwire_key_hash(app_id, key): what message_keys stores of a key (RecentKeys::hash), as a signed integer.
+void key_hash(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  const auto text = [](sqlite3_value* v) {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_value_text(v));
+    return std::string_view(p ? p : "", static_cast<size_t>(sqlite3_value_bytes(v)));
+  };
+  const uint64_t h = RecentKeys::hash(RecentKeys::entry_key(text(argv[0]), text(argv[1])));
+  sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(h));
 }
 }  // namespace
 
@@ -39,6 +51,9 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, co
   sqlite3_busy_timeout(db, options.busy_timeout_ms);
   sqlite3_create_function_v2(db, "held_row", 2, SQLITE_UTF8 | SQLITE_INNOCUOUS, nullptr, held_row, nullptr,
                              nullptr, nullptr);
+  sqlite3_create_function_v2(db, "hookwire_key_hash", 2,
+                             SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_DETERMINISTIC, nullptr, key_hash,
+                             nullptr, nullptr, nullptr);
   // Foreign keys stay off: the store deletes dependants explicitly (delete_application), and the hot insert
   // path should not pay for parent lookups.
   const std::string pragmas =

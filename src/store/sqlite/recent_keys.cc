@@ -51,6 +51,32 @@ size_t KeyFilter::bytes() const {
   return n;
 }
 
+uint64_t RecentKeys::hash(std::string_view entry_key) {
+  // Stored on disk, so defined here byte for byte (std::hash may differ between library versions): eight
+  // bytes at a time, little-endian, each word mixed in with multiply-rotate steps, then murmur3's finalizer.
+  constexpr uint64_t kMul = 0x9E3779B97F4A7C15;
+  uint64_t h = 0x243F6A8885A308D3 ^ (entry_key.size() * kMul);
+  const auto* p = reinterpret_cast<const unsigned char*>(entry_key.data());
+  size_t left = entry_key.size();
+  while (left > 0) {
+    const size_t n = std::min<size_t>(8, left);
+    uint64_t w = 0;
+    for (size_t i = 0; i < n; ++i) w |= uint64_t{p[i]} << (8 * i);
+    p += n;
+    left -= n;
+    w *= 0xFF51AFD7ED558CCD;
+    w = (w << 31) | (w >> 33);
+    h ^= w;
+    h = ((h << 27) | (h >> 37)) * kMul + 0x52DCE729;
+  }
+  h ^= h >> 33;
+  h *= 0xFF51AFD7ED558CCD;
+  h ^= h >> 33;
+  h *= 0xC4CEB9FE1A85EC53;
+  h ^= h >> 33;
+  return h;
+}
+
 std::string RecentKeys::entry_key(std::string_view app_id, std::string_view key) {
   std::string k;
   k.reserve(key.size() + 1 + app_id.size());
@@ -58,11 +84,6 @@ std::string RecentKeys::entry_key(std::string_view app_id, std::string_view key)
   k.push_back('\0');
   k.append(app_id);
   return k;
-}
-
-std::pair<std::string_view, std::string_view> RecentKeys::split(std::string_view entry_key) {
-  const size_t nul = entry_key.rfind('\0');  // application ids have no NUL; a key (from JSON) might
-  return {entry_key.substr(nul + 1), entry_key.substr(0, nul)};
 }
 
 std::optional<int64_t> RecentKeys::find(const std::string& entry_key) const {
@@ -82,9 +103,9 @@ void RecentKeys::freeze() {
   current_.reserve(kGenerationKeys);  // grown once, not rehashed step by step while the writer waits
   fold_order_.clear();
   fold_order_.reserve(frozen_.size());
-  for (const auto& e : frozen_) fold_order_.push_back(&e);
+  for (const auto& e : frozen_) fold_order_.push_back({hash(e.first), &e});
   std::sort(fold_order_.begin(), fold_order_.end(),
-            [](const Entry* a, const Entry* b) { return a->first < b->first; });
+            [](const Folded& a, const Folded& b) { return a.hash < b.hash; });
   folded_ = 0;
   frozen_last_rowid_ = current_last_rowid_;
   current_last_rowid_ = 0;
@@ -103,7 +124,7 @@ RecentKeys::FoldStep RecentKeys::next_fold_step() const {
 }
 
 void RecentKeys::fold_step_committed(const FoldStep& step) {
-  for (auto it = step.begin; it != step.end; ++it) indexed((*it)->first);
+  for (auto it = step.begin; it != step.end; ++it) indexed_hash(it->hash);
   folded_ += static_cast<size_t>(step.end - step.begin);
   if (!step.folded_up_to) return;
   // The generation is in the index and a restart no longer reads it back: lookups go to the index now.

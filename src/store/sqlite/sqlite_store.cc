@@ -183,11 +183,11 @@ Status SqliteStore::load_recent_keys() {
   // What the index holds, into the filter in front of it: one pass over message_keys (~0.4 s per million
   // keys), on the checkpointer's connection, whose small page cache does not keep the index in memory.
   {
-    auto stmt = checkpoint_conn_->prepare("SELECT key, app_id FROM message_keys");
+    auto stmt = checkpoint_conn_->prepare("SELECT hash FROM message_keys");
     if (!stmt.ok()) return stmt.take_error();
     Stmt s(*stmt);
     int rc;
-    while ((rc = s.step()) == SQLITE_ROW) recent_keys_.indexed(RecentKeys::entry_key(s.text(1), s.text(0)));
+    while ((rc = s.step()) == SQLITE_ROW) recent_keys_.indexed_hash(static_cast<uint64_t>(s.int64(0)));
     if (rc != SQLITE_DONE) return checkpoint_conn_->error("load_recent_keys");
   }
   // The keys no fold has put in the index yet: those of the messages above the mark, oldest first. Message

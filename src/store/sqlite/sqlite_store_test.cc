@@ -130,8 +130,10 @@ TEST_F(SqliteStoreTest, MigrationTenPutsTheKeysLogIntoTheIndex) {
   auto store = open_in(dir_.string());
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(query(path, "SELECT count(*) FROM sqlite_master WHERE name = 'message_keys_log'"), "0");
-  EXPECT_EQ(query(path, "SELECT group_concat(key) FROM (SELECT key FROM message_keys ORDER BY key)"),
-            "folded,logged");
+  // (The index holds hashes since migration 11: the entries of both messages.)
+  EXPECT_EQ(
+      query(path, "SELECT group_concat(msg_rowid) FROM (SELECT msg_rowid FROM message_keys ORDER BY 1)"),
+      "5,6");
   EXPECT_EQ(query(path, "SELECT folded_up_to FROM message_keys_state"), "6");
   Message again;
   again.app_id = "app_m";
@@ -150,6 +152,78 @@ TEST_F(SqliteStoreTest, MigrationTenPutsTheKeysLogIntoTheIndex) {
   ASSERT_TRUE(write(*store, [&](Tx& tx) { return tx.insert_message(again); }).ok());
   EXPECT_EQ(query(path, "SELECT rowid FROM messages WHERE id = '" + again.id + "'"), "7");
   store->stop();
+}
+
+// Migration 11 turns message_keys into (hash, message rowid) entries. A probe returns every message whose key
+// hashes alike, newest first, and each is checked against its row: an entry pointing at a message that does
+// not hold the key (a key used again, or two keys sharing a hash) is passed over.
+TEST_F(SqliteStoreTest, MigrationElevenHashesTheIndexAndAProbeChecksEachCandidate) {
+  std::filesystem::create_directories(dir_);
+  const auto path = (dir_ / "hookwire.db").string();
+  {
+    auto conn = Connection::open(path, {});
+    ASSERT_TRUE(conn.ok());
+    ASSERT_TRUE(migrate(**conn, path, 10).ok());
+    ASSERT_TRUE(
+        (*conn)
+            ->exec(
+                "INSERT INTO applications (id, uid, name, throttle_rate, metadata, created_at, updated_at) "
+                "VALUES ('app_h', NULL, 'h', NULL, '{}', 1, 1);"
+                "INSERT INTO messages (rowid, app_id, id, event_type, payload, created_at, "
+                "idempotency_key, request_hash) VALUES "
+                "(5, 'app_h', 'msg_1', 'e', '{}', 1, 'first', 'h'),"
+                "(6, 'app_h', 'msg_2', 'e', '{}', 1, 'second', 'h');"
+                "INSERT INTO message_keys VALUES ('first', 'app_h', 5), ('second', 'app_h', 6);"
+                "UPDATE message_keys_state SET folded_up_to = 6;")
+            .ok());
+  }
+  auto store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(query(path, "PRAGMA user_version"), std::to_string(latest_schema_version()));
+  const auto hash_of = [](const char* key) {
+    return std::to_string(static_cast<int64_t>(RecentKeys::hash(RecentKeys::entry_key("app_h", key))));
+  };
+  EXPECT_EQ(query(path,
+                  "SELECT group_concat(hash || ':' || msg_rowid) FROM (SELECT * FROM message_keys "
+                  "ORDER BY msg_rowid)"),
+            hash_of("first") + ":5," + hash_of("second") + ":6");
+  // A decoy: the hash of "first" pointing at the newer message 6, which holds "second". It is checked first
+  // and passed over.
+  query(path, "INSERT INTO message_keys VALUES (" + hash_of("first") + ", 6)");
+  store.reset();
+  store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  std::string found;
+  std::promise<void> read;
+  store->submit_read(
+      [&](Tx& tx) {
+        if (auto got = tx.get_message_by_idempotency_key("app_h", "first"); got.ok()) found = got->id;
+      },
+      [&] { read.set_value(); });
+  read.get_future().wait();
+  EXPECT_EQ(found, "msg_1");
+  Message again;
+  again.app_id = "app_h";
+  again.event_type = "e";
+  again.payload = "{}";
+  again.created_at = from_unix_millis(2);
+  again.request_hash = "h";
+  for (const char* key : {"first", "second"}) {
+    again.id = new_id(id_prefix::kMessage);
+    again.idempotency_key = key;
+    auto st = write(*store, [&](Tx& tx) { return tx.insert_message(again); });
+    EXPECT_EQ(st.ok() ? Errc::kInternal : st.error().code, Errc::kConflict) << key;
+  }
+  store->stop();
+}
+
+// The index keeps these hashes on disk: they must never change.
+TEST(RecentKeys, HashIsFixed) {
+  EXPECT_EQ(RecentKeys::hash(""), 8848935107335307795u);
+  EXPECT_EQ(RecentKeys::hash(RecentKeys::entry_key("app_1", "k")), 5338402961688287644u);
+  EXPECT_EQ(RecentKeys::hash(RecentKeys::entry_key("app_2Ls7YsVdqXkx0M3Ez4lb3AbCdEf",
+                                                   "0d6f1c2e-7b1f-4a4e-9a55-3c1e2f9b8d7a")),
+            11477208960855061517u);
 }
 
 TEST_F(SqliteStoreTest, AnExistingFileKeepsItsPageSize) {
@@ -362,7 +436,7 @@ TEST_F(SqliteStoreTest, FailedCommitFailsTheWholeBatch) {
   EXPECT_TRUE(found.get_future().get());
 }
 
-TEST(RecentKeys, FindsTheNewestHintAndFoldsAFrozenGenerationInKeyOrderThenMovesTheMark) {
+TEST(RecentKeys, FindsTheNewestHintAndFoldsAFrozenGenerationInHashOrderThenMovesTheMark) {
   RecentKeys keys;
   const auto key = [](size_t i) { return RecentKeys::entry_key("app_1", fmt::format("k{:06}", i)); };
   EXPECT_TRUE(keys.next_fold_step().empty());
@@ -376,13 +450,14 @@ TEST(RecentKeys, FindsTheNewestHintAndFoldsAFrozenGenerationInKeyOrderThenMovesT
   EXPECT_EQ(keys.find(key(0)), std::optional<int64_t>(100000));
   EXPECT_EQ(keys.find(RecentKeys::entry_key("app_2", "k000000")), std::nullopt);
 
-  std::string last;
+  uint64_t last = 0;
   size_t folded = 0;
   for (auto step = keys.next_fold_step(); !step.folded_up_to; step = keys.next_fold_step()) {
     ASSERT_FALSE(step.empty());
     for (auto it = step.begin; it != step.end; ++it) {
-      EXPECT_LT(last, (*it)->first);
-      last = (*it)->first;
+      EXPECT_EQ(it->hash, RecentKeys::hash(it->entry->first));
+      if (folded > 0) EXPECT_LT(last, it->hash);  // in the index's order
+      last = it->hash;
       ++folded;
     }
     EXPECT_LE(static_cast<size_t>(step.end - step.begin), RecentKeys::kFoldChunk);

@@ -438,9 +438,11 @@ Status SqliteTx::delete_application(std::string_view id) {
   // Dependants first; the application row last, so "not found" is decided by it.
   for (const char* sql :
        {"DELETE FROM attempts WHERE app_id = ?", "DELETE FROM deliveries WHERE app_id = ?",
-        // message_keys leads with the key: its rows are found through the messages that hold them.
-        "DELETE FROM message_keys WHERE (key, app_id) IN (SELECT idempotency_key, app_id FROM messages "
-        "WHERE app_id = ?1 AND idempotency_key IS NOT NULL)",
+        // message_keys holds hashes: its entries are found through the keys of the application's messages,
+        // also those left pointing at an earlier holder of a key used again.
+        "DELETE FROM message_keys WHERE hash IN (SELECT hookwire_key_hash(app_id, idempotency_key) FROM "
+        "messages WHERE app_id = ?1 AND idempotency_key IS NOT NULL) AND (SELECT app_id FROM messages "
+        "WHERE rowid = msg_rowid) = ?1",
         "DELETE FROM messages WHERE app_id = ?", "DELETE FROM endpoints WHERE app_id = ?",
         "DELETE FROM applications WHERE id = ?"}) {
     auto stmt = conn_.prepare(sql);
@@ -701,62 +703,66 @@ Status SqliteTx::insert_message(const Message& msg) {
   return {};
 }
 
-Result<std::optional<int64_t>> SqliteTx::query_rowid(std::string_view sql, std::string_view app_id,
-                                                     std::string_view key, std::string_view what) {
-  auto stmt = conn_.prepare(sql);
-  if (!stmt.ok()) return stmt.take_error();
-  Stmt s(*stmt);
-  s.bind(1, app_id);
-  s.bind(2, key);
-  const int rc = s.step();
-  if (rc == SQLITE_ROW) return std::optional<int64_t>(s.int64(0));
-  if (rc == SQLITE_DONE) return std::optional<int64_t>();
-  return conn_.error(what);
-}
-
-Result<std::optional<int64_t>> SqliteTx::key_hint(std::string_view app_id, std::string_view key) {
+Result<std::vector<int64_t>> SqliteTx::key_hints(std::string_view app_id, std::string_view key) {
+  using Hints = std::vector<int64_t>;
+  const std::string k = RecentKeys::entry_key(app_id, key);
   if (keys_) {
-    const std::string k = RecentKeys::entry_key(app_id, key);
     for (auto it = pending_keys_.rbegin(); it != pending_keys_.rend(); ++it)
-      if (it->entry_key == k) return std::optional<int64_t>(it->msg_rowid);
-    if (auto rowid = keys_->find(k)) return rowid;
-    if (!keys_->maybe_indexed(k)) return std::optional<int64_t>();
+      if (it->entry_key == k) return Hints{it->msg_rowid};
+    if (auto rowid = keys_->find(k)) return Hints{*rowid};
+    if (!keys_->maybe_indexed(k)) return Hints{};
   } else {
     // Not the writer, so no memory of the keys not folded yet: look among the messages above the fold's mark
     // (a scan of the newest rows, but no hot path reads keys off the writer).
-    auto recent = query_rowid(
+    auto stmt = conn_.prepare(
         "SELECT rowid FROM messages WHERE rowid > (SELECT folded_up_to FROM message_keys_state) AND "
-        "app_id = ?1 AND idempotency_key = ?2 ORDER BY rowid DESC LIMIT 1",
-        app_id, key, "get_message_by_idempotency_key");
-    if (!recent.ok() || *recent) return recent;
+        "app_id = ?1 AND idempotency_key = ?2 ORDER BY rowid DESC LIMIT 1");
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    s.bind(1, app_id);
+    s.bind(2, key);
+    const int rc = s.step();
+    if (rc == SQLITE_ROW) return Hints{s.int64(0)};
+    if (rc != SQLITE_DONE) return conn_.error("get_message_by_idempotency_key");
   }
-  return query_rowid("SELECT msg_rowid FROM message_keys WHERE app_id = ? AND key = ?", app_id, key,
-                     "get_message_by_idempotency_key");
+  // The index: every message whose key hashes alike, newest first (one, unless the key was used again after
+  // its TTL or two keys share a hash).
+  auto stmt = conn_.prepare("SELECT msg_rowid FROM message_keys WHERE hash = ? ORDER BY msg_rowid DESC");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, static_cast<int64_t>(RecentKeys::hash(k)));
+  Hints hints;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) hints.push_back(s.int64(0));
+  if (rc != SQLITE_DONE) return conn_.error("get_message_by_idempotency_key");
+  return hints;
 }
 
 Result<Message> SqliteTx::get_message_by_idempotency_key(std::string_view app_id, std::string_view key) {
-  auto hint = key_hint(app_id, key);
-  if (!hint.ok()) return hint.take_error();
-  if (!*hint) return Error::not_found("no message with this idempotency key");
-  // The hint holds only if the row still has this application and key.
+  auto hints = key_hints(app_id, key);
+  if (!hints.ok()) return hints.take_error();
+  // A hint holds only if the row still has this application and key.
   static const std::string sql = fmt::format(
       "SELECT {}, idempotency_key, request_hash FROM messages WHERE rowid = ? AND app_id = ? AND "
       "idempotency_key = ?",
       kMessageCols);
-  auto stmt = conn_.prepare(sql);
-  if (!stmt.ok()) return stmt.take_error();
-  Stmt s(*stmt);
-  s.bind(1, **hint);
-  s.bind(2, app_id);
-  s.bind(3, key);
-  const int rc = s.step();
-  if (rc == SQLITE_DONE) return Error::not_found("no message with this idempotency key");
-  if (rc != SQLITE_ROW) return conn_.error("get_message_by_idempotency_key");
-  auto msg = read_message(s);
-  if (!msg.ok()) return msg;
-  msg->idempotency_key = s.opt_text(7);
-  msg->request_hash = s.text(8);
-  return msg;
+  for (const int64_t rowid : *hints) {
+    auto stmt = conn_.prepare(sql);
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    s.bind(1, rowid);
+    s.bind(2, app_id);
+    s.bind(3, key);
+    const int rc = s.step();
+    if (rc == SQLITE_DONE) continue;
+    if (rc != SQLITE_ROW) return conn_.error("get_message_by_idempotency_key");
+    auto msg = read_message(s);
+    if (!msg.ok()) return msg;
+    msg->idempotency_key = s.opt_text(7);
+    msg->request_hash = s.text(8);
+    return msg;
+  }
+  return Error::not_found("no message with this idempotency key");
 }
 
 Status SqliteTx::fold_keys(const RecentKeys::FoldStep& step) {
@@ -768,14 +774,13 @@ Status SqliteTx::fold_keys(const RecentKeys::FoldStep& step) {
     if (auto st = finish_write(s, "fold_keys"); !st.ok()) return st;
   }
   if (step.begin == step.end) return {};
-  auto stmt = conn_.prepare("INSERT OR REPLACE INTO message_keys (app_id, key, msg_rowid) VALUES (?, ?, ?)");
+  // OR IGNORE: a step offered again after its transaction failed may find some of its entries there.
+  auto stmt = conn_.prepare("INSERT OR IGNORE INTO message_keys (hash, msg_rowid) VALUES (?, ?)");
   if (!stmt.ok()) return stmt.take_error();
   for (auto it = step.begin; it != step.end; ++it) {
-    const auto [app_id, key] = RecentKeys::split((*it)->first);
     Stmt s(*stmt);
-    s.bind(1, app_id);
-    s.bind(2, key);
-    s.bind(3, (*it)->second);
+    s.bind(1, static_cast<int64_t>(it->hash));
+    s.bind(2, it->entry->second);
     if (auto st = finish_write(s, "fold_keys"); !st.ok()) return st;
   }
   return {};

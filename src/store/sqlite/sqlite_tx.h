@@ -139,10 +139,9 @@ class SqliteTx final : public Tx {
   Status finish_write(Stmt& s, std::string_view what, Conflict conflict);
   Status finish_write(Stmt& s, std::string_view what);
 
-  // The message rowid the newest hint gives for `key` (see recent_keys.h); unchecked against the row.
-  Result<std::optional<int64_t>> key_hint(std::string_view app_id, std::string_view key);
-  Result<std::optional<int64_t>> query_rowid(std::string_view sql, std::string_view app_id,
-                                             std::string_view key, std::string_view what);
+  // The message rowids that may hold `key`, to check against their rows in this order (see recent_keys.h):
+  // the newest hint in memory, or else the index's entries of the key's hash, newest first.
+  Result<std::vector<int64_t>> key_hints(std::string_view app_id, std::string_view key);
 
   Connection& conn_;
   const RecentKeys* keys_;
