@@ -456,7 +456,9 @@ TEST(RecentKeys, FindsTheNewestHintAndFoldsAFrozenGenerationInHashOrderThenMoves
     ASSERT_FALSE(step.empty());
     for (auto it = step.begin; it != step.end; ++it) {
       EXPECT_EQ(it->hash, RecentKeys::hash(it->entry->first));
-      if (folded > 0) EXPECT_LT(last, it->hash);  // in the index's order
+      if (folded > 0) {
+        EXPECT_LT(last, it->hash);  // in the index's order
+      }
       last = it->hash;
       ++folded;
     }
