@@ -229,7 +229,8 @@ CREATE TABLE message_keys_hashed (
   msg_rowid INTEGER NOT NULL,
   PRIMARY KEY (hash, msg_rowid)
 ) WITHOUT ROWID;
-INSERT OR IGNORE INTO message_keys_hashed SELECT hookwire_key_hash(app_id, key), msg_rowid FROM message_keys;
+INSERT OR IGNORE INTO message_keys_hashed
+  SELECT hookwire_key_hash(app_id, key), msg_rowid FROM message_keys ORDER BY 1, 2;  -- in the index's order
 DROP TABLE message_keys;
 ALTER TABLE message_keys_hashed RENAME TO message_keys;
 )sql",
