@@ -124,7 +124,7 @@ RecentKeys::FoldStep RecentKeys::next_fold_step() const {
 }
 
 void RecentKeys::fold_step_committed(const FoldStep& step) {
-  for (auto it = step.begin; it != step.end; ++it) indexed_hash(it->hash);
+  for (auto it = step.begin; it != step.end; ++it) indexed(it->hash);
   folded_ += static_cast<size_t>(step.end - step.begin);
   if (!step.folded_up_to) return;
   // The generation is in the index and a restart no longer reads it back: lookups go to the index now.

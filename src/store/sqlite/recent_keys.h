@@ -101,12 +101,11 @@ class RecentKeys {
   // The step's transaction committed: its keys are in the index, or the generation is done.
   void fold_step_committed(const FoldStep& step);
 
-  // The index holds `entry_key` (each fold step as it commits), or an entry of this hash (at open: every
-  // entry read from it).
-  void indexed(std::string_view entry_key) { index_filter_.add(hash(entry_key)); }
-  void indexed_hash(uint64_t hash) { index_filter_.add(hash); }
-  // False only when the index surely does not hold `entry_key`.
-  bool maybe_indexed(std::string_view entry_key) const { return index_filter_.may_contain(hash(entry_key)); }
+  // The index holds an entry of this hash() (at open: every entry read from it; then each fold step as it
+  // commits).
+  void indexed(uint64_t key_hash) { index_filter_.add(key_hash); }
+  // False only when the index surely holds no entry of this hash().
+  bool maybe_indexed(uint64_t key_hash) const { return index_filter_.may_contain(key_hash); }
 
   // What `message_keys` stores of an entry key: a 64-bit hash that is the same in every build and process
   // (it is kept on disk), with the message rowid. Entries of equal hash are told apart by their message row.

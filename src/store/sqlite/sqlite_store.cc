@@ -187,7 +187,7 @@ Status SqliteStore::load_recent_keys() {
     if (!stmt.ok()) return stmt.take_error();
     Stmt s(*stmt);
     int rc;
-    while ((rc = s.step()) == SQLITE_ROW) recent_keys_.indexed_hash(static_cast<uint64_t>(s.int64(0)));
+    while ((rc = s.step()) == SQLITE_ROW) recent_keys_.indexed(static_cast<uint64_t>(s.int64(0)));
     if (rc != SQLITE_DONE) return checkpoint_conn_->error("load_recent_keys");
   }
   // The keys no fold has put in the index yet: those of the messages above the mark, oldest first. Message

@@ -706,11 +706,12 @@ Status SqliteTx::insert_message(const Message& msg) {
 Result<std::vector<int64_t>> SqliteTx::key_hints(std::string_view app_id, std::string_view key) {
   using Hints = std::vector<int64_t>;
   const std::string k = RecentKeys::entry_key(app_id, key);
+  const uint64_t hash = RecentKeys::hash(k);  // the filter's and the index's
   if (keys_) {
     for (auto it = pending_keys_.rbegin(); it != pending_keys_.rend(); ++it)
       if (it->entry_key == k) return Hints{it->msg_rowid};
     if (auto rowid = keys_->find(k)) return Hints{*rowid};
-    if (!keys_->maybe_indexed(k)) return Hints{};
+    if (!keys_->maybe_indexed(hash)) return Hints{};
   } else {
     // Not the writer, so no memory of the keys not folded yet: look among the messages above the fold's mark
     // (a scan of the newest rows, but no hot path reads keys off the writer).
@@ -730,7 +731,7 @@ Result<std::vector<int64_t>> SqliteTx::key_hints(std::string_view app_id, std::s
   auto stmt = conn_.prepare("SELECT msg_rowid FROM message_keys WHERE hash = ? ORDER BY msg_rowid DESC");
   if (!stmt.ok()) return stmt.take_error();
   Stmt s(*stmt);
-  s.bind(1, static_cast<int64_t>(RecentKeys::hash(k)));
+  s.bind(1, static_cast<int64_t>(hash));
   Hints hints;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) hints.push_back(s.int64(0));
@@ -746,9 +747,9 @@ Result<Message> SqliteTx::get_message_by_idempotency_key(std::string_view app_id
       "SELECT {}, idempotency_key, request_hash FROM messages WHERE rowid = ? AND app_id = ? AND "
       "idempotency_key = ?",
       kMessageCols);
+  auto stmt = conn_.prepare(sql);
+  if (!stmt.ok()) return stmt.take_error();
   for (const int64_t rowid : *hints) {
-    auto stmt = conn_.prepare(sql);
-    if (!stmt.ok()) return stmt.take_error();
     Stmt s(*stmt);
     s.bind(1, rowid);
     s.bind(2, app_id);
