@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -18,6 +19,7 @@
 #include <cassert>
 #include <condition_variable>
 #include <future>
+#include <limits>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "api/errors.h"
+#include "api/request_framing.h"
 
 namespace hookwire::api {
 
@@ -44,6 +47,8 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 // closing does not reset the connection before the client has read the response.
 constexpr std::chrono::milliseconds kLingerMax{1000};
 constexpr size_t kLingerBytes = 1 << 20;
+// After a refusal on the head (401, 404, 503...) the announced body is not wanted: drain only a little.
+constexpr size_t kEarlyLingerBytes = 64 << 10;
 // Read capacity of a connection's buffer. Beast reads at most the buffer's free capacity per call (and 512
 // bytes into an empty flat_buffer), so without this a 1.2 KB request costs three recvmsg calls and three
 // trips through the event loop. 8 KiB holds a typical API request (headers and body) in one read; bigger
@@ -69,6 +74,66 @@ struct SeriesKeyHash {
   }
 };
 
+// The server-wide budget of body bytes that requests not yet authenticated may hold at once. take() is one
+// atomic add (and a subtract when refused); only bodies not already in the read buffer take from it.
+class BodyBudget {
+ public:
+  explicit BodyBudget(size_t limit) : limit_(limit) {}
+
+  // A share of the budget, given back when destroyed.
+  class Hold {
+   public:
+    Hold() = default;
+    Hold(BodyBudget* budget, size_t bytes) : budget_(budget), bytes_(bytes) {}
+    Hold(Hold&& o) noexcept : budget_(std::exchange(o.budget_, nullptr)), bytes_(o.bytes_) {}
+    Hold& operator=(Hold&& o) noexcept {
+      if (this != &o) {
+        release();
+        budget_ = std::exchange(o.budget_, nullptr);
+        bytes_ = o.bytes_;
+      }
+      return *this;
+    }
+    ~Hold() { release(); }
+    explicit operator bool() const { return budget_ != nullptr; }
+
+   private:
+    void release() {
+      if (budget_) budget_->used_.fetch_sub(bytes_, std::memory_order_relaxed);
+      budget_ = nullptr;
+    }
+    BodyBudget* budget_ = nullptr;
+    size_t bytes_ = 0;
+  };
+
+  // An empty Hold when `bytes` does not fit in what is left.
+  Hold take(size_t bytes) {
+    const size_t before = used_.fetch_add(bytes, std::memory_order_relaxed);
+    if (bytes > limit_ || before > limit_ - bytes) {
+      used_.fetch_sub(bytes, std::memory_order_relaxed);
+      return {};
+    }
+    return Hold(this, bytes);
+  }
+
+ private:
+  const size_t limit_;
+  std::atomic<size_t> used_{0};
+};
+
+// 404, or 405 with Allow, for a request no route takes.
+Response no_route_response(const Router::Match& match) {
+  if (match.allowed.empty()) return error_response(Error::not_found("no such path"));
+  auto res = error_response(http::status::method_not_allowed, "method_not_allowed", "method not allowed");
+  std::string allow;
+  for (auto v : match.allowed) {
+    if (!allow.empty()) allow += ", ";
+    allow += http::to_string(v);
+  }
+  res.set(http::field::allow, allow);
+  return res;
+}
+
 }  // namespace
 
 class HttpServer::State {
@@ -76,19 +141,22 @@ class HttpServer::State {
   class Connection;
 
   // Counts one accepted connection for its whole life (including a connection that never got to run).
+  enum class Admit { kServe, kRefuse, kDrop };
   class Ticket {
    public:
-    Ticket(State* state, bool counted) : state_(state), counted_(counted) {}
-    Ticket(Ticket&& o) noexcept : state_(std::exchange(o.state_, nullptr)), counted_(o.counted_) {}
+    Ticket(State* state, Admit admit) : state_(state), admit_(admit) {}
+    Ticket(Ticket&& o) noexcept : state_(std::exchange(o.state_, nullptr)), admit_(o.admit_) {}
     Ticket& operator=(Ticket&&) = delete;
     ~Ticket() {
-      if (state_) state_->release(counted_);
+      if (state_) state_->release(admit_);
     }
-    bool counted() const { return counted_; }
+    // kServe: within max_connections; kRefuse: over it, answered 503; kDrop: over it while
+    // HttpServer::kMaxRefusing others are being answered 503: closed at once.
+    Admit admit() const { return admit_; }
 
    private:
     State* state_;
-    bool counted_;  // within max_connections (served) or over it (answered 503)
+    Admit admit_;
   };
 
   // One event loop: its io_context, its connections and its cache of metric series. Everything but the
@@ -108,7 +176,11 @@ class HttpServer::State {
       : options_(std::move(options)),
         router_(router),
         metrics_(metrics),
-        open_gauge_(metrics.gauge("http_connections_open", "Open HTTP connections.")) {
+        open_gauge_(metrics.gauge("http_connections_open", "Open HTTP connections.")),
+        budget_refusals_(metrics.counter(
+            "http_body_budget_refusals_total",
+            "Requests answered 503 because unauthenticated bodies already held the whole budget.")),
+        body_budget_(options_.unauthenticated_body_budget) {
     const int n = std::max(1, options_.threads);
     for (int i = 0; i < n; ++i) loops_.push_back(std::make_unique<Loop>(*this));
   }
@@ -118,23 +190,46 @@ class HttpServer::State {
   void stop();
 
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  size_t open_connections() {
+    std::lock_guard lock(count_mu_);
+    return open_;
+  }
 
   const ServerOptions options_;
   const Router& router_;
   metrics::Registry& metrics_;
 
+  // Counts a refusal; logs one line per episode (the first refusal after a minute without any).
+  void note_budget_full() {
+    budget_refusals_.inc();
+    const auto now = SteadyClock::now().time_since_epoch().count();
+    auto last = last_budget_refusal_.exchange(now, std::memory_order_relaxed);
+    if (now - last > std::chrono::duration_cast<SteadyClock::duration>(std::chrono::minutes(1)).count())
+      spdlog::warn(
+          "http: unauthenticated request bodies hold the whole budget of {} bytes: answering 503 "
+          "(--unauthenticated-body-budget)",
+          options_.unauthenticated_body_budget);
+  }
+
  private:
   Ticket acquire() {
     std::lock_guard lock(count_mu_);
     ++live_;
-    if (open_ >= options_.max_connections) return Ticket(this, false);
-    open_gauge_.set(static_cast<double>(++open_));
-    return Ticket(this, true);
+    if (open_ < options_.max_connections) {
+      open_gauge_.set(static_cast<double>(++open_));
+      return Ticket(this, Admit::kServe);
+    }
+    if (refusing_ < kMaxRefusing) {
+      ++refusing_;
+      return Ticket(this, Admit::kRefuse);
+    }
+    return Ticket(this, Admit::kDrop);
   }
-  void release(bool counted) {
+  void release(Admit admit) {
     std::lock_guard lock(count_mu_);
     --live_;
-    if (counted) open_gauge_.set(static_cast<double>(--open_));
+    if (admit == Admit::kServe) open_gauge_.set(static_cast<double>(--open_));
+    if (admit == Admit::kRefuse) --refusing_;
     if (live_ == 0) count_cv_.notify_all();
   }
   // Runs fn on every loop and waits until all have run it.
@@ -143,12 +238,19 @@ class HttpServer::State {
   static net::awaitable<void> accept_loop(State* state);
 
   metrics::Gauge& open_gauge_;
+  metrics::Counter& budget_refusals_;
+  std::atomic<SteadyClock::rep> last_budget_refusal_{std::numeric_limits<SteadyClock::rep>::min() / 2};
   std::atomic<bool> stopping_{false};
 
+ public:
+  BodyBudget body_budget_;
+
+ private:
   std::mutex count_mu_;
   std::condition_variable count_cv_;
-  size_t open_ = 0;  // served connections (the gauge, the cap)
-  size_t live_ = 0;  // every connection, including those being answered 503
+  size_t open_ = 0;      // served connections (the gauge, the cap)
+  size_t live_ = 0;      // every connection, including those being answered 503
+  size_t refusing_ = 0;  // connections being answered 503 (at most kMaxRefusing)
 
   std::mutex stop_mu_;
   bool started_ = false;
@@ -173,6 +275,7 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
       : state_(state),
         loop_(loop),
         opts_(state.options_),
+        limits_{state.options_.header_limit, state.options_.body_limit},
         ticket_(std::move(ticket)),
         socket_(std::move(socket)),
         timer_(loop.ioc) {
@@ -191,10 +294,16 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
     self->self_ = loop->connections.insert(loop->connections.end(), self.get());
     self->registered_ = true;
     try {
-      if (self->ticket_.counted()) {
-        co_await self->serve();
-      } else {
-        co_await self->reject();
+      switch (self->ticket_.admit()) {
+        case Admit::kServe:
+          co_await self->serve();
+          break;
+        case Admit::kRefuse:
+          co_await self->reject();
+          break;
+        case Admit::kDrop:
+          self->close_socket();
+          break;
       }
     } catch (const std::exception& e) {
       spdlog::error("http: connection failed: {}", e.what());
@@ -217,9 +326,15 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
   net::awaitable<void> reject();
   net::awaitable<void> fail(error_code ec);
   net::awaitable<void> send_error_and_close(Response res, std::string_view route, http::verb method,
-                                            SteadyClock::time_point start);
-  net::awaitable<void> linger_close();
-  error_code parse_buffered();
+                                            SteadyClock::time_point start,
+                                            size_t linger_bytes = kLingerBytes);
+  net::awaitable<void> linger_close(size_t linger_bytes);
+  // The rest of the request's body is already in the read buffer (or it has none).
+  bool body_buffered() const {
+    if (parser_->is_done()) return true;
+    const auto declared = parser_->content_length();
+    return declared && *declared <= buffer_.size();
+  }
   net::awaitable<error_code> write_response(const Response& res);
 
   void finish() {
@@ -266,11 +381,13 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
   State& state_;
   Loop& loop_;
   const ServerOptions& opts_;
+  const FramingLimits limits_;
   Ticket ticket_;
   tcp::socket socket_;  // non-blocking: write_response() tries a synchronous send first
   beast::flat_buffer buffer_;
   std::string head_;  // write_response()'s status line and header fields, reused
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<RequestParser> parser_;
+  Framing framing_;
   net::steady_timer timer_;
   SteadyClock::time_point request_start_;
   SteadyClock::time_point deadline_ = SteadyClock::time_point::max();
@@ -308,15 +425,18 @@ void HttpServer::State::Loop::record(std::string_view route, http::verb method, 
 }
 
 net::awaitable<void> HttpServer::State::Connection::serve() {
-  for (;;) {
+  for (bool first = true;; first = false) {
     if (state_.stopping()) co_return;
     if (buffer_.size() == 0) {
-      // Between requests: wait for the first byte under the idle timeout. Let the other work that is ready
-      // run first, then read: Asio tries a read at once, and straight after our answer it would fail (the
-      // client sends its next request only after reading it) and cost a system call, as would waiting for
-      // readability (an epoll_ctl each time). Under load the next request has usually arrived by the time
-      // this coroutine is resumed; when idle, it resumes at once and costs what it did before.
-      set_deadline(Phase::kIdle, SteadyClock::now() + opts_.idle_timeout);
+      // Between requests: wait for the first byte under the idle timeout (a new connection: the shorter
+      // first-byte timeout, so one that never sends a byte does not hold a slot for long). Let the other
+      // work that is ready run first, then read: Asio tries a read at once, and straight after our answer it
+      // would fail (the client sends its next request only after reading it) and cost a system call, as
+      // would waiting for readability (an epoll_ctl each time). Under load the next request has usually
+      // arrived by the time this coroutine is resumed; when idle, it resumes at once and costs what it did
+      // before.
+      set_deadline(Phase::kIdle,
+                   SteadyClock::now() + (first ? opts_.first_byte_timeout : opts_.idle_timeout));
       co_await net::post(socket_.get_executor(), net::use_awaitable);
       auto [ec, n] =
           co_await socket_.async_read_some(buffer_.prepare(beast::read_size(buffer_, kReadCapacity)), kUse);
@@ -327,13 +447,45 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
     timed_out_ = false;
     set_deadline(Phase::kReading, start + opts_.request_timeout);
     parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(std::min<size_t>(opts_.header_limit, UINT32_MAX)));
-    parser_->body_limit(opts_.body_limit);
-    parser_->eager(true);
-    if (auto ec = parse_buffered(); ec) co_return co_await fail(ec);
+    start_request(*parser_, limits_);
+    if (auto ec = feed(*parser_, buffer_); ec) co_return co_await fail(ec);
     if (!parser_->is_header_done()) {
       auto [ec, n] = co_await http::async_read_header(socket_, buffer_, *parser_, kUse);
       if (ec || timed_out_) co_return co_await fail(ec);
+    }
+    const auto method = parser_->get().method();
+    if (auto refused = check_head(*parser_, framing_))
+      co_return co_await send_error_and_close(std::move(*refused), {}, method, start);
+
+    // On the head, before any body byte is read: the route (404, 405), its admission (e.g. 401), and for a
+    // caller not authenticated by it, room in the budget of unauthenticated body bytes (503).
+    auto match = state_.router_.match(method, parser_->get().target());
+    std::optional<Response> early;
+    BodyBudget::Hold hold;
+    if (!match.handler) {
+      early = no_route_response(match);
+    } else if (match.admission->check) {
+      early = match.admission->check(parser_->get());
+    }
+    if (!early && !match.admission->authenticates && !body_buffered()) {
+      const auto declared = parser_->content_length();
+      hold = state_.body_budget_.take(declared ? static_cast<size_t>(*declared) : opts_.body_limit);
+      if (!hold) {
+        state_.note_budget_full();
+        early = error_response(Error::unavailable("too many requests in progress; retry later"),
+                               parser_->get().version(), false);
+        early->set(http::field::retry_after, "1");
+      }
+    }
+    if (early && !body_buffered()) {
+      // The body is not read: answer and close (draining little, so a refused client cannot keep us busy).
+      co_return co_await send_error_and_close(std::move(*early), match.route, method, start,
+                                              kEarlyLingerBytes);
+    }
+
+    if (!parser_->is_done()) {
+      parser_->eager(true);
+      if (auto ec = feed(*parser_, buffer_); ec) co_return co_await fail(ec);
     }
     if (!parser_->is_done()) {
       const auto& head = parser_->get();
@@ -344,14 +496,16 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
       auto [ec, n] = co_await http::async_read(socket_, buffer_, *parser_, kUse);
       if (ec || timed_out_) co_return co_await fail(ec);
     }
+    if (auto refused = check_complete(*parser_, framing_))
+      co_return co_await send_error_and_close(std::move(*refused), match.route, method, start);
 
     set_deadline(Phase::kHandling, SteadyClock::time_point::max());
     Request req = parser_->release();
-    const auto method = req.method();
-    auto match = state_.router_.match(method, req.target());
     match.params.set_peer(peer_);
     Response res;
-    if (match.handler) {
+    if (early) {
+      res = std::move(*early);
+    } else {
       bool failed = false;
       try {
         res = co_await (*match.handler)(req, match.params);
@@ -363,16 +517,6 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
         failed = true;
       }
       if (failed) res = error_response(Error::internal("internal server error"));
-    } else if (!match.allowed.empty()) {
-      res = error_response(http::status::method_not_allowed, "method_not_allowed", "method not allowed");
-      std::string allow;
-      for (auto v : match.allowed) {
-        if (!allow.empty()) allow += ", ";
-        allow += http::to_string(v);
-      }
-      res.set(http::field::allow, allow);
-    } else {
-      res = error_response(Error::not_found("no such path"));
     }
 
     const bool handler_close = http::token_list(res[http::field::connection]).exists("close");
@@ -394,20 +538,6 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
       co_return;
     }
   }
-}
-
-// Feeds what is already buffered to the parser. Usually the whole request arrived with the first read: it is
-// then parsed here, without the asynchronous read operations (each of which costs a trip through the event
-// loop even when it has nothing to read). need_more is not an error: the caller reads the rest.
-error_code HttpServer::State::Connection::parse_buffered() {
-  error_code ec;
-  while (buffer_.size() > 0 && !parser_->is_done()) {
-    const size_t n = parser_->put(buffer_.data(), ec);
-    buffer_.consume(n);
-    if (ec == http::error::need_more) return {};
-    if (ec || n == 0) return ec;
-  }
-  return {};
 }
 
 // Writes a response whose length is known as two buffers (status line and fields, then the body) and tries to
@@ -452,14 +582,8 @@ net::awaitable<void> HttpServer::State::Connection::fail(error_code ec) {
   if (timed_out_) {
     res = error_response(http::status::request_timeout, "request_timeout", "request not received in time",
                          version, false);
-  } else if (ec == http::error::body_limit) {
-    res = error_response({Errc::kPayloadTooLarge, "request body too large", {}}, version, false);
-  } else if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-    res = error_response(http::status::request_header_fields_too_large, "request_header_fields_too_large",
-                         "request header too large", version, false);
-  } else if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
-             ec != http::error::end_of_stream && ec != http::error::partial_message) {
-    res = error_response(Error::bad_request("malformed HTTP request"), version, false);
+  } else if (auto owed = read_error_response(ec, version)) {
+    res = std::move(*owed);
   } else {
     co_return;  // the client went away, or we closed the socket
   }
@@ -468,23 +592,24 @@ net::awaitable<void> HttpServer::State::Connection::fail(error_code ec) {
 
 net::awaitable<void> HttpServer::State::Connection::send_error_and_close(Response res, std::string_view route,
                                                                          http::verb method,
-                                                                         SteadyClock::time_point start) {
+                                                                         SteadyClock::time_point start,
+                                                                         size_t linger_bytes) {
   res.keep_alive(false);
   const auto now = SteadyClock::now();
   loop_.record(route, method, res.result_int(), std::chrono::duration<double>(now - start).count());
   set_deadline(Phase::kWriting, now + short_timeout());
   auto [ec, n] = co_await http::async_write(socket_, res, kUse);
   if (ec) co_return;
-  co_await linger_close();
+  co_await linger_close(linger_bytes);
 }
 
-net::awaitable<void> HttpServer::State::Connection::linger_close() {
+net::awaitable<void> HttpServer::State::Connection::linger_close(size_t linger_bytes) {
   error_code ec;
   socket_.shutdown(tcp::socket::shutdown_send, ec);
   if (ec) co_return;
   set_deadline(Phase::kClosing, SteadyClock::now() + short_timeout());
   size_t drained = 0;
-  while (drained < kLingerBytes) {
+  while (drained < linger_bytes) {
     buffer_.clear();
     auto [rec, n] = co_await socket_.async_read_some(buffer_.prepare(16384), kUse);
     if (rec) break;
@@ -523,20 +648,46 @@ Result<tcp::endpoint> HttpServer::State::listen(const std::string& host, uint16_
   return bound;
 }
 
+// Out of descriptors (EMFILE, ENFILE) or kernel memory, accept() fails at once for as long as the condition
+// lasts, while the listening socket stays readable: the loop pauses (50 ms, doubling up to 1 s) instead of
+// spinning, logs once when an episode starts and once when accepting works again.
 net::awaitable<void> HttpServer::State::accept_loop(State* state) {
   size_t next = 0;
+  std::chrono::milliseconds pause_for{0};
+  size_t failures = 0;
+  SteadyClock::time_point episode_start;
   for (;;) {
-    Loop& loop = *state->loops_[next++ % state->loops_.size()];
+    Loop& loop = *state->loops_[next % state->loops_.size()];
     auto [ec, socket] = co_await state->acceptor_->async_accept(loop.ioc, kUse);
     if (ec) {
       if (ec == net::error::operation_aborted || state->stopping() || !state->acceptor_->is_open()) co_return;
-      spdlog::warn("http: accept failed: {}", ec.message());
-      if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space) {
-        net::steady_timer pause(co_await net::this_coro::executor, std::chrono::milliseconds(50));
-        co_await pause.async_wait(kUse);
+      const bool exhausted = ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
+                             ec == net::error::no_memory ||
+                             ec == boost::system::errc::too_many_files_open_in_system;
+      if (!exhausted) {
+        spdlog::warn("http: accept failed: {}", ec.message());
+        continue;
       }
+      if (failures++ == 0) {
+        episode_start = SteadyClock::now();
+        spdlog::warn(
+            "http: accept failed: {} ({} connections open, cap {}); pausing accepts until descriptors are "
+            "free",
+            ec.message(), state->open_connections(), state->options_.max_connections);
+      }
+      pause_for = std::clamp(pause_for * 2, std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
+      net::steady_timer pause(co_await net::this_coro::executor, pause_for);
+      co_await pause.async_wait(kUse);
       continue;
     }
+    if (failures > 0) {
+      spdlog::info(
+          "http: accepting again after {} failed accepts over {} ms", failures,
+          std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - episode_start).count());
+      failures = 0;
+      pause_for = std::chrono::milliseconds{0};
+    }
+    ++next;
     if (state->stopping()) continue;  // the socket closes here
     error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);

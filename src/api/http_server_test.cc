@@ -82,6 +82,19 @@ class HttpServerTest : public ::testing::Test {
     router_.add(http::verb::get, "/throw", [](const Request&, const PathParams&) { return boom(); });
     router_.add(http::verb::get, "/peer",
                 [](const Request&, const PathParams& p) { return echo("peer", p.peer().to_string()); });
+    router_.add(http::verb::post, "/auth", [](const Request& req, const PathParams&) {
+      return echo("auth", std::string(req[http::field::authorization]));
+    });
+    // A route that wants a token on the head (as v1::authed() does), and one that answers without reading.
+    Admission token;
+    token.check = [](const Request& head) -> std::optional<Response> {
+      if (head[http::field::authorization] == "Bearer s3cret") return std::nullopt;
+      return error_response(Error{Errc::kUnauthorized, "invalid token", {}});
+    };
+    token.authenticates = true;
+    router_.add(
+        http::verb::post, "/private/{name}",
+        [](const Request& req, const PathParams& p) { return echo(p.get("name"), req.body()); }, token);
     router_.add(http::verb::get, "/slow",
                 [g = gate_](const Request&, const PathParams&) { return Gate::handle(g); });
   }
@@ -219,6 +232,143 @@ TEST_F(HttpServerTest, ChunkedBodyWithinLimitIsRead) {
       "POST /echo/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
       "chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
   EXPECT_EQ(c.read_response().body(), "x:abcde");
+}
+
+// A Transfer-Encoding the server does not frame as chunked must be refused and the connection closed: parsed
+// as a request without a body, its body would be read as the next request (desync behind a proxy).
+TEST_F(HttpServerTest, NonChunkedTransferEncodingIsRefusedAndClosed) {
+  start();
+  const std::string smuggled = "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n";
+  const std::vector<std::pair<std::string, http::status>> cases = {
+      {"Transfer-Encoding: gzip\r\n", http::status::bad_request},
+      {"Transfer-Encoding: identity\r\n", http::status::bad_request},
+      {"Transfer-Encoding: chunked, gzip\r\n", http::status::bad_request},
+      {"Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n", http::status::bad_request},
+      {"Transfer-Encoding: chunked, chunked\r\n", http::status::bad_request},
+      {"Transfer-Encoding: gzip, chunked\r\n", http::status::not_implemented},
+      {"Transfer-Encoding: gzip\r\nContent-Length: 40\r\n", http::status::bad_request},
+      {"Content-Length: 40\r\nTransfer-Encoding: gzip\r\n", http::status::bad_request},
+  };
+  for (const auto& [fields, status] : cases) {
+    SCOPED_TRACE(fields);
+    TestClient c(port_);
+    c.send_raw("POST /echo/x HTTP/1.1\r\nHost: a\r\n" + fields + "\r\n" + smuggled);
+    auto res = c.read_response();
+    EXPECT_EQ(res.result(), status);
+    EXPECT_FALSE(res.keep_alive());
+    EXPECT_TRUE(c.wait_closed());  // and never a second response ("hello")
+  }
+  TestClient c(port_);
+  c.send_raw("POST /echo/x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  EXPECT_EQ(c.read_response().result(), http::status::bad_request);
+  EXPECT_TRUE(c.wait_closed());
+}
+
+// Beast inserts chunked trailer fields among the header fields: an Authorization sent only in the trailer
+// must never reach a handler.
+TEST_F(HttpServerTest, ChunkedTrailerFieldsAreRefused) {
+  start();
+  TestClient c(port_);
+  c.send_raw(
+      "POST /auth HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n0\r\nAuthorization: Bearer trailer\r\n\r\n");
+  auto res = c.read_response();
+  EXPECT_EQ(res.result(), http::status::bad_request);
+  EXPECT_EQ(res.body().find("trailer\""), std::string::npos);
+  EXPECT_NE(res.body(), "auth:Bearer trailer");
+  EXPECT_TRUE(c.wait_closed());
+  // Without a trailer, chunked bodies are fine, and a header Authorization is seen.
+  TestClient ok(port_);
+  ok.send_raw(
+      "POST /auth HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer head\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n0\r\n\r\n");
+  EXPECT_EQ(ok.read_response().body(), "auth:Bearer head");
+}
+
+// A request refused on its head (no route, wrong method, no token) is answered at once: the server never
+// waits for (nor buffers) the body it announced. Before the fix each of these waited for 1 MB of body.
+TEST_F(HttpServerTest, RefusalsOnTheHeadAreAnsweredWithoutReadingTheBody) {
+  ServerOptions o;
+  o.body_limit = 4 << 20;
+  start(o);
+  struct Case {
+    std::string head;
+    http::status status;
+  };
+  const std::vector<Case> cases = {
+      {"POST /private/x HTTP/1.1\r\nHost: a\r\n", http::status::unauthorized},
+      {"POST /private/x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer nope\r\n", http::status::unauthorized},
+      {"POST /nope HTTP/1.1\r\nHost: a\r\n", http::status::not_found},
+      {"PUT /hello HTTP/1.1\r\nHost: a\r\n", http::status::method_not_allowed},
+  };
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (int i = 0; i < 50; ++i) {
+    const auto& c = cases[i % cases.size()];
+    clients.push_back(std::make_unique<TestClient>(port_));
+    ASSERT_FALSE(clients.back()->send_raw(c.head + "Content-Length: 1000000\r\n\r\n"));
+  }
+  for (int i = 0; i < 50; ++i) {
+    SCOPED_TRACE(i);
+    auto res = clients[i]->read_response();
+    EXPECT_EQ(res.result(), cases[i % cases.size()].status);
+    EXPECT_FALSE(res.keep_alive());
+    EXPECT_TRUE(clients[i]->wait_closed());
+  }
+  // With the token, the body is read as before.
+  TestClient ok(port_);
+  EXPECT_EQ(ok.request(http::verb::post, "/private/y", "body", {{"authorization", "Bearer s3cret"}}).body(),
+            "y:body");
+  // A refusal whose small body came with the head keeps the connection.
+  auto refused = ok.request(http::verb::post, "/private/y", "body");
+  EXPECT_EQ(refused.result(), http::status::unauthorized);
+  EXPECT_TRUE(refused.keep_alive());
+  EXPECT_EQ(ok.request(http::verb::get, "/hello").body(), "hello");
+}
+
+// Requests no admission authenticates share a budget of body bytes: past it they get 503 + Retry-After before
+// their body is read; an authenticated route does not count; the budget is given back when a request ends.
+TEST_F(HttpServerTest, UnauthenticatedBodiesShareABudget) {
+  ServerOptions o;
+  o.body_limit = 2 << 20;
+  o.unauthenticated_body_budget = 150'000;
+  start(o);
+  // A holds 100,000 bytes of the budget: its head is admitted (100 Continue), its body not yet sent.
+  TestClient a(port_);
+  a.send_raw("POST /echo/a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 100000\r\n\r\n");
+  ASSERT_EQ(a.read_response(true).result(), http::status::continue_);
+
+  TestClient b(port_);
+  b.send_raw("POST /echo/b HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+  auto refused = b.read_response();
+  EXPECT_EQ(refused.result(), http::status::service_unavailable);
+  EXPECT_EQ(refused[http::field::retry_after], "1");
+  EXPECT_TRUE(b.wait_closed());
+  EXPECT_NE(metrics_.render().find("http_body_budget_refusals_total 1"), std::string::npos);
+
+  // Small bodies that arrive with their head take nothing; authenticated routes are not counted.
+  TestClient c(port_);
+  EXPECT_EQ(c.request(http::verb::post, "/echo/c", "small").body(), "c:small");
+  EXPECT_EQ(c.request(http::verb::post, "/private/c", std::string(100000, 'p'),
+                      {{"authorization", "Bearer s3cret"}})
+                .result(),
+            http::status::ok);
+
+  a.send_raw(std::string(100000, 'a'));
+  EXPECT_EQ(a.read_response().body(), "a:" + std::string(100000, 'a'));
+  // A's share is back: the same request now fits.
+  TestClient d(port_);
+  EXPECT_EQ(d.request(http::verb::post, "/echo/d", std::string(100000, 'd')).result(), http::status::ok);
+}
+
+// A connection that never sends a byte is closed after the first-byte timeout, not the idle timeout.
+TEST_F(HttpServerTest, SilentNewConnectionIsClosedAfterTheFirstByteTimeout) {
+  ServerOptions o;
+  o.first_byte_timeout = 100ms;
+  o.idle_timeout = 60s;
+  start(o);
+  TestClient c(port_, 10s);
+  Response res;
+  EXPECT_EQ(c.try_read_response(res), http::error::end_of_stream);  // closed, nothing sent
 }
 
 TEST_F(HttpServerTest, ExpectContinueGets100ThenTheResponse) {

@@ -60,11 +60,12 @@ uint64_t verb_bit(http::verb v) { return uint64_t{1} << (static_cast<unsigned>(v
 
 }  // namespace
 
-void Router::add(http::verb method, std::string pattern, Handler handler) {
+void Router::add(http::verb method, std::string pattern, Handler handler, Admission admission) {
   Route r;
   r.method = method;
   r.pattern = std::move(pattern);
   r.handler = std::move(handler);
+  r.admission = std::move(admission);
   std::array<std::string_view, kMaxSegments> segs;
   size_t n = 0;
   [[maybe_unused]] const bool ok = split_path(r.pattern, segs, n);
@@ -136,6 +137,7 @@ Router::Match Router::match(http::verb method, std::string_view target) const {
     return m;
   }
   m.handler = &best->handler;
+  m.admission = &best->admission;
   m.route = best->pattern;
   for (size_t i = 0; i < n; ++i) {
     const auto& p = best->segments[i];

@@ -3,6 +3,7 @@
 // and safe to use from every thread.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,15 +13,36 @@
 
 namespace hookwire::api {
 
+// What a route asks of a request before its body is read. HttpServer runs `check` on the parsed head (the
+// body not yet read, `head.body()` empty) on the connection's loop; it must be quick and must not block.
+struct Admission {
+  // nullopt lets the body be read and the handler run; a Response is sent at once (with `Connection:
+  // close` when a body was announced) and the body is never read. Empty: every request is admitted.
+  std::function<std::optional<Response>(const Request& head)> check;
+  // True when `check` authenticates the caller (a bearer token): the body is then not counted against
+  // the server's budget of unauthenticated body bytes (ServerOptions::unauthenticated_body_budget).
+  bool authenticates = false;
+};
+
+// A handler with the admission it needs (e.g. v1::authed()).
+struct GuardedHandler {
+  Handler handler;
+  Admission admission;
+};
+
 class Router {
  public:
   // pattern: "/api/v1/app/{app_id}/msg/{msg_id}"; literal segments match exactly, {x} matches one non-empty
   // segment. When two patterns match, the one with more literal segments wins ("/app/x/secret" before
   // "/app/{id}").
-  void add(http::verb method, std::string pattern, Handler handler);
+  void add(http::verb method, std::string pattern, Handler handler, Admission admission = {});
+  void add(http::verb method, std::string pattern, GuardedHandler guarded) {
+    add(method, std::move(pattern), std::move(guarded.handler), std::move(guarded.admission));
+  }
 
   struct Match {
-    const Handler* handler = nullptr;  // null: see allowed
+    const Handler* handler = nullptr;      // null: see allowed
+    const Admission* admission = nullptr;  // with handler
     PathParams params;
     std::string_view route;           // the matched pattern (a metrics label); empty if no path matched
     std::vector<http::verb> allowed;  // when the path matched but the method did not
@@ -35,6 +57,7 @@ class Router {
     std::vector<std::string> segments;
     int literals = 0;
     Handler handler;
+    Admission admission;
   };
   std::vector<Route> routes_;
 };

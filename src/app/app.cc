@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <mutex>
 #include <thread>
 
@@ -26,6 +28,11 @@
 namespace hookwire::app {
 
 namespace fs = std::filesystem;
+
+// Descriptors kept for everything but client connections and outbound deliveries: the store's database,
+// WAL and shm files on each of its connections, the data-dir lock, logs, the event loops' epoll and eventfd
+// descriptors, resolver sockets.
+constexpr size_t kStoreAndProcessDescriptors = 64;
 
 // An exclusive lock on `<data_dir>/lock` (flock), held while the app runs: the embedded store is owned by one
 // process, which is what lets that process release leases left by a dead one at start-up and keep its own
@@ -249,6 +256,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   dispatch.on_recorded = [g = parts->gateway.get()](const store::Delivery& after, const store::Attempt&) {
     if (after.status == store::Delivery::kSuccess) g->note_delivered(after.app_id);
   };
+  const size_t delivery_descriptors = dispatch.max_in_flight;
   auto dispatcher = delivery::Dispatcher::create(*parts->store, clock, std::move(dispatch), &parts->metrics);
   if (!dispatcher) {
     parts->store->stop();
@@ -289,6 +297,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   parts->context.clock = &clock;
   parts->context.metrics = &parts->metrics;
   parts->context.admin_token = options.admin_token;
+  parts->context.metrics_token = options.metrics_token;
   parts->context.idempotency_ttl = options.idempotency_ttl;
   api::v1::add_routes(parts->router, &parts->context);
 
@@ -301,9 +310,31 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
                                ? options.threads
                                : std::max(1, static_cast<int>(std::thread::hardware_concurrency())) + 1;
   server_options.body_limit = options.body_limit;
-  server_options.max_connections = options.max_connections;
+  {
+    // Each connection is a descriptor: the cap must leave room for the store's files and the outbound
+    // deliveries (the dispatcher's in-flight attempts), or a flood of clients would make deliveries fail
+    // with EMFILE.
+    struct rlimit rl {};
+    const size_t limit = getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY
+                             ? SIZE_MAX
+                             : static_cast<size_t>(rl.rlim_cur);
+    const size_t reserve = kStoreAndProcessDescriptors + (options.deliver ? delivery_descriptors : 0);
+    server_options.max_connections = fit_connection_cap(options.max_connections, limit, reserve);
+    if (server_options.max_connections < options.max_connections) {
+      spdlog::warn(
+          "http: connection cap {} lowered to {}: open-file limit {} (keeping {} for the store, outbound "
+          "deliveries and refusals); raise the limit (ulimit -n, LimitNOFILE=) to allow more",
+          options.max_connections, server_options.max_connections, limit,
+          limit - server_options.max_connections);
+    } else {
+      spdlog::info("http: connection cap {} (open-file limit {})", server_options.max_connections,
+                   limit == SIZE_MAX ? std::string("unlimited") : std::to_string(limit));
+    }
+  }
   server_options.request_timeout = options.request_timeout;
   server_options.idle_timeout = options.idle_timeout;
+  server_options.first_byte_timeout = options.first_byte_timeout;
+  server_options.unauthenticated_body_budget = options.unauthenticated_body_budget;
   parts->server = std::make_unique<api::HttpServer>(server_options, parts->router, parts->metrics);
   auto endpoint = parts->server->listen(options.host, options.port);
   if (!endpoint) {
@@ -330,6 +361,44 @@ void App::stop() {
   parts_->dispatcher->stop();
   parts_->store->stop();
   parts_->lock.reset();
+}
+
+size_t raise_open_file_limit() {
+  struct rlimit rl {};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return SIZE_MAX;
+  if (rl.rlim_cur != rl.rlim_max) {
+    struct rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      rl = raised;
+    } else {
+      spdlog::warn("cannot raise the open-file limit from {} to {}: {}", rl.rlim_cur, rl.rlim_max,
+                   std::strerror(errno));
+    }
+  }
+  return rl.rlim_cur == RLIM_INFINITY ? SIZE_MAX : static_cast<size_t>(rl.rlim_cur);
+}
+
+size_t fit_connection_cap(size_t requested, size_t open_file_limit, size_t reserve) {
+  if (open_file_limit == SIZE_MAX) return std::max<size_t>(requested, 1);
+  reserve = std::min(reserve, open_file_limit / 2);
+  const size_t overhead = reserve + api::HttpServer::kMaxRefusing + 1;
+  const size_t room = open_file_limit > overhead ? open_file_limit - overhead : 0;
+  return std::max<size_t>(1, std::min(requested, room));
+}
+
+Result<std::string> resolve_metrics_token(const std::string& configured, const fs::path& file) {
+  if (!configured.empty() || file.empty()) return configured;
+  std::ifstream in(file);
+  if (!in) return Error::internal("cannot read the metrics token file " + file.string());
+  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto first = token.find_first_not_of(" \t\r\n");
+  const auto last = token.find_last_not_of(" \t\r\n");
+  token = first == std::string::npos ? std::string{} : token.substr(first, last - first + 1);
+  if (token.size() < 16 || token.find_first_of(" \t\r\n") != std::string::npos)
+    return Error::internal("the metrics token file " + file.string() +
+                           " must hold one token of at least 16 characters");
+  return token;
 }
 
 Result<AdminToken> resolve_admin_token(const std::string& configured, const fs::path& data_dir) {

@@ -26,13 +26,16 @@ struct AppOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8071;
   std::filesystem::path data_dir = "hookwire-data";
-  std::string admin_token;  // required (resolve_admin_token() makes one)
+  std::string admin_token;    // required (resolve_admin_token() makes one)
+  std::string metrics_token;  // may read /metrics (the admin token may too); empty: only the admin token
   store::Durability durability = store::Durability::kFull;
   int threads = 0;  // I/O loops; 0: one more than the cores
   size_t body_limit = 1 << 20;
-  size_t max_connections = 10'000;
+  size_t max_connections = 10'000;  // lowered at start to fit the open-file limit (see fit_connection_cap)
   std::chrono::milliseconds request_timeout{30'000};
   std::chrono::milliseconds idle_timeout{75'000};
+  std::chrono::milliseconds first_byte_timeout{10'000};
+  size_t unauthenticated_body_budget = 64 << 20;  // api::ServerOptions::unauthenticated_body_budget
   std::chrono::seconds idempotency_ttl{std::chrono::hours{24}};
   const Clock* clock = nullptr;  // default: the system clock
 
@@ -68,6 +71,19 @@ class App {
   explicit App(std::unique_ptr<Parts> parts);
   std::unique_ptr<Parts> parts_;
 };
+
+// Raises this process's soft limit of open files (RLIMIT_NOFILE) to its hard limit, and returns the soft
+// limit now in force (SIZE_MAX when unlimited). Call once at start, before threads open descriptors.
+size_t raise_open_file_limit();
+
+// The connection cap that fits `open_file_limit`: `requested`, lowered so that the server's descriptors
+// (cap + api::HttpServer::kMaxRefusing + the acceptor) leave `reserve` for the store, outbound deliveries
+// and the rest (at most half of the limit is reserved). At least 1.
+size_t fit_connection_cap(size_t requested, size_t open_file_limit, size_t reserve);
+
+// The metrics token: `configured` if not empty, else the contents of `file` (surrounding whitespace
+// trimmed; the file must hold a token of at least 16 characters), else empty.
+Result<std::string> resolve_metrics_token(const std::string& configured, const std::filesystem::path& file);
 
 // The admin token to use: `configured` if not empty; else the one kept in `<data_dir>/admin-token`; else a
 // new random one, saved there (mode 0600). `generated` tells the caller to show it (it is shown only once).

@@ -22,6 +22,8 @@ struct ServeFlags {
   std::string listen = "127.0.0.1:8071";
   std::string data_dir = "hookwire-data";
   std::string admin_token;
+  std::string metrics_token;
+  std::string metrics_token_file;
   std::string log_format = "text";
   std::string log_level = "info";
   std::string durability = "full";
@@ -30,6 +32,8 @@ struct ServeFlags {
   int threads = 0;
   int request_timeout_ms = 30'000;
   int idle_timeout_ms = 75'000;
+  int first_byte_timeout_ms = 10'000;
+  size_t unauthenticated_body_budget = 64 << 20;
   int idempotency_ttl_hours = 24;
   std::vector<std::string> delivery_allow_cidrs;
   bool delivery_https_only = false;
@@ -76,6 +80,9 @@ int serve(const ServeFlags& flags) {
     fmt::print(stderr, "hookwire: {}\n", st.error().detail);
     return 2;
   }
+  // Before any thread or file is opened: every client connection is a descriptor (the cap is sized to the
+  // limit in App::start, which says so in the log).
+  app::raise_open_file_limit();
   app::AppOptions options;
   if (!split_listen(flags.listen, options.host, options.port)) {
     fmt::print(stderr, "hookwire: --listen must be host:port, got \"{}\"\n", flags.listen);
@@ -88,6 +95,8 @@ int serve(const ServeFlags& flags) {
   options.max_connections = flags.max_connections;
   options.request_timeout = std::chrono::milliseconds{flags.request_timeout_ms};
   options.idle_timeout = std::chrono::milliseconds{flags.idle_timeout_ms};
+  options.first_byte_timeout = std::chrono::milliseconds{flags.first_byte_timeout_ms};
+  options.unauthenticated_body_budget = flags.unauthenticated_body_budget;
   options.idempotency_ttl = std::chrono::hours{flags.idempotency_ttl_hours};
   options.delivery_allow_cidrs = flags.delivery_allow_cidrs;
   options.delivery_https_only = flags.delivery_https_only;
@@ -113,6 +122,12 @@ int serve(const ServeFlags& flags) {
     return 1;
   }
   options.admin_token = token->token;
+  auto metrics_token = app::resolve_metrics_token(flags.metrics_token, flags.metrics_token_file);
+  if (!metrics_token) {
+    fmt::print(stderr, "hookwire: {}\n", metrics_token.error().detail);
+    return 2;
+  }
+  options.metrics_token = std::move(*metrics_token);
   auto server = app::App::start(options);
   if (!server) {
     fmt::print(stderr, "hookwire: cannot start: {}\n", server.error().detail);
@@ -160,6 +175,13 @@ void add_serve_command(CLI::App& app, int& exit_code) {
          "--admin-token", flags->admin_token,
          "Bearer token of the management API (default: generated at first start, kept in the data dir)")
       ->envname("HOOKWIRE_ADMIN_TOKEN");
+  cmd->add_option(
+         "--metrics-token", flags->metrics_token,
+         "Bearer token that may read /metrics (the admin token may too); unset: only the admin token")
+      ->envname("HOOKWIRE_METRICS_TOKEN");
+  cmd->add_option("--metrics-token-file", flags->metrics_token_file,
+                  "File holding the metrics token (used when --metrics-token is not set)")
+      ->envname("HOOKWIRE_METRICS_TOKEN_FILE");
   cmd->add_option("--log-format", flags->log_format, "Log format")
       ->envname("HOOKWIRE_LOG_FORMAT")
       ->check(CLI::IsMember({"text", "json"}))
@@ -195,6 +217,17 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "Keep-alive connections idle this long are closed")
       ->envname("HOOKWIRE_IDLE_TIMEOUT_MS")
       ->check(CLI::Range(100, 3'600'000))
+      ->capture_default_str();
+  cmd->add_option("--first-byte-timeout-ms", flags->first_byte_timeout_ms,
+                  "A new connection that sends no byte this long is closed")
+      ->envname("HOOKWIRE_FIRST_BYTE_TIMEOUT_MS")
+      ->check(CLI::Range(100, 3'600'000))
+      ->capture_default_str();
+  cmd->add_option("--unauthenticated-body-budget", flags->unauthenticated_body_budget,
+                  "Body bytes that requests not yet authenticated (POST /in/{source}) may hold at once, "
+                  "in all; past it: 503 with Retry-After before the body is read")
+      ->envname("HOOKWIRE_UNAUTHENTICATED_BODY_BUDGET")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 40))
       ->capture_default_str();
   cmd->add_option("--idempotency-ttl-hours", flags->idempotency_ttl_hours,
                   "How long idempotency keys are remembered (at least 12)")

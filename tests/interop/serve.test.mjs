@@ -118,12 +118,14 @@ test('a data directory in use by a running hookwire is refused, and free again o
 });
 
 test('/metrics exposes requests by route and status, latency, and the store batches', async () => {
-  const hw = await Hookwire.start();
+  const hw = await Hookwire.start({ env: { HOOKWIRE_METRICS_TOKEN: 'prometheus-scrape-token' } });
   try {
     await hw.api('POST', '/api/v1/app', { name: 'M', uid: 'm' });
     for (let i = 0; i < 5; i += 1) await hw.api('POST', '/api/v1/app/m/msg', { eventType: 'a.b', payload: { i } });
     await hw.api('GET', '/api/v1/app/nope');
-    const text = await (await fetch(`${hw.url}/metrics`)).text();
+    const scrape = await fetch(`${hw.url}/metrics`, { headers: { authorization: 'Bearer prometheus-scrape-token' } });
+    assert.equal(scrape.status, 200);
+    const text = await scrape.text();
     assert.match(text, /http_requests_total\{[^}]*route="\/api\/v1\/app\/\{app_id\}\/msg"[^}]*status="202"[^}]*\} 5\n/);
     assert.match(text, /http_requests_total\{[^}]*route="\/api\/v1\/app\/\{app_id\}"[^}]*status="404"[^}]*\} 1\n/);
     assert.match(text, /# TYPE http_request_duration_seconds histogram/);
@@ -132,5 +134,32 @@ test('/metrics exposes requests by route and status, latency, and the store batc
   } finally {
     assert.equal(await hw.stop(), 0);
     hw.cleanup();
+  }
+});
+
+test('/metrics needs the metrics token or the admin token, and the metrics token opens nothing else', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hookwire-serve-'));
+  const tokenFile = join(dir, 'metrics-token');
+  writeFileSync(tokenFile, 'scrape-token-from-a-file\n');
+  const scrape = (url, token) =>
+    fetch(`${url}/metrics`, token ? { headers: { authorization: `Bearer ${token}` } } : {}).then((r) => r.status);
+  try {
+    const withFile = await serve(['--listen', '127.0.0.1:0', '--data-dir', join(dir, 'a'), '--admin-token', 'admin-token',
+                                  '--metrics-token-file', tokenFile]);
+    assert.equal(await scrape(withFile.url), 401);
+    assert.equal(await scrape(withFile.url, 'wrong'), 401);
+    assert.equal(await scrape(withFile.url, 'scrape-token-from-a-file'), 200);
+    assert.equal(await scrape(withFile.url, 'admin-token'), 200);
+    const app = await fetch(`${withFile.url}/api/v1/app`, { headers: { authorization: 'Bearer scrape-token-from-a-file' } });
+    assert.equal(app.status, 401, 'the metrics token is not an admin token');
+    assert.equal(await withFile.stop(), 0);
+
+    // Without a metrics token only the admin token reads /metrics.
+    const without = await serve(['--listen', '127.0.0.1:0', '--data-dir', join(dir, 'b'), '--admin-token', 'admin-token']);
+    assert.equal(await scrape(without.url), 401);
+    assert.equal(await scrape(without.url, 'admin-token'), 200);
+    assert.equal(await without.stop(), 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

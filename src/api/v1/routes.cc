@@ -53,8 +53,13 @@ void add_routes(Router& router, const ApiContext* ctx) {
     router.add(http::verb::get, path, [](const Request& req, const PathParams&) {
       return health(Request{req.base()});  // header only: the body is not needed
     });
+  // Prometheus scrapes with its own token (--metrics-token), so it never holds the admin token; the admin
+  // token works too. Without a metrics token only the admin token does.
   router.add(http::verb::get, "/metrics",
-             [ctx](const Request& req, const PathParams&) { return metrics_text(ctx, Request{req.base()}); });
+             guarded(bearer_admission({&ctx->metrics_token, &ctx->admin_token}),
+                     [ctx](const Request& req, const PathParams&) {
+                       return metrics_text(ctx, Request{req.base()});
+                     }));
   add_application_routes(router, ctx);
   add_event_type_routes(router, ctx);
   add_endpoint_routes(router, ctx);

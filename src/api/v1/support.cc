@@ -25,22 +25,47 @@ Response make_response(const Request& req, Reply reply) {
   return res;
 }
 
-Handler authed(const ApiContext* ctx, Handler handler) {
-  return [ctx, handler = std::move(handler)](const Request& req,
-                                             const PathParams& params) -> asio::awaitable<Response> {
-    std::string_view auth = req[http::field::authorization];
-    constexpr std::string_view kBearer = "Bearer ";
-    const bool ok = auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer &&
-                    constant_time_equal(auth.substr(kBearer.size()), ctx->admin_token);
-    if (!ok) {
-      Error e{
-          Errc::kUnauthorized, auth.empty() ? "missing Authorization: Bearer token" : "invalid token", {}};
-      return [](Response r) -> asio::awaitable<Response> {
-        co_return r;
-      }(error_response(e, req.version(), req.keep_alive()));
+namespace {
+
+constexpr std::string_view kBearer = "Bearer ";
+
+// The 401 owed to a request that does not carry one of `tokens`, or nullopt.
+std::optional<Response> unauthorized(const Request& req, const std::vector<const std::string*>& tokens) {
+  std::string_view auth = req[http::field::authorization];
+  if (auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer) {
+    const auto presented = auth.substr(kBearer.size());
+    bool ok = false;
+    for (const auto* token : tokens) ok |= !token->empty() && constant_time_equal(presented, *token);
+    if (ok) return std::nullopt;
+  }
+  Error e{Errc::kUnauthorized, auth.empty() ? "missing Authorization: Bearer token" : "invalid token", {}};
+  return error_response(e, req.version(), req.keep_alive());
+}
+
+}  // namespace
+
+Admission bearer_admission(std::vector<const std::string*> tokens) {
+  Admission a;
+  a.check = [tokens = std::move(tokens)](const Request& head) { return unauthorized(head, tokens); };
+  a.authenticates = true;
+  return a;
+}
+
+GuardedHandler guarded(Admission admission, Handler handler) {
+  GuardedHandler g;
+  g.handler = [check = admission.check, handler = std::move(handler)](
+                  const Request& req, const PathParams& params) -> asio::awaitable<Response> {
+    if (auto refused = check(req)) {
+      return [](Response r) -> asio::awaitable<Response> { co_return r; }(std::move(*refused));
     }
     return handler(req, params);
   };
+  g.admission = std::move(admission);
+  return g;
+}
+
+GuardedHandler authed(const ApiContext* ctx, Handler handler) {
+  return guarded(bearer_admission({&ctx->admin_token}), std::move(handler));
 }
 
 Result<Query> Query::parse(std::string_view target) {

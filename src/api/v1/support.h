@@ -12,6 +12,7 @@
 
 #include "api/errors.h"
 #include "api/http_types.h"
+#include "api/router.h"
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "core/result.h"
@@ -29,6 +30,8 @@ struct ApiContext {
   const Clock* clock = nullptr;
   metrics::Registry* metrics = nullptr;
   std::string admin_token;
+  // Bearer token that may read /metrics (besides the admin token); empty: only the admin token may.
+  std::string metrics_token;
   // Idempotency records older than this are ignored and purged (Svix keeps keys at least 12 h).
   std::chrono::seconds idempotency_ttl{std::chrono::hours{24}};
   // Called after a message and its deliveries are durable (wakes the dispatcher). Optional; thread-safe.
@@ -47,8 +50,15 @@ struct Reply {
 
 Response make_response(const Request& req, Reply reply);  // moves the body into the response
 
-// Wraps `handler` so that it runs only with `Authorization: Bearer <admin token>` (constant-time compare).
-Handler authed(const ApiContext* ctx, Handler handler);
+// `handler` guarded by `Authorization: Bearer <admin token>` (constant-time compare): the server checks the
+// token on the request head, before any body byte is read (401 at once), and the handler checks it again.
+GuardedHandler authed(const ApiContext* ctx, Handler handler);
+// `handler` behind `admission`: the server runs admission.check on the head, and the handler runs it again
+// on the whole request (defence in depth, e.g. for a caller that drives the router without the server).
+GuardedHandler guarded(Admission admission, Handler handler);
+// The admission of a route open to any of `tokens` (each compared in constant time; empty ones never
+// match): 401 unless the request carries `Authorization: Bearer <one of them>`. The tokens must outlive it.
+Admission bearer_admission(std::vector<const std::string*> tokens);
 
 // The decoded query string of a request target. Repeated keys keep every value.
 class Query {
