@@ -477,6 +477,7 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
         early->set(http::field::retry_after, "1");
       }
     }
+    if (early) early->version(parser_->get().version());
     if (early && !body_buffered()) {
       // The body is not read: answer and close (draining little, so a refused client cannot keep us busy).
       co_return co_await send_error_and_close(std::move(*early), match.route, method, start,
