@@ -177,6 +177,9 @@ class HttpServer::State {
         router_(router),
         metrics_(metrics),
         open_gauge_(metrics.gauge("http_connections_open", "Open HTTP connections.")),
+        accept_failures_(
+            metrics.counter("http_accept_failures_total",
+                            "Failed accepts of a client connection (EMFILE: out of descriptors).")),
         budget_refusals_(metrics.counter(
             "http_body_budget_refusals_total",
             "Requests answered 503 because unauthenticated bodies already held the whole budget.")),
@@ -238,6 +241,7 @@ class HttpServer::State {
   static net::awaitable<void> accept_loop(State* state);
 
   metrics::Gauge& open_gauge_;
+  metrics::Counter& accept_failures_;
   metrics::Counter& budget_refusals_;
   std::atomic<SteadyClock::rep> last_budget_refusal_{std::numeric_limits<SteadyClock::rep>::min() / 2};
   std::atomic<bool> stopping_{false};
@@ -662,6 +666,7 @@ net::awaitable<void> HttpServer::State::accept_loop(State* state) {
     auto [ec, socket] = co_await state->acceptor_->async_accept(loop.ioc, kUse);
     if (ec) {
       if (ec == net::error::operation_aborted || state->stopping() || !state->acceptor_->is_open()) co_return;
+      state->accept_failures_.inc();
       const bool exhausted = ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
                              ec == net::error::no_memory ||
                              ec == boost::system::errc::too_many_files_open_in_system;

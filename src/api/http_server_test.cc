@@ -1,16 +1,25 @@
 #include "api/http_server.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 #include <future>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "api/errors.h"
 #include "api/testing/http_test_client.h"
@@ -449,6 +458,60 @@ TEST_F(HttpServerTest, OverConnectionCapIs503) {
   EXPECT_EQ(body_json(res).at("code"), "unavailable");
   EXPECT_TRUE(second.wait_closed());
   EXPECT_EQ(first.request(http::verb::get, "/hello").body(), "hello");
+}
+
+// Out of descriptors, accept() fails at once for as long as it lasts: the server pauses accepting (no spin),
+// logs the episode once, and serves the waiting clients once descriptors are free again.
+TEST_F(HttpServerTest, OutOfDescriptorsPausesAcceptingLogsOnceAndResumes) {
+  std::ostringstream log;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(
+      std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+  start();
+  // The clients' sockets exist before the limit drops, so only the server's accept() lacks a descriptor.
+  net::io_context ioc;
+  std::vector<net::ip::tcp::socket> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back(ioc).open(net::ip::tcp::v4());
+    const timeval tv{10, 0};
+    setsockopt(clients.back().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  const int lowest_free = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(lowest_free, 0);
+  ::close(lowest_free);
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(lowest_free);  // no new descriptor number fits
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  const net::ip::tcp::endpoint ep(net::ip::make_address("127.0.0.1"), port_);
+  for (auto& c : clients) {
+    c.connect(ep);  // completes in the listen backlog
+    net::write(c, net::buffer(std::string_view("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")));
+  }
+  auto& failures = metrics_.counter("http_accept_failures_total", "");
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (failures.value() < 3 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_GE(failures.value(), 3);
+
+  for (auto& c : clients) {
+    boost::beast::flat_buffer buffer;
+    Response res;
+    boost::system::error_code ec;
+    http::read(c, buffer, res, ec);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(res.body(), "hello");
+  }
+  server_->stop();
+  spdlog::set_default_logger(previous);
+  const std::string text = log.str();
+  size_t lines = 0;
+  for (size_t at = text.find("accept failed"); at != std::string::npos;
+       at = text.find("accept failed", at + 1))
+    ++lines;
+  EXPECT_EQ(lines, 1u) << text;
+  EXPECT_NE(text.find("accepting again after"), std::string::npos) << text;
 }
 
 TEST_F(HttpServerTest, GracefulStopFinishesInFlightRequestAndRefusesNewConnections) {
