@@ -655,7 +655,7 @@ Result<tcp::endpoint> HttpServer::State::listen(const std::string& host, uint16_
 
 // Out of descriptors (EMFILE, ENFILE) or kernel memory, accept() fails at once for as long as the condition
 // lasts, while the listening socket stays readable: the loop pauses (50 ms, doubling up to 1 s) instead of
-// spinning, logs once when an episode starts and once when accepting works again.
+// spinning. Failures are logged once per episode (until an accept succeeds), and the recovery once.
 net::awaitable<void> HttpServer::State::accept_loop(State* state) {
   size_t next = 0;
   std::chrono::milliseconds pause_for{0};
@@ -670,20 +670,17 @@ net::awaitable<void> HttpServer::State::accept_loop(State* state) {
       const bool exhausted = ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
                              ec == net::error::no_memory ||
                              ec == boost::system::errc::too_many_files_open_in_system;
-      if (!exhausted) {
-        spdlog::warn("http: accept failed: {}", ec.message());
-        continue;
-      }
       if (failures++ == 0) {
         episode_start = SteadyClock::now();
-        spdlog::warn(
-            "http: accept failed: {} ({} connections open, cap {}); pausing accepts until descriptors are "
-            "free",
-            ec.message(), state->open_connections(), state->options_.max_connections);
+        spdlog::warn("http: accept failed: {} ({} connections open, cap {}){}", ec.message(),
+                     state->open_connections(), state->options_.max_connections,
+                     exhausted ? "; pausing accepts until descriptors are free" : "");
       }
-      pause_for = std::clamp(pause_for * 2, std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
-      net::steady_timer pause(co_await net::this_coro::executor, pause_for);
-      co_await pause.async_wait(kUse);
+      if (exhausted) {
+        pause_for = std::clamp(pause_for * 2, std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
+        net::steady_timer pause(co_await net::this_coro::executor, pause_for);
+        co_await pause.async_wait(kUse);
+      }
       continue;
     }
     if (failures > 0) {

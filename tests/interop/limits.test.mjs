@@ -99,3 +99,37 @@ test('under a low open-file limit the cap is lowered and logged, extra clients a
     await hook.close();
   }
 });
+
+// Sends a head announcing a 1 MB body and no body; resolves with the status line once the server answers.
+function headOnly(port, head) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let data = '';
+    socket.on('connect', () => socket.write(`${head}Host: x\r\nContent-Length: 1000000\r\n\r\n`));
+    socket.on('data', (d) => {
+      data += d;
+      if (data.includes('\r\n\r\n')) { socket.destroy(); resolve(data.slice(0, data.indexOf('\r\n'))); }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(data.slice(0, data.indexOf('\r\n'))));
+  });
+}
+
+test('requests without the token are answered 401 on their head, before the body they announce', { timeout: 20000 }, async () => {
+  const hw = await Hookwire.start({ args: ['--request-timeout-ms', '600000', '--body-limit', '2097152'] });
+  try {
+    const heads = [
+      'POST /api/v1/app HTTP/1.1\r\n',
+      'POST /api/v1/app/app_x/msg HTTP/1.1\r\nAuthorization: Bearer wrong\r\n',
+      'POST /api/v1/source HTTP/1.1\r\n',
+      'GET /metrics HTTP/1.1\r\n',
+    ];
+    const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => headOnly(hw.port, heads[i % heads.length])));
+    for (const a of answers) assert.equal(a, 'HTTP/1.1 401 Unauthorized');
+    const notFound = await headOnly(hw.port, 'POST /api/v1/nothing-here HTTP/1.1\r\n');
+    assert.equal(notFound, 'HTTP/1.1 404 Not Found');
+  } finally {
+    assert.equal(await hw.stop(), 0);
+    hw.cleanup();
+  }
+});
