@@ -55,7 +55,7 @@ GuardedHandler guarded(Admission admission, Handler handler) {
   GuardedHandler g;
   g.handler = [check = admission.check, handler = std::move(handler)](
                   const Request& req, const PathParams& params) -> asio::awaitable<Response> {
-    if (auto refused = check(req)) {
+    if (auto refused = check ? check(req) : std::nullopt) {
       return [](Response r) -> asio::awaitable<Response> { co_return r; }(std::move(*refused));
     }
     return handler(req, params);
