@@ -154,6 +154,14 @@ test('/metrics needs the metrics token or the admin token, and the metrics token
     assert.equal(app.status, 401, 'the metrics token is not an admin token');
     assert.equal(await withFile.stop(), 0);
 
+    // The config file key is the flag's name.
+    const config = join(dir, 'hookwire.toml');
+    writeFileSync(config, 'metrics-token = "scrape-token-from-config"\n');
+    const fromConfig = await serve(['--listen', '127.0.0.1:0', '--data-dir', join(dir, 'c'), '--admin-token', 'admin-token',
+                                    '--config', config]);
+    assert.equal(await scrape(fromConfig.url, 'scrape-token-from-config'), 200);
+    assert.equal(await fromConfig.stop(), 0);
+
     // Without a metrics token only the admin token reads /metrics.
     const without = await serve(['--listen', '127.0.0.1:0', '--data-dir', join(dir, 'b'), '--admin-token', 'admin-token']);
     assert.equal(await scrape(without.url), 401);
