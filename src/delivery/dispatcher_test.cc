@@ -64,7 +64,7 @@ class DispatcherTest : public ::testing::TestWithParam<DispatcherOptions::Leases
     ep_.created_at = ep_.updated_at = clock_.now();
     msg_.id = new_id(id_prefix::kMessage);
     msg_.app_id = app_.id;
-    msg_.event_type = "invoice.paid";
+    msg_.event_type = event_type_;
     msg_.payload = R"({"amount": 1250, "currency": "EUR"})";
     msg_.created_at = clock_.now();
     ASSERT_TRUE(write([&](store::Tx& tx) -> Status {
@@ -153,6 +153,7 @@ class DispatcherTest : public ::testing::TestWithParam<DispatcherOptions::Leases
 
   static constexpr const char* kOpsSecret = "whsec_b3BlcmF0aW9uYWwtd2ViaG9va3Mtc2VjcmV0";
 
+  std::string event_type_ = "invoice.paid";
   store::testing::TestDir dir_{"hookwire-dispatcher"};
   std::optional<std::string> operational_app_id_;
   std::chrono::milliseconds http_timeout_ = 2000ms;  // real time
@@ -275,6 +276,22 @@ TEST_P(DispatcherTest, GoneDisablesTheEndpoint) {
   EXPECT_EQ(d.status, store::Delivery::kFailed);
   auto ep = read<store::Endpoint>([&](store::Tx& tx) { return *tx.get_endpoint(app_.id, ep_.id); });
   EXPECT_TRUE(ep.disabled);
+}
+
+// A message stored with CR/LF in its event type (by a build that did not validate inbound event types) is
+// never written into the x-hookwire-event-type header: the attempt fails before anything is sent.
+TEST_P(DispatcherTest, AnEventTypeWithCrLfIsNeverSentAsAHeader) {
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::with(200, "ok"));
+  event_type_ = "evil\r\nX-Injected: yes\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: internal";
+  publish(receiver.url("/hook"));
+  start();
+  auto [d, a] = wait_recorded(1);
+  EXPECT_EQ(d.status, store::Delivery::kPending);
+  EXPECT_EQ(a.response_status_code, 0);
+  EXPECT_NE(a.response.find("x-hookwire-event-type"), std::string::npos) << a.response;
+  EXPECT_EQ(receiver.request_count(), 0u);
+  EXPECT_EQ(receiver.connection_count(), 0u);
 }
 
 TEST_P(DispatcherTest, ConnectionRefusedIsAFailedAttemptToRetry) {

@@ -260,8 +260,9 @@ TEST_F(GatewayTest, RefusalsSayWhy) {
        {"", "{", R"({"a":1} x)", R"({"a":1}{})", "[1,]", "{\"a\":\"\xff\"}", "// c\n{}"}) {
     EXPECT_EQ(one(github("gh", "d-bad", bad)).status, 400) << bad;
   }
+  int n = 0;
   for (const std::string good : {"[]", " {\"a\":[1,2.5,-3e4,true,null,\"\\u00e9\"]}\n", "\"s\"", "7"}) {
-    EXPECT_EQ(one(github("gh", "d-good-" + good, good)).status, 202) << good;
+    EXPECT_EQ(one(github("gh", "d-good-" + std::to_string(++n), good)).status, 202) << good;
   }
 
   auto ping = one(github("gh", "d3", R"({"zen":"hi"})", "ping"));
@@ -271,6 +272,71 @@ TEST_F(GatewayTest, RefusalsSayWhy) {
   EXPECT_EQ(counter("inbound_rejected_total", "source=\"gh\",reason=\"no_matching_signature\""), 2);
   EXPECT_EQ(counter("inbound_rejected_total", "source=\"gh\",reason=\"address_not_allowed\""), 2);
   EXPECT_EQ(counter("inbound_rejected_total", "source=\"\",reason=\"unknown_source\""), 1);
+}
+
+// An event type or dedup key taken from the request is checked as the API checks its own (event type names:
+// ^[a-zA-Z0-9\-_.]+$, also joined by '/' for Shopify's topics, at most 256 bytes; dedup keys, which become
+// idempotency keys: at most 256 bytes a header value may hold) and refused, never repaired: CR/LF decoded
+// from JSON would otherwise reach the forwarded x-hookwire-event-type header.
+TEST_F(GatewayTest, EventTypesAndDedupKeysFromTheRequestAreValidatedNotRepaired) {
+  auto src =
+      create(R"({"uid":"open","verifier":"none","pull":true,"eventType":"json:type","dedupKey":"json:id"})");
+  auto injected = one(
+      {"open",
+       {},
+       R"({"type":"evil\r\nX-Injected: yes\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: internal","id":"i1"})"});
+  EXPECT_EQ(injected.status, 400) << injected.body;
+  EXPECT_EQ(json::parse(injected.body).at("reason").as_string(), "invalid_event_type");
+  for (const std::string& bad :
+       std::vector<std::string>{R"("a b")", R"("a:b")", R"("")", R"("a//b")", R"("caf\u00e9")",
+                                "\"" + std::string(257, 'a') + "\"", R"("nul\u0000")"}) {
+    auto r = one({"open", {}, R"({"id":"i2","type":)" + bad + "}"});
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(json::parse(r.body).at("reason").as_string(), "invalid_event_type") << bad;
+  }
+  for (const std::string& bad : std::vector<std::string>{R"("a\nb")", R"("a\u0000b")", R"("tab\u0001")",
+                                                         "\"" + std::string(257, 'k') + "\""}) {
+    auto r = one({"open", {}, R"({"type":"ok","id":)" + bad + "}"});
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(json::parse(r.body).at("reason").as_string(), "invalid_dedup_key") << bad;
+  }
+  EXPECT_EQ(message_count(src.app_id), 0);
+  EXPECT_EQ(counter("inbound_rejected_total", "source=\"open\",reason=\"invalid_event_type\""), 8);
+  EXPECT_EQ(counter("inbound_rejected_total", "source=\"open\",reason=\"invalid_dedup_key\""), 4);
+
+  // What the rules allow is kept as it came.
+  EXPECT_EQ(one({"open", {}, R"({"type":"orders/create","id":"k 1"})"}).status, 202);
+  EXPECT_EQ(one({"open",
+                 {},
+                 R"({"type":")" + std::string(256, 't') + R"(","id":")" + std::string(256, 'k') + "\"}"})
+                .status,
+            202);
+  EXPECT_EQ(one({"open", {}, R"({"id":7})"}).status, 202);  // no type: "unknown"
+  EXPECT_EQ(message_count(src.app_id), 3);
+
+  // From a header, the same rule.
+  create(
+      R"({"uid":"hdr","verifier":"none","pull":true,"eventType":"header:x-event","dedupKey":"header:x-id"})");
+  EXPECT_EQ(one({"hdr", {{"x-event", "a b"}, {"x-id", "1"}}, "{}"}).status, 400);
+  EXPECT_EQ(one({"hdr", {{"x-event", "a.b"}, {"x-id", "bad\x01"}}, "{}"}).status, 400);
+  EXPECT_EQ(one({"hdr", {{"x-event", "a.b"}, {"x-id", "1"}}, "{}"}).status, 202);
+}
+
+// Behind a trusted proxy, an X-Forwarded-For entry that is not an address is refused: before, the walk
+// stopped at the last trusted hop, whose (allowed) address then stood for the client's.
+TEST_F(GatewayTest, AMalformedForwardedForIsRefusedNotSkipped) {
+  create(R"({"uid":"px","verifier":"none","pull":true,"allowedCidrs":["127.0.0.0/8"],
+             "trustedProxies":["127.0.0.2"]})");
+  for (const std::string xff : {"garbage", "127.0.0.9, nonsense", "unknown", "127.0.0.9:4711"}) {
+    Req r{"px", {{"x-forwarded-for", xff}}, "{}", "127.0.0.2"};
+    auto out = one(r);
+    EXPECT_EQ(out.status, 400) << xff << " " << out.body;
+    EXPECT_EQ(json::parse(out.body).at("reason").as_string(), "bad_forwarded_for") << xff;
+  }
+  // Empty list elements are ignored (RFC 9110 5.6.1); the first untrusted address from the right is the
+  // client, whatever the client claimed to its left.
+  Req fine{"px", {{"x-forwarded-for", "nonsense, 127.0.0.9 , ,127.0.0.2"}}, "{}", "127.0.0.2"};
+  EXPECT_EQ(one(fine).status, 202);
 }
 
 TEST_F(GatewayTest, StandardWebhooksStaleTimestampsAndRotationWithTypeFromTheBody) {
