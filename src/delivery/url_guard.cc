@@ -296,7 +296,11 @@ Status UrlGuard::check_configured_host(std::string_view text) const {
   }
   if (!addr) return {};
   auto st = check_address(*addr);
-  if (!st.ok()) return Error{Errc::kForbidden, st.error().detail, "url"};
+  if (!st.ok())
+    return Error{
+        Errc::kForbidden,
+        st.error().detail + ": deliveries there are always refused, unless --delivery-allow-cidr allows it",
+        "url"};
   return {};
 }
 

@@ -428,6 +428,13 @@ Result<SourceSpec> parse_source_spec(const json::object& obj, size_t max_body_li
   return s;
 }
 
+Status check_destinations(const SourceSpec& spec, const delivery::UrlGuard& guard, std::string_view prefix) {
+  for (const auto& url : spec.destinations)
+    if (auto st = guard.check_configured_host(url); !st)
+      return Error::validation(std::string(prefix) + ".destinations", url + ": " + st.error().detail);
+  return {};
+}
+
 std::string config_json(const SourceSpec& spec) { return json::serialize(spec_json(spec, true)); }
 
 Result<SourceSpec> spec_from_config(const std::string& config) {

@@ -79,6 +79,12 @@ Extract default_event_type(VerifierType t);
 Result<SourceSpec> parse_source_spec(const boost::json::object& obj, size_t max_body_limit,
                                      std::string_view prefix = "body");
 
+// The destinations against the delivery SSRF guard (UrlGuard::check_configured_host, no DNS): one whose host
+// is an address the guard refuses is a kValidation error on `<prefix>.destinations` (naming the flag that
+// allows it). Checked where a source is configured (API, config file), not on stored configs.
+Status check_destinations(const SourceSpec& spec, const delivery::UrlGuard& guard,
+                          std::string_view prefix = "body");
+
 // The stored config (everything but uid and destinations), and its inverse (the store wrote it: errors are
 // kInternal).
 std::string config_json(const SourceSpec& spec);

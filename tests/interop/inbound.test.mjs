@@ -425,6 +425,9 @@ test('sources declared in the config file are created at start and updated by ui
 
     writeFileSync(conf, '[source.bad]\nverifier = "github"\nsecrets = ["x"]\npull = true\ncolour = "red"\n');
     await assert.rejects(Hookwire.start({ dataDir: join(dir, 'data'), args: ['--config', conf] }), /source\.bad\] colour: unknown key/);
+    // A destination the SSRF guard always refuses is refused at start, naming the flag that allows it.
+    writeFileSync(conf, '[source.bad]\nverifier = "none"\ndestinations = ["http://10.0.0.1/in"]\n');
+    await assert.rejects(Hookwire.start({ dataDir: join(dir, 'data'), args: ['--config', conf] }), /destinations.*10\.0\.0\.1.*--delivery-allow-cidr/);
   } finally {
     if (server.proc.exitCode === null) await server.stop();
     rmSync(dir, { recursive: true, force: true });

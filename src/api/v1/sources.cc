@@ -19,7 +19,10 @@ namespace {
 Result<inbound::SourceSpec> read_spec(const ApiContext* ctx, std::string_view body) {
   auto obj = parse_object(body);
   if (!obj) return obj.take_error();
-  return inbound::parse_source_spec(*obj, ctx->inbound->options().max_body_limit);
+  auto spec = inbound::parse_source_spec(*obj, ctx->inbound->options().max_body_limit);
+  if (!spec) return spec;
+  if (auto st = inbound::check_destinations(*spec, url_guard(ctx)); !st) return st.take_error();
+  return spec;
 }
 
 // Runs fn in the writer; on success the gateway forgets its cached sources and learns `written` (the source
