@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <future>
 
+#include "delivery/testing/log_capture.h"
 #include "inbound/sources.h"
 #include "store/async.h"
 #include "store/testing/test_dir.h"
@@ -337,6 +338,42 @@ TEST_F(GatewayTest, AMalformedForwardedForIsRefusedNotSkipped) {
   // client, whatever the client claimed to its left.
   Req fine{"px", {{"x-forwarded-for", "nonsense, 127.0.0.9 , ,127.0.0.2"}}, "{}", "127.0.0.2"};
   EXPECT_EQ(one(fine).status, 202);
+}
+
+// Refusals reach the log (source, reason, client; never the body or the signature), rate-limited per source
+// and reason; accepted events at debug level.
+TEST_F(GatewayTest, RefusalsAreLoggedRateLimitedAndAcceptedEventsAtDebug) {
+  hookwire::testing::LogCapture log;
+  create(R"({"uid":"gh","verifier":"github","secrets":["It's a Secret to Everybody"],"pull":true,
+             "trustedProxies":["127.0.0.2"]})");
+  std::vector<Req> flood;
+  for (int i = 0; i < 50; ++i) {
+    flood.push_back(
+        github("gh", "d" + std::to_string(i), R"({"card":"4242-secret-payload"})", "push", "wrong"));
+    flood.back().peer = "127.0.0.2";
+    flood.back().headers.push_back({"x-forwarded-for", "198.51.100.7"});
+  }
+  for (const auto& o : run(flood)) EXPECT_EQ(o.status, 401);
+  EXPECT_EQ(log.count({"[warning] inbound request refused", "source=gh", "reason=no_matching_signature",
+                       "status=401", "client=198.51.100.7 (via peer 127.0.0.2)"}),
+            5u)
+      << log.text();
+  clock_.advance(std::chrono::seconds(60));
+  EXPECT_EQ(one(flood[0]).status, 401);
+  EXPECT_EQ(log.count({"reason=no_matching_signature", "45 more like it suppressed"}), 1u) << log.text();
+
+  EXPECT_EQ(one(github("nope", "d", "{}")).status, 404);
+  EXPECT_EQ(log.count({"inbound request refused", "source=nope", "reason=unknown_source"}), 1u) << log.text();
+
+  auto ok = one(github("gh", "d-ok", R"({"card":"4242-secret-payload"})"));
+  ASSERT_EQ(ok.status, 202);
+  const std::string msg_id(json::parse(ok.body).at("id").as_string());
+  EXPECT_EQ(log.count({"[debug] inbound event accepted", "source=gh", "msg=" + msg_id, "event_type=push"}),
+            1u)
+      << log.text();
+  const auto text = log.text();
+  for (const char* never : {"4242-secret-payload", "sha256=", "Secret to Everybody"})
+    EXPECT_EQ(text.find(never), std::string::npos) << never << " in\n" << text;
 }
 
 TEST_F(GatewayTest, StandardWebhooksStaleTimestampsAndRotationWithTypeFromTheBody) {
