@@ -118,7 +118,7 @@ Result<std::string> ensure_operational_app(store::Store& store, const Clock& clo
 // Upserts the config file's sources (by uid), then registers every source with the gateway so its metrics
 // (forwards included) exist from the start. Blocking: runs once, before serving.
 Status load_sources(store::Store& store, inbound::Gateway& gateway, const Clock& clock,
-                    const AppOptions& options) {
+                    const AppOptions& options, const delivery::UrlGuard& guard) {
   std::vector<inbound::SourceSpec> specs;
   for (const auto& text : options.sources) {
     boost::system::error_code ec;
@@ -126,6 +126,8 @@ Status load_sources(store::Store& store, inbound::Gateway& gateway, const Clock&
     if (ec || !v.is_object())
       return Error::validation("config", "a source in the config file is not an object");
     auto spec = inbound::parse_source_spec(v.as_object(), options.body_limit, "source");
+    if (spec)
+      if (auto st = inbound::check_destinations(*spec, guard, "source"); !st) spec = st.take_error();
     if (!spec) {
       const auto uid = v.as_object().if_contains("uid");
       return Error::validation(spec.error().field,
@@ -179,6 +181,7 @@ struct App::Parts {
   // Before the dispatcher: destroyed after it, since the dispatcher's on_recorded counts forwards in it.
   std::unique_ptr<inbound::Gateway> gateway;
   std::unique_ptr<delivery::Dispatcher> dispatcher;
+  delivery::UrlGuard url_guard;  // the dispatcher's SSRF policy (a copy), for the API's checks
   api::v1::ApiContext context;
   api::Router router;
   std::unique_ptr<api::HttpServer> server;
@@ -216,6 +219,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
     parts->store->stop();
     return guard.take_error();
   }
+  parts->url_guard = *guard;  // the API checks configured URLs against it too
   dispatch.http.guard = std::move(*guard);
   dispatch.leases = delivery::DispatcherOptions::Leases::kMemory;  // the data dir is locked to this process
   dispatch.http.extra_ca_file = options.delivery_ca_file;
@@ -279,7 +283,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
     }
   }
 
-  if (auto st = load_sources(*parts->store, *parts->gateway, clock, options); !st) {
+  if (auto st = load_sources(*parts->store, *parts->gateway, clock, options, parts->url_guard); !st) {
     parts->dispatcher->stop();
     parts->store->stop();
     return st.take_error();
@@ -289,6 +293,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
 
   parts->context.store = parts->store.get();
   parts->context.inbound = parts->gateway.get();
+  parts->context.url_guard = &parts->url_guard;
   if (options.deliver) parts->context.on_deliveries_created = [d = parts->dispatcher.get()] { d->wake(); };
   parts->context.leased_rows = [d = parts->dispatcher.get()] { return d->leased_rows(); };
   parts->context.clock = &clock;

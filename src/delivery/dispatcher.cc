@@ -1,5 +1,6 @@
 #include "delivery/dispatcher.h"
 
+#include <fmt/format.h>
 #include <hookwire/signing.h>
 #include <spdlog/spdlog.h>
 
@@ -18,6 +19,7 @@
 #include <unordered_map>
 
 #include "core/ids.h"
+#include "core/log_throttle.h"
 #include "delivery/operational.h"
 #include "store/async.h"
 
@@ -287,6 +289,9 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     rec->log_attempt = !(stopping_ && outcome.kind != AttemptOutcome::Kind::kHttpResponse);
     rec->delivered = decision.kind == Decision::Kind::kDelivered;
     rec->disable = decision.kind == Decision::Kind::kDisableEndpoint;
+    rec->decision = decision.kind;
+    rec->blocked = outcome.kind == AttemptOutcome::Kind::kBlocked;
+    rec->reason = decision.reason;
 
     const bool manual = due.delivery.manual;
     store::Delivery& d = rec->delivery;
@@ -355,6 +360,11 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     std::vector<std::string_view> events;  // message.attempt.* events raised (static strings)
     std::optional<std::string> msg_event_id;
     InflightPermit permit;  // the endpoint's slot: released once the record is committed
+    // For the log, once the record is committed.
+    Decision::Kind decision = Decision::Kind::kDelivered;
+    bool blocked = false;                    // the SSRF guard refused the destination
+    std::string reason;                      // Decision::reason: hookwire's words, never the response body
+    mutable bool endpoint_disabled = false;  // set by write_record: this record disabled the endpoint
   };
 
   // Writes one record in `tx`. Runs on the store's writer thread, perhaps more than once (only the last run
@@ -366,6 +376,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   Status write_record(store::Tx& tx, const AttemptRecord& r, HealthCache& health_cache) const {
     const store::Attempt& a = r.attempt;
     const TimePoint now = r.now;
+    r.endpoint_disabled = false;  // this run's verdict (a batch may run again)
     // The delivery first: if it is gone (deleted with its application or endpoint while the attempt ran),
     // there is nothing to record, and nothing has been changed — records share one write, and one failing
     // would fail them all.
@@ -411,6 +422,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         endpoint->updated_at = now;
         if (auto st = tx.update_endpoint(*endpoint); !st.ok()) return st.take_error();
         disabled_now = std::move(*endpoint);
+        r.endpoint_disabled = true;
       }
     }
     if (r.operational && (disabled_now || !r.events.empty())) {
@@ -433,6 +445,49 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     return {};
   }
 
+  // What an operator needs to see a bad day from the log alone: every failed attempt (its reason, refusals by
+  // the SSRF guard apart), dead letters and disabled endpoints, warned and rate-limited per endpoint and kind
+  // (log_throttle_); at debug level, every attempt. Ids only: never a secret, a signature, a payload or the
+  // receiver's response body.
+  void log_outcome(const AttemptRecord& r) {
+    const store::Attempt& a = r.attempt;
+    const int attempt_no = r.delivery.attempts;
+    spdlog::debug("delivery attempt: app={} endpoint={} msg={} attempt={} n={} status={} duration_ms={}: {}",
+                  a.app_id, a.endpoint_id, a.msg_id, a.id, attempt_no, a.response_status_code,
+                  a.response_duration_ms, r.reason);
+    if (!r.log_attempt || r.delivered) return;
+    auto warn = [&](std::string_view kind, auto&& write) {
+      auto verdict = log_throttle_.admit(fmt::format("{}/{}", kind, a.endpoint_id));
+      if (!verdict) return;
+      write();
+      if (verdict.suppressed > 0)
+        spdlog::warn("dispatcher: ({} more {} lines for endpoint {} suppressed before this one)",
+                     verdict.suppressed, kind, a.endpoint_id);
+    };
+    if (r.blocked) {
+      warn("blocked", [&] {
+        spdlog::warn("delivery refused by the SSRF guard: app={} endpoint={} msg={} attempt={}: {}", a.app_id,
+                     a.endpoint_id, a.msg_id, a.id, r.reason);
+      });
+    } else {
+      warn("failed", [&] {
+        spdlog::warn("delivery attempt failed: app={} endpoint={} msg={} attempt={} n={}: {}", a.app_id,
+                     a.endpoint_id, a.msg_id, a.id, attempt_no, r.reason);
+      });
+    }
+    if (r.decision == Decision::Kind::kExhausted)
+      warn("dead_letter", [&] {
+        spdlog::warn("delivery failed for good (dead letter): app={} endpoint={} msg={} after {} attempts",
+                     a.app_id, a.endpoint_id, a.msg_id, attempt_no);
+      });
+    if (r.endpoint_disabled)
+      warn("disabled", [&] {
+        spdlog::warn("endpoint disabled: app={} endpoint={}: {}", a.app_id, a.endpoint_id,
+                     r.disable ? "it answered 410 Gone"
+                               : "it has been failing for longer than the endpoint health limit");
+      });
+  }
+
   // Runs on ioc_ once the record's batch is committed (or failed to be written).
   void recorded(AttemptRecord& r, const Status& written) {
     const store::Attempt& a = r.attempt;
@@ -441,7 +496,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       spdlog::warn("dispatcher: cannot record attempt of {} to {}: {}", a.msg_id, a.endpoint_id,
                    written.error().detail);
     }
-    if (r.disable) spdlog::warn("dispatcher: endpoint {} answered 410 Gone: disabled", a.endpoint_id);
+    if (written.ok()) log_outcome(r);
     release_lease(r.delivery.row, written.ok());
     if (options_.on_recorded) options_.on_recorded(r.delivery, a);
     // The endpoint's slot is held until the attempt is recorded, not just answered: so a crash can repeat
@@ -603,6 +658,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
 
   store::Store& store_;
   const Clock& clock_;
+  LogThrottle log_throttle_{clock_};  // warnings a failing endpoint causes, per endpoint and kind
   const DispatcherOptions options_;
   const RetryPolicy policy_;
   RateLimiters limiters_;

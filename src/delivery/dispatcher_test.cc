@@ -14,6 +14,7 @@
 #include "core/ids.h"
 #include "delivery/fan_out.h"
 #include "delivery/operational.h"
+#include "delivery/testing/log_capture.h"
 #include "delivery/testing/scripted_receiver.h"
 #include "store/testing/test_dir.h"
 
@@ -64,7 +65,7 @@ class DispatcherTest : public ::testing::TestWithParam<DispatcherOptions::Leases
     ep_.created_at = ep_.updated_at = clock_.now();
     msg_.id = new_id(id_prefix::kMessage);
     msg_.app_id = app_.id;
-    msg_.event_type = "invoice.paid";
+    msg_.event_type = event_type_;
     msg_.payload = R"({"amount": 1250, "currency": "EUR"})";
     msg_.created_at = clock_.now();
     ASSERT_TRUE(write([&](store::Tx& tx) -> Status {
@@ -153,6 +154,7 @@ class DispatcherTest : public ::testing::TestWithParam<DispatcherOptions::Leases
 
   static constexpr const char* kOpsSecret = "whsec_b3BlcmF0aW9uYWwtd2ViaG9va3Mtc2VjcmV0";
 
+  std::string event_type_ = "invoice.paid";
   store::testing::TestDir dir_{"hookwire-dispatcher"};
   std::optional<std::string> operational_app_id_;
   std::chrono::milliseconds http_timeout_ = 2000ms;  // real time
@@ -275,6 +277,94 @@ TEST_P(DispatcherTest, GoneDisablesTheEndpoint) {
   EXPECT_EQ(d.status, store::Delivery::kFailed);
   auto ep = read<store::Endpoint>([&](store::Tx& tx) { return *tx.get_endpoint(app_.id, ep_.id); });
   EXPECT_TRUE(ep.disabled);
+}
+
+// A message stored with CR/LF in its event type (by a build that did not validate inbound event types) is
+// never written into the x-hookwire-event-type header: the attempt fails before anything is sent.
+TEST_P(DispatcherTest, AnEventTypeWithCrLfIsNeverSentAsAHeader) {
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::with(200, "ok"));
+  event_type_ = "evil\r\nX-Injected: yes\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: internal";
+  publish(receiver.url("/hook"));
+  start();
+  auto [d, a] = wait_recorded(1);
+  EXPECT_EQ(d.status, store::Delivery::kPending);
+  EXPECT_EQ(a.response_status_code, 0);
+  EXPECT_NE(a.response.find("x-hookwire-event-type"), std::string::npos) << a.response;
+  EXPECT_EQ(receiver.request_count(), 0u);
+  EXPECT_EQ(receiver.connection_count(), 0u);
+}
+
+// An operator sees a bad day from the log alone: failed attempts, refusals by the SSRF guard, dead letters
+// and disabled endpoints are warned with their ids; every attempt at debug level; never a secret, a
+// signature, the payload or the receiver's answer.
+TEST_P(DispatcherTest, FailuresDeadLettersAndDisabledEndpointsAreLoggedWithTheirIds) {
+  hookwire::testing::LogCapture log;
+  ScriptedReceiver receiver;
+  receiver.push(ScriptedResponse::with(500, "receiver-secret-answer"));
+  receiver.push(ScriptedResponse::with(410, "gone"));
+  publish(receiver.url("/hook"));
+  RetryOptions retry;
+  retry.schedule = {std::chrono::milliseconds(1000)};
+  retry.min_wait_after_throttle = std::chrono::milliseconds(1000);
+  start(retry);
+  auto [d1, a1] = wait_recorded(1);
+  EXPECT_EQ(log.count({"[warning] delivery attempt failed", "app=" + app_.id, "endpoint=" + ep_.id,
+                       "msg=" + msg_.id, "attempt=" + a1.id, "HTTP 500"}),
+            1u)
+      << log.text();
+  EXPECT_EQ(log.count({"[debug] delivery attempt:", "attempt=" + a1.id}), 1u) << log.text();
+  clock_.advance(1s);
+  dispatcher_->wake();
+  auto [d2, a2] = wait_recorded(2);  // 410: failed for good, endpoint disabled
+  EXPECT_EQ(log.count({"[warning] endpoint disabled", "app=" + app_.id, "endpoint=" + ep_.id, "410"}), 1u)
+      << log.text();
+
+  // A second endpoint that never answers well: its last attempt is a dead letter.
+  auto other = add_endpoint(receiver.url("/other"));
+  receiver.set_default(ScriptedResponse::with(503, "down"));
+  add_messages(1);
+  wait_recorded(3);
+  clock_.advance(1s);
+  dispatcher_->wake();
+  wait_recorded(4);
+  EXPECT_EQ(log.count({"[warning] delivery failed for good (dead letter)", "endpoint=" + other.id}), 1u)
+      << log.text();
+
+  const auto text = log.text();
+  for (const char* never :
+       {"receiver-secret-answer", "1250", "EUR", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "v1,"})
+    EXPECT_EQ(text.find(never), std::string::npos) << never << " in\n" << text;
+}
+
+TEST_P(DispatcherTest, AnAddressTheGuardRefusesIsLogged) {
+  hookwire::testing::LogCapture log;
+  publish("http://10.255.255.1:9/hook");  // refused by the guard (only 127.0.0.0/8 allowed): never connected
+  start();
+  auto [d, a] = wait_recorded(1);
+  EXPECT_EQ(a.response_status_code, 0);
+  EXPECT_EQ(log.count({"[warning] delivery refused by the SSRF guard", "endpoint=" + ep_.id, "msg=" + msg_.id,
+                       "10.255.255.1", "not allowed"}),
+            1u)
+      << log.text();
+}
+
+// A failing endpoint cannot flood the log: five warnings per endpoint per minute, then the count of those
+// held back.
+TEST_P(DispatcherTest, FailureWarningsAreRateLimitedPerEndpoint) {
+  hookwire::testing::LogCapture log(spdlog::level::warn);
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::with(500, "boom"));
+  publish(receiver.url("/hook"));
+  add_messages(19);
+  start();
+  wait_recorded(20);
+  EXPECT_EQ(log.count({"delivery attempt failed", "endpoint=" + ep_.id}), 5u) << log.text();
+  EXPECT_EQ(log.count({"[debug]"}), 0u);
+  clock_.advance(61s);  // a new window; every retry is due
+  dispatcher_->wake();
+  wait_recorded(21);
+  EXPECT_EQ(log.count({"15 more failed lines for endpoint " + ep_.id}), 1u) << log.text();
 }
 
 TEST_P(DispatcherTest, ConnectionRefusedIsAFailedAttemptToRetry) {

@@ -24,6 +24,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/names.h"
+
 namespace hookwire::delivery {
 
 namespace net = boost::asio;
@@ -40,6 +42,38 @@ constexpr auto kUse = net::as_tuple(net::use_awaitable);
 constexpr auto kSweepEvery = std::chrono::seconds(1);
 
 ClientError fail(FailureKind kind, std::string message) { return {kind, std::move(message)}; }
+
+// A header name as a message may quote it: printable ASCII as is, other bytes as \xNN, at most 64 bytes.
+std::string printable(std::string_view name) {
+  std::string out;
+  for (unsigned char c : name.substr(0, 64)) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+  }
+  return out;
+}
+
+// Every header must be one RFC 9110 field line: a bad name or value (CR, LF, NUL...) could end the head
+// early and smuggle headers or a whole request to the receiver. Checked whatever the header's origin (an
+// endpoint's custom headers, the event type, signatures). The message quotes the name, never the value.
+std::optional<ClientError> bad_header(const Headers& headers) {
+  for (const auto& [name, value] : headers) {
+    if (!is_field_name(name))
+      return fail(
+          FailureKind::kInvalidRequest,
+          fmt::format("header name \"{}\" is not an RFC 9110 token; nothing was sent", printable(name)));
+    if (!is_field_value(value))
+      return fail(
+          FailureKind::kInvalidRequest,
+          fmt::format("the value of header \"{}\" holds a byte RFC 9110 forbids in a field (CR, LF, NUL or "
+                      "another control character); nothing was sent",
+                      printable(name)));
+  }
+  return std::nullopt;
+}
 
 // One TCP (optionally TLS) connection to an origin.
 struct Connection {
@@ -142,6 +176,8 @@ std::string_view to_string(FailureKind kind) {
   switch (kind) {
     case FailureKind::kInvalidUrl:
       return "invalid_url";
+    case FailureKind::kInvalidRequest:
+      return "invalid_request";
     case FailureKind::kBlockedAddress:
       return "blocked_address";
     case FailureKind::kDnsFailure:
@@ -590,6 +626,7 @@ net::awaitable<ClientResult<HttpResponse>> HttpClient::State::post(std::shared_p
   auto parsed = parse_url(req.url);
   if (!parsed.ok()) co_return fail(FailureKind::kInvalidUrl, parsed.error().detail);
   const std::shared_ptr<const ParsedUrl> url = std::move(*parsed);  // kept by this frame
+  if (auto bad = bad_header(req.headers)) co_return std::move(*bad);
   const TargetUrl* target = &url->target;
 
   const auto total = req.total_timeout.count() > 0 ? req.total_timeout : options_.total_timeout;

@@ -86,6 +86,7 @@ struct HttpResponse {
 // Why a request failed, for the dispatcher to act on.
 enum class FailureKind {
   kInvalidUrl,      // UrlGuard::validate_url refused the URL (also https-only): permanent
+  kInvalidRequest,  // a header name or value RFC 9110 forbids (CR, LF, NUL...): nothing was sent
   kBlockedAddress,  // every resolved address is refused by the SSRF guard: permanent until config changes
   kDnsFailure,      // the name did not resolve
   kConnectFailed,   // refused / unreachable on every allowed address

@@ -106,7 +106,9 @@ class HttpClientTest : public ::testing::Test {
     now->store(now->load() + idle);
     auto second = post(rx.url("/second"));
     EXPECT_TRUE(second.ok());
-    if (second.ok()) EXPECT_FALSE(second->reused_connection);
+    if (second.ok()) {
+      EXPECT_FALSE(second->reused_connection);
+    }
     return rx.requests();
   }
 
@@ -150,6 +152,53 @@ TEST_F(HttpClientTest, Ok200CapturesBodyAndSendsHeaders) {
   EXPECT_EQ(got.header("content-length").value_or(""), std::to_string(req.body.size()));
   EXPECT_EQ(got.header("webhook-id").value_or(""), "msg_1");
   EXPECT_EQ(got.header("webhook-signature").value_or(""), "v1,abc");
+}
+
+// Defence in depth against header injection: whatever its origin (an endpoint's custom header, an event type,
+// a signature), a header name or value with CR, LF, NUL or another byte RFC 9110 forbids is never written.
+// The request fails before connecting; the next good request is the only one the receiver ever sees.
+TEST_F(HttpClientTest, RefusesHeadersWithCrLfNulOrControlBytesAndSendsNothing) {
+  ScriptedReceiver rx;
+  make_client();
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"x-hookwire-event-type", "evil\r\nX-Injected: yes\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: internal"},
+      {"x-custom", "a\nX-Injected: yes"},
+      {"x-custom", "a\rb"},
+      {"x-custom", std::string("a\0b", 3)},
+      {"x-custom",
+       "a\x01"
+       "b"},
+      {"x-injected: yes\r\nx-custom", "v"},
+      {"x-custom\n", "v"},
+      {std::string("x-cus\0tom", 9), "v"},
+      {"x custom", "v"},
+      {"", "v"},
+  };
+  for (const auto& [name, value] : bad) {
+    HttpRequest req;
+    req.url = rx.url("/hook");
+    req.headers = {{"x-fine", "1"}, {name, value}};
+    req.body = "{}";
+    auto r = post(std::move(req));
+    ASSERT_FALSE(r.ok()) << "sent header " << ::testing::PrintToString(name);
+    EXPECT_EQ(r.error().kind, FailureKind::kInvalidRequest);
+    EXPECT_NE(r.error().message.find("header"), std::string::npos) << r.error().message;
+    // The message never carries the value (it may be a secret) nor a raw control byte.
+    EXPECT_EQ(r.error().message.find("X-Injected"), std::string::npos) << r.error().message;
+    EXPECT_EQ(r.error().message.find('\r'), std::string::npos);
+    EXPECT_EQ(r.error().message.find('\n'), std::string::npos);
+  }
+  EXPECT_EQ(rx.connection_count(), 0u);
+  HttpRequest good;
+  good.url = rx.url("/after");
+  good.headers = {{"x-hookwire-event-type", "orders/create"}, {"x-obs", "tab\there \x80\xff"}};
+  good.body = "{}";
+  ASSERT_TRUE(post(std::move(good)).ok());
+  ASSERT_TRUE(rx.wait_for_requests(1));
+  auto seen = rx.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].target, "/after");
+  EXPECT_FALSE(seen[0].header("x-injected"));
 }
 
 TEST_F(HttpClientTest, CallerContentTypeAndUserAgentWin) {

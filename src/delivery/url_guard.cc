@@ -1,5 +1,6 @@
 #include "delivery/url_guard.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -269,6 +270,38 @@ Result<TargetUrl> UrlGuard::validate_url(std::string_view text) const {
     }
   }
   return t;
+}
+
+Status UrlGuard::check_configured_host(std::string_view text) const {
+  auto parsed = boost::urls::parse_uri(text);
+  if (!parsed) return {};
+  const boost::urls::url_view u = *parsed;
+  std::optional<ip::address> addr;
+  switch (u.host_type()) {
+    case boost::urls::host_type::ipv4:
+      addr = ip::address_v4(u.host_ipv4_address().to_uint());
+      break;
+    case boost::urls::host_type::ipv6:
+      addr = ip::make_address(u.host_ipv6_address().to_string());
+      break;
+    case boost::urls::host_type::name: {
+      // The resolver reads inet_aton's forms (decimal, octal, hex, fewer than four parts) without DNS.
+      const std::string host = u.host_address();
+      in_addr v4{};
+      if (!host.empty() && inet_aton(host.c_str(), &v4) != 0) addr = ip::address_v4(ntohl(v4.s_addr));
+      break;
+    }
+    default:
+      break;
+  }
+  if (!addr) return {};
+  auto st = check_address(*addr);
+  if (!st.ok())
+    return Error{
+        Errc::kForbidden,
+        st.error().detail + ": deliveries there are always refused, unless --delivery-allow-cidr allows it",
+        "url"};
+  return {};
 }
 
 }  // namespace hookwire::delivery

@@ -1,7 +1,9 @@
 // UrlGuard: the SSRF guard for outbound deliveries.
 //
 // Two checks, both needed:
-//  - validate_url() up front (when an endpoint is created and before each delivery): scheme http or https,
+//  - check_configured_host() when an endpoint URL is configured: an IP host the guard refuses is refused
+//    then, not only at each delivery.
+//  - validate_url() before each delivery: scheme http or https,
 //    a host, no user info, the https-only rule; an IP-literal host is checked as an address right away.
 //  - check_address() on every address the host name resolves to, at connect time (HttpClient does this), so
 //    a name that resolves to a private address — or is re-pointed there later (DNS rebinding) — is refused.
@@ -62,6 +64,13 @@ class UrlGuard {
   // Errors: Errc::kValidation, field "url", detail says why ("scheme must be http or https", "https is
   // required", "URL has no host", or the blocked-address message for an IP literal).
   Result<TargetUrl> validate_url(std::string_view url) const;
+
+  // The check made when a URL is configured (an endpoint, a source destination), without DNS: if the host is
+  // an IP address — a literal, or a numeric form the resolver reads as one ("127.1", "2130706433",
+  // "0x7f000001") — that check_address refuses, that refusal (Errc::kForbidden, field "url"): it is
+  // permanent until the allow list changes. Anything else is OK here: a host name is checked at each
+  // delivery (validate_url and the resolved addresses), and the URL's shape is the caller's to validate.
+  Status check_configured_host(std::string_view url) const;
 
   // OK if the address may be connected to. Error: Errc::kForbidden, detail names the address and the range
   // ("address 10.1.2.3 is not allowed (private 10.0.0.0/8)").

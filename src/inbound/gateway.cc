@@ -1,6 +1,7 @@
 #include "inbound/gateway.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
@@ -11,6 +12,7 @@
 #include <optional>
 
 #include "core/ids.h"
+#include "core/names.h"
 #include "delivery/fan_out.h"
 #include "store/async.h"
 #include "store/message_keys.h"
@@ -24,11 +26,13 @@ namespace {
 
 constexpr std::array kReasons = {"address_not_allowed",   "too_large",         "missing_header",
                                  "malformed_header",      "timestamp_too_old", "timestamp_too_new",
-                                 "no_matching_signature", "not_json"};
+                                 "no_matching_signature", "not_json",          "invalid_event_type",
+                                 "invalid_dedup_key",     "bad_forwarded_for"};
 constexpr const char* kNotJson =
     "the body is not JSON (a form is accepted with the content type application/x-www-form-urlencoded)";
-constexpr size_t kMaxEventType = 256;
-constexpr size_t kMaxDedupKey = 512;
+// A dedup key becomes the message's idempotency key: the API's rule for those (the `idempotency-key` header)
+// is at most 256 bytes of what a header value may hold.
+constexpr size_t kMaxDedupKey = 256;
 
 Outcome refuse(int status, std::string_view code, std::string_view detail, std::string_view reason) {
   json::object o{{"code", code}, {"detail", detail}};
@@ -150,6 +154,21 @@ const json::value* find_path(const json::value* v, std::string_view path) {
   return nullptr;
 }
 
+// Whether the field `what` names is in the request at all (a JSON null counts as absent).
+bool present(const Extract& what, const signing::HeaderLookup& headers, const json::value* body) {
+  switch (what.from) {
+    case Extract::From::kHeader:
+      return headers(what.name).has_value();
+    case Extract::From::kJson: {
+      const auto* v = find_path(body, what.name);
+      return v && !v->is_null();
+    }
+    case Extract::From::kNone:
+      break;
+  }
+  return false;
+}
+
 // The result of the accept write.
 struct Kept {
   std::string msg_id;
@@ -199,7 +218,7 @@ std::string extract(const Extract& what, const signing::HeaderLookup& headers, c
 }
 
 Gateway::Gateway(store::Store& store, const Clock& clock, metrics::Registry& metrics, GatewayOptions options)
-    : store_(store), clock_(clock), metrics_(metrics), options_(std::move(options)) {
+    : store_(store), clock_(clock), metrics_(metrics), options_(std::move(options)), log_throttle_(clock) {
   // Requests for sources that do not exist (the label cannot be the unknown name: it comes from the URL).
   unknown_source_ =
       &metrics_.counter("inbound_rejected_total", "Inbound requests refused, by source and reason.",
@@ -273,34 +292,65 @@ asio::awaitable<std::shared_ptr<const Gateway::Entry>> Gateway::find(std::string
   co_return entry;
 }
 
+void Gateway::log_refusal(std::string_view label, std::string_view reason, int status,
+                          std::string_view client, std::string_view detail) {
+  auto verdict = log_throttle_.admit(fmt::format("{}/{}", label, reason));
+  if (!verdict) return;
+  if (verdict.suppressed > 0) {
+    spdlog::warn(
+        "inbound request refused: source={} reason={} status={} client={}: {} ({} more like it suppressed)",
+        label, reason, status, client, detail, verdict.suppressed);
+  } else {
+    spdlog::warn("inbound request refused: source={} reason={} status={} client={}: {}", label, reason,
+                 status, client, detail);
+  }
+}
+
 asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   std::shared_ptr<const Entry> entry;
   try {
     std::string key(in.source);
     entry = co_await find(std::move(key));
   } catch (const std::exception& e) {
+    log_refusal(is_token(in.source) ? in.source : "(invalid name)", "unavailable", 503, in.peer.to_string(),
+                e.what());
     co_return refuse(503, "unavailable", e.what(), {});
   }
   if (!entry) {
     unknown_source_->inc();
+    // The name comes from the URL: quoted in the log only if it is one a source could have.
+    log_refusal(is_token(in.source) ? in.source : "(invalid name)", "unknown_source", 404,
+                in.peer.to_string(), "no such source");
     co_return refuse(404, "not_found", fmt::format("no source \"{}\"", in.source), {});
   }
   const CompiledSource& src = entry->source;
   Counters& counters = *entry->counters;
   counters.received->inc();
+  std::string_view forwarded;
+  if (!src.proxies.empty())
+    if (auto xff = in.headers("x-forwarded-for")) forwarded = *xff;
+  // Who sent it, for the log: the client (as far as trusted proxies say) and the peer.
+  auto who = [&]() -> std::string {
+    const auto client = client_address(in.peer, forwarded, src.proxies);
+    if (!client) return fmt::format("unknown (via peer {})", in.peer.to_string());
+    if (*client == in.peer) return client->to_string();
+    return fmt::format("{} (via peer {})", client->to_string(), in.peer.to_string());
+  };
   auto reject = [&](int status, std::string_view code, std::string_view detail, std::string_view reason) {
     counters.rejected_for(reason).inc();
+    log_refusal(src.label, reason, status, who(), detail);
     return refuse(status, code, detail, reason);
   };
 
   if (!src.allowed.empty()) {
-    std::string_view forwarded;
-    if (!src.proxies.empty())
-      if (auto xff = in.headers("x-forwarded-for")) forwarded = *xff;
     const auto client = client_address(in.peer, forwarded, src.proxies);
-    if (!address_allowed(client, src.allowed))
+    if (!client)
+      co_return reject(400, "bad_request",
+                       "X-Forwarded-For from a trusted proxy holds an entry that is not an IP address",
+                       "bad_forwarded_for");
+    if (!address_allowed(*client, src.allowed))
       co_return reject(403, "forbidden",
-                       fmt::format("address {} is not allowed to post to this source", client.to_string()),
+                       fmt::format("address {} is not allowed to post to this source", client->to_string()),
                        "address_not_allowed");
   }
   if (in.body.size() > src.spec.body_limit)
@@ -345,11 +395,21 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
     co_return reject(400, "bad_request", kNotJson, "not_json");
   }
 
+  // The event type and dedup key come from the sender: checked, never repaired (an event type is forwarded in
+  // the x-hookwire-event-type header; a JSON string may decode to CR/LF). A field present but not a string
+  // or number is refused too.
   std::string event_type = extract(src.spec.event_type, in.headers, &body);
-  if (src.spec.verifier == VerifierType::kGithub && event_type == "ping")
+  if (src.spec.verifier == VerifierType::kGithub && event_type == "ping") {
+    spdlog::debug("inbound ping answered: source={}", src.label);
     co_return Outcome{200, R"({"ok":true,"event":"ping"})"};
-  if (event_type.empty()) event_type = "unknown";
-  if (event_type.size() > kMaxEventType) event_type.resize(kMaxEventType);
+  }
+  if (event_type.empty() && !present(src.spec.event_type, in.headers, &body)) event_type = "unknown";
+  if (!is_inbound_event_type(event_type))
+    co_return reject(400, "bad_request",
+                     fmt::format("the event type ({}) must match ^[a-zA-Z0-9\\-_.]+$ (parts may be joined by "
+                                 "'/'), at most {} characters",
+                                 src.spec.event_type.to_string(), kMaxTokenLength),
+                     "invalid_event_type");
 
   std::string dedup_key = extract(src.spec.dedup_key, in.headers, &body);
   if (dedup_key.empty() && src.spec.dedup_key.from == Extract::From::kHeader) {
@@ -359,11 +419,17 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
     if (src.spec.dedup_key.name == "svix-id")
       dedup_key = extract({Extract::From::kHeader, "webhook-id"}, in.headers, nullptr);
   }
-  if (dedup_key.size() > kMaxDedupKey) dedup_key.resize(kMaxDedupKey);
+  if (dedup_key.size() > kMaxDedupKey || !is_field_value(dedup_key))
+    co_return reject(400, "bad_request",
+                     fmt::format("the dedup key ({}) must be at most {} characters, none of them a control "
+                                 "character",
+                                 src.spec.dedup_key.to_string(), kMaxDedupKey),
+                     "invalid_dedup_key");
 
   store::Message msg;
   msg.id = new_id(id_prefix::kMessage, now);
   msg.app_id = src.record.app_id;
+  const std::string msg_event_type = event_type;  // for the debug line
   msg.event_type = std::move(event_type);
   msg.payload = std::string(payload);
   msg.created_at = now;
@@ -387,13 +453,19 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
     return Kept{msg.id, false, *n};
   };
   auto kept = co_await store::write<Kept>(store_, std::move(fn));
-  if (!kept) co_return from_error(kept.error());
+  if (!kept) {
+    log_refusal(src.label, "not_kept", from_error(kept.error()).status, who(), kept.error().detail);
+    co_return from_error(kept.error());
+  }
   if (kept->duplicate) {
     counters.duplicates->inc();
+    spdlog::debug("inbound duplicate: source={} msg={} (kept before; nothing new)", src.label, kept->msg_id);
     co_return Outcome{200,
                       fmt::format(R"({{"id":"{}","duplicate":true}})", kept->msg_id)};  // ids need no escape
   }
   counters.accepted->inc();
+  spdlog::debug("inbound event accepted: source={} app={} msg={} event_type={} deliveries={} client={}",
+                src.label, src.record.app_id, kept->msg_id, msg_event_type, kept->deliveries, who());
   if (kept->deliveries > 0 && options_.on_deliveries_created) options_.on_deliveries_created();
   co_return Outcome{202, fmt::format(R"({{"id":"{}"}})", kept->msg_id)};
 }

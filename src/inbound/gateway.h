@@ -26,6 +26,7 @@
 #include <unordered_map>
 
 #include "core/clock.h"
+#include "core/log_throttle.h"
 #include "core/metrics.h"
 #include "inbound/source.h"
 #include "store/store.h"
@@ -77,12 +78,17 @@ class Gateway {
   struct Entry;
   boost::asio::awaitable<std::shared_ptr<const Entry>> find(std::string key);
   Counters& counters_for(const std::string& label);
+  // A warning for a refused request, rate-limited per source and reason (log_throttle_). Never the body, a
+  // secret or a signature: `detail` is hookwire's own text.
+  void log_refusal(std::string_view label, std::string_view reason, int status, std::string_view client,
+                   std::string_view detail);
 
   store::Store& store_;
   const Clock& clock_;
   metrics::Registry& metrics_;
   GatewayOptions options_;
   metrics::Counter* unknown_source_ = nullptr;
+  LogThrottle log_throttle_;
 
   std::shared_mutex mu_;
   uint64_t generation_ = 0;

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <future>
 
+#include "delivery/testing/log_capture.h"
 #include "inbound/sources.h"
 #include "store/async.h"
 #include "store/testing/test_dir.h"
@@ -260,8 +261,9 @@ TEST_F(GatewayTest, RefusalsSayWhy) {
        {"", "{", R"({"a":1} x)", R"({"a":1}{})", "[1,]", "{\"a\":\"\xff\"}", "// c\n{}"}) {
     EXPECT_EQ(one(github("gh", "d-bad", bad)).status, 400) << bad;
   }
+  int n = 0;
   for (const std::string good : {"[]", " {\"a\":[1,2.5,-3e4,true,null,\"\\u00e9\"]}\n", "\"s\"", "7"}) {
-    EXPECT_EQ(one(github("gh", "d-good-" + good, good)).status, 202) << good;
+    EXPECT_EQ(one(github("gh", "d-good-" + std::to_string(++n), good)).status, 202) << good;
   }
 
   auto ping = one(github("gh", "d3", R"({"zen":"hi"})", "ping"));
@@ -271,6 +273,107 @@ TEST_F(GatewayTest, RefusalsSayWhy) {
   EXPECT_EQ(counter("inbound_rejected_total", "source=\"gh\",reason=\"no_matching_signature\""), 2);
   EXPECT_EQ(counter("inbound_rejected_total", "source=\"gh\",reason=\"address_not_allowed\""), 2);
   EXPECT_EQ(counter("inbound_rejected_total", "source=\"\",reason=\"unknown_source\""), 1);
+}
+
+// An event type or dedup key taken from the request is checked as the API checks its own (event type names:
+// ^[a-zA-Z0-9\-_.]+$, also joined by '/' for Shopify's topics, at most 256 bytes; dedup keys, which become
+// idempotency keys: at most 256 bytes a header value may hold) and refused, never repaired: CR/LF decoded
+// from JSON would otherwise reach the forwarded x-hookwire-event-type header.
+TEST_F(GatewayTest, EventTypesAndDedupKeysFromTheRequestAreValidatedNotRepaired) {
+  auto src =
+      create(R"({"uid":"open","verifier":"none","pull":true,"eventType":"json:type","dedupKey":"json:id"})");
+  auto injected = one(
+      {"open",
+       {},
+       R"({"type":"evil\r\nX-Injected: yes\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: internal","id":"i1"})"});
+  EXPECT_EQ(injected.status, 400) << injected.body;
+  EXPECT_EQ(json::parse(injected.body).at("reason").as_string(), "invalid_event_type");
+  for (const std::string& bad :
+       std::vector<std::string>{R"("a b")", R"("a:b")", R"("")", R"("a//b")", R"("caf\u00e9")",
+                                "\"" + std::string(257, 'a') + "\"", R"("nul\u0000")"}) {
+    auto r = one({"open", {}, R"({"id":"i2","type":)" + bad + "}"});
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(json::parse(r.body).at("reason").as_string(), "invalid_event_type") << bad;
+  }
+  for (const std::string& bad : std::vector<std::string>{R"("a\nb")", R"("a\u0000b")", R"("tab\u0001")",
+                                                         "\"" + std::string(257, 'k') + "\""}) {
+    auto r = one({"open", {}, R"({"type":"ok","id":)" + bad + "}"});
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(json::parse(r.body).at("reason").as_string(), "invalid_dedup_key") << bad;
+  }
+  EXPECT_EQ(message_count(src.app_id), 0);
+  EXPECT_EQ(counter("inbound_rejected_total", "source=\"open\",reason=\"invalid_event_type\""), 8);
+  EXPECT_EQ(counter("inbound_rejected_total", "source=\"open\",reason=\"invalid_dedup_key\""), 4);
+
+  // What the rules allow is kept as it came.
+  EXPECT_EQ(one({"open", {}, R"({"type":"orders/create","id":"k 1"})"}).status, 202);
+  EXPECT_EQ(one({"open",
+                 {},
+                 R"({"type":")" + std::string(256, 't') + R"(","id":")" + std::string(256, 'k') + "\"}"})
+                .status,
+            202);
+  EXPECT_EQ(one({"open", {}, R"({"id":7})"}).status, 202);  // no type: "unknown"
+  EXPECT_EQ(message_count(src.app_id), 3);
+
+  // From a header, the same rule.
+  create(
+      R"({"uid":"hdr","verifier":"none","pull":true,"eventType":"header:x-event","dedupKey":"header:x-id"})");
+  EXPECT_EQ(one({"hdr", {{"x-event", "a b"}, {"x-id", "1"}}, "{}"}).status, 400);
+  EXPECT_EQ(one({"hdr", {{"x-event", "a.b"}, {"x-id", "bad\x01"}}, "{}"}).status, 400);
+  EXPECT_EQ(one({"hdr", {{"x-event", "a.b"}, {"x-id", "1"}}, "{}"}).status, 202);
+}
+
+// Behind a trusted proxy, an X-Forwarded-For entry that is not an address is refused: before, the walk
+// stopped at the last trusted hop, whose (allowed) address then stood for the client's.
+TEST_F(GatewayTest, AMalformedForwardedForIsRefusedNotSkipped) {
+  create(R"({"uid":"px","verifier":"none","pull":true,"allowedCidrs":["127.0.0.0/8"],
+             "trustedProxies":["127.0.0.2"]})");
+  for (const std::string xff : {"garbage", "127.0.0.9, nonsense", "unknown", "127.0.0.9:4711"}) {
+    Req r{"px", {{"x-forwarded-for", xff}}, "{}", "127.0.0.2"};
+    auto out = one(r);
+    EXPECT_EQ(out.status, 400) << xff << " " << out.body;
+    EXPECT_EQ(json::parse(out.body).at("reason").as_string(), "bad_forwarded_for") << xff;
+  }
+  // Empty list elements are ignored (RFC 9110 5.6.1); the first untrusted address from the right is the
+  // client, whatever the client claimed to its left.
+  Req fine{"px", {{"x-forwarded-for", "nonsense, 127.0.0.9 , ,127.0.0.2"}}, "{}", "127.0.0.2"};
+  EXPECT_EQ(one(fine).status, 202);
+}
+
+// Refusals reach the log (source, reason, client; never the body or the signature), rate-limited per source
+// and reason; accepted events at debug level.
+TEST_F(GatewayTest, RefusalsAreLoggedRateLimitedAndAcceptedEventsAtDebug) {
+  hookwire::testing::LogCapture log;
+  create(R"({"uid":"gh","verifier":"github","secrets":["It's a Secret to Everybody"],"pull":true,
+             "trustedProxies":["127.0.0.2"]})");
+  std::vector<Req> flood;
+  for (int i = 0; i < 50; ++i) {
+    flood.push_back(
+        github("gh", "d" + std::to_string(i), R"({"card":"4242-secret-payload"})", "push", "wrong"));
+    flood.back().peer = "127.0.0.2";
+    flood.back().headers.push_back({"x-forwarded-for", "198.51.100.7"});
+  }
+  for (const auto& o : run(flood)) EXPECT_EQ(o.status, 401);
+  EXPECT_EQ(log.count({"[warning] inbound request refused", "source=gh", "reason=no_matching_signature",
+                       "status=401", "client=198.51.100.7 (via peer 127.0.0.2)"}),
+            5u)
+      << log.text();
+  clock_.advance(std::chrono::seconds(60));
+  EXPECT_EQ(one(flood[0]).status, 401);
+  EXPECT_EQ(log.count({"reason=no_matching_signature", "45 more like it suppressed"}), 1u) << log.text();
+
+  EXPECT_EQ(one(github("nope", "d", "{}")).status, 404);
+  EXPECT_EQ(log.count({"inbound request refused", "source=nope", "reason=unknown_source"}), 1u) << log.text();
+
+  auto ok = one(github("gh", "d-ok", R"({"card":"4242-secret-payload"})"));
+  ASSERT_EQ(ok.status, 202);
+  const std::string msg_id(json::parse(ok.body).at("id").as_string());
+  EXPECT_EQ(log.count({"[debug] inbound event accepted", "source=gh", "msg=" + msg_id, "event_type=push"}),
+            1u)
+      << log.text();
+  const auto text = log.text();
+  for (const char* never : {"4242-secret-payload", "sha256=", "Secret to Everybody"})
+    EXPECT_EQ(text.find(never), std::string::npos) << never << " in\n" << text;
 }
 
 TEST_F(GatewayTest, StandardWebhooksStaleTimestampsAndRotationWithTypeFromTheBody) {

@@ -6,6 +6,8 @@
 #include <boost/url/parse.hpp>
 #include <cctype>
 
+#include "core/names.h"
+
 namespace hookwire::inbound {
 
 namespace json = boost::json;
@@ -53,12 +55,6 @@ std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
-}
-
-bool is_token(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
 }
 
 bool is_header_name(std::string_view s) {
@@ -432,6 +428,13 @@ Result<SourceSpec> parse_source_spec(const json::object& obj, size_t max_body_li
   return s;
 }
 
+Status check_destinations(const SourceSpec& spec, const delivery::UrlGuard& guard, std::string_view prefix) {
+  for (const auto& url : spec.destinations)
+    if (auto st = guard.check_configured_host(url); !st)
+      return Error::validation(std::string(prefix) + ".destinations", url + ": " + st.error().detail);
+  return {};
+}
+
 std::string config_json(const SourceSpec& spec) { return json::serialize(spec_json(spec, true)); }
 
 Result<SourceSpec> spec_from_config(const std::string& config) {
@@ -483,17 +486,19 @@ std::string_view trim(std::string_view s) {
 }
 }  // namespace
 
-boost::asio::ip::address client_address(const boost::asio::ip::address& peer, std::string_view forwarded_for,
-                                        const std::vector<delivery::Cidr>& proxies) {
+std::optional<boost::asio::ip::address> client_address(const boost::asio::ip::address& peer,
+                                                       std::string_view forwarded_for,
+                                                       const std::vector<delivery::Cidr>& proxies) {
   auto current = unwrap(peer);
   if (proxies.empty() || !in_any(current, proxies)) return current;
   while (!forwarded_for.empty()) {
     auto comma = forwarded_for.rfind(',');
     auto item = trim(comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1));
     forwarded_for = comma == std::string_view::npos ? std::string_view{} : forwarded_for.substr(0, comma);
+    if (item.empty()) continue;  // an empty list element (RFC 9110 5.6.1)
     boost::system::error_code ec;
     auto addr = boost::asio::ip::make_address(item, ec);
-    if (ec) return current;
+    if (ec) return std::nullopt;  // a trusted hop wrote something that is not an address: believe nothing
     current = unwrap(addr);
     if (!in_any(current, proxies)) return current;
   }

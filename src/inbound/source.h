@@ -79,6 +79,12 @@ Extract default_event_type(VerifierType t);
 Result<SourceSpec> parse_source_spec(const boost::json::object& obj, size_t max_body_limit,
                                      std::string_view prefix = "body");
 
+// The destinations against the delivery SSRF guard (UrlGuard::check_configured_host, no DNS): one whose host
+// is an address the guard refuses is a kValidation error on `<prefix>.destinations` (naming the flag that
+// allows it). Checked where a source is configured (API, config file), not on stored configs.
+Status check_destinations(const SourceSpec& spec, const delivery::UrlGuard& guard,
+                          std::string_view prefix = "body");
+
 // The stored config (everything but uid and destinations), and its inverse (the store wrote it: errors are
 // kInternal).
 std::string config_json(const SourceSpec& spec);
@@ -107,11 +113,14 @@ Result<CompiledSource> compile(const store::Source& record);
 // The verifier for a spec (nullopt for none); the error says what is wrong with the secrets or options.
 Result<std::optional<signing::Verifier>> make_verifier(const SourceSpec& spec, std::string_view field);
 
-// The client's address: the peer, unless the peer is a trusted proxy, in which case X-Forwarded-For is read
-// right to left and the first address that is not a trusted proxy is the client (all trusted: the leftmost).
-// An unparsable X-Forwarded-For entry ends the walk at the last trusted hop. IPv4-mapped IPv6 is unwrapped.
-boost::asio::ip::address client_address(const boost::asio::ip::address& peer, std::string_view forwarded_for,
-                                        const std::vector<delivery::Cidr>& proxies);
+// The client's address: the peer, unless the peer is a trusted proxy, in which case X-Forwarded-For (every
+// field line of it, joined with commas in order, RFC 9110 5.3) is read right to left and the first address
+// that is not a trusted proxy is the client (all trusted: the leftmost). Empty list elements are skipped; an
+// entry that is not an address (reached before the client is found) makes it nullopt: the request must be
+// refused, since the hops behind it cannot be judged. IPv4-mapped IPv6 is unwrapped.
+std::optional<boost::asio::ip::address> client_address(const boost::asio::ip::address& peer,
+                                                       std::string_view forwarded_for,
+                                                       const std::vector<delivery::Cidr>& proxies);
 bool address_allowed(const boost::asio::ip::address& client, const std::vector<delivery::Cidr>& allowed);
 
 }  // namespace hookwire::inbound

@@ -85,18 +85,30 @@ TEST(SourceSpec, ConfigRoundTripsAndPublicJsonHidesSecrets) {
 TEST(ClientAddress, ForwardedForIsBelievedOnlyFromTrustedProxies) {
   const std::vector<delivery::Cidr> proxies = {*delivery::Cidr::parse("10.0.0.0/8")};
   // A direct client: its X-Forwarded-For is ignored.
-  EXPECT_EQ(client_address(make_address("203.0.113.9"), "1.2.3.4", proxies).to_string(), "203.0.113.9");
+  auto client = [&](const char* peer, std::string_view xff, const std::vector<delivery::Cidr>& trusted) {
+    auto c = client_address(make_address(peer), xff, trusted);
+    return c ? c->to_string() : std::string("refused");
+  };
+  // A direct client: its X-Forwarded-For is ignored.
+  EXPECT_EQ(client("203.0.113.9", "1.2.3.4", proxies), "203.0.113.9");
   // Through one proxy.
-  EXPECT_EQ(client_address(make_address("10.0.0.1"), "1.2.3.4", proxies).to_string(), "1.2.3.4");
+  EXPECT_EQ(client("10.0.0.1", "1.2.3.4", proxies), "1.2.3.4");
   // Through two proxies; the client cannot spoof by prepending.
-  EXPECT_EQ(client_address(make_address("10.0.0.1"), "6.6.6.6, 1.2.3.4, 10.9.9.9", proxies).to_string(),
-            "1.2.3.4");
+  EXPECT_EQ(client("10.0.0.1", "6.6.6.6, 1.2.3.4, 10.9.9.9", proxies), "1.2.3.4");
   // No proxies configured: never believed.
-  EXPECT_EQ(client_address(make_address("10.0.0.1"), "1.2.3.4", {}).to_string(), "10.0.0.1");
-  // Garbage stops the walk at the last trusted hop.
-  EXPECT_EQ(client_address(make_address("10.0.0.1"), "1.2.3.4, junk", proxies).to_string(), "10.0.0.1");
+  EXPECT_EQ(client("10.0.0.1", "1.2.3.4", {}), "10.0.0.1");
+  // Garbage written by a trusted hop is refused (it used to end the walk at that hop, whose address then
+  // stood for the client's); garbage left of the client is the client's own and not read.
+  EXPECT_EQ(client("10.0.0.1", "1.2.3.4, junk", proxies), "refused");
+  EXPECT_EQ(client("10.0.0.1", "unknown", proxies), "refused");
+  EXPECT_EQ(client("10.0.0.1", "1.2.3.4:80", proxies), "refused");
+  EXPECT_EQ(client("10.0.0.1", "junk, 1.2.3.4", proxies), "1.2.3.4");
+  // Empty list elements are skipped (RFC 9110 5.6.1).
+  EXPECT_EQ(client("10.0.0.1", "1.2.3.4, , 10.0.0.2,", proxies), "1.2.3.4");
+  // All hops trusted: the leftmost.
+  EXPECT_EQ(client("10.0.0.1", "10.0.0.3, 10.0.0.2", proxies), "10.0.0.3");
   // IPv4-mapped peers are judged as IPv4.
-  EXPECT_EQ(client_address(make_address("::ffff:10.0.0.1"), "1.2.3.4", proxies).to_string(), "1.2.3.4");
+  EXPECT_EQ(client("::ffff:10.0.0.1", "1.2.3.4", proxies), "1.2.3.4");
   const std::vector<delivery::Cidr> allowed = {*delivery::Cidr::parse("192.30.252.0/22")};
   EXPECT_TRUE(address_allowed(make_address("192.30.253.1"), allowed));
   EXPECT_FALSE(address_allowed(make_address("192.31.0.1"), allowed));

@@ -72,21 +72,47 @@ test('a failing receiver gets the message again on the retry schedule', async ()
   }
 });
 
-test('the SSRF guard refuses private addresses that are not explicitly allowed', async () => {
+test('the SSRF guard refuses private addresses that are not explicitly allowed, when the endpoint is configured', async () => {
   const app = await svix.application.create({ name: 'Guarded' });
-  // [::1] is loopback but outside the allowlisted 127.0.0.0/8: refused without connecting. (A loopback
-  // address, so that even a broken guard could not send traffic off this machine.)
-  await svix.endpoint.create(app.id, { url: 'http://[::1]:9/hook' });
-  const msg = await svix.message.create(app.id, { eventType: 'invoice.paid', payload: {} });
-  let attempts;
-  for (let i = 0; i < 500; i += 1) {
-    attempts = await svix.messageAttempt.listByMsg(app.id, msg.id);
-    if (attempts.data.length) break;
-    await new Promise((r) => setImmediate(r));
+  // [::1] is loopback but outside the allowlisted 127.0.0.0/8: refused at once (a literal address needs no
+  // DNS), naming the flag that would allow it. So are other spellings of refused addresses.
+  for (const url of ['http://[::1]:9/hook', 'http://10.0.0.1/hook', 'http://169.254.169.254/latest', 'http://0x0a000001/'] ) {
+    const res = await hw.api('POST', `/api/v1/app/${app.id}/endpoint`, { url });
+    assert.equal(res.status, 422, `${url} -> ${res.text}`);
+    assert.deepEqual(res.json.detail[0].loc, ['body', 'url']);
+    assert.match(res.json.detail[0].msg, /not allowed.*--delivery-allow-cidr/);
   }
-  assert.equal(attempts.data.length, 1);
-  assert.equal(attempts.data[0].responseStatusCode, 0);
-  assert.match(attempts.data[0].response, /not allowed|private|blocked/i);
+  // The allowlisted range is fine; changing it to a refused address by PUT or PATCH is refused too.
+  const ep = await svix.endpoint.create(app.id, { url: 'http://127.0.0.1:9/hook' });
+  for (const method of ['PUT', 'PATCH']) {
+    const res = await hw.api(method, `/api/v1/app/${app.id}/endpoint/${ep.id}`, { url: 'http://[fd00::1]/hook' });
+    assert.equal(res.status, 422, `${method} -> ${res.text}`);
+    assert.match(res.json.detail[0].msg, /--delivery-allow-cidr/);
+  }
+  assert.equal((await svix.endpoint.get(app.id, ep.id)).url, 'http://127.0.0.1:9/hook', 'nothing changed');
+  // A source's destinations likewise.
+  const src = await hw.api('POST', '/api/v1/source', { uid: 'guarded', verifier: 'none', destinations: ['http://192.168.1.1/in'] });
+  assert.equal(src.status, 422, src.text);
+  assert.deepEqual(src.json.detail[0].loc, ['body', 'destinations']);
+  assert.match(src.json.detail[0].msg, /192\.168\.1\.1.*--delivery-allow-cidr/);
+  assert.equal((await hw.api('GET', '/api/v1/source/guarded')).status, 404);
+  assert.equal((await svix.endpoint.list(app.id)).data.length, 1);
+});
+
+test('endpoint custom headers holding a control character are refused (RFC 9110 field values)', async () => {
+  const app = await svix.application.create({ name: 'Headers' });
+  for (const value of ['a\u0001b', 'a\rb', 'a\u007fb']) {
+    const res = await hw.api('POST', `/api/v1/app/${app.id}/endpoint`, { url: 'http://127.0.0.1:9/h', headers: { 'x-custom': value } });
+    assert.equal(res.status, 422, `${JSON.stringify(value)} -> ${res.text}`);
+    assert.deepEqual(res.json.detail[0].loc, ['body', 'headers']);
+  }
+  const ep = await svix.endpoint.create(app.id, { url: 'http://127.0.0.1:9/h' });
+  for (const method of ['PUT', 'PATCH']) {
+    const res = await hw.api(method, `/api/v1/app/${app.id}/endpoint/${ep.id}/headers`, { headers: { 'x-custom': 'bell\u0007' } });
+    assert.equal(res.status, 422, `${method} -> ${res.text}`);
+  }
+  const fine = await hw.api('PUT', `/api/v1/app/${app.id}/endpoint/${ep.id}/headers`, { headers: { 'x-custom': 'tab\tok' } });
+  assert.equal(fine.status, 204, fine.text);
 });
 
 test('a dead letter comes back with the SDK\'s endpoint.recover, and messageAttempt.resend sends again', async () => {

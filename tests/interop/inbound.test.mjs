@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import crypto from 'node:crypto';
 import { once } from 'node:events';
 import Stripe from 'stripe';
@@ -288,6 +289,71 @@ test('unknown source 404, address not allowed 403 (X-Forwarded-For only from tru
   assert.match(metrics, /inbound_rejected_total\{source="",reason="unknown_source"\} 1/);
 });
 
+// A request written byte for byte (header lines may repeat, as a proxy adding its own line makes them).
+async function rawPost(source, headerLines, body, server = hw) {
+  const sock = net.connect(server.port, '127.0.0.1');
+  await once(sock, 'connect');
+  const head = [`POST /in/${source} HTTP/1.1`, `Host: 127.0.0.1:${server.port}`, 'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close', ...headerLines, '', ''].join('\r\n');
+  sock.end(head + body);
+  const chunks = [];
+  sock.on('data', (c) => chunks.push(c));
+  await once(sock, 'close');
+  const text = Buffer.concat(chunks).toString('utf8');
+  return { status: Number(text.split(' ')[1]), body: text.slice(text.indexOf('\r\n\r\n') + 4) };
+}
+
+// Waits (on the process's output, bounded) until its stderr matches `re`.
+async function logged(server, re) {
+  let timer;
+  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`not logged: ${re}\n${server.stderr}`)), 10_000); });
+  try {
+    while (!re.test(server.stderr)) await Promise.race([once(server.proc.stderr, 'data'), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test('X-Forwarded-For over several lines: every line is read, from the right through the trusted proxies', async () => {
+  await createSource({ uid: 'xff', verifier: 'static-token', secrets: ['tok'], pull: true, allowedCidrs: ['192.0.2.0/24'], trustedProxies: ['127.0.0.1'] });
+  // The client sends its own line claiming an allowed address; the trusted proxy (the peer, 127.0.0.1) adds
+  // a line with the address it saw (HAProxy's `option forwardfor`). The proxy's line is the one to believe.
+  const spoofed = await rawPost('xff', ['X-Forwarded-For: 192.0.2.5', 'x-webhook-token: tok', 'X-Forwarded-For: 198.51.100.1'], '{}');
+  assert.equal(spoofed.status, 403, spoofed.body);
+  assert.match(spoofed.body, /198\.51\.100\.1/);
+  const real = await rawPost('xff', ['X-Forwarded-For: 198.51.100.1', 'x-webhook-token: tok', 'X-Forwarded-For: 192.0.2.5'], '{}');
+  assert.equal(real.status, 202, real.body);
+  const malformed = await rawPost('xff', ['X-Forwarded-For: 192.0.2.5', 'X-Forwarded-For: not-an-address', 'x-webhook-token: tok'], '{}');
+  assert.equal(malformed.status, 400, malformed.body);
+  assert.match(malformed.body, /bad_forwarded_for/);
+});
+
+test('an event type with CR/LF taken from the body is refused; nothing injected ever reaches the destination', async () => {
+  const own = await receiver();
+  try {
+    const src = await createSource({ uid: 'inject', verifier: 'none', eventType: 'json:type', dedupKey: 'json:id', destinations: [own.url] });
+    const evil = JSON.stringify({ type: 'evil\r\nX-Injected: yes\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: internal', id: 'i1' });
+    const refused = await post('inject', {}, evil);
+    assert.equal(refused.status, 400, refused.text);
+    assert.equal(refused.json.reason, 'invalid_event_type');
+    assert.equal((await messages(src.appId)).length, 0, 'nothing stored');
+    await logged(hw, /inbound request refused.*source=inject.*reason=invalid_event_type/);
+    assert.doesNotMatch(hw.stderr, /X-Injected|smuggled/, 'the payload is never logged');
+
+    const fine = await post('inject', {}, JSON.stringify({ type: 'invoice.paid', id: 'i2' }));
+    assert.equal(fine.status, 202, fine.text);
+    await own.waitFor(1);
+    assert.equal(own.requests.length, 1);
+    assert.equal(own.requests[0].headers['x-hookwire-event-type'], 'invoice.paid');
+    assert.equal(own.requests[0].headers['x-injected'], undefined);
+    const metrics = (await hw.api('GET', '/metrics')).text;
+    assert.match(metrics, /inbound_rejected_total\{source="inject",reason="invalid_event_type"\} 1/);
+  } finally {
+    await own.close();
+  }
+  assert.equal(own.requests.length, 1, 'the destination saw exactly one request');
+});
+
 test('a duplicate storm: the same event sent 100 times concurrently is forwarded exactly once', async () => {
   const key = 'whsec_' + crypto.randomBytes(32).toString('base64');
   const src = await createSource({ uid: 'storm', verifier: 'standard-webhooks', secrets: [key], destinations: [rx.url] });
@@ -359,6 +425,9 @@ test('sources declared in the config file are created at start and updated by ui
 
     writeFileSync(conf, '[source.bad]\nverifier = "github"\nsecrets = ["x"]\npull = true\ncolour = "red"\n');
     await assert.rejects(Hookwire.start({ dataDir: join(dir, 'data'), args: ['--config', conf] }), /source\.bad\] colour: unknown key/);
+    // A destination the SSRF guard always refuses is refused at start, naming the flag that allows it.
+    writeFileSync(conf, '[source.bad]\nverifier = "none"\ndestinations = ["http://10.0.0.1/in"]\n');
+    await assert.rejects(Hookwire.start({ dataDir: join(dir, 'data'), args: ['--config', conf] }), /destinations.*10\.0\.0\.1.*--delivery-allow-cidr/);
   } finally {
     if (server.proc.exitCode === null) await server.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -4,9 +4,10 @@ import assert from 'node:assert/strict';
 import { Svix, ApiException } from 'svix';
 import { Hookwire } from './lib/hookwire.mjs';
 
-// Endpoint URLs here are loopback IP literals: this server has no delivery allowlist, so its SSRF guard refuses
-// them before any connection or name lookup. (A host name would make the dispatcher resolve it, i.e. send a
-// DNS query off this machine.)
+// Endpoint URLs here are http://localhost:9/...: this server has no delivery allowlist, so its SSRF guard
+// refuses the loopback addresses localhost resolves to (from /etc/hosts) at each delivery, before connecting.
+// (A loopback IP literal would be refused already when the endpoint is created; a made-up host name would
+// make the dispatcher send a DNS query off this machine.)
 
 let hw;
 let svix;
@@ -77,12 +78,12 @@ test('event types: create, get, update, archive, list', async () => {
 test('endpoints: create with uid and filters, secret get and rotate, headers', async () => {
   const app = await svix.application.create({ name: 'Endpoints', uid: 'ep-app' });
   const ep = await svix.endpoint.create(app.id, {
-    url: 'http://127.0.0.1:9/hooks', uid: 'main', description: 'Main receiver',
+    url: 'http://localhost:9/hooks', uid: 'main', description: 'Main receiver',
     eventTypes: ['invoice.paid'], channels: ['project_1'], throttleRate: 100,
   });
   assert.match(ep.id, /^ep_[0-9A-Za-z]{27}$/);
   assert.equal(ep.uid, 'main');
-  assert.equal(ep.url, 'http://127.0.0.1:9/hooks');
+  assert.equal(ep.url, 'http://localhost:9/hooks');
   assert.deepEqual(ep.eventTypes, ['invoice.paid']);
   assert.deepEqual(ep.channels, ['project_1']);
   assert.equal(ep.throttleRate, 100);
@@ -181,9 +182,9 @@ test('messages: MessageIn.application creates the application on first use', asy
 
 test('attempts: listings by message and by endpoint have the Svix shape', async () => {
   const app = await svix.application.create({ name: 'Attempts' });
-  const ep = await svix.endpoint.create(app.id, { url: 'http://127.0.0.1:9/a' });
+  const ep = await svix.endpoint.create(app.id, { url: 'http://localhost:9/a' });
   const msg = await svix.message.create(app.id, { eventType: 'invoice.paid', payload: {} });
-  // The dispatcher tries the endpoint at once; the SSRF guard refuses 127.0.0.1 (no allowlist here), which is
+  // The dispatcher tries the endpoint at once; the SSRF guard refuses localhost's loopback address (no allowlist here), which is
   // logged as a failed attempt with the reason.
   let byMsg;
   for (let i = 0; i < 500; i += 1) {
@@ -210,7 +211,7 @@ test('attempts: listings by message and by endpoint have the Svix shape', async 
 
 test('attempts and messages: get one attempt, expunge its response, expunge a message payload', async () => {
   const app = await svix.application.create({ name: 'Expunge' });
-  const ep = await svix.endpoint.create(app.id, { url: 'http://127.0.0.1:9/e' });
+  const ep = await svix.endpoint.create(app.id, { url: 'http://localhost:9/e' });
   const msg = await svix.message.create(app.id,
     { eventType: 'invoice.paid', eventId: 'evt-expunge-1', payload: { card: '4242' } });
   let listed;

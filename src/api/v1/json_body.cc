@@ -177,13 +177,6 @@ std::optional<std::string_view> raw_member(std::string_view t, std::string_view 
   }
 }
 
-bool is_token(std::string_view s) {
-  if (s.empty() || s.size() > 256) return false;
-  for (unsigned char c : s)
-    if (!std::isalnum(c) && c != '-' && c != '_' && c != '.') return false;
-  return true;
-}
-
 const json::value* FieldReader::find(std::string_view name) const {
   auto it = obj_.find(name);
   if (it == obj_.end() || it->value().is_null()) return nullptr;

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/names.h"
 #include "core/result.h"
 
 namespace hookwire::api::v1 {
@@ -29,7 +30,8 @@ Result<json::object> parse_object(std::string_view body, json::storage_ptr sp = 
 std::optional<std::string_view> raw_member(std::string_view text, std::string_view name);
 
 // Svix's identifier rule for uids, event type names, eventIds: ^[a-zA-Z0-9\-_.]+$, at most 256 characters.
-bool is_token(std::string_view s);
+// Its one home is core/names.h (the inbound gateway checks event types with it too).
+using ::hookwire::is_token;
 
 class FieldReader {
  public:

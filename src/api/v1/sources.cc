@@ -19,7 +19,10 @@ namespace {
 Result<inbound::SourceSpec> read_spec(const ApiContext* ctx, std::string_view body) {
   auto obj = parse_object(body);
   if (!obj) return obj.take_error();
-  return inbound::parse_source_spec(*obj, ctx->inbound->options().max_body_limit);
+  auto spec = inbound::parse_source_spec(*obj, ctx->inbound->options().max_body_limit);
+  if (!spec) return spec;
+  if (auto st = inbound::check_destinations(*spec, url_guard(ctx)); !st) return st.take_error();
+  return spec;
 }
 
 // Runs fn in the writer; on success the gateway forgets its cached sources and learns `written` (the source
@@ -115,12 +118,32 @@ std::optional<std::string_view> find_header(const Request& req, std::string_view
   return it->value();
 }
 
+// Every field line of `name`, joined with ", " in order (RFC 9110 5.3), or nullopt if there is none. One
+// line is returned as it is (no copy).
+std::optional<std::string_view> joined_header(const Request& req, std::string_view name,
+                                              std::string& storage) {
+  auto [first, last] = req.equal_range(name);
+  if (first == last) return std::nullopt;
+  if (std::next(first) == last) return first->value();
+  for (auto it = first; it != last; ++it) {
+    if (!storage.empty()) storage += ", ";
+    storage.append(it->value().data(), it->value().size());
+  }
+  return storage;
+}
+
 asio::awaitable<Response> receive(const ApiContext* ctx, const Request& req, std::string source,
                                   boost::asio::ip::address peer) {
+  // A proxy may add its own X-Forwarded-For line after the client's (HAProxy's `option forwardfor`): the
+  // gateway must see every line, or it would believe the client's.
+  std::string forwarded_storage;
+  const auto forwarded_for = joined_header(req, "x-forwarded-for", forwarded_storage);
   inbound::Incoming in;
   in.source = source;
   in.peer = peer;
-  in.headers = [&req](std::string_view name) { return find_header(req, name); };
+  in.headers = [&req, forwarded_for](std::string_view name) {
+    return name == "x-forwarded-for" ? forwarded_for : find_header(req, name);
+  };
   in.body = req.body();
   auto outcome = co_await ctx->inbound->receive(std::move(in));
   co_return json_response(static_cast<http::status>(outcome.status), std::move(outcome.body), req.version(),

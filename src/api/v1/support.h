@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "core/result.h"
+#include "delivery/url_guard.h"
 #include "store/store.h"
 
 namespace hookwire::inbound {
@@ -40,7 +41,16 @@ struct ApiContext {
   // thread-safe.
   std::function<std::vector<int64_t>()> leased_rows;
   inbound::Gateway* inbound = nullptr;  // the inbound gateway (sources, POST /in/{source}); owned by the app
+  // The dispatcher's SSRF policy: endpoint URLs and source destinations whose host is an address it refuses
+  // are refused when configured (422). Null: the default policy (refuse every private range).
+  const delivery::UrlGuard* url_guard = nullptr;
 };
+
+// The SSRF policy configured URLs are checked against: ctx->url_guard, else the default policy.
+inline const delivery::UrlGuard& url_guard(const ApiContext* ctx) {
+  static const delivery::UrlGuard kDefault;
+  return ctx->url_guard ? *ctx->url_guard : kDefault;
+}
 
 // A handler's answer before it becomes an HTTP response.
 struct Reply {

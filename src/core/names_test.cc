@@ -1,0 +1,53 @@
+#include "core/names.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace hookwire {
+namespace {
+
+TEST(Names, TokensFollowSvixRule) {
+  EXPECT_TRUE(is_token("user.created-v2_x"));
+  EXPECT_TRUE(is_token(std::string(256, 'a')));
+  EXPECT_FALSE(is_token(""));
+  EXPECT_FALSE(is_token("a b"));
+  EXPECT_FALSE(is_token("a/b"));
+  EXPECT_FALSE(is_token("evil\r\nX-Injected: yes"));
+  EXPECT_FALSE(is_token(std::string(257, 'a')));
+}
+
+TEST(Names, InboundEventTypesAreTokensOrTokenPaths) {
+  EXPECT_TRUE(is_inbound_event_type("invoice.paid"));
+  EXPECT_TRUE(is_inbound_event_type("orders/create"));  // Shopify topics
+  EXPECT_TRUE(is_inbound_event_type("a/b/c"));
+  EXPECT_FALSE(is_inbound_event_type(""));
+  EXPECT_FALSE(is_inbound_event_type("/a"));
+  EXPECT_FALSE(is_inbound_event_type("a/"));
+  EXPECT_FALSE(is_inbound_event_type("a//b"));
+  EXPECT_FALSE(is_inbound_event_type("evil\r\nX-Injected: yes"));
+  EXPECT_FALSE(is_inbound_event_type(std::string("a\0b", 3)));
+  EXPECT_FALSE(is_inbound_event_type("caf\xc3\xa9"));
+  EXPECT_FALSE(is_inbound_event_type(std::string(257, 'a')));
+}
+
+TEST(Names, FieldNamesAndValuesFollowRfc9110) {
+  EXPECT_TRUE(is_field_name("X-Custom_Header!#$%&'*+.^`|~9"));
+  EXPECT_FALSE(is_field_name(""));
+  EXPECT_FALSE(is_field_name("a b"));
+  EXPECT_FALSE(is_field_name("a:b"));
+  EXPECT_FALSE(is_field_name("a\r\nb"));
+  EXPECT_FALSE(is_field_name(std::string("a\0", 2)));
+  EXPECT_TRUE(is_field_value(""));
+  EXPECT_TRUE(is_field_value("Bearer abc, q=\"x\"\t\x80\xff"));
+  EXPECT_FALSE(is_field_value("a\rb"));
+  EXPECT_FALSE(is_field_value("a\nb"));
+  EXPECT_FALSE(is_field_value(std::string("a\0b", 3)));
+  EXPECT_FALSE(
+      is_field_value("a\x01"
+                     "b"));
+  EXPECT_FALSE(is_field_value("a\x7f"));
+}
+
+}  // namespace
+}  // namespace hookwire
