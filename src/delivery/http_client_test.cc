@@ -106,7 +106,9 @@ class HttpClientTest : public ::testing::Test {
     now->store(now->load() + idle);
     auto second = post(rx.url("/second"));
     EXPECT_TRUE(second.ok());
-    if (second.ok()) EXPECT_FALSE(second->reused_connection);
+    if (second.ok()) {
+      EXPECT_FALSE(second->reused_connection);
+    }
     return rx.requests();
   }
 
