@@ -11,6 +11,7 @@ DEBIAN_PACKAGES=(
   libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format openssl  # openssl: the TLS delivery test makes its CA and certificate
+  ccache  # used by the build when installed: a rebuild after a branch switch or a clean is mostly cache hits
   clang-14 libclang-rt-14-dev  # fuzz/run.sh (libFuzzer, ASan, UBSan)
 )
 
@@ -35,5 +36,12 @@ fi
 
 BUILD_DIR=${BUILD_DIR:-build}
 BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo}
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >/dev/null
+# ccache when installed, unless the caller chose a launcher (CMake reads this variable when it first configures
+# a build dir; CCACHE_DISABLE=1 turns it off for one run).
+if [ -z "${CMAKE_CXX_COMPILER_LAUNCHER:-}" ] && command -v ccache >/dev/null 2>&1; then
+  export CMAKE_CXX_COMPILER_LAUNCHER=ccache
+fi
+# HOOKWIRE_WERROR=ON (scripts/test.sh sets it): warnings are errors, as in CI.
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" \
+  ${HOOKWIRE_WERROR:+-DHOOKWIRE_WERROR="$HOOKWIRE_WERROR"} >/dev/null
 cmake --build "$BUILD_DIR"

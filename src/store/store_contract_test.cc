@@ -841,7 +841,7 @@ TEST_P(StoreContractTest, SourceCrudByIdAndUid) {
   src.created_at = kT0;
   src.updated_at = kT0 + std::chrono::milliseconds(2);
   ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_source(src); }).ok());
-  for (const std::string key : {src.id, std::string("github-main")}) {
+  for (const std::string& key : {src.id, std::string("github-main")}) {
     auto got = read<Source>([&](Tx& tx) { return tx.get_source(key); });
     ASSERT_TRUE(got.ok()) << key;
     EXPECT_EQ(got->id, src.id);
@@ -876,7 +876,9 @@ TEST_P(StoreContractTest, SourceCrudByIdAndUid) {
   EXPECT_EQ(got->updated_at, updated.updated_at);
   EXPECT_EQ(read<Source>([&](Tx& tx) { return tx.get_source("github-main"); }).error().code, Errc::kNotFound);
 
-  auto page = read<Page<Source>>([](Tx& tx) { return tx.list_sources(PageQuery{1}); });
+  PageQuery first;
+  first.limit = 1;
+  auto page = read<Page<Source>>([&](Tx& tx) { return tx.list_sources(first); });
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->items.size(), 1u);
   EXPECT_EQ(page->items[0].id, src.id);
@@ -1767,8 +1769,11 @@ TEST_P(StoreContractTest, DeliveryStatusListingsCountTheLatestDeliveryPerMessage
   by_msg = read<Page<EndpointDelivery>>(
       [&](Tx& tx) { return tx.list_message_endpoints(app.id, m3.id, PageQuery{}); });
   ASSERT_TRUE(by_msg.ok());
-  for (const auto& ed : by_msg->items)
-    if (ed.endpoint.id == ep1.id) EXPECT_EQ(ed.delivery.id, ds[5].id);
+  for (const auto& ed : by_msg->items) {
+    if (ed.endpoint.id == ep1.id) {
+      EXPECT_EQ(ed.delivery.id, ds[5].id);
+    }
+  }
 
   // Counts.
   auto counts = [&](const Endpoint& ep, std::optional<TimePoint> since, std::optional<TimePoint> until) {
@@ -1817,8 +1822,11 @@ TEST_P(StoreContractTest, DeliveryStatusListingsCountTheLatestDeliveryPerMessage
     auto recovered =
         read<std::vector<Delivery>>([&](Tx& tx) { return tx.list_deliveries_by_message(app.id, m3.id); });
     ASSERT_TRUE(recovered.ok());
-    for (const auto& d : *recovered)
-      if (d.id == ds[6].id) EXPECT_TRUE(d.manual);
+    for (const auto& d : *recovered) {
+      if (d.id == ds[6].id) {
+        EXPECT_TRUE(d.manual);
+      }
+    }
   }
 
   // The manual flag round-trips through update_delivery.
@@ -1832,7 +1840,9 @@ TEST_P(StoreContractTest, DeliveryStatusListingsCountTheLatestDeliveryPerMessage
   ASSERT_TRUE(listed.ok());
   for (const auto& d : *listed) {
     EXPECT_EQ(d.manual, d.id == ds[6].id);  // only the recovered one is still manual
-    if (d.id == resent.id) EXPECT_EQ(d.status, Delivery::kSuccess);
+    if (d.id == resent.id) {
+      EXPECT_EQ(d.status, Delivery::kSuccess);
+    }
   }
 }
 

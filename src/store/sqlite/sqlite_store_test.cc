@@ -1,5 +1,5 @@
-// The Store contract suite against SQLite, plus what only the SQLite store has: schema versions, files,
-// batch metrics, and a write-throughput measurement.
+// The Store contract suite against SQLite, plus what only the SQLite store has: schema versions, files and
+// batch metrics (its write throughput is measured by bench/store).
 #include "store/sqlite/sqlite_store.h"
 
 #include <fmt/format.h>
@@ -11,14 +11,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <fstream>
 #include <future>
 #include <mutex>
 #include <sstream>
 #include <thread>
 
-#include "core/encoding.h"
 #include "core/ids.h"
 #include "store/sqlite/recent_keys.h"
 #include "store/sqlite/schema.h"
@@ -832,92 +830,6 @@ TEST_F(SqliteStoreTest, IdempotencyKeysStayHeldThroughTheirFoldARestartAndARollb
   auto refused_dup = write(*store, [&](Tx& tx) { return tx.insert_message(dup); });
   EXPECT_EQ(refused_dup.ok() ? Errc::kInternal : refused_dup.error().code, Errc::kConflict);
   store->stop();
-}
-
-// Not a pass/fail test: measures what the API's ingest path costs the store (one message of 1 KB plus one
-// idempotency record of ~1.3 KB per write function) at Durability::kFull, from 64 submitter threads. Prints
-// the rate; never asserts on it (machines differ).
-TEST_F(SqliteStoreTest, WriteThroughputOfMessagePlusIdempotency) {
-  metrics::Registry registry;
-  SqliteOptions options;
-  options.metrics = &registry;
-  options.durability = Durability::kFull;
-  auto store = open_in(dir_.string(), options);
-  ASSERT_NE(store, nullptr);
-  const std::string app_id = new_id(id_prefix::kApplication);
-  const std::string payload = "{\"data\":\"" + std::string(1024 - 11, 'x') + "\"}";
-  const std::string body = "{\"id\":\"msg\",\"payload\":\"" + std::string(1300 - 26, 'y') + "\"}";
-
-  constexpr int kSubmitters = 64;
-  constexpr int kPerSubmitter = 800;
-  for (int window : {1, 16}) {
-    // Payloads are made up front; ids are taken at submission, as the API does, so message ids arrive in
-    // roughly increasing order. Idempotency keys are client-chosen, i.e. random: the worst case for their
-    // index.
-    struct Op {
-      Message msg;
-      IdempotencyRecord rec;
-    };
-    std::vector<std::vector<Op>> ops(kSubmitters);
-    for (auto& per : ops) {
-      per.reserve(kPerSubmitter);
-      for (int i = 0; i < kPerSubmitter; ++i) {
-        Op op;
-        op.msg.app_id = app_id;
-        op.msg.event_type = "user.created";
-        op.msg.payload = payload;
-        op.rec = {"idem:" + app_id + ":" + hex_encode(random_bytes(16)), "hash", 202, body, {}};
-        per.push_back(std::move(op));
-      }
-    }
-    auto& batches = registry.histogram("store_batch_size", "", {});
-    const auto batches_before = batches.count();
-    auto& commits = registry.histogram("store_commit_seconds", "", {});
-    const double commit_before = commits.sum();
-    std::atomic<int> failures{0};
-    const auto start = std::chrono::steady_clock::now();
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kSubmitters; ++t) {
-      threads.emplace_back([&, t] {
-        // Each submitter keeps `window` writes in flight, like an API connection with pipelined requests.
-        std::mutex mu;
-        std::condition_variable cv;
-        int in_flight = 0;
-        for (auto& op : ops[t]) {
-          {
-            std::unique_lock lk(mu);
-            cv.wait(lk, [&] { return in_flight < window; });
-            ++in_flight;
-          }
-          op.msg.id = new_id(id_prefix::kMessage);
-          op.msg.created_at = op.rec.created_at = std::chrono::system_clock::now();
-          store->submit_write(
-              [op = std::move(op)](Tx& tx) -> Status {
-                if (auto st = tx.insert_message(op.msg); !st.ok()) return st;
-                return tx.put_idempotency(op.rec);
-              },
-              [&](Status st) {
-                if (!st.ok()) failures.fetch_add(1);
-                std::lock_guard lk(mu);
-                --in_flight;
-                cv.notify_one();
-              });
-        }
-        std::unique_lock lk(mu);
-        cv.wait(lk, [&] { return in_flight == 0; });
-      });
-    }
-    for (auto& t : threads) t.join();
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const int total = kSubmitters * kPerSubmitter;
-    const auto n_batches = batches.count() - batches_before;
-    EXPECT_EQ(failures.load(), 0);
-    std::printf(
-        "[ throughput ] %d submitters x %d in flight: %d writes in %.2fs = %.0f writes/s, %llu batches "
-        "(avg %.0f per batch), %.2fs in COMMIT\n",
-        kSubmitters, window, total, secs, total / secs, static_cast<unsigned long long>(n_batches),
-        n_batches ? double(total) / n_batches : 0.0, commits.sum() - commit_before);
-  }
 }
 
 }  // namespace
