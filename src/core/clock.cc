@@ -83,13 +83,8 @@ std::optional<TimePoint> parse_iso8601(std::string_view s) {
     return std::nullopt;
   }
   if (pos != s.size()) return std::nullopt;
-  // Whole seconds first (64-bit seconds hold any year 0-9999); TimePoint counts nanoseconds in 64 bits (years
-  // 1677-2262): what it cannot hold is refused rather than overflowed into another instant.
-  const sys_seconds secs = sys_days{ymd} + hours{h} + minutes{mi} + seconds{se} - offset;
-  constexpr auto kFirst = floor<seconds>(TimePoint::min().time_since_epoch()) + seconds{1};
-  constexpr auto kLast = floor<seconds>(TimePoint::max().time_since_epoch()) - seconds{1};
-  if (secs.time_since_epoch() < kFirst || secs.time_since_epoch() > kLast) return std::nullopt;
-  return time_point_cast<TimePoint::duration>(secs) + frac;
+  const auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{se} + frac - offset;
+  return time_point_cast<TimePoint::duration>(tp);
 }
 
 }  // namespace hookwire
