@@ -189,10 +189,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   const Clock& clock = options.clock ? *options.clock : SystemClock::instance();
   if (options.admin_token.empty()) return Error::internal("no admin token configured");
 
-  std::error_code ec;
-  fs::create_directories(options.data_dir, ec);
-  if (ec)
-    return Error::internal("cannot create data directory " + options.data_dir.string() + ": " + ec.message());
+  if (auto st = secure_data_dir(options.data_dir); !st) return st.take_error();
 
   auto lock = DataDirLock::acquire(options.data_dir);
   if (!lock) return lock.take_error();
@@ -332,6 +329,37 @@ void App::stop() {
   parts_->lock.reset();
 }
 
+Status secure_data_dir(const fs::path& data_dir) {
+  ::umask(077);
+  std::error_code ec;
+  fs::create_directories(data_dir, ec);
+  if (ec) return Error::internal("cannot create data directory " + data_dir.string() + ": " + ec.message());
+  // Only what is wider than wanted is corrected (a stricter mode is the operator's choice).
+  auto correct = [](const fs::path& path, mode_t wanted, std::string_view what) -> Status {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT) return {};
+      return Error::internal(
+          fmt::format("cannot read the mode of {}: {}", path.string(), std::strerror(errno)));
+    }
+    if (S_ISLNK(st.st_mode)) return {};  // not followed: the file it names is its owner's business
+    const mode_t mode = st.st_mode & 07777;
+    if ((mode & ~wanted) == 0) return {};
+    const mode_t fixed = mode & wanted;
+    if (::chmod(path.c_str(), fixed) != 0)
+      return Error::internal(
+          fmt::format("{} {} is mode {:04o}, readable by others, and cannot be made {:04o}: {}", what,
+                      path.string(), mode, fixed, std::strerror(errno)));
+    spdlog::warn("{} {} was {:04o}, now {:04o} (it holds secrets: only its owner may read it)", what,
+                 path.string(), mode, fixed);
+    return {};
+  };
+  if (auto st = correct(data_dir, 0700, "data directory"); !st) return st;
+  for (const char* name : {"hookwire.db", "hookwire.db-wal", "hookwire.db-shm", "admin-token", "lock"})
+    if (auto st = correct(data_dir / name, 0600, "file"); !st) return st;
+  return {};
+}
+
 Result<AdminToken> resolve_admin_token(const std::string& configured, const fs::path& data_dir) {
   const fs::path file = data_dir / "admin-token";
   if (!configured.empty()) return AdminToken{configured, false, {}};
@@ -345,16 +373,23 @@ Result<AdminToken> resolve_admin_token(const std::string& configured, const fs::
       return Error::internal(file.string() + " is empty: delete it to have a new token generated");
     return AdminToken{token, false, file};
   }
-  fs::create_directories(data_dir, ec);
-  if (ec) return Error::internal("cannot create data directory " + data_dir.string() + ": " + ec.message());
+  if (auto st = secure_data_dir(data_dir); !st) return st.take_error();
   AdminToken out{"hwk_" + hex_encode(random_bytes(24)), true, file};
   const fs::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << out.token << "\n";
-    if (!f) return Error::internal("cannot write " + tmp.string());
+  // Mode 0600 from creation (never readable by others, even for a moment); O_EXCL after removing any stale
+  // temporary, whose mode an O_TRUNC would keep.
+  ::unlink(tmp.c_str());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return Error::internal(fmt::format("cannot create {}: {}", tmp.string(), std::strerror(errno)));
+  const std::string line = out.token + "\n";
+  const bool written =
+      ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+  const int write_errno = errno;
+  ::close(fd);
+  if (!written) {
+    ::unlink(tmp.c_str());
+    return Error::internal(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(write_errno)));
   }
-  ::chmod(tmp.c_str(), 0600);
   fs::rename(tmp, file, ec);
   if (ec) return Error::internal("cannot write " + file.string() + ": " + ec.message());
   return out;

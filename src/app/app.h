@@ -69,8 +69,16 @@ class App {
   std::unique_ptr<Parts> parts_;
 };
 
+// Makes `data_dir` private to this user, as it holds every secret (endpoint and source secrets, payloads, the
+// admin token): sets the process umask to 077 (so SQLite's database, -wal and -shm files, and anything else
+// made from now on, are 0600 from creation), creates the directory (0700), and corrects an existing install:
+// the directory to 0700; hookwire.db, -wal, -shm, admin-token and lock to 0600, logging each correction.
+// Idempotent; App::start() and resolve_admin_token() call it.
+Status secure_data_dir(const std::filesystem::path& data_dir);
+
 // The admin token to use: `configured` if not empty; else the one kept in `<data_dir>/admin-token`; else a
-// new random one, saved there (mode 0600). `generated` tells the caller to show it (it is shown only once).
+// new random one, saved there (mode 0600 from creation). `generated` tells the caller to show it (it is shown
+// only once).
 struct AdminToken {
   std::string token;
   bool generated = false;

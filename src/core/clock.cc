@@ -83,8 +83,13 @@ std::optional<TimePoint> parse_iso8601(std::string_view s) {
     return std::nullopt;
   }
   if (pos != s.size()) return std::nullopt;
-  const auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{se} + frac - offset;
-  return time_point_cast<TimePoint::duration>(tp);
+  // In whole seconds first (no overflow for any 4-digit year), then refused unless it fits TimePoint
+  // (nanoseconds in 64 bits: 1677-09-21 to 2262-04-11): converting first would wrap into a wrong time.
+  const seconds secs = sys_days{ymd}.time_since_epoch() + hours{h} + minutes{mi} + seconds{se} - offset;
+  constexpr seconds kMin = ceil<seconds>(TimePoint::min().time_since_epoch());
+  constexpr seconds kMax = floor<seconds>(TimePoint::max().time_since_epoch());
+  if (secs < kMin || secs >= kMax) return std::nullopt;
+  return TimePoint{duration_cast<TimePoint::duration>(secs) + duration_cast<TimePoint::duration>(frac)};
 }
 
 }  // namespace hookwire

@@ -44,7 +44,8 @@ class ManualClock final : public Clock {
 
 // ISO 8601 / RFC 3339 in UTC with millisecond precision and a `Z`: "2026-11-22T20:41:30.123Z" (Svix's shape).
 std::string format_iso8601(TimePoint t);
-// Accepts "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)"; nullopt for anything else.
+// Accepts "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)"; nullopt for anything else, and for times that
+// TimePoint cannot hold (before 1677-09-22 or from 2262-04-11T23:47:16Z on).
 std::optional<TimePoint> parse_iso8601(std::string_view s);
 
 int64_t unix_seconds(TimePoint t);

@@ -24,6 +24,23 @@ TEST(Iso8601, RefusesJunk) {
     EXPECT_FALSE(parse_iso8601(s)) << s;
 }
 
+// Issue #18: dates outside what TimePoint holds (nanoseconds since 1970 in 64 bits: 1677-09-21 to
+// 2262-04-11) overflowed into wrong times; they are refused instead.
+TEST(Iso8601, RefusesDatesOutsideTheRangeOfTimePoint) {
+  EXPECT_FALSE(parse_iso8601("9999-12-31T23:59:59Z"));
+  EXPECT_FALSE(parse_iso8601("2263-01-01T00:00:00Z"));
+  EXPECT_FALSE(parse_iso8601("0000-01-01T00:00:00Z"));
+  EXPECT_FALSE(parse_iso8601("1677-01-01T00:00:00Z"));
+  EXPECT_FALSE(parse_iso8601("2262-04-11T23:47:16.854775808+00:00"));  // one past the last nanosecond
+  auto late = parse_iso8601("2262-04-10T00:00:00Z");
+  ASSERT_TRUE(late);
+  EXPECT_EQ(format_iso8601(*late), "2262-04-10T00:00:00.000Z");
+  auto early = parse_iso8601("1678-01-01T00:00:00Z");
+  ASSERT_TRUE(early);
+  EXPECT_LT(*early, TimePoint{});
+  EXPECT_EQ(format_iso8601(*early), "1678-01-01T00:00:00.000Z");
+}
+
 TEST(ManualClock, MovesOnlyWhenTold) {
   ManualClock clock;
   const auto t0 = clock.now();
