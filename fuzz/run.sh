@@ -50,7 +50,7 @@ run_one() {
   [[ -d fuzz/corpus/$t ]] && dirs+=("fuzz/corpus/$t")
   echo "run $t for ${SECONDS_PER_TARGET}s (started $(date -u +%FT%TZ))"
   "$OUT/build/fuzz/$t" "${args[@]}" "${dirs[@]}" > "$OUT/logs/$t.log" 2>&1 || rc=$?
-  echo "done $t rc=$rc (ended $(date -u +%FT%TZ)): $(grep -E '^#[0-9]+ +DONE' "$OUT/logs/$t.log" || true)" \
+  echo "done $t rc=$rc (ended $(date -u +%FT%TZ)): $(grep -E '^#[0-9]+[[:space:]]+DONE' "$OUT/logs/$t.log" || true)" \
        "$(grep -E 'stat::number_of_executed_units' "$OUT/logs/$t.log" || true)"
   return $rc
 }
