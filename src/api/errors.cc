@@ -92,6 +92,8 @@ Response error_response(const Error& error, unsigned version, bool keep_alive) {
   }
   auto res = json_response(http_status(error.code), json::serialize(body), version, keep_alive);
   if (error.code == Errc::kUnauthorized) res.set(http::field::www_authenticate, "Bearer");
+  // Unavailable is temporary by definition (storage full, store busy, shutting down): say when to try again.
+  if (error.code == Errc::kUnavailable) res.set(http::field::retry_after, "5");
   return res;
 }
 

@@ -145,10 +145,15 @@ struct EndpointHealthRecord {
 };
 
 // The delivery queue at a moment, for metrics: live deliveries by state, and how late the oldest due one is.
+// `due` is counted up to this many: past it the figure says "at least this many" (the count walks the due
+// index, so it is bounded to keep a scrape's cost independent of the backlog).
+inline constexpr int64_t kDueCountLimit = 1000;
+
 struct DeliveryQueueStats {
   int64_t pending = 0;  // waiting for their next attempt (due or not)
   int64_t sending = 0;  // leased by a dispatcher
-  int64_t due = 0;      // pending or leased, with next_attempt_at (or an expired lease) at or before now
+  // Pending or leased, with next_attempt_at (or an expired lease) at or before now; at most kDueCountLimit.
+  int64_t due = 0;
   std::optional<TimePoint> oldest_due;  // the earliest next_attempt_at among the due ones
 };
 

@@ -188,6 +188,12 @@ class Store {
   // Refuses new work (kUnavailable), finishes everything queued, flushes, and joins the store's threads.
   // Idempotent; called before destruction.
   virtual void stop() = 0;
+
+  // What the store knows is wrong with its storage, without touching it: nullopt while its writes succeed,
+  // else a short reason for a health check ("storage full", "storage error"). Cheap and thread-safe. While
+  // there is a problem, a call may start one small probe write in the background (at most one a second),
+  // whose success clears it: a store nobody writes to still notices that it recovered.
+  virtual std::optional<std::string> problem() { return std::nullopt; }
 };
 
 struct SqliteOptions {

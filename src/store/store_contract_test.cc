@@ -1539,6 +1539,105 @@ TEST_P(StoreContractTest, QueueStatsCountLiveDeliveriesAndFindTheOldestDue) {
   EXPECT_EQ(later.due, 3);
 }
 
+// The queue figures stay exact through a delivery's whole life, whatever the path: fan-out, a store lease, a
+// retry, success, a dead letter, a requeue, a rolled-back write, the release of leases at start-up, a
+// reopen, and the deletion of the application (issue #18: the figures are no longer counted per scrape).
+TEST_P(StoreContractTest, QueueStatsStayExactThroughTheDeliveryLifecycle) {
+  const auto app = make_app();
+  const auto ep = make_endpoint(app.id);
+  const auto msg = make_message(app.id);
+  auto stats = [&](TimePoint t = kT0) {
+    auto r = read<DeliveryQueueStats>([&](Tx& tx) { return tx.delivery_queue_stats(t, {}); });
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : DeliveryQueueStats{};
+  };
+  auto expect = [&](int64_t pending, int64_t sending, int64_t due, const char* when) {
+    const auto s = stats();
+    EXPECT_EQ(s.pending, pending) << when;
+    EXPECT_EQ(s.sending, sending) << when;
+    EXPECT_EQ(s.due, due) << when;
+  };
+  expect(0, 0, 0, "empty");
+  // One message each: a requeue takes only a message's latest delivery to the endpoint.
+  const auto msg2 = make_message(app.id);
+  const auto msg3 = make_message(app.id);
+  auto a = make_delivery(msg, ep, kT0 - std::chrono::seconds(3));
+  auto b = make_delivery(msg2, ep, kT0 - std::chrono::seconds(2));
+  auto c = make_delivery(msg3, ep, kT0 + std::chrono::seconds(60));
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = insert_deliveries(tx, app, ep, msg, {&a}); !st.ok()) return st;
+                if (auto st = tx.insert_message(msg2); !st.ok()) return st;
+                if (auto st = tx.insert_message(msg3); !st.ok()) return st;
+                if (auto st = tx.insert_delivery(b); !st.ok()) return st;
+                return tx.insert_delivery(c);
+              }).ok());
+  expect(3, 0, 2, "fan-out");
+
+  // A write that fails after inserting changes nothing.
+  auto d = make_delivery(msg, ep, kT0);
+  EXPECT_FALSE(write([&](Tx& tx) -> Status {
+                 if (auto st = tx.insert_delivery(d); !st.ok()) return st;
+                 return Error::internal("rolled back");
+               }).ok());
+  expect(3, 0, 2, "rolled back");
+
+  std::vector<DueDelivery> claimed;
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                auto r = tx.claim_due_deliveries(kT0, kT0 + std::chrono::seconds(30), 10, 10);
+                if (!r.ok()) return r.take_error();
+                claimed = std::move(*r);
+                return {};
+              }).ok());
+  ASSERT_EQ(claimed.size(), 2u);
+  expect(1, 2, 0, "leased in the store");
+  EXPECT_EQ(stats(kT0 + std::chrono::seconds(31)).due, 2) << "expired leases are due";
+
+  Delivery ok = claimed[0].delivery;
+  ok.status = Delivery::kSuccess;
+  ok.attempts = 1;
+  Delivery retry = claimed[1].delivery;
+  retry.status = Delivery::kPending;
+  retry.attempts = 1;
+  retry.next_attempt_at = kT0 + std::chrono::seconds(5);
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.update_delivery(ok); !st.ok()) return st;
+                return tx.update_delivery(retry);
+              }).ok());
+  expect(2, 0, 0, "one delivered, one to retry");
+
+  retry.status = Delivery::kFailed;
+  retry.attempts = 2;
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.update_delivery(retry); }).ok());
+  expect(1, 0, 0, "a dead letter");
+
+  int requeued = -1;
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                auto r = tx.requeue_failed_deliveries(app.id, ep.id, kT0 - std::chrono::hours(1),
+                                                      kT0 + std::chrono::hours(1), kT0);
+                if (!r.ok()) return r.take_error();
+                requeued = *r;
+                return {};
+              }).ok());
+  ASSERT_EQ(requeued, 1);
+  expect(2, 0, 1, "requeued");
+
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                auto r = tx.claim_due_deliveries(kT0, kT0 + std::chrono::seconds(30), 10, 10);
+                return r.ok() ? Status{} : Status(r.take_error());
+              }).ok());
+  expect(1, 1, 0, "leased again");
+  reopen();
+  expect(1, 1, 0, "reopened");
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                auto r = tx.release_all_leases(kT0);
+                return r.ok() ? Status{} : Status(r.take_error());
+              }).ok());
+  expect(2, 0, 1, "leases released");
+
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.delete_application(app.id); }).ok());
+  expect(0, 0, 0, "application deleted");
+}
+
 TEST_P(StoreContractTest, ADeliveryWhoseEndpointIsGoneFailsInsteadOfBeingClaimed) {
   const auto app = make_app();
   const auto ep = make_endpoint(app.id);

@@ -56,6 +56,97 @@ size_t skip_value(std::string_view t, size_t i) {
     ++i;
   return i;
 }
+void put_utf8(uint32_t cp, char* out, size_t& n) {
+  if (cp < 0x80) {
+    out[n++] = static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out[n++] = static_cast<char>(0xC0 | (cp >> 6));
+    out[n++] = static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out[n++] = static_cast<char>(0xE0 | (cp >> 12));
+    out[n++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out[n++] = static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out[n++] = static_cast<char>(0xF0 | (cp >> 18));
+    out[n++] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out[n++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out[n++] = static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+// The four hex digits at t[i..i+4) as a number, or -1.
+int32_t hex4(std::string_view t, size_t i) {
+  if (i + 4 > t.size()) return -1;
+  int32_t v = 0;
+  for (size_t k = i; k < i + 4; ++k) {
+    const char c = t[k];
+    const int d = c >= '0' && c <= '9'   ? c - '0'
+                  : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                  : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                         : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+// Whether the text of a JSON string (between its quotes, escapes as written) decodes to `name`, as the parser
+// decodes it. Escapes that the parser refuses (it has accepted the text) never match.
+bool decodes_to(std::string_view raw, std::string_view name) {
+  size_t matched = 0;
+  for (size_t i = 0; i < raw.size();) {
+    char bytes[4];
+    size_t n = 0;
+    if (raw[i] != '\\') {
+      bytes[n++] = raw[i++];
+    } else {
+      if (i + 1 >= raw.size()) return false;
+      const char e = raw[i + 1];
+      i += 2;
+      switch (e) {
+        case '"':
+        case '\\':
+        case '/':
+          bytes[n++] = e;
+          break;
+        case 'b':
+          bytes[n++] = '\b';
+          break;
+        case 'f':
+          bytes[n++] = '\f';
+          break;
+        case 'n':
+          bytes[n++] = '\n';
+          break;
+        case 'r':
+          bytes[n++] = '\r';
+          break;
+        case 't':
+          bytes[n++] = '\t';
+          break;
+        case 'u': {
+          int32_t cp = hex4(raw, i);
+          if (cp < 0) return false;
+          i += 4;
+          if (cp >= 0xD800 && cp <= 0xDBFF) {  // a high surrogate: its low one must follow
+            if (i + 1 >= raw.size() || raw[i] != '\\' || raw[i + 1] != 'u') return false;
+            const int32_t lo = hex4(raw, i + 2);
+            if (lo < 0xDC00 || lo > 0xDFFF) return false;
+            i += 6;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return false;
+          }
+          put_utf8(static_cast<uint32_t>(cp), bytes, n);
+          break;
+        }
+        default:
+          return false;
+      }
+    }
+    if (name.size() - matched < n || name.compare(matched, n, bytes, n) != 0) return false;
+    matched += n;
+  }
+  return matched == name.size();
+}
 }  // namespace
 
 std::optional<std::string_view> raw_member(std::string_view t, std::string_view name) {
@@ -63,17 +154,23 @@ std::optional<std::string_view> raw_member(std::string_view t, std::string_view 
   if (i >= t.size() || t[i] != '{') return std::nullopt;
   ++i;
   std::optional<std::string_view> found;
+  // A key is compared as written when it has no escape (the common case: one comparison); with escapes it is
+  // decoded first, as the parser decodes it. An escape makes the raw text longer than what it decodes to, so
+  // only a longer key can be an escaped spelling of `name`.
+  const bool plain_name = name.find('\\') == std::string_view::npos;
   while (true) {
     i = skip_ws(t, i);
     if (i >= t.size() || t[i] != '"') return found;
     const size_t key_end = skip_string(t, i);
-    // Keys with escapes never equal a plain name; that is fine for the names hookwire asks for.
     const std::string_view key = t.substr(i + 1, key_end - i - 2);
     i = skip_ws(t, key_end);
     if (i >= t.size() || t[i] != ':') return found;
     i = skip_ws(t, i + 1);
     const size_t value_end = skip_value(t, i);
-    if (key == name) found = t.substr(i, value_end - i);  // last duplicate wins, as in the parser
+    const bool match =
+        (plain_name && key == name) ||
+        (key.size() > name.size() && std::memchr(key.data(), '\\', key.size()) && decodes_to(key, name));
+    if (match) found = t.substr(i, value_end - i);  // the last duplicate wins, as in the parser
     i = skip_ws(t, value_end);
     if (i >= t.size() || t[i] != ',') return found;
     ++i;

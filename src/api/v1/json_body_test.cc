@@ -21,6 +21,33 @@ TEST(RawMember, LastDuplicateWinsLikeTheParser) {
   EXPECT_EQ(*raw_member(R"({"payload":{"a":1},"payload":{"b":2}})", "payload"), R"({"b":2})");
 }
 
+// Keys are compared decoded, as the parser compares them: an escaped spelling of a name is that name
+// (issue #18: `pay\u006coad` was missed, and the message stored empty).
+TEST(RawMember, KeysAreComparedDecoded) {
+  EXPECT_EQ(*raw_member(R"({"eventType":"a.b","pay\u006coad":{"x":1}})", "payload"), R"({"x":1})");
+  EXPECT_EQ(*raw_member(R"({"\u0070\u0061\u0079\u006C\u006F\u0061\u0064" : [1]})", "payload"), "[1]");
+  EXPECT_EQ(*raw_member(R"({"a\/b":1,"a\"b":2,"a\\b":3,"t\tb":4})", "a/b"), "1");
+  EXPECT_EQ(*raw_member(R"({"a\/b":1,"a\"b":2,"a\\b":3,"t\tb":4})", "a\"b"), "2");
+  EXPECT_EQ(*raw_member(R"({"a\/b":1,"a\"b":2,"a\\b":3,"t\tb":4})", "a\\b"), "3");
+  EXPECT_EQ(*raw_member(R"({"a\/b":1,"a\"b":2,"a\\b":3,"t\tb":4})", "t\tb"), "4");
+  // Non-ASCII, escaped (a surrogate pair for U+1F600) or not, equals its UTF-8 spelling.
+  EXPECT_EQ(*raw_member(R"({"caf\u00e9":1,"\ud83d\ude00":2})", "caf\xc3\xa9"), "1");
+  EXPECT_EQ(*raw_member(R"({"caf\u00e9":1,"\ud83d\ude00":2})", "\xf0\x9f\x98\x80"), "2");
+  // Near misses are not matches.
+  EXPECT_FALSE(raw_member(R"({"pay\u006coads":1,"\u0070ayloa":2,"payload\u0000":3})", "payload"));
+  EXPECT_FALSE(raw_member(R"({"pay\\u006coad":1})", "payload"));  // an escaped backslash, not an escape
+}
+
+TEST(RawMember, TheLastDuplicateWinsWhateverItsSpelling) {
+  const std::string text = R"({"payload":"str","pay\u006coad":{}})";
+  EXPECT_EQ(*raw_member(text, "payload"), "{}");
+  EXPECT_EQ(*raw_member(R"({"pay\u006coad":{},"payload":"str"})", "payload"), R"("str")");
+  // The parser agrees: the member it validated is the one raw_member finds.
+  auto obj = parse_object(text);
+  ASSERT_TRUE(obj);
+  EXPECT_TRUE(obj->at("payload").is_object());
+}
+
 TEST(ParseObject, SyntaxErrorsAre400AndOtherTypes422) {
   EXPECT_EQ(parse_object("{").error().code, Errc::kBadRequest);
   EXPECT_EQ(parse_object("").error().code, Errc::kBadRequest);
@@ -185,6 +212,21 @@ TEST(EndpointMessageJson, CarriesSvixStatusesAndTheDeadLetterFields) {
   EXPECT_EQ(letter.at("deliveryId").as_string(), "dlv_1");
   EXPECT_EQ(letter.at("attempts").as_int64(), 3);
   EXPECT_TRUE(letter.at("payload").as_object().empty());
+}
+
+// Issue #18: a date past what the time type holds overflowed into a wrong time; now a 422 naming the
+// parameter.
+TEST(TimeParam, DatesOutsideTheTimeRangeAre422NamingTheParameter) {
+  for (const char* name : {"before", "after", "since", "until"}) {
+    for (const char* date : {"9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "2262-04-12T00:00:00Z"}) {
+      auto q = Query::parse(std::string("/x?") + name + "=" + date);
+      ASSERT_TRUE(q);
+      auto t = time_param(*q, name);
+      ASSERT_FALSE(t) << name << "=" << date;
+      EXPECT_EQ(t.error().code, Errc::kValidation);
+      EXPECT_EQ(t.error().field, std::string("query.") + name);
+    }
+  }
 }
 
 TEST(RawMember, EscapedQuotesAndBackslashesInsideStrings) {

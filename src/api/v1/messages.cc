@@ -51,7 +51,13 @@ Result<MessageFields> read_message(std::string_view body) {
   }
   if (r.error()) return *r.error();
   // Keep the payload exactly as the caller wrote it (number formats, key order), not re-serialized.
-  f.msg.payload = std::string(*raw_member(body, "payload"));
+  // raw_member finds the member the parser kept (keys compared decoded, the last duplicate wins); that what
+  // it found is the object validated above is checked, never assumed: nothing is acknowledged but what was
+  // validated.
+  const auto raw = raw_member(body, "payload");
+  if (!raw || raw->size() < 2 || raw->front() != '{' || raw->back() != '}')
+    return Error::bad_request("body.payload: the payload object could not be read as sent");
+  f.msg.payload = std::string(*raw);
   return f;
 }
 
@@ -129,15 +135,9 @@ asio::awaitable<Response> list(const ApiContext* ctx, const Request& req, std::s
   store::MessageQuery mq;
   mq.page = *page;
   for (const char* bound : {"before", "after"}) {
-    if (auto text = query->get(bound)) {
-      auto t = parse_iso8601(*text);
-      if (!t)
-        co_return error_response(
-            Error::validation(std::string("query.") + bound,
-                              "must be an ISO 8601 date-time such as 2026-01-02T03:04:05Z"),
-            req.version(), req.keep_alive());
-      (std::string_view(bound) == "before" ? mq.before : mq.after) = *t;
-    }
+    auto t = time_param(*query, bound);
+    if (!t) co_return error_response(t.error(), req.version(), req.keep_alive());
+    if (*t) (std::string_view(bound) == "before" ? mq.before : mq.after) = **t;
   }
   mq.event_types = query->list("event_types");
   for (const auto& et : mq.event_types)

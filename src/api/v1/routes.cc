@@ -1,5 +1,7 @@
 #include "api/v1/routes.h"
 
+#include <fmt/format.h>
+
 #include "store/async.h"
 
 namespace hookwire::api::v1 {
@@ -7,14 +9,31 @@ namespace hookwire::api::v1 {
 namespace asio = boost::asio;
 
 namespace {
-asio::awaitable<Response> health(Request req) {
+// 204 while the store works; 503 with the reason otherwise. Cheap enough for every probe of a load balancer:
+// what the store knows of its writes (Store::problem(), no I/O) and one point read (an application lookup
+// that finds nothing) on a reader thread; never an integrity check.
+asio::awaitable<Response> health(const ApiContext* ctx, Request req) {
+  std::optional<std::string> problem = ctx->store->problem();
+  if (!problem) {
+    auto fn = [](store::Tx& tx) -> Result<bool> {
+      auto app = tx.get_application("app_health-probe");
+      if (!app && app.error().code != Errc::kNotFound) return app.take_error();
+      return true;
+    };
+    auto read = co_await store::read<bool>(*ctx->store, std::move(fn));
+    if (!read) problem = read.error().code == Errc::kUnavailable ? read.error().detail : "storage error";
+  }
+  if (problem)
+    co_return error_response(Error::unavailable("store: " + *problem), req.version(), req.keep_alive());
   Response res{http::status::no_content, req.version()};
   res.keep_alive(req.keep_alive());
   co_return res;
 }
 
-// The delivery queue is measured at scrape time (reads of the live-deliveries index), so the gauges are
-// exactly as fresh as the scrape. Deliveries the dispatcher leases in memory count as sending.
+// The delivery queue is measured at scrape time, so the gauges are exactly as fresh as the scrape, at a cost
+// that does not grow with the queue (Tx::delivery_queue_stats: counters, the due index's first entry, and a
+// due count that stops at store::kDueCountLimit). Deliveries the dispatcher leases in memory count as
+// sending.
 asio::awaitable<void> refresh_queue_gauges(const ApiContext* ctx) {
   const TimePoint now = ctx->clock->now();
   auto fn = [now, held = ctx->leased_rows ? ctx->leased_rows() : std::vector<int64_t>{}](store::Tx& tx) {
@@ -28,8 +47,10 @@ asio::awaitable<void> refresh_queue_gauges(const ApiContext* ctx) {
       .set(static_cast<double>(stats->pending));
   m.gauge("delivery_queue_depth", depth_help, {{"state", "sending"}})
       .set(static_cast<double>(stats->sending));
-  m.gauge("delivery_due", "Deliveries due now and not yet being sent (including expired leases).")
-      .set(static_cast<double>(stats->due));
+  static const std::string due_help =
+      fmt::format("Deliveries due now and not yet being sent (including expired leases), counted up to {}.",
+                  store::kDueCountLimit);
+  m.gauge("delivery_due", due_help).set(static_cast<double>(stats->due));
   const double lag =
       stats->oldest_due ? std::chrono::duration<double>(now - *stats->oldest_due).count() : 0.0;
   m.gauge("delivery_lag_seconds", "How long the oldest due delivery has been waiting (0 when none is due).")
@@ -50,8 +71,8 @@ asio::awaitable<Response> metrics_text(const ApiContext* ctx, Request req) {
 void add_routes(Router& router, const ApiContext* ctx) {
   // Health needs no token (load balancers probe it); HEAD falls back to GET in the router.
   for (const char* path : {"/api/v1/health", "/api/v1/health/ping"})
-    router.add(http::verb::get, path, [](const Request& req, const PathParams&) {
-      return health(Request{req.base()});  // header only: the body is not needed
+    router.add(http::verb::get, path, [ctx](const Request& req, const PathParams&) {
+      return health(ctx, Request{req.base()});  // header only: the body is not needed
     });
   router.add(http::verb::get, "/metrics",
              [ctx](const Request& req, const PathParams&) { return metrics_text(ctx, Request{req.base()}); });

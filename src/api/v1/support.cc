@@ -106,7 +106,8 @@ Result<std::optional<TimePoint>> time_param(const Query& q, std::string_view nam
   auto t = parse_iso8601(*text);
   if (!t)
     return Error::validation("query." + std::string(name),
-                             "must be an ISO 8601 date-time such as 2026-01-02T03:04:05Z");
+                             "must be an ISO 8601 date-time such as 2026-01-02T03:04:05Z, between the years "
+                             "1678 and 2261");
   return std::optional<TimePoint>(*t);
 }
 

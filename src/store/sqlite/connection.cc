@@ -46,7 +46,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, co
     sqlite3_close(db);
     return Error::internal(fmt::format("cannot open database {}: {}", path, msg));
   }
-  std::unique_ptr<Connection> conn(new Connection(db));
+  std::unique_ptr<Connection> conn(new Connection(db, options.faults));
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, options.busy_timeout_ms);
   sqlite3_create_function_v2(db, "held_row", 2, SQLITE_UTF8 | SQLITE_INNOCUOUS, nullptr, held_row, nullptr,
@@ -101,6 +101,24 @@ Status Connection::run(std::string_view sql) {
 }
 
 Error Connection::error(std::string_view what) const {
+  const int code = sqlite3_extended_errcode(db_);
+  const FaultLog::Kind kind = FaultLog::classify(code);
+  if (faults_) faults_->failed(kind, what, sqlite3_errmsg(db_));
+  switch (kind) {
+    case FaultLog::Kind::kFull:
+      return Error::unavailable(
+          "storage full: the server cannot store anything more until disk space is freed");
+    case FaultLog::Kind::kStorage:
+      return Error::unavailable("storage error: the server cannot read or write its database (see its log)");
+    case FaultLog::Kind::kOther:
+      break;
+  }
+  if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
+    return Error::unavailable("store busy: try again");
+  return Error::internal("internal store error (see the server log)");
+}
+
+Error Connection::detailed_error(std::string_view what) const {
   return Error::internal(fmt::format("sqlite: {}: {}", what, sqlite3_errmsg(db_)));
 }
 

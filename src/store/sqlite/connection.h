@@ -17,6 +17,7 @@
 
 #include "core/clock.h"
 #include "core/result.h"
+#include "store/sqlite/fault_log.h"
 
 namespace hookwire::store {
 
@@ -30,7 +31,8 @@ class Connection {
     bool read_only = false;
     bool full_sync = true;  // synchronous=FULL (else NORMAL)
     int busy_timeout_ms = 5000;
-    int cache_kib = 2000;  // page cache size (SQLite's default is 2000 KiB)
+    int cache_kib = 2000;        // page cache size (SQLite's default is 2000 KiB)
+    FaultLog* faults = nullptr;  // where error() reports; must outlive the connection
   };
 
   // Opens `path` (creating it unless read_only) and applies the per-connection pragmas. The journal mode
@@ -41,6 +43,8 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   sqlite3* handle() const { return db_; }
+  // Where error() reports from now on (the store sets it once its start-up checks are done).
+  void set_fault_log(FaultLog* faults) { faults_ = faults; }
 
   // The cached prepared statement for `sql` (prepared on first use, kept until the connection closes).
   // Statements built at run time (list queries) are cached too: their shapes are few.
@@ -51,17 +55,22 @@ class Connection {
   // Runs a cached statement without parameters that returns no rows (BEGIN, COMMIT, SAVEPOINT...).
   Status run(std::string_view sql);
 
-  // kInternal naming what failed and SQLite's message for the last error on this connection.
+  // The error to return for the last failure on this connection, fit for an API client: kUnavailable
+  // "storage full ..." / "storage error ..." for storage failures, "store busy" for a lock held too long,
+  // kInternal otherwise; never SQLite's text, which goes (with `what`) to the FaultLog, if any.
   Error error(std::string_view what) const;
+  // kInternal naming what failed and SQLite's message: for start-up errors, shown to the operator.
+  Error detailed_error(std::string_view what) const;
 
  private:
-  explicit Connection(sqlite3* db) : db_(db) {}
+  Connection(sqlite3* db, FaultLog* faults) : db_(db), faults_(faults) {}
 
   struct Hash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   sqlite3* db_;
+  FaultLog* faults_;
   std::unordered_map<std::string, sqlite3_stmt*, Hash, std::equal_to<>> cache_;
 };
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <filesystem>
 
 namespace hookwire::store {
 namespace {
@@ -234,6 +235,29 @@ INSERT OR IGNORE INTO message_keys_hashed
 DROP TABLE message_keys;
 ALTER TABLE message_keys_hashed RENAME TO message_keys;
 )sql",
+    // 12: counters of live deliveries by status (1 pending, 3 leased in the store), kept by triggers in the
+    // transaction that changes a delivery, so the queue metrics read two rows instead of counting the queue
+    // at every scrape (200,000 pending took 19 ms a scrape). Counted once here.
+    R"sql(
+CREATE TABLE delivery_counts (
+  status INTEGER PRIMARY KEY,
+  n      INTEGER NOT NULL
+);
+INSERT INTO delivery_counts
+  SELECT 1, (SELECT count(*) FROM deliveries WHERE status = 1)
+  UNION ALL SELECT 3, (SELECT count(*) FROM deliveries WHERE status = 3);
+CREATE TRIGGER delivery_counts_insert AFTER INSERT ON deliveries WHEN NEW.status IN (1, 3) BEGIN
+  UPDATE delivery_counts SET n = n + 1 WHERE status = NEW.status;
+END;
+CREATE TRIGGER delivery_counts_delete AFTER DELETE ON deliveries WHEN OLD.status IN (1, 3) BEGIN
+  UPDATE delivery_counts SET n = n - 1 WHERE status = OLD.status;
+END;
+CREATE TRIGGER delivery_counts_update AFTER UPDATE OF status ON deliveries
+  WHEN OLD.status IS NOT NEW.status AND (OLD.status IN (1, 3) OR NEW.status IN (1, 3)) BEGIN
+  UPDATE delivery_counts SET n = n - 1 WHERE status = OLD.status;
+  UPDATE delivery_counts SET n = n + 1 WHERE status = NEW.status;
+END;
+)sql",
 };
 
 int user_version(Connection& conn) {
@@ -246,6 +270,65 @@ int user_version(Connection& conn) {
 }  // namespace
 
 int latest_schema_version() { return static_cast<int>(kMigrations.size()); }
+
+namespace {
+Error not_hookwire(const std::string& path, std::string_view why) {
+  return Error::internal(fmt::format(
+      "database {} is not a hookwire database ({}): nothing was changed; restore it from a backup, "
+      "or move it away to start with an empty database",
+      path, why));
+}
+
+}  // namespace
+
+Status check_database_file(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) return {};  // absent (or unreadable: opening it will say so): a new database
+  std::error_code wal_ec;
+  const auto wal_size = std::filesystem::file_size(path + "-wal", wal_ec);
+  // SQLite would silently start a new database in an empty file (truncated by a bad copy or a full disk).
+  // It may be empty only with pages in its WAL (a crash before the first checkpoint).
+  if (size == 0 && (wal_ec || wal_size == 0)) return not_hookwire(path, "the file is empty");
+  // Read on a connection of its own, before the store's connections configure (and so read) the file.
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  sqlite3_stmt* stmt = nullptr;
+  if (rc == SQLITE_OK) {
+    rc =
+        sqlite3_prepare_v2(db,
+                           "SELECT (SELECT count(*) FROM sqlite_master), (SELECT count(*) FROM sqlite_master "
+                           "WHERE type = 'table' AND name IN ('applications', 'messages'))",
+                           -1, &stmt, nullptr);
+  }
+  int64_t objects = 0, ours = 0;
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+      objects = sqlite3_column_int64(stmt, 0);
+      ours = sqlite3_column_int64(stmt, 1);
+    }
+  }
+  sqlite3_finalize(stmt);
+  int version = -1;
+  if (rc == SQLITE_ROW && sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr) == SQLITE_OK) {
+    if (sqlite3_step(stmt) == SQLITE_ROW) version = sqlite3_column_int(stmt, 0);
+    sqlite3_finalize(stmt);
+  }
+  const int code = db ? sqlite3_extended_errcode(db) & 0xff : rc & 0xff;
+  const std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  sqlite3_close(db);
+  if (rc != SQLITE_ROW) {
+    if (code == SQLITE_NOTADB) return not_hookwire(path, "the file is not a SQLite database");
+    if (code == SQLITE_CORRUPT) return not_hookwire(path, "the file is damaged: " + msg);
+    return Error::internal(fmt::format("database {}: cannot read it: {}", path, msg));
+  }
+  if (version < 0) return not_hookwire(path, "its schema version cannot be read");
+  if (version == 0 && objects > 0) return not_hookwire(path, "it holds tables, none of them hookwire's");
+  if (version > 0 && ours != 2)
+    return not_hookwire(path, fmt::format("schema version {} but without hookwire's tables", version));
+  return {};
+}
 
 Status migrate(Connection& conn, const std::string& path, int target) {
   if (target < 0 || target > latest_schema_version()) target = latest_schema_version();
@@ -273,7 +356,7 @@ Status migrate(Connection& conn, const std::string& path, int target) {
     return e;
   };
   const int current = user_version(conn);
-  if (current < 0) return rollback(fail("cannot read schema version", conn.error("user_version")));
+  if (current < 0) return rollback(fail("cannot read schema version", conn.detailed_error("user_version")));
   if (current > latest_schema_version()) {
     return rollback(Error::internal(
         fmt::format("database {} has schema version {}, newer than the newest this hookwire knows ({}); "

@@ -14,6 +14,10 @@ namespace hookwire::store {
 // The schema version this build creates.
 int latest_schema_version();
 
+// Refuses a file that exists but is not a hookwire database (empty without a WAL, not SQLite, a damaged
+// header or schema, another program's tables), naming the file, the reason and what to do; reads only.
+Status check_database_file(const std::string& path);
+
 // Puts the database in WAL mode and migrates it to latest_schema_version() (tests of a migration: to
 // `target`, at most the latest). `path` names the file in errors.
 Status migrate(Connection& conn, const std::string& path, int target = -1);

@@ -70,10 +70,12 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
                                          path.parent_path().string(), ec.message()));
     }
   }
+  // Before anything opens (and so creates or configures) the file.
+  if (auto st = check_database_file(options.path); !st.ok()) return st.take_error();
   std::unique_ptr<SqliteStore> store(new SqliteStore(options));
   // Recent idempotency keys live in this store's memory (recent_keys.h), so no other store may write the
   // file meanwhile, in this process or another. flock locks are separate from SQLite's fcntl locks.
-  store->lock_fd_ = ::open(options.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  store->lock_fd_ = ::open(options.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (store->lock_fd_ < 0) {
     return Error::internal(fmt::format("cannot open database {}: {}", options.path, std::strerror(errno)));
   }
@@ -92,6 +94,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
   if (!writer.ok()) return writer.take_error();
   store->writer_conn_ = std::move(*writer);
   if (auto st = migrate(*store->writer_conn_, options.path); !st.ok()) return st.take_error();
+  // From here on, failures are the operator's to read in the log, and the API's to answer plainly.
+  store->writer_conn_->set_fault_log(&store->faults_);
+  conn_options.faults = &store->faults_;
 
   if (auto st = store->writer_conn_->exec(kWalPragmas); !st.ok()) {
     return Error::internal(fmt::format("cannot configure database {}: {}", options.path, st.error().detail));
@@ -230,6 +235,26 @@ void SqliteStore::submit_write(WriteFn fn, WriteDone done, Ack ack) {
   done(Error::unavailable("store is stopping"));
 }
 
+std::optional<std::string> SqliteStore::problem() {
+  auto p = faults_.problem();
+  if (!p) return p;
+  // A store nobody writes to would never see its storage recover: probe it, at most once a second. The probe
+  // rewrites one row in place (a WAL frame); its commit ends the episode (on_wal_commit).
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  int64_t last = last_probe_ms_.load(std::memory_order_relaxed);
+  if (now - last >= 1000 && last_probe_ms_.compare_exchange_strong(last, now)) {
+    submit_write(
+        [](Tx& tx) -> Status {
+          return dynamic_cast<SqliteTx&>(tx).connection().run(
+              "UPDATE message_keys_state SET folded_up_to = folded_up_to");
+        },
+        [](Status) {}, Ack::kCommitted);
+  }
+  return p;
+}
+
 void SqliteStore::submit_read(ReadFn fn, std::function<void()> done) {
   {
     std::lock_guard lk(read_mu_);
@@ -247,6 +272,7 @@ void SqliteStore::submit_read(ReadFn fn, std::function<void()> done) {
 int SqliteStore::on_wal_commit(void* self, sqlite3*, const char*, int pages) {
   auto* store = static_cast<SqliteStore*>(self);
   store->wal_pages_ = pages;
+  store->faults_.write_committed();  // pages reached the WAL: storage works (ends a failure episode)
   if (pages >= kCheckpointPages) {
     std::lock_guard lk(store->checkpoint_mu_);
     store->checkpoint_wanted_ = true;
@@ -350,8 +376,7 @@ SqliteStore::Pass SqliteStore::run_pass(bool savepoints) {
     // Some failures (I/O errors, SQLITE_FULL) make SQLite roll back the whole transaction by itself; then
     // nothing of the batch can commit.
     if (sqlite3_get_autocommit(db)) {
-      fail_all(
-          Error::internal("sqlite: the write transaction was aborted: " + std::string(sqlite3_errmsg(db))));
+      fail_all(conn.error("write transaction (SQLite aborted it)"));
       return Pass::kDone;
     }
     if (!savepoints) {
@@ -378,8 +403,7 @@ SqliteStore::Pass SqliteStore::run_pass(bool savepoints) {
   if (!fold.empty()) {
     folded = tx.fold_keys(fold).ok();
     if (sqlite3_get_autocommit(db)) {
-      fail_all(
-          Error::internal("sqlite: the write transaction was aborted: " + std::string(sqlite3_errmsg(db))));
+      fail_all(conn.error("write transaction (SQLite aborted it)"));
       return Pass::kDone;
     }
   }
@@ -465,8 +489,10 @@ Status SqliteStore::sync_wal() {
   if (wal_fd_ < 0) {
     const std::string wal = options_.path + "-wal";
     wal_fd_ = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
-    if (wal_fd_ < 0)
-      return Error::internal(fmt::format("cannot open {} to flush it: {}", wal, std::strerror(errno)));
+    if (wal_fd_ < 0) {
+      faults_.flush_failed(fmt::format("cannot open {} to flush it: {}", wal, std::strerror(errno)));
+      return Error::unavailable("storage error: the server cannot write its database (see its log)");
+    }
     // The WAL file may have just been created: make its directory entry durable too, once.
     const auto dir = std::filesystem::absolute(options_.path).parent_path();
     const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -477,8 +503,8 @@ Status SqliteStore::sync_wal() {
   }
   // fdatasync on any descriptor of the file flushes all of its written data (and its size).
   if (::fdatasync(wal_fd_) != 0) {
-    return Error::internal(
-        fmt::format("cannot flush {}-wal to disk: {}", options_.path, std::strerror(errno)));
+    faults_.flush_failed(fmt::format("cannot flush {}-wal to disk: {}", options_.path, std::strerror(errno)));
+    return Error::unavailable("storage error: the server cannot write its database (see its log)");
   }
   return {};
 }

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "store/sqlite/connection.h"
+#include "store/sqlite/fault_log.h"
 #include "store/sqlite/recent_keys.h"
 #include "store/sqlite/sqlite_tx.h"
 #include "store/store.h"
@@ -51,6 +52,7 @@ class SqliteStore final : public Store {
   void submit_read(ReadFn fn, std::function<void()> done) override;
   void submit_write(WriteFn fn, WriteDone done, Ack ack = Ack::kDurable) override;
   void stop() override;
+  std::optional<std::string> problem() override;
 
  private:
   struct WriteOp {
@@ -63,7 +65,7 @@ class SqliteStore final : public Store {
     std::function<void()> done;
   };
 
-  explicit SqliteStore(const SqliteOptions& options) : options_(options) {}
+  explicit SqliteStore(const SqliteOptions& options) : options_(options), faults_(options.path) {}
   void writer_loop();
   void run_batch();
   enum class Pass { kDone, kRerunWithSavepoints };
@@ -82,6 +84,8 @@ class SqliteStore final : public Store {
   Status load_recent_keys();
 
   const SqliteOptions options_;
+  FaultLog faults_;                        // storage failures: logged once per episode; problem()
+  std::atomic<int64_t> last_probe_ms_{0};  // steady clock: problem()'s last probe write
   int lock_fd_ = -1;  // flock()ed for the store's lifetime: RecentKeys needs the only writer of the file
   RecentKeys recent_keys_;          // writer thread only (and open(), before the threads start)
   int64_t next_message_rowid_ = 1;  // writer thread only: message rowids only increase (recent_keys.h)

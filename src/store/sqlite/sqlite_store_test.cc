@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "core/encoding.h"
@@ -231,6 +234,7 @@ TEST_F(SqliteStoreTest, AnExistingFileKeepsItsPageSize) {
   const auto path = (dir_ / "hookwire.db").string();
   query(path, "PRAGMA page_size = 4096");
   query(path, "CREATE TABLE made_before (x)");  // the size is fixed once the file has a table
+  query(path, "DROP TABLE made_before");        // (a file with tables of another program is refused)
   auto store = open_in(dir_.string());
   ASSERT_NE(store, nullptr);
   store->stop();
@@ -393,6 +397,209 @@ TEST_F(SqliteStoreTest, ARolledBackFunctionLeavesNothingCachedForTheNextInItsBat
   auto other = other_seen.get_future().get();
   EXPECT_TRUE(other.ok()) << other.error().detail;
   store->stop();
+}
+
+// Issue #18: a 0-byte file silently started empty, and a damaged one answered 500 on every call. A file that
+// exists but is not a hookwire database stops the start with what is wrong, which file, and what to do; and
+// the file is left as it was.
+TEST_F(SqliteStoreTest, RefusesAFileThatIsNotAHookwireDatabase) {
+  std::filesystem::create_directories(dir_);
+  const auto path = (dir_ / "hookwire.db").string();
+  std::string corrupt_header = std::string("SQLite format 3") + '\0' + std::string(8192, '\xff');
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"an empty file", ""},
+      {"not SQLite", std::string(20000, 'x')},
+      {"a corrupt header", corrupt_header},
+  };
+  auto expect_refused = [&](const std::string& what) {
+    SqliteOptions options;
+    options.path = path;
+    auto s = open_sqlite_store(options);
+    ASSERT_FALSE(s.ok()) << what;
+    const auto& detail = s.error().detail;
+    EXPECT_NE(detail.find(path), std::string::npos) << what << ": " << detail;
+    EXPECT_NE(detail.find("not a hookwire database"), std::string::npos) << what << ": " << detail;
+    EXPECT_NE(detail.find("restore it from a backup"), std::string::npos) << what << ": " << detail;
+  };
+  for (const auto& [what, bytes] : cases) {
+    { std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes; }
+    expect_refused(what);
+    EXPECT_EQ(std::filesystem::file_size(path), bytes.size()) << what << ": the file was changed";
+    std::filesystem::remove(path);
+    std::filesystem::remove(path + "-wal");
+    std::filesystem::remove(path + "-shm");
+  }
+  // Another program's SQLite database (tables, none of hookwire's), with or without a user_version.
+  for (const char* version : {"0", "3"}) {
+    query(path, "CREATE TABLE other (x)");
+    query(path, std::string("PRAGMA user_version = ") + version);
+    expect_refused(std::string("another program's database, version ") + version);
+    EXPECT_EQ(query(path, "SELECT name FROM sqlite_master WHERE name = 'applications'"), "");
+    std::filesystem::remove(path);
+  }
+}
+
+// Issue #18: each /metrics scrape counted the whole queue. The figures now cost the same whatever its size:
+// counted in SQLite's virtual machine steps (not a timing), for a queue of 50 and of 5,000 not yet due.
+TEST_F(SqliteStoreTest, QueueStatsCostTheSameWhateverTheQueueSize) {
+  auto store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  const TimePoint now = from_unix_millis(1'700'000'000'000);
+  Application app;
+  app.id = new_id("app");
+  app.name = "a";
+  app.created_at = app.updated_at = now;
+  Message msg;
+  msg.id = new_id("msg");
+  msg.app_id = app.id;
+  msg.event_type = "a.b";
+  msg.payload = "{}";
+  msg.created_at = now;
+  ASSERT_TRUE(write(*store, [&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                return tx.insert_message(msg);
+              }).ok());
+  int64_t inserted = 0;
+  auto add = [&](int64_t n) {
+    ASSERT_TRUE(write(*store, [&](Tx& tx) -> Status {
+                  for (int64_t i = 0; i < n; ++i) {
+                    Delivery d;
+                    d.id = new_id("dlv");
+                    d.app_id = app.id;
+                    d.msg_id = msg.id;
+                    d.endpoint_id = "ep_1";
+                    // The first five due, the rest later (`due` is counted, up to kDueCountLimit).
+                    d.next_attempt_at = now + std::chrono::seconds(inserted + i < 5 ? -1 : 3600);
+                    d.created_at = d.updated_at = now;
+                    if (auto st = tx.insert_delivery(d); !st.ok()) return st;
+                  }
+                  return {};
+                }).ok());
+    inserted += n;
+  };
+  // The VM steps of one delivery_queue_stats, summed over the statements of the reader's connection.
+  auto steps = [&](DeliveryQueueStats& out) {
+    std::promise<int64_t> p;
+    store->submit_read(
+        [&](Tx& tx) {
+          sqlite3* db = dynamic_cast<SqliteTx&>(tx).connection().handle();
+          auto total = [db](bool reset) {
+            int64_t n = 0;
+            for (sqlite3_stmt* s = sqlite3_next_stmt(db, nullptr); s; s = sqlite3_next_stmt(db, s))
+              n += sqlite3_stmt_status(s, SQLITE_STMTSTATUS_VM_STEP, reset ? 1 : 0);
+            return n;
+          };
+          total(true);
+          auto r = tx.delivery_queue_stats(now, {});
+          if (r.ok()) out = *r;
+          p.set_value(total(false));
+        },
+        [] {});
+    return p.get_future().get();
+  };
+  add(50);
+  DeliveryQueueStats small, large;
+  steps(small);  // prepares the statements
+  const int64_t small_steps = steps(small);
+  add(4950);
+  const int64_t large_steps = steps(large);
+  EXPECT_EQ(small.pending, 50);
+  EXPECT_EQ(small.due, 5);
+  EXPECT_EQ(large.pending, 5000);
+  EXPECT_EQ(large.due, 5);
+  EXPECT_LE(large_steps, small_steps + 50)
+      << "small queue: " << small_steps << " steps, large: " << large_steps;
+  EXPECT_LE(large_steps, 200);
+
+  // Past kDueCountLimit due deliveries, `due` says that many (at least), at a bounded cost.
+  ASSERT_TRUE(write(*store, [&](Tx& tx) -> Status {
+                for (int64_t i = 0; i < kDueCountLimit + 10; ++i) {
+                  Delivery d;
+                  d.id = new_id("dlv");
+                  d.app_id = app.id;
+                  d.msg_id = msg.id;
+                  d.endpoint_id = "ep_1";
+                  d.next_attempt_at = now - std::chrono::seconds(1);
+                  d.created_at = d.updated_at = now;
+                  if (auto st = tx.insert_delivery(d); !st.ok()) return st;
+                }
+                return {};
+              }).ok());
+  DeliveryQueueStats saturated;
+  steps(saturated);
+  EXPECT_EQ(saturated.pending, 5000 + kDueCountLimit + 10);
+  EXPECT_EQ(saturated.due, kDueCountLimit);
+}
+
+// Captures what the process logs (spdlog's default logger) while it lives.
+class LogCapture {
+ public:
+  LogCapture() : previous_(spdlog::default_logger()) {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  std::string text() {
+    spdlog::default_logger()->flush();
+    return out_.str();
+  }
+  size_t count(std::string_view what) {
+    const std::string t = text();
+    size_t n = 0;
+    for (size_t at = t.find(what); at != std::string::npos; at = t.find(what, at + 1)) ++n;
+    return n;
+  }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+// Issue #18: a full disk answered 500 with SQLite's text and logged nothing. A real full condition (SQLite's
+// max_page_count on the writer's connection): the writes fail with kUnavailable "storage full" (no SQLite
+// text), one log line per episode, problem() says so, and the recovery is logged.
+TEST_F(SqliteStoreTest, AFullDiskIsUnavailableLoggedOncePerEpisodeAndItsRecoveryToo) {
+  LogCapture log;
+  auto store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  auto set_max_pages = [](Tx& tx, const char* pages) -> Status {
+    Connection& conn = dynamic_cast<SqliteTx&>(tx).connection();
+    return conn.exec((std::string("PRAGMA max_page_count = ") + pages).c_str());
+  };
+  const std::string big(64 * 1024, 'x');
+  int n = 0;
+  auto put = [&](Tx& tx) {
+    return tx.put_idempotency({"k" + std::to_string(n++), "h", 200, big, from_unix_millis(1)});
+  };
+  ASSERT_TRUE(write(*store, put).ok());
+  EXPECT_FALSE(store->problem());
+  // The file may not grow any more: the current size is the new maximum.
+  ASSERT_TRUE(write(*store, [&](Tx& tx) { return set_max_pages(tx, "1"); }).ok());
+  for (int i = 0; i < 3; ++i) {
+    auto st = write(*store, put);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().code, Errc::kUnavailable);
+    EXPECT_NE(st.error().detail.find("storage full"), std::string::npos) << st.error().detail;
+    EXPECT_EQ(st.error().detail.find("disk is full"), std::string::npos)
+        << "SQLite's text: " << st.error().detail;
+  }
+  EXPECT_EQ(store->problem(), std::optional<std::string>("storage full"));
+  EXPECT_EQ(log.count("storage full"), 1u) << log.text();
+  EXPECT_NE(log.text().find("database or disk is full"), std::string::npos) << "the detail goes to the log";
+  EXPECT_EQ(log.text().find(big.substr(0, 64)), std::string::npos) << "no payload in the log";
+
+  // Space again: the next write succeeds, the recovery is logged once, the problem is gone.
+  ASSERT_TRUE(write(*store, [&](Tx& tx) -> Status {
+                if (auto st = set_max_pages(tx, "1073741823"); !st.ok()) return st;
+                return put(tx);
+              }).ok());
+  EXPECT_EQ(log.count("storage full"), 1u) << log.text();
+  EXPECT_EQ(log.count("writes succeed again"), 1u) << log.text();
+  EXPECT_FALSE(store->problem());
+  // A new episode is logged again.
+  ASSERT_TRUE(write(*store, [&](Tx& tx) { return set_max_pages(tx, "1"); }).ok());
+  EXPECT_FALSE(write(*store, put).ok());
+  EXPECT_EQ(log.count("storage full"), 2u) << log.text();
 }
 
 TEST_F(SqliteStoreTest, FailedCommitFailsTheWholeBatch) {

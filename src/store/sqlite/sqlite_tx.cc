@@ -1205,13 +1205,15 @@ Result<int> SqliteTx::release_all_leases(TimePoint now) {
 }
 
 Result<DeliveryQueueStats> SqliteTx::delivery_queue_stats(TimePoint now, const std::vector<int64_t>& held) {
-  // The counts read the partial index of live deliveries only, the due count only its due range; then the
-  // held rows (a few hundred at most) are looked up one by one and moved from pending and due to sending.
+  // O(1) in the queue's size: pending and sending are the counters the triggers of `delivery_counts` keep
+  // (schema 12), the due count stops at kDueCountLimit (plus the held rows it must not count), the oldest due
+  // is the due index's first entry not held; then the held rows (a few hundred at most) are looked up one by
+  // one and moved from pending and due to sending.
   DeliveryQueueStats out;
   {
     auto stmt = conn_.prepare(
-        "SELECT coalesce(sum(status = 1), 0), coalesce(sum(status = 3), 0) FROM deliveries "
-        "INDEXED BY deliveries_due WHERE status IN (1, 3)");
+        "SELECT (SELECT n FROM delivery_counts WHERE status = 1), (SELECT n FROM delivery_counts WHERE "
+        "status = 3)");
     if (!stmt.ok()) return stmt.take_error();
     Stmt s(*stmt);
     if (s.step() != SQLITE_ROW) return conn_.error("delivery_queue_stats");
@@ -1219,18 +1221,20 @@ Result<DeliveryQueueStats> SqliteTx::delivery_queue_stats(TimePoint now, const s
     out.sending = s.int64(1);
   }
   {
-    auto stmt =
-        conn_.prepare("SELECT count(*) FROM deliveries WHERE status IN (1, 3) AND next_attempt_at <= ?");
+    auto stmt = conn_.prepare(
+        "SELECT count(*) FROM (SELECT 1 FROM deliveries INDEXED BY deliveries_due WHERE status IN (1, 3) AND "
+        "next_attempt_at <= ?1 LIMIT ?2)");
     if (!stmt.ok()) return stmt.take_error();
     Stmt s(*stmt);
     s.bind(1, now);
+    s.bind(2, kDueCountLimit + static_cast<int64_t>(held.size()));
     if (s.step() != SQLITE_ROW) return conn_.error("delivery_queue_stats");
     out.due = s.int64(0);
   }
   {
     auto stmt = conn_.prepare(
-        "SELECT next_attempt_at FROM deliveries WHERE status IN (1, 3) AND next_attempt_at <= ?1 AND NOT "
-        "held_row(?2, rowid) ORDER BY next_attempt_at LIMIT 1");
+        "SELECT next_attempt_at FROM deliveries INDEXED BY deliveries_due WHERE status IN (1, 3) AND "
+        "next_attempt_at <= ?1 AND NOT held_row(?2, rowid) ORDER BY next_attempt_at LIMIT 1");
     if (!stmt.ok()) return stmt.take_error();
     Stmt s(*stmt);
     s.bind(1, now);
@@ -1252,6 +1256,8 @@ Result<DeliveryQueueStats> SqliteTx::delivery_queue_stats(TimePoint now, const s
     ++out.sending;
     if (s.time(1) <= now) --out.due;
   }
+  // A count that reached its limit says "at least kDueCountLimit" (held rows or not).
+  out.due = std::min(out.due, kDueCountLimit);
   return out;
 }
 
