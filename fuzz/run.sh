@@ -3,7 +3,7 @@
 # -DHOOKWIRE_FUZZ=ON, and runs each for SECONDS seconds, JOBS targets at a time. Not part of the test command.
 #   fuzz/run.sh [SECONDS] [TARGET...]      e.g. fuzz/run.sh 660      or   fuzz/run.sh 60 fuzz_query
 #   SECONDS=0 only builds. Environment: JOBS (targets run at once, default 1), BUILD_JOBS (ninja -j, default 2),
-#   CXX (default clang++-14).
+#   CXX (default clang++-14), NO_BUILD=1 (run the targets as last built).
 # Output: fuzz/out/build (the build), fuzz/out/logs/<target>.log, new corpus units in fuzz/out/corpus/<target>
 # (the kept seeds, fuzz/corpus/<target>, are read too), crashes as fuzz/out/<target>-crash-*.
 set -euo pipefail
@@ -13,8 +13,7 @@ shift || true
 TARGETS=("$@")
 if ((${#TARGETS[@]} == 0)); then
   TARGETS=(fuzz_standard_header fuzz_stripe_header fuzz_provider_headers fuzz_secret
-           fuzz_json_bodies fuzz_query fuzz_config_file)
-  [[ -f src/api/request_framing.h ]] && TARGETS+=(fuzz_http_request)
+           fuzz_json_bodies fuzz_query fuzz_config_file fuzz_http_request)
 fi
 JOBS=${JOBS:-1}
 OUT=fuzz/out
@@ -27,7 +26,7 @@ if [[ ! -f "$OUT/build/build.ninja" ]]; then
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DHOOKWIRE_FUZZ=ON \
     -DHOOKWIRE_JEMALLOC=OFF -DHOOKWIRE_BUILD_TESTS=OFF -DHOOKWIRE_BUILD_BENCH=OFF
 fi
-ninja -C "$OUT/build" -j "${BUILD_JOBS:-2}" "${TARGETS[@]}"
+[[ -n ${NO_BUILD:-} ]] || ninja -C "$OUT/build" -j "${BUILD_JOBS:-2}" "${TARGETS[@]}"
 ((SECONDS_PER_TARGET > 0)) || exit 0
 
 # Seeds of the signing targets: the PROTOCOLS.md vectors in each target's shape. The request-path targets keep
