@@ -4,14 +4,14 @@
 libFuzzer's -merge=1 (with a control file recording each input's features) picks the inputs that add coverage;
 of those, the N that cover the most features are chosen greedily (set cover), so the kept corpus stays a few
 dozen files. Reproducers of findings (files named finding_*) are always kept.
-    fuzz/keep_corpus.py TARGET [N=40]
+    fuzz/keep_corpus.py TARGET [N=40]      (FUZZ_BINARY=path: another build of the target)
 """
 import hashlib, os, shutil, subprocess, sys, tempfile
 
 target = sys.argv[1]
 budget = int(sys.argv[2]) if len(sys.argv) > 2 else 40
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-binary = os.path.join(root, 'fuzz/out/build/fuzz', target)
+binary = os.environ.get('FUZZ_BINARY') or os.path.join(root, 'fuzz/out/build/fuzz', target)
 kept = os.path.join(root, 'fuzz/corpus', target)
 found = os.path.join(root, 'fuzz/out/corpus', target)
 
