@@ -67,7 +67,8 @@ bool reserved_header(std::string name) {
 bool is_header_name(std::string_view s) {
   if (s.empty() || s.size() > 256) return false;
   for (unsigned char c : s)
-    if (!std::isalnum(c) && !std::strchr("!#$%&'*+-.^_`|~", c)) return false;
+    if (!std::isalnum(c) && (c == '\0' || !std::strchr("!#$%&'*+-.^_`|~", c)))
+      return false;  // strchr finds '\0'
   return true;
 }
 
