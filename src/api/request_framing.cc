@@ -1,8 +1,10 @@
 #include "api/request_framing.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <iterator>
+#include <string_view>
 
 #include "api/errors.h"
 
@@ -15,6 +17,22 @@ namespace {
 
 Response refuse(http::status status, std::string_view code, std::string_view detail, unsigned version) {
   return error_response(status, code, detail, version, false);
+}
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// RFC 9110 §5.6.2: token = 1*tchar.
+bool is_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s)
+    if (!std::isalnum(c) &&
+        std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) == std::string_view::npos)
+      return false;
+  return true;
 }
 
 size_t field_count(const Request::header_type& head) {
@@ -63,11 +81,23 @@ std::optional<Response> check_head(const RequestParser& parser, Framing& framing
     const auto value = it->value();
     if (value.find_first_not_of(" \t,") == beast::string_view::npos)
       return refuse(http::status::bad_request, "bad_request", "empty Transfer-Encoding", version);
-    for (const auto coding : http::token_list{value}) {
-      ++codings;
-      if (!beast::iequals(coding, "chunked")) continue;
-      if (chunked_at != 0) chunked_twice = true;
-      chunked_at = codings;
+    // Split by hand: Beast's token_list stops at the first malformed element, so "chunked HTTP/1.1" would
+    // read as a lone chunked while another hop reads it otherwise. Every element must be one token.
+    std::string_view rest(value.data(), value.size());
+    for (;;) {
+      const size_t comma = rest.find(',');
+      const std::string_view coding = trim_ows(rest.substr(0, comma));
+      if (!coding.empty()) {
+        if (!is_token(coding))
+          return refuse(http::status::bad_request, "bad_request", "malformed Transfer-Encoding", version);
+        ++codings;
+        if (beast::iequals(coding, "chunked")) {
+          if (chunked_at != 0) chunked_twice = true;
+          chunked_at = codings;
+        }
+      }
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
     }
   }
   if (chunked_at == 0 || chunked_at != codings || chunked_twice || !parser.chunked())

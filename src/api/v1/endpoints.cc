@@ -4,6 +4,7 @@
 
 #include <boost/url/parse.hpp>
 
+#include "api/v1/body_readers.h"
 #include "api/v1/json_body.h"
 #include "api/v1/routes.h"
 #include "api/v1/serialize.h"
@@ -458,6 +459,21 @@ asio::awaitable<Response> send_example(const ApiContext* ctx, const Request& req
 }
 
 }  // namespace
+
+Result<store::Endpoint> parse_endpoint_body(std::string_view body, EndpointBody shape) {
+  auto obj = parse_object(body);
+  if (!obj) return obj.take_error();
+  const Shape s = shape == EndpointBody::kIn       ? Shape::kIn
+                  : shape == EndpointBody::kUpdate ? Shape::kUpdate
+                                                   : Shape::kPatch;
+  auto fields = read_endpoint(*obj, s);
+  if (!fields) return fields.take_error();
+  if (s == Shape::kIn)
+    return new_endpoint("app_fuzz", *fields, TimePoint{std::chrono::seconds{1'700'000'000}});
+  Endpoint ep;
+  apply(ep, *fields, s);
+  return ep;
+}
 
 void add_endpoint_routes(Router& router, const ApiContext* ctx) {
   using V = http::verb;

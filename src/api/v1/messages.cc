@@ -1,5 +1,6 @@
 // /api/v1/app/{app_id}/msg: publishing messages and reading them back.
 #include "api/v1/applications.h"
+#include "api/v1/body_readers.h"
 #include "api/v1/json_body.h"
 #include "api/v1/routes.h"
 #include "api/v1/serialize.h"
@@ -195,6 +196,12 @@ asio::awaitable<Response> expunge(const ApiContext* ctx, const Request& req, std
 }
 
 }  // namespace
+
+Result<store::Message> parse_message_in(std::string_view body) {
+  auto fields = read_message(body);
+  if (!fields) return fields.take_error();
+  return std::move(fields->msg);
+}
 
 void add_message_routes(Router& router, const ApiContext* ctx) {
   using V = http::verb;
