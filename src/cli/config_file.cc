@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 
+#include "core/names.h"
 #include "inbound/source.h"
 
 namespace hookwire::cli {
@@ -67,6 +68,7 @@ Result<std::vector<std::string>> read_config_sources(const std::string& path) {
     };
     if (item.parents.size() < 2) return fail("sources are tables named [source.NAME]");
     const std::string& name = item.parents[1];
+    if (!is_utf8(name)) return fail("the source's name must be UTF-8 text");
     if (!sources.count(name)) order.push_back(name);
     json::object& src = sources[name];
     std::string field = camel_case(item.name);
@@ -83,6 +85,9 @@ Result<std::vector<std::string>> read_config_sources(const std::string& path) {
     if (!kind) return fail("unknown key (see SourceIn in the OpenAPI document)");
     const std::string leaf = field.substr(field.rfind('.') + 1);
     const auto& in = item.inputs;
+    // A value that is not UTF-8 cannot become the JSON text a source is made from: refused here, by its key.
+    for (const auto& v : in)
+      if (!is_utf8(v)) return fail("must be UTF-8 text");
     switch (*kind) {
       case inbound::FieldKind::kString:
         if (in.size() != 1) return fail("must be one string");

@@ -23,4 +23,8 @@ bool is_field_name(std::string_view s);
 // and no other byte (no CR, LF, NUL or other control character). Empty is valid.
 bool is_field_value(std::string_view s);
 
+// Well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). What JSON text
+// must be: a value that is not can be neither stored nor served as JSON.
+bool is_utf8(std::string_view s);
+
 }  // namespace hookwire

@@ -49,5 +49,19 @@ TEST(Names, FieldNamesAndValuesFollowRfc9110) {
   EXPECT_FALSE(is_field_value("a\x7f"));
 }
 
+TEST(Names, Utf8IsWellFormedOrRefused) {
+  EXPECT_TRUE(is_utf8(""));
+  EXPECT_TRUE(is_utf8("plain ascii"));
+  EXPECT_TRUE(is_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"));
+  EXPECT_FALSE(is_utf8("\xff"));
+  EXPECT_FALSE(is_utf8("caf\xc3"));           // cut short
+  EXPECT_FALSE(is_utf8("\xc3\x28"));          // bad continuation
+  EXPECT_FALSE(is_utf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(is_utf8("\xe0\x80\xaf"));      // overlong, three bytes
+  EXPECT_FALSE(is_utf8("\xed\xa0\x80"));      // a surrogate
+  EXPECT_FALSE(is_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(is_utf8("\xf0\x9f\x98"));      // four bytes cut short
+}
+
 }  // namespace
 }  // namespace hookwire

@@ -425,6 +425,10 @@ test('sources declared in the config file are created at start and updated by ui
 
     writeFileSync(conf, '[source.bad]\nverifier = "github"\nsecrets = ["x"]\npull = true\ncolour = "red"\n');
     await assert.rejects(Hookwire.start({ dataDir: join(dir, 'data'), args: ['--config', conf] }), /source\.bad\] colour: unknown key/);
+    // A value that is not UTF-8 is refused by its key (it cannot become the source's JSON), not misread.
+    writeFileSync(conf, Buffer.concat([Buffer.from('[source.bad]\nverifier = "github"\npull = true\nsecrets = ["caf'),
+                                       Buffer.from([0xc3, 0x28]), Buffer.from('"]\n')]));
+    await assert.rejects(Hookwire.start({ dataDir: join(dir, 'data'), args: ['--config', conf] }), /source\.bad\] secrets: must be UTF-8 text/);
     // A destination the SSRF guard always refuses is refused at start, naming the flag that allows it.
     writeFileSync(conf, '[source.bad]\nverifier = "none"\ndestinations = ["http://10.0.0.1/in"]\n');
     await assert.rejects(Hookwire.start({ dataDir: join(dir, 'data'), args: ['--config', conf] }), /destinations.*10\.0\.0\.1.*--delivery-allow-cidr/);
