@@ -481,7 +481,11 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
       }
       if (!early && route.body_limit < body_limit) {
         body_limit = route.body_limit;
-        parser_->body_limit(body_limit);
+        const auto declared = parser_->content_length();
+        if (declared && *declared > body_limit)
+          early = read_error_response(http::error::body_limit, parser_->get().version());
+        else
+          parser_->body_limit(body_limit);
       }
     } else if (match.admission->check) {
       early = match.admission->check(parser_->get());

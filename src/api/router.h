@@ -21,8 +21,8 @@ struct Admission {
   std::function<std::optional<Response>(const Request& head)> check;
   // For a check that needs the path's captures (runs instead of `check` when set). `route.params` are the
   // router's (the handler gets them after; the check may leave it a note, PathParams::set_note);
-  // `route.body_limit` is the request's, which the check may lower (a chunked body is then cut there as it
-  // streams: 413; a declared Content-Length over it is the check's to answer). When it cannot decide
+  // `route.body_limit` is the request's, which the check may lower (a declared Content-Length over it is then
+  // answered 413 on the head, a chunked body cut there as it streams: 413). When it cannot decide
   // without waiting (e.g. a cache miss) it sets `route.wait` and returns nullopt: the server awaits `wait`
   // and runs it once more (then nullopt lets the request through, whatever `route.wait`).
   struct Route {
