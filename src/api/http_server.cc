@@ -464,16 +464,35 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
     // On the head, before any body byte is read: the route (404, 405), its admission (e.g. 401), and for a
     // caller not authenticated by it, room in the budget of unauthenticated body bytes (503).
     auto match = state_.router_.match(method, parser_->get().target());
+    match.params.set_peer(peer_);
     std::optional<Response> early;
     BodyBudget::Hold hold;
+    size_t body_limit = opts_.body_limit;
     if (!match.handler) {
       early = no_route_response(match);
+    } else if (match.admission->check_route) {
+      Admission::Route route{match.params, body_limit};
+      early = match.admission->check_route(parser_->get(), route);
+      if (!early && route.wait && match.admission->wait) {
+        co_await match.admission->wait(parser_->get(), match.params);
+        if (timed_out_) co_return co_await fail({});
+        route.wait = false;
+        early = match.admission->check_route(parser_->get(), route);
+      }
+      if (!early && route.body_limit < body_limit) {
+        body_limit = route.body_limit;
+        const auto declared = parser_->content_length();
+        if (declared && *declared > body_limit)
+          early = read_error_response(http::error::body_limit, parser_->get().version());
+        else
+          parser_->body_limit(body_limit);
+      }
     } else if (match.admission->check) {
       early = match.admission->check(parser_->get());
     }
     if (!early && !match.admission->authenticates && !body_buffered()) {
       const auto declared = parser_->content_length();
-      hold = state_.body_budget_.take(declared ? static_cast<size_t>(*declared) : opts_.body_limit);
+      hold = state_.body_budget_.take(declared ? static_cast<size_t>(*declared) : body_limit);
       if (!hold) {
         state_.note_budget_full();
         early = error_response(Error::unavailable("too many requests in progress; retry later"),
@@ -506,7 +525,6 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
 
     set_deadline(Phase::kHandling, SteadyClock::time_point::max());
     Request req = parser_->release();
-    match.params.set_peer(peer_);
     Response res;
     if (early) {
       res = std::move(*early);

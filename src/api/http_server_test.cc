@@ -1,6 +1,7 @@
 #include "api/http_server.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
@@ -8,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -106,6 +108,31 @@ class HttpServerTest : public ::testing::Test {
         [](const Request& req, const PathParams& p) { return echo(p.get("name"), req.body()); }, token);
     router_.add(http::verb::get, "/slow",
                 [g = gate_](const Request&, const PathParams&) { return Gate::handle(g); });
+    // A route checked with its captures (as POST /in/{source} is): "gone" is refused; "later" is known only
+    // after an awaited fill; the body limit is lowered to 16 bytes; the handler gets the check's note.
+    Admission limited;
+    limited.check_route = [filled = filled_](const Request&,
+                                             Admission::Route& route) -> std::optional<Response> {
+      const auto& name = route.params.get("name");
+      if (name == "later" && !*filled) {
+        route.wait = true;
+        return std::nullopt;
+      }
+      if (name == "gone" || name == "later") return error_response(Error::not_found("no such name"));
+      route.body_limit = 16;
+      route.params.set_note(std::make_shared<const std::string>("noted"));
+      return std::nullopt;
+    };
+    limited.wait = [filled = filled_](const Request&, const PathParams&) -> net::awaitable<void> {
+      co_await net::post(co_await net::this_coro::executor, net::use_awaitable);
+      *filled = true;
+    };
+    router_.add(
+        http::verb::post, "/limited/{name}",
+        [](const Request& req, const PathParams& p) {
+          return echo(*std::static_pointer_cast<const std::string>(p.note()), req.body());
+        },
+        limited);
   }
   ~HttpServerTest() override {
     if (server_) server_->stop();
@@ -126,6 +153,7 @@ class HttpServerTest : public ::testing::Test {
   Router router_;
   metrics::Registry metrics_;
   std::shared_ptr<Gate> gate_ = std::make_shared<Gate>();
+  std::shared_ptr<std::atomic<bool>> filled_ = std::make_shared<std::atomic<bool>>(false);
   std::unique_ptr<HttpServer> server_;
   uint16_t port_ = 0;
 };
@@ -232,6 +260,39 @@ TEST_F(HttpServerTest, ChunkedBodyPassingLimitIs413) {
   auto res = c.read_response();
   EXPECT_EQ(res.result(), http::status::payload_too_large);
   EXPECT_TRUE(c.wait_closed());
+}
+
+// Admission::check_route: answers on the head (after one awaited fill when it asks for it), lowers the body
+// limit (a chunked body is cut there as it streams), and leaves its handler a note.
+TEST_F(HttpServerTest, RouteChecksAnswerOnTheHeadAwaitOnceLowerTheLimitAndLeaveANote) {
+  start();
+  {
+    TestClient c(port_);
+    auto res = c.request(http::verb::post, "/limited/x", "small");
+    EXPECT_EQ(res.result(), http::status::ok);
+    EXPECT_EQ(res.body(), "noted:small");
+  }
+  for (const char* name : {"gone", "later"}) {
+    TestClient c(port_);
+    ASSERT_FALSE(c.send_raw(
+        fmt::format("POST /limited/{} HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n", name)));
+    auto res = c.read_response();
+    EXPECT_EQ(res.result(), http::status::not_found) << name;
+    EXPECT_TRUE(c.wait_closed());
+  }
+  {
+    TestClient c(port_);
+    ASSERT_FALSE(c.send_raw("POST /limited/x HTTP/1.1\r\nHost: a\r\nContent-Length: 17\r\n\r\n"));
+    EXPECT_EQ(c.read_response().result(), http::status::payload_too_large);
+    EXPECT_TRUE(c.wait_closed());
+  }
+  {
+    TestClient c(port_);  // under the server's 1024 bytes, over the route's 16, no end: cut as it streams
+    c.send_raw("POST /limited/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n" +
+               std::string(16, 'x') + "\r\n1\r\nx\r\n");
+    EXPECT_EQ(c.read_response().result(), http::status::payload_too_large);
+    EXPECT_TRUE(c.wait_closed());
+  }
 }
 
 TEST_F(HttpServerTest, ChunkedBodyWithinLimitIsRead) {

@@ -5,6 +5,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/http.hpp>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,10 +28,14 @@ class PathParams {
   // The TCP peer of the request's connection (unspecified when not served over TCP, e.g. in router tests).
   const boost::asio::ip::address& peer() const { return peer_; }
   void set_peer(const boost::asio::ip::address& peer) { peer_ = peer; }
+  // What the route's admission check left for its handler (Admission::check_route), or null.
+  const std::shared_ptr<const void>& note() const { return note_; }
+  void set_note(std::shared_ptr<const void> note) { note_ = std::move(note); }
 
  private:
   std::vector<std::pair<std::string, std::string>> items_;
   boost::asio::ip::address peer_;
+  std::shared_ptr<const void> note_;
 };
 
 // A route handler. Runs on the connection's executor; may co_await store work; must not block.

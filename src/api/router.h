@@ -19,6 +19,19 @@ struct Admission {
   // nullopt lets the body be read and the handler run; a Response is sent at once (with `Connection:
   // close` when a body was announced) and the body is never read. Empty: every request is admitted.
   std::function<std::optional<Response>(const Request& head)> check;
+  // For a check that needs the path's captures (runs instead of `check` when set). `route.params` are the
+  // router's (the handler gets them after; the check may leave it a note, PathParams::set_note);
+  // `route.body_limit` is the request's, which the check may lower (a declared Content-Length over it is then
+  // answered 413 on the head, a chunked body cut there as it streams: 413). When it cannot decide
+  // without waiting (e.g. a cache miss) it sets `route.wait` and returns nullopt: the server awaits `wait`
+  // and runs it once more (then nullopt lets the request through, whatever `route.wait`).
+  struct Route {
+    PathParams& params;
+    size_t body_limit;
+    bool wait = false;
+  };
+  std::function<std::optional<Response>(const Request& head, Route& route)> check_route;
+  std::function<boost::asio::awaitable<void>(const Request& head, const PathParams& params)> wait;
   // True when `check` authenticates the caller (a bearer token): the body is then not counted against
   // the server's budget of unauthenticated body bytes (ServerOptions::unauthenticated_body_budget).
   bool authenticates = false;

@@ -192,9 +192,10 @@ struct Gateway::Counters {
   }
 };
 
-struct Gateway::Entry {
+struct CachedSource {
   CompiledSource source;
-  Counters* counters = nullptr;
+  Gateway::Counters* counters = nullptr;
+  uint64_t generation = 0;  // the cache's when it was loaded: stale once invalidate() has run since
 };
 
 std::string extract(const Extract& what, const signing::HeaderLookup& headers, const json::value* body) {
@@ -261,8 +262,78 @@ void Gateway::note_delivered(const std::string& app_id) {
 
 void Gateway::invalidate() {
   std::unique_lock lock(mu_);
-  ++generation_;
+  generation_.fetch_add(1, std::memory_order_release);
   cache_.clear();
+  absent_.clear();
+  absent_order_.clear();
+  absent_next_ = 0;
+}
+
+void Gateway::note_absent(const std::string& key, uint64_t generation) {
+  if (generation != generation_.load(std::memory_order_relaxed) || absent_.contains(key)) return;
+  if (absent_order_.size() < kMaxAbsent) {
+    absent_order_.push_back(key);
+  } else {
+    absent_.erase(absent_order_[absent_next_]);
+    absent_order_[absent_next_] = key;
+    absent_next_ = (absent_next_ + 1) % kMaxAbsent;
+  }
+  absent_.insert(key);
+}
+
+size_t Gateway::absent_count() const {
+  std::shared_lock lock(mu_);
+  return absent_.size();
+}
+
+Gateway::Lookup Gateway::lookup(std::string_view source) const {
+  Lookup out;
+  if (!is_token(source)) {
+    out.kind = Lookup::Kind::kAbsent;
+    return out;
+  }
+  std::shared_lock lock(mu_);
+  if (auto it = cache_.find(source); it != cache_.end()) {
+    out.kind = Lookup::Kind::kKnown;
+    out.body_limit = it->second->source.spec.body_limit;
+    out.entry = it->second;
+  } else if (absent_.find(source) != absent_.end()) {
+    out.kind = Lookup::Kind::kAbsent;
+  }
+  return out;
+}
+
+Outcome Gateway::not_found(std::string_view source, const asio::ip::address& peer) {
+  unknown_source_->inc();
+  // The name comes from the URL: quoted in the log only if it is one a source could have.
+  log_refusal(is_token(source) ? source : "(invalid name)", "unknown_source", 404, peer.to_string(),
+              "no such source");
+  return refuse(404, "not_found", fmt::format("no source \"{}\"", source), {});
+}
+
+std::optional<Outcome> Gateway::admit(const Lookup& found, std::string_view source,
+                                      std::optional<uint64_t> content_length, const asio::ip::address& peer) {
+  if (found.kind == Lookup::Kind::kAbsent) return not_found(source, peer);
+  if (found.kind != Lookup::Kind::kKnown || !content_length || *content_length <= found.body_limit)
+    return std::nullopt;
+  const CompiledSource& src = found.entry->source;
+  Counters& counters = *found.entry->counters;
+  counters.received->inc();
+  counters.rejected_for("too_large").inc();
+  // Before the address check (the body is not read, X-Forwarded-For not weighed): the peer is who sent it.
+  const auto detail = fmt::format("request body of {} bytes is over this source's limit of {} bytes",
+                                  *content_length, src.spec.body_limit);
+  log_refusal(src.label, "too_large", 413, fmt::format("{} (before the body was read)", peer.to_string()),
+              detail);
+  return refuse(413, "payload_too_large", detail, "too_large");
+}
+
+asio::awaitable<void> Gateway::warm(std::string source) {
+  try {
+    co_await find(std::move(source));
+  } catch (const std::exception&) {
+    // Not cached: receive() meets the same error and answers (and logs) it.
+  }
 }
 
 asio::awaitable<std::shared_ptr<const Gateway::Entry>> Gateway::find(std::string key) {
@@ -270,12 +341,19 @@ asio::awaitable<std::shared_ptr<const Gateway::Entry>> Gateway::find(std::string
   {
     std::shared_lock lock(mu_);
     if (auto it = cache_.find(key); it != cache_.end()) co_return it->second;
-    generation = generation_;
+    if (absent_.contains(key)) co_return nullptr;
+    generation = generation_.load(std::memory_order_relaxed);
   }
   std::function<Result<store::Source>(store::Tx&)> fn = [key](store::Tx& tx) { return tx.get_source(key); };
   auto record = co_await store::read<store::Source>(store_, std::move(fn));
   if (!record) {
-    if (record.error().code == Errc::kNotFound) co_return nullptr;
+    if (record.error().code == Errc::kNotFound) {
+      if (is_token(key)) {
+        std::unique_lock lock(mu_);
+        note_absent(key, generation);
+      }
+      co_return nullptr;
+    }
     throw std::runtime_error("cannot load source: " + record.error().detail);
   }
   auto compiled = compile(*record);
@@ -284,8 +362,9 @@ asio::awaitable<std::shared_ptr<const Gateway::Entry>> Gateway::find(std::string
   auto entry = std::make_shared<Entry>();
   entry->source = std::move(*compiled);
   entry->counters = &counters_for(entry->source.label);
+  entry->generation = generation;
   std::unique_lock lock(mu_);
-  if (generation == generation_) {
+  if (generation == generation_.load(std::memory_order_relaxed)) {
     cache_[entry->source.record.id] = entry;
     if (entry->source.record.uid) cache_[*entry->source.record.uid] = entry;
   }
@@ -307,22 +386,20 @@ void Gateway::log_refusal(std::string_view label, std::string_view reason, int s
 }
 
 asio::awaitable<Outcome> Gateway::receive(Incoming in) {
-  std::shared_ptr<const Entry> entry;
-  try {
-    std::string key(in.source);
-    entry = co_await find(std::move(key));
-  } catch (const std::exception& e) {
-    log_refusal(is_token(in.source) ? in.source : "(invalid name)", "unavailable", 503, in.peer.to_string(),
-                e.what());
-    co_return refuse(503, "unavailable", e.what(), {});
-  }
+  std::shared_ptr<const Entry> entry = std::move(in.source_entry);
+  // Found on the head: used unless a source changed since (then looked up again, as any other request).
+  if (entry && entry->generation != generation_.load(std::memory_order_acquire)) entry.reset();
   if (!entry) {
-    unknown_source_->inc();
-    // The name comes from the URL: quoted in the log only if it is one a source could have.
-    log_refusal(is_token(in.source) ? in.source : "(invalid name)", "unknown_source", 404,
-                in.peer.to_string(), "no such source");
-    co_return refuse(404, "not_found", fmt::format("no source \"{}\"", in.source), {});
+    try {
+      std::string key(in.source);
+      entry = co_await find(std::move(key));
+    } catch (const std::exception& e) {
+      log_refusal(is_token(in.source) ? in.source : "(invalid name)", "unavailable", 503, in.peer.to_string(),
+                  e.what());
+      co_return refuse(503, "unavailable", e.what(), {});
+    }
   }
+  if (!entry) co_return not_found(in.source, in.peer);
   const CompiledSource& src = entry->source;
   Counters& counters = *entry->counters;
   counters.received->inc();

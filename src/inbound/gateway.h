@@ -7,7 +7,10 @@
 //   nothing.
 // Sources are cached compiled (verifier built, networks parsed). Every change to a source goes through this
 // process (embedded store), and its writer calls invalidate() after the change commits; a load racing an
-// invalidate is dropped (generation counter), so the cache never keeps a stale source.
+// invalidate is dropped (generation counter), so the cache never keeps a stale source. Names the store does
+// not know are cached too (at most kMaxAbsent of them, the oldest forgotten first; invalidate() drops them,
+// so a source created after a 404 for its name is found at once), so that lookup() can answer on a request's
+// head, before its body is read: 404 for an unknown source, 413 for a declared length over its bodyLimit.
 //
 // Threads: receive() runs on the caller's executor (an HTTP loop) and co_awaits store work; every member is
 // thread-safe. The store, clock and metrics registry must outlive the gateway.
@@ -15,15 +18,19 @@
 
 #include <hookwire/signing.h>
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/log_throttle.h"
@@ -39,12 +46,18 @@ struct GatewayOptions {
   std::function<void()> on_deliveries_created;
 };
 
+// A compiled source as the gateway caches it (opaque outside gateway.cc).
+struct CachedSource;
+
 // One inbound request. The views must stay valid until receive()'s awaitable completes.
 struct Incoming {
   std::string_view source;  // id or uid, from the path
   boost::asio::ip::address peer;
   signing::HeaderLookup headers;
   std::string_view body;
+  // The source as lookup() found it on the request's head, if it did: receive() then does not look it up
+  // again (unless the cache was invalidated since).
+  std::shared_ptr<const CachedSource> source_entry;
 };
 
 // The answer: an HTTP status and a JSON body ({"id"} when kept; {"code","detail"} when refused).
@@ -59,6 +72,28 @@ class Gateway {
   ~Gateway();
 
   boost::asio::awaitable<Outcome> receive(Incoming in);
+
+  // What the cache knows of a source name, without waiting (no store access): for the HTTP server to
+  // answer on a request's head. kNotCached: ask warm(), or let the request through to receive().
+  struct Lookup {
+    enum class Kind { kKnown, kAbsent, kNotCached };
+    Kind kind = Kind::kNotCached;
+    size_t body_limit = 0;                      // with kKnown: the source's bodyLimit
+    std::shared_ptr<const CachedSource> entry;  // with kKnown: pass it on in Incoming::source_entry
+  };
+  // A name that is not a token (no source can have it) is kAbsent. Thread-safe; one shared lock.
+  Lookup lookup(std::string_view source) const;
+  // lookup() with its refusal: 404 (counted and logged as receive() would) or 413 for a `content_length`
+  // over the source's limit; nullopt when the request may go on (its body limit then is `body_limit`).
+  std::optional<Outcome> admit(const Lookup& found, std::string_view source,
+                               std::optional<uint64_t> content_length, const boost::asio::ip::address& peer);
+  // Loads `source` into the cache (or records it absent), so that the next lookup() knows it. Never throws:
+  // on a store error the name stays not cached (receive() answers 503 then).
+  boost::asio::awaitable<void> warm(std::string source);
+  // The most names kept as absent.
+  static constexpr size_t kMaxAbsent = 1024;
+  // How many names are cached as absent (tests).
+  size_t absent_count() const;
 
   // Drops every cached source; call after any change to a source has committed.
   void invalidate();
@@ -75,8 +110,15 @@ class Gateway {
   struct Counters;
 
  private:
-  struct Entry;
+  using Entry = CachedSource;
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   boost::asio::awaitable<std::shared_ptr<const Entry>> find(std::string key);
+  // Records `key` as absent if the cache is still at `generation`; under mu_ (unique).
+  void note_absent(const std::string& key, uint64_t generation);
+  Outcome not_found(std::string_view source, const boost::asio::ip::address& peer);
   Counters& counters_for(const std::string& label);
   // A warning for a refused request, rate-limited per source and reason (log_throttle_). Never the body, a
   // secret or a signature: `detail` is hookwire's own text.
@@ -90,9 +132,15 @@ class Gateway {
   metrics::Counter* unknown_source_ = nullptr;
   LogThrottle log_throttle_;
 
-  std::shared_mutex mu_;
-  uint64_t generation_ = 0;
-  std::unordered_map<std::string, std::shared_ptr<const Entry>> cache_;  // by id and by uid
+  mutable std::shared_mutex mu_;
+  std::atomic<uint64_t> generation_ = 0;  // written under mu_ (unique); read without it by receive()
+  std::unordered_map<std::string, std::shared_ptr<const Entry>, NameHash, std::equal_to<>>
+      cache_;  // by id and by uid
+  // Names the store did not have, at most kMaxAbsent: absent_order_ is a ring of them, oldest at
+  // absent_next_ once full.
+  std::unordered_set<std::string, NameHash, std::equal_to<>> absent_;
+  std::vector<std::string> absent_order_;
+  size_t absent_next_ = 0;
 
   std::mutex counters_mu_;
   std::unordered_map<std::string, std::unique_ptr<Counters>> counters_;  // by label

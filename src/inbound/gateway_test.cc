@@ -432,6 +432,85 @@ TEST_F(GatewayTest, ASourceDeletedAfterItWasCachedKeepsNothing) {
   EXPECT_EQ(one({"gone", {}, "{}"}).status, 404);
 }
 
+// What the HTTP server asks on a request's head: lookup() never waits; warm() fills the cache, absent names
+// too.
+TEST_F(GatewayTest, LookupAnswersOnTheHeadOnceWarmedAndAdmitRefuses404And413) {
+  using Kind = Gateway::Lookup::Kind;
+  create(R"({"uid":"small","verifier":"none","pull":true,"bodyLimit":100})");
+  const auto peer = asio::ip::make_address("127.0.0.1");
+  EXPECT_EQ(gateway_->lookup("small").kind, Kind::kNotCached);
+  EXPECT_EQ(gateway_->lookup("nope").kind, Kind::kNotCached);
+  EXPECT_EQ(gateway_->lookup("not a name").kind, Kind::kAbsent);  // no source can have it: no store read
+  auto warm = [&](std::string name) {
+    asio::io_context io;
+    asio::co_spawn(io, gateway_->warm(std::move(name)), asio::detached);
+    io.run();
+  };
+  warm("small");
+  warm("nope");
+  auto small = gateway_->lookup("small");
+  ASSERT_EQ(small.kind, Kind::kKnown);
+  EXPECT_EQ(small.body_limit, 100u);
+  EXPECT_FALSE(gateway_->admit(small, "small", 100, peer));
+  EXPECT_FALSE(gateway_->admit(small, "small", std::nullopt, peer));  // chunked: cut as it streams
+  auto too_large = gateway_->admit(small, "small", 101, peer);
+  ASSERT_TRUE(too_large);
+  EXPECT_EQ(too_large->status, 413);
+  EXPECT_EQ(counter("inbound_rejected_total", R"(source="small",reason="too_large")"), 1);
+  auto nope = gateway_->lookup("nope");
+  ASSERT_EQ(nope.kind, Kind::kAbsent);
+  auto not_found = gateway_->admit(nope, "nope", 5, peer);
+  ASSERT_TRUE(not_found);
+  EXPECT_EQ(not_found->status, 404);
+  EXPECT_EQ(counter("inbound_rejected_total", R"(source="",reason="unknown_source")"), 1);
+
+  // The entry found on the head is used by receive(); after an invalidate() it is looked up again.
+  Incoming in;
+  in.source = "small";
+  in.peer = peer;
+  std::vector<signing::Header> none;
+  in.headers = signing::lookup_in(none);
+  in.body = "{}";
+  in.source_entry = small.entry;
+  asio::io_context io;
+  Outcome out;
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { out = co_await gateway_->receive(std::move(in)); },
+      asio::detached);
+  io.run();
+  EXPECT_EQ(out.status, 202) << out.body;
+}
+
+TEST_F(GatewayTest, ASourceCreatedAfterA404ForItsNameIsFoundAtOnce) {
+  using Kind = Gateway::Lookup::Kind;
+  ASSERT_EQ(one({"later", {}, "{}"}).status, 404);
+  ASSERT_EQ(gateway_->lookup("later").kind, Kind::kAbsent);
+  create(R"({"uid":"later","verifier":"none","pull":true})");
+  gateway_->invalidate();  // what the API's writer does once the creation has committed
+  EXPECT_NE(gateway_->lookup("later").kind, Kind::kAbsent);
+  EXPECT_EQ(one({"later", {}, "{}"}).status, 202);
+  EXPECT_EQ(gateway_->lookup("later").kind, Kind::kKnown);
+}
+
+TEST_F(GatewayTest, TheNegativeCacheStaysBoundedUnderManyRandomNames) {
+  using Kind = Gateway::Lookup::Kind;
+  std::vector<Req> reqs;
+  for (size_t i = 0; i < 3 * Gateway::kMaxAbsent; ++i)
+    reqs.push_back({fmt::format("random-{}", i), {}, "{}"});
+  for (const auto& out : run(reqs)) ASSERT_EQ(out.status, 404);
+  EXPECT_EQ(gateway_->absent_count(), Gateway::kMaxAbsent);
+  // The newest are remembered, the oldest forgotten.
+  EXPECT_EQ(gateway_->lookup(reqs.back().source).kind, Kind::kAbsent);
+  EXPECT_EQ(gateway_->lookup(reqs.front().source).kind, Kind::kNotCached);
+  // Names no source can have are never kept.
+  std::vector<Req> invalid;
+  for (int i = 0; i < 100; ++i) invalid.push_back({fmt::format("bad name {}", i), {}, "{}"});
+  for (const auto& out : run(invalid)) ASSERT_EQ(out.status, 404);
+  EXPECT_EQ(gateway_->lookup(reqs.back().source).kind, Kind::kAbsent);
+  gateway_->invalidate();
+  EXPECT_EQ(gateway_->absent_count(), 0u);
+}
+
 TEST_F(GatewayTest, NoneAcceptsUnsignedAndExtractsJsonPaths) {
   auto src = create(R"({"uid":"open","verifier":"none","pull":true,"dedupKey":"json:data.id",
                         "eventType":"json:data.kind"})");

@@ -289,6 +289,44 @@ test('unknown source 404, address not allowed 403 (X-Forwarded-For only from tru
   assert.match(metrics, /inbound_rejected_total\{source="",reason="unknown_source"\} 1/);
 });
 
+// Sends a request head (and `after` — e.g. a first chunk — but never the whole body it announces); resolves
+// with the response's status line once the server answers.
+function headOnly(head, after = '') {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(hw.port, '127.0.0.1');
+    let data = '';
+    socket.on('connect', () => socket.write(`${head}Host: x\r\n\r\n${after}`));
+    socket.on('data', (d) => {
+      data += d;
+      if (data.includes('\r\n\r\n')) { socket.destroy(); resolve(data.slice(0, data.indexOf('\r\n'))); }
+    });
+    socket.on('error', (e) => { if (e.code !== 'ECONNRESET') reject(e); });
+    socket.on('close', () => resolve(data.slice(0, data.indexOf('\r\n'))));
+  });
+}
+
+test('on the head, before the body it announces: 404 for an unknown source, 413 over its bodyLimit', { timeout: 20000 }, async () => {
+  const big = 'Content-Type: application/json\r\nContent-Length: 1000000\r\n';
+  // A name never seen (the gateway reads the store while the body waits), then again (cached as absent).
+  assert.equal(await headOnly(`POST /in/early-nobody HTTP/1.1\r\n${big}`), 'HTTP/1.1 404 Not Found');
+  assert.equal(await headOnly(`POST /in/early-nobody HTTP/1.1\r\n${big}`), 'HTTP/1.1 404 Not Found');
+  assert.equal(await headOnly(`POST /in/not%20a%20name HTTP/1.1\r\n${big}`), 'HTTP/1.1 404 Not Found');
+
+  // Created after a 404 for its name: found at once.
+  await createSource({ uid: 'early-nobody', verifier: 'static-token', secrets: ['tok'], pull: true, bodyLimit: 1000 });
+  assert.equal((await post('early-nobody', { 'x-webhook-token': 'tok' }, '{"early":1}')).status, 202);
+
+  // Over the source's bodyLimit, declared: 413, the body never read, cached or not.
+  await createSource({ uid: 'early-small', verifier: 'static-token', secrets: ['tok'], pull: true, bodyLimit: 1000 });
+  for (const source of ['early-small', 'early-small', 'early-nobody'])
+    assert.equal(await headOnly(`POST /in/${source} HTTP/1.1\r\nX-Webhook-Token: tok\r\n${big}`), 'HTTP/1.1 413 Payload Too Large');
+  // Chunked: cut at the source's limit as it streams (a first chunk over it, and no end).
+  const chunked = 'POST /in/early-small HTTP/1.1\r\nX-Webhook-Token: tok\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n';
+  assert.equal(await headOnly(chunked, `7d0\r\n${' '.repeat(2000)}\r\n`), 'HTTP/1.1 413 Payload Too Large');
+  const metrics = (await hw.api('GET', '/metrics')).text;
+  assert.match(metrics, /inbound_rejected_total\{source="early-small",reason="too_large"\} [23]/);
+});
+
 // A request written byte for byte (header lines may repeat, as a proxy adding its own line makes them).
 async function rawPost(source, headerLines, body, server = hw) {
   const sock = net.connect(server.port, '127.0.0.1');

@@ -2,7 +2,10 @@
 // providers send their webhooks. The gateway logic lives in inbound/; these are the HTTP shells around it.
 #include "inbound/sources.h"
 
+#include <algorithm>
+#include <charconv>
 #include <memory>
+#include <optional>
 
 #include "api/openapi/openapi.h"
 #include "api/v1/json_body.h"
@@ -133,7 +136,7 @@ std::optional<std::string_view> joined_header(const Request& req, std::string_vi
 }
 
 asio::awaitable<Response> receive(const ApiContext* ctx, const Request& req, std::string source,
-                                  boost::asio::ip::address peer) {
+                                  boost::asio::ip::address peer, std::shared_ptr<const void> note) {
   // A proxy may add its own X-Forwarded-For line after the client's (HAProxy's `option forwardfor`): the
   // gateway must see every line, or it would believe the client's.
   std::string forwarded_storage;
@@ -145,9 +148,44 @@ asio::awaitable<Response> receive(const ApiContext* ctx, const Request& req, std
     return name == "x-forwarded-for" ? forwarded_for : find_header(req, name);
   };
   in.body = req.body();
+  in.source_entry = std::static_pointer_cast<const inbound::CachedSource>(note);
   auto outcome = co_await ctx->inbound->receive(std::move(in));
   co_return json_response(static_cast<http::status>(outcome.status), std::move(outcome.body), req.version(),
                           req.keep_alive());
+}
+
+// The declared Content-Length (check_head() has made sure there is at most one, and that it is a number).
+std::optional<uint64_t> content_length(const Request& head) {
+  auto it = head.find(http::field::content_length);
+  if (it == head.end()) return std::nullopt;
+  uint64_t n = 0;
+  const auto v = it->value();
+  if (std::from_chars(v.data(), v.data() + v.size(), n).ec != std::errc{}) return std::nullopt;
+  return n;
+}
+
+Admission inbound_admission(const ApiContext* ctx) {
+  Admission a;
+  a.check_route = [ctx](const Request& head, Admission::Route& route) -> std::optional<Response> {
+    const auto& source = route.params.get("source");
+    auto found = ctx->inbound->lookup(source);
+    if (found.kind == inbound::Gateway::Lookup::Kind::kNotCached) {
+      route.wait = true;  // the second time (after warm()), the handler will load it
+      return std::nullopt;
+    }
+    if (auto refused = ctx->inbound->admit(found, source, content_length(head), route.params.peer()))
+      return json_response(static_cast<http::status>(refused->status), std::move(refused->body),
+                           head.version(), head.keep_alive());
+    if (found.kind == inbound::Gateway::Lookup::Kind::kKnown) {
+      route.body_limit = std::min(route.body_limit, found.body_limit);
+      route.params.set_note(std::move(found.entry));
+    }
+    return std::nullopt;
+  };
+  a.wait = [ctx](const Request&, const PathParams& params) {
+    return ctx->inbound->warm(params.get("source"));
+  };
+  return a;
 }
 
 }  // namespace
@@ -182,10 +220,15 @@ void add_source_routes(Router& router, const ApiContext* ctx) {
     };
     return res(req.version(), req.keep_alive());
   });
-  // No bearer token: providers authenticate with their signature, checked against the source.
-  router.add(V::post, "/in/{source}", [ctx](const Request& req, const PathParams& p) {
-    return receive(ctx, req, p.get("source"), p.peer());
-  });
+  // No bearer token: providers authenticate with their signature, checked against the source (so the body
+  // counts against the server's budget of unauthenticated bytes). On the head, before the body is read: 404
+  // for an unknown source, 413 for a declared length over its bodyLimit (a chunked body is cut there).
+  router.add(
+      V::post, "/in/{source}",
+      [ctx](const Request& req, const PathParams& p) {
+        return receive(ctx, req, p.get("source"), p.peer(), p.note());
+      },
+      inbound_admission(ctx));
 }
 
 }  // namespace hookwire::api::v1
