@@ -15,6 +15,7 @@ Result<store::Message> parse_message_in(std::string_view body);
 
 // POST (kIn), PUT (kUpdate) and PATCH (kPatch) /app/{app}/endpoint[/{ep}]: the endpoint the body makes (kIn:
 // a new endpoint of application "app_fuzz"; otherwise the body applied to a default Endpoint), or the error.
+// URLs are checked against the default SSRF policy (no --delivery-allow-cidr).
 enum class EndpointBody { kIn, kUpdate, kPatch };
 Result<store::Endpoint> parse_endpoint_body(std::string_view body, EndpointBody shape);
 

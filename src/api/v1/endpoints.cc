@@ -466,7 +466,8 @@ Result<store::Endpoint> parse_endpoint_body(std::string_view body, EndpointBody 
   const Shape s = shape == EndpointBody::kIn       ? Shape::kIn
                   : shape == EndpointBody::kUpdate ? Shape::kUpdate
                                                    : Shape::kPatch;
-  auto fields = read_endpoint(*obj, s);
+  const ApiContext defaults;  // the default SSRF policy, as a server without --delivery-allow-cidr has
+  auto fields = read_endpoint(*obj, s, url_guard(&defaults));
   if (!fields) return fields.take_error();
   if (s == Shape::kIn)
     return new_endpoint("app_fuzz", *fields, TimePoint{std::chrono::seconds{1'700'000'000}});

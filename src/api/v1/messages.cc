@@ -62,7 +62,8 @@ Result<MessageFields> read_message(std::string_view body) {
 }
 
 // GCC 12 false positive, GCC bug 109224: after inlining Asio's coroutine frame allocator it pairs the frame's
-// sized operator delete with the ::operator new underneath and warns -Wmismatched-new-delete.
+// sized operator delete with the ::operator new underneath and warns -Wmismatched-new-delete. Which of this
+// file's coroutines it fires on depends on inlining, so it is off from here to the end of the file.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 // Message creation honours `idempotency-key` as write_reply() does, but keeps the record in the message row
@@ -128,7 +129,6 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
   if (*created && ctx->on_deliveries_created) ctx->on_deliveries_created();
   co_return make_response(req, Reply{http::status::accepted, std::move(body)});
 }
-#pragma GCC diagnostic pop
 
 asio::awaitable<Response> list(const ApiContext* ctx, const Request& req, std::string app_id) {
   auto query = Query::parse(req.target());
@@ -220,5 +220,7 @@ void add_message_routes(Router& router, const ApiContext* ctx) {
                return expunge(ctx, req, p.get("app_id"), p.get("msg_id"));
              }));
 }
+
+#pragma GCC diagnostic pop
 
 }  // namespace hookwire::api::v1
