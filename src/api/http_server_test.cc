@@ -524,6 +524,12 @@ TEST_F(HttpServerTest, OverConnectionCapIs503) {
 // Out of descriptors, accept() fails at once for as long as it lasts: the server pauses accepting (no spin),
 // logs the episode once, and serves the waiting clients once descriptors are free again.
 TEST_F(HttpServerTest, OutOfDescriptorsPausesAcceptingLogsOnceAndResumes) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)  // GCC's marks of a sanitizer build
+  // The sanitizers' own checks need descriptors (UBSan's vptr check probes memory through a pipe), and this
+  // test leaves the process none: their reports would be about the test, not the server. The binary-level
+  // test (tests/interop/limits.test.mjs, under prlimit) covers the same path in every run.
+  GTEST_SKIP() << "needs a process without a free descriptor, which the sanitizer runtimes cannot run in";
+#endif
   std::ostringstream log;
   auto previous = spdlog::default_logger();
   spdlog::set_default_logger(

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <future>
 #include <mutex>
+#include <optional>
 
 #include "core/ids.h"
 #include "delivery/fan_out.h"
@@ -37,7 +38,14 @@ class DispatcherTest : public ::testing::TestWithParam<DispatcherOptions::Leases
   }
   void TearDown() override {
     if (dispatcher_) dispatcher_->stop();
+    log_.reset();  // only once the dispatcher thread, which logs, has stopped (log_capture.h)
     if (store_) store_->stop();
+  }
+
+  // Captures the log until the test's end, past the dispatcher's stop in TearDown.
+  hookwire::testing::LogCapture& capture_log(spdlog::level::level_enum level = spdlog::level::debug) {
+    log_.emplace(level);
+    return *log_;
   }
 
   Status write(std::function<Status(store::Tx&)> fn) {
@@ -160,6 +168,7 @@ class DispatcherTest : public ::testing::TestWithParam<DispatcherOptions::Leases
   std::chrono::milliseconds http_timeout_ = 2000ms;  // real time
   std::unique_ptr<store::Store> store_;
   ManualClock clock_;
+  std::optional<hookwire::testing::LogCapture> log_;  // declared first: outlives the dispatcher
   std::unique_ptr<Dispatcher> dispatcher_;
   store::Application app_;
   store::Endpoint ep_;
@@ -299,7 +308,7 @@ TEST_P(DispatcherTest, AnEventTypeWithCrLfIsNeverSentAsAHeader) {
 // and disabled endpoints are warned with their ids; every attempt at debug level; never a secret, a
 // signature, the payload or the receiver's answer.
 TEST_P(DispatcherTest, FailuresDeadLettersAndDisabledEndpointsAreLoggedWithTheirIds) {
-  hookwire::testing::LogCapture log;
+  auto& log = capture_log();
   ScriptedReceiver receiver;
   receiver.push(ScriptedResponse::with(500, "receiver-secret-answer"));
   receiver.push(ScriptedResponse::with(410, "gone"));
@@ -338,7 +347,7 @@ TEST_P(DispatcherTest, FailuresDeadLettersAndDisabledEndpointsAreLoggedWithTheir
 }
 
 TEST_P(DispatcherTest, AnAddressTheGuardRefusesIsLogged) {
-  hookwire::testing::LogCapture log;
+  auto& log = capture_log();
   publish("http://10.255.255.1:9/hook");  // refused by the guard (only 127.0.0.0/8 allowed): never connected
   start();
   auto [d, a] = wait_recorded(1);
@@ -352,7 +361,7 @@ TEST_P(DispatcherTest, AnAddressTheGuardRefusesIsLogged) {
 // A failing endpoint cannot flood the log: five warnings per endpoint per minute, then the count of those
 // held back.
 TEST_P(DispatcherTest, FailureWarningsAreRateLimitedPerEndpoint) {
-  hookwire::testing::LogCapture log(spdlog::level::warn);
+  auto& log = capture_log(spdlog::level::warn);
   ScriptedReceiver receiver;
   receiver.set_default(ScriptedResponse::with(500, "boom"));
   publish(receiver.url("/hook"));

@@ -1,7 +1,9 @@
 // LogCapture: for tests that check what hookwire logs. While alive, spdlog's default logger writes to memory
 // (every level from `level` up, formatted "[level] message") instead of stderr; text() and count() read what
 // was written. The previous default logger comes back on destruction. One capture at a time; the sink is
-// thread-safe (the dispatcher logs from its own thread).
+// thread-safe (the dispatcher logs from its own thread), but every thread that logs must be stopped before
+// the capture ends: spdlog's free functions use the default logger through a raw pointer, and the capture's
+// logger dies with it.
 #pragma once
 
 #include <spdlog/sinks/base_sink.h>
