@@ -13,9 +13,9 @@
 #include <optional>
 
 #include "core/ids.h"
+#include "core/testing/log_capture.h"
 #include "delivery/fan_out.h"
 #include "delivery/operational.h"
-#include "delivery/testing/log_capture.h"
 #include "delivery/testing/scripted_receiver.h"
 #include "store/testing/test_dir.h"
 

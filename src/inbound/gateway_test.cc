@@ -13,7 +13,7 @@
 #include <filesystem>
 #include <future>
 
-#include "delivery/testing/log_capture.h"
+#include "core/testing/log_capture.h"
 #include "inbound/sources.h"
 #include "store/async.h"
 #include "store/testing/test_dir.h"

@@ -4,7 +4,6 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -14,10 +13,10 @@
 #include <fstream>
 #include <future>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
 #include "core/ids.h"
+#include "core/testing/log_capture.h"
 #include "store/sqlite/recent_keys.h"
 #include "store/sqlite/schema.h"
 #include "store/store_contract_test.h"
@@ -529,29 +528,7 @@ TEST_F(SqliteStoreTest, QueueStatsCostTheSameWhateverTheQueueSize) {
   EXPECT_EQ(saturated.due, kDueCountLimit);
 }
 
-// Captures what the process logs (spdlog's default logger) while it lives.
-class LogCapture {
- public:
-  LogCapture() : previous_(spdlog::default_logger()) {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
-  }
-  ~LogCapture() { spdlog::set_default_logger(previous_); }
-  std::string text() {
-    spdlog::default_logger()->flush();
-    return out_.str();
-  }
-  size_t count(std::string_view what) {
-    const std::string t = text();
-    size_t n = 0;
-    for (size_t at = t.find(what); at != std::string::npos; at = t.find(what, at + 1)) ++n;
-    return n;
-  }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::logger> previous_;
-};
+using hookwire::testing::LogCapture;
 
 // Issue #18: a full disk answered 500 with SQLite's text and logged nothing. A real full condition (SQLite's
 // max_page_count on the writer's connection): the writes fail with kUnavailable "storage full" (no SQLite
@@ -582,7 +559,7 @@ TEST_F(SqliteStoreTest, AFullDiskIsUnavailableLoggedOncePerEpisodeAndItsRecovery
         << "SQLite's text: " << st.error().detail;
   }
   EXPECT_EQ(store->problem(), std::optional<std::string>("storage full"));
-  EXPECT_EQ(log.count("storage full"), 1u) << log.text();
+  EXPECT_EQ(log.count({"storage full"}), 1u) << log.text();
   EXPECT_NE(log.text().find("database or disk is full"), std::string::npos) << "the detail goes to the log";
   EXPECT_EQ(log.text().find(big.substr(0, 64)), std::string::npos) << "no payload in the log";
 
@@ -591,13 +568,13 @@ TEST_F(SqliteStoreTest, AFullDiskIsUnavailableLoggedOncePerEpisodeAndItsRecovery
                 if (auto st = set_max_pages(tx, "1073741823"); !st.ok()) return st;
                 return put(tx);
               }).ok());
-  EXPECT_EQ(log.count("storage full"), 1u) << log.text();
-  EXPECT_EQ(log.count("writes succeed again"), 1u) << log.text();
+  EXPECT_EQ(log.count({"storage full"}), 1u) << log.text();
+  EXPECT_EQ(log.count({"writes succeed again"}), 1u) << log.text();
   EXPECT_FALSE(store->problem());
   // A new episode is logged again.
   ASSERT_TRUE(write(*store, [&](Tx& tx) { return set_max_pages(tx, "1"); }).ok());
   EXPECT_FALSE(write(*store, put).ok());
-  EXPECT_EQ(log.count("storage full"), 2u) << log.text();
+  EXPECT_EQ(log.count({"storage full"}), 2u) << log.text();
 }
 
 TEST_F(SqliteStoreTest, FailedCommitFailsTheWholeBatch) {
