@@ -210,10 +210,6 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     maybe_finish();
   }
 
-// GCC 12 false positive, GCC bug 109224: after inlining Asio's coroutine frame allocator it pairs the frame's
-// sized operator delete with the ::operator new underneath and warns -Wmismatched-new-delete.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
   // One attempt of one delivery, then its record. Runs on ioc_.
   asio::awaitable<void> attempt(store::DueDelivery due) {
     auto self = shared_from_this();
@@ -350,7 +346,6 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     if (rec->operational) rec->msg_event_id = std::move(due.message.event_id);
     enqueue_record(std::move(rec));
   }
-#pragma GCC diagnostic pop
 
   // One attempt's record: the attempt log row, the delivery's next state, the endpoint's health and the
   // operational events it raises, written in one batch with others (see enqueue_record).

@@ -385,10 +385,6 @@ void Gateway::log_refusal(std::string_view label, std::string_view reason, int s
   }
 }
 
-// GCC 12 false positive, GCC bug 109224: after inlining Asio's coroutine frame allocator it pairs the frame's
-// sized operator delete with the ::operator new underneath and warns -Wmismatched-new-delete.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   std::shared_ptr<const Entry> entry = std::move(in.source_entry);
   // Found on the head: used unless a source changed since (then looked up again, as any other request).
@@ -550,6 +546,5 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   if (kept->deliveries > 0 && options_.on_deliveries_created) options_.on_deliveries_created();
   co_return Outcome{202, fmt::format(R"({{"id":"{}"}})", kept->msg_id)};
 }
-#pragma GCC diagnostic pop
 
 }  // namespace hookwire::inbound

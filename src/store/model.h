@@ -52,6 +52,12 @@ struct Endpoint {
   std::string metadata = "{}";                          // JSON object text
   std::vector<EndpointSecret> secrets;                  // current key first; never empty
   std::map<std::string, std::string> headers;           // custom headers sent with each delivery
+  // Pull-only: a sink read through the feed (poller routes, streams) that gets no push deliveries: fan-out
+  // creates no delivery rows for it, so it costs nothing per message.
+  bool pull_only = false;
+  // Thin webhooks: pushed deliveries carry only {id, type, timestamp, url} (where to fetch the message), not
+  // the payload.
+  bool thin = false;
   TimePoint created_at;
   TimePoint updated_at;
 };
@@ -70,6 +76,12 @@ struct Message {
   // get_message_by_idempotency_key.
   std::optional<std::string> idempotency_key;
   std::string request_hash;
+  // When the payload is to be deleted ahead of the log's retention (Svix's payloadRetentionPeriod/Hours);
+  // nullopt: kept as long as the message.
+  std::optional<TimePoint> payload_expires_at;
+  // The message's place in its feed: the order messages were committed in, set by the store when it inserts
+  // the message (0 on a Message not read from the store). See Tx::read_feed.
+  int64_t position = 0;
 };
 
 // One delivery attempt (written by the delivery engine; listed by the attempt endpoints).
@@ -198,6 +210,35 @@ struct Source {
   TimePoint updated_at;
 };
 
+// ---- The feed (pull): messages in commit order, read through sinks
+// -------------------------------------------------------------------------------------------------
+
+// A consumer's server-held place in a sink's feed (Svix's poller consumers; the polling-endpoint's leases).
+struct FeedConsumer {
+  std::string app_id;
+  std::string endpoint_id;  // the sink
+  std::string consumer_id;  // chosen by the client
+  int64_t position = 0;     // everything at or before this position is done (committed)
+  // Polling-endpoint leases: positions (position, leased_through] were handed out and come back once
+  // lease_until has passed without a commit.
+  int64_t leased_through = 0;
+  std::optional<TimePoint> lease_until;
+  TimePoint updated_at;
+};
+
+// A credential narrower than the admin token. Only a hash of the token's text is stored.
+struct ApiToken {
+  enum Kind { kPoller = 0, kAppPortal = 1 };
+  std::string id;  // tok_...
+  int kind = kPoller;
+  std::string app_id;
+  std::optional<std::string> endpoint_id;  // kPoller: the one sink it reads
+  std::string hash;                        // hex SHA-256 of the token text
+  std::vector<std::string> capabilities;   // kAppPortal: Svix's AppPortalCapability names
+  TimePoint created_at;
+  std::optional<TimePoint> expires_at;  // nullopt: until revoked
+};
+
 // ---- Queries
 // -------------------------------------------------------------------------------------------------
 
@@ -241,6 +282,31 @@ struct AttemptQuery {
   std::vector<std::string> event_types;    // the message's event type is one of these; empty = any
   std::optional<std::string> channel;      // the message carries this channel
   std::optional<std::string> endpoint_id;  // only attempts to this endpoint (an id, not a uid)
+};
+
+// One read of a sink's feed: the application's messages with position in (after, until], oldest first,
+// that pass the filters. A read looks at a bounded number of rows (scan_limit), so a sink whose filter
+// matches little still answers quickly: FeedPage::scanned_to says how far it looked.
+struct FeedQuery {
+  std::string app_id;
+  int64_t after = 0;  // exclusive
+  int64_t until = 0;  // inclusive: the store's feed_head() taken before the read was submitted
+  int limit = 50;
+  int scan_limit = 10000;  // most rows examined (matching or not)
+  // The sink's own filters (nullopt: any), then the request's (event_type, channel, created after).
+  std::optional<std::vector<std::string>> event_types;
+  std::optional<std::vector<std::string>> channels;  // a message matches when it has one of them
+  std::optional<std::string> event_type;
+  std::optional<std::string> channel;
+  std::optional<TimePoint> created_after;
+};
+
+struct FeedPage {
+  std::vector<Message> items;  // each with its position
+  // The position a next read continues after: the last item's, or further when rows after it were
+  // examined and did not match. Never past `until`.
+  int64_t scanned_to = 0;
+  bool done = true;  // scanned_to == until: nothing more is readable now
 };
 
 template <class T>

@@ -151,6 +151,39 @@ class Tx {
   virtual Status update_source(const Source& s) = 0;      // by s.id, every column; kConflict: uid taken
   virtual Status delete_source(std::string_view id) = 0;  // not its application (nor its messages)
 
+  // The feed (pull). A message's position is given by the store when it inserts it, and positions increase
+  // in COMMIT order: a reader that has seen position p never later finds a new message at or below p, even
+  // with many concurrent writers, and positions are never reused (not even after the newest messages are
+  // deleted and the store is reopened). Readers bound their reads by Store::feed_head(), taken before the
+  // read is submitted: every message up to it is durable and visible to a snapshot started after.
+  virtual Result<FeedPage> read_feed(const FeedQuery& q) = 0;
+  // Where the retained log starts: positions at or below this were pruned (retention) and can no longer be
+  // read; a cursor below it is stale. 0 when nothing was ever pruned.
+  virtual Result<int64_t> feed_start() = 0;
+  // The position to continue after so that the next read starts with the application's first message
+  // created after `t` (Svix's consumer seek and `after`): the position before it, or the application's
+  // newest position when none is younger.
+  virtual Result<int64_t> feed_position_at(std::string_view app_id, TimePoint t) = 0;
+  virtual Result<FeedConsumer> get_feed_consumer(std::string_view app_id, std::string_view endpoint_id,
+                                                 std::string_view consumer_id) = 0;  // kNotFound if none
+  virtual Status put_feed_consumer(const FeedConsumer& c) = 0;                       // inserts or replaces
+
+  // Retention: deletes up to `limit` of the oldest messages created before `cutoff` with their attempts and
+  // deliveries, skipping (keeping) a message that still has a pending or sending delivery; raises
+  // feed_start() past what it deleted. Returns how many messages it deleted (0: nothing more to do now).
+  virtual Result<int> prune_messages(TimePoint cutoff, int limit) = 0;
+  // Deletes the payloads (as expunge_message_payload) of up to `limit` messages whose payload_expires_at
+  // is at or before `now`. Returns how many.
+  virtual Result<int> expire_payloads(TimePoint now, int limit) = 0;
+
+  // Scoped tokens (see model.h ApiToken)
+  virtual Status insert_token(const ApiToken& t) = 0;  // kConflict: id or hash taken
+  virtual Result<ApiToken> get_token(std::string_view id) = 0;
+  // Every token (the app loads them into memory at start: there are few).
+  virtual Result<std::vector<ApiToken>> list_tokens() = 0;
+  virtual Status update_token_expiry(std::string_view id, std::optional<TimePoint> expires_at) = 0;
+  virtual Status delete_tokens_expired_before(TimePoint t) = 0;
+
   // Idempotency records
   virtual Result<IdempotencyRecord> get_idempotency(std::string_view key) = 0;  // kNotFound if absent
   virtual Status put_idempotency(const IdempotencyRecord& rec) = 0;             // replaces
@@ -194,6 +227,18 @@ class Store {
   // there is a problem, a call may start one small probe write in the background (at most one a second),
   // whose success clears it: a store nobody writes to still notices that it recovered.
   virtual std::optional<std::string> problem() { return std::nullopt; }
+
+  // The feed's head: the position of the newest message that is durable (and so readable); 0 when none.
+  // Thread-safe, cheap (an atomic).
+  virtual int64_t feed_head() const = 0;
+  // Told after messages become durable: the new head and the applications whose messages it covers (each
+  // once). Called on a store thread, in head order; it must only hand over (e.g. wake waiters). Set it
+  // before any write is submitted; one listener.
+  struct FeedAdvance {
+    int64_t head = 0;
+    std::vector<std::string> app_ids;
+  };
+  virtual void set_feed_listener(std::function<void(const FeedAdvance&)> listener) = 0;
 };
 
 struct SqliteOptions {

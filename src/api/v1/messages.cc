@@ -61,11 +61,6 @@ Result<MessageFields> read_message(std::string_view body) {
   return f;
 }
 
-// GCC 12 false positive, GCC bug 109224: after inlining Asio's coroutine frame allocator it pairs the frame's
-// sized operator delete with the ::operator new underneath and warns -Wmismatched-new-delete. Which of this
-// file's coroutines it fires on depends on inlining, so it is off from here to the end of the file.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 // Message creation honours `idempotency-key` as write_reply() does, but keeps the record in the message row
 // (Message::idempotency_key, unique per application) rather than in the idempotency table: publishing is the
 // hot path, and a replay's answer is the stored message itself.
@@ -221,6 +216,5 @@ void add_message_routes(Router& router, const ApiContext* ctx) {
              }));
 }
 
-#pragma GCC diagnostic pop
 
 }  // namespace hookwire::api::v1

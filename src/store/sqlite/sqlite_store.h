@@ -53,6 +53,8 @@ class SqliteStore final : public Store {
   void submit_write(WriteFn fn, WriteDone done, Ack ack = Ack::kDurable) override;
   void stop() override;
   std::optional<std::string> problem() override;
+  int64_t feed_head() const override;
+  void set_feed_listener(std::function<void(const FeedAdvance&)> listener) override;
 
  private:
   struct WriteOp {

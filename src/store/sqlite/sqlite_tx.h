@@ -122,6 +122,21 @@ class SqliteTx final : public Tx {
   Status update_source(const Source& s) override;
   Status delete_source(std::string_view id) override;
 
+  // The feed, retention and tokens (sqlite_feed.cc)
+  Result<FeedPage> read_feed(const FeedQuery& q) override;
+  Result<int64_t> feed_start() override;
+  Result<int64_t> feed_position_at(std::string_view app_id, TimePoint t) override;
+  Result<FeedConsumer> get_feed_consumer(std::string_view app_id, std::string_view endpoint_id,
+                                         std::string_view consumer_id) override;
+  Status put_feed_consumer(const FeedConsumer& c) override;
+  Result<int> prune_messages(TimePoint cutoff, int limit) override;
+  Result<int> expire_payloads(TimePoint now, int limit) override;
+  Status insert_token(const ApiToken& t) override;
+  Result<ApiToken> get_token(std::string_view id) override;
+  Result<std::vector<ApiToken>> list_tokens() override;
+  Status update_token_expiry(std::string_view id, std::optional<TimePoint> expires_at) override;
+  Status delete_tokens_expired_before(TimePoint t) override;
+
  private:
   using Bind = std::variant<std::string_view, int64_t>;
   // A list query: `select` is "SELECT <cols> FROM <table> WHERE <filter>" with `binds` for its parameters;
@@ -238,6 +253,20 @@ class UnavailableTx final : public Tx {
   Status insert_source(const Source&) override { return err(); }
   Status update_source(const Source&) override { return err(); }
   Status delete_source(std::string_view) override { return err(); }
+  Result<FeedPage> read_feed(const FeedQuery&) override { return err(); }
+  Result<int64_t> feed_start() override { return err(); }
+  Result<int64_t> feed_position_at(std::string_view, TimePoint) override { return err(); }
+  Result<FeedConsumer> get_feed_consumer(std::string_view, std::string_view, std::string_view) override {
+    return err();
+  }
+  Status put_feed_consumer(const FeedConsumer&) override { return err(); }
+  Result<int> prune_messages(TimePoint, int) override { return err(); }
+  Result<int> expire_payloads(TimePoint, int) override { return err(); }
+  Status insert_token(const ApiToken&) override { return err(); }
+  Result<ApiToken> get_token(std::string_view) override { return err(); }
+  Result<std::vector<ApiToken>> list_tokens() override { return err(); }
+  Status update_token_expiry(std::string_view, std::optional<TimePoint>) override { return err(); }
+  Status delete_tokens_expired_before(TimePoint) override { return err(); }
 
  private:
   static Error err() { return Error::unavailable("store is stopped"); }
