@@ -63,6 +63,20 @@ Response make_response(const Request& req, Reply reply);  // moves the body into
 // `handler` guarded by `Authorization: Bearer <admin token>` (constant-time compare): the server checks the
 // token on the request head, before any body byte is read (401 at once), and the handler checks it again.
 GuardedHandler authed(const ApiContext* ctx, Handler handler);
+// Scoped access (the pull door, issue #19). Besides the admin token, which may do everything, a route under
+// /api/v1/app/{app_id}/... may admit narrower tokens:
+//  - `sink_reader`: the feed routes of one sink ({app_id}, {sink_id}): the admin token, an app-portal token
+//    of that application, or a poller token (sk_poll_) of that sink.
+//  - `app_reader`: read-only routes of one application ({app_id}): the admin token or an app-portal token of
+//    that application; a poller token only where `poller_may_read` (fetching a thin webhook's message).
+// The admission checks the token on the head (401 unknown/expired, 403 another application or sink where the
+// path names it by id). Handlers resolve uids, then call authorize() with the ids they resolved: 403 unless
+// the caller may act on them (the head check cannot see through a uid).
+GuardedHandler sink_reader(const ApiContext* ctx, Handler handler);
+GuardedHandler app_reader(const ApiContext* ctx, Handler handler, bool poller_may_read = false);
+// kForbidden unless the request's caller may read application `app_id` (and sink `endpoint_id` when given).
+Status authorize(const ApiContext* ctx, const Request& req, std::string_view app_id,
+                 std::optional<std::string_view> endpoint_id = std::nullopt);
 // `handler` behind `admission`: the server runs admission.check on the head, and the handler runs it again
 // on the whole request (defence in depth, e.g. for a caller that drives the router without the server).
 GuardedHandler guarded(Admission admission, Handler handler);
