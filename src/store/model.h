@@ -79,6 +79,9 @@ struct Message {
   // When the payload is to be deleted ahead of the log's retention (Svix's payloadRetentionPeriod/Hours);
   // nullopt: kept as long as the message.
   std::optional<TimePoint> payload_expires_at;
+  // Headers kept with the message (JSON object text of strings; nullopt: none): the provider's own
+  // headers of an inbound request, which `hookwire listen` can pass through (Svix's message `headers`).
+  std::optional<std::string> headers;
   // The message's place in its feed: the order messages were committed in, set by the store when it inserts
   // the message (0 on a Message not read from the store). See Tx::read_feed.
   int64_t position = 0;
