@@ -6,12 +6,16 @@
 #include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -183,6 +187,12 @@ class HttpServer::State {
         budget_refusals_(metrics.counter(
             "http_body_budget_refusals_total",
             "Requests answered 503 because unauthenticated bodies already held the whole budget.")),
+        streams_gauge_(metrics.gauge("http_streams_open", "Streamed responses (server-sent events) open.")),
+        stream_refusals_(metrics.counter("http_stream_refusals_total",
+                                         "Streams answered 503 because max_streams were already open.")),
+        stream_drops_(metrics.counter(
+            "http_stream_write_timeouts_total",
+            "Stream clients dropped because they did not take a write within stream_write_timeout.")),
         body_budget_(options_.unauthenticated_body_budget) {
     const int n = std::max(1, options_.threads);
     for (int i = 0; i < n; ++i) loops_.push_back(std::make_unique<Loop>(*this));
@@ -201,6 +211,26 @@ class HttpServer::State {
   const ServerOptions options_;
   const Router& router_;
   metrics::Registry& metrics_;
+
+  // One of max_streams, or false (then counted and logged once per episode).
+  bool take_stream() {
+    std::lock_guard lock(count_mu_);
+    if (streams_ >= options_.max_streams) {
+      stream_refusals_.inc();
+      const auto now = SteadyClock::now();
+      if (now - last_stream_refusal_ > std::chrono::minutes(1))
+        spdlog::warn("http: {} streams open (the cap, --max-streams): answering new streams 503", streams_);
+      last_stream_refusal_ = now;
+      return false;
+    }
+    streams_gauge_.set(static_cast<double>(++streams_));
+    return true;
+  }
+  void release_stream() {
+    std::lock_guard lock(count_mu_);
+    streams_gauge_.set(static_cast<double>(--streams_));
+  }
+  void note_stream_drop() { stream_drops_.inc(); }
 
   // Counts a refusal; logs one line per episode (the first refusal after a minute without any).
   void note_budget_full() {
@@ -243,6 +273,9 @@ class HttpServer::State {
   metrics::Gauge& open_gauge_;
   metrics::Counter& accept_failures_;
   metrics::Counter& budget_refusals_;
+  metrics::Gauge& streams_gauge_;
+  metrics::Counter& stream_refusals_;
+  metrics::Counter& stream_drops_;
   std::atomic<SteadyClock::rep> last_budget_refusal_{std::numeric_limits<SteadyClock::rep>::min() / 2};
   std::atomic<bool> stopping_{false};
 
@@ -255,6 +288,8 @@ class HttpServer::State {
   size_t open_ = 0;      // served connections (the gauge, the cap)
   size_t live_ = 0;      // every connection, including those being answered 503
   size_t refusing_ = 0;  // connections being answered 503 (at most kMaxRefusing)
+  size_t streams_ = 0;   // streamed responses open (at most max_streams)
+  SteadyClock::time_point last_stream_refusal_{};
 
   std::mutex stop_mu_;
   bool started_ = false;
@@ -270,10 +305,11 @@ class HttpServer::State {
 
 // One TCP connection: a coroutine that reads requests one after the other and answers them, and a deadline
 // timer (`deadline_`) whose meaning depends on the phase: waiting for a request (idle_timeout: close),
-// reading one (request_timeout: 408 then close), running its handler (none), writing (close).
+// reading one (request_timeout: 408 then close), running its handler (none), writing (close), streaming (a
+// write pending longer than stream_write_timeout: close; none between writes).
 class HttpServer::State::Connection : public std::enable_shared_from_this<Connection> {
  public:
-  enum class Phase { kIdle, kReading, kHandling, kWriting, kClosing };
+  enum class Phase { kIdle, kReading, kHandling, kWriting, kStreaming, kClosing };
 
   Connection(State& state, Loop& loop, tcp::socket socket, Ticket ticket)
       : state_(state),
@@ -315,13 +351,19 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
     self->finish();
   }
 
-  // stop(): a connection waiting for its next request closes at once.
+  // stop(): a connection waiting for its next request closes at once; a stream is told to finish.
   void close_if_idle() {
     if ((phase_ == Phase::kIdle && buffer_.size() == 0) || phase_ == Phase::kClosing) close_socket();
+    if (phase_ == Phase::kStreaming) {
+      stream_stopping_ = true;
+      interrupt_stream();
+    }
   }
   // stop() after drain_timeout.
   void force_close() {
     close_socket();
+    stream_gone_ = true;
+    interrupt_stream();
     finish();
   }
 
@@ -340,6 +382,19 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
     return declared && *declared <= buffer_.size();
   }
   net::awaitable<error_code> write_response(const Response& res);
+
+  // Streamed responses (PathParams::stream).
+  class Writer;
+  net::awaitable<void> run_stream(Response head, StreamBody body, std::string_view route, http::verb method,
+                                  SteadyClock::time_point start);
+  static net::awaitable<void> stream_entry(StreamBody body, StreamWriter* writer);
+  static net::awaitable<void> watch_stream_client(std::shared_ptr<Connection> self);
+  // Ends the wait the stream's body is in (once: the body checks stopping()/closed() before each wait).
+  void interrupt_stream() {
+    if (!streaming_ || interrupted_) return;
+    interrupted_ = true;
+    stream_cancel_.emit(net::cancellation_type::terminal);
+  }
 
   void finish() {
     closed_ = true;
@@ -375,6 +430,12 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
       error_code ignored;
       socket_.cancel(ignored);
     } else {
+      if (phase_ == Phase::kStreaming && !stream_gone_) {
+        // A stream write the client did not take in time: drop the client.
+        state_.note_stream_drop();
+        stream_gone_ = true;
+        interrupt_stream();
+      }
       close_socket();
     }
   }
@@ -400,6 +461,14 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
   bool timed_out_ = false;
   bool closed_ = false;
   bool registered_ = false;
+  // Streaming state (loop thread only).
+  bool streaming_ = false;        // the stream's body is running
+  bool interrupted_ = false;      // stream_cancel_ was emitted
+  bool stream_stopping_ = false;  // the server is stopping (StreamWriter::stopping)
+  bool stream_gone_ = false;      // the client went away or a write failed (StreamWriter::closed)
+  bool watcher_done_ = false;     // watch_stream_client() returned
+  net::cancellation_signal stream_cancel_;
+  std::optional<net::steady_timer> watcher_end_;  // cancelled when the watcher returns
   std::list<Connection*>::iterator self_;
   net::ip::address peer_;
 };
@@ -465,6 +534,8 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
     // caller not authenticated by it, room in the budget of unauthenticated body bytes (503).
     auto match = state_.router_.match(method, parser_->get().target());
     match.params.set_peer(peer_);
+    StreamBody stream_body;
+    match.params.set_stream_slot(&stream_body);
     std::optional<Response> early;
     BodyBudget::Hold hold;
     size_t body_limit = opts_.body_limit;
@@ -541,6 +612,14 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
       }
       if (failed) res = error_response(Error::internal("internal server error"));
     }
+    if (stream_body && res.result_int() / 100 == 2 && method != http::verb::head) {
+      if (state_.take_stream()) {
+        res.version(req.version());
+        co_return co_await run_stream(std::move(res), std::move(stream_body), match.route, method, start);
+      }
+      res = error_response(Error::unavailable("too many streams open; retry later"), req.version(), false);
+      res.set(http::field::retry_after, "1");
+    }
 
     const bool handler_close = http::token_list(res[http::field::connection]).exists("close");
     const bool keep_alive = req.keep_alive() && !handler_close && !state_.stopping();
@@ -595,6 +674,106 @@ net::awaitable<error_code> HttpServer::State::Connection::write_response(const R
   rest.consume(sent);
   auto [wec, n] = co_await net::async_write(socket_, rest, kUse);
   co_return wec;
+}
+
+// The StreamWriter a stream's body writes through: one write at a time, each under stream_write_timeout.
+class HttpServer::State::Connection::Writer : public StreamWriter {
+ public:
+  explicit Writer(Connection& c) : c_(c) {}
+  net::awaitable<bool> write(std::string data) override {
+    if (c_.stream_gone_) co_return false;
+    c_.set_deadline(Phase::kStreaming, SteadyClock::now() + c_.opts_.stream_write_timeout);
+    // Not cancelled with the body's wait (an empty slot): a stopping stream's last event goes out whole.
+    auto [ec, n] = co_await net::async_write(c_.socket_, net::buffer(data),
+                                             net::bind_cancellation_slot(net::cancellation_slot(), kUse));
+    c_.deadline_ = SteadyClock::time_point::max();
+    if (ec) {
+      c_.stream_gone_ = true;
+      co_return false;
+    }
+    co_return !c_.stream_gone_;
+  }
+  bool stopping() const override { return c_.stream_stopping_ || c_.state_.stopping(); }
+  bool closed() const override { return c_.stream_gone_; }
+
+ private:
+  Connection& c_;
+};
+
+// Writes the head, then runs the body (its own coroutine, cancellable through stream_cancel_) while a
+// watcher reads the socket to notice a client that goes away; then closes: shutdown, and the watcher waits
+// (up to a short timeout) for the client's end so that nothing unread resets the connection.
+net::awaitable<void> HttpServer::State::Connection::run_stream(Response head, StreamBody body,
+                                                               std::string_view route, http::verb method,
+                                                               SteadyClock::time_point start) {
+  struct Release {
+    State& state;
+    ~Release() { state.release_stream(); }
+  } release{state_};
+  head.keep_alive(false);
+  head.erase(http::field::content_length);
+  head.erase(http::field::transfer_encoding);
+  head.body().clear();
+  const auto now = SteadyClock::now();
+  loop_.record(route, method, head.result_int(), std::chrono::duration<double>(now - start).count());
+  streaming_ = true;
+  stream_stopping_ = state_.stopping();
+  set_deadline(Phase::kStreaming, now + opts_.stream_write_timeout);
+  head_.clear();
+  head_ += head.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  head_ += std::to_string(head.result_int());
+  head_ += ' ';
+  head_ += head.reason();
+  head_ += "\r\n";
+  for (const auto& field : head) {
+    head_ += field.name_string();
+    head_ += ": ";
+    head_ += field.value();
+    head_ += "\r\n";
+  }
+  head_ += "\r\n";
+  auto [ec, n] = co_await net::async_write(socket_, net::buffer(head_), kUse);
+  deadline_ = SteadyClock::time_point::max();
+  if (ec) {
+    streaming_ = false;
+    co_return;
+  }
+  const auto ex = co_await net::this_coro::executor;
+  watcher_end_.emplace(ex, SteadyClock::time_point::max());
+  net::co_spawn(ex, watch_stream_client(shared_from_this()), net::detached);
+  Writer writer(*this);
+  co_await net::co_spawn(ex, stream_entry(std::move(body), &writer),
+                         net::bind_cancellation_slot(stream_cancel_.slot(), net::use_awaitable));
+  streaming_ = false;
+  stream_cancel_.slot().clear();
+  error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  set_deadline(Phase::kClosing, SteadyClock::now() + short_timeout());
+  if (!watcher_done_) co_await watcher_end_->async_wait(kUse);
+  close_socket();
+}
+
+net::awaitable<void> HttpServer::State::Connection::stream_entry(StreamBody body, StreamWriter* writer) {
+  co_await net::this_coro::throw_if_cancelled(false);
+  try {
+    co_await body(*writer);
+  } catch (const std::exception& e) {
+    spdlog::error("http: a stream's body threw: {}", e.what());
+  }
+}
+
+// Reads (and discards) whatever the client sends after its request until it closes its side or the
+// connection fails; then the stream is told (closed()) and its wait ends.
+net::awaitable<void> HttpServer::State::Connection::watch_stream_client(std::shared_ptr<Connection> self) {
+  std::array<char, 1024> sink;
+  for (;;) {
+    auto [ec, n] = co_await self->socket_.async_read_some(net::buffer(sink), kUse);
+    if (ec) break;
+  }
+  self->stream_gone_ = true;
+  self->interrupt_stream();
+  self->watcher_done_ = true;
+  self->watcher_end_->cancel();
 }
 
 // A read of the request failed: answer what deserves an answer, then close.

@@ -8,8 +8,12 @@
 // connections (over it: 503 and close). On the parsed head, before any body byte is read, the route (404,
 // 405), its Admission (e.g. 401 without the token) and the unauthenticated body budget (503) are checked;
 // a refused request's body is never read (Connection: close).
-// Lifecycle: construct, listen(), start(); stop() stops accepting, lets in-flight requests finish (up to
-// `drain_timeout`), closes idle connections and joins the threads. stop() must be called before destruction
+// Streamed responses (PathParams::stream): the head with `Connection: close` and no Content-Length, then the
+// stream's bytes until it returns (the connection then closes); bounded by max_streams; writes wait for the
+// client (backpressure) up to stream_write_timeout; a client that closes its side ends the stream.
+// Lifecycle: construct, listen(), start(); stop() stops accepting, tells every stream to finish (it writes
+// its last event and returns), lets in-flight requests finish (up to `drain_timeout`), closes idle
+// connections and joins the threads. stop() must be called before destruction
 // (the destructor calls it too), from any thread but the server's own (e.g. a signal-handling thread).
 #pragma once
 
@@ -38,6 +42,12 @@ struct ServerOptions {
   size_t unauthenticated_body_budget = 64 << 20;
   size_t max_connections = 10'000;
   std::chrono::milliseconds drain_timeout{15'000};
+  // Streamed responses (PathParams::stream, e.g. server-sent events): at most this many at once, server-wide
+  // (a handler's stream past it is answered 503 with Retry-After instead), so streams cannot take every
+  // connection; and a stream write the client does not take within stream_write_timeout drops the client.
+  // A stream has no read, idle or request timeout.
+  size_t max_streams = 1000;
+  std::chrono::milliseconds stream_write_timeout{30'000};
 };
 
 class HttpServer {

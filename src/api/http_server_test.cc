@@ -84,6 +84,53 @@ net::awaitable<Response> boom() {
   co_return Response{};
 }
 
+// What a test's stream saw: set once by the stream's body when it ends.
+struct StreamProbe {
+  enum class End { kStopped, kClientGone };
+  std::promise<End> ended;
+  std::promise<void> write_failed;  // the flood stream: a write returned false
+};
+
+// Writes "event N\n" for N < count, then a "late\n" after `late` (a timer on the server), then waits
+// until the server stops ("bye\n") or the client goes away.
+net::awaitable<void> counting_stream(std::shared_ptr<StreamProbe> probe, int count,
+                                     std::chrono::milliseconds late, StreamWriter& w) {
+  for (int i = 0; i < count; ++i)
+    if (!co_await w.write(fmt::format("event {}\n", i))) co_return;
+  net::steady_timer timer(co_await net::this_coro::executor);
+  if (late.count() > 0 && !w.stopping() && !w.closed()) {
+    timer.expires_after(late);
+    co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+    if (!w.stopping() && !w.closed() && !co_await w.write("late\n")) co_return;
+  }
+  while (!w.stopping() && !w.closed()) {
+    timer.expires_after(std::chrono::hours(1));
+    co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+  }
+  if (w.closed()) {
+    probe->ended.set_value(StreamProbe::End::kClientGone);
+    co_return;
+  }
+  co_await w.write("bye\n");
+  probe->ended.set_value(StreamProbe::End::kStopped);
+}
+
+// Writes 64 KiB chunks until a write fails (a client that never reads is dropped).
+net::awaitable<void> flood_stream(std::shared_ptr<StreamProbe> probe, StreamWriter& w) {
+  const std::string chunk(64 << 10, 'x');
+  while (co_await w.write(chunk)) {
+  }
+  probe->write_failed.set_value();
+}
+
+net::awaitable<Response> stream_head(const PathParams& p, StreamBody body, http::status status) {
+  p.stream(std::move(body));
+  Response res{status, 11};
+  res.set(http::field::content_type, "text/event-stream");
+  res.body() = "ignored";
+  co_return res;
+}
+
 class HttpServerTest : public ::testing::Test {
  protected:
   HttpServerTest() {
@@ -127,6 +174,19 @@ class HttpServerTest : public ::testing::Test {
       co_await net::post(co_await net::this_coro::executor, net::use_awaitable);
       *filled = true;
     };
+    router_.add(http::verb::get, "/stream/{n}", [probe = probe_](const Request&, const PathParams& p) {
+      const int n = std::stoi(p.get("n"));
+      StreamBody body = [probe, n](StreamWriter& w) { return counting_stream(probe, n, 300ms, w); };
+      return stream_head(p, std::move(body), http::status::ok);
+    });
+    router_.add(http::verb::get, "/flood", [probe = probe_](const Request&, const PathParams& p) {
+      StreamBody body = [probe](StreamWriter& w) { return flood_stream(probe, w); };
+      return stream_head(p, std::move(body), http::status::ok);
+    });
+    router_.add(http::verb::get, "/stream-refused", [probe = probe_](const Request&, const PathParams& p) {
+      StreamBody body = [probe](StreamWriter& w) { return flood_stream(probe, w); };
+      return stream_head(p, std::move(body), http::status::bad_request);
+    });
     router_.add(
         http::verb::post, "/limited/{name}",
         [](const Request& req, const PathParams& p) {
@@ -154,6 +214,7 @@ class HttpServerTest : public ::testing::Test {
   metrics::Registry metrics_;
   std::shared_ptr<Gate> gate_ = std::make_shared<Gate>();
   std::shared_ptr<std::atomic<bool>> filled_ = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<StreamProbe> probe_ = std::make_shared<StreamProbe>();
   std::unique_ptr<HttpServer> server_;
   uint16_t port_ = 0;
 };
@@ -660,6 +721,86 @@ TEST_F(HttpServerTest, RecordsMetrics) {
       << text;
   EXPECT_NE(text.find(R"(http_request_duration_seconds_count{route="/hello"} 2)"), std::string::npos);
   EXPECT_NE(text.find("http_connections_open 1"), std::string::npos);
+}
+
+// A stream: the head has no Content-Length and says Connection: close; the bytes arrive as written; the read,
+// idle and first-byte timeouts of ordinary requests do not apply (the late write comes after all of them).
+TEST_F(HttpServerTest, StreamWritesHeadThenBytesWithoutRequestTimeouts) {
+  ServerOptions o;
+  o.request_timeout = 50ms;
+  o.idle_timeout = 50ms;
+  o.first_byte_timeout = 50ms;
+  start(o);
+  TestClient c(port_);
+  c.send_raw("GET /stream/3 HTTP/1.1\r\nHost: a\r\n\r\n");
+  const auto head = c.read_until("\r\n\r\n");
+  EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << head;
+  EXPECT_NE(head.find("Content-Type: text/event-stream\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("Connection: close\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.find("Content-Length"), std::string::npos) << head;
+  EXPECT_EQ(head.find("Transfer-Encoding"), std::string::npos) << head;
+  EXPECT_EQ(c.read_until("event 2\n"), "event 0\nevent 1\nevent 2\n");
+  EXPECT_EQ(c.read_until("\n"), "late\n");  // 300 ms later: past every request timeout
+  c.close();
+  auto ended = probe_->ended.get_future();
+  ASSERT_EQ(ended.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(ended.get(), StreamProbe::End::kClientGone);  // noticed while the stream waited
+  EXPECT_NE(metrics_.render().find(R"(http_requests_total{route="/stream/{n}",method="GET",status="200"} 1)"),
+            std::string::npos);
+}
+
+// stop() tells a stream to finish: it writes its last bytes, the connection closes, stop() returns without
+// waiting for the drain timeout.
+TEST_F(HttpServerTest, StopLetsAStreamWriteItsLastBytesAndClose) {
+  ServerOptions o;
+  o.drain_timeout = 30s;
+  start(o);
+  TestClient c(port_, 20s);
+  c.send_raw("GET /stream/1 HTTP/1.1\r\nHost: a\r\n\r\n");
+  c.read_until("event 0\n");
+  auto stopped = std::async(std::launch::async, [this] { server_->stop(); });
+  EXPECT_EQ(c.read_until("\n"), "bye\n");  // interrupted in its wait for the late write
+  EXPECT_TRUE(c.wait_closed());
+  ASSERT_EQ(stopped.wait_for(10s), std::future_status::ready);
+  auto ended = probe_->ended.get_future();
+  ASSERT_EQ(ended.wait_for(0s), std::future_status::ready);
+  EXPECT_EQ(ended.get(), StreamProbe::End::kStopped);
+}
+
+// A client that does not read is dropped once a write has waited stream_write_timeout.
+TEST_F(HttpServerTest, StalledStreamClientIsDropped) {
+  ServerOptions o;
+  o.stream_write_timeout = 100ms;
+  start(o);
+  TestClient c(port_);
+  c.send_raw("GET /flood HTTP/1.1\r\nHost: a\r\n\r\n");  // and never reads
+  auto failed = probe_->write_failed.get_future();
+  ASSERT_EQ(failed.wait_for(10s), std::future_status::ready);
+  EXPECT_NE(metrics_.render().find("http_stream_write_timeouts_total 1"), std::string::npos);
+}
+
+// Past max_streams a stream is answered 503 (Retry-After) and an ordinary request still works; a handler
+// that asks for a stream but answers non-2xx gets an ordinary response.
+TEST_F(HttpServerTest, StreamsAreCappedAndNon2xxIsAnOrdinaryResponse) {
+  ServerOptions o;
+  o.max_streams = 1;
+  start(o);
+  TestClient first(port_);
+  first.send_raw("GET /stream/1 HTTP/1.1\r\nHost: a\r\n\r\n");
+  first.read_until("event 0\n");
+  TestClient second(port_);
+  auto res = second.request(http::verb::get, "/stream/1");
+  EXPECT_EQ(res.result(), http::status::service_unavailable);
+  EXPECT_EQ(res[http::field::retry_after], "1");
+  EXPECT_EQ(body_json(res).at("code"), "unavailable") << res.body();
+  TestClient third(port_);
+  EXPECT_EQ(third.request(http::verb::get, "/hello").body(), "hello");
+  res = third.request(http::verb::get, "/stream-refused");
+  EXPECT_EQ(res.result(), http::status::bad_request);
+  EXPECT_EQ(res.body(), "ignored");
+  EXPECT_TRUE(res.keep_alive());
+  EXPECT_NE(metrics_.render().find("http_stream_refusals_total 1"), std::string::npos);
+  EXPECT_NE(metrics_.render().find("http_streams_open 1"), std::string::npos);
 }
 
 }  // namespace

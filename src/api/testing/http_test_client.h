@@ -103,6 +103,28 @@ class TestClient {
     }
   }
 
+  // Reads raw bytes until `marker` has arrived (e.g. the end of a server-sent event) and returns everything
+  // up to and including it; what follows stays buffered for the next call. Throws on error, timeout or close.
+  std::string read_until(std::string_view marker) {
+    for (;;) {
+      const std::string_view have(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+      if (auto at = have.find(marker); at != std::string_view::npos) {
+        std::string out(have.substr(0, at + marker.size()));
+        buffer_.consume(out.size());
+        return out;
+      }
+      std::size_t got = 0;
+      auto ec = run([&](auto done) {
+        stream_.async_read_some(buffer_.prepare(4096), [&got, done](auto e, std::size_t n) {
+          got = n;
+          done(e, n);
+        });
+      });
+      if (ec) throw std::system_error(ec, "TestClient: read_until");
+      buffer_.commit(got);
+    }
+  }
+
   // Waits up to `timeout` for the server to send something (or close). Does not consume it, and unlike a
   // read with the client's timeout, does not give up the connection when nothing comes.
   bool wait_readable(std::chrono::milliseconds timeout) {
