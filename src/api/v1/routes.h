@@ -1,6 +1,8 @@
 // The Svix-compatible management API (/api/v1/...), plus /api/v1/health and /metrics.
 #pragma once
 
+#include <chrono>
+
 #include "api/router.h"
 #include "api/v1/support.h"
 
@@ -18,5 +20,10 @@ void add_attempt_routes(Router& router, const ApiContext* ctx);
 void add_recovery_routes(Router& router, const ApiContext* ctx);
 void add_delivery_routes(Router& router, const ApiContext* ctx);
 void add_source_routes(Router& router, const ApiContext* ctx);  // inbound sources and POST /in/{source}
+// GET .../poller/{sink}/stream (server-sent events; stream.cc). Needs ctx->feed_hub.
+struct StreamOptions {
+  std::chrono::milliseconds heartbeat{15'000};  // a `: heartbeat` comment after this long without an event
+};
+void add_stream_routes(Router& router, const ApiContext* ctx, StreamOptions options = {});
 
 }  // namespace hookwire::api::v1

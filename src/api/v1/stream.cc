@@ -1,0 +1,248 @@
+// GET /api/v1/app/{app_id}/poller/{sink_id}/stream: a sink's feed as server-sent events (issue #19,
+// docs/pull.md "Routes"). Rules decided here:
+//  - Each message is `id: <iterator>\nevent: message\ndata: <PollingEndpointMessageOut + offset>\n\n`; the id
+//    is feed::encode_cursor(position), so a client's `Last-Event-ID` resumes right after it. A payload's line
+//    breaks become several `data:` lines (SSE's rule: the client joins them with "\n").
+//  - Start: `Last-Event-ID`, else `iterator`, else `consumer=<id>` (after that polling-endpoint consumer's
+//    committed position; a consumer not seen before starts at the start of the retained log), else the start
+//    of the retained log. A cursor that is not one of ours, pruned, or past the head: 400 invalid_iterator
+//    before the stream starts.
+//  - With `consumer`, every batch is recorded as handed out (the consumer's leased_through, created if new)
+//    before it is written, so the client may commit each event's `offset` with POST
+//    .../polling-endpoint/{sink}/consumer/{id}/commit (what `hookwire listen` does).
+//  - Loop: head = feed_head(); read (after, head]; write the events; when nothing is new, FeedHub::wait up to
+//    the heartbeat interval, and write `: heartbeat` when it passes. Server stop (or hub stop): `event:
+//    close`, then the connection closes. How many streams may be open is the server's max_streams
+//    (--max-streams).
+#include <fmt/format.h>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "api/v1/json_body.h"
+#include "api/v1/routes.h"
+#include "api/v1/serialize.h"
+#include "feed/cursor.h"
+#include "feed/hub.h"
+#include "store/async.h"
+
+namespace hookwire::api::v1 {
+
+namespace asio = boost::asio;
+using store::FeedPage;
+
+namespace {
+
+constexpr int kBatch = 100;         // messages one read returns at most
+constexpr int kScanLimit = 10'000;  // rows one read examines at most (matching or not)
+constexpr std::string_view kInvalidIterator = "invalid_iterator";
+
+Error invalid_iterator(int64_t start, std::string_view why) {
+  return Error{Errc::kBadRequest,
+               fmt::format("{}; the log now starts at iterator {}", why, feed::encode_cursor(start)),
+               std::string(kInvalidIterator)};
+}
+
+Response fail(const Request& req, const Error& e) {
+  if (e.code == Errc::kBadRequest && e.field == kInvalidIterator)
+    return error_response(http::status::bad_request, kInvalidIterator, e.detail, req.version(),
+                          req.keep_alive());
+  return error_response(e, req.version(), req.keep_alive());
+}
+
+struct Params {
+  std::optional<std::string> cursor;  // Last-Event-ID, else iterator
+  std::optional<std::string> consumer;
+  std::optional<std::string> event_type;
+  std::optional<std::string> channel;
+};
+
+Result<Params> parse_params(const Request& req) {
+  auto q = Query::parse(req.target());
+  if (!q) return q.take_error();
+  Params p;
+  if (auto last = req["last-event-id"]; !last.empty()) {
+    p.cursor = std::string(last);
+  } else if (auto it = q->get("iterator"); it && !it->empty()) {
+    p.cursor = std::move(*it);
+  }
+  if (auto c = q->get("consumer"); c) {
+    if (!is_token(*c))
+      return Error::validation("query.consumer", "must match ^[a-zA-Z0-9\\-_.]+$ (at most 256 characters)");
+    p.consumer = std::move(*c);
+  }
+  p.event_type = q->get("event_type");
+  if (p.event_type && !is_token(*p.event_type))
+    return Error::validation("query.event_type", "must match ^[a-zA-Z0-9\\-_.]+$ (at most 256 characters)");
+  auto channel = channel_param(*q);
+  if (!channel) return channel.take_error();
+  p.channel = std::move(*channel);
+  return p;
+}
+
+// Where a stream reads: the sink (ids resolved), its filters and the request's, and where it starts.
+struct Plan {
+  std::string app_id;
+  std::string endpoint_id;
+  std::optional<std::vector<std::string>> event_types;
+  std::optional<std::vector<std::string>> channels;
+  Params params;
+  int64_t after = 0;
+};
+
+Result<Plan> plan_stream(store::Tx& tx, const std::string& app_id, const std::string& sink_id, Params p,
+                         int64_t head) {
+  auto app = tx.get_application(app_id);
+  if (!app) return app.take_error();
+  auto ep = tx.get_endpoint(app->id, sink_id);
+  if (!ep) {
+    if (ep.error().code == Errc::kNotFound) return Error::not_found("endpoint not found");
+    return ep.take_error();
+  }
+  auto start = tx.feed_start();
+  if (!start) return start.take_error();
+  Plan plan{app->id, ep->id, std::move(ep->event_types), std::move(ep->channels), std::move(p), *start};
+  if (plan.params.cursor) {
+    auto pos = feed::decode_cursor(*plan.params.cursor);
+    if (!pos) return invalid_iterator(*start, "the iterator is not one hookwire handed out");
+    if (*pos < *start)
+      return invalid_iterator(*start, "the iterator points into the part of the log that was pruned");
+    if (*pos > head) return invalid_iterator(*start, "the iterator points past the end of the log");
+    plan.after = *pos;
+  } else if (plan.params.consumer) {
+    auto c = tx.get_feed_consumer(plan.app_id, plan.endpoint_id, *plan.params.consumer);
+    if (c) {
+      plan.after = std::max(c->position, *start);
+    } else if (c.error().code != Errc::kNotFound) {
+      return c.take_error();
+    }
+  }
+  return plan;
+}
+
+// One event: the message as PollingEndpointMessageOut with its `offset`, each line of it a `data:` line.
+void append_event(std::string& out, const store::Message& m) {
+  std::string json = message_json(m);
+  json.pop_back();  // '}'
+  json += ",\"headers\":";
+  json += m.headers ? std::string_view(*m.headers) : std::string_view("null");
+  json += fmt::format(",\"offset\":{}}}", m.position);
+  out += "id: ";
+  out += feed::encode_cursor(m.position);
+  out += "\nevent: message\n";
+  size_t line = 0;
+  for (size_t i = 0; i <= json.size(); ++i) {
+    if (i < json.size() && json[i] != '\n' && json[i] != '\r') continue;
+    out += "data: ";
+    out.append(json, line, i - line);
+    out += '\n';
+    if (i + 1 < json.size() && json[i] == '\r' && json[i + 1] == '\n') ++i;
+    line = i + 1;
+  }
+  out += '\n';
+}
+
+// Records positions up to `last` as handed out to the plan's consumer (created if new, starting where this
+// stream started), so that the client may commit them.
+asio::awaitable<Status> record_handed_out(const ApiContext* ctx, const Plan& plan, int64_t last) {
+  auto fn = [app = plan.app_id, ep = plan.endpoint_id, id = *plan.params.consumer, from = plan.after, last,
+             now = ctx->clock->now()](store::Tx& tx) -> Result<bool> {
+    auto current = tx.get_feed_consumer(app, ep, id);
+    store::FeedConsumer c;
+    if (current) {
+      c = std::move(*current);
+      if (c.leased_through >= last) return true;
+    } else if (current.error().code == Errc::kNotFound) {
+      c.app_id = app;
+      c.endpoint_id = ep;
+      c.consumer_id = id;
+      c.position = from;
+    } else {
+      return current.take_error();
+    }
+    c.leased_through = std::max(c.leased_through, last);
+    c.updated_at = now;
+    if (auto st = tx.put_feed_consumer(c); !st) return st.take_error();
+    return true;
+  };
+  auto done = co_await store::write<bool>(*ctx->store, std::move(fn));
+  if (!done) co_return done.take_error();
+  co_return Status{};
+}
+
+asio::awaitable<void> run_stream(const ApiContext* ctx, Plan plan, std::chrono::milliseconds heartbeat,
+                                 StreamWriter& w) {
+  int64_t after = plan.after;
+  auto over = [&] { return w.stopping() || ctx->feed_hub->stopped(); };
+  for (;;) {
+    if (w.closed()) co_return;
+    if (over()) break;
+    const int64_t head = ctx->store->feed_head();
+    if (head > after) {
+      store::FeedQuery q;
+      q.app_id = plan.app_id;
+      q.after = after;
+      q.until = head;
+      q.limit = kBatch;
+      q.scan_limit = kScanLimit;
+      q.event_types = plan.event_types;
+      q.channels = plan.channels;
+      q.event_type = plan.params.event_type;
+      q.channel = plan.params.channel;
+      auto fn = [q = std::move(q)](store::Tx& tx) { return tx.read_feed(q); };
+      auto page = co_await store::read<FeedPage>(*ctx->store, std::move(fn));
+      if (!page) co_return;  // the store logs its failures; the client reconnects with Last-Event-ID
+      if (!page->items.empty()) {
+        if (plan.params.consumer) {
+          auto st = co_await record_handed_out(ctx, plan, page->items.back().position);
+          if (!st) co_return;
+        }
+        std::string out;
+        for (const auto& m : page->items) append_event(out, m);
+        if (!co_await w.write(std::move(out))) co_return;
+      }
+      after = std::max(after, page->scanned_to);
+      continue;
+    }
+    if (w.closed()) co_return;
+    if (over()) break;
+    const auto wake = co_await ctx->feed_hub->wait(plan.app_id, after, heartbeat);
+    if (wake == feed::FeedHub::Wake::kTimeout && !w.closed() && !over()) {
+      if (!co_await w.write(": heartbeat\n\n")) co_return;
+    }
+  }
+  co_await w.write("event: close\ndata: {\"reason\":\"shutdown\"}\n\n");
+}
+
+asio::awaitable<Response> open_stream(const ApiContext* ctx, const Request& req, const PathParams& params,
+                                      std::chrono::milliseconds heartbeat) {
+  auto p = parse_params(req);
+  if (!p) co_return fail(req, p.error());
+  if (!ctx->feed_hub || !params.can_stream())
+    co_return fail(req, Error::unavailable("streams are not served here"));
+  const int64_t head = ctx->store->feed_head();
+  auto fn = [app = params.get("app_id"), sink = params.get("sink_id"), p = std::move(*p),
+             head](store::Tx& tx) mutable { return plan_stream(tx, app, sink, std::move(p), head); };
+  auto plan = co_await store::read<Plan>(*ctx->store, std::move(fn));
+  if (!plan) co_return fail(req, plan.error());
+  if (auto st = authorize(ctx, req, plan->app_id, plan->endpoint_id); !st) co_return fail(req, st.error());
+  StreamBody body = [ctx, plan = std::move(*plan), heartbeat](StreamWriter& w) {
+    return run_stream(ctx, plan, heartbeat, w);
+  };
+  params.stream(std::move(body));
+  Response res{http::status::ok, req.version()};
+  res.set(http::field::content_type, "text/event-stream");
+  res.set(http::field::cache_control, "no-cache");
+  res.set("x-accel-buffering", "no");  // a buffering proxy in front (nginx) passes events at once
+  co_return res;
+}
+
+}  // namespace
+
+void add_stream_routes(Router& router, const ApiContext* ctx, StreamOptions options) {
+  router.add(http::verb::get, "/api/v1/app/{app_id}/poller/{sink_id}/stream",
+             sink_reader(ctx, [ctx, heartbeat = options.heartbeat](const Request& req, const PathParams& p) {
+               return open_stream(ctx, req, p, heartbeat);
+             }));
+}
+
+}  // namespace hookwire::api::v1
