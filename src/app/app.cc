@@ -337,6 +337,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   server_options.idle_timeout = options.idle_timeout;
   server_options.first_byte_timeout = options.first_byte_timeout;
   server_options.unauthenticated_body_budget = options.unauthenticated_body_budget;
+  server_options.max_streams = options.max_streams;
   parts->server = std::make_unique<api::HttpServer>(server_options, parts->router, parts->metrics);
   auto endpoint = parts->server->listen(options.host, options.port);
   if (!endpoint) {

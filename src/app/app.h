@@ -36,6 +36,7 @@ struct AppOptions {
   std::chrono::milliseconds idle_timeout{75'000};
   std::chrono::milliseconds first_byte_timeout{10'000};
   size_t unauthenticated_body_budget = 64 << 20;  // api::ServerOptions::unauthenticated_body_budget
+  size_t max_streams = 1000;                      // api::ServerOptions::max_streams (server-sent events)
   std::chrono::seconds idempotency_ttl{std::chrono::hours{24}};
   const Clock* clock = nullptr;  // default: the system clock
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli/config_file.h"
+#include "cli/listen_command.h"
 #include "cli/serve_command.h"
 #include "cli/signing_commands.h"
 
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = 0;
   hookwire::cli::add_serve_command(app, exit_code);
+  hookwire::cli::add_listen_command(app, exit_code);
   hookwire::cli::add_signing_commands(app, exit_code);
   auto args = hookwire::cli::apply_config_file(std::vector<std::string>(argv, argv + argc), "serve",
                                                "HOOKWIRE_CONFIG");

@@ -34,6 +34,7 @@ struct ServeFlags {
   int idle_timeout_ms = 75'000;
   int first_byte_timeout_ms = 10'000;
   size_t unauthenticated_body_budget = 64 << 20;
+  size_t max_streams = 1000;
   int idempotency_ttl_hours = 24;
   std::vector<std::string> delivery_allow_cidrs;
   bool delivery_https_only = false;
@@ -97,6 +98,7 @@ int serve(const ServeFlags& flags) {
   options.idle_timeout = std::chrono::milliseconds{flags.idle_timeout_ms};
   options.first_byte_timeout = std::chrono::milliseconds{flags.first_byte_timeout_ms};
   options.unauthenticated_body_budget = flags.unauthenticated_body_budget;
+  options.max_streams = flags.max_streams;
   options.idempotency_ttl = std::chrono::hours{flags.idempotency_ttl_hours};
   options.delivery_allow_cidrs = flags.delivery_allow_cidrs;
   options.delivery_https_only = flags.delivery_https_only;
@@ -202,6 +204,11 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--max-connections", flags->max_connections, "Most concurrent client connections")
       ->envname("HOOKWIRE_MAX_CONNECTIONS")
+      ->check(CLI::Range(size_t{1}, size_t{1'000'000}))
+      ->capture_default_str();
+  cmd->add_option("--max-streams", flags->max_streams,
+                  "Most server-sent event streams open at once (each holds a connection); past it: 503")
+      ->envname("HOOKWIRE_MAX_STREAMS")
       ->check(CLI::Range(size_t{1}, size_t{1'000'000}))
       ->capture_default_str();
   cmd->add_option("--threads", flags->threads, "I/O threads (0: one more than the cores)")
