@@ -8,14 +8,15 @@ import { once } from 'node:events';
 export const BIN = process.env.HOOKWIRE_BIN ?? new URL('../../../build/src/cli/hookwire', import.meta.url).pathname;
 
 export class Hookwire {
-  // options: { dataDir, token, args: [...extra flags], env: {...}, prefix: [command that runs the binary, e.g.
-  // 'prlimit', '--nofile=256:256', '--'] }
+  // options: { dataDir, token, listen: 'host:port' (default 127.0.0.1:0; a restart on the same port passes the
+  // first run's), args: [...extra flags], env: {...}, prefix: [command that runs the binary, e.g. 'prlimit',
+  // '--nofile=256:256', '--'] }
   static async start(options = {}) {
     const hw = new Hookwire();
     hw.dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'hookwire-test-'));
     hw.ownsDataDir = !options.dataDir;
     hw.token = options.token ?? 'test-admin-token';
-    const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', hw.dataDir, '--log-level', 'warn',
+    const args = ['serve', '--listen', options.listen ?? '127.0.0.1:0', '--data-dir', hw.dataDir, '--log-level', 'warn',
                   ...(options.args ?? [])];
     const prefix = options.prefix ?? [];
     hw.proc = spawn(prefix.length ? prefix[0] : BIN, prefix.length ? [...prefix.slice(1), BIN, ...args] : args, {
