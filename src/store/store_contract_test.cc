@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <condition_variable>
 #include <future>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -1917,6 +1918,355 @@ TEST_P(StoreContractTest, AttemptListingsFilter) {
   q.page.order = Order::kDescending;
   q.page.limit = 2;
   EXPECT_EQ(by_ep(q), ids({2, 1}));
+}
+
+// ---- The feed (pull)
+// -----------------------------------------------------------------------------------------
+
+namespace {
+
+// Reads the application's feed after `after` up to the store's head, as a poller does.
+FeedQuery feed_query(const std::string& app_id, int64_t after, int64_t until, int limit = 250) {
+  FeedQuery q;
+  q.app_id = app_id;
+  q.after = after;
+  q.until = until;
+  q.limit = limit;
+  return q;
+}
+
+}  // namespace
+
+TEST_P(StoreContractTest, NewEndpointAndMessageFieldsRoundTripAndMessagesCarryTheirPosition) {
+  const auto app = make_app();
+  auto ep = make_endpoint(app.id, "sink");
+  ep.pull_only = true;
+  ep.thin = true;
+  auto keyed = make_message(app.id, "a.b");
+  keyed.payload_expires_at = kT0 + std::chrono::hours(1);
+  keyed.headers = R"({"x-github-event":"push"})";
+  keyed.idempotency_key = "k1";
+  keyed.request_hash = "h1";
+  const auto plain = make_message(app.id, "a.b");
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
+                if (auto st = tx.insert_message(keyed); !st.ok()) return st;
+                return tx.insert_message(plain);
+              }).ok());
+  read_raw([&](Tx& tx) {
+    auto e = tx.get_endpoint(app.id, "sink");
+    ASSERT_TRUE(e.ok());
+    expect_same(*e, ep);
+    EXPECT_TRUE(e->pull_only);
+    EXPECT_TRUE(e->thin);
+    auto listed = tx.list_endpoints(app.id, {});
+    ASSERT_TRUE(listed.ok());
+    ASSERT_EQ(listed->items.size(), 1u);
+    EXPECT_TRUE(listed->items[0].pull_only && listed->items[0].thin);
+    auto enabled = tx.list_enabled_endpoints(app.id);
+    ASSERT_TRUE(enabled.ok());
+    ASSERT_EQ(enabled->size(), 1u);
+    EXPECT_TRUE((*enabled)[0].pull_only && (*enabled)[0].thin);
+
+    auto m1 = tx.get_message(app.id, keyed.id);
+    ASSERT_TRUE(m1.ok());
+    expect_same(*m1, keyed);
+    EXPECT_EQ(m1->payload_expires_at, keyed.payload_expires_at);
+    EXPECT_EQ(m1->headers, keyed.headers);
+    EXPECT_GT(m1->position, 0);
+    auto m2 = tx.get_message(app.id, plain.id);
+    ASSERT_TRUE(m2.ok());
+    EXPECT_EQ(m2->payload_expires_at, std::nullopt);
+    EXPECT_EQ(m2->headers, std::nullopt);
+    EXPECT_GT(m2->position, m1->position);  // inserted after it in the same transaction
+    auto by_key = tx.get_message_by_idempotency_key(app.id, "k1");
+    ASSERT_TRUE(by_key.ok());
+    EXPECT_EQ(by_key->position, m1->position);
+    EXPECT_EQ(by_key->request_hash, "h1");
+    EXPECT_EQ(by_key->headers, keyed.headers);
+    MessageQuery q;
+    q.page.order = Order::kAscending;
+    auto page = tx.list_messages(app.id, q);
+    ASSERT_TRUE(page.ok());
+    ASSERT_EQ(page->items.size(), 2u);
+    EXPECT_EQ(page->items[0].position, m1->position);
+    EXPECT_EQ(page->items[1].position, m2->position);
+  });
+  // Updates keep them too.
+  ep.pull_only = false;
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.update_endpoint(ep); }).ok());
+  read_raw([&](Tx& tx) {
+    auto e = tx.get_endpoint(app.id, ep.id);
+    ASSERT_TRUE(e.ok());
+    EXPECT_FALSE(e->pull_only);
+    EXPECT_TRUE(e->thin);
+  });
+  // A due delivery's message has its position as well.
+  Delivery d;
+  d.id = "dlv_1";
+  d.app_id = app.id;
+  d.msg_id = plain.id;
+  d.endpoint_id = ep.id;
+  d.next_attempt_at = kT0;
+  d.created_at = d.updated_at = kT0;
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_delivery(d); }).ok());
+  auto scan = read<DueScan>([&](Tx& tx) { return tx.find_due_deliveries(kT0, 10, 10, {}); });
+  ASSERT_TRUE(scan.ok());
+  ASSERT_EQ(scan->due.size(), 1u);
+  EXPECT_GT(scan->due[0].message.position, 0);
+  EXPECT_EQ(scan->due[0].message.headers, std::nullopt);
+}
+
+TEST_P(StoreContractTest, TheFeedIsInTheOrderTheWriterRanConcurrentWritesAndTheHeadCoversEveryAck) {
+  const auto app = make_app();
+  const auto other = make_app();
+  // The listener is set before any write.
+  std::mutex mu;
+  std::vector<Store::FeedAdvance> advances;
+  store_->set_feed_listener([&](const Store::FeedAdvance& a) {
+    std::lock_guard lk(mu);
+    advances.push_back(a);
+  });
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                return tx.insert_application(other);
+              }).ok());
+  {
+    std::lock_guard lk(mu);
+    EXPECT_TRUE(advances.empty()) << "no message, no advance";
+  }
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 300;
+  std::vector<std::string> ran_order;          // guarded by mu: message ids as the writer ran their functions
+  std::map<std::string, int64_t> head_at_ack;  // guarded by mu
+  std::atomic<int> failures{0};
+  std::atomic<bool> writing{true};
+  std::condition_variable cv;
+  int outstanding = kThreads * kPerThread;
+
+  // Meanwhile a reader reads up to the head again and again: what it finds there is always all there is.
+  std::vector<std::vector<std::string>> snapshots;
+  std::thread reader([&] {
+    while (writing.load()) {
+      const int64_t head = store_->feed_head();
+      auto page = read<FeedPage>([&](Tx& tx) { return tx.read_feed(feed_query(app.id, 0, head, 10000)); });
+      if (!page.ok()) {
+        failures.fetch_add(1);
+        return;
+      }
+      std::vector<std::string> ids;
+      for (const auto& m : page->items) {
+        EXPECT_LE(m.position, head);
+        ids.push_back(m.id);
+      }
+      snapshots.push_back(std::move(ids));
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        // Every other message goes to another application, which this feed must not show.
+        const auto& target = i % 2 ? other : app;
+        auto m = make_message(target.id, "t" + std::to_string(t));
+        store_->submit_write(
+            [&, m](Tx& tx) -> Status {
+              auto st = tx.insert_message(m);
+              if (st.ok() && m.app_id == app.id) {
+                std::lock_guard lk(mu);
+                ran_order.push_back(m.id);
+              }
+              return st;
+            },
+            [&, id = m.id](Status st) {
+              if (!st.ok()) failures.fetch_add(1);
+              std::lock_guard lk(mu);
+              head_at_ack[id] = store_->feed_head();
+              if (--outstanding == 0) cv.notify_all();
+            });
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  {
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return outstanding == 0; });
+  }
+  writing = false;
+  reader.join();
+  ASSERT_EQ(failures.load(), 0);
+
+  const int64_t head = store_->feed_head();
+  auto page = read<FeedPage>([&](Tx& tx) { return tx.read_feed(feed_query(app.id, 0, head, 10000)); });
+  ASSERT_TRUE(page.ok());
+  EXPECT_TRUE(page->done);
+  EXPECT_EQ(page->scanned_to, head);
+  std::lock_guard lk(mu);
+  ASSERT_EQ(ids_of(page->items), ran_order);
+  for (size_t i = 0; i < page->items.size(); ++i) {
+    const auto& m = page->items[i];
+    EXPECT_EQ(m.app_id, app.id);
+    if (i > 0) {
+      EXPECT_GT(m.position, page->items[i - 1].position);
+    }
+    // Acknowledged only once readable: the head already covered it.
+    EXPECT_LE(m.position, head_at_ack.at(m.id)) << m.id;
+  }
+  // Each read up to the head found a prefix of the final order: nothing appeared later below a head.
+  for (const auto& snap : snapshots) {
+    ASSERT_LE(snap.size(), ran_order.size());
+    EXPECT_TRUE(std::equal(snap.begin(), snap.end(), ran_order.begin()));
+  }
+  // The listener: increasing heads, the last one the store's head, and every application told.
+  ASSERT_FALSE(advances.empty());
+  std::set<std::string> told;
+  for (size_t i = 0; i < advances.size(); ++i) {
+    if (i > 0) {
+      EXPECT_GT(advances[i].head, advances[i - 1].head);
+    }
+    std::set<std::string> distinct(advances[i].app_ids.begin(), advances[i].app_ids.end());
+    EXPECT_EQ(distinct.size(), advances[i].app_ids.size()) << "an application told twice in one advance";
+    told.insert(distinct.begin(), distinct.end());
+  }
+  EXPECT_EQ(advances.back().head, head);
+  EXPECT_EQ(told, (std::set<std::string>{app.id, other.id}));
+}
+
+TEST_P(StoreContractTest, FeedFiltersLimitsAndScanLimit) {
+  const auto app = make_app();
+  const auto t = [](int64_t s) { return kT0 + std::chrono::seconds(s); };
+  const std::vector<Message> msgs{
+      make_message(app.id, "a", std::nullopt, t(1), std::vector<std::string>{"c1"}),        // 0
+      make_message(app.id, "b", std::nullopt, t(2), std::vector<std::string>{"c2"}),        // 1
+      make_message(app.id, "a", std::nullopt, t(3)),                                        // 2
+      make_message(app.id, "c", std::nullopt, t(4), std::vector<std::string>{"c1", "c3"}),  // 3
+      make_message(app.id, "a", std::nullopt, t(5), std::vector<std::string>{"c2"}),        // 4
+  };
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                for (const auto& m : msgs)
+                  if (auto st = tx.insert_message(m); !st.ok()) return st;
+                return {};
+              }).ok());
+  const int64_t head = store_->feed_head();
+  auto feed = [&](const FeedQuery& q) {
+    auto r = read<FeedPage>([&](Tx& tx) { return tx.read_feed(q); });
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : FeedPage{};
+  };
+  auto ids = [&](std::initializer_list<int> idx) {
+    std::vector<std::string> out;
+    for (int i : idx) out.push_back(msgs[static_cast<size_t>(i)].id);
+    return out;
+  };
+  auto all = feed(feed_query(app.id, 0, head));
+  ASSERT_EQ(ids_of(all.items), ids({0, 1, 2, 3, 4}));
+  std::vector<int64_t> pos;
+  for (const auto& m : all.items) pos.push_back(m.position);
+
+  auto q = feed_query(app.id, 0, head);
+  q.event_types = std::vector<std::string>{"a", "c"};
+  EXPECT_EQ(ids_of(feed(q).items), ids({0, 2, 3, 4}));
+  q.channels = std::vector<std::string>{"c1", "c2"};  // the sink's: any of them
+  EXPECT_EQ(ids_of(feed(q).items), ids({0, 3, 4}));
+  q.event_type = "a";  // the request's
+  EXPECT_EQ(ids_of(feed(q).items), ids({0, 4}));
+  q.channel = "c2";
+  EXPECT_EQ(ids_of(feed(q).items), ids({4}));
+  q = feed_query(app.id, 0, head);
+  q.created_after = t(3);
+  EXPECT_EQ(ids_of(feed(q).items), ids({3, 4}));
+  q = feed_query(app.id, 0, head);
+  q.channels = std::vector<std::string>{};  // a sink with an empty channel list matches nothing
+  EXPECT_TRUE(feed(q).items.empty());
+  q = feed_query(app.id, 0, head);
+  q.event_types = std::vector<std::string>{"zzz"};
+  auto none = feed(q);
+  EXPECT_TRUE(none.items.empty());
+  EXPECT_TRUE(none.done);
+  EXPECT_EQ(none.scanned_to, head);
+
+  // (after, until]: both bounds hold.
+  auto window = feed(feed_query(app.id, pos[1], pos[3]));
+  EXPECT_EQ(ids_of(window.items), ids({2, 3}));
+  EXPECT_TRUE(window.done);
+  EXPECT_EQ(window.scanned_to, pos[3]);
+
+  // limit: the page ends at its last item, and says there is more.
+  auto first = feed(feed_query(app.id, 0, head, 2));
+  EXPECT_EQ(ids_of(first.items), ids({0, 1}));
+  EXPECT_FALSE(first.done);
+  EXPECT_EQ(first.scanned_to, pos[1]);
+  auto rest = feed(feed_query(app.id, first.scanned_to, head, 3));
+  EXPECT_EQ(ids_of(rest.items), ids({2, 3, 4}));
+  EXPECT_TRUE(rest.done) << "the limit was reached with the last row: nothing more";
+  EXPECT_EQ(rest.scanned_to, head);
+
+  // scan_limit: at most that many rows examined, matching or not; scanned_to says how far.
+  q = feed_query(app.id, 0, head);
+  q.event_type = "c";
+  q.scan_limit = 2;
+  auto scanned = feed(q);
+  EXPECT_TRUE(scanned.items.empty());
+  EXPECT_FALSE(scanned.done);
+  EXPECT_EQ(scanned.scanned_to, pos[1]);
+  q.after = scanned.scanned_to;
+  scanned = feed(q);
+  EXPECT_EQ(ids_of(scanned.items), ids({3}));
+  EXPECT_FALSE(scanned.done);
+  EXPECT_EQ(scanned.scanned_to, pos[3]);
+  q.after = scanned.scanned_to;
+  scanned = feed(q);
+  EXPECT_TRUE(scanned.items.empty());
+  EXPECT_TRUE(scanned.done);
+  EXPECT_EQ(scanned.scanned_to, head);
+
+  // Nothing to read: after at or past until.
+  auto empty = feed(feed_query(app.id, head, head));
+  EXPECT_TRUE(empty.items.empty());
+  EXPECT_TRUE(empty.done);
+  EXPECT_EQ(empty.scanned_to, head);
+  // Another application's feed is its own.
+  EXPECT_TRUE(feed(feed_query(make_app().id, 0, head)).items.empty());
+}
+
+TEST_P(StoreContractTest, ARolledBackWriteLeavesNoPositionInTheFeedOrTheHead) {
+  const auto app = make_app();
+  std::mutex mu;
+  std::vector<Store::FeedAdvance> advances;
+  store_->set_feed_listener([&](const Store::FeedAdvance& a) {
+    std::lock_guard lk(mu);
+    advances.push_back(a);
+  });
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_application(app); }).ok());
+  const auto kept = make_message(app.id);
+  const auto undone = make_message(app.id);
+  // The failing function inserts a message, then fails: its message is rolled back (the batch is run again
+  // with savepoints), and the head must not cover a position nobody can read.
+  WriterGate gate;
+  gate.hold(*store_);
+  std::promise<Status> p_kept, p_undone;
+  store_->submit_write([&](Tx& tx) { return tx.insert_message(kept); },
+                       [&](Status st) { p_kept.set_value(std::move(st)); });
+  store_->submit_write(
+      [&](Tx& tx) -> Status {
+        if (auto st = tx.insert_message(undone); !st.ok()) return st;
+        return Error::bad_request("changed my mind");
+      },
+      [&](Status st) { p_undone.set_value(std::move(st)); });
+  gate.release();
+  ASSERT_TRUE(p_kept.get_future().get().ok());
+  ASSERT_FALSE(p_undone.get_future().get().ok());
+  const int64_t head = store_->feed_head();
+  auto page = read<FeedPage>([&](Tx& tx) { return tx.read_feed(feed_query(app.id, 0, head)); });
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(ids_of(page->items), std::vector<std::string>{kept.id});
+  EXPECT_EQ(head, page->items[0].position) << "the head is the newest committed message";
+  std::lock_guard lk(mu);
+  ASSERT_FALSE(advances.empty());
+  EXPECT_EQ(advances.back().head, head);
+  EXPECT_EQ(advances.back().app_ids, std::vector<std::string>{app.id});
 }
 
 }  // namespace hookwire::store
