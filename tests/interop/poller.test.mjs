@@ -142,6 +142,8 @@ test('paging with limit=7 while four writers publish, across a kill -9 and resta
         }
       }
     };
+    const read = [];  // what the reader got, in order
+    let readAtKill;
     const writer = async (w) => {
       for (let seq = 0; acked.size < TOTAL; seq += 1) {
         const res = await call('POST', '/api/v1/app/crash/msg',
@@ -150,6 +152,7 @@ test('paging with limit=7 while four writers publish, across a kill -9 and resta
         assert.equal(res.status, 202, res.text);
         acked.set(res.json.id, [w, seq]);
         if (acked.size >= BEFORE_KILL && !killed) {
+          readAtKill = read.length;
           server.down = true;
           killed = hw.kill().then(async () => {
             hw = await Hookwire.start({ dataDir });
@@ -160,7 +163,6 @@ test('paging with limit=7 while four writers publish, across a kill -9 and resta
         }
       }
     };
-    const read = [];
     let iterator;
     let writersDone = false;
     const reader = async () => {
@@ -181,6 +183,7 @@ test('paging with limit=7 while four writers publish, across a kill -9 and resta
     writersDone = true;
     await reading;
 
+    assert.ok(readAtKill > 0 && readAtKill < read.length, `the reader read ${readAtKill} of ${read.length} before the kill`);
     // Every acknowledged message exactly once; nothing read twice; each writer's messages in its order
     // (a writer publishes one after another, so commit order is its order).
     const ids = read.map((m) => m.id);
