@@ -20,6 +20,7 @@ void add_attempt_routes(Router& router, const ApiContext* ctx);
 void add_recovery_routes(Router& router, const ApiContext* ctx);
 void add_delivery_routes(Router& router, const ApiContext* ctx);
 void add_source_routes(Router& router, const ApiContext* ctx);  // inbound sources and POST /in/{source}
+void add_poller_routes(Router& router, const ApiContext* ctx);  // the pull door: poller, polling endpoint
 // GET .../poller/{sink}/stream (server-sent events; stream.cc). Needs ctx->feed_hub.
 struct StreamOptions {
   std::chrono::milliseconds heartbeat{15'000};  // a `: heartbeat` comment after this long without an event
