@@ -359,7 +359,8 @@ class Listener {
       parser.get().body().data = chunk.data();
       parser.get().body().size = chunk.size();
       stream.expires_after(kStreamSilence);
-      auto [ec, n] = co_await http::async_read(stream, buffer, parser, kUse);
+      // read_some: what has arrived (async_read would wait for the whole buffer to fill).
+      auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, kUse);
       const size_t got_bytes = chunk.size() - parser.get().body().size;
       std::vector<SseParser::Event> events;
       if (!sse.feed(std::string_view(chunk.data(), got_bytes), events)) {
