@@ -18,5 +18,6 @@ void add_attempt_routes(Router& router, const ApiContext* ctx);
 void add_recovery_routes(Router& router, const ApiContext* ctx);
 void add_delivery_routes(Router& router, const ApiContext* ctx);
 void add_source_routes(Router& router, const ApiContext* ctx);  // inbound sources and POST /in/{source}
+void add_poller_routes(Router& router, const ApiContext* ctx);  // the pull door: poller, polling endpoint
 
 }  // namespace hookwire::api::v1

@@ -22,6 +22,9 @@
 namespace hookwire::inbound {
 class Gateway;
 }
+namespace hookwire::feed {
+class FeedHub;
+}
 
 namespace hookwire::api::v1 {
 
@@ -44,6 +47,9 @@ struct ApiContext {
   // The dispatcher's SSRF policy: endpoint URLs and source destinations whose host is an address it refuses
   // are refused when configured (422). Null: the default policy (refuse every private range).
   const delivery::UrlGuard* url_guard = nullptr;
+  // Wakes the readers held by `wait=` (poller routes) when their application's log moves; stopped by the app
+  // before the server, so every held request answers at once. Null: `wait` answers at once.
+  feed::FeedHub* feed_hub = nullptr;
 };
 
 // The SSRF policy configured URLs are checked against: ctx->url_guard, else the default policy.

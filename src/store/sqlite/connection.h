@@ -118,6 +118,11 @@ class Stmt {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, c));
     return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, c))) : std::string();
   }
+  // The column's text without a copy: valid until the next step, reset or column call of another type.
+  std::string_view view(int c) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, c));
+    return p ? std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(s_, c))) : std::string_view();
+  }
   std::optional<std::string> opt_text(int c) const {
     if (is_null(c)) return std::nullopt;
     return text(c);

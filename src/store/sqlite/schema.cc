@@ -258,6 +258,50 @@ CREATE TRIGGER delivery_counts_update AFTER UPDATE OF status ON deliveries
   UPDATE delivery_counts SET n = n + 1 WHERE status = NEW.status;
 END;
 )sql",
+    // 13: the pull door (feed). A message's position is its rowid (assigned by the writer in commit order);
+    // `messages_by_app_position` holds (app_id, rowid): one application's messages in position order.
+    // `feed_state` keeps where the retained log starts (pruned_through) and the highest position ever given
+    // (high_water, raised before messages are deleted) so that positions are never given twice. Expiring
+    // payloads are found through a partial index that only holds the payloads still to expire (a message
+    // without an expiry costs nothing). Consumers are the server-held cursors of sinks; api_tokens the scoped
+    // credentials (hashed).
+    R"sql(
+CREATE INDEX messages_by_app_position ON messages (app_id);
+ALTER TABLE messages ADD COLUMN payload_expires_at INTEGER;
+ALTER TABLE messages ADD COLUMN headers TEXT;
+CREATE INDEX messages_payload_expiry ON messages (payload_expires_at)
+  WHERE payload_expires_at IS NOT NULL AND payload <> '';
+ALTER TABLE endpoints ADD COLUMN pull_only INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE endpoints ADD COLUMN thin INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE feed_state (
+  id             INTEGER PRIMARY KEY CHECK (id = 0),
+  pruned_through INTEGER NOT NULL,
+  high_water     INTEGER NOT NULL
+);
+INSERT INTO feed_state VALUES (0, 0, max(COALESCE((SELECT max(rowid) FROM messages), 0),
+                                        (SELECT folded_up_to FROM message_keys_state)));
+CREATE TABLE feed_consumers (
+  app_id         TEXT NOT NULL,
+  endpoint_id    TEXT NOT NULL,
+  consumer_id    TEXT NOT NULL,
+  position       INTEGER NOT NULL,
+  leased_through INTEGER NOT NULL,
+  lease_until    INTEGER,
+  updated_at     INTEGER NOT NULL,
+  PRIMARY KEY (app_id, endpoint_id, consumer_id)
+) WITHOUT ROWID;
+CREATE TABLE api_tokens (
+  id           TEXT PRIMARY KEY,
+  kind         INTEGER NOT NULL,
+  app_id       TEXT NOT NULL,
+  endpoint_id  TEXT,
+  hash         TEXT NOT NULL UNIQUE,
+  capabilities TEXT NOT NULL,
+  created_at   INTEGER NOT NULL,
+  expires_at   INTEGER
+);
+CREATE INDEX api_tokens_by_app ON api_tokens (app_id, endpoint_id);
+)sql",
 };
 
 int user_version(Connection& conn) {

@@ -7,11 +7,14 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <iterator>
+#include <utility>
 
 #include "store/sqlite/schema.h"
 
@@ -200,13 +203,15 @@ Status SqliteStore::load_recent_keys() {
   int64_t folded_up_to = 0;
   {
     auto stmt = writer_conn_->prepare(
-        "SELECT folded_up_to, max(folded_up_to, COALESCE((SELECT max(rowid) FROM messages), 0)) "
-        "FROM message_keys_state");
+        "SELECT folded_up_to, max(folded_up_to, COALESCE((SELECT max(rowid) FROM messages), 0), "
+        "(SELECT high_water FROM feed_state)) FROM message_keys_state");
     if (!stmt.ok()) return stmt.take_error();
     Stmt s(*stmt);
     if (s.step() != SQLITE_ROW) return writer_conn_->error("load_recent_keys");
     folded_up_to = s.int64(0);
     next_message_rowid_ = s.int64(1) + 1;
+    // Every position up to here is settled (a message, or one deleted): the feed's head.
+    feed_head_.store(s.int64(1), std::memory_order_relaxed);
   }
   auto stmt = writer_conn_->prepare(
       "SELECT rowid, app_id, idempotency_key FROM messages WHERE rowid > ? AND idempotency_key IS NOT NULL "
@@ -418,6 +423,11 @@ SqliteStore::Pass SqliteStore::run_pass(bool savepoints) {
   }
   if (folded) recent_keys_.fold_step_committed(fold);
   for (auto& k : tx.pending_keys()) recent_keys_.add(std::move(k.entry_key), k.msg_rowid);
+  if (tx.feed_max() > 0) {
+    tx.feed_apps_dedup();
+    batch_feed_.head = tx.feed_max();
+    batch_feed_.app_ids = std::move(tx.feed_apps());
+  }
   return Pass::kDone;
 }
 
@@ -427,6 +437,7 @@ void SqliteStore::run_batch() {
   // first write (a uniqueness conflict), which SQLite's statement atomicity already undoes. Only when a
   // function fails after it has changed rows is the batch rolled back and run again, this time with a
   // savepoint around each function (the Store contract allows running a function more than once).
+  batch_feed_.head = 0;  // set by the pass that commits, if it inserted messages
   if (run_pass(/*savepoints=*/false) == Pass::kRerunWithSavepoints) {
     (void)writer_conn_->run(kRollback);
     (void)run_pass(/*savepoints=*/true);
@@ -434,6 +445,7 @@ void SqliteStore::run_batch() {
   if (batch_size_) batch_size_->observe(static_cast<double>(batch_.size()));
   if (writes_total_) writes_total_->inc(static_cast<double>(batch_.size()));
   if (!syncer_.joinable()) {
+    if (batch_feed_.head > 0) advance_feed(batch_feed_);  // before the dones: they may read it
     for (size_t i = 0; i < batch_.size(); ++i) {
       if (batch_[i].done) batch_[i].done(std::move(results_[i]));
     }
@@ -451,22 +463,43 @@ void SqliteStore::run_batch() {
       to_sync = true;
     }
   }
-  if (!to_sync) return;
+  // Messages become readable (the head) only once flushed, even those of writes acknowledged at commit.
+  const bool feed = batch_feed_.head > 0;
+  if (!to_sync && !feed) return;
   std::lock_guard lk(sync_mu_);
   for (size_t i = 0; i < batch_.size(); ++i)
     if (batch_[i].done) sync_queue_.push_back({std::move(batch_[i].done), std::move(results_[i])});
+  if (feed) {  // merged with what waits for the flush already; made distinct by the syncer
+    sync_feed_.head = std::max(sync_feed_.head, batch_feed_.head);
+    auto& apps = sync_feed_.app_ids;
+    if (apps.empty()) {
+      apps.swap(batch_feed_.app_ids);
+    } else {
+      apps.insert(apps.end(), std::make_move_iterator(batch_feed_.app_ids.begin()),
+                  std::make_move_iterator(batch_feed_.app_ids.end()));
+      sync_feed_merged_ = true;
+    }
+  }
   sync_cv_.notify_one();
 }
 
 void SqliteStore::syncer_loop() {
   name_thread("store-syncer");
   std::vector<Committed> flushing;
+  FeedAdvance feed;
   for (;;) {
     {
       std::unique_lock lk(sync_mu_);
-      sync_cv_.wait(lk, [&] { return !sync_queue_.empty() || sync_closed_; });
-      if (sync_queue_.empty()) return;  // closed and drained
+      sync_cv_.wait(lk, [&] { return !sync_queue_.empty() || sync_feed_.head > 0 || sync_closed_; });
+      if (sync_queue_.empty() && sync_feed_.head == 0) return;  // closed and drained
       flushing.swap(sync_queue_);
+      feed.head = std::exchange(sync_feed_.head, 0);
+      feed.app_ids.swap(sync_feed_.app_ids);
+      sync_feed_.app_ids.clear();
+      if (std::exchange(sync_feed_merged_, false)) {  // several batches: an application may be there twice
+        std::sort(feed.app_ids.begin(), feed.app_ids.end());
+        feed.app_ids.erase(std::unique(feed.app_ids.begin(), feed.app_ids.end()), feed.app_ids.end());
+      }
     }
     const auto start = std::chrono::steady_clock::now();
     // A failed fdatasync is final: Linux may drop the unflushed pages and report success next time, so after
@@ -477,6 +510,10 @@ void SqliteStore::syncer_loop() {
       fsync_seconds_->observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
+    // The flushed messages are readable now: before the dones, whose clients may read them at once.
+    if (synced.ok() && feed.head > 0) advance_feed(feed);
+    feed.head = 0;
+    feed.app_ids.clear();
     for (auto& c : flushing) {
       if (!c.done) continue;
       c.done(synced.ok() || !c.result.ok() ? std::move(c.result) : Status(synced.error()));

@@ -22,6 +22,14 @@
 // Idempotency keys (recent_keys.h): the writer keeps the newest in memory and folds them into their index
 // a step per batch, so the store locks the database file (flock) against any other store while it is open.
 //
+// The feed head (feed_head(), set_feed_listener()): the writer notes, per batch, the highest message position
+// it inserted and the applications of those messages (sqlite_feed.cc). At Durability::kFull the syncer,
+// once the fdatasync that covers the batch has returned, raises the head and tells the listener, before it
+// runs the batch's dones (so a client acknowledged for a message finds it under the head); at kNormal the
+// writer does so right after COMMIT. A batch that did not commit (or whose flush failed) reports nothing.
+// At open the head is the highest position ever given (the newest message, or the high-water mark of
+// deleted ones): nothing new can appear at or below it.
+//
 // Lifecycle: stop() refuses new work (writes get kUnavailable at once; reads run against a Tx that answers
 // kUnavailable), finishes everything already queued, joins the threads and closes the connections.
 // Idempotent; the destructor calls it. Do not call stop() from a done callback (it joins that thread).
@@ -30,6 +38,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -84,6 +93,9 @@ class SqliteStore final : public Store {
 
   // Reads the keys above the fold's mark back into recent_keys_ and sets next_message_rowid_ (at open).
   Status load_recent_keys();
+  // Raises the head to advance.head (if higher) and tells the listener (sqlite_feed.cc). Writer thread at
+  // kNormal, syncer thread at kFull.
+  void advance_feed(FeedAdvance& advance);
 
   const SqliteOptions options_;
   FaultLog faults_;                        // storage failures: logged once per episode; problem()
@@ -91,6 +103,9 @@ class SqliteStore final : public Store {
   int lock_fd_ = -1;  // flock()ed for the store's lifetime: RecentKeys needs the only writer of the file
   RecentKeys recent_keys_;          // writer thread only (and open(), before the threads start)
   int64_t next_message_rowid_ = 1;  // writer thread only: message rowids only increase (recent_keys.h)
+  std::atomic<int64_t> feed_head_{0};
+  std::function<void(const FeedAdvance&)> feed_listener_;  // set before the first write
+  FeedAdvance batch_feed_;  // writer thread only: what the last committed batch inserted (head 0: nothing)
   std::unique_ptr<Connection> writer_conn_;
   std::vector<std::unique_ptr<Connection>> reader_conns_;
 
@@ -125,6 +140,8 @@ class SqliteStore final : public Store {
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
   std::vector<Committed> sync_queue_;  // guarded by sync_mu_
+  FeedAdvance sync_feed_;              // guarded by sync_mu_: what the queued batches inserted, merged
+  bool sync_feed_merged_ = false;      // guarded by sync_mu_: sync_feed_ holds more than one batch's apps
   bool sync_closed_ = false;           // guarded by sync_mu_
   int wal_fd_ = -1;                    // syncer thread only
   Status sync_failure_;                // syncer thread only: the first failed flush, sticky

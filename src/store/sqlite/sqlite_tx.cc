@@ -97,8 +97,7 @@ Result<EventType> read_event_type(const Stmt& s) {
 
 constexpr const char* kEndpointCols =
     "id, app_id, uid, url, description, disabled, rate_limit, event_types, channels, metadata, secrets, "
-    "headers, "
-    "created_at, updated_at";
+    "headers, created_at, updated_at, pull_only, thin";
 Result<Endpoint> read_endpoint(const Stmt& s, int c = 0) {
   Endpoint e;
   e.id = s.text(c + 0);
@@ -142,10 +141,14 @@ Result<Endpoint> read_endpoint(const Stmt& s, int c = 0) {
   }
   e.created_at = s.time(c + 12);
   e.updated_at = s.time(c + 13);
+  e.pull_only = s.boolean(c + 14);
+  e.thin = s.boolean(c + 15);
   return e;
 }
 
-constexpr const char* kMessageCols = "id, app_id, event_id, event_type, payload, channels, created_at";
+// `rowid` is the message's position in the feed.
+constexpr const char* kMessageCols =
+    "id, app_id, event_id, event_type, payload, channels, created_at, payload_expires_at, headers, rowid";
 Result<Message> read_message(const Stmt& s, int c = 0) {
   Message m;
   m.id = s.text(c + 0);
@@ -157,6 +160,9 @@ Result<Message> read_message(const Stmt& s, int c = 0) {
   if (!channels.ok()) return channels.take_error();
   m.channels = std::move(*channels);
   m.created_at = s.time(c + 6);
+  if (!s.is_null(c + 7)) m.payload_expires_at = s.time(c + 7);
+  m.headers = s.opt_text(c + 8);
+  m.position = s.int64(c + 9);
   return m;
 }
 
@@ -229,8 +235,8 @@ std::string prefixed(std::string_view cols, std::string_view alias) {
   }
   return out;
 }
-constexpr int kMessageColCount = 7;
-constexpr int kEndpointColCount = 14;
+constexpr int kMessageColCount = 10;
+constexpr int kEndpointColCount = 16;
 
 // Only the latest delivery (highest id) of its (message, endpoint) pair; `d` is the deliveries alias.
 constexpr const char* kLatestDelivery =
@@ -312,6 +318,14 @@ auto get_by_id_or_uid(Connection& conn, std::string_view id_or_uid, std::string_
 }
 
 }  // namespace
+
+namespace sqlite_rows {
+const char* const kMessageColumns = kMessageCols;
+static_assert(kMessageColumnCount == kMessageColCount);
+Result<Message> read_message(const Stmt& s, int first_column) {
+  return ::hookwire::store::read_message(s, first_column);
+}
+}  // namespace sqlite_rows
 
 // ---- Helpers
 // -------------------------------------------------------------------------------------------------
@@ -435,6 +449,8 @@ Status SqliteTx::update_application(const Application& app) {
 
 Status SqliteTx::delete_application(std::string_view id) {
   forget_cached();
+  // Positions of the deleted messages are never given again, even after a reopen.
+  if (auto st = raise_high_water(); !st.ok()) return st;
   // Dependants first; the application row last, so "not found" is decided by it.
   for (const char* sql :
        {"DELETE FROM attempts WHERE app_id = ?", "DELETE FROM deliveries WHERE app_id = ?",
@@ -444,6 +460,7 @@ Status SqliteTx::delete_application(std::string_view id) {
         "messages WHERE app_id = ?1 AND idempotency_key IS NOT NULL) AND (SELECT app_id FROM messages "
         "WHERE rowid = msg_rowid) = ?1",
         "DELETE FROM messages WHERE app_id = ?", "DELETE FROM endpoints WHERE app_id = ?",
+        "DELETE FROM feed_consumers WHERE app_id = ?", "DELETE FROM api_tokens WHERE app_id = ?",
         "DELETE FROM applications WHERE id = ?"}) {
     auto stmt = conn_.prepare(sql);
     if (!stmt.ok()) return stmt.take_error();
@@ -576,7 +593,7 @@ struct EndpointColumns {
         channels(to_json(ep.channels)),
         secrets(to_json(ep.secrets)),
         headers(to_json(ep.headers)) {}
-  // Binds the 12 columns to parameters first .. first + 11.
+  // Binds the 14 columns to parameters first .. first + 13.
   void bind(Stmt& s, int first) const {
     s.bind(first, ep.uid);
     s.bind(first + 1, ep.url);
@@ -590,6 +607,8 @@ struct EndpointColumns {
     s.bind(first + 9, headers);
     s.bind(first + 10, ep.created_at);
     s.bind(first + 11, ep.updated_at);
+    s.bind(first + 12, ep.pull_only);
+    s.bind(first + 13, ep.thin);
   }
   const Endpoint& ep;
   const std::optional<std::string> event_types, channels;  // nullopt: no filter (NULL)
@@ -601,8 +620,8 @@ Status SqliteTx::insert_endpoint(const Endpoint& ep) {
   forget_cached();
   auto stmt = conn_.prepare(
       "INSERT OR FAIL INTO endpoints (id, app_id, uid, url, description, disabled, rate_limit, event_types, "
-      "channels, metadata, secrets, headers, created_at, updated_at) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "channels, metadata, secrets, headers, created_at, updated_at, pull_only, thin) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!stmt.ok()) return stmt.take_error();
   const EndpointColumns columns(ep);
   Stmt s(*stmt);
@@ -621,14 +640,14 @@ Status SqliteTx::update_endpoint(const Endpoint& ep) {
   auto stmt = conn_.prepare(
       "UPDATE endpoints SET uid = ?, url = ?, description = ?, disabled = ?, rate_limit = ?, event_types = "
       "?, "
-      "channels = ?, metadata = ?, secrets = ?, headers = ?, created_at = ?, updated_at = ? "
-      "WHERE id = ? AND app_id = ?");
+      "channels = ?, metadata = ?, secrets = ?, headers = ?, created_at = ?, updated_at = ?, pull_only = ?, "
+      "thin = ? WHERE id = ? AND app_id = ?");
   if (!stmt.ok()) return stmt.take_error();
   const EndpointColumns columns(ep);
   Stmt s(*stmt);
   columns.bind(s, 1);
-  s.bind(13, ep.id);
-  s.bind(14, ep.app_id);
+  s.bind(15, ep.id);
+  s.bind(16, ep.app_id);
   auto st = finish_write(s, "update_endpoint",
                          [] { return Error::conflict("endpoint uid already exists in this application"); });
   if (st.ok() && sqlite3_changes(conn_.handle()) == 0) return Error::not_found("endpoint not found");
@@ -637,15 +656,22 @@ Status SqliteTx::update_endpoint(const Endpoint& ep) {
 
 Status SqliteTx::delete_endpoint(std::string_view app_id, std::string_view id) {
   forget_cached();
-  // The endpoint's attempts stay: they are part of its messages' delivery history.
-  auto stmt = conn_.prepare("DELETE FROM endpoints WHERE app_id = ? AND id = ?");
-  if (!stmt.ok()) return stmt.take_error();
-  Stmt s(*stmt);
-  s.bind(1, app_id);
-  s.bind(2, id);
-  auto st = finish_write(s, "delete_endpoint");
-  if (st.ok() && sqlite3_changes(conn_.handle()) == 0) return Error::not_found("endpoint not found");
-  return st;
+  // The endpoint's attempts stay: they are part of its messages' delivery history. Its feed consumers and
+  // the poller tokens that read it go with it.
+  bool first = true;
+  for (const char* sql : {"DELETE FROM endpoints WHERE app_id = ? AND id = ?",
+                          "DELETE FROM feed_consumers WHERE app_id = ? AND endpoint_id = ?",
+                          "DELETE FROM api_tokens WHERE app_id = ? AND endpoint_id = ?"}) {
+    auto stmt = conn_.prepare(sql);
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    s.bind(1, app_id);
+    s.bind(2, id);
+    if (auto st = finish_write(s, "delete_endpoint"); !st.ok()) return st;
+    if (first && sqlite3_changes(conn_.handle()) == 0) return Error::not_found("endpoint not found");
+    first = false;
+  }
+  return {};
 }
 
 // ---- Messages
@@ -665,7 +691,8 @@ Status SqliteTx::insert_message(const Message& msg) {
   // The hot path: one cached statement, parameters bound in place, JSON only when channels are present.
   auto stmt = conn_.prepare(
       "INSERT OR FAIL INTO messages (id, app_id, event_id, event_type, payload, channels, created_at, "
-      "idempotency_key, request_hash, rowid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "idempotency_key, request_hash, rowid, payload_expires_at, headers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+      "?, ?, ?)");
   if (!stmt.ok()) return stmt.take_error();
   std::optional<std::string> channels;
   if (msg.channels) channels = to_json(*msg.channels);
@@ -691,14 +718,17 @@ Status SqliteTx::insert_message(const Message& msg) {
   } else {
     s.bind_null(10);
   }
+  s.bind(11, msg.payload_expires_at);
+  s.bind(12, msg.headers);
   auto st = finish_write(s, "insert_message", [&] {
     if (names_column(conn_.handle(), ".event_id"))
       return Error::conflict("message eventId already exists in this application");
     return Error::conflict("message id already exists");
   });
-  if (!st.ok() || !msg.idempotency_key) return st;
-
+  if (!st.ok()) return st;
   const int64_t msg_rowid = sqlite3_last_insert_rowid(conn_.handle());
+  note_feed_insert(msg.app_id, msg_rowid);
+  if (!msg.idempotency_key) return {};
   pending_keys_.push_back({RecentKeys::entry_key(msg.app_id, *msg.idempotency_key), msg_rowid});
   return {};
 }
@@ -759,8 +789,8 @@ Result<Message> SqliteTx::get_message_by_idempotency_key(std::string_view app_id
     if (rc != SQLITE_ROW) return conn_.error("get_message_by_idempotency_key");
     auto msg = read_message(s);
     if (!msg.ok()) return msg;
-    msg->idempotency_key = s.opt_text(7);
-    msg->request_hash = s.text(8);
+    msg->idempotency_key = s.opt_text(kMessageColCount);
+    msg->request_hash = s.text(kMessageColCount + 1);
     return msg;
   }
   return Error::not_found("no message with this idempotency key");

@@ -39,11 +39,22 @@ class SqliteTx final : public Tx {
 
   // The store calls begin_function() before each write function, and function_rolled_back() when it rolls
   // that function back to its savepoint: the keys it added are forgotten with its rows.
-  void begin_function() { pending_mark_ = pending_keys_.size(); }
+  void begin_function() {
+    pending_mark_ = pending_keys_.size();
+    feed_apps_mark_ = feed_apps_.size();
+    feed_max_mark_ = feed_max_;
+  }
   void function_rolled_back() {
     forget_cached();
     pending_keys_.resize(pending_mark_);
+    feed_apps_.resize(feed_apps_mark_);
+    feed_max_ = feed_max_mark_;
   }
+  // What this transaction inserted into the feed, for the store's head once it commits: the highest message
+  // position (0: none) and the applications of its messages (each once after feed_apps_dedup()).
+  int64_t feed_max() const { return feed_max_; }
+  std::vector<std::string>& feed_apps() { return feed_apps_; }
+  void feed_apps_dedup();
   // Keys of messages inserted in this transaction, for RecentKeys once it commits.
   struct PendingKey {
     std::string entry_key;
@@ -158,14 +169,44 @@ class SqliteTx final : public Tx {
   // the newest hint in memory, or else the index's entries of the key's hash, newest first.
   Result<std::vector<int64_t>> key_hints(std::string_view app_id, std::string_view key);
 
+  // Notes a message inserted at `position` (the hot path: a compare, rarely a copy of the app id).
+  void note_feed_insert(std::string_view app_id, int64_t position) {
+    if (position > feed_max_) feed_max_ = position;
+    if (!feed_apps_.empty() && feed_apps_.back() == app_id) return;
+    // A few applications per batch is the common case: look among them; past that, sort them out at the end.
+    if (feed_apps_.size() <= kFeedAppsScan) {
+      for (const auto& a : feed_apps_)
+        if (a == app_id) return;
+    }
+    feed_apps_.emplace_back(app_id);
+  }
+  static constexpr size_t kFeedAppsScan = 16;
+  // Before messages are deleted: feed_state.high_water covers every position given so far, so that a
+  // reopened store never gives one again (see feed_state in schema.cc).
+  Status raise_high_water();
+  // Deletes one message (by rowid) with its attempts, deliveries and idempotency-key index entry.
+  Status delete_message_row(int64_t rowid, std::string_view app_id, std::string_view msg_id,
+                            const std::optional<std::string>& idempotency_key);
+
   Connection& conn_;
   const RecentKeys* keys_;
   int64_t* next_message_rowid_ = nullptr;
   std::vector<PendingKey> pending_keys_;
   size_t pending_mark_ = 0;
+  std::vector<std::string> feed_apps_;
+  size_t feed_apps_mark_ = 0;
+  int64_t feed_max_ = 0, feed_max_mark_ = 0;
   std::unordered_map<std::string, Application> applications_;  // by the id or uid they were asked for
   std::unordered_map<std::string, std::vector<Endpoint>> enabled_endpoints_;  // by application id
 };
+
+// Message rows as every statement of the store reads them (sqlite_tx.cc): the column list (the last is the
+// rowid, the message's position) and its reader, for the statements that live in other files.
+namespace sqlite_rows {
+extern const char* const kMessageColumns;
+inline constexpr int kMessageColumnCount = 10;
+Result<Message> read_message(const Stmt& s, int first_column = 0);
+}  // namespace sqlite_rows
 
 // A Tx whose every operation fails with kUnavailable: what read functions submitted to a stopped store run
 // against, so that they still produce a result (a read's done carries no status of its own).
