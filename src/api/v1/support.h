@@ -44,6 +44,9 @@ struct ApiContext {
   // The dispatcher's SSRF policy: endpoint URLs and source destinations whose host is an address it refuses
   // are refused when configured (422). Null: the default policy (refuse every private range).
   const delivery::UrlGuard* url_guard = nullptr;
+  // Where this server's API is reached from outside (--public-url; no trailing '/'), e.g.
+  // "https://hooks.example.com": the base of URLs handed to others (thin webhooks' message URLs).
+  std::string public_url;
 };
 
 // The SSRF policy configured URLs are checked against: ctx->url_guard, else the default policy.
