@@ -60,9 +60,8 @@ Status reconcile_pull_sink(store::Tx& tx, const store::Source& src, bool pull, T
     return {};
   }
   if (sink) {
-    if (sink->pull_only && !sink->disabled) return {};
-    sink->pull_only = true;  // made with the endpoint API: pull is asked for, so it becomes the sink
-    sink->disabled = false;
+    if (sink->pull_only) return {};  // kept as it is (its consumers' places are its)
+    sink->pull_only = true;          // made with the endpoint API: pull is asked for, so it becomes the sink
     sink->updated_at = now;
     return tx.update_endpoint(*sink);
   }
