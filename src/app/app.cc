@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/url/parse.hpp>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -202,6 +203,11 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   const Clock& clock = options.clock ? *options.clock : SystemClock::instance();
   if (options.admin_token.empty()) return Error::internal("no admin token configured");
 
+  if (!options.public_url.empty()) {
+    auto base = public_base_url(options.public_url);
+    if (!base) return base.take_error();
+    options.public_url = std::move(*base);
+  }
   if (auto st = secure_data_dir(options.data_dir); !st) return st.take_error();
 
   auto lock = DataDirLock::acquire(options.data_dir);
@@ -353,6 +359,13 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
     return endpoint.take_error();
   }
   parts->endpoint = *endpoint;
+  if (options.public_url.empty()) {  // the address it listens on (its port known now)
+    const auto address = endpoint->address();
+    const std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+    options.public_url = fmt::format("http://{}:{}", host, endpoint->port());
+  }
+  parts->context.public_url = options.public_url;
+  parts->dispatcher->set_public_url(options.public_url);
   if (options.deliver) parts->dispatcher->start();
   parts->server->start();
   parts->janitor = std::make_unique<ExpiryJanitor>(*parts->store, clock, options.idempotency_ttl);
@@ -373,6 +386,19 @@ void App::stop() {
   parts_->dispatcher->stop();
   parts_->store->stop();
   parts_->lock.reset();
+}
+
+Result<std::string> public_base_url(std::string_view text) {
+  auto url = boost::urls::parse_absolute_uri(text);
+  if (!url || (url->scheme() != "http" && url->scheme() != "https") || !url->has_authority() ||
+      url->host().empty())
+    return Error::validation("--public-url", "must be an absolute http:// or https:// URL with a host");
+  if (url->has_userinfo()) return Error::validation("--public-url", "must not hold user info");
+  if (url->has_query() || url->has_fragment())
+    return Error::validation("--public-url", "must have no query and no fragment");
+  std::string base(text);
+  while (base.ends_with('/')) base.pop_back();
+  return base;
 }
 
 size_t raise_open_file_limit() {

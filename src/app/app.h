@@ -53,6 +53,9 @@ struct AppOptions {
   // the stored key, or a generated one).
   std::string operational_webhook_url;
   std::optional<std::string> operational_webhook_secret;
+  // Where this server is reached from outside (--public-url): the base of the message URLs thin webhooks
+  // carry. Empty: http://<the address it listens on>. Checked by start() (public_base_url).
+  std::string public_url;
 
   // Inbound sources declared in the config file: SourceIn JSON objects, each with a uid, created or replaced
   // (by uid) at start. Sources created through the API are left alone.
@@ -72,6 +75,10 @@ class App {
   explicit App(std::unique_ptr<Parts> parts);
   std::unique_ptr<Parts> parts_;
 };
+
+// `url` as the base of public URLs: an absolute http:// or https:// URL with a host, without user info, query
+// or fragment; returned without a trailing '/'. kValidation naming `--public-url` otherwise.
+Result<std::string> public_base_url(std::string_view url);
 
 // Raises this process's soft limit of open files (RLIMIT_NOFILE) to its hard limit, and returns the soft
 // limit now in force (SIZE_MAX when unlimited). Call once at start, before threads open descriptors.

@@ -237,7 +237,8 @@ Response ok_json(const Request& req, std::string body) {
 // Long-poll: how long a request may still be held.
 using Deadline = std::chrono::steady_clock::time_point;
 std::chrono::milliseconds left(Deadline deadline) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  // Rounded up: a request is never answered before its `wait` is over.
+  return std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
 }
 
 // Holds the request until the application's log moves past `head`, the time is up, or the hub stops.

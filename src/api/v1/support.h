@@ -50,6 +50,9 @@ struct ApiContext {
   // Wakes the readers held by `wait=` (poller routes) when their application's log moves; stopped by the app
   // before the server, so every held request answers at once. Null: `wait` answers at once.
   feed::FeedHub* feed_hub = nullptr;
+  // Where this server's API is reached from outside (--public-url; no trailing '/'), e.g.
+  // "https://hooks.example.com": the base of URLs handed to others (thin webhooks' message URLs).
+  std::string public_url;
 };
 
 // The SSRF policy configured URLs are checked against: ctx->url_guard, else the default policy.
