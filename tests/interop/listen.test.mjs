@@ -144,3 +144,56 @@ test('hookwire listen forwards signed, byte-identical, survives a receiver outag
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('hookwire listen --source --pass-headers: a GitHub handler verifies the provider\'s own signature', { timeout: 60000 }, async () => {
+  const { sign, verify } = await import('@octokit/webhooks-methods');
+  const SECRET = "It's a Secret to Everybody";
+  const dir = mkdtempSync(join(tmpdir(), 'hookwire-listen-src-'));
+  const hw = await Hookwire.start({ args: ARGS });
+  let listen;
+  try {
+    const created = await hw.api('POST', '/api/v1/source', { uid: 'gh', verifier: 'github', secrets: [SECRET], pull: true });
+    assert.equal(created.status, 201, created.text);
+    const got = [];
+    let wake = () => {};
+    const server = http.createServer((req, res) => {
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', async () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        const ok = await verify(SECRET, body, req.headers['x-hub-signature-256'] ?? '');
+        got.push({ body, ok, event: req.headers['x-github-event'], delivery: req.headers['x-github-delivery'],
+                   webhookId: req.headers['webhook-id'] });
+        res.writeHead(ok ? 200 : 401).end();
+        wake();
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const body = '{"action":"opened",  "number": 7}';
+    const inbound = await fetch(`${hw.url}/in/gh`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-github-event': 'issues', 'x-github-delivery': 'd-1',
+                 'x-hub-signature-256': await sign(SECRET, body) },
+      body,
+    });
+    assert.equal(inbound.status, 202, await inbound.text());
+    const arrived = new Promise((resolve) => { wake = resolve; });
+    listen = startListen(['--server', hw.url, '--token', hw.token, '--source', 'gh', '--pass-headers',
+                          '--forward-to', `http://127.0.0.1:${server.address().port}/github`,
+                          '--secret-file', join(dir, 'secret')]);
+    await arrived;
+    assert.equal(got.length, 1);
+    assert.deepEqual({ ...got[0] }, { body, ok: true, event: 'issues', delivery: 'd-1', webhookId: undefined });
+    await listen.waitFor(() => listen.eventLines().length >= 1);
+    assert.match(listen.eventLines()[0], /^\S+Z  \S+  msg_\S+  200  \d+ms$/);
+    listen.proc.kill('SIGINT');
+    assert.equal((await listen.exited)[0], 0);
+    await new Promise((resolve) => { server.close(resolve); server.closeAllConnections(); });
+  } finally {
+    if (listen && listen.proc.exitCode === null && listen.proc.signalCode === null) listen.proc.kill('SIGKILL');
+    assert.equal(await hw.stop(), 0);
+    hw.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -38,7 +38,8 @@ TEST(OpenApi, DescribesEverySourceInFieldAndNothingElse) {
                         "/api/v1/app/{app_id}/poller/{sink_id}/consumer/{consumer_id}",
                         "/api/v1/app/{app_id}/poller/{sink_id}/consumer/{consumer_id}/seek",
                         "/api/v1/app/{app_id}/polling-endpoint/{sink_id}/consumer/{consumer_id}",
-                        "/api/v1/app/{app_id}/polling-endpoint/{sink_id}/consumer/{consumer_id}/commit"})
+                        "/api/v1/app/{app_id}/polling-endpoint/{sink_id}/consumer/{consumer_id}/commit",
+                        "/api/v1/app/{app_id}/poller/{sink_id}/stream"})  // v1/stream.cc
     EXPECT_TRUE(paths.contains(p)) << p;
   for (const char* s :
        {"PollingEndpointOut", "PollingEndpointMessageOut", "PollerV2PollOut", "PollerV2MessageOut",
