@@ -89,6 +89,7 @@ void add_routes(Router& router, const ApiContext* ctx) {
   add_recovery_routes(router, ctx);
   add_delivery_routes(router, ctx);
   add_source_routes(router, ctx);
+  add_auth_routes(router, ctx);
 }
 
 }  // namespace hookwire::api::v1

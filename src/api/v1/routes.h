@@ -18,5 +18,6 @@ void add_attempt_routes(Router& router, const ApiContext* ctx);
 void add_recovery_routes(Router& router, const ApiContext* ctx);
 void add_delivery_routes(Router& router, const ApiContext* ctx);
 void add_source_routes(Router& router, const ApiContext* ctx);  // inbound sources and POST /in/{source}
+void add_auth_routes(Router& router, const ApiContext* ctx);    // scoped tokens (when ctx->tokens is set)
 
 }  // namespace hookwire::api::v1
