@@ -37,6 +37,12 @@ struct AppOptions {
   std::chrono::milliseconds first_byte_timeout{10'000};
   size_t unauthenticated_body_budget = 64 << 20;  // api::ServerOptions::unauthenticated_body_budget
   std::chrono::seconds idempotency_ttl{std::chrono::hours{24}};
+  // Messages older than this many days are pruned (with their attempts and deliveries) by the janitor, in
+  // small batches; 0: kept forever. Payloads with their own retention expire whatever this says.
+  int retention_days = 30;
+  // Where clients reach this server, scheme://host[:port] (app-portal links); empty: http:// + the address
+  // the server listens on (a wildcard address as localhost).
+  std::string public_url;
   const Clock* clock = nullptr;  // default: the system clock
 
   // Delivery (the dispatcher).
@@ -88,9 +94,13 @@ Result<std::string> resolve_metrics_token(const std::string& configured, const s
 // Makes `data_dir` private to this user, as it holds every secret (endpoint and source secrets, payloads, the
 // admin token): sets the process umask to 077 (so SQLite's database, -wal and -shm files, and anything else
 // made from now on, are 0600 from creation), creates the directory (0700), and corrects an existing install:
-// the directory to 0700; hookwire.db, -wal, -shm, admin-token and lock to 0600, logging each correction.
-// Idempotent; App::start() and resolve_admin_token() call it.
+// the directory to 0700; hookwire.db, -wal, -shm, admin-token, lock and token.key to 0600, logging each
+// correction. Idempotent; App::start() and resolve_admin_token() call it.
 Status secure_data_dir(const std::filesystem::path& data_dir);
+
+// The key of scoped tokens (api/v1/tokens.h): the 32 bytes of `<data_dir>/token.key`, made at first start
+// (random, mode 0600 from creation). A file of another size is refused: tokens could no longer be shown.
+Result<std::string> load_token_key(const std::filesystem::path& data_dir);
 
 // The admin token to use: `configured` if not empty; else the one kept in `<data_dir>/admin-token`; else a
 // new random one, saved there (mode 0600 from creation). `generated` tells the caller to show it (it is shown
