@@ -4,13 +4,16 @@
 --
 -- Environment: BENCH_APP (default "bench"), BENCH_TOKEN (default "t"), BENCH_BODY_BYTES (default 1024),
 -- BENCH_CHANNELS (default 0: no channels; N > 0: each message carries one channel "c000".."c<N-1>", in turn,
--- so that it fans out to the one endpoint subscribed to that channel; used by bench/delivery).
+-- so that it fans out to the one endpoint subscribed to that channel; used by bench/delivery), BENCH_APPS (default
+-- 0: every message to BENCH_APP; N > 0: to applications "<BENCH_APP>-0".."<BENCH_APP>-<N-1>" in turn; used by
+-- bench/pull, whose readers each read one application).
 -- The same script is used against nginx (`return 200`), so both servers receive byte-identical traffic.
 
 local app = os.getenv("BENCH_APP") or "bench"
 local token = os.getenv("BENCH_TOKEN") or "t"
 local body_bytes = tonumber(os.getenv("BENCH_BODY_BYTES") or "1024")
 local channels = tonumber(os.getenv("BENCH_CHANNELS") or "0")
+local apps = tonumber(os.getenv("BENCH_APPS") or "0")
 local path = "/api/v1/app/" .. app .. "/msg"
 
 -- A random (version 4) UUID, the shape of GitHub's delivery ids and of the svix SDKs' idempotency keys. Their
@@ -65,7 +68,9 @@ function request()
     prefix = string.format('{"eventType":"bench.event","channels":["c%03d"],"payload":{"key":"',
       (counter + (thread_id or 0)) % channels)
   end
-  return wrk.format("POST", path, headers, prefix .. key .. pad .. suffix)
+  local target = path
+  if apps > 0 then target = "/api/v1/app/" .. app .. "-" .. ((counter + (thread_id or 0) * 7919) % apps) .. "/msg" end
+  return wrk.format("POST", target, headers, prefix .. key .. pad .. suffix)
 end
 
 function response(status, hdrs, body)

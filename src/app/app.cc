@@ -24,6 +24,7 @@
 #include "core/encoding.h"
 #include "delivery/dispatcher.h"
 #include "delivery/operational.h"
+#include "feed/hub.h"
 #include "inbound/gateway.h"
 #include "inbound/sources.h"
 
@@ -166,6 +167,8 @@ struct App::Parts {
   AppOptions options;
   std::unique_ptr<DataDirLock> lock;  // released by stop(), after the store has stopped
   metrics::Registry metrics;
+  // Before the store: the store's feed listener calls into it until the store has stopped.
+  feed::FeedHub feed_hub;
   std::unique_ptr<store::Store> store;
   // Before the dispatcher: destroyed after it, since the dispatcher's on_recorded counts forwards in it.
   std::unique_ptr<inbound::Gateway> gateway;
@@ -202,6 +205,9 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   auto store = store::open_sqlite_store(so);
   if (!store) return store.take_error();
   parts->store = std::move(*store);
+  // Before any write (the operational application, lease release): every durable message wakes its readers.
+  parts->store->set_feed_listener(
+      [hub = &parts->feed_hub](const store::Store::FeedAdvance& advance) { hub->advance(advance); });
 
   delivery::DispatcherOptions dispatch;
   auto guard = delivery::UrlGuard::from_config(options.delivery_allow_cidrs, options.delivery_https_only);
@@ -297,6 +303,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   parts->context.tokens = parts->tokens.get();
   parts->context.inbound = parts->gateway.get();
   parts->context.url_guard = &parts->url_guard;
+  parts->context.feed_hub = &parts->feed_hub;
   if (options.deliver) parts->context.on_deliveries_created = [d = parts->dispatcher.get()] { d->wake(); };
   parts->context.leased_rows = [d = parts->dispatcher.get()] { return d->leased_rows(); };
   parts->context.clock = &clock;
@@ -366,6 +373,8 @@ void App::stop() {
   if (!parts_ || parts_->stopped) return;
   parts_->stopped = true;
   parts_->janitor->stop();
+  // Held long-polls answer at once (their empty page), so the server's drain does not wait out their `wait`.
+  parts_->feed_hub.stop();
   // In-flight requests finish first: their store work completes before the store stops. The dispatcher
   // stops next: its in-flight attempts are recorded (due again at once) while the store still takes writes.
   parts_->server->stop();

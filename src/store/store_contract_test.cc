@@ -13,6 +13,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "core/ids.h"
 #include "store/async.h"
@@ -1925,6 +1926,9 @@ TEST_P(StoreContractTest, AttemptListingsFilter) {
 
 namespace {
 
+// The value, or -1 for an error (which the comparison then reports).
+int64_t value_of(const Result<int64_t>& r) { return r.ok() ? *r : -1; }
+
 // Reads the application's feed after `after` up to the store's head, as a poller does.
 FeedQuery feed_query(const std::string& app_id, int64_t after, int64_t until, int limit = 250) {
   FeedQuery q;
@@ -2267,6 +2271,419 @@ TEST_P(StoreContractTest, ARolledBackWriteLeavesNoPositionInTheFeedOrTheHead) {
   ASSERT_FALSE(advances.empty());
   EXPECT_EQ(advances.back().head, head);
   EXPECT_EQ(advances.back().app_ids, std::vector<std::string>{app.id});
+}
+
+TEST_P(StoreContractTest, FeedPositionAtStartsWithTheFirstMessageCreatedAfterATime) {
+  const auto app = make_app();
+  // Message ids carry their creation second and only increase in a process: times ahead of the clock, in
+  // order, give ids of those times.
+  const TimePoint base = ms((unix_millis(std::chrono::system_clock::now()) / 1000 + 86400) * 1000);
+  auto at = [&](int64_t millis) {
+    Message m = make_message(app.id, "e", std::nullopt, base + std::chrono::milliseconds(millis));
+    m.id = new_id(id_prefix::kMessage, m.created_at);
+    return m;
+  };
+  const auto m0 = at(10'000), m1 = at(20'000), m2 = at(20'500), m3 = at(30'000);
+  // Created in this order, committed the other way round: a later-made message first.
+  const auto first_created = at(40'000), committed_first = at(40'200);
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                for (const auto* m : {&m0, &m1, &m2, &m3, &committed_first, &first_created})
+                  if (auto st = tx.insert_message(*m); !st.ok()) return st;
+                return {};
+              }).ok());
+  auto pos = [&](const Message& m) {
+    auto r = read<Message>([&](Tx& tx) { return tx.get_message(app.id, m.id); });
+    EXPECT_TRUE(r.ok());
+    return r->position;
+  };
+  auto position_at = [&](const std::string& app_id, int64_t millis) {
+    auto r = read<int64_t>(
+        [&](Tx& tx) { return tx.feed_position_at(app_id, base + std::chrono::milliseconds(millis)); });
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : -1;
+  };
+  EXPECT_EQ(value_of(read<int64_t>([](Tx& tx) { return tx.feed_start(); })), 0);
+  EXPECT_EQ(position_at(app.id, 0), pos(m0) - 1);
+  EXPECT_EQ(position_at(app.id, 10'000), pos(m1) - 1);  // created at t is not after t
+  EXPECT_EQ(position_at(app.id, 20'000), pos(m2) - 1);  // the same second, a little later
+  EXPECT_EQ(position_at(app.id, 29'999), pos(m3) - 1);
+  // After 35 s, first_created is the first by id, but committed_first committed before it: the read starts
+  // low enough for both.
+  EXPECT_EQ(position_at(app.id, 35'000), pos(committed_first) - 1);
+  EXPECT_LT(pos(committed_first), pos(first_created));
+  // None younger: after the newest; an application without messages: where the log starts.
+  EXPECT_EQ(position_at(app.id, 50'000), pos(first_created));
+  EXPECT_EQ(position_at(make_app().id, 0), 0);
+  // Reading after the position returned gives the messages created after the time.
+  const int64_t head = store_->feed_head();
+  auto page = read<FeedPage>(
+      [&](Tx& tx) { return tx.read_feed(feed_query(app.id, position_at(app.id, 20'000), head)); });
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(ids_of(page->items),
+            (std::vector<std::string>{m2.id, m3.id, committed_first.id, first_created.id}));
+}
+
+TEST_P(StoreContractTest, FeedConsumersAreKeptPerSinkAndReplaced) {
+  const auto app = make_app();
+  const auto ep = make_endpoint(app.id);
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                return tx.insert_endpoint(ep);
+              }).ok());
+  auto get = [&](const std::string& endpoint_id, const std::string& consumer_id) {
+    return read<FeedConsumer>([&](Tx& tx) { return tx.get_feed_consumer(app.id, endpoint_id, consumer_id); });
+  };
+  EXPECT_EQ(get(ep.id, "c1").error().code, Errc::kNotFound);
+  FeedConsumer c;
+  c.app_id = app.id;
+  c.endpoint_id = ep.id;
+  c.consumer_id = "c1";
+  c.position = 7;
+  c.updated_at = kT0;
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.put_feed_consumer(c); }).ok());
+  auto got = get(ep.id, "c1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->app_id, app.id);
+  EXPECT_EQ(got->endpoint_id, ep.id);
+  EXPECT_EQ(got->consumer_id, "c1");
+  EXPECT_EQ(got->position, 7);
+  EXPECT_EQ(got->leased_through, 0);
+  EXPECT_EQ(got->lease_until, std::nullopt);
+  EXPECT_EQ(got->updated_at, kT0);
+  c.position = 9;
+  c.leased_through = 12;
+  c.lease_until = kT0 + std::chrono::seconds(30);
+  c.updated_at = kT0 + std::chrono::milliseconds(5);
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.put_feed_consumer(c); }).ok());
+  got = get(ep.id, "c1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->position, 9);
+  EXPECT_EQ(got->leased_through, 12);
+  EXPECT_EQ(got->lease_until, c.lease_until);
+  EXPECT_EQ(got->updated_at, c.updated_at);
+  // Another consumer id, or the same id on another sink, is another consumer.
+  EXPECT_EQ(get(ep.id, "c2").error().code, Errc::kNotFound);
+  EXPECT_EQ(get("ep_other", "c1").error().code, Errc::kNotFound);
+}
+
+namespace {
+ApiToken make_token(const std::string& app_id, std::optional<std::string> endpoint_id, std::string hash) {
+  ApiToken t;
+  t.id = new_id("tok");
+  t.kind = endpoint_id ? ApiToken::kPoller : ApiToken::kAppPortal;
+  t.app_id = app_id;
+  t.endpoint_id = std::move(endpoint_id);
+  t.hash = std::move(hash);
+  if (t.kind == ApiToken::kAppPortal) t.capabilities = {"ViewBase", "ManageEndpointSecret"};
+  t.created_at = kT0;
+  return t;
+}
+}  // namespace
+
+TEST_P(StoreContractTest, TokensAreStoredByHashWithTheirScopeAndExpire) {
+  const auto app = make_app();
+  auto poller = make_token(app.id, "ep_sink", "aa11");
+  auto portal = make_token(app.id, std::nullopt, "bb22");
+  portal.expires_at = kT0 + std::chrono::hours(1);
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_token(poller); !st.ok()) return st;
+                return tx.insert_token(portal);
+              }).ok());
+  auto got = read<ApiToken>([&](Tx& tx) { return tx.get_token(portal.id); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->kind, ApiToken::kAppPortal);
+  EXPECT_EQ(got->app_id, app.id);
+  EXPECT_EQ(got->endpoint_id, std::nullopt);
+  EXPECT_EQ(got->hash, "bb22");
+  EXPECT_EQ(got->capabilities, portal.capabilities);
+  EXPECT_EQ(got->created_at, kT0);
+  EXPECT_EQ(got->expires_at, portal.expires_at);
+  got = read<ApiToken>([&](Tx& tx) { return tx.get_token(poller.id); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->kind, ApiToken::kPoller);
+  EXPECT_EQ(got->endpoint_id, "ep_sink");
+  EXPECT_TRUE(got->capabilities.empty());
+  EXPECT_EQ(got->expires_at, std::nullopt);
+  EXPECT_EQ(read<ApiToken>([&](Tx& tx) { return tx.get_token("tok_nope"); }).error().code, Errc::kNotFound);
+
+  // A taken hash or id conflicts, with nothing changed.
+  auto st = write([&](Tx& tx) { return tx.insert_token(make_token(app.id, "ep_x", "aa11")); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kConflict);
+  auto same_id = make_token(app.id, "ep_x", "cc33");
+  same_id.id = poller.id;
+  st = write([&](Tx& tx) { return tx.insert_token(same_id); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kConflict);
+  auto listed = read<std::vector<ApiToken>>([](Tx& tx) { return tx.list_tokens(); });
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), 2u);
+
+  // Expiry: set, cleared, and expired tokens deleted.
+  ASSERT_TRUE(
+      write([&](Tx& tx) { return tx.update_token_expiry(poller.id, kT0 + std::chrono::minutes(5)); }).ok());
+  EXPECT_EQ(read<ApiToken>([&](Tx& tx) { return tx.get_token(poller.id); })->expires_at,
+            kT0 + std::chrono::minutes(5));
+  st = write([&](Tx& tx) { return tx.update_token_expiry("tok_nope", std::nullopt); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kNotFound);
+  ASSERT_TRUE(
+      write([&](Tx& tx) { return tx.delete_tokens_expired_before(kT0 + std::chrono::minutes(5)); }).ok());
+  EXPECT_EQ(read<std::vector<ApiToken>>([](Tx& tx) { return tx.list_tokens(); })->size(), 2u)
+      << "expiring at the time given is not expired before it";
+  ASSERT_TRUE(
+      write([&](Tx& tx) { return tx.delete_tokens_expired_before(kT0 + std::chrono::minutes(30)); }).ok());
+  listed = read<std::vector<ApiToken>>([](Tx& tx) { return tx.list_tokens(); });
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].id, portal.id);
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.update_token_expiry(portal.id, std::nullopt); }).ok());
+  ASSERT_TRUE(
+      write([&](Tx& tx) { return tx.delete_tokens_expired_before(kT0 + std::chrono::hours(48)); }).ok());
+  EXPECT_EQ(read<std::vector<ApiToken>>([](Tx& tx) { return tx.list_tokens(); })->size(), 1u)
+      << "a token without expiry stays";
+}
+
+TEST_P(StoreContractTest, DeletingAnEndpointOrApplicationDeletesItsConsumersAndTokens) {
+  const auto app = make_app();
+  const auto other_app = make_app();
+  const auto sink = make_endpoint(app.id);
+  const auto other_sink = make_endpoint(app.id);
+  const auto elsewhere = make_endpoint(other_app.id);
+  auto consumer = [](const Endpoint& e, std::string id) {
+    FeedConsumer c;
+    c.app_id = e.app_id;
+    c.endpoint_id = e.id;
+    c.consumer_id = std::move(id);
+    c.position = 1;
+    c.updated_at = kT0;
+    return c;
+  };
+  const auto sink_token = make_token(app.id, sink.id, "h1");
+  const auto other_sink_token = make_token(app.id, other_sink.id, "h2");
+  const auto portal_token = make_token(app.id, std::nullopt, "h3");
+  const auto elsewhere_token = make_token(other_app.id, elsewhere.id, "h4");
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                for (const auto* a : {&app, &other_app})
+                  if (auto st = tx.insert_application(*a); !st.ok()) return st;
+                for (const auto* e : {&sink, &other_sink, &elsewhere}) {
+                  if (auto st = tx.insert_endpoint(*e); !st.ok()) return st;
+                  if (auto st = tx.put_feed_consumer(consumer(*e, "c")); !st.ok()) return st;
+                }
+                for (const auto* t : {&sink_token, &other_sink_token, &portal_token, &elsewhere_token})
+                  if (auto st = tx.insert_token(*t); !st.ok()) return st;
+                return {};
+              }).ok());
+  auto token_ids = [&] {
+    std::set<std::string> out;
+    auto listed = read<std::vector<ApiToken>>([](Tx& tx) { return tx.list_tokens(); });
+    EXPECT_TRUE(listed.ok());
+    for (const auto& t : *listed) out.insert(t.id);
+    return out;
+  };
+  auto has_consumer = [&](const Endpoint& e) {
+    return read<FeedConsumer>([&](Tx& tx) { return tx.get_feed_consumer(e.app_id, e.id, "c"); }).ok();
+  };
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.delete_endpoint(app.id, sink.id); }).ok());
+  EXPECT_FALSE(has_consumer(sink));
+  EXPECT_TRUE(has_consumer(other_sink));
+  EXPECT_EQ(token_ids(), (std::set<std::string>{other_sink_token.id, portal_token.id, elsewhere_token.id}));
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.delete_application(app.id); }).ok());
+  EXPECT_FALSE(has_consumer(other_sink));
+  EXPECT_TRUE(has_consumer(elsewhere));
+  EXPECT_EQ(token_ids(), (std::set<std::string>{elsewhere_token.id}));
+  // Not found is still not found.
+  auto st = write([&](Tx& tx) { return tx.delete_endpoint(other_app.id, sink.id); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kNotFound);
+}
+
+// ---- Retention
+// -----------------------------------------------------------------------------------------------
+
+TEST_P(StoreContractTest, PruningDeletesOldMessagesWithTheirHistoryButKeepsThoseStillBeingDelivered) {
+  const auto app = make_app();
+  const auto ep = make_endpoint(app.id);
+  const TimePoint cutoff = kT0 + std::chrono::hours(24);
+  auto old_msg = [&](int i) {
+    return make_message(app.id, "e", std::nullopt, kT0 + std::chrono::minutes(i));
+  };
+  const auto plain = old_msg(1);  // with a failed attempt
+  const auto live = old_msg(2);   // a pending delivery: kept
+  const auto done = old_msg(3);   // a finished delivery and its attempt
+  auto keyed = old_msg(4);        // holds an idempotency key
+  keyed.idempotency_key = "key-1";
+  keyed.request_hash = "h";
+  const auto young = make_message(app.id, "e", std::nullopt, cutoff + std::chrono::minutes(1));
+  auto delivery = [&](const Message& m, int status) {
+    Delivery d;
+    d.id = new_id("dlv");
+    d.app_id = app.id;
+    d.msg_id = m.id;
+    d.endpoint_id = ep.id;
+    d.status = status;
+    d.next_attempt_at = cutoff + std::chrono::hours(1);
+    d.created_at = d.updated_at = m.created_at;
+    return d;
+  };
+  const auto live_delivery = delivery(live, Delivery::kPending);
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
+                for (const auto* m : {&plain, &live, &done, &std::as_const(keyed), &young})
+                  if (auto st = tx.insert_message(*m); !st.ok()) return st;
+                if (auto st = tx.insert_attempt(make_attempt(app.id, plain.id, ep.id)); !st.ok()) return st;
+                if (auto st = tx.insert_delivery(live_delivery); !st.ok()) return st;
+                if (auto st = tx.insert_delivery(delivery(done, Delivery::kSuccess)); !st.ok()) return st;
+                return tx.insert_attempt(make_attempt(app.id, done.id, ep.id));
+              }).ok());
+  auto pos = [&](const Message& m) {
+    return read<Message>([&](Tx& tx) { return tx.get_message(app.id, m.id); })->position;
+  };
+  const int64_t keyed_pos = pos(keyed), young_pos = pos(young), live_pos = pos(live);
+  auto prune = [&](int limit) {
+    int n = -1;
+    EXPECT_TRUE(write([&](Tx& tx) -> Status {
+                  auto r = tx.prune_messages(cutoff, limit);
+                  if (!r.ok()) return r.take_error();
+                  n = *r;
+                  return {};
+                }).ok());
+    return n;
+  };
+  EXPECT_EQ(prune(500), 3);
+  EXPECT_EQ(prune(500), 0) << "nothing more to do";
+  read_raw([&](Tx& tx) {
+    for (const auto* m : {&plain, &done, &std::as_const(keyed)})
+      EXPECT_EQ(tx.get_message(app.id, m->id).error().code, Errc::kNotFound);
+    EXPECT_TRUE(tx.get_message(app.id, live.id).ok());
+    EXPECT_TRUE(tx.get_message(app.id, young.id).ok());
+    for (const auto* m : {&plain, &done}) {
+      auto atts = tx.list_attempts_by_message(app.id, m->id, PageQuery{});
+      ASSERT_TRUE(atts.ok());
+      EXPECT_TRUE(atts->items.empty());
+      auto ds = tx.list_deliveries_by_message(app.id, m->id);
+      ASSERT_TRUE(ds.ok());
+      EXPECT_TRUE(ds->empty());
+    }
+    EXPECT_EQ(tx.list_deliveries_by_message(app.id, live.id)->size(), 1u);
+    EXPECT_EQ(tx.get_message_by_idempotency_key(app.id, "key-1").error().code, Errc::kNotFound);
+    // The log now starts after the last old message; the kept one below it is read by id only.
+    EXPECT_EQ(value_of(tx.feed_start()), keyed_pos);
+    auto page = tx.read_feed(feed_query(app.id, *tx.feed_start(), store_->feed_head()));
+    ASSERT_TRUE(page.ok());
+    EXPECT_EQ(ids_of(page->items), std::vector<std::string>{young.id});
+    // A seek to before the start lands on the start.
+    EXPECT_EQ(value_of(tx.feed_position_at(app.id, kT0 - std::chrono::hours(1))), young_pos - 1);
+  });
+  EXPECT_GT(live_pos, 0);
+  // The key is free again.
+  auto again = make_message(app.id);
+  again.idempotency_key = "key-1";
+  again.request_hash = "h2";
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_message(again); }).ok());
+
+  // Once its delivery is finished, the kept message goes too, and the start stays.
+  auto finished = live_delivery;
+  finished.status = Delivery::kFailed;
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.update_delivery(finished); }).ok());
+  EXPECT_EQ(prune(500), 1);
+  read_raw([&](Tx& tx) {
+    EXPECT_EQ(tx.get_message(app.id, live.id).error().code, Errc::kNotFound);
+    EXPECT_TRUE(tx.list_deliveries_by_message(app.id, live.id)->empty());
+    EXPECT_EQ(value_of(tx.feed_start()), keyed_pos);
+  });
+  EXPECT_EQ(prune(500), 0);
+}
+
+TEST_P(StoreContractTest, PruningIsBoundedPerCallAndOldestFirst) {
+  const auto app = make_app();
+  std::vector<Message> msgs;
+  for (int i = 0; i < 5; ++i)
+    msgs.push_back(make_message(app.id, "e", std::nullopt, kT0 + std::chrono::seconds(i)));
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                for (const auto& m : msgs)
+                  if (auto st = tx.insert_message(m); !st.ok()) return st;
+                return {};
+              }).ok());
+  const TimePoint cutoff = kT0 + std::chrono::seconds(4);  // the last one is not older
+  auto prune = [&](int limit) {
+    int n = -1;
+    EXPECT_TRUE(write([&](Tx& tx) -> Status {
+                  auto r = tx.prune_messages(cutoff, limit);
+                  if (!r.ok()) return r.take_error();
+                  n = *r;
+                  return {};
+                }).ok());
+    return n;
+  };
+  std::vector<int64_t> pos;
+  for (const auto& m : msgs)
+    pos.push_back(read<Message>([&](Tx& tx) { return tx.get_message(app.id, m.id); })->position);
+  EXPECT_EQ(prune(3), 3);
+  read_raw([&](Tx& tx) {
+    for (int i = 0; i < 3; ++i) EXPECT_FALSE(tx.get_message(app.id, msgs[i].id).ok()) << i;
+    EXPECT_TRUE(tx.get_message(app.id, msgs[3].id).ok());
+    EXPECT_EQ(value_of(tx.feed_start()), pos[2]);
+  });
+  EXPECT_EQ(prune(3), 1);
+  EXPECT_EQ(prune(3), 0);
+  read_raw([&](Tx& tx) {
+    EXPECT_TRUE(tx.get_message(app.id, msgs[4].id).ok());
+    EXPECT_EQ(value_of(tx.feed_start()), pos[3]);
+    auto page = tx.read_feed(feed_query(app.id, pos[3], store_->feed_head()));
+    ASSERT_TRUE(page.ok());
+    EXPECT_EQ(ids_of(page->items), std::vector<std::string>{msgs[4].id});
+  });
+}
+
+TEST_P(StoreContractTest, ExpiredPayloadsAreDeletedInBoundedBatches) {
+  const auto app = make_app();
+  auto expiring = [&](std::optional<TimePoint> at) {
+    auto m = make_message(app.id);
+    m.payload_expires_at = at;
+    return m;
+  };
+  const auto a = expiring(kT0 + std::chrono::hours(1));
+  const auto b = expiring(kT0 + std::chrono::hours(1));
+  const auto c = expiring(kT0 + std::chrono::hours(2));
+  const auto forever = expiring(std::nullopt);
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                for (const auto* m : {&a, &b, &c, &forever})
+                  if (auto st = tx.insert_message(*m); !st.ok()) return st;
+                return {};
+              }).ok());
+  auto expire = [&](TimePoint now, int limit) {
+    int n = -1;
+    EXPECT_TRUE(write([&](Tx& tx) -> Status {
+                  auto r = tx.expire_payloads(now, limit);
+                  if (!r.ok()) return r.take_error();
+                  n = *r;
+                  return {};
+                }).ok());
+    return n;
+  };
+  auto payload = [&](const Message& m) {
+    auto r = read<Message>([&](Tx& tx) { return tx.get_message(app.id, m.id); });
+    EXPECT_TRUE(r.ok());
+    return r->payload;
+  };
+  EXPECT_EQ(expire(kT0 + std::chrono::minutes(59), 10), 0);
+  EXPECT_EQ(expire(kT0 + std::chrono::hours(1), 1), 1);  // due at now; the limit holds
+  EXPECT_EQ(expire(kT0 + std::chrono::hours(1), 10), 1);
+  EXPECT_EQ(expire(kT0 + std::chrono::hours(1), 10), 0);
+  EXPECT_EQ(payload(a), "");
+  EXPECT_EQ(payload(b), "");
+  EXPECT_EQ(payload(c), c.payload);
+  // The message keeps its expiry (the API shows the payload as expired).
+  EXPECT_EQ(read<Message>([&](Tx& tx) { return tx.get_message(app.id, a.id); })->payload_expires_at,
+            a.payload_expires_at);
+  EXPECT_EQ(expire(kT0 + std::chrono::hours(100), 10), 1);
+  EXPECT_EQ(payload(c), "");
+  EXPECT_EQ(payload(forever), forever.payload);
 }
 
 }  // namespace hookwire::store

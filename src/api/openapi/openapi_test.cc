@@ -33,6 +33,17 @@ TEST(OpenApi, DescribesEverySourceInFieldAndNothingElse) {
   const auto& paths = doc.at("paths").as_object();
   for (const char* p : {"/api/v1/source", "/api/v1/source/{source_id}", "/in/{source}"})
     EXPECT_TRUE(paths.contains(p)) << p;
+  // The pull door's poller routes (v1/poller.cc), with Svix's schema names.
+  for (const char* p : {"/api/v1/app/{app_id}/poller/{sink_id}",
+                        "/api/v1/app/{app_id}/poller/{sink_id}/consumer/{consumer_id}",
+                        "/api/v1/app/{app_id}/poller/{sink_id}/consumer/{consumer_id}/seek",
+                        "/api/v1/app/{app_id}/polling-endpoint/{sink_id}/consumer/{consumer_id}",
+                        "/api/v1/app/{app_id}/polling-endpoint/{sink_id}/consumer/{consumer_id}/commit"})
+    EXPECT_TRUE(paths.contains(p)) << p;
+  for (const char* s :
+       {"PollingEndpointOut", "PollingEndpointMessageOut", "PollerV2PollOut", "PollerV2MessageOut",
+        "PollingEndpointConsumerSeekIn", "PollingEndpointConsumerSeekOut", "PollerV2CommitIn"})
+    EXPECT_TRUE(schemas.contains(s)) << s;
   EXPECT_NE(std::string(doc.at("info").at("description").as_string()).find("Svix"), std::string::npos);
 }
 

@@ -239,6 +239,16 @@ TEST_F(ScopedTokenTest, APollerTokenReadsItsSinkOnly) {
   EXPECT_EQ(get("/api/v1/app/app-a/test-sink/a2", token), 403);
   EXPECT_EQ(get("/api/v1/app/" + app_b_ + "/test-sink/" + b1_, token), 403);
   EXPECT_EQ(get("/api/v1/app/app-b/test-sink/b1", token), 403);
+  // The poller routes (sink_reader) likewise.
+  auto polled = call(http::verb::get, "/api/v1/app/app-a/poller/a1", token);
+  ASSERT_EQ(polled.result_int(), 200) << polled.body();
+  EXPECT_EQ(json_of(polled).at("data").as_array().size(), 1u);
+  EXPECT_EQ(get("/api/v1/app/" + app_a_ + "/poller/" + a1_ + "/consumer/c1", token), 200);
+  EXPECT_EQ(get("/api/v1/app/" + app_a_ + "/polling-endpoint/" + a1_ + "/consumer/c1", token), 200);
+  EXPECT_EQ(get("/api/v1/app/app-a/poller/a2", token), 403);
+  EXPECT_EQ(get("/api/v1/app/" + app_a_ + "/poller/" + a2_, token), 403);
+  EXPECT_EQ(get("/api/v1/app/app-b/poller/b1", token), 403);
+  EXPECT_EQ(get("/api/v1/app/" + app_b_ + "/polling-endpoint/" + b1_ + "/consumer/c1", token), 403);
   // Thin webhooks: the message of its application, not another's.
   EXPECT_EQ(get("/api/v1/app/app-a/msg/" + msg_a_, token), 200);
   EXPECT_EQ(get("/api/v1/app/" + app_a_ + "/msg/" + msg_a_, token), 200);
@@ -279,7 +289,8 @@ TEST_F(ScopedTokenTest, AnAppPortalTokenReadsItsApplicationOnly) {
            "/api/v1/app/app-a/attempt/msg/" + msg_a_, "/api/v1/app/app-a/attempt/endpoint/a1",
            "/api/v1/app/app-a/msg/" + msg_a_ + "/endpoint", "/api/v1/app/app-a/endpoint/a1/msg",
            "/api/v1/app/app-a/endpoint/a1/stats", "/api/v1/app/app-a/dead-letter",
-           "/api/v1/app/app-a/test-sink/a1", "/api/v1/app/app-a/test-sink/" + a2_})
+           "/api/v1/app/app-a/test-sink/a1", "/api/v1/app/app-a/test-sink/" + a2_,
+           "/api/v1/app/app-a/poller/a2"})
     EXPECT_EQ(get(path, token), 200) << path;
   // The same of another application: 403, whether named by id (on the head) or uid (by the handler).
   for (const std::string& path : std::vector<std::string>{
@@ -289,7 +300,7 @@ TEST_F(ScopedTokenTest, AnAppPortalTokenReadsItsApplicationOnly) {
            "/api/v1/app/app-b/attempt/msg/" + msg_b_, "/api/v1/app/app-b/attempt/endpoint/b1",
            "/api/v1/app/app-b/msg/" + msg_b_ + "/endpoint", "/api/v1/app/app-b/endpoint/b1/msg",
            "/api/v1/app/app-b/endpoint/b1/stats", "/api/v1/app/app-b/dead-letter",
-           "/api/v1/app/app-b/test-sink/b1"})
+           "/api/v1/app/app-b/test-sink/b1", "/api/v1/app/app-b/poller/b1"})
     EXPECT_EQ(get(path, token), 403) << path;
   // Read-only by default: no secret, no change, no resend.
   EXPECT_EQ(get("/api/v1/app/app-a/endpoint/a1/secret", token), 403);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "feed/hub.h"
 #include "store/async.h"
 
 namespace hookwire::api::v1 {
@@ -59,6 +60,10 @@ asio::awaitable<void> refresh_queue_gauges(const ApiContext* ctx) {
 
 asio::awaitable<Response> metrics_text(const ApiContext* ctx, Request req) {
   co_await refresh_queue_gauges(ctx);
+  if (ctx->feed_hub)
+    ctx->metrics
+        ->gauge("feed_readers_waiting", "Long-poll requests held until their application's log moves.")
+        .set(static_cast<double>(ctx->feed_hub->waiting()));
   Response res{http::status::ok, req.version()};
   res.keep_alive(req.keep_alive());
   res.set(http::field::content_type, "text/plain; version=0.0.4");
@@ -89,6 +94,7 @@ void add_routes(Router& router, const ApiContext* ctx) {
   add_recovery_routes(router, ctx);
   add_delivery_routes(router, ctx);
   add_source_routes(router, ctx);
+  add_poller_routes(router, ctx);
   add_auth_routes(router, ctx);
 }
 

@@ -18,6 +18,7 @@ void add_attempt_routes(Router& router, const ApiContext* ctx);
 void add_recovery_routes(Router& router, const ApiContext* ctx);
 void add_delivery_routes(Router& router, const ApiContext* ctx);
 void add_source_routes(Router& router, const ApiContext* ctx);  // inbound sources and POST /in/{source}
+void add_poller_routes(Router& router, const ApiContext* ctx);  // the pull door: poller, polling endpoint
 void add_auth_routes(Router& router, const ApiContext* ctx);    // scoped tokens (when ctx->tokens is set)
 
 }  // namespace hookwire::api::v1

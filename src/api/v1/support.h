@@ -23,6 +23,9 @@
 namespace hookwire::inbound {
 class Gateway;
 }
+namespace hookwire::feed {
+class FeedHub;
+}
 
 namespace hookwire::api::v1 {
 
@@ -50,6 +53,9 @@ struct ApiContext {
   TokenRegistry* tokens = nullptr;
   // Where clients reach this server: scheme://host[:port], no trailing slash (app-portal links).
   std::string public_url = "http://127.0.0.1:8071";
+  // Wakes the readers held by `wait=` (poller routes) when their application's log moves; stopped by the app
+  // before the server, so every held request answers at once. Null: `wait` answers at once.
+  feed::FeedHub* feed_hub = nullptr;
 };
 
 // The SSRF policy configured URLs are checked against: ctx->url_guard, else the default policy.

@@ -18,17 +18,18 @@ namespace hookwire::store {
 namespace json = boost::json;
 namespace {
 
-// The message's channels (JSON array text, as insert_message wrote it) hold one of `wanted`.
-bool has_channel(std::string_view channels_json, const std::vector<std::string>& wanted) {
-  if (channels_json.empty()) return false;
+// The message's channels (JSON array text, as insert_message wrote it; empty: none), parsed once per row.
+json::array channels_of(std::string_view channels_json) {
+  if (channels_json.empty()) return {};
   boost::system::error_code ec;
   auto v = json::parse(channels_json, ec);
-  if (ec || !v.is_array()) return false;
-  for (const auto& c : v.as_array()) {
-    if (!c.is_string()) continue;
-    for (const auto& w : wanted)
-      if (c.as_string() == w) return true;
-  }
+  if (ec || !v.is_array()) return {};
+  return std::move(v.as_array());
+}
+
+bool has_channel(const json::array& channels, std::string_view wanted) {
+  for (const auto& c : channels)
+    if (c.is_string() && c.as_string() == wanted) return true;
   return false;
 }
 
@@ -44,9 +45,11 @@ bool feed_match(const Stmt& s, const FeedQuery& q) {
   }
   if (q.created_after && s.time(6) <= *q.created_after) return false;
   if (q.channels || q.channel) {
-    const std::string_view channels = s.is_null(5) ? std::string_view() : s.view(5);
-    if (q.channels && !has_channel(channels, *q.channels)) return false;
-    if (q.channel && !has_channel(channels, std::vector<std::string>{*q.channel})) return false;
+    const json::array channels = channels_of(s.is_null(5) ? std::string_view() : s.view(5));
+    if (q.channel && !has_channel(channels, *q.channel)) return false;
+    if (q.channels && std::none_of(q.channels->begin(), q.channels->end(),
+                                   [&](const std::string& c) { return has_channel(channels, c); }))
+      return false;
   }
   return true;
 }

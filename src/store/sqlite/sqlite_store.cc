@@ -13,6 +13,7 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <iterator>
 #include <utility>
 
 #include "store/sqlite/schema.h"
@@ -468,11 +469,16 @@ void SqliteStore::run_batch() {
   std::lock_guard lk(sync_mu_);
   for (size_t i = 0; i < batch_.size(); ++i)
     if (batch_[i].done) sync_queue_.push_back({std::move(batch_[i].done), std::move(results_[i])});
-  if (feed) {
+  if (feed) {  // merged with what waits for the flush already; made distinct by the syncer
     sync_feed_.head = std::max(sync_feed_.head, batch_feed_.head);
     auto& apps = sync_feed_.app_ids;
-    for (auto& a : batch_feed_.app_ids)
-      if (std::find(apps.begin(), apps.end(), a) == apps.end()) apps.push_back(std::move(a));
+    if (apps.empty()) {
+      apps.swap(batch_feed_.app_ids);
+    } else {
+      apps.insert(apps.end(), std::make_move_iterator(batch_feed_.app_ids.begin()),
+                  std::make_move_iterator(batch_feed_.app_ids.end()));
+      sync_feed_merged_ = true;
+    }
   }
   sync_cv_.notify_one();
 }
@@ -490,6 +496,10 @@ void SqliteStore::syncer_loop() {
       feed.head = std::exchange(sync_feed_.head, 0);
       feed.app_ids.swap(sync_feed_.app_ids);
       sync_feed_.app_ids.clear();
+      if (std::exchange(sync_feed_merged_, false)) {  // several batches: an application may be there twice
+        std::sort(feed.app_ids.begin(), feed.app_ids.end());
+        feed.app_ids.erase(std::unique(feed.app_ids.begin(), feed.app_ids.end()), feed.app_ids.end());
+      }
     }
     const auto start = std::chrono::steady_clock::now();
     // A failed fdatasync is final: Linux may drop the unflushed pages and report success next time, so after

@@ -141,6 +141,7 @@ class SqliteStore final : public Store {
   std::condition_variable sync_cv_;
   std::vector<Committed> sync_queue_;  // guarded by sync_mu_
   FeedAdvance sync_feed_;              // guarded by sync_mu_: what the queued batches inserted, merged
+  bool sync_feed_merged_ = false;      // guarded by sync_mu_: sync_feed_ holds more than one batch's apps
   bool sync_closed_ = false;           // guarded by sync_mu_
   int wal_fd_ = -1;                    // syncer thread only
   Status sync_failure_;                // syncer thread only: the first failed flush, sticky

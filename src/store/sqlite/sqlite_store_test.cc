@@ -809,5 +809,191 @@ TEST_F(SqliteStoreTest, IdempotencyKeysStayHeldThroughTheirFoldARestartAndARollb
   store->stop();
 }
 
+// ---- The feed
+// ------------------------------------------------------------------------------------------------
+
+Message feed_message(const std::string& app_id, TimePoint created_at = from_unix_millis(1'700'000'000'000)) {
+  Message m;
+  m.id = new_id(id_prefix::kMessage);
+  m.app_id = app_id;
+  m.event_type = "e";
+  m.payload = "{}";
+  m.created_at = created_at;
+  return m;
+}
+
+Application feed_app() {
+  Application a;
+  a.id = new_id(id_prefix::kApplication);
+  a.name = "feed";
+  return a;
+}
+
+TEST_F(SqliteStoreTest, PositionsAreNeverGivenAgainAfterTheNewestMessagesAreDeletedAndTheStoreReopens) {
+  const auto kept = feed_app();
+  const auto doomed = feed_app();
+  auto store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(write(*store, [&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(kept); !st.ok()) return st;
+                if (auto st = tx.insert_application(doomed); !st.ok()) return st;
+                if (auto st = tx.insert_message(feed_message(kept.id)); !st.ok()) return st;
+                for (int i = 0; i < 3; ++i)
+                  if (auto st = tx.insert_message(feed_message(doomed.id)); !st.ok()) return st;
+                return {};
+              }).ok());
+  const int64_t newest = store->feed_head();
+  ASSERT_GT(newest, 0);
+  // The newest messages go with their application; a reopened store continues above them.
+  ASSERT_TRUE(write(*store, [&](Tx& tx) { return tx.delete_application(doomed.id); }).ok());
+  store->stop();
+  store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->feed_head(), newest) << "a reader that saw `newest` finds nothing new at or below it";
+  auto next = feed_message(kept.id);
+  ASSERT_TRUE(write(*store, [&](Tx& tx) { return tx.insert_message(next); }).ok());
+  int64_t position = 0;
+  store->submit_read(
+      [&](Tx& tx) {
+        auto m = tx.get_message(kept.id, next.id);
+        if (m.ok()) position = m->position;
+      },
+      [] {});
+  store->stop();
+  EXPECT_GT(position, newest);
+
+  // The same after retention deleted the newest messages (every message is old here).
+  store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  const int64_t before_prune = store->feed_head();
+  EXPECT_EQ(before_prune, position);
+  int pruned = 0;
+  ASSERT_TRUE(write(*store, [&](Tx& tx) -> Status {
+                auto r = tx.prune_messages(from_unix_millis(1'800'000'000'000), 100);
+                if (!r.ok()) return r.take_error();
+                pruned = *r;
+                return {};
+              }).ok());
+  EXPECT_EQ(pruned, 2);
+  store->stop();
+  store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->feed_head(), before_prune);
+  auto after_prune = feed_message(kept.id);
+  ASSERT_TRUE(write(*store, [&](Tx& tx) { return tx.insert_message(after_prune); }).ok());
+  std::promise<int64_t> got;
+  store->submit_read(
+      [&](Tx& tx) {
+        auto m = tx.get_message(kept.id, after_prune.id);
+        got.set_value(m.ok() ? m->position : -1);
+      },
+      [] {});
+  EXPECT_GT(got.get_future().get(), before_prune);
+  EXPECT_EQ(query((dir_ / "hookwire.db").string(), "SELECT pruned_through FROM feed_state"),
+            std::to_string(before_prune));
+  store->stop();
+}
+
+TEST_F(SqliteStoreTest, TheHeadMovesOnlyAfterTheFlushThenTheListenerAndThenTheAcknowledgement) {
+  for (auto durability : {Durability::kFull, Durability::kNormal}) {
+    SCOPED_TRACE(durability == Durability::kFull ? "full" : "normal");
+    metrics::Registry registry;
+    SqliteOptions options;
+    options.durability = durability;
+    options.metrics = &registry;
+    auto store = open_in((dir_ / (durability == Durability::kFull ? "full" : "normal")).string(), options);
+    ASSERT_NE(store, nullptr);
+    auto& flushes = registry.histogram("store_fsync_seconds", "", metrics::latency_buckets());
+    std::mutex mu;
+    std::vector<std::pair<Store::FeedAdvance, uint64_t>> told;  // with the flushes done by then
+    store->set_feed_listener([&](const Store::FeedAdvance& a) {
+      std::lock_guard lk(mu);
+      told.emplace_back(a, flushes.count());
+      EXPECT_EQ(store->feed_head(), a.head) << "the head is raised before the listener is told";
+    });
+    const auto app = feed_app();
+    ASSERT_TRUE(write(*store, [&](Tx& tx) { return tx.insert_application(app); }).ok());
+    // Even a write acknowledged at commit makes its message readable only once it is flushed.
+    for (Ack ack : {Ack::kDurable, Ack::kCommitted}) {
+      const auto m = feed_message(app.id);
+      std::promise<int64_t> head_at_ack;
+      store->submit_write([&](Tx& tx) { return tx.insert_message(m); },
+                          [&](Status st) {
+                            EXPECT_TRUE(st.ok());
+                            head_at_ack.set_value(store->feed_head());
+                          },
+                          ack);
+      const int64_t acked_head = head_at_ack.get_future().get();
+      std::promise<int64_t> position;
+      store->submit_read(
+          [&](Tx& tx) {
+            auto got = tx.get_message(app.id, m.id);
+            position.set_value(got.ok() ? got->position : -1);
+          },
+          [] {});
+      const int64_t pos = position.get_future().get();
+      ASSERT_GT(pos, 0);
+      if (ack == Ack::kDurable) {
+        EXPECT_EQ(acked_head, pos) << "acknowledged after the head covered it";
+      } else {
+        EXPECT_LE(acked_head, pos);
+      }
+    }
+    store->stop();  // drains the syncer: every advance told
+    std::lock_guard lk(mu);
+    ASSERT_EQ(told.size(), 2u);
+    for (const auto& [advance, flushed] : told) {
+      EXPECT_EQ(advance.app_ids, std::vector<std::string>{app.id});
+      if (durability == Durability::kFull) {
+        EXPECT_GE(flushed, 1u) << "told only after a flush";
+      } else {
+        EXPECT_EQ(flushed, 0u);
+      }
+    }
+    EXPECT_LT(told[0].first.head, told[1].first.head);
+  }
+}
+
+TEST_F(SqliteStoreTest, MigrationThirteenKeepsPositionsAboveEveryExistingMessage) {
+  const std::string path = (dir_ / "hookwire.db").string();
+  std::filesystem::create_directories(dir_);
+  {
+    auto conn = Connection::open(path, {});
+    ASSERT_TRUE(conn.ok());
+    ASSERT_TRUE(migrate(**conn, path, 12).ok());
+    ASSERT_TRUE(
+        (*conn)
+            ->exec("INSERT INTO applications VALUES ('app_1', NULL, 'a', NULL, '{}', 0, 0);"
+                   "INSERT INTO messages (rowid, app_id, id, event_type, payload, created_at) VALUES "
+                   "(41, 'app_1', 'msg_1', 'e', '{}', 0), (42, 'app_1', 'msg_2', 'e', '{}', 0);"
+                   "INSERT INTO endpoints VALUES ('ep_1', 'app_1', NULL, 'https://x', '', 0, NULL, NULL, "
+                   "NULL, '{}', '[]', '{}', 0, 0);")
+            .ok());
+  }
+  auto store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->feed_head(), 42);
+  EXPECT_EQ(query(path, "SELECT high_water FROM feed_state"), "42");
+  std::promise<FeedPage> page;
+  std::promise<Endpoint> ep;
+  store->submit_read(
+      [&](Tx& tx) {
+        FeedQuery q;
+        q.app_id = "app_1";
+        q.until = 42;
+        page.set_value(tx.read_feed(q).value());
+        ep.set_value(tx.get_endpoint("app_1", "ep_1").value());
+      },
+      [] {});
+  const auto p = page.get_future().get();
+  ASSERT_EQ(p.items.size(), 2u);
+  EXPECT_EQ(p.items[0].position, 41);
+  EXPECT_EQ(p.items[1].position, 42);
+  const auto e = ep.get_future().get();
+  EXPECT_FALSE(e.pull_only);
+  EXPECT_FALSE(e.thin);
+  store->stop();
+}
+
 }  // namespace
 }  // namespace hookwire::store

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# bench/pull: the pull door's benchmark (issue #19). A benchmark, not a test: never part of the test command.
+# See bench/pull/README.md.
+#
+#   bench/pull/run.sh [lag|catchup|cost|all]     (default all)
+#
+# lag      100 long-poll consumers and 1,000 SSE streams, each on its own application, while 5,000 messages/s
+#          are published: publish-to-reader lag p50/p99; and wrk's ingest rate with those readers connected
+#          next to the rate without them (before and after), in the same run
+# catchup  one consumer pages a 1,000,000-message log with limit=250: events/s
+# cost     requests, bytes and delay per delivered event for push, long-poll, SSE and polling every 1 s
+#          (measured at COST_RATE events/s), and the figures at 1 event/minute and for polling every 60 s
+#          computed from the measured per-request costs
+#
+# Environment: LONG_POLL (100), SSE (1000), RATE (5000), PUBLISH_SECONDS (20), DURATION (wrk, 10s), CONNECTIONS (64),
+# WRK_THREADS (2), BODY_BYTES (1024), CATCHUP_MESSAGES (1000000), COST_RATE (100), COST_SECONDS (20),
+# HOOKWIRE_BIN, BUILD_DIR, KEEP=1 (as bench/ingest).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+MODE=${1:-all}
+case $MODE in lag | catchup | cost | all) ;; *) echo "usage: $0 [lag|catchup|cost|all]" >&2; exit 2 ;; esac
+export LONG_POLL=${LONG_POLL:-100} SSE=${SSE:-1000} RATE=${RATE:-5000} PUBLISH_SECONDS=${PUBLISH_SECONDS:-20}
+export APPS=$((LONG_POLL + SSE))
+CATCHUP_MESSAGES=${CATCHUP_MESSAGES:-1000000}
+TOKEN=t
+export TOKEN
+
+BENCH_NAME=bench/pull
+# shellcheck source=../lib/common.sh
+. "$REPO/bench/lib/common.sh"
+bench_prereqs node:nodejs
+bench_wrk_defaults
+bench_build_hookwire
+bench_init hookwire-bench-pull
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+log "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); hookwire $HOOKWIRE_BIN"
+SUMMARY=$WORK/summary.txt
+: >"$SUMMARY"
+say() { echo "$*" | tee -a "$SUMMARY"; }
+res() { awk -F= -v k="RESULT $2" '$1 == k { print $2 }' "$1"; }
+stop_hookwire() { stop_pid "$HOOKWIRE_PID" TERM 60; HOOKWIRE_PID=""; }
+
+ingest_rate() {  # label -> messages/s acknowledged by wrk over DURATION, to the APPS applications in turn
+  BENCH_APP=pull BENCH_APPS=$APPS BENCH_TOKEN=$TOKEN BENCH_BODY_BYTES=$BODY_BYTES \
+    wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$REPO/bench/ingest/post_message.lua" "$HW_URL" \
+    >"$WORK/wrk-$1.txt" 2>&1
+  local ok us
+  ok=$(res "$WORK/wrk-$1.txt" ok2xx); us=$(res "$WORK/wrk-$1.txt" duration_us)
+  [ "$(res "$WORK/wrk-$1.txt" non2xx)" = 0 ] || die "wrk $1: non-2xx answers: $(res "$WORK/wrk-$1.txt" first_error)"
+  awk -v ok="$ok" -v us="$us" 'BEGIN { printf "%.0f", ok / (us / 1e6) }'
+}
+
+lag() {
+  start_hookwire lag --data-dir "$WORK/lag-data" --log-level warn --max-connections 20000
+  HW_URL=$HW_URL node "$HERE/pull.mjs" setup
+  local r0a r1 r0b
+  r0a=$(ingest_rate without-a)
+  log "ingest without readers: $r0a/s"
+  HW_URL=$HW_URL OUT=$WORK/received.json STOP_FILE=$WORK/stop.json node "$HERE/pull.mjs" readers \
+    >"$WORK/readers.out" 2>"$WORK/readers.err" &
+  local readers=$!
+  EXTRA_PIDS+=("$readers")
+  for _ in $(seq 1 600); do grep -q READY "$WORK/readers.out" && break; kill -0 "$readers" || { cat "$WORK/readers.err" >&2; die "readers exited"; }; sleep 0.1; done
+  grep -q READY "$WORK/readers.out" || die "readers did not connect within 60 s"
+  r1=$(ingest_rate with)
+  log "ingest with readers: $r1/s"
+  HW_URL=$HW_URL OUT=$WORK/published.json node "$HERE/pull.mjs" publish >"$WORK/publish.out"
+  node -e 'const p=require(process.argv[1]); require("fs").writeFileSync(process.argv[2], JSON.stringify(Object.keys(p)))' \
+    "$WORK/published.json" "$WORK/stop.json"
+  for _ in $(seq 1 300); do kill -0 "$readers" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$readers" 2>/dev/null && { log "readers still missing messages after 30 s; stopping them"; kill -TERM "$readers"; }
+  wait "$readers" || true
+  r0b=$(ingest_rate without-b)
+  log "ingest without readers (after): $r0b/s"
+  PUBLISHED=$WORK/published.json RECEIVED=$WORK/received.json HW_URL=$HW_URL node "$HERE/pull.mjs" lag >"$WORK/lag.out"
+  say "== lag: $LONG_POLL long-poll consumers + $SSE SSE streams, $RATE messages/s for ${PUBLISH_SECONDS} s (1 KB)"
+  say "   published $(res "$WORK/publish.out" published) (failed $(res "$WORK/publish.out" publish_failed)), at $(res "$WORK/publish.out" publish_rate)/s; received $(res "$WORK/lag.out" received), missing $(res "$WORK/lag.out" missing)"
+  say "   2xx-to-reader lag: p50 $(res "$WORK/lag.out" ack_to_reader_p50_ms) ms, p90 $(res "$WORK/lag.out" ack_to_reader_p90_ms) ms, p99 $(res "$WORK/lag.out" ack_to_reader_p99_ms) ms, p99.9 $(res "$WORK/lag.out" ack_to_reader_p99.9_ms) ms, max $(res "$WORK/lag.out" ack_to_reader_max_ms) ms (target p99 <= 20 ms)"
+  say "   send-to-reader: p50 $(res "$WORK/lag.out" send_to_reader_p50_ms) ms, p99 $(res "$WORK/lag.out" send_to_reader_p99_ms) ms; arrived before the publisher read its 2xx: $(res "$WORK/lag.out" arrived_before_ack)"
+  say "   ingest (wrk, $CONNECTIONS connections, $DURATION each): without readers $r0a/s and $r0b/s, with readers $r1/s: ratio $(awk -v a="$r1" -v b="$r0a" -v c="$r0b" 'BEGIN { printf "%.3f", a / ((b + c) / 2) }') (target >= 0.90)"
+  stop_hookwire
+}
+
+catchup() {
+  start_hookwire cu-setup --data-dir "$WORK/cu-data" --log-level warn
+  api POST /api/v1/app '{"name":"catchup","uid":"catchup"}' >/dev/null
+  api POST /api/v1/app/catchup/endpoint '{"uid":"sink","url":"http://127.0.0.1:9/unused","pullOnly":true}' >/dev/null
+  stop_hookwire
+  log "catch-up: inserting $CATCHUP_MESSAGES messages of ~1 KB with sqlite3"
+  local app_id
+  app_id=$(sqlite3 "$WORK/cu-data/hookwire.db" "SELECT id FROM applications WHERE uid = 'catchup'")
+  sqlite3 "$WORK/cu-data/hookwire.db" <<SQL
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $CATCHUP_MESSAGES)
+INSERT INTO messages (rowid, app_id, id, event_type, payload, created_at)
+SELECT i, '$app_id', printf('msg_%027d', i), 'bench.pull',
+       '{"seq":' || i || ',"data":"' || printf('%.*c', $BODY_BYTES - 40, 'x') || '"}', 1764900000000 + i FROM n;
+SQL
+  start_hookwire cu --data-dir "$WORK/cu-data" --log-level warn
+  HW_URL=$HW_URL APP=catchup node "$HERE/pull.mjs" catchup >"$WORK/catchup.out"
+  say "== catch-up: one consumer, limit=250, $(res "$WORK/catchup.out" catchup_events) messages of ~1 KB"
+  say "   $(res "$WORK/catchup.out" catchup_events_per_s) events/s ($(res "$WORK/catchup.out" catchup_seconds) s, $(res "$WORK/catchup.out" catchup_requests) requests, $(res "$WORK/catchup.out" catchup_mb_per_s) MB/s of JSON) (target >= 100,000 events/s)"
+  stop_hookwire
+}
+
+cost() {
+  start_hookwire cost --data-dir "$WORK/cost-data" --log-level warn --delivery-allow-cidr 127.0.0.0/8
+  HW_URL=$HW_URL node "$HERE/pull.mjs" cost >"$WORK/cost.out"
+  cat "$WORK/cost.out" >>"$WORK/cost.results"
+  say "== cost per delivered event at ${COST_RATE:-100} events/s (measured): requests, bytes (both directions), delay after the 2xx"
+  local m
+  for m in push longpoll sse poll1; do
+    say "   $(printf '%-9s' $m) $(res "$WORK/cost.out" ${m}_requests_per_event) requests/event, $(res "$WORK/cost.out" ${m}_bytes_per_event) bytes/event, delay p50 $(res "$WORK/cost.out" ${m}_delay_p50_ms) ms p99 $(res "$WORK/cost.out" ${m}_delay_p99_ms) ms ($(res "$WORK/cost.out" ${m}_received)/$(res "$WORK/cost.out" ${m}_events) received)"
+  done
+  say "   one empty poll: $(res "$WORK/cost.out" empty_poll_bytes) bytes; SSE heartbeats seen: $(res "$WORK/cost.out" sse_heartbeats)"
+  stop_hookwire
+}
+
+case $MODE in
+  lag) lag ;;
+  catchup) catchup ;;
+  cost) cost ;;
+  all) lag; catchup; cost ;;
+esac
+log "summary:"
+cat "$SUMMARY" >&2

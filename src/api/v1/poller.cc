@@ -1,0 +1,579 @@
+// Reading an application's log through a sink (issue #19, docs/pull.md "Routes"): Svix's poller
+// (/api/v1/app/{app}/poller/{sink}[/consumer/{consumer}[/seek]]) and polling endpoint
+// (/api/v1/app/{app}/polling-endpoint/{sink}/consumer/{consumer}[/commit]), with hookwire's long-poll `wait`.
+//
+// Rules decided here (see also the api README):
+//  - The sink is any endpoint of the application (id or uid); its event-type and channel filters apply. A
+//    disabled endpoint still reads: disabling (by hand or after failures) stops pushes, while a reader pulls
+//    at its own pace, so it is not a reason to hide the log.
+//  - Every read is bounded by head = Store::feed_head(), taken before the read is submitted, and looks at
+//    most kScanLimit rows; the iterator handed back is where the read stopped looking (FeedPage::scanned_to),
+//    so a sink whose filter matches little never rescans.
+//  - Poller consumers: a poll's move of the held position is conditional on the position it read (compare
+//    and set in the writer); when another poll of the same consumer moved it first, the poll reads again from
+//    there. So two concurrent polls never both return the same page as new, and a consumer never moves
+//    backwards, except when the caller passes `iterator` (an explicit restart) or seeks.
+//  - Polling-endpoint consumers (the same record): positions (position, leased_through] were handed out
+//    and are leased until lease_until (one lease for all of them: a poll during a live lease extends it).
+//    Such a poll's write is conditional on the whole record it read, as above.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/asio/this_coro.hpp>
+#include <charconv>
+#include <chrono>
+
+#include "api/v1/json_body.h"
+#include "api/v1/routes.h"
+#include "api/v1/serialize.h"
+#include "feed/cursor.h"
+#include "feed/hub.h"
+#include "store/async.h"
+
+namespace hookwire::api::v1 {
+
+namespace asio = boost::asio;
+using store::FeedConsumer;
+using store::FeedPage;
+
+namespace {
+
+constexpr int kScanLimit = 10'000;          // rows one read examines at most (matching or not)
+constexpr int64_t kMaxWaitSeconds = 60;     // `wait`
+constexpr int64_t kMaxLeaseMs = 3'600'000;  // `lease_duration_ms`: one hour
+constexpr int64_t kDefaultLeaseMs = 30'000;
+constexpr int kMaxConflicts = 16;  // a consumer moved by others this many times in a row: 409
+// Marks an Error (kBadRequest) that is answered with Svix's code `invalid_iterator`.
+constexpr std::string_view kInvalidIterator = "invalid_iterator";
+
+Error invalid_iterator(int64_t start, std::string_view why) {
+  return Error{Errc::kBadRequest,
+               fmt::format("{}; the log now starts at iterator {}", why, feed::encode_cursor(start)),
+               std::string(kInvalidIterator)};
+}
+
+Response fail(const Request& req, const Error& e) {
+  if (e.code == Errc::kBadRequest && e.field == kInvalidIterator)
+    return error_response(http::status::bad_request, kInvalidIterator, e.detail, req.version(),
+                          req.keep_alive());
+  return error_response(e, req.version(), req.keep_alive());
+}
+
+// ---- Query parameters
+
+Result<std::optional<int64_t>> int_param(const Query& q, std::string_view name, int64_t lo, int64_t hi) {
+  auto text = q.get(name);
+  if (!text) return std::optional<int64_t>();
+  int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
+  if (ec != std::errc{} || ptr != text->data() + text->size() || n < lo || n > hi)
+    return Error::validation("query." + std::string(name),
+                             fmt::format("must be an integer between {} and {}", lo, hi));
+  return std::optional<int64_t>(n);
+}
+
+struct ReadParams {
+  int limit = 50;
+  std::optional<std::string> iterator;  // as given; decoded against the log in the read
+  std::optional<std::string> event_type;
+  std::optional<std::string> channel;
+  std::optional<TimePoint> after;
+  std::chrono::seconds wait{0};
+  // polling-endpoint
+  int64_t lease_ms = kDefaultLeaseMs;
+  bool start_latest = false;
+};
+
+enum class Route { kPoll, kConsumerPoll, kLeasedPoll };
+
+Result<ReadParams> read_params(const Request& req, Route route) {
+  auto q = Query::parse(req.target());
+  if (!q) return q.take_error();
+  ReadParams p;
+  auto limit = int_param(*q, "limit", 1, 250);
+  if (!limit) return limit.take_error();
+  if (*limit) p.limit = static_cast<int>(**limit);
+  auto wait = int_param(*q, "wait", 0, kMaxWaitSeconds);
+  if (!wait) return wait.take_error();
+  if (*wait) p.wait = std::chrono::seconds(**wait);
+  if (route != Route::kLeasedPoll) {
+    if (auto it = q->get("iterator"); it && !it->empty()) p.iterator = std::move(*it);
+  }
+  if (route == Route::kPoll) {
+    p.event_type = q->get("event_type");
+    if (p.event_type && !is_token(*p.event_type))
+      return Error::validation("query.event_type", "must match ^[a-zA-Z0-9\\-_.]+$ (at most 256 characters)");
+    auto channel = channel_param(*q);
+    if (!channel) return channel.take_error();
+    p.channel = std::move(*channel);
+    auto after = time_param(*q, "after");
+    if (!after) return after.take_error();
+    p.after = *after;
+  }
+  if (route == Route::kLeasedPoll) {
+    auto lease = int_param(*q, "lease_duration_ms", 1, kMaxLeaseMs);
+    if (!lease) return lease.take_error();
+    if (*lease) p.lease_ms = **lease;
+    if (auto sp = q->get("starting_position")) {
+      if (*sp == "latest") {
+        p.start_latest = true;
+      } else if (*sp != "earliest") {
+        return Error::validation("query.starting_position", "must be \"earliest\" or \"latest\"");
+      }
+    }
+  }
+  return p;
+}
+
+Status check_consumer_id(const std::string& id) {
+  if (!is_token(id))
+    return Error::validation("path.consumer_id", "must match ^[a-zA-Z0-9\\-_.]+$ (at most 256 characters)");
+  return {};
+}
+
+// ---- Reading
+
+struct Sink {
+  std::string app_id;
+  std::string endpoint_id;
+  std::optional<std::vector<std::string>> event_types;
+  std::optional<std::vector<std::string>> channels;
+};
+
+Result<Sink> resolve_sink(store::Tx& tx, const std::string& app_id, const std::string& sink_id) {
+  auto app = tx.get_application(app_id);
+  if (!app) return app.take_error();
+  auto ep = tx.get_endpoint(app->id, sink_id);
+  if (!ep) {
+    if (ep.error().code == Errc::kNotFound) return Error::not_found("endpoint not found");
+    return ep.take_error();
+  }
+  return Sink{app->id, ep->id, std::move(ep->event_types), std::move(ep->channels)};
+}
+
+// The checked position an explicit iterator continues after.
+Result<int64_t> iterator_position(const std::string& text, int64_t start, int64_t head) {
+  auto pos = feed::decode_cursor(text);
+  if (!pos) return invalid_iterator(start, "the iterator is not one hookwire handed out");
+  if (*pos < start)
+    return invalid_iterator(start, "the iterator points into the part of the log that was pruned");
+  if (*pos > head) return invalid_iterator(start, "the iterator points past the end of the log");
+  return *pos;
+}
+
+// Reads the sink's feed after `from`, up to `head`.
+Result<FeedPage> read_after(store::Tx& tx, const Sink& sink, const ReadParams& p, int64_t from,
+                            int64_t head) {
+  store::FeedQuery fq;
+  fq.app_id = sink.app_id;
+  fq.after = from;
+  fq.until = head;
+  fq.limit = p.limit;
+  fq.scan_limit = kScanLimit;
+  fq.event_types = sink.event_types;
+  fq.channels = sink.channels;
+  fq.event_type = p.event_type;
+  fq.channel = p.channel;
+  auto page = tx.read_feed(fq);
+  if (!page) return page.take_error();
+  page->scanned_to = std::max(page->scanned_to, from);  // an empty read continues where it started
+  return page;
+}
+
+// One read: the sink, where the log starts, where this read started, what it found, and the consumer's
+// record as it was read (consumer routes; nullopt: no such consumer yet).
+struct Step {
+  Sink sink;
+  int64_t start = 0;
+  int64_t from = 0;
+  FeedPage page;
+  std::optional<FeedConsumer> consumer;
+};
+
+Result<std::optional<FeedConsumer>> find_consumer(store::Tx& tx, const std::string& app_id,
+                                                  const std::string& endpoint_id, const std::string& id) {
+  auto c = tx.get_feed_consumer(app_id, endpoint_id, id);
+  if (c) return std::optional<FeedConsumer>(std::move(*c));
+  if (c.error().code == Errc::kNotFound) return std::optional<FeedConsumer>();
+  return c.take_error();
+}
+
+bool same_record(const std::optional<FeedConsumer>& a, const std::optional<FeedConsumer>& b) {
+  if (!a || !b) return !a && !b;
+  return a->position == b->position && a->leased_through == b->leased_through &&
+         a->lease_until == b->lease_until;
+}
+
+// ---- Answers
+
+// PollingEndpointMessageOut (MessageOut with the message's `headers`), and with `offset` PollerV2MessageOut.
+void append_message(std::string& out, const store::Message& m, bool with_offset) {
+  std::string text = message_json(m);
+  text.pop_back();  // '}'
+  out += text;
+  out += ",\"headers\":";
+  out += m.headers ? std::string_view(*m.headers) : std::string_view("null");
+  if (with_offset) out += fmt::format(",\"offset\":{}", m.position);
+  out += '}';
+}
+
+// PollingEndpointOut {data, iterator, done}, or PollerV2PollOut {data, done} (with offsets) without iterator.
+std::string page_json(const FeedPage& page, std::optional<int64_t> iterator) {
+  std::string out = "{\"data\":[";
+  for (size_t i = 0; i < page.items.size(); ++i) {
+    if (i) out += ',';
+    append_message(out, page.items[i], !iterator);
+  }
+  out += ']';
+  if (iterator) out += ",\"iterator\":\"" + feed::encode_cursor(*iterator) + "\"";
+  out += page.done ? ",\"done\":true}" : ",\"done\":false}";
+  return out;
+}
+
+Response ok_json(const Request& req, std::string body) {
+  return make_response(req, Reply{http::status::ok, std::move(body)});
+}
+
+// Long-poll: how long a request may still be held.
+using Deadline = std::chrono::steady_clock::time_point;
+std::chrono::milliseconds left(Deadline deadline) {
+  // Rounded up: a request is never answered before its `wait` is over.
+  return std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+}
+
+// Holds the request until the application's log moves past `head`, the time is up, or the hub stops.
+// False: answer now (time up or shutting down).
+asio::awaitable<bool> hold(const ApiContext* ctx, std::string app_id, int64_t head, Deadline deadline,
+                           std::chrono::milliseconds cap = std::chrono::milliseconds::max()) {
+  if (!ctx->feed_hub) co_return false;
+  auto remaining = std::min(left(deadline), cap);
+  if (remaining <= std::chrono::milliseconds::zero()) co_return false;
+  auto wake = co_await ctx->feed_hub->wait(std::move(app_id), head, remaining);
+  if (wake == feed::FeedHub::Wake::kStopped) co_return false;
+  co_return left(deadline) > std::chrono::milliseconds::zero() || wake == feed::FeedHub::Wake::kAdvanced;
+}
+
+// ---- GET /app/{app}/poller/{sink}
+
+asio::awaitable<Response> poll(const ApiContext* ctx, const Request& req, std::string app_id,
+                               std::string sink_id) {
+  auto params = read_params(req, Route::kPoll);
+  if (!params) co_return fail(req, params.error());
+  const auto p = std::move(*params);
+  const Deadline deadline = std::chrono::steady_clock::now() + p.wait;
+  std::optional<int64_t> from;  // after the first read: where the next one continues
+  bool authorized = false;
+  for (;;) {
+    const int64_t head = ctx->store->feed_head();
+    auto fn = [app_id, sink_id, p, from, head](store::Tx& tx) -> Result<Step> {
+      auto sink = resolve_sink(tx, app_id, sink_id);
+      if (!sink) return sink.take_error();
+      auto start = tx.feed_start();
+      if (!start) return start.take_error();
+      int64_t after = 0;
+      if (from) {
+        after = std::max(*from, *start);  // pruned meanwhile: nothing older is left to read
+      } else if (p.iterator) {
+        auto pos = iterator_position(*p.iterator, *start, head);
+        if (!pos) return pos.take_error();
+        after = *pos;
+      } else if (p.after) {
+        auto pos = tx.feed_position_at(sink->app_id, *p.after);
+        if (!pos) return pos.take_error();
+        after = std::clamp(*pos, *start, std::max(*start, head));
+      } else {
+        after = *start;
+      }
+      auto page = read_after(tx, *sink, p, after, head);
+      if (!page) return page.take_error();
+      return Step{std::move(*sink), *start, after, std::move(*page), std::nullopt};
+    };
+    auto step = co_await store::read<Step>(*ctx->store, std::move(fn));
+    if (!step) co_return fail(req, step.error());
+    if (!authorized) {
+      if (auto st = authorize(ctx, req, step->sink.app_id, step->sink.endpoint_id); !st)
+        co_return fail(req, st.error());
+      authorized = true;
+    }
+    from = step->page.scanned_to;
+    if (!step->page.items.empty() || p.wait.count() == 0)
+      co_return ok_json(req, page_json(step->page, *from));
+    // Only rows the sink does not take so far: look further at once, while the time lasts.
+    if (!step->page.done && left(deadline) > std::chrono::milliseconds::zero()) continue;
+    std::string app = step->sink.app_id;
+    if (!co_await hold(ctx, std::move(app), head, deadline))
+      co_return ok_json(req, page_json(step->page, *from));
+  }
+}
+
+// ---- GET /app/{app}/poller/{sink}/consumer/{consumer}
+
+asio::awaitable<Response> consumer_poll(const ApiContext* ctx, const Request& req, std::string app_id,
+                                        std::string sink_id, std::string consumer_id) {
+  if (auto st = check_consumer_id(consumer_id); !st) co_return fail(req, st.error());
+  auto params = read_params(req, Route::kConsumerPoll);
+  if (!params) co_return fail(req, params.error());
+  const auto p = std::move(*params);
+  const Deadline deadline = std::chrono::steady_clock::now() + p.wait;
+  bool explicit_iterator = p.iterator.has_value();  // only for the first read
+  bool authorized = false;
+  int conflicts = 0;
+  for (;;) {
+    const int64_t head = ctx->store->feed_head();
+    auto fn = [app_id, sink_id, consumer_id, p, explicit_iterator, head](store::Tx& tx) -> Result<Step> {
+      auto sink = resolve_sink(tx, app_id, sink_id);
+      if (!sink) return sink.take_error();
+      auto start = tx.feed_start();
+      if (!start) return start.take_error();
+      auto consumer = find_consumer(tx, sink->app_id, sink->endpoint_id, consumer_id);
+      if (!consumer) return consumer.take_error();
+      int64_t after = *start;
+      if (explicit_iterator) {
+        auto pos = iterator_position(*p.iterator, *start, head);
+        if (!pos) return pos.take_error();
+        after = *pos;
+      } else if (*consumer) {
+        // A held position in the pruned part of the log continues where the log starts: an error would
+        // leave the consumer stuck until someone seeks it.
+        after = std::max((*consumer)->position, *start);
+      }
+      auto page = read_after(tx, *sink, p, after, head);
+      if (!page) return page.take_error();
+      return Step{std::move(*sink), *start, after, std::move(*page), std::move(*consumer)};
+    };
+    auto step = co_await store::read<Step>(*ctx->store, std::move(fn));
+    if (!step) co_return fail(req, step.error());
+    if (!authorized) {
+      if (auto st = authorize(ctx, req, step->sink.app_id, step->sink.endpoint_id); !st)
+        co_return fail(req, st.error());
+      authorized = true;
+    }
+    const int64_t to = step->page.scanned_to;
+    if (explicit_iterator || !step->consumer || step->consumer->position != to) {
+      const TimePoint now = ctx->clock->now();
+      auto put = [sink = step->sink, consumer_id, seen = step->consumer, explicit_iterator, to,
+                  now](store::Tx& tx) -> Result<bool> {
+        auto current = find_consumer(tx, sink.app_id, sink.endpoint_id, consumer_id);
+        if (!current) return current.take_error();
+        if (!explicit_iterator && !same_record(*current, seen)) return false;  // moved by another poll
+        FeedConsumer c = *current ? **current : FeedConsumer{};
+        c.app_id = sink.app_id;
+        c.endpoint_id = sink.endpoint_id;
+        c.consumer_id = consumer_id;
+        c.position = to;
+        c.updated_at = now;
+        if (auto st = tx.put_feed_consumer(c); !st) return st.take_error();
+        return true;
+      };
+      auto stored = co_await store::write<bool>(*ctx->store, std::move(put));
+      if (!stored) co_return fail(req, stored.error());
+      if (!*stored) {
+        if (++conflicts > kMaxConflicts)
+          co_return fail(req, Error::conflict("the consumer is being moved by other polls; try again"));
+        continue;  // read again from where the other poll left it
+      }
+      explicit_iterator = false;
+    }
+    if (!step->page.items.empty() || p.wait.count() == 0) co_return ok_json(req, page_json(step->page, to));
+    if (!step->page.done && left(deadline) > std::chrono::milliseconds::zero()) continue;
+    std::string app = step->sink.app_id;
+    if (!co_await hold(ctx, std::move(app), head, deadline))
+      co_return ok_json(req, page_json(step->page, to));
+  }
+}
+
+// ---- POST /app/{app}/poller/{sink}/consumer/{consumer}/seek {after}
+
+asio::awaitable<Response> consumer_seek(const ApiContext* ctx, const Request& req, std::string app_id,
+                                        std::string sink_id, std::string consumer_id) {
+  if (auto st = check_consumer_id(consumer_id); !st) co_return fail(req, st.error());
+  auto obj = parse_object(req.body());
+  if (!obj) co_return fail(req, obj.error());
+  FieldReader r(*obj);
+  auto after_text = r.req_string("after", FieldReader::Rule::kNonEmpty, 64);
+  std::optional<TimePoint> after;
+  if (!r.error()) {
+    after = parse_iso8601(after_text);
+    if (!after) r.fail("after", "must be an ISO 8601 date-time such as 2026-01-02T03:04:05Z");
+  }
+  if (r.error()) co_return fail(req, *r.error());
+  // Resolve and authorize before anything is written.
+  auto resolve = [app_id, sink_id](store::Tx& tx) { return resolve_sink(tx, app_id, sink_id); };
+  auto sink = co_await store::read<Sink>(*ctx->store, std::move(resolve));
+  if (!sink) co_return fail(req, sink.error());
+  if (auto st = authorize(ctx, req, sink->app_id, sink->endpoint_id); !st) co_return fail(req, st.error());
+  const int64_t head = ctx->store->feed_head();
+  const TimePoint now = ctx->clock->now();
+  WriteFn fn = [sink = *sink, consumer_id, after = *after, head, now](store::Tx& tx) -> Result<Reply> {
+    if (auto ep = tx.get_endpoint(sink.app_id, sink.endpoint_id); !ep) return ep.take_error();
+    auto start = tx.feed_start();
+    if (!start) return start.take_error();
+    auto pos = tx.feed_position_at(sink.app_id, after);
+    if (!pos) return pos.take_error();
+    const int64_t position = std::clamp(*pos, *start, std::max(*start, head));
+    auto current = find_consumer(tx, sink.app_id, sink.endpoint_id, consumer_id);
+    if (!current) return current.take_error();
+    FeedConsumer c = *current ? **current : FeedConsumer{};
+    c.app_id = sink.app_id;
+    c.endpoint_id = sink.endpoint_id;
+    c.consumer_id = consumer_id;
+    c.position = position;
+    c.leased_through = position;  // a seek drops any lease: what follows is handed out afresh
+    c.lease_until.reset();
+    c.updated_at = now;
+    if (auto st = tx.put_feed_consumer(c); !st) return st.take_error();
+    return Reply{http::status::ok, "{\"iterator\":\"" + feed::encode_cursor(position) + "\"}"};
+  };
+  auto response = co_await write_reply(ctx, req, std::move(fn));
+  co_return response;
+}
+
+// ---- GET /app/{app}/polling-endpoint/{sink}/consumer/{consumer}
+
+asio::awaitable<Response> leased_poll(const ApiContext* ctx, const Request& req, std::string app_id,
+                                      std::string sink_id, std::string consumer_id) {
+  if (auto st = check_consumer_id(consumer_id); !st) co_return fail(req, st.error());
+  auto params = read_params(req, Route::kLeasedPoll);
+  if (!params) co_return fail(req, params.error());
+  const auto p = std::move(*params);
+  const Deadline deadline = std::chrono::steady_clock::now() + p.wait;
+  bool authorized = false;
+  int conflicts = 0;
+  for (;;) {
+    const int64_t head = ctx->store->feed_head();
+    const TimePoint now = ctx->clock->now();
+    auto fn = [app_id, sink_id, consumer_id, p, head, now](store::Tx& tx) -> Result<Step> {
+      auto sink = resolve_sink(tx, app_id, sink_id);
+      if (!sink) return sink.take_error();
+      auto start = tx.feed_start();
+      if (!start) return start.take_error();
+      auto consumer = find_consumer(tx, sink->app_id, sink->endpoint_id, consumer_id);
+      if (!consumer) return consumer.take_error();
+      int64_t after = p.start_latest ? std::max(*start, head) : *start;  // a new consumer
+      if (const auto& c = *consumer) {
+        const bool live = c->lease_until && now < *c->lease_until;
+        after = std::max(live ? std::max(c->position, c->leased_through) : c->position, *start);
+      }
+      auto page = read_after(tx, *sink, p, after, head);
+      if (!page) return page.take_error();
+      return Step{std::move(*sink), *start, after, std::move(*page), std::move(*consumer)};
+    };
+    auto step = co_await store::read<Step>(*ctx->store, std::move(fn));
+    if (!step) co_return fail(req, step.error());
+    if (!authorized) {
+      if (auto st = authorize(ctx, req, step->sink.app_id, step->sink.endpoint_id); !st)
+        co_return fail(req, st.error());
+      authorized = true;
+    }
+    const auto& seen = step->consumer;
+    const int64_t to = step->page.scanned_to;
+    const bool live = seen && seen->lease_until && now < *seen->lease_until;
+    if (!seen || !step->page.items.empty() || to != step->from) {
+      // The record after this poll: a new consumer starts at `from`; handed-out messages are leased; rows
+      // passed over (not the sink's) move the lease's end, or, without a live lease, the position itself.
+      FeedConsumer c = seen ? *seen : FeedConsumer{};
+      c.app_id = step->sink.app_id;
+      c.endpoint_id = step->sink.endpoint_id;
+      c.consumer_id = consumer_id;
+      if (!seen) c.position = c.leased_through = step->from;
+      if (!step->page.items.empty()) {
+        c.leased_through = to;
+        c.lease_until = now + std::chrono::milliseconds(p.lease_ms);
+      } else if (live) {
+        c.leased_through = to;
+      } else {
+        c.position = c.leased_through = to;
+        c.lease_until.reset();
+      }
+      c.updated_at = now;
+      auto put = [seen, c](store::Tx& tx) -> Result<bool> {
+        auto current = find_consumer(tx, c.app_id, c.endpoint_id, c.consumer_id);
+        if (!current) return current.take_error();
+        if (!same_record(*current, seen)) return false;  // moved by another poll or a commit
+        if (auto st = tx.put_feed_consumer(c); !st) return st.take_error();
+        return true;
+      };
+      auto stored = co_await store::write<bool>(*ctx->store, std::move(put));
+      if (!stored) co_return fail(req, stored.error());
+      if (!*stored) {
+        if (++conflicts > kMaxConflicts)
+          co_return fail(req, Error::conflict("the consumer is being moved by other requests; try again"));
+        continue;
+      }
+    }
+    if (!step->page.items.empty() || p.wait.count() == 0)
+      co_return ok_json(req, page_json(step->page, std::nullopt));
+    if (!step->page.done && left(deadline) > std::chrono::milliseconds::zero()) continue;
+    // Held until the log moves; a lease running out meanwhile also ends the hold (its messages come back).
+    auto cap = std::chrono::milliseconds::max();
+    if (live && seen->leased_through > seen->position)
+      cap = std::chrono::duration_cast<std::chrono::milliseconds>(*seen->lease_until - now) +
+            std::chrono::milliseconds(1);
+    std::string app = step->sink.app_id;
+    if (!co_await hold(ctx, std::move(app), head, deadline, cap))
+      co_return ok_json(req, page_json(step->page, std::nullopt));
+  }
+}
+
+// ---- POST /app/{app}/polling-endpoint/{sink}/consumer/{consumer}/commit {offset}
+
+asio::awaitable<Response> commit(const ApiContext* ctx, const Request& req, std::string app_id,
+                                 std::string sink_id, std::string consumer_id) {
+  if (auto st = check_consumer_id(consumer_id); !st) co_return fail(req, st.error());
+  auto obj = parse_object(req.body());
+  if (!obj) co_return fail(req, obj.error());
+  FieldReader r(*obj);
+  if (!r.has("offset") || r.is_null("offset")) r.fail("offset", "field required");
+  auto offset = r.opt_int("offset", 0, INT64_MAX);
+  if (r.error()) co_return fail(req, *r.error());
+  auto resolve = [app_id, sink_id](store::Tx& tx) { return resolve_sink(tx, app_id, sink_id); };
+  auto sink = co_await store::read<Sink>(*ctx->store, std::move(resolve));
+  if (!sink) co_return fail(req, sink.error());
+  if (auto st = authorize(ctx, req, sink->app_id, sink->endpoint_id); !st) co_return fail(req, st.error());
+  const TimePoint now = ctx->clock->now();
+  WriteFn fn = [sink = *sink, consumer_id, offset = *offset, now](store::Tx& tx) -> Result<Reply> {
+    auto current = find_consumer(tx, sink.app_id, sink.endpoint_id, consumer_id);
+    if (!current) return current.take_error();
+    if (!*current) return Error::not_found("consumer not found: poll it first");
+    FeedConsumer c = **current;
+    if (offset > std::max(c.position, c.leased_through))
+      return Error::bad_request(fmt::format("offset {} was not handed out to this consumer (the last was {})",
+                                            offset, std::max(c.position, c.leased_through)));
+    if (offset > c.position) {  // committing what is already committed changes nothing
+      c.position = offset;
+      c.updated_at = now;
+      if (auto st = tx.put_feed_consumer(c); !st) return st.take_error();
+    }
+    return Reply{http::status::no_content, {}};
+  };
+  auto response = co_await write_reply(ctx, req, std::move(fn));
+  co_return response;
+}
+
+}  // namespace
+
+void add_poller_routes(Router& router, const ApiContext* ctx) {
+  using V = http::verb;
+  router.add(V::get, "/api/v1/app/{app_id}/poller/{sink_id}",
+             sink_reader(ctx, [ctx](const Request& req, const PathParams& p) {
+               return poll(ctx, req, p.get("app_id"), p.get("sink_id"));
+             }));
+  router.add(V::get, "/api/v1/app/{app_id}/poller/{sink_id}/consumer/{consumer_id}",
+             sink_reader(ctx, [ctx](const Request& req, const PathParams& p) {
+               return consumer_poll(ctx, req, p.get("app_id"), p.get("sink_id"), p.get("consumer_id"));
+             }));
+  router.add(V::post, "/api/v1/app/{app_id}/poller/{sink_id}/consumer/{consumer_id}/seek",
+             sink_reader(ctx, [ctx](const Request& req, const PathParams& p) {
+               return consumer_seek(ctx, req, p.get("app_id"), p.get("sink_id"), p.get("consumer_id"));
+             }));
+  router.add(V::get, "/api/v1/app/{app_id}/polling-endpoint/{sink_id}/consumer/{consumer_id}",
+             sink_reader(ctx, [ctx](const Request& req, const PathParams& p) {
+               return leased_poll(ctx, req, p.get("app_id"), p.get("sink_id"), p.get("consumer_id"));
+             }));
+  router.add(V::post, "/api/v1/app/{app_id}/polling-endpoint/{sink_id}/consumer/{consumer_id}/commit",
+             sink_reader(ctx, [ctx](const Request& req, const PathParams& p) {
+               return commit(ctx, req, p.get("app_id"), p.get("sink_id"), p.get("consumer_id"));
+             }));
+}
+
+}  // namespace hookwire::api::v1
