@@ -102,11 +102,10 @@ Janitor::Pass Janitor::run_once() {
     }
   }
 
-  if (pass.pruned > 0 || pass.expired_payloads > 0) {
-    spdlog::info("janitor: pruned {} messages older than {} days, expired {} payloads", pass.pruned,
-                 std::chrono::duration_cast<std::chrono::days>(options_.retention).count(),
-                 pass.expired_payloads);
-  }
+  if (pass.pruned > 0)
+    spdlog::info("janitor: pruned {} messages older than {} days", pass.pruned,
+                 std::chrono::duration_cast<std::chrono::days>(options_.retention).count());
+  if (pass.expired_payloads > 0) spdlog::info("janitor: expired {} payloads", pass.expired_payloads);
   return pass;
 }
 

@@ -10,6 +10,7 @@
 //    only (read-only), not every capability. ViewBase is always granted.
 // Each committed change is recorded in the TokenRegistry (ctx->tokens) before the answer is sent.
 #include <algorithm>
+#include <cctype>
 #include <memory>
 
 #include "api/v1/applications.h"
