@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/url/parse.hpp>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -72,19 +73,6 @@ Result<std::vector<store::ApiToken>> load_tokens(store::Store& store) {
   std::promise<Result<std::vector<store::ApiToken>>> listed;
   store.submit_read([&listed](store::Tx& tx) { listed.set_value(tx.list_tokens()); }, [] {});
   return listed.get_future().get();
-}
-
-// http://<the address the server listens on>; a wildcard address becomes localhost.
-std::string default_public_url(const boost::asio::ip::tcp::endpoint& ep) {
-  const auto address = ep.address();
-  std::string host = address.is_unspecified() ? "localhost" : address.to_string();
-  if (!address.is_unspecified() && address.is_v6()) host = "[" + host + "]";
-  return fmt::format("http://{}:{}", host, ep.port());
-}
-
-std::string trim_trailing_slashes(std::string url) {
-  while (!url.empty() && url.back() == '/') url.pop_back();
-  return url;
 }
 
 // Creates or updates the operational application (delivery/operational.h) and returns its id.
@@ -192,6 +180,11 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   const Clock& clock = options.clock ? *options.clock : SystemClock::instance();
   if (options.admin_token.empty()) return Error::internal("no admin token configured");
 
+  if (!options.public_url.empty()) {
+    auto base = public_base_url(options.public_url);
+    if (!base) return base.take_error();
+    options.public_url = std::move(*base);
+  }
   if (auto st = secure_data_dir(options.data_dir); !st) return st.take_error();
 
   auto lock = DataDirLock::acquire(options.data_dir);
@@ -355,8 +348,13 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
     return endpoint.take_error();
   }
   parts->endpoint = *endpoint;
-  parts->context.public_url =
-      options.public_url.empty() ? default_public_url(*endpoint) : trim_trailing_slashes(options.public_url);
+  if (options.public_url.empty()) {  // the address it listens on (its port known now)
+    const auto address = endpoint->address();
+    const std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+    options.public_url = fmt::format("http://{}:{}", host, endpoint->port());
+  }
+  parts->context.public_url = options.public_url;
+  parts->dispatcher->set_public_url(options.public_url);
   if (options.deliver) parts->dispatcher->start();
   parts->server->start();
   JanitorOptions janitor_options;
@@ -381,6 +379,19 @@ void App::stop() {
   parts_->dispatcher->stop();
   parts_->store->stop();
   parts_->lock.reset();
+}
+
+Result<std::string> public_base_url(std::string_view text) {
+  auto url = boost::urls::parse_absolute_uri(text);
+  if (!url || (url->scheme() != "http" && url->scheme() != "https") || !url->has_authority() ||
+      url->host().empty())
+    return Error::validation("--public-url", "must be an absolute http:// or https:// URL with a host");
+  if (url->has_userinfo()) return Error::validation("--public-url", "must not hold user info");
+  if (url->has_query() || url->has_fragment())
+    return Error::validation("--public-url", "must have no query and no fragment");
+  std::string base(text);
+  while (base.ends_with('/')) base.pop_back();
+  return base;
 }
 
 size_t raise_open_file_limit() {

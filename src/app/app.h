@@ -40,9 +40,6 @@ struct AppOptions {
   // Messages older than this many days are pruned (with their attempts and deliveries) by the janitor, in
   // small batches; 0: kept forever. Payloads with their own retention expire whatever this says.
   int retention_days = 30;
-  // Where clients reach this server, scheme://host[:port] (app-portal links); empty: http:// + the address
-  // the server listens on (a wildcard address as localhost).
-  std::string public_url;
   const Clock* clock = nullptr;  // default: the system clock
 
   // Delivery (the dispatcher).
@@ -58,6 +55,10 @@ struct AppOptions {
   // the stored key, or a generated one).
   std::string operational_webhook_url;
   std::optional<std::string> operational_webhook_secret;
+  // Where this server is reached from outside (--public-url): the base of the message URLs thin webhooks
+  // carry and of app-portal links. Empty: http://<the address it listens on>. Checked by start()
+  // (public_base_url).
+  std::string public_url;
 
   // Inbound sources declared in the config file: SourceIn JSON objects, each with a uid, created or replaced
   // (by uid) at start. Sources created through the API are left alone.
@@ -77,6 +78,10 @@ class App {
   explicit App(std::unique_ptr<Parts> parts);
   std::unique_ptr<Parts> parts_;
 };
+
+// `url` as the base of public URLs: an absolute http:// or https:// URL with a host, without user info, query
+// or fragment; returned without a trailing '/'. kValidation naming `--public-url` otherwise.
+Result<std::string> public_base_url(std::string_view url);
 
 // Raises this process's soft limit of open files (RLIMIT_NOFILE) to its hard limit, and returns the soft
 // limit now in force (SIZE_MAX when unlimited). Call once at start, before threads open descriptors.

@@ -35,6 +35,19 @@ TEST(FitConnectionCap, LowersTheCapToLeaveTheReserve) {
   EXPECT_EQ(fit_connection_cap(10'000, 40, 576), 1u);
 }
 
+TEST(PublicBaseUrl, TakesAnAbsoluteHttpUrlWithoutItsTrailingSlash) {
+  EXPECT_EQ(*public_base_url("https://hooks.example.com"), "https://hooks.example.com");
+  EXPECT_EQ(*public_base_url("https://hooks.example.com/"), "https://hooks.example.com");
+  EXPECT_EQ(*public_base_url("http://[::1]:8071/hookwire/"), "http://[::1]:8071/hookwire");
+  for (const char* bad :
+       {"", "hooks.example.com", "/api", "ftp://example.com", "https://", "https://u:p@example.com",
+        "https://example.com/?a=1", "https://example.com/#top", "https://exa mple.com"}) {
+    auto r = public_base_url(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().field, "--public-url") << bad;
+  }
+}
+
 using namespace std::chrono_literals;
 namespace http = api::http;
 

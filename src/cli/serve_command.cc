@@ -45,6 +45,7 @@ struct ServeFlags {
   int endpoint_disable_after_hours = 120;
   std::string operational_webhook_url;
   std::string operational_webhook_secret;
+  std::string public_url;
   std::string delivery = "on";
 };
 
@@ -111,6 +112,14 @@ int serve(const ServeFlags& flags) {
   options.operational_webhook_url = flags.operational_webhook_url;
   if (!flags.operational_webhook_secret.empty())
     options.operational_webhook_secret = flags.operational_webhook_secret;
+  if (!flags.public_url.empty()) {
+    auto base = app::public_base_url(flags.public_url);
+    if (!base) {
+      fmt::print(stderr, "hookwire: {}: {}\n", base.error().field, base.error().detail);
+      return 2;
+    }
+    options.public_url = std::move(*base);
+  }
   auto sources = read_config_sources(flags.config);
   if (!sources) {
     fmt::print(stderr, "hookwire: {}\n", sources.error().detail);
@@ -284,6 +293,10 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "whsec_ key that signs operational webhooks (default: generated once, readable through the "
                   "endpoint secret API of application hookwire-operational)")
       ->envname("HOOKWIRE_OPERATIONAL_WEBHOOK_SECRET");
+  cmd->add_option("--public-url", flags->public_url,
+                  "Where clients reach this server, e.g. https://hooks.example.com: the base of the message "
+                  "URLs thin webhooks carry (default: http://<the --listen address>)")
+      ->envname("HOOKWIRE_PUBLIC_URL");
   cmd->callback([flags, &exit_code] { exit_code = serve(*flags); });
 }
 

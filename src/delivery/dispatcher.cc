@@ -13,6 +13,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -39,6 +40,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       : store_(store),
         clock_(clock),
         options_(std::move(options)),
+        public_url_(options_.public_url),
         policy_(options_.retry, options_.random),
         limiters_(options_.limits),
         health_(options_.health),
@@ -64,6 +66,9 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     client_ = std::move(*client);
     return {};
   }
+
+  // Before start() (the thread then reads it).
+  void set_public_url(std::string url) { public_url_ = std::move(url); }
 
   void start() {
     thread_ = std::thread([self = shared_from_this()] {
@@ -132,9 +137,19 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         } else {
           // Anything claimed means there may be more behind it (the per-endpoint share held it back).
           maybe_more = !claimed->empty();
+          std::vector<store::Delivery> pull_only;
           for (auto& due : *claimed) {
+            // Owed to an endpoint made pull-only since (fan-out creates none for it): never sent, failed.
+            if (due.endpoint->pull_only) {
+              pull_only.push_back(std::move(due.delivery));
+              continue;
+            }
             ++in_flight_;
             asio::co_spawn(ioc_, attempt(std::move(due)), asio::detached);
+          }
+          if (!pull_only.empty()) {
+            ++putting_right_;
+            asio::co_spawn(ioc_, put_right(std::move(pull_only), {}, now), asio::detached);
           }
           if (in_flight_gauge_) in_flight_gauge_->set(static_cast<double>(in_flight_));
         }
@@ -254,6 +269,8 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       // The event type rides along (an extension: Svix sends none), so a service receiving an inbound
       // source's forwards can tell a GitHub `push` from an `issues` without the provider's headers.
       req.headers.emplace_back("x-hookwire-event-type", msg.event_type);
+      // A thin endpoint is sent where to fetch the message instead of its payload.
+      if (ep.thin) due.message.payload = thin_payload(msg, public_url_);
       for (auto& h : (*signer)->sign({msg.id, unix_seconds(started), msg.payload}))
         req.headers.emplace_back(std::move(h.name), std::move(h.value));
       req.body = std::move(due.message.payload);  // signed above; not needed after the request
@@ -660,6 +677,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   const Clock& clock_;
   LogThrottle log_throttle_{clock_};  // warnings a failing endpoint causes, per endpoint and kind
   const DispatcherOptions options_;
+  std::string public_url_;  // options_.public_url, or set_public_url()'s
   const RetryPolicy policy_;
   RateLimiters limiters_;
   const EndpointHealth health_;
@@ -712,8 +730,21 @@ Result<std::unique_ptr<Dispatcher>> Dispatcher::create(store::Store& store, cons
 
 Dispatcher::Dispatcher(std::shared_ptr<State> state) : state_(std::move(state)) {}
 Dispatcher::~Dispatcher() { stop(); }
+void Dispatcher::set_public_url(std::string url) { state_->set_public_url(std::move(url)); }
 void Dispatcher::start() { state_->start(); }
 void Dispatcher::wake() { state_->wake(); }
+
+std::string thin_payload(const store::Message& msg, std::string_view public_url) {
+  namespace json = boost::json;
+  std::string url;
+  url.reserve(public_url.size() + 64);
+  url.append(public_url).append("/api/v1/app/").append(msg.app_id).append("/msg/").append(msg.id);
+  return json::serialize(json::object{{"id", msg.id},
+                                      {"type", msg.event_type},
+                                      {"timestamp", format_iso8601(msg.created_at)},
+                                      {"url", std::move(url)}});
+}
+
 std::vector<int64_t> Dispatcher::leased_rows() const { return state_->leased_rows(); }
 void Dispatcher::stop() {
   if (state_) state_->stop();

@@ -59,6 +59,9 @@ struct DispatcherOptions {
   // The operational application (operational.h): when set, endpoint.disabled and message.attempt.* events
   // are written, as its messages, in the same write as the attempt that raised them.
   std::optional<std::string> operational_app_id;
+  // Where this server's API is reached from outside (--public-url, no trailing '/'): thin endpoints are sent
+  // `<public_url>/api/v1/app/{app}/msg/{msg}` as where to fetch each message (thin_payload).
+  std::string public_url;
   // Called on the dispatcher's thread after each attempt's record is durable (or failed to be written):
   // how tests and callers wait for an outcome instead of polling. Must not block.
   std::function<void(const store::Delivery& after, const store::Attempt& attempt)> on_recorded;
@@ -73,6 +76,8 @@ class Dispatcher {
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
 
+  // Sets DispatcherOptions::public_url; only before start() (the app learns its port once it listens).
+  void set_public_url(std::string url);
   void start();
   void wake();
   void stop();
@@ -85,5 +90,10 @@ class Dispatcher {
   explicit Dispatcher(std::shared_ptr<State> state);
   std::shared_ptr<State> state_;
 };
+
+// What a thin endpoint (Endpoint::thin) is sent instead of the payload, signed like any delivery:
+// {"id","type","timestamp","url"}, the message's id, event type and creation time, and
+// `<public_url>/api/v1/app/{app id}/msg/{msg id}`, where the receiver fetches the whole message.
+std::string thin_payload(const store::Message& msg, std::string_view public_url);
 
 }  // namespace hookwire::delivery

@@ -90,6 +90,7 @@ class DispatcherTest : public ::testing::TestWithParam<DispatcherOptions::Leases
     DispatcherOptions o;
     o.leases = GetParam();
     o.operational_app_id = operational_app_id_;
+    o.public_url = "https://hooks.example.test/base";
     o.limits = limits;
     o.http.guard = *UrlGuard::from_config({"127.0.0.0/8"}, false);
     o.http.total_timeout = http_timeout_;
@@ -765,6 +766,76 @@ TEST_P(DispatcherTest, AnAttemptWhoseApplicationWasDeletedMeanwhileDoesNotSpoilT
   auto attempts = read<store::Page<store::Attempt>>(
       [&](store::Tx& tx) { return *tx.list_attempts_by_message(app_.id, msg_.id, store::PageQuery{}); });
   EXPECT_EQ(attempts.items.size(), 1u);
+}
+
+TEST_P(DispatcherTest, AThinEndpointIsSentWhereToFetchTheMessageSignedLikeAnyDelivery) {
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::with(204, ""));
+  publish(receiver.url("/thin"));
+  ep_.thin = true;
+  ASSERT_TRUE(write([&](store::Tx& tx) { return tx.update_endpoint(ep_); }).ok());
+  start();
+  auto [d, a] = wait_recorded(1);
+  EXPECT_EQ(d.status, store::Delivery::kSuccess);
+  ASSERT_EQ(receiver.request_count(), 1u);
+  const auto req = receiver.requests().front();
+  EXPECT_EQ(req.body, R"({"id":")" + msg_.id + R"(","type":"invoice.paid","timestamp":")" +
+                          format_iso8601(msg_.created_at) +
+                          R"(","url":"https://hooks.example.test/base/api/v1/app/)" + app_.id + "/msg/" +
+                          msg_.id + R"("})");
+  EXPECT_EQ(req.header("webhook-id").value_or(""), msg_.id);
+  signing::Options vo;
+  vo.secrets = {kSecret};
+  auto verifier = signing::Verifier::create(vo);
+  ASSERT_TRUE(verifier.ok());
+  std::vector<signing::Header> headers;
+  for (const char* h : {"webhook-id", "webhook-timestamp", "webhook-signature"})
+    headers.push_back({h, std::string(req.header(h).value_or(""))});
+  auto result = verifier->verify(signing::lookup_in(headers), req.body, unix_seconds(clock_.now()));
+  EXPECT_TRUE(result.ok()) << result.message;
+  // The message itself is untouched: its payload is what the fetch returns.
+  auto stored = read<store::Message>([&](store::Tx& tx) { return *tx.get_message(app_.id, msg_.id); });
+  EXPECT_EQ(stored.payload, msg_.payload);
+}
+
+TEST_P(DispatcherTest, ADeliveryOwedToAnEndpointMadePullOnlySinceIsFailedUnsent) {
+  ScriptedReceiver sink, push;
+  sink.set_default(ScriptedResponse::with(200, ""));
+  push.set_default(ScriptedResponse::with(200, ""));
+  publish(sink.url("/sink"));  // fanned out while it pushed
+  const store::Endpoint other = add_endpoint(push.url("/push"));
+  ASSERT_TRUE(write([&](store::Tx& tx) -> Status {
+                return tx.insert_delivery(due_delivery(app_.id, msg_.id, other.id, clock_.now()));
+              }).ok());
+  ep_.pull_only = true;
+  ASSERT_TRUE(write([&](store::Tx& tx) { return tx.update_endpoint(ep_); }).ok());
+  start();
+  // Both were claimed in one pass; the pull-only one was put right in a write submitted before the other's
+  // attempt was sent, so it is committed once that attempt's record is.
+  auto [d, a] = wait_recorded(1);
+  EXPECT_EQ(a.endpoint_id, other.id);
+  EXPECT_EQ(push.request_count(), 1u);
+  EXPECT_EQ(sink.request_count(), 0u);
+  for (const auto& dl : deliveries()) {
+    if (dl.endpoint_id == ep_.id) {
+      EXPECT_EQ(dl.status, store::Delivery::kFailed);
+      EXPECT_EQ(dl.attempts, 0);
+    }
+  }
+  std::lock_guard lock(mu_);
+  EXPECT_EQ(recorded_.size(), 1u);  // no attempt logged for the sink
+}
+
+TEST(ThinPayload, NamesTheMessageAndWhereToFetchIt) {
+  store::Message m;
+  m.id = "msg_2";
+  m.app_id = "app_1";
+  m.event_type = "push/\"quoted\"";
+  m.payload = R"({"secret":1})";
+  m.created_at = from_unix_millis(1'700'000'000'123);
+  EXPECT_EQ(thin_payload(m, "http://127.0.0.1:8071"),
+            R"({"id":"msg_2","type":"push/\"quoted\"","timestamp":")" + format_iso8601(m.created_at) +
+                R"(","url":"http://127.0.0.1:8071/api/v1/app/app_1/msg/msg_2"})");
 }
 
 INSTANTIATE_TEST_SUITE_P(Leases, DispatcherTest,

@@ -41,7 +41,7 @@ Result<int> fan_out(store::Tx& tx, const store::Message& message, TimePoint now)
   auto endpoints = tx.list_enabled_endpoints(message.app_id);
   if (!endpoints.ok()) return endpoints.take_error();
   for (const auto& ep : *endpoints) {
-    if (!endpoint_matches(ep, message)) continue;
+    if (ep.pull_only || !endpoint_matches(ep, message)) continue;  // a sink is read, never pushed to
     if (auto st = tx.insert_delivery(due_delivery(message.app_id, message.id, ep.id, now)); !st.ok())
       return st.take_error();
     ++created;

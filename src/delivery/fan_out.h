@@ -16,8 +16,9 @@ bool endpoint_matches(const store::Endpoint& endpoint, const store::Message& mes
 store::Delivery due_delivery(const std::string& app_id, const std::string& msg_id,
                              const std::string& endpoint_id, TimePoint now);
 
-// Inserts one pending delivery, due at `now`, per matching endpoint of the message's application.
-// Returns how many were created.
+// Inserts one pending delivery, due at `now`, per matching endpoint of the message's application that is not
+// pull-only (Endpoint::pull_only: a sink read through the feed). Returns how many were created. Producers
+// call publish() (publish.h), which runs this.
 Result<int> fan_out(store::Tx& tx, const store::Message& message, TimePoint now);
 
 }  // namespace hookwire::delivery

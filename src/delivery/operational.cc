@@ -4,7 +4,7 @@
 
 #include "core/encoding.h"
 #include "core/ids.h"
-#include "delivery/fan_out.h"
+#include "delivery/publish.h"
 
 namespace hookwire::delivery {
 
@@ -59,8 +59,9 @@ Result<int> emit_operational(store::Tx& tx, std::string_view operational_app_id,
   msg.event_type = event.type;
   msg.payload = event.payload;
   msg.created_at = now;
-  if (auto st = tx.insert_message(msg); !st.ok()) return st.take_error();
-  return fan_out(tx, msg, now);
+  auto out = publish(tx, msg, std::chrono::seconds{0}, now);  // no idempotency key: always inserted
+  if (!out.ok()) return out.take_error();
+  return out->deliveries;
 }
 
 Result<std::string> ensure_operational_app(store::Tx& tx, const OperationalConfig& config, TimePoint now) {

@@ -50,8 +50,9 @@ OperationalEvent message_attempt_event(std::string_view type, const store::Appli
                                        const std::optional<std::string>& msg_event_id,
                                        const LastAttempt& last);
 
-// Stores `event` as a new message of the operational application `operational_app_id` and fans it out
-// (inside the caller's transaction). Returns how many deliveries were created.
+// Publishes `event` as a new message of the operational application `operational_app_id` (publish.h, inside
+// the caller's transaction: the dispatcher's attempt record, after which it looks for due work again).
+// Returns how many deliveries were created.
 Result<int> emit_operational(store::Tx& tx, std::string_view operational_app_id,
                              const OperationalEvent& event, TimePoint now);
 

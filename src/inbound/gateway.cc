@@ -13,9 +13,8 @@
 
 #include "core/ids.h"
 #include "core/names.h"
-#include "delivery/fan_out.h"
+#include "delivery/publish.h"
 #include "store/async.h"
-#include "store/message_keys.h"
 
 namespace hookwire::inbound {
 
@@ -169,12 +168,40 @@ bool present(const Extract& what, const signing::HeaderLookup& headers, const js
   return false;
 }
 
-// The result of the accept write.
-struct Kept {
-  std::string msg_id;
-  bool duplicate = false;
-  int deliveries = 0;
-};
+// The provider's headers an accepted event keeps (CompiledSource::kept_headers), as a JSON object of strings;
+// nullopt when none is present. A value is kept only if it is a valid field value and UTF-8 (JSON text must
+// be), never repaired. One allocation.
+std::optional<std::string> kept_headers_json(const std::vector<std::string>& names,
+                                             const signing::HeaderLookup& headers) {
+  std::optional<std::string> out;
+  for (const auto& name : names) {
+    const auto value = headers(name);
+    if (!value || !is_field_value(*value) || !is_utf8(*value)) continue;
+    if (!out) {
+      out.emplace();
+      out->reserve(256);
+      *out += '{';
+    } else {
+      *out += ',';
+    }
+    *out += '"';
+    *out += name;  // a lowercase field name: nothing to escape
+    *out += "\":\"";
+    for (char c : *value) {
+      if (c == '"' || c == '\\') {
+        *out += '\\';
+        *out += c;
+      } else if (c == '\t') {
+        *out += "\\t";
+      } else {
+        *out += c;
+      }
+    }
+    *out += '"';
+  }
+  if (out) *out += '}';
+  return out;
+}
 
 }  // namespace
 
@@ -506,15 +533,16 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   store::Message msg;
   msg.id = new_id(id_prefix::kMessage, now);
   msg.app_id = src.record.app_id;
-  const std::string msg_event_type = event_type;  // for the debug line
+  const std::string msg_id = msg.id, msg_event_type = event_type;  // for the answer and the debug line
   msg.event_type = std::move(event_type);
   msg.payload = std::string(payload);
   msg.created_at = now;
   // The deduplication key is the message's idempotency key in the source's own application (unique there):
   // store::insert_message_once keeps the first message with it for the TTL.
   if (!dedup_key.empty()) msg.idempotency_key = std::move(dedup_key);
-  std::function<Result<Kept>(store::Tx&)> fn = [msg = std::move(msg), now,
-                                                ttl = src.spec.dedup_ttl](store::Tx& tx) -> Result<Kept> {
+  msg.headers = kept_headers_json(src.kept_headers, in.headers);
+  std::function<Result<delivery::Published>(store::Tx&)> fn =
+      [msg = std::move(msg), now, ttl = src.spec.dedup_ttl](store::Tx& tx) -> Result<delivery::Published> {
     // The source may have been deleted (or its application, through the Svix API) since it was cached:
     // never keep a message nobody can reach.
     if (auto app = tx.get_application(msg.app_id); !app) {
@@ -522,29 +550,25 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
         return Error::not_found("this source was deleted, or its application was");
       return app.take_error();
     }
-    auto held = store::insert_message_once(tx, msg, ttl, now);
-    if (!held) return held.take_error();
-    if (*held) return Kept{(*held)->id, true, 0};  // a duplicate within the TTL
-    auto n = delivery::fan_out(tx, msg, now);
-    if (!n) return n.take_error();
-    return Kept{msg.id, false, *n};
+    return delivery::publish(tx, msg, ttl, now);  // a key held within the TTL: a duplicate
   };
-  auto kept = co_await store::write<Kept>(store_, std::move(fn));
+  auto kept = co_await store::write<delivery::Published>(store_, std::move(fn));
   if (!kept) {
     log_refusal(src.label, "not_kept", from_error(kept.error()).status, who(), kept.error().detail);
     co_return from_error(kept.error());
   }
-  if (kept->duplicate) {
+  if (kept->held) {
     counters.duplicates->inc();
-    spdlog::debug("inbound duplicate: source={} msg={} (kept before; nothing new)", src.label, kept->msg_id);
-    co_return Outcome{200,
-                      fmt::format(R"({{"id":"{}","duplicate":true}})", kept->msg_id)};  // ids need no escape
+    spdlog::debug("inbound duplicate: source={} msg={} (kept before; nothing new)", src.label,
+                  kept->held->id);
+    co_return Outcome{
+        200, fmt::format(R"({{"id":"{}","duplicate":true}})", kept->held->id)};  // ids need no escape
   }
   counters.accepted->inc();
   spdlog::debug("inbound event accepted: source={} app={} msg={} event_type={} deliveries={} client={}",
-                src.label, src.record.app_id, kept->msg_id, msg_event_type, kept->deliveries, who());
-  if (kept->deliveries > 0 && options_.on_deliveries_created) options_.on_deliveries_created();
-  co_return Outcome{202, fmt::format(R"({{"id":"{}"}})", kept->msg_id)};
+                src.label, src.record.app_id, msg_id, msg_event_type, kept->deliveries, who());
+  delivery::published(*kept, options_.on_deliveries_created);
+  co_return Outcome{202, fmt::format(R"({{"id":"{}"}})", msg_id)};
 }
 
 }  // namespace hookwire::inbound

@@ -556,5 +556,123 @@ TEST_F(GatewayTest, AFormBodyIsKeptAsAJsonObjectOfItsFields) {
   EXPECT_EQ(message_count(src.app_id), 1);
 }
 
+// The provider's own headers are kept with the message (Message::headers) from the verifier kind's
+// allowlist, so `hookwire listen` can pass them through; nothing else (credentials, cookies, anything not
+// listed), and no value that is not valid UTF-8.
+TEST_F(GatewayTest, TheProvidersHeadersAreKeptFromTheVerifiersAllowlist) {
+  auto src =
+      create(R"({"uid":"gh","verifier":"github","secrets":["It's a Secret to Everybody"],"pull":true})");
+  auto req = github("gh", "d-h1", R"({"zen":"x"})", "issues");
+  req.headers.push_back({"x-github-hook-id", "42"});
+  req.headers.push_back({"content-type", "application/json"});
+  req.headers.push_back({"user-agent", "GitHub-Hookshot/\"q\"\tv"});
+  req.headers.push_back({"authorization", "Bearer not-kept"});
+  req.headers.push_back({"cookie", "a=b"});
+  req.headers.push_back({"x-other", "1"});
+  auto kept = one(req);
+  ASSERT_EQ(kept.status, 202) << kept.body;
+  auto msg = read<store::Message>([&](store::Tx& tx) {
+    return tx.get_message(src.app_id, std::string(json::parse(kept.body).at("id").as_string()));
+  });
+  ASSERT_TRUE(msg.headers);
+  std::string signature;
+  for (const auto& h : req.headers)
+    if (h.name == "x-hub-signature-256") signature = h.value;
+  ASSERT_FALSE(signature.empty());
+  EXPECT_EQ(json::parse(*msg.headers), json::parse(R"({"content-type":"application/json",
+      "user-agent":"GitHub-Hookshot/\"q\"\tv","x-hub-signature-256":")" +
+                                                   signature + R"(",
+      "x-github-event":"issues","x-github-delivery":"d-h1","x-github-hook-id":"42"})"))
+      << *msg.headers;
+
+  // A value that is not UTF-8 (obs-text) is not kept, not repaired; the rest is.
+  auto odd = github("gh", "d-h2", "{}");
+  odd.headers.push_back({"user-agent", "caf\xe9"});
+  kept = one(odd);
+  ASSERT_EQ(kept.status, 202) << kept.body;
+  msg = read<store::Message>([&](store::Tx& tx) {
+    return tx.get_message(src.app_id, std::string(json::parse(kept.body).at("id").as_string()));
+  });
+  ASSERT_TRUE(msg.headers);
+  EXPECT_FALSE(json::parse(*msg.headers).as_object().contains("user-agent")) << *msg.headers;
+  EXPECT_TRUE(json::parse(*msg.headers).as_object().contains("x-github-delivery")) << *msg.headers;
+
+  // A static token's header is the secret itself: never kept. Nothing listed present: no headers at all.
+  auto tok =
+      create(R"({"uid":"tok","verifier":"static-token","secrets":["s3cret-token-value"],"pull":true})");
+  kept = one({"tok", {{"x-webhook-token", "s3cret-token-value"}}, "{}"});
+  ASSERT_EQ(kept.status, 202) << kept.body;
+  msg = read<store::Message>([&](store::Tx& tx) {
+    return tx.get_message(tok.app_id, std::string(json::parse(kept.body).at("id").as_string()));
+  });
+  EXPECT_FALSE(msg.headers) << *msg.headers;
+}
+
+// "pull": true gives the source's application a pull-only endpoint with uid `pull` (the sink its events are
+// read through): no deliveries for it, not listed as a destination; it follows the setting on replace.
+TEST_F(GatewayTest, APullSourceHasAPullSinkThatFollowsTheSetting) {
+  auto src = create(R"({"uid":"p","verifier":"none","pull":true})");
+  auto sink = [&] {
+    std::promise<Result<store::Endpoint>> p;
+    store_->submit_read([&](store::Tx& tx) { p.set_value(tx.get_endpoint(src.app_id, kPullSinkUid)); },
+                        [] {});
+    return p.get_future().get();
+  };
+  auto first = sink();
+  ASSERT_TRUE(first.ok()) << first.error().detail;
+  EXPECT_TRUE(first->pull_only);
+  EXPECT_FALSE(first->disabled);
+  auto kept = one({"p", {}, R"({"a":1})"});
+  ASSERT_EQ(kept.status, 202) << kept.body;
+  EXPECT_EQ(wakes_.load(), 0);  // nothing to push
+  auto msg_id = std::string(json::parse(kept.body).at("id").as_string());
+  EXPECT_TRUE(read<std::vector<store::Delivery>>([&](store::Tx& tx) {
+                return tx.list_deliveries_by_message(src.app_id, msg_id);
+              }).empty());
+  auto out = read<json::object>([&](store::Tx& tx) { return source_out(tx, src); });
+  EXPECT_TRUE(out.at("destinations").as_array().empty()) << json::serialize(out);
+  EXPECT_EQ(out.at("pull"), true);
+
+  auto replace = [&](std::string_view spec_json) {
+    auto spec = parse_source_spec(json::parse(spec_json).as_object(), 1 << 20);
+    ASSERT_TRUE(spec.ok()) << spec.error().detail;
+    std::promise<Status> done;
+    store_->submit_write(
+        [&, spec = *spec](store::Tx& tx) -> Status {
+          auto existing = tx.get_source("p");
+          if (!existing) return existing.error();
+          auto r = replace_source(tx, *existing, spec, clock_.now());
+          return r ? Status{} : Status(r.error());
+        },
+        [&](Status st) { done.set_value(st); });
+    ASSERT_TRUE(done.get_future().get().ok());
+  };
+  // The same setting keeps the same sink (its consumers' places are its).
+  replace(R"({"uid":"p","verifier":"none","pull":true,"destinations":["http://127.0.0.1:9/d"]})");
+  auto again = sink();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->id, first->id);
+  out = read<json::object>([&](store::Tx& tx) { return source_out(tx, src); });
+  ASSERT_EQ(out.at("destinations").as_array().size(), 1u) << json::serialize(out);
+  EXPECT_EQ(out.at("destinations").as_array()[0].at("url"), "http://127.0.0.1:9/d");
+
+  // pull false: the sink goes, the destination stays.
+  replace(R"({"uid":"p","verifier":"none","destinations":["http://127.0.0.1:9/d"]})");
+  auto gone = sink();
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, Errc::kNotFound);
+  kept = one({"p", {}, R"({"a":2})"});
+  ASSERT_EQ(kept.status, 202) << kept.body;
+  EXPECT_EQ(wakes_.load(), 1);
+
+  // pull true again: a sink again.
+  replace(R"({"uid":"p","verifier":"none","pull":true})");
+  auto back = sink();
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(back->pull_only);
+  out = read<json::object>([&](store::Tx& tx) { return source_out(tx, src); });
+  EXPECT_TRUE(out.at("destinations").as_array().empty()) << json::serialize(out);
+}
+
 }  // namespace
 }  // namespace hookwire::inbound

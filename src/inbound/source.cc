@@ -453,6 +453,37 @@ Result<SourceSpec> spec_from_config(const std::string& config) {
 
 json::object public_json(const SourceSpec& spec) { return spec_json(spec, false); }
 
+std::vector<std::string> kept_header_names(const SourceSpec& spec) {
+  std::vector<std::string> names{"content-type", "user-agent"};
+  auto add = [&names](std::initializer_list<const char*> more) {
+    names.insert(names.end(), more.begin(), more.end());
+  };
+  switch (spec.verifier) {
+    case VerifierType::kStandardWebhooks:
+    case VerifierType::kSvix:  // either header family is accepted by both
+      add({"webhook-id", "webhook-timestamp", "webhook-signature", "svix-id", "svix-timestamp",
+           "svix-signature"});
+      break;
+    case VerifierType::kStripe:
+      add({"stripe-signature"});
+      break;
+    case VerifierType::kGithub:
+      add({"x-hub-signature-256", "x-github-event", "x-github-delivery", "x-github-hook-id"});
+      break;
+    case VerifierType::kShopify:
+      add({"x-shopify-hmac-sha256", "x-shopify-topic", "x-shopify-webhook-id", "x-shopify-shop-domain"});
+      break;
+    case VerifierType::kGenericHmac:
+      for (const auto* h : {&spec.hmac.signature_header, &spec.hmac.timestamp_header, &spec.hmac.id_header})
+        if (!h->empty() && std::find(names.begin(), names.end(), *h) == names.end()) names.push_back(*h);
+      break;
+    case VerifierType::kStaticToken:  // its header is the secret: never kept
+    case VerifierType::kNone:
+      break;
+  }
+  return names;
+}
+
 Result<CompiledSource> compile(const store::Source& record) {
   auto spec = spec_from_config(record.config);
   if (!spec) return spec.take_error();
@@ -467,6 +498,7 @@ Result<CompiledSource> compile(const store::Source& record) {
   for (const auto& text : c.spec.trusted_proxies)
     if (auto cidr = delivery::Cidr::parse(text)) c.proxies.push_back(*cidr);
   c.label = record.uid.value_or(record.id);
+  c.kept_headers = kept_header_names(c.spec);
   return c;
 }
 

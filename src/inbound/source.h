@@ -99,6 +99,13 @@ std::optional<FieldKind> field_kind(std::string_view dotted_name);
 // Every SourceIn field by dotted name (what the OpenAPI document must describe).
 std::vector<std::string_view> source_field_names();
 
+// The request headers an accepted event keeps (Message::headers; lowercase names), so `hookwire listen` can
+// pass the provider's own headers through: Content-Type, User-Agent, and the verifier kind's signature,
+// timestamp, id and event headers (Stripe-Signature; X-Hub-Signature-256, X-GitHub-Event/-Delivery/-Hook-ID;
+// X-Shopify-Hmac-Sha256/-Topic/-Webhook-Id/-Shop-Domain; webhook-* and svix-* id/timestamp/signature;
+// generic-hmac's configured headers). Never a static token's header: that is the secret itself.
+std::vector<std::string> kept_header_names(const SourceSpec& spec);
+
 // A source ready to run requests against: its verifier built, its networks parsed.
 struct CompiledSource {
   store::Source record;
@@ -106,7 +113,8 @@ struct CompiledSource {
   std::optional<signing::Verifier> verifier;  // nullopt for "none"
   std::vector<delivery::Cidr> allowed;
   std::vector<delivery::Cidr> proxies;
-  std::string label;  // metrics label: uid, else id
+  std::string label;                      // metrics label: uid, else id
+  std::vector<std::string> kept_headers;  // kept_header_names(spec)
 };
 Result<CompiledSource> compile(const store::Source& record);
 

@@ -123,5 +123,29 @@ TEST(FieldKind, KnowsEveryField) {
   EXPECT_FALSE(field_kind("nope").has_value());
 }
 
+TEST(KeptHeaders, FollowTheVerifierKindAndNeverTheStaticToken) {
+  auto names = [](std::string_view spec) {
+    auto s = parse_source_spec(boost::json::parse(spec).as_object(), 1 << 20);
+    EXPECT_TRUE(s.ok()) << s.error().detail;
+    return kept_header_names(*s);
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(names(R"({"verifier":"stripe","secrets":["whsec_x"],"pull":true})"),
+            (V{"content-type", "user-agent", "stripe-signature"}));
+  EXPECT_EQ(names(R"({"verifier":"shopify","secrets":["k"],"pull":true})"),
+            (V{"content-type", "user-agent", "x-shopify-hmac-sha256", "x-shopify-topic",
+               "x-shopify-webhook-id", "x-shopify-shop-domain"}));
+  EXPECT_EQ(names(R"({"verifier":"generic-hmac","secrets":["k"],"pull":true,
+                      "hmac":{"signatureHeader":"X-Partner-Sig","idHeader":"X-Partner-Id"}})"),
+            (V{"content-type", "user-agent", "x-partner-sig", "x-webhook-timestamp", "x-partner-id"}));
+  EXPECT_EQ(names(R"({"verifier":"static-token","secrets":["k"],"pull":true,"tokenHeader":"X-Token"})"),
+            (V{"content-type", "user-agent"}));
+  const auto sw =
+      names(R"({"verifier":"svix","secrets":["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],"pull":true})");
+  EXPECT_EQ(sw.size(), 8u);
+  EXPECT_NE(std::find(sw.begin(), sw.end(), "svix-signature"), sw.end());
+  EXPECT_NE(std::find(sw.begin(), sw.end(), "webhook-signature"), sw.end());
+}
+
 }  // namespace
 }  // namespace hookwire::inbound

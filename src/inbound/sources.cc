@@ -50,6 +50,28 @@ Status add_destinations(store::Tx& tx, const store::Source& src, const std::vect
   return {};
 }
 
+// The pull sink: an endpoint of the source's application with uid `pull`, pull-only, present exactly when
+// the source has "pull": true. Its URL is never called (pull-only); `.invalid` names no host (RFC 2606).
+Status reconcile_pull_sink(store::Tx& tx, const store::Source& src, bool pull, TimePoint now) {
+  auto sink = tx.get_endpoint(src.app_id, kPullSinkUid);
+  if (!sink && sink.error().code != Errc::kNotFound) return sink.take_error();
+  if (!pull) {
+    if (sink && sink->pull_only) return tx.delete_endpoint(src.app_id, sink->id);
+    return {};
+  }
+  if (sink) {
+    if (sink->pull_only) return {};  // kept as it is (its consumers' places are its)
+    sink->pull_only = true;          // made with the endpoint API: pull is asked for, so it becomes the sink
+    sink->updated_at = now;
+    return tx.update_endpoint(*sink);
+  }
+  store::Endpoint ep = new_destination(src, "https://pull.invalid/", now);
+  ep.uid = std::string(kPullSinkUid);
+  ep.description = "pull sink of inbound source " + src.uid.value_or(src.id);
+  ep.pull_only = true;
+  return tx.insert_endpoint(ep);
+}
+
 }  // namespace
 
 Result<store::Source> create_source(store::Tx& tx, const SourceSpec& spec, TimePoint now) {
@@ -72,6 +94,7 @@ Result<store::Source> create_source(store::Tx& tx, const SourceSpec& spec, TimeP
   if (auto st = tx.insert_source(src); !st) return st.take_error();
   if (auto st = tx.insert_application(app); !st) return st.take_error();
   if (auto st = add_destinations(tx, src, spec.destinations, {}, now); !st) return st.take_error();
+  if (auto st = reconcile_pull_sink(tx, src, spec.pull, now); !st) return st.take_error();
   return src;
 }
 
@@ -86,6 +109,7 @@ Result<store::Source> replace_source(store::Tx& tx, store::Source existing, cons
   if (!endpoints) return endpoints.take_error();
   std::vector<store::Endpoint> kept;
   for (auto& ep : *endpoints) {
+    if (ep.pull_only) continue;  // a sink, not a destination: the pull sink is reconciled below
     if (std::find(spec.destinations.begin(), spec.destinations.end(), ep.url) == spec.destinations.end()) {
       if (auto st = tx.delete_endpoint(existing.app_id, ep.id); !st) return st.take_error();
     } else {
@@ -94,6 +118,7 @@ Result<store::Source> replace_source(store::Tx& tx, store::Source existing, cons
   }
   if (auto st = add_destinations(tx, existing, spec.destinations, std::move(kept), now); !st)
     return st.take_error();
+  if (auto st = reconcile_pull_sink(tx, existing, spec.pull, now); !st) return st.take_error();
   return existing;
 }
 
@@ -130,6 +155,7 @@ Result<json::object> source_out(store::Tx& tx, const store::Source& record) {
   if (!endpoints) return endpoints.take_error();
   json::array destinations;
   for (const auto& ep : *endpoints) {
+    if (ep.pull_only) continue;  // sinks are read, not forwarded to (the pull sink: uid "pull")
     json::object d{{"endpointId", ep.id}, {"url", ep.url}, {"disabled", ep.disabled}};
     d["secret"] = ep.secrets.empty() ? std::string() : ep.secrets.front().key;
     destinations.push_back(std::move(d));

@@ -14,16 +14,22 @@
 
 namespace hookwire::inbound {
 
+// The uid of the pull sink of a source with "pull": true: a pull-only endpoint of the source's application,
+// so `GET /api/v1/app/{appId}/poller/pull` reads the source's events. Created and deleted with the setting.
+inline constexpr std::string_view kPullSinkUid = "pull";
+
 // A new source: its application ("inbound source <uid or id>"), one endpoint per destination (each with a
-// fresh whsec_ secret: hookwire re-signs what it forwards with its own Standard Webhooks signature), and the
-// source record. kConflict if the uid is taken.
+// fresh whsec_ secret: hookwire re-signs what it forwards with its own Standard Webhooks signature), the pull
+// sink if spec.pull (kPullSinkUid), and the source record. kConflict if the uid is taken.
 Result<store::Source> create_source(store::Tx& tx, const SourceSpec& spec, TimePoint now);
 
 // Replaces the source's settings (PUT, or a config-file source at start): the config is replaced, and the
 // uid too unless the spec has none (then it is kept),
 // the revision goes up; destinations are reconciled with the application's endpoints by URL: missing URLs
 // get a new endpoint, endpoints whose URL is no longer listed are deleted, the others (and their secrets)
-// are kept. Endpoints added with the Svix endpoint API are destinations too, until a replace drops them.
+// are kept. Endpoints added with the Svix endpoint API are destinations too, until a replace drops them;
+// pull-only endpoints are sinks, not destinations, and are left alone, but for the pull sink, which exists
+// exactly when spec.pull is true (an endpoint with its uid is made pull-only then).
 Result<store::Source> replace_source(store::Tx& tx, store::Source existing, const SourceSpec& spec,
                                      TimePoint now);
 
@@ -34,8 +40,8 @@ Result<store::Source> upsert_source(store::Tx& tx, const SourceSpec& spec, TimeP
 Status delete_source(store::Tx& tx, std::string_view id_or_uid);
 
 // SourceOut: id, uid, appId, the public spec, createdAt/updatedAt, and "destinations": one
-// {"endpointId","url","secret"} per endpoint of the application — the secret is the whsec_ key that the
-// internal service verifies hookwire's signature with.
+// {"endpointId","url","secret"} per endpoint of the application that is not pull-only — the secret is the
+// whsec_ key that the internal service verifies hookwire's signature with.
 Result<boost::json::object> source_out(store::Tx& tx, const store::Source& record);
 
 }  // namespace hookwire::inbound

@@ -83,6 +83,7 @@ struct EndpointFields {
   std::optional<std::string> url, description, uid, metadata, secret;
   std::optional<int64_t> rate_limit;
   std::optional<bool> disabled;
+  std::optional<bool> pull_only, thin;  // hookwire extensions (Endpoint::pull_only, Endpoint::thin)
   std::optional<std::vector<std::string>> event_types, channels;
   std::optional<std::vector<std::pair<std::string, std::string>>> headers;
   bool clear_uid = false, clear_rate = false, clear_event_types = false, clear_channels = false;
@@ -107,6 +108,11 @@ Result<EndpointFields> read_endpoint(const json::object& obj, Shape shape, const
   f.rate_limit = r.opt_int(rate_name, shape == Shape::kPatch ? 0 : 1, 1'000'000);
   f.clear_rate = shape == Shape::kPatch && r.is_null(rate_name);
   f.disabled = r.opt_bool("disabled");
+  // Hookwire extensions (the svix SDKs ignore fields they do not know): a pull-only endpoint is a sink read
+  // through the feed and never pushed to (its url is kept, and checked, but never called); a thin one is
+  // pushed only where to fetch each message.
+  f.pull_only = r.opt_bool("pullOnly");
+  f.thin = r.opt_bool("thin");
   const char* types_name = r.has("eventTypes") ? "eventTypes" : "filterTypes";
   f.event_types = r.opt_string_array(types_name, FieldReader::Rule::kToken, 1000);
   if (f.event_types && f.event_types->empty())
@@ -143,6 +149,8 @@ void apply(Endpoint& ep, const EndpointFields& f, Shape shape) {
     ep.uid = f.uid;
     ep.rate_limit = f.rate_limit;
     ep.disabled = f.disabled.value_or(false);
+    ep.pull_only = f.pull_only.value_or(false);
+    ep.thin = f.thin.value_or(false);
     ep.event_types = f.event_types;
     ep.channels = f.channels;
     ep.metadata = f.metadata.value_or("{}");
@@ -155,6 +163,8 @@ void apply(Endpoint& ep, const EndpointFields& f, Shape shape) {
   if (f.rate_limit) ep.rate_limit = *f.rate_limit == 0 ? std::nullopt : f.rate_limit;
   if (f.clear_rate) ep.rate_limit.reset();
   if (f.disabled) ep.disabled = *f.disabled;
+  if (f.pull_only) ep.pull_only = *f.pull_only;
+  if (f.thin) ep.thin = *f.thin;
   if (f.event_types) ep.event_types = f.event_types;
   if (f.clear_event_types) ep.event_types.reset();
   if (f.channels) ep.channels = f.channels;
@@ -451,6 +461,8 @@ asio::awaitable<Response> send_example(const ApiContext* ctx, const Request& req
     auto ep = find_endpoint(tx, caller, app_id, ep_id);
     if (!ep) return ep.take_error();
     if (ep->disabled) return Error::conflict("the endpoint is disabled: enable it before sending to it");
+    if (ep->pull_only)
+      return Error::conflict("the endpoint is pull-only: it is read through the feed, never sent to");
     auto payload = example_payload(tx, event_type, index);
     if (!payload) return payload.take_error();
     store::Message msg;

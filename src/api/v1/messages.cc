@@ -5,9 +5,8 @@
 #include "api/v1/routes.h"
 #include "api/v1/serialize.h"
 #include "core/ids.h"
-#include "delivery/fan_out.h"
+#include "delivery/publish.h"
 #include "store/async.h"
-#include "store/message_keys.h"
 
 namespace hookwire::api::v1 {
 
@@ -19,6 +18,8 @@ namespace {
 struct MessageFields {
   Message msg;  // id and app_id filled in the transaction
   std::optional<ApplicationFields> application;
+  // payloadRetentionPeriod / payloadRetentionHours: the payload is deleted this long after creation.
+  std::optional<std::chrono::hours> payload_retention;
 };
 
 Result<MessageFields> read_message(std::string_view body) {
@@ -32,8 +33,13 @@ Result<MessageFields> read_message(std::string_view body) {
   f.msg.event_type = r.req_string("eventType", FieldReader::Rule::kToken, 256);
   f.msg.event_id = r.opt_string("eventId", FieldReader::Rule::kToken, 256);
   f.msg.channels = r.opt_string_array("channels", FieldReader::Rule::kToken, 5);
-  r.opt_int("payloadRetentionPeriod", 5, 90);
-  r.opt_int("payloadRetentionHours", 1, 90 * 24);
+  // Svix's bounds; the two are mutually exclusive. Without either the payload is kept as long as the message.
+  const auto days = r.opt_int("payloadRetentionPeriod", 1, 90);
+  const auto hours = r.opt_int("payloadRetentionHours", 1, 90 * 24);
+  if (days && hours)
+    r.fail("payloadRetentionHours", "must not be given with payloadRetentionPeriod (one or the other)");
+  if (days) f.payload_retention = std::chrono::hours{*days * 24};
+  if (hours) f.payload_retention = std::chrono::hours{*hours};
   auto payload = obj->find("payload");
   if (payload == obj->end() || payload->value().is_null()) {
     r.fail("payload", "field required");
@@ -58,6 +64,7 @@ Result<MessageFields> read_message(std::string_view body) {
   if (!raw || raw->size() < 2 || raw->front() != '{' || raw->back() != '}')
     return Error::bad_request("body.payload: the payload object could not be read as sent");
   f.msg.payload = std::string(*raw);
+  if (f.payload_retention) f.msg.payload_expires_at = f.msg.created_at + *f.payload_retention;
   return f;
 }
 
@@ -76,20 +83,22 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
   const TimePoint now = ctx->clock->now();
   fields->msg.id = new_id(id_prefix::kMessage, now);
   fields->msg.created_at = now;
+  if (fields->payload_retention) fields->msg.payload_expires_at = now + *fields->payload_retention;
   if (*key) {
     fields->msg.idempotency_key = std::move((*key)->key);
     fields->msg.request_hash = std::move((*key)->request_hash);
   }
   // The answer does not depend on the transaction: build it here, not in the writer everyone waits for.
   std::string body = message_json(fields->msg, *with_content);
-  // Whether fan-out created any delivery (set by the function's last run): only then is the dispatcher woken.
-  auto created = std::make_shared<bool>(false);
-  // The function's value: nullopt when it created the message, or the replayed answer of a used key.
-  using Replay = std::optional<std::string>;
-  std::function<Result<Replay>(store::Tx&)> fn =
-      [f = std::move(*fields), app_id, now, created, ttl = ctx->idempotency_ttl,
-       with_content = *with_content](store::Tx& tx) mutable -> Result<Replay> {
-    *created = false;
+  // The function's value: the replayed answer of a used key (nullopt when it published the message), and
+  // the deliveries it created (for the wake-up once durable).
+  struct Created {
+    std::optional<std::string> replay;
+    delivery::Published published;
+  };
+  std::function<Result<Created>(store::Tx&)> fn =
+      [f = std::move(*fields), app_id, now, ttl = ctx->idempotency_ttl,
+       with_content = *with_content](store::Tx& tx) mutable -> Result<Created> {
     auto app = tx.get_application(app_id);
     if (!app) {
       // MessageIn.application: create the application on first use, with the path's id as its uid.
@@ -101,27 +110,25 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
       if (auto st = tx.insert_application(*app); !st) return st.take_error();
     }
     f.msg.app_id = app->id;
-    auto held = store::insert_message_once(tx, f.msg, ttl, now);
-    if (!held) {
-      if (held.error().code != Errc::kConflict) return held.take_error();
+    auto published = delivery::publish(tx, f.msg, ttl, now);
+    if (!published) {
+      if (published.error().code != Errc::kConflict) return published.take_error();
       return Error::conflict("a message with eventId \"" + f.msg.event_id.value_or("") + "\" already exists");
     }
-    if (*held) {  // the key's message, within the TTL: replay it, if this is the same request
-      if ((*held)->request_hash != f.msg.request_hash)
+    if (const auto& held = published->held) {  // the key's message, within the TTL: replay it, if this is
+                                               // the same request
+      if (held->request_hash != f.msg.request_hash)
         return Error::validation("header.idempotency-key",
                                  "this idempotency key was already used with a different request");
-      return Replay{message_json(**held, with_content)};
+      return Created{message_json(*held, with_content), {}};
     }
-    // Fan-out in the same transaction: the message is never durable without its deliveries.
-    auto n = delivery::fan_out(tx, f.msg, now);
-    if (!n) return n.take_error();
-    *created = *n > 0;
-    return Replay{};
+    return Created{std::nullopt, std::move(*published)};
   };
-  auto result = co_await store::write<Replay>(*ctx->store, std::move(fn));
+  auto result = co_await store::write<Created>(*ctx->store, std::move(fn));
   if (!result) co_return error_response(result.error(), req.version(), req.keep_alive());
-  if (*result) co_return replayed_response(req, Reply{http::status::accepted, std::move(**result)});
-  if (*created && ctx->on_deliveries_created) ctx->on_deliveries_created();
+  if (result->replay)
+    co_return replayed_response(req, Reply{http::status::accepted, std::move(*result->replay)});
+  delivery::published(result->published, ctx->on_deliveries_created);
   co_return make_response(req, Reply{http::status::accepted, std::move(body)});
 }
 

@@ -2,6 +2,7 @@
 // `idempotency-key` rules (replay, conflict, expiry, scope), which message creation keeps in the message row.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/json.hpp>
 #include <future>
 
@@ -213,6 +214,142 @@ TEST_F(MessageCreateTest, APayloadUnderAnEscapedKeyIsStoredAsValidated) {
 
   auto not_object = post("/api/v1/app/app-a/msg", R"({"eventType":"a.b","pay\u006coad":{},"payload":"s"})");
   EXPECT_EQ(not_object.result_int(), 422) << not_object.body();
+}
+
+// payloadRetentionHours: once the janitor's expire_payloads has run past that time, the message is still
+// listed and fetched, its payload shown as Svix shows a gone one; a message without it keeps its payload.
+// Expunged payloads read the same (one rule, serialize.h payload_json).
+TEST_F(MessageCreateTest, APayloadPastItsRetentionReadsExpiredLikeAnExpungedOne) {
+  auto kept = post("/api/v1/app/app-a/msg", kBody1);
+  auto brief =
+      post("/api/v1/app/app-a/msg", R"({"eventType":"a.b","payload":{"n":3},"payloadRetentionHours":1})");
+  auto expunged = post("/api/v1/app/app-a/msg", kBody2);
+  ASSERT_EQ(kept.result_int(), 202) << kept.body();
+  ASSERT_EQ(brief.result_int(), 202) << brief.body();
+  ASSERT_EQ(expunged.result_int(), 202) << expunged.body();
+  EXPECT_EQ(boost::json::parse(brief.body()).at("payload"), boost::json::parse(R"({"n":3})"));
+  EXPECT_EQ(post("/api/v1/app/app-a/msg", R"({"eventType":"a.b","payload":{},"payloadRetentionPeriod":91})")
+                .result_int(),
+            422);
+
+  auto expire = [this](TimePoint now) {
+    std::promise<Result<int>> done;
+    store_->submit_write(
+        [&done, now](store::Tx& tx) -> Status {
+          auto n = tx.expire_payloads(now, 500);
+          done.set_value(n);
+          return n.ok() ? Status{} : Status(n.error());
+        },
+        [](Status) {});
+    return done.get_future().get();
+  };
+  auto n = expire(clock_.now() + 59min);
+  ASSERT_TRUE(n.ok()) << n.error().detail;
+  EXPECT_EQ(*n, 0);  // not yet
+  n = expire(clock_.now() + 1h);
+  ASSERT_TRUE(n.ok()) << n.error().detail;
+  EXPECT_EQ(*n, 1);
+  auto del = client_->request(http::verb::delete_, "/api/v1/app/app-a/msg/" + id_of(expunged) + "/content",
+                              {}, {{"authorization", "Bearer t"}});
+  ASSERT_EQ(del.result_int(), 204) << del.body();
+
+  const auto expired = boost::json::parse(R"({"expired":true})");
+  auto get = [this](const std::string& id) {
+    auto res =
+        client_->request(http::verb::get, "/api/v1/app/app-a/msg/" + id, {}, {{"authorization", "Bearer t"}});
+    EXPECT_EQ(res.result_int(), 200) << res.body();
+    return boost::json::parse(res.body()).at("payload");
+  };
+  EXPECT_EQ(get(id_of(kept)), boost::json::parse(R"({"n":1})"));
+  EXPECT_EQ(get(id_of(brief)), expired);
+  EXPECT_EQ(get(id_of(expunged)), expired);
+  auto list = client_->request(http::verb::get, "/api/v1/app/app-a/msg", {}, {{"authorization", "Bearer t"}});
+  ASSERT_EQ(list.result_int(), 200) << list.body();
+  int gone = 0;
+  const auto listed =
+      boost::json::parse(list.body());  // named: a range-for over a temporary's member dangles
+  for (const auto& item : listed.at("data").as_array())
+    if (item.at("payload") == expired) ++gone;
+  EXPECT_EQ(gone, 2) << list.body();
+}
+
+// Endpoints as sinks: pullOnly and thin are read, shown, patched and validated; fan-out skips a pull-only
+// endpoint (and the dispatcher is woken only when a delivery was created); nothing pushes to one.
+TEST_F(MessageCreateTest, APullOnlyEndpointGetsNoDeliveriesAndIsNeverSentTo) {
+  std::atomic<int> wakes{0};
+  ctx_.on_deliveries_created = [&wakes] { ++wakes; };
+  auto sink = post("/api/v1/app/app-a/endpoint",
+                   R"({"url":"https://example.com/sink","uid":"sink","pullOnly":true})");
+  ASSERT_EQ(sink.result_int(), 201) << sink.body();
+  auto out = boost::json::parse(sink.body()).as_object();
+  EXPECT_EQ(out.at("pullOnly"), true);
+  EXPECT_EQ(out.at("thin"), false);
+  EXPECT_EQ(out.at("url"), "https://example.com/sink");
+
+  auto only_sink = post("/api/v1/app/app-a/msg", kBody1);
+  ASSERT_EQ(only_sink.result_int(), 202) << only_sink.body();
+  EXPECT_EQ(wakes.load(), 0);
+
+  auto push = post("/api/v1/app/app-a/endpoint", R"({"url":"https://example.com/push","thin":true})");
+  ASSERT_EQ(push.result_int(), 201) << push.body();
+  const std::string push_id(boost::json::parse(push.body()).at("id").as_string());
+  EXPECT_EQ(boost::json::parse(push.body()).at("thin"), true);
+  auto both = post("/api/v1/app/app-a/msg", kBody2);
+  ASSERT_EQ(both.result_int(), 202) << both.body();
+  EXPECT_EQ(wakes.load(), 1);
+
+  auto deliveries = [this](const std::string& msg_id) {
+    std::promise<std::vector<store::Delivery>> p;
+    store_->submit_read(
+        [&](store::Tx& tx) {
+          auto app = tx.get_application("app-a");
+          p.set_value(*tx.list_deliveries_by_message(app->id, msg_id));
+        },
+        [] {});
+    return p.get_future().get();
+  };
+  EXPECT_TRUE(deliveries(id_of(only_sink)).empty());
+  auto ds = deliveries(id_of(both));
+  ASSERT_EQ(ds.size(), 1u);
+  EXPECT_EQ(ds[0].endpoint_id, push_id);
+
+  auto request = [this](http::verb verb, const std::string& target, std::string body) {
+    return client_->request(verb, target, std::move(body),
+                            {{"authorization", "Bearer t"}, {"content-type", "application/json"}});
+  };
+  // Never pushed to: resend, recover and send-example are refused (409).
+  EXPECT_EQ(request(http::verb::post, "/api/v1/app/app-a/msg/" + id_of(both) + "/endpoint/sink/resend", "")
+                .result_int(),
+            409);
+  EXPECT_EQ(request(http::verb::post, "/api/v1/app/app-a/endpoint/sink/recover",
+                    R"({"since":"2020-01-01T00:00:00Z"})")
+                .result_int(),
+            409);
+  EXPECT_EQ(request(http::verb::post, "/api/v1/app/app-a/endpoint/sink/send-example",
+                    R"({"eventType":"svix.ping"})")
+                .result_int(),
+            409);
+
+  // PATCH changes only what it names; a non-boolean is a 422 that changes nothing.
+  auto patched = request(http::verb::patch, "/api/v1/app/app-a/endpoint/sink", R"({"thin":true})");
+  ASSERT_EQ(patched.result_int(), 200) << patched.body();
+  EXPECT_EQ(boost::json::parse(patched.body()).at("pullOnly"), true);
+  EXPECT_EQ(boost::json::parse(patched.body()).at("thin"), true);
+  auto bad = request(http::verb::patch, "/api/v1/app/app-a/endpoint/sink", R"({"pullOnly":"false"})");
+  EXPECT_EQ(bad.result_int(), 422) << bad.body();
+  EXPECT_NE(bad.body().find("pullOnly"), std::string::npos) << bad.body();
+  auto got = request(http::verb::get, "/api/v1/app/app-a/endpoint/sink", "");
+  ASSERT_EQ(got.result_int(), 200) << got.body();
+  EXPECT_EQ(boost::json::parse(got.body()).at("pullOnly"), true);
+  // PUT replaces: omitted, the extensions are off again, and the endpoint pushes.
+  auto put =
+      request(http::verb::put, "/api/v1/app/app-a/endpoint/sink", R"({"url":"https://example.com/sink"})");
+  ASSERT_EQ(put.result_int(), 200) << put.body();
+  EXPECT_EQ(boost::json::parse(put.body()).at("pullOnly"), false);
+  EXPECT_EQ(boost::json::parse(put.body()).at("thin"), false);
+  auto third = post("/api/v1/app/app-a/msg", kBody1);
+  ASSERT_EQ(third.result_int(), 202) << third.body();
+  EXPECT_EQ(deliveries(id_of(third)).size(), 2u);
 }
 
 }  // namespace

@@ -13,6 +13,9 @@ namespace {
 
 // Resend and recover refuse a disabled endpoint (409): the dispatcher would only mark the deliveries failed.
 constexpr const char* kDisabledEndpoint = "the endpoint is disabled: enable it first";
+// And a pull-only one (a sink, read through the feed): it is never pushed to.
+constexpr const char* kPullOnlyEndpoint =
+    "the endpoint is pull-only: it is read through the feed, never sent to";
 
 // POST /app/{app}/msg/{msg}/endpoint/{ep}/resend: a new delivery of the message to the endpoint, due now,
 // with a fresh retry schedule (whatever became of the earlier ones); its first attempt is logged as manual.
@@ -30,6 +33,7 @@ asio::awaitable<Response> resend(const ApiContext* ctx, const Request& req, std:
     auto ep = tx.get_endpoint(app->id, ep_id);
     if (!ep) return ep.take_error();
     if (ep->disabled) return Error::conflict(kDisabledEndpoint);
+    if (ep->pull_only) return Error::conflict(kPullOnlyEndpoint);
     store::Delivery d = delivery::due_delivery(app->id, msg->id, ep->id, now);
     d.manual = true;  // its attempt is logged with triggerType 1 (manual)
     if (auto st = tx.insert_delivery(d); !st) return st.take_error();
@@ -72,6 +76,7 @@ asio::awaitable<Response> recover(const ApiContext* ctx, const Request& req, std
     auto ep = tx.get_endpoint(app->id, ep_id);
     if (!ep) return ep.take_error();
     if (ep->disabled) return Error::conflict(kDisabledEndpoint);
+    if (ep->pull_only) return Error::conflict(kPullOnlyEndpoint);
     auto n = tx.requeue_failed_deliveries(app->id, ep->id, since, until, now);
     if (!n) return n.take_error();
     json::object out{{"id", new_id("qtask", now)},

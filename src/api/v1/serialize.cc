@@ -68,6 +68,8 @@ json::object to_json(const store::Endpoint& ep) {
           {"filterTypes", string_list(ep.event_types)},
           {"channels", string_list(ep.channels)},
           {"metadata", parsed(ep.metadata)},
+          {"pullOnly", ep.pull_only},  // hookwire extensions: not in Svix's EndpointOut
+          {"thin", ep.thin},
           {"createdAt", format_iso8601(ep.created_at)},
           {"updatedAt", format_iso8601(ep.updated_at)}};
 }
@@ -116,12 +118,13 @@ void append_json_string(std::string& out, std::string_view s) {
 }
 }  // namespace
 
+std::string_view payload_json(const store::Message& msg) {
+  return msg.payload.empty() ? std::string_view(R"({"expired":true})") : std::string_view(msg.payload);
+}
+
 // Written by hand rather than through json::object: it is on the ingest path of every message.
 std::string message_json(const store::Message& msg, bool with_content) {
-  // An expunged payload (empty) reads as Svix shows one: {"expired":true}.
-  const std::string_view payload = !with_content         ? std::string_view("{}")
-                                   : msg.payload.empty() ? std::string_view(R"({"expired":true})")
-                                                         : std::string_view(msg.payload);
+  const std::string_view payload = with_content ? payload_json(msg) : std::string_view("{}");
   std::string out;
   out.reserve(160 + msg.event_type.size() + payload.size());
   out += "{\"id\":";

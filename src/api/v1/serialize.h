@@ -17,7 +17,10 @@ json::object to_json(const store::Endpoint& ep);
 json::object to_json(const store::Attempt& a);
 // MessageEndpointOut: the endpoint and its delivery status for one message.
 json::object to_json(const store::EndpointDelivery& ed);
-// MessageOut as text: the payload is spliced in exactly as stored. Without content, "payload": {}.
+// A message's payload as every message shape shows it: the stored text, exactly as received; once the
+// payload is gone (expunged, or deleted at its payloadRetention time: empty), Svix's {"expired":true}.
+std::string_view payload_json(const store::Message& msg);
+// MessageOut as text: the payload is spliced in as payload_json() gives it. Without content, "payload": {}.
 std::string message_json(const store::Message& msg, bool with_content = true);
 
 template <class T>

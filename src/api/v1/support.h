@@ -51,11 +51,13 @@ struct ApiContext {
   // Scoped tokens (poller and app-portal), checked on the request head; owned by the app. Null: only the
   // admin token is known (and the token routes are not served).
   TokenRegistry* tokens = nullptr;
-  // Where clients reach this server: scheme://host[:port], no trailing slash (app-portal links).
-  std::string public_url = "http://127.0.0.1:8071";
   // Wakes the readers held by `wait=` (poller routes) when their application's log moves; stopped by the app
   // before the server, so every held request answers at once. Null: `wait` answers at once.
   feed::FeedHub* feed_hub = nullptr;
+  // Where this server's API is reached from outside (--public-url; no trailing '/'), e.g.
+  // "https://hooks.example.com": the base of URLs handed to others (thin webhooks' message URLs, app-portal
+  // links).
+  std::string public_url;
 };
 
 // The SSRF policy configured URLs are checked against: ctx->url_guard, else the default policy.

@@ -995,5 +995,42 @@ TEST_F(SqliteStoreTest, MigrationThirteenKeepsPositionsAboveEveryExistingMessage
   store->stop();
 }
 
+TEST_F(SqliteStoreTest, PruningAMessageDeletesItsEntryInTheKeyIndex) {
+  const auto app = feed_app();
+  auto keyed = feed_message(app.id);
+  keyed.idempotency_key = "k";
+  keyed.request_hash = "h";
+  auto other = feed_message(app.id, from_unix_millis(1'900'000'000'000));  // young: stays
+  other.idempotency_key = "k2";
+  other.request_hash = "h";
+  auto store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(write(*store, [&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                if (auto st = tx.insert_message(keyed); !st.ok()) return st;
+                return tx.insert_message(other);
+              }).ok());
+  // As a fold would have put them there (a generation folds only after 32,768 keys).
+  ASSERT_TRUE(write(*store, [&](Tx& tx) -> Status {
+                return dynamic_cast<SqliteTx&>(tx).connection().run(
+                    "INSERT INTO message_keys SELECT hookwire_key_hash(app_id, idempotency_key), rowid FROM "
+                    "messages WHERE idempotency_key IS NOT NULL");
+              }).ok());
+  const std::string path = (dir_ / "hookwire.db").string();
+  ASSERT_EQ(query(path, "SELECT count(*) FROM message_keys"), "2");
+  int pruned = -1;
+  ASSERT_TRUE(write(*store, [&](Tx& tx) -> Status {
+                auto r = tx.prune_messages(from_unix_millis(1'800'000'000'000), 10);
+                if (!r.ok()) return r.take_error();
+                pruned = *r;
+                return {};
+              }).ok());
+  EXPECT_EQ(pruned, 1);
+  EXPECT_EQ(query(path, "SELECT count(*) FROM message_keys"), "1");
+  EXPECT_EQ(query(path, "SELECT count(*) FROM message_keys WHERE msg_rowid = (SELECT rowid FROM messages)"),
+            "1");
+  store->stop();
+}
+
 }  // namespace
 }  // namespace hookwire::store

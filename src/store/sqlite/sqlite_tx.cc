@@ -449,8 +449,18 @@ Status SqliteTx::update_application(const Application& app) {
 
 Status SqliteTx::delete_application(std::string_view id) {
   forget_cached();
-  // Positions of the deleted messages are never given again, even after a reopen.
-  if (auto st = raise_high_water(); !st.ok()) return st;
+  // Positions of the deleted messages are never given again, even after a reopen (feed_state.high_water).
+  // Only when it has messages: a function that fails (unknown application) must change nothing, or its batch
+  // is run again with savepoints.
+  {
+    auto stmt = conn_.prepare(
+        "UPDATE feed_state SET high_water = max(high_water, (SELECT max(rowid) FROM messages)) WHERE EXISTS "
+        "(SELECT 1 FROM messages WHERE app_id = ?)");
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    s.bind(1, id);
+    if (auto st = finish_write(s, "delete_application"); !st.ok()) return st;
+  }
   // Dependants first; the application row last, so "not found" is decided by it.
   for (const char* sql :
        {"DELETE FROM attempts WHERE app_id = ?", "DELETE FROM deliveries WHERE app_id = ?",
