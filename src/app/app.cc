@@ -20,6 +20,8 @@
 
 #include "api/http_server.h"
 #include "api/v1/routes.h"
+#include "api/v1/tokens.h"
+#include "app/janitor.h"
 #include "core/encoding.h"
 #include "delivery/dispatcher.h"
 #include "delivery/operational.h"
@@ -65,40 +67,14 @@ class DataDirLock {
   int fd_;
 };
 
-// Removes expired idempotency records every few minutes, through the writer like any other write. (Message
-// creation and inbound deduplication keep their keys with the message: nothing to purge.)
-class ExpiryJanitor {
- public:
-  ExpiryJanitor(store::Store& store, const Clock& clock, std::chrono::seconds ttl)
-      : thread_([this, &store, &clock, ttl] { run(store, clock, ttl); }) {}
-  ~ExpiryJanitor() { stop(); }
-  void stop() {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  void run(store::Store& store, const Clock& clock, std::chrono::seconds ttl) {
-    std::unique_lock lock(mu_);
-    while (!cv_.wait_for(lock, std::chrono::minutes{5}, [this] { return stopping_; })) {
-      const TimePoint cutoff = clock.now() - ttl;
-      store.submit_write([cutoff](store::Tx& tx) { return tx.purge_idempotency(cutoff); },
-                         [](Status st) {
-                           if (!st) spdlog::warn("idempotency purge failed: {}", st.error().detail);
-                         });
-    }
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread thread_;
-};
-
 namespace {
+// Every scoped token, for the registry (blocking: runs once, before serving).
+Result<std::vector<store::ApiToken>> load_tokens(store::Store& store) {
+  std::promise<Result<std::vector<store::ApiToken>>> listed;
+  store.submit_read([&listed](store::Tx& tx) { listed.set_value(tx.list_tokens()); }, [] {});
+  return listed.get_future().get();
+}
+
 // Creates or updates the operational application (delivery/operational.h) and returns its id.
 Result<std::string> ensure_operational_app(store::Store& store, const Clock& clock,
                                            const delivery::OperationalConfig& config) {
@@ -189,7 +165,8 @@ struct App::Parts {
   api::v1::ApiContext context;
   api::Router router;
   std::unique_ptr<api::HttpServer> server;
-  std::unique_ptr<ExpiryJanitor> janitor;
+  std::unique_ptr<api::v1::TokenRegistry> tokens;  // scoped tokens; before the janitor, which updates it
+  std::unique_ptr<Janitor> janitor;
   boost::asio::ip::tcp::endpoint endpoint;
   bool stopped = false;
 };
@@ -303,7 +280,20 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   if (options.deliver)
     parts->gateway->set_on_deliveries_created([d = parts->dispatcher.get()] { d->wake(); });
 
+  {
+    auto key = load_token_key(options.data_dir);
+    auto tokens = key ? load_tokens(*parts->store) : Result<std::vector<store::ApiToken>>(key.error());
+    if (!tokens) {
+      parts->dispatcher->stop();
+      parts->store->stop();
+      return tokens.take_error();
+    }
+    parts->tokens = std::make_unique<api::v1::TokenRegistry>(std::move(*key));
+    parts->tokens->load(std::move(*tokens));
+  }
+
   parts->context.store = parts->store.get();
+  parts->context.tokens = parts->tokens.get();
   parts->context.inbound = parts->gateway.get();
   parts->context.url_guard = &parts->url_guard;
   parts->context.feed_hub = &parts->feed_hub;
@@ -368,7 +358,11 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   parts->dispatcher->set_public_url(options.public_url);
   if (options.deliver) parts->dispatcher->start();
   parts->server->start();
-  parts->janitor = std::make_unique<ExpiryJanitor>(*parts->store, clock, options.idempotency_ttl);
+  JanitorOptions janitor_options;
+  janitor_options.idempotency_ttl = options.idempotency_ttl;
+  janitor_options.retention = std::chrono::days{options.retention_days};
+  parts->janitor = std::make_unique<Janitor>(*parts->store, clock, janitor_options, parts->tokens.get());
+  parts->janitor->start();
   return std::unique_ptr<App>(new App(std::move(parts)));
 }
 
@@ -465,7 +459,8 @@ Status secure_data_dir(const fs::path& data_dir) {
     return {};
   };
   if (auto st = correct(data_dir, 0700, "data directory"); !st) return st;
-  for (const char* name : {"hookwire.db", "hookwire.db-wal", "hookwire.db-shm", "admin-token", "lock"})
+  for (const char* name :
+       {"hookwire.db", "hookwire.db-wal", "hookwire.db-shm", "admin-token", "lock", "token.key"})
     if (auto st = correct(data_dir / name, 0600, "file"); !st) return st;
   return {};
 }
@@ -503,6 +498,50 @@ Result<AdminToken> resolve_admin_token(const std::string& configured, const fs::
   fs::rename(tmp, file, ec);
   if (ec) return Error::internal("cannot write " + file.string() + ": " + ec.message());
   return out;
+}
+
+Result<std::string> load_token_key(const fs::path& data_dir) {
+  const fs::path file = data_dir / "token.key";
+  const int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) {
+    std::string key(api::v1::kTokenKeySize + 1, '\0');
+    const ssize_t n = ::read(fd, key.data(), key.size());
+    const int read_errno = errno;
+    ::close(fd);
+    if (n < 0)
+      return Error::internal(fmt::format("cannot read {}: {}", file.string(), std::strerror(read_errno)));
+    if (static_cast<size_t>(n) != api::v1::kTokenKeySize)
+      return Error::internal(fmt::format(
+          "{} must hold exactly {} bytes (it has {}): restore it from a backup, or delete it to make a new "
+          "key, "
+          "which makes the existing poller and app-portal tokens impossible to show again (they keep working "
+          "until rotated)",
+          file.string(), api::v1::kTokenKeySize, n));
+    key.resize(api::v1::kTokenKeySize);
+    return key;
+  }
+  if (errno != ENOENT)
+    return Error::internal(fmt::format("cannot open {}: {}", file.string(), std::strerror(errno)));
+  // Mode 0600 from creation; written to a temporary and renamed, so a crash never leaves a short key.
+  const std::string key = random_bytes(api::v1::kTokenKeySize);
+  const fs::path tmp = file.string() + ".tmp";
+  ::unlink(tmp.c_str());
+  const int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (out < 0)
+    return Error::internal(fmt::format("cannot create {}: {}", tmp.string(), std::strerror(errno)));
+  const bool written =
+      ::write(out, key.data(), key.size()) == static_cast<ssize_t>(key.size()) && ::fsync(out) == 0;
+  const int write_errno = errno;
+  ::close(out);
+  if (!written) {
+    ::unlink(tmp.c_str());
+    return Error::internal(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(write_errno)));
+  }
+  std::error_code ec;
+  fs::rename(tmp, file, ec);
+  if (ec) return Error::internal("cannot write " + file.string() + ": " + ec.message());
+  spdlog::info("made a new token key in {}", file.string());
+  return key;
 }
 
 }  // namespace hookwire::app

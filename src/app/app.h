@@ -38,6 +38,9 @@ struct AppOptions {
   size_t unauthenticated_body_budget = 64 << 20;  // api::ServerOptions::unauthenticated_body_budget
   size_t max_streams = 1000;                      // api::ServerOptions::max_streams (server-sent events)
   std::chrono::seconds idempotency_ttl{std::chrono::hours{24}};
+  // Messages older than this many days are pruned (with their attempts and deliveries) by the janitor, in
+  // small batches; 0: kept forever. Payloads with their own retention expire whatever this says.
+  int retention_days = 30;
   const Clock* clock = nullptr;  // default: the system clock
 
   // Delivery (the dispatcher).
@@ -54,7 +57,8 @@ struct AppOptions {
   std::string operational_webhook_url;
   std::optional<std::string> operational_webhook_secret;
   // Where this server is reached from outside (--public-url): the base of the message URLs thin webhooks
-  // carry. Empty: http://<the address it listens on>. Checked by start() (public_base_url).
+  // carry and of app-portal links. Empty: http://<the address it listens on>. Checked by start()
+  // (public_base_url).
   std::string public_url;
 
   // Inbound sources declared in the config file: SourceIn JSON objects, each with a uid, created or replaced
@@ -96,9 +100,13 @@ Result<std::string> resolve_metrics_token(const std::string& configured, const s
 // Makes `data_dir` private to this user, as it holds every secret (endpoint and source secrets, payloads, the
 // admin token): sets the process umask to 077 (so SQLite's database, -wal and -shm files, and anything else
 // made from now on, are 0600 from creation), creates the directory (0700), and corrects an existing install:
-// the directory to 0700; hookwire.db, -wal, -shm, admin-token and lock to 0600, logging each correction.
-// Idempotent; App::start() and resolve_admin_token() call it.
+// the directory to 0700; hookwire.db, -wal, -shm, admin-token, lock and token.key to 0600, logging each
+// correction. Idempotent; App::start() and resolve_admin_token() call it.
 Status secure_data_dir(const std::filesystem::path& data_dir);
+
+// The key of scoped tokens (api/v1/tokens.h): the 32 bytes of `<data_dir>/token.key`, made at first start
+// (random, mode 0600 from creation). A file of another size is refused: tokens could no longer be shown.
+Result<std::string> load_token_key(const std::filesystem::path& data_dir);
 
 // The admin token to use: `configured` if not empty; else the one kept in `<data_dir>/admin-token`; else a
 // new random one, saved there (mode 0600 from creation). `generated` tells the caller to show it (it is shown

@@ -36,6 +36,7 @@ struct ServeFlags {
   size_t unauthenticated_body_budget = 64 << 20;
   size_t max_streams = 1000;
   int idempotency_ttl_hours = 24;
+  int retention_days = 30;
   std::vector<std::string> delivery_allow_cidrs;
   bool delivery_https_only = false;
   std::string delivery_ca_file;
@@ -101,6 +102,7 @@ int serve(const ServeFlags& flags) {
   options.unauthenticated_body_budget = flags.unauthenticated_body_budget;
   options.max_streams = flags.max_streams;
   options.idempotency_ttl = std::chrono::hours{flags.idempotency_ttl_hours};
+  options.retention_days = flags.retention_days;
   options.delivery_allow_cidrs = flags.delivery_allow_cidrs;
   options.delivery_https_only = flags.delivery_https_only;
   options.delivery_ca_file = flags.delivery_ca_file;
@@ -249,6 +251,11 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "How long idempotency keys are remembered (at least 12)")
       ->envname("HOOKWIRE_IDEMPOTENCY_TTL_HOURS")
       ->check(CLI::Range(12, 24 * 30))
+      ->capture_default_str();
+  cmd->add_option("--retention-days", flags->retention_days,
+                  "Messages older than this are deleted with their attempts and deliveries (0: kept forever)")
+      ->envname("HOOKWIRE_RETENTION_DAYS")
+      ->check(CLI::Range(0, 36'500))
       ->capture_default_str();
   cmd->add_option("--delivery-allow-cidr", flags->delivery_allow_cidrs,
                   "Let deliveries reach this private range anyway (repeatable; by default loopback, private, "

@@ -81,9 +81,10 @@ asio::awaitable<Response> list(const ApiContext* ctx, const Request& req) {
 }
 
 asio::awaitable<Response> get(const ApiContext* ctx, const Request& req, std::string app_id) {
-  ReadFn fn = [app_id](store::Tx& tx) -> Result<Reply> {
+  ReadFn fn = [app_id, caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
     auto app = tx.get_application(app_id);
     if (!app) return app.take_error();
+    if (auto st = caller.may_access(app->id); !st) return st.take_error();
     return app_reply(*app);
   };
   auto response = co_await read_reply(ctx, req, std::move(fn));
@@ -164,7 +165,7 @@ void add_application_routes(Router& router, const ApiContext* ctx) {
              authed(ctx, [ctx](const Request& req, const PathParams&) { return create(ctx, req); }));
   router.add(V::get, "/api/v1/app",
              authed(ctx, [ctx](const Request& req, const PathParams&) { return list(ctx, req); }));
-  router.add(V::get, "/api/v1/app/{app_id}", authed(ctx, [ctx](const Request& req, const PathParams& p) {
+  router.add(V::get, "/api/v1/app/{app_id}", app_reader(ctx, [ctx](const Request& req, const PathParams& p) {
                return get(ctx, req, p.get("app_id"));
              }));
   router.add(V::put, "/api/v1/app/{app_id}", authed(ctx, [ctx](const Request& req, const PathParams& p) {

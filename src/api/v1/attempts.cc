@@ -59,9 +59,11 @@ asio::awaitable<Response> list(const ApiContext* ctx, const Request& req, std::s
   // response body is always listed (the svix SDKs send with_content=false unless asked otherwise).
   auto with_content = bool_param(*query, "with_content", true);
   if (!with_content) co_return error_response(with_content.error(), req.version(), req.keep_alive());
-  ReadFn fn = [q = std::move(*aq), app_id, id, by](store::Tx& tx) mutable -> Result<Reply> {
+  ReadFn fn = [q = std::move(*aq), app_id, id, by,
+               caller = caller_of(ctx, req)](store::Tx& tx) mutable -> Result<Reply> {
     auto app = tx.get_application(app_id);
     if (!app) return app.take_error();
+    if (auto st = caller.may_access(app->id); !st) return st.take_error();
     Result<store::Page<store::Attempt>> attempts = Error::internal("unreachable");
     if (by == By::kMessage) {
       auto msg = tx.get_message(app->id, id);
@@ -91,9 +93,11 @@ asio::awaitable<Response> list(const ApiContext* ctx, const Request& req, std::s
 // DELETE .../content (Svix's expunge: the logged response body is deleted, the attempt stays).
 asio::awaitable<Response> one(const ApiContext* ctx, const Request& req, std::string app_id,
                               std::string msg_id, std::string attempt_id, bool expunge) {
-  auto fn = [app_id, msg_id, attempt_id, expunge](store::Tx& tx) -> Result<Reply> {
+  auto fn = [app_id, msg_id, attempt_id, expunge,
+             caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
     auto app = tx.get_application(app_id);
     if (!app) return app.take_error();
+    if (auto st = caller.may_access(app->id); !st) return st.take_error();
     auto msg = tx.get_message(app->id, msg_id);
     if (!msg) return msg.take_error();
     if (expunge) {
@@ -116,7 +120,7 @@ asio::awaitable<Response> one(const ApiContext* ctx, const Request& req, std::st
 
 void add_attempt_routes(Router& router, const ApiContext* ctx) {
   router.add(http::verb::get, "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}",
-             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+             app_reader(ctx, [ctx](const Request& req, const PathParams& p) {
                return one(ctx, req, p.get("app_id"), p.get("msg_id"), p.get("attempt_id"), false);
              }));
   router.add(http::verb::delete_, "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content",
@@ -124,11 +128,11 @@ void add_attempt_routes(Router& router, const ApiContext* ctx) {
                return one(ctx, req, p.get("app_id"), p.get("msg_id"), p.get("attempt_id"), true);
              }));
   router.add(http::verb::get, "/api/v1/app/{app_id}/attempt/msg/{msg_id}",
-             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+             app_reader(ctx, [ctx](const Request& req, const PathParams& p) {
                return list(ctx, req, p.get("app_id"), p.get("msg_id"), By::kMessage);
              }));
   router.add(http::verb::get, "/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}",
-             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+             app_reader(ctx, [ctx](const Request& req, const PathParams& p) {
                return list(ctx, req, p.get("app_id"), p.get("endpoint_id"), By::kEndpoint);
              }));
 }

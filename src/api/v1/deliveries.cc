@@ -53,9 +53,10 @@ asio::awaitable<Response> message_endpoints(const ApiContext* ctx, const Request
   if (!query) co_return error_response(query.error(), req.version(), req.keep_alive());
   auto page = page_query(*query, store::Order::kAscending);
   if (!page) co_return error_response(page.error(), req.version(), req.keep_alive());
-  ReadFn fn = [q = *page, app_id, msg_id](store::Tx& tx) -> Result<Reply> {
+  ReadFn fn = [q = *page, app_id, msg_id, caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
     auto app = tx.get_application(app_id);
     if (!app) return app.take_error();
+    if (auto st = caller.may_access(app->id); !st) return st.take_error();
     auto msg = tx.get_message(app->id, msg_id);
     if (!msg) return msg.take_error();
     auto list = tx.list_message_endpoints(app->id, msg->id, q);
@@ -71,9 +72,11 @@ asio::awaitable<Response> endpoint_messages(const ApiContext* ctx, const Request
                                             std::string ep_id) {
   auto params = list_params(req);
   if (!params) co_return error_response(params.error(), req.version(), req.keep_alive());
-  ReadFn fn = [p = std::move(*params), app_id, ep_id](store::Tx& tx) -> Result<Reply> {
+  ReadFn fn = [p = std::move(*params), app_id, ep_id,
+               caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
     auto app = tx.get_application(app_id);
     if (!app) return app.take_error();
+    if (auto st = caller.may_access(app->id); !st) return st.take_error();
     auto ep = tx.get_endpoint(app->id, ep_id);
     if (!ep) return ep.take_error();
     auto list = tx.list_endpoint_messages(app->id, ep->id, p.query);
@@ -93,9 +96,11 @@ asio::awaitable<Response> endpoint_stats(const ApiContext* ctx, const Request& r
   if (!since) co_return error_response(since.error(), req.version(), req.keep_alive());
   auto until = time_param(*query, "until");
   if (!until) co_return error_response(until.error(), req.version(), req.keep_alive());
-  ReadFn fn = [app_id, ep_id, since = *since, until = *until](store::Tx& tx) -> Result<Reply> {
+  ReadFn fn = [app_id, ep_id, since = *since, until = *until,
+               caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
     auto app = tx.get_application(app_id);
     if (!app) return app.take_error();
+    if (auto st = caller.may_access(app->id); !st) return st.take_error();
     auto ep = tx.get_endpoint(app->id, ep_id);
     if (!ep) return ep.take_error();
     auto counts = tx.count_endpoint_deliveries(app->id, ep->id, since, until);
@@ -119,9 +124,10 @@ asio::awaitable<Response> dead_letters(const ApiContext* ctx, const Request& req
     co_return error_response(Error::validation("query.status", "is not a filter of dead letters (all fail)"),
                              req.version(), req.keep_alive());
   }
-  ReadFn fn = [p = std::move(*params), app_id](store::Tx& tx) -> Result<Reply> {
+  ReadFn fn = [p = std::move(*params), app_id, caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
     auto app = tx.get_application(app_id);
     if (!app) return app.take_error();
+    if (auto st = caller.may_access(app->id); !st) return st.take_error();
     auto list = tx.list_failed_deliveries(app->id, p.query);
     if (!list) return list.take_error();
     return Reply{http::status::ok, endpoint_message_list_json(*list, p.with_content, true)};
@@ -135,19 +141,19 @@ asio::awaitable<Response> dead_letters(const ApiContext* ctx, const Request& req
 void add_delivery_routes(Router& router, const ApiContext* ctx) {
   using V = http::verb;
   router.add(V::get, "/api/v1/app/{app_id}/msg/{msg_id}/endpoint",
-             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+             app_reader(ctx, [ctx](const Request& req, const PathParams& p) {
                return message_endpoints(ctx, req, p.get("app_id"), p.get("msg_id"));
              }));
   router.add(V::get, "/api/v1/app/{app_id}/endpoint/{endpoint_id}/msg",
-             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+             app_reader(ctx, [ctx](const Request& req, const PathParams& p) {
                return endpoint_messages(ctx, req, p.get("app_id"), p.get("endpoint_id"));
              }));
   router.add(V::get, "/api/v1/app/{app_id}/endpoint/{endpoint_id}/stats",
-             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+             app_reader(ctx, [ctx](const Request& req, const PathParams& p) {
                return endpoint_stats(ctx, req, p.get("app_id"), p.get("endpoint_id"));
              }));
   router.add(V::get, "/api/v1/app/{app_id}/dead-letter",
-             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+             app_reader(ctx, [ctx](const Request& req, const PathParams& p) {
                return dead_letters(ctx, req, p.get("app_id"));
              }));
 }

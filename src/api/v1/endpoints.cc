@@ -176,10 +176,13 @@ Reply endpoint_reply(const Endpoint& ep, http::status status = http::status::ok)
   return {status, json::serialize(to_json(ep))};
 }
 
-// Resolves the application (id or uid) and then the endpoint (id or uid) inside it.
-Result<Endpoint> find_endpoint(store::Tx& tx, const std::string& app_id, const std::string& ep_id) {
+// Resolves the application (id or uid), checks that `caller` may act on it, then resolves the endpoint (id or
+// uid) inside it.
+Result<Endpoint> find_endpoint(store::Tx& tx, const Caller& caller, const std::string& app_id,
+                               const std::string& ep_id) {
   auto app = tx.get_application(app_id);
   if (!app) return app.take_error();
+  if (auto st = caller.may_access(app->id); !st) return st.take_error();
   return tx.get_endpoint(app->id, ep_id);
 }
 
@@ -200,9 +203,11 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
   auto fields = read_endpoint(*obj, Shape::kIn, url_guard(ctx));
   if (!fields) co_return error_response(fields.error(), req.version(), req.keep_alive());
   const TimePoint now = ctx->clock->now();
-  WriteFn fn = [f = std::move(*fields), app_id, now](store::Tx& tx) -> Result<Reply> {
+  WriteFn fn = [f = std::move(*fields), app_id, now,
+                caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
     auto app = tx.get_application(app_id);
     if (!app) return app.take_error();
+    if (auto st = caller.may_access(app->id); !st) return st.take_error();
     Endpoint ep = new_endpoint(app->id, f, now);
     if (auto st = tx.insert_endpoint(ep); !st) return st.take_error();
     return endpoint_reply(ep, http::status::created);
@@ -216,9 +221,10 @@ asio::awaitable<Response> list(const ApiContext* ctx, const Request& req, std::s
   if (!query) co_return error_response(query.error(), req.version(), req.keep_alive());
   auto page = page_query(*query, store::Order::kAscending);
   if (!page) co_return error_response(page.error(), req.version(), req.keep_alive());
-  ReadFn fn = [q = *page, app_id](store::Tx& tx) -> Result<Reply> {
+  ReadFn fn = [q = *page, app_id, caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
     auto app = tx.get_application(app_id);
     if (!app) return app.take_error();
+    if (auto st = caller.may_access(app->id); !st) return st.take_error();
     auto eps = tx.list_endpoints(app->id, q);
     if (!eps) return eps.take_error();
     return Reply{http::status::ok, list_json(*eps)};
@@ -229,8 +235,8 @@ asio::awaitable<Response> list(const ApiContext* ctx, const Request& req, std::s
 
 asio::awaitable<Response> get(const ApiContext* ctx, const Request& req, std::string app_id,
                               std::string ep_id) {
-  ReadFn fn = [app_id, ep_id](store::Tx& tx) -> Result<Reply> {
-    auto ep = find_endpoint(tx, app_id, ep_id);
+  ReadFn fn = [app_id, ep_id, caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
+    auto ep = find_endpoint(tx, caller, app_id, ep_id);
     if (!ep) return ep.take_error();
     return endpoint_reply(*ep);
   };
@@ -246,9 +252,11 @@ asio::awaitable<Response> update(const ApiContext* ctx, const Request& req, std:
   auto fields = read_endpoint(*obj, shape, url_guard(ctx));
   if (!fields) co_return error_response(fields.error(), req.version(), req.keep_alive());
   const TimePoint now = ctx->clock->now();
-  WriteFn fn = [f = std::move(*fields), app_id, ep_id, shape, now](store::Tx& tx) -> Result<Reply> {
+  WriteFn fn = [f = std::move(*fields), app_id, ep_id, shape, now,
+                caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
     auto app = tx.get_application(app_id);
     if (!app) return app.take_error();
+    if (auto st = caller.may_access(app->id); !st) return st.take_error();
     auto ep = tx.get_endpoint(app->id, ep_id);
     if (!ep) {
       if (ep.error().code != Errc::kNotFound || shape == Shape::kPatch ||
@@ -271,8 +279,8 @@ asio::awaitable<Response> update(const ApiContext* ctx, const Request& req, std:
 
 asio::awaitable<Response> remove(const ApiContext* ctx, const Request& req, std::string app_id,
                                  std::string ep_id) {
-  WriteFn fn = [app_id, ep_id](store::Tx& tx) -> Result<Reply> {
-    auto ep = find_endpoint(tx, app_id, ep_id);
+  WriteFn fn = [app_id, ep_id, caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
+    auto ep = find_endpoint(tx, caller, app_id, ep_id);
     if (!ep) return ep.take_error();
     if (auto st = tx.delete_endpoint(ep->app_id, ep->id); !st) return st.take_error();
     return Reply{http::status::no_content, {}};
@@ -283,8 +291,8 @@ asio::awaitable<Response> remove(const ApiContext* ctx, const Request& req, std:
 
 asio::awaitable<Response> get_secret(const ApiContext* ctx, const Request& req, std::string app_id,
                                      std::string ep_id) {
-  ReadFn fn = [app_id, ep_id](store::Tx& tx) -> Result<Reply> {
-    auto ep = find_endpoint(tx, app_id, ep_id);
+  ReadFn fn = [app_id, ep_id, caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
+    auto ep = find_endpoint(tx, caller, app_id, ep_id);
     if (!ep) return ep.take_error();
     if (ep->secrets.empty()) return Error::internal("endpoint has no secret");
     const std::string& key = ep->secrets.front().key;
@@ -323,8 +331,9 @@ asio::awaitable<Response> rotate_secret(const ApiContext* ctx, const Request& re
   if (r.error()) co_return error_response(*r.error(), req.version(), req.keep_alive());
   const TimePoint now = ctx->clock->now();
   std::string new_key = key.value_or(generate_secret());
-  WriteFn fn = [app_id, ep_id, now, grace, new_key](store::Tx& tx) -> Result<Reply> {
-    auto ep = find_endpoint(tx, app_id, ep_id);
+  WriteFn fn = [app_id, ep_id, now, grace, new_key,
+                caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
+    auto ep = find_endpoint(tx, caller, app_id, ep_id);
     if (!ep) return ep.take_error();
     std::vector<store::EndpointSecret> secrets{{new_key, std::nullopt}};
     for (auto& s : ep->secrets) {
@@ -342,8 +351,8 @@ asio::awaitable<Response> rotate_secret(const ApiContext* ctx, const Request& re
 
 asio::awaitable<Response> get_headers(const ApiContext* ctx, const Request& req, std::string app_id,
                                       std::string ep_id) {
-  ReadFn fn = [app_id, ep_id](store::Tx& tx) -> Result<Reply> {
-    auto ep = find_endpoint(tx, app_id, ep_id);
+  ReadFn fn = [app_id, ep_id, caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
+    auto ep = find_endpoint(tx, caller, app_id, ep_id);
     if (!ep) return ep.take_error();
     json::object headers;
     json::array sensitive;
@@ -388,8 +397,9 @@ asio::awaitable<Response> set_headers(const ApiContext* ctx, const Request& req,
     changes.emplace_back(name, value);
   }
   const TimePoint now = ctx->clock->now();
-  WriteFn fn = [app_id, ep_id, changes, replace, now](store::Tx& tx) -> Result<Reply> {
-    auto ep = find_endpoint(tx, app_id, ep_id);
+  WriteFn fn = [app_id, ep_id, changes, replace, now,
+                caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
+    auto ep = find_endpoint(tx, caller, app_id, ep_id);
     if (!ep) return ep.take_error();
     if (replace) ep->headers.clear();
     for (const auto& [name, value] : changes) {
@@ -446,8 +456,9 @@ asio::awaitable<Response> send_example(const ApiContext* ctx, const Request& req
   const int64_t index = r.opt_int("exampleIndex", 0, 1000).value_or(0);
   if (r.error()) co_return error_response(*r.error(), req.version(), req.keep_alive());
   const TimePoint now = ctx->clock->now();
-  WriteFn fn = [app_id, ep_id, event_type, index, now](store::Tx& tx) -> Result<Reply> {
-    auto ep = find_endpoint(tx, app_id, ep_id);
+  WriteFn fn = [app_id, ep_id, event_type, index, now,
+                caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
+    auto ep = find_endpoint(tx, caller, app_id, ep_id);
     if (!ep) return ep.take_error();
     if (ep->disabled) return Error::conflict("the endpoint is disabled: enable it before sending to it");
     if (ep->pull_only)
@@ -492,40 +503,56 @@ void add_endpoint_routes(Router& router, const ApiContext* ctx) {
   using V = http::verb;
   const std::string base = "/api/v1/app/{app_id}/endpoint";
   const std::string one = base + "/{endpoint_id}";
-  router.add(V::post, base, authed(ctx, [ctx](const Request& req, const PathParams& p) {
+  // App-portal tokens: reading needs ViewBase (every token has it); the secret and the custom headers (which
+  // may carry credentials) need their capabilities, as in Svix.
+  const std::vector<std::string_view> kSeeSecret{
+      capability::kViewEndpointSecret, capability::kManageEndpointSecret, capability::kManageEndpoint};
+  const std::vector<std::string_view> kRotateSecret{capability::kManageEndpointSecret,
+                                                    capability::kManageEndpoint};
+  router.add(V::post, base,
+             app_capable(ctx, {capability::kManageEndpoint}, [ctx](const Request& req, const PathParams& p) {
                return create(ctx, req, p.get("app_id"));
              }));
-  router.add(V::get, base, authed(ctx, [ctx](const Request& req, const PathParams& p) {
+  router.add(V::get, base, app_reader(ctx, [ctx](const Request& req, const PathParams& p) {
                return list(ctx, req, p.get("app_id"));
              }));
-  router.add(V::get, one, authed(ctx, [ctx](const Request& req, const PathParams& p) {
+  router.add(V::get, one, app_reader(ctx, [ctx](const Request& req, const PathParams& p) {
                return get(ctx, req, p.get("app_id"), p.get("endpoint_id"));
              }));
-  router.add(V::put, one, authed(ctx, [ctx](const Request& req, const PathParams& p) {
+  router.add(V::put, one,
+             app_capable(ctx, {capability::kManageEndpoint}, [ctx](const Request& req, const PathParams& p) {
                return update(ctx, req, p.get("app_id"), p.get("endpoint_id"), Shape::kUpdate);
              }));
-  router.add(V::patch, one, authed(ctx, [ctx](const Request& req, const PathParams& p) {
+  router.add(V::patch, one,
+             app_capable(ctx, {capability::kManageEndpoint}, [ctx](const Request& req, const PathParams& p) {
                return update(ctx, req, p.get("app_id"), p.get("endpoint_id"), Shape::kPatch);
              }));
-  router.add(V::delete_, one, authed(ctx, [ctx](const Request& req, const PathParams& p) {
+  router.add(V::delete_, one,
+             app_capable(ctx, {capability::kManageEndpoint}, [ctx](const Request& req, const PathParams& p) {
                return remove(ctx, req, p.get("app_id"), p.get("endpoint_id"));
              }));
-  router.add(V::get, one + "/secret", authed(ctx, [ctx](const Request& req, const PathParams& p) {
+  router.add(V::get, one + "/secret",
+             app_capable(ctx, kSeeSecret, [ctx](const Request& req, const PathParams& p) {
                return get_secret(ctx, req, p.get("app_id"), p.get("endpoint_id"));
              }));
-  router.add(V::post, one + "/secret/rotate", authed(ctx, [ctx](const Request& req, const PathParams& p) {
+  router.add(V::post, one + "/secret/rotate",
+             app_capable(ctx, kRotateSecret, [ctx](const Request& req, const PathParams& p) {
                return rotate_secret(ctx, req, p.get("app_id"), p.get("endpoint_id"));
              }));
-  router.add(V::get, one + "/headers", authed(ctx, [ctx](const Request& req, const PathParams& p) {
+  router.add(V::get, one + "/headers",
+             app_capable(ctx, {capability::kManageEndpoint}, [ctx](const Request& req, const PathParams& p) {
                return get_headers(ctx, req, p.get("app_id"), p.get("endpoint_id"));
              }));
-  router.add(V::put, one + "/headers", authed(ctx, [ctx](const Request& req, const PathParams& p) {
+  router.add(V::put, one + "/headers",
+             app_capable(ctx, {capability::kManageEndpoint}, [ctx](const Request& req, const PathParams& p) {
                return set_headers(ctx, req, p.get("app_id"), p.get("endpoint_id"), true);
              }));
-  router.add(V::patch, one + "/headers", authed(ctx, [ctx](const Request& req, const PathParams& p) {
+  router.add(V::patch, one + "/headers",
+             app_capable(ctx, {capability::kManageEndpoint}, [ctx](const Request& req, const PathParams& p) {
                return set_headers(ctx, req, p.get("app_id"), p.get("endpoint_id"), false);
              }));
-  router.add(V::post, one + "/send-example", authed(ctx, [ctx](const Request& req, const PathParams& p) {
+  router.add(V::post, one + "/send-example",
+             app_capable(ctx, {capability::kCreateAttempts}, [ctx](const Request& req, const PathParams& p) {
                return send_example(ctx, req, p.get("app_id"), p.get("endpoint_id"));
              }));
 }

@@ -152,9 +152,11 @@ asio::awaitable<Response> list(const ApiContext* ctx, const Request& req, std::s
       co_return error_response(Error::validation("query.event_types", "items must match ^[a-zA-Z0-9\\-_.]+$"),
                                req.version(), req.keep_alive());
   mq.channel = query->get("channel");
-  ReadFn fn = [mq, app_id, content = *with_content](store::Tx& tx) -> Result<Reply> {
+  ReadFn fn = [mq, app_id, content = *with_content,
+               caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
     auto app = tx.get_application(app_id);
     if (!app) return app.take_error();
+    if (auto st = caller.may_access(app->id); !st) return st.take_error();
     auto msgs = tx.list_messages(app->id, mq);
     if (!msgs) return msgs.take_error();
     return Reply{http::status::ok, message_list_json(*msgs, content)};
@@ -169,9 +171,11 @@ asio::awaitable<Response> get(const ApiContext* ctx, const Request& req, std::st
   if (!query) co_return error_response(query.error(), req.version(), req.keep_alive());
   auto with_content = bool_param(*query, "with_content", true);
   if (!with_content) co_return error_response(with_content.error(), req.version(), req.keep_alive());
-  ReadFn fn = [app_id, msg_id, content = *with_content](store::Tx& tx) -> Result<Reply> {
+  ReadFn fn = [app_id, msg_id, content = *with_content,
+               caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
     auto app = tx.get_application(app_id);
     if (!app) return app.take_error();
+    if (auto st = caller.may_access(app->id); !st) return st.take_error();
     auto msg = tx.get_message(app->id, msg_id);
     if (!msg) return msg.take_error();
     return Reply{http::status::ok, message_json(*msg, content)};
@@ -210,13 +214,17 @@ void add_message_routes(Router& router, const ApiContext* ctx) {
   router.add(V::post, "/api/v1/app/{app_id}/msg", authed(ctx, [ctx](const Request& req, const PathParams& p) {
                return create(ctx, req, p.get("app_id"));
              }));
-  router.add(V::get, "/api/v1/app/{app_id}/msg", authed(ctx, [ctx](const Request& req, const PathParams& p) {
+  router.add(V::get, "/api/v1/app/{app_id}/msg",
+             app_reader(ctx, [ctx](const Request& req, const PathParams& p) {
                return list(ctx, req, p.get("app_id"));
              }));
   router.add(V::get, "/api/v1/app/{app_id}/msg/{msg_id}",
-             authed(ctx, [ctx](const Request& req, const PathParams& p) {
-               return get(ctx, req, p.get("app_id"), p.get("msg_id"));
-             }));
+             app_reader(
+                 ctx,
+                 [ctx](const Request& req, const PathParams& p) {
+                   return get(ctx, req, p.get("app_id"), p.get("msg_id"));
+                 },
+                 /*poller_may_read=*/true));
   router.add(V::delete_, "/api/v1/app/{app_id}/msg/{msg_id}/content",
              authed(ctx, [ctx](const Request& req, const PathParams& p) {
                return expunge(ctx, req, p.get("app_id"), p.get("msg_id"));

@@ -266,7 +266,9 @@ TEST_F(MessageCreateTest, APayloadPastItsRetentionReadsExpiredLikeAnExpungedOne)
   auto list = client_->request(http::verb::get, "/api/v1/app/app-a/msg", {}, {{"authorization", "Bearer t"}});
   ASSERT_EQ(list.result_int(), 200) << list.body();
   int gone = 0;
-  for (const auto& item : boost::json::parse(list.body()).at("data").as_array())
+  const auto listed =
+      boost::json::parse(list.body());  // named: a range-for over a temporary's member dangles
+  for (const auto& item : listed.at("data").as_array())
     if (item.at("payload") == expired) ++gone;
   EXPECT_EQ(gone, 2) << list.body();
 }

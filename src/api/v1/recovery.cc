@@ -22,9 +22,10 @@ constexpr const char* kPullOnlyEndpoint =
 asio::awaitable<Response> resend(const ApiContext* ctx, const Request& req, std::string app_id,
                                  std::string msg_id, std::string ep_id) {
   const TimePoint now = ctx->clock->now();
-  WriteFn fn = [app_id, msg_id, ep_id, now](store::Tx& tx) -> Result<Reply> {
+  WriteFn fn = [app_id, msg_id, ep_id, now, caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
     auto app = tx.get_application(app_id);
     if (!app) return app.take_error();
+    if (auto st = caller.may_access(app->id); !st) return st.take_error();
     auto msg = tx.get_message(app->id, msg_id);
     if (!msg) return msg.take_error();
     if (msg->payload.empty())
@@ -67,9 +68,11 @@ asio::awaitable<Response> recover(const ApiContext* ctx, const Request& req, std
                                req.version(), req.keep_alive());
     }
   }
-  WriteFn fn = [app_id, ep_id, since = *since, until = *until, now](store::Tx& tx) -> Result<Reply> {
+  WriteFn fn = [app_id, ep_id, since = *since, until = *until, now,
+                caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
     auto app = tx.get_application(app_id);
     if (!app) return app.take_error();
+    if (auto st = caller.may_access(app->id); !st) return st.take_error();
     auto ep = tx.get_endpoint(app->id, ep_id);
     if (!ep) return ep.take_error();
     if (ep->disabled) return Error::conflict(kDisabledEndpoint);
@@ -91,11 +94,11 @@ asio::awaitable<Response> recover(const ApiContext* ctx, const Request& req, std
 
 void add_recovery_routes(Router& router, const ApiContext* ctx) {
   router.add(http::verb::post, "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
-             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+             app_capable(ctx, {capability::kCreateAttempts}, [ctx](const Request& req, const PathParams& p) {
                return resend(ctx, req, p.get("app_id"), p.get("msg_id"), p.get("endpoint_id"));
              }));
   router.add(http::verb::post, "/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover",
-             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+             app_capable(ctx, {capability::kCreateAttempts}, [ctx](const Request& req, const PathParams& p) {
                return recover(ctx, req, p.get("app_id"), p.get("endpoint_id"));
              }));
 }

@@ -95,6 +95,7 @@ void add_routes(Router& router, const ApiContext* ctx) {
   add_delivery_routes(router, ctx);
   add_source_routes(router, ctx);
   add_poller_routes(router, ctx);
+  add_auth_routes(router, ctx);
   add_stream_routes(router, ctx);
 }
 

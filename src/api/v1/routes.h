@@ -21,6 +21,7 @@ void add_recovery_routes(Router& router, const ApiContext* ctx);
 void add_delivery_routes(Router& router, const ApiContext* ctx);
 void add_source_routes(Router& router, const ApiContext* ctx);  // inbound sources and POST /in/{source}
 void add_poller_routes(Router& router, const ApiContext* ctx);  // the pull door: poller, polling endpoint
+void add_auth_routes(Router& router, const ApiContext* ctx);    // scoped tokens (when ctx->tokens is set)
 // GET .../poller/{sink}/stream (server-sent events; stream.cc). Needs ctx->feed_hub.
 struct StreamOptions {
   std::chrono::milliseconds heartbeat{15'000};  // a `: heartbeat` comment after this long without an event

@@ -2,12 +2,14 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <boost/url/parse.hpp>
 #include <charconv>
 #include <stdexcept>
 
 #include "api/v1/json_body.h"
 #include "core/encoding.h"
+#include "core/ids.h"
 #include "store/async.h"
 
 namespace hookwire::api::v1 {
@@ -64,17 +66,129 @@ GuardedHandler guarded(Admission admission, Handler handler) {
   return g;
 }
 
-GuardedHandler authed(const ApiContext* ctx, Handler handler) {
-  return guarded(bearer_admission({&ctx->admin_token}), std::move(handler));
+Caller caller_of(const ApiContext* ctx, const Request& req) {
+  Caller c;
+  std::string_view auth = req[http::field::authorization];
+  if (auth.size() <= kBearer.size() || auth.substr(0, kBearer.size()) != kBearer) {
+    c.refusal = auth.empty() ? "missing Authorization: Bearer token" : "invalid token";
+    return c;
+  }
+  const auto presented = auth.substr(kBearer.size());
+  if (!ctx->admin_token.empty() && constant_time_equal(presented, ctx->admin_token)) {
+    c.kind = Caller::kAdmin;
+    return c;
+  }
+  auto token = ctx->tokens ? ctx->tokens->find(presented) : std::nullopt;
+  if (!token) {
+    c.refusal = "invalid token";
+    return c;
+  }
+  if (token->expires_at && *token->expires_at <= ctx->clock->now()) {
+    c.refusal = "token expired or revoked";
+    return c;
+  }
+  c.kind = Caller::kScoped;
+  c.token = std::move(token);
+  return c;
 }
 
-// PLACEHOLDER until scoped tokens land (issue #19): only the admin token is admitted.
-GuardedHandler sink_reader(const ApiContext* ctx, Handler handler) { return authed(ctx, std::move(handler)); }
-GuardedHandler app_reader(const ApiContext* ctx, Handler handler, bool) {
-  return authed(ctx, std::move(handler));
-}
-Status authorize(const ApiContext*, const Request&, std::string_view, std::optional<std::string_view>) {
+Status Caller::may_access(std::string_view app_id, std::optional<std::string_view> endpoint_id) const {
+  if (kind == kAdmin) return {};
+  if (kind == kNobody) return Error{Errc::kUnauthorized, refusal, {}};
+  if (token->app_id != app_id) return Error{Errc::kForbidden, "this token is for another application", {}};
+  if (token->kind == store::ApiToken::kPoller && endpoint_id && token->endpoint_id != *endpoint_id)
+    return Error{Errc::kForbidden, "this token is for another sink", {}};
   return {};
+}
+
+Status authorize(const ApiContext* ctx, const Request& req, std::string_view app_id,
+                 std::optional<std::string_view> endpoint_id) {
+  return caller_of(ctx, req).may_access(app_id, endpoint_id);
+}
+
+namespace {
+
+// What a route admits besides the admin token.
+struct Rule {
+  enum Scope { kAdminOnly, kApp, kSink };
+  Scope scope = kAdminOnly;
+  bool poller = false;                   // kApp: a poller token of the application may use it too
+  std::vector<std::string_view> any_of;  // kApp: an app-portal token needs one of these (empty: any)
+};
+
+std::optional<Response> refuse(const Request& req, Errc code, std::string detail) {
+  return error_response(Error{code, std::move(detail), {}}, req.version(), req.keep_alive());
+}
+
+// The head check of `rule`. `params` (null for admin-only routes) are the route's captures: a path id of
+// another application or sink is refused here; a uid is left to the handler (Caller::may_access).
+std::optional<Response> admit(const ApiContext* ctx, const Rule& rule, const Request& head,
+                              const PathParams* params) {
+  const Caller caller = caller_of(ctx, head);
+  if (caller.kind == Caller::kAdmin) return std::nullopt;
+  if (caller.kind == Caller::kNobody) return refuse(head, Errc::kUnauthorized, caller.refusal);
+  const auto& token = *caller.token;
+  const bool poller = token.kind == store::ApiToken::kPoller;
+  if (rule.scope == Rule::kAdminOnly || !params || (poller && rule.scope == Rule::kApp && !rule.poller))
+    return refuse(head, Errc::kForbidden, "this route needs the admin token");
+  if (const auto& app = params->get("app_id"); is_id(app, id_prefix::kApplication) && app != token.app_id)
+    return refuse(head, Errc::kForbidden, "this token is for another application");
+  if (poller && rule.scope == Rule::kSink) {
+    const auto& sink = params->get("sink_id").empty() ? params->get("endpoint_id") : params->get("sink_id");
+    if (is_id(sink, id_prefix::kEndpoint) && token.endpoint_id != sink)
+      return refuse(head, Errc::kForbidden, "this token is for another sink");
+  }
+  if (!poller && !rule.any_of.empty()) {
+    const auto& caps = token.capabilities;
+    const bool granted = std::any_of(rule.any_of.begin(), rule.any_of.end(), [&caps](std::string_view c) {
+      return std::find(caps.begin(), caps.end(), c) != caps.end();
+    });
+    if (!granted) {
+      std::string names;
+      for (auto c : rule.any_of) names += (names.empty() ? "" : " or ") + std::string(c);
+      return refuse(head, Errc::kForbidden, "this token lacks the capability " + names);
+    }
+  }
+  return std::nullopt;
+}
+
+// `handler` behind `rule`, checked on the head (with the captures) and again by the handler.
+GuardedHandler scoped(const ApiContext* ctx, Rule rule, Handler handler) {
+  GuardedHandler g;
+  g.admission.check_route = [ctx, rule](const Request& head, Admission::Route& route) {
+    return admit(ctx, rule, head, &route.params);
+  };
+  g.admission.authenticates = true;
+  g.handler = [ctx, rule = std::move(rule), handler = std::move(handler)](
+                  const Request& req, const PathParams& params) -> asio::awaitable<Response> {
+    if (auto refused = admit(ctx, rule, req, &params)) {
+      return [](Response r) -> asio::awaitable<Response> { co_return r; }(std::move(*refused));
+    }
+    return handler(req, params);
+  };
+  return g;
+}
+
+}  // namespace
+
+GuardedHandler authed(const ApiContext* ctx, Handler handler) {
+  Admission a;
+  a.check = [ctx](const Request& head) { return admit(ctx, Rule{}, head, nullptr); };
+  a.authenticates = true;
+  return guarded(std::move(a), std::move(handler));
+}
+
+GuardedHandler sink_reader(const ApiContext* ctx, Handler handler) {
+  return scoped(ctx, Rule{Rule::kSink, true, {}}, std::move(handler));
+}
+
+GuardedHandler app_reader(const ApiContext* ctx, Handler handler, bool poller_may_read) {
+  return scoped(ctx, Rule{Rule::kApp, poller_may_read, {}}, std::move(handler));
+}
+
+GuardedHandler app_capable(const ApiContext* ctx, std::vector<std::string_view> capabilities,
+                           Handler handler) {
+  return scoped(ctx, Rule{Rule::kApp, false, std::move(capabilities)}, std::move(handler));
 }
 
 Result<Query> Query::parse(std::string_view target) {

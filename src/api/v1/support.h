@@ -13,6 +13,7 @@
 #include "api/errors.h"
 #include "api/http_types.h"
 #include "api/router.h"
+#include "api/v1/tokens.h"
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "core/result.h"
@@ -47,11 +48,15 @@ struct ApiContext {
   // The dispatcher's SSRF policy: endpoint URLs and source destinations whose host is an address it refuses
   // are refused when configured (422). Null: the default policy (refuse every private range).
   const delivery::UrlGuard* url_guard = nullptr;
+  // Scoped tokens (poller and app-portal), checked on the request head; owned by the app. Null: only the
+  // admin token is known (and the token routes are not served).
+  TokenRegistry* tokens = nullptr;
   // Wakes the readers held by `wait=` (poller routes) when their application's log moves; stopped by the app
   // before the server, so every held request answers at once. Null: `wait` answers at once.
   feed::FeedHub* feed_hub = nullptr;
   // Where this server's API is reached from outside (--public-url; no trailing '/'), e.g.
-  // "https://hooks.example.com": the base of URLs handed to others (thin webhooks' message URLs).
+  // "https://hooks.example.com": the base of URLs handed to others (thin webhooks' message URLs, app-portal
+  // links).
   std::string public_url;
 };
 
@@ -74,16 +79,38 @@ Response make_response(const Request& req, Reply reply);  // moves the body into
 GuardedHandler authed(const ApiContext* ctx, Handler handler);
 // Scoped access (the pull door, issue #19). Besides the admin token, which may do everything, a route under
 // /api/v1/app/{app_id}/... may admit narrower tokens:
-//  - `sink_reader`: the feed routes of one sink ({app_id}, {sink_id}): the admin token, an app-portal token
-//    of that application, or a poller token (sk_poll_) of that sink.
+//  - `sink_reader`: the feed routes of one sink ({app_id}, {sink_id} or {endpoint_id}): the admin token, an
+//    app-portal token of that application, or a poller token (sk_poll_) of that sink.
 //  - `app_reader`: read-only routes of one application ({app_id}): the admin token or an app-portal token of
 //    that application; a poller token only where `poller_may_read` (fetching a thin webhook's message).
+//  - `app_capable`: routes of one application that change it or show a secret: the admin token or an
+//    app-portal token of that application holding one of `capabilities` (Svix's AppPortalCapability).
+// Every other route is `authed()`: a scoped token there gets 403, an unknown one 401.
 // The admission checks the token on the head (401 unknown/expired, 403 another application or sink where the
-// path names it by id). Handlers resolve uids, then call authorize() with the ids they resolved: 403 unless
-// the caller may act on them (the head check cannot see through a uid).
+// path names it by id). Handlers resolve uids, then check the ids they resolved with authorize() or
+// Caller::may_access(): 403 unless the caller may act on them (the head check cannot see through a uid).
 GuardedHandler sink_reader(const ApiContext* ctx, Handler handler);
 GuardedHandler app_reader(const ApiContext* ctx, Handler handler, bool poller_may_read = false);
-// kForbidden unless the request's caller may read application `app_id` (and sink `endpoint_id` when given).
+GuardedHandler app_capable(const ApiContext* ctx, std::vector<std::string_view> capabilities,
+                           Handler handler);
+
+// The caller of a request, as its bearer token makes it: the admin token, a live scoped token, or nobody.
+// A value: handlers capture it into their store functions and check the ids they resolve there.
+struct Caller {
+  enum Kind { kNobody, kAdmin, kScoped };
+  Kind kind = kNobody;
+  std::optional<store::ApiToken> token;  // kScoped
+  std::string refusal;                   // kNobody: why (the 401's detail)
+  // Ok for the admin token; kUnauthorized for nobody; for a scoped token kForbidden unless it is of
+  // application `app_id` and, for a poller token given `endpoint_id`, of that sink.
+  Status may_access(std::string_view app_id,
+                    std::optional<std::string_view> endpoint_id = std::nullopt) const;
+};
+// The caller presenting `req`'s `Authorization: Bearer` token (the admin token compared in constant time; a
+// scoped token looked up in ctx->tokens and refused once expired, at ctx->clock's now).
+Caller caller_of(const ApiContext* ctx, const Request& req);
+// caller_of(ctx, req).may_access(app_id, endpoint_id): kForbidden unless the request's caller may read
+// application `app_id` (and sink `endpoint_id` when given).
 Status authorize(const ApiContext* ctx, const Request& req, std::string_view app_id,
                  std::optional<std::string_view> endpoint_id = std::nullopt);
 // `handler` behind `admission`: the server runs admission.check on the head, and the handler runs it again
