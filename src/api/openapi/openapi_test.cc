@@ -39,11 +39,16 @@ TEST(OpenApi, DescribesEverySourceInFieldAndNothingElse) {
                         "/api/v1/app/{app_id}/poller/{sink_id}/consumer/{consumer_id}/seek",
                         "/api/v1/app/{app_id}/polling-endpoint/{sink_id}/consumer/{consumer_id}",
                         "/api/v1/app/{app_id}/polling-endpoint/{sink_id}/consumer/{consumer_id}/commit",
-                        "/api/v1/app/{app_id}/poller/{sink_id}/stream"})  // v1/stream.cc
+                        "/api/v1/app/{app_id}/poller/{sink_id}/stream",  // v1/stream.cc
+                        // Scoped tokens (v1/auth.cc).
+                        "/api/v1/auth/app/{app_id}/poller/{endpoint_id}/token",
+                        "/api/v1/auth/app/{app_id}/poller/{endpoint_id}/token/rotate",
+                        "/api/v1/auth/app-portal-access/{app_id}"})
     EXPECT_TRUE(paths.contains(p)) << p;
   for (const char* s :
        {"PollingEndpointOut", "PollingEndpointMessageOut", "PollerV2PollOut", "PollerV2MessageOut",
-        "PollingEndpointConsumerSeekIn", "PollingEndpointConsumerSeekOut", "PollerV2CommitIn"})
+        "PollingEndpointConsumerSeekIn", "PollingEndpointConsumerSeekOut", "PollerV2CommitIn", "ApiTokenOut",
+        "RotatePollerTokenIn", "AppPortalAccessIn", "AppPortalAccessOut", "EndpointExtensions"})
     EXPECT_TRUE(schemas.contains(s)) << s;
   EXPECT_NE(std::string(doc.at("info").at("description").as_string()).find("Svix"), std::string::npos);
 }
