@@ -98,7 +98,7 @@ async function setup() {
       const uid = appUid(i + k);
       await api('POST', '/api/v1/app', { name: uid, uid });
       await api('POST', `/api/v1/app/${uid}/endpoint`, {
-        uid: 'sink', url: env('SINK_URL', 'http://127.0.0.1:9/unused'), pullOnly: true,
+        uid: 'sink', url: env('SINK_URL', 'https://pull.invalid/unused'), pullOnly: true,
       });
     }));
   }
@@ -318,7 +318,7 @@ async function cost() {
   for (const [mode, uid] of Object.entries(apps)) {
     await api('POST', '/api/v1/app', { name: uid, uid });
     await api('POST', `/api/v1/app/${uid}/endpoint`, mode === 'push'
-      ? { uid: 'sink', url: recvUrl } : { uid: 'sink', url: 'http://127.0.0.1:9/unused', pullOnly: true });
+      ? { uid: 'sink', url: recvUrl } : { uid: 'sink', url: 'https://pull.invalid/unused', pullOnly: true });
     sent.set(uid, new Map());
   }
   const publishAgent = new http.Agent({ keepAlive: true, maxSockets: 8 });

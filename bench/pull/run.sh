@@ -87,7 +87,7 @@ lag() {
 catchup() {
   start_hookwire cu-setup --data-dir "$WORK/cu-data" --log-level warn
   api POST /api/v1/app '{"name":"catchup","uid":"catchup"}' >/dev/null
-  api POST /api/v1/app/catchup/endpoint '{"uid":"sink","url":"http://127.0.0.1:9/unused","pullOnly":true}' >/dev/null
+  api POST /api/v1/app/catchup/endpoint '{"uid":"sink","url":"https://pull.invalid/unused","pullOnly":true}' >/dev/null
   stop_hookwire
   log "catch-up: inserting $CATCHUP_MESSAGES messages of ~1 KB with sqlite3"
   local app_id
@@ -96,7 +96,7 @@ catchup() {
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $CATCHUP_MESSAGES)
 INSERT INTO messages (rowid, app_id, id, event_type, payload, created_at)
 SELECT i, '$app_id', printf('msg_%027d', i), 'bench.pull',
-       '{"seq":' || i || ',"data":"' || printf('%.*c', $BODY_BYTES - 40, 'x') || '"}', 1764900000000 + i FROM n;
+       '{"seq":' || i || ',"data":"' || printf('%.*c', $BODY_BYTES - 40, 'x') || '"}', CAST(strftime('%s', 'now') AS INTEGER) * 1000 - $CATCHUP_MESSAGES + i FROM n;
 SQL
   start_hookwire cu --data-dir "$WORK/cu-data" --log-level warn
   HW_URL=$HW_URL APP=catchup node "$HERE/pull.mjs" catchup >"$WORK/catchup.out"
