@@ -68,7 +68,17 @@ struct ReadParams {
 
 enum class Route { kPoll, kConsumerPoll, kLeasedPoll };
 
-Result<ReadParams> read_params(const Request& req, Route route) {
+Status check_consumer_id(const std::string& id) {
+  if (!is_token(id))
+    return Error::validation("path.consumer_id", "must match ^[a-zA-Z0-9\\-_.]+$ (at most 256 characters)");
+  return {};
+}
+
+// The parameters of a read; the consumer routes check their consumer id first.
+Result<ReadParams> read_params(const Request& req, Route route, const std::string& consumer_id = {}) {
+  if (route != Route::kPoll) {
+    if (auto st = check_consumer_id(consumer_id); !st) return st.take_error();
+  }
   auto q = Query::parse(req.target());
   if (!q) return q.take_error();
   ReadParams p;
@@ -105,12 +115,6 @@ Result<ReadParams> read_params(const Request& req, Route route) {
     }
   }
   return p;
-}
-
-Status check_consumer_id(const std::string& id) {
-  if (!is_token(id))
-    return Error::validation("path.consumer_id", "must match ^[a-zA-Z0-9\\-_.]+$ (at most 256 characters)");
-  return {};
 }
 
 // ---- Reading
@@ -271,8 +275,7 @@ asio::awaitable<Response> poll(const ApiContext* ctx, const Request& req, std::s
 
 asio::awaitable<Response> consumer_poll(const ApiContext* ctx, const Request& req, std::string app_id,
                                         std::string sink_id, std::string consumer_id) {
-  if (auto st = check_consumer_id(consumer_id); !st) co_return feed_fail(req, st.error());
-  auto params = read_params(req, Route::kConsumerPoll);
+  auto params = read_params(req, Route::kConsumerPoll, consumer_id);
   if (!params) co_return feed_fail(req, params.error());
   const auto p = std::move(*params);
   const Deadline deadline = std::chrono::steady_clock::now() + p.wait;
@@ -370,8 +373,7 @@ asio::awaitable<Response> consumer_seek(const ApiContext* ctx, const Request& re
 
 asio::awaitable<Response> leased_poll(const ApiContext* ctx, const Request& req, std::string app_id,
                                       std::string sink_id, std::string consumer_id) {
-  if (auto st = check_consumer_id(consumer_id); !st) co_return feed_fail(req, st.error());
-  auto params = read_params(req, Route::kLeasedPoll);
+  auto params = read_params(req, Route::kLeasedPoll, consumer_id);
   if (!params) co_return feed_fail(req, params.error());
   const auto p = std::move(*params);
   const Deadline deadline = std::chrono::steady_clock::now() + p.wait;
