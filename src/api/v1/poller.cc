@@ -188,6 +188,28 @@ FeedConsumer consumer_record(const std::optional<FeedConsumer>& current, const S
   return c;
 }
 
+// The consumer routes' compare-and-set, run in the writer: writes make(current record) when the record is
+// still `seen` (or always, with `force`). False: another request moved it first (read again).
+template <class Make>
+auto consumer_cas(const Sink& sink, const std::string& consumer_id, std::optional<FeedConsumer> seen,
+                  bool force, Make make) {
+  return [app_id = sink.app_id, endpoint_id = sink.endpoint_id, consumer_id, seen = std::move(seen), force,
+          make = std::move(make)](store::Tx& tx) -> Result<bool> {
+    auto current = find_consumer(tx, app_id, endpoint_id, consumer_id);
+    if (!current) return current.take_error();
+    if (!force && !same_record(*current, seen)) return false;
+    if (auto st = tx.put_feed_consumer(make(*current)); !st) return st.take_error();
+    return true;
+  };
+}
+
+// A compare-and-set's outcome; after kMaxConflicts lost in a row, 409 naming `movers`.
+Result<bool> counted(Result<bool> stored, int& conflicts, std::string_view movers) {
+  if (stored && !*stored && ++conflicts > kMaxConflicts)
+    return Error::conflict(fmt::format("the consumer is being moved by other {}; try again", movers));
+  return stored;
+}
+
 // ---- Answers
 
 // PollingEndpointOut {data, iterator, done}, or PollerV2PollOut {data, done} (with offsets) without iterator.
@@ -304,24 +326,17 @@ asio::awaitable<Response> consumer_poll(const ApiContext* ctx, const Request& re
     const int64_t to = step->page.scanned_to;
     if (explicit_iterator || !step->consumer || step->consumer->position != to) {
       const TimePoint now = ctx->clock->now();
-      auto put = [sink = step->sink, consumer_id, seen = step->consumer, explicit_iterator, to,
-                  now](store::Tx& tx) -> Result<bool> {
-        auto current = find_consumer(tx, sink.app_id, sink.endpoint_id, consumer_id);
-        if (!current) return current.take_error();
-        if (!explicit_iterator && !same_record(*current, seen)) return false;  // moved by another poll
-        FeedConsumer c = consumer_record(*current, sink, consumer_id);
+      auto make = [sink = step->sink, consumer_id, to, now](const std::optional<FeedConsumer>& current) {
+        FeedConsumer c = consumer_record(current, sink, consumer_id);
         c.position = to;
         c.updated_at = now;
-        if (auto st = tx.put_feed_consumer(c); !st) return st.take_error();
-        return true;
+        return c;
       };
-      auto stored = co_await store::write<bool>(*ctx->store, std::move(put));
+      // Another poll moved the consumer first: read again from where it left it.
+      auto cas = consumer_cas(step->sink, consumer_id, step->consumer, explicit_iterator, std::move(make));
+      auto stored = counted(co_await store::write<bool>(*ctx->store, std::move(cas)), conflicts, "polls");
       if (!stored) co_return feed_fail(req, stored.error());
-      if (!*stored) {
-        if (++conflicts > kMaxConflicts)
-          co_return feed_fail(req, Error::conflict("the consumer is being moved by other polls; try again"));
-        continue;  // read again from where the other poll left it
-      }
+      if (!*stored) continue;
       explicit_iterator = false;
     }
     if (co_await answer_now(ctx, *step, p.wait, head, deadline))
@@ -413,21 +428,12 @@ asio::awaitable<Response> leased_poll(const ApiContext* ctx, const Request& req,
         c.lease_until.reset();
       }
       c.updated_at = now;
-      auto put = [seen, c](store::Tx& tx) -> Result<bool> {
-        auto current = find_consumer(tx, c.app_id, c.endpoint_id, c.consumer_id);
-        if (!current) return current.take_error();
-        if (!same_record(*current, seen)) return false;  // moved by another poll or a commit
-        if (auto st = tx.put_feed_consumer(c); !st) return st.take_error();
-        return true;
-      };
-      auto stored = co_await store::write<bool>(*ctx->store, std::move(put));
+      // Moved by another poll or a commit: read again.
+      auto cas = consumer_cas(step->sink, consumer_id, seen, false,
+                              [c](const std::optional<FeedConsumer>&) { return c; });
+      auto stored = counted(co_await store::write<bool>(*ctx->store, std::move(cas)), conflicts, "requests");
       if (!stored) co_return feed_fail(req, stored.error());
-      if (!*stored) {
-        if (++conflicts > kMaxConflicts)
-          co_return feed_fail(req,
-                              Error::conflict("the consumer is being moved by other requests; try again"));
-        continue;
-      }
+      if (!*stored) continue;
     }
     // Held until the log moves; a lease running out meanwhile also ends the hold (its messages come back).
     auto cap = std::chrono::milliseconds::max();
