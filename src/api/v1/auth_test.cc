@@ -9,6 +9,7 @@
 
 #include "api/http_server.h"
 #include "api/testing/http_test_client.h"
+#include "api/testing/served_api.h"
 #include "api/v1/routes.h"
 #include "api/v1/tokens.h"
 #include "core/clock.h"
@@ -44,32 +45,20 @@ asio::awaitable<Response> sink_probe(const ApiContext* ctx, const Request& req, 
   co_return make_response(req, Reply{http::status::ok, R"({"sink":")" + ids->second + "\"}"});
 }
 
-class ScopedTokenTest : public ::testing::Test {
+class ScopedTokenTest : public testing::ServedApiTest {
  protected:
+  ScopedTokenTest() : ServedApiTest("hookwire-auth") {}
   void SetUp() override {
-    store_ = store::testing::open_test_store(dir_.path());
-    ASSERT_NE(store_, nullptr);
-    clock_.set(from_unix_millis(unix_millis(std::chrono::system_clock::now())));  // the store keeps ms
-    auto guard = delivery::UrlGuard::from_config({"127.0.0.0/8"}, false);
-    ASSERT_TRUE(guard.ok());
-    guard_ = *guard;
-    ctx_.store = store_.get();
-    ctx_.clock = &clock_;
-    ctx_.metrics = &metrics_;
+    ASSERT_NO_FATAL_FAILURE(open_store());
     ctx_.admin_token = kAdmin;
     ctx_.tokens = &tokens_;
-    ctx_.url_guard = &guard_;
     ctx_.public_url = "https://hooks.example.test";
     add_routes(router_, &ctx_);
     router_.add(http::verb::get, "/api/v1/app/{app_id}/test-sink/{sink_id}",
                 sink_reader(&ctx_, [ctx = &ctx_](const Request& req, const PathParams& p) {
                   return sink_probe(ctx, req, p.get("app_id"), p.get("sink_id"));
                 }));
-    server_ = std::make_unique<HttpServer>(ServerOptions{}, router_, metrics_);
-    auto bound = server_->listen("127.0.0.1", 0);
-    ASSERT_TRUE(bound.ok());
-    server_->start();
-    port_ = bound->port();
+    ASSERT_NO_FATAL_FAILURE(serve());
 
     app_a_ = id_of(call(http::verb::post, "/api/v1/app", kAdmin, R"({"name":"A","uid":"app-a"})"), 201);
     app_b_ = id_of(call(http::verb::post, "/api/v1/app", kAdmin, R"({"name":"B","uid":"app-b"})"), 201);
@@ -79,11 +68,6 @@ class ScopedTokenTest : public ::testing::Test {
     msg_a_ = id_of(call(http::verb::post, "/api/v1/app/app-a/msg", kAdmin, kMessage), 202);
     msg_b_ = id_of(call(http::verb::post, "/api/v1/app/app-b/msg", kAdmin, kMessage), 202);
   }
-  void TearDown() override {
-    if (server_) server_->stop();
-    if (store_) store_->stop();
-  }
-
   static constexpr const char* kMessage = R"({"eventType":"a.b","payload":{"n":1}})";
   static std::string endpoint(const char* uid) {
     return std::string(R"({"url":"http://127.0.0.1:9/hook","uid":")") + uid + "\"}";
@@ -130,16 +114,7 @@ class ScopedTokenTest : public ::testing::Test {
     return res.result_int() == 200 ? string_at(res, "token") : std::string{};
   }
 
-  store::testing::TestDir dir_{"hookwire-auth"};
-  ManualClock clock_;
-  metrics::Registry metrics_;
-  std::unique_ptr<store::Store> store_;
   TokenRegistry tokens_{std::string(kTokenKeySize, 'k')};
-  delivery::UrlGuard guard_;
-  ApiContext ctx_;
-  Router router_;
-  std::unique_ptr<HttpServer> server_;
-  uint16_t port_ = 0;
   std::string app_a_, app_b_, a1_, a2_, b1_, msg_a_, msg_b_;
 };
 

@@ -8,6 +8,7 @@
 
 #include "api/http_server.h"
 #include "api/testing/http_test_client.h"
+#include "api/testing/served_api.h"
 #include "api/v1/routes.h"
 #include "core/clock.h"
 #include "store/sqlite/sqlite_tx.h"
@@ -20,35 +21,19 @@ namespace {
 using namespace std::chrono_literals;
 using testing::TestClient;
 
-class MessageCreateTest : public ::testing::Test {
+class MessageCreateTest : public testing::ServedApiTest {
  protected:
+  MessageCreateTest() : ServedApiTest("hookwire-messages") {}
   void SetUp() override {
-    store_ = store::testing::open_test_store(dir_.path());
-    ASSERT_NE(store_, nullptr);
-    clock_.set(from_unix_millis(unix_millis(std::chrono::system_clock::now())));  // the store keeps ms
-    ctx_.store = store_.get();
-    ctx_.clock = &clock_;
-    ctx_.metrics = &metrics_;
-    ctx_.admin_token = "t";
+    ASSERT_NO_FATAL_FAILURE(open_store());
     ctx_.idempotency_ttl = 12h;
     add_routes(router_, &ctx_);
-    server_ = std::make_unique<HttpServer>(ServerOptions{}, router_, metrics_);
-    auto bound = server_->listen("127.0.0.1", 0);
-    ASSERT_TRUE(bound.ok());
-    port_ = bound->port();
-    server_->start();
-    client_ = std::make_unique<TestClient>(port_);
+    ASSERT_NO_FATAL_FAILURE(serve());
     for (const char* uid : {"app-a", "app-b"}) {
       auto res = post("/api/v1/app", std::string(R"({"name":"x","uid":")") + uid + "\"}");
       ASSERT_EQ(res.result_int(), 201) << res.body();
     }
   }
-  void TearDown() override {
-    client_.reset();
-    if (server_) server_->stop();
-    if (store_) store_->stop();
-  }
-
   Response post(std::string_view target, std::string body, std::string key = {}) {
     testing::Headers headers{{"authorization", "Bearer t"}, {"content-type", "application/json"}};
     if (!key.empty()) headers.emplace_back("idempotency-key", std::move(key));
@@ -58,16 +43,6 @@ class MessageCreateTest : public ::testing::Test {
     return std::string(boost::json::parse(res.body()).as_object().at("id").as_string());
   }
   static bool replayed(const Response& res) { return res["idempotent-replayed"] == "true"; }
-
-  store::testing::TestDir dir_{"hookwire-messages"};
-  ManualClock clock_;
-  metrics::Registry metrics_;
-  std::unique_ptr<store::Store> store_;
-  ApiContext ctx_;
-  Router router_;
-  std::unique_ptr<HttpServer> server_;
-  uint16_t port_ = 0;
-  std::unique_ptr<TestClient> client_;
 };
 
 constexpr const char* kBody1 = R"({"eventType":"a.b","payload":{"n":1}})";

@@ -23,6 +23,7 @@
 #include <charconv>
 #include <chrono>
 
+#include "api/v1/feed_reads.h"
 #include "api/v1/json_body.h"
 #include "api/v1/routes.h"
 #include "api/v1/serialize.h"
@@ -38,27 +39,10 @@ using store::FeedPage;
 
 namespace {
 
-constexpr int kScanLimit = 10'000;          // rows one read examines at most (matching or not)
 constexpr int64_t kMaxWaitSeconds = 60;     // `wait`
 constexpr int64_t kMaxLeaseMs = 3'600'000;  // `lease_duration_ms`: one hour
 constexpr int64_t kDefaultLeaseMs = 30'000;
 constexpr int kMaxConflicts = 16;  // a consumer moved by others this many times in a row: 409
-// Marks an Error (kBadRequest) that is answered with Svix's code `invalid_iterator`.
-constexpr std::string_view kInvalidIterator = "invalid_iterator";
-
-Error invalid_iterator(int64_t start, std::string_view why) {
-  return Error{Errc::kBadRequest,
-               fmt::format("{}; the log now starts at iterator {}", why, feed::encode_cursor(start)),
-               std::string(kInvalidIterator)};
-}
-
-Response fail(const Request& req, const Error& e) {
-  if (e.code == Errc::kBadRequest && e.field == kInvalidIterator)
-    return error_response(http::status::bad_request, kInvalidIterator, e.detail, req.version(),
-                          req.keep_alive());
-  return error_response(e, req.version(), req.keep_alive());
-}
-
 // ---- Query parameters
 
 Result<std::optional<int64_t>> int_param(const Query& q, std::string_view name, int64_t lo, int64_t hi) {
@@ -73,10 +57,8 @@ Result<std::optional<int64_t>> int_param(const Query& q, std::string_view name, 
 }
 
 struct ReadParams {
-  int limit = 50;
+  FeedFilter filter;                    // limit, event_type, channel
   std::optional<std::string> iterator;  // as given; decoded against the log in the read
-  std::optional<std::string> event_type;
-  std::optional<std::string> channel;
   std::optional<TimePoint> after;
   std::chrono::seconds wait{0};
   // polling-endpoint
@@ -86,13 +68,23 @@ struct ReadParams {
 
 enum class Route { kPoll, kConsumerPoll, kLeasedPoll };
 
-Result<ReadParams> read_params(const Request& req, Route route) {
+Status check_consumer_id(const std::string& id) {
+  if (!is_token(id))
+    return Error::validation("path.consumer_id", "must match ^[a-zA-Z0-9\\-_.]+$ (at most 256 characters)");
+  return {};
+}
+
+// The parameters of a read; the consumer routes check their consumer id first.
+Result<ReadParams> read_params(const Request& req, Route route, const std::string& consumer_id = {}) {
+  if (route != Route::kPoll) {
+    if (auto st = check_consumer_id(consumer_id); !st) return st.take_error();
+  }
   auto q = Query::parse(req.target());
   if (!q) return q.take_error();
   ReadParams p;
   auto limit = int_param(*q, "limit", 1, 250);
   if (!limit) return limit.take_error();
-  if (*limit) p.limit = static_cast<int>(**limit);
+  if (*limit) p.filter.limit = static_cast<int>(**limit);
   auto wait = int_param(*q, "wait", 0, kMaxWaitSeconds);
   if (!wait) return wait.take_error();
   if (*wait) p.wait = std::chrono::seconds(**wait);
@@ -100,12 +92,12 @@ Result<ReadParams> read_params(const Request& req, Route route) {
     if (auto it = q->get("iterator"); it && !it->empty()) p.iterator = std::move(*it);
   }
   if (route == Route::kPoll) {
-    p.event_type = q->get("event_type");
-    if (p.event_type && !is_token(*p.event_type))
+    p.filter.event_type = q->get("event_type");
+    if (p.filter.event_type && !is_token(*p.filter.event_type))
       return Error::validation("query.event_type", "must match ^[a-zA-Z0-9\\-_.]+$ (at most 256 characters)");
     auto channel = channel_param(*q);
     if (!channel) return channel.take_error();
-    p.channel = std::move(*channel);
+    p.filter.channel = std::move(*channel);
     auto after = time_param(*q, "after");
     if (!after) return after.take_error();
     p.after = *after;
@@ -125,60 +117,7 @@ Result<ReadParams> read_params(const Request& req, Route route) {
   return p;
 }
 
-Status check_consumer_id(const std::string& id) {
-  if (!is_token(id))
-    return Error::validation("path.consumer_id", "must match ^[a-zA-Z0-9\\-_.]+$ (at most 256 characters)");
-  return {};
-}
-
 // ---- Reading
-
-struct Sink {
-  std::string app_id;
-  std::string endpoint_id;
-  std::optional<std::vector<std::string>> event_types;
-  std::optional<std::vector<std::string>> channels;
-};
-
-Result<Sink> resolve_sink(store::Tx& tx, const std::string& app_id, const std::string& sink_id) {
-  auto app = tx.get_application(app_id);
-  if (!app) return app.take_error();
-  auto ep = tx.get_endpoint(app->id, sink_id);
-  if (!ep) {
-    if (ep.error().code == Errc::kNotFound) return Error::not_found("endpoint not found");
-    return ep.take_error();
-  }
-  return Sink{app->id, ep->id, std::move(ep->event_types), std::move(ep->channels)};
-}
-
-// The checked position an explicit iterator continues after.
-Result<int64_t> iterator_position(const std::string& text, int64_t start, int64_t head) {
-  auto pos = feed::decode_cursor(text);
-  if (!pos) return invalid_iterator(start, "the iterator is not one hookwire handed out");
-  if (*pos < start)
-    return invalid_iterator(start, "the iterator points into the part of the log that was pruned");
-  if (*pos > head) return invalid_iterator(start, "the iterator points past the end of the log");
-  return *pos;
-}
-
-// Reads the sink's feed after `from`, up to `head`.
-Result<FeedPage> read_after(store::Tx& tx, const Sink& sink, const ReadParams& p, int64_t from,
-                            int64_t head) {
-  store::FeedQuery fq;
-  fq.app_id = sink.app_id;
-  fq.after = from;
-  fq.until = head;
-  fq.limit = p.limit;
-  fq.scan_limit = kScanLimit;
-  fq.event_types = sink.event_types;
-  fq.channels = sink.channels;
-  fq.event_type = p.event_type;
-  fq.channel = p.channel;
-  auto page = tx.read_feed(fq);
-  if (!page) return page.take_error();
-  page->scanned_to = std::max(page->scanned_to, from);  // an empty read continues where it started
-  return page;
-}
 
 // One read: the sink, where the log starts, where this read started, what it found, and the consumer's
 // record as it was read (consumer routes; nullopt: no such consumer yet).
@@ -190,12 +129,47 @@ struct Step {
   std::optional<FeedConsumer> consumer;
 };
 
-Result<std::optional<FeedConsumer>> find_consumer(store::Tx& tx, const std::string& app_id,
-                                                  const std::string& endpoint_id, const std::string& id) {
-  auto c = tx.get_feed_consumer(app_id, endpoint_id, id);
-  if (c) return std::optional<FeedConsumer>(std::move(*c));
-  if (c.error().code == Errc::kNotFound) return std::optional<FeedConsumer>();
-  return c.take_error();
+// One read of the sink up to `head`, authorized on the first read (`authorized` remembers it). `origin(tx,
+// step)` runs in the read with the sink and start set (from = start): it sets where the read starts and, on
+// consumer routes, the consumer's record.
+template <class Origin>
+asio::awaitable<Result<Step>> read_step(const ApiContext* ctx, const Request& req, std::string app_id,
+                                        std::string sink_id, FeedFilter filter, int64_t head,
+                                        bool& authorized, Origin origin) {
+  auto fn = [app_id = std::move(app_id), sink_id = std::move(sink_id), filter = std::move(filter), head,
+             origin = std::move(origin)](store::Tx& tx) -> Result<Step> {
+    auto sink = resolve_sink(tx, app_id, sink_id);
+    if (!sink) return sink.take_error();
+    auto start = tx.feed_start();
+    if (!start) return start.take_error();
+    Step step{std::move(*sink), *start, *start, FeedPage{}, std::nullopt};
+    if (auto st = origin(tx, step); !st) return st.take_error();
+    auto page = read_after(tx, step.sink, filter, step.from, head);
+    if (!page) return page.take_error();
+    step.page = std::move(*page);
+    return step;
+  };
+  auto step = co_await store::read<Step>(*ctx->store, std::move(fn));
+  if (!step) co_return step;
+  if (!authorized) {
+    if (auto st = authorize(ctx, req, step->sink.app_id, step->sink.endpoint_id); !st)
+      co_return st.take_error();
+    authorized = true;
+  }
+  co_return step;
+}
+
+// The sink of a route that writes without reading the log (seek, commit): resolved and authorized before
+// anything is written.
+asio::awaitable<Result<Sink>> authorized_sink(const ApiContext* ctx, const Request& req, std::string app_id,
+                                              std::string sink_id) {
+  auto resolve = [app_id = std::move(app_id), sink_id = std::move(sink_id)](store::Tx& tx) {
+    return resolve_sink(tx, app_id, sink_id);
+  };
+  auto sink = co_await store::read<Sink>(*ctx->store, std::move(resolve));
+  if (!sink) co_return sink;
+  if (auto st = authorize(ctx, req, sink->app_id, sink->endpoint_id); !st) co_return st.take_error();
+  co_return sink;
 }
 
 bool same_record(const std::optional<FeedConsumer>& a, const std::optional<FeedConsumer>& b) {
@@ -204,25 +178,46 @@ bool same_record(const std::optional<FeedConsumer>& a, const std::optional<FeedC
          a->lease_until == b->lease_until;
 }
 
-// ---- Answers
-
-// PollingEndpointMessageOut (MessageOut with the message's `headers`), and with `offset` PollerV2MessageOut.
-void append_message(std::string& out, const store::Message& m, bool with_offset) {
-  std::string text = message_json(m);
-  text.pop_back();  // '}'
-  out += text;
-  out += ",\"headers\":";
-  out += m.headers ? std::string_view(*m.headers) : std::string_view("null");
-  if (with_offset) out += fmt::format(",\"offset\":{}", m.position);
-  out += '}';
+// The consumer's record to write: `current`, or a new one, with the ids set.
+FeedConsumer consumer_record(const std::optional<FeedConsumer>& current, const Sink& sink,
+                             const std::string& consumer_id) {
+  FeedConsumer c = current ? *current : FeedConsumer{};
+  c.app_id = sink.app_id;
+  c.endpoint_id = sink.endpoint_id;
+  c.consumer_id = consumer_id;
+  return c;
 }
+
+// The consumer routes' compare-and-set, run in the writer: writes make(current record) when the record is
+// still `seen` (or always, with `force`). False: another request moved it first (read again).
+template <class Make>
+auto consumer_cas(const Sink& sink, const std::string& consumer_id, std::optional<FeedConsumer> seen,
+                  bool force, Make make) {
+  return [app_id = sink.app_id, endpoint_id = sink.endpoint_id, consumer_id, seen = std::move(seen), force,
+          make = std::move(make)](store::Tx& tx) -> Result<bool> {
+    auto current = find_consumer(tx, app_id, endpoint_id, consumer_id);
+    if (!current) return current.take_error();
+    if (!force && !same_record(*current, seen)) return false;
+    if (auto st = tx.put_feed_consumer(make(*current)); !st) return st.take_error();
+    return true;
+  };
+}
+
+// A compare-and-set's outcome; after kMaxConflicts lost in a row, 409 naming `movers`.
+Result<bool> counted(Result<bool> stored, int& conflicts, std::string_view movers) {
+  if (stored && !*stored && ++conflicts > kMaxConflicts)
+    return Error::conflict(fmt::format("the consumer is being moved by other {}; try again", movers));
+  return stored;
+}
+
+// ---- Answers
 
 // PollingEndpointOut {data, iterator, done}, or PollerV2PollOut {data, done} (with offsets) without iterator.
 std::string page_json(const FeedPage& page, std::optional<int64_t> iterator) {
   std::string out = "{\"data\":[";
   for (size_t i = 0; i < page.items.size(); ++i) {
     if (i) out += ',';
-    append_message(out, page.items[i], !iterator);
+    append_feed_message(out, page.items[i], !iterator);
   }
   out += ']';
   if (iterator) out += ",\"iterator\":\"" + feed::encode_cursor(*iterator) + "\"";
@@ -253,55 +248,47 @@ asio::awaitable<bool> hold(const ApiContext* ctx, std::string app_id, int64_t he
   co_return left(deadline) > std::chrono::milliseconds::zero() || wake == feed::FeedHub::Wake::kAdvanced;
 }
 
+// After a read: true to answer with it now (it found messages, the request does not wait, or the hold ended
+// without news), false to read again (the scan stopped early while time lasts, or the log moved).
+asio::awaitable<bool> answer_now(const ApiContext* ctx, const Step& step, std::chrono::seconds wait,
+                                 int64_t head, Deadline deadline,
+                                 std::chrono::milliseconds cap = std::chrono::milliseconds::max()) {
+  if (!step.page.items.empty() || wait.count() == 0) co_return true;
+  // Only rows the sink does not take so far: look further at once, while the time lasts.
+  if (!step.page.done && left(deadline) > std::chrono::milliseconds::zero()) co_return false;
+  co_return !co_await hold(ctx, step.sink.app_id, head, deadline, cap);
+}
+
 // ---- GET /app/{app}/poller/{sink}
 
 asio::awaitable<Response> poll(const ApiContext* ctx, const Request& req, std::string app_id,
                                std::string sink_id) {
   auto params = read_params(req, Route::kPoll);
-  if (!params) co_return fail(req, params.error());
+  if (!params) co_return feed_fail(req, params.error());
   const auto p = std::move(*params);
   const Deadline deadline = std::chrono::steady_clock::now() + p.wait;
   std::optional<int64_t> from;  // after the first read: where the next one continues
   bool authorized = false;
   for (;;) {
     const int64_t head = ctx->store->feed_head();
-    auto fn = [app_id, sink_id, p, from, head](store::Tx& tx) -> Result<Step> {
-      auto sink = resolve_sink(tx, app_id, sink_id);
-      if (!sink) return sink.take_error();
-      auto start = tx.feed_start();
-      if (!start) return start.take_error();
-      int64_t after = 0;
+    auto origin = [p, from, head](store::Tx& tx, Step& s) -> Status {
       if (from) {
-        after = std::max(*from, *start);  // pruned meanwhile: nothing older is left to read
+        s.from = std::max(*from, s.start);  // pruned meanwhile: nothing older is left to read
       } else if (p.iterator) {
-        auto pos = iterator_position(*p.iterator, *start, head);
+        auto pos = iterator_position(*p.iterator, s.start, head);
         if (!pos) return pos.take_error();
-        after = *pos;
+        s.from = *pos;
       } else if (p.after) {
-        auto pos = tx.feed_position_at(sink->app_id, *p.after);
+        auto pos = tx.feed_position_at(s.sink.app_id, *p.after);
         if (!pos) return pos.take_error();
-        after = std::clamp(*pos, *start, std::max(*start, head));
-      } else {
-        after = *start;
+        s.from = std::clamp(*pos, s.start, std::max(s.start, head));
       }
-      auto page = read_after(tx, *sink, p, after, head);
-      if (!page) return page.take_error();
-      return Step{std::move(*sink), *start, after, std::move(*page), std::nullopt};
+      return {};
     };
-    auto step = co_await store::read<Step>(*ctx->store, std::move(fn));
-    if (!step) co_return fail(req, step.error());
-    if (!authorized) {
-      if (auto st = authorize(ctx, req, step->sink.app_id, step->sink.endpoint_id); !st)
-        co_return fail(req, st.error());
-      authorized = true;
-    }
+    auto step = co_await read_step(ctx, req, app_id, sink_id, p.filter, head, authorized, origin);
+    if (!step) co_return feed_fail(req, step.error());
     from = step->page.scanned_to;
-    if (!step->page.items.empty() || p.wait.count() == 0)
-      co_return ok_json(req, page_json(step->page, *from));
-    // Only rows the sink does not take so far: look further at once, while the time lasts.
-    if (!step->page.done && left(deadline) > std::chrono::milliseconds::zero()) continue;
-    std::string app = step->sink.app_id;
-    if (!co_await hold(ctx, std::move(app), head, deadline))
+    if (co_await answer_now(ctx, *step, p.wait, head, deadline))
       co_return ok_json(req, page_json(step->page, *from));
   }
 }
@@ -310,9 +297,8 @@ asio::awaitable<Response> poll(const ApiContext* ctx, const Request& req, std::s
 
 asio::awaitable<Response> consumer_poll(const ApiContext* ctx, const Request& req, std::string app_id,
                                         std::string sink_id, std::string consumer_id) {
-  if (auto st = check_consumer_id(consumer_id); !st) co_return fail(req, st.error());
-  auto params = read_params(req, Route::kConsumerPoll);
-  if (!params) co_return fail(req, params.error());
+  auto params = read_params(req, Route::kConsumerPoll, consumer_id);
+  if (!params) co_return feed_fail(req, params.error());
   const auto p = std::move(*params);
   const Deadline deadline = std::chrono::steady_clock::now() + p.wait;
   bool explicit_iterator = p.iterator.has_value();  // only for the first read
@@ -320,64 +306,40 @@ asio::awaitable<Response> consumer_poll(const ApiContext* ctx, const Request& re
   int conflicts = 0;
   for (;;) {
     const int64_t head = ctx->store->feed_head();
-    auto fn = [app_id, sink_id, consumer_id, p, explicit_iterator, head](store::Tx& tx) -> Result<Step> {
-      auto sink = resolve_sink(tx, app_id, sink_id);
-      if (!sink) return sink.take_error();
-      auto start = tx.feed_start();
-      if (!start) return start.take_error();
-      auto consumer = find_consumer(tx, sink->app_id, sink->endpoint_id, consumer_id);
+    auto origin = [p, consumer_id, explicit_iterator, head](store::Tx& tx, Step& s) -> Status {
+      auto consumer = find_consumer(tx, s.sink.app_id, s.sink.endpoint_id, consumer_id);
       if (!consumer) return consumer.take_error();
-      int64_t after = *start;
       if (explicit_iterator) {
-        auto pos = iterator_position(*p.iterator, *start, head);
+        auto pos = iterator_position(*p.iterator, s.start, head);
         if (!pos) return pos.take_error();
-        after = *pos;
+        s.from = *pos;
       } else if (*consumer) {
         // A held position in the pruned part of the log continues where the log starts: an error would
         // leave the consumer stuck until someone seeks it.
-        after = std::max((*consumer)->position, *start);
+        s.from = std::max((*consumer)->position, s.start);
       }
-      auto page = read_after(tx, *sink, p, after, head);
-      if (!page) return page.take_error();
-      return Step{std::move(*sink), *start, after, std::move(*page), std::move(*consumer)};
+      s.consumer = std::move(*consumer);
+      return {};
     };
-    auto step = co_await store::read<Step>(*ctx->store, std::move(fn));
-    if (!step) co_return fail(req, step.error());
-    if (!authorized) {
-      if (auto st = authorize(ctx, req, step->sink.app_id, step->sink.endpoint_id); !st)
-        co_return fail(req, st.error());
-      authorized = true;
-    }
+    auto step = co_await read_step(ctx, req, app_id, sink_id, p.filter, head, authorized, origin);
+    if (!step) co_return feed_fail(req, step.error());
     const int64_t to = step->page.scanned_to;
     if (explicit_iterator || !step->consumer || step->consumer->position != to) {
       const TimePoint now = ctx->clock->now();
-      auto put = [sink = step->sink, consumer_id, seen = step->consumer, explicit_iterator, to,
-                  now](store::Tx& tx) -> Result<bool> {
-        auto current = find_consumer(tx, sink.app_id, sink.endpoint_id, consumer_id);
-        if (!current) return current.take_error();
-        if (!explicit_iterator && !same_record(*current, seen)) return false;  // moved by another poll
-        FeedConsumer c = *current ? **current : FeedConsumer{};
-        c.app_id = sink.app_id;
-        c.endpoint_id = sink.endpoint_id;
-        c.consumer_id = consumer_id;
+      auto make = [sink = step->sink, consumer_id, to, now](const std::optional<FeedConsumer>& current) {
+        FeedConsumer c = consumer_record(current, sink, consumer_id);
         c.position = to;
         c.updated_at = now;
-        if (auto st = tx.put_feed_consumer(c); !st) return st.take_error();
-        return true;
+        return c;
       };
-      auto stored = co_await store::write<bool>(*ctx->store, std::move(put));
-      if (!stored) co_return fail(req, stored.error());
-      if (!*stored) {
-        if (++conflicts > kMaxConflicts)
-          co_return fail(req, Error::conflict("the consumer is being moved by other polls; try again"));
-        continue;  // read again from where the other poll left it
-      }
+      // Another poll moved the consumer first: read again from where it left it.
+      auto cas = consumer_cas(step->sink, consumer_id, step->consumer, explicit_iterator, std::move(make));
+      auto stored = counted(co_await store::write<bool>(*ctx->store, std::move(cas)), conflicts, "polls");
+      if (!stored) co_return feed_fail(req, stored.error());
+      if (!*stored) continue;
       explicit_iterator = false;
     }
-    if (!step->page.items.empty() || p.wait.count() == 0) co_return ok_json(req, page_json(step->page, to));
-    if (!step->page.done && left(deadline) > std::chrono::milliseconds::zero()) continue;
-    std::string app = step->sink.app_id;
-    if (!co_await hold(ctx, std::move(app), head, deadline))
+    if (co_await answer_now(ctx, *step, p.wait, head, deadline))
       co_return ok_json(req, page_json(step->page, to));
   }
 }
@@ -386,9 +348,9 @@ asio::awaitable<Response> consumer_poll(const ApiContext* ctx, const Request& re
 
 asio::awaitable<Response> consumer_seek(const ApiContext* ctx, const Request& req, std::string app_id,
                                         std::string sink_id, std::string consumer_id) {
-  if (auto st = check_consumer_id(consumer_id); !st) co_return fail(req, st.error());
+  if (auto st = check_consumer_id(consumer_id); !st) co_return feed_fail(req, st.error());
   auto obj = parse_object(req.body());
-  if (!obj) co_return fail(req, obj.error());
+  if (!obj) co_return feed_fail(req, obj.error());
   FieldReader r(*obj);
   auto after_text = r.req_string("after", FieldReader::Rule::kNonEmpty, 64);
   std::optional<TimePoint> after;
@@ -396,12 +358,9 @@ asio::awaitable<Response> consumer_seek(const ApiContext* ctx, const Request& re
     after = parse_iso8601(after_text);
     if (!after) r.fail("after", "must be an ISO 8601 date-time such as 2026-01-02T03:04:05Z");
   }
-  if (r.error()) co_return fail(req, *r.error());
-  // Resolve and authorize before anything is written.
-  auto resolve = [app_id, sink_id](store::Tx& tx) { return resolve_sink(tx, app_id, sink_id); };
-  auto sink = co_await store::read<Sink>(*ctx->store, std::move(resolve));
-  if (!sink) co_return fail(req, sink.error());
-  if (auto st = authorize(ctx, req, sink->app_id, sink->endpoint_id); !st) co_return fail(req, st.error());
+  if (r.error()) co_return feed_fail(req, *r.error());
+  auto sink = co_await authorized_sink(ctx, req, app_id, sink_id);
+  if (!sink) co_return feed_fail(req, sink.error());
   const int64_t head = ctx->store->feed_head();
   const TimePoint now = ctx->clock->now();
   WriteFn fn = [sink = *sink, consumer_id, after = *after, head, now](store::Tx& tx) -> Result<Reply> {
@@ -413,10 +372,7 @@ asio::awaitable<Response> consumer_seek(const ApiContext* ctx, const Request& re
     const int64_t position = std::clamp(*pos, *start, std::max(*start, head));
     auto current = find_consumer(tx, sink.app_id, sink.endpoint_id, consumer_id);
     if (!current) return current.take_error();
-    FeedConsumer c = *current ? **current : FeedConsumer{};
-    c.app_id = sink.app_id;
-    c.endpoint_id = sink.endpoint_id;
-    c.consumer_id = consumer_id;
+    FeedConsumer c = consumer_record(*current, sink, consumer_id);
     c.position = position;
     c.leased_through = position;  // a seek drops any lease: what follows is handed out afresh
     c.lease_until.reset();
@@ -432,9 +388,8 @@ asio::awaitable<Response> consumer_seek(const ApiContext* ctx, const Request& re
 
 asio::awaitable<Response> leased_poll(const ApiContext* ctx, const Request& req, std::string app_id,
                                       std::string sink_id, std::string consumer_id) {
-  if (auto st = check_consumer_id(consumer_id); !st) co_return fail(req, st.error());
-  auto params = read_params(req, Route::kLeasedPoll);
-  if (!params) co_return fail(req, params.error());
+  auto params = read_params(req, Route::kLeasedPoll, consumer_id);
+  if (!params) co_return feed_fail(req, params.error());
   const auto p = std::move(*params);
   const Deadline deadline = std::chrono::steady_clock::now() + p.wait;
   bool authorized = false;
@@ -442,39 +397,26 @@ asio::awaitable<Response> leased_poll(const ApiContext* ctx, const Request& req,
   for (;;) {
     const int64_t head = ctx->store->feed_head();
     const TimePoint now = ctx->clock->now();
-    auto fn = [app_id, sink_id, consumer_id, p, head, now](store::Tx& tx) -> Result<Step> {
-      auto sink = resolve_sink(tx, app_id, sink_id);
-      if (!sink) return sink.take_error();
-      auto start = tx.feed_start();
-      if (!start) return start.take_error();
-      auto consumer = find_consumer(tx, sink->app_id, sink->endpoint_id, consumer_id);
+    auto origin = [p, consumer_id, head, now](store::Tx& tx, Step& s) -> Status {
+      auto consumer = find_consumer(tx, s.sink.app_id, s.sink.endpoint_id, consumer_id);
       if (!consumer) return consumer.take_error();
-      int64_t after = p.start_latest ? std::max(*start, head) : *start;  // a new consumer
+      if (p.start_latest) s.from = std::max(s.start, head);  // a new consumer
       if (const auto& c = *consumer) {
         const bool live = c->lease_until && now < *c->lease_until;
-        after = std::max(live ? std::max(c->position, c->leased_through) : c->position, *start);
+        s.from = std::max(live ? std::max(c->position, c->leased_through) : c->position, s.start);
       }
-      auto page = read_after(tx, *sink, p, after, head);
-      if (!page) return page.take_error();
-      return Step{std::move(*sink), *start, after, std::move(*page), std::move(*consumer)};
+      s.consumer = std::move(*consumer);
+      return {};
     };
-    auto step = co_await store::read<Step>(*ctx->store, std::move(fn));
-    if (!step) co_return fail(req, step.error());
-    if (!authorized) {
-      if (auto st = authorize(ctx, req, step->sink.app_id, step->sink.endpoint_id); !st)
-        co_return fail(req, st.error());
-      authorized = true;
-    }
+    auto step = co_await read_step(ctx, req, app_id, sink_id, p.filter, head, authorized, origin);
+    if (!step) co_return feed_fail(req, step.error());
     const auto& seen = step->consumer;
     const int64_t to = step->page.scanned_to;
     const bool live = seen && seen->lease_until && now < *seen->lease_until;
     if (!seen || !step->page.items.empty() || to != step->from) {
       // The record after this poll: a new consumer starts at `from`; handed-out messages are leased; rows
       // passed over (not the sink's) move the lease's end, or, without a live lease, the position itself.
-      FeedConsumer c = seen ? *seen : FeedConsumer{};
-      c.app_id = step->sink.app_id;
-      c.endpoint_id = step->sink.endpoint_id;
-      c.consumer_id = consumer_id;
+      FeedConsumer c = consumer_record(seen, step->sink, consumer_id);
       if (!seen) c.position = c.leased_through = step->from;
       if (!step->page.items.empty()) {
         c.leased_through = to;
@@ -486,31 +428,19 @@ asio::awaitable<Response> leased_poll(const ApiContext* ctx, const Request& req,
         c.lease_until.reset();
       }
       c.updated_at = now;
-      auto put = [seen, c](store::Tx& tx) -> Result<bool> {
-        auto current = find_consumer(tx, c.app_id, c.endpoint_id, c.consumer_id);
-        if (!current) return current.take_error();
-        if (!same_record(*current, seen)) return false;  // moved by another poll or a commit
-        if (auto st = tx.put_feed_consumer(c); !st) return st.take_error();
-        return true;
-      };
-      auto stored = co_await store::write<bool>(*ctx->store, std::move(put));
-      if (!stored) co_return fail(req, stored.error());
-      if (!*stored) {
-        if (++conflicts > kMaxConflicts)
-          co_return fail(req, Error::conflict("the consumer is being moved by other requests; try again"));
-        continue;
-      }
+      // Moved by another poll or a commit: read again.
+      auto cas = consumer_cas(step->sink, consumer_id, seen, false,
+                              [c](const std::optional<FeedConsumer>&) { return c; });
+      auto stored = counted(co_await store::write<bool>(*ctx->store, std::move(cas)), conflicts, "requests");
+      if (!stored) co_return feed_fail(req, stored.error());
+      if (!*stored) continue;
     }
-    if (!step->page.items.empty() || p.wait.count() == 0)
-      co_return ok_json(req, page_json(step->page, std::nullopt));
-    if (!step->page.done && left(deadline) > std::chrono::milliseconds::zero()) continue;
     // Held until the log moves; a lease running out meanwhile also ends the hold (its messages come back).
     auto cap = std::chrono::milliseconds::max();
     if (live && seen->leased_through > seen->position)
       cap = std::chrono::duration_cast<std::chrono::milliseconds>(*seen->lease_until - now) +
             std::chrono::milliseconds(1);
-    std::string app = step->sink.app_id;
-    if (!co_await hold(ctx, std::move(app), head, deadline, cap))
+    if (co_await answer_now(ctx, *step, p.wait, head, deadline, cap))
       co_return ok_json(req, page_json(step->page, std::nullopt));
   }
 }
@@ -519,17 +449,15 @@ asio::awaitable<Response> leased_poll(const ApiContext* ctx, const Request& req,
 
 asio::awaitable<Response> commit(const ApiContext* ctx, const Request& req, std::string app_id,
                                  std::string sink_id, std::string consumer_id) {
-  if (auto st = check_consumer_id(consumer_id); !st) co_return fail(req, st.error());
+  if (auto st = check_consumer_id(consumer_id); !st) co_return feed_fail(req, st.error());
   auto obj = parse_object(req.body());
-  if (!obj) co_return fail(req, obj.error());
+  if (!obj) co_return feed_fail(req, obj.error());
   FieldReader r(*obj);
   if (!r.has("offset") || r.is_null("offset")) r.fail("offset", "field required");
   auto offset = r.opt_int("offset", 0, INT64_MAX);
-  if (r.error()) co_return fail(req, *r.error());
-  auto resolve = [app_id, sink_id](store::Tx& tx) { return resolve_sink(tx, app_id, sink_id); };
-  auto sink = co_await store::read<Sink>(*ctx->store, std::move(resolve));
-  if (!sink) co_return fail(req, sink.error());
-  if (auto st = authorize(ctx, req, sink->app_id, sink->endpoint_id); !st) co_return fail(req, st.error());
+  if (r.error()) co_return feed_fail(req, *r.error());
+  auto sink = co_await authorized_sink(ctx, req, app_id, sink_id);
+  if (!sink) co_return feed_fail(req, sink.error());
   const TimePoint now = ctx->clock->now();
   WriteFn fn = [sink = *sink, consumer_id, offset = *offset, now](store::Tx& tx) -> Result<Reply> {
     auto current = find_consumer(tx, sink.app_id, sink.endpoint_id, consumer_id);

@@ -13,6 +13,7 @@
 
 #include "api/http_server.h"
 #include "api/testing/http_test_client.h"
+#include "api/testing/served_api.h"
 #include "api/v1/routes.h"
 #include "core/clock.h"
 #include "core/ids.h"
@@ -34,38 +35,17 @@ using testing::TestClient;
 const Headers kAuth{{"authorization", "Bearer t"}};
 const Headers kJson{{"authorization", "Bearer t"}, {"content-type", "application/json"}};
 
-class PollerTest : public ::testing::Test {
+class PollerTest : public testing::ServedApiTest {
  protected:
+  PollerTest() : ServedApiTest("hookwire-poller") {}
   void SetUp() override {
-    store_ = store::testing::open_test_store(dir_.path());
-    ASSERT_NE(store_, nullptr);
-    store_->set_feed_listener([this](const store::Store::FeedAdvance& a) { hub_.advance(a); });
-    clock_.set(from_unix_millis(unix_millis(std::chrono::system_clock::now())));  // the store keeps ms
-    auto guard = delivery::UrlGuard::from_config({"127.0.0.0/8"}, false);
-    ASSERT_TRUE(guard.ok());
-    guard_ = *guard;
-    ctx_.store = store_.get();
-    ctx_.clock = &clock_;
-    ctx_.metrics = &metrics_;
-    ctx_.admin_token = "t";
-    ctx_.url_guard = &guard_;
-    ctx_.feed_hub = &hub_;
+    ASSERT_NO_FATAL_FAILURE(open_store());
+    with_feed();
     add_routes(router_, &ctx_);
     ServerOptions options;
     options.threads = 2;
-    server_ = std::make_unique<HttpServer>(options, router_, metrics_);
-    auto bound = server_->listen("127.0.0.1", 0);
-    ASSERT_TRUE(bound.ok());
-    port_ = bound->port();
-    server_->start();
-    client_ = std::make_unique<TestClient>(port_);
+    ASSERT_NO_FATAL_FAILURE(serve(options));
     ASSERT_EQ(post("/api/v1/app", R"({"name":"a","uid":"app-a"})").result_int(), 201);
-  }
-  void TearDown() override {
-    client_.reset();
-    hub_.stop();
-    if (server_) server_->stop();
-    if (store_) store_->stop();
   }
 
   Response post(std::string_view target, std::string body, TestClient* c = nullptr) {
@@ -108,18 +88,6 @@ class PollerTest : public ::testing::Test {
         std::this_thread::yield();
     return true;
   }
-
-  store::testing::TestDir dir_{"hookwire-poller"};
-  ManualClock clock_;
-  metrics::Registry metrics_;
-  feed::FeedHub hub_;
-  delivery::UrlGuard guard_;
-  std::unique_ptr<store::Store> store_;
-  ApiContext ctx_;
-  Router router_;
-  std::unique_ptr<HttpServer> server_;
-  uint16_t port_ = 0;
-  std::unique_ptr<TestClient> client_;
 };
 
 TEST_F(PollerTest, ShapesOfBothPollers) {

@@ -14,13 +14,12 @@
 //    the heartbeat interval, and write `: heartbeat` when it passes. Server stop (or hub stop): `event:
 //    close`, then the connection closes. How many streams may be open is the server's max_streams
 //    (--max-streams).
-#include <fmt/format.h>
-
+#include <algorithm>
 #include <boost/asio/awaitable.hpp>
 
+#include "api/v1/feed_reads.h"
 #include "api/v1/json_body.h"
 #include "api/v1/routes.h"
-#include "api/v1/serialize.h"
 #include "feed/cursor.h"
 #include "feed/hub.h"
 #include "store/async.h"
@@ -32,22 +31,7 @@ using store::FeedPage;
 
 namespace {
 
-constexpr int kBatch = 100;         // messages one read returns at most
-constexpr int kScanLimit = 10'000;  // rows one read examines at most (matching or not)
-constexpr std::string_view kInvalidIterator = "invalid_iterator";
-
-Error invalid_iterator(int64_t start, std::string_view why) {
-  return Error{Errc::kBadRequest,
-               fmt::format("{}; the log now starts at iterator {}", why, feed::encode_cursor(start)),
-               std::string(kInvalidIterator)};
-}
-
-Response fail(const Request& req, const Error& e) {
-  if (e.code == Errc::kBadRequest && e.field == kInvalidIterator)
-    return error_response(http::status::bad_request, kInvalidIterator, e.detail, req.version(),
-                          req.keep_alive());
-  return error_response(e, req.version(), req.keep_alive());
-}
+constexpr int kBatch = 100;  // messages one read returns at most
 
 struct Params {
   std::optional<std::string> cursor;  // Last-Event-ID, else iterator
@@ -79,53 +63,37 @@ Result<Params> parse_params(const Request& req) {
   return p;
 }
 
-// Where a stream reads: the sink (ids resolved), its filters and the request's, and where it starts.
+// Where a stream reads: the sink (ids resolved, with its filters), the request's filters, and where it
+// starts.
 struct Plan {
-  std::string app_id;
-  std::string endpoint_id;
-  std::optional<std::vector<std::string>> event_types;
-  std::optional<std::vector<std::string>> channels;
+  Sink sink;
   Params params;
   int64_t after = 0;
 };
 
 Result<Plan> plan_stream(store::Tx& tx, const std::string& app_id, const std::string& sink_id, Params p,
                          int64_t head) {
-  auto app = tx.get_application(app_id);
-  if (!app) return app.take_error();
-  auto ep = tx.get_endpoint(app->id, sink_id);
-  if (!ep) {
-    if (ep.error().code == Errc::kNotFound) return Error::not_found("endpoint not found");
-    return ep.take_error();
-  }
+  auto sink = resolve_sink(tx, app_id, sink_id);
+  if (!sink) return sink.take_error();
   auto start = tx.feed_start();
   if (!start) return start.take_error();
-  Plan plan{app->id, ep->id, std::move(ep->event_types), std::move(ep->channels), std::move(p), *start};
+  Plan plan{std::move(*sink), std::move(p), *start};
   if (plan.params.cursor) {
-    auto pos = feed::decode_cursor(*plan.params.cursor);
-    if (!pos) return invalid_iterator(*start, "the iterator is not one hookwire handed out");
-    if (*pos < *start)
-      return invalid_iterator(*start, "the iterator points into the part of the log that was pruned");
-    if (*pos > head) return invalid_iterator(*start, "the iterator points past the end of the log");
+    auto pos = iterator_position(*plan.params.cursor, *start, head);
+    if (!pos) return pos.take_error();
     plan.after = *pos;
   } else if (plan.params.consumer) {
-    auto c = tx.get_feed_consumer(plan.app_id, plan.endpoint_id, *plan.params.consumer);
-    if (c) {
-      plan.after = std::max(c->position, *start);
-    } else if (c.error().code != Errc::kNotFound) {
-      return c.take_error();
-    }
+    auto c = find_consumer(tx, plan.sink.app_id, plan.sink.endpoint_id, *plan.params.consumer);
+    if (!c) return c.take_error();
+    if (*c) plan.after = std::max((*c)->position, *start);
   }
   return plan;
 }
 
 // One event: the message as PollingEndpointMessageOut with its `offset`, each line of it a `data:` line.
 void append_event(std::string& out, const store::Message& m) {
-  std::string json = message_json(m);
-  json.pop_back();  // '}'
-  json += ",\"headers\":";
-  json += m.headers ? std::string_view(*m.headers) : std::string_view("null");
-  json += fmt::format(",\"offset\":{}}}", m.position);
+  std::string json;
+  append_feed_message(json, m, true);
   out += "id: ";
   out += feed::encode_cursor(m.position);
   out += "\nevent: message\n";
@@ -144,8 +112,8 @@ void append_event(std::string& out, const store::Message& m) {
 // Records positions up to `last` as handed out to the plan's consumer (created if new, starting where this
 // stream started), so that the client may commit them.
 asio::awaitable<Status> record_handed_out(const ApiContext* ctx, const Plan& plan, int64_t last) {
-  auto fn = [app = plan.app_id, ep = plan.endpoint_id, id = *plan.params.consumer, from = plan.after, last,
-             now = ctx->clock->now()](store::Tx& tx) -> Result<bool> {
+  auto fn = [app = plan.sink.app_id, ep = plan.sink.endpoint_id, id = *plan.params.consumer,
+             from = plan.after, last, now = ctx->clock->now()](store::Tx& tx) -> Result<bool> {
     auto current = tx.get_feed_consumer(app, ep, id);
     store::FeedConsumer c;
     if (current) {
@@ -178,17 +146,10 @@ asio::awaitable<void> run_stream(const ApiContext* ctx, Plan plan, std::chrono::
     if (over()) break;
     const int64_t head = ctx->store->feed_head();
     if (head > after) {
-      store::FeedQuery q;
-      q.app_id = plan.app_id;
-      q.after = after;
-      q.until = head;
-      q.limit = kBatch;
-      q.scan_limit = kScanLimit;
-      q.event_types = plan.event_types;
-      q.channels = plan.channels;
-      q.event_type = plan.params.event_type;
-      q.channel = plan.params.channel;
-      auto fn = [q = std::move(q)](store::Tx& tx) { return tx.read_feed(q); };
+      FeedFilter filter{kBatch, plan.params.event_type, plan.params.channel};
+      auto fn = [sink = plan.sink, filter = std::move(filter), after, head](store::Tx& tx) {
+        return read_after(tx, sink, filter, after, head);
+      };
       auto page = co_await store::read<FeedPage>(*ctx->store, std::move(fn));
       if (!page) co_return;  // the store logs its failures; the client reconnects with Last-Event-ID
       if (!page->items.empty()) {
@@ -205,7 +166,7 @@ asio::awaitable<void> run_stream(const ApiContext* ctx, Plan plan, std::chrono::
     }
     if (w.closed()) co_return;
     if (over()) break;
-    const auto wake = co_await ctx->feed_hub->wait(plan.app_id, after, heartbeat);
+    const auto wake = co_await ctx->feed_hub->wait(plan.sink.app_id, after, heartbeat);
     if (wake == feed::FeedHub::Wake::kTimeout && !w.closed() && !over()) {
       if (!co_await w.write(": heartbeat\n\n")) co_return;
     }
@@ -216,15 +177,16 @@ asio::awaitable<void> run_stream(const ApiContext* ctx, Plan plan, std::chrono::
 asio::awaitable<Response> open_stream(const ApiContext* ctx, const Request& req, const PathParams& params,
                                       std::chrono::milliseconds heartbeat) {
   auto p = parse_params(req);
-  if (!p) co_return fail(req, p.error());
+  if (!p) co_return feed_fail(req, p.error());
   if (!ctx->feed_hub || !params.can_stream())
-    co_return fail(req, Error::unavailable("streams are not served here"));
+    co_return feed_fail(req, Error::unavailable("streams are not served here"));
   const int64_t head = ctx->store->feed_head();
   auto fn = [app = params.get("app_id"), sink = params.get("sink_id"), p = std::move(*p),
              head](store::Tx& tx) mutable { return plan_stream(tx, app, sink, std::move(p), head); };
   auto plan = co_await store::read<Plan>(*ctx->store, std::move(fn));
-  if (!plan) co_return fail(req, plan.error());
-  if (auto st = authorize(ctx, req, plan->app_id, plan->endpoint_id); !st) co_return fail(req, st.error());
+  if (!plan) co_return feed_fail(req, plan.error());
+  if (auto st = authorize(ctx, req, plan->sink.app_id, plan->sink.endpoint_id); !st)
+    co_return feed_fail(req, st.error());
   StreamBody body = [ctx, plan = std::move(*plan), heartbeat](StreamWriter& w) {
     return run_stream(ctx, plan, heartbeat, w);
   };

@@ -12,6 +12,7 @@
 
 #include "api/http_server.h"
 #include "api/testing/http_test_client.h"
+#include "api/testing/served_api.h"
 #include "api/v1/routes.h"
 #include "core/clock.h"
 #include "feed/cursor.h"
@@ -73,22 +74,12 @@ Event next_event(TestClient& c, int* heartbeats = nullptr) {
   }
 }
 
-class StreamTest : public ::testing::Test {
+class StreamTest : public testing::ServedApiTest {
  protected:
+  StreamTest() : ServedApiTest("hookwire-stream") {}
   void SetUp() override {
-    store_ = store::testing::open_test_store(dir_.path());
-    ASSERT_NE(store_, nullptr);
-    store_->set_feed_listener([this](const store::Store::FeedAdvance& a) { hub_.advance(a); });
-    auto guard = delivery::UrlGuard::from_config({"127.0.0.0/8"}, false);
-    ASSERT_TRUE(guard.ok());
-    guard_ = std::move(*guard);
-    clock_.set(from_unix_millis(unix_millis(std::chrono::system_clock::now())));
-    ctx_.store = store_.get();
-    ctx_.clock = &clock_;
-    ctx_.metrics = &metrics_;
-    ctx_.admin_token = "t";
-    ctx_.url_guard = &guard_;
-    ctx_.feed_hub = &hub_;
+    ASSERT_NO_FATAL_FAILURE(open_store());
+    with_feed();
   }
   void start(std::chrono::milliseconds heartbeat = 15s) {
     add_application_routes(router_, &ctx_);
@@ -97,12 +88,7 @@ class StreamTest : public ::testing::Test {
     add_stream_routes(router_, &ctx_, StreamOptions{heartbeat});
     ServerOptions so;
     so.drain_timeout = 20s;
-    server_ = std::make_unique<HttpServer>(so, router_, metrics_);
-    auto bound = server_->listen("127.0.0.1", 0);
-    ASSERT_TRUE(bound.ok());
-    port_ = bound->port();
-    server_->start();
-    client_ = std::make_unique<TestClient>(port_);
+    ASSERT_NO_FATAL_FAILURE(serve(so));
     ASSERT_EQ(post("/api/v1/app", R"({"name":"a","uid":"app-a"})").result_int(), 201);
     ASSERT_EQ(
         post("/api/v1/app/app-a/endpoint", R"({"url":"http://127.0.0.1:9/x","uid":"pull"})").result_int(),
@@ -112,13 +98,6 @@ class StreamTest : public ::testing::Test {
                   .result_int(),
               201);
   }
-  void TearDown() override {
-    client_.reset();
-    hub_.stop();
-    if (server_) server_->stop();
-    if (store_) store_->stop();
-  }
-
   Response post(std::string_view target, std::string body) {
     return client_->request(http::verb::post, target, std::move(body),
                             {{"authorization", "Bearer t"}, {"content-type", "application/json"}});
@@ -141,18 +120,6 @@ class StreamTest : public ::testing::Test {
     EXPECT_NE(head.find("Content-Type: text/event-stream"), std::string::npos) << head;
     return c;
   }
-
-  store::testing::TestDir dir_{"hookwire-stream"};
-  ManualClock clock_;
-  metrics::Registry metrics_;
-  feed::FeedHub hub_;
-  delivery::UrlGuard guard_;
-  std::unique_ptr<store::Store> store_;
-  ApiContext ctx_;
-  Router router_;
-  std::unique_ptr<HttpServer> server_;
-  uint16_t port_ = 0;
-  std::unique_ptr<TestClient> client_;
 };
 
 constexpr const char* kStream = "/api/v1/app/app-a/poller/pull/stream";
