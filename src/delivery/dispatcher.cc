@@ -78,9 +78,12 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   }
 
   // Many wakes while one is pending cost one hand-off (the API calls this for every new message).
+  // wake() and stop() hand work to ioc_ with a plain `this`: a handler that ran holds the State alive through
+  // the thread's own reference, and one that never runs (a dispatcher never started: `--delivery off`) is
+  // destroyed with ioc_. Holding the State from a handler queued in its own ioc_ would keep it forever.
   void wake() {
     if (wake_pending_.exchange(true)) return;
-    asio::post(ioc_, [self = shared_from_this()] {
+    asio::post(ioc_, [self = this] {
       self->wake_pending_ = false;
       self->woken_ = true;
       self->timer_.cancel();
@@ -89,7 +92,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
 
   void stop() {
     if (stopped_.exchange(true)) return;
-    asio::post(ioc_, [self = shared_from_this()] {
+    asio::post(ioc_, [self = this] {
       self->stopping_ = true;
       self->timer_.cancel();
       // Deliveries waiting for a slot go back to the store, due at once for the next start.
