@@ -170,7 +170,9 @@ class Tx {
 
   // Retention: deletes up to `limit` of the oldest messages created before `cutoff` with their attempts and
   // deliveries, skipping (keeping) a message that still has a pending or sending delivery; raises
-  // feed_start() past what it deleted. Returns how many messages it deleted (0: nothing more to do now).
+  // feed_start() past both (a kept message is then read by id only, and deleted by a later call once its
+  // deliveries finish). Returns how many messages it deleted; 0 when a call only passed over kept ones, so
+  // "nothing more now" is not certain until the next round.
   virtual Result<int> prune_messages(TimePoint cutoff, int limit) = 0;
   // Deletes the payloads (as expunge_message_payload) of up to `limit` messages whose payload_expires_at
   // is at or before `now`. Returns how many.
