@@ -34,15 +34,26 @@ constexpr int64_t kMaxPortalExpiry = 604'800;
 
 bool live(const ApiToken& t, TimePoint now) { return !t.expires_at || *t.expires_at > now; }
 
-// The live poller tokens of a sink whose text this server can still derive (the token key unchanged).
-std::vector<ApiToken> live_poller_tokens(std::vector<ApiToken> all, const std::string& app_id,
-                                         const std::string& endpoint_id, TimePoint now,
-                                         const TokenRegistry& registry) {
-  std::vector<ApiToken> out;
-  for (auto& t : all)
-    if (t.kind == ApiToken::kPoller && t.app_id == app_id && t.endpoint_id == endpoint_id && live(t, now) &&
-        token_hash(registry.text_of(t)) == t.hash)
-      out.push_back(std::move(t));
+// A sink (its application and endpoint, named by id or uid) with its live poller tokens.
+struct SinkTokens {
+  std::string app_id;
+  std::string endpoint_id;
+  std::vector<ApiToken> live;
+};
+
+Result<SinkTokens> sink_tokens(store::Tx& tx, const std::string& app_id, const std::string& endpoint_id,
+                               TimePoint now) {
+  auto app = tx.get_application(app_id);
+  if (!app) return app.take_error();
+  auto ep = tx.get_endpoint(app->id, endpoint_id);
+  if (!ep) return ep.take_error();
+  auto all = tx.list_tokens();
+  if (!all) return all.take_error();
+  SinkTokens out{app->id, ep->id, {}};
+  for (auto& t : *all)
+    if (t.kind == ApiToken::kPoller && t.app_id == out.app_id && t.endpoint_id == out.endpoint_id &&
+        live(t, now))
+      out.live.push_back(std::move(t));
   return out;
 }
 
@@ -74,18 +85,16 @@ asio::awaitable<Response> poller_token(const ApiContext* ctx, const Request& req
   std::function<Result<Reply>(store::Tx&)> fn = [reg = ctx->tokens, app_id, ep_id, now,
                                                  changed](store::Tx& tx) -> Result<Reply> {
     changed->clear();
-    auto app = tx.get_application(app_id);
-    if (!app) return app.take_error();
-    auto ep = tx.get_endpoint(app->id, ep_id);
-    if (!ep) return ep.take_error();
-    auto all = tx.list_tokens();
-    if (!all) return all.take_error();
-    auto tokens = live_poller_tokens(std::move(*all), app->id, ep->id, now, *reg);
+    auto sink = sink_tokens(tx, app_id, ep_id, now);
+    if (!sink) return sink.take_error();
+    // Only a token whose text this server can still derive (the token key unchanged) can be shown.
+    auto& tokens = sink->live;
+    std::erase_if(tokens, [&](const ApiToken& t) { return token_hash(reg->text_of(t)) != t.hash; });
     auto newest = std::max_element(tokens.begin(), tokens.end(), [](const ApiToken& a, const ApiToken& b) {
       return std::tie(a.created_at, a.id) < std::tie(b.created_at, b.id);
     });
     if (newest != tokens.end()) return Reply{http::status::ok, token_json(*newest, reg->text_of(*newest))};
-    ApiToken t = reg->mint(ApiToken::kPoller, app->id, ep->id, {}, now, std::nullopt);
+    ApiToken t = reg->mint(ApiToken::kPoller, sink->app_id, sink->endpoint_id, {}, now, std::nullopt);
     if (auto st = tx.insert_token(t); !st) return st.take_error();
     changed->push_back(t);
     return Reply{http::status::ok, token_json(t, reg->text_of(t))};
@@ -113,21 +122,15 @@ asio::awaitable<Response> rotate_poller_token(const ApiContext* ctx, const Reque
   WriteFn fn = [reg = ctx->tokens, app_id, ep_id, now, old_until, expires_at,
                 changed](store::Tx& tx) -> Result<Reply> {
     changed->clear();
-    auto app = tx.get_application(app_id);
-    if (!app) return app.take_error();
-    auto ep = tx.get_endpoint(app->id, ep_id);
-    if (!ep) return ep.take_error();
-    auto all = tx.list_tokens();
-    if (!all) return all.take_error();
-    for (auto& t : *all) {
-      if (t.kind != ApiToken::kPoller || t.app_id != app->id || t.endpoint_id != ep->id || !live(t, now))
-        continue;
+    auto sink = sink_tokens(tx, app_id, ep_id, now);
+    if (!sink) return sink.take_error();
+    for (auto& t : sink->live) {
       if (t.expires_at && *t.expires_at <= old_until) continue;  // already ends sooner
       t.expires_at = old_until;
       if (auto st = tx.update_token_expiry(t.id, t.expires_at); !st) return st.take_error();
       changed->push_back(t);
     }
-    ApiToken fresh = reg->mint(ApiToken::kPoller, app->id, ep->id, {}, now, expires_at);
+    ApiToken fresh = reg->mint(ApiToken::kPoller, sink->app_id, sink->endpoint_id, {}, now, expires_at);
     if (auto st = tx.insert_token(fresh); !st) return st.take_error();
     changed->push_back(fresh);
     return Reply{http::status::created, token_json(fresh, reg->text_of(fresh))};
