@@ -17,6 +17,19 @@ if ((${#TARGETS[@]} == 0)); then
 fi
 JOBS=${JOBS:-1}
 OUT=fuzz/out
+# clang and its libFuzzer/sanitizer runtimes: installed here when missing, not by scripts/setup.sh (CI never
+# fuzzes). With CXX set, the caller brings its own compiler.
+if [[ -z ${CXX:-} ]]; then
+  missing=()
+  for p in clang-14 libclang-rt-14-dev; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+fi
 mkdir -p "$OUT/logs"
 
 # Every library is instrumented (-fsanitize=fuzzer-no-link,address,undefined, see the top-level

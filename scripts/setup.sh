@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs everything hookwire needs to build, run and test on Debian 12, idempotently, then builds.
-# Safe to run again: apt and npm skip what is already there; the build is incremental.
+# Installs everything hookwire needs to build, run and test on Debian 12, idempotently, then builds the hookwire
+# binary (build/src/cli/hookwire; the tests are built by scripts/test.sh, the benchmarks' binaries with
+# `cmake --build build` or by their scripts). Safe to run again: apt and npm skip what is already there; the
+# build is incremental.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +14,6 @@ DEBIAN_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format openssl  # openssl: the TLS delivery test makes its CA and certificate
   ccache  # used by the build when installed: a rebuild after a branch switch or a clean is mostly cache hits
-  clang-14 libclang-rt-14-dev  # fuzz/run.sh (libFuzzer, ASan, UBSan)
 )
 
 missing=()
@@ -44,4 +45,4 @@ fi
 # HOOKWIRE_WERROR=ON (scripts/test.sh sets it): warnings are errors, as in CI.
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" \
   ${HOOKWIRE_WERROR:+-DHOOKWIRE_WERROR="$HOOKWIRE_WERROR"} >/dev/null
-cmake --build "$BUILD_DIR"
+cmake --build "$BUILD_DIR" --target hookwire
