@@ -1,39 +1,30 @@
 // bench/pull/pull.mjs: the pull door's benchmark driver (see bench/pull/README.md). No npm dependencies.
 //
 //   node pull.mjs setup     create APPS applications `pull-<i>`, each with one pull-only sink `sink`
-//   node pull.mjs readers   LONG_POLL long-poll consumers (apps 0..) and SSE streams (the next apps), each on its
-//                           own application; prints "READY" once all are connected; records when each message
-//                           arrives; exits when it receives SIGTERM or has every id listed in STOP_FILE, writing
-//                           OUT (JSON: id -> arrival ns, plus request and byte counts)
-//   node pull.mjs publish   POSTs RATE messages/s for SECONDS round-robin over APPS apps on an absolute
-//                           schedule; writes OUT (JSON: id -> [sent ns, acknowledged ns])
-//   node pull.mjs lag       reads PUBLISHED and RECEIVED, prints the lag percentiles
-//   node pull.mjs catchup   one consumer pages the whole log of app APP with limit=250: events/s
+//   node pull.mjs lag       reads the publisher's files (PUBLISHED_GLOB prefix) and the readers' file (RECEIVED),
+//                           prints the lag percentiles (the publisher is wrk with publish_timed.lua, the readers
+//                           pull_client.cc)
 //   node pull.mjs cost      requests, bytes and delay per delivered event for push, long-poll, SSE and polling
 //
 // Times are process.hrtime (CLOCK_MONOTONIC, the same clock in every process of the machine), so a publisher
 // and a reader in two processes can be compared. Prints "RESULT key=value" lines on stdout, progress on stderr.
 //
-// Environment: HW_URL (required), TOKEN ("t"), APPS, LONG_POLL (100), SSE (1000), RATE (5000), PUBLISH_SECONDS (20),
-// BODY_BYTES (1024), CONNECTIONS (64), OUT, PUBLISHED, RECEIVED, STOP_FILE, APP, WAIT (30), COST_RATE (100),
-// COST_SECONDS (20), RECEIVER_URL (cost: where push deliveries go; set by run.sh).
+// Environment: HW_URL (required), TOKEN ("t"), APPS, LONG_POLL (100), SSE (1000), BODY_BYTES (1024), CONNECTIONS
+// (64), PUBLISHED_GLOB, RECEIVED, COST_RATE (100), COST_SECONDS (20).
 import fs from 'node:fs';
 import http from 'node:http';
 
 const env = (k, d) => process.env[k] ?? d;
+const mode = process.argv[2];
 const HW_URL = env('HW_URL');
-if (!HW_URL) throw new Error('HW_URL is required');
-const base = new URL(HW_URL);
+if (!HW_URL && mode !== 'lag') throw new Error('HW_URL is required');
+const base = HW_URL ? new URL(HW_URL) : undefined;
 const TOKEN = env('TOKEN', 't');
 const LONG_POLL = Number(env('LONG_POLL', 100));
 const SSE = Number(env('SSE', 1000));
 const APPS = Number(env('APPS', LONG_POLL + SSE));
-const RATE = Number(env('RATE', 5000));
-const SECONDS = Number(env('PUBLISH_SECONDS', 20));
 const BODY_BYTES = Number(env('BODY_BYTES', 1024));
 const CONNECTIONS = Number(env('CONNECTIONS', 64));
-const WAIT = Number(env('WAIT', 30));
-const mode = process.argv[2];
 const log = (...a) => console.error(`bench/pull/${mode}:`, ...a);
 const now = () => process.hrtime.bigint();
 const result = (k, v) => console.log(`RESULT ${k}=${v}`);
@@ -105,30 +96,7 @@ async function setup() {
   log(`${n} applications with a pull-only sink`);
 }
 
-// ---- readers -----------------------------------------------------------------------------------------------
-const arrivals = new Map();  // msg id -> ns
-function arrived(id) { if (!arrivals.has(id)) arrivals.set(id, now()); }
-
-async function longPoll(app, stopped) {
-  let iterator;
-  const a = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  while (!stopped()) {
-    const q = new URLSearchParams({ limit: '250', wait: String(WAIT) });
-    if (iterator) q.set('iterator', iterator);
-    let r;
-    try {
-      r = await request('GET', `/api/v1/app/${app}/poller/sink?${q}`, undefined, { a });
-    } catch (e) {
-      if (stopped()) return;
-      throw e;
-    }
-    if (r.status !== 200) throw new Error(`long-poll ${app}: ${r.status} ${r.body.slice(0, 200)}`);
-    const page = JSON.parse(r.body);
-    for (const m of page.data) arrived(m.id);
-    iterator = page.iterator;
-  }
-}
-
+// ---- SSE --------------------------------------------------------------------------------------------------
 // Opens an SSE stream; resolves when it is connected (head received); calls onEvent(id, data) per event.
 function sseStream(app, onEvent, stats) {
   return new Promise((resolve, reject) => {
@@ -163,91 +131,36 @@ function sseStream(app, onEvent, stats) {
   });
 }
 
-async function readers() {
-  const OUT = env('OUT', 'received.json');
-  const STOP_FILE = env('STOP_FILE');
-  let stop = false;
-  const stopped = () => stop;
-  const sseStats = { requests: 0, bytesIn: 0, bytesOut: 0, heartbeats: 0 };
-  const streams = [];
-  for (let i = 0; i < SSE; i += 100) {
-    streams.push(...await Promise.all(Array.from({ length: Math.min(100, SSE - i) }, (_, k) =>
-      sseStream(appUid(LONG_POLL + i + k), (data) => arrived(JSON.parse(data).id), sseStats))));
-  }
-  const polls = Array.from({ length: LONG_POLL }, (_, i) => longPoll(appUid(i), stopped).catch((e) => {
-    if (!stop) { log(e.message); process.exitCode = 1; }
-  }));
-  console.log('READY');
-  log(`${LONG_POLL} long-poll consumers and ${SSE} streams connected`);
-  await new Promise((resolve) => {
-    process.on('SIGTERM', resolve);
-    if (STOP_FILE) {
-      const timer = setInterval(() => {
-        if (!fs.existsSync(STOP_FILE)) return;
-        const want = JSON.parse(fs.readFileSync(STOP_FILE, 'utf8'));
-        if (want.every((id) => arrivals.has(id))) { clearInterval(timer); resolve(); }
-      }, 100);
-    }
-  });
-  stop = true;
-  for (const s of streams) s.destroy();
-  fs.writeFileSync(OUT, JSON.stringify({
-    arrivals: Object.fromEntries([...arrivals].map(([k, v]) => [k, v.toString()])),
-    longPoll: counts, sse: sseStats,
-  }));
-  log(`${arrivals.size} messages received`);
-  process.exit();
-}
-
-// ---- publish -----------------------------------------------------------------------------------------------
-async function publish() {
-  const OUT = env('OUT', 'published.json');
-  const batch = Math.max(1, Math.round(RATE / 1000));  // per millisecond tick
-  const total = RATE * SECONDS;
-  const sent = new Map();
-  let seq = 0;
-  let failed = 0;
-  const start = now();
-  const inflight = new Set();
-  while (seq < total) {
-    const due = start + BigInt(Math.floor((seq / RATE) * 1e9));
-    const t = now();
-    if (t < due) { await new Promise((r) => setTimeout(r, Number((due - t) / 1000000n))); continue; }
-    for (let k = 0; k < batch && seq < total; k++, seq++) {
-      const app = appUid(seq % APPS);
-      const body = `{"eventType":"bench.pull","payload":${payload(seq)}}`;
-      const at = now();
-      const p = request('POST', `/api/v1/app/${app}/msg`, body).then((r) => {
-        if (r.status !== 202) { failed++; return; }
-        sent.set(JSON.parse(r.body).id, [at, r.at]);
-      }, () => { failed++; });
-      inflight.add(p);
-      p.finally(() => inflight.delete(p));
-    }
-  }
-  await Promise.all(inflight);
-  const secs = Number(now() - start) / 1e9;
-  result('published', sent.size);
-  result('publish_failed', failed);
-  result('publish_rate', (sent.size / secs).toFixed(0));
-  fs.writeFileSync(OUT, JSON.stringify(Object.fromEntries([...sent].map(([k, [a, b]]) => [k, [a.toString(), b.toString()]]))));
-}
-
 // ---- lag ---------------------------------------------------------------------------------------------------
+// PUBLISHED_GLOB: the prefix of the publisher's files (publish_timed.lua: "<id> <2xx ns> <sent ns>" lines);
+// RECEIVED: the readers' file (pull_client: "<id> <arrival ns> <sent ns>" lines; the first arrival counts).
 function lag() {
-  const published = JSON.parse(fs.readFileSync(env('PUBLISHED'), 'utf8'));
-  const received = JSON.parse(fs.readFileSync(env('RECEIVED'), 'utf8'));
+  const prefix = env('PUBLISHED_GLOB');
+  const dir = prefix.slice(0, prefix.lastIndexOf('/'));
+  const base = prefix.slice(prefix.lastIndexOf('/') + 1);
+  const published = new Map();
+  for (const f of fs.readdirSync(dir).filter((n) => n.startsWith(base))) {
+    for (const line of fs.readFileSync(`${dir}/${f}`, 'utf8').split('\n')) {
+      const [id, acked, sent] = line.split(' ');
+      if (id) published.set(id, [BigInt(sent), BigInt(acked)]);
+    }
+  }
+  const arrivals = new Map();
+  for (const line of fs.readFileSync(env('RECEIVED'), 'utf8').split('\n')) {
+    const [id, at] = line.split(' ');
+    if (id && !arrivals.has(id)) arrivals.set(id, BigInt(at));
+  }
   const fromAck = [];
   const fromSend = [];
   let early = 0;
   let missing = 0;
-  for (const [id, [sent, acked]] of Object.entries(published)) {
-    const at = received.arrivals[id];
+  for (const [id, [sent, acked]] of published) {
+    const at = arrivals.get(id);
     if (at === undefined) { missing++; continue; }
-    const a = BigInt(at) - BigInt(acked);
+    const a = at - acked;
     if (a < 0n) early++;
     fromAck.push(a < 0n ? 0n : a);
-    fromSend.push(BigInt(at) - BigInt(sent));
+    fromSend.push(at - sent);
   }
   const cmp = (x, y) => (x < y ? -1 : x > y ? 1 : 0);
   fromAck.sort(cmp);
@@ -260,32 +173,7 @@ function lag() {
     result(`send_to_reader_p${p}_ms`, ms(pct(fromSend, p)));
   }
   result('ack_to_reader_max_ms', ms(fromAck.at(-1) ?? 0n));
-}
-
-// ---- catch-up ----------------------------------------------------------------------------------------------
-async function catchup() {
-  const app = env('APP', 'catchup');
-  let iterator;
-  let events = 0;
-  let bytes = 0;
-  const start = now();
-  for (;;) {
-    const q = new URLSearchParams({ limit: '250' });
-    if (iterator) q.set('iterator', iterator);
-    const r = await request('GET', `/api/v1/app/${app}/poller/sink?${q}`);
-    if (r.status !== 200) throw new Error(`catch-up: ${r.status} ${r.body.slice(0, 200)}`);
-    bytes += r.body.length;
-    const page = JSON.parse(r.body);
-    events += page.data.length;
-    iterator = page.iterator;
-    if (page.done) break;
-  }
-  const secs = Number(now() - start) / 1e9;
-  result('catchup_events', events);
-  result('catchup_seconds', secs.toFixed(2));
-  result('catchup_events_per_s', (events / secs).toFixed(0));
-  result('catchup_requests', counts.requests);
-  result('catchup_mb_per_s', (bytes / secs / 1e6).toFixed(1));
+  result('send_to_reader_max_ms', ms(fromSend.at(-1) ?? 0n));
 }
 
 // ---- cost --------------------------------------------------------------------------------------------------
@@ -417,6 +305,6 @@ async function cost() {
   process.exit();
 }
 
-const modes = { setup, readers, publish, lag, catchup, cost };
+const modes = { setup, lag, cost };
 if (!modes[mode]) throw new Error(`usage: node pull.mjs ${Object.keys(modes).join('|')}`);
 await modes[mode]();
