@@ -3,7 +3,8 @@
 # every check and test, as CI does (.ci/run):
 #   format     scripts/check-format.sh: every tracked .h/.cc is as clang-format 14 leaves it;
 #   ctest      the C++ unit and integration tests, built with ASan + UBSan in build-asan (-O0 with line tables,
-#              asserts on, warnings as errors): every test runs once, under the sanitizers;
+#              asserts on, warnings as errors): every test runs once, under the sanitizers, a process per test
+#              binary;
 #   interop    the release binary (build/) against the official svix / standardwebhooks / stripe / octokit
 #              libraries (node --test);
 #   tsan       only with HOOKWIRE_TSAN=1: the store, delivery and HTTP server tests built with TSan in

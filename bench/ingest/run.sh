@@ -13,6 +13,8 @@
 #   BUILD_DIR     where to build hookwire in Release if HOOKWIRE_BIN is unset (default <repo>/build-bench)
 #   DURABILITY    full (default, the measured figure) or normal (diagnosis only: no fsync per commit)
 #   HOOKWIRE_THREADS  passed to `hookwire serve --threads` (default 0: one more than the cores)
+#   APPS          applications the messages go to, in turn (default 1: all to `bench`; N > 1: `bench-0` ..
+#                 `bench-<N-1>`, created first; each application's index entries then land on their own pages)
 #   SKIP_NGINX=1  measure hookwire only; KEEP=1 keep the temp directory (data dir, logs)
 set -euo pipefail
 
@@ -28,6 +30,7 @@ HOOKWIRE_THREADS=${HOOKWIRE_THREADS:-0}
 DURABILITY=${DURABILITY:-full}
 TOKEN=t
 APP=bench
+APPS=${APPS:-1}
 
 BENCH_NAME=bench/ingest
 # shellcheck source=../lib/common.sh
@@ -49,12 +52,21 @@ start_hookwire hookwire --data-dir "$WORK/data" --durability "$DURABILITY" --thr
   --log-level warn
 log "hookwire $HOOKWIRE_BIN on $HW_URL (pid $HOOKWIRE_PID, data $WORK/data)"
 
-code=$(curl -sS -o "$WORK/app.json" -w '%{http_code}' -X POST "$HW_URL/api/v1/app" \
-  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-  --data "{\"name\":\"$APP\",\"uid\":\"$APP\"}")
-[ "$code" = 201 ] || { cat "$WORK/app.json" >&2; die "creating the app answered $code, expected 201"; }
+create_app() {  # uid
+  local code
+  code=$(curl -sS -o "$WORK/app.json" -w '%{http_code}' -X POST "$HW_URL/api/v1/app" \
+    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' --data "{\"name\":\"$1\",\"uid\":\"$1\"}")
+  [ "$code" = 201 ] || { cat "$WORK/app.json" >&2; die "creating the app $1 answered $code, expected 201"; }
+}
+if ((APPS > 1)); then
+  log "creating $APPS applications"
+  for ((i = 0; i < APPS; i++)); do create_app "$APP-$i"; done
+  export BENCH_APPS=$APPS
+else
+  create_app "$APP"
+fi
 
-log "hookwire: ${DURATION} of POST /api/v1/app/$APP/msg"
+log "hookwire: ${DURATION} of POST /api/v1/app/$APP$( ((APPS > 1)) && echo "-{0..$((APPS - 1))}")/msg"
 run_wrk "$HW_URL" hookwire "$HOOKWIRE_PID"
 curl -sS -H "Authorization: Bearer $TOKEN" "$HW_URL/metrics" >"$WORK/metrics.txt" 2>/dev/null || true
 
@@ -85,7 +97,7 @@ commit=$(awk '/^store_commit_seconds_sum/ { s = $2 } /^store_commit_seconds_coun
              END { if (c > 0) printf "%.2f ms", 1000 * s / c }' "$WORK/metrics.txt")
 
 echo
-echo "== bench/ingest ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, durability $DURABILITY, wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION, ${BODY_BYTES}-byte bodies, a random idempotency-key per request)"
+echo "== bench/ingest ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, durability $DURABILITY, $APPS application(s), wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION, ${BODY_BYTES}-byte bodies, a random idempotency-key per request)"
 printf '%-9s %12s %10s %10s %10s %10s\n' "" "2xx/s" "p50" "p90" "p99" "max"
 printf '%-9s %12s %10s %10s %10s %10s\n' hookwire "$hw_rate" "$(ms "$(result hookwire p50_us)")" \
   "$(ms "$(result hookwire p90_us)")" "$(ms "$(result hookwire p99_us)")" "$(ms "$(result hookwire max_us)")"

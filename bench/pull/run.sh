@@ -4,17 +4,17 @@
 #
 #   bench/pull/run.sh [lag|catchup|cost|all]     (default all)
 #
-# lag      100 long-poll consumers and 1,000 SSE streams, each on its own application, while 5,000 messages/s
-#          are published: publish-to-reader lag p50/p99; and wrk's ingest rate with those readers connected
-#          next to the rate without them (before and after), in the same run
+# lag      100 long-poll consumers and 1,000 SSE streams (pull_client.cc), each on its own application, while
+#          wrk posts 5,000 messages/s at a fixed rate (publish_timed.lua): 2xx-to-reader lag p50/p99; and wrk's
+#          ingest rate with those readers connected next to the rate without them, in the same run
 # catchup  one consumer pages a 1,000,000-message log with limit=250: events/s
 # cost     requests, bytes and delay per delivered event for push, long-poll, SSE and polling every 1 s
 #          (measured at COST_RATE events/s), and the figures at 1 event/minute and for polling every 60 s
 #          computed from the measured per-request costs
 #
-# Environment: LONG_POLL (100), SSE (1000), RATE (5000), PUBLISH_SECONDS (20), DURATION (wrk, 10s), CONNECTIONS (64),
-# WRK_THREADS (2), BODY_BYTES (1024), CATCHUP_MESSAGES (1000000), COST_RATE (100), COST_SECONDS (20),
-# HOOKWIRE_BIN, BUILD_DIR, KEEP=1 (as bench/ingest).
+# Environment: LONG_POLL (100), SSE (1000), RATE (5000), PUBLISH_SECONDS (20), PUBLISH_CONNECTIONS (64), WAIT (30),
+# WARMUP_RUNS (2), DURATION (wrk, 10s), CONNECTIONS (64), WRK_THREADS (2), BODY_BYTES (1024), CATCHUP_MESSAGES
+# (1000000), COST_RATE (100), COST_SECONDS (20), HOOKWIRE_BIN, BUILD_DIR, KEEP=1 (as bench/ingest).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -73,7 +73,10 @@ lag() {
   # The ingest runs, in this order: without readers (a), with them (a), the lag phase, with them (b), without
   # them (b). Ingest slows as the database grows (with 1,100 applications each message's index entries land on
   # pages all over the indexes), so the ratio compares the two means, whose runs sit at the same mean place.
-  local r0a r1a r1b r0b
+  # Ingest is fastest on the first few hundred thousand messages and then slows little by little: WARMUP_RUNS
+  # (2) runs first, not counted, so that the four counted ones sit where the slope is gentle.
+  local r0a r1a r1b r0b w
+  for w in $(seq 1 "${WARMUP_RUNS:-2}"); do log "warm-up ingest $w: $(ingest_rate "warmup-$w")/s"; done
   r0a=$(ingest_rate without-a)
   log "ingest without readers: $r0a/s"
   "$PULL_CLIENT" readers "$(hw_host)" "$(hw_port)" "$TOKEN" "$LONG_POLL" "$SSE" "${WAIT:-30}" "$WORK/received.txt" \
