@@ -50,6 +50,7 @@ class ScopedTokenTest : public testing::ServedApiTest {
   ScopedTokenTest() : ServedApiTest("hookwire-auth") {}
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(open_store());
+    with_feed();
     ctx_.admin_token = kAdmin;
     ctx_.tokens = &tokens_;
     ctx_.public_url = "https://hooks.example.test";
@@ -375,6 +376,41 @@ TEST_F(ScopedTokenTest, ExpiredAndRotatedAwayTokensAreRefused) {
   EXPECT_EQ(get("/api/v1/app/app-a", portal), 200);
   clock_.advance(3600s);
   EXPECT_EQ(get("/api/v1/app/app-a", portal), 401);
+}
+
+// A stream checks its caller again before each read: once its token is rotated away or expires, the next
+// event (or heartbeat) ends the stream with `event: close` instead of the event; the admin's stream goes on.
+TEST_F(ScopedTokenTest, AStreamEndsWhenItsTokenIsRotatedAwayOrExpires) {
+  auto open = [&](std::string_view token) {
+    auto c = std::make_unique<TestClient>(port_, 10s);
+    c->send_raw("GET /api/v1/app/app-a/poller/a1/stream HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer " +
+                std::string(token) + "\r\n\r\n");
+    const auto head = c->read_until("\r\n\r\n");
+    EXPECT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+    // The log's first message, msg_a_, from the start of the log.
+    EXPECT_NE(c->read_until("\n\n").find(msg_a_), std::string::npos);
+    return c;
+  };
+  const std::string poller = poller_token("app-a", "a1");
+  const std::string portal = portal_token("app-a", R"({"expiry":3600})");
+  auto by_poller = open(poller);
+  auto by_portal = open(portal);
+  auto by_admin = open(kAdmin);
+
+  rotate("app-a", "a1", R"({"oldTokenExpiry":0})");
+  const std::string second = id_of(call(http::verb::post, "/api/v1/app/app-a/msg", kAdmin, kMessage), 202);
+  EXPECT_EQ(by_poller->read_until("\n\n"),
+            "event: close\ndata: {\"reason\":\"unauthorized\",\"detail\":\"token expired or revoked\"}\n\n");
+  EXPECT_TRUE(by_poller->wait_closed());
+  EXPECT_NE(by_portal->read_until("\n\n").find(second), std::string::npos);  // valid for an hour
+  EXPECT_NE(by_admin->read_until("\n\n").find(second), std::string::npos);
+
+  clock_.advance(3600s);
+  const std::string third = id_of(call(http::verb::post, "/api/v1/app/app-a/msg", kAdmin, kMessage), 202);
+  EXPECT_EQ(by_portal->read_until("\n\n"),
+            "event: close\ndata: {\"reason\":\"unauthorized\",\"detail\":\"token expired or revoked\"}\n\n");
+  EXPECT_TRUE(by_portal->wait_closed());
+  EXPECT_NE(by_admin->read_until("\n\n").find(third), std::string::npos);
 }
 
 TEST_F(ScopedTokenTest, TokensAreKeptHashedAndReloaded) {

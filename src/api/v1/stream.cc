@@ -10,12 +10,17 @@
 //  - With `consumer`, every batch is recorded as handed out (the consumer's leased_through, created if new)
 //    before it is written, so the client may commit each event's `offset` with POST
 //    .../polling-endpoint/{sink}/consumer/{id}/commit (what `hookwire listen` does).
-//  - Loop: head = feed_head(); read (after, head]; write the events; when nothing is new, FeedHub::wait up to
-//    the heartbeat interval, and write `: heartbeat` when it passes. Server stop (or hub stop): `event:
+//  - Loop: the caller is still admitted (else `event: close` with `"reason":"unauthorized"`, then the end: a
+//    token rotated away or expired ends its streams at their next event or heartbeat); head = feed_head();
+//    read (after, head]; write the events; when nothing is new, FeedHub::wait up to the heartbeat interval,
+//    and write `: heartbeat` when it passes. Server stop (or hub stop): `event:
 //    close`, then the connection closes. How many streams may be open is the server's max_streams
 //    (--max-streams).
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <boost/asio/awaitable.hpp>
+#include <boost/json.hpp>
 
 #include "api/v1/feed_reads.h"
 #include "api/v1/json_body.h"
@@ -69,6 +74,7 @@ struct Plan {
   Sink sink;
   Params params;
   int64_t after = 0;
+  std::string authorization;  // the request's Authorization header, checked again before each read
 };
 
 Result<Plan> plan_stream(store::Tx& tx, const std::string& app_id, const std::string& sink_id, Params p,
@@ -77,7 +83,7 @@ Result<Plan> plan_stream(store::Tx& tx, const std::string& app_id, const std::st
   if (!sink) return sink.take_error();
   auto start = tx.feed_start();
   if (!start) return start.take_error();
-  Plan plan{std::move(*sink), std::move(p), *start};
+  Plan plan{std::move(*sink), std::move(p), *start, {}};
   if (plan.params.cursor) {
     auto pos = iterator_position(*plan.params.cursor, *start, head);
     if (!pos) return pos.take_error();
@@ -144,6 +150,14 @@ asio::awaitable<void> run_stream(const ApiContext* ctx, Plan plan, std::chrono::
   for (;;) {
     if (w.closed()) co_return;
     if (over()) break;
+    // A token rotated away or expired since the stream opened ends it at its next event or heartbeat.
+    if (auto st = caller_of_authorization(ctx, plan.authorization)
+                      .may_access(plan.sink.app_id, plan.sink.endpoint_id);
+        !st) {
+      co_await w.write(fmt::format("event: close\ndata: {{\"reason\":\"unauthorized\",\"detail\":{}}}\n\n",
+                                   boost::json::serialize(boost::json::string(st.error().detail))));
+      co_return;
+    }
     const int64_t head = ctx->store->feed_head();
     if (head > after) {
       FeedFilter filter{kBatch, plan.params.event_type, plan.params.channel};
@@ -187,6 +201,7 @@ asio::awaitable<Response> open_stream(const ApiContext* ctx, const Request& req,
   if (!plan) co_return feed_fail(req, plan.error());
   if (auto st = authorize(ctx, req, plan->sink.app_id, plan->sink.endpoint_id); !st)
     co_return feed_fail(req, st.error());
+  plan->authorization = std::string(req[http::field::authorization]);
   StreamBody body = [ctx, plan = std::move(*plan), heartbeat](StreamWriter& w) {
     return run_stream(ctx, plan, heartbeat, w);
   };

@@ -67,8 +67,11 @@ GuardedHandler guarded(Admission admission, Handler handler) {
 }
 
 Caller caller_of(const ApiContext* ctx, const Request& req) {
+  return caller_of_authorization(ctx, req[http::field::authorization]);
+}
+
+Caller caller_of_authorization(const ApiContext* ctx, std::string_view auth) {
   Caller c;
-  std::string_view auth = req[http::field::authorization];
   if (auth.size() <= kBearer.size() || auth.substr(0, kBearer.size()) != kBearer) {
     c.refusal = auth.empty() ? "missing Authorization: Bearer token" : "invalid token";
     return c;

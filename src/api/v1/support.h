@@ -109,6 +109,9 @@ struct Caller {
 // The caller presenting `req`'s `Authorization: Bearer` token (the admin token compared in constant time; a
 // scoped token looked up in ctx->tokens and refused once expired, at ctx->clock's now).
 Caller caller_of(const ApiContext* ctx, const Request& req);
+// The same from the value of an Authorization header: what a long-lived response (a stream) keeps, to check
+// again later that its caller is still admitted (a token rotated away or expired meanwhile is not).
+Caller caller_of_authorization(const ApiContext* ctx, std::string_view authorization);
 // caller_of(ctx, req).may_access(app_id, endpoint_id): kForbidden unless the request's caller may read
 // application `app_id` (and sink `endpoint_id` when given).
 Status authorize(const ApiContext* ctx, const Request& req, std::string_view app_id,
