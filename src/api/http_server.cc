@@ -33,6 +33,8 @@
 
 #include "api/errors.h"
 #include "api/request_framing.h"
+#include "core/clock.h"
+#include "core/log_throttle.h"
 
 namespace hookwire::api {
 
@@ -167,7 +169,10 @@ class HttpServer::State {
   // io_context itself is touched only from the loop's thread.
   struct Loop {
     explicit Loop(State& s) : state(s) {}
-    void record(std::string_view route, http::verb method, unsigned status, double seconds);
+    // Counts a response in the metrics; a refusal of credentials (401, 403) is also logged (throttled per
+    // client address and status), so an operator sees who is being refused where.
+    void record(std::string_view route, http::verb method, unsigned status, double seconds,
+                const net::ip::address& peer);
 
     State& state;
     std::list<Connection*> connections;
@@ -211,6 +216,7 @@ class HttpServer::State {
   const ServerOptions options_;
   const Router& router_;
   metrics::Registry& metrics_;
+  LogThrottle refusal_log_{SystemClock::instance()};  // Loop::record's 401/403 lines
 
   // One of max_streams, or false (then counted and logged once per episode).
   bool take_stream() {
@@ -474,8 +480,16 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
 };
 
 void HttpServer::State::Loop::record(std::string_view route, http::verb method, unsigned status,
-                                     double seconds) {
+                                     double seconds, const net::ip::address& peer) {
   if (route.empty()) route = kUnmatched;
+  if (status == 401 || status == 403) {
+    // Only what the server made of the request: the route's pattern, a known method, the peer's address.
+    const std::string who = peer.to_string();
+    if (auto verdict = state.refusal_log_.admit(fmt::format("{}/{}", who, status))) {
+      spdlog::warn("http: refused {} {} {} from {}{}", status, method_label(method), route, who,
+                   verdict.suppressed ? fmt::format(" ({} similar suppressed)", verdict.suppressed) : "");
+    }
+  }
   const SeriesKey key{route.data(), method, status};
   auto it = requests.find(key);
   if (it == requests.end()) {
@@ -631,7 +645,8 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
 
     // Recorded before the write, so a client that has its response also sees it counted.
     const auto now = SteadyClock::now();
-    loop_.record(match.route, method, res.result_int(), std::chrono::duration<double>(now - start).count());
+    loop_.record(match.route, method, res.result_int(), std::chrono::duration<double>(now - start).count(),
+                 peer_);
     set_deadline(Phase::kWriting, now + opts_.request_timeout);
     if (auto ec = co_await write_response(res); ec) co_return;
     if (!keep_alive) {
@@ -715,7 +730,7 @@ net::awaitable<void> HttpServer::State::Connection::run_stream(Response head, St
   head.erase(http::field::transfer_encoding);
   head.body().clear();
   const auto now = SteadyClock::now();
-  loop_.record(route, method, head.result_int(), std::chrono::duration<double>(now - start).count());
+  loop_.record(route, method, head.result_int(), std::chrono::duration<double>(now - start).count(), peer_);
   streaming_ = true;
   stream_stopping_ = state_.stopping();
   set_deadline(Phase::kStreaming, now + opts_.stream_write_timeout);
@@ -798,7 +813,7 @@ net::awaitable<void> HttpServer::State::Connection::send_error_and_close(Respons
                                                                          size_t linger_bytes) {
   res.keep_alive(false);
   const auto now = SteadyClock::now();
-  loop_.record(route, method, res.result_int(), std::chrono::duration<double>(now - start).count());
+  loop_.record(route, method, res.result_int(), std::chrono::duration<double>(now - start).count(), peer_);
   set_deadline(Phase::kWriting, now + short_timeout());
   auto [ec, n] = co_await http::async_write(socket_, res, kUse);
   if (ec) co_return;

@@ -13,6 +13,7 @@
 #include "api/v1/routes.h"
 #include "api/v1/tokens.h"
 #include "core/clock.h"
+#include "core/testing/log_capture.h"
 #include "store/async.h"
 #include "store/store.h"
 #include "store/testing/test_dir.h"
@@ -411,6 +412,21 @@ TEST_F(ScopedTokenTest, AStreamEndsWhenItsTokenIsRotatedAwayOrExpires) {
             "event: close\ndata: {\"reason\":\"unauthorized\",\"detail\":\"token expired or revoked\"}\n\n");
   EXPECT_TRUE(by_portal->wait_closed());
   EXPECT_NE(by_admin->read_until("\n\n").find(third), std::string::npos);
+}
+
+// Refused credentials reach the log: status, method, route pattern and the client's address, never the token;
+// at most 5 lines a minute per address and status, the next one saying how many were held back.
+TEST_F(ScopedTokenTest, RefusedCredentialsAreLoggedThrottledAndWithoutTheToken) {
+  hookwire::testing::LogCapture log(spdlog::level::warn);
+  EXPECT_EQ(get("/api/v1/app/app-a/msg", "sk_poll_not-a-token"), 401);
+  EXPECT_EQ(get("/api/v1/app", poller_token("app-a", "a1")), 403);
+  EXPECT_EQ(log.count({"http: refused 401 GET /api/v1/app/{app_id}/msg from 127.0.0.1"}), 1u) << log.text();
+  EXPECT_EQ(log.count({"http: refused 403 GET /api/v1/app from 127.0.0.1"}), 1u) << log.text();
+  EXPECT_EQ(log.text().find("not-a-token"), std::string::npos);
+  for (int i = 0; i < 9; ++i) EXPECT_EQ(get("/api/v1/app", "wrong"), 401);
+  EXPECT_EQ(log.count({"http: refused 401"}), 5u) << log.text();  // the first and 4 of the 9
+  server_->stop();  // no server thread may log once the capture is gone
+  server_.reset();
 }
 
 TEST_F(ScopedTokenTest, TokensAreKeptHashedAndReloaded) {
