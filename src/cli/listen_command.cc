@@ -369,7 +369,10 @@ class Listener {
       }
       stream.expires_never();
       for (auto& e : events) {
-        if (e.type == "close") co_return got;  // the server is stopping
+        if (e.type == "close") {  // the server is stopping, or no longer admits the token
+          err_line(fmt::format("the server closed the stream ({})", close_reason(e.data)));
+          co_return got;
+        }
         if (e.type != "message") continue;
         co_await handle(e.data);
         got = true;
@@ -377,6 +380,16 @@ class Listener {
       if (ec == http::error::need_buffer) continue;
       if (ec || parser.is_done()) co_return got;
     }
+  }
+
+  // The `reason` of an `event: close` ("shutdown", "unauthorized"), printed only if it is a plain token.
+  static std::string close_reason(const std::string& data) {
+    boost::system::error_code ec;
+    auto v = json::parse(data, ec);
+    const json::value* reason = !ec && v.is_object() ? v.as_object().if_contains("reason") : nullptr;
+    if (reason && reason->is_string() && is_token(reason->as_string()))
+      return std::string(reason->as_string());
+    return "no reason given";
   }
 
   // Forwards one event until the local service takes it, then commits its offset.

@@ -117,6 +117,7 @@ test('hookwire listen forwards signed, byte-identical, survives a receiver outag
 
     // The server restarts on the same port: listen reconnects and resumes after its last commit.
     assert.equal(await hw.stop(), 0);
+    await listen.waitFor(() => /the server closed the stream \(shutdown\)/.test(listen.err));
     hw = await Hookwire.start({ dataDir: first.dataDir, listen: `127.0.0.1:${first.port}`, args: ARGS });
     ids.push(await publish('order.refunded', '{"k":6}'));
     ids.push(await publish('order.refunded', '{"k":7}'));
