@@ -2,7 +2,7 @@
 // verifies each request with the `standardwebhooks` package. Payloads arrive byte for byte as published; the
 // receiver goes down for a while (nothing is lost); the server is restarted (listen resumes, nothing committed
 // is sent twice); one output line per event; the secret stays the same across runs; Ctrl-C exits 0.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { spawn, execFileSync } from 'node:child_process';
@@ -49,10 +49,18 @@ async function verifyingReceiver(secret) {
   return r;
 }
 
+// Every listen process started here. A test that times out never reaches its `finally`: its child would keep
+// this file's process (and so the whole run) alive, so whatever is left is killed after the last test.
+const children = new Set();
+after(() => {
+  for (const p of children) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+});
+
 // `hookwire listen` as a child process; waits on its output.
 function startListen(args) {
   const l = { out: '', err: '', waiters: [] };
   l.proc = spawn(BIN, ['listen', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(l.proc);
   const check = () => { l.waiters = l.waiters.filter((w) => (w.pred() ? (w.resolve(), false) : true)); };
   l.proc.stdout.on('data', (d) => { l.out += d; check(); });
   l.proc.stderr.on('data', (d) => { l.err += d; check(); });
