@@ -388,6 +388,7 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
     return declared && *declared <= buffer_.size();
   }
   net::awaitable<error_code> write_response(const Response& res);
+  void serialize_head(const Response& res);
 
   // Streamed responses (PathParams::stream).
   class Writer;
@@ -657,15 +658,8 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
   }
 }
 
-// Writes a response whose length is known as two buffers (status line and fields, then the body) and tries to
-// send them at once on the non-blocking socket: a small answer on a healthy connection costs one sendmsg and
-// no trip through the event loop. Whatever the kernel did not take is written asynchronously. Chunked
-// responses go through Beast's serializer.
-net::awaitable<error_code> HttpServer::State::Connection::write_response(const Response& res) {
-  if (res.chunked()) {
-    auto [ec, n] = co_await http::async_write(socket_, res, kUse);
-    co_return ec;
-  }
+// The status line and fields of `res`, as they go on the wire, into head_ (reused: no allocation once warm).
+void HttpServer::State::Connection::serialize_head(const Response& res) {
   head_.clear();
   head_ += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
   head_ += std::to_string(res.result_int());
@@ -679,6 +673,18 @@ net::awaitable<error_code> HttpServer::State::Connection::write_response(const R
     head_ += "\r\n";
   }
   head_ += "\r\n";
+}
+
+// Writes a response whose length is known as two buffers (status line and fields, then the body) and tries to
+// send them at once on the non-blocking socket: a small answer on a healthy connection costs one sendmsg and
+// no trip through the event loop. Whatever the kernel did not take is written asynchronously. Chunked
+// responses go through Beast's serializer.
+net::awaitable<error_code> HttpServer::State::Connection::write_response(const Response& res) {
+  if (res.chunked()) {
+    auto [ec, n] = co_await http::async_write(socket_, res, kUse);
+    co_return ec;
+  }
+  serialize_head(res);
   const std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(res.body())};
   error_code ec;
   const size_t sent = socket_.write_some(buffers, ec);
@@ -734,19 +740,7 @@ net::awaitable<void> HttpServer::State::Connection::run_stream(Response head, St
   streaming_ = true;
   stream_stopping_ = state_.stopping();
   set_deadline(Phase::kStreaming, now + opts_.stream_write_timeout);
-  head_.clear();
-  head_ += head.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-  head_ += std::to_string(head.result_int());
-  head_ += ' ';
-  head_ += head.reason();
-  head_ += "\r\n";
-  for (const auto& field : head) {
-    head_ += field.name_string();
-    head_ += ": ";
-    head_ += field.value();
-    head_ += "\r\n";
-  }
-  head_ += "\r\n";
+  serialize_head(head);
   auto [ec, n] = co_await net::async_write(socket_, net::buffer(head_), kUse);
   deadline_ = SteadyClock::time_point::max();
   if (ec) {
