@@ -117,7 +117,7 @@ if wants hookwire; then
     >"$WORK/source.json"
   log "hookwire $HOOKWIRE_BIN on $HW_URL: ${DURATION} of POST /in/github"
   receive hookwire "$HW_URL" /in/github "$HOOKWIRE_PID"
-  curl -sS "$HW_URL/metrics" >"$WORK/metrics.txt" || true
+  curl -sS -H "Authorization: Bearer $TOKEN" "$HW_URL/metrics" >"$WORK/metrics.txt" || true
   stop_pid "$HOOKWIRE_PID" TERM 30
   HOOKWIRE_PID=""
   stored=$(sqlite3 "$WORK/data/hookwire.db" "SELECT count(*) FROM messages")
