@@ -66,7 +66,6 @@ Result<T> read(store::Store& store, std::function<Result<T>(store::Tx&)> fn) {
 
 store::Message message_at(const std::string& app_id, TimePoint t) {
   store::Message m;
-  m.id = new_id(id_prefix::kMessage, t);
   m.app_id = app_id;
   m.event_type = "a.b";
   m.payload = R"({"n":1})";
@@ -102,7 +101,7 @@ TEST(Janitor, PrunesOldMessagesExpiresPayloadsAndTokens) {
       registry.mint(store::ApiToken::kPoller, app.id, std::string("ep_x"), {}, t0, std::nullopt);
   ASSERT_TRUE(write(*store, [&](store::Tx& tx) -> Status {
                 if (auto st = tx.insert_application(app); !st) return st;
-                for (const auto& m : old)
+                for (auto& m : old)
                   if (auto st = tx.insert_message(m); !st) return st;
                 if (auto st = tx.insert_message(young); !st) return st;
                 if (auto st = tx.insert_message(expiring); !st) return st;

@@ -90,6 +90,21 @@ bool is_id(std::string_view s, std::string_view prefix) {
   return true;
 }
 
+std::string id_after(std::string_view id) {
+  std::string out(id);
+  // Counts up in base62 from the last character (the alphabet's ASCII order is its numeric order).
+  for (size_t i = out.size(); i-- > 0 && out[i] != '_';) {
+    const char* digit = std::strchr(kBase62, out[i]);
+    if (!digit || *digit == '\0') break;  // not an id: nothing sensible to count
+    if (out[i] != 'z') {
+      out[i] = digit[1];
+      return out;
+    }
+    out[i] = '0';
+  }
+  return out;
+}
+
 std::string min_id_at(std::string_view prefix, TimePoint t) {
   Raw raw{};
   const int64_t secs = std::max<int64_t>(0, unix_seconds(t) - kKsuidEpoch);

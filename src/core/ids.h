@@ -26,6 +26,10 @@ std::string new_id(std::string_view prefix);
 // True if `s` has the form prefix_ + 27 base62 characters.
 bool is_id(std::string_view s, std::string_view prefix);
 
+// The id that follows `id` (an id of any prefix) in order: the same prefix and the next 27-character value.
+// For a sequence that must stay above ids already given (store::SqliteStore's message ids after a reopen).
+std::string id_after(std::string_view id);
+
 // The smallest id that could have been generated at `t` (for time-bounded cursor queries).
 std::string min_id_at(std::string_view prefix, TimePoint t);
 

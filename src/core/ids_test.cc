@@ -41,6 +41,16 @@ TEST(Ids, UniqueAcrossThreads) {
   EXPECT_EQ(all.size(), 20000u);
 }
 
+TEST(Ids, IdAfterIsTheNextValueWithTheSamePrefix) {
+  EXPECT_EQ(id_after("msg_1oyiezkiIsZwgMEpGn566RMFvXM"), "msg_1oyiezkiIsZwgMEpGn566RMFvXN");
+  EXPECT_EQ(id_after("msg_1oyiezkiIsZwgMEpGn566RMFvX9"), "msg_1oyiezkiIsZwgMEpGn566RMFvXA");
+  EXPECT_EQ(id_after("msg_1oyiezkiIsZwgMEpGn566RMFvXz"), "msg_1oyiezkiIsZwgMEpGn566RMFvY0");
+  EXPECT_EQ(id_after("msg_1oyiezkiIsZwgMEpGn566RMFvzz"), "msg_1oyiezkiIsZwgMEpGn566RMFw00");
+  const std::string id = new_id("msg");
+  EXPECT_LT(id, id_after(id));
+  EXPECT_TRUE(is_id(id_after(id), "msg"));
+}
+
 TEST(Ids, SortByTimeAcrossSeconds) {
   ManualClock clock{from_unix_millis(1'900'000'000'000)};  // later than any id other tests made
   auto early = new_id("msg", clock.now());

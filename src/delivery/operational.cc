@@ -54,7 +54,6 @@ OperationalEvent message_attempt_event(std::string_view type, const store::Appli
 Result<int> emit_operational(store::Tx& tx, std::string_view operational_app_id,
                              const OperationalEvent& event, TimePoint now) {
   store::Message msg;
-  msg.id = new_id(id_prefix::kMessage, now);
   msg.app_id = std::string(operational_app_id);
   msg.event_type = event.type;
   msg.payload = event.payload;

@@ -41,7 +41,8 @@ class PublishTest : public ::testing::Test {
     return p.get_future().get();
   }
   // Runs publish() in its own write and returns what it did.
-  Result<Published> run(const store::Message& msg, std::chrono::seconds ttl, TimePoint now) {
+  // `msg` gets the id the store gave it.
+  Result<Published> run(store::Message& msg, std::chrono::seconds ttl, TimePoint now) {
     std::optional<Result<Published>> out;
     auto st = write([&](store::Tx& tx) -> Status {
       out = publish(tx, msg, ttl, now);
@@ -68,7 +69,6 @@ class PublishTest : public ::testing::Test {
   }
   store::Message message(std::optional<std::string> key = std::nullopt, std::string type = "a.b") {
     store::Message m;
-    m.id = new_id(id_prefix::kMessage, now_);
     m.app_id = app_.id;
     m.event_type = std::move(type);
     m.payload = R"({"n":1})";
@@ -96,11 +96,13 @@ TEST_F(PublishTest, InsertsTheMessageAndOneDeliveryPerMatchingPushEndpointNoneFo
   add_endpoint("http://127.0.0.1:9/sink", /*pull_only=*/true);
   add_endpoint("http://127.0.0.1:9/off", false, /*disabled=*/true);
   add_endpoint("http://127.0.0.1:9/other", false, false, std::vector<std::string>{"x.y"});
-  const auto msg = message();
+  auto msg = message();
   auto out = run(msg, 24h, now_);
   ASSERT_TRUE(out.ok()) << out.error().detail;
   EXPECT_FALSE(out->held);
   EXPECT_EQ(out->deliveries, 1);
+  EXPECT_TRUE(is_id(msg.id, id_prefix::kMessage));
+  EXPECT_EQ(out->id, msg.id);
   auto ds = deliveries_of(msg.id);
   ASSERT_EQ(ds.size(), 1u);
   EXPECT_EQ(ds[0].endpoint_id, push);
@@ -113,16 +115,17 @@ TEST_F(PublishTest, InsertsTheMessageAndOneDeliveryPerMatchingPushEndpointNoneFo
 
 TEST_F(PublishTest, AKeyHeldWithinTheTtlInsertsNothingAndAnExpiredOneIsTakenOver) {
   add_endpoint("http://127.0.0.1:9/a");
-  const auto first = message("key-1");
+  auto first = message("key-1");
   auto out = run(first, 1h, now_);
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->deliveries, 1);
 
-  const auto again = message("key-1");
+  auto again = message("key-1");
   out = run(again, 1h, now_ + 59min);
   ASSERT_TRUE(out.ok());
   ASSERT_TRUE(out->held);
   EXPECT_EQ(out->held->id, first.id);
+  EXPECT_EQ(out->id, "") << "nothing was inserted";
   EXPECT_EQ(out->held->request_hash, "h1");
   EXPECT_EQ(out->deliveries, 0);
   EXPECT_TRUE(deliveries_of(again.id).empty());
@@ -131,7 +134,7 @@ TEST_F(PublishTest, AKeyHeldWithinTheTtlInsertsNothingAndAnExpiredOneIsTakenOver
                 .code,
             Errc::kNotFound);
 
-  const auto later = message("key-1");
+  auto later = message("key-1");
   out = run(later, 1h, now_ + 61min);  // past the TTL: the key is free again
   ASSERT_TRUE(out.ok());
   EXPECT_FALSE(out->held);
@@ -154,11 +157,11 @@ TEST_F(PublishTest, ATakenEventIdIsAConflictAndNothingIsKept) {
 TEST_F(PublishTest, PublishedWakesOnlyWhenDeliveriesWereCreated) {
   int wakes = 0;
   const std::function<void()> wake = [&wakes] { ++wakes; };
-  published(Published{std::nullopt, 0}, wake);
+  published(Published{std::nullopt, 0, {}}, wake);
   EXPECT_EQ(wakes, 0);
-  published(Published{std::nullopt, 2}, wake);
+  published(Published{std::nullopt, 2, {}}, wake);
   EXPECT_EQ(wakes, 1);
-  published(Published{std::nullopt, 2}, {});  // no dispatcher (an API-only node): nothing to wake
+  published(Published{std::nullopt, 2, {}}, {});  // no dispatcher (an API-only node): nothing to wake
   EXPECT_EQ(wakes, 1);
 }
 

@@ -531,9 +531,8 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
                      "invalid_dedup_key");
 
   store::Message msg;
-  msg.id = new_id(id_prefix::kMessage, now);
   msg.app_id = src.record.app_id;
-  const std::string msg_id = msg.id, msg_event_type = event_type;  // for the answer and the debug line
+  const std::string msg_event_type = event_type;  // for the debug line
   msg.event_type = std::move(event_type);
   msg.payload = std::string(payload);
   msg.created_at = now;
@@ -542,7 +541,8 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   if (!dedup_key.empty()) msg.idempotency_key = std::move(dedup_key);
   msg.headers = kept_headers_json(src.kept_headers, in.headers);
   std::function<Result<delivery::Published>(store::Tx&)> fn =
-      [msg = std::move(msg), now, ttl = src.spec.dedup_ttl](store::Tx& tx) -> Result<delivery::Published> {
+      [msg = std::move(msg), now,
+       ttl = src.spec.dedup_ttl](store::Tx& tx) mutable -> Result<delivery::Published> {
     // The source may have been deleted (or its application, through the Svix API) since it was cached:
     // never keep a message nobody can reach.
     if (auto app = tx.get_application(msg.app_id); !app) {
@@ -566,9 +566,9 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   }
   counters.accepted->inc();
   spdlog::debug("inbound event accepted: source={} app={} msg={} event_type={} deliveries={} client={}",
-                src.label, src.record.app_id, msg_id, msg_event_type, kept->deliveries, who());
+                src.label, src.record.app_id, kept->id, msg_event_type, kept->deliveries, who());
   delivery::published(*kept, options_.on_deliveries_created);
-  co_return Outcome{202, fmt::format(R"({{"id":"{}"}})", msg_id)};
+  co_return Outcome{202, fmt::format(R"({{"id":"{}"}})", kept->id)};
 }
 
 }  // namespace hookwire::inbound

@@ -2,7 +2,7 @@
 
 namespace hookwire::store {
 
-Result<std::optional<Message>> insert_message_once(Tx& tx, const Message& msg, std::chrono::seconds ttl,
+Result<std::optional<Message>> insert_message_once(Tx& tx, Message& msg, std::chrono::seconds ttl,
                                                    TimePoint now) {
   // A failed insert changes nothing, so a used key costs one failed insert and one lookup.
   for (bool retried = false;; retried = true) {

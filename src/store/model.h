@@ -63,7 +63,7 @@ struct Endpoint {
 };
 
 struct Message {
-  std::string id;  // msg_...; ids increase with creation time
+  std::string id;  // msg_..., given by the store (Tx::insert_message); ids increase with creation time
   std::string app_id;
   std::optional<std::string> event_id;  // unique per application when present
   std::string event_type;

@@ -60,7 +60,10 @@ class Tx {
   virtual Status delete_endpoint(std::string_view app_id, std::string_view id) = 0;
 
   // Messages
-  virtual Status insert_message(const Message& msg) = 0;  // kConflict: event_id already used in the app
+  // Inserts `msg` and gives it its id (msg.id is set on success; whatever it held is ignored): the store
+  // mints message ids, so that they can follow the order it inserts them in. kConflict: event_id already
+  // used in the app.
+  virtual Status insert_message(Message& msg) = 0;
   // By message id, or by eventId when `id_or_event_id` is not a msg_ id.
   virtual Result<Message> get_message(std::string_view app_id, std::string_view id_or_event_id) = 0;
   virtual Result<Page<Message>> list_messages(std::string_view app_id, const MessageQuery& q) = 0;

@@ -27,6 +27,9 @@ struct StoreFactory {
   std::function<std::unique_ptr<Store>(std::string dir)> open;
 };
 
+// Inserts a copy of `m` (the store gives the copy its id): for messages whose id the test does not need.
+Status insert_copy(Tx& tx, Message m);
+
 class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override;
@@ -44,6 +47,9 @@ class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
     return std::move(*out);
   }
   void read_raw(std::function<void(Tx&)> fn);
+  // Inserts `m` in a write of its own and returns it as stored: with the id the store gave it (a test that
+  // needs the id before it builds rows that refer to the message). Fails the test if the insert fails.
+  Message put(Message m);
 
   // A leasing claim at `now` that must return nothing, after which the message's only delivery must be failed
   // (its message, endpoint or payload is gone).

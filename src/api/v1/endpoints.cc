@@ -466,7 +466,6 @@ asio::awaitable<Response> send_example(const ApiContext* ctx, const Request& req
     auto payload = example_payload(tx, event_type, index);
     if (!payload) return payload.take_error();
     store::Message msg;
-    msg.id = new_id(id_prefix::kMessage, now);
     msg.app_id = ep->app_id;
     msg.event_type = event_type;
     msg.payload = std::move(*payload);

@@ -81,6 +81,8 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
   auto fields = read_message(req.body());
   if (!fields) co_return error_response(fields.error(), req.version(), req.keep_alive());
   const TimePoint now = ctx->clock->now();
+  // The store gives the message its id in the write; the answer carries a stand-in of the same length until
+  // then, replaced in place (message_json puts the id first).
   fields->msg.id = new_id(id_prefix::kMessage, now);
   fields->msg.created_at = now;
   if (fields->payload_retention) fields->msg.payload_expires_at = now + *fields->payload_retention;
@@ -88,8 +90,10 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
     fields->msg.idempotency_key = std::move((*key)->key);
     fields->msg.request_hash = std::move((*key)->request_hash);
   }
-  // The answer does not depend on the transaction: build it here, not in the writer everyone waits for.
+  // The answer does not depend on the transaction (but for the id): build it here, not in the writer
+  // everyone waits for.
   std::string body = message_json(fields->msg, *with_content);
+  const size_t id_at = body.find(fields->msg.id);  // first: before any text from the request
   // The function's value: the replayed answer of a used key (nullopt when it published the message), and
   // the deliveries it created (for the wake-up once durable).
   struct Created {
@@ -128,6 +132,7 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
   if (!result) co_return error_response(result.error(), req.version(), req.keep_alive());
   if (result->replay)
     co_return replayed_response(req, Reply{http::status::accepted, std::move(*result->replay)});
+  body.replace(id_at, result->published.id.size(), result->published.id);  // ids all have one length
   delivery::published(result->published, ctx->on_deliveries_created);
   co_return make_response(req, Reply{http::status::accepted, std::move(body)});
 }

@@ -3,8 +3,9 @@
 // A message's position is its rowid, which the writer assigns in increasing order (recent_keys.h), one batch
 // after the other: positions increase in commit order. `feed_state.high_water` is raised to the highest
 // position given before any message is deleted, and the writer continues above it after a reopen, so a
-// position is never given twice. `messages_by_app_position` (entries (app_id, rowid)) reads one
-// application's messages in position order.
+// position is never given twice. The writer gives ids in the same order (MessageSequence), so the primary
+// key (app_id, id) reads one application's messages in position order; those stored before schema 14 are
+// read through `messages_by_app_legacy_position` (schema.cc).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -91,43 +92,91 @@ void SqliteTx::feed_apps_dedup() {
 // ---- The feed
 // ------------------------------------------------------------------------------------------------
 
+Result<SqliteTx::FeedLayout> SqliteTx::feed_layout() {
+  auto stmt = conn_.prepare("SELECT legacy_through, legacy_max_id FROM feed_state");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  if (s.step() != SQLITE_ROW) return conn_.error("feed_layout");
+  return FeedLayout{s.int64(0), s.text(1)};
+}
+
 Result<FeedPage> SqliteTx::read_feed(const FeedQuery& q) {
   FeedPage page;
   page.scanned_to = q.after;
   if (q.after >= q.until) return page;  // nothing readable (done)
+  auto layout = feed_layout();
+  if (!layout.ok()) return layout.take_error();
   const size_t limit = static_cast<size_t>(std::max(1, q.limit));
   const int scan_limit = std::max(1, q.scan_limit);
-  // The index's entries are (app_id, rowid): the application's messages in position order, and a row is
-  // read only for the filters and the matches.
-  static const std::string sql = fmt::format(
-      "SELECT {} FROM messages INDEXED BY messages_by_app_position WHERE app_id = ?1 AND rowid > ?2 AND "
-      "rowid <= ?3 ORDER BY rowid",
-      sqlite_rows::kMessageColumns);
   constexpr int kPositionCol = sqlite_rows::kMessageColumnCount - 1;
-  auto stmt = conn_.prepare(sql);
-  if (!stmt.ok()) return stmt.take_error();
-  Stmt s(*stmt);
-  s.bind(1, q.app_id);
-  s.bind(2, q.after);
-  s.bind(3, q.until);
   int examined = 0;
   int64_t last = q.after;
   bool more = false;
-  int rc;
-  while ((rc = s.step()) == SQLITE_ROW) {
-    // A row past either limit: the read stops before it, and says there is more.
-    if (page.items.size() == limit || examined == scan_limit) {
-      more = true;
-      break;
+  // Takes the statement's rows in position order until one is past `until` (the rest are too: done) or past
+  // either limit (the read stops before it, and says there is more). A row is read only for the filters and
+  // the matches.
+  auto take = [&](Stmt& s, const char* what) -> Status {
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      const int64_t position = s.int64(kPositionCol);
+      if (position > q.until) return {};
+      if (page.items.size() == limit || examined == scan_limit) {
+        more = true;
+        return {};
+      }
+      ++examined;
+      last = position;
+      if (!feed_match(s, q)) continue;
+      auto msg = sqlite_rows::read_message(s);
+      if (!msg.ok()) return msg.take_error();
+      page.items.push_back(std::move(*msg));
     }
-    ++examined;
-    last = s.int64(kPositionCol);
-    if (!feed_match(s, q)) continue;
-    auto msg = sqlite_rows::read_message(s);
-    if (!msg.ok()) return msg.take_error();
-    page.items.push_back(std::move(*msg));
+    if (rc != SQLITE_DONE) return conn_.error(what);
+    return {};
+  };
+  // The messages stored before schema 14, through the partial index that holds only them (its WHERE is a
+  // literal the query must repeat for SQLite to use it).
+  if (q.after < layout->legacy_through) {
+    auto stmt = conn_.prepare(fmt::format(
+        "SELECT {} FROM messages INDEXED BY messages_by_app_legacy_position WHERE app_id = ?1 AND rowid > ?2 "
+        "AND rowid <= {} ORDER BY rowid",
+        sqlite_rows::kMessageColumns, layout->legacy_through));
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    s.bind(1, q.app_id);
+    s.bind(2, q.after);
+    if (auto st = take(s, "read_feed"); !st.ok()) return st.error();
   }
-  if (!more && rc != SQLITE_DONE) return conn_.error("read_feed");
+  // The rest in id order, which is their position order (MessageSequence), from the id of the newest message
+  // at or below `after`: every later message has a larger id.
+  if (!more && q.until > layout->legacy_through) {
+    std::string from = layout->legacy_max_id;
+    if (q.after > layout->legacy_through) {
+      auto stmt = conn_.prepare(
+          "SELECT id FROM messages WHERE rowid > ?1 AND rowid <= ?2 ORDER BY rowid DESC LIMIT 1");
+      if (!stmt.ok()) return stmt.take_error();
+      Stmt s(*stmt);
+      s.bind(1, layout->legacy_through);
+      s.bind(2, q.after);
+      const int rc = s.step();
+      if (rc == SQLITE_ROW) {
+        from = s.text(0);
+      } else if (rc != SQLITE_DONE) {
+        return conn_.error("read_feed");
+      }
+    }
+    static const std::string sql = fmt::format(
+        "SELECT {} FROM messages INDEXED BY sqlite_autoindex_messages_1 WHERE app_id = ?1 AND id > ?2 ORDER "
+        "BY "
+        "id",
+        sqlite_rows::kMessageColumns);
+    auto stmt = conn_.prepare(sql);
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    s.bind(1, q.app_id);
+    s.bind(2, from);
+    if (auto st = take(s, "read_feed"); !st.ok()) return st.error();
+  }
   page.scanned_to = more ? last : q.until;
   page.done = !more;
   return page;
@@ -168,17 +217,34 @@ Result<int64_t> SqliteTx::feed_position_at(std::string_view app_id, TimePoint t)
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return conn_.error("feed_position_at");
     if (lowest) return std::max(*lowest - 1, *start);
   }
-  // None younger: after the application's newest message (or where the log starts, if it has none).
-  auto newest = conn_.prepare(
-      "SELECT rowid FROM messages INDEXED BY messages_by_app_position WHERE app_id = ? ORDER BY rowid DESC "
+  // None younger: after the application's newest message (or where the log starts, if it has none). Its
+  // largest id is its newest position, unless it only has messages stored before schema 14.
+  auto layout = feed_layout();
+  if (!layout.ok()) return layout.take_error();
+  int64_t newest = *start;
+  auto by_id = conn_.prepare(
+      "SELECT rowid FROM messages INDEXED BY sqlite_autoindex_messages_1 WHERE app_id = ? ORDER BY id DESC "
       "LIMIT 1");
-  if (!newest.ok()) return newest.take_error();
-  Stmt s(*newest);
-  s.bind(1, app_id);
-  const int rc = s.step();
-  if (rc == SQLITE_DONE) return *start;
-  if (rc != SQLITE_ROW) return conn_.error("feed_position_at");
-  return std::max(s.int64(0), *start);
+  if (!by_id.ok()) return by_id.take_error();
+  {
+    Stmt s(*by_id);
+    s.bind(1, app_id);
+    const int rc = s.step();
+    if (rc == SQLITE_ROW) newest = std::max(newest, s.int64(0));
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return conn_.error("feed_position_at");
+  }
+  if (newest <= layout->legacy_through) {
+    auto legacy = conn_.prepare(fmt::format(
+        "SELECT max(rowid) FROM messages INDEXED BY messages_by_app_legacy_position WHERE app_id = ? "
+        "AND rowid <= {}",
+        layout->legacy_through));
+    if (!legacy.ok()) return legacy.take_error();
+    Stmt s(*legacy);
+    s.bind(1, app_id);
+    if (s.step() != SQLITE_ROW) return conn_.error("feed_position_at");
+    if (!s.is_null(0)) newest = std::max(newest, s.int64(0));
+  }
+  return newest;
 }
 
 Result<FeedConsumer> SqliteTx::get_feed_consumer(std::string_view app_id, std::string_view endpoint_id,

@@ -209,9 +209,19 @@ Status SqliteStore::load_recent_keys() {
     Stmt s(*stmt);
     if (s.step() != SQLITE_ROW) return writer_conn_->error("load_recent_keys");
     folded_up_to = s.int64(0);
-    next_message_rowid_ = s.int64(1) + 1;
+    message_sequence_.next_rowid = s.int64(1) + 1;
     // Every position up to here is settled (a message, or one deleted): the feed's head.
     feed_head_.store(s.int64(1), std::memory_order_relaxed);
+  }
+  {
+    // New ids go above the newest message's and every id stored before schema 14 (MessageSequence).
+    auto stmt = writer_conn_->prepare(
+        "SELECT max(legacy_max_id, COALESCE((SELECT id FROM messages ORDER BY rowid DESC LIMIT 1), '')) FROM "
+        "feed_state");
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    if (s.step() != SQLITE_ROW) return writer_conn_->error("load_recent_keys");
+    message_sequence_.last_id = s.text(0);
   }
   auto stmt = writer_conn_->prepare(
       "SELECT rowid, app_id, idempotency_key FROM messages WHERE rowid > ? AND idempotency_key IS NOT NULL "
@@ -347,7 +357,7 @@ void SqliteStore::writer_loop() {
 SqliteStore::Pass SqliteStore::run_pass(bool savepoints) {
   Connection& conn = *writer_conn_;
   sqlite3* db = conn.handle();
-  SqliteTx tx(conn, &recent_keys_, &next_message_rowid_);
+  SqliteTx tx(conn, &recent_keys_, &message_sequence_);
   results_.assign(batch_.size(), Status());
   auto fail_all = [&](const Error& e) {
     for (auto& r : results_) r = e;

@@ -91,7 +91,7 @@ class SqliteStore final : public Store {
   // sqlite3_wal_hook: runs on the writer thread after each commit with the WAL's size in pages.
   static int on_wal_commit(void* self, sqlite3* db, const char* schema, int pages);
 
-  // Reads the keys above the fold's mark back into recent_keys_ and sets next_message_rowid_ (at open).
+  // Reads the keys above the fold's mark back into recent_keys_ and sets message_sequence_ (at open).
   Status load_recent_keys();
   // Raises the head to advance.head (if higher) and tells the listener (sqlite_feed.cc). Writer thread at
   // kNormal, syncer thread at kFull.
@@ -101,8 +101,8 @@ class SqliteStore final : public Store {
   FaultLog faults_;                        // storage failures: logged once per episode; problem()
   std::atomic<int64_t> last_probe_ms_{0};  // steady clock: problem()'s last probe write
   int lock_fd_ = -1;  // flock()ed for the store's lifetime: RecentKeys needs the only writer of the file
-  RecentKeys recent_keys_;          // writer thread only (and open(), before the threads start)
-  int64_t next_message_rowid_ = 1;  // writer thread only: message rowids only increase (recent_keys.h)
+  RecentKeys recent_keys_;            // writer thread only (and open(), before the threads start)
+  MessageSequence message_sequence_;  // writer thread only (and open())
   std::atomic<int64_t> feed_head_{0};
   std::function<void(const FeedAdvance&)> feed_listener_;  // set before the first write
   FeedAdvance batch_feed_;  // writer thread only: what the last committed batch inserted (head 0: nothing)

@@ -705,8 +705,8 @@ TEST_F(SqliteStoreTest, IdempotencyKeysStayHeldThroughTheirFoldARestartAndARollb
     ASSERT_TRUE(write(*store, [&, from](Tx& tx) -> Status {
                   for (size_t i = from; i < std::min(n, from + 1000); ++i) {
                     auto m = keyed(i);
-                    ids[i] = m.id;
                     if (auto st = tx.insert_message(m); !st.ok()) return st;
+                    ids[i] = m.id;
                   }
                   return {};
                 }).ok());
@@ -732,7 +732,7 @@ TEST_F(SqliteStoreTest, IdempotencyKeysStayHeldThroughTheirFoldARestartAndARollb
         },
         [&] { read.set_value(); });
     read.get_future().wait();
-    auto conflict = write(s, [&](Tx& tx) { return tx.insert_message(keyed(i)); });
+    auto conflict = write(s, [&](Tx& tx) { return insert_copy(tx, keyed(i)); });
     EXPECT_EQ(conflict.ok() ? Errc::kInternal : conflict.error().code, Errc::kConflict) << "key " << i;
     return found;
   };
@@ -758,11 +758,11 @@ TEST_F(SqliteStoreTest, IdempotencyKeysStayHeldThroughTheirFoldARestartAndARollb
     std::promise<Status> failed, took;
     store->submit_write(
         [&](Tx& tx) -> Status {
-          if (auto st = tx.insert_message(keyed(n)); !st.ok()) return st;
+          if (auto st = insert_copy(tx, keyed(n)); !st.ok()) return st;
           return Error::validation("body", "fails after its insert");
         },
         [&](Status st) { failed.set_value(std::move(st)); });
-    store->submit_write([&](Tx& tx) { return tx.insert_message(keyed(n)); },
+    store->submit_write([&](Tx& tx) { return insert_copy(tx, keyed(n)); },
                         [&](Status st) { took.set_value(std::move(st)); });
     hold.release();
     EXPECT_EQ(failed.get_future().get().error().code, Errc::kValidation);
@@ -837,9 +837,9 @@ TEST_F(SqliteStoreTest, PositionsAreNeverGivenAgainAfterTheNewestMessagesAreDele
   ASSERT_TRUE(write(*store, [&](Tx& tx) -> Status {
                 if (auto st = tx.insert_application(kept); !st.ok()) return st;
                 if (auto st = tx.insert_application(doomed); !st.ok()) return st;
-                if (auto st = tx.insert_message(feed_message(kept.id)); !st.ok()) return st;
+                if (auto st = insert_copy(tx, feed_message(kept.id)); !st.ok()) return st;
                 for (int i = 0; i < 3; ++i)
-                  if (auto st = tx.insert_message(feed_message(doomed.id)); !st.ok()) return st;
+                  if (auto st = insert_copy(tx, feed_message(doomed.id)); !st.ok()) return st;
                 return {};
               }).ok());
   const int64_t newest = store->feed_head();
@@ -915,7 +915,7 @@ TEST_F(SqliteStoreTest, TheHeadMovesOnlyAfterTheFlushThenTheListenerAndThenTheAc
     ASSERT_TRUE(write(*store, [&](Tx& tx) { return tx.insert_application(app); }).ok());
     // Even a write acknowledged at commit makes its message readable only once it is flushed.
     for (Ack ack : {Ack::kDurable, Ack::kCommitted}) {
-      const auto m = feed_message(app.id);
+      auto m = feed_message(app.id);
       std::promise<int64_t> head_at_ack;
       store->submit_write([&](Tx& tx) { return tx.insert_message(m); },
                           [&](Status st) {
@@ -992,6 +992,101 @@ TEST_F(SqliteStoreTest, MigrationThirteenKeepsPositionsAboveEveryExistingMessage
   const auto e = ep.get_future().get();
   EXPECT_FALSE(e.pull_only);
   EXPECT_FALSE(e.thin);
+  store->stop();
+}
+
+// Before schema 14 ids were given before rowids, so an application's messages were not always in id order;
+// from 14 the writer gives both. The older messages are read through the partial index, the newer ones by
+// their ids, and new ids go above every older one even with a clock behind them.
+TEST_F(SqliteStoreTest, MigrationFourteenReadsOlderMessagesInPositionOrderAndNewOnesAboveThem) {
+  const std::string path = (dir_ / "hookwire.db").string();
+  std::filesystem::create_directories(dir_);
+  // Increasing ids, ahead of the clock and of every id this process gave (min_id_at gives none).
+  const TimePoint later = from_unix_millis(2'000'000'000'000);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(min_id_at(id_prefix::kMessage, later + std::chrono::seconds(i)));
+  {
+    auto conn = Connection::open(path, {});
+    ASSERT_TRUE(conn.ok());
+    ASSERT_TRUE(migrate(**conn, path, 13).ok());
+    // Positions 1..4 hold ids 3, 1, (another application's) 2 and 0.
+    const std::string sql = fmt::format(
+        "INSERT INTO applications VALUES ('app_1', NULL, 'a', NULL, '{{}}', 0, 0), "
+        "('app_2', NULL, 'b', NULL, '{{}}', 0, 0);"
+        "INSERT INTO messages (rowid, app_id, id, event_type, payload, created_at) VALUES "
+        "(1, 'app_1', '{}', 'e', '{{}}', 0), (2, 'app_1', '{}', 'e', '{{}}', 0), "
+        "(3, 'app_2', '{}', 'e', '{{}}', 0), (4, 'app_1', '{}', 'e', '{{}}', 0);",
+        ids[3], ids[1], ids[2], ids[0]);
+    ASSERT_TRUE((*conn)->exec(sql.c_str()).ok());
+  }
+  auto store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(query(path, "SELECT count(*) FROM sqlite_master WHERE name = 'messages_by_app_position'"), "0");
+  EXPECT_EQ(query(path, "SELECT legacy_through || ' ' || legacy_max_id FROM feed_state"), "4 " + ids[3]);
+  // Two new messages, created (by the clock's account) long before the older ones' ids.
+  std::vector<Message> fresh(2, feed_message("app_1", from_unix_millis(1'600'000'000'000)));
+  ASSERT_TRUE(write(*store, [&](Tx& tx) -> Status {
+                for (auto& m : fresh)
+                  if (auto st = tx.insert_message(m); !st.ok()) return st;
+                return {};
+              }).ok());
+  EXPECT_GT(fresh[0].id, ids[3]);
+  EXPECT_LT(fresh[0].id, fresh[1].id);
+  const int64_t head = store->feed_head();
+  ASSERT_EQ(head, 6);
+  auto feed = [&](const std::string& app, int64_t after, int limit = 50) {
+    std::promise<std::pair<std::vector<std::string>, int64_t>> out;
+    store->submit_read(
+        [&](Tx& tx) {
+          FeedQuery q;
+          q.app_id = app;
+          q.after = after;
+          q.until = head;
+          q.limit = limit;
+          auto page = tx.read_feed(q);
+          ASSERT_TRUE(page.ok());
+          std::vector<std::string> got;
+          for (const auto& m : page->items) got.push_back(m.id + "@" + std::to_string(m.position));
+          out.set_value({got, page->scanned_to});
+        },
+        [] {});
+    return out.get_future().get();
+  };
+  const std::string a = ids[3] + "@1", b = ids[1] + "@2", c = ids[0] + "@4", d = fresh[0].id + "@5",
+                    e = fresh[1].id + "@6";
+  EXPECT_EQ(feed("app_1", 0).first, (std::vector<std::string>{a, b, c, d, e}));
+  EXPECT_EQ(feed("app_1", 2).first, (std::vector<std::string>{c, d, e}));
+  EXPECT_EQ(feed("app_1", 3).first, (std::vector<std::string>{c, d, e}));
+  EXPECT_EQ(feed("app_1", 4).first, (std::vector<std::string>{d, e}));
+  EXPECT_EQ(feed("app_1", 5).first, (std::vector<std::string>{e}));
+  EXPECT_EQ(feed("app_1", 6).first, (std::vector<std::string>{}));
+  EXPECT_EQ(feed("app_2", 0).first, (std::vector<std::string>{ids[2] + "@3"}));
+  // One at a time, each read continuing after the last: the same order, across the boundary.
+  std::vector<std::string> paged;
+  for (int64_t after = 0;;) {
+    auto [got, scanned_to] = feed("app_1", after, 1);
+    if (got.empty()) break;
+    paged.insert(paged.end(), got.begin(), got.end());
+    ASSERT_GT(scanned_to, after);
+    after = scanned_to;
+  }
+  EXPECT_EQ(paged, (std::vector<std::string>{a, b, c, d, e}));
+  // A seek past every message: the newest position, of new messages or of old ones only.
+  std::promise<std::pair<int64_t, int64_t>> newest;
+  store->submit_read(
+      [&](Tx& tx) {
+        newest.set_value({tx.feed_position_at("app_1", later + std::chrono::hours(1)).value(),
+                          tx.feed_position_at("app_2", later + std::chrono::hours(1)).value()});
+      },
+      [] {});
+  EXPECT_EQ(newest.get_future().get(), (std::pair<int64_t, int64_t>{6, 3}));
+  // Reopened: ids continue above the newest.
+  store->stop();
+  store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  auto after_reopen = feed_message("app_2", from_unix_millis(1'600'000'000'000));
+  ASSERT_TRUE(write(*store, [&](Tx& tx) { return tx.insert_message(after_reopen); }).ok());
+  EXPECT_GT(after_reopen.id, fresh[1].id);
   store->stop();
 }
 

@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <unordered_map>
 
+#include "core/ids.h"
+
 namespace hookwire::store {
 namespace json = boost::json;
 namespace {
@@ -691,7 +693,14 @@ Status SqliteTx::delete_endpoint(std::string_view app_id, std::string_view id) {
 // conflict changes nothing, exactly as with the default ABORT; but ABORT makes SQLite open a statement
 // journal (a copy of every page the statement touches) for inserts that write a table and its indexes, which
 // was the largest cost of the write path.
-Status SqliteTx::insert_message(const Message& msg) {
+std::string MessageSequence::next_id(TimePoint created_at) {
+  std::string id = new_id(id_prefix::kMessage, created_at);
+  if (id <= last_id) id = id_after(last_id);
+  last_id = id;
+  return id;
+}
+
+Status SqliteTx::insert_message(Message& msg) {
   if (msg.idempotency_key) {
     // Keys are not in a unique index (see recent_keys.h): a held key is found first.
     auto held = get_message_by_idempotency_key(msg.app_id, *msg.idempotency_key);
@@ -707,7 +716,9 @@ Status SqliteTx::insert_message(const Message& msg) {
   std::optional<std::string> channels;
   if (msg.channels) channels = to_json(*msg.channels);
   Stmt s(*stmt);
-  s.bind(1, msg.id);
+  std::string id =
+      sequence_ ? sequence_->next_id(msg.created_at) : new_id(id_prefix::kMessage, msg.created_at);
+  s.bind(1, id);
   s.bind(2, msg.app_id);
   s.bind(3, msg.event_id);
   s.bind(4, msg.event_type);
@@ -721,10 +732,9 @@ Status SqliteTx::insert_message(const Message& msg) {
     s.bind_null(9);
   }
   // The writer's rowids only increase, even past deleted rows (SQLite's own choice, one above the largest,
-  // would reuse them): the keys above the fold's mark are what a restart reads back (recent_keys.h). A rowid
-  // burnt by a failed insert is simply skipped.
-  if (next_message_rowid_) {
-    s.bind(10, (*next_message_rowid_)++);
+  // would reuse them): the keys above the fold's mark are what a restart reads back (recent_keys.h).
+  if (sequence_) {
+    s.bind(10, sequence_->next_rowid++);
   } else {
     s.bind_null(10);
   }
@@ -736,6 +746,7 @@ Status SqliteTx::insert_message(const Message& msg) {
     return Error::conflict("message id already exists");
   });
   if (!st.ok()) return st;
+  msg.id = std::move(id);
   const int64_t msg_rowid = sqlite3_last_insert_rowid(conn_.handle());
   note_feed_insert(msg.app_id, msg_rowid);
   if (!msg.idempotency_key) return {};

@@ -22,12 +22,27 @@
 
 namespace hookwire::store {
 
+// The writer's order of new messages. Rowids (feed positions) and ids are both given here, in insert order,
+// and both only increase: rowids even past deleted rows (recent_keys.h), ids even past the newest id in the
+// file at open. So from `legacy_through` on (schema 14), a message's id orders it in its application's
+// feed, and the primary key (app_id, id) is the feed's index. A number or an id burnt by a failed insert is
+// simply skipped. Writer thread only.
+struct MessageSequence {
+  int64_t next_rowid = 1;
+  std::string last_id;  // the highest message id given, or held by a row at open ("" for none)
+
+  // The next id: one minted at `created_at`, or the one after the last if that is not above it (a clock
+  // behind the newest id of the file).
+  std::string next_id(TimePoint created_at);
+};
+
 class SqliteTx final : public Tx {
  public:
   // `keys`: the writer's RecentKeys (nullptr on readers, which then scan the newest messages instead).
-  // `next_message_rowid`: the writer's counter of message rowids (recent_keys.h); nullptr: SQLite's choice.
-  explicit SqliteTx(Connection& conn, const RecentKeys* keys = nullptr, int64_t* next_message_rowid = nullptr)
-      : conn_(conn), keys_(keys), next_message_rowid_(next_message_rowid) {}
+  // `sequence`: the writer's MessageSequence; nullptr (a connection that is not the store's writer, in
+  // tests): SQLite chooses rowids and ids are minted without a floor.
+  explicit SqliteTx(Connection& conn, const RecentKeys* keys = nullptr, MessageSequence* sequence = nullptr)
+      : conn_(conn), keys_(keys), sequence_(sequence) {}
 
   // The connection underneath, for tests that need to provoke backend failures.
   Connection& connection() { return conn_; }
@@ -83,7 +98,7 @@ class SqliteTx final : public Tx {
   Status update_endpoint(const Endpoint& ep) override;
   Status delete_endpoint(std::string_view app_id, std::string_view id) override;
 
-  Status insert_message(const Message& msg) override;
+  Status insert_message(Message& msg) override;
   Result<Message> get_message(std::string_view app_id, std::string_view id_or_event_id) override;
   Result<Page<Message>> list_messages(std::string_view app_id, const MessageQuery& q) override;
   Result<Message> get_message_by_idempotency_key(std::string_view app_id, std::string_view key) override;
@@ -181,6 +196,13 @@ class SqliteTx final : public Tx {
     feed_apps_.emplace_back(app_id);
   }
   static constexpr size_t kFeedAppsScan = 16;
+  // How the feed is indexed (schema 14): positions up to `legacy_through` are in no id order and read
+  // through a partial index; above it, ids follow positions and are all above `legacy_max_id`.
+  struct FeedLayout {
+    int64_t legacy_through = 0;
+    std::string legacy_max_id;
+  };
+  Result<FeedLayout> feed_layout();
   // Before messages are deleted: feed_state.high_water covers every position given so far, so that a
   // reopened store never gives one again (see feed_state in schema.cc).
   Status raise_high_water();
@@ -190,7 +212,7 @@ class SqliteTx final : public Tx {
 
   Connection& conn_;
   const RecentKeys* keys_;
-  int64_t* next_message_rowid_ = nullptr;
+  MessageSequence* sequence_ = nullptr;
   std::vector<PendingKey> pending_keys_;
   size_t pending_mark_ = 0;
   std::vector<std::string> feed_apps_;
@@ -228,7 +250,7 @@ class UnavailableTx final : public Tx {
   Status insert_endpoint(const Endpoint&) override { return err(); }
   Status update_endpoint(const Endpoint&) override { return err(); }
   Status delete_endpoint(std::string_view, std::string_view) override { return err(); }
-  Status insert_message(const Message&) override { return err(); }
+  Status insert_message(Message&) override { return err(); }
   Result<Message> get_message(std::string_view, std::string_view) override { return err(); }
   Result<Page<Message>> list_messages(std::string_view, const MessageQuery&) override { return err(); }
   Result<Message> get_message_by_idempotency_key(std::string_view, std::string_view) override {
