@@ -93,21 +93,30 @@ Result<std::string> ensure_operational_app(store::Store& store, const Clock& clo
   return app_id;
 }
 
-// Upserts the config file's sources (by uid), then registers every source with the gateway so its metrics
-// (forwards included) exist from the start. Blocking: runs once, before serving.
-Status load_sources(store::Store& store, inbound::Gateway& gateway, const Clock& clock,
-                    const AppOptions& options, const delivery::UrlGuard& guard) {
+// One config-file source (SourceIn JSON text), checked as the API checks a SourceIn: errors are kValidation
+// on "source.<field>".
+Result<inbound::SourceSpec> config_source_spec(std::string_view text, const AppOptions& options,
+                                               const delivery::UrlGuard& guard) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  if (ec || !v.is_object())
+    return Error::validation("source", "a source in the config file is not an object");
+  auto spec = inbound::parse_source_spec(v.as_object(), options.body_limit, "source");
+  if (!spec) return spec.take_error();
+  if (auto st = inbound::check_destinations(*spec, guard, "source"); !st) return st.take_error();
+  return spec;
+}
+
+// The config file's sources (options.sources); an error names the source.
+Result<std::vector<inbound::SourceSpec>> config_source_specs(const AppOptions& options,
+                                                             const delivery::UrlGuard& guard) {
   std::vector<inbound::SourceSpec> specs;
   for (const auto& text : options.sources) {
-    boost::system::error_code ec;
-    auto v = boost::json::parse(text, ec);
-    if (ec || !v.is_object())
-      return Error::validation("config", "a source in the config file is not an object");
-    auto spec = inbound::parse_source_spec(v.as_object(), options.body_limit, "source");
-    if (spec)
-      if (auto st = inbound::check_destinations(*spec, guard, "source"); !st) spec = st.take_error();
+    auto spec = config_source_spec(text, options, guard);
     if (!spec) {
-      const auto uid = v.as_object().if_contains("uid");
+      boost::system::error_code ec;
+      const auto v = boost::json::parse(text, ec);
+      const auto* uid = !ec && v.is_object() ? v.as_object().if_contains("uid") : nullptr;
       return Error::validation(spec.error().field,
                                fmt::format("config file source {}: {} {}",
                                            uid && uid->is_string() ? std::string(uid->as_string()) : "?",
@@ -115,6 +124,16 @@ Status load_sources(store::Store& store, inbound::Gateway& gateway, const Clock&
     }
     specs.push_back(std::move(*spec));
   }
+  return specs;
+}
+
+// Upserts the config file's sources (by uid), then registers every source with the gateway so its metrics
+// (forwards included) exist from the start. Blocking: runs once, before serving.
+Status load_sources(store::Store& store, inbound::Gateway& gateway, const Clock& clock,
+                    const AppOptions& options, const delivery::UrlGuard& guard) {
+  auto parsed = config_source_specs(options, guard);
+  if (!parsed) return parsed.take_error();
+  const std::vector<inbound::SourceSpec>& specs = *parsed;
   std::promise<Status> written;
   const TimePoint now = clock.now();
   store.submit_write(
@@ -380,6 +399,27 @@ void App::stop() {
   parts_->dispatcher->stop();
   parts_->store->stop();
   parts_->lock.reset();
+}
+
+Status check_options(const AppOptions& options) {
+  auto guard = delivery::UrlGuard::from_config(options.delivery_allow_cidrs, options.delivery_https_only);
+  if (!guard) return guard.take_error();
+  if (!options.retry_schedule.empty())
+    if (auto schedule = delivery::parse_retry_schedule(options.retry_schedule); !schedule)
+      return schedule.take_error();
+  if (!options.operational_webhook_url.empty())
+    if (auto target = guard->validate_url(options.operational_webhook_url); !target)
+      return Error::validation("operational-webhook-url",
+                               "--operational-webhook-url: " + target.error().detail);
+  return {};
+}
+
+Status check_config_source(std::string_view source_json, const AppOptions& options) {
+  auto guard = delivery::UrlGuard::from_config(options.delivery_allow_cidrs, options.delivery_https_only);
+  if (!guard) return guard.take_error();
+  auto spec = config_source_spec(source_json, options, *guard);
+  if (!spec) return spec.take_error();
+  return {};
 }
 
 Result<std::string> public_base_url(std::string_view text) {

@@ -80,6 +80,16 @@ class App {
   std::unique_ptr<Parts> parts_;
 };
 
+// What App::start() checks of `options` before it opens the data directory (for `hookwire serve
+// --check-config`): the delivery policy (--delivery-allow-cidr), the retry schedule and the operational
+// webhook URL. Not the sources: check_config_source() checks one.
+Status check_options(const AppOptions& options);
+
+// One source declared in the config file (SourceIn JSON text, as AppOptions::sources holds them), checked as
+// App::start() checks it: its settings, and destinations the delivery guard would always refuse. The error
+// is kValidation on "source.<SourceIn field>".
+Status check_config_source(std::string_view source_json, const AppOptions& options);
+
 // `url` as the base of public URLs: an absolute http:// or https:// URL with a host, without user info, query
 // or fragment; returned without a trailing '/'. kValidation naming `--public-url` otherwise.
 Result<std::string> public_base_url(std::string_view url);

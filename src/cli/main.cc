@@ -1,5 +1,6 @@
 // The hookwire binary: one executable, several subcommands.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -16,18 +17,27 @@ int main(int argc, char** argv) {
   hookwire::cli::add_serve_command(app, exit_code);
   hookwire::cli::add_listen_command(app, exit_code);
   hookwire::cli::add_signing_commands(app, exit_code);
-  auto args = hookwire::cli::apply_config_file(std::vector<std::string>(argv, argv + argc), "serve",
-                                               "HOOKWIRE_CONFIG");
+  std::vector<std::string> raw(argv, argv + argc);
+  auto args = hookwire::cli::apply_config_file(raw, *app.get_subcommand("serve"), "HOOKWIRE_CONFIG");
   if (!args) {
     std::fprintf(stderr, "hookwire: %s\n", args.error().detail.c_str());
-    return 2;
+    // --check-config answers 0 or 1; a start refused for its configuration exits 2 (a usage error).
+    return std::find(raw.begin(), raw.end(), "--check-config") != raw.end() ? 1 : 2;
   }
   std::vector<char*> argv_with_config;
-  for (auto& a : *args) argv_with_config.push_back(a.data());
+  for (auto& a : args->args) argv_with_config.push_back(a.data());
   try {
     app.parse(static_cast<int>(argv_with_config.size()), argv_with_config.data());
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const bool checking = std::find(raw.begin(), raw.end(), "--check-config") != raw.end();
+    // A value from the config file: its file and line in front of CLI11's message.
+    const std::string message = hookwire::cli::name_config_place(e.what(), args->applied);
+    if (message != e.what()) {
+      std::fprintf(stderr, "hookwire: %s\n", message.c_str());
+      return checking ? 1 : 2;
+    }
+    const int code = app.exit(e);
+    return checking && code != 0 ? 1 : code;  // --check-config answers 0 or 1
   }
   return exit_code;
 }

@@ -19,6 +19,7 @@ namespace {
 
 struct ServeFlags {
   std::string config;
+  bool check_config = false;
   std::string listen = "127.0.0.1:8071";
   std::string data_dir = "hookwire-data";
   std::string admin_token;
@@ -68,7 +69,29 @@ bool split_listen(const std::string& listen, std::string& host, uint16_t& port) 
   return true;
 }
 
-int serve(const ServeFlags& flags) {
+// --check-config: the settings are parsed (config file included) and checked as a start would check them,
+// without opening the data directory or binding the address. 0 when all is well, 1 otherwise.
+int check_config(const ServeFlags& flags, app::AppOptions& options, const CLI::App& command);
+
+// The config file's sources, checked as App::start() will check them: the first error names the file and
+// line of the field it is about.
+Status check_sources(const ConfigFile& file, const app::AppOptions& options) {
+  for (const auto& src : file.sources) {
+    auto st = app::check_config_source(src.json, options);
+    if (st) continue;
+    std::string field = st.error().field;
+    if (field.rfind("source.", 0) == 0) field.erase(0, 7);
+    auto at = src.places.find(field);
+    if (at == src.places.end()) at = src.places.find(field.substr(0, field.find('.')));
+    const std::string& place = at == src.places.end() ? src.place : at->second;
+    return Error::validation("config", fmt::format("{}: [source.{}] {}: {}", place, src.uid,
+                                                   field.empty() ? "source" : field, st.error().detail));
+  }
+  return {};
+}
+
+int serve(const ServeFlags& flags, const CLI::App& command) {
+  const int usage_error = flags.check_config ? 1 : 2;  // --check-config exits 0 or 1
   // Signals are taken synchronously by this thread (sigwait); every other thread inherits the blocked mask.
   sigset_t signals;
   sigemptyset(&signals);
@@ -81,7 +104,7 @@ int serve(const ServeFlags& flags) {
                                    flags.log_level);
       !st) {
     fmt::print(stderr, "hookwire: {}\n", st.error().detail);
-    return 2;
+    return usage_error;
   }
   // Before any thread or file is opened: every client connection is a descriptor (the cap is sized to the
   // limit in App::start, which says so in the log).
@@ -89,7 +112,7 @@ int serve(const ServeFlags& flags) {
   app::AppOptions options;
   if (!split_listen(flags.listen, options.host, options.port)) {
     fmt::print(stderr, "hookwire: --listen must be host:port, got \"{}\"\n", flags.listen);
-    return 2;
+    return usage_error;
   }
   options.data_dir = flags.data_dir;
   options.durability = flags.durability == "normal" ? store::Durability::kNormal : store::Durability::kFull;
@@ -118,16 +141,19 @@ int serve(const ServeFlags& flags) {
     auto base = app::public_base_url(flags.public_url);
     if (!base) {
       fmt::print(stderr, "hookwire: {}: {}\n", base.error().field, base.error().detail);
-      return 2;
+      return usage_error;
     }
     options.public_url = std::move(*base);
   }
-  auto sources = read_config_sources(flags.config);
-  if (!sources) {
-    fmt::print(stderr, "hookwire: {}\n", sources.error().detail);
-    return 2;
+  if (flags.check_config) return check_config(flags, options, command);
+  if (!flags.config.empty()) {
+    auto file = read_config_file(flags.config, command);
+    if (auto st = file ? check_sources(*file, options) : Status(file.error()); !st) {
+      fmt::print(stderr, "hookwire: {}\n", st.error().detail);
+      return 2;
+    }
+    for (auto& src : file->sources) options.sources.push_back(std::move(src.json));
   }
-  options.sources = std::move(*sources);
 
   auto token = app::resolve_admin_token(flags.admin_token, options.data_dir);
   if (!token) {
@@ -168,6 +194,30 @@ int serve(const ServeFlags& flags) {
   return 0;
 }
 
+int check_config(const ServeFlags& flags, app::AppOptions& options, const CLI::App& command) {
+  auto metrics_token = app::resolve_metrics_token(flags.metrics_token, flags.metrics_token_file);
+  if (!metrics_token) {
+    fmt::print(stderr, "hookwire: {}\n", metrics_token.error().detail);
+    return 1;
+  }
+  if (auto st = app::check_options(options); !st) {
+    fmt::print(stderr, "hookwire: {}\n", st.error().detail);
+    return 1;
+  }
+  size_t sources = 0;
+  if (!flags.config.empty()) {
+    auto file = read_config_file(flags.config, command);
+    if (auto st = file ? check_sources(*file, options) : Status(file.error()); !st) {
+      fmt::print(stderr, "hookwire: {}\n", st.error().detail);
+      return 1;
+    }
+    sources = file->sources.size();
+  }
+  fmt::print(stdout, "hookwire: the configuration is valid ({}; {} source(s) declared)\n",
+             flags.config.empty() ? "flags and environment only" : "file " + flags.config, sources);
+  return 0;
+}
+
 }  // namespace
 
 void add_serve_command(CLI::App& app, int& exit_code) {
@@ -175,8 +225,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("serve", "Run the hookwire server (management API) on the embedded store");
   // Applied before parsing by apply_config_file() (see config_file.h); declared here for --help.
   cmd->add_option("--config", flags->config,
-                  "Configuration file: TOML `key = value` lines, keys are the long flag names; "
-                  "[source.NAME] tables declare inbound sources")
+                  "Configuration file (TOML): keys are the long flag names, [source.NAME] tables declare "
+                  "inbound sources, ${NAME} reads an environment variable (docs/configuration.md)")
       ->envname("HOOKWIRE_CONFIG");
   cmd->add_option("--listen", flags->listen, "Address to listen on, host:port (port 0 picks a free one)")
       ->envname("HOOKWIRE_LISTEN")
@@ -304,7 +354,11 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "Where clients reach this server, e.g. https://hooks.example.com: the base of the message "
                   "URLs thin webhooks carry (default: http://<the --listen address>)")
       ->envname("HOOKWIRE_PUBLIC_URL");
-  cmd->callback([flags, &exit_code] { exit_code = serve(*flags); });
+  cmd->add_flag(
+      "--check-config", flags->check_config,
+      "Check the settings (flags, environment, config file and its sources) and exit: 0 if they are "
+      "valid, 1 with the first error otherwise; opens no file of the data directory");
+  cmd->callback([flags, cmd, &exit_code] { exit_code = serve(*flags, *cmd); });
 }
 
 }  // namespace hookwire::cli

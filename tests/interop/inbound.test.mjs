@@ -463,10 +463,10 @@ test('sources declared in the config file are created at start and updated by ui
 
     writeFileSync(conf, '[source.bad]\nverifier = "github"\nsecrets = ["x"]\npull = true\ncolour = "red"\n');
     await assert.rejects(Hookwire.start({ dataDir: join(dir, 'data'), args: ['--config', conf] }), /source\.bad\] colour: unknown key/);
-    // A value that is not UTF-8 is refused by its key (it cannot become the source's JSON), not misread.
+    // Text that is not UTF-8 is refused where it is (TOML must be UTF-8), not misread.
     writeFileSync(conf, Buffer.concat([Buffer.from('[source.bad]\nverifier = "github"\npull = true\nsecrets = ["caf'),
                                        Buffer.from([0xc3, 0x28]), Buffer.from('"]\n')]));
-    await assert.rejects(Hookwire.start({ dataDir: join(dir, 'data'), args: ['--config', conf] }), /source\.bad\] secrets: must be UTF-8 text/);
+    await assert.rejects(Hookwire.start({ dataDir: join(dir, 'data'), args: ['--config', conf] }), /hookwire\.toml:4:\d+: not valid TOML: .*utf-8/);
     // A destination the SSRF guard always refuses is refused at start, naming the flag that allows it.
     writeFileSync(conf, '[source.bad]\nverifier = "none"\ndestinations = ["http://10.0.0.1/in"]\n');
     await assert.rejects(Hookwire.start({ dataDir: join(dir, 'data'), args: ['--config', conf] }), /destinations.*10\.0\.0\.1.*--delivery-allow-cidr/);

@@ -171,3 +171,94 @@ test('/metrics needs the metrics token or the admin token, and the metrics token
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// Runs `hookwire serve --check-config` with these args/env; resolves with its exit code and output.
+async function checkConfig(args, env = {}) {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(BIN, ['serve', '--check-config', ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('the config file is TOML: each kind of error is refused with file:line:column and the key; --check-config exits 0 or 1', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hookwire-config-'));
+  try {
+    const conf = join(dir, 'hookwire.toml');
+    const refused = async (text, pattern, env = {}) => {
+      writeFileSync(conf, text);
+      const r = await checkConfig(['--config', conf], env);
+      assert.equal(r.code, 1, `${text}\n${r.stderr}`);
+      assert.match(r.stderr, pattern, text);
+      // A start with the same file is refused too, before it opens anything.
+      const { spawnSync } = await import('node:child_process');
+      const start = spawnSync(BIN, ['serve', '--config', conf, '--data-dir', join(dir, 'never')],
+        { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
+      assert.equal(start.status, 2, start.stderr);
+      assert.match(start.stderr, pattern);
+      assert.throws(() => statSync(join(dir, 'never')), 'nothing was created');
+    };
+    const at = (line, rest) => new RegExp(`hookwire\\.toml:${line}:\\d+: ${rest}`);
+    // Malformed TOML, each class: an unterminated string, a missing value, a redefined key, a bad table
+    // header, text that is not UTF-8.
+    await refused('listen = "127.0.0.1:0"\nbody-limit = "2048\n', at(2, 'not valid TOML'));
+    await refused('body-limit =\n', at(1, 'not valid TOML: .*expected'));
+    await refused('body-limit = 2048\nbody-limit = 4096\n', at(2, 'not valid TOML: .*redefine'));
+    await refused('[source.gh\nverifier = "github"\n', at(1, 'not valid TOML'));
+    await refused(Buffer.concat([Buffer.from('admin-token = "caf'), Buffer.from([0xc3, 0x28]), Buffer.from('"\n')]),
+      at(1, 'not valid TOML: .*utf-8'));
+    // Valid TOML that hookwire refuses: an unknown key, a value of the wrong kind, one CLI11 refuses, an
+    // array for a single value, an unknown table, the same key in both case styles, an unset variable.
+    await refused('# comment\nbody-limt = 2048\n', at(2, 'body-limt: unknown setting'));
+    await refused('body-limit = "lots"\n', at(1, 'body-limit: Value lots'));
+    await refused('log-level = "loud"\n', at(1, 'log-level: loud not in'));
+    await refused('listen = ["127.0.0.1:1", "127.0.0.1:2"]\n', at(1, 'listen: takes one value, not an array'));
+    await refused('delivery-https-only = "yes"\n', at(1, 'delivery-https-only: must be true or false'));
+    await refused('[server]\nlisten = "127.0.0.1:0"\n', at(1, '\\[server\\]: unknown table'));
+    await refused('body-limit = 2048\nbody_limit = 4096\n', /hookwire\.toml:\d+:\d+: body_limit: set twice/);
+    await refused('admin-token = "${HOOKWIRE_TEST_UNSET}"\n', at(1, 'admin-token: \\$\\{HOOKWIRE_TEST_UNSET\\}: the environment variable HOOKWIRE_TEST_UNSET is not set'));
+    await refused('[source.gh]\nverifier = "github"\nsecrets = ["x"]\ncolour = "red"\n', at(4, '\\[source\\.gh\\] colour: unknown key'));
+    await refused('[source.gh]\nverifier = "githb"\nsecrets = ["x"]\n', at(2, '\\[source\\.gh\\] verifier: must be one of'));
+    await refused('[source.gh]\nverifier = "none"\ndestinations = ["http://10.0.0.1/in"]\n', at(3, '\\[source\\.gh\\] destinations: .*10\\.0\\.0\\.1.*--delivery-allow-cidr'));
+    await refused('[source.p]\nverifier = "generic-hmac"\nsecrets = ["x"]\n[source.p.hmac]\nsignature_header = "X-Sig"\nencoding = "base65"\n',
+      at(6, '\\[source\\.p\\] hmac\\.encoding: must be hex or base64'));
+    const missing = await checkConfig(['--config', join(dir, 'absent.toml')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /absent\.toml: cannot read the config file/);
+
+    // A valid file: snake_case or kebab-case keys, arrays for repeatable settings, true for a flag, and
+    // ${NAME} from the environment ($${ for a literal).
+    writeFileSync(conf, [
+      'listen = "127.0.0.1:0"', `data_dir = "${join(dir, 'data')}"`, 'admin-token = "${HOOKWIRE_TEST_ADMIN}"',
+      'delivery-allow-cidr = ["127.0.0.0/8", "10.1.0.0/16"]', 'delivery_https_only = false',
+      'delivery = "off"  # nothing is sent: the destination below is not on loopback',
+      '[source.gh]', 'verifier = "github"', 'secrets = ["${HOOKWIRE_TEST_GH}", "literal-$${x}"]',
+      'destinations = ["http://10.1.2.3/in"]', '',
+    ].join('\n'));
+    const env = { HOOKWIRE_TEST_ADMIN: 'admin-from-env', HOOKWIRE_TEST_GH: 'gh-secret' };
+    const ok = await checkConfig(['--config', conf], env);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /configuration is valid .*1 source/);
+    assert.throws(() => statSync(join(dir, 'data')), '--check-config opens no data directory');
+    const s = await serve(['--config', conf], env);
+    try {
+      const auth = { authorization: 'Bearer admin-from-env' };
+      const src = await (await fetch(`${s.url}/api/v1/source/gh`, { headers: auth })).json();
+      assert.equal(src.destinations[0].url, 'http://10.1.2.3/in', 'allowed by the second CIDR of the array');
+      // Both secrets verify: the one from the environment and the literal one.
+      const { createHmac } = await import('node:crypto');
+      for (const secret of ['gh-secret', 'literal-${x}', 'wrong']) {
+        const body = JSON.stringify({ secret });
+        const res = await fetch(`${s.url}/in/gh`, {
+          method: 'POST', body, headers: {
+            'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': `d-${secret}`,
+            'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`,
+          },
+        });
+        assert.equal(res.status, secret === 'wrong' ? 401 : 202, secret);
+      }
+    } finally {
+      assert.equal(await s.stop(), 0);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
