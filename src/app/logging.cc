@@ -7,6 +7,24 @@
 namespace hookwire::app {
 namespace {
 
+// A level as --log-level spells it ("warn", not spdlog's "warning"; "error", "critical" as they are).
+std::string_view level_name(spdlog::level::level_enum level) {
+  if (level == spdlog::level::warn) return "warn";
+  const auto name = spdlog::level::to_string_view(level);
+  return {name.data(), name.size()};
+}
+
+// %L in the text pattern: the level as level_name() spells it, padded like %l.
+class LevelFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const std::string_view name = level_name(msg.level);
+    dest.append(name.data(), name.data() + name.size());
+    for (size_t i = name.size(); i < 5; ++i) dest.push_back(' ');  // the width of "error" / "debug"
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<LevelFlag>(); }
+};
+
 // Formats a record as one JSON object per line, with the message escaped properly.
 class JsonFormatter final : public spdlog::formatter {
  public:
@@ -19,9 +37,8 @@ class JsonFormatter final : public spdlog::formatter {
     char time_buf[80];  // room for any int in every field: the output is never cut (-Wformat-truncation)
     std::snprintf(time_buf, sizeof time_buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-    const auto level = spdlog::level::to_string_view(msg.level);
     fmt::format_to(std::back_inserter(dest), R"({{"time":"{}","level":"{}","msg":")", time_buf,
-                   std::string_view(level.data(), level.size()));
+                   level_name(msg.level));
     for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
       switch (c) {
         case '"':
@@ -63,7 +80,9 @@ Status setup_logging(LogFormat format, const std::string& level) {
   if (format == LogFormat::kJson) {
     logger->set_formatter(std::make_unique<JsonFormatter>());
   } else {
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<LevelFlag>('L').set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%L%$ %v");
+    logger->set_formatter(std::move(formatter));
   }
   logger->set_level(lvl);
   logger->flush_on(spdlog::level::info);

@@ -13,6 +13,11 @@
 int main(int argc, char** argv) {
   CLI::App app{"hookwire: send, receive and consume webhooks"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "hookwire " HOOKWIRE_VERSION);
+  // `hookwire help [COMMAND]`: the same text as --help.
+  std::string help_topic;
+  auto* help = app.add_subcommand("help", "Show the commands, or one command's options");
+  help->add_option("command", help_topic, "The command to describe");
   int exit_code = 0;
   hookwire::cli::add_serve_command(app, exit_code);
   hookwire::cli::add_listen_command(app, exit_code);
@@ -38,6 +43,23 @@ int main(int argc, char** argv) {
     }
     const int code = app.exit(e);
     return checking && code != 0 ? 1 : code;  // --check-config answers 0 or 1
+  }
+  if (app.got_subcommand(help)) {
+    // The formatter directly: App::help() would describe the selected subcommand (help itself).
+    if (help_topic.empty()) {
+      std::fputs(app.get_formatter()->make_help(&app, "hookwire", CLI::AppFormatMode::Normal).c_str(),
+                 stdout);
+      return 0;
+    }
+    CLI::App* topic = nullptr;
+    try {
+      topic = app.get_subcommand(help_topic);
+    } catch (const CLI::OptionNotFound&) {
+      std::fprintf(stderr, "hookwire: no command \"%s\" (hookwire help lists them)\n", help_topic.c_str());
+      return 2;
+    }
+    std::fputs(topic->help("hookwire").c_str(), stdout);
+    return 0;
   }
   return exit_code;
 }

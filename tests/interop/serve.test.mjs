@@ -262,3 +262,43 @@ test('the config file is TOML: each kind of error is refused with file:line:colu
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('hookwire --version, hookwire help [command], and log levels printed as --log-level spells them', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { mkdirSync } = await import('node:fs');
+  const run = (...args) => spawnSync(BIN, args, { env: { PATH: process.env.PATH }, encoding: 'utf8' });
+  const version = run('--version');
+  assert.equal(version.status, 0);
+  assert.match(version.stdout, /^hookwire \d+\.\d+\.\d+\n$/);
+  const help = run('help');
+  assert.equal(help.status, 0);
+  for (const command of ['serve', 'listen', 'sign', 'verify', 'secret', 'help']) assert.match(help.stdout, new RegExp(`^\\s+${command}\\s`, 'm'));
+  const serveHelp = run('help', 'serve');
+  assert.equal(serveHelp.status, 0);
+  assert.match(serveHelp.stdout, /Usage: hookwire serve/);
+  assert.match(serveHelp.stdout, /--check-config/);
+  const unknown = run('help', 'nope');
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /no command "nope"/);
+
+  // A warn-level line (an install left readable by others is corrected), in text and in JSON.
+  const dir = mkdtempSync(join(tmpdir(), 'hookwire-levels-'));
+  try {
+    for (const format of ['text', 'json']) {
+      const data = join(dir, format);
+      mkdirSync(data, { mode: 0o755 });
+      const { chmodSync } = await import('node:fs');
+      chmodSync(data, 0o755);
+      const s = await serve(['--listen', '127.0.0.1:0', '--data-dir', data, '--admin-token', 'admin-token-levels',
+                             '--log-format', format, '--log-level', 'warn']);
+      assert.equal(await s.stop(), 0);
+      const line = s.out.stderr.split('\n').find((l) => l.includes('was 0755'));
+      assert.ok(line, s.out.stderr);
+      if (format === 'text') assert.match(line, /^\S+ warn  data directory/);
+      else assert.equal(JSON.parse(line).level, 'warn');
+      assert.doesNotMatch(s.out.stderr, /warning|"info"|\binfo\b/, 'nothing below warn, and no other spelling');
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
