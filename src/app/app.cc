@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/resource.h>
@@ -135,15 +136,28 @@ Status load_sources(store::Store& store, inbound::Gateway& gateway, const Clock&
   if (!parsed) return parsed.take_error();
   const std::vector<inbound::SourceSpec>& specs = *parsed;
   std::promise<Status> written;
+  if (!options.config_file) written.set_value(Status{});  // no file: the declared sources stay as they are
   const TimePoint now = clock.now();
-  store.submit_write(
-      [specs, now](store::Tx& tx) -> Status {
-        for (const auto& spec : specs)
-          if (auto r = inbound::upsert_source(tx, spec, now); !r) return r.take_error();
-        return {};
-      },
-      [&written](Status st) { written.set_value(std::move(st)); });
+  auto sync = std::make_shared<inbound::DeclaredSync>();
+  if (options.config_file)
+    store.submit_write(
+        [specs, now, sync](store::Tx& tx) -> Status {
+          auto r = inbound::sync_declared_sources(tx, specs, now);
+          if (!r) return r.take_error();
+          *sync = std::move(*r);
+          return {};
+        },
+        [&written](Status st) { written.set_value(std::move(st)); });
   if (auto st = written.get_future().get(); !st) return st;
+  for (const auto& uid : sync->removed)
+    spdlog::warn("config file: source {} is no longer declared: deleted with its application", uid);
+  if (!sync->created.empty() || !sync->updated.empty() || !sync->removed.empty() ||
+      !sync->unchanged.empty()) {
+    spdlog::info(
+        "config file sources: created [{}], updated [{}], unchanged [{}], removed (no longer declared) [{}]",
+        fmt::join(sync->created, ", "), fmt::join(sync->updated, ", "), fmt::join(sync->unchanged, ", "),
+        fmt::join(sync->removed, ", "));
+  }
 
   std::promise<Result<std::vector<store::Source>>> listed;
   store.submit_read(
@@ -164,7 +178,6 @@ Status load_sources(store::Store& store, inbound::Gateway& gateway, const Clock&
   auto all = listed.get_future().get();
   if (!all) return all.take_error();
   for (const auto& src : *all) gateway.note_source(src);
-  if (!specs.empty()) spdlog::info("config file: {} inbound source(s) created or updated", specs.size());
   return {};
 }
 

@@ -61,8 +61,11 @@ struct AppOptions {
   // (public_base_url).
   std::string public_url;
 
-  // Inbound sources declared in the config file: SourceIn JSON objects, each with a uid, created or replaced
-  // (by uid) at start. Sources created through the API are left alone.
+  // Inbound sources declared in the config file: SourceIn JSON objects, each with a uid. When
+  // `config_file` is set they are the truth (inbound::sync_declared_sources): created, replaced or left
+  // alone, and a source an earlier file declared that this one does not is deleted. Without a config file
+  // the declared sources stay as they are.
+  bool config_file = false;
   std::vector<std::string> sources;
 };
 

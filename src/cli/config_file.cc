@@ -144,6 +144,19 @@ class Reader {
         if (!arr) return fail(v.source(), key, "must be an array of strings");
         json::array out;
         for (const auto& item : *arr) {
+          // A destination may choose its signing key: {url = "...", secret = "${KEY}"}.
+          if (const auto* table = item.as_table(); table && dotted == "destinations") {
+            json::object d;
+            for (auto&& [dk, dv] : *table) {
+              if (dk.str() != "url" && dk.str() != "secret")
+                return fail(dv.source(), key, "a destination is {url = \"...\", secret = \"...\"}");
+              auto s = text_of(dv);
+              if (!s) return s.take_error();
+              d[dk.str()] = *s;
+            }
+            out.emplace_back(std::move(d));
+            continue;
+          }
           auto s = text_of(item);
           if (!s) return s.take_error();
           out.emplace_back(*s);

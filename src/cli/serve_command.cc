@@ -152,6 +152,7 @@ int serve(const ServeFlags& flags, const CLI::App& command) {
       fmt::print(stderr, "hookwire: {}\n", st.error().detail);
       return 2;
     }
+    options.config_file = true;
     for (auto& src : file->sources) options.sources.push_back(std::move(src.json));
   }
 

@@ -407,7 +407,9 @@ TEST_F(GatewayTest, StandardWebhooksStaleTimestampsAndRotationWithTypeFromTheBod
   std::promise<Status> done;
   store_->submit_write(
       [&, spec = *spec](store::Tx& tx) -> Status {
-        auto r = upsert_source(tx, spec, clock_.now());
+        auto existing = tx.get_source("sw");
+        if (!existing) return existing.error();
+        auto r = replace_source(tx, std::move(*existing), spec, clock_.now());
         return r ? Status{} : Status{r.error()};
       },
       [&](Status st) { done.set_value(st); });

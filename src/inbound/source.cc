@@ -7,6 +7,7 @@
 #include <cctype>
 
 #include "core/names.h"
+#include "delivery/endpoint_secret.h"
 
 namespace hookwire::inbound {
 
@@ -179,6 +180,11 @@ json::object spec_json(const SourceSpec& s, bool with_secrets) {
   o["dedupTtlSeconds"] = s.dedup_ttl.count();
   o["eventType"] = s.event_type.to_string();
   o["pull"] = s.pull;
+  if (!with_secrets) {
+    o["declaredInConfig"] = s.declared_in_config;
+  } else if (s.declared_in_config) {
+    o["declaredInConfig"] = true;  // stored only when set: the config of an API-made source is unchanged
+  }
   return o;
 }
 
@@ -412,14 +418,46 @@ Result<SourceSpec> parse_source_spec(const json::object& obj, size_t max_body_li
     else
       r.fail("eventType", e.error().detail);
   }
-  s.destinations = r.strings("destinations", 20, 65536);
-  for (const auto& url : s.destinations) {
-    if (!valid_url(url)) {
-      r.fail("destinations", "items must be absolute http:// or https:// URLs");
-      break;
+  // Items are URLs, or {"url", "secret"} to choose the destination's signing secret.
+  if (const auto* dv = r.find("destinations")) {
+    const json::array* items = dv->if_array();
+    if (!items || items->size() > 20) r.fail("destinations", "must be an array of at most 20 items");
+    for (size_t i = 0; items && i < items->size() && !r.error(); ++i) {
+      const json::value& item = (*items)[i];
+      const json::string* url = item.if_string();
+      const json::object* obj = item.if_object();
+      if (obj) {
+        const json::value* u = obj->if_contains("url");
+        const json::value* secret = obj->if_contains("secret");
+        url = u ? u->if_string() : nullptr;
+        if (!url || obj->size() != (secret ? 2u : 1u) || (secret && !secret->is_string())) {
+          r.fail("destinations", "items must be URLs or objects {\"url\": URL, \"secret\": whsec_ key}");
+          break;
+        }
+        if (secret) {
+          auto key = delivery::normalize_endpoint_secret(secret->as_string(), "secret");
+          if (!key) {
+            r.fail("destinations", std::string(*url) + ": secret " + key.error().detail);
+            break;
+          }
+          s.destination_secrets[std::string(*url)] = std::move(*key);
+        }
+      }
+      if (!url || url->size() > 65536 || !valid_url(*url)) {
+        r.fail("destinations", "items must be absolute http:// or https:// URLs");
+        break;
+      }
+      if (std::find(s.destinations.begin(), s.destinations.end(), *url) != s.destinations.end()) {
+        r.fail("destinations", std::string(*url) + " is listed twice");
+        break;
+      }
+      s.destinations.emplace_back(*url);
     }
   }
   if (auto p = r.boolean("pull")) s.pull = *p;
+  // Only stored configs carry the mark (spec_from_config reads them under "config").
+  if (prefix == "config")
+    if (auto d = r.boolean("declaredInConfig")) s.declared_in_config = *d;
   if (!r.error() && s.destinations.empty() && !s.pull)
     r.fail("destinations", "a source needs at least one destination URL, or \"pull\": true");
   r.reject_unknown();

@@ -18,6 +18,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstddef>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -68,7 +69,14 @@ struct SourceSpec {
   std::chrono::seconds dedup_ttl{std::chrono::hours{72}};
   Extract event_type;                     // defaults per verifier (see default_event_type)
   std::vector<std::string> destinations;  // endpoint URLs of the source's application
-  bool pull = false;                      // keep events for the pull feed (they are in the message log)
+  // The signing secret chosen for a destination (by URL; a SourceIn destination {"url", "secret"}); the
+  // others get a generated one. Normalized (delivery/endpoint_secret.h). Kept in the endpoints, not in the
+  // config.
+  std::map<std::string, std::string> destination_secrets;
+  bool pull = false;  // keep events for the pull feed (they are in the message log)
+  // Declared in the config file: the file is its truth (replaced at every start, deleted when no longer
+  // declared), and the API may read it but not change it. Set by the config-file loader, never by a SourceIn.
+  bool declared_in_config = false;
 };
 
 Extract default_dedup_key(VerifierType t);

@@ -38,16 +38,55 @@ store::Endpoint new_destination(const store::Source& src, const std::string& url
   return ep;
 }
 
-Status add_destinations(store::Tx& tx, const store::Source& src, const std::vector<std::string>& urls,
+// Makes the application's destinations those of `spec`: an endpoint for each URL `existing` (its current
+// destinations) lacks, with the secret the spec chose or a generated one; a kept endpoint whose secret the
+// spec chose otherwise gets that secret (alone: the file's secret is the one in force).
+Status add_destinations(store::Tx& tx, const store::Source& src, const SourceSpec& spec,
                         std::vector<store::Endpoint> existing, TimePoint now) {
-  for (const auto& url : urls) {
-    if (std::any_of(existing.begin(), existing.end(), [&](const store::Endpoint& e) { return e.url == url; }))
+  for (const auto& url : spec.destinations) {
+    const auto chosen = spec.destination_secrets.find(url);
+    auto kept = std::find_if(existing.begin(), existing.end(),
+                             [&](const store::Endpoint& e) { return e.url == url; });
+    if (kept != existing.end()) {
+      if (chosen == spec.destination_secrets.end() ||
+          (kept->secrets.size() == 1 && kept->secrets.front().key == chosen->second))
+        continue;
+      kept->secrets = {{chosen->second, std::nullopt}};
+      kept->updated_at = now;
+      if (auto st = tx.update_endpoint(*kept); !st) return st;
       continue;
+    }
     auto ep = new_destination(src, url, now);
+    if (chosen != spec.destination_secrets.end()) ep.secrets = {{chosen->second, std::nullopt}};
     if (auto st = tx.insert_endpoint(ep); !st) return st;
     existing.push_back(std::move(ep));
   }
   return {};
+}
+
+// Whether replacing `existing` by `spec` would change nothing: the same stored settings, the same
+// destination URLs (and chosen secrets), the pull sink as asked.
+Result<bool> unchanged(store::Tx& tx, const store::Source& existing, const SourceSpec& spec) {
+  if (existing.config != config_json(spec) || (spec.uid && existing.uid != spec.uid)) return false;
+  auto endpoints = all_endpoints(tx, existing.app_id);
+  if (!endpoints) return endpoints.take_error();
+  std::vector<std::string> urls;
+  bool sink = false;
+  for (const auto& ep : *endpoints) {
+    if (ep.pull_only) {
+      sink = sink || ep.uid == std::optional<std::string>(std::string(kPullSinkUid));
+      continue;
+    }
+    urls.push_back(ep.url);
+    const auto chosen = spec.destination_secrets.find(ep.url);
+    if (chosen != spec.destination_secrets.end() &&
+        (ep.secrets.size() != 1 || ep.secrets.front().key != chosen->second))
+      return false;
+  }
+  std::vector<std::string> wanted = spec.destinations;
+  std::sort(urls.begin(), urls.end());
+  std::sort(wanted.begin(), wanted.end());
+  return urls == wanted && sink == spec.pull;
 }
 
 // The pull sink: an endpoint of the source's application with uid `pull`, pull-only, present exactly when
@@ -93,7 +132,7 @@ Result<store::Source> create_source(store::Tx& tx, const SourceSpec& spec, TimeP
 
   if (auto st = tx.insert_source(src); !st) return st.take_error();
   if (auto st = tx.insert_application(app); !st) return st.take_error();
-  if (auto st = add_destinations(tx, src, spec.destinations, {}, now); !st) return st.take_error();
+  if (auto st = add_destinations(tx, src, spec, {}, now); !st) return st.take_error();
   if (auto st = reconcile_pull_sink(tx, src, spec.pull, now); !st) return st.take_error();
   return src;
 }
@@ -116,18 +155,58 @@ Result<store::Source> replace_source(store::Tx& tx, store::Source existing, cons
       kept.push_back(std::move(ep));
     }
   }
-  if (auto st = add_destinations(tx, existing, spec.destinations, std::move(kept), now); !st)
-    return st.take_error();
+  if (auto st = add_destinations(tx, existing, spec, std::move(kept), now); !st) return st.take_error();
   if (auto st = reconcile_pull_sink(tx, existing, spec.pull, now); !st) return st.take_error();
   return existing;
 }
 
-Result<store::Source> upsert_source(store::Tx& tx, const SourceSpec& spec, TimePoint now) {
-  if (!spec.uid) return Error::validation("uid", "a source declared in the config file needs a uid");
-  auto existing = tx.get_source(*spec.uid);
-  if (existing) return replace_source(tx, std::move(*existing), spec, now);
-  if (existing.error().code != Errc::kNotFound) return existing.take_error();
-  return create_source(tx, spec, now);
+Result<DeclaredSync> sync_declared_sources(store::Tx& tx, const std::vector<SourceSpec>& specs,
+                                           TimePoint now) {
+  DeclaredSync out;
+  for (SourceSpec spec : specs) {
+    spec.declared_in_config = true;
+    if (!spec.uid) return Error::validation("uid", "a source declared in the config file needs a uid");
+    auto existing = tx.get_source(*spec.uid);
+    if (!existing) {
+      if (existing.error().code != Errc::kNotFound) return existing.take_error();
+      auto made = create_source(tx, spec, now);
+      if (!made) return made.take_error();
+      out.created.push_back(*spec.uid);
+      continue;
+    }
+    auto same = unchanged(tx, *existing, spec);
+    if (!same) return same.take_error();
+    if (*same) {
+      out.unchanged.push_back(*spec.uid);
+      continue;
+    }
+    auto replaced = replace_source(tx, std::move(*existing), spec, now);
+    if (!replaced) return replaced.take_error();
+    out.updated.push_back(*spec.uid);
+  }
+  // Sources the file declared before and declares no more.
+  store::PageQuery q;
+  q.limit = 250;
+  std::vector<store::Source> gone;
+  for (;;) {
+    auto page = tx.list_sources(q);
+    if (!page) return page.take_error();
+    for (auto& src : page->items) {
+      const bool declared_now =
+          std::any_of(specs.begin(), specs.end(), [&](const SourceSpec& s) { return s.uid == src.uid; });
+      if (declared_now) continue;
+      auto spec = spec_from_config(src.config);
+      if (!spec) return spec.take_error();
+      if (spec->declared_in_config) gone.push_back(std::move(src));
+    }
+    if (page->done || !page->iterator) break;
+    q.iterator = page->iterator;
+  }
+  for (const auto& src : gone) {
+    if (auto st = delete_source(tx, src.id); !st) return st.take_error();
+    out.removed.push_back(src.uid.value_or(src.id));
+  }
+  return out;
 }
 
 Status delete_source(store::Tx& tx, std::string_view id_or_uid) {

@@ -33,8 +33,15 @@ Result<store::Source> create_source(store::Tx& tx, const SourceSpec& spec, TimeP
 Result<store::Source> replace_source(store::Tx& tx, store::Source existing, const SourceSpec& spec,
                                      TimePoint now);
 
-// By uid (required in spec): replace if it exists, else create. Returns the record.
-Result<store::Source> upsert_source(store::Tx& tx, const SourceSpec& spec, TimePoint now);
+// The config file's sources made the store's (at start): each spec (marked declared_in_config) is created,
+// replaced when something differs, or left alone (its revision unchanged); a source declared by an earlier
+// file and absent from this one is deleted with its application. Sources made through the API are left
+// alone, unless the file now declares their uid (then the file's spec replaces them). By uid, in each list.
+struct DeclaredSync {
+  std::vector<std::string> created, updated, unchanged, removed;
+};
+Result<DeclaredSync> sync_declared_sources(store::Tx& tx, const std::vector<SourceSpec>& specs,
+                                           TimePoint now);
 
 // Deletes the source, its deduplication records and its application (endpoints, messages, attempts).
 Status delete_source(store::Tx& tx, std::string_view id_or_uid);

@@ -476,6 +476,75 @@ test('sources declared in the config file are created at start and updated by ui
   }
 });
 
+test('the config file is the truth for the sources it declares: unchanged ones keep their revision, removed ones go, the API may not change them, destination keys are chosen in it', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'hookwire-inbound-truth-'));
+  const conf = join(dir, 'hookwire.toml');
+  const key1 = `whsec_${crypto.randomBytes(32).toString('base64')}`;
+  const key2 = `whsec_${crypto.randomBytes(32).toString('base64')}`;
+  const write = (key, withPull) => writeFileSync(conf, [
+    '[source.declared]', 'verifier = "none"', `destinations = [{ url = "${rx.url}", secret = "\${DEST_KEY}" }]`,
+    ...(withPull ? ['[source.pulled]', 'verifier = "none"', 'pull = true'] : []), '',
+  ].join('\n'));
+  const start = (key, args = ['--config', conf]) => Hookwire.start({
+    dataDir: join(dir, 'data'), args: [...args, '--delivery-allow-cidr', '127.0.0.0/8'], env: { DEST_KEY: key },
+  });
+  write(key1, true);
+  let server = await start(key1);
+  try {
+    const first = (await server.api('GET', '/api/v1/source/declared')).json;
+    assert.equal(first.declaredInConfig, true);
+    assert.equal(first.revision, 1);
+    assert.equal(first.destinations[0].secret, key1, 'the key chosen in the file');
+    const pulled = (await server.api('GET', '/api/v1/source/pulled')).json;
+    const made = await server.api('POST', '/api/v1/source', { uid: 'api-made', verifier: 'none', pull: true });
+    assert.equal(made.status, 201, made.text);
+    assert.equal(made.json.declaredInConfig, false);
+    // The API reads a declared source but does not change it.
+    for (const [method, body] of [['PUT', { verifier: 'none', pull: true }], ['DELETE', undefined]]) {
+      const res = await server.api(method, '/api/v1/source/declared', body);
+      assert.equal(res.status, 409, `${method} ${res.text}`);
+      assert.match(res.text, /declared in the config file: change it there/);
+    }
+    // Forwarded, signed with the chosen key.
+    const seen = rx.requests.length;
+    const body = JSON.stringify({ n: 1 });
+    assert.equal((await post('declared', {}, body, server)).status, 202);
+    await rx.waitFor(seen + 1);
+    const got = rx.requests[seen];
+    new StdWebhook(key1).verify(got.body, got.headers);  // throws if the signature is not key1's
+    assert.equal(await server.stop(), 0);
+
+    // The same file: nothing changes, not even the revision.
+    server = await start(key1);
+    assert.equal((await server.api('GET', '/api/v1/source/declared')).json.revision, 1);
+    assert.equal(await server.stop(), 0);
+
+    // `pulled` removed from the file and the key changed: pulled is deleted with its application, declared
+    // is replaced (revision 2, the new key in force), the API's source is left alone.
+    write(key2, false);
+    server = await start(key2);
+    const second = (await server.api('GET', '/api/v1/source/declared')).json;
+    assert.equal(second.revision, 2);
+    assert.equal(second.destinations[0].secret, key2);
+    assert.equal((await server.api('GET', '/api/v1/source/pulled')).status, 404);
+    assert.equal((await server.api('GET', `/api/v1/app/${pulled.appId}`)).status, 404);
+    assert.equal((await server.api('GET', '/api/v1/source/api-made')).status, 200);
+    assert.match(server.stderr, /warn .*config file: source pulled is no longer declared: deleted with its application/);
+    assert.equal(await server.stop(), 0);
+
+    // Started without a config file: the declared sources stay as they were.
+    server = await start(key2, []);
+    assert.equal((await server.api('GET', '/api/v1/source/declared')).json.revision, 2);
+    assert.equal(await server.stop(), 0);
+  } finally {
+    if (server.proc.exitCode === null) await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('the server serves the OpenAPI document of the source extension', async () => {
   const res = await fetch(`${hw.url}/api/v1/openapi.json`);
   assert.equal(res.status, 200);

@@ -10,6 +10,7 @@
 #include "api/v1/serialize.h"
 #include "core/encoding.h"
 #include "core/ids.h"
+#include "delivery/endpoint_secret.h"
 #include "delivery/fan_out.h"
 
 namespace hookwire::api::v1 {
@@ -21,29 +22,6 @@ namespace {
 
 constexpr std::string_view kSecretPrefix = "whsec_";
 constexpr std::string_view kAsymmetricPrefix = "whsk_";
-
-// A key given by the client, stored with its prefix. Either Svix's rule, ^(whsec_)?[a-zA-Z0-9+/=]{32,100}$
-// decoding as base64 of 24 to 64 bytes (signed v1), or a whsk_ Ed25519 secret key (signed v1a): base64 of
-// the 32-byte seed then its 32-byte public key. `field` names the field in errors.
-Result<std::string> normalize_secret(std::string_view s, std::string_view field) {
-  if (s.starts_with(kAsymmetricPrefix)) {
-    auto public_key = signing::public_key_of(s);
-    if (!public_key)
-      return Error::validation(std::string(field), "is not a usable whsk_ key: " + public_key.error());
-    return std::string(s);
-  }
-  auto invalid = [&] {
-    return Error::validation(std::string(field),
-                             "must be whsec_ followed by base64 of 24 to 64 bytes, or a whsk_ Ed25519 key");
-  };
-  if (s.starts_with(kSecretPrefix)) s.remove_prefix(kSecretPrefix.size());
-  if (s.size() < 32 || s.size() > 100) return invalid();
-  for (unsigned char c : s)
-    if (!std::isalnum(c) && c != '+' && c != '/' && c != '=') return invalid();
-  auto bytes = base64_decode(s);
-  if (!bytes || bytes->size() < 24 || bytes->size() > 64) return invalid();
-  return std::string(kSecretPrefix) + std::string(s);
-}
 
 std::string generate_secret() { return std::string(kSecretPrefix) + base64_encode(random_bytes(24)); }
 
@@ -126,7 +104,7 @@ Result<EndpointFields> read_endpoint(const json::object& obj, Shape shape, const
   f.clear_channels = shape == Shape::kPatch && r.is_null("channels");
   if (shape == Shape::kIn) {
     if (auto s = r.opt_string("secret", FieldReader::Rule::kAny, 128)) {
-      auto key = normalize_secret(*s, "secret");
+      auto key = delivery::normalize_endpoint_secret(*s, "secret");
       if (key) {
         f.secret = std::move(*key);
       } else {
@@ -321,7 +299,7 @@ asio::awaitable<Response> rotate_secret(const ApiContext* ctx, const Request& re
   auto grace = r.opt_int("gracePeriodSeconds", 0, 7 * 24 * 3600).value_or(24 * 3600);
   std::optional<std::string> key;
   if (key_text) {
-    auto normalized = normalize_secret(*key_text, "key");
+    auto normalized = delivery::normalize_endpoint_secret(*key_text, "key");
     if (normalized) {
       key = std::move(*normalized);
     } else {

@@ -60,6 +60,16 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req) {
   co_return co_await write_source(ctx, req, std::move(change), http::status::created);
 }
 
+// A source declared in the config file is changed there: the file replaces it at every start.
+Status refuse_declared(const store::Source& src) {
+  auto spec = inbound::spec_from_config(src.config);
+  if (!spec) return spec.take_error();
+  if (!spec->declared_in_config) return {};
+  return Error::conflict(
+      "source " + src.uid.value_or(src.id) +
+      " is declared in the config file: change it there (the file replaces it at every start)");
+}
+
 asio::awaitable<Response> replace(const ApiContext* ctx, const Request& req, std::string source_id) {
   auto spec = read_spec(ctx, req.body());
   if (!spec) co_return error_response(spec.error(), req.version(), req.keep_alive());
@@ -67,6 +77,7 @@ asio::awaitable<Response> replace(const ApiContext* ctx, const Request& req, std
   SourceWriteFn change = [spec = std::move(*spec), now, source_id](store::Tx& tx) -> Result<store::Source> {
     auto existing = tx.get_source(source_id);
     if (!existing) return existing.take_error();
+    if (auto st = refuse_declared(*existing); !st) return st.take_error();
     return inbound::replace_source(tx, std::move(*existing), spec, now);
   };
   co_return co_await write_source(ctx, req, std::move(change), http::status::ok);
@@ -74,6 +85,9 @@ asio::awaitable<Response> replace(const ApiContext* ctx, const Request& req, std
 
 asio::awaitable<Response> remove(const ApiContext* ctx, const Request& req, std::string source_id) {
   WriteFn fn = [source_id](store::Tx& tx) -> Result<Reply> {
+    auto existing = tx.get_source(source_id);
+    if (!existing) return existing.take_error();
+    if (auto st = refuse_declared(*existing); !st) return st.take_error();
     if (auto st = inbound::delete_source(tx, source_id); !st) return st.take_error();
     return Reply{http::status::no_content, {}};
   };
