@@ -286,9 +286,20 @@ Status UrlGuard::check_configured_host(std::string_view text) const {
       break;
     case boost::urls::host_type::name: {
       // The resolver reads inet_aton's forms (decimal, octal, hex, fewer than four parts) without DNS.
-      const std::string host = u.host_address();
+      std::string host = u.host_address();
       in_addr v4{};
       if (!host.empty() && inet_aton(host.c_str(), &v4) != 0) addr = ip::address_v4(ntohl(v4.s_addr));
+      // localhost and *.localhost are loopback by definition (RFC 6761), the name a newcomer types first.
+      for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (!host.empty() && host.back() == '.') host.pop_back();
+      if (host == "localhost" || host.ends_with(".localhost")) {
+        addr = ip::address_v4::loopback();
+        if (auto st = check_address(*addr); !st.ok())
+          return Error{Errc::kForbidden,
+                       "localhost names are loopback: " + st.error().detail +
+                           ": deliveries there are always refused, unless --delivery-allow-cidr allows it",
+                       "url"};
+      }
       break;
     }
     default:

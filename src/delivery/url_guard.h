@@ -1,8 +1,8 @@
 // UrlGuard: the SSRF guard for outbound deliveries.
 //
 // Two checks, both needed:
-//  - check_configured_host() when an endpoint URL is configured: an IP host the guard refuses is refused
-//    then, not only at each delivery.
+//  - check_configured_host() when an endpoint URL is configured: an IP host the guard refuses (or localhost,
+//    *.localhost: loopback by definition) is refused then, not only at each delivery.
 //  - validate_url() before each delivery: scheme http or https,
 //    a host, no user info, the https-only rule; an IP-literal host is checked as an address right away.
 //  - check_address() on every address the host name resolves to, at connect time (HttpClient does this), so

@@ -265,20 +265,22 @@ TEST(UrlGuardTest, ConfiguredHostsThatAreRefusedAddressesAreForbiddenWithoutDns)
   for (const char* url :
        {"http://127.0.0.1:9/hook", "https://10.1.2.3/", "http://169.254.169.254/latest", "http://[::1]/",
         "http://[::ffff:127.0.0.1]/", "http://[fd00:ec2::254]/", "http://127.1/", "http://2130706433/",
-        "http://0x7f000001/", "http://017700000001/", "http://0.0.0.0/", "http://127.0.0.%31/"}) {
+        "http://0x7f000001/", "http://017700000001/", "http://0.0.0.0/", "http://127.0.0.%31/",
+        "http://localhost:9/", "http://LocalHost./", "http://api.localhost/"}) {
     auto st = guard.check_configured_host(url);
     ASSERT_FALSE(st.ok()) << url;
     EXPECT_EQ(st.error().code, Errc::kForbidden) << url;
     EXPECT_EQ(st.error().field, "url");
     EXPECT_NE(st.error().detail.find("not allowed"), std::string::npos) << url << ": " << st.error().detail;
   }
-  for (const char* url : {"https://example.com/hook", "http://localhost:9/", "https://93.184.216.34/",
-                          "http://[2606:4700::1]/", "not a url"}) {
+  for (const char* url : {"https://example.com/hook", "http://localhost.example.com:9/",
+                          "https://93.184.216.34/", "http://[2606:4700::1]/", "not a url"}) {
     EXPECT_TRUE(guard.check_configured_host(url).ok()) << url;
   }
   auto allowed = UrlGuard::from_config({"127.0.0.0/8"}, false);
   ASSERT_TRUE(allowed.ok());
   EXPECT_TRUE(allowed->check_configured_host("http://127.0.0.1:9/hook").ok());
+  EXPECT_TRUE(allowed->check_configured_host("http://localhost:9/hook").ok());
   EXPECT_FALSE(allowed->check_configured_host("http://[::1]:9/hook").ok());
 }
 

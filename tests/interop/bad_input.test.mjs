@@ -67,6 +67,18 @@ test('wrong types and missing fields are 422s naming the field', async () => {
   assert.equal(await countMessages(), 0, 'nothing was created');
 });
 
+test('an endpoint on localhost is refused when it is created (no delivery allowance), naming the flag', async () => {
+  const app = await hw.api('POST', '/api/v1/app', { name: 'local' });
+  for (const url of ['http://localhost:9000/hook', 'http://LOCALHOST./hook', 'http://api.localhost/hook', 'http://127.0.0.1/hook']) {
+    const res = await hw.api('POST', `/api/v1/app/${app.json.id}/endpoint`, { url });
+    assert.equal(res.status, 422, `${url} -> ${res.text}`);
+    assert.deepEqual(res.json.detail[0].loc, ['body', 'url']);
+    assert.match(res.json.detail[0].msg, /loopback.*--delivery-allow-cidr/);
+  }
+  const listed = await hw.api('GET', `/api/v1/app/${app.json.id}/endpoint`);
+  assert.deepEqual(listed.json.data, [], 'nothing was created');
+});
+
 test('bad query parameters are 422s', async () => {
   for (const q of ['limit=0', 'limit=251', 'limit=ten', 'before=yesterday', 'with_content=maybe', 'order=sideways']) {
     const res = await hw.api('GET', `/api/v1/app/target/msg?${q}`);

@@ -9,8 +9,9 @@ import { rmSync } from 'node:fs';
 import { Hookwire } from './lib/hookwire.mjs';
 
 // Sinks are disabled endpoints (they read all the same, and get no push deliveries). Their URL is never
-// contacted; localhost:9 as in svix_sdk.test.mjs (a loopback literal is refused without an allowlist).
-const SINK = { url: 'http://localhost:9/hooks', disabled: true };
+// contacted; a loopback URL needs the delivery allowance to be accepted (ARGS).
+const SINK = { url: 'http://127.0.0.1:9/hooks', disabled: true };
+const ARGS = ['--delivery-allow-cidr', '127.0.0.0/8'];
 
 // Resolves once the server holds `n` long-poll requests (its feed_readers_waiting gauge).
 async function heldReaders(hw, n) {
@@ -24,7 +25,7 @@ async function heldReaders(hw, n) {
 }
 
 test('the svix SDK polls, consumer-polls and seeks; leases and commits over HTTP; wait; graceful stop', async () => {
-  const hw = await Hookwire.start();
+  const hw = await Hookwire.start({ args: ARGS });
   try {
     const svix = new Svix(hw.token, { serverUrl: hw.url });
     const app = await svix.application.create({ name: 'Pull', uid: 'pull' });
@@ -116,7 +117,7 @@ test('the svix SDK polls, consumer-polls and seeks; leases and commits over HTTP
 });
 
 test('paging with limit=7 while four writers publish, across a kill -9 and restart: each message once, in order', async () => {
-  let hw = await Hookwire.start();
+  let hw = await Hookwire.start({ args: ARGS });
   const dataDir = hw.dataDir;
   let restarted;  // resolves with the restarted server
   let setRestarted;
@@ -155,7 +156,7 @@ test('paging with limit=7 while four writers publish, across a kill -9 and resta
           readAtKill = read.length;
           server.down = true;
           killed = hw.kill().then(async () => {
-            hw = await Hookwire.start({ dataDir });
+            hw = await Hookwire.start({ dataDir, args: ARGS });
             server.current = hw;
             server.down = false;
             setRestarted(hw);
