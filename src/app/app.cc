@@ -256,6 +256,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
     }
     dispatch.retry.schedule = std::move(*schedule);
   }
+  dispatch.retry.min_wait_after_throttle = options.retry_overload_floor;
   if (!options.operational_webhook_url.empty()) {
     auto target = dispatch.http.guard.validate_url(options.operational_webhook_url);
     if (!target) {

@@ -48,6 +48,8 @@ struct AppOptions {
   bool delivery_https_only = false;
   std::string delivery_ca_file;  // extra CA bundle (PEM) trusted for https endpoints
   std::string retry_schedule;    // e.g. "5s,5m,30m,2h,5h,10h,10h"; empty: that default
+  // Least wait after an overload answer or a timeout (delivery::RetryOptions::min_wait_after_throttle).
+  std::chrono::seconds retry_overload_floor{60};
   std::chrono::milliseconds delivery_timeout{15'000};
   bool deliver = true;        // false: store messages and deliveries but send nothing (an API-only node)
   bool svix_headers = false;  // sign with svix-* header names instead of webhook-*

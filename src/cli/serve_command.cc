@@ -42,6 +42,7 @@ struct ServeFlags {
   bool delivery_https_only = false;
   std::string delivery_ca_file;
   std::string retry_schedule;
+  int retry_overload_floor_seconds = 60;
   int delivery_timeout_ms = 15'000;
   std::string signature_headers = "webhook";
   int endpoint_disable_after_hours = 120;
@@ -130,6 +131,7 @@ int serve(const ServeFlags& flags, const CLI::App& command) {
   options.delivery_https_only = flags.delivery_https_only;
   options.delivery_ca_file = flags.delivery_ca_file;
   options.retry_schedule = flags.retry_schedule;
+  options.retry_overload_floor = std::chrono::seconds{flags.retry_overload_floor_seconds};
   options.delivery_timeout = std::chrono::milliseconds{flags.delivery_timeout_ms};
   options.svix_headers = flags.signature_headers == "svix";
   options.endpoint_disable_after = std::chrono::hours{flags.endpoint_disable_after_hours};
@@ -321,6 +323,12 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--retry-schedule", flags->retry_schedule,
                   "Waits between delivery attempts (default 5s,5m,30m,2h,5h,10h,10h; +-20% jitter)")
       ->envname("HOOKWIRE_RETRY_SCHEDULE");
+  cmd->add_option("--retry-overload-floor-seconds", flags->retry_overload_floor_seconds,
+                  "Least wait before retrying after a 429, 502, 503, 504 or a timeout (the receiver is "
+                  "overloaded or down), whatever the schedule or Retry-After say; 0: no floor")
+      ->envname("HOOKWIRE_RETRY_OVERLOAD_FLOOR_SECONDS")
+      ->check(CLI::Range(0, 86'400))
+      ->capture_default_str();
   cmd->add_option("--delivery-timeout-ms", flags->delivery_timeout_ms, "Total time for one delivery attempt")
       ->envname("HOOKWIRE_DELIVERY_TIMEOUT_MS")
       ->check(CLI::Range(100, 300'000))

@@ -209,6 +209,31 @@ Result<DeclaredSync> sync_declared_sources(store::Tx& tx, const std::vector<Sour
   return out;
 }
 
+Result<std::optional<store::Source>> source_of_application(store::Tx& tx, std::string_view app_id) {
+  store::PageQuery q;
+  q.limit = 250;
+  for (;;) {
+    auto page = tx.list_sources(q);
+    if (!page) return page.take_error();
+    for (auto& src : page->items)
+      if (src.app_id == app_id) return std::optional<store::Source>(std::move(src));
+    if (page->done || !page->iterator) break;
+    q.iterator = page->iterator;
+  }
+  return std::optional<store::Source>();
+}
+
+Result<std::string> keep_source_mark(store::Tx& tx, std::string_view app_id, std::string metadata) {
+  auto owner = source_of_application(tx, app_id);
+  if (!owner) return owner.take_error();
+  if (!*owner) return metadata;
+  boost::system::error_code ec;
+  auto v = json::parse(metadata, ec);
+  if (ec || !v.is_object()) return Error::internal("application metadata is not a JSON object");
+  v.as_object()["hookwireSource"] = (*owner)->id;
+  return json::serialize(v);
+}
+
 Status delete_source(store::Tx& tx, std::string_view id_or_uid) {
   auto src = tx.get_source(id_or_uid);
   if (!src) return src.take_error();

@@ -43,6 +43,14 @@ struct DeclaredSync {
 Result<DeclaredSync> sync_declared_sources(store::Tx& tx, const std::vector<SourceSpec>& specs,
                                            TimePoint now);
 
+// The source that owns the application `app_id` (its appId), if one does. Reads every source (they are few).
+Result<std::optional<store::Source>> source_of_application(store::Tx& tx, std::string_view app_id);
+
+// Keeps the mark of a source's application in its metadata ({"hookwireSource": "src_..."}, written at
+// creation) through an application update that replaced the metadata: `metadata` (JSON object text) with
+// the mark put back. Other applications' metadata is returned as it is.
+Result<std::string> keep_source_mark(store::Tx& tx, std::string_view app_id, std::string metadata);
+
 // Deletes the source, its deduplication records and its application (endpoints, messages, attempts).
 Status delete_source(store::Tx& tx, std::string_view id_or_uid);
 

@@ -255,3 +255,18 @@ test('429 with Retry-After and a timeout are logged and retried no sooner than 6
     await silent.close();
   }
 });
+
+test('--retry-overload-floor-seconds sets the least wait after 429/503 (0: the schedule alone)', async () => {
+  // With the default floor (60 s) the second attempt would come a minute later; with 0, on the 50 ms schedule.
+  const { svix } = await start(['--retry-schedule', '50ms,50ms', '--retry-overload-floor-seconds', '0']);
+  const rx = await receiver({ statuses: [429, 503], fallback: 200 });
+  try {
+    const app = await svix.application.create({ name: 'Overloaded' });
+    await svix.endpoint.create(app.id, { url: rx.url });
+    const msg = await svix.message.create(app.id, { eventType: 'user.created', payload: { id: 'u_1' } });
+    await rx.waitFor(3);
+    assert.deepEqual(rx.requests.map((r) => r.headers['webhook-id']), [msg.id, msg.id, msg.id]);
+  } finally {
+    await rx.close();
+  }
+});

@@ -555,3 +555,21 @@ test('the server serves the OpenAPI document of the source extension', async () 
   assert.ok(doc.paths['/in/{source}'].post);
   assert.match(doc.info.description, /Svix/);
 });
+
+test("a source's application is marked as the source's and is deleted only with its source (409 alone)", async () => {
+  const src = await createSource({ uid: 'owned', verifier: 'none', pull: true });
+  const app = await hw.api('GET', `/api/v1/app/${src.appId}`);
+  assert.equal(app.json.metadata.hookwireSource, src.id);
+  // An update that replaces the metadata keeps the mark.
+  for (const method of ['PUT', 'PATCH']) {
+    const res = await hw.api(method, `/api/v1/app/${src.appId}`, { name: 'renamed', metadata: { team: 'billing' } });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json.metadata, { team: 'billing', hookwireSource: src.id }, method);
+  }
+  const refused = await hw.api('DELETE', `/api/v1/app/${src.appId}`);
+  assert.equal(refused.status, 409, refused.text);
+  assert.match(refused.text, /belongs to inbound source owned: delete the source \(DELETE \/api\/v1\/source\/owned\)/);
+  assert.equal((await hw.api('GET', '/api/v1/source/owned')).status, 200, 'nothing changed');
+  assert.equal((await hw.api('DELETE', '/api/v1/source/owned')).status, 204);
+  assert.equal((await hw.api('GET', `/api/v1/app/${src.appId}`)).status, 404, 'gone with its source');
+});

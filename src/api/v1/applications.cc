@@ -5,6 +5,7 @@
 #include "api/v1/routes.h"
 #include "api/v1/serialize.h"
 #include "core/ids.h"
+#include "inbound/sources.h"
 
 namespace hookwire::api::v1 {
 
@@ -114,7 +115,9 @@ asio::awaitable<Response> update(const ApiContext* ctx, const Request& req, std:
     app->name = *f.name;
     app->uid = f.uid;
     app->throttle_rate = f.throttle_rate;
-    app->metadata = f.metadata.value_or("{}");
+    auto metadata = inbound::keep_source_mark(tx, app->id, f.metadata.value_or("{}"));
+    if (!metadata) return metadata.take_error();
+    app->metadata = std::move(*metadata);
     app->updated_at = now;
     if (auto st = tx.update_application(*app); !st) return st.take_error();
     return app_reply(*app);
@@ -137,7 +140,11 @@ asio::awaitable<Response> patch(const ApiContext* ctx, const Request& req, std::
     if (f.clear_uid) app->uid.reset();
     if (f.throttle_rate) app->throttle_rate = f.throttle_rate;
     if (f.clear_throttle) app->throttle_rate.reset();
-    if (f.metadata) app->metadata = *f.metadata;
+    if (f.metadata) {
+      auto metadata = inbound::keep_source_mark(tx, app->id, *f.metadata);
+      if (!metadata) return metadata.take_error();
+      app->metadata = std::move(*metadata);
+    }
     app->updated_at = now;
     if (auto st = tx.update_application(*app); !st) return st.take_error();
     return app_reply(*app);
@@ -150,6 +157,16 @@ asio::awaitable<Response> remove(const ApiContext* ctx, const Request& req, std:
   WriteFn fn = [app_id](store::Tx& tx) -> Result<Reply> {
     auto app = tx.get_application(app_id);
     if (!app) return app.take_error();
+    // A source's application goes with its source: deleting it alone would leave /in/{source} answering 404
+    // with a source still configured.
+    auto owner = inbound::source_of_application(tx, app->id);
+    if (!owner) return owner.take_error();
+    if (*owner) {
+      const std::string name = (*owner)->uid.value_or((*owner)->id);
+      return Error::conflict("application " + app->id + " belongs to inbound source " + name +
+                             ": delete the source (DELETE /api/v1/source/" + name +
+                             "), which deletes its application");
+    }
     if (auto st = tx.delete_application(app->id); !st) return st.take_error();
     return Reply{http::status::no_content, {}};
   };
