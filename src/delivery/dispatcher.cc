@@ -22,6 +22,7 @@
 #include "core/ids.h"
 #include "core/log_throttle.h"
 #include "delivery/operational.h"
+#include "delivery/provider_headers.h"
 #include "store/async.h"
 
 namespace hookwire::delivery {
@@ -269,6 +270,9 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       req.url = ep.url;
       req.headers.reserve(ep.headers.size() + 4);
       for (const auto& [k, v] : ep.headers) req.headers.emplace_back(k, v);
+      // An inbound event carries its provider's headers (its signature verifies the unchanged body; not
+      // on a thin endpoint, which is sent another body).
+      if (msg.headers && !ep.thin) append_provider_headers(*msg.headers, ep.headers, req.headers);
       // The event type rides along (an extension: Svix sends none), so a service receiving an inbound
       // source's forwards can tell a GitHub `push` from an `issues` without the provider's headers.
       req.headers.emplace_back("x-hookwire-event-type", msg.event_type);

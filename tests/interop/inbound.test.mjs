@@ -573,3 +573,47 @@ test("a source's application is marked as the source's and is deleted only with 
   assert.equal((await hw.api('DELETE', '/api/v1/source/owned')).status, 204);
   assert.equal((await hw.api('GET', `/api/v1/app/${src.appId}`)).status, 404, 'gone with its source');
 });
+
+test("a Stripe handler that verifies with stripe.webhooks.constructEvent works unchanged behind a source: the provider's headers are forwarded with the byte-identical body", async () => {
+  const secret = 'whsec_stripe_handler_secret';
+  // The existing handler, as it runs behind Stripe today: it knows Stripe's secret only.
+  const verified = [];
+  const handler = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      try {
+        const event = stripe.webhooks.constructEvent(Buffer.concat(chunks), req.headers['stripe-signature'], secret);
+        verified.push({ event, headers: req.headers });
+        res.writeHead(200).end();
+      } catch (e) {
+        res.writeHead(400).end(String(e.message));
+      }
+    });
+  });
+  handler.listen(0, '127.0.0.1');
+  await once(handler, 'listening');
+  try {
+    const url = `http://127.0.0.1:${handler.address().port}/stripe-webhook`;
+    const src = await createSource({ uid: 'stripe-behind', verifier: 'stripe', secrets: [secret], destinations: [url] });
+    const body = JSON.stringify({ id: 'evt_behind_1', object: 'event', type: 'invoice.paid', data: { object: { id: 'in_1' } } });
+    const sent = await post('stripe-behind', { 'stripe-signature': stripe.webhooks.generateTestHeaderString({ payload: body, secret }) }, body);
+    assert.equal(sent.status, 202, sent.text);
+    const attempt = async () => {
+      for (;;) {
+        const res = await hw.api('GET', `/api/v1/app/${src.appId}/attempt/msg/${sent.json.id}`);
+        if (res.json?.data?.length) return res.json.data[0];
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    const first = await attempt();
+    assert.equal(first.responseStatusCode, 200, first.response);
+    assert.equal(verified.length, 1);
+    assert.equal(verified[0].event.id, 'evt_behind_1');
+    // hookwire's own signature is there too, for a service that verifies hookwire instead.
+    new StdWebhook(src.destinations[0].secret).verify(body, verified[0].headers);
+    assert.equal(verified[0].headers['x-hookwire-event-type'], 'invoice.paid');
+  } finally {
+    await new Promise((r) => handler.close(r));
+  }
+});
