@@ -582,17 +582,24 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       bool same = true;
       for (const auto& s : ep.secrets)
         if (active(s)) same = same && i < cached.keys.size() && cached.keys[i++] == s.key;
-      if (same && i == cached.keys.size()) return cached.signer;
+      if (same && i == cached.keys.size() && cached.family == family_of(ep)) return cached.signer;
     }
     cached.keys.clear();
+    cached.family = family_of(ep);
     for (const auto& s : ep.secrets)
       if (active(s)) cached.keys.push_back(s.key);
     signing::Options so;
     so.scheme = signing::Scheme::kStandard;
     so.secrets = cached.keys;
-    so.family = options_.svix_headers ? signing::HeaderFamily::kSvix : signing::HeaderFamily::kWebhook;
+    so.family = cached.family;
     cached.signer = std::make_shared<const signing::Expected<signing::Signer>>(signing::Signer::create(so));
     return cached.signer;
+  }
+
+  // The header family of the endpoint's signature: its own choice, else the server's.
+  signing::HeaderFamily family_of(const store::Endpoint& ep) const {
+    const bool svix = ep.signature_headers ? *ep.signature_headers == "svix" : options_.svix_headers;
+    return svix ? signing::HeaderFamily::kSvix : signing::HeaderFamily::kWebhook;
   }
 
   // The failed-attempts counter of one endpoint (created on its first failure).
@@ -720,6 +727,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   std::unordered_map<std::string, metrics::Counter*> failures_;  // per endpoint, from metrics_
   struct CachedSigner {
     std::vector<std::string> keys;  // the active secrets it was made with, in order
+    signing::HeaderFamily family = signing::HeaderFamily::kWebhook;  // and the header family
     std::shared_ptr<const signing::Expected<signing::Signer>> signer;
   };
   std::unordered_map<std::string, CachedSigner> signers_;  // by endpoint id

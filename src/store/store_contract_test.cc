@@ -198,6 +198,9 @@ void expect_same(const Endpoint& a, const Endpoint& b) {
     EXPECT_EQ(a.secrets[i].expires_at, b.secrets[i].expires_at);
   }
   EXPECT_EQ(a.headers, b.headers);
+  EXPECT_EQ(a.pull_only, b.pull_only);
+  EXPECT_EQ(a.thin, b.thin);
+  EXPECT_EQ(a.signature_headers, b.signature_headers);
   EXPECT_EQ(a.created_at, b.created_at);
   EXPECT_EQ(a.updated_at, b.updated_at);
 }
@@ -1943,6 +1946,7 @@ TEST_P(StoreContractTest, NewEndpointAndMessageFieldsRoundTripAndMessagesCarryTh
   auto ep = make_endpoint(app.id, "sink");
   ep.pull_only = true;
   ep.thin = true;
+  ep.signature_headers = "svix";
   auto keyed = make_message(app.id, "a.b");
   keyed.payload_expires_at = kT0 + std::chrono::hours(1);
   keyed.headers = R"({"x-github-event":"push"})";
@@ -1994,6 +1998,11 @@ TEST_P(StoreContractTest, NewEndpointAndMessageFieldsRoundTripAndMessagesCarryTh
     EXPECT_EQ(page->items[0].position, m1->position);
     EXPECT_EQ(page->items[1].position, m2->position);
   });
+  // The endpoint's own signature headers, cleared by an update: the server's again.
+  ep.signature_headers.reset();
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.update_endpoint(ep); }).ok());
+  EXPECT_EQ(read<Endpoint>([&](Tx& tx) { return tx.get_endpoint(app.id, "sink"); })->signature_headers,
+            std::nullopt);
   // Updates keep them too.
   ep.pull_only = false;
   ASSERT_TRUE(write([&](Tx& tx) { return tx.update_endpoint(ep); }).ok());

@@ -270,3 +270,31 @@ test('--retry-overload-floor-seconds sets the least wait after 429/503 (0: the s
     await rx.close();
   }
 });
+
+test('an endpoint may choose its signature headers (signatureHeaders: svix or webhook), whatever the server default', async () => {
+  const { hw, svix } = await start();  // the server's default: webhook-* headers
+  const rx = await receiver();
+  try {
+    const app = await svix.application.create({ name: 'Per-endpoint headers' });
+    const made = await hw.api('POST', `/api/v1/app/${app.id}/endpoint`, { url: rx.url, signatureHeaders: 'svix' });
+    assert.equal(made.status, 201, made.text);
+    assert.equal(made.json.signatureHeaders, 'svix');
+    const { key } = await svix.endpoint.getSecret(app.id, made.json.id);
+    await svix.message.create(app.id, { eventType: 'user.created', payload: { n: 1 } });
+    await rx.waitFor(1);
+    assert.ok(rx.requests[0].headers['svix-signature'] && !rx.requests[0].headers['webhook-signature']);
+    new SvixWebhook(key).verify(rx.requests[0].body, rx.requests[0].headers);
+    // Back to the server's default by PATCH with null; a bad value is a 422 naming the field.
+    const bad = await hw.api('PATCH', `/api/v1/app/${app.id}/endpoint/${made.json.id}`, { signatureHeaders: 'both' });
+    assert.equal(bad.status, 422, bad.text);
+    assert.deepEqual(bad.json.detail[0].loc, ['body', 'signatureHeaders']);
+    const reset = await hw.api('PATCH', `/api/v1/app/${app.id}/endpoint/${made.json.id}`, { signatureHeaders: null });
+    assert.equal(reset.json.signatureHeaders, null);
+    await svix.message.create(app.id, { eventType: 'user.created', payload: { n: 2 } });
+    await rx.waitFor(2);
+    assert.ok(rx.requests[1].headers['webhook-signature'] && !rx.requests[1].headers['svix-signature']);
+    new Webhook(key).verify(rx.requests[1].body, rx.requests[1].headers);
+  } finally {
+    await rx.close();
+  }
+});

@@ -61,10 +61,12 @@ struct EndpointFields {
   std::optional<std::string> url, description, uid, metadata, secret;
   std::optional<int64_t> rate_limit;
   std::optional<bool> disabled;
-  std::optional<bool> pull_only, thin;  // hookwire extensions (Endpoint::pull_only, Endpoint::thin)
+  std::optional<bool> pull_only, thin;           // hookwire extensions (Endpoint::pull_only, Endpoint::thin)
+  std::optional<std::string> signature_headers;  // hookwire extension (Endpoint::signature_headers)
   std::optional<std::vector<std::string>> event_types, channels;
   std::optional<std::vector<std::pair<std::string, std::string>>> headers;
   bool clear_uid = false, clear_rate = false, clear_event_types = false, clear_channels = false;
+  bool clear_signature_headers = false;
 };
 
 enum class Shape { kIn, kUpdate, kPatch };
@@ -91,6 +93,12 @@ Result<EndpointFields> read_endpoint(const json::object& obj, Shape shape, const
   // pushed only where to fetch each message.
   f.pull_only = r.opt_bool("pullOnly");
   f.thin = r.opt_bool("thin");
+  // The header family this endpoint is signed with (null or absent: the server's --signature-headers).
+  f.signature_headers = r.opt_string("signatureHeaders", FieldReader::Rule::kAny, 16);
+  if (f.signature_headers && *f.signature_headers != "webhook" && *f.signature_headers != "svix")
+    r.fail("signatureHeaders",
+           "must be \"webhook\" (webhook-* headers) or \"svix\" (svix-* headers), or null");
+  f.clear_signature_headers = shape == Shape::kPatch && r.is_null("signatureHeaders");
   const char* types_name = r.has("eventTypes") ? "eventTypes" : "filterTypes";
   f.event_types = r.opt_string_array(types_name, FieldReader::Rule::kToken, 1000);
   if (f.event_types && f.event_types->empty())
@@ -129,6 +137,7 @@ void apply(Endpoint& ep, const EndpointFields& f, Shape shape) {
     ep.disabled = f.disabled.value_or(false);
     ep.pull_only = f.pull_only.value_or(false);
     ep.thin = f.thin.value_or(false);
+    ep.signature_headers = f.signature_headers;
     ep.event_types = f.event_types;
     ep.channels = f.channels;
     ep.metadata = f.metadata.value_or("{}");
@@ -143,6 +152,8 @@ void apply(Endpoint& ep, const EndpointFields& f, Shape shape) {
   if (f.disabled) ep.disabled = *f.disabled;
   if (f.pull_only) ep.pull_only = *f.pull_only;
   if (f.thin) ep.thin = *f.thin;
+  if (f.signature_headers) ep.signature_headers = f.signature_headers;
+  if (f.clear_signature_headers) ep.signature_headers.reset();
   if (f.event_types) ep.event_types = f.event_types;
   if (f.clear_event_types) ep.event_types.reset();
   if (f.channels) ep.channels = f.channels;

@@ -70,6 +70,7 @@ json::object to_json(const store::Endpoint& ep) {
           {"metadata", parsed(ep.metadata)},
           {"pullOnly", ep.pull_only},  // hookwire extensions: not in Svix's EndpointOut
           {"thin", ep.thin},
+          {"signatureHeaders", optional_string(ep.signature_headers)},
           {"createdAt", format_iso8601(ep.created_at)},
           {"updatedAt", format_iso8601(ep.updated_at)}};
 }

@@ -318,6 +318,10 @@ ALTER TABLE feed_state ADD COLUMN legacy_max_id TEXT NOT NULL DEFAULT '';
 UPDATE feed_state SET legacy_through = @LEGACY_THROUGH@,
                       legacy_max_id = COALESCE((SELECT max(id) FROM messages), '');
 )sql",
+    // 15: an endpoint may choose its signature header family ("webhook" or "svix"; NULL: the server's).
+    R"sql(
+ALTER TABLE endpoints ADD COLUMN signature_headers TEXT;
+)sql",
 };
 
 // The marker a migration's text holds where the largest message rowid at the time it runs goes (a partial

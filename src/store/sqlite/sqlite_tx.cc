@@ -99,7 +99,7 @@ Result<EventType> read_event_type(const Stmt& s) {
 
 constexpr const char* kEndpointCols =
     "id, app_id, uid, url, description, disabled, rate_limit, event_types, channels, metadata, secrets, "
-    "headers, created_at, updated_at, pull_only, thin";
+    "headers, created_at, updated_at, pull_only, thin, signature_headers";
 Result<Endpoint> read_endpoint(const Stmt& s, int c = 0) {
   Endpoint e;
   e.id = s.text(c + 0);
@@ -145,6 +145,7 @@ Result<Endpoint> read_endpoint(const Stmt& s, int c = 0) {
   e.updated_at = s.time(c + 13);
   e.pull_only = s.boolean(c + 14);
   e.thin = s.boolean(c + 15);
+  e.signature_headers = s.opt_text(c + 16);
   return e;
 }
 
@@ -238,7 +239,7 @@ std::string prefixed(std::string_view cols, std::string_view alias) {
   return out;
 }
 constexpr int kMessageColCount = 10;
-constexpr int kEndpointColCount = 16;
+constexpr int kEndpointColCount = 17;
 
 // Only the latest delivery (highest id) of its (message, endpoint) pair; `d` is the deliveries alias.
 constexpr const char* kLatestDelivery =
@@ -605,7 +606,7 @@ struct EndpointColumns {
         channels(to_json(ep.channels)),
         secrets(to_json(ep.secrets)),
         headers(to_json(ep.headers)) {}
-  // Binds the 14 columns to parameters first .. first + 13.
+  // Binds the 15 columns to parameters first .. first + 14.
   void bind(Stmt& s, int first) const {
     s.bind(first, ep.uid);
     s.bind(first + 1, ep.url);
@@ -621,6 +622,7 @@ struct EndpointColumns {
     s.bind(first + 11, ep.updated_at);
     s.bind(first + 12, ep.pull_only);
     s.bind(first + 13, ep.thin);
+    s.bind(first + 14, ep.signature_headers);
   }
   const Endpoint& ep;
   const std::optional<std::string> event_types, channels;  // nullopt: no filter (NULL)
@@ -632,8 +634,8 @@ Status SqliteTx::insert_endpoint(const Endpoint& ep) {
   forget_cached();
   auto stmt = conn_.prepare(
       "INSERT OR FAIL INTO endpoints (id, app_id, uid, url, description, disabled, rate_limit, event_types, "
-      "channels, metadata, secrets, headers, created_at, updated_at, pull_only, thin) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "channels, metadata, secrets, headers, created_at, updated_at, pull_only, thin, signature_headers) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!stmt.ok()) return stmt.take_error();
   const EndpointColumns columns(ep);
   Stmt s(*stmt);
@@ -653,13 +655,13 @@ Status SqliteTx::update_endpoint(const Endpoint& ep) {
       "UPDATE endpoints SET uid = ?, url = ?, description = ?, disabled = ?, rate_limit = ?, event_types = "
       "?, "
       "channels = ?, metadata = ?, secrets = ?, headers = ?, created_at = ?, updated_at = ?, pull_only = ?, "
-      "thin = ? WHERE id = ? AND app_id = ?");
+      "thin = ?, signature_headers = ? WHERE id = ? AND app_id = ?");
   if (!stmt.ok()) return stmt.take_error();
   const EndpointColumns columns(ep);
   Stmt s(*stmt);
   columns.bind(s, 1);
-  s.bind(15, ep.id);
-  s.bind(16, ep.app_id);
+  s.bind(16, ep.id);
+  s.bind(17, ep.app_id);
   auto st = finish_write(s, "update_endpoint",
                          [] { return Error::conflict("endpoint uid already exists in this application"); });
   if (st.ok() && sqlite3_changes(conn_.handle()) == 0) return Error::not_found("endpoint not found");
