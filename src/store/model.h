@@ -58,8 +58,8 @@ struct Endpoint {
   // Thin webhooks: pushed deliveries carry only {id, type, timestamp, url} (where to fetch the message), not
   // the payload.
   bool thin = false;
-  // The header family its deliveries are signed with: "webhook" (webhook-id, -timestamp, -signature) or "svix"
-  // (svix-*); nullopt: the server's --signature-headers.
+  // The header family its deliveries are signed with: "webhook" (webhook-id, -timestamp, -signature) or
+  // "svix" (svix-*); nullopt: the server's --signature-headers.
   std::optional<std::string> signature_headers;
   TimePoint created_at;
   TimePoint updated_at;

@@ -75,6 +75,15 @@ class Tx {
   // Deletes the message's payload (Svix's expunge): it becomes empty, which no created message has (payloads
   // are JSON objects). A message without its payload is never sent again. kNotFound if there is no message.
   virtual Status expunge_message_payload(std::string_view app_id, std::string_view msg_id) = 0;
+  // Svix's expunge-all-contents, a batch at a time: empties the payloads of the application's next `limit`
+  // messages in id order after `after_id` ("" for the first). `last_id`: the last message looked at, to
+  // continue after; nullopt when there were none (done).
+  struct ExpungeBatch {
+    int expunged = 0;
+    std::optional<std::string> last_id;
+  };
+  virtual Result<ExpungeBatch> expunge_payloads_after(std::string_view app_id, std::string_view after_id,
+                                                      int limit) = 0;
 
   // Attempts
   virtual Status insert_attempt(const Attempt& a) = 0;

@@ -539,6 +539,48 @@ TEST_P(StoreContractTest, MessageInsertGetAndEventIdConflicts) {
             Errc::kNotFound);
 }
 
+TEST_P(StoreContractTest, ExpungingEveryPayloadOfAnApplicationGoesBatchByBatchInIdOrder) {
+  const auto app = make_app();
+  const auto other = make_app();
+  std::vector<Message> msgs;
+  for (int i = 0; i < 5; ++i) msgs.push_back(make_message(app.id));
+  auto kept = make_message(other.id);
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                for (const auto* a : {&app, &other})
+                  if (auto st = tx.insert_application(*a); !st.ok()) return st;
+                for (auto& m : msgs)
+                  if (auto st = tx.insert_message(m); !st.ok()) return st;
+                if (auto st = tx.expunge_message_payload(app.id, msgs[1].id); !st.ok()) return st;  // already
+                return tx.insert_message(kept);
+              }).ok());
+  auto batch = [&](const std::string& after) {
+    std::optional<Tx::ExpungeBatch> out;
+    EXPECT_TRUE(write([&](Tx& tx) -> Status {
+                  auto r = tx.expunge_payloads_after(app.id, after, 2);
+                  if (!r.ok()) return r.take_error();
+                  out = *r;
+                  return {};
+                }).ok());
+    return out.value_or(Tx::ExpungeBatch{-1, std::nullopt});
+  };
+  auto b1 = batch("");
+  EXPECT_EQ(b1.expunged, 1);  // msgs[1]'s payload was gone already
+  EXPECT_EQ(b1.last_id, msgs[1].id);
+  auto b2 = batch(*b1.last_id);
+  EXPECT_EQ(b2.expunged, 2);
+  EXPECT_EQ(b2.last_id, msgs[3].id);
+  auto b3 = batch(*b2.last_id);
+  EXPECT_EQ(b3.expunged, 1);
+  EXPECT_EQ(b3.last_id, msgs[4].id);
+  auto b4 = batch(*b3.last_id);
+  EXPECT_EQ(b4.expunged, 0);
+  EXPECT_EQ(b4.last_id, std::nullopt) << "done";
+  read_raw([&](Tx& tx) {
+    for (const auto& m : msgs) EXPECT_EQ(tx.get_message(app.id, m.id)->payload, "") << m.id;
+    EXPECT_EQ(tx.get_message(other.id, kept.id)->payload, kept.payload) << "another application's is kept";
+  });
+}
+
 TEST_P(StoreContractTest, MessagePagingForwardAndBackward) {
   const auto app = make_app();
   std::vector<std::string> ids;

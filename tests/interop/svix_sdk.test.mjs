@@ -253,3 +253,25 @@ test('a wrong token is refused with 401', async () => {
   const bad = new Svix('wrong-token', { serverUrl: hw.url });
   await assert.rejects(bad.application.list(), (e) => e instanceof ApiException && e.code === 401);
 });
+
+test('message precheck says whether an enabled endpoint would receive an event type; expunge-all-contents empties every payload of the application', async () => {
+  const app = await svix.application.create({ name: 'Precheck' });
+  const other = await svix.application.create({ name: 'Untouched' });
+  assert.equal((await svix.message.precheck(app.id, { eventType: 'invoice.paid' })).active, false, 'no endpoint yet');
+  const ep = await svix.endpoint.create(app.id, { url: 'http://127.0.0.1:9/p', eventTypes: ['invoice.paid'], channels: ['eu'] });
+  assert.equal((await svix.message.precheck(app.id, { eventType: 'invoice.paid', channels: ['eu'] })).active, true);
+  assert.equal((await svix.message.precheck(app.id, { eventType: 'invoice.paid', channels: ['us'] })).active, false);
+  assert.equal((await svix.message.precheck(app.id, { eventType: 'user.created', channels: ['eu'] })).active, false);
+  assert.equal((await svix.endpoint.patch(app.id, ep.id, { disabled: true })).disabled, true);
+  assert.equal((await svix.message.precheck(app.id, { eventType: 'invoice.paid', channels: ['eu'] })).active, false, 'a disabled endpoint receives nothing');
+
+  const ids = [];
+  for (let i = 0; i < 3; i += 1) ids.push((await svix.message.create(app.id, { eventType: 'e', payload: { secret: i } })).id);
+  const kept = await svix.message.create(other.id, { eventType: 'e', payload: { keep: true } });
+  const task = await svix.message.expungeAllContents(app.id);
+  assert.match(task.id, /^qtask_/);
+  assert.equal(task.status, 'finished');
+  assert.equal(task.task, 'application.purge_content');
+  for (const id of ids) assert.deepEqual((await svix.message.get(app.id, id, { withContent: true })).payload, { expired: true });
+  assert.deepEqual((await svix.message.get(other.id, kept.id, { withContent: true })).payload, { keep: true });
+});

@@ -462,10 +462,10 @@ asio::awaitable<Response> send_example(const ApiContext* ctx, const Request& req
     if (auto st = tx.insert_message(msg); !st) return st.take_error();
     if (auto st = tx.insert_delivery(delivery::due_delivery(ep->app_id, msg.id, ep->id, now)); !st)
       return st.take_error();
-    return Reply{http::status::ok, message_json(msg)};
+    return Reply{http::status::accepted, message_json(msg)};  // 202, as Svix answers it
   };
   auto response = co_await write_reply(ctx, req, std::move(fn));
-  if (response.result() == http::status::ok && ctx->on_deliveries_created) ctx->on_deliveries_created();
+  if (response.result() == http::status::accepted && ctx->on_deliveries_created) ctx->on_deliveries_created();
   co_return response;
 }
 

@@ -5,6 +5,7 @@
 #include "api/v1/routes.h"
 #include "api/v1/serialize.h"
 #include "core/ids.h"
+#include "delivery/fan_out.h"
 #include "delivery/publish.h"
 #include "store/async.h"
 
@@ -208,6 +209,61 @@ asio::awaitable<Response> expunge(const ApiContext* ctx, const Request& req, std
 
 }  // namespace
 
+namespace {
+
+// Svix's precheck: would a message of this event type (and channels) reach any enabled endpoint of the
+// application? {"active": bool}. Sinks count: they read it.
+asio::awaitable<Response> precheck(const ApiContext* ctx, const Request& req, std::string app_id) {
+  auto obj = parse_object(req.body());
+  if (!obj) co_return error_response(obj.error(), req.version(), req.keep_alive());
+  FieldReader r(*obj);
+  store::Message probe;
+  probe.event_type = r.req_string("eventType", FieldReader::Rule::kToken, 256);
+  probe.channels = r.opt_string_array("channels", FieldReader::Rule::kToken, 10);
+  if (r.error()) co_return error_response(*r.error(), req.version(), req.keep_alive());
+  ReadFn fn = [probe = std::move(probe), app_id,
+               caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
+    auto app = tx.get_application(app_id);
+    if (!app) return app.take_error();
+    if (auto st = caller.may_access(app->id); !st) return st.take_error();
+    auto endpoints = tx.list_enabled_endpoints(app->id);
+    if (!endpoints) return endpoints.take_error();
+    const bool active = std::any_of(endpoints->begin(), endpoints->end(), [&](const store::Endpoint& ep) {
+      return delivery::endpoint_matches(ep, probe);
+    });
+    return Reply{http::status::ok, json::serialize(json::object{{"active", active}})};
+  };
+  co_return co_await read_reply(ctx, req, std::move(fn));
+}
+
+// Svix's expunge-all-contents: every payload of the application emptied, a batch per write so that other
+// writes go between batches; answered once done (status "finished": hookwire keeps no background tasks).
+asio::awaitable<Response> expunge_all(const ApiContext* ctx, const Request& req, std::string app_id) {
+  constexpr int kBatch = 1000;
+  const TimePoint now = ctx->clock->now();
+  std::string after;
+  for (;;) {
+    std::function<Result<store::Tx::ExpungeBatch>(store::Tx&)> fn =
+        [app_id, after, caller = caller_of(ctx, req)](store::Tx& tx) -> Result<store::Tx::ExpungeBatch> {
+      auto app = tx.get_application(app_id);
+      if (!app) return app.take_error();
+      if (auto st = caller.may_access(app->id); !st) return st.take_error();
+      return tx.expunge_payloads_after(app->id, after, kBatch);
+    };
+    auto batch = co_await store::write<store::Tx::ExpungeBatch>(*ctx->store, std::move(fn));
+    if (!batch) co_return error_response(batch.error(), req.version(), req.keep_alive());
+    if (!batch->last_id) break;
+    after = std::move(*batch->last_id);
+  }
+  json::object out{{"id", new_id("qtask", now)},
+                   {"status", "finished"},
+                   {"task", "application.purge_content"},
+                   {"updatedAt", format_iso8601(ctx->clock->now())}};
+  co_return make_response(req, Reply{http::status::accepted, json::serialize(out)});
+}
+
+}  // namespace
+
 Result<store::Message> parse_message_in(std::string_view body) {
   auto fields = read_message(body);
   if (!fields) return fields.take_error();
@@ -230,6 +286,14 @@ void add_message_routes(Router& router, const ApiContext* ctx) {
                    return get(ctx, req, p.get("app_id"), p.get("msg_id"));
                  },
                  /*poller_may_read=*/true));
+  router.add(V::post, "/api/v1/app/{app_id}/msg/expunge-all-contents",
+             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return expunge_all(ctx, req, p.get("app_id"));
+             }));
+  router.add(V::post, "/api/v1/app/{app_id}/msg/precheck/active",
+             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return precheck(ctx, req, p.get("app_id"));
+             }));
   router.add(V::delete_, "/api/v1/app/{app_id}/msg/{msg_id}/content",
              authed(ctx, [ctx](const Request& req, const PathParams& p) {
                return expunge(ctx, req, p.get("app_id"), p.get("msg_id"));

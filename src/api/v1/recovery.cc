@@ -82,6 +82,7 @@ asio::awaitable<Response> recover(const ApiContext* ctx, const Request& req, std
     json::object out{{"id", new_id("qtask", now)},
                      {"status", "finished"},
                      {"task", "endpoint.recover"},
+                     {"updatedAt", format_iso8601(now)},
                      {"recovered", *n}};
     return Reply{http::status::accepted, json::serialize(out)};
   };

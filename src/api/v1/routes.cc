@@ -97,6 +97,7 @@ void add_routes(Router& router, const ApiContext* ctx) {
   add_poller_routes(router, ctx);
   add_auth_routes(router, ctx);
   add_stream_routes(router, ctx);
+  add_unsupported_routes(router);
 }
 
 }  // namespace hookwire::api::v1

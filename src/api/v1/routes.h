@@ -27,5 +27,7 @@ struct StreamOptions {
   std::chrono::milliseconds heartbeat{15'000};  // a `: heartbeat` comment after this long without an event
 };
 void add_stream_routes(Router& router, const ApiContext* ctx, StreamOptions options = {});
+// Svix routes hookwire does not implement: 501 {"code":"not_supported","detail":...} (unsupported.cc).
+void add_unsupported_routes(Router& router);
 
 }  // namespace hookwire::api::v1

@@ -850,6 +850,34 @@ Status SqliteTx::clear_message_idempotency_key(std::string_view app_id, std::str
   return finish_write(s, "clear_message_idempotency_key");
 }
 
+Result<Tx::ExpungeBatch> SqliteTx::expunge_payloads_after(std::string_view app_id, std::string_view after_id,
+                                                          int limit) {
+  ExpungeBatch out;
+  // The batch's last id first (the primary key in id order), then the payloads up to it that still have one.
+  auto last = conn_.prepare(
+      "SELECT max(id) FROM (SELECT id FROM messages WHERE app_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3)");
+  if (!last.ok()) return last.take_error();
+  {
+    Stmt s(*last);
+    s.bind(1, app_id);
+    s.bind(2, after_id);
+    s.bind(3, static_cast<int64_t>(std::max(1, limit)));
+    if (s.step() != SQLITE_ROW) return conn_.error("expunge_payloads_after");
+    if (s.is_null(0)) return out;  // no message after `after_id`: done
+    out.last_id = s.text(0);
+  }
+  auto stmt = conn_.prepare(
+      "UPDATE messages SET payload = '' WHERE app_id = ?1 AND id > ?2 AND id <= ?3 AND payload <> ''");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, app_id);
+  s.bind(2, after_id);
+  s.bind(3, *out.last_id);
+  if (auto st = finish_write(s, "expunge_payloads_after"); !st.ok()) return st.error();
+  out.expunged = static_cast<int>(sqlite3_changes(conn_.handle()));
+  return out;
+}
+
 Status SqliteTx::expunge_message_payload(std::string_view app_id, std::string_view msg_id) {
   auto stmt = conn_.prepare("UPDATE messages SET payload = '' WHERE app_id = ? AND id = ?");
   if (!stmt.ok()) return stmt.take_error();

@@ -104,6 +104,8 @@ class SqliteTx final : public Tx {
   Result<Message> get_message_by_idempotency_key(std::string_view app_id, std::string_view key) override;
   Status clear_message_idempotency_key(std::string_view app_id, std::string_view msg_id) override;
   Status expunge_message_payload(std::string_view app_id, std::string_view msg_id) override;
+  Result<ExpungeBatch> expunge_payloads_after(std::string_view app_id, std::string_view after_id,
+                                              int limit) override;
 
   Status insert_attempt(const Attempt& a) override;
   Result<Attempt> get_attempt(std::string_view app_id, std::string_view msg_id,
@@ -258,6 +260,9 @@ class UnavailableTx final : public Tx {
   }
   Status clear_message_idempotency_key(std::string_view, std::string_view) override { return err(); }
   Status expunge_message_payload(std::string_view, std::string_view) override { return err(); }
+  Result<ExpungeBatch> expunge_payloads_after(std::string_view, std::string_view, int) override {
+    return err();
+  }
   Status insert_attempt(const Attempt&) override { return err(); }
   Result<Attempt> get_attempt(std::string_view, std::string_view, std::string_view) override { return err(); }
   Status expunge_attempt_response(std::string_view, std::string_view, std::string_view) override {
