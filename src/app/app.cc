@@ -197,6 +197,9 @@ struct App::Parts {
   api::v1::ApiContext context;
   api::Router router;
   std::unique_ptr<api::HttpServer> server;
+  api::Router public_router;                       // with public_server only
+  std::unique_ptr<api::HttpServer> public_server;  // --public-listen: /in/{source} and health
+  std::optional<boost::asio::ip::tcp::endpoint> public_endpoint;
   std::unique_ptr<api::v1::TokenRegistry> tokens;  // scoped tokens; before the janitor, which updates it
   std::unique_ptr<Janitor> janitor;
   boost::asio::ip::tcp::endpoint endpoint;
@@ -374,9 +377,24 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   server_options.first_byte_timeout = options.first_byte_timeout;
   server_options.unauthenticated_body_budget = options.unauthenticated_body_budget;
   server_options.max_streams = options.max_streams;
+  if (options.public_host) {
+    // Two listeners share the descriptors the cap was fitted to.
+    server_options.max_connections = std::max<size_t>(1, server_options.max_connections / 2);
+    api::v1::add_public_routes(parts->public_router, &parts->context);
+    parts->public_server =
+        std::make_unique<api::HttpServer>(server_options, parts->public_router, parts->metrics);
+    auto bound = parts->public_server->listen(*options.public_host, options.public_port);
+    if (!bound) {
+      parts->dispatcher->stop();
+      parts->store->stop();
+      return Error::unavailable("--public-listen: " + bound.error().detail);
+    }
+    parts->public_endpoint = *bound;
+  }
   parts->server = std::make_unique<api::HttpServer>(server_options, parts->router, parts->metrics);
   auto endpoint = parts->server->listen(options.host, options.port);
   if (!endpoint) {
+    if (parts->public_server) parts->public_server->stop();
     parts->dispatcher->stop();
     parts->store->stop();
     return endpoint.take_error();
@@ -391,6 +409,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   parts->dispatcher->set_public_url(options.public_url);
   if (options.deliver) parts->dispatcher->start();
   parts->server->start();
+  if (parts->public_server) parts->public_server->start();
   JanitorOptions janitor_options;
   janitor_options.idempotency_ttl = options.idempotency_ttl;
   janitor_options.retention = std::chrono::days{options.retention_days};
@@ -401,6 +420,8 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
 
 boost::asio::ip::tcp::endpoint App::endpoint() const { return parts_->endpoint; }
 
+std::optional<boost::asio::ip::tcp::endpoint> App::public_endpoint() const { return parts_->public_endpoint; }
+
 void App::stop() {
   if (!parts_ || parts_->stopped) return;
   parts_->stopped = true;
@@ -409,6 +430,7 @@ void App::stop() {
   parts_->feed_hub.stop();
   // In-flight requests finish first: their store work completes before the store stops. The dispatcher
   // stops next: its in-flight attempts are recorded (due again at once) while the store still takes writes.
+  if (parts_->public_server) parts_->public_server->stop();
   parts_->server->stop();
   parts_->dispatcher->stop();
   parts_->store->stop();

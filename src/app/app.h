@@ -25,6 +25,11 @@ namespace hookwire::app {
 struct AppOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8071;
+  // A second, public listener (--public-listen) that serves only what must face the internet (POST
+  // /in/{source}, the health probe): the management API and /metrics stay on host:port. Unset: one listener
+  // serves everything.
+  std::optional<std::string> public_host;
+  uint16_t public_port = 0;
   std::filesystem::path data_dir = "hookwire-data";
   std::string admin_token;    // required (resolve_admin_token() makes one)
   std::string metrics_token;  // may read /metrics (the admin token may too); empty: only the admin token
@@ -77,6 +82,8 @@ class App {
   ~App();
 
   boost::asio::ip::tcp::endpoint endpoint() const;
+  // The public listener's address, when there is one (AppOptions::public_host).
+  std::optional<boost::asio::ip::tcp::endpoint> public_endpoint() const;
   void stop();
 
  private:

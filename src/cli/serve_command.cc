@@ -21,6 +21,7 @@ struct ServeFlags {
   std::string config;
   bool check_config = false;
   std::string listen = "127.0.0.1:8071";
+  std::string public_listen;
   std::string data_dir = "hookwire-data";
   std::string admin_token;
   std::string metrics_token;
@@ -115,6 +116,14 @@ int serve(const ServeFlags& flags, const CLI::App& command) {
     fmt::print(stderr, "hookwire: --listen must be host:port, got \"{}\"\n", flags.listen);
     return usage_error;
   }
+  if (!flags.public_listen.empty()) {
+    std::string host;
+    if (!split_listen(flags.public_listen, host, options.public_port)) {
+      fmt::print(stderr, "hookwire: --public-listen must be host:port, got \"{}\"\n", flags.public_listen);
+      return usage_error;
+    }
+    options.public_host = std::move(host);
+  }
   options.data_dir = flags.data_dir;
   options.durability = flags.durability == "normal" ? store::Durability::kNormal : store::Durability::kFull;
   options.threads = flags.threads;
@@ -184,6 +193,13 @@ int serve(const ServeFlags& flags, const CLI::App& command) {
   }
   // Tests and scripts read this line to find the port (with --listen 127.0.0.1:0).
   fmt::print(stdout, "hookwire: listening on http://{}:{}\n", host, ep.port());
+  if (auto pub = (*server)->public_endpoint()) {
+    const std::string public_host =
+        pub->address().is_v6() ? "[" + pub->address().to_string() + "]" : pub->address().to_string();
+    fmt::print(stdout, "hookwire: public listener (POST /in/{{source}}, health) on http://{}:{}\n",
+               public_host, pub->port());
+    spdlog::info("serving the public door (POST /in/{{source}}, health) on {}:{}", public_host, pub->port());
+  }
   std::fflush(stdout);
   spdlog::info("serving {} on {}:{} (data directory {}, durability {})", "API", host, ep.port(),
                options.data_dir.string(), flags.durability);
@@ -234,6 +250,11 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--listen", flags->listen, "Address to listen on, host:port (port 0 picks a free one)")
       ->envname("HOOKWIRE_LISTEN")
       ->capture_default_str();
+  cmd->add_option("--public-listen", flags->public_listen,
+                  "A second listener, host:port, for what must face the internet: POST /in/{source} and the "
+                  "health probe only (the management API and /metrics stay on --listen); unset: --listen "
+                  "serves everything")
+      ->envname("HOOKWIRE_PUBLIC_LISTEN");
   cmd->add_option("--data-dir", flags->data_dir, "Directory of the database and the generated admin token")
       ->envname("HOOKWIRE_DATA_DIR")
       ->capture_default_str();

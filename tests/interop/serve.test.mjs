@@ -302,3 +302,39 @@ test('hookwire --version, hookwire help [command], and log levels printed as --l
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('--public-listen: a second listener serves only POST /in/{source} and health; the management API is not reachable there (404)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hookwire-public-'));
+  try {
+    const s = await serve(['--listen', '127.0.0.1:0', '--public-listen', '127.0.0.1:0', '--data-dir', join(dir, 'data'),
+                           '--admin-token', 'admin-token-public-test']);
+    try {
+      const m = s.out.stdout.match(/public listener .* on (http:\/\/127\.0\.0\.1:\d+)/);
+      assert.ok(m, s.out.stdout);
+      const pub = m[1];
+      assert.notEqual(pub, s.url);
+      const auth = { authorization: 'Bearer admin-token-public-test' };
+      const made = await fetch(`${s.url}/api/v1/source`, {
+        method: 'POST', headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ uid: 'open', verifier: 'none', pull: true }),
+      });
+      assert.equal(made.status, 201);
+      // The management API, /metrics and the OpenAPI document: only on the private listener.
+      for (const [method, path] of [['GET', '/api/v1/app'], ['POST', '/api/v1/app'], ['GET', '/metrics'],
+                                    ['GET', '/api/v1/source/open'], ['GET', '/api/v1/openapi.json']]) {
+        const res = await fetch(`${pub}${path}`, { method, headers: auth, body: method === 'POST' ? '{"name":"x"}' : undefined });
+        assert.equal(res.status, 404, `${method} ${path}`);
+        assert.equal((await fetch(`${s.url}${path}`, { method: 'GET', headers: auth })).status, 200, `${path} on the private listener`);
+      }
+      // What faces the internet: the sources' door and the health probe.
+      assert.equal((await fetch(`${pub}/api/v1/health`)).status, 204);
+      const posted = await fetch(`${pub}/in/open`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+      assert.equal(posted.status, 202, await posted.text());
+      assert.equal((await fetch(`${pub}/in/unknown`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status, 404);
+    } finally {
+      assert.equal(await s.stop(), 0);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

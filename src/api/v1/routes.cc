@@ -71,14 +71,23 @@ asio::awaitable<Response> metrics_text(const ApiContext* ctx, Request req) {
   res.prepare_payload();
   co_return res;
 }
-}  // namespace
 
-void add_routes(Router& router, const ApiContext* ctx) {
+void add_health_routes(Router& router, const ApiContext* ctx) {
   // Health needs no token (load balancers probe it); HEAD falls back to GET in the router.
   for (const char* path : {"/api/v1/health", "/api/v1/health/ping"})
     router.add(http::verb::get, path, [ctx](const Request& req, const PathParams&) {
       return health(ctx, Request{req.base()});  // header only: the body is not needed
     });
+}
+}  // namespace
+
+void add_public_routes(Router& router, const ApiContext* ctx) {
+  add_health_routes(router, ctx);
+  add_inbound_routes(router, ctx);
+}
+
+void add_routes(Router& router, const ApiContext* ctx) {
+  add_health_routes(router, ctx);
   // Prometheus scrapes with its own token (--metrics-token), so it never holds the admin token; the admin
   // token works too. Without a metrics token only the admin token does.
   router.add(http::verb::get, "/metrics",

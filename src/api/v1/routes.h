@@ -10,6 +10,9 @@ namespace hookwire::api::v1 {
 
 // Registers every v1 route on `router`. `ctx` must outlive the router.
 void add_routes(Router& router, const ApiContext* ctx);
+// What faces the internet when the public listener is separate (--public-listen): POST /in/{source} and the
+// health probe; nothing of the management API, which stays on the private listener.
+void add_public_routes(Router& router, const ApiContext* ctx);
 
 // Per-resource registration (one file each).
 void add_application_routes(Router& router, const ApiContext* ctx);
@@ -19,9 +22,10 @@ void add_message_routes(Router& router, const ApiContext* ctx);
 void add_attempt_routes(Router& router, const ApiContext* ctx);
 void add_recovery_routes(Router& router, const ApiContext* ctx);
 void add_delivery_routes(Router& router, const ApiContext* ctx);
-void add_source_routes(Router& router, const ApiContext* ctx);  // inbound sources and POST /in/{source}
-void add_poller_routes(Router& router, const ApiContext* ctx);  // the pull door: poller, polling endpoint
-void add_auth_routes(Router& router, const ApiContext* ctx);    // scoped tokens (when ctx->tokens is set)
+void add_source_routes(Router& router, const ApiContext* ctx);   // inbound sources and POST /in/{source}
+void add_inbound_routes(Router& router, const ApiContext* ctx);  // POST /in/{source} alone
+void add_poller_routes(Router& router, const ApiContext* ctx);   // the pull door: poller, polling endpoint
+void add_auth_routes(Router& router, const ApiContext* ctx);     // scoped tokens (when ctx->tokens is set)
 // GET .../poller/{sink}/stream (server-sent events; stream.cc). Needs ctx->feed_hub.
 struct StreamOptions {
   std::chrono::milliseconds heartbeat{15'000};  // a `: heartbeat` comment after this long without an event

@@ -234,6 +234,11 @@ void add_source_routes(Router& router, const ApiContext* ctx) {
     };
     return res(req.version(), req.keep_alive());
   });
+  add_inbound_routes(router, ctx);
+}
+
+void add_inbound_routes(Router& router, const ApiContext* ctx) {
+  using V = http::verb;
   // No bearer token: providers authenticate with their signature, checked against the source (so the body
   // counts against the server's budget of unauthenticated bytes). On the head, before the body is read: 404
   // for an unknown source, 413 for a declared length over its bodyLimit (a chunked body is cut there).
