@@ -272,7 +272,8 @@ Result<ConfigFile> read_config_file(const std::string& path, const CLI::App& com
 Result<AppliedConfig> apply_config_file(std::vector<std::string> args, const CLI::App& command,
                                         const std::string& config_env) {
   AppliedConfig out;
-  auto sub = std::find(args.begin(), args.end(), command.get_name());
+  // Only when the command is the subcommand run (the first argument), not a value that spells its name.
+  auto sub = args.size() > 1 && args[1] == command.get_name() ? args.begin() + 1 : args.end();
   if (sub == args.end()) {
     out.args = std::move(args);
     return out;

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "api/v1/json_body.h"
+#include "cli/server_client.h"
 #include "core/clock.h"
 #include "core/names.h"
 #include "delivery/http_client.h"
@@ -123,33 +124,6 @@ Result<std::string> load_or_create_secret(const std::string& path) {
 
 // ---- The server: plain HTTP/1.1 calls and the event stream.
 
-struct Server {
-  std::string host;
-  std::string port;
-  std::string prefix;  // the URL's path, without a trailing '/'
-};
-
-Result<Server> parse_server(const std::string& url) {
-  auto u = boost::urls::parse_uri(url);
-  if (!u || u->scheme() != "http" || u->host().empty() || u->has_query() || u->has_fragment())
-    return Error::validation("--server", "must be an http:// URL (e.g. http://127.0.0.1:8071)");
-  Server s{std::string(u->host()), u->has_port() ? std::string(u->port()) : "80", std::string(u->path())};
-  if (s.host.size() > 2 && s.host.front() == '[') s.host = s.host.substr(1, s.host.size() - 2);
-  while (!s.prefix.empty() && s.prefix.back() == '/') s.prefix.pop_back();
-  return s;
-}
-
-std::string encode_segment(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
-      out += static_cast<char>(c);
-    else
-      out += fmt::format("%{:02X}", c);
-  }
-  return out;
-}
-
 // Reads server-sent events from a byte stream (lines end in "\n" or "\r\n").
 class SseParser {
  public:
@@ -204,11 +178,6 @@ class SseParser {
   std::string pending_;
   Event current_;
   bool has_data_ = false;
-};
-
-struct CallResult {
-  unsigned status = 0;
-  std::string body;
 };
 
 std::string now_text() { return format_iso8601(std::chrono::system_clock::now()); }

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/client_commands.h"
 #include "cli/config_file.h"
 #include "cli/listen_command.h"
 #include "cli/serve_command.h"
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   hookwire::cli::add_serve_command(app, exit_code);
   hookwire::cli::add_listen_command(app, exit_code);
   hookwire::cli::add_signing_commands(app, exit_code);
+  hookwire::cli::add_client_commands(app, *app.get_subcommand("serve"), exit_code);
   std::vector<std::string> raw(argv, argv + argc);
   auto args = hookwire::cli::apply_config_file(raw, *app.get_subcommand("serve"), "HOOKWIRE_CONFIG");
   if (!args) {
