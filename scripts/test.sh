@@ -7,6 +7,7 @@
 #              binary;
 #   interop    the release binary (build/) against the official svix / standardwebhooks / stripe / octokit
 #              libraries (node --test);
+#   package    tests/packaging/deb.sh: the .deb built with CPack, installed (as root), checked and purged;
 #   tsan       only with HOOKWIRE_TSAN=1: the store, delivery and HTTP server tests built with TSan in
 #              build-tsan (~3.5 min of build and 30 s of tests on 2 cores; run it before changing threads or
 #              locking).
@@ -19,6 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HOOKWIRE_WERROR=${HOOKWIRE_WERROR:-ON}
+export HOOKWIRE_SETUP_TESTS=1  # setup.sh installs the test packages too
 BUILD_DIR=${BUILD_DIR:-build}
 SANITIZERS=${HOOKWIRE_SANITIZERS:-1}
 # ccache when installed, as scripts/setup.sh does (CCACHE_DISABLE=1 turns it off).
@@ -80,6 +82,9 @@ if [[ " ${failed[*]} " != *" setup "* ]]; then
   force_exit=()
   node --test-force-exit -e '' 2>/dev/null && force_exit=(--test-force-exit)
   phase interop node --test "${force_exit[@]}" --test-concurrency=1 tests/interop/
+fi
+if [[ " ${failed[*]} " != *" setup "* ]]; then
+  phase package tests/packaging/deb.sh "$BUILD_DIR"
 fi
 [ "$SANITIZERS" = 0 ] || [ "${HOOKWIRE_TSAN:-0}" = 0 ] || phase tsan tsan_tests
 
