@@ -18,7 +18,7 @@ namespace sg = hookwire::signing;
 
 // Everything the three commands parse into; lives as long as the CLI::App (shared by the callbacks).
 struct SigningArgs {
-  std::string scheme = "standard";
+  std::string scheme = "standard-webhooks";
   std::vector<std::string> secrets;
   std::string id;
   std::optional<int64_t> timestamp;
@@ -47,7 +47,9 @@ std::string read_stdin() {
 std::optional<sg::Options> options_from(const SigningArgs& a) {
   auto scheme = sg::parse_scheme(a.scheme);
   if (!scheme) {
-    fmt::print(stderr, "unknown scheme '{}': use standard, svix, stripe, github, shopify, generic or token\n",
+    fmt::print(stderr,
+               "unknown scheme '{}': use standard-webhooks, svix, stripe, github, shopify, generic-hmac or "
+               "static-token (the verifier names of inbound sources)\n",
                a.scheme);
     return std::nullopt;
   }
@@ -66,8 +68,10 @@ std::optional<sg::Options> options_from(const SigningArgs& a) {
 }
 
 void add_scheme_options(CLI::App& cmd, SigningArgs& a) {
-  cmd.add_option("--scheme", a.scheme,
-                 "standard (alias svix: svix-* headers), stripe, github, shopify, generic, token")
+  cmd.add_option(
+         "--scheme", a.scheme,
+         "standard-webhooks, svix (svix-* headers), stripe, github, shopify, generic-hmac, static-token: the "
+         "verifier names of inbound sources (standard, generic and token are accepted too)")
       ->capture_default_str();
   cmd.add_option("--secret", a.secrets, "secret or key; repeat for rotation")->required();
   auto* g = cmd.add_option_group("generic", "generic HMAC and token options");

@@ -199,6 +199,10 @@ std::string_view to_string(VerifierType t) {
 std::optional<VerifierType> parse_verifier_type(std::string_view name) {
   for (const auto& [type, n] : kVerifierNames)
     if (n == name) return type;
+  // The command line's older spellings (`hookwire sign --scheme`), accepted here too; stored canonical.
+  if (name == "standard") return VerifierType::kStandardWebhooks;
+  if (name == "generic") return VerifierType::kGenericHmac;
+  if (name == "token") return VerifierType::kStaticToken;
   return std::nullopt;
 }
 

@@ -29,6 +29,16 @@ TEST(SourceSpec, DefaultsFollowTheVerifier) {
   EXPECT_EQ(s->event_type.to_string(), "json:a.b");
 }
 
+TEST(SourceSpec, TheCommandLinesOlderSchemeNamesAreAliasesStoredCanonical) {
+  for (auto [alias, canonical] : {std::pair{"standard", "standard-webhooks"},
+                                  std::pair{"generic", "generic-hmac"}, std::pair{"token", "static-token"}}) {
+    auto t = parse_verifier_type(alias);
+    ASSERT_TRUE(t) << alias;
+    EXPECT_EQ(to_string(*t), canonical);
+  }
+  EXPECT_FALSE(parse_verifier_type("nope"));
+}
+
 TEST(SourceSpec, ValidationNamesTheField) {
   struct Case {
     const char* body;

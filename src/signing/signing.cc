@@ -470,20 +470,22 @@ std::string_view to_string(Failure f) {
 }
 
 std::optional<Scheme> parse_scheme(std::string_view name) {
-  if (name == "standard" || name == "webhook" || name == "standardwebhooks" || name == "svix")
+  // The names of the inbound API and config file (verifier), and the older spellings as aliases.
+  if (name == "standard-webhooks" || name == "standard" || name == "webhook" || name == "standardwebhooks" ||
+      name == "svix")
     return Scheme::kStandard;
   if (name == "stripe") return Scheme::kStripe;
   if (name == "github") return Scheme::kGithub;
   if (name == "shopify") return Scheme::kShopify;
-  if (name == "generic") return Scheme::kGenericHmac;
-  if (name == "token") return Scheme::kStaticToken;
+  if (name == "generic-hmac" || name == "generic") return Scheme::kGenericHmac;
+  if (name == "static-token" || name == "token") return Scheme::kStaticToken;
   return std::nullopt;
 }
 
 std::string_view to_string(Scheme s) {
   switch (s) {
     case Scheme::kStandard:
-      return "standard";
+      return "standard-webhooks";
     case Scheme::kStripe:
       return "stripe";
     case Scheme::kGithub:
@@ -491,9 +493,9 @@ std::string_view to_string(Scheme s) {
     case Scheme::kShopify:
       return "shopify";
     case Scheme::kGenericHmac:
-      return "generic";
+      return "generic-hmac";
     case Scheme::kStaticToken:
-      return "token";
+      return "static-token";
   }
   return "unknown";
 }

@@ -561,6 +561,13 @@ TEST(signing_names, SchemesAndFailures) {
                    Scheme::kGenericHmac, Scheme::kStaticToken})
     EXPECT_EQ(parse_scheme(to_string(s)), s);
   EXPECT_EQ(parse_scheme("svix"), Scheme::kStandard);
+  // The names agree with the inbound verifiers'; the older spellings stay accepted.
+  EXPECT_EQ(to_string(Scheme::kStandard), "standard-webhooks");
+  EXPECT_EQ(to_string(Scheme::kGenericHmac), "generic-hmac");
+  EXPECT_EQ(to_string(Scheme::kStaticToken), "static-token");
+  EXPECT_EQ(parse_scheme("standard"), Scheme::kStandard);
+  EXPECT_EQ(parse_scheme("generic"), Scheme::kGenericHmac);
+  EXPECT_EQ(parse_scheme("token"), Scheme::kStaticToken);
   EXPECT_FALSE(parse_scheme("nope"));
   EXPECT_EQ(to_string(Failure::kTimestampTooOld), "timestamp_too_old");
 }

@@ -395,3 +395,15 @@ describe('shopify, generic, token', () => {
     assertRejected(hwVerify('token', 'tok_1', { 'X-Webhook-Token': 'tok_2' }, Buffer.alloc(0), 0), 'no_matching_signature');
   });
 });
+
+test('the CLI takes the verifier names of inbound sources (standard-webhooks, generic-hmac, static-token), the older spellings too', () => {
+  const body = Buffer.from('{"a":1}');
+  for (const [name, alias] of [['standard-webhooks', 'standard'], ['generic-hmac', 'generic'], ['static-token', 'token']]) {
+    const opts = { id: 'msg_names', ts: 1700000000 };
+    const secret = name === 'standard-webhooks' ? 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' : 'a-secret';
+    assert.deepEqual(hwSign(name, secret, body, opts), hwSign(alias, secret, body, opts), name);
+  }
+  const unknown = hw(['sign', '--scheme', 'nope', '--secret', 'x']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.err, /use standard-webhooks, svix, stripe, github, shopify, generic-hmac or static-token/);
+});
