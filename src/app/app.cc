@@ -128,7 +128,8 @@ Result<std::vector<inbound::SourceSpec>> config_source_specs(const AppOptions& o
   return specs;
 }
 
-// Upserts the config file's sources (by uid), then registers every source with the gateway so its metrics
+// With a config file, makes its sources the store's (inbound::sync_declared_sources: created, replaced when
+// different, deleted when no longer declared); then registers every source with the gateway so its metrics
 // (forwards included) exist from the start. Blocking: runs once, before serving.
 Status load_sources(store::Store& store, inbound::Gateway& gateway, const Clock& clock,
                     const AppOptions& options, const delivery::UrlGuard& guard) {

@@ -435,7 +435,7 @@ Result<std::string> example_payload(store::Tx& tx, const std::string& event_type
 
 // POST /app/{app}/endpoint/{ep}/send-example {"eventType", "exampleIndex"?}: a message of that type with the
 // event type's example as payload (example_payload), delivered to this endpoint only, whatever its filters
-// say: a way to try an endpoint out. Answers the message (MessageOut, 200).
+// say: a way to try an endpoint out. Answers the message (MessageOut, 202, as Svix does).
 asio::awaitable<Response> send_example(const ApiContext* ctx, const Request& req, std::string app_id,
                                        std::string ep_id) {
   auto obj = parse_object(req.body());

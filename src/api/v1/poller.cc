@@ -2,7 +2,7 @@
 // (/api/v1/app/{app}/poller/{sink}[/consumer/{consumer}[/seek]]) and polling endpoint
 // (/api/v1/app/{app}/polling-endpoint/{sink}/consumer/{consumer}[/commit]), with hookwire's long-poll `wait`.
 //
-// Rules decided here (see also the api README):
+// Rules decided here (see also docs/architecture.md, "api"):
 //  - The sink is any endpoint of the application (id or uid); its event-type and channel filters apply. A
 //    disabled endpoint still reads: disabling (by hand or after failures) stops pushes, while a reader pulls
 //    at its own pace, so it is not a reason to hide the log.
