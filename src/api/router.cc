@@ -75,6 +75,9 @@ void Router::add(http::verb method, std::string pattern, Handler handler, Admiss
     if (!is_capture(segs[i])) ++r.literals;
   }
   routes_.push_back(std::move(r));
+  // A request is compared only with the patterns of its own length.
+  if (by_length_.size() <= n) by_length_.resize(n + 1);
+  by_length_[n].push_back(routes_.size() - 1);
 }
 
 Router::Match Router::match(http::verb method, std::string_view target) const {
@@ -100,8 +103,9 @@ Router::Match Router::match(http::verb method, std::string_view target) const {
   bool best_exact = false;
   uint64_t allowed = 0;
 
-  for (const auto& r : routes_) {
-    if (r.segments.size() != n) continue;
+  static const std::vector<size_t> kNone;
+  for (const size_t index : n < by_length_.size() ? by_length_[n] : kNone) {
+    const Route& r = routes_[index];
     Rank rank{r.literals, 0};
     bool ok = true;
     for (size_t i = 0; i < n && ok; ++i) {

@@ -73,6 +73,7 @@ class Router {
     Admission admission;
   };
   std::vector<Route> routes_;
+  std::vector<std::vector<size_t>> by_length_;  // indexes into routes_ by segment count, in the order added
 };
 
 }  // namespace hookwire::api
