@@ -275,3 +275,38 @@ test('message precheck says whether an enabled endpoint would receive an event t
   for (const id of ids) assert.deepEqual((await svix.message.get(app.id, id, { withContent: true })).payload, { expired: true });
   assert.deepEqual((await svix.message.get(other.id, kept.id, { withContent: true })).payload, { keep: true });
 });
+
+test('replay-missing queues, for an endpoint, the messages it never had (created before it existed); a second run finds none', async () => {
+  const { receiver } = await import('./lib/receiver.mjs');
+  const rx = await receiver();
+  try {
+    const app = await svix.application.create({ name: 'Replay' });
+    const before = await svix.message.create(app.id, { eventType: 'invoice.paid', payload: { n: 1 } });
+    await svix.message.create(app.id, { eventType: 'other.type', payload: { n: 2 } });  // not for its filter
+    const ep = await svix.endpoint.create(app.id, { url: rx.url, eventTypes: ['invoice.paid'] });
+    const task = await svix.endpoint.replayMissing(app.id, ep.id, { since: new Date(Date.now() - 3600e3) });
+    assert.match(task.id, /^qtask_/);
+    assert.equal(task.status, 'finished');
+    assert.equal(task.task, 'endpoint.replay');
+    await rx.waitFor(1);
+    assert.equal(rx.requests[0].headers['webhook-id'], before.id);
+    const raw = await hw.api('POST', `/api/v1/app/${app.id}/endpoint/${ep.id}/replay-missing`, { since: new Date(0).toISOString() });
+    assert.equal(raw.status, 202, raw.text);
+    assert.equal(raw.json.replayed, 0, 'already queued: nothing more');
+    const bad = await hw.api('POST', `/api/v1/app/${app.id}/endpoint/${ep.id}/replay-missing`, { since: 'yesterday' });
+    assert.equal(bad.status, 422);
+    assert.deepEqual(bad.json.detail[0].loc, ['body', 'since']);
+    // The attempt is logged as manual.
+    for (;;) {
+      const attempts = (await hw.api('GET', `/api/v1/app/${app.id}/attempt/msg/${before.id}`)).json.data;
+      if (attempts.length) {
+        assert.equal(attempts[0].triggerType, 1);
+        break;
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(rx.requests.length, 1, 'the other type was not replayed');
+  } finally {
+    await rx.close();
+  }
+});

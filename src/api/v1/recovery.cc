@@ -4,6 +4,7 @@
 #include "api/v1/routes.h"
 #include "core/ids.h"
 #include "delivery/fan_out.h"
+#include "store/async.h"
 
 namespace hookwire::api::v1 {
 
@@ -91,12 +92,97 @@ asio::awaitable<Response> recover(const ApiContext* ctx, const Request& req, std
   co_return response;
 }
 
+// POST /app/{app}/endpoint/{ep}/replay-missing {"since", "until"?}: every message of the application created
+// in (since, until] that the endpoint subscribes to and was never queued for it (it did not exist yet, its
+// filters changed, it was a sink) gets a delivery, due now and logged as manual. A page of messages per
+// write, so other writes go between; answered once done (Svix's ReplayOut, status "finished").
+asio::awaitable<Response> replay_missing(const ApiContext* ctx, const Request& req, std::string app_id,
+                                         std::string ep_id) {
+  auto obj = parse_object(req.body());
+  if (!obj) co_return error_response(obj.error(), req.version(), req.keep_alive());
+  FieldReader r(*obj);
+  const std::string since_text = r.req_string("since", FieldReader::Rule::kAny, 64);
+  const auto until_text = r.opt_string("until", FieldReader::Rule::kAny, 64);
+  if (r.error()) co_return error_response(*r.error(), req.version(), req.keep_alive());
+  const auto since = parse_iso8601(since_text);
+  if (!since)
+    co_return error_response(Error::validation("body.since", "must be an ISO 8601 date-time"), req.version(),
+                             req.keep_alive());
+  std::optional<TimePoint> until;
+  if (until_text) {
+    until = parse_iso8601(*until_text);
+    if (!until)
+      co_return error_response(Error::validation("body.until", "must be an ISO 8601 date-time"),
+                               req.version(), req.keep_alive());
+  }
+  const TimePoint now = ctx->clock->now();
+  struct Batch {
+    int queued = 0;
+    std::optional<std::string> next;  // the page's iterator; nullopt: done
+  };
+  int queued = 0;
+  std::optional<std::string> iterator;
+  for (;;) {
+    std::function<Result<Batch>(store::Tx&)> fn = [app_id, ep_id, since = *since, until, iterator, now,
+                                                   caller =
+                                                       caller_of(ctx, req)](store::Tx& tx) -> Result<Batch> {
+      auto app = tx.get_application(app_id);
+      if (!app) return app.take_error();
+      if (auto st = caller.may_access(app->id); !st) return st.take_error();
+      auto ep = tx.get_endpoint(app->id, ep_id);
+      if (!ep) return ep.take_error();
+      if (ep->disabled) return Error::conflict(kDisabledEndpoint);
+      if (ep->pull_only) return Error::conflict(kPullOnlyEndpoint);
+      store::MessageQuery q;
+      q.page.limit = 250;
+      q.page.order = store::Order::kAscending;
+      q.page.iterator = iterator;
+      q.after = since - std::chrono::milliseconds(1);  // created_at > after: since itself included
+      if (until) q.before = *until + std::chrono::milliseconds(1);
+      auto page = tx.list_messages(app->id, q);
+      if (!page) return page.take_error();
+      Batch out;
+      for (const auto& msg : page->items) {
+        if (msg.payload.empty() || !delivery::endpoint_matches(*ep, msg))
+          continue;  // expunged, or not for it
+        auto held = tx.list_deliveries_by_message(app->id, msg.id);
+        if (!held) return held.take_error();
+        if (std::any_of(held->begin(), held->end(),
+                        [&](const store::Delivery& d) { return d.endpoint_id == ep->id; }))
+          continue;
+        store::Delivery d = delivery::due_delivery(app->id, msg.id, ep->id, now);
+        d.manual = true;
+        if (auto st = tx.insert_delivery(d); !st) return st.take_error();
+        ++out.queued;
+      }
+      if (!page->done && page->iterator) out.next = page->iterator;
+      return out;
+    };
+    auto batch = co_await store::write<Batch>(*ctx->store, std::move(fn));
+    if (!batch) co_return error_response(batch.error(), req.version(), req.keep_alive());
+    queued += batch->queued;
+    if (batch->queued > 0 && ctx->on_deliveries_created) ctx->on_deliveries_created();
+    if (!batch->next) break;
+    iterator = std::move(batch->next);
+  }
+  json::object out{{"id", new_id("qtask", now)},
+                   {"status", "finished"},
+                   {"task", "endpoint.replay"},
+                   {"updatedAt", format_iso8601(ctx->clock->now())},
+                   {"replayed", queued}};
+  co_return make_response(req, Reply{http::status::accepted, json::serialize(out)});
+}
+
 }  // namespace
 
 void add_recovery_routes(Router& router, const ApiContext* ctx) {
   router.add(http::verb::post, "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
              app_capable(ctx, {capability::kCreateAttempts}, [ctx](const Request& req, const PathParams& p) {
                return resend(ctx, req, p.get("app_id"), p.get("msg_id"), p.get("endpoint_id"));
+             }));
+  router.add(http::verb::post, "/api/v1/app/{app_id}/endpoint/{endpoint_id}/replay-missing",
+             app_capable(ctx, {capability::kCreateAttempts}, [ctx](const Request& req, const PathParams& p) {
+               return replay_missing(ctx, req, p.get("app_id"), p.get("endpoint_id"));
              }));
   router.add(http::verb::post, "/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover",
              app_capable(ctx, {capability::kCreateAttempts}, [ctx](const Request& req, const PathParams& p) {
