@@ -310,3 +310,39 @@ test('replay-missing queues, for an endpoint, the messages it never had (created
     await rx.close();
   }
 });
+
+test('bulk-replay sends again what was sent to an endpoint, by status, status code and event type', async () => {
+  const { receiver } = await import('./lib/receiver.mjs');
+  const rx = await receiver();
+  try {
+    const app = await svix.application.create({ name: 'Bulk replay' });
+    const ep = await svix.endpoint.create(app.id, { url: rx.url });
+    const a = await svix.message.create(app.id, { eventType: 'a.b', payload: { n: 1 } });
+    const c = await svix.message.create(app.id, { eventType: 'c.d', payload: { n: 2 } });
+    await rx.waitFor(2);
+    for (;;) {  // both deliveries recorded as successes
+      const statuses = (await hw.api('GET', `/api/v1/app/${app.id}/endpoint/${ep.id}/msg`)).json.data.map((m) => m.status);
+      if (statuses.length === 2 && statuses.every((s) => s === 0)) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    const since = new Date(Date.now() - 3600e3);
+    const none = await hw.api('POST', `/api/v1/app/${app.id}/endpoint/${ep.id}/bulk-replay`, { since: since.toISOString(), statusCode: 404 });
+    assert.equal(none.status, 202, none.text);
+    assert.equal(none.json.replayed, 0, 'no last attempt answered 404');
+    const onlyA = await hw.api('POST', `/api/v1/app/${app.id}/endpoint/${ep.id}/bulk-replay`, { since: since.toISOString(), status: 0, eventTypes: ['a.b'] });
+    assert.equal(onlyA.json.replayed, 1);
+    await rx.waitFor(3);
+    assert.equal(rx.requests[2].headers['webhook-id'], a.id);
+    await rx.waitFor(3);
+    // Every message whose last attempt answered 200: c, and a unless its replay is still in flight.
+    const all = await hw.api('POST', `/api/v1/app/${app.id}/endpoint/${ep.id}/bulk-replay`, { since: since.toISOString(), statusCode: 200 });
+    assert.ok(all.json.replayed === 1 || all.json.replayed === 2, all.text);
+    await rx.waitFor(3 + all.json.replayed);
+    assert.ok(rx.requests.slice(3).some((r) => r.headers['webhook-id'] === c.id));
+    const task = await svix.endpoint.bulkReplay(app.id, ep.id, { since, status: 2 });  // nothing failed
+    assert.equal(task.status, 'finished');
+    assert.equal(task.task, 'endpoint.replay');
+  } finally {
+    await rx.close();
+  }
+});

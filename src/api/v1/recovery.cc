@@ -92,17 +92,33 @@ asio::awaitable<Response> recover(const ApiContext* ctx, const Request& req, std
   co_return response;
 }
 
-// POST /app/{app}/endpoint/{ep}/replay-missing {"since", "until"?}: every message of the application created
-// in (since, until] that the endpoint subscribes to and was never queued for it (it did not exist yet, its
-// filters changed, it was a sink) gets a delivery, due now and logged as manual. A page of messages per
-// write, so other writes go between; answered once done (Svix's ReplayOut, status "finished").
-asio::awaitable<Response> replay_missing(const ApiContext* ctx, const Request& req, std::string app_id,
-                                         std::string ep_id) {
+// Svix's two replays, a page of the application's messages created in [since, until] per write (other writes
+// go between); answered once done with Svix's ReplayOut (status "finished") and `replayed`, how many were
+// queued. Every queued delivery is due now and logged as manual.
+//  - POST .../endpoint/{ep}/replay-missing {"since", "until"?}: the messages the endpoint subscribes to that
+//    were never queued for it (it did not exist yet, its filters changed, it was a sink).
+//  - POST .../endpoint/{ep}/bulk-replay {"since", "until"?, "status"?, "statusCode"?, "eventTypes"?,
+//    "channel"?}: the messages that were sent to it, again, when their latest delivery to it has that status
+//    (Svix MessageStatus) and its last attempt that HTTP status; one still in flight (pending, sending) is
+//    left alone.
+enum class Replay { kMissing, kBulk };
+
+asio::awaitable<Response> replay(const ApiContext* ctx, const Request& req, std::string app_id,
+                                 std::string ep_id, Replay mode) {
   auto obj = parse_object(req.body());
   if (!obj) co_return error_response(obj.error(), req.version(), req.keep_alive());
   FieldReader r(*obj);
   const std::string since_text = r.req_string("since", FieldReader::Rule::kAny, 64);
   const auto until_text = r.opt_string("until", FieldReader::Rule::kAny, 64);
+  std::optional<int64_t> status, status_code;
+  std::optional<std::vector<std::string>> event_types;
+  std::optional<std::string> channel;
+  if (mode == Replay::kBulk) {
+    status = r.opt_int("status", 0, 3);
+    status_code = r.opt_int("statusCode", 100, 599);
+    event_types = r.opt_string_array("eventTypes", FieldReader::Rule::kToken, 1000);
+    channel = r.opt_string("channel", FieldReader::Rule::kToken, 128);
+  }
   if (r.error()) co_return error_response(*r.error(), req.version(), req.keep_alive());
   const auto since = parse_iso8601(since_text);
   if (!since)
@@ -123,9 +139,8 @@ asio::awaitable<Response> replay_missing(const ApiContext* ctx, const Request& r
   int queued = 0;
   std::optional<std::string> iterator;
   for (;;) {
-    std::function<Result<Batch>(store::Tx&)> fn = [app_id, ep_id, since = *since, until, iterator, now,
-                                                   caller =
-                                                       caller_of(ctx, req)](store::Tx& tx) -> Result<Batch> {
+    std::function<Result<Batch>(store::Tx&)> fn =
+        [&, app_id, ep_id, iterator, caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Batch> {
       auto app = tx.get_application(app_id);
       if (!app) return app.take_error();
       if (auto st = caller.may_access(app->id); !st) return st.take_error();
@@ -137,19 +152,35 @@ asio::awaitable<Response> replay_missing(const ApiContext* ctx, const Request& r
       q.page.limit = 250;
       q.page.order = store::Order::kAscending;
       q.page.iterator = iterator;
-      q.after = since - std::chrono::milliseconds(1);  // created_at > after: since itself included
+      q.after = *since - std::chrono::milliseconds(1);  // created_at > after: since itself included
       if (until) q.before = *until + std::chrono::milliseconds(1);
+      if (event_types) q.event_types = *event_types;
+      q.channel = channel;
       auto page = tx.list_messages(app->id, q);
       if (!page) return page.take_error();
       Batch out;
       for (const auto& msg : page->items) {
-        if (msg.payload.empty() || !delivery::endpoint_matches(*ep, msg))
-          continue;  // expunged, or not for it
+        if (msg.payload.empty()) continue;  // expunged: never sent again
         auto held = tx.list_deliveries_by_message(app->id, msg.id);
         if (!held) return held.take_error();
-        if (std::any_of(held->begin(), held->end(),
-                        [&](const store::Delivery& d) { return d.endpoint_id == ep->id; }))
-          continue;
+        const store::Delivery* latest = nullptr;
+        for (const auto& d : *held)
+          if (d.endpoint_id == ep->id && (!latest || d.created_at >= latest->created_at)) latest = &d;
+        if (mode == Replay::kMissing) {
+          if (latest || !delivery::endpoint_matches(*ep, msg)) continue;
+        } else {
+          if (!latest || latest->status == store::Delivery::kPending ||
+              latest->status == store::Delivery::kSending)
+            continue;
+          if (status && latest->status != *status) continue;
+          if (status_code) {
+            store::AttemptQuery aq(store::PageQuery{1, std::nullopt, store::Order::kDescending});
+            aq.endpoint_id = ep->id;
+            auto last = tx.list_attempts_by_message(app->id, msg.id, aq);
+            if (!last) return last.take_error();
+            if (last->items.empty() || last->items.front().response_status_code != *status_code) continue;
+          }
+        }
         store::Delivery d = delivery::due_delivery(app->id, msg.id, ep->id, now);
         d.manual = true;
         if (auto st = tx.insert_delivery(d); !st) return st.take_error();
@@ -182,7 +213,11 @@ void add_recovery_routes(Router& router, const ApiContext* ctx) {
              }));
   router.add(http::verb::post, "/api/v1/app/{app_id}/endpoint/{endpoint_id}/replay-missing",
              app_capable(ctx, {capability::kCreateAttempts}, [ctx](const Request& req, const PathParams& p) {
-               return replay_missing(ctx, req, p.get("app_id"), p.get("endpoint_id"));
+               return replay(ctx, req, p.get("app_id"), p.get("endpoint_id"), Replay::kMissing);
+             }));
+  router.add(http::verb::post, "/api/v1/app/{app_id}/endpoint/{endpoint_id}/bulk-replay",
+             app_capable(ctx, {capability::kCreateAttempts}, [ctx](const Request& req, const PathParams& p) {
+               return replay(ctx, req, p.get("app_id"), p.get("endpoint_id"), Replay::kBulk);
              }));
   router.add(http::verb::post, "/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover",
              app_capable(ctx, {capability::kCreateAttempts}, [ctx](const Request& req, const PathParams& p) {
