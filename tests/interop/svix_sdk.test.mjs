@@ -346,3 +346,40 @@ test('bulk-replay sends again what was sent to an endpoint, by status, status co
     await rx.close();
   }
 });
+
+test('event types imported from an OpenAPI document: webhooks become event types with their schema and examples; dryRun changes nothing; replaceAll archives the rest', async () => {
+  await svix.eventType.create({ name: 'legacy.thing', description: 'old' });
+  const spec = {
+    openapi: '3.1.0', info: { title: 'Shop', version: '1' },
+    webhooks: {
+      'order.paid': { post: { summary: 'An order was paid', requestBody: { content: { 'application/json': {
+        schema: { $ref: '#/components/schemas/Order' }, example: { id: 'ord_1', total: 42 } } } } } },
+      'order.refunded': { post: { description: 'Refunded', deprecated: true, requestBody: { content: { 'application/json': {
+        schema: { type: 'object', properties: { id: { type: 'string' } } } } } } } },
+    },
+    components: { schemas: { Order: { type: 'object', properties: { id: { type: 'string' }, total: { type: 'integer' } } } } },
+  };
+  const dry = await svix.eventType.importOpenapi({ spec, dryRun: true });
+  assert.deepEqual([...dry.data.modified].sort(), ['order.paid', 'order.refunded']);
+  assert.equal(dry.data.toModify.length, 2);
+  await assert.rejects(svix.eventType.get('order.paid'), (e) => e instanceof ApiException && e.code === 404, 'dryRun wrote nothing');
+
+  const done = await svix.eventType.importOpenapi({ spec, replaceAll: true });
+  assert.deepEqual([...done.data.modified].sort(), ['order.paid', 'order.refunded']);
+  const paid = await svix.eventType.get('order.paid');
+  assert.equal(paid.description, 'An order was paid');
+  assert.equal(paid.schemas['1'].properties.total.type, 'integer', 'the $ref was resolved');
+  assert.deepEqual(paid.schemas['1'].examples, [{ id: 'ord_1', total: 42 }]);
+  assert.equal((await svix.eventType.get('order.refunded')).deprecated, true);
+  assert.equal((await svix.eventType.get('legacy.thing')).archived, true, 'replaceAll archived the rest');
+
+  // The example is what send-example and `hookwire send --example 0` send.
+  const bad = await hw.api('POST', '/api/v1/event-type/import/openapi', { specRaw: 'openapi: 3.1.0' });
+  assert.equal(bad.status, 422);
+  assert.match(bad.text, /does not read YAML/);
+  const neither = await hw.api('POST', '/api/v1/event-type/import/openapi', {});
+  assert.equal(neither.status, 400);
+  const badName = await hw.api('POST', '/api/v1/event-type/import/openapi', { spec: { webhooks: { 'bad name': { post: {} } } } });
+  assert.equal(badName.status, 422);
+  assert.match(badName.text, /bad name/);
+});

@@ -97,7 +97,6 @@ constexpr Unsupported kRoutes[] = {
     {V::delete_, "/api/v1/app/{app_id}/integration/{integ_id}", kIntegrations},
     {V::post, "/api/v1/app/{app_id}/integration/{integ_id}/key/rotate", kIntegrations},
     {V::post, "/api/v1/app/{app_id}/msg/bulk-expunge", kBulkExpunge},
-    {V::post, "/api/v1/event-type/import/openapi", kNotYet},
     {V::put, "/api/v1/stats/usage/event-types", kNotYet},
     {V::post, "/api/v1/stats/usage/app", kNotYet},
     {V::get, "/api/v1/operational-webhook/endpoint", kOperational},
