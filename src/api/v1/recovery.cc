@@ -140,7 +140,8 @@ asio::awaitable<Response> replay(const ApiContext* ctx, const Request& req, std:
   std::optional<std::string> iterator;
   for (;;) {
     std::function<Result<Batch>(store::Tx&)> fn =
-        [&, app_id, ep_id, iterator, caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Batch> {
+        [app_id, ep_id, iterator, mode, since = *since, until, status, status_code, event_types, channel, now,
+         caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Batch> {
       auto app = tx.get_application(app_id);
       if (!app) return app.take_error();
       if (auto st = caller.may_access(app->id); !st) return st.take_error();
@@ -152,7 +153,7 @@ asio::awaitable<Response> replay(const ApiContext* ctx, const Request& req, std:
       q.page.limit = 250;
       q.page.order = store::Order::kAscending;
       q.page.iterator = iterator;
-      q.after = *since - std::chrono::milliseconds(1);  // created_at > after: since itself included
+      q.after = since - std::chrono::milliseconds(1);  // created_at > after: since itself included
       if (until) q.before = *until + std::chrono::milliseconds(1);
       if (event_types) q.event_types = *event_types;
       q.channel = channel;
