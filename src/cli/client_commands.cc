@@ -138,6 +138,9 @@ int run(const std::function<void()>& body) {
   } catch (const Failure& f) {
     std::fprintf(stderr, "hookwire: %s\n", f.message.c_str());
     return 1;
+  } catch (const std::exception& e) {  // an answer of another shape than the API's (JSON access)
+    std::fprintf(stderr, "hookwire: unexpected answer from the server: %s\n", e.what());
+    return 1;
   }
 }
 
