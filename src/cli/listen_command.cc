@@ -542,8 +542,14 @@ int listen(ListenFlags flags) {
     err_line(client.error().detail);
     return 1;
   }
-  out_line(fmt::format("hookwire listen: signing with {} (Standard Webhooks; kept in {})", *secret,
-                       flags.secret_file));
+  if (flags.pass_headers) {
+    out_line(
+        "hookwire listen: passing the provider's own headers (its signature verifies the body); no "
+        "signature of hookwire's");
+  } else {
+    out_line(fmt::format("hookwire listen: signing with {} (Standard Webhooks; kept in {})", *secret,
+                         flags.secret_file));
+  }
   Listener listener(ioc, std::move(flags), std::move(*server), std::move(signer).value(), std::move(*client));
   int code = 0;
   net::co_spawn(ioc, listener.run(), [&](std::exception_ptr e, std::optional<Fatal> fatal) {

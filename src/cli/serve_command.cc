@@ -188,7 +188,7 @@ int serve(const ServeFlags& flags, const CLI::App& command) {
   const std::string host =
       ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
   if (token->generated) {
-    fmt::print(stdout, "hookwire: generated an admin token (saved in {}; shown only this once):\n  {}\n",
+    fmt::print(stdout, "hookwire: generated an admin token (kept in {}, readable by this user only):\n  {}\n",
                token->file.string(), token->token);
   }
   // Tests and scripts read this line to find the port (with --listen 127.0.0.1:0).

@@ -475,6 +475,12 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   std::string_view payload = in.body;
   std::optional<std::string> form_payload;
   if (is_form(in.headers("content-type"))) {
+    // JSON labelled as a form is a client's mistake (`curl -d` labels what it sends so): say so.
+    if (is_json(in.body))
+      co_return reject(400, "bad_request",
+                       "the body is JSON but its Content-Type is application/x-www-form-urlencoded (curl -d "
+                       "sends that): send it with Content-Type: application/json",
+                       "not_json");
     if (src.spec.verifier == VerifierType::kGithub) {
       form_payload = github_form_payload(in.body);
       if (!form_payload)

@@ -617,3 +617,16 @@ test("a Stripe handler that verifies with stripe.webhooks.constructEvent works u
     await new Promise((r) => handler.close(r));
   }
 });
+
+test('JSON sent with a form content type (as `curl -d` sends it) is refused with a detail that says what to fix', async () => {
+  await createSource({ uid: 'curl-d', verifier: 'none', pull: true });
+  const res = await fetch(`${hw.url}/in/curl-d`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '{"a":1}',
+  });
+  assert.equal(res.status, 400);
+  const body = await res.json();
+  assert.equal(body.reason, 'not_json');
+  assert.match(body.detail, /the body is JSON but its Content-Type is application\/x-www-form-urlencoded .*send it with Content-Type: application\/json/);
+  const ok = await post('curl-d', {}, '{"a":1}');
+  assert.equal(ok.status, 202, 'the same body as application/json is taken');
+});

@@ -196,6 +196,8 @@ test('hookwire listen --source --pass-headers: a GitHub handler verifies the pro
     assert.deepEqual({ ...got[0] }, { body, ok: true, event: 'issues', delivery: 'd-1', webhookId: undefined });
     await listen.waitFor(() => listen.eventLines().length >= 1);
     assert.match(listen.eventLines()[0], /^\S+Z  \S+  msg_\S+  200  \d+ms$/);
+    assert.match(listen.out, /passing the provider's own headers/);
+    assert.doesNotMatch(listen.out, /signing with/, 'nothing is signed with hookwire\'s secret');
     listen.proc.kill('SIGINT');
     assert.equal((await listen.exited)[0], 0);
     await new Promise((resolve) => { server.close(resolve); server.closeAllConnections(); });
