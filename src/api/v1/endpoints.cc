@@ -165,16 +165,6 @@ Reply endpoint_reply(const Endpoint& ep, http::status status = http::status::ok)
   return {status, json::serialize(to_json(ep))};
 }
 
-// Resolves the application (id or uid), checks that `caller` may act on it, then resolves the endpoint (id or
-// uid) inside it.
-Result<Endpoint> find_endpoint(store::Tx& tx, const Caller& caller, const std::string& app_id,
-                               const std::string& ep_id) {
-  auto app = tx.get_application(app_id);
-  if (!app) return app.take_error();
-  if (auto st = caller.may_access(app->id); !st) return st.take_error();
-  return tx.get_endpoint(app->id, ep_id);
-}
-
 Endpoint new_endpoint(const std::string& app_id, const EndpointFields& f, TimePoint now) {
   Endpoint ep;
   ep.id = new_id(id_prefix::kEndpoint, now);

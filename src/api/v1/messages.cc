@@ -207,10 +207,6 @@ asio::awaitable<Response> expunge(const ApiContext* ctx, const Request& req, std
   co_return response;
 }
 
-}  // namespace
-
-namespace {
-
 // Svix's precheck: would a message of this event type (and channels) reach any enabled endpoint of the
 // application? {"active": bool}. Sinks count: they read it.
 asio::awaitable<Response> precheck(const ApiContext* ctx, const Request& req, std::string app_id) {

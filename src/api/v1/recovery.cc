@@ -18,6 +18,32 @@ constexpr const char* kDisabledEndpoint = "the endpoint is disabled: enable it f
 constexpr const char* kPullOnlyEndpoint =
     "the endpoint is pull-only: it is read through the feed, never sent to";
 
+// 409 for an endpoint the dispatcher will not push to (disabled, or a pull-only sink).
+Status pushable(const store::Endpoint& ep) {
+  if (ep.disabled) return Error::conflict(kDisabledEndpoint);
+  if (ep.pull_only) return Error::conflict(kPullOnlyEndpoint);
+  return {};
+}
+
+// The request's "since" (required) and "until" (optional) ISO 8601 date-times, as read by `r`.
+struct TimeRange {
+  TimePoint since;
+  std::optional<TimePoint> until;
+};
+Result<TimeRange> read_range(FieldReader& r) {
+  const std::string since_text = r.req_string("since", FieldReader::Rule::kAny, 64);
+  const auto until_text = r.opt_string("until", FieldReader::Rule::kAny, 64);
+  if (r.error()) return *r.error();
+  const auto since = parse_iso8601(since_text);
+  if (!since) return Error::validation("body.since", "must be an ISO 8601 date-time");
+  TimeRange out{*since, std::nullopt};
+  if (until_text) {
+    out.until = parse_iso8601(*until_text);
+    if (!out.until) return Error::validation("body.until", "must be an ISO 8601 date-time");
+  }
+  return out;
+}
+
 // POST /app/{app}/msg/{msg}/endpoint/{ep}/resend: a new delivery of the message to the endpoint, due now,
 // with a fresh retry schedule (whatever became of the earlier ones); its first attempt is logged as manual.
 asio::awaitable<Response> resend(const ApiContext* ctx, const Request& req, std::string app_id,
@@ -33,8 +59,7 @@ asio::awaitable<Response> resend(const ApiContext* ctx, const Request& req, std:
       return Error::conflict("the message's payload was expunged: it cannot be resent");
     auto ep = tx.get_endpoint(app->id, ep_id);
     if (!ep) return ep.take_error();
-    if (ep->disabled) return Error::conflict(kDisabledEndpoint);
-    if (ep->pull_only) return Error::conflict(kPullOnlyEndpoint);
+    if (auto st = pushable(*ep); !st) return st.take_error();
     store::Delivery d = delivery::due_delivery(app->id, msg->id, ep->id, now);
     d.manual = true;  // its attempt is logged with triggerType 1 (manual)
     if (auto st = tx.insert_delivery(d); !st) return st.take_error();
@@ -52,33 +77,16 @@ asio::awaitable<Response> recover(const ApiContext* ctx, const Request& req, std
   auto obj = parse_object(req.body());
   if (!obj) co_return error_response(obj.error(), req.version(), req.keep_alive());
   FieldReader r(*obj);
-  const std::string since_text = r.req_string("since", FieldReader::Rule::kAny, 64);
-  const auto until_text = r.opt_string("until", FieldReader::Rule::kAny, 64);
-  if (r.error()) co_return error_response(*r.error(), req.version(), req.keep_alive());
-  const auto since = parse_iso8601(since_text);
-  if (!since) {
-    co_return error_response(Error::validation("body.since", "must be an ISO 8601 date-time"), req.version(),
-                             req.keep_alive());
-  }
+  auto range = read_range(r);
+  if (!range) co_return error_response(range.error(), req.version(), req.keep_alive());
   const TimePoint now = ctx->clock->now();
-  std::optional<TimePoint> until = now + std::chrono::seconds(1);
-  if (until_text) {
-    until = parse_iso8601(*until_text);
-    if (!until) {
-      co_return error_response(Error::validation("body.until", "must be an ISO 8601 date-time"),
-                               req.version(), req.keep_alive());
-    }
-  }
-  WriteFn fn = [app_id, ep_id, since = *since, until = *until, now,
+  WriteFn fn = [app_id, ep_id, since = range->since,
+                until = range->until.value_or(now + std::chrono::seconds(1)), now,
                 caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
-    auto app = tx.get_application(app_id);
-    if (!app) return app.take_error();
-    if (auto st = caller.may_access(app->id); !st) return st.take_error();
-    auto ep = tx.get_endpoint(app->id, ep_id);
+    auto ep = find_endpoint(tx, caller, app_id, ep_id);
     if (!ep) return ep.take_error();
-    if (ep->disabled) return Error::conflict(kDisabledEndpoint);
-    if (ep->pull_only) return Error::conflict(kPullOnlyEndpoint);
-    auto n = tx.requeue_failed_deliveries(app->id, ep->id, since, until, now);
+    if (auto st = pushable(*ep); !st) return st.take_error();
+    auto n = tx.requeue_failed_deliveries(ep->app_id, ep->id, since, until, now);
     if (!n) return n.take_error();
     json::object out{{"id", new_id("qtask", now)},
                      {"status", "finished"},
@@ -108,8 +116,8 @@ asio::awaitable<Response> replay(const ApiContext* ctx, const Request& req, std:
   auto obj = parse_object(req.body());
   if (!obj) co_return error_response(obj.error(), req.version(), req.keep_alive());
   FieldReader r(*obj);
-  const std::string since_text = r.req_string("since", FieldReader::Rule::kAny, 64);
-  const auto until_text = r.opt_string("until", FieldReader::Rule::kAny, 64);
+  auto range = read_range(r);
+  if (!range) co_return error_response(range.error(), req.version(), req.keep_alive());
   std::optional<int64_t> status, status_code;
   std::optional<std::vector<std::string>> event_types;
   std::optional<std::string> channel;
@@ -120,17 +128,6 @@ asio::awaitable<Response> replay(const ApiContext* ctx, const Request& req, std:
     channel = r.opt_string("channel", FieldReader::Rule::kToken, 128);
   }
   if (r.error()) co_return error_response(*r.error(), req.version(), req.keep_alive());
-  const auto since = parse_iso8601(since_text);
-  if (!since)
-    co_return error_response(Error::validation("body.since", "must be an ISO 8601 date-time"), req.version(),
-                             req.keep_alive());
-  std::optional<TimePoint> until;
-  if (until_text) {
-    until = parse_iso8601(*until_text);
-    if (!until)
-      co_return error_response(Error::validation("body.until", "must be an ISO 8601 date-time"),
-                               req.version(), req.keep_alive());
-  }
   const TimePoint now = ctx->clock->now();
   struct Batch {
     int queued = 0;
@@ -140,15 +137,12 @@ asio::awaitable<Response> replay(const ApiContext* ctx, const Request& req, std:
   std::optional<std::string> iterator;
   for (;;) {
     std::function<Result<Batch>(store::Tx&)> fn =
-        [app_id, ep_id, iterator, mode, since = *since, until, status, status_code, event_types, channel, now,
-         caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Batch> {
-      auto app = tx.get_application(app_id);
-      if (!app) return app.take_error();
-      if (auto st = caller.may_access(app->id); !st) return st.take_error();
-      auto ep = tx.get_endpoint(app->id, ep_id);
+        [app_id, ep_id, iterator, mode, since = range->since, until = range->until, status, status_code,
+         event_types, channel, now, caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Batch> {
+      auto ep = find_endpoint(tx, caller, app_id, ep_id);
       if (!ep) return ep.take_error();
-      if (ep->disabled) return Error::conflict(kDisabledEndpoint);
-      if (ep->pull_only) return Error::conflict(kPullOnlyEndpoint);
+      if (auto st = pushable(*ep); !st) return st.take_error();
+      const std::string& app = ep->app_id;
       store::MessageQuery q;
       q.page.limit = 250;
       q.page.order = store::Order::kAscending;
@@ -157,12 +151,12 @@ asio::awaitable<Response> replay(const ApiContext* ctx, const Request& req, std:
       if (until) q.before = *until + std::chrono::milliseconds(1);
       if (event_types) q.event_types = *event_types;
       q.channel = channel;
-      auto page = tx.list_messages(app->id, q);
+      auto page = tx.list_messages(app, q);
       if (!page) return page.take_error();
       Batch out;
       for (const auto& msg : page->items) {
         if (msg.payload.empty()) continue;  // expunged: never sent again
-        auto held = tx.list_deliveries_by_message(app->id, msg.id);
+        auto held = tx.list_deliveries_by_message(app, msg.id);
         if (!held) return held.take_error();
         const store::Delivery* latest = nullptr;
         for (const auto& d : *held)
@@ -177,12 +171,12 @@ asio::awaitable<Response> replay(const ApiContext* ctx, const Request& req, std:
           if (status_code) {
             store::AttemptQuery aq(store::PageQuery{1, std::nullopt, store::Order::kDescending});
             aq.endpoint_id = ep->id;
-            auto last = tx.list_attempts_by_message(app->id, msg.id, aq);
+            auto last = tx.list_attempts_by_message(app, msg.id, aq);
             if (!last) return last.take_error();
             if (last->items.empty() || last->items.front().response_status_code != *status_code) continue;
           }
         }
-        store::Delivery d = delivery::due_delivery(app->id, msg.id, ep->id, now);
+        store::Delivery d = delivery::due_delivery(app, msg.id, ep->id, now);
         d.manual = true;
         if (auto st = tx.insert_delivery(d); !st) return st.take_error();
         ++out.queued;

@@ -70,6 +70,14 @@ Caller caller_of(const ApiContext* ctx, const Request& req) {
   return caller_of_authorization(ctx, req[http::field::authorization]);
 }
 
+Result<store::Endpoint> find_endpoint(store::Tx& tx, const Caller& caller, const std::string& app_id,
+                                      const std::string& ep_id) {
+  auto app = tx.get_application(app_id);
+  if (!app) return app.take_error();
+  if (auto st = caller.may_access(app->id); !st) return st.take_error();
+  return tx.get_endpoint(app->id, ep_id);
+}
+
 Caller caller_of_authorization(const ApiContext* ctx, std::string_view auth) {
   Caller c;
   if (auth.size() <= kBearer.size() || auth.substr(0, kBearer.size()) != kBearer) {

@@ -109,6 +109,10 @@ struct Caller {
 // The caller presenting `req`'s `Authorization: Bearer` token (the admin token compared in constant time; a
 // scoped token looked up in ctx->tokens and refused once expired, at ctx->clock's now).
 Caller caller_of(const ApiContext* ctx, const Request& req);
+// Resolves the application (id or uid), checks that `caller` may act on it, then resolves the endpoint (id or
+// uid) inside it.
+Result<store::Endpoint> find_endpoint(store::Tx& tx, const Caller& caller, const std::string& app_id,
+                                      const std::string& ep_id);
 // The same from the value of an Authorization header: what a long-lived response (a stream) keeps, to check
 // again later that its caller is still admitted (a token rotated away or expired meanwhile is not).
 Caller caller_of_authorization(const ApiContext* ctx, std::string_view authorization);
