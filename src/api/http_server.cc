@@ -1,5 +1,6 @@
 #include "api/http_server.h"
 
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
@@ -14,6 +15,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -198,6 +201,9 @@ class HttpServer::State {
         stream_drops_(metrics.counter(
             "http_stream_write_timeouts_total",
             "Stream clients dropped because they did not take a write within stream_write_timeout.")),
+        handshake_failures_(
+            metrics.counter("http_tls_handshake_failures_total",
+                            "TLS handshakes that failed or did not finish within the first-byte timeout.")),
         body_budget_(options_.unauthenticated_body_budget) {
     const int n = std::max(1, options_.threads);
     for (int i = 0; i < n; ++i) loops_.push_back(std::make_unique<Loop>(*this));
@@ -237,6 +243,15 @@ class HttpServer::State {
     streams_gauge_.set(static_cast<double>(--streams_));
   }
   void note_stream_drop() { stream_drops_.inc(); }
+
+  // Counts a failed TLS handshake and logs it (throttled per client address).
+  void note_handshake_failure(const net::ip::address& peer, std::string_view why) {
+    handshake_failures_.inc();
+    const std::string who = peer.to_string();
+    if (auto verdict = handshake_log_.admit(who))
+      spdlog::warn("http: TLS handshake with {} failed: {}{}", who, why,
+                   verdict.suppressed ? fmt::format(" ({} similar suppressed)", verdict.suppressed) : "");
+  }
 
   // Counts a refusal; logs one line per episode (the first refusal after a minute without any).
   void note_budget_full() {
@@ -282,6 +297,8 @@ class HttpServer::State {
   metrics::Gauge& streams_gauge_;
   metrics::Counter& stream_refusals_;
   metrics::Counter& stream_drops_;
+  metrics::Counter& handshake_failures_;
+  LogThrottle handshake_log_{SystemClock::instance()};
   std::atomic<SteadyClock::rep> last_budget_refusal_{std::numeric_limits<SteadyClock::rep>::min() / 2};
   std::atomic<bool> stopping_{false};
 
@@ -317,35 +334,44 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
  public:
   enum class Phase { kIdle, kReading, kHandling, kWriting, kStreaming, kClosing };
 
-  Connection(State& state, Loop& loop, tcp::socket socket, Ticket ticket)
+  Connection(State& state, Loop& loop, tcp::socket socket, Ticket ticket,
+             std::shared_ptr<net::ssl::context> tls)
       : state_(state),
         loop_(loop),
         opts_(state.options_),
         limits_{state.options_.header_limit, state.options_.body_limit},
         ticket_(std::move(ticket)),
         socket_(std::move(socket)),
+        tls_context_(std::move(tls)),
         timer_(loop.ioc) {
     error_code ignored;
     peer_ = socket_.remote_endpoint(ignored).address();
     buffer_.reserve(kReadCapacity);
     socket_.non_blocking(true, ignored);
+    if (tls_context_) tls_.emplace(socket_, *tls_context_);
   }
 
   ~Connection() {
     if (registered_) loop_.connections.erase(self_);
   }
 
-  static net::awaitable<void> run(State* state, Loop* loop, tcp::socket socket, Ticket ticket) {
-    auto self = std::make_shared<Connection>(*state, *loop, std::move(socket), std::move(ticket));
+  static net::awaitable<void> run(State* state, Loop* loop, tcp::socket socket, Ticket ticket,
+                                  std::shared_ptr<net::ssl::context> tls) {
+    auto self =
+        std::make_shared<Connection>(*state, *loop, std::move(socket), std::move(ticket), std::move(tls));
     self->self_ = loop->connections.insert(loop->connections.end(), self.get());
     self->registered_ = true;
     try {
       switch (self->ticket_.admit()) {
         case Admit::kServe:
-          co_await self->serve();
+          if (!self->tls_ || co_await self->handshake()) co_await self->serve();
           break;
         case Admit::kRefuse:
-          co_await self->reject();
+          // Over the cap, a TLS client is not worth a handshake to tell it so: closed.
+          if (self->tls_)
+            self->close_socket();
+          else
+            co_await self->reject();
           break;
         case Admit::kDrop:
           self->close_socket();
@@ -375,6 +401,7 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
 
  private:
   net::awaitable<void> serve();
+  net::awaitable<bool> handshake();
   net::awaitable<void> reject();
   net::awaitable<void> fail(error_code ec);
   net::awaitable<void> send_error_and_close(Response res, std::string_view route, http::verb method,
@@ -389,6 +416,22 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
   }
   net::awaitable<error_code> write_response(const Response& res);
   void serialize_head(const Response& res);
+
+  // An I/O operation on the connection's stream: the TLS stream when there is one, else the socket. `op`
+  // takes the stream and returns the operation's awaitable.
+  template <class Op>
+  auto on_stream(Op&& op) -> decltype(op(std::declval<tcp::socket&>())) {
+    if (tls_) return op(*tls_);
+    return op(socket_);
+  }
+  // Ends what the server sends: over TLS, close_notify first (which waits for the client's, so the caller
+  // sets a deadline), then the TCP FIN. False when the connection is already broken.
+  net::awaitable<bool> close_output() {
+    if (tls_) co_await tls_->async_shutdown(kUse);
+    error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    co_return !ec;
+  }
 
   // Streamed responses (PathParams::stream).
   class Writer;
@@ -456,6 +499,10 @@ class HttpServer::State::Connection : public std::enable_shared_from_this<Connec
   const FramingLimits limits_;
   Ticket ticket_;
   tcp::socket socket_;  // non-blocking: write_response() tries a synchronous send first
+  // TLS listener: the context the handshake used (kept alive while the connection is), and the stream over
+  // socket_ that every read and write of the connection goes through (on_stream).
+  std::shared_ptr<net::ssl::context> tls_context_;
+  std::optional<net::ssl::stream<tcp::socket&>> tls_;
   beast::flat_buffer buffer_;
   std::string head_;  // write_response()'s status line and header fields, reused
   std::optional<RequestParser> parser_;
@@ -526,8 +573,9 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
       set_deadline(Phase::kIdle,
                    SteadyClock::now() + (first ? opts_.first_byte_timeout : opts_.idle_timeout));
       co_await net::post(socket_.get_executor(), net::use_awaitable);
-      auto [ec, n] =
-          co_await socket_.async_read_some(buffer_.prepare(beast::read_size(buffer_, kReadCapacity)), kUse);
+      auto [ec, n] = co_await on_stream([&](auto& s) {
+        return s.async_read_some(buffer_.prepare(beast::read_size(buffer_, kReadCapacity)), kUse);
+      });
       if (ec) co_return;
       buffer_.commit(n);
     }
@@ -538,7 +586,8 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
     start_request(*parser_, limits_);
     if (auto ec = feed(*parser_, buffer_); ec) co_return co_await fail(ec);
     if (!parser_->is_header_done()) {
-      auto [ec, n] = co_await http::async_read_header(socket_, buffer_, *parser_, kUse);
+      auto [ec, n] =
+          co_await on_stream([&](auto& s) { return http::async_read_header(s, buffer_, *parser_, kUse); });
       if (ec || timed_out_) co_return co_await fail(ec);
     }
     const auto method = parser_->get().method();
@@ -600,10 +649,12 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
     if (!parser_->is_done()) {
       const auto& head = parser_->get();
       if (head.version() >= 11 && beast::iequals(head[http::field::expect], "100-continue")) {
-        auto [ec, n] = co_await net::async_write(socket_, net::buffer(kContinue), kUse);
+        auto [ec, n] =
+            co_await on_stream([](auto& s) { return net::async_write(s, net::buffer(kContinue), kUse); });
         if (ec || timed_out_) co_return co_await fail(ec);
       }
-      auto [ec, n] = co_await http::async_read(socket_, buffer_, *parser_, kUse);
+      auto [ec, n] =
+          co_await on_stream([&](auto& s) { return http::async_read(s, buffer_, *parser_, kUse); });
       if (ec || timed_out_) co_return co_await fail(ec);
     }
     if (auto refused = check_complete(*parser_, framing_))
@@ -651,8 +702,8 @@ net::awaitable<void> HttpServer::State::Connection::serve() {
     set_deadline(Phase::kWriting, now + opts_.request_timeout);
     if (auto ec = co_await write_response(res); ec) co_return;
     if (!keep_alive) {
-      error_code ignored;
-      socket_.shutdown(tcp::socket::shutdown_send, ignored);
+      if (tls_) set_deadline(Phase::kClosing, SteadyClock::now() + short_timeout());
+      co_await close_output();
       co_return;
     }
   }
@@ -681,10 +732,16 @@ void HttpServer::State::Connection::serialize_head(const Response& res) {
 // responses go through Beast's serializer.
 net::awaitable<error_code> HttpServer::State::Connection::write_response(const Response& res) {
   if (res.chunked()) {
-    auto [ec, n] = co_await http::async_write(socket_, res, kUse);
+    auto [ec, n] = co_await on_stream([&](auto& s) { return http::async_write(s, res, kUse); });
     co_return ec;
   }
   serialize_head(res);
+  if (tls_) {
+    // One buffer: the TLS stream writes one record per buffer of a sequence.
+    head_.append(res.body());
+    auto [ec, n] = co_await net::async_write(*tls_, net::buffer(head_), kUse);
+    co_return ec;
+  }
   const std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(res.body())};
   error_code ec;
   const size_t sent = socket_.write_some(buffers, ec);
@@ -705,8 +762,10 @@ class HttpServer::State::Connection::Writer : public StreamWriter {
     if (c_.stream_gone_) co_return false;
     c_.set_deadline(Phase::kStreaming, SteadyClock::now() + c_.opts_.stream_write_timeout);
     // Not cancelled with the body's wait (an empty slot): a stopping stream's last event goes out whole.
-    auto [ec, n] = co_await net::async_write(c_.socket_, net::buffer(data),
-                                             net::bind_cancellation_slot(net::cancellation_slot(), kUse));
+    auto [ec, n] = co_await c_.on_stream([&](auto& s) {
+      return net::async_write(s, net::buffer(data),
+                              net::bind_cancellation_slot(net::cancellation_slot(), kUse));
+    });
     c_.deadline_ = SteadyClock::time_point::max();
     if (ec) {
       c_.stream_gone_ = true;
@@ -741,7 +800,7 @@ net::awaitable<void> HttpServer::State::Connection::run_stream(Response head, St
   stream_stopping_ = state_.stopping();
   set_deadline(Phase::kStreaming, now + opts_.stream_write_timeout);
   serialize_head(head);
-  auto [ec, n] = co_await net::async_write(socket_, net::buffer(head_), kUse);
+  auto [ec, n] = co_await on_stream([&](auto& s) { return net::async_write(s, net::buffer(head_), kUse); });
   deadline_ = SteadyClock::time_point::max();
   if (ec) {
     streaming_ = false;
@@ -755,10 +814,20 @@ net::awaitable<void> HttpServer::State::Connection::run_stream(Response head, St
                          net::bind_cancellation_slot(stream_cancel_.slot(), net::use_awaitable));
   streaming_ = false;
   stream_cancel_.slot().clear();
-  error_code ignored;
-  socket_.shutdown(tcp::socket::shutdown_send, ignored);
   set_deadline(Phase::kClosing, SteadyClock::now() + short_timeout());
-  if (!watcher_done_) co_await watcher_end_->async_wait(kUse);
+  error_code ignored;
+  if (tls_) {
+    // The TLS stream takes one read at a time: the watcher's read ends before close_notify waits for the
+    // client's.
+    if (!watcher_done_) {
+      socket_.cancel(ignored);
+      co_await watcher_end_->async_wait(kUse);
+    }
+    co_await close_output();
+  } else {
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    if (!watcher_done_) co_await watcher_end_->async_wait(kUse);
+  }
   close_socket();
 }
 
@@ -776,7 +845,8 @@ net::awaitable<void> HttpServer::State::Connection::stream_entry(StreamBody body
 net::awaitable<void> HttpServer::State::Connection::watch_stream_client(std::shared_ptr<Connection> self) {
   std::array<char, 1024> sink;
   for (;;) {
-    auto [ec, n] = co_await self->socket_.async_read_some(net::buffer(sink), kUse);
+    auto [ec, n] =
+        co_await self->on_stream([&](auto& s) { return s.async_read_some(net::buffer(sink), kUse); });
     if (ec) break;
   }
   self->stream_gone_ = true;
@@ -809,16 +879,15 @@ net::awaitable<void> HttpServer::State::Connection::send_error_and_close(Respons
   const auto now = SteadyClock::now();
   loop_.record(route, method, res.result_int(), std::chrono::duration<double>(now - start).count(), peer_);
   set_deadline(Phase::kWriting, now + short_timeout());
-  auto [ec, n] = co_await http::async_write(socket_, res, kUse);
+  auto [ec, n] = co_await on_stream([&](auto& s) { return http::async_write(s, res, kUse); });
   if (ec) co_return;
   co_await linger_close(linger_bytes);
 }
 
+// Over TLS the drain reads the socket itself (after close_notify the bytes are only counted).
 net::awaitable<void> HttpServer::State::Connection::linger_close(size_t linger_bytes) {
-  error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_send, ec);
-  if (ec) co_return;
   set_deadline(Phase::kClosing, SteadyClock::now() + short_timeout());
+  if (!co_await close_output()) co_return;
   size_t drained = 0;
   while (drained < linger_bytes) {
     buffer_.clear();
@@ -826,6 +895,34 @@ net::awaitable<void> HttpServer::State::Connection::linger_close(size_t linger_b
     if (rec) break;
     drained += n;
   }
+}
+
+// The TLS handshake, under the first-byte timeout. A client that sends plain HTTP is answered 400 in plain
+// text (the common mistake: http:// to an https:// port); any other failure is counted and logged.
+net::awaitable<bool> HttpServer::State::Connection::handshake() {
+  set_deadline(Phase::kIdle, SteadyClock::now() + opts_.first_byte_timeout);
+  auto [ec] = co_await tls_->async_handshake(net::ssl::stream_base::server, kUse);
+  if (!ec) co_return true;
+  if (state_.stopping()) co_return false;
+  if (ec.category() == net::error::get_ssl_category() &&
+      ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTP_REQUEST) {
+    auto res = error_response(http::status::bad_request, "https_required",
+                              "this listener speaks HTTPS only: use an https:// URL", 11, false);
+    res.prepare_payload();
+    loop_.record({}, http::verb::unknown, res.result_int(), 0, peer_);
+    serialize_head(res);
+    head_.append(res.body());
+    tls_.reset();  // what follows is plain: the answer and the drain go to the socket itself
+    set_deadline(Phase::kWriting, SteadyClock::now() + short_timeout());
+    auto [wec, n] = co_await net::async_write(socket_, net::buffer(head_), kUse);
+    if (!wec) co_await linger_close(kEarlyLingerBytes);
+    co_return false;
+  }
+  state_.note_handshake_failure(
+      peer_, closed_ || ec == net::error::operation_aborted || ec == net::error::bad_descriptor
+                 ? "not finished within the first-byte timeout"
+                 : ec.message());
+  co_return false;
 }
 
 net::awaitable<void> HttpServer::State::Connection::reject() {
@@ -900,7 +997,9 @@ net::awaitable<void> HttpServer::State::accept_loop(State* state) {
     if (state->stopping()) continue;  // the socket closes here
     error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    net::co_spawn(loop.ioc, Connection::run(state, &loop, tcp::socket(std::move(socket)), state->acquire()),
+    net::co_spawn(loop.ioc,
+                  Connection::run(state, &loop, tcp::socket(std::move(socket)), state->acquire(),
+                                  state->options_.tls ? state->options_.tls->current() : nullptr),
                   [](std::exception_ptr e) {
                     if (!e) return;
                     try {

@@ -11,6 +11,7 @@
 // Streamed responses (PathParams::stream): the head with `Connection: close` and no Content-Length, then the
 // stream's bytes until it returns (the connection then closes); bounded by max_streams; writes wait for the
 // client (backpressure) up to stream_write_timeout; a client that closes its side ends the stream.
+// TLS (ServerOptions::tls): the same, over a TLS stream; a connection that closes sends close_notify first.
 // Lifecycle: construct, listen(), start(); stop() stops accepting, tells every stream to finish (it writes
 // its last event and returns), lets in-flight requests finish (up to `drain_timeout`), closes idle
 // connections and joins the threads. stop() must be called before destruction
@@ -24,6 +25,7 @@
 #include <string>
 
 #include "api/router.h"
+#include "api/tls.h"
 #include "core/metrics.h"
 #include "core/result.h"
 
@@ -48,6 +50,10 @@ struct ServerOptions {
   // A stream has no read, idle or request timeout.
   size_t max_streams = 1000;
   std::chrono::milliseconds stream_write_timeout{30'000};
+  // Set: the listener speaks HTTPS only. Each connection's handshake must finish within first_byte_timeout;
+  // a failed one is counted and logged (throttled per client address); a plain HTTP request is answered 400
+  // in plain text saying the port speaks HTTPS. Connections over max_connections are closed, not answered.
+  std::shared_ptr<const TlsCredentials> tls;
 };
 
 class HttpServer {

@@ -69,6 +69,40 @@ class DataDirLock {
 };
 
 namespace {
+using TlsPair = std::pair<std::shared_ptr<api::TlsCredentials>, std::shared_ptr<api::TlsCredentials>>;
+
+// One listener's credentials from its two files: nullptr when neither is set.
+Result<std::shared_ptr<api::TlsCredentials>> load_listener_tls(const std::string& cert,
+                                                               const std::string& key,
+                                                               const std::string& prefix) {
+  if (cert.empty() && key.empty()) return std::shared_ptr<api::TlsCredentials>();
+  if (cert.empty() || key.empty())
+    return Error::validation(prefix + "tls-cert", fmt::format("--{0}tls-cert and --{0}tls-key go together: "
+                                                              "set both (or neither)",
+                                                              prefix));
+  return api::TlsCredentials::load(cert, key, "--" + prefix + "tls-cert");
+}
+
+// The API and the public listeners' credentials (AppOptions::tls_cert, public_tls_cert).
+Result<TlsPair> load_tls(const AppOptions& options) {
+  auto api_tls = load_listener_tls(options.tls_cert, options.tls_key, "");
+  if (!api_tls) return api_tls.take_error();
+  auto public_tls = load_listener_tls(options.public_tls_cert, options.public_tls_key, "public-");
+  if (!public_tls) return public_tls.take_error();
+  if (*public_tls && !options.public_host)
+    return Error::validation("public-tls-cert",
+                             "--public-tls-cert needs --public-listen (the listener it is for)");
+  return TlsPair{*api_tls, *public_tls};
+}
+
+void log_tls(const api::TlsCredentials& creds, std::string_view listener, std::string_view what) {
+  spdlog::info("tls: the {} listener's certificate {} from {}: {}", listener, what, creds.cert_file(),
+               creds.describe());
+  if (creds.expired())
+    spdlog::warn("tls: the {} listener's certificate ({}) has expired: clients will refuse it", listener,
+                 creds.cert_file());
+}
+
 // Every scoped token, for the registry (blocking: runs once, before serving).
 Result<std::vector<store::ApiToken>> load_tokens(store::Store& store) {
   std::promise<Result<std::vector<store::ApiToken>>> listed;
@@ -198,8 +232,10 @@ struct App::Parts {
   api::v1::ApiContext context;
   api::Router router;
   std::unique_ptr<api::HttpServer> server;
-  api::Router public_router;                       // with public_server only
-  std::unique_ptr<api::HttpServer> public_server;  // --public-listen: /in/{source} and health
+  api::Router public_router;                        // with public_server only
+  std::unique_ptr<api::HttpServer> public_server;   // --public-listen: /in/{source} and health
+  std::shared_ptr<api::TlsCredentials> tls;         // --tls-cert: the API listener's
+  std::shared_ptr<api::TlsCredentials> public_tls;  // --public-tls-cert: the public listener's
   std::optional<boost::asio::ip::tcp::endpoint> public_endpoint;
   std::unique_ptr<api::v1::TokenRegistry> tokens;  // scoped tokens; before the janitor, which updates it
   std::unique_ptr<Janitor> janitor;
@@ -378,7 +414,19 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   server_options.first_byte_timeout = options.first_byte_timeout;
   server_options.unauthenticated_body_budget = options.unauthenticated_body_budget;
   server_options.max_streams = options.max_streams;
+  {
+    auto tls = load_tls(options);
+    if (!tls) {
+      parts->dispatcher->stop();
+      parts->store->stop();
+      return tls.take_error();
+    }
+    std::tie(parts->tls, parts->public_tls) = *tls;
+    if (parts->tls) log_tls(*parts->tls, "API", "loaded");
+    if (parts->public_tls) log_tls(*parts->public_tls, "public", "loaded");
+  }
   if (options.public_host) {
+    server_options.tls = parts->public_tls;
     // Two listeners share the descriptors the cap was fitted to.
     server_options.max_connections = std::max<size_t>(1, server_options.max_connections / 2);
     api::v1::add_public_routes(parts->public_router, &parts->context);
@@ -392,6 +440,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
     }
     parts->public_endpoint = *bound;
   }
+  server_options.tls = parts->tls;
   parts->server = std::make_unique<api::HttpServer>(server_options, parts->router, parts->metrics);
   auto endpoint = parts->server->listen(options.host, options.port);
   if (!endpoint) {
@@ -404,7 +453,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   if (options.public_url.empty()) {  // the address it listens on (its port known now)
     const auto address = endpoint->address();
     const std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
-    options.public_url = fmt::format("http://{}:{}", host, endpoint->port());
+    options.public_url = fmt::format("{}://{}:{}", parts->tls ? "https" : "http", host, endpoint->port());
   }
   parts->context.public_url = options.public_url;
   parts->dispatcher->set_public_url(options.public_url);
@@ -423,6 +472,21 @@ boost::asio::ip::tcp::endpoint App::endpoint() const { return parts_->endpoint; 
 
 std::optional<boost::asio::ip::tcp::endpoint> App::public_endpoint() const { return parts_->public_endpoint; }
 
+Status App::reload_tls() {
+  Status first;
+  for (const auto& [creds, listener] :
+       {std::pair{parts_->tls, "API"}, std::pair{parts_->public_tls, "public"}}) {
+    if (!creds) continue;
+    if (auto st = creds->reload(); !st) {
+      spdlog::error("tls: the {} listener keeps its current certificate: {}", listener, st.error().detail);
+      if (first) first = st;
+      continue;
+    }
+    log_tls(*creds, listener, "reloaded");
+  }
+  return first;
+}
+
 void App::stop() {
   if (!parts_ || parts_->stopped) return;
   parts_->stopped = true;
@@ -439,6 +503,7 @@ void App::stop() {
 }
 
 Status check_options(const AppOptions& options) {
+  if (auto tls = load_tls(options); !tls) return tls.take_error();
   auto guard = delivery::UrlGuard::from_config(options.delivery_allow_cidrs, options.delivery_https_only);
   if (!guard) return guard.take_error();
   if (!options.retry_schedule.empty())

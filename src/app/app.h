@@ -30,6 +30,12 @@ struct AppOptions {
   // serves everything.
   std::optional<std::string> public_host;
   uint16_t public_port = 0;
+  // HTTPS on a listener: PEM files of its certificate chain and private key (both or neither; the public
+  // ones need public_host). Checked by check_options(); reloaded by App::reload_tls() (SIGHUP).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string public_tls_cert;
+  std::string public_tls_key;
   std::filesystem::path data_dir = "hookwire-data";
   std::string admin_token;    // required (resolve_admin_token() makes one)
   std::string metrics_token;  // may read /metrics (the admin token may too); empty: only the admin token
@@ -84,6 +90,9 @@ class App {
   boost::asio::ip::tcp::endpoint endpoint() const;
   // The public listener's address, when there is one (AppOptions::public_host).
   std::optional<boost::asio::ip::tcp::endpoint> public_endpoint() const;
+  // Loads every listener's certificate and key again from their files (SIGHUP); new connections use them.
+  // A listener whose files do not load keeps its current ones: logged, and the first such error returned.
+  Status reload_tls();
   void stop();
 
  private:
@@ -94,7 +103,8 @@ class App {
 
 // What App::start() checks of `options` before it opens the data directory (for `hookwire serve
 // --check-config`): the delivery policy (--delivery-allow-cidr), the retry schedule and the operational
-// webhook URL. Not the sources: check_config_source() checks one.
+// webhook URL, the TLS files (each pair must load and match). Not the sources: check_config_source() checks
+// one.
 Status check_options(const AppOptions& options);
 
 // One source declared in the config file (SourceIn JSON text, as AppOptions::sources holds them), checked as

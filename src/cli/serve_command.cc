@@ -22,6 +22,10 @@ struct ServeFlags {
   bool check_config = false;
   std::string listen = "127.0.0.1:8071";
   std::string public_listen;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string public_tls_cert;
+  std::string public_tls_key;
   std::string data_dir = "hookwire-data";
   std::string admin_token;
   std::string metrics_token;
@@ -99,6 +103,7 @@ int serve(const ServeFlags& flags, const CLI::App& command) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // reloads the TLS certificates
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -124,6 +129,10 @@ int serve(const ServeFlags& flags, const CLI::App& command) {
     }
     options.public_host = std::move(host);
   }
+  options.tls_cert = flags.tls_cert;
+  options.tls_key = flags.tls_key;
+  options.public_tls_cert = flags.public_tls_cert;
+  options.public_tls_key = flags.public_tls_key;
   options.data_dir = flags.data_dir;
   options.durability = flags.durability == "normal" ? store::Durability::kNormal : store::Durability::kFull;
   options.threads = flags.threads;
@@ -192,12 +201,13 @@ int serve(const ServeFlags& flags, const CLI::App& command) {
                token->file.string(), token->token);
   }
   // Tests and scripts read this line to find the port (with --listen 127.0.0.1:0).
-  fmt::print(stdout, "hookwire: listening on http://{}:{}\n", host, ep.port());
+  const char* scheme = options.tls_cert.empty() ? "http" : "https";
+  fmt::print(stdout, "hookwire: listening on {}://{}:{}\n", scheme, host, ep.port());
   if (auto pub = (*server)->public_endpoint()) {
     const std::string public_host =
         pub->address().is_v6() ? "[" + pub->address().to_string() + "]" : pub->address().to_string();
-    fmt::print(stdout, "hookwire: public listener (POST /in/{{source}}, health) on http://{}:{}\n",
-               public_host, pub->port());
+    fmt::print(stdout, "hookwire: public listener (POST /in/{{source}}, health) on {}://{}:{}\n",
+               options.public_tls_cert.empty() ? "http" : "https", public_host, pub->port());
     spdlog::info("serving the public door (POST /in/{{source}}, health) on {}:{}", public_host, pub->port());
   }
   std::fflush(stdout);
@@ -205,7 +215,16 @@ int serve(const ServeFlags& flags, const CLI::App& command) {
                options.data_dir.string(), flags.durability);
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    if (options.tls_cert.empty() && options.public_tls_cert.empty()) {
+      spdlog::info("received SIGHUP: no TLS certificate to reload (the configuration is read only at start)");
+      continue;
+    }
+    spdlog::info("received SIGHUP: reloading the TLS certificates");
+    (void)(*server)->reload_tls();  // each outcome is logged
+  }
   spdlog::info("received {}, shutting down: finishing in-flight requests",
                sig == SIGTERM ? "SIGTERM" : "SIGINT");
   (*server)->stop();
@@ -255,6 +274,16 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "health probe only (the management API and /metrics stay on --listen); unset: --listen "
                   "serves everything")
       ->envname("HOOKWIRE_PUBLIC_LISTEN");
+  cmd->add_option("--tls-cert", flags->tls_cert,
+                  "PEM certificate chain: --listen speaks HTTPS (with --tls-key; reloaded on SIGHUP)")
+      ->envname("HOOKWIRE_TLS_CERT");
+  cmd->add_option("--tls-key", flags->tls_key, "PEM private key of --tls-cert")->envname("HOOKWIRE_TLS_KEY");
+  cmd->add_option("--public-tls-cert", flags->public_tls_cert,
+                  "PEM certificate chain: --public-listen speaks HTTPS (with --public-tls-key; reloaded on "
+                  "SIGHUP)")
+      ->envname("HOOKWIRE_PUBLIC_TLS_CERT");
+  cmd->add_option("--public-tls-key", flags->public_tls_key, "PEM private key of --public-tls-cert")
+      ->envname("HOOKWIRE_PUBLIC_TLS_KEY");
   cmd->add_option("--data-dir", flags->data_dir, "Directory of the database and the generated admin token")
       ->envname("HOOKWIRE_DATA_DIR")
       ->capture_default_str();

@@ -9,14 +9,14 @@ export const BIN = process.env.HOOKWIRE_BIN ?? new URL('../../../build/src/cli/h
 
 export class Hookwire {
   // options: { dataDir, token, listen: 'host:port' (default 127.0.0.1:0; a restart on the same port passes the
-  // first run's), args: [...extra flags], env: {...}, prefix: [command that runs the binary, e.g. 'prlimit',
+  // first run's), logLevel (default warn), args: [...extra flags], env: {...}, prefix: [command that runs the binary, e.g. 'prlimit',
   // '--nofile=256:256', '--'] }
   static async start(options = {}) {
     const hw = new Hookwire();
     hw.dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'hookwire-test-'));
     hw.ownsDataDir = !options.dataDir;
     hw.token = options.token ?? 'test-admin-token';
-    const args = ['serve', '--listen', options.listen ?? '127.0.0.1:0', '--data-dir', hw.dataDir, '--log-level', 'warn',
+    const args = ['serve', '--listen', options.listen ?? '127.0.0.1:0', '--data-dir', hw.dataDir, '--log-level', options.logLevel ?? 'warn',
                   ...(options.args ?? [])];
     const prefix = options.prefix ?? [];
     hw.proc = spawn(prefix.length ? prefix[0] : BIN, prefix.length ? [...prefix.slice(1), BIN, ...args] : args, {
@@ -30,7 +30,7 @@ export class Hookwire {
     const url = await new Promise((resolve, reject) => {
       hw.proc.stdout.on('data', (d) => {
         hw.stdout += d;
-        const m = hw.stdout.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+        const m = hw.stdout.match(/listening on (https?:\/\/127\.0\.0\.1:\d+)/);
         if (m) resolve(m[1]);
       });
       hw.proc.on('exit', (code) => reject(new Error(`hookwire exited (${code}) before listening:\n${hw.stderr}`)));
