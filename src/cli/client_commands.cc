@@ -21,12 +21,17 @@ struct Connection {
   std::string token;   // --token / HOOKWIRE_TOKEN
   std::string config;  // --config / HOOKWIRE_CONFIG
   std::string data_dir;
+  std::string ca_file;  // --ca-file / HOOKWIRE_CA_FILE
 };
 
 void add_connection_options(CLI::App* cmd, Connection& c) {
   cmd->add_option("--server", c.server,
                   "Server URL (default: the config file's listen address, else http://127.0.0.1:8071)")
       ->envname("HOOKWIRE_SERVER");
+  cmd->add_option("--ca-file", c.ca_file,
+                  "https: a PEM certificate (or CA bundle) trusted besides the system's (default: the config "
+                  "file's tls-cert, when the server is taken from it)")
+      ->envname("HOOKWIRE_CA_FILE");
   cmd->add_option("--token", c.token,
                   "API token (default: the config file's admin-token, else the data directory's)")
       ->envname("HOOKWIRE_TOKEN");
@@ -52,7 +57,7 @@ std::string setting(const ConfigFile& file, const std::string& key) {
 class Client {
  public:
   Client(const Connection& c, const CLI::App& serve) {
-    std::string server = c.server, token = c.token, data_dir = c.data_dir;
+    std::string server = c.server, token = c.token, data_dir = c.data_dir, ca_file = c.ca_file;
     if (!c.config.empty()) {
       auto file = read_config_file(c.config, serve);
       if (!file) throw Failure{file.error().detail};
@@ -62,7 +67,10 @@ class Client {
           // A wildcard address is reached on loopback.
           for (const char* any : {"0.0.0.0:", "[::]:", ":"})
             if (listen.rfind(any, 0) == 0) listen = "127.0.0.1:" + listen.substr(std::string(any).size());
-          server = "http://" + listen;
+          // A listener with its own certificate: https, trusting that certificate (self-signed or not).
+          const std::string cert = setting(*file, "tls-cert");
+          server = (cert.empty() ? "http://" : "https://") + listen;
+          if (ca_file.empty()) ca_file = cert;
         }
       }
       if (token.empty()) token = setting(*file, "admin-token");
@@ -82,6 +90,7 @@ class Client {
     auto parsed = parse_server(server);
     if (!parsed) throw Failure{"--server " + parsed.error().detail};
     server_ = *parsed;
+    server_.ca_file = ca_file;
     token_ = token;
   }
 

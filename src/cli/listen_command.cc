@@ -62,6 +62,7 @@ constexpr size_t kMaxEventBytes =
 
 struct ListenFlags {
   std::string server;
+  std::string ca_file;
   std::string token;
   std::string app;
   std::string sink;
@@ -233,31 +234,13 @@ class Listener {
     co_await t.async_wait(kUse);
   }
 
-  // One HTTP call to the server over a new connection. nullopt: no answer (connection failed, timed out).
-  net::awaitable<std::optional<CallResult>> call(http::verb verb, std::string target, std::string body) {
-    beast::tcp_stream stream(ioc_);
-    tcp::resolver resolver(ioc_);
-    auto [rec, results] = co_await resolver.async_resolve(server_.host, server_.port, kUse);
-    if (rec) co_return std::nullopt;
-    stream.expires_after(kCallTimeout);
-    auto [cec, ep] = co_await stream.async_connect(results, kUse);
-    if (cec) co_return std::nullopt;
-    http::request<http::string_body> req{verb, server_.prefix + target, 11};
-    req.set(http::field::host, server_.host);
-    req.set(http::field::authorization, "Bearer " + flags_.token);
-    req.set(http::field::user_agent, "hookwire-listen");
-    if (!body.empty()) req.set(http::field::content_type, "application/json");
-    req.body() = std::move(body);
-    req.prepare_payload();
-    auto [wec, wn] = co_await http::async_write(stream, req, kUse);
-    if (wec) co_return std::nullopt;
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(1 << 20);
-    auto [ec, n] = co_await http::async_read(stream, buffer, parser, kUse);
-    if (ec) co_return std::nullopt;
-    auto res = parser.release();
-    co_return CallResult{res.result_int(), std::move(res.body())};
+  // One HTTP call to the server over a new connection. An error: no answer (connection failed, timed out,
+  // certificate not trusted); a --ca-file that does not load is fatal.
+  net::awaitable<Result<CallResult>> call(http::verb verb, std::string target, std::string body) {
+    auto res = co_await call_server_async(server_, flags_.token, http::to_string(verb), target,
+                                          std::move(body), "hookwire-listen");
+    if (!res && res.error().code == Errc::kValidation) throw Fatal{res.error().detail};
+    co_return res;
   }
 
   // The application (and for --source, the source's application) and the sink; retried while the server
@@ -282,7 +265,7 @@ class Listener {
       if (res && res->status < 500)
         throw Fatal{fmt::format("source {}: HTTP {}", flags_.source, res->status)};
       err_line(fmt::format("cannot reach {} ({}); retrying", flags_.server,
-                           res ? fmt::format("HTTP {}", res->status) : std::string("no answer")));
+                           res ? fmt::format("HTTP {}", res->status) : res.error().detail));
       co_await pause(backoff);
       backoff = std::min<std::chrono::milliseconds>(backoff * 2, kBackoffMax);
     }
@@ -293,24 +276,26 @@ class Listener {
     std::string target = fmt::format("/api/v1/app/{}/poller/{}/stream?consumer={}", encode_segment(app_),
                                      encode_segment(flags_.sink), encode_segment(flags_.consumer));
     if (events_.size() == 1) target += "&event_type=" + encode_segment(*events_.begin());
-    beast::tcp_stream stream(ioc_);
-    tcp::resolver resolver(ioc_);
-    auto [rec, results] = co_await resolver.async_resolve(server_.host, server_.port, kUse);
-    if (rec) co_return false;
-    stream.expires_after(kCallTimeout);
-    auto [cec, ep] = co_await stream.async_connect(results, kUse);
-    if (cec) co_return false;
+    auto opened = co_await ServerStream::open(ioc_.get_executor(), server_, kCallTimeout);
+    if (!opened) {
+      if (opened.error().code == Errc::kValidation) throw Fatal{opened.error().detail};
+      err_line(opened.error().detail);
+      co_return false;
+    }
+    auto& conn = **opened;
+    auto& stream = conn.tcp();  // the deadlines
     http::request<http::empty_body> req{http::verb::get, server_.prefix + target, 11};
     req.set(http::field::host, server_.host);
     req.set(http::field::authorization, "Bearer " + flags_.token);
     req.set(http::field::accept, "text/event-stream");
     req.set(http::field::user_agent, "hookwire-listen");
-    auto [wec, wn] = co_await http::async_write(stream, req, kUse);
+    auto [wec, wn] = co_await conn.on_stream([&](auto& s) { return http::async_write(s, req, kUse); });
     if (wec) co_return false;
     beast::flat_buffer buffer;
     http::response_parser<http::buffer_body> parser;
     parser.body_limit(boost::none);
-    auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, kUse);
+    auto [hec, hn] =
+        co_await conn.on_stream([&](auto& s) { return http::async_read_header(s, buffer, parser, kUse); });
     if (hec) co_return false;
     const unsigned status = parser.get().result_int();
     if (status != 200) {
@@ -329,7 +314,8 @@ class Listener {
       parser.get().body().size = chunk.size();
       stream.expires_after(kStreamSilence);
       // read_some: what has arrived (async_read would wait for the whole buffer to fill).
-      auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, kUse);
+      auto [ec, n] =
+          co_await conn.on_stream([&](auto& s) { return http::async_read_some(s, buffer, parser, kUse); });
       const size_t got_bytes = chunk.size() - parser.get().body().size;
       std::vector<SseParser::Event> events;
       if (!sse.feed(std::string_view(chunk.data(), got_bytes), events)) {
@@ -462,7 +448,7 @@ class Listener {
         co_return;
       }
       err_line(fmt::format("commit of offset {} failed ({}); retrying", offset,
-                           res ? fmt::format("HTTP {}", res->status) : std::string("no answer")));
+                           res ? fmt::format("HTTP {}", res->status) : res.error().detail));
       co_await pause(backoff);
       backoff = std::min<std::chrono::milliseconds>(backoff * 2, kBackoffMax);
     }
@@ -494,9 +480,10 @@ int listen(ListenFlags flags) {
   }
   auto server = parse_server(flags.server);
   if (!server) {
-    err_line("--server must be an http:// URL (e.g. http://127.0.0.1:8071)");
+    err_line("--server must be an http:// or https:// URL (e.g. http://127.0.0.1:8071)");
     return 2;
   }
+  server->ca_file = flags.ca_file;
   if (flags.source.empty() == flags.app.empty()) {
     err_line("give --app (with --sink) or --source");
     return 2;
@@ -579,8 +566,12 @@ void add_listen_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand(
       "listen",
       "Forward an application's (or inbound source's) events to a local service, signed; no tunnel");
-  cmd->add_option("--server", flags->server, "hookwire server URL (http://HOST:PORT)")
+  cmd->add_option("--server", flags->server, "hookwire server URL (http://HOST:PORT or https://HOST:PORT)")
       ->envname("HOOKWIRE_LISTEN_SERVER");
+  cmd->add_option("--ca-file", flags->ca_file,
+                  "https: a PEM certificate (or CA bundle) trusted besides the system's, e.g. the server's "
+                  "self-signed certificate")
+      ->envname("HOOKWIRE_CA_FILE");
   cmd->add_option("--token", flags->token, "API token that may read the sink (admin, app or sk_poll_ key)")
       ->envname("HOOKWIRE_LISTEN_TOKEN");
   cmd->add_option("--app", flags->app, "Application id or uid")->envname("HOOKWIRE_LISTEN_APP");

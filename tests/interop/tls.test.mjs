@@ -5,12 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, Hookwire } from './lib/hookwire.mjs';
-import { until } from './lib/receiver.mjs';
+import { receiver, until } from './lib/receiver.mjs';
 
 // A self-signed certificate for 127.0.0.1 named `cn`: { cert, key } paths in `dir`.
 function selfSigned(dir, cn) {
@@ -180,6 +180,40 @@ test('--public-tls-cert: the public listener speaks HTTPS (POST /in/{source} wor
     assert.equal((await request(`${pub}/api/v1/app`, { ca, headers: { authorization: `Bearer ${hw.token}` } })).status, 404);
     assert.equal((await hw.api('GET', '/api/v1/app')).status, 200, 'the API listener is plain HTTP');
   } finally {
+    assert.equal(await hw.stop(), 0);
+    hw.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the command line reaches an HTTPS server: messages and send with --ca-file (without it: a clear refusal), listen streaming over TLS', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hookwire-tls-'));
+  const files = selfSigned(dir, 'cli');
+  const hw = await startTls(dir, files, ['--delivery', 'off']);
+  const rx = await receiver();
+  let listen;
+  try {
+    const env = { PATH: process.env.PATH, HOOKWIRE_TOKEN: hw.token, HOOKWIRE_SERVER: hw.url };
+    const cli = (args, extraEnv = {}) => spawnSync(BIN, args, { env: { ...env, ...extraEnv }, encoding: 'utf8', timeout: 30000 });
+    const untrusted = cli(['messages', '--app', 'app-c']);
+    assert.equal(untrusted.status, 1);
+    assert.match(untrusted.stderr, /cannot reach the server at https:\/\/127\.0\.0\.1:\d+: its certificate is not trusted \(self-signed certificate\); give the CA with --ca-file/);
+    const created = await request(`${hw.url}/api/v1/app`, { ca: hw.ca, method: 'POST', headers: { authorization: `Bearer ${hw.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'c', uid: 'app-c' }) });
+    assert.equal(created.status, 201);
+    assert.equal((await request(`${hw.url}/api/v1/app/app-c/endpoint`, { ca: hw.ca, method: 'POST', headers: { authorization: `Bearer ${hw.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ url: 'https://example.com/x', uid: 'pull' }) })).status, 201);
+    const sent = cli(['send', '--app', 'app-c', '--type', 'cli.tls', '--payload', '{"over":"tls"}', '--ca-file', files.cert]);
+    assert.equal(sent.status, 0, sent.stderr);
+    const listed = cli(['messages', '--app', 'app-c'], { HOOKWIRE_CA_FILE: files.cert });
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.match(listed.stdout, /cli\.tls/);
+
+    listen = spawn(BIN, ['listen', '--server', hw.url, '--ca-file', files.cert, '--token', hw.token, '--app', 'app-c',
+      '--forward-to', rx.url, '--secret-file', join(dir, 'listen-secret')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await rx.waitFor(1);
+    assert.equal(rx.requests[0].body, '{"over":"tls"}');
+  } finally {
+    listen?.kill('SIGKILL');
+    await rx.close();
     assert.equal(await hw.stop(), 0);
     hw.cleanup();
     rmSync(dir, { recursive: true, force: true });
