@@ -75,7 +75,7 @@ store::Message message_at(const std::string& app_id, TimePoint t) {
 
 // The retention janitor with an injected clock: messages older than the retention are pruned (in batches),
 // younger ones kept, payloads past their own expiry emptied, expired tokens removed from the store and the
-// registry; and it logs the counts.
+// registry, background tasks older than the retention deleted; and it logs the counts.
 TEST(Janitor, PrunesOldMessagesExpiresPayloadsAndTokens) {
   store::testing::TestDir dir("hookwire-janitor");
   auto store = store::testing::open_test_store(dir.path());
@@ -94,6 +94,11 @@ TEST(Janitor, PrunesOldMessagesExpiresPayloadsAndTokens) {
   store::Message young = message_at(app.id, later);
   store::Message expiring = message_at(app.id, later);
   expiring.payload_expires_at = later + 1h;
+  auto task_at = [](TimePoint at) {
+    return store::BackgroundTask{new_id("qtask", at), "endpoint.recover", "finished", "{}", at, at};
+  };
+  const auto old_task = task_at(t0);
+  const auto young_task = task_at(later);
   api::v1::TokenRegistry registry(std::string(api::v1::kTokenKeySize, 'k'));
   const auto expired_token =
       registry.mint(store::ApiToken::kPoller, app.id, std::string("ep_x"), {}, t0, t0 + 1h);
@@ -106,6 +111,8 @@ TEST(Janitor, PrunesOldMessagesExpiresPayloadsAndTokens) {
                 if (auto st = tx.insert_message(young); !st) return st;
                 if (auto st = tx.insert_message(expiring); !st) return st;
                 if (auto st = tx.insert_token(expired_token); !st) return st;
+                for (const auto* t : {&old_task, &young_task})
+                  if (auto st = tx.insert_background_task(*t); !st) return st;
                 return tx.insert_token(live_token);
               }).ok());
   registry.load({expired_token, live_token});
@@ -119,7 +126,14 @@ TEST(Janitor, PrunesOldMessagesExpiresPayloadsAndTokens) {
   auto pass = janitor.run_once();
   EXPECT_EQ(pass.pruned, 5);
   EXPECT_EQ(pass.expired_payloads, 1);
+  EXPECT_EQ(pass.pruned_tasks, 1);
   EXPECT_EQ(pass.failures, 0);
+  EXPECT_EQ(logs.count({"[info]", "pruned 1 background tasks"}), 1u) << logs.text();
+  auto tasks = read<store::Page<store::BackgroundTask>>(
+      *store, [](store::Tx& tx) { return tx.list_background_tasks({}); });
+  ASSERT_TRUE(tasks.ok());
+  ASSERT_EQ(tasks->items.size(), 1u);
+  EXPECT_EQ(tasks->items.front().id, young_task.id);
   EXPECT_EQ(logs.count({"[info]", "pruned 5 messages older than 30 days"}), 1u) << logs.text();
   EXPECT_EQ(logs.count({"[info]", "expired 1 payloads"}), 1u) << logs.text();
 
@@ -147,7 +161,7 @@ TEST(Janitor, PrunesOldMessagesExpiresPayloadsAndTokens) {
   auto again = janitor.run_once();
   EXPECT_EQ(again.pruned, 0);
   EXPECT_EQ(again.expired_payloads, 0);
-  EXPECT_EQ(logs.count({"janitor"}), 2u) << logs.text();
+  EXPECT_EQ(logs.count({"janitor"}), 3u) << logs.text();
 
   // Retention 0 keeps messages however old.
   options.retention = std::chrono::hours{0};

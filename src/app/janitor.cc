@@ -86,6 +86,10 @@ Janitor::Pass Janitor::run_once() {
     drain(
         "retention (pruning messages)",
         [cutoff, batch](store::Tx& tx) { return tx.prune_messages(cutoff, batch); }, pass.pruned);
+    drain(
+        "retention (pruning background tasks)",
+        [cutoff, batch](store::Tx& tx) { return tx.prune_background_tasks(cutoff, batch); },
+        pass.pruned_tasks);
   }
   drain(
       "retention (expiring payloads)", [now, batch](store::Tx& tx) { return tx.expire_payloads(now, batch); },
@@ -105,6 +109,7 @@ Janitor::Pass Janitor::run_once() {
   if (pass.pruned > 0)
     spdlog::info("janitor: pruned {} messages older than {} days", pass.pruned,
                  std::chrono::duration_cast<std::chrono::days>(options_.retention).count());
+  if (pass.pruned_tasks > 0) spdlog::info("janitor: pruned {} background tasks", pass.pruned_tasks);
   if (pass.expired_payloads > 0) spdlog::info("janitor: expired {} payloads", pass.expired_payloads);
   return pass;
 }

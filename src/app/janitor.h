@@ -21,7 +21,8 @@ namespace hookwire::app {
 
 struct JanitorOptions {
   std::chrono::seconds idempotency_ttl{std::chrono::hours{24}};
-  std::chrono::hours retention{24 * 30};  // messages older than this are pruned; zero: kept forever
+  // Messages (and background tasks) older than this are pruned; zero: kept forever.
+  std::chrono::hours retention{24 * 30};
   std::chrono::milliseconds interval{std::chrono::minutes{5}};
   int batch = 500;  // messages (or payloads) per write: small, so the writer's other work never waits long
 };
@@ -40,6 +41,7 @@ class Janitor {
   // What one pass did. Failures are logged (warning) and the pass goes on with its next task.
   struct Pass {
     int pruned = 0;            // messages deleted by retention
+    int pruned_tasks = 0;      // background tasks deleted by retention
     int expired_payloads = 0;  // payloads deleted
     int failures = 0;          // store writes that failed
   };

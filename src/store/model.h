@@ -245,6 +245,32 @@ struct ApiToken {
   std::optional<TimePoint> expires_at;  // nullopt: until revoked
 };
 
+// Svix's background tasks (QueueBackgroundTask): what recover, the replays, expunge-all-contents and the
+// usage statistics did, kept to be read back by id. hookwire runs each to its end before answering, so a task
+// is stored once, finished (or failed), with its result.
+struct BackgroundTask {
+  std::string id;      // qtask_...
+  std::string task;    // Svix's BackgroundTaskType: "endpoint.recover", "application.stats", ...
+  std::string status;  // "running", "finished" or "failed"
+  std::string data;    // its result: a JSON object's text
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+// One application's traffic in a time window (the usage statistics).
+struct AppUsage {
+  int64_t messages = 0;
+  int64_t message_destinations = 0;  // deliveries queued: one per message and endpoint it was sent to
+};
+
+// One event type as the messages stored use it (the event-type statistics).
+struct EventTypeUsage {
+  std::string event_type;
+  int64_t messages = 0;
+  int64_t applications = 0;
+  TimePoint last_message_at;
+};
+
 // ---- Queries
 // -------------------------------------------------------------------------------------------------
 
@@ -264,6 +290,12 @@ struct MessageQuery {
   std::optional<TimePoint> after;        // created_at > after
   std::vector<std::string> event_types;  // empty = any
   std::optional<std::string> channel;
+};
+
+struct BackgroundTaskQuery {
+  PageQuery page;                     // by id (creation order)
+  std::optional<std::string> status;  // only tasks with this status
+  std::optional<std::string> task;    // only tasks of this type
 };
 
 // Listings of deliveries (the latest delivery per message and endpoint) with their messages.

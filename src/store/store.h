@@ -198,6 +198,20 @@ class Tx {
   virtual Status update_token_expiry(std::string_view id, std::optional<TimePoint> expires_at) = 0;
   virtual Status delete_tokens_expired_before(TimePoint t) = 0;
 
+  // Background tasks (see model.h BackgroundTask)
+  virtual Status insert_background_task(const BackgroundTask& t) = 0;  // kConflict: id taken
+  virtual Result<BackgroundTask> get_background_task(std::string_view id) = 0;
+  virtual Result<Page<BackgroundTask>> list_background_tasks(const BackgroundTaskQuery& q) = 0;
+  // Deletes up to `limit` tasks created before `cutoff`; returns how many.
+  virtual Result<int> prune_background_tasks(TimePoint cutoff, int limit) = 0;
+
+  // Usage statistics (reads that scan: for the statistics tasks, on a reader)
+  // The application's messages created in [since, until) and the deliveries queued for them.
+  virtual Result<AppUsage> app_usage(std::string_view app_id, TimePoint since, TimePoint until) = 0;
+  // Every event type the stored messages carry: how many messages, in how many applications, and when the
+  // latest was created; by name.
+  virtual Result<std::vector<EventTypeUsage>> event_type_usage() = 0;
+
   // Idempotency records
   virtual Result<IdempotencyRecord> get_idempotency(std::string_view key) = 0;  // kNotFound if absent
   virtual Status put_idempotency(const IdempotencyRecord& rec) = 0;             // replaces

@@ -2736,3 +2736,118 @@ TEST_P(StoreContractTest, ExpiredPayloadsAreDeletedInBoundedBatches) {
 }
 
 }  // namespace hookwire::store
+
+namespace hookwire::store {
+
+TEST_P(StoreContractTest, BackgroundTasksAreKeptWithTheirResultListedByFilterAndPrunedByAge) {
+  auto make_task = [](std::string task, std::string status, TimePoint at) {
+    BackgroundTask t;
+    t.id = new_id("qtask", at);
+    t.task = std::move(task);
+    t.status = std::move(status);
+    t.data = R"({"recovered":3})";
+    t.created_at = at;
+    t.updated_at = at + std::chrono::milliseconds(5);
+    return t;
+  };
+  const auto recover = make_task("endpoint.recover", "finished", kT0);
+  const auto stats = make_task("application.stats", "finished", kT0 + std::chrono::hours(1));
+  const auto failed = make_task("application.stats", "failed", kT0 + std::chrono::hours(2));
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                for (const auto* t : {&recover, &stats, &failed})
+                  if (auto st = tx.insert_background_task(*t); !st.ok()) return st;
+                return {};
+              }).ok());
+  auto got = read<BackgroundTask>([&](Tx& tx) { return tx.get_background_task(recover.id); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->task, "endpoint.recover");
+  EXPECT_EQ(got->status, "finished");
+  EXPECT_EQ(got->data, R"({"recovered":3})");
+  EXPECT_EQ(got->created_at, kT0);
+  EXPECT_EQ(got->updated_at, kT0 + std::chrono::milliseconds(5));
+  EXPECT_EQ(read<BackgroundTask>([&](Tx& tx) { return tx.get_background_task("qtask_nope"); }).error().code,
+            Errc::kNotFound);
+  EXPECT_EQ(write([&](Tx& tx) { return tx.insert_background_task(recover); }).error().code, Errc::kConflict);
+
+  auto ids = [&](BackgroundTaskQuery q) {
+    std::vector<std::string> out;
+    auto page = read<Page<BackgroundTask>>([&](Tx& tx) { return tx.list_background_tasks(q); });
+    EXPECT_TRUE(page.ok());
+    for (const auto& t : page->items) out.push_back(t.id);
+    return out;
+  };
+  EXPECT_EQ(ids({}), (std::vector<std::string>{recover.id, stats.id, failed.id}));
+  BackgroundTaskQuery newest_first;
+  newest_first.page.order = Order::kDescending;
+  newest_first.page.limit = 2;
+  EXPECT_EQ(ids(newest_first), (std::vector<std::string>{failed.id, stats.id}));
+  BackgroundTaskQuery by_type;
+  by_type.task = "application.stats";
+  by_type.status = "finished";
+  EXPECT_EQ(ids(by_type), (std::vector<std::string>{stats.id}));
+
+  // Pruned oldest first, bounded, by creation time.
+  auto prune = [&](TimePoint cutoff, int limit) {
+    int n = -1;
+    EXPECT_TRUE(write([&](Tx& tx) -> Status {
+                  auto r = tx.prune_background_tasks(cutoff, limit);
+                  if (!r.ok()) return r.take_error();
+                  n = *r;
+                  return {};
+                }).ok());
+    return n;
+  };
+  EXPECT_EQ(prune(kT0, 10), 0);
+  EXPECT_EQ(prune(kT0 + std::chrono::hours(3), 1), 1);
+  EXPECT_EQ(ids({}), (std::vector<std::string>{stats.id, failed.id}));
+  EXPECT_EQ(prune(kT0 + std::chrono::minutes(90), 10), 1);
+  EXPECT_EQ(ids({}), (std::vector<std::string>{failed.id}));
+}
+
+TEST_P(StoreContractTest, UsageCountsAnApplicationsMessagesAndDeliveriesInAWindowAndEveryEventTypeInUse) {
+  const auto app = make_app();
+  const auto other = make_app();
+  const auto ep = make_endpoint(app.id);
+  auto early = make_message(app.id, "user.created", std::nullopt, kT0);
+  auto inside = make_message(app.id, "user.created", std::nullopt, kT0 + std::chrono::hours(1));
+  auto late = make_message(app.id, "user.deleted", std::nullopt, kT0 + std::chrono::hours(2));
+  auto elsewhere = make_message(other.id, "user.created", std::nullopt, kT0 + std::chrono::hours(1));
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                for (const auto* a : {&app, &other})
+                  if (auto st = tx.insert_application(*a); !st.ok()) return st;
+                if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
+                for (auto* m : {&early, &inside, &late, &elsewhere})
+                  if (auto st = tx.insert_message(*m); !st.ok()) return st;
+                for (const auto* m : {&early, &inside, &late}) {
+                  auto d = make_delivery(*m, ep, m->created_at);
+                  d.created_at = m->created_at;
+                  if (auto st = tx.insert_delivery(d); !st.ok()) return st;
+                }
+                return {};
+              }).ok());
+  auto usage = read<AppUsage>([&](Tx& tx) {
+    return tx.app_usage(app.id, kT0 + std::chrono::minutes(30), kT0 + std::chrono::hours(2));
+  });
+  ASSERT_TRUE(usage.ok());
+  EXPECT_EQ(usage->messages, 1) << "since is included, until is not";
+  EXPECT_EQ(usage->message_destinations, 1);
+  usage = read<AppUsage>([&](Tx& tx) { return tx.app_usage(app.id, kT0, kT0 + std::chrono::hours(3)); });
+  EXPECT_EQ(usage->messages, 3);
+  EXPECT_EQ(usage->message_destinations, 3);
+  usage = read<AppUsage>([&](Tx& tx) { return tx.app_usage(other.id, kT0, kT0 + std::chrono::hours(3)); });
+  EXPECT_EQ(usage->messages, 1);
+  EXPECT_EQ(usage->message_destinations, 0);
+
+  auto types = read<std::vector<EventTypeUsage>>([](Tx& tx) { return tx.event_type_usage(); });
+  ASSERT_TRUE(types.ok());
+  ASSERT_EQ(types->size(), 2u);
+  EXPECT_EQ((*types)[0].event_type, "user.created");
+  EXPECT_EQ((*types)[0].messages, 3);
+  EXPECT_EQ((*types)[0].applications, 2);
+  EXPECT_EQ((*types)[0].last_message_at, kT0 + std::chrono::hours(1));
+  EXPECT_EQ((*types)[1].event_type, "user.deleted");
+  EXPECT_EQ((*types)[1].messages, 1);
+  EXPECT_EQ((*types)[1].applications, 1);
+}
+
+}  // namespace hookwire::store

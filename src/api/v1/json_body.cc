@@ -314,4 +314,19 @@ std::optional<std::vector<std::pair<std::string, std::string>>> FieldReader::opt
   return out;
 }
 
+Result<TimeRange> read_range(FieldReader& r, bool until_required) {
+  const std::string since_text = r.req_string("since", FieldReader::Rule::kAny, 64);
+  const auto until_text = until_required ? std::optional(r.req_string("until", FieldReader::Rule::kAny, 64))
+                                         : r.opt_string("until", FieldReader::Rule::kAny, 64);
+  if (r.error()) return *r.error();
+  const auto since = parse_iso8601(since_text);
+  if (!since) return Error::validation("body.since", "must be an ISO 8601 date-time");
+  TimeRange out{*since, std::nullopt};
+  if (until_text) {
+    out.until = parse_iso8601(*until_text);
+    if (!out.until) return Error::validation("body.until", "must be an ISO 8601 date-time");
+  }
+  return out;
+}
+
 }  // namespace hookwire::api::v1

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/names.h"
 #include "core/result.h"
 
@@ -67,5 +68,13 @@ class FieldReader {
   std::string prefix_;
   std::optional<Error> error_;
 };
+
+// A body's "since" (required) and "until" (required when `until_required`) ISO 8601 date-times, as read by
+// `r` (recover, the replays, the usage statistics).
+struct TimeRange {
+  TimePoint since;
+  std::optional<TimePoint> until;
+};
+Result<TimeRange> read_range(FieldReader& r, bool until_required = false);
 
 }  // namespace hookwire::api::v1

@@ -1,5 +1,6 @@
 // /api/v1/app/{app_id}/msg: publishing messages and reading them back.
 #include "api/v1/applications.h"
+#include "api/v1/background_tasks.h"
 #include "api/v1/body_readers.h"
 #include "api/v1/json_body.h"
 #include "api/v1/routes.h"
@@ -233,10 +234,9 @@ asio::awaitable<Response> precheck(const ApiContext* ctx, const Request& req, st
 }
 
 // Svix's expunge-all-contents: every payload of the application emptied, a batch per write so that other
-// writes go between batches; answered once done (status "finished": hookwire keeps no background tasks).
+// writes go between batches; answered once done, with its background task (status "finished").
 asio::awaitable<Response> expunge_all(const ApiContext* ctx, const Request& req, std::string app_id) {
   constexpr int kBatch = 1000;
-  const TimePoint now = ctx->clock->now();
   std::string after;
   for (;;) {
     std::function<Result<store::Tx::ExpungeBatch>(store::Tx&)> fn =
@@ -251,11 +251,9 @@ asio::awaitable<Response> expunge_all(const ApiContext* ctx, const Request& req,
     if (!batch->last_id) break;
     after = std::move(*batch->last_id);
   }
-  json::object out{{"id", new_id("qtask", now)},
-                   {"status", "finished"},
-                   {"task", "application.purge_content"},
-                   {"updatedAt", format_iso8601(ctx->clock->now())}};
-  co_return make_response(req, Reply{http::status::accepted, json::serialize(out)});
+  auto task = finished_task("application.purge_content", json::object{{"appId", app_id}}, ctx->clock->now());
+  json::object extra;
+  co_return co_await answer_with_task(ctx, req, std::move(task), std::move(extra));
 }
 
 }  // namespace

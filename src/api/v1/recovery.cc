@@ -1,5 +1,6 @@
 // Manual recovery, on Svix's paths: resend one message to one endpoint, and recover an endpoint's failed
 // deliveries since a point in time. Both only queue work for the dispatcher (202) and wake it.
+#include "api/v1/background_tasks.h"
 #include "api/v1/json_body.h"
 #include "api/v1/routes.h"
 #include "core/ids.h"
@@ -23,25 +24,6 @@ Status pushable(const store::Endpoint& ep) {
   if (ep.disabled) return Error::conflict(kDisabledEndpoint);
   if (ep.pull_only) return Error::conflict(kPullOnlyEndpoint);
   return {};
-}
-
-// The request's "since" (required) and "until" (optional) ISO 8601 date-times, as read by `r`.
-struct TimeRange {
-  TimePoint since;
-  std::optional<TimePoint> until;
-};
-Result<TimeRange> read_range(FieldReader& r) {
-  const std::string since_text = r.req_string("since", FieldReader::Rule::kAny, 64);
-  const auto until_text = r.opt_string("until", FieldReader::Rule::kAny, 64);
-  if (r.error()) return *r.error();
-  const auto since = parse_iso8601(since_text);
-  if (!since) return Error::validation("body.since", "must be an ISO 8601 date-time");
-  TimeRange out{*since, std::nullopt};
-  if (until_text) {
-    out.until = parse_iso8601(*until_text);
-    if (!out.until) return Error::validation("body.until", "must be an ISO 8601 date-time");
-  }
-  return out;
 }
 
 // POST /app/{app}/msg/{msg}/endpoint/{ep}/resend: a new delivery of the message to the endpoint, due now,
@@ -88,11 +70,12 @@ asio::awaitable<Response> recover(const ApiContext* ctx, const Request& req, std
     if (auto st = pushable(*ep); !st) return st.take_error();
     auto n = tx.requeue_failed_deliveries(ep->app_id, ep->id, since, until, now);
     if (!n) return n.take_error();
-    json::object out{{"id", new_id("qtask", now)},
-                     {"status", "finished"},
-                     {"task", "endpoint.recover"},
-                     {"updatedAt", format_iso8601(now)},
-                     {"recovered", *n}};
+    const auto task =
+        finished_task("endpoint.recover",
+                      json::object{{"appId", ep->app_id}, {"endpointId", ep->id}, {"recovered", *n}}, now);
+    if (auto st = tx.insert_background_task(task); !st) return st.take_error();
+    auto out = task_summary_json(task);
+    out["recovered"] = *n;
     return Reply{http::status::accepted, json::serialize(out)};
   };
   auto response = co_await write_reply(ctx, req, std::move(fn));
@@ -191,12 +174,11 @@ asio::awaitable<Response> replay(const ApiContext* ctx, const Request& req, std:
     if (!batch->next) break;
     iterator = std::move(batch->next);
   }
-  json::object out{{"id", new_id("qtask", now)},
-                   {"status", "finished"},
-                   {"task", "endpoint.replay"},
-                   {"updatedAt", format_iso8601(ctx->clock->now())},
-                   {"replayed", queued}};
-  co_return make_response(req, Reply{http::status::accepted, json::serialize(out)});
+  auto task = finished_task(mode == Replay::kBulk ? "endpoint.bulk-replay" : "endpoint.replay",
+                            json::object{{"appId", app_id}, {"endpointId", ep_id}, {"replayed", queued}},
+                            ctx->clock->now());
+  json::object extra{{"replayed", queued}};
+  co_return co_await answer_with_task(ctx, req, std::move(task), std::move(extra));
 }
 
 }  // namespace

@@ -101,6 +101,7 @@ void add_routes(Router& router, const ApiContext* ctx) {
   add_message_routes(router, ctx);
   add_attempt_routes(router, ctx);
   add_recovery_routes(router, ctx);
+  add_background_task_routes(router, ctx);
   add_delivery_routes(router, ctx);
   add_source_routes(router, ctx);
   add_poller_routes(router, ctx);

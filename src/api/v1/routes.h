@@ -21,6 +21,7 @@ void add_endpoint_routes(Router& router, const ApiContext* ctx);
 void add_message_routes(Router& router, const ApiContext* ctx);
 void add_attempt_routes(Router& router, const ApiContext* ctx);
 void add_recovery_routes(Router& router, const ApiContext* ctx);
+void add_background_task_routes(Router& router, const ApiContext* ctx);  // background_tasks.h
 void add_delivery_routes(Router& router, const ApiContext* ctx);
 void add_source_routes(Router& router, const ApiContext* ctx);   // inbound sources and POST /in/{source}
 void add_inbound_routes(Router& router, const ApiContext* ctx);  // POST /in/{source} alone

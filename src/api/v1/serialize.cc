@@ -55,6 +55,16 @@ json::object to_json(const store::EventType& et) {
   return out;
 }
 
+json::object to_json(const store::BackgroundTask& t) {
+  json::value data = parsed(t.data);
+  if (!data.is_object()) data = json::object();
+  return {{"data", std::move(data)},
+          {"id", t.id},
+          {"status", t.status},
+          {"task", t.task},
+          {"updatedAt", format_iso8601(t.updated_at)}};
+}
+
 json::object to_json(const store::Endpoint& ep) {
   return {{"id", ep.id},
           {"uid", optional_string(ep.uid)},

@@ -15,6 +15,8 @@ json::object to_json(const store::Application& app);
 json::object to_json(const store::EventType& et);
 json::object to_json(const store::Endpoint& ep);
 json::object to_json(const store::Attempt& a);
+// BackgroundTaskOut: {data, id, status, task, updatedAt}.
+json::object to_json(const store::BackgroundTask& t);
 // MessageEndpointOut: the endpoint and its delivery status for one message.
 json::object to_json(const store::EndpointDelivery& ed);
 // A message's payload as every message shape shows it: the stored text, exactly as received; once the

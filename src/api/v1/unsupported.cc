@@ -29,10 +29,8 @@ constexpr const char* kIntegrations = "integrations";
 constexpr const char* kEnvironment = "environment import and export";
 constexpr const char* kOperational =
     "operational webhook endpoints through the API: set --operational-webhook-url (and -secret) instead";
-constexpr const char* kBackgroundTasks = "background tasks: hookwire runs recover and replay at once";
 constexpr const char* kPortalSessions = "portal sessions (logout, expire-all)";
 constexpr const char* kAutoConfig = "AutoConfig subscriptions";
-constexpr const char* kNotYet = "this route yet (planned: see docs/api-compatibility.md)";
 constexpr const char* kBulkExpunge =
     "bulk expunging of listed messages: expunge each one "
     "(DELETE /api/v1/app/{app_id}/msg/{msg_id}/content)";
@@ -52,8 +50,6 @@ constexpr Unsupported kRoutes[] = {
     {V::put, "/api/v1/app/{app_id}/autoconfig/{autoconfig_id}/endpoint", kAutoConfig},
     {V::put, "/api/v1/app/{app_id}/autoconfig/{autoconfig_id}/destination", kAutoConfig},
     {V::put, "/api/v1/app/{app_id}/endpoint/{endpoint_id}/auto-config", kAutoConfig},
-    {V::get, "/api/v1/background-task", kBackgroundTasks},
-    {V::get, "/api/v1/background-task/{task_id}", kBackgroundTasks},
     {V::get, "/api/v1/connector", kConnectors},
     {V::post, "/api/v1/connector", kConnectors},
     {V::get, "/api/v1/connector/{connector_id}", kConnectors},
@@ -97,8 +93,6 @@ constexpr Unsupported kRoutes[] = {
     {V::delete_, "/api/v1/app/{app_id}/integration/{integ_id}", kIntegrations},
     {V::post, "/api/v1/app/{app_id}/integration/{integ_id}/key/rotate", kIntegrations},
     {V::post, "/api/v1/app/{app_id}/msg/bulk-expunge", kBulkExpunge},
-    {V::put, "/api/v1/stats/usage/event-types", kNotYet},
-    {V::post, "/api/v1/stats/usage/app", kNotYet},
     {V::get, "/api/v1/operational-webhook/endpoint", kOperational},
     {V::post, "/api/v1/operational-webhook/endpoint", kOperational},
     {V::get, "/api/v1/operational-webhook/endpoint/{endpoint_id}", kOperational},

@@ -322,6 +322,18 @@ UPDATE feed_state SET legacy_through = @LEGACY_THROUGH@,
     R"sql(
 ALTER TABLE endpoints ADD COLUMN signature_headers TEXT;
 )sql",
+    // 16: Svix's background tasks, kept with their results (recover, replays, expunge-all, statistics). Ids
+    // are time-ordered, so the primary key also serves the janitor's prune by age.
+    R"sql(
+CREATE TABLE background_tasks (
+  id         TEXT PRIMARY KEY,
+  task       TEXT NOT NULL,
+  status     TEXT NOT NULL,
+  data       TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+)sql",
 };
 
 // The marker a migration's text holds where the largest message rowid at the time it runs goes (a partial

@@ -165,6 +165,13 @@ class SqliteTx final : public Tx {
   Status update_token_expiry(std::string_view id, std::optional<TimePoint> expires_at) override;
   Status delete_tokens_expired_before(TimePoint t) override;
 
+  Status insert_background_task(const BackgroundTask& t) override;
+  Result<BackgroundTask> get_background_task(std::string_view id) override;
+  Result<Page<BackgroundTask>> list_background_tasks(const BackgroundTaskQuery& q) override;
+  Result<int> prune_background_tasks(TimePoint cutoff, int limit) override;
+  Result<AppUsage> app_usage(std::string_view app_id, TimePoint since, TimePoint until) override;
+  Result<std::vector<EventTypeUsage>> event_type_usage() override;
+
  private:
   using Bind = std::variant<std::string_view, int64_t>;
   // A list query: `select` is "SELECT <cols> FROM <table> WHERE <filter>" with `binds` for its parameters;
@@ -335,6 +342,12 @@ class UnavailableTx final : public Tx {
   Result<std::vector<ApiToken>> list_tokens() override { return err(); }
   Status update_token_expiry(std::string_view, std::optional<TimePoint>) override { return err(); }
   Status delete_tokens_expired_before(TimePoint) override { return err(); }
+  Status insert_background_task(const BackgroundTask&) override { return err(); }
+  Result<BackgroundTask> get_background_task(std::string_view) override { return err(); }
+  Result<Page<BackgroundTask>> list_background_tasks(const BackgroundTaskQuery&) override { return err(); }
+  Result<int> prune_background_tasks(TimePoint, int) override { return err(); }
+  Result<AppUsage> app_usage(std::string_view, TimePoint, TimePoint) override { return err(); }
+  Result<std::vector<EventTypeUsage>> event_type_usage() override { return err(); }
 
  private:
   static Error err() { return Error::unavailable("store is stopped"); }
