@@ -81,7 +81,8 @@ int run(const std::filesystem::path& dir, int submitters, int per_submitter) {
           op.msg.created_at = op.rec.created_at = std::chrono::system_clock::now();
           store->submit_write(
               [op = std::move(op)](Tx& tx) -> Status {
-                if (auto st = tx.insert_message(op.msg); !st.ok()) return st;
+                Message msg = op.msg;  // the store sets its id
+                if (auto st = tx.insert_message(msg); !st.ok()) return st;
                 return tx.put_idempotency(op.rec);
               },
               [&](Status st) {

@@ -322,8 +322,8 @@ UPDATE feed_state SET legacy_through = @LEGACY_THROUGH@,
     R"sql(
 ALTER TABLE endpoints ADD COLUMN signature_headers TEXT;
 )sql",
-    // 16: Svix's background tasks, kept with their results (recover, replays, expunge-all, statistics). Ids
-    // are time-ordered, so the primary key also serves the janitor's prune by age.
+    // 16: Svix's background tasks, kept with their results (recover, replays, expunge-all, statistics); the
+    // janitor prunes them by age.
     R"sql(
 CREATE TABLE background_tasks (
   id         TEXT PRIMARY KEY,
@@ -333,6 +333,7 @@ CREATE TABLE background_tasks (
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
 );
+CREATE INDEX background_tasks_by_created_at ON background_tasks (created_at);
 )sql",
 };
 

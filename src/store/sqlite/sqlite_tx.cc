@@ -1564,12 +1564,11 @@ Result<Page<BackgroundTask>> SqliteTx::list_background_tasks(const BackgroundTas
 
 Result<int> SqliteTx::prune_background_tasks(TimePoint cutoff, int limit) {
   auto stmt = conn_.prepare(
-      "DELETE FROM background_tasks WHERE id IN (SELECT id FROM background_tasks WHERE id < ? ORDER BY id "
-      "LIMIT ?)");
+      "DELETE FROM background_tasks WHERE id IN (SELECT id FROM background_tasks WHERE created_at < ? ORDER BY "
+      "created_at LIMIT ?)");
   if (!stmt.ok()) return stmt.take_error();
-  const std::string bound = min_id_at("qtask", cutoff);
   Stmt s(*stmt);
-  s.bind(1, bound);
+  s.bind(1, cutoff);
   s.bind(2, int64_t{std::max(1, limit)});
   if (auto st = finish_write(s, "prune_background_tasks"); !st.ok()) return st.take_error();
   return sqlite3_changes(conn_.handle());
