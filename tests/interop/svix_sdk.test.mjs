@@ -341,7 +341,7 @@ test('bulk-replay sends again what was sent to an endpoint, by status, status co
     assert.ok(rx.requests.slice(3).some((r) => r.headers['webhook-id'] === c.id));
     const task = await svix.endpoint.bulkReplay(app.id, ep.id, { since, status: 2 });  // nothing failed
     assert.equal(task.status, 'finished');
-    assert.equal(task.task, 'endpoint.replay');
+    assert.equal(task.task, 'endpoint.bulk-replay');
   } finally {
     await rx.close();
   }
