@@ -1564,7 +1564,8 @@ Result<Page<BackgroundTask>> SqliteTx::list_background_tasks(const BackgroundTas
 
 Result<int> SqliteTx::prune_background_tasks(TimePoint cutoff, int limit) {
   auto stmt = conn_.prepare(
-      "DELETE FROM background_tasks WHERE id IN (SELECT id FROM background_tasks WHERE created_at < ? ORDER BY "
+      "DELETE FROM background_tasks WHERE id IN (SELECT id FROM background_tasks WHERE created_at < ? ORDER "
+      "BY "
       "created_at LIMIT ?)");
   if (!stmt.ok()) return stmt.take_error();
   Stmt s(*stmt);
