@@ -56,6 +56,8 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 // closing does not reset the connection before the client has read the response.
 constexpr std::chrono::milliseconds kLingerMax{1000};
 constexpr size_t kLingerBytes = 1 << 20;
+// write_response()'s reused buffer (the head; over TLS the body too) is let go past this size.
+constexpr size_t kLargeHead = 64 << 10;
 // After a refusal on the head (401, 404, 503...) the announced body is not wanted: drain only a little.
 constexpr size_t kEarlyLingerBytes = 64 << 10;
 // Read capacity of a connection's buffer. Beast reads at most the buffer's free capacity per call (and 512
@@ -737,9 +739,10 @@ net::awaitable<error_code> HttpServer::State::Connection::write_response(const R
   }
   serialize_head(res);
   if (tls_) {
-    // One buffer: the TLS stream writes one record per buffer of a sequence.
+    // One buffer: the TLS stream writes one record per buffer of a sequence. A large body's copy is not kept.
     head_.append(res.body());
     auto [ec, n] = co_await net::async_write(*tls_, net::buffer(head_), kUse);
+    if (head_.capacity() > kLargeHead) std::string().swap(head_);
     co_return ec;
   }
   const std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(res.body())};
