@@ -1,5 +1,6 @@
 #include "api/http_server.h"
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
@@ -908,6 +909,7 @@ net::awaitable<bool> HttpServer::State::Connection::handshake() {
   if (!ec) co_return true;
   if (state_.stopping()) co_return false;
   if (ec.category() == net::error::get_ssl_category() &&
+      ERR_GET_LIB(static_cast<unsigned long>(ec.value())) == ERR_LIB_SSL &&
       ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTP_REQUEST) {
     auto res = error_response(http::status::bad_request, "https_required",
                               "this listener speaks HTTPS only: use an https:// URL", 11, false);

@@ -59,7 +59,8 @@ Result<std::shared_ptr<ssl::context>> TlsCredentials::build() const {
     return Error::validation(
         field_, fmt::format("{}: {} is not a PEM certificate chain: {}", field_, cert_file_, ec.message()));
   ctx->use_private_key_file(key_file_, ssl::context::pem, ec);
-  if (ec && ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH)
+  if (ec && ERR_GET_LIB(static_cast<unsigned long>(ec.value())) == ERR_LIB_X509 &&
+      ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH)
     return Error::validation(key_field, fmt::format("{}: the key in {} does not match the certificate in {}",
                                                     key_field, key_file_, cert_file_));
   if (ec)

@@ -29,7 +29,7 @@ test('usage statistics and background tasks: results kept by id, listed by type 
     const until = new Date(Date.now() + 60_000);
 
     // Named applications: stats for those found, the others answered as unresolved.
-    const named = await svix.statistics.aggregateAppStats({ since, until, appIds: ['app-a', 'app-nope'] });
+    const named = await svix.statistics.aggregateAppStats({ since, until, appIds: ['app-a', 'app-nope', a.id] });
     assert.equal(named.status, 'finished');
     assert.equal(named.task, 'application.stats');
     assert.match(named.id, /^qtask_[A-Za-z0-9]{27}$/);

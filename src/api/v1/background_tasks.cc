@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <set>
 
 #include "api/v1/json_body.h"
 #include "api/v1/routes.h"
@@ -90,7 +91,9 @@ asio::awaitable<Response> app_stats(const ApiContext* ctx, const Request& req) {
   };
   std::function<Result<Stats>(store::Tx&)> fn = [range = *range, app_ids](store::Tx& tx) -> Result<Stats> {
     Stats out;
+    std::set<std::string> counted;  // an application named twice (by id and by uid) is counted once
     auto add = [&](const store::Application& app) -> Status {
+      if (!counted.insert(app.id).second) return {};
       auto usage = tx.app_usage(app.id, range.since, *range.until);
       if (!usage) return usage.take_error();
       out.app_stats.push_back(json::object{{"appId", app.id},
