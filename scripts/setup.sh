@@ -16,8 +16,9 @@ DEBIAN_PACKAGES=(
 )
 # ...and what the tests add (scripts/test.sh sets HOOKWIRE_SETUP_TESTS=1): GoogleTest, the benchmarks' library
 # (build/ also builds the benchmarks then), clang-format, openssl (the TLS delivery test makes its CA), git
-# (check-format lists tracked files) and Node.js for the interop tests.
-TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev clang-format openssl git)
+# (check-format lists tracked files), PostgreSQL 15 (the PostgreSQL store's tests start a throwaway cluster of
+# their own: store/testing/pg_cluster.h) and Node.js for the interop tests.
+TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev clang-format openssl git postgresql-15)
 TESTS=${HOOKWIRE_SETUP_TESTS:-0}
 ((TESTS)) && DEBIAN_PACKAGES+=("${TEST_PACKAGES[@]}")
 

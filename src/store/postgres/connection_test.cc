@@ -1,0 +1,99 @@
+// PgConnection against a real PostgreSQL 15 (a throwaway cluster per test): parameters and NULLs, prepared
+// statements, the error map (unique violation, syntax, statement timeout), and a server that goes away and
+// comes back.
+#include "store/postgres/connection.h"
+
+#include <gtest/gtest.h>
+
+#include "store/testing/pg_cluster.h"
+#include "store/testing/test_dir.h"
+
+namespace hookwire::store::postgres {
+namespace {
+
+using testing::PgCluster;
+using testing::TestDir;
+
+TEST(PgConnection, RunsParameterizedAndPreparedStatementsAndMapsErrors) {
+  TestDir dir("hookwire-pg");
+  auto cluster = PgCluster::start(dir.path());
+  ASSERT_NE(cluster, nullptr);
+  auto conn = PgConnection::connect(cluster->url());
+  ASSERT_TRUE(conn.ok()) << conn.error().detail;
+  ASSERT_TRUE(conn->exec("CREATE TABLE t (id TEXT PRIMARY KEY, v TEXT)").ok());
+
+  const std::string tricky = "it's \"quoted\", ü, and a backslash \\";
+  auto inserted =
+      conn->exec("INSERT INTO t (id, v) VALUES ($1, $2), ($3, $4)", {"a", tricky, "b", std::nullopt});
+  ASSERT_TRUE(inserted.ok()) << inserted.error().detail;
+  EXPECT_EQ(inserted->affected(), 2);
+  auto rows = conn->exec("SELECT id, v FROM t ORDER BY id");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->rows(), 2);
+  EXPECT_EQ(rows->text(0, 0), "a");
+  EXPECT_EQ(rows->get(0, 1), std::optional<std::string_view>(tricky));
+  EXPECT_EQ(rows->get(1, 1), std::nullopt);
+
+  // Prepared once (a second prepare of the name is a no-op), run many times.
+  ASSERT_TRUE(conn->prepare("count_t", "SELECT count(*) FROM t WHERE id >= $1").ok());
+  ASSERT_TRUE(conn->prepare("count_t", "SELECT count(*) FROM t WHERE id >= $1").ok());
+  auto counted = conn->exec_prepared("count_t", {"b"});
+  ASSERT_TRUE(counted.ok());
+  EXPECT_EQ(counted->text(0, 0), "1");
+
+  // A unique violation is a conflict, and changes nothing.
+  auto duplicate = conn->exec("INSERT INTO t (id, v) VALUES ($1, 'again')", {"a"});
+  ASSERT_FALSE(duplicate.ok());
+  EXPECT_EQ(duplicate.error().code, Errc::kConflict);
+  EXPECT_EQ(conn->exec("SELECT v FROM t WHERE id = 'a'")->get(0, 0), std::optional<std::string_view>(tricky));
+  // A bug in a statement is internal, with the server's words and SQLSTATE.
+  auto broken = conn->exec("SELEC 1");
+  ASSERT_FALSE(broken.ok());
+  EXPECT_EQ(broken.error().code, Errc::kInternal);
+  EXPECT_NE(broken.error().detail.find("42601"), std::string::npos) << broken.error().detail;
+  EXPECT_TRUE(conn->ok()) << "an error in a statement leaves the connection usable";
+}
+
+TEST(PgConnection, AStatementOverItsTimeoutIsUnavailable) {
+  TestDir dir("hookwire-pg");
+  auto cluster = PgCluster::start(dir.path());
+  ASSERT_NE(cluster, nullptr);
+  ConnectOptions options;
+  options.statement_timeout = std::chrono::milliseconds(100);
+  auto conn = PgConnection::connect(cluster->url(), options);
+  ASSERT_TRUE(conn.ok()) << conn.error().detail;
+  auto slow = conn->exec("SELECT pg_sleep(30)");
+  ASSERT_FALSE(slow.ok());
+  EXPECT_EQ(slow.error().code, Errc::kUnavailable) << slow.error().detail;
+  EXPECT_TRUE(conn->exec("SELECT 1").ok());
+}
+
+TEST(PgConnection, AServerThatGoesAwayIsUnavailableAndANewConnectionWorksWhenItIsBack) {
+  TestDir dir("hookwire-pg");
+  auto cluster = PgCluster::start(dir.path());
+  ASSERT_NE(cluster, nullptr);
+  auto conn = PgConnection::connect(cluster->url());
+  ASSERT_TRUE(conn.ok()) << conn.error().detail;
+  ASSERT_TRUE(conn->exec("CREATE TABLE kept (n INT)").ok());
+  ASSERT_TRUE(conn->exec("INSERT INTO kept VALUES (7)").ok());
+
+  ASSERT_TRUE(cluster->stop_server());
+  auto lost = conn->exec("SELECT n FROM kept");
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(lost.error().code, Errc::kUnavailable) << lost.error().detail;
+  EXPECT_FALSE(conn->ok());
+  auto refused = PgConnection::connect(cluster->url());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::kUnavailable);
+  EXPECT_NE(refused.error().detail.find("cannot connect"), std::string::npos) << refused.error().detail;
+
+  ASSERT_TRUE(cluster->start_server()) << cluster->server_log();
+  auto again = PgConnection::connect(cluster->url());
+  ASSERT_TRUE(again.ok()) << again.error().detail;
+  auto n = again->exec("SELECT n FROM kept");
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(n->text(0, 0), "7");
+}
+
+}  // namespace
+}  // namespace hookwire::store::postgres
