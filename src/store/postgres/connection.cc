@@ -102,6 +102,11 @@ Result<PgResult> PgConnection::exec(std::string_view sql,
                 "statement");
 }
 
+Result<PgResult> PgConnection::exec_script(std::string_view sql) {
+  const std::string text(sql);
+  return finish(PQexec(c_.get(), text.c_str()), "script");
+}
+
 Status PgConnection::prepare(const std::string& name, std::string_view sql) {
   if (std::find(prepared_.begin(), prepared_.end(), name) != prepared_.end()) return {};
   const std::string text(sql);

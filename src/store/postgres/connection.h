@@ -56,6 +56,8 @@ class PgConnection {
   // A statement with $1.. parameters (text; nullopt is NULL). `sql` is parsed each time; prepare() it when it
   // runs often.
   Result<PgResult> exec(std::string_view sql, const std::vector<std::optional<std::string>>& params = {});
+  // Several statements separated by ';' and no parameters (a migration), as one simple query.
+  Result<PgResult> exec_script(std::string_view sql);
   // Prepares `sql` under `name` on this connection, once; exec_prepared() runs it.
   Status prepare(const std::string& name, std::string_view sql);
   Result<PgResult> exec_prepared(const std::string& name,
