@@ -14,6 +14,7 @@
 #include "core/ids.h"
 #include "store/sqlite/sqlite_store.h"
 #include "store/sqlite/sqlite_tx.h"
+#include "store/sqlite/sqlite_tx_parts.h"
 
 namespace hookwire::store {
 namespace json = boost::json;

@@ -231,14 +231,6 @@ class SqliteTx final : public Tx {
   std::unordered_map<std::string, std::vector<Endpoint>> enabled_endpoints_;  // by application id
 };
 
-// Message rows as every statement of the store reads them (sqlite_tx.cc): the column list (the last is the
-// rowid, the message's position) and its reader, for the statements that live in other files.
-namespace sqlite_rows {
-extern const char* const kMessageColumns;
-inline constexpr int kMessageColumnCount = 10;
-Result<Message> read_message(const Stmt& s, int first_column = 0);
-}  // namespace sqlite_rows
-
 // A Tx whose every operation fails with kUnavailable: what read functions submitted to a stopped store run
 // against, so that they still produce a result (a read's done carries no status of its own).
 class UnavailableTx final : public Tx {
