@@ -25,10 +25,12 @@ trap 'rm -rf "$ctl"' EXIT
 dpkg-deb -e "$deb" "$ctl"
 [ "$(cat "$ctl/conffiles")" = /etc/hookwire/hookwire.toml ] || fail "conffiles: $(cat "$ctl/conffiles")"
 grep -q '^Depends: adduser, .*libsqlite3' "$ctl/control" || fail "Depends: $(grep Depends "$ctl/control")"
+# Read once into a file: `grep -q` in a pipeline would exit at its match and, with pipefail, fail on SIGPIPE.
+dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/systemd/system/hookwire.service >"$ctl/unit"
 for key in NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes ReadWritePaths=/var/lib/hookwire User=hookwire \
-           "ExecStartPre=/usr/bin/hookwire serve --config /etc/hookwire/hookwire.toml --check-config"; do
-  dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/systemd/system/hookwire.service | grep -qx "$key" ||
-    fail "the unit lacks $key"
+           "ExecStartPre=/usr/bin/hookwire serve --config /etc/hookwire/hookwire.toml --check-config" \
+           'ExecReload=/bin/kill -HUP $MAINPID'; do
+  grep -qxF "$key" "$ctl/unit" || fail "the unit lacks $key"
 done
 
 if [ "$(id -u)" != 0 ]; then
