@@ -923,10 +923,9 @@ net::awaitable<bool> HttpServer::State::Connection::handshake() {
     if (!wec) co_await linger_close(kEarlyLingerBytes);
     co_return false;
   }
-  state_.note_handshake_failure(
-      peer_, closed_ || ec == net::error::operation_aborted || ec == net::error::bad_descriptor
-                 ? "not finished within the first-byte timeout"
-                 : ec.message());
+  state_.note_handshake_failure(peer_, ec == net::error::operation_aborted || ec == net::error::bad_descriptor
+                                           ? "not finished within the first-byte timeout"
+                                           : ec.message());
   co_return false;
 }
 

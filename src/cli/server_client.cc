@@ -24,6 +24,10 @@ using tcp = net::ip::tcp;
 
 namespace {
 constexpr auto kUse = net::as_tuple(net::use_awaitable);
+
+Error unreachable(const Server& server, const std::string& why) {
+  return Error::unavailable(fmt::format("cannot reach the server at {}: {}", server.url(), why));
+}
 }  // namespace
 
 Result<Server> parse_server(const std::string& url) {
@@ -61,9 +65,6 @@ std::string encode_segment(std::string_view s) {
 net::awaitable<Result<std::unique_ptr<ServerStream>>> ServerStream::open(net::any_io_executor ex,
                                                                          const Server& server,
                                                                          std::chrono::seconds timeout) {
-  const auto unreachable = [&](const std::string& why) {
-    return Error::unavailable(fmt::format("cannot reach the server at {}: {}", server.url(), why));
-  };
   auto stream = std::unique_ptr<ServerStream>(new ServerStream());
   if (server.tls) {
     stream->context_ = std::make_shared<ssl::context>(ssl::context::tls_client);
@@ -84,18 +85,19 @@ net::awaitable<Result<std::unique_ptr<ServerStream>>> ServerStream::open(net::an
   }
   tcp::resolver resolver(ex);
   auto [rec, results] = co_await resolver.async_resolve(server.host, server.port, kUse);
-  if (rec) co_return unreachable(rec.message());
+  if (rec) co_return unreachable(server, rec.message());
   stream->tcp().expires_after(timeout);
   auto [cec, ep] = co_await stream->tcp().async_connect(results, kUse);
-  if (cec) co_return unreachable(cec.message());
+  if (cec) co_return unreachable(server, cec.message());
   if (stream->tls_) {
     auto [hec] = co_await stream->tls_->async_handshake(ssl::stream_base::client, kUse);
     if (hec) {
       const long verify = SSL_get_verify_result(stream->tls_->native_handle());
       co_return unreachable(
-          verify != X509_V_OK ? fmt::format("its certificate is not trusted ({}); give the CA with --ca-file",
-                                            X509_verify_cert_error_string(verify))
-                              : hec.message());
+          server, verify != X509_V_OK
+                      ? fmt::format("its certificate is not trusted ({}); give the CA with --ca-file",
+                                    X509_verify_cert_error_string(verify))
+                      : hec.message());
     }
   }
   co_return stream;
@@ -104,9 +106,6 @@ net::awaitable<Result<std::unique_ptr<ServerStream>>> ServerStream::open(net::an
 net::awaitable<Result<CallResult>> call_server_async(const Server& server, const std::string& token,
                                                      std::string_view method, const std::string& target,
                                                      std::string body, std::string_view user_agent) {
-  const auto unreachable = [&](const std::string& why) {
-    return Error::unavailable(fmt::format("cannot reach the server at {}: {}", server.url(), why));
-  };
   auto stream =
       co_await ServerStream::open(co_await net::this_coro::executor, server, std::chrono::seconds{30});
   if (!stream) co_return stream.error();
@@ -119,12 +118,12 @@ net::awaitable<Result<CallResult>> call_server_async(const Server& server, const
   req.body() = std::move(body);
   req.prepare_payload();
   auto [wec, wn] = co_await s.on_stream([&](auto& st) { return http::async_write(st, req, kUse); });
-  if (wec) co_return unreachable(wec.message());
+  if (wec) co_return unreachable(server, wec.message());
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(16 << 20);
   auto [ec, n] = co_await s.on_stream([&](auto& st) { return http::async_read(st, buffer, parser, kUse); });
-  if (ec) co_return unreachable(ec.message());
+  if (ec) co_return unreachable(server, ec.message());
   auto res = parser.release();
   co_return CallResult{res.result_int(), std::move(res.body())};
 }
