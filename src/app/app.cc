@@ -282,7 +282,6 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   }
   parts->url_guard = *guard;  // the API checks configured URLs against it too
   dispatch.http.guard = std::move(*guard);
-  dispatch.leases = delivery::DispatcherOptions::Leases::kMemory;  // the data dir is locked to this process
   dispatch.http.extra_ca_file = options.delivery_ca_file;
   dispatch.http.total_timeout = options.delivery_timeout;
   dispatch.http.user_agent = "hookwire/" HOOKWIRE_VERSION;
@@ -326,24 +325,6 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
     return dispatcher.take_error();
   }
   parts->dispatcher = std::move(*dispatcher);
-  {
-    // This process owns the SQLite file alone: any delivery still leased was leased by a process that died
-    // (a crash or kill -9). Make it due now rather than when its lease would have run out.
-    std::promise<Status> released;
-    const TimePoint now = clock.now();
-    parts->store->submit_write(
-        [now](store::Tx& tx) -> Status {
-          auto n = tx.release_all_leases(now);
-          if (!n) return n.take_error();
-          if (*n > 0) spdlog::info("released {} delivery leases of a previous run", *n);
-          return {};
-        },
-        [&released](Status st) { released.set_value(std::move(st)); });
-    if (auto st = released.get_future().get(); !st) {
-      parts->store->stop();
-      return st.take_error();
-    }
-  }
 
   if (auto st = load_sources(*parts->store, *parts->gateway, clock, options, parts->url_guard); !st) {
     parts->dispatcher->stop();
@@ -371,7 +352,6 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   parts->context.url_guard = &parts->url_guard;
   parts->context.feed_hub = &parts->feed_hub;
   if (options.deliver) parts->context.on_deliveries_created = [d = parts->dispatcher.get()] { d->wake(); };
-  parts->context.leased_rows = [d = parts->dispatcher.get()] { return d->leased_rows(); };
   parts->context.clock = &clock;
   parts->context.metrics = &parts->metrics;
   parts->context.admin_token = options.admin_token;

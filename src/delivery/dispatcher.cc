@@ -21,6 +21,7 @@
 
 #include "core/ids.h"
 #include "core/log_throttle.h"
+#include "delivery/due_rules.h"
 #include "delivery/operational.h"
 #include "delivery/provider_headers.h"
 #include "store/async.h"
@@ -39,12 +40,14 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
  public:
   State(store::Store& store, const Clock& clock, DispatcherOptions options, metrics::Registry* metrics)
       : store_(store),
+        queue_(store.delivery_queue()),
         clock_(clock),
         options_(std::move(options)),
         public_url_(options_.public_url),
         policy_(options_.retry, options_.random),
         limiters_(options_.limits),
         health_(options_.health),
+        lease_(options_.http.total_timeout + options_.lease_margin),
         timer_(ioc_),
         work_(asio::make_work_guard(ioc_)),
         metrics_(metrics) {
@@ -98,27 +101,13 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       self->timer_.cancel();
       // Deliveries waiting for a slot go back to the store, due at once for the next start.
       for (auto& [endpoint, line] : self->waiting_)
-        for (auto& due : line)
-          asio::co_spawn(self->ioc_, self->defer(std::move(due), self->clock_.now()), asio::detached);
+        for (auto& claim : line)
+          asio::co_spawn(self->ioc_, self->defer(std::move(claim), self->clock_.now()), asio::detached);
       self->waiting_.clear();
       self->client_->stop();  // in-flight attempts end now (kCancelled) and are recorded for retry
       self->maybe_finish();
     });
     if (thread_.joinable()) thread_.join();
-  }
-
-  // Any thread (Dispatcher::leased_rows).
-  std::vector<int64_t> leased_rows() const {
-    const TimePoint now = clock_.now();
-    std::vector<int64_t> rows;
-    {
-      std::lock_guard lock(held_mu_);
-      rows.reserve(held_.size());
-      for (const auto& [row, until] : held_)
-        if (until > now) rows.push_back(row);
-    }
-    std::sort(rows.begin(), rows.end());
-    return rows;
   }
 
  private:
@@ -129,7 +118,8 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       woken_ = false;
       const size_t room = options_.max_in_flight - std::min(options_.max_in_flight, in_flight_);
       bool maybe_more = false;
-      if (room > 0) {
+      co_await renew_leases(clock_.now());
+      if (room > 0 && !stopping_) {
         const int limit = static_cast<int>(std::min<size_t>(room, static_cast<size_t>(options_.claim_batch)));
         const TimePoint now = clock_.now();
         const int per_endpoint =
@@ -141,19 +131,21 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         } else {
           // Anything claimed means there may be more behind it (the per-endpoint share held it back).
           maybe_more = !claimed->empty();
-          std::vector<store::Delivery> pull_only;
-          for (auto& due : *claimed) {
-            // Owed to an endpoint made pull-only since (fan-out creates none for it): never sent, failed.
-            if (due.endpoint->pull_only) {
-              pull_only.push_back(std::move(due.delivery));
+          std::vector<store::Claim> unsent;
+          for (auto& c : *claimed) {
+            const DueVerdict verdict = judge(c);
+            if (!verdict.send) {
+              spdlog::debug("dispatcher: delivery {} of {} to {} failed unsent: {}", c.delivery.id,
+                            c.delivery.msg_id, c.delivery.endpoint_id, verdict.reason);
+              unsent.push_back(std::move(c));
               continue;
             }
             ++in_flight_;
-            asio::co_spawn(ioc_, attempt(std::move(due)), asio::detached);
+            asio::co_spawn(ioc_, attempt(std::move(c)), asio::detached);
           }
-          if (!pull_only.empty()) {
+          if (!unsent.empty()) {
             ++putting_right_;
-            asio::co_spawn(ioc_, put_right(std::move(pull_only), {}, now), asio::detached);
+            asio::co_spawn(ioc_, fail_unsent(std::move(unsent), now), asio::detached);
           }
           if (in_flight_gauge_) in_flight_gauge_->set(static_cast<double>(in_flight_));
         }
@@ -168,73 +160,112 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     maybe_finish();
   }
 
-  // Leases up to `limit` due deliveries. In the store: one write (claim_due_deliveries). In memory: a read
-  // on a reader thread, off the writer's path (find_due_deliveries, skipping the rows held here); what it
-  // returns is held until recorded, and the rows it found orphaned or passed over are held until a write has
-  // put them right. A read's snapshot starts after it is submitted, so it sees every record whose lease was
-  // released before (a lease is released only once its record is committed); rows released later were held
-  // when it was submitted, and are skipped.
-  asio::awaitable<Result<std::vector<store::DueDelivery>>> claim(TimePoint now, int limit, int per_endpoint) {
+  // Leases up to `limit` due deliveries from the store's queue; each is held (leases_) until its record or
+  // deferral is written.
+  asio::awaitable<Result<std::vector<store::Claim>>> claim(TimePoint now, int limit, int per_endpoint) {
     auto self = shared_from_this();
-    if (options_.leases == DispatcherOptions::Leases::kStore) {
-      const TimePoint lease_until = now + options_.http.total_timeout + options_.lease_margin;
-      auto lease = [now, lease_until, limit, per_endpoint](store::Tx& tx) {
-        return tx.claim_due_deliveries(now, lease_until, limit, per_endpoint);
-      };
-      co_return co_await store::write<std::vector<store::DueDelivery>>(store_, std::move(lease),
-                                                                       kBookkeeping);
+    const store::ClaimRequest request{now, now + lease_, limit, per_endpoint};
+    auto claimed = co_await store::completion<std::vector<store::Claim>>(
+        [this, request](auto done) { queue_.claim(request, std::move(done)); });
+    if (claimed.ok()) {
+      if (leases_.empty()) next_renewal_ = now + lease_ / 3;
+      for (const auto& c : *claimed) leases_[c.delivery.id] = HeldLease{c.lease};
     }
-    auto find = [now, limit, per_endpoint, held = held_rows(now)](store::Tx& tx) {
-      return tx.find_due_deliveries(now, limit, per_endpoint, *held);
-    };
-    auto scan = co_await store::read<store::DueScan>(store_, std::move(find));
-    if (!scan.ok()) co_return scan.take_error();
-    {
-      std::lock_guard lock(held_mu_);
-      for (const auto& due : scan->due) held_[due.delivery.row] = kHeld;
-      for (const auto& d : scan->orphaned) held_[d.row] = kHeld;
-      for (const auto& d : scan->passed_over) held_[d.row] = kHeld;
-    }
-    if (!scan->orphaned.empty() || !scan->passed_over.empty()) {
-      ++putting_right_;
-      asio::co_spawn(ioc_, put_right(std::move(scan->orphaned), std::move(scan->passed_over), now),
-                     asio::detached);
-    }
-    co_return std::move(scan->due);
+    co_return claimed;
   }
 
-  // Marks orphaned deliveries failed and moves passed-over ones behind the queue (due at `now`), then
-  // releases their leases.
-  asio::awaitable<void> put_right(std::vector<store::Delivery> orphaned,
-                                  std::vector<store::Delivery> passed_over, TimePoint now) {
-    auto self = shared_from_this();
-    for (auto& d : orphaned) {
-      d.status = store::Delivery::kFailed;
-      d.updated_at = now;
+  // Every third of a lease, the leases held (not being settled) are extended to a whole lease from now, in
+  // one call: a delivery waiting in line or a slow attempt keeps its lease. One that comes back not held was
+  // taken over (this node stalled past its lease): a waiting one is dropped unsent, an attempt in flight is
+  // recorded but its settlement is refused (kFenced).
+  asio::awaitable<void> renew_leases(TimePoint now) {
+    if (leases_.empty() || now < next_renewal_) co_return;
+    next_renewal_ = now + lease_ / 3;
+    std::vector<store::LeaseToken> tokens;
+    for (const auto& [id, held] : leases_)
+      if (!held.settling && !held.lost) tokens.push_back(held.token);
+    if (tokens.empty()) co_return;
+    // A named start: GCC 12 mishandles temporaries with destructors inside a co_await expression.
+    auto start = [this, &tokens, until = now + lease_](auto done) {
+      queue_.renew(tokens, until, std::move(done));
+    };
+    auto renewed = co_await store::completion<std::vector<bool>>(std::move(start));
+    if (!renewed.ok()) {
+      spdlog::warn("dispatcher: cannot renew {} delivery leases: {}", tokens.size(), renewed.error().detail);
+      co_return;
     }
-    for (auto& d : passed_over) d.next_attempt_at = now;
-    auto rows = std::make_shared<std::vector<store::Delivery>>(std::move(orphaned));
-    rows->insert(rows->end(), std::make_move_iterator(passed_over.begin()),
-                 std::make_move_iterator(passed_over.end()));
-    auto fix = [rows](store::Tx& tx) -> Result<bool> {
-      for (const auto& d : *rows)
-        if (auto st = tx.update_delivery(d); !st.ok() && st.error().code != Errc::kNotFound)
-          return st.take_error();
+    size_t lost = 0;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if ((*renewed)[i]) continue;
+      auto it = leases_.find(tokens[i].delivery_id());
+      if (it == leases_.end() || it->second.settling) continue;  // settled meanwhile
+      it->second.lost = true;
+      ++lost;
+    }
+    if (lost > 0)
+      spdlog::warn(
+          "dispatcher: {} delivery leases were taken over by another claim (this node stalled past "
+          "its lease): they are left to their new holder",
+          lost);
+  }
+
+  // The lease of `delivery_id`, now being settled: renewals leave it alone from here on.
+  store::LeaseToken settling(const std::string& delivery_id) {
+    HeldLease& held = leases_[delivery_id];
+    held.settling = true;
+    return held.token;
+  }
+
+  // The write settling `delivery_id` was committed (written) or failed: its lease ends, or, if the write
+  // failed, is kept until it would have expired (so a failing store does not turn into a storm of repeated
+  // sends).
+  void end_lease(const std::string& delivery_id, bool written) {
+    auto it = leases_.find(delivery_id);
+    if (it == leases_.end()) return;
+    queue_.release(it->second.token, written, clock_.now() + lease_);
+    leases_.erase(it);
+  }
+
+  // Fails claimed deliveries that are not to be sent (due_rules.h), unattempted, then ends their leases.
+  asio::awaitable<void> fail_unsent(std::vector<store::Claim> claims, TimePoint now) {
+    auto self = shared_from_this();
+    struct Unsent {
+      store::LeaseToken lease;
+      store::Delivery next;
+    };
+    auto rows = std::make_shared<std::vector<Unsent>>();
+    rows->reserve(claims.size());
+    for (auto& c : claims) {
+      c.delivery.status = store::Delivery::kFailed;
+      c.delivery.updated_at = now;
+      rows->push_back(Unsent{settling(c.delivery.id), std::move(c.delivery)});
+    }
+    auto fail = [rows](store::Tx& tx) -> Result<bool> {
+      std::vector<store::Settlement> batch;
+      batch.reserve(rows->size());
+      for (const auto& r : *rows) batch.push_back({&r.lease, &r.next});
+      if (auto st = tx.settle_deliveries(batch); !st.ok()) return st.take_error();
       return true;
     };
-    auto written = co_await store::write<bool>(store_, std::move(fix), kBookkeeping);
-    if (!written.ok()) spdlog::warn("dispatcher: cannot update claimed rows: {}", written.error().detail);
-    for (const auto& d : *rows) release_lease(d.row, written.ok());
+    auto written = co_await store::write<bool>(store_, std::move(fail), kBookkeeping);
+    if (!written.ok()) spdlog::warn("dispatcher: cannot fail unsent deliveries: {}", written.error().detail);
+    for (const auto& r : *rows) end_lease(r.next.id, written.ok());
     --putting_right_;
     maybe_finish();
   }
 
   // One attempt of one delivery, then its record. Runs on ioc_.
-  asio::awaitable<void> attempt(store::DueDelivery due) {
+  asio::awaitable<void> attempt(store::Claim due) {
     auto self = shared_from_this();
+    if (auto held = leases_.find(due.delivery.id); held != leases_.end() && held->second.lost) {
+      // Taken over while it waited in line: its new holder sends it.
+      leases_.erase(held);
+      finish_one();
+      co_return;
+    }
     const TimePoint started = clock_.now();
     const store::Endpoint& ep = *due.endpoint;
-    const auto& msg = due.message;
+    const auto& msg = *due.message;
 
     std::optional<double> rate;
     if (ep.rate_limit) rate = static_cast<double>(*ep.rate_limit);
@@ -277,10 +308,10 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       // source's forwards can tell a GitHub `push` from an `issues` without the provider's headers.
       req.headers.emplace_back("x-hookwire-event-type", msg.event_type);
       // A thin endpoint is sent where to fetch the message instead of its payload.
-      if (ep.thin) due.message.payload = thin_payload(msg, public_url_);
+      if (ep.thin) due.message->payload = thin_payload(msg, public_url_);
       for (auto& h : (*signer)->sign({msg.id, unix_seconds(started), msg.payload}))
         req.headers.emplace_back(std::move(h.name), std::move(h.value));
-      req.body = std::move(due.message.payload);  // signed above; not needed after the request
+      req.body = std::move(due.message->payload);  // signed above; not needed after the request
       auto res = co_await client_->post(std::move(req));
       if (res.ok()) {
         response_status = static_cast<int>(res->status);
@@ -367,7 +398,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       if (decision.kind == Decision::Kind::kExhausted) rec->events.push_back("message.attempt.exhausted");
       if (decision.emit_recovered) rec->events.push_back("message.attempt.recovered");
     }
-    if (rec->operational) rec->msg_event_id = std::move(due.message.event_id);
+    if (rec->operational) rec->msg_event_id = std::move(due.message->event_id);
     enqueue_record(std::move(rec));
   }
 
@@ -376,6 +407,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   struct AttemptRecord {
     store::Attempt attempt;
     store::Delivery delivery;  // its next state
+    store::LeaseToken lease;   // set when its write is submitted
     TimePoint now;
     bool log_attempt = true;  // false for an attempt aborted by stop(): neither logged nor judged
     bool delivered = false;
@@ -389,6 +421,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     bool blocked = false;                    // the SSRF guard refused the destination
     std::string reason;                      // Decision::reason: hookwire's words, never the response body
     mutable bool endpoint_disabled = false;  // set by write_record: this record disabled the endpoint
+    mutable store::Settled settled = store::Settled::kDone;  // set by write_record
   };
 
   // Writes one record in `tx`. Runs on the store's writer thread, perhaps more than once (only the last run
@@ -397,19 +430,20 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   // endpoint per batch run, then kept up to date here as the batch's records change it (in the same Tx).
   using HealthCache = std::unordered_map<std::string_view, EndpointHealthState>;
 
-  Status write_record(store::Tx& tx, const AttemptRecord& r, HealthCache& health_cache) const {
+  // `settled`: what settling its delivery did (the batch settles every record's first). A delivery gone
+  // (deleted with its application or endpoint while the attempt ran) leaves nothing to record; one whose
+  // lease was taken over gets its attempt logged (the request was made) and nothing else: its state, health
+  // and operational events are its new holder's.
+  Status write_record(store::Tx& tx, const AttemptRecord& r, store::Settled settled,
+                      HealthCache& health_cache) const {
     const store::Attempt& a = r.attempt;
     const TimePoint now = r.now;
     r.endpoint_disabled = false;  // this run's verdict (a batch may run again)
-    // The delivery first: if it is gone (deleted with its application or endpoint while the attempt ran),
-    // there is nothing to record, and nothing has been changed — records share one write, and one failing
-    // would fail them all.
-    if (auto st = tx.update_delivery(r.delivery); !st.ok()) {
-      if (st.error().code == Errc::kNotFound) return {};
-      return st.take_error();
-    }
+    r.settled = settled;
+    if (settled == store::Settled::kGone) return {};
     if (r.log_attempt)
       if (auto st = tx.insert_attempt(a); !st.ok()) return st.take_error();
+    if (settled == store::Settled::kFenced) return {};
     bool disable_endpoint = r.disable;
     TimePoint fail_since = now;
     // Health counts the receiver's answers only: an attempt aborted by stop() says nothing about the
@@ -521,7 +555,12 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
                    written.error().detail);
     }
     if (written.ok()) log_outcome(r);
-    release_lease(r.delivery.row, written.ok());
+    if (written.ok() && r.settled == store::Settled::kFenced)
+      spdlog::warn(
+          "dispatcher: the lease of delivery {} ({} to {}) was taken over while its attempt ran: the "
+          "attempt is logged, its outcome is left to the new holder",
+          r.delivery.id, a.msg_id, a.endpoint_id);
+    end_lease(r.delivery.id, written.ok());
     if (options_.on_recorded) options_.on_recorded(r.delivery, a);
     // The endpoint's slot is held until the attempt is recorded, not just answered: so a crash can repeat
     // at most the endpoint's in-flight cap of deliveries (sent, not yet recorded).
@@ -552,12 +591,19 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     record_write_pending_ = true;
     auto batch = std::make_shared<std::vector<std::unique_ptr<AttemptRecord>>>(std::move(records_));
     records_.clear();
+    for (auto& r : *batch) r->lease = settling(r->delivery.id);
     // The write runs before its completion, which holds `self`: `this` outlives it.
     store_.submit_write(
         [this, batch](store::Tx& tx) -> Status {
+          // Every delivery's next state in one call, then each record's attempt, health and events.
+          std::vector<store::Settlement> settlements;
+          settlements.reserve(batch->size());
+          for (const auto& r : *batch) settlements.push_back({&r->lease, &r->delivery});
+          auto settled = tx.settle_deliveries(settlements);
+          if (!settled.ok()) return settled.take_error();
           HealthCache health_cache;  // per run: a re-run starts from the store again
-          for (const auto& r : *batch)
-            if (auto st = write_record(tx, *r, health_cache); !st.ok()) return st;
+          for (size_t i = 0; i < batch->size(); ++i)
+            if (auto st = write_record(tx, *(*batch)[i], (*settled)[i], health_cache); !st.ok()) return st;
           return {};
         },
         [self = shared_from_this(), batch](Status st) {
@@ -622,51 +668,29 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       waiting_.erase(it);
       return;
     }
-    store::DueDelivery next = std::move(it->second.front());
+    store::Claim next = std::move(it->second.front());
     it->second.pop_front();
     if (it->second.empty()) waiting_.erase(it);
     asio::co_spawn(ioc_, attempt(std::move(next)), asio::detached);
   }
 
   // Puts a delivery that was not admitted back, due at `when`; the attempt count is unchanged.
-  asio::awaitable<void> defer(store::DueDelivery due, TimePoint when) {
+  asio::awaitable<void> defer(store::Claim due, TimePoint when) {
     auto self = shared_from_this();
     store::Delivery d = std::move(due.delivery);
     d.status = store::Delivery::kPending;
     d.next_attempt_at = when;
     d.updated_at = clock_.now();
-    auto put_back = [d](store::Tx& tx) -> Result<bool> {
-      if (auto st = tx.update_delivery(d); !st.ok()) return st.take_error();
+    auto put_back = [d, lease = settling(d.id)](store::Tx& tx) -> Result<bool> {
+      const store::Settlement s{&lease, &d};
+      if (auto st = tx.settle_deliveries({&s, 1}); !st.ok()) return st.take_error();
       return true;
     };
     auto written = co_await store::write<bool>(store_, std::move(put_back), kBookkeeping);
     if (!written.ok()) spdlog::warn("dispatcher: cannot defer delivery {}: {}", d.id, written.error().detail);
-    release_lease(d.row, written.ok());
+    end_lease(d.id, written.ok());
     if (deferred_) deferred_->inc();
     finish_one();
-  }
-
-  // In-memory leases (options_.leases == kMemory): the rows held, sorted, for find_due_deliveries to skip.
-  // A lease whose record could not be written is kept until it would have expired in the store, so a failing
-  // store does not turn into a storm of repeated sends; expired ones are dropped here.
-  std::shared_ptr<const std::vector<int64_t>> held_rows(TimePoint now) {
-    {
-      std::lock_guard lock(held_mu_);
-      std::erase_if(held_, [now](const auto& held) { return held.second <= now; });
-    }
-    return std::make_shared<const std::vector<int64_t>>(leased_rows());
-  }
-
-  // The attempt (or deferral) of the delivery at `row` was written, or failed to be: its lease ends now, or
-  // when it would have expired in the store. No-op for store leases.
-  void release_lease(int64_t row, bool written) {
-    if (options_.leases != DispatcherOptions::Leases::kMemory) return;
-    std::lock_guard lock(held_mu_);
-    if (written) {
-      held_.erase(row);
-    } else {
-      held_[row] = clock_.now() + options_.http.total_timeout + options_.lease_margin;
-    }
   }
 
   // One claimed delivery is done with. Wakes the claim loop: a freed slot may let an endpoint's backlog move.
@@ -678,7 +702,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     maybe_finish();
   }
 
-  // Once stopping, the loop has ended and no attempt (or put_right write) is in flight: let ioc_.run()
+  // Once stopping, the loop has ended and no attempt (or fail_unsent write) is in flight: let ioc_.run()
   // return.
   void maybe_finish() {
     if (stopping_ && loop_done_ && in_flight_ == 0 && putting_right_ == 0) {
@@ -688,6 +712,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   }
 
   store::Store& store_;
+  store::DeliveryQueue& queue_;
   const Clock& clock_;
   LogThrottle log_throttle_{clock_};  // warnings a failing endpoint causes, per endpoint and kind
   const DispatcherOptions options_;
@@ -695,6 +720,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   const RetryPolicy policy_;
   RateLimiters limiters_;
   const EndpointHealth health_;
+  const std::chrono::milliseconds lease_;  // a claim's lease, and how far a renewal extends it
   asio::io_context ioc_;
   asio::steady_timer timer_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
@@ -711,14 +737,17 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   bool record_write_pending_ = false;  // one record write at a time: the next takes all that queued meanwhile
   static constexpr size_t kMaxRecordBatch = 256;
   size_t in_flight_ = 0;      // claimed and not yet recorded: sending, or waiting in a line below
-  size_t putting_right_ = 0;  // put_right writes not yet done (stop() waits for them too)
+  size_t putting_right_ = 0;  // fail_unsent writes not yet done (stop() waits for them too)
   static constexpr size_t kLinePerSlot = 2;
-  std::unordered_map<std::string, std::deque<store::DueDelivery>> waiting_;
-  // In-memory leases, by row: until when (kHeld while claimed and not yet recorded).
-  static constexpr TimePoint kHeld = TimePoint::max();
-  // Changed on ioc_ only; the lock is for leased_rows() (a metrics scrape) from other threads.
-  mutable std::mutex held_mu_;
-  std::unordered_map<int64_t, TimePoint> held_;
+  std::unordered_map<std::string, std::deque<store::Claim>> waiting_;
+  // The leases held, by delivery id: from the claim until their record (or deferral) is written.
+  struct HeldLease {
+    store::LeaseToken token;
+    bool settling = false;  // its write is submitted: no more renewals
+    bool lost = false;      // a renewal found it taken over
+  };
+  std::unordered_map<std::string, HeldLease> leases_;
+  TimePoint next_renewal_;
   std::vector<metrics::Counter*> outcomes_;  // indexed by Decision::Kind
   metrics::Histogram* latency_ = nullptr;
   metrics::Gauge* in_flight_gauge_ = nullptr;
@@ -760,7 +789,6 @@ std::string thin_payload(const store::Message& msg, std::string_view public_url)
                                       {"url", std::move(url)}});
 }
 
-std::vector<int64_t> Dispatcher::leased_rows() const { return state_->leased_rows(); }
 void Dispatcher::stop() {
   if (state_) state_->stop();
 }

@@ -1,8 +1,9 @@
 // Dispatcher: drives deliveries from the store to the endpoints — at least once, signed, retried.
 //
-// Loop: lease due deliveries (in the store with claim_due_deliveries, or in memory for a store this process
-// alone uses: options.leases; the lease outlives the HTTP timeout, so a slow receiver never causes a second
-// concurrent attempt, and a crashed node's leases simply expire), send
+// Loop: lease due deliveries from the store's DeliveryQueue (store/delivery_queue.h; the lease outlives the
+// HTTP timeout and is renewed while the delivery waits or is sent, so a slow receiver never causes a second
+// concurrent attempt, and a crashed node's leases simply expire and are taken over), fail unsent those that
+// have nothing left to send or nowhere to go (due_rules.h), send
 // each one (Standard Webhooks signature with every active secret of the endpoint, the endpoint's custom
 // headers), then record the attempt and the delivery's next state in one write: delivered, retry at the time
 // RetryPolicy decides, exhausted (failed: a dead letter), or failed with the endpoint disabled (410). The
@@ -45,17 +46,11 @@ struct DispatcherOptions {
   int claim_batch = 256;                          // most deliveries leased per claim
   size_t max_in_flight = 512;                     // most attempts in flight at once
   std::chrono::milliseconds poll_interval{1000};  // look for due retries at least this often
-  std::chrono::seconds lease_margin{30};          // lease = HTTP total timeout + this
+  std::chrono::seconds lease_margin{30};          // lease = HTTP total timeout + this, renewed every third
   size_t max_logged_response = 4096;              // response bytes kept in the attempt log
   RateLimiterOptions limits;                      // per-endpoint in-flight cap (default 10) and rate buckets
   EndpointHealthOptions health;                   // auto-disable after failing continuously (default 5 days)
   bool svix_headers = false;                      // svix-* instead of webhook-* header names
-  // Where the leases are kept. kStore: in the store (claim_due_deliveries), respected by every node sharing
-  // it; a crashed node's leases expire on their own. kMemory: in this dispatcher (find_due_deliveries, a
-  // read), no write per claim, for a store that this process alone uses (the embedded SQLite store, whose
-  // data dir the app locks); the app releases a dead process's leases at start-up either way.
-  enum class Leases { kStore, kMemory };
-  Leases leases = Leases::kStore;
   // The operational application (operational.h): when set, endpoint.disabled and message.attempt.* events
   // are written, as its messages, in the same write as the attempt that raised them.
   std::optional<std::string> operational_app_id;
@@ -81,9 +76,6 @@ class Dispatcher {
   void start();
   void wake();
   void stop();
-  // The rows leased in memory now (Leases::kMemory; empty otherwise), sorted: what the queue metrics count
-  // as sending. Any thread.
-  std::vector<int64_t> leased_rows() const;
 
  private:
   class State;

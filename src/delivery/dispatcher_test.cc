@@ -28,11 +28,14 @@ using testing::ScriptedResponse;
 
 constexpr const char* kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-// Every dispatcher test runs with leases in the store and with leases in memory (the embedded default).
-class DispatcherTest : public ::testing::TestWithParam<DispatcherOptions::Leases> {
+// Every dispatcher test runs with leases in memory (the embedded default) and with leases in the rows (as a
+// database several nodes share keeps them): the parameter is SqliteOptions::row_leases.
+class DispatcherTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
-    store_ = store::testing::open_test_store(dir_.path());
+    store::SqliteOptions options;
+    options.row_leases = GetParam();
+    store_ = store::testing::open_test_store(dir_.path(), options);
     ASSERT_NE(store_, nullptr);
     clock_.set(from_unix_millis(unix_millis(std::chrono::system_clock::now())));  // the store keeps ms
   }
@@ -88,7 +91,6 @@ class DispatcherTest : public ::testing::TestWithParam<DispatcherOptions::Leases
 
   void start(RetryOptions retry = {}, RateLimiterOptions limits = {}) {
     DispatcherOptions o;
-    o.leases = GetParam();
     o.operational_app_id = operational_app_id_;
     o.public_url = "https://hooks.example.test/base";
     o.limits = limits;
@@ -415,39 +417,38 @@ TEST_P(DispatcherTest, ASlowEndpointHoldsOnlyItsOwnSlotsAndNeverDelaysTheOthers)
   EXPECT_EQ(a4.url, slow.url("/slow"));
 }
 
-// A delivery in flight is never sent again while its attempt runs, however long that takes: with a store
-// lease until the lease expires (then its node is presumed dead), with an in-memory lease until it is
-// recorded.
-TEST_P(DispatcherTest, AnAttemptInFlightIsNotSentAgainWhileItRuns) {
+// A delivery in flight is never sent again while its attempt runs, however long that takes: its lease is
+// renewed (before each claim) for as long as the attempt lasts, even past the lease's own length.
+TEST_P(DispatcherTest, AnAttemptLongerThanItsLeaseIsRenewedAndNotSentAgainWhileItRuns) {
   ScriptedReceiver receiver;
   receiver.set_default(ScriptedResponse::hold());
   publish(receiver.url("/hook"));
   http_timeout_ = 60s;  // no request times out (in real time) during the test
   start();
   ASSERT_TRUE(receiver.wait_for_requests(1, 20s));
-  // Not past a store lease (the timeout + 30 s): claims find nothing new of it to send.
   clock_.advance(10s);
   for (int i = 0; i < 3; ++i) {
     add_messages(1);  // a wake, and another delivery to the same endpoint that is sent meanwhile
     ASSERT_TRUE(receiver.wait_for_requests(static_cast<size_t>(i) + 2, 20s));
   }
+  // Far past the lease (the timeout + 30 s): renewed, so still not sent again.
+  clock_.advance(std::chrono::hours(1));
+  add_messages(1);
+  ASSERT_TRUE(receiver.wait_for_requests(5, 20s));
   const auto requests = receiver.requests();
-  ASSERT_EQ(requests.size(), 4u);
+  ASSERT_EQ(requests.size(), 5u);
   EXPECT_EQ(requests[0].header("webhook-id").value_or(""), msg_.id);
   for (size_t i = 1; i < requests.size(); ++i)
     EXPECT_NE(requests[i].header("webhook-id").value_or(""), msg_.id) << "sent again while in flight";
-  if (GetParam() == DispatcherOptions::Leases::kMemory) {
-    // Held in memory until recorded, whatever the clock says.
-    clock_.advance(std::chrono::hours(1));
-    add_messages(1);
-    ASSERT_TRUE(receiver.wait_for_requests(5, 20s));
-    EXPECT_NE(receiver.requests()[4].header("webhook-id").value_or(""), msg_.id);
-    EXPECT_EQ(dispatcher_->leased_rows().size(), 5u);
-  } else {
-    EXPECT_TRUE(dispatcher_->leased_rows().empty());
-  }
+  std::promise<Result<store::DeliveryQueueStats>> stats;
+  store_->delivery_queue().stats(
+      clock_.now(), [&stats](Result<store::DeliveryQueueStats> r) { stats.set_value(std::move(r)); });
+  auto s = stats.get_future().get();
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->sending, 5);
+  EXPECT_EQ(s->due, 0);
   receiver.release_held();
-  wait_recorded(GetParam() == DispatcherOptions::Leases::kMemory ? 5 : 4);
+  wait_recorded(5);
 }
 
 TEST_P(DispatcherTest, TheEndpointRateLimitSpacesDeliveriesWithoutCountingAttempts) {
@@ -838,11 +839,9 @@ TEST(ThinPayload, NamesTheMessageAndWhereToFetchIt) {
                 R"(","url":"http://127.0.0.1:8071/api/v1/app/app_1/msg/msg_2"})");
 }
 
-INSTANTIATE_TEST_SUITE_P(Leases, DispatcherTest,
-                         ::testing::Values(DispatcherOptions::Leases::kStore,
-                                           DispatcherOptions::Leases::kMemory),
-                         [](const ::testing::TestParamInfo<DispatcherOptions::Leases>& info) {
-                           return info.param == DispatcherOptions::Leases::kMemory ? "InMemory" : "InStore";
+INSTANTIATE_TEST_SUITE_P(Leases, DispatcherTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "InRows" : "InMemory";
                          });
 
 }  // namespace

@@ -65,4 +65,16 @@ boost::asio::awaitable<Result<T>> write(Store& store, Fn fn, Ack ack = Ack::kDur
       boost::asio::use_awaitable, std::move(fn));
 }
 
+// Awaits an operation that reports through a callback, perhaps on another thread (DeliveryQueue's methods):
+// start(done) begins it, done(Result<T>) ends it; the coroutine resumes on its own executor.
+template <class T, class Start>
+boost::asio::awaitable<Result<T>> completion(Start start) {
+  return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(Result<T>)>(
+      [](auto handler, Start start) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        start([h](Result<T> r) { detail::complete<T>(std::move(*h), std::move(r)); });
+      },
+      boost::asio::use_awaitable, std::move(start));
+}
+
 }  // namespace hookwire::store

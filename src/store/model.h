@@ -120,10 +120,6 @@ struct Delivery {
   TimePoint next_attempt_at;
   TimePoint created_at;
   TimePoint updated_at;
-  // The store's own handle of the row this was read from (SQLite: its rowid), or 0. update_delivery goes
-  // straight to the row when it has one (the dispatcher updates each claimed delivery; a lookup of the id
-  // in its index per update was a measurable share of the store's work per delivery).
-  int64_t row = 0;
 };
 
 // A delivery's status as Svix reports it: pending until the first attempt is recorded, then "sending" while
@@ -173,24 +169,6 @@ struct DeliveryQueueStats {
   // Pending or leased, with next_attempt_at (or an expired lease) at or before now; at most kDueCountLimit.
   int64_t due = 0;
   std::optional<TimePoint> oldest_due;  // the earliest next_attempt_at among the due ones
-};
-
-// A claimed delivery with what the dispatcher needs to send it. The endpoint is shared (read-only) by the
-// deliveries of one claim: not copied for each of them.
-struct DueDelivery {
-  Delivery delivery;
-  Message message;
-  std::shared_ptr<const Endpoint> endpoint;  // never null
-};
-
-// What Tx::find_due_deliveries found: deliveries to send, and rows the caller must put right itself (with
-// update_delivery; it holds them until then, like the ones it sends).
-struct DueScan {
-  std::vector<DueDelivery> due;
-  // Their message or endpoint is gone, or the endpoint is disabled: to be marked failed (not attempted).
-  std::vector<Delivery> orphaned;
-  // Overdue past their endpoint's share: to be made due now (behind the queue).
-  std::vector<Delivery> passed_over;
 };
 
 // A stored answer to a POST carrying an `idempotency-key` header.

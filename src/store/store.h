@@ -19,12 +19,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/metrics.h"
 #include "core/result.h"
+#include "store/delivery_queue.h"
 #include "store/model.h"
 
 namespace hookwire::store {
@@ -102,23 +104,10 @@ class Tx {
 
   // Deliveries
   virtual Status insert_delivery(const Delivery& d) = 0;
-  // By d.id: status, attempts, manual, next_attempt_at, updated_at.
-  virtual Status update_delivery(const Delivery& d) = 0;
-  // Leases up to `limit` deliveries that are due (pending or sending, next_attempt_at <= now), oldest due
-  // first, at most `per_endpoint` of them for any one endpoint: each becomes kSending with next_attempt_at =
-  // lease_until. Returned with their message and endpoint; a delivery whose message or endpoint is gone (or
-  // whose payload was expunged) is marked failed and not returned. The cost is bounded whatever the backlog:
-  // only the oldest 4 * limit + per_endpoint due rows are read, and those passed over for their endpoint's
-  // share are made due at `now` (moved behind the queue), so one endpoint's backlog never hides the others'
-  // for long.
-  virtual Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until,
-                                                                int limit, int per_endpoint) = 0;
-  // The same choice without writing anything (a read function may run it), for a store that this process
-  // alone uses (the embedded SQLite store): the caller leases in memory. It passes the rows it still holds
-  // (`held`: the Delivery::row of each, sorted ascending), which are skipped as if leased, and it puts right
-  // the orphaned and passed-over rows itself, holding them until then. Each delivery carries its row.
-  virtual Result<DueScan> find_due_deliveries(TimePoint now, int limit, int per_endpoint,
-                                              const std::vector<int64_t>& held) = 0;
+  // Writes each leased delivery's next state (delivery_queue.h), by its lease: one result per element, in
+  // order. A lease that another claim has taken over since is refused (kFenced), a delivery deleted
+  // meanwhile is kGone; neither changes anything.
+  virtual Result<std::vector<Settled>> settle_deliveries(std::span<const Settlement> batch) = 0;
   // Recovery: makes the endpoint's failed deliveries created in [since, until) pending and due at `now`, with
   // a fresh retry schedule (attempts = 0) whose next attempt is logged as manual. Only the latest delivery of
   // a message counts (one superseded by a resend is not sent again). Returns how many.
@@ -146,15 +135,8 @@ class Tx {
   // Endpoint health (auto-disable bookkeeping); an endpoint never recorded has the default (healthy) record.
   virtual Result<EndpointHealthRecord> get_endpoint_health(std::string_view endpoint_id) = 0;
   virtual Status put_endpoint_health(std::string_view endpoint_id, const EndpointHealthRecord& h) = 0;
-  // Makes every leased (kSending) delivery due at `now` again and returns how many. Only for a store that a
-  // single node owns (embedded SQLite) at start-up, when every lease belongs to a process that is gone.
-  virtual Result<int> release_all_leases(TimePoint now) = 0;
   virtual Result<std::vector<Delivery>> list_deliveries_by_message(std::string_view app_id,
                                                                    std::string_view msg_id) = 0;
-  // Counts of live deliveries and the oldest due one (queue depth and lag metrics). `held` (sorted): rows
-  // leased in memory (find_due_deliveries), counted as sending, not as pending or due.
-  virtual Result<DeliveryQueueStats> delivery_queue_stats(TimePoint now,
-                                                          const std::vector<int64_t>& held) = 0;
 
   // Inbound sources (see model.h Source)
   virtual Result<Source> get_source(std::string_view id_or_uid) = 0;
@@ -267,13 +249,20 @@ class Store {
     std::vector<std::string> app_ids;
   };
   virtual void set_feed_listener(std::function<void(const FeedAdvance&)> listener) = 0;
+
+  // The store's delivery queue (delivery_queue.h); lives as long as the store.
+  virtual DeliveryQueue& delivery_queue() = 0;
 };
 
 struct SqliteOptions {
   std::string path;  // database file; created with its schema if absent
   Durability durability = Durability::kFull;
-  int readers = 2;                       // reader threads (each with its own connection)
-  size_t max_batch = 2048;               // most write functions in one transaction
+  int readers = 2;          // reader threads (each with its own connection)
+  size_t max_batch = 2048;  // most write functions in one transaction
+  // Where the delivery queue keeps its leases: in memory (the default: this process owns the file, and a
+  // claim is a read), or in the rows, as a database shared by several nodes does (tests of the dispatcher's
+  // multi-node behaviour run on it).
+  bool row_leases = false;
   metrics::Registry* metrics = nullptr;  // optional: store_batch_size, store_commit_seconds
 };
 

@@ -65,30 +65,55 @@ void StoreContractTest::read_raw(std::function<void(Tx&)> fn) {
   f.get();
 }
 
-void StoreContractTest::expect_claim_fails_the_only_delivery(std::string_view app_id, std::string_view msg_id,
-                                                             TimePoint now) {
-  size_t claimed = 99;
-  ASSERT_TRUE(write([&](Tx& tx) -> Status {
-                auto r = tx.claim_due_deliveries(now, now + std::chrono::seconds(60), 10, 10);
-                if (!r.ok()) return r.take_error();
-                claimed = r->size();
-                return {};
-              }).ok());
-  EXPECT_EQ(claimed, 0u);
-  auto listed =
-      read<std::vector<Delivery>>([&](Tx& tx) { return tx.list_deliveries_by_message(app_id, msg_id); });
-  ASSERT_TRUE(listed.ok());
-  ASSERT_EQ(listed->size(), 1u);
-  EXPECT_EQ((*listed)[0].status, Delivery::kFailed);
+Result<std::vector<Claim>> StoreContractTest::claim(TimePoint now, TimePoint until, int limit,
+                                                    int per_endpoint) {
+  std::promise<Result<std::vector<Claim>>> p;
+  auto f = p.get_future();
+  store_->delivery_queue().claim(ClaimRequest{now, until, limit, per_endpoint},
+                                 [&p](Result<std::vector<Claim>> r) { p.set_value(std::move(r)); });
+  return f.get();
 }
 
-void StoreContractTest::expect_only_delivery_orphaned(const Delivery& d, TimePoint now) {
-  auto scan = read<DueScan>([&](Tx& tx) { return tx.find_due_deliveries(now, 10, 10, {}); });
-  ASSERT_TRUE(scan.ok());
-  EXPECT_TRUE(scan->due.empty());
-  ASSERT_EQ(scan->orphaned.size(), 1u);
-  EXPECT_EQ(scan->orphaned[0].id, d.id);
-  expect_claim_fails_the_only_delivery(d.app_id, d.msg_id, now);
+Result<std::vector<bool>> StoreContractTest::renew(const std::vector<LeaseToken>& leases, TimePoint until) {
+  std::promise<Result<std::vector<bool>>> p;
+  auto f = p.get_future();
+  store_->delivery_queue().renew(leases, until,
+                                 [&p](Result<std::vector<bool>> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+Result<DeliveryQueueStats> StoreContractTest::queue_stats(TimePoint now) {
+  std::promise<Result<DeliveryQueueStats>> p;
+  auto f = p.get_future();
+  store_->delivery_queue().stats(now, [&p](Result<DeliveryQueueStats> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+Result<Settled> StoreContractTest::settle(const LeaseToken& lease, const Delivery& next) {
+  std::optional<Settled> settled;
+  const Status st = write([&](Tx& tx) -> Status {
+    const Settlement s{&lease, &next};
+    auto r = tx.settle_deliveries({&s, 1});
+    if (!r.ok()) return r.take_error();
+    settled = r->at(0);
+    return {};
+  });
+  store_->delivery_queue().release(lease, st.ok(), kFarFuture);
+  if (!st.ok()) return st.error();
+  return *settled;
+}
+
+void StoreContractTest::set_delivery_state(const Delivery& next) {
+  auto claimed = claim(kFarFuture, kFarFuture + std::chrono::hours(1), 1000, 1000);
+  ASSERT_TRUE(claimed.ok()) << claimed.error().detail;
+  bool found = false;
+  for (const auto& c : *claimed) {
+    found = found || c.delivery.id == next.id;
+    auto settled = settle(c.lease, c.delivery.id == next.id ? next : c.delivery);
+    ASSERT_TRUE(settled.ok()) << settled.error().detail;
+    EXPECT_EQ(*settled, Settled::kDone);
+  }
+  EXPECT_TRUE(found) << next.id << " was not due";
 }
 
 }  // namespace hookwire::store

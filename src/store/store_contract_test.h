@@ -27,6 +27,9 @@ struct StoreFactory {
   std::function<std::unique_ptr<Store>(std::string dir)> open;
 };
 
+// A time past every delivery the suite makes: everything not finished is due by then.
+inline const TimePoint kFarFuture = TimePoint(std::chrono::milliseconds(4'000'000'000'000));
+
 // Inserts a copy of `m` (the store gives the copy its id): for messages whose id the test does not need.
 Status insert_copy(Tx& tx, Message m);
 
@@ -51,12 +54,15 @@ class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
   // needs the id before it builds rows that refer to the message). Fails the test if the insert fails.
   Message put(Message m);
 
-  // A leasing claim at `now` that must return nothing, after which the message's only delivery must be failed
-  // (its message, endpoint or payload is gone).
-  void expect_claim_fails_the_only_delivery(std::string_view app_id, std::string_view msg_id, TimePoint now);
-  // find_due_deliveries at `now` must offer nothing to send and report `d` (the only due delivery) orphaned;
-  // then expect_claim_fails_the_only_delivery.
-  void expect_only_delivery_orphaned(const Delivery& d, TimePoint now);
+  // The store's delivery queue, synchronously (delivery_queue.h).
+  Result<std::vector<Claim>> claim(TimePoint now, TimePoint until, int limit = 10, int per_endpoint = 10);
+  Result<std::vector<bool>> renew(const std::vector<LeaseToken>& leases, TimePoint until);
+  Result<DeliveryQueueStats> queue_stats(TimePoint now);
+  // Settles one leased delivery with `next`'s state in a write of its own, then releases the lease.
+  Result<Settled> settle(const LeaseToken& lease, const Delivery& next);
+  // Gives the delivery `next.id` `next`'s state the way the dispatcher does: claims everything due by a
+  // far-off time, settles that one as `next` and the others as they were. Fails the test if it is not due.
+  void set_delivery_state(const Delivery& next);
 
   std::optional<testing::TestDir> test_dir_;  // removed with everything in it after each test
   std::filesystem::path dir_;                 // the store's directory, inside test_dir_

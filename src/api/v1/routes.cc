@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "delivery/queue_metrics.h"
 #include "feed/hub.h"
 #include "store/async.h"
 
@@ -31,35 +32,8 @@ asio::awaitable<Response> health(const ApiContext* ctx, Request req) {
   co_return res;
 }
 
-// The delivery queue is measured at scrape time, so the gauges are exactly as fresh as the scrape, at a cost
-// that does not grow with the queue (Tx::delivery_queue_stats: counters, the due index's first entry, and a
-// due count that stops at store::kDueCountLimit). Deliveries the dispatcher leases in memory count as
-// sending.
-asio::awaitable<void> refresh_queue_gauges(const ApiContext* ctx) {
-  const TimePoint now = ctx->clock->now();
-  auto fn = [now, held = ctx->leased_rows ? ctx->leased_rows() : std::vector<int64_t>{}](store::Tx& tx) {
-    return tx.delivery_queue_stats(now, held);
-  };
-  auto stats = co_await store::read<store::DeliveryQueueStats>(*ctx->store, std::move(fn));
-  if (!stats.ok()) co_return;  // the scrape still answers, with the last values
-  auto& m = *ctx->metrics;
-  const char* depth_help = "Live deliveries by state: pending (waiting for an attempt) or sending (leased).";
-  m.gauge("delivery_queue_depth", depth_help, {{"state", "pending"}})
-      .set(static_cast<double>(stats->pending));
-  m.gauge("delivery_queue_depth", depth_help, {{"state", "sending"}})
-      .set(static_cast<double>(stats->sending));
-  static const std::string due_help =
-      fmt::format("Deliveries due now and not yet being sent (including expired leases), counted up to {}.",
-                  store::kDueCountLimit);
-  m.gauge("delivery_due", due_help).set(static_cast<double>(stats->due));
-  const double lag =
-      stats->oldest_due ? std::chrono::duration<double>(now - *stats->oldest_due).count() : 0.0;
-  m.gauge("delivery_lag_seconds", "How long the oldest due delivery has been waiting (0 when none is due).")
-      .set(lag);
-}
-
 asio::awaitable<Response> metrics_text(const ApiContext* ctx, Request req) {
-  co_await refresh_queue_gauges(ctx);
+  co_await delivery::refresh_queue_gauges(ctx->store->delivery_queue(), ctx->clock->now(), *ctx->metrics);
   if (ctx->feed_hub)
     ctx->metrics
         ->gauge("feed_readers_waiting", "Long-poll requests held until their application's log moves.")

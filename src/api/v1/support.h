@@ -41,9 +41,6 @@ struct ApiContext {
   std::chrono::seconds idempotency_ttl{std::chrono::hours{24}};
   // Called after a message and its deliveries are durable (wakes the dispatcher). Optional; thread-safe.
   std::function<void()> on_deliveries_created;
-  // The rows of deliveries the dispatcher has leased in memory, sorted (queue metrics). Optional;
-  // thread-safe.
-  std::function<std::vector<int64_t>()> leased_rows;
   inbound::Gateway* inbound = nullptr;  // the inbound gateway (sources, POST /in/{source}); owned by the app
   // The dispatcher's SSRF policy: endpoint URLs and source destinations whose host is an address it refuses
   // are refused when configured (422). Null: the default policy (refuse every private range).

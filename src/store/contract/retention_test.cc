@@ -111,7 +111,7 @@ TEST_P(StoreContractTest, PruningDeletesOldMessagesWithTheirHistoryButKeepsThose
   // Once its delivery is finished, the kept message goes too, and the start stays.
   auto finished = live_delivery;
   finished.status = Delivery::kFailed;
-  ASSERT_TRUE(write([&](Tx& tx) { return tx.update_delivery(finished); }).ok());
+  set_delivery_state(finished);
   EXPECT_EQ(prune(500), 1);
   read_raw([&](Tx& tx) {
     EXPECT_EQ(tx.get_message(app.id, live.id).error().code, Errc::kNotFound);

@@ -335,6 +335,11 @@ CREATE TABLE background_tasks (
 );
 CREATE INDEX background_tasks_by_created_at ON background_tasks (created_at);
 )sql",
+    // 17: the fence of a delivery leased in its row (SqliteOptions::row_leases): the claim that holds it, so
+    // the record of a holder whose lease was taken over is refused. NULL when not leased in the row.
+    R"sql(
+ALTER TABLE deliveries ADD COLUMN claim_id INTEGER;
+)sql",
 };
 
 // The marker a migration's text holds where the largest message rowid at the time it runs goes (a partial

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "core/ids.h"
+#include "store/lease_tokens.h"
 #include "store/sqlite/sqlite_tx_parts.h"
 
 namespace hookwire::store {
@@ -34,79 +35,112 @@ Status SqliteTx::insert_delivery(const Delivery& d) {
   return finish_write(s, "insert_delivery", [] { return Error::conflict("delivery id already exists"); });
 }
 
-Status SqliteTx::update_delivery(const Delivery& d) {
-  // By rowid when the delivery carries one (checked against the id: a rowid is only a hint), else by id.
-  auto update = [&](bool by_row) -> Result<int> {
-    auto stmt = conn_.prepare(by_row ? "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
-                                       "updated_at = ?, manual = ? WHERE id = ? AND rowid = ?"
-                                     : "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
-                                       "updated_at = ?, manual = ? WHERE id = ?");
-    if (!stmt.ok()) return stmt.take_error();
-    Stmt s(*stmt);
-    s.bind(1, d.status);
-    s.bind(2, d.attempts);
-    s.bind(3, d.next_attempt_at);
-    s.bind(4, d.updated_at);
-    s.bind(5, d.manual);
-    s.bind(6, d.id);
-    if (by_row) s.bind(7, d.row);
-    if (auto st = finish_write(s, "update_delivery"); !st.ok()) return st.take_error();
-    return sqlite3_changes(conn_.handle());
-  };
-  if (d.row != 0) {
-    auto changed = update(true);
-    if (!changed.ok()) return changed.take_error();
-    if (*changed == 1) return {};
+Result<std::vector<Settled>> SqliteTx::settle_deliveries(std::span<const Settlement> batch) {
+  // By rowid (checked against the id: no lookup in the id's index), with the fence checked in memory (memory
+  // leases) or in the row (claim_id).
+  auto stmt = conn_.prepare(
+      memory_leases_ ? "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
+                       "updated_at = ?, manual = ? WHERE rowid = ? AND id = ?"
+                     : "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
+                       "updated_at = ?, manual = ?, claim_id = NULL WHERE rowid = ? AND id = ? AND "
+                       "claim_id = ?");
+  if (!stmt.ok()) return stmt.take_error();
+  std::vector<Settled> out;
+  out.reserve(batch.size());
+  for (const Settlement& settlement : batch) {
+    const Delivery& d = *settlement.next;
+    const LeaseToken& lease = *settlement.lease;
+    const int64_t row = LeaseTokens::handle(lease), fence = LeaseTokens::fence(lease);
+    int changed = 0;
+    if (!memory_leases_ || memory_leases_->holds(row, fence)) {
+      Stmt s(*stmt);
+      s.bind(1, d.status);
+      s.bind(2, d.attempts);
+      s.bind(3, d.next_attempt_at);
+      s.bind(4, d.updated_at);
+      s.bind(5, d.manual);
+      s.bind(6, row);
+      s.bind(7, lease.delivery_id());
+      if (!memory_leases_) s.bind(8, fence);
+      if (auto st = finish_write(s, "settle_deliveries"); !st.ok()) return st.take_error();
+      changed = sqlite3_changes(conn_.handle());
+    }
+    if (changed == 1) {
+      out.push_back(Settled::kDone);
+      continue;
+    }
+    auto exists = conn_.prepare("SELECT 1 FROM deliveries WHERE id = ?");
+    if (!exists.ok()) return exists.take_error();
+    Stmt e(*exists);
+    e.bind(1, lease.delivery_id());
+    const int rc = e.step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return conn_.error("settle_deliveries");
+    out.push_back(rc == SQLITE_ROW ? Settled::kFenced : Settled::kGone);
   }
-  auto changed = update(false);
-  if (!changed.ok()) return changed.take_error();
-  if (*changed == 0) return Error::not_found("delivery not found");
-  return {};
+  return out;
 }
 
-Result<std::vector<DueDelivery>> SqliteTx::claim_due_deliveries(TimePoint now, TimePoint lease_until,
-                                                                int limit, int per_endpoint) {
+Result<std::vector<Claim>> SqliteTx::lease_due(const ClaimRequest& r, std::atomic<int64_t>& next_claim_id) {
   static const std::vector<int64_t> none;
-  auto scan = find_due_deliveries(now, limit, per_endpoint, none);
+  auto scan = scan_due(r.now, r.limit, r.per_endpoint, none);
   if (!scan.ok()) return scan.take_error();
-  // Every row is written by its rowid (no lookup of the id in the primary key's index).
-  auto stmt =
-      conn_.prepare("UPDATE deliveries SET status = ?, next_attempt_at = ?, updated_at = ? WHERE rowid = ?");
+  if (auto st = move_behind(scan->passed_over, r.now); !st.ok()) return st.take_error();
+  auto stmt = conn_.prepare(
+      "UPDATE deliveries SET status = 3, next_attempt_at = ?, updated_at = ?, claim_id = ? WHERE rowid = ?");
   if (!stmt.ok()) return stmt.take_error();
-  auto write_row = [&](const Delivery& d) -> Status {
+  for (size_t i = 0; i < scan->due.size(); ++i) {
+    Claim& c = scan->due[i];
+    const int64_t fence = next_claim_id.fetch_add(1);
     Stmt s(*stmt);
-    s.bind(1, d.status);
-    s.bind(2, d.next_attempt_at);
-    s.bind(3, d.updated_at);
-    s.bind(4, d.row);
-    return finish_write(s, "claim_due_deliveries");
-  };
-  for (Delivery& d : scan->passed_over) {
-    d.next_attempt_at = now;  // behind the queue; updated_at unchanged
-    if (auto st = write_row(d); !st.ok()) return st.take_error();
-  }
-  for (Delivery& d : scan->orphaned) {
-    d.status = Delivery::kFailed;
-    d.updated_at = now;
-    if (auto st = write_row(d); !st.ok()) return st.take_error();
-  }
-  for (DueDelivery& due : scan->due) {
-    Delivery& d = due.delivery;
-    d.status = Delivery::kSending;
-    d.next_attempt_at = lease_until;
-    d.updated_at = now;
-    if (auto st = write_row(d); !st.ok()) return st.take_error();
+    s.bind(1, r.lease_until);
+    s.bind(2, r.now);
+    s.bind(3, fence);
+    s.bind(4, scan->rows[i]);
+    if (auto st = finish_write(s, "lease_due"); !st.ok()) return st.take_error();
+    c.lease = LeaseTokens::make(c.delivery.id, scan->rows[i], fence);
   }
   return std::move(scan->due);
 }
 
-Result<DueScan> SqliteTx::find_due_deliveries(TimePoint now, int limit, int per_endpoint,
-                                              const std::vector<int64_t>& held) {
+Result<std::vector<bool>> SqliteTx::renew_row_leases(const std::vector<LeaseToken>& leases, TimePoint until) {
+  auto stmt = conn_.prepare(
+      "UPDATE deliveries SET next_attempt_at = ? WHERE rowid = ? AND id = ? AND status = 3 AND claim_id = ?");
+  if (!stmt.ok()) return stmt.take_error();
+  std::vector<bool> out;
+  out.reserve(leases.size());
+  for (const LeaseToken& lease : leases) {
+    Stmt s(*stmt);
+    s.bind(1, until);
+    s.bind(2, LeaseTokens::handle(lease));
+    s.bind(3, lease.delivery_id());
+    s.bind(4, LeaseTokens::fence(lease));
+    if (auto st = finish_write(s, "renew_row_leases"); !st.ok()) return st.take_error();
+    out.push_back(sqlite3_changes(conn_.handle()) == 1);
+  }
+  return out;
+}
+
+Status SqliteTx::move_behind(const std::vector<RowRef>& rows, TimePoint now) {
+  if (rows.empty()) return {};
+  auto stmt = conn_.prepare("UPDATE deliveries SET next_attempt_at = ? WHERE rowid = ? AND id = ?");
+  if (!stmt.ok()) return stmt.take_error();
+  for (const RowRef& r : rows) {
+    Stmt s(*stmt);
+    s.bind(1, now);
+    s.bind(2, r.row);
+    s.bind(3, r.id);
+    if (auto st = finish_write(s, "move_behind"); !st.ok()) return st;
+  }
+  return {};
+}
+
+Result<SqliteTx::DueScan> SqliteTx::scan_due(TimePoint now, int limit, int per_endpoint,
+                                             const std::vector<int64_t>& held) {
   // Walks the due deliveries oldest first through the live-deliveries index, taking at most `per_endpoint`
   // of any one endpoint, and reads at most a bounded window of them (so a claim costs the same whatever the
   // backlog). Each row comes with its message (one statement, not one lookup per row; NULL when the message
-  // is gone; an expunged payload counts as gone) and its rowid. Rows the caller holds are skipped on the
-  // index entry, before their table row is read.
+  // is gone) and its rowid. Rows held in memory are skipped on the index entry, before their table row is
+  // read.
   static const std::string sql = fmt::format(
       "SELECT d.rowid, {}, {} FROM deliveries d LEFT JOIN messages m ON m.app_id = d.app_id AND m.id = "
       "d.msg_id WHERE d.status IN (1, 3) AND d.next_attempt_at <= ?1 AND NOT held_row(?3, d.rowid) ORDER BY "
@@ -115,20 +149,8 @@ Result<DueScan> SqliteTx::find_due_deliveries(TimePoint now, int limit, int per_
   constexpr int kDeliveryColCount = 10;
   const int64_t window = int64_t{limit} * 4 + per_endpoint;
   DueScan out;
-  // One lookup per endpoint per scan; its deliveries share the result.
-  std::unordered_map<std::string, Result<std::shared_ptr<const Endpoint>>> endpoints;
-  auto endpoint = [&](const Delivery& d) -> const Result<std::shared_ptr<const Endpoint>>& {
-    auto cached = endpoints.find(d.endpoint_id);
-    if (cached == endpoints.end()) {
-      auto read = get_endpoint(d.app_id, d.endpoint_id);
-      auto shared =
-          read.ok()
-              ? Result<std::shared_ptr<const Endpoint>>(std::make_shared<const Endpoint>(std::move(*read)))
-              : Result<std::shared_ptr<const Endpoint>>(read.error());
-      cached = endpoints.emplace(d.endpoint_id, std::move(shared)).first;
-    }
-    return cached->second;
-  };
+  // One lookup per endpoint per scan; its deliveries share the result (null: deleted).
+  std::unordered_map<std::string, std::shared_ptr<const Endpoint>> endpoints;
   auto stmt = conn_.prepare(sql);
   if (!stmt.ok()) return stmt.take_error();
   Stmt s(*stmt);
@@ -139,31 +161,32 @@ Result<DueScan> SqliteTx::find_due_deliveries(TimePoint now, int limit, int per_
   int rc = SQLITE_DONE;
   while (static_cast<int>(out.due.size()) < limit && (rc = s.step()) == SQLITE_ROW) {
     Delivery d = read_delivery(s, 1);
-    d.row = s.int64(0);
+    const int64_t row = s.int64(0);
     if (++taken[d.endpoint_id] > per_endpoint) {
-      if (d.next_attempt_at < now) out.passed_over.push_back(std::move(d));
+      if (d.next_attempt_at < now) out.passed_over.push_back(RowRef{row, std::move(d.id)});
       continue;
     }
-    const auto& ep = endpoint(d);
-    if (s.is_null(1 + kDeliveryColCount) || !ep.ok()) {
-      if (!ep.ok() && ep.error().code != Errc::kNotFound) return ep.error();
-      out.orphaned.push_back(std::move(d));  // its message or endpoint was deleted: nothing left to send
-      continue;
+    auto cached = endpoints.find(d.endpoint_id);
+    if (cached == endpoints.end()) {
+      auto read = get_endpoint(d.app_id, d.endpoint_id);
+      if (!read.ok() && read.error().code != Errc::kNotFound) return read.take_error();
+      cached = endpoints
+                   .emplace(d.endpoint_id,
+                            read.ok() ? std::make_shared<const Endpoint>(std::move(*read)) : nullptr)
+                   .first;
     }
-    if ((*ep)->disabled) {  // Svix: attempts to a disabled endpoint stop (recover them once it is enabled)
-      out.orphaned.push_back(std::move(d));
-      continue;
+    Claim c;
+    if (!s.is_null(1 + kDeliveryColCount)) {
+      auto msg = read_message(s, 1 + kDeliveryColCount);
+      if (!msg.ok()) return msg.take_error();
+      c.message = std::move(*msg);
     }
-    auto msg = read_message(s, 1 + kDeliveryColCount);
-    if (!msg.ok()) return msg.take_error();
-    if (msg->payload.empty()) {  // expunged: nothing left to send either
-      out.orphaned.push_back(std::move(d));
-      continue;
-    }
-    out.due.push_back(DueDelivery{std::move(d), std::move(*msg), *ep});
+    c.endpoint = cached->second;
+    c.delivery = std::move(d);
+    out.due.push_back(std::move(c));
+    out.rows.push_back(row);
   }
-  if (static_cast<int>(out.due.size()) < limit && rc != SQLITE_DONE)
-    return conn_.error("find_due_deliveries");
+  if (static_cast<int>(out.due.size()) < limit && rc != SQLITE_DONE) return conn_.error("scan_due");
   return out;
 }
 
@@ -215,21 +238,17 @@ Status SqliteTx::put_endpoint_health(std::string_view endpoint_id, const Endpoin
   return finish_write(s, "put_endpoint_health");
 }
 
-Result<int> SqliteTx::release_all_leases(TimePoint now) {
-  auto stmt =
-      // `status IN (1, 3)` lets SQLite use the due index (which covers status) instead of the whole table.
-      conn_.prepare(
-          "UPDATE deliveries SET status = 1, next_attempt_at = ?, updated_at = ? WHERE status IN (1, 3) AND "
-          "status = 3");
+Result<int> SqliteTx::release_row_leases() {
+  // `status IN (1, 3)` lets SQLite use the due index (which covers status) instead of the whole table.
+  auto stmt = conn_.prepare(
+      "UPDATE deliveries SET status = 1, claim_id = NULL WHERE status IN (1, 3) AND status = 3");
   if (!stmt.ok()) return stmt.take_error();
   Stmt s(*stmt);
-  s.bind(1, now);
-  s.bind(2, now);
-  if (auto st = finish_write(s, "release_all_leases"); !st.ok()) return st.take_error();
+  if (auto st = finish_write(s, "release_row_leases"); !st.ok()) return st.take_error();
   return sqlite3_changes(conn_.handle());
 }
 
-Result<DeliveryQueueStats> SqliteTx::delivery_queue_stats(TimePoint now, const std::vector<int64_t>& held) {
+Result<DeliveryQueueStats> SqliteTx::queue_stats(TimePoint now, const std::vector<int64_t>& held) {
   // O(1) in the queue's size: pending and sending are the counters the triggers of `delivery_counts` keep
   // (schema 12), the due count stops at kDueCountLimit (plus the held rows it must not count), the oldest due
   // is the due index's first entry not held; then the held rows (a few hundred at most) are looked up one by
@@ -241,7 +260,7 @@ Result<DeliveryQueueStats> SqliteTx::delivery_queue_stats(TimePoint now, const s
         "status = 3)");
     if (!stmt.ok()) return stmt.take_error();
     Stmt s(*stmt);
-    if (s.step() != SQLITE_ROW) return conn_.error("delivery_queue_stats");
+    if (s.step() != SQLITE_ROW) return conn_.error("queue_stats");
     out.pending = s.int64(0);
     out.sending = s.int64(1);
   }
@@ -253,7 +272,7 @@ Result<DeliveryQueueStats> SqliteTx::delivery_queue_stats(TimePoint now, const s
     Stmt s(*stmt);
     s.bind(1, now);
     s.bind(2, kDueCountLimit + static_cast<int64_t>(held.size()));
-    if (s.step() != SQLITE_ROW) return conn_.error("delivery_queue_stats");
+    if (s.step() != SQLITE_ROW) return conn_.error("queue_stats");
     out.due = s.int64(0);
   }
   {
@@ -266,7 +285,7 @@ Result<DeliveryQueueStats> SqliteTx::delivery_queue_stats(TimePoint now, const s
     s.bind_rows(2, held);
     const int rc = s.step();
     if (rc == SQLITE_ROW) out.oldest_due = s.time(0);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return conn_.error("delivery_queue_stats");
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return conn_.error("queue_stats");
   }
   auto stmt = conn_.prepare("SELECT status, next_attempt_at FROM deliveries WHERE rowid = ?");
   if (!stmt.ok()) return stmt.take_error();
@@ -275,7 +294,7 @@ Result<DeliveryQueueStats> SqliteTx::delivery_queue_stats(TimePoint now, const s
     s.bind(1, row);
     const int rc = s.step();
     if (rc == SQLITE_DONE) continue;  // deleted meanwhile
-    if (rc != SQLITE_ROW) return conn_.error("delivery_queue_stats");
+    if (rc != SQLITE_ROW) return conn_.error("queue_stats");
     if (s.int64(0) != Delivery::kPending) continue;  // recorded meanwhile (or leased in the store: counted)
     --out.pending;
     ++out.sending;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <pthread.h>
 #include <sched.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <utility>
 
 #include "store/sqlite/schema.h"
+#include "store/unavailable_tx.h"
 
 namespace hookwire::store {
 namespace {
@@ -109,6 +111,19 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteOptions& opti
   if (!checkpointer.ok()) return checkpointer.take_error();
   store->checkpoint_conn_ = std::move(*checkpointer);
   if (auto st = store->load_recent_keys(); !st.ok()) return st.take_error();
+  // Claim ids (row leases) only need to grow across opens: microseconds since the epoch do.
+  store->queue_ = std::make_unique<SqliteQueue>(*store, options.row_leases,
+                                                std::chrono::duration_cast<std::chrono::microseconds>(
+                                                    std::chrono::system_clock::now().time_since_epoch())
+                                                    .count());
+  if (!options.row_leases) {
+    // Leases in rows (left by a store opened with row leases) belong to no one now: they end when they would
+    // have expired.
+    SqliteTx tx(*store->writer_conn_);
+    auto released = tx.release_row_leases();
+    if (!released.ok()) return released.take_error();
+    if (*released > 0) spdlog::info("store: {} deliveries leased in their rows released", *released);
+  }
   // Replaces SQLite's automatic checkpoint inside COMMIT with a hand-off to the checkpointer thread.
   sqlite3_wal_hook(store->writer_conn_->handle(), &SqliteStore::on_wal_commit, store.get());
 
@@ -358,6 +373,7 @@ SqliteStore::Pass SqliteStore::run_pass(bool savepoints) {
   Connection& conn = *writer_conn_;
   sqlite3* db = conn.handle();
   SqliteTx tx(conn, &recent_keys_, &message_sequence_);
+  tx.set_memory_leases(queue_->memory_leases());
   results_.assign(batch_.size(), Status());
   auto fail_all = [&](const Error& e) {
     for (auto& r : results_) r = e;

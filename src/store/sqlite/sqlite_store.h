@@ -47,6 +47,7 @@
 #include "store/sqlite/connection.h"
 #include "store/sqlite/fault_log.h"
 #include "store/sqlite/recent_keys.h"
+#include "store/sqlite/sqlite_queue.h"
 #include "store/sqlite/sqlite_tx.h"
 #include "store/store.h"
 
@@ -64,6 +65,7 @@ class SqliteStore final : public Store {
   std::optional<std::string> problem() override;
   int64_t feed_head() const override;
   void set_feed_listener(std::function<void(const FeedAdvance&)> listener) override;
+  DeliveryQueue& delivery_queue() override { return *queue_; }
 
  private:
   struct WriteOp {
@@ -98,6 +100,7 @@ class SqliteStore final : public Store {
   void advance_feed(FeedAdvance& advance);
 
   const SqliteOptions options_;
+  std::unique_ptr<SqliteQueue> queue_;     // made at open, before the threads
   FaultLog faults_;                        // storage failures: logged once per episode; problem()
   std::atomic<int64_t> last_probe_ms_{0};  // steady clock: problem()'s last probe write
   int lock_fd_ = -1;  // flock()ed for the store's lifetime: RecentKeys needs the only writer of the file

@@ -31,7 +31,13 @@ std::unique_ptr<Store> open_in(const std::string& dir, SqliteOptions options = {
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContractTest,
                          ::testing::Values(StoreFactory{"sqlite",
-                                                        [](std::string dir) { return open_in(dir); }}),
+                                                        [](std::string dir) { return open_in(dir); }},
+                                           StoreFactory{"sqlite_row_leases",
+                                                        [](std::string dir) {
+                                                          SqliteOptions o;
+                                                          o.row_leases = true;
+                                                          return open_in(dir, o);
+                                                        }}),
                          [](const auto& info) { return info.param.name; });
 
 // Holds the store's writer inside one write function from construction until release(): what is submitted
@@ -474,7 +480,7 @@ TEST_F(SqliteStoreTest, QueueStatsCostTheSameWhateverTheQueueSize) {
                 }).ok());
     inserted += n;
   };
-  // The VM steps of one delivery_queue_stats, summed over the statements of the reader's connection.
+  // The VM steps of one queue_stats, summed over the statements of the reader's connection.
   auto steps = [&](DeliveryQueueStats& out) {
     std::promise<int64_t> p;
     store->submit_read(
@@ -487,7 +493,7 @@ TEST_F(SqliteStoreTest, QueueStatsCostTheSameWhateverTheQueueSize) {
             return n;
           };
           total(true);
-          auto r = tx.delivery_queue_stats(now, {});
+          auto r = dynamic_cast<SqliteTx&>(tx).queue_stats(now, {});
           if (r.ok()) out = *r;
           p.set_value(total(false));
         },
@@ -1124,6 +1130,49 @@ TEST_F(SqliteStoreTest, PruningAMessageDeletesItsEntryInTheKeyIndex) {
   EXPECT_EQ(query(path, "SELECT count(*) FROM message_keys"), "1");
   EXPECT_EQ(query(path, "SELECT count(*) FROM message_keys WHERE msg_rowid = (SELECT rowid FROM messages)"),
             "1");
+  store->stop();
+}
+
+// A store with memory leases owns its file: leases left in rows (a store opened with row leases before) are
+// released at open, due when they would have expired, and claimable then.
+TEST_F(SqliteStoreTest, OpeningWithMemoryLeasesReleasesLeasesLeftInRows) {
+  const auto app = feed_app();
+  auto msg = feed_message(app.id);
+  const TimePoint t0 = msg.created_at;
+  SqliteOptions rows;
+  rows.row_leases = true;
+  auto store = open_in(dir_.string(), rows);
+  ASSERT_NE(store, nullptr);
+  Delivery d;
+  d.id = "dlv_1";
+  d.app_id = app.id;
+  d.endpoint_id = "ep_gone";
+  d.next_attempt_at = d.created_at = d.updated_at = t0;
+  ASSERT_TRUE(write(*store, [&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                if (auto st = tx.insert_message(msg); !st.ok()) return st;
+                d.msg_id = msg.id;
+                return tx.insert_delivery(d);
+              }).ok());
+  auto claim = [](Store& s, TimePoint now) {
+    std::promise<Result<std::vector<Claim>>> p;
+    s.delivery_queue().claim(ClaimRequest{now, now + std::chrono::seconds(60), 10, 10},
+                             [&p](Result<std::vector<Claim>> r) { p.set_value(std::move(r)); });
+    auto r = p.get_future().get();
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r->size() : size_t{99};
+  };
+  ASSERT_EQ(claim(*store, t0), 1u);
+  store->stop();
+  store.reset();
+  const std::string path = (dir_ / "hookwire.db").string();
+  ASSERT_EQ(query(path, "SELECT status FROM deliveries"), "3");
+
+  store = open_in(dir_.string());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(query(path, "SELECT status || ',' || (claim_id IS NULL) FROM deliveries"), "1,1");
+  EXPECT_EQ(claim(*store, t0 + std::chrono::seconds(59)), 0u) << "due when the lease would have expired";
+  EXPECT_EQ(claim(*store, t0 + std::chrono::seconds(60)), 1u);
   store->stop();
 }
 

@@ -10,6 +10,7 @@
 // Thread-safety: none; used only by the thread that owns the connection.
 #pragma once
 
+#include <atomic>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -18,6 +19,7 @@
 
 #include "store/sqlite/connection.h"
 #include "store/sqlite/recent_keys.h"
+#include "store/sqlite/sqlite_queue.h"
 #include "store/store.h"
 
 namespace hookwire::store {
@@ -79,6 +81,38 @@ class SqliteTx final : public Tx {
   // Writes one fold step into message_keys (see recent_keys.h).
   Status fold_keys(const RecentKeys::FoldStep& step);
 
+  // ---- The delivery queue's statements (sqlite_queue.h; in sqlite_deliveries.cc)
+  // With memory leases the writer's Tx checks each settlement's fence here (none: the fence is in the row,
+  // claim_id).
+  void set_memory_leases(const MemoryLeases* leases) { memory_leases_ = leases; }
+  struct RowRef {
+    int64_t row;
+    std::string id;
+  };
+  // What scan_due found: deliveries to lease (each Claim's lease unset: the caller grants it; `rows` holds
+  // their rowids), and overdue rows read past their endpoint's share, to be moved behind.
+  struct DueScan {
+    std::vector<Claim> due;
+    std::vector<int64_t> rows;
+    std::vector<RowRef> passed_over;
+  };
+  // Reads (writes nothing) the due deliveries oldest first, at most `per_endpoint` per endpoint, skipping
+  // the `held` rowids (sorted), within a window of 4 * limit + per_endpoint rows: its cost is bounded
+  // whatever the backlog.
+  Result<DueScan> scan_due(TimePoint now, int limit, int per_endpoint, const std::vector<int64_t>& held);
+  // Row leases: scan_due, then in this transaction the passed-over rows made due at `now` and the due ones
+  // leased (status 3, next_attempt_at = lease_until, claim_id from `next_claim_id` up).
+  Result<std::vector<Claim>> lease_due(const ClaimRequest& r, std::atomic<int64_t>& next_claim_id);
+  // Row leases still held (status 3, same claim_id) get next_attempt_at = until.
+  Result<std::vector<bool>> renew_row_leases(const std::vector<LeaseToken>& leases, TimePoint until);
+  // Makes the rows due at `now` (behind the queue); updated_at is kept.
+  Status move_behind(const std::vector<RowRef>& rows, TimePoint now);
+  // Queue metrics; `held` (sorted): rows leased in memory, counted as sending.
+  Result<DeliveryQueueStats> queue_stats(TimePoint now, const std::vector<int64_t>& held);
+  // Every lease left in a row becomes pending again, due when it would have expired (at open, with memory
+  // leases: rows leased by a process that is gone). Returns how many.
+  Result<int> release_row_leases();
+
   Result<Application> get_application(std::string_view id_or_uid) override;
   Result<Page<Application>> list_applications(const PageQuery& q) override;
   Status insert_application(const Application& app) override;
@@ -113,13 +147,7 @@ class SqliteTx final : public Tx {
   Status expunge_attempt_response(std::string_view app_id, std::string_view msg_id,
                                   std::string_view attempt_id) override;
   Status insert_delivery(const Delivery& d) override;
-  Status update_delivery(const Delivery& d) override;
-  Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint now, TimePoint lease_until, int limit,
-                                                        int per_endpoint) override;
-  Result<DueScan> find_due_deliveries(TimePoint now, int limit, int per_endpoint,
-                                      const std::vector<int64_t>& held) override;
-  Result<int> release_all_leases(TimePoint now) override;
-  Result<DeliveryQueueStats> delivery_queue_stats(TimePoint now, const std::vector<int64_t>& held) override;
+  Result<std::vector<Settled>> settle_deliveries(std::span<const Settlement> batch) override;
   Result<EndpointHealthRecord> get_endpoint_health(std::string_view endpoint_id) override;
   Status put_endpoint_health(std::string_view endpoint_id, const EndpointHealthRecord& h) override;
   Result<int> requeue_failed_deliveries(std::string_view app_id, std::string_view endpoint_id,
@@ -220,6 +248,7 @@ class SqliteTx final : public Tx {
                             const std::optional<std::string>& idempotency_key);
 
   Connection& conn_;
+  const MemoryLeases* memory_leases_ = nullptr;
   const RecentKeys* keys_;
   MessageSequence* sequence_ = nullptr;
   std::vector<PendingKey> pending_keys_;
@@ -229,120 +258,6 @@ class SqliteTx final : public Tx {
   int64_t feed_max_ = 0, feed_max_mark_ = 0;
   std::unordered_map<std::string, Application> applications_;  // by the id or uid they were asked for
   std::unordered_map<std::string, std::vector<Endpoint>> enabled_endpoints_;  // by application id
-};
-
-// A Tx whose every operation fails with kUnavailable: what read functions submitted to a stopped store run
-// against, so that they still produce a result (a read's done carries no status of its own).
-class UnavailableTx final : public Tx {
- public:
-  Result<Application> get_application(std::string_view) override { return err(); }
-  Result<Page<Application>> list_applications(const PageQuery&) override { return err(); }
-  Status insert_application(const Application&) override { return err(); }
-  Status update_application(const Application&) override { return err(); }
-  Status delete_application(std::string_view) override { return err(); }
-  Result<EventType> get_event_type(std::string_view) override { return err(); }
-  Result<Page<EventType>> list_event_types(const PageQuery&, bool) override { return err(); }
-  Status insert_event_type(const EventType&) override { return err(); }
-  Status update_event_type(const EventType&) override { return err(); }
-  Status delete_event_type(std::string_view) override { return err(); }
-  Result<Endpoint> get_endpoint(std::string_view, std::string_view) override { return err(); }
-  Result<Page<Endpoint>> list_endpoints(std::string_view, const PageQuery&) override { return err(); }
-  Result<std::vector<Endpoint>> list_enabled_endpoints(std::string_view) override { return err(); }
-  Status insert_endpoint(const Endpoint&) override { return err(); }
-  Status update_endpoint(const Endpoint&) override { return err(); }
-  Status delete_endpoint(std::string_view, std::string_view) override { return err(); }
-  Status insert_message(Message&) override { return err(); }
-  Result<Message> get_message(std::string_view, std::string_view) override { return err(); }
-  Result<Page<Message>> list_messages(std::string_view, const MessageQuery&) override { return err(); }
-  Result<Message> get_message_by_idempotency_key(std::string_view, std::string_view) override {
-    return err();
-  }
-  Status clear_message_idempotency_key(std::string_view, std::string_view) override { return err(); }
-  Status expunge_message_payload(std::string_view, std::string_view) override { return err(); }
-  Result<ExpungeBatch> expunge_payloads_after(std::string_view, std::string_view, int) override {
-    return err();
-  }
-  Status insert_attempt(const Attempt&) override { return err(); }
-  Result<Attempt> get_attempt(std::string_view, std::string_view, std::string_view) override { return err(); }
-  Status expunge_attempt_response(std::string_view, std::string_view, std::string_view) override {
-    return err();
-  }
-  Status insert_delivery(const Delivery&) override { return err(); }
-  Status update_delivery(const Delivery&) override { return err(); }
-  Result<std::vector<DueDelivery>> claim_due_deliveries(TimePoint, TimePoint, int, int) override {
-    return err();
-  }
-  Result<DueScan> find_due_deliveries(TimePoint, int, int, const std::vector<int64_t>&) override {
-    return err();
-  }
-  Result<int> release_all_leases(TimePoint) override { return err(); }
-  Result<DeliveryQueueStats> delivery_queue_stats(TimePoint, const std::vector<int64_t>&) override {
-    return err();
-  }
-  Result<EndpointHealthRecord> get_endpoint_health(std::string_view) override { return err(); }
-  Status put_endpoint_health(std::string_view, const EndpointHealthRecord&) override { return err(); }
-  Result<int> requeue_failed_deliveries(std::string_view, std::string_view, TimePoint, TimePoint,
-                                        TimePoint) override {
-    return err();
-  }
-  Result<std::vector<Delivery>> list_deliveries_by_message(std::string_view, std::string_view) override {
-    return err();
-  }
-  Result<Page<Attempt>> list_attempts_by_message(std::string_view, std::string_view,
-                                                 const AttemptQuery&) override {
-    return err();
-  }
-  Result<Page<Attempt>> list_attempts_by_endpoint(std::string_view, std::string_view,
-                                                  const AttemptQuery&) override {
-    return err();
-  }
-  Result<Page<MessageDelivery>> list_endpoint_messages(std::string_view, std::string_view,
-                                                       const DeliveryQuery&) override {
-    return err();
-  }
-  Result<Page<EndpointDelivery>> list_message_endpoints(std::string_view, std::string_view,
-                                                        const PageQuery&) override {
-    return err();
-  }
-  Result<DeliveryCounts> count_endpoint_deliveries(std::string_view, std::string_view,
-                                                   std::optional<TimePoint>,
-                                                   std::optional<TimePoint>) override {
-    return err();
-  }
-  Result<Page<MessageDelivery>> list_failed_deliveries(std::string_view, const DeliveryQuery&) override {
-    return err();
-  }
-  Result<IdempotencyRecord> get_idempotency(std::string_view) override { return err(); }
-  Status put_idempotency(const IdempotencyRecord&) override { return err(); }
-  Status purge_idempotency(TimePoint) override { return err(); }
-  Result<Source> get_source(std::string_view) override { return err(); }
-  Result<Page<Source>> list_sources(const PageQuery&) override { return err(); }
-  Status insert_source(const Source&) override { return err(); }
-  Status update_source(const Source&) override { return err(); }
-  Status delete_source(std::string_view) override { return err(); }
-  Result<FeedPage> read_feed(const FeedQuery&) override { return err(); }
-  Result<int64_t> feed_start() override { return err(); }
-  Result<int64_t> feed_position_at(std::string_view, TimePoint) override { return err(); }
-  Result<FeedConsumer> get_feed_consumer(std::string_view, std::string_view, std::string_view) override {
-    return err();
-  }
-  Status put_feed_consumer(const FeedConsumer&) override { return err(); }
-  Result<int> prune_messages(TimePoint, int) override { return err(); }
-  Result<int> expire_payloads(TimePoint, int) override { return err(); }
-  Status insert_token(const ApiToken&) override { return err(); }
-  Result<ApiToken> get_token(std::string_view) override { return err(); }
-  Result<std::vector<ApiToken>> list_tokens() override { return err(); }
-  Status update_token_expiry(std::string_view, std::optional<TimePoint>) override { return err(); }
-  Status delete_tokens_expired_before(TimePoint) override { return err(); }
-  Status insert_background_task(const BackgroundTask&) override { return err(); }
-  Result<BackgroundTask> get_background_task(std::string_view) override { return err(); }
-  Result<Page<BackgroundTask>> list_background_tasks(const BackgroundTaskQuery&) override { return err(); }
-  Result<int> prune_background_tasks(TimePoint, int) override { return err(); }
-  Result<AppUsage> app_usage(std::string_view, TimePoint, TimePoint) override { return err(); }
-  Result<std::vector<EventTypeUsage>> event_type_usage() override { return err(); }
-
- private:
-  static Error err() { return Error::unavailable("store is stopped"); }
 };
 
 }  // namespace hookwire::store
