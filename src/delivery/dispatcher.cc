@@ -111,6 +111,12 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   }
 
  private:
+  struct HeldLease {
+    store::LeaseToken token;
+    bool settling = false;  // its write is submitted: no more renewals
+    bool lost = false;      // a renewal found it taken over
+  };
+
   // The claim loop. Runs on ioc_.
   asio::awaitable<void> run() {
     auto self = shared_from_this();
@@ -209,21 +215,23 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
           lost);
   }
 
-  // The lease of `delivery_id`, now being settled: renewals leave it alone from here on.
-  store::LeaseToken settling(const std::string& delivery_id) {
-    HeldLease& held = leases_[delivery_id];
-    held.settling = true;
-    return held.token;
+  // The lease held for `lease`'s delivery, if it is still that grant (a later claim of the same delivery,
+  // after this one lapsed, replaces it).
+  HeldLease* held(const store::LeaseToken& lease) {
+    auto it = leases_.find(lease.delivery_id());
+    return it != leases_.end() && it->second.token == lease ? &it->second : nullptr;
   }
 
-  // The write settling `delivery_id` was committed (written) or failed: its lease ends, or, if the write
-  // failed, is kept until it would have expired (so a failing store does not turn into a storm of repeated
-  // sends).
-  void end_lease(const std::string& delivery_id, bool written) {
-    auto it = leases_.find(delivery_id);
-    if (it == leases_.end()) return;
-    queue_.release(it->second.token, written, clock_.now() + lease_);
-    leases_.erase(it);
+  // `lease` is now being settled: renewals leave it alone from here on.
+  void settling(const store::LeaseToken& lease) {
+    if (HeldLease* h = held(lease)) h->settling = true;
+  }
+
+  // The write settling `lease` was committed (written) or failed: the lease ends, or, if the write failed, is
+  // kept until it would have expired (so a failing store does not turn into a storm of repeated sends).
+  void end_lease(const store::LeaseToken& lease, bool written) {
+    queue_.release(lease, written, clock_.now() + lease_);
+    if (held(lease)) leases_.erase(lease.delivery_id());
   }
 
   // Fails claimed deliveries that are not to be sent (due_rules.h), unattempted, then ends their leases.
@@ -238,7 +246,8 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     for (auto& c : claims) {
       c.delivery.status = store::Delivery::kFailed;
       c.delivery.updated_at = now;
-      rows->push_back(Unsent{settling(c.delivery.id), std::move(c.delivery)});
+      settling(c.lease);
+      rows->push_back(Unsent{std::move(c.lease), std::move(c.delivery)});
     }
     auto fail = [rows](store::Tx& tx) -> Result<bool> {
       std::vector<store::Settlement> batch;
@@ -249,7 +258,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     };
     auto written = co_await store::write<bool>(store_, std::move(fail), kBookkeeping);
     if (!written.ok()) spdlog::warn("dispatcher: cannot fail unsent deliveries: {}", written.error().detail);
-    for (const auto& r : *rows) end_lease(r.next.id, written.ok());
+    for (const auto& r : *rows) end_lease(r.lease, written.ok());
     --putting_right_;
     maybe_finish();
   }
@@ -257,9 +266,9 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   // One attempt of one delivery, then its record. Runs on ioc_.
   asio::awaitable<void> attempt(store::Claim due) {
     auto self = shared_from_this();
-    if (auto held = leases_.find(due.delivery.id); held != leases_.end() && held->second.lost) {
+    if (const HeldLease* h = held(due.lease); !h || h->lost) {
       // Taken over while it waited in line: its new holder sends it.
-      leases_.erase(held);
+      if (h) leases_.erase(due.delivery.id);
       finish_one();
       co_return;
     }
@@ -349,6 +358,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     rec->reason = decision.reason;
 
     const bool manual = due.delivery.manual;
+    rec->lease = std::move(due.lease);
     store::Delivery& d = rec->delivery;
     d = std::move(due.delivery);
     if (rec->log_attempt) {
@@ -407,7 +417,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   struct AttemptRecord {
     store::Attempt attempt;
     store::Delivery delivery;  // its next state
-    store::LeaseToken lease;   // set when its write is submitted
+    store::LeaseToken lease;   // the claim's
     TimePoint now;
     bool log_attempt = true;  // false for an attempt aborted by stop(): neither logged nor judged
     bool delivered = false;
@@ -560,7 +570,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
           "dispatcher: the lease of delivery {} ({} to {}) was taken over while its attempt ran: the "
           "attempt is logged, its outcome is left to the new holder",
           r.delivery.id, a.msg_id, a.endpoint_id);
-    end_lease(r.delivery.id, written.ok());
+    end_lease(r.lease, written.ok());
     if (options_.on_recorded) options_.on_recorded(r.delivery, a);
     // The endpoint's slot is held until the attempt is recorded, not just answered: so a crash can repeat
     // at most the endpoint's in-flight cap of deliveries (sent, not yet recorded).
@@ -591,7 +601,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     record_write_pending_ = true;
     auto batch = std::make_shared<std::vector<std::unique_ptr<AttemptRecord>>>(std::move(records_));
     records_.clear();
-    for (auto& r : *batch) r->lease = settling(r->delivery.id);
+    for (auto& r : *batch) settling(r->lease);
     // The write runs before its completion, which holds `self`: `this` outlives it.
     store_.submit_write(
         [this, batch](store::Tx& tx) -> Status {
@@ -681,14 +691,15 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     d.status = store::Delivery::kPending;
     d.next_attempt_at = when;
     d.updated_at = clock_.now();
-    auto put_back = [d, lease = settling(d.id)](store::Tx& tx) -> Result<bool> {
+    settling(due.lease);
+    auto put_back = [d, lease = due.lease](store::Tx& tx) -> Result<bool> {
       const store::Settlement s{&lease, &d};
       if (auto st = tx.settle_deliveries({&s, 1}); !st.ok()) return st.take_error();
       return true;
     };
     auto written = co_await store::write<bool>(store_, std::move(put_back), kBookkeeping);
     if (!written.ok()) spdlog::warn("dispatcher: cannot defer delivery {}: {}", d.id, written.error().detail);
-    end_lease(d.id, written.ok());
+    end_lease(due.lease, written.ok());
     if (deferred_) deferred_->inc();
     finish_one();
   }
@@ -741,11 +752,6 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   static constexpr size_t kLinePerSlot = 2;
   std::unordered_map<std::string, std::deque<store::Claim>> waiting_;
   // The leases held, by delivery id: from the claim until their record (or deferral) is written.
-  struct HeldLease {
-    store::LeaseToken token;
-    bool settling = false;  // its write is submitted: no more renewals
-    bool lost = false;      // a renewal found it taken over
-  };
   std::unordered_map<std::string, HeldLease> leases_;
   TimePoint next_renewal_;
   std::vector<metrics::Counter*> outcomes_;  // indexed by Decision::Kind

@@ -38,6 +38,8 @@ class LeaseToken {
  public:
   LeaseToken() = default;
   const std::string& delivery_id() const { return delivery_id_; }
+  // The same grant of the same delivery.
+  friend bool operator==(const LeaseToken&, const LeaseToken&) = default;
 
  private:
   friend struct LeaseTokens;
