@@ -25,6 +25,8 @@ namespace hookwire::store {
 struct StoreFactory {
   std::string name;  // the test-name suffix: letters, digits, '_'
   std::function<std::unique_ptr<Store>(std::string dir)> open;
+  // Optional: called after each test, once its store is stopped, to remove what `open` made outside `dir`.
+  std::function<void(std::string dir)> remove;
 };
 
 // Inserts a copy of `m` (the store gives the copy its id): for messages whose id the test does not need.
@@ -55,12 +57,16 @@ class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
   // (its message, endpoint or payload is gone).
   void expect_claim_fails_the_only_delivery(std::string_view app_id, std::string_view msg_id, TimePoint now);
   // find_due_deliveries at `now` must offer nothing to send and report `d` (the only due delivery) orphaned;
-  // then expect_claim_fails_the_only_delivery.
+  // then expect_claim_fails_the_only_delivery (SingleProcessStoreContractTest).
   void expect_only_delivery_orphaned(const Delivery& d, TimePoint now);
 
   std::optional<testing::TestDir> test_dir_;  // removed with everything in it after each test
   std::filesystem::path dir_;                 // the store's directory, inside test_dir_
   std::unique_ptr<Store> store_;
 };
+
+// The contract of a store that one process alone uses (contract/single_process_test.cc): leases held in
+// memory (find_due_deliveries with `held`) and release_all_leases. Instantiated by the SQLite store only.
+class SingleProcessStoreContractTest : public StoreContractTest {};
 
 }  // namespace hookwire::store

@@ -105,11 +105,16 @@ TEST_P(StoreContractTest, NewEndpointAndMessageFieldsRoundTripAndMessagesCarryTh
   d.next_attempt_at = kT0;
   d.created_at = d.updated_at = kT0;
   ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_delivery(d); }).ok());
-  auto scan = read<DueScan>([&](Tx& tx) { return tx.find_due_deliveries(kT0, 10, 10, {}); });
-  ASSERT_TRUE(scan.ok());
-  ASSERT_EQ(scan->due.size(), 1u);
-  EXPECT_GT(scan->due[0].message.position, 0);
-  EXPECT_EQ(scan->due[0].message.headers, std::nullopt);
+  std::vector<DueDelivery> claimed;
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                auto r = tx.claim_due_deliveries(kT0, kT0 + std::chrono::seconds(60), 10, 10);
+                if (!r.ok()) return r.take_error();
+                claimed = std::move(*r);
+                return {};
+              }).ok());
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_GT(claimed[0].message.position, 0);
+  EXPECT_EQ(claimed[0].message.headers, std::nullopt);
 }
 
 TEST_P(StoreContractTest, TheFeedIsInTheOrderTheWriterRanConcurrentWritesAndTheHeadCoversEveryAck) {

@@ -29,9 +29,11 @@ std::unique_ptr<Store> open_in(const std::string& dir, SqliteOptions options = {
   return testing::open_test_store(dir, std::move(options));
 }
 
-INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContractTest,
-                         ::testing::Values(StoreFactory{"sqlite",
-                                                        [](std::string dir) { return open_in(dir); }}),
+// The store lives in the test's directory, removed with it.
+const StoreFactory kSqlite{"sqlite", [](std::string dir) { return open_in(dir); }, nullptr};
+INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContractTest, ::testing::Values(kSqlite),
+                         [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Sqlite, SingleProcessStoreContractTest, ::testing::Values(kSqlite),
                          [](const auto& info) { return info.param.name; });
 
 // Holds the store's writer inside one write function from construction until release(): what is submitted
