@@ -109,6 +109,10 @@ Result<PgConnection> PgConnection::connect(const std::string& url, const Connect
 
 bool PgConnection::ok() const { return c_ && PQstatus(c_.get()) == CONNECTION_OK; }
 
+bool PgConnection::in_failed_transaction() const {
+  return c_ && PQtransactionStatus(c_.get()) == PQTRANS_INERROR;
+}
+
 Result<PgResult> PgConnection::finish(pg_result* r, std::string_view what) {
   PgResult result(r);
   const auto status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;

@@ -110,6 +110,8 @@ class PgConnection {
 
   // False once the connection is lost (the caller makes a new one).
   bool ok() const;
+  // Inside a transaction that a failed statement aborted (only a rollback is accepted now).
+  bool in_failed_transaction() const;
   // The SQLSTATE and the constraint (for a constraint violation) of the last statement that failed; "" when
   // the server sent none (a lost connection).
   const std::string& last_sqlstate() const { return last_sqlstate_; }

@@ -292,16 +292,21 @@ PostgresStore::Pass PostgresStore::run_pass(bool savepoints, bool may_reconnect)
       st = Error::internal("write function threw");
     }
     if (!conn.ok()) return connection_lost("a write", tx.failed() ? tx.failure().detail : "connection lost");
+    // A statement failed (through the Tx, or on the connection itself): the transaction takes nothing more.
+    const bool aborted = tx.failed() || conn.in_failed_transaction();
+    const auto failure = [&]() -> Status {
+      return tx.failed() ? Status(tx.failure()) : Status(Error::internal("a statement of the write failed"));
+    };
     if (savepoints) {
-      if (tx.failed() || !st.ok()) {
-        if (st.ok()) st = tx.failure();
+      if (aborted || !st.ok()) {
+        if (st.ok()) st = failure();
         if (auto rb = conn.exec("ROLLBACK TO SAVEPOINT w"); !rb.ok()) return abort_batch(rb.error());
         tx.function_rolled_back();
       }
-    } else if (tx.failed() || (!st.ok() && tx.changes() != changes_before)) {
+    } else if (aborted || (!st.ok() && tx.changes() != changes_before)) {
       // The transaction cannot go on (a statement failed), or the fn left changes it must not keep: run the
       // batch again without it.
-      results_[i] = st.ok() ? Status(tx.failure()) : std::move(st);
+      results_[i] = st.ok() ? failure() : std::move(st);
       excluded_[i] = true;
       return Pass::kRerun;
     }
