@@ -45,6 +45,11 @@ struct ConnectOptions {
 // outlive the statement's execution.
 class Params {
  public:
+  Params() = default;
+  Params(Params&&) = default;  // what it owns keeps its address (a deque's elements stay put)
+  Params& operator=(Params&&) = default;
+  Params(const Params&) = delete;  // a copy would point into the original's strings
+  Params& operator=(const Params&) = delete;
   Params& text(std::string_view v);
   Params& text(const std::string& v) { return text(std::string_view(v)); }
   Params& text(const char* v) { return text(std::string_view(v)); }

@@ -31,6 +31,8 @@ constexpr const char* kUnreachable = "database unreachable";
 // A session left idle inside a transaction this long is ended by the server, with its locks (the feed
 // sequence's among them): a writer that vanished mid-batch holds up the others' messages no longer.
 constexpr auto kIdleInTransaction = std::chrono::seconds(60);
+// How many times a batch is run again after a deadlock or serialization failure before the fn is failed.
+constexpr int kMaxRetries = 2;
 
 void name_thread(const char* name) { pthread_setname_np(pthread_self(), name); }  // Linux: <= 15 chars
 
@@ -214,15 +216,17 @@ void PostgresStore::run_batch() {
     // batch run again; the third run has a savepoint per fn. A connection found closed before anything ran is
     // replaced once.
     bool may_reconnect = true;
-    for (int run = 0;;) {
-      const Pass pass = run_pass(/*savepoints=*/run >= 2, may_reconnect);
+    int excluding_runs = 0, retries = 0;
+    for (;;) {
+      const Pass pass = run_pass(/*savepoints=*/excluding_runs >= 2, may_reconnect, retries < kMaxRetries);
       if (pass == Pass::kDone) break;
       if (pass == Pass::kReconnected) {
         may_reconnect = false;
         continue;
       }
       (void)writer_slot_.conn->exec("ROLLBACK");
-      ++run;
+      if (pass == Pass::kRerun) ++excluding_runs;
+      if (pass == Pass::kRetry) ++retries;
     }
   }
   if (batch_size_) batch_size_->observe(static_cast<double>(batch_.size()));
@@ -241,7 +245,7 @@ void PostgresStore::run_batch() {
   }
 }
 
-PostgresStore::Pass PostgresStore::run_pass(bool savepoints, bool may_reconnect) {
+PostgresStore::Pass PostgresStore::run_pass(bool savepoints, bool may_reconnect, bool may_retry) {
   PgConnection& conn = *writer_slot_.conn;
   auto fail_all = [&](const Error& e) {
     for (size_t i = 0; i < results_.size(); ++i)
@@ -294,6 +298,12 @@ PostgresStore::Pass PostgresStore::run_pass(bool savepoints, bool may_reconnect)
     if (!conn.ok()) return connection_lost("a write", tx.failed() ? tx.failure().detail : "connection lost");
     // A statement failed (through the Tx, or on the connection itself): the transaction takes nothing more.
     const bool aborted = tx.failed() || conn.in_failed_transaction();
+    if (aborted && tx.failed()) {
+      const std::string& state = tx.failure_sqlstate();
+      if ((state == "40P01" || state == "40001") && may_retry) return Pass::kRetry;
+      // Over its timeout (a lock another node holds), or refused by the server: the others would fare alike.
+      if (tx.failure().code == Errc::kUnavailable) return abort_batch(tx.failure());
+    }
     const auto failure = [&]() -> Status {
       return tx.failed() ? Status(tx.failure()) : Status(Error::internal("a statement of the write failed"));
     };

@@ -12,7 +12,10 @@
 //    run again without it (its error is its result: the batch is as if it had run alone and been undone);
 //  - if that happens again in the same batch, the third run puts each fn in a SAVEPOINT (ROLLBACK TO on
 //    failure). Savepoints are kept off the common path: each writing subtransaction takes a subtransaction
-//    id, and past 64 in one transaction every other session's snapshots pay for it.
+//    id, and past 64 in one transaction every other session's snapshots pay for it;
+//  - a deadlock or serialization failure (another node's batch) runs the whole batch again, twice at most;
+//    a statement over its timeout, or a server refusing work, fails the whole batch with kUnavailable (the
+//    others would wait as long).
 // A COMMIT that fails fails the batch's fns (kUnavailable when the connection was lost at COMMIT: its outcome
 // is unknown).
 //
@@ -96,9 +99,11 @@ class PostgresStore final : public Store {
 
   void writer_loop();
   void run_batch();
-  enum class Pass { kDone, kRerun, kReconnected };
+  // kRerun: a fn was excluded, run the rest again; kRetry: run it all again (a deadlock); kReconnected: the
+  // connection was closed before anything ran, and is new.
+  enum class Pass { kDone, kRerun, kRetry, kReconnected };
   // Runs batch_ (but the fns already excluded) in one transaction; fills results_.
-  Pass run_pass(bool savepoints, bool may_reconnect);
+  Pass run_pass(bool savepoints, bool may_reconnect, bool may_retry);
   void reader_loop(Slot* slot);
   void run_read(Slot& slot, ReadOp& op);
   void watcher_loop();

@@ -13,7 +13,10 @@ using namespace pg_rows;  // NOLINT: the files of one implementation
 // ----------------------------------------------------------------------------------------------
 
 Result<PgResult> PgTx::note(Result<PgResult> r) {
-  if (!r.ok() && !failure_) failure_ = r.error();
+  if (!r.ok() && !failure_) {
+    failure_ = r.error();
+    failure_sqlstate_ = conn_.last_sqlstate();
+  }
   return r;
 }
 
@@ -21,7 +24,10 @@ Result<PgResult> PgTx::run(const Statement& st, const Params& params) {
   const std::string name(st.name);
   if (!conn_.prepared(name)) {
     if (auto prepared = conn_.prepare(name, st.sql); !prepared.ok()) {
-      if (!failure_) failure_ = prepared.error();
+      if (!failure_) {
+        failure_ = prepared.error();
+        failure_sqlstate_ = conn_.last_sqlstate();
+      }
       return prepared.take_error();
     }
   }
@@ -57,6 +63,7 @@ void PgTx::function_rolled_back() {
   applications_.clear();
   enabled_endpoints_.clear();
   failure_.reset();
+  failure_sqlstate_.clear();
   // A lock taken inside the function went with its savepoint: the row is read again when next needed.
   sequence_ = sequence_mark_.locked ? sequence_mark_ : Sequence{};
   feed_apps_.resize(feed_apps_mark_);

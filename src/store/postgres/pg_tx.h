@@ -58,6 +58,7 @@ class PgTx final : public Tx {
   // PostgreSQL ignores everything up to the rollback. failure() is the first such error.
   bool failed() const { return failure_.has_value(); }
   const Error& failure() const { return *failure_; }
+  const std::string& failure_sqlstate() const { return failure_sqlstate_; }  // "" when the server sent none
   int64_t changes() const { return changes_; }
   // Writes the sequence row back if messages were inserted (before COMMIT).
   Status finish_sequence();
@@ -205,6 +206,7 @@ class PgTx final : public Tx {
 
   PgConnection& conn_;
   std::optional<Error> failure_;
+  std::string failure_sqlstate_;
   int64_t changes_ = 0;
   Sequence sequence_;
   Sequence sequence_mark_;
