@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <pthread.h>
+#include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -300,7 +301,11 @@ PostgresStore::Pass PostgresStore::run_pass(bool savepoints, bool may_reconnect,
     const bool aborted = tx.failed() || conn.in_failed_transaction();
     if (aborted && tx.failed()) {
       const std::string& state = tx.failure_sqlstate();
-      if ((state == "40P01" || state == "40001") && may_retry) return Pass::kRetry;
+      if ((state == "40P01" || state == "40001") && may_retry) {
+        spdlog::info("store: a write batch met {} with another session; running it again",
+                     state == "40P01" ? "a deadlock" : "a serialization failure");
+        return Pass::kRetry;
+      }
       // Over its timeout (a lock another node holds), or refused by the server: the others would fare alike.
       if (tx.failure().code == Errc::kUnavailable) return abort_batch(tx.failure());
     }

@@ -3,8 +3,8 @@
 // idempotency key or eventId raced for from two stores gives one message, a server that stops makes requests
 // fail promptly and the store come back by itself, and migrations from stores opened together.
 //
-// One throwaway cluster serves the whole binary (started at the first test that needs it); each test gets a
-// database of its own, named after its directory, so reopening a directory reaches the same database.
+// One throwaway cluster serves the whole binary (testing/pg_database.h); each test gets a database of its
+// own, named after its directory, so reopening a directory reaches the same database.
 #include "store/postgres/pg_store.h"
 
 #include <fmt/format.h>
@@ -28,65 +28,19 @@
 #include "store/postgres/store_schema.h"
 #include "store/store_contract_test.h"
 #include "store/testing/pg_cluster.h"
+#include "store/testing/pg_database.h"
 #include "store/testing/test_dir.h"
 
 namespace hookwire::store::postgres {
 namespace {
 
 using namespace contract;  // NOLINT: the suite's helpers
+using testing::database_name;
+using testing::database_url;
+using testing::drop_database;
 using testing::PgCluster;
+using testing::shared_cluster;
 using testing::TestDir;
-
-// The binary's cluster, started once (nullptr, with a test failure, when it cannot be).
-PgCluster* shared_cluster() {
-  struct Shared {
-    Shared() : dir("hookwire-pg-shared"), cluster(PgCluster::start(dir.path())) {}
-    TestDir dir;
-    std::unique_ptr<PgCluster> cluster;  // stopped before its directory goes
-  };
-  static Shared shared;
-  return shared.cluster.get();
-}
-
-// A database name for a directory: the same directory, the same database.
-std::string database_for(const std::string& dir) {
-  uint64_t h = 14695981039346656037ull;  // FNV-1a
-  for (unsigned char c : dir) h = (h ^ c) * 1099511628211ull;
-  return fmt::format("hw_{:016x}", h);
-}
-
-// Creates the database unless it exists; "" on failure (with a test failure).
-std::string database_url(const std::string& dir) {
-  PgCluster* cluster = shared_cluster();
-  if (!cluster) return "";
-  const std::string db = database_for(dir);
-  auto admin = PgConnection::connect(cluster->url());
-  if (!admin.ok()) {
-    ADD_FAILURE() << admin.error().detail;
-    return "";
-  }
-  auto exists = admin->exec("SELECT 1 FROM pg_database WHERE datname = $1", {db});
-  if (!exists.ok()) {
-    ADD_FAILURE() << exists.error().detail;
-    return "";
-  }
-  if (exists->rows() == 0) {
-    // A name cannot be a parameter; this one is made of hex digits.
-    if (auto made = admin->exec(fmt::format("CREATE DATABASE {}", db)); !made.ok()) {
-      ADD_FAILURE() << made.error().detail;
-      return "";
-    }
-  }
-  return cluster->url(db);
-}
-
-void drop_database(const std::string& dir) {
-  PgCluster* cluster = shared_cluster();
-  if (!cluster) return;
-  auto admin = PgConnection::connect(cluster->url());
-  if (admin.ok())
-    (void)admin->exec(fmt::format("DROP DATABASE IF EXISTS {} WITH (FORCE)", database_for(dir)));
-}
 
 std::unique_ptr<Store> open_store(const std::string& url, PostgresOptions options = {}) {
   if (url.empty()) return nullptr;
@@ -144,16 +98,20 @@ int64_t lock_waiters(const std::string& db) {
   return n.ok() ? n->int64(0, 0) : -1;
 }
 
-// A write function that stops inside its transaction (after `first` ran) until released: what keeps one
-// store's batch open while another store acts.
+// A write function that stops inside its transaction (after `first` ran) until released, then runs `then`:
+// what keeps one store's batch open while another store acts. Each part runs once, even if the store runs
+// the function again.
 class HeldWrite {
  public:
-  HeldWrite(Store& store, std::function<Status(Tx&)> first) {
+  HeldWrite(Store& store, std::function<Status(Tx&)> first, std::function<Status(Tx&)> then = nullptr) {
     store.submit_write(
-        [this, first = std::move(first)](Tx& tx) -> Status {
+        [this, first = std::move(first), then = std::move(then), runs = 0](Tx& tx) mutable -> Status {
           Status st = first(tx);
-          entered_.set_value();
-          released_.get_future().wait();
+          if (runs++ == 0) {
+            entered_.set_value();
+            released_.get_future().wait();
+          }
+          if (st.ok() && then) st = then(tx);
           return st;
         },
         [this](Status st) { done_.set_value(std::move(st)); });
@@ -174,7 +132,7 @@ class PostgresStoreTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_NE(shared_cluster(), nullptr);
     dir_.emplace("hookwire-pg-store");
-    db_ = database_for(dir_->path().string());
+    db_ = database_name(dir_->path().string());
     url_ = database_url(dir_->path().string());
     ASSERT_FALSE(url_.empty());
   }
@@ -404,6 +362,49 @@ TEST_F(PostgresStoreTest, AnIdempotencyKeyOrEventIdRacedForFromTwoStoresGivesOne
   EXPECT_EQ(listed->items.size(), static_cast<size_t>(1 + kKeys));
 }
 
+// Two nodes' batches that wait for each other's rows (a deadlock the server breaks by failing one of them):
+// the batch it failed runs again, and both writes succeed.
+TEST_F(PostgresStoreTest, ABatchFailedByADeadlockWithAnotherStoreRunsAgain) {
+  Store& a = open();
+  Store& b = open();
+  const auto app = make_app();
+  const auto ep = make_endpoint(app.id);
+  const auto msg = make_message(app.id);
+  auto d1 = make_delivery(msg, ep, kT0);
+  auto d2 = make_delivery(msg, ep, kT0);
+  ASSERT_TRUE(write(a, [&](Tx& tx) { return insert_deliveries(tx, app, ep, msg, {&d1, &d2}); }).ok());
+  auto updated = [](Delivery d, int attempts) {
+    d.attempts = attempts;
+    return d;
+  };
+  // a: d1, then (once released) d2; b: d2, then d1.
+  HeldWrite held(
+      a, [&](Tx& tx) { return tx.update_delivery(updated(d1, 1)); },
+      [&](Tx& tx) { return tx.update_delivery(updated(d2, 1)); });
+  std::promise<Status> b_done;
+  b.submit_write(
+      [&](Tx& tx) -> Status {
+        if (auto st = tx.update_delivery(updated(d2, 2)); !st.ok()) return st;
+        return tx.update_delivery(updated(d1, 2));
+      },
+      [&](Status st) { b_done.set_value(std::move(st)); });
+  ASSERT_TRUE(eventually([&] { return lock_waiters(db_) == 1; })) << "b waits for d1";
+  hookwire::testing::LogCapture log(spdlog::level::info);
+  const Status a_result = held.release();  // a now waits for d2: a deadlock
+  const Status b_result = b_done.get_future().get();
+  EXPECT_EQ(log.count({"met a deadlock", "running it again"}), 1u) << log.text();
+  EXPECT_TRUE(a_result.ok()) << a_result.error().detail;
+  EXPECT_TRUE(b_result.ok()) << b_result.error().detail;
+  auto listed =
+      read<std::vector<Delivery>>(a, [&](Tx& tx) { return tx.list_deliveries_by_message(app.id, msg.id); });
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  // Whichever committed last wrote both rows: they agree.
+  EXPECT_EQ((*listed)[0].attempts, (*listed)[1].attempts);
+  a.stop();  // no store thread logs into the capture after it ends
+  b.stop();
+}
+
 // Write functions that fail in one batch are undone alone, whatever way they fail: after changing rows, or by
 // a statement the server refused (which aborts PostgreSQL's whole transaction), two of them in one batch (the
 // third run, with savepoints). Nothing of theirs is left, not even a position in the feed.
@@ -472,10 +473,7 @@ TEST_F(PostgresStoreTest, AServerThatStopsFailsRequestsPromptlyAndTheStoreComesB
   EXPECT_EQ(s.problem(), std::nullopt);
 
   PgCluster* cluster = shared_cluster();
-  struct Restart {  // the cluster is shared: it runs again whatever happens here
-    PgCluster* c;
-    ~Restart() { c->start_server(); }
-  } restart{cluster};
+  testing::RestartAtEnd restart{cluster};  // the cluster is shared: it runs again whatever happens here
   hookwire::testing::LogCapture log;
   ASSERT_TRUE(cluster->stop_server());
   for (int i = 0; i < 3; ++i) {
