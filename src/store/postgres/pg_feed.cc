@@ -201,16 +201,20 @@ Status PgTx::put_feed_consumer(const FeedConsumer& c) {
 // ---- Retention
 // -----------------------------------------------------------------------------------------------
 
-Status PgTx::delete_message(std::string_view app_id, std::string_view msg_id) {
+Result<bool> PgTx::delete_message(std::string_view app_id, std::string_view msg_id) {
   Params p;
   p.text(app_id).text(msg_id);
   for (const Statement& st :
        {Statement{"prune_attempts", "DELETE FROM attempts WHERE app_id = $1::text AND msg_id = $2::text"},
-        Statement{"prune_deliveries", "DELETE FROM deliveries WHERE app_id = $1::text AND msg_id = $2::text"},
-        Statement{"prune_message", "DELETE FROM messages WHERE app_id = $1::text AND id = $2::text"}}) {
+        Statement{"prune_deliveries",
+                  "DELETE FROM deliveries WHERE app_id = $1::text AND msg_id = $2::text"}}) {
     if (auto n = change(st, p); !n.ok()) return n.take_error();
   }
-  return {};
+  static constexpr Statement kMessage{"prune_message",
+                                      "DELETE FROM messages WHERE app_id = $1::text AND id = $2::text"};
+  auto n = change(kMessage, p);
+  if (!n.ok()) return n.take_error();
+  return *n == 1;
 }
 
 Result<int> PgTx::prune_messages(TimePoint cutoff, int limit) {
@@ -228,8 +232,9 @@ Result<int> PgTx::prune_messages(TimePoint cutoff, int limit) {
   static const Statement kNext{"prune_next", next_sql};
   int deleted = 0;
   auto remove = [&](const PgResult& r, int row) -> Status {
-    if (auto st = delete_message(r.text(row, 1), r.text(row, 2)); !st.ok()) return st;
-    ++deleted;
+    auto removed = delete_message(r.text(row, 1), r.text(row, 2));
+    if (!removed.ok()) return removed.take_error();
+    if (*removed) ++deleted;  // not when another node's janitor deleted it first
     return {};
   };
   const int64_t cutoff_ms = unix_millis(cutoff);

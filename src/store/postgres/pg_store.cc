@@ -69,7 +69,7 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::open(const PostgresOptions
   auto fail = [&](std::string_view what, const Error& e) {
     return Error{e.code, fmt::format("PostgreSQL at {}: {}: {}", server, what, e.detail), {}};
   };
-  auto writer = PgConnection::connect(options.url, store->connect_options());
+  auto writer = store->connect(Role::kWriter);
   if (!writer.ok()) return fail("cannot connect", writer.error());
   if (auto st = migrate(*writer, store_schema()); !st.ok())
     return fail("cannot migrate the schema", st.error());
@@ -79,7 +79,7 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::open(const PostgresOptions
   store->writer_slot_.conn = std::make_unique<PgConnection>(std::move(*writer));
   store->reader_slots_.resize(static_cast<size_t>(std::max(1, options.readers)));
   for (auto& slot : store->reader_slots_) {
-    auto reader = PgConnection::connect(options.url, store->connect_options());
+    auto reader = store->connect(Role::kReader);
     if (!reader.ok()) return fail("cannot connect", reader.error());
     slot.conn = std::make_unique<PgConnection>(std::move(*reader));
   }
@@ -149,23 +149,45 @@ std::optional<std::string> PostgresStore::problem() {
 // ---- Connections
 // ---------------------------------------------------------------------------------------------
 
-bool PostgresStore::ready(Slot& slot, std::string_view who, bool force) {
+Result<PgConnection> PostgresStore::connect(Role role) const {
+  auto conn = PgConnection::connect(options_.url, connect_options());
+  if (!conn.ok() || role != Role::kWriter) return conn;
+  // Acknowledged writes must be durable: a server (or database) set to synchronous_commit = off would
+  // acknowledge commits it may lose. A stronger setting (remote_apply, ...) is kept.
+  auto set = conn->exec(
+      "SELECT set_config('synchronous_commit', 'on', false) WHERE current_setting('synchronous_commit') = "
+      "'off'");
+  if (!set.ok()) return set.take_error();
+  return conn;
+}
+
+bool PostgresStore::ready(Slot& slot, Role role, bool force) {
   if (slot.conn && slot.conn->ok()) return true;
   slot.conn.reset();
   const auto now = std::chrono::steady_clock::now();
   if (!force && now < slot.next_try) return false;
-  auto conn = PgConnection::connect(options_.url, connect_options());
+  auto conn = connect(role);
   if (!conn.ok()) {
     slot.next_try = now + kReconnectEvery;
-    outage_.unreachable(fmt::format("connecting ({})", who), conn.error().detail);
+    const char* who = role == Role::kWriter ? "writer" : role == Role::kReader ? "reader" : "feed watcher";
+    const std::string what = fmt::format("connecting ({})", who);
+    if (role == Role::kWatcher) {
+      outage_.failed(what, conn.error().detail);
+    } else {
+      outage_.unreachable(what, conn.error().detail);
+    }
     return false;
   }
   slot.conn = std::make_unique<PgConnection>(std::move(*conn));
   return true;
 }
 
-void PostgresStore::lost(Slot& slot, std::string_view what, std::string_view detail) {
-  outage_.unreachable(what, detail);
+void PostgresStore::lost(Slot& slot, Role role, std::string_view what, std::string_view detail) {
+  if (role == Role::kWatcher) {
+    outage_.failed(what, detail);
+  } else {
+    outage_.unreachable(what, detail);
+  }
   slot.conn.reset();
   slot.next_try = std::chrono::steady_clock::now();  // a new connection may be tried at once
 }
@@ -210,7 +232,7 @@ void PostgresStore::run_batch() {
   results_.assign(batch_.size(), Status());
   excluded_.assign(batch_.size(), false);
   batch_head_ = 0;
-  if (!ready(writer_slot_, "writer")) {
+  if (!ready(writer_slot_, Role::kWriter)) {
     for (auto& r : results_) r = Error::unavailable(kUnreachable);
   } else {
     // Plain runs first; a fn that fails after changing rows (or whose statement failed) is excluded and the
@@ -254,7 +276,7 @@ PostgresStore::Pass PostgresStore::run_pass(bool savepoints, bool may_reconnect,
   };
   // The connection is gone: nothing of the batch committed (or, at COMMIT, nobody knows).
   auto connection_lost = [&](std::string_view what, std::string_view detail) {
-    lost(writer_slot_, what, detail);
+    lost(writer_slot_, Role::kWriter, what, detail);
     fail_all(Error::unavailable(kUnreachable));
     return Pass::kDone;
   };
@@ -270,7 +292,7 @@ PostgresStore::Pass PostgresStore::run_pass(bool savepoints, bool may_reconnect,
     if (!conn.ok() && may_reconnect) {
       // Closed while idle (a server restarted since the last batch): nothing ran, so run it on a new one.
       writer_slot_.conn.reset();
-      if (ready(writer_slot_, "writer", /*force=*/true)) return Pass::kReconnected;
+      if (ready(writer_slot_, Role::kWriter, /*force=*/true)) return Pass::kReconnected;
       fail_all(Error::unavailable(kUnreachable));
       return Pass::kDone;
     }
@@ -336,7 +358,7 @@ PostgresStore::Pass PostgresStore::run_pass(bool savepoints, bool may_reconnect,
   if (!committed.ok()) {
     if (!conn.ok()) {
       // The COMMIT may or may not have been applied: nobody can say which, so nobody is told it was.
-      lost(writer_slot_, "COMMIT", committed.error().detail);
+      lost(writer_slot_, Role::kWriter, "COMMIT", committed.error().detail);
       fail_all(Error::unavailable("database unreachable: the write's outcome is unknown"));
       return Pass::kDone;
     }
@@ -388,18 +410,18 @@ void PostgresStore::reader_loop(Slot* slot) {
 void PostgresStore::run_read(Slot& slot, ReadOp& op) {
   constexpr std::string_view kBegin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
   bool in_tx = false;
-  if (ready(slot, "reader")) {
+  if (ready(slot, Role::kReader)) {
     auto begun = slot.conn->exec(kBegin);
     if (!begun.ok() && !slot.conn->ok()) {
       // Closed while idle (a server restarted): a new connection, at once.
       slot.conn.reset();
-      if (ready(slot, "reader", /*force=*/true)) begun = slot.conn->exec(kBegin);
+      if (ready(slot, Role::kReader, /*force=*/true)) begun = slot.conn->exec(kBegin);
     }
     in_tx = begun.ok();
     if (!begun.ok() && slot.conn && slot.conn->ok()) outage_.failed("BEGIN (a read)", begun.error().detail);
   }
   if (!slot.conn || !slot.conn->ok()) {
-    if (slot.conn) lost(slot, "a read", "connection lost");
+    if (slot.conn) lost(slot, Role::kReader, "a read", "connection lost");
     UnavailableTx tx(kUnreachable);
     try {
       op.fn(tx);
@@ -414,7 +436,8 @@ void PostgresStore::run_read(Slot& slot, ReadOp& op) {
     // A read function has nowhere to report an exception; its done still runs so nobody waits forever.
   }
   if (in_tx) (void)slot.conn->exec("COMMIT");
-  if (!slot.conn->ok()) lost(slot, "a read", tx.failed() ? tx.failure().detail : "connection lost");
+  if (!slot.conn->ok())
+    lost(slot, Role::kReader, "a read", tx.failed() ? tx.failure().detail : "connection lost");
 }
 
 // ---- The feed head
@@ -455,7 +478,7 @@ void PostgresStore::watcher_loop() {
   while (!watcher_closed_.load(std::memory_order_acquire)) {
     if (!slot.conn || !slot.conn->ok()) {
       listening = false;
-      if (ready(slot, "feed watcher") && options_.listen) {
+      if (ready(slot, Role::kWatcher) && options_.listen) {
         auto listen = slot.conn->exec(fmt::format("LISTEN {}", kFeedChannel));
         listening = listen.ok();
         if (!listening) outage_.failed("LISTEN", listen.error().detail);
@@ -478,7 +501,7 @@ void PostgresStore::watcher_loop() {
     if (listening && (fds[1].revents & (POLLIN | POLLERR | POLLHUP))) {
       auto got = slot.conn->notifications();
       if (!got.ok()) {
-        lost(slot, "LISTEN", got.error().detail);
+        lost(slot, Role::kWatcher, "LISTEN", got.error().detail);
         continue;
       }
       const int self = slot.conn->backend_pid();
@@ -500,7 +523,8 @@ void PostgresStore::watcher_loop() {
         if (h > feed_head()) advance_feed(h, {}, h, slot.conn.get());
       }
     }
-    if (slot.conn && !slot.conn->ok()) lost(slot, "the feed watcher's connection", "connection lost");
+    if (slot.conn && !slot.conn->ok())
+      lost(slot, Role::kWatcher, "the feed watcher's connection", "connection lost");
   }
 }
 

@@ -3,8 +3,8 @@
 // feed watcher with one more (LISTEN/NOTIFY and a poll of the feed's head).
 //
 // Writes: submit_write() queues (fn, done). The writer takes everything queued (up to max_batch), runs
-// BEGIN, every fn, then ONE COMMIT (synchronous_commit as the server has it: on by default, so COMMIT
-// returns once the batch is durable); every done runs after COMMIT, whatever its Ack. A failing fn must undo
+// BEGIN, every fn, then ONE COMMIT, with synchronous_commit on (or the server's stronger setting), so COMMIT
+// returns once the batch is durable; every done runs after COMMIT, whatever its Ack. A failing fn must undo
 // only its own changes, but PostgreSQL aborts the whole transaction at a failed statement, so:
 //  - PgTx keeps expected failures from being failed statements (inserts say ON CONFLICT DO NOTHING), and a
 //    fn that fails without having changed a row is simply reported, the batch going on;
@@ -93,9 +93,15 @@ class PostgresStore final : public Store {
 
   explicit PostgresStore(const PostgresOptions& options);
   ConnectOptions connect_options() const;
-  // Connects `slot` if it has no live connection and may try now; `force` ignores the wait.
-  bool ready(Slot& slot, std::string_view who, bool force = false);
-  void lost(Slot& slot, std::string_view what, std::string_view detail);
+  // Connects `slot` if it has no live connection and may try now; `force` ignores the wait. Failures of the
+  // writer and readers open an outage episode (problem()); the feed watcher's are only logged (rate-limited):
+  // it must not report an outage that requests do not see.
+  enum class Role { kWriter, kReader, kWatcher };
+  bool ready(Slot& slot, Role role, bool force = false);
+  void lost(Slot& slot, Role role, std::string_view what, std::string_view detail);
+  // Makes a new connection for `role` (the writer's commits wait for the disk: synchronous_commit is raised
+  // to on if the server has it off).
+  Result<PgConnection> connect(Role role) const;
 
   void writer_loop();
   void run_batch();

@@ -502,6 +502,46 @@ TEST_F(PostgresStoreTest, AServerThatStopsFailsRequestsPromptlyAndTheStoreComesB
   s.stop();  // no store thread logs into the capture after it ends
 }
 
+// The connection dies in the middle of a batch (here the writer's session is ended from inside a write): the
+// batch fails with kUnavailable, nothing of it is kept, and the next write runs on a new connection.
+TEST_F(PostgresStoreTest, AConnectionLostInTheMiddleOfABatchFailsItAndTheNextWriteWorks) {
+  Store& s = open();
+  const auto app = make_app();
+  ASSERT_TRUE(write(s, [&](Tx& tx) { return tx.insert_application(app); }).ok());
+  auto lost = make_message(app.id, "e", "lost");
+  auto st = write(s, [&](Tx& tx) -> Status {
+    if (auto inserted = tx.insert_message(lost); !inserted.ok()) return inserted;
+    auto ended = dynamic_cast<PgTx&>(tx).connection().exec("SELECT pg_terminate_backend(pg_backend_pid())");
+    return ended.ok() ? Status() : Status(ended.error());
+  });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kUnavailable) << st.error().detail;
+  auto kept = make_message(app.id, "e", "kept");
+  ASSERT_TRUE(write(s, [&](Tx& tx) { return tx.insert_message(kept); }).ok());
+  EXPECT_EQ(read<Message>(s, [&](Tx& tx) { return tx.get_message(app.id, "lost"); }).error().code,
+            Errc::kNotFound);
+  EXPECT_EQ(get(s, app.id, kept.id).position, s.feed_head());
+}
+
+// A database set to synchronous_commit = off would acknowledge commits it may lose: the writer's session has
+// it on all the same.
+TEST_F(PostgresStoreTest, TheWriterCommitsDurablyWhereTheDatabaseWouldNot) {
+  {
+    auto admin = PgConnection::connect(url_);
+    ASSERT_TRUE(admin.ok());
+    ASSERT_TRUE(admin->exec(fmt::format("ALTER DATABASE {} SET synchronous_commit = off", db_)).ok());
+  }
+  Store& s = open();
+  std::string setting;
+  ASSERT_TRUE(write(s, [&](Tx& tx) -> Status {
+                auto r = dynamic_cast<PgTx&>(tx).connection().exec("SHOW synchronous_commit");
+                if (!r.ok()) return r.take_error();
+                setting = std::string(r->text(0, 0));
+                return {};
+              }).ok());
+  EXPECT_EQ(setting, "on");
+}
+
 // Nodes starting together on a new database: each store opens (the schema is applied once) and works.
 TEST_F(PostgresStoreTest, StoresOpenedTogetherMigrateTheSchemaOnce) {
   std::vector<Result<std::unique_ptr<Store>>> opened;

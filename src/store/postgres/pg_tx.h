@@ -198,8 +198,8 @@ class PgTx final : public Tx {
   void note_feed_insert(std::string_view app_id, int64_t position);
   // Which unique key a message insert that inserted nothing ran into; nullopt: none any more (retry).
   Result<std::optional<Error>> message_conflict(const Message& msg, const std::string& id);
-  // Deletes one message with its attempts and deliveries.
-  Status delete_message(std::string_view app_id, std::string_view msg_id);
+  // Deletes one message with its attempts and deliveries; false when the message was gone already.
+  Result<bool> delete_message(std::string_view app_id, std::string_view msg_id);
   // Whether a uid is held by another row than `id` ("uid" column, scoped to the app when `app_id`).
   Result<bool> uid_taken(std::string_view table, std::optional<std::string_view> app_id, std::string_view uid,
                          std::string_view id);
