@@ -68,42 +68,40 @@ Result<FeedPage> PgTx::read_feed(const FeedQuery& f) {
   if (f.after >= f.until) return page;  // nothing readable (done)
   const int64_t limit = std::max(1, f.limit);
   const int64_t scan_limit = std::max(1, f.scan_limit);
-  // One statement. `scan`: the rows (after, until] of the application in position order (id order, from the
-  // id of the newest message at or below `after`), at most scan_limit + 1, each with whether it matches.
-  // A read examines rows in order and stops before the row at which `limit` items were taken or `scan_limit`
-  // rows examined (`stop`): what comes back is the matches before it, the row just before it (how far the
-  // read got) and the stop row itself (there is more); nothing else is sent.
-  Query q("WITH scan AS MATERIALIZED (SELECT id, position, (");
+  // One statement, whose rows stream: the application's messages in id order (their position order) from the
+  // one after the newest message at or below `after` up to the newest at or below `until` (index bounds, so
+  // the walk stops there), at most scan_limit + 1 of them, each with whether it matches and its number. A
+  // read examines them in order and stops before the row at which `limit` items were taken or `scan_limit`
+  // rows examined. What comes back is only what that needs: the matches (with their columns), the row after
+  // each match (the one the read may stop before) and rows scan_limit and scan_limit + 1; at most
+  // 2 * limit + 2 rows, so the walk ends as soon as the page is full.
+  Query q("SELECT n.rn, n.position, n.hit, " + prefixed(kMessageCols, "m") +
+          " FROM (SELECT s.id, s.position, s.hit, row_number() OVER w AS rn, lag(s.hit, 1, false) OVER w AS "
+          "after_hit FROM (SELECT id, position, (");
   add_feed_match(q, f);
   q << ") AS hit FROM messages WHERE app_id = ";
   q.text(f.app_id);
   q << " AND id > COALESCE((SELECT id FROM messages WHERE position <= ";
   q.int64(f.after);
-  q << " ORDER BY position DESC LIMIT 1), '') AND position <= ";
+  q << " ORDER BY position DESC LIMIT 1), '') AND id <= (SELECT id FROM messages WHERE position <= ";
+  q.int64(f.until);
+  q << " ORDER BY position DESC LIMIT 1) AND position <= ";
   q.int64(f.until);
   q << " ORDER BY id LIMIT ";
   q.int64(scan_limit + 1);
-  q << "), numbered AS MATERIALIZED (SELECT id, position, hit, row_number() OVER (ORDER BY id) AS rn, "
-       "count(*) "
-       "FILTER (WHERE hit) OVER (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before "
-       "FROM "
-       "scan), stop AS (SELECT COALESCE(min(rn), 9223372036854775807) AS rn FROM numbered WHERE before >= ";
-  q.int64(limit);
-  q << " OR rn > ";
-  q.int64(scan_limit);
-  q << fmt::format(
-      ") SELECT n.rn = s.rn, n.position, n.hit, {} FROM numbered n CROSS JOIN stop s LEFT JOIN messages m ON "
-      "n.hit AND n.rn < s.rn AND m.app_id = ",
-      prefixed(kMessageCols, "m"));
+  q << ") s WINDOW w AS (ORDER BY s.id)) n LEFT JOIN messages m ON n.hit AND m.app_id = ";
   q.text(f.app_id);
-  q << " AND m.id = n.id WHERE n.rn <= s.rn AND (n.hit OR n.rn >= s.rn - 1) ORDER BY n.rn";
+  q << " AND m.id = n.id WHERE n.hit OR n.after_hit OR n.rn >= ";
+  q.int64(scan_limit);
+  q << " ORDER BY n.id LIMIT ";
+  q.int64(2 * limit + 2);
   auto r = run(q);
   if (!r.ok()) return r.take_error();
   bool more = false;
   int64_t last = f.after;
   for (int i = 0; i < r->rows(); ++i) {
-    if (r->boolean(i, 0)) {
-      more = true;
+    if (page.items.size() == static_cast<size_t>(limit) || r->int64(i, 0) > scan_limit) {
+      more = true;  // a row the read does not examine: there is more
       break;
     }
     last = r->int64(i, 1);
