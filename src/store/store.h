@@ -16,6 +16,7 @@
 // only during the call.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -268,5 +269,25 @@ struct SqliteOptions {
 
 // Opens (creating and migrating as needed) the SQLite store. Errors name the file and the cause.
 Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options);
+
+struct PostgresOptions {
+  std::string url;          // libpq URI or key=value string: postgres://user@host:5432/db
+  int readers = 2;          // reader threads (each with its own connection)
+  size_t max_batch = 2048;  // most write functions in one transaction
+  metrics::Registry* metrics =
+      nullptr;  // optional: store_batch_size, store_commit_seconds, store_writes_total
+  std::chrono::seconds connect_timeout{5};
+  std::chrono::milliseconds statement_timeout{30'000};
+  // Other nodes' messages: learnt from NOTIFY hookwire_feed (LISTEN on a connection of its own) when
+  // `listen`, and by reading the feed's head every `feed_poll_interval` in any case. `listen` = false for a
+  // pooler in transaction mode (PgBouncer), where LISTEN does not work.
+  bool listen = true;
+  std::chrono::milliseconds feed_poll_interval{1000};
+};
+
+// Opens the PostgreSQL store: connects, migrates the schema (nodes starting together apply each step once)
+// and starts its threads. Errors (kUnavailable when the server cannot be reached) name the server and the
+// cause, never a password. Several nodes may open stores on one database.
+Result<std::unique_ptr<Store>> open_postgres_store(const PostgresOptions& options);
 
 }  // namespace hookwire::store

@@ -33,6 +33,7 @@ void StoreContractTest::SetUp() {
 void StoreContractTest::TearDown() {
   if (store_) store_->stop();
   store_.reset();
+  if (GetParam().remove) GetParam().remove(dir_.string());
   test_dir_.reset();
 }
 

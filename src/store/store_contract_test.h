@@ -25,6 +25,8 @@ namespace hookwire::store {
 struct StoreFactory {
   std::string name;  // the test-name suffix: letters, digits, '_'
   std::function<std::unique_ptr<Store>(std::string dir)> open;
+  // Optional: called after each test, once its store is stopped, to remove what `open` made outside `dir`.
+  std::function<void(std::string dir)> remove;
 };
 
 // A time past every delivery the suite makes: everything not finished is due by then.

@@ -1,15 +1,23 @@
-// UnavailableTx: a Tx whose every operation fails with kUnavailable, for any Store: what read functions
-// submitted to a stopped store run against, so that they still produce a result.
+// UnavailableTx: a Tx that answers kUnavailable to everything (for stores: a stopped one, an unreachable
+// database).
 #pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "store/store.h"
 
 namespace hookwire::store {
 
 // A Tx whose every operation fails with kUnavailable: what read functions submitted to a stopped store run
-// against, so that they still produce a result (a read's done carries no status of its own).
+// against, so that they still produce a result (a read's done carries no status of its own), and what a store
+// whose database cannot be reached gives them (PostgresStore). `detail` is the error's text.
 class UnavailableTx final : public Tx {
  public:
+  explicit UnavailableTx(std::string detail = "store is stopped") : detail_(std::move(detail)) {}
   Result<Application> get_application(std::string_view) override { return err(); }
   Result<Page<Application>> list_applications(const PageQuery&) override { return err(); }
   Status insert_application(const Application&) override { return err(); }
@@ -107,7 +115,8 @@ class UnavailableTx final : public Tx {
   Result<std::vector<EventTypeUsage>> event_type_usage() override { return err(); }
 
  private:
-  static Error err() { return Error::unavailable("store is stopped"); }
+  Error err() const { return Error::unavailable(detail_); }
+  std::string detail_;
 };
 
 }  // namespace hookwire::store

@@ -1,24 +1,24 @@
-// PgConnection against a real PostgreSQL 15 (a throwaway cluster per test): parameters and NULLs, prepared
+// PgConnection against a real PostgreSQL 15 (a database per test in the binary's cluster): parameters and
+// NULLs, prepared
 // statements, the error map (unique violation, syntax, statement timeout), and a server that goes away and
 // comes back.
 #include "store/postgres/connection.h"
 
 #include <gtest/gtest.h>
 
-#include "store/testing/pg_cluster.h"
+#include "store/testing/pg_database.h"
 #include "store/testing/test_dir.h"
 
 namespace hookwire::store::postgres {
 namespace {
 
-using testing::PgCluster;
-using testing::TestDir;
+using testing::shared_cluster;
+using testing::TestDatabase;
 
 TEST(PgConnection, RunsParameterizedAndPreparedStatementsAndMapsErrors) {
-  TestDir dir("hookwire-pg");
-  auto cluster = PgCluster::start(dir.path());
-  ASSERT_NE(cluster, nullptr);
-  auto conn = PgConnection::connect(cluster->url());
+  TestDatabase db;
+  ASSERT_FALSE(db.url().empty());
+  auto conn = PgConnection::connect(db.url());
   ASSERT_TRUE(conn.ok()) << conn.error().detail;
   ASSERT_TRUE(conn->exec("CREATE TABLE t (id TEXT PRIMARY KEY, v TEXT)").ok());
 
@@ -55,12 +55,11 @@ TEST(PgConnection, RunsParameterizedAndPreparedStatementsAndMapsErrors) {
 }
 
 TEST(PgConnection, AStatementOverItsTimeoutIsUnavailable) {
-  TestDir dir("hookwire-pg");
-  auto cluster = PgCluster::start(dir.path());
-  ASSERT_NE(cluster, nullptr);
+  TestDatabase db;
+  ASSERT_FALSE(db.url().empty());
   ConnectOptions options;
   options.statement_timeout = std::chrono::milliseconds(100);
-  auto conn = PgConnection::connect(cluster->url(), options);
+  auto conn = PgConnection::connect(db.url(), options);
   ASSERT_TRUE(conn.ok()) << conn.error().detail;
   auto slow = conn->exec("SELECT pg_sleep(30)");
   ASSERT_FALSE(slow.ok());
@@ -69,26 +68,27 @@ TEST(PgConnection, AStatementOverItsTimeoutIsUnavailable) {
 }
 
 TEST(PgConnection, AServerThatGoesAwayIsUnavailableAndANewConnectionWorksWhenItIsBack) {
-  TestDir dir("hookwire-pg");
-  auto cluster = PgCluster::start(dir.path());
-  ASSERT_NE(cluster, nullptr);
-  auto conn = PgConnection::connect(cluster->url());
+  TestDatabase db;
+  ASSERT_FALSE(db.url().empty());
+  auto conn = PgConnection::connect(db.url());
   ASSERT_TRUE(conn.ok()) << conn.error().detail;
   ASSERT_TRUE(conn->exec("CREATE TABLE kept (n INT)").ok());
   ASSERT_TRUE(conn->exec("INSERT INTO kept VALUES (7)").ok());
 
+  auto* cluster = shared_cluster();
+  testing::RestartAtEnd restart{cluster};  // the cluster is shared: it runs again whatever happens here
   ASSERT_TRUE(cluster->stop_server());
   auto lost = conn->exec("SELECT n FROM kept");
   ASSERT_FALSE(lost.ok());
   EXPECT_EQ(lost.error().code, Errc::kUnavailable) << lost.error().detail;
   EXPECT_FALSE(conn->ok());
-  auto refused = PgConnection::connect(cluster->url());
+  auto refused = PgConnection::connect(db.url());
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, Errc::kUnavailable);
   EXPECT_NE(refused.error().detail.find("cannot connect"), std::string::npos) << refused.error().detail;
 
   ASSERT_TRUE(cluster->start_server()) << cluster->server_log();
-  auto again = PgConnection::connect(cluster->url());
+  auto again = PgConnection::connect(db.url());
   ASSERT_TRUE(again.ok()) << again.error().detail;
   auto n = again->exec("SELECT n FROM kept");
   ASSERT_TRUE(n.ok());

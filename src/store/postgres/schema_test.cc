@@ -9,14 +9,12 @@
 #include <thread>
 #include <vector>
 
-#include "store/testing/pg_cluster.h"
-#include "store/testing/test_dir.h"
+#include "store/testing/pg_database.h"
 
 namespace hookwire::store::postgres {
 namespace {
 
-using testing::PgCluster;
-using testing::TestDir;
+using testing::TestDatabase;
 
 // Each step records itself in `applied`, so a step run twice shows; the second sleeps to widen the window in
 // which nodes starting together would race without the lock.
@@ -35,20 +33,19 @@ std::vector<std::string> applied(PgConnection& conn) {
 }
 
 TEST(PgSchema, ThreeNodesMigratingTogetherApplyEachStepOnce) {
-  TestDir dir("hookwire-pg");
-  auto cluster = PgCluster::start(dir.path());
-  ASSERT_NE(cluster, nullptr);
+  TestDatabase db;
+  ASSERT_FALSE(db.url().empty());
   std::vector<Status> results(3);
   std::vector<std::thread> nodes;
   for (int i = 0; i < 3; ++i)
     nodes.emplace_back([&, i] {
-      auto conn = PgConnection::connect(cluster->url());
+      auto conn = PgConnection::connect(db.url());
       results[i] = conn ? migrate(*conn, kSteps) : Status(conn.error());
     });
   for (auto& t : nodes) t.join();
   for (const auto& r : results) EXPECT_TRUE(r.ok()) << r.error().detail;
 
-  auto conn = PgConnection::connect(cluster->url());
+  auto conn = PgConnection::connect(db.url());
   ASSERT_TRUE(conn.ok());
   EXPECT_EQ(schema_version(*conn).value(), 3);
   EXPECT_EQ(applied(*conn), (std::vector<std::string>{"1", "2", "3"}));
@@ -56,16 +53,15 @@ TEST(PgSchema, ThreeNodesMigratingTogetherApplyEachStepOnce) {
   ASSERT_TRUE(migrate(*conn, kSteps).ok());
   EXPECT_EQ(applied(*conn), (std::vector<std::string>{"1", "2", "3"}));
   // The lock is released: another session takes it at once.
-  auto other = PgConnection::connect(cluster->url());
+  auto other = PgConnection::connect(db.url());
   ASSERT_TRUE(other.ok());
   EXPECT_EQ(other->exec(fmt::format("SELECT pg_try_advisory_lock({})", kMigrationLock))->text(0, 0), "t");
 }
 
 TEST(PgSchema, AFailingStepIsRolledBackWholeAndANewerDatabaseIsRefused) {
-  TestDir dir("hookwire-pg");
-  auto cluster = PgCluster::start(dir.path());
-  ASSERT_NE(cluster, nullptr);
-  auto conn = PgConnection::connect(cluster->url());
+  TestDatabase db;
+  ASSERT_FALSE(db.url().empty());
+  auto conn = PgConnection::connect(db.url());
   ASSERT_TRUE(conn.ok());
   EXPECT_EQ(schema_version(*conn).value(), 0);
   ASSERT_TRUE(migrate(*conn, kSteps, 1).ok());

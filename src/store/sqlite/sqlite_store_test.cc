@@ -29,16 +29,17 @@ std::unique_ptr<Store> open_in(const std::string& dir, SqliteOptions options = {
   return testing::open_test_store(dir, std::move(options));
 }
 
-INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContractTest,
-                         ::testing::Values(StoreFactory{"sqlite",
-                                                        [](std::string dir) { return open_in(dir); }},
-                                           StoreFactory{"sqlite_row_leases",
-                                                        [](std::string dir) {
-                                                          SqliteOptions o;
-                                                          o.row_leases = true;
-                                                          return open_in(dir, o);
-                                                        }}),
-                         [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(
+    Sqlite, StoreContractTest,
+    ::testing::Values(StoreFactory{"sqlite", [](std::string dir) { return open_in(dir); }, nullptr},
+                      StoreFactory{"sqlite_row_leases",
+                                   [](std::string dir) {
+                                     SqliteOptions o;
+                                     o.row_leases = true;
+                                     return open_in(dir, o);
+                                   },
+                                   nullptr}),
+    [](const auto& info) { return info.param.name; });
 
 // Holds the store's writer inside one write function from construction until release(): what is submitted
 // meanwhile queues up and then runs as one batch.

@@ -21,6 +21,7 @@
 #include "store/sqlite/recent_keys.h"
 #include "store/sqlite/sqlite_queue.h"
 #include "store/store.h"
+#include "store/unavailable_tx.h"
 
 namespace hookwire::store {
 

@@ -14,57 +14,18 @@
 #include <string_view>
 #include <vector>
 
+#include "store/json_columns.h"
 #include "store/sqlite/sqlite_tx.h"
 
 namespace hookwire::store {
 namespace sqlite_rows {
 namespace json = boost::json;
 
-// ---- JSON columns (endpoint lists, secrets and headers; message channels)
+// ---- JSON columns (endpoint lists, secrets and headers; message channels): store/json_columns.h
 // ----------------------------------
-inline std::string to_json(const std::vector<std::string>& v) { return json::serialize(json::value_from(v)); }
-
-inline std::string to_json(const std::map<std::string, std::string>& m) {
-  json::object o;
-  for (const auto& [k, v] : m) o[k] = v;
-  return json::serialize(o);
-}
-
-inline std::string to_json(const std::vector<EndpointSecret>& secrets) {
-  json::array a;
-  for (const auto& s : secrets) {
-    json::object o;
-    o["key"] = s.key;
-    if (s.expires_at) o["expires_at"] = unix_millis(*s.expires_at);
-    a.push_back(std::move(o));
-  }
-  return json::serialize(a);
-}
-
-inline std::optional<std::string> to_json(const std::optional<std::vector<std::string>>& v) {
-  if (!v) return std::nullopt;
-  return to_json(*v);
-}
-
-// The store wrote these columns itself, so anything unparsable is corruption: report it, don't guess.
-inline Result<json::value> parse(const std::string& text, std::string_view column) {
-  boost::system::error_code ec;
-  auto v = json::parse(text, ec);
-  if (ec) return Error::internal(fmt::format("corrupt JSON in column {}", column));
-  return v;
-}
-
-inline Result<std::vector<std::string>> strings_from_json(const std::string& text, std::string_view column) {
-  auto v = parse(text, column);
-  if (!v.ok()) return v.take_error();
-  if (!v->is_array()) return Error::internal(fmt::format("corrupt JSON in column {}", column));
-  std::vector<std::string> out;
-  for (const auto& e : v->as_array()) {
-    if (!e.is_string()) return Error::internal(fmt::format("corrupt JSON in column {}", column));
-    out.emplace_back(e.as_string());
-  }
-  return out;
-}
+using json_columns::parse;
+using json_columns::strings_from_json;
+using json_columns::to_json;
 
 inline Result<std::optional<std::vector<std::string>>> opt_strings(const Stmt& s, int c,
                                                                    std::string_view column) {
@@ -127,31 +88,12 @@ inline Result<Endpoint> read_endpoint(const Stmt& s, int c = 0) {
   if (!channels.ok()) return channels.take_error();
   e.channels = std::move(*channels);
   e.metadata = s.text(c + 9);
-  {
-    auto v = parse(s.text(c + 10), "endpoints.secrets");
-    if (!v.ok()) return v.take_error();
-    if (!v->is_array()) return Error::internal("corrupt JSON in column endpoints.secrets");
-    for (const auto& item : v->as_array()) {
-      const auto* o = item.if_object();
-      const auto* key = o ? o->if_contains("key") : nullptr;
-      if (!key || !key->is_string()) return Error::internal("corrupt JSON in column endpoints.secrets");
-      EndpointSecret secret;
-      secret.key = std::string(key->as_string());
-      if (const auto* exp = o->if_contains("expires_at"); exp && exp->is_int64()) {
-        secret.expires_at = from_unix_millis(exp->as_int64());
-      }
-      e.secrets.push_back(std::move(secret));
-    }
-  }
-  {
-    auto v = parse(s.text(c + 11), "endpoints.headers");
-    if (!v.ok()) return v.take_error();
-    if (!v->is_object()) return Error::internal("corrupt JSON in column endpoints.headers");
-    for (const auto& [k, val] : v->as_object()) {
-      if (!val.is_string()) return Error::internal("corrupt JSON in column endpoints.headers");
-      e.headers.emplace(std::string(k), std::string(val.as_string()));
-    }
-  }
+  auto secrets = json_columns::secrets_from_json(s.view(c + 10));
+  if (!secrets.ok()) return secrets.take_error();
+  e.secrets = std::move(*secrets);
+  auto headers = json_columns::headers_from_json(s.view(c + 11));
+  if (!headers.ok()) return headers.take_error();
+  e.headers = std::move(*headers);
   e.created_at = s.time(c + 12);
   e.updated_at = s.time(c + 13);
   e.pull_only = s.boolean(c + 14);

@@ -45,12 +45,13 @@ class PgCluster {
   int port() const { return port_; }
 
   // A fast shutdown (clients are disconnected, committed data kept); start_server() brings it back on the
-  // same port.
+  // same port (and does nothing while it runs).
   bool stop_server() {
     running_ = !pg("pg_ctl -D " + data() + " -m fast -w stop > /dev/null 2>&1");
     return !running_;
   }
   bool start_server() {
+    if (running_) return true;
     running_ = pg("pg_ctl -D " + data() + " -l " + (dir_ / "server.log").string() + " -w -t 60 -o \"-p " +
                   std::to_string(port_) + " -c listen_addresses=127.0.0.1 -c unix_socket_directories=" +
                   "\" start > /dev/null 2>&1");  // TCP on loopback only: no Unix socket

@@ -1,0 +1,572 @@
+// The Store contract suite against PostgreSQL, plus what only a store that several nodes share must show:
+// concurrent writers (two stores on one database) keep feed positions in commit order and ids increasing, an
+// idempotency key or eventId raced for from two stores gives one message, a server that stops makes requests
+// fail promptly and the store come back by itself, and migrations from stores opened together.
+//
+// One throwaway cluster serves the whole binary (testing/pg_database.h); each test gets a database of its
+// own, named after its directory, so reopening a directory reaches the same database.
+#include "store/postgres/pg_store.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "core/ids.h"
+#include "core/testing/log_capture.h"
+#include "store/contract/helpers.h"
+#include "store/message_keys.h"
+#include "store/postgres/connection.h"
+#include "store/postgres/schema.h"
+#include "store/postgres/store_schema.h"
+#include "store/store_contract_test.h"
+#include "store/testing/pg_cluster.h"
+#include "store/testing/pg_database.h"
+#include "store/testing/test_dir.h"
+
+namespace hookwire::store::postgres {
+namespace {
+
+using namespace contract;  // NOLINT: the suite's helpers
+using testing::database_name;
+using testing::database_url;
+using testing::drop_database;
+using testing::PgCluster;
+using testing::shared_cluster;
+using testing::TestDir;
+
+std::unique_ptr<Store> open_store(const std::string& url, PostgresOptions options = {}) {
+  if (url.empty()) return nullptr;
+  options.url = url;
+  auto opened = open_postgres_store(options);
+  if (!opened.ok()) {
+    ADD_FAILURE() << "cannot open a PostgreSQL store: " << opened.error().detail;
+    return nullptr;
+  }
+  return std::move(opened).value();
+}
+
+INSTANTIATE_TEST_SUITE_P(Postgres, StoreContractTest,
+                         ::testing::Values(StoreFactory{
+                             "postgres", [](std::string dir) { return open_store(database_url(dir)); },
+                             [](std::string dir) { drop_database(dir); }}),
+                         [](const auto& info) { return info.param.name; });
+
+// ---- What only a shared store shows
+// -------------------------------------------------------------------------------------------------
+
+Status write(Store& store, Store::WriteFn fn) {
+  std::promise<Status> p;
+  auto f = p.get_future();
+  store.submit_write(std::move(fn), [&p](Status st) { p.set_value(std::move(st)); });
+  return f.get();
+}
+
+template <class T>
+Result<T> read(Store& store, std::function<Result<T>(Tx&)> fn) {
+  std::optional<Result<T>> out;
+  std::promise<void> p;
+  store.submit_read([&](Tx& tx) { out.emplace(fn(tx)); }, [&p] { p.set_value(); });
+  p.get_future().wait();
+  return std::move(*out);
+}
+
+// Polls `done` until it holds or `limit` passes (for what nothing signals: the server's view of its
+// sessions).
+bool eventually(const std::function<bool()>& done, std::chrono::seconds limit = std::chrono::seconds(20)) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
+// How many sessions of the database wait for a lock.
+int64_t lock_waiters(const std::string& db) {
+  auto admin = PgConnection::connect(shared_cluster()->url());
+  if (!admin.ok()) return -1;
+  auto n = admin->exec(
+      "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'", {db});
+  return n.ok() ? n->int64(0, 0) : -1;
+}
+
+// A write function that stops inside its transaction (after `first` ran) until released, then runs `then`:
+// what keeps one store's batch open while another store acts. Each part runs once, even if the store runs
+// the function again.
+class HeldWrite {
+ public:
+  HeldWrite(Store& store, std::function<Status(Tx&)> first, std::function<Status(Tx&)> then = nullptr) {
+    store.submit_write(
+        [this, first = std::move(first), then = std::move(then), runs = 0](Tx& tx) mutable -> Status {
+          Status st = first(tx);
+          if (runs++ == 0) {
+            entered_.set_value();
+            released_.get_future().wait();
+          }
+          if (st.ok() && then) st = then(tx);
+          return st;
+        },
+        [this](Status st) { done_.set_value(std::move(st)); });
+    entered_.get_future().wait();
+  }
+  Status release() {
+    released_.set_value();
+    return done_.get_future().get();
+  }
+
+ private:
+  std::promise<void> entered_, released_;
+  std::promise<Status> done_;
+};
+
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(shared_cluster(), nullptr);
+    dir_.emplace("hookwire-pg-store");
+    db_ = database_name(dir_->path().string());
+    url_ = database_url(dir_->path().string());
+    ASSERT_FALSE(url_.empty());
+  }
+  void TearDown() override {
+    for (auto& s : stores_) s->stop();
+    stores_.clear();
+    drop_database(dir_->path().string());
+  }
+  Store& open(PostgresOptions options = {}) {
+    auto s = open_store(url_, options);
+    EXPECT_NE(s, nullptr);
+    if (!s) throw std::runtime_error("cannot open a store");
+    stores_.push_back(std::move(s));
+    return *stores_.back();
+  }
+  Message get(Store& s, const std::string& app_id, const std::string& id) {
+    auto m = read<Message>(s, [&](Tx& tx) { return tx.get_message(app_id, id); });
+    EXPECT_TRUE(m.ok()) << id;
+    return m.ok() ? *m : Message{};
+  }
+
+  std::optional<TestDir> dir_;
+  std::string db_, url_;
+  std::vector<std::unique_ptr<Store>> stores_;
+};
+
+// Two nodes: a message inserted by one store whose batch is still open holds the feed's sequence, so the
+// other's insert waits for that COMMIT and comes after it, with a higher position and a higher id. Under
+// concurrent load from both, a reader that reads up to its store's head never later finds a message at or
+// below a position it has seen, and each store learns the other's messages.
+TEST_F(PostgresStoreTest, TwoStoresOnOneDatabaseGivePositionsInCommitOrderAndIdsThatFollowThem) {
+  Store& a = open();
+  Store& b = open();
+  const auto app = make_app();
+  ASSERT_TRUE(write(a, [&](Tx& tx) { return tx.insert_application(app); }).ok());
+
+  auto first = make_message(app.id);
+  auto second = make_message(app.id);
+  HeldWrite held(a, [&](Tx& tx) { return tx.insert_message(first); });
+  std::promise<Status> second_done;
+  b.submit_write([&](Tx& tx) { return tx.insert_message(second); },
+                 [&](Status st) { second_done.set_value(std::move(st)); });
+  auto second_result = second_done.get_future();
+  ASSERT_TRUE(eventually([&] { return lock_waiters(db_) == 1; })) << "b's writer waits for a's COMMIT";
+  EXPECT_EQ(second_result.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  ASSERT_TRUE(held.release().ok());
+  ASSERT_TRUE(second_result.get().ok());
+  EXPECT_LT(get(a, app.id, first.id).position, get(a, app.id, second.id).position);
+  EXPECT_LT(first.id, second.id);
+
+  // Concurrent load on both stores; a reader on `a` reads up to a's head again and again.
+  std::atomic<bool> writing{true};
+  std::atomic<int> failures{0};
+  std::vector<std::vector<int64_t>> snapshots;  // the positions each read found
+  std::thread reader([&] {
+    while (writing.load()) {
+      const int64_t head = a.feed_head();
+      auto page = read<FeedPage>(a, [&](Tx& tx) { return tx.read_feed(feed_query(app.id, 0, head, 10000)); });
+      if (!page.ok()) {
+        failures.fetch_add(1);
+        return;
+      }
+      std::vector<int64_t> positions;
+      for (const auto& m : page->items) positions.push_back(m.position);
+      snapshots.push_back(std::move(positions));
+    }
+  });
+  constexpr int kThreads = 4, kPerThread = 150;
+  std::mutex mu;
+  std::vector<std::pair<int64_t, int64_t>> ack_heads;  // (position, the writing store's head at the ack)
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Store& store = t % 2 ? b : a;
+      std::vector<std::future<void>> acks;
+      for (int i = 0; i < kPerThread; ++i) {
+        auto m = std::make_shared<Message>(make_message(app.id));
+        auto p = std::make_shared<std::promise<void>>();
+        acks.push_back(p->get_future());
+        store.submit_write([m](Tx& tx) { return tx.insert_message(*m); },
+                           [&, m, p, s = &store](Status st) {
+                             if (!st.ok()) failures.fetch_add(1);
+                             {
+                               std::lock_guard lk(mu);
+                               ack_heads.emplace_back(m->position, s->feed_head());
+                             }
+                             p->set_value();
+                           });
+      }
+      for (auto& f : acks) f.wait();
+    });
+  }
+  for (auto& t : threads) t.join();
+  writing = false;
+  reader.join();
+  ASSERT_EQ(failures.load(), 0);
+  for (const auto& [position, head] : ack_heads) EXPECT_LE(position, head) << "acknowledged before readable";
+
+  // Every message, in position order: ids increase with positions.
+  const int64_t head = std::max(a.feed_head(), b.feed_head());
+  auto all = read<FeedPage>(b, [&](Tx& tx) { return tx.read_feed(feed_query(app.id, 0, head, 10000)); });
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->items.size(), static_cast<size_t>(2 + kThreads * kPerThread));
+  for (size_t i = 1; i < all->items.size(); ++i) {
+    EXPECT_GT(all->items[i].position, all->items[i - 1].position);
+    EXPECT_GT(all->items[i].id, all->items[i - 1].id);
+  }
+  EXPECT_EQ(all->items.back().position, head) << "no position is burnt";
+  // Each read found a prefix of the final order: nothing committed later appeared below what it had seen.
+  std::vector<int64_t> final_order;
+  for (const auto& m : all->items) final_order.push_back(m.position);
+  for (const auto& snap : snapshots) {
+    ASSERT_LE(snap.size(), final_order.size());
+    EXPECT_TRUE(std::equal(snap.begin(), snap.end(), final_order.begin()));
+  }
+  // Each store learns the other's messages (NOTIFY, or the poll).
+  EXPECT_TRUE(eventually([&] { return a.feed_head() == head && b.feed_head() == head; }));
+}
+
+// Another node's messages reach this node's feed listener, with their applications.
+TEST_F(PostgresStoreTest, AnotherStoresMessagesAdvanceThisStoresHeadAndWakeItsListener) {
+  PostgresOptions slow_poll;
+  slow_poll.feed_poll_interval = std::chrono::hours(1);  // only NOTIFY can tell it in time
+  Store& a = open(slow_poll);
+  Store& b = open();
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Store::FeedAdvance> advances;
+  a.set_feed_listener([&](const Store::FeedAdvance& adv) {
+    std::lock_guard lk(mu);
+    advances.push_back(adv);
+    cv.notify_all();
+  });
+  const auto app = make_app();
+  auto m = make_message(app.id);
+  ASSERT_TRUE(write(b, [&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                return tx.insert_message(m);
+              }).ok());
+  std::unique_lock lk(mu);
+  ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(20), [&] { return !advances.empty(); }));
+  EXPECT_EQ(advances.back().head, b.feed_head());
+  EXPECT_EQ(advances.back().app_ids, std::vector<std::string>{app.id});
+  EXPECT_EQ(a.feed_head(), b.feed_head());
+  lk.unlock();
+  // Then a's own message: its advance also names what b wrote since a last knew (none here), and its own.
+  auto mine = make_message(app.id);
+  ASSERT_TRUE(write(a, [&](Tx& tx) { return tx.insert_message(mine); }).ok());
+  lk.lock();
+  EXPECT_EQ(advances.back().head, get(a, app.id, mine.id).position);
+  EXPECT_EQ(advances.back().app_ids, std::vector<std::string>{app.id});
+}
+
+// The same idempotency key (or eventId) raced for from two nodes gives one message: the second insert waits
+// for the first's COMMIT on the unique index, then finds the key taken and answers with the first message.
+TEST_F(PostgresStoreTest, AnIdempotencyKeyOrEventIdRacedForFromTwoStoresGivesOneMessage) {
+  Store& a = open();
+  Store& b = open();
+  const auto app = make_app();
+  ASSERT_TRUE(write(a, [&](Tx& tx) { return tx.insert_application(app); }).ok());
+  const TimePoint now = kT0;
+  auto keyed = [&](std::string key, std::optional<std::string> event_id = std::nullopt) {
+    auto m = make_message(app.id, "e", std::move(event_id), now);
+    m.idempotency_key = std::move(key);
+    m.request_hash = "h";
+    return m;
+  };
+
+  auto first = keyed("k-1", "evt-1");
+  HeldWrite held(a, [&](Tx& tx) { return tx.insert_message(first); });
+  auto second = keyed("k-1");
+  std::optional<Result<std::optional<Message>>> second_result;
+  std::promise<Status> second_done;
+  b.submit_write(
+      [&](Tx& tx) -> Status {
+        second_result.emplace(insert_message_once(tx, second, std::chrono::hours(24), now));
+        return second_result->ok() ? Status() : Status(second_result->error());
+      },
+      [&](Status st) { second_done.set_value(std::move(st)); });
+  ASSERT_TRUE(eventually([&] { return lock_waiters(db_) == 1; })) << "b's insert waits on the unique index";
+  ASSERT_TRUE(held.release().ok());
+  ASSERT_TRUE(second_done.get_future().get().ok());
+  ASSERT_TRUE(second_result->ok());
+  ASSERT_TRUE(second_result->value().has_value()) << "b inserted a second message";
+  EXPECT_EQ(second_result->value()->id, first.id);
+  auto same_event = make_message(app.id, "e", "evt-1");
+  auto st = write(b, [&](Tx& tx) { return tx.insert_message(same_event); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kConflict);
+  EXPECT_NE(st.error().detail.find("eventId"), std::string::npos) << st.error().detail;
+
+  // A burst from both stores over the same keys: one message per key, and every caller told which.
+  constexpr int kKeys = 40;
+  std::mutex mu;
+  std::map<std::string, std::set<std::string>> answered;  // key -> message ids callers were given
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      Store& store = t % 2 ? b : a;
+      for (int k = 0; k < kKeys; ++k) {
+        auto m = keyed("burst-" + std::to_string(k));
+        std::string id;
+        const Status done = write(store, [&](Tx& tx) -> Status {
+          auto r = insert_message_once(tx, m, std::chrono::hours(24), now);
+          if (!r.ok()) return r.take_error();
+          id = *r ? (*r)->id : m.id;
+          return {};
+        });
+        EXPECT_TRUE(done.ok()) << done.error().detail;
+        std::lock_guard lk(mu);
+        answered[*m.idempotency_key].insert(id);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int k = 0; k < kKeys; ++k) {
+    const std::string key = "burst-" + std::to_string(k);
+    EXPECT_EQ(answered[key].size(), 1u) << key;
+    auto stored = read<Message>(a, [&](Tx& tx) { return tx.get_message_by_idempotency_key(app.id, key); });
+    ASSERT_TRUE(stored.ok()) << key;
+    EXPECT_EQ(stored->id, *answered[key].begin());
+  }
+  MessageQuery q;
+  q.page.limit = 250;
+  auto listed = read<Page<Message>>(a, [&](Tx& tx) { return tx.list_messages(app.id, q); });
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->items.size(), static_cast<size_t>(1 + kKeys));
+}
+
+// Two nodes' batches that wait for each other's rows (a deadlock the server breaks by failing one of them):
+// the batch it failed runs again, and both writes succeed.
+TEST_F(PostgresStoreTest, ABatchFailedByADeadlockWithAnotherStoreRunsAgain) {
+  Store& a = open();
+  Store& b = open();
+  // Two rows each store updates, in opposite orders: endpoint health records.
+  auto failures = [](int64_t n) {
+    EndpointHealthRecord h;
+    h.consecutive_failures = n;
+    return h;
+  };
+  ASSERT_TRUE(write(a, [&](Tx& tx) -> Status {
+                if (auto st = tx.put_endpoint_health("ep_1", failures(0)); !st.ok()) return st;
+                return tx.put_endpoint_health("ep_2", failures(0));
+              }).ok());
+  // a: ep_1, then (once released) ep_2; b: ep_2, then ep_1.
+  HeldWrite held(
+      a, [&](Tx& tx) { return tx.put_endpoint_health("ep_1", failures(1)); },
+      [&](Tx& tx) { return tx.put_endpoint_health("ep_2", failures(1)); });
+  std::promise<Status> b_done;
+  b.submit_write(
+      [&](Tx& tx) -> Status {
+        if (auto st = tx.put_endpoint_health("ep_2", failures(2)); !st.ok()) return st;
+        return tx.put_endpoint_health("ep_1", failures(2));
+      },
+      [&](Status st) { b_done.set_value(std::move(st)); });
+  ASSERT_TRUE(eventually([&] { return lock_waiters(db_) == 1; })) << "b waits for ep_1";
+  hookwire::testing::LogCapture log(spdlog::level::info);
+  const Status a_result = held.release();  // a now waits for ep_2: a deadlock
+  const Status b_result = b_done.get_future().get();
+  EXPECT_EQ(log.count({"met a deadlock", "running it again"}), 1u) << log.text();
+  EXPECT_TRUE(a_result.ok()) << a_result.error().detail;
+  EXPECT_TRUE(b_result.ok()) << b_result.error().detail;
+  auto h1 = read<EndpointHealthRecord>(a, [&](Tx& tx) { return tx.get_endpoint_health("ep_1"); });
+  auto h2 = read<EndpointHealthRecord>(a, [&](Tx& tx) { return tx.get_endpoint_health("ep_2"); });
+  ASSERT_TRUE(h1.ok());
+  ASSERT_TRUE(h2.ok());
+  // Whichever committed last wrote both rows: they agree.
+  EXPECT_EQ(h1->consecutive_failures, h2->consecutive_failures);
+  EXPECT_NE(h1->consecutive_failures, 0);
+  a.stop();  // no store thread logs into the capture after it ends
+  b.stop();
+}
+
+// Write functions that fail in one batch are undone alone, whatever way they fail: after changing rows, or by
+// a statement the server refused (which aborts PostgreSQL's whole transaction), two of them in one batch (the
+// third run, with savepoints). Nothing of theirs is left, not even a position in the feed.
+TEST_F(PostgresStoreTest, FunctionsThatFailInOneBatchAreUndoneAloneHoweverTheyFail) {
+  Store& s = open();
+  const auto app = make_app();
+  ASSERT_TRUE(write(s, [&](Tx& tx) { return tx.insert_application(app); }).ok());
+  std::vector<Message> m;
+  for (int i = 0; i < 5; ++i) m.push_back(make_message(app.id, "e", "evt-" + std::to_string(i)));
+  auto taken = make_message(app.id, "e", "evt-0");  // conflicts with m[0], changing nothing
+
+  WriterGate gate;
+  gate.hold(s);
+  std::vector<std::promise<Status>> done(6);
+  auto submit = [&](int i, Store::WriteFn fn) {
+    s.submit_write(std::move(fn), [&done, i](Status st) { done[i].set_value(std::move(st)); });
+  };
+  submit(0, [&](Tx& tx) { return tx.insert_message(m[0]); });
+  submit(1, [&](Tx& tx) -> Status {
+    if (auto st = tx.insert_message(m[1]); !st.ok()) return st;
+    auto broken = dynamic_cast<PgTx&>(tx).connection().exec("SELEC 1");  // the server refuses it
+    return broken.ok() ? Status() : Status(broken.error());
+  });
+  submit(2, [&](Tx& tx) -> Status {
+    if (auto st = tx.insert_message(m[2]); !st.ok()) return st;
+    return Error::validation("body.x", "rejected after a change");
+  });
+  submit(3, [&](Tx& tx) { return tx.insert_message(taken); });
+  submit(4, [&](Tx& tx) { return tx.insert_message(m[3]); });
+  submit(5, [&](Tx& tx) -> Status {
+    if (auto st = tx.insert_message(m[4]); !st.ok()) return st;
+    if (auto st = tx.put_idempotency({"k", "h", 200, "{}", kT0}); !st.ok()) return st;
+    return Error::bad_request("rejected after two changes");
+  });
+  gate.release();
+  std::vector<Status> results;
+  for (auto& p : done) results.push_back(p.get_future().get());
+  EXPECT_TRUE(results[0].ok());
+  ASSERT_FALSE(results[1].ok());
+  EXPECT_EQ(results[1].error().code, Errc::kInternal);
+  ASSERT_FALSE(results[2].ok());
+  EXPECT_EQ(results[2].error().code, Errc::kValidation);
+  ASSERT_FALSE(results[3].ok());
+  EXPECT_EQ(results[3].error().code, Errc::kConflict);
+  EXPECT_TRUE(results[4].ok());
+  ASSERT_FALSE(results[5].ok());
+  EXPECT_EQ(results[5].error().code, Errc::kBadRequest);
+
+  const int64_t head = s.feed_head();
+  auto page = read<FeedPage>(s, [&](Tx& tx) { return tx.read_feed(feed_query(app.id, 0, head)); });
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(ids_of(page->items), (std::vector<std::string>{m[0].id, m[3].id}));
+  EXPECT_EQ(page->items.back().position, head);
+  EXPECT_EQ(page->items.back().position, page->items.front().position + 1) << "nothing burnt between them";
+  EXPECT_EQ(read<IdempotencyRecord>(s, [](Tx& tx) { return tx.get_idempotency("k"); }).error().code,
+            Errc::kNotFound);
+}
+
+// The database stops: writes and reads answer kUnavailable at once (no hang), problem() says so, and the
+// failures are logged once; it comes back: the same store (not reopened) writes and reads again, problem()
+// clears, and the return is logged.
+TEST_F(PostgresStoreTest, AServerThatStopsFailsRequestsPromptlyAndTheStoreComesBackByItself) {
+  Store& s = open();
+  const auto app = make_app();
+  ASSERT_TRUE(write(s, [&](Tx& tx) { return tx.insert_application(app); }).ok());
+  EXPECT_EQ(s.problem(), std::nullopt);
+
+  PgCluster* cluster = shared_cluster();
+  testing::RestartAtEnd restart{cluster};  // the cluster is shared: it runs again whatever happens here
+  hookwire::testing::LogCapture log;
+  ASSERT_TRUE(cluster->stop_server());
+  for (int i = 0; i < 3; ++i) {
+    std::promise<Status> p;
+    auto f = p.get_future();
+    s.submit_write([&](Tx& tx) { return insert_copy(tx, make_message(app.id)); },
+                   [&p](Status st) { p.set_value(std::move(st)); });
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(20)), std::future_status::ready) << "a write hangs";
+    auto st = f.get();
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().code, Errc::kUnavailable) << st.error().detail;
+  }
+  auto got = read<Application>(s, [&](Tx& tx) { return tx.get_application(app.id); });
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code, Errc::kUnavailable);
+  EXPECT_EQ(s.problem(), std::optional<std::string>("database unreachable"));
+  EXPECT_EQ(log.count({"database unreachable"}), 1u) << log.text();
+
+  ASSERT_TRUE(cluster->start_server()) << cluster->server_log();
+  auto back = make_message(app.id, "e", "after-restart");
+  ASSERT_TRUE(eventually([&] { return write(s, [&](Tx& tx) { return insert_copy(tx, back); }).ok(); }));
+  EXPECT_TRUE(read<Message>(s, [&](Tx& tx) { return tx.get_message(app.id, "after-restart"); }).ok());
+  EXPECT_TRUE(read<Application>(s, [&](Tx& tx) { return tx.get_application(app.id); }).ok());
+  EXPECT_EQ(s.problem(), std::nullopt);
+  EXPECT_EQ(log.count({"the database is back"}), 1u) << log.text();
+  s.stop();  // no store thread logs into the capture after it ends
+}
+
+// The connection dies in the middle of a batch (here the writer's session is ended from inside a write): the
+// batch fails with kUnavailable, nothing of it is kept, and the next write runs on a new connection.
+TEST_F(PostgresStoreTest, AConnectionLostInTheMiddleOfABatchFailsItAndTheNextWriteWorks) {
+  Store& s = open();
+  const auto app = make_app();
+  ASSERT_TRUE(write(s, [&](Tx& tx) { return tx.insert_application(app); }).ok());
+  auto lost = make_message(app.id, "e", "lost");
+  auto st = write(s, [&](Tx& tx) -> Status {
+    if (auto inserted = tx.insert_message(lost); !inserted.ok()) return inserted;
+    auto ended = dynamic_cast<PgTx&>(tx).connection().exec("SELECT pg_terminate_backend(pg_backend_pid())");
+    return ended.ok() ? Status() : Status(ended.error());
+  });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kUnavailable) << st.error().detail;
+  auto kept = make_message(app.id, "e", "kept");
+  ASSERT_TRUE(write(s, [&](Tx& tx) { return tx.insert_message(kept); }).ok());
+  EXPECT_EQ(read<Message>(s, [&](Tx& tx) { return tx.get_message(app.id, "lost"); }).error().code,
+            Errc::kNotFound);
+  EXPECT_EQ(get(s, app.id, kept.id).position, s.feed_head());
+}
+
+// A database set to synchronous_commit = off would acknowledge commits it may lose: the writer's session has
+// it on all the same.
+TEST_F(PostgresStoreTest, TheWriterCommitsDurablyWhereTheDatabaseWouldNot) {
+  {
+    auto admin = PgConnection::connect(url_);
+    ASSERT_TRUE(admin.ok());
+    ASSERT_TRUE(admin->exec(fmt::format("ALTER DATABASE {} SET synchronous_commit = off", db_)).ok());
+  }
+  Store& s = open();
+  std::string setting;
+  ASSERT_TRUE(write(s, [&](Tx& tx) -> Status {
+                auto r = dynamic_cast<PgTx&>(tx).connection().exec("SHOW synchronous_commit");
+                if (!r.ok()) return r.take_error();
+                setting = std::string(r->text(0, 0));
+                return {};
+              }).ok());
+  EXPECT_EQ(setting, "on");
+}
+
+// Nodes starting together on a new database: each store opens (the schema is applied once) and works.
+TEST_F(PostgresStoreTest, StoresOpenedTogetherMigrateTheSchemaOnce) {
+  std::vector<Result<std::unique_ptr<Store>>> opened;
+  for (int i = 0; i < 3; ++i) opened.emplace_back(Error::internal("not opened"));
+  std::vector<std::thread> nodes;
+  for (int i = 0; i < 3; ++i)
+    nodes.emplace_back([&, i] {
+      PostgresOptions options;
+      options.url = url_;
+      opened[i] = open_postgres_store(options);
+    });
+  for (auto& t : nodes) t.join();
+  for (auto& o : opened) {
+    ASSERT_TRUE(o.ok()) << o.error().detail;
+    stores_.push_back(std::move(*o));
+  }
+  auto conn = PgConnection::connect(url_);
+  ASSERT_TRUE(conn.ok());
+  EXPECT_EQ(schema_version(*conn).value(), static_cast<int>(store_schema().size()));
+  const auto app = make_app();
+  ASSERT_TRUE(write(*stores_[0], [&](Tx& tx) { return tx.insert_application(app); }).ok());
+  for (auto& s : stores_)
+    EXPECT_TRUE(read<Application>(*s, [&](Tx& tx) { return tx.get_application(app.id); }).ok());
+}
+
+}  // namespace
+}  // namespace hookwire::store::postgres
