@@ -263,11 +263,23 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   if (!lock) return lock.take_error();
   parts->lock = std::move(*lock);
 
-  store::SqliteOptions so;
-  so.path = (options.data_dir / "hookwire.db").string();
-  so.durability = options.durability;
-  so.metrics = &parts->metrics;
-  auto store = store::open_sqlite_store(so);
+  Result<std::unique_ptr<store::Store>> store = Error::internal("no store");
+  if (options.store_url.empty()) {
+    store::SqliteOptions so;
+    so.path = (options.data_dir / "hookwire.db").string();
+    so.durability = options.durability;
+    so.metrics = &parts->metrics;
+    store = store::open_sqlite_store(so);
+  } else {
+    // Reads wait on the network, not the disk: more of them than SQLite's.
+    store::PostgresOptions po;
+    po.url = options.store_url;
+    po.readers = 4;
+    po.metrics = &parts->metrics;
+    po.listen = options.store_notify;
+    store = store::open_postgres_store(po);
+    if (store) spdlog::info("store: PostgreSQL at {}", redact_store_url(options.store_url));
+  }
   if (!store) return store.take_error();
   parts->store = std::move(*store);
   // Before any write (the operational application, lease release): every durable message wakes its readers.
@@ -620,6 +632,19 @@ Result<AdminToken> resolve_admin_token(const std::string& configured, const fs::
   fs::rename(tmp, file, ec);
   if (ec) return Error::internal("cannot write " + file.string() + ": " + ec.message());
   return out;
+}
+
+std::string redact_store_url(std::string_view url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return std::string(url);
+  const auto authority = scheme + 3;
+  const auto at = url.find('@', authority);
+  const auto slash = url.find('/', authority);
+  if (at == std::string_view::npos || (slash != std::string_view::npos && slash < at))
+    return std::string(url);
+  const auto colon = url.find(':', authority);
+  if (colon == std::string_view::npos || colon > at) return std::string(url);
+  return std::string(url.substr(0, colon + 1)) + "***" + std::string(url.substr(at));
 }
 
 Result<std::string> load_token_key(const fs::path& data_dir) {

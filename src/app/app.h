@@ -40,6 +40,11 @@ struct AppOptions {
   std::string admin_token;    // required (resolve_admin_token() makes one)
   std::string metrics_token;  // may read /metrics (the admin token may too); empty: only the admin token
   store::Durability durability = store::Durability::kFull;
+  // Where the data lives: empty for the embedded SQLite store (hookwire.db in data_dir, this process's
+  // alone), or a PostgreSQL URL (postgres://user:password@host:port/db) that several nodes may share.
+  std::string store_url;
+  bool store_notify =
+      true;         // PostgreSQL: LISTEN/NOTIFY between nodes (off behind PgBouncer's transaction mode)
   int threads = 0;  // I/O loops; 0: one more than the cores
   size_t body_limit = 1 << 20;
   size_t max_connections = 10'000;  // lowered at start to fit the open-file limit (see fit_connection_cap)
@@ -135,6 +140,9 @@ Result<std::string> resolve_metrics_token(const std::string& configured, const s
 // the directory to 0700; hookwire.db, -wal, -shm, admin-token, lock and token.key to 0600, logging each
 // correction. Idempotent; App::start() and resolve_admin_token() call it.
 Status secure_data_dir(const std::filesystem::path& data_dir);
+
+// `url` (a PostgreSQL URL) with its password replaced by "***", for the log; anything else unchanged.
+std::string redact_store_url(std::string_view url);
 
 // The key of scoped tokens (api/v1/tokens.h): the 32 bytes of `<data_dir>/token.key`, made at first start
 // (random, mode 0600 from creation). A file of another size is refused: tokens could no longer be shown.

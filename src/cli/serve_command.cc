@@ -33,6 +33,8 @@ struct ServeFlags {
   std::string log_format = "text";
   std::string log_level = "info";
   std::string durability = "full";
+  std::string store = "sqlite";
+  std::string store_notify = "on";
   size_t body_limit = 1 << 20;
   size_t max_connections = 10'000;
   int threads = 0;
@@ -135,6 +137,8 @@ int serve(const ServeFlags& flags, const CLI::App& command) {
   options.public_tls_key = flags.public_tls_key;
   options.data_dir = flags.data_dir;
   options.durability = flags.durability == "normal" ? store::Durability::kNormal : store::Durability::kFull;
+  if (flags.store != "sqlite") options.store_url = flags.store;
+  options.store_notify = flags.store_notify == "on";
   options.threads = flags.threads;
   options.body_limit = flags.body_limit;
   options.max_connections = flags.max_connections;
@@ -211,8 +215,9 @@ int serve(const ServeFlags& flags, const CLI::App& command) {
     spdlog::info("serving the public door (POST /in/{{source}}, health) on {}:{}", public_host, pub->port());
   }
   std::fflush(stdout);
-  spdlog::info("serving {} on {}:{} (data directory {}, durability {})", "API", host, ep.port(),
-               options.data_dir.string(), flags.durability);
+  spdlog::info(
+      "serving {} on {}:{} (data directory {}, {})", "API", host, ep.port(), options.data_dir.string(),
+      options.store_url.empty() ? "SQLite, durability " + flags.durability : std::string("PostgreSQL"));
 
   int sig = 0;
   for (;;) {
@@ -311,6 +316,22 @@ void add_serve_command(CLI::App& app, int& exit_code) {
          "full: fsync every batch before acknowledging; normal: survive a crash of hookwire, not of the OS")
       ->envname("HOOKWIRE_DURABILITY")
       ->check(CLI::IsMember({"full", "normal"}))
+      ->capture_default_str();
+  cmd->add_option(
+         "--store", flags->store,
+         "Where the data lives: sqlite (hookwire.db in --data-dir, this process's alone) or a PostgreSQL "
+         "URL, postgres://user:password@host:port/db, that several nodes may share")
+      ->envname("HOOKWIRE_STORE")
+      ->check([](const std::string& v) -> std::string {
+        if (v == "sqlite" || v.starts_with("postgres://") || v.starts_with("postgresql://")) return "";
+        return "must be sqlite or a postgres:// URL";
+      })
+      ->capture_default_str();
+  cmd->add_option("--store-notify", flags->store_notify,
+                  "PostgreSQL: wake other nodes with LISTEN/NOTIFY (off behind a pooler in transaction mode; "
+                  "nodes then poll)")
+      ->envname("HOOKWIRE_STORE_NOTIFY")
+      ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   cmd->add_option("--body-limit", flags->body_limit, "Largest request body accepted, in bytes")
       ->envname("HOOKWIRE_BODY_LIMIT")
