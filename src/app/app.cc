@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/url/parse.hpp>
 #include <cerrno>
 #include <condition_variable>
@@ -228,6 +229,9 @@ struct App::Parts {
   // Before the dispatcher: destroyed after it, since the dispatcher's on_recorded counts forwards in it.
   std::unique_ptr<inbound::Gateway> gateway;
   std::unique_ptr<delivery::Dispatcher> dispatcher;
+  // With a store several nodes share: the dispatcher, woken when another node's messages become readable
+  // (their deliveries may be due). Null until it runs, and again before it stops.
+  std::atomic<delivery::Dispatcher*> woken_by_feed{nullptr};
   delivery::UrlGuard url_guard;  // the dispatcher's SSRF policy (a copy), for the API's checks
   api::v1::ApiContext context;
   api::Router router;
@@ -284,7 +288,10 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   parts->store = std::move(*store);
   // Before any write (the operational application, lease release): every durable message wakes its readers.
   parts->store->set_feed_listener(
-      [hub = &parts->feed_hub](const store::Store::FeedAdvance& advance) { hub->advance(advance); });
+      [hub = &parts->feed_hub, d = &parts->woken_by_feed](const store::Store::FeedAdvance& advance) {
+        hub->advance(advance);
+        if (auto* dispatcher = d->load()) dispatcher->wake();
+      });
 
   delivery::DispatcherOptions dispatch;
   auto guard = delivery::UrlGuard::from_config(options.delivery_allow_cidrs, options.delivery_https_only);
@@ -296,6 +303,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   dispatch.http.guard = std::move(*guard);
   dispatch.http.extra_ca_file = options.delivery_ca_file;
   dispatch.http.total_timeout = options.delivery_timeout;
+  dispatch.lease_margin = options.delivery_lease_margin;
   dispatch.http.user_agent = "hookwire/" HOOKWIRE_VERSION;
   dispatch.svix_headers = options.svix_headers;
   dispatch.health.disable_after = options.endpoint_disable_after;
@@ -449,7 +457,10 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   }
   parts->context.public_url = options.public_url;
   parts->dispatcher->set_public_url(options.public_url);
-  if (options.deliver) parts->dispatcher->start();
+  if (options.deliver) {
+    parts->dispatcher->start();
+    if (!options.store_url.empty()) parts->woken_by_feed = parts->dispatcher.get();
+  }
   parts->server->start();
   if (parts->public_server) parts->public_server->start();
   JanitorOptions janitor_options;
@@ -489,6 +500,7 @@ void App::stop() {
   // stops next: its in-flight attempts are recorded (due again at once) while the store still takes writes.
   if (parts_->public_server) parts_->public_server->stop();
   parts_->server->stop();
+  parts_->woken_by_feed = nullptr;
   parts_->dispatcher->stop();
   parts_->store->stop();
   parts_->lock.reset();

@@ -67,6 +67,7 @@ struct AppOptions {
   // Least wait after an overload answer or a timeout (delivery::RetryOptions::min_wait_after_throttle).
   std::chrono::seconds retry_overload_floor{60};
   std::chrono::milliseconds delivery_timeout{15'000};
+  std::chrono::milliseconds delivery_lease_margin{30'000};  // lease = delivery_timeout + this
   bool deliver = true;        // false: store messages and deliveries but send nothing (an API-only node)
   bool svix_headers = false;  // sign with svix-* header names instead of webhook-*
   std::chrono::hours endpoint_disable_after{120};  // an endpoint failing continuously this long is disabled

@@ -51,6 +51,7 @@ struct ServeFlags {
   std::string retry_schedule;
   int retry_overload_floor_seconds = 60;
   int delivery_timeout_ms = 15'000;
+  int delivery_lease_margin_ms = 30'000;
   std::string signature_headers = "webhook";
   int endpoint_disable_after_hours = 120;
   std::string operational_webhook_url;
@@ -155,6 +156,7 @@ int serve(const ServeFlags& flags, const CLI::App& command) {
   options.retry_schedule = flags.retry_schedule;
   options.retry_overload_floor = std::chrono::seconds{flags.retry_overload_floor_seconds};
   options.delivery_timeout = std::chrono::milliseconds{flags.delivery_timeout_ms};
+  options.delivery_lease_margin = std::chrono::milliseconds{flags.delivery_lease_margin_ms};
   options.svix_headers = flags.signature_headers == "svix";
   options.endpoint_disable_after = std::chrono::hours{flags.endpoint_disable_after_hours};
   options.deliver = flags.delivery == "on";
@@ -399,6 +401,13 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "overloaded or down), whatever the schedule or Retry-After say; 0: no floor")
       ->envname("HOOKWIRE_RETRY_OVERLOAD_FLOOR_SECONDS")
       ->check(CLI::Range(0, 86'400))
+      ->capture_default_str();
+  cmd->add_option(
+         "--delivery-lease-margin-ms", flags->delivery_lease_margin_ms,
+         "How much longer than --delivery-timeout-ms a delivery stays leased (renewed while it runs): "
+         "how long another node waits before it takes over the work of a node that died")
+      ->envname("HOOKWIRE_DELIVERY_LEASE_MARGIN_MS")
+      ->check(CLI::Range(100, 3'600'000))
       ->capture_default_str();
   cmd->add_option("--delivery-timeout-ms", flags->delivery_timeout_ms, "Total time for one delivery attempt")
       ->envname("HOOKWIRE_DELIVERY_TIMEOUT_MS")

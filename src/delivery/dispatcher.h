@@ -42,15 +42,15 @@ namespace hookwire::delivery {
 struct DispatcherOptions {
   HttpClientOptions http;
   RetryOptions retry;
-  RandomSource random;                            // jitter draws; empty: a real random source
-  int claim_batch = 256;                          // most deliveries leased per claim
-  size_t max_in_flight = 512;                     // most attempts in flight at once
-  std::chrono::milliseconds poll_interval{1000};  // look for due retries at least this often
-  std::chrono::seconds lease_margin{30};          // lease = HTTP total timeout + this, renewed every third
-  size_t max_logged_response = 4096;              // response bytes kept in the attempt log
-  RateLimiterOptions limits;                      // per-endpoint in-flight cap (default 10) and rate buckets
-  EndpointHealthOptions health;                   // auto-disable after failing continuously (default 5 days)
-  bool svix_headers = false;                      // svix-* instead of webhook-* header names
+  RandomSource random;                             // jitter draws; empty: a real random source
+  int claim_batch = 256;                           // most deliveries leased per claim
+  size_t max_in_flight = 512;                      // most attempts in flight at once
+  std::chrono::milliseconds poll_interval{1000};   // look for due retries at least this often
+  std::chrono::milliseconds lease_margin{30'000};  // lease = HTTP total timeout + this, renewed every third
+  size_t max_logged_response = 4096;               // response bytes kept in the attempt log
+  RateLimiterOptions limits;                       // per-endpoint in-flight cap (default 10) and rate buckets
+  EndpointHealthOptions health;                    // auto-disable after failing continuously (default 5 days)
+  bool svix_headers = false;                       // svix-* instead of webhook-* header names
   // The operational application (operational.h): when set, endpoint.disabled and message.attempt.* events
   // are written, as its messages, in the same write as the attempt that raised them.
   std::optional<std::string> operational_app_id;
