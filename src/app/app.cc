@@ -232,6 +232,10 @@ struct App::Parts {
   // With a store several nodes share: the dispatcher, woken when another node's messages become readable
   // (their deliveries may be due). Null until it runs, and again before it stops.
   std::atomic<delivery::Dispatcher*> woken_by_feed{nullptr};
+  // What another node's changes invalidate (Store::set_change_listener): null until made, and again before
+  // they are destroyed.
+  std::atomic<inbound::Gateway*> sources_cache{nullptr};
+  std::atomic<api::v1::TokenRegistry*> tokens_cache{nullptr};
   delivery::UrlGuard url_guard;  // the dispatcher's SSRF policy (a copy), for the API's checks
   api::v1::ApiContext context;
   api::Router router;
@@ -292,6 +296,29 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
         hub->advance(advance);
         if (auto* dispatcher = d->load()) dispatcher->wake();
       });
+  // Another node changed sources or tokens (a store several nodes share): drop the cached sources; merge the
+  // stored tokens into the registry (a merge, not a reload: a token put here meanwhile stays, and an expiry
+  // only ever moves earlier, so a revocation elsewhere takes effect).
+  parts->store->set_change_listener([p = parts.get()](std::string_view topic) {
+    const bool all = topic == "*";
+    if (all || topic == "sources")
+      if (auto* gateway = p->sources_cache.load()) gateway->invalidate();
+    if (all || topic == "tokens") {
+      p->store->submit_read(
+          [p](store::Tx& tx) {
+            auto* registry = p->tokens_cache.load();
+            if (!registry) return;
+            auto tokens = tx.list_tokens();
+            if (!tokens) {
+              spdlog::warn("store: cannot reload the scoped tokens another node changed: {}",
+                           tokens.error().detail);
+              return;
+            }
+            for (const auto& t : *tokens) registry->put(t);
+          },
+          [] {});
+    }
+  });
 
   delivery::DispatcherOptions dispatch;
   auto guard = delivery::UrlGuard::from_config(options.delivery_allow_cidrs, options.delivery_https_only);
@@ -351,6 +378,8 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
     parts->store->stop();
     return st.take_error();
   }
+  if (options.config_file)
+    parts->store->publish_change("sources");  // the file's sources may be new to others
   if (options.deliver)
     parts->gateway->set_on_deliveries_created([d = parts->dispatcher.get()] { d->wake(); });
 
@@ -364,11 +393,13 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
     }
     parts->tokens = std::make_unique<api::v1::TokenRegistry>(std::move(*key));
     parts->tokens->load(std::move(*tokens));
+    parts->tokens_cache = parts->tokens.get();
   }
 
   parts->context.store = parts->store.get();
   parts->context.tokens = parts->tokens.get();
   parts->context.inbound = parts->gateway.get();
+  parts->sources_cache = parts->gateway.get();
   parts->context.url_guard = &parts->url_guard;
   parts->context.feed_hub = &parts->feed_hub;
   if (options.deliver) parts->context.on_deliveries_created = [d = parts->dispatcher.get()] { d->wake(); };
@@ -501,6 +532,8 @@ void App::stop() {
   if (parts_->public_server) parts_->public_server->stop();
   parts_->server->stop();
   parts_->woken_by_feed = nullptr;
+  parts_->sources_cache = nullptr;
+  parts_->tokens_cache = nullptr;
   parts_->dispatcher->stop();
   parts_->store->stop();
   parts_->lock.reset();

@@ -251,6 +251,16 @@ class Store {
   };
   virtual void set_feed_listener(std::function<void(const FeedAdvance&)> listener) = 0;
 
+  // Objects that nodes cache in memory across requests changed (`topic` names which, e.g. "sources",
+  // "tokens"; letters, digits and '_'). A store several nodes share tells every other node's change listener,
+  // best effort and soon after (called after the change committed); a store one process owns has no one to
+  // tell (that process updates its own caches).
+  virtual void publish_change(std::string_view topic) { (void)topic; }
+  // Called on a store thread with each topic another node published, and with "*" when changes may have been
+  // missed (the channel was lost and is back): then everything cached may be stale. It must only hand over.
+  // Set before any write; one listener.
+  virtual void set_change_listener(std::function<void(std::string_view topic)> listener) { (void)listener; }
+
   // The store's delivery queue (delivery_queue.h); lives as long as the store.
   virtual DeliveryQueue& delivery_queue() = 0;
 };

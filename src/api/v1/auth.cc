@@ -75,6 +75,7 @@ using Changed = std::shared_ptr<std::vector<ApiToken>>;
 void record(const ApiContext* ctx, const Response& response, const Changed& changed) {
   if (response.result_int() / 100 != 2) return;
   for (const auto& t : *changed) ctx->tokens->put(t);
+  if (!changed->empty()) ctx->store->publish_change("tokens");
 }
 
 asio::awaitable<Response> poller_token(const ApiContext* ctx, const Request& req, std::string app_id,

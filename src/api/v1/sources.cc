@@ -45,6 +45,7 @@ asio::awaitable<Response> write_source(const ApiContext* ctx, const Request& req
   auto response = co_await write_reply(ctx, req, std::move(fn));
   if (response.result() == ok_status) {
     ctx->inbound->invalidate();
+    ctx->store->publish_change("sources");
     if (*written) ctx->inbound->note_source(**written);
   }
   co_return response;
@@ -92,7 +93,10 @@ asio::awaitable<Response> remove(const ApiContext* ctx, const Request& req, std:
     return Reply{http::status::no_content, {}};
   };
   auto response = co_await write_reply(ctx, req, std::move(fn));
-  if (response.result() == http::status::no_content) ctx->inbound->invalidate();
+  if (response.result() == http::status::no_content) {
+    ctx->inbound->invalidate();
+    ctx->store->publish_change("sources");
+  }
   co_return response;
 }
 

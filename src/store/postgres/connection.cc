@@ -241,7 +241,7 @@ Result<std::vector<PgConnection::Notification>> PgConnection::notifications() {
   }
   std::vector<Notification> out;
   while (PGnotify* n = PQnotifies(c_.get())) {
-    out.push_back({n->relname, n->be_pid});
+    out.push_back({n->relname, n->be_pid, n->extra ? n->extra : ""});
     PQfreemem(n);
   }
   return out;

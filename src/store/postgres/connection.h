@@ -127,6 +127,7 @@ class PgConnection {
   struct Notification {
     std::string channel;
     int backend_pid = 0;  // the sender's; backend_pid() is this connection's own
+    std::string payload;
   };
   int socket() const;
   int backend_pid() const;

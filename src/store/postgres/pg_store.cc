@@ -28,6 +28,7 @@ namespace postgres {
 namespace {
 
 constexpr std::string_view kFeedChannel = "hookwire_feed";
+constexpr std::string_view kChangesChannel = "hookwire_changes";
 constexpr const char* kUnreachable = "database unreachable";
 // A session left idle inside a transaction this long is ended by the server, with its locks (the feed
 // sequence's among them): a writer that vanished mid-batch holds up the others' messages no longer.
@@ -463,6 +464,26 @@ void PostgresStore::advance_feed(int64_t head, std::vector<std::string> apps, in
   if (feed_listener_) feed_listener_(FeedAdvance{head, std::move(apps)});
 }
 
+void PostgresStore::set_change_listener(std::function<void(std::string_view topic)> listener) {
+  std::lock_guard lock(listener_mu_);
+  change_listener_ = std::move(listener);
+}
+
+void PostgresStore::tell_change(std::string_view topic) {
+  std::lock_guard lock(listener_mu_);
+  if (change_listener_) change_listener_(topic);
+}
+
+void PostgresStore::publish_change(std::string_view topic) {
+  if (!options_.listen) return;  // no LISTEN anywhere (a pooler in transaction mode): nodes cannot be told
+  {
+    std::lock_guard lock(changes_mu_);
+    if (std::find(changes_to_send_.begin(), changes_to_send_.end(), topic) != changes_to_send_.end()) return;
+    changes_to_send_.emplace_back(topic);
+  }
+  wake_watcher();
+}
+
 void PostgresStore::wake_watcher() {
   if (wake_fd_ < 0) return;
   const uint64_t one = 1;
@@ -479,10 +500,13 @@ void PostgresStore::watcher_loop() {
     if (!slot.conn || !slot.conn->ok()) {
       listening = false;
       if (ready(slot, Role::kWatcher) && options_.listen) {
-        auto listen = slot.conn->exec(fmt::format("LISTEN {}", kFeedChannel));
+        auto listen =
+            slot.conn->exec_script(fmt::format("LISTEN {}; LISTEN {}", kFeedChannel, kChangesChannel));
         listening = listen.ok();
         if (!listening) outage_.failed("LISTEN", listen.error().detail);
         next_poll = std::chrono::steady_clock::now();  // what was missed while it was away
+        // Changes other nodes announced while this one was not listening are lost: everything is stale.
+        if (listening) tell_change("*");
       }
     }
     const auto now = std::chrono::steady_clock::now();
@@ -505,12 +529,29 @@ void PostgresStore::watcher_loop() {
         continue;
       }
       const int self = slot.conn->backend_pid();
-      for (const auto& n : *got) check = check || n.backend_pid != self;
+      for (const auto& n : *got) {
+        if (n.backend_pid == self) continue;
+        if (n.channel == kChangesChannel) {
+          tell_change(n.payload);
+        } else {
+          check = true;
+        }
+      }
     }
     if (notify_wanted_.exchange(false, std::memory_order_acq_rel) && listening) {
       // This node committed messages: tell the others. Its own transaction, after the writer's COMMIT.
       if (auto sent = slot.conn->exec(fmt::format("NOTIFY {}", kFeedChannel)); !sent.ok() && slot.conn->ok())
         outage_.failed("NOTIFY", sent.error().detail);
+    }
+    std::vector<std::string> changes;
+    {
+      std::lock_guard lock(changes_mu_);
+      changes.swap(changes_to_send_);
+    }
+    for (const auto& topic : changes) {
+      if (!listening) break;  // nobody hears it: the other nodes flush everything when they reconnect
+      auto sent = slot.conn->exec("SELECT pg_notify($1, $2)", {std::string(kChangesChannel), topic});
+      if (!sent.ok() && slot.conn->ok()) outage_.failed("NOTIFY", sent.error().detail);
     }
     if (std::chrono::steady_clock::now() >= next_poll) {
       check = true;

@@ -74,6 +74,11 @@ class PostgresStore final : public Store {
   int64_t feed_head() const override { return feed_head_.load(std::memory_order_acquire); }
   void set_feed_listener(std::function<void(const FeedAdvance&)> listener) override;
   DeliveryQueue& delivery_queue() override { return queue_; }
+  // NOTIFY hookwire_changes with the topic, sent by the watcher on its own connection (coalesced: each topic
+  // once per turn); the watcher LISTENs to it and calls the listener for other nodes' topics, and with "*"
+  // after (re)connecting, since notifications sent meanwhile were lost.
+  void publish_change(std::string_view topic) override;
+  void set_change_listener(std::function<void(std::string_view topic)> listener) override;
 
   // How long a thread waits after a failed connection attempt before it tries again.
   static constexpr auto kReconnectEvery = std::chrono::milliseconds(250);
@@ -119,6 +124,7 @@ class PostgresStore final : public Store {
   // messages between the current head and `others_through` (read on `conn`, if there is one).
   void advance_feed(int64_t head, std::vector<std::string> apps, int64_t others_through, PgConnection* conn);
   void wake_watcher();
+  void tell_change(std::string_view topic);  // to the change listener, if any (watcher thread)
 
   const PostgresOptions options_;
   PgQueue queue_{*this};
@@ -152,6 +158,10 @@ class PostgresStore final : public Store {
   int wake_fd_ = -1;  // eventfd: wakes the watcher (a NOTIFY to send, or stop)
   std::atomic<bool> watcher_closed_{false};
   std::atomic<bool> notify_wanted_{false};
+  std::mutex changes_mu_;
+  std::vector<std::string> changes_to_send_;  // guarded by changes_mu_: topics to NOTIFY, each once
+  std::mutex listener_mu_;  // the watcher runs from open(): a listener set after it must not race its calls
+  std::function<void(std::string_view)> change_listener_;  // guarded by listener_mu_
 
   std::mutex stop_mu_;  // serializes stop()
   bool stopped_ = false;

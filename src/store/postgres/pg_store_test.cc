@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -501,6 +502,45 @@ TEST_F(PostgresStoreTest, AServerThatStopsFailsRequestsPromptlyAndTheStoreComesB
   EXPECT_EQ(s.problem(), std::nullopt);
   EXPECT_EQ(log.count({"the database is back"}), 1u) << log.text();
   s.stop();  // no store thread logs into the capture after it ends
+}
+
+// What one node publishes as changed (cached sources, tokens) reaches the other nodes' change listeners, not
+// its own; a listener hears "*" (everything may be stale) when its watcher is back after losing its channel.
+TEST_F(PostgresStoreTest, AChangePublishedByOneStoreReachesTheOthersListenerAndAReconnectTellsEverything) {
+  Store& a = open();
+  Store& b = open();
+  std::mutex mu;
+  std::vector<std::string> heard_a, heard_b;
+  auto heard = [&](const std::vector<std::string>& v, std::string_view topic) {
+    std::lock_guard lock(mu);
+    return std::find(v.begin(), v.end(), topic) != v.end();
+  };
+  a.set_change_listener([&](std::string_view t) {
+    std::lock_guard lock(mu);
+    heard_a.emplace_back(t);
+  });
+  b.set_change_listener([&](std::string_view t) {
+    std::lock_guard lock(mu);
+    heard_b.emplace_back(t);
+  });
+  // Published again until b hears it: b's watcher may not be listening yet when the first one goes out.
+  ASSERT_TRUE(eventually([&] {
+    a.publish_change("sources");
+    return heard(heard_b, "sources");
+  }));
+  EXPECT_FALSE(heard(heard_a, "sources")) << "a node is not told its own changes";
+
+  PgCluster* cluster = shared_cluster();
+  testing::RestartAtEnd restart{cluster};
+  {
+    std::lock_guard lock(mu);
+    heard_b.clear();
+  }
+  ASSERT_TRUE(cluster->stop_server());
+  ASSERT_TRUE(cluster->start_server()) << cluster->server_log();
+  ASSERT_TRUE(eventually([&] { return heard(heard_b, "*"); })) << "no \"*\" after the watcher reconnected";
+  a.stop();
+  b.stop();
 }
 
 // The connection dies in the middle of a batch (here the writer's session is ended from inside a write): the
