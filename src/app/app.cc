@@ -331,6 +331,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   dispatch.http.extra_ca_file = options.delivery_ca_file;
   dispatch.http.total_timeout = options.delivery_timeout;
   dispatch.lease_margin = options.delivery_lease_margin;
+  dispatch.nodes = [store = parts->store.get()] { return store->live_nodes(); };
   dispatch.http.user_agent = "hookwire/" HOOKWIRE_VERSION;
   dispatch.svix_headers = options.svix_headers;
   dispatch.health.disable_after = options.endpoint_disable_after;

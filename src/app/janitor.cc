@@ -44,6 +44,14 @@ std::optional<int> Janitor::write(const char* what, std::function<Result<int>(st
   std::promise<Status> done;
   store_.submit_write(
       [fn = std::move(fn), count](store::Tx& tx) -> Status {
+        // One node at a time (a store several nodes share): another node's janitor is at it; this pass
+        // leaves it to that one.
+        auto mine = tx.try_lock_job("janitor");
+        if (!mine) return mine.take_error();
+        if (!*mine) {
+          *count = 0;
+          return {};
+        }
         auto n = fn(tx);
         if (!n) return n.take_error();
         *count = *n;

@@ -277,7 +277,9 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     const auto& msg = *due.message;
 
     std::optional<double> rate;
-    if (ep.rate_limit) rate = static_cast<double>(*ep.rate_limit);
+    // Several nodes share the endpoint's rate: each keeps its own bucket at its share of the limit.
+    if (ep.rate_limit)
+      rate = static_cast<double>(*ep.rate_limit) / std::max(1, options_.nodes ? options_.nodes() : 1);
     Admission admission = limiters_.try_admit(ep.id, rate, started);
     if (admission.kind == Admission::Kind::kInflightFull && !stopping_) {
       // Wait in line (in memory: the delivery is leased) for one of the endpoint's slots; past a short line,

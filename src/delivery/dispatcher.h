@@ -51,6 +51,10 @@ struct DispatcherOptions {
   RateLimiterOptions limits;                       // per-endpoint in-flight cap (default 10) and rate buckets
   EndpointHealthOptions health;                    // auto-disable after failing continuously (default 5 days)
   bool svix_headers = false;                       // svix-* instead of webhook-* header names
+  // How many nodes deliver from the store now (Store::live_nodes; empty: 1). An endpoint's rateLimit is
+  // divided between them: each node's bucket fills at its share. An approximation (docs/operations.md): a
+  // node that joins or leaves is counted within a few seconds, and each node's bucket may burst by one.
+  std::function<int()> nodes;
   // The operational application (operational.h): when set, endpoint.disabled and message.attempt.* events
   // are written, as its messages, in the same write as the attempt that raised them.
   std::optional<std::string> operational_app_id;

@@ -195,6 +195,11 @@ class Tx {
   // latest was created; by name.
   virtual Result<std::vector<EventTypeUsage>> event_type_usage() = 0;
 
+  // Background jobs that one node at a time must run (retention, clean-ups): takes `job`'s lock until this
+  // transaction ends, or answers false at once when another transaction (on any node) holds it. A store one
+  // process owns always answers true (its writer runs one transaction at a time).
+  virtual Result<bool> try_lock_job(std::string_view job) = 0;
+
   // Idempotency records
   virtual Result<IdempotencyRecord> get_idempotency(std::string_view key) = 0;  // kNotFound if absent
   virtual Status put_idempotency(const IdempotencyRecord& rec) = 0;             // replaces
@@ -260,6 +265,10 @@ class Store {
   // missed (the channel was lost and is back): then everything cached may be stale. It must only hand over.
   // Set before any write; one listener.
   virtual void set_change_listener(std::function<void(std::string_view topic)> listener) { (void)listener; }
+
+  // How many nodes share this store now, this one included, as last seen (a store one process owns: 1).
+  // Cheap and thread-safe.
+  virtual int live_nodes() const { return 1; }
 
   // The store's delivery queue (delivery_queue.h); lives as long as the store.
   virtual DeliveryQueue& delivery_queue() = 0;

@@ -85,6 +85,7 @@ class UnavailableTx final : public Tx {
   Result<Page<MessageDelivery>> list_failed_deliveries(std::string_view, const DeliveryQuery&) override {
     return err();
   }
+  Result<bool> try_lock_job(std::string_view) override { return err(); }
   Result<IdempotencyRecord> get_idempotency(std::string_view) override { return err(); }
   Status put_idempotency(const IdempotencyRecord&) override { return err(); }
   Status purge_idempotency(TimePoint) override { return err(); }

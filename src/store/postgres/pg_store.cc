@@ -12,6 +12,7 @@
 #include <iterator>
 #include <utility>
 
+#include "core/ids.h"
 #include "store/postgres/schema.h"
 #include "store/postgres/store_schema.h"
 #include "store/unavailable_tx.h"
@@ -29,6 +30,8 @@ namespace {
 
 constexpr std::string_view kFeedChannel = "hookwire_feed";
 constexpr std::string_view kChangesChannel = "hookwire_changes";
+// A node not seen for this long (its watcher marks it every poll) no longer counts in live_nodes().
+constexpr auto kNodeLiveFor = std::chrono::seconds(5);
 constexpr const char* kUnreachable = "database unreachable";
 // A session left idle inside a transaction this long is ended by the server, with its locks (the feed
 // sequence's among them): a writer that vanished mid-batch holds up the others' messages no longer.
@@ -53,7 +56,7 @@ int64_t steady_ms() {
 }  // namespace
 
 PostgresStore::PostgresStore(const PostgresOptions& options)
-    : options_(options), outage_(describe_server(options.url)) {}
+    : options_(options), outage_(describe_server(options.url)), node_id_(new_id("node")) {}
 
 ConnectOptions PostgresStore::connect_options() const {
   ConnectOptions o;
@@ -553,9 +556,26 @@ void PostgresStore::watcher_loop() {
       auto sent = slot.conn->exec("SELECT pg_notify($1, $2)", {std::string(kChangesChannel), topic});
       if (!sent.ok() && slot.conn->ok()) outage_.failed("NOTIFY", sent.error().detail);
     }
+    bool beat = false;
     if (std::chrono::steady_clock::now() >= next_poll) {
-      check = true;
+      check = beat = true;
       next_poll = std::chrono::steady_clock::now() + interval;
+    }
+    if (beat && slot.conn->ok()) {
+      // This node is alive; count those that are (the database's clock for all of them).
+      const auto live_for = std::max<int64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(kNodeLiveFor).count(), 3 * interval.count());
+      auto seen = slot.conn->exec(
+          "WITH seen AS (INSERT INTO hookwire_nodes (id, seen_at) VALUES ($1, now()) ON CONFLICT (id) DO "
+          "UPDATE "
+          "SET seen_at = now()) SELECT count(*) FROM hookwire_nodes WHERE id <> $1 AND seen_at > now() - "
+          "make_interval(secs => $2::bigint / 1000.0)",
+          {node_id_, std::to_string(live_for)});
+      if (seen.ok()) {
+        live_nodes_.store(1 + static_cast<int>(seen->int64(0, 0)), std::memory_order_relaxed);
+      } else if (slot.conn->ok()) {
+        spdlog::debug("store: cannot mark this node alive: {}", seen.error().detail);
+      }
     }
     if (check && slot.conn->ok()) {
       auto head = slot.conn->exec("SELECT head FROM feed_sequence WHERE id = 0");
@@ -567,6 +587,9 @@ void PostgresStore::watcher_loop() {
     if (slot.conn && !slot.conn->ok())
       lost(slot, Role::kWatcher, "the feed watcher's connection", "connection lost");
   }
+  // Leaving: the other nodes count one less at their next poll rather than after kNodeLiveFor.
+  if (slot.conn && slot.conn->ok())
+    (void)slot.conn->exec("DELETE FROM hookwire_nodes WHERE id = $1", {node_id_});
 }
 
 }  // namespace postgres

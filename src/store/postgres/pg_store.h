@@ -79,6 +79,9 @@ class PostgresStore final : public Store {
   // after (re)connecting, since notifications sent meanwhile were lost.
   void publish_change(std::string_view topic) override;
   void set_change_listener(std::function<void(std::string_view topic)> listener) override;
+  // From hookwire_nodes: each store's watcher marks its node seen at every poll and counts the nodes seen
+  // within kNodeLiveFor (or three polls, if longer); stop() removes this node's row.
+  int live_nodes() const override { return live_nodes_.load(std::memory_order_relaxed); }
 
   // How long a thread waits after a failed connection attempt before it tries again.
   static constexpr auto kReconnectEvery = std::chrono::milliseconds(250);
@@ -158,6 +161,8 @@ class PostgresStore final : public Store {
   int wake_fd_ = -1;  // eventfd: wakes the watcher (a NOTIFY to send, or stop)
   std::atomic<bool> watcher_closed_{false};
   std::atomic<bool> notify_wanted_{false};
+  const std::string node_id_;  // this store's row in hookwire_nodes
+  std::atomic<int> live_nodes_{1};
   std::mutex changes_mu_;
   std::vector<std::string> changes_to_send_;  // guarded by changes_mu_: topics to NOTIFY, each once
   std::mutex listener_mu_;  // the watcher runs from open(): a listener set after it must not race its calls

@@ -543,6 +543,52 @@ TEST_F(PostgresStoreTest, AChangePublishedByOneStoreReachesTheOthersListenerAndA
   b.stop();
 }
 
+// A background job runs on one node at a time: while a's transaction holds the job's lock, b is told no at
+// once (it does not wait); once a's transaction ends, b gets it.
+TEST_F(PostgresStoreTest, AJobLockIsHeldByOneNodesTransactionAtATime) {
+  Store& a = open();
+  Store& b = open();
+  auto try_lock = [](Store& s) {
+    bool mine = false;
+    EXPECT_TRUE(write(s, [&](Tx& tx) -> Status {
+                  auto r = tx.try_lock_job("janitor");
+                  if (!r.ok()) return r.take_error();
+                  mine = *r;
+                  return {};
+                }).ok());
+    return mine;
+  };
+  HeldWrite held(a, [](Tx& tx) -> Status {
+    auto r = tx.try_lock_job("janitor");
+    if (!r.ok()) return r.take_error();
+    return *r ? Status{} : Status(Error::internal("a did not get the lock"));
+  });
+  EXPECT_FALSE(try_lock(b)) << "a holds it";
+  EXPECT_TRUE(write(b, [](Tx& tx) -> Status {
+                auto r = tx.try_lock_job("another job");
+                if (!r.ok()) return r.take_error();
+                return *r ? Status{} : Status(Error::internal("another job's lock is free"));
+              }).ok());
+  ASSERT_TRUE(held.release().ok());
+  EXPECT_TRUE(try_lock(b)) << "a's transaction ended";
+}
+
+// Each node counts the nodes sharing the database (what an endpoint's rate limit is divided by): one that
+// joins is counted at the next polls, one that stops is no longer counted.
+TEST_F(PostgresStoreTest, NodesCountEachOtherWhileTheyRun) {
+  PostgresOptions fast;
+  fast.feed_poll_interval = std::chrono::milliseconds(50);
+  Store& a = open(fast);
+  EXPECT_TRUE(eventually([&] { return a.live_nodes() == 1; }));
+  Store& b = open(fast);
+  Store& c = open(fast);
+  EXPECT_TRUE(eventually([&] { return a.live_nodes() == 3 && b.live_nodes() == 3 && c.live_nodes() == 3; }))
+      << a.live_nodes() << " " << b.live_nodes() << " " << c.live_nodes();
+  c.stop();
+  EXPECT_TRUE(eventually([&] { return a.live_nodes() == 2 && b.live_nodes() == 2; }))
+      << a.live_nodes() << " " << b.live_nodes();
+}
+
 // The connection dies in the middle of a batch (here the writer's session is ended from inside a write): the
 // batch fails with kUnavailable, nothing of it is kept, and the next write runs on a new connection.
 TEST_F(PostgresStoreTest, AConnectionLostInTheMiddleOfABatchFailsItAndTheNextWriteWorks) {

@@ -282,4 +282,14 @@ Status PgTx::delete_event_type(std::string_view name) {
   return {};
 }
 
+Result<bool> PgTx::try_lock_job(std::string_view job) {
+  static constexpr Statement kLock{
+      "try_lock_job", "SELECT pg_try_advisory_xact_lock(hashtextextended('hookwire job ' || $1::text, 0))"};
+  Params p;
+  p.text(job);
+  auto r = run(kLock, p);
+  if (!r.ok()) return r.take_error();
+  return r->text(0, 0) == "t";
+}
+
 }  // namespace hookwire::store::postgres

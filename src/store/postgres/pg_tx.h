@@ -138,6 +138,8 @@ class PgTx final : public Tx {
   Result<Page<MessageDelivery>> list_failed_deliveries(std::string_view app_id,
                                                        const DeliveryQuery& q) override;
 
+  // pg_try_advisory_xact_lock on a key hashed from the job's name.
+  Result<bool> try_lock_job(std::string_view job) override;
   Result<IdempotencyRecord> get_idempotency(std::string_view key) override;
   Status put_idempotency(const IdempotencyRecord& rec) override;
   Status purge_idempotency(TimePoint created_before) override;

@@ -22,7 +22,7 @@ namespace {
 //   future fencing token of the delivery queue (docs/plans/21-delivery-queue-seam.md), today the row handle
 //   a claimed Delivery carries. No `delivery_counts`: the queue figures count the live deliveries through
 //   the due index (pg_deliveries.cc says why).
-constexpr std::array<std::string_view, 1> kSteps = {
+constexpr std::array<std::string_view, 2> kSteps = {
     R"sql(
 CREATE TABLE applications (
   id            text COLLATE "C" PRIMARY KEY,
@@ -203,6 +203,14 @@ CREATE TABLE background_tasks (
   updated_at bigint NOT NULL
 );
 CREATE INDEX background_tasks_by_created_at ON background_tasks (created_at);
+)sql",
+    // 2: the nodes sharing the database, each seen every poll of its feed watcher (live_nodes()): an
+    // endpoint's rate limit is divided between the live ones.
+    R"sql(
+CREATE TABLE hookwire_nodes (
+  id      text COLLATE "C" PRIMARY KEY,
+  seen_at timestamptz NOT NULL
+);
 )sql",
 };
 

@@ -169,6 +169,7 @@ class SqliteTx final : public Tx {
   Result<Page<MessageDelivery>> list_failed_deliveries(std::string_view app_id,
                                                        const DeliveryQuery& q) override;
 
+  Result<bool> try_lock_job(std::string_view) override { return true; }  // one writer, one transaction
   Result<IdempotencyRecord> get_idempotency(std::string_view key) override;
   Status put_idempotency(const IdempotencyRecord& rec) override;
   Status purge_idempotency(TimePoint created_before) override;
