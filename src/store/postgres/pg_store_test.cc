@@ -589,6 +589,40 @@ TEST_F(PostgresStoreTest, NodesCountEachOtherWhileTheyRun) {
       << a.live_nodes() << " " << b.live_nodes();
 }
 
+// Two nodes recording attempts of one endpoint at once: each write reads the endpoint's health and writes it
+// back changed; the read locks the record, so no node's count is lost.
+TEST_F(PostgresStoreTest, EndpointHealthUpdatedFromTwoNodesAtOnceLosesNoCount) {
+  Store& a = open();
+  Store& b = open();
+  auto put = [](int64_t n) {
+    return [n](Tx& tx) -> Status {
+      EndpointHealthRecord h;
+      h.consecutive_failures = n;
+      return tx.put_endpoint_health("ep_1", h);
+    };
+  };
+  ASSERT_TRUE(write(a, put(0)).ok());
+  auto add_one = [](Tx& tx) -> Status {
+    auto h = tx.get_endpoint_health("ep_1");
+    if (!h.ok()) return h.take_error();
+    h->consecutive_failures += 1;
+    return tx.put_endpoint_health("ep_1", *h);
+  };
+  constexpr int kEach = 40;
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (Store* s : {&a, &b})
+    threads.emplace_back([&, s] {
+      for (int i = 0; i < kEach; ++i)
+        if (!write(*s, add_one).ok()) ++failed;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  auto h = read<EndpointHealthRecord>(a, [](Tx& tx) { return tx.get_endpoint_health("ep_1"); });
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->consecutive_failures, 2 * kEach);
+}
+
 // The connection dies in the middle of a batch (here the writer's session is ended from inside a write): the
 // batch fails with kUnavailable, nothing of it is kept, and the next write runs on a new connection.
 TEST_F(PostgresStoreTest, AConnectionLostInTheMiddleOfABatchFailsItAndTheNextWriteWorks) {

@@ -46,7 +46,8 @@ class Query;
 
 class PgTx final : public Tx {
  public:
-  explicit PgTx(PgConnection& conn) : conn_(conn) {}
+  // `writing`: the writer's transaction (rows read to be updated are locked: get_endpoint_health).
+  explicit PgTx(PgConnection& conn, bool writing = false) : conn_(conn), writing_(writing) {}
 
   PgConnection& connection() { return conn_; }
 
@@ -205,6 +206,7 @@ class PgTx final : public Tx {
                          std::string_view id);
 
   PgConnection& conn_;
+  const bool writing_;
   std::optional<Error> failure_;
   std::string failure_sqlstate_;
   int64_t changes_ = 0;
