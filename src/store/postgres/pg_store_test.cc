@@ -139,7 +139,14 @@ class PostgresStoreTest : public ::testing::Test {
   void TearDown() override {
     for (auto& s : stores_) s->stop();
     stores_.clear();
+    log_.reset();  // after the stores' threads, which log into it
     drop_database(dir_->path().string());
+  }
+  // Captures the log from here on: call before opening the stores (spdlog's default logger is swapped without
+  // a lock, so no store thread may be logging meanwhile).
+  hookwire::testing::LogCapture& capture_log(spdlog::level::level_enum level) {
+    EXPECT_TRUE(stores_.empty());
+    return log_.emplace(level);
   }
   Store& open(PostgresOptions options = {}) {
     auto s = open_store(url_, options);
@@ -157,6 +164,7 @@ class PostgresStoreTest : public ::testing::Test {
   std::optional<TestDir> dir_;
   std::string db_, url_;
   std::vector<std::unique_ptr<Store>> stores_;
+  std::optional<hookwire::testing::LogCapture> log_;
 };
 
 // Two nodes: a message inserted by one store whose batch is still open holds the feed's sequence, so the
@@ -365,6 +373,7 @@ TEST_F(PostgresStoreTest, AnIdempotencyKeyOrEventIdRacedForFromTwoStoresGivesOne
 // Two nodes' batches that wait for each other's rows (a deadlock the server breaks by failing one of them):
 // the batch it failed runs again, and both writes succeed.
 TEST_F(PostgresStoreTest, ABatchFailedByADeadlockWithAnotherStoreRunsAgain) {
+  auto& log = capture_log(spdlog::level::info);
   Store& a = open();
   Store& b = open();
   const auto app = make_app();
@@ -389,7 +398,6 @@ TEST_F(PostgresStoreTest, ABatchFailedByADeadlockWithAnotherStoreRunsAgain) {
       },
       [&](Status st) { b_done.set_value(std::move(st)); });
   ASSERT_TRUE(eventually([&] { return lock_waiters(db_) == 1; })) << "b waits for d1";
-  hookwire::testing::LogCapture log(spdlog::level::info);
   const Status a_result = held.release();  // a now waits for d2: a deadlock
   const Status b_result = b_done.get_future().get();
   EXPECT_EQ(log.count({"met a deadlock", "running it again"}), 1u) << log.text();
@@ -401,8 +409,6 @@ TEST_F(PostgresStoreTest, ABatchFailedByADeadlockWithAnotherStoreRunsAgain) {
   ASSERT_EQ(listed->size(), 2u);
   // Whichever committed last wrote both rows: they agree.
   EXPECT_EQ((*listed)[0].attempts, (*listed)[1].attempts);
-  a.stop();  // no store thread logs into the capture after it ends
-  b.stop();
 }
 
 // Write functions that fail in one batch are undone alone, whatever way they fail: after changing rows, or by
@@ -467,6 +473,7 @@ TEST_F(PostgresStoreTest, FunctionsThatFailInOneBatchAreUndoneAloneHoweverTheyFa
 // failures are logged once; it comes back: the same store (not reopened) writes and reads again, problem()
 // clears, and the return is logged.
 TEST_F(PostgresStoreTest, AServerThatStopsFailsRequestsPromptlyAndTheStoreComesBackByItself) {
+  auto& log = capture_log(spdlog::level::debug);
   Store& s = open();
   const auto app = make_app();
   ASSERT_TRUE(write(s, [&](Tx& tx) { return tx.insert_application(app); }).ok());
@@ -474,7 +481,6 @@ TEST_F(PostgresStoreTest, AServerThatStopsFailsRequestsPromptlyAndTheStoreComesB
 
   PgCluster* cluster = shared_cluster();
   testing::RestartAtEnd restart{cluster};  // the cluster is shared: it runs again whatever happens here
-  hookwire::testing::LogCapture log;
   ASSERT_TRUE(cluster->stop_server());
   for (int i = 0; i < 3; ++i) {
     std::promise<Status> p;
@@ -499,7 +505,6 @@ TEST_F(PostgresStoreTest, AServerThatStopsFailsRequestsPromptlyAndTheStoreComesB
   EXPECT_TRUE(read<Application>(s, [&](Tx& tx) { return tx.get_application(app.id); }).ok());
   EXPECT_EQ(s.problem(), std::nullopt);
   EXPECT_EQ(log.count({"the database is back"}), 1u) << log.text();
-  s.stop();  // no store thread logs into the capture after it ends
 }
 
 // The connection dies in the middle of a batch (here the writer's session is ended from inside a write): the
