@@ -294,6 +294,86 @@ TEST_F(PostgresStoreTest, AnotherStoresMessagesAdvanceThisStoresHeadAndWakeItsLi
   EXPECT_EQ(advances.back().app_ids, std::vector<std::string>{app.id});
 }
 
+// Claims from two nodes at once never lease one delivery twice (each claim passes over the rows another holds
+// locked), and together they lease every due one; a lease that ran out is taken over by the other node, with
+// a new claim handle.
+TEST_F(PostgresStoreTest, ClaimsFromTwoStoresAtOnceNeverLeaseADeliveryTwice) {
+  Store& a = open();
+  Store& b = open();
+  const auto app = make_app();
+  auto msg = make_message(app.id);
+  std::vector<Endpoint> endpoints;
+  for (int i = 0; i < 4; ++i) endpoints.push_back(make_endpoint(app.id));
+  constexpr int kDeliveries = 200;
+  ASSERT_TRUE(write(a, [&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                if (auto st = tx.insert_message(msg); !st.ok()) return st;
+                for (const auto& e : endpoints)
+                  if (auto st = tx.insert_endpoint(e); !st.ok()) return st;
+                for (int i = 0; i < kDeliveries; ++i) {
+                  const auto due = kT0 - std::chrono::milliseconds(kDeliveries - i);
+                  if (auto st = tx.insert_delivery(make_delivery(msg, endpoints[i % 4], due)); !st.ok())
+                    return st;
+                }
+                return {};
+              }).ok());
+
+  const TimePoint lease = kT0 + std::chrono::seconds(60);
+  std::mutex mu;
+  std::multiset<std::string> claimed;
+  std::set<int64_t> handles;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> claimers;
+  for (int t = 0; t < 4; ++t) {
+    claimers.emplace_back([&, t] {
+      Store& store = t % 2 ? b : a;
+      for (;;) {
+        std::vector<DueDelivery> got;
+        const Status st = write(store, [&](Tx& tx) -> Status {
+          auto r = tx.claim_due_deliveries(kT0, lease, 7, 100);
+          if (!r.ok()) return r.take_error();
+          got = std::move(*r);
+          return {};
+        });
+        if (!st.ok()) {
+          failures.fetch_add(1);
+          return;
+        }
+        if (got.empty()) return;
+        std::lock_guard lk(mu);
+        for (const auto& d : got) {
+          claimed.insert(d.delivery.id);
+          handles.insert(d.delivery.row);
+          EXPECT_EQ(d.delivery.status, Delivery::kSending);
+          EXPECT_EQ(d.delivery.next_attempt_at, lease);
+        }
+      }
+    });
+  }
+  for (auto& t : claimers) t.join();
+  ASSERT_EQ(failures.load(), 0);
+  EXPECT_EQ(claimed.size(), static_cast<size_t>(kDeliveries));
+  EXPECT_EQ(std::set<std::string>(claimed.begin(), claimed.end()).size(), static_cast<size_t>(kDeliveries))
+      << "a delivery was leased twice";
+  EXPECT_EQ(handles.size(), static_cast<size_t>(kDeliveries)) << "each lease has its own handle";
+  auto stats = read<DeliveryQueueStats>(b, [&](Tx& tx) { return tx.delivery_queue_stats(kT0, {}); });
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->sending, kDeliveries);
+  EXPECT_EQ(stats->pending, 0);
+
+  // The leases run out at `lease`: the other node takes one over, under a new handle.
+  std::vector<DueDelivery> taken;
+  ASSERT_TRUE(write(b, [&](Tx& tx) -> Status {
+                auto r = tx.claim_due_deliveries(lease, lease + std::chrono::seconds(60), 1, 1);
+                if (!r.ok()) return r.take_error();
+                taken = std::move(*r);
+                return {};
+              }).ok());
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(handles.count(taken[0].delivery.row), 0u);
+  EXPECT_EQ(taken[0].delivery.next_attempt_at, lease + std::chrono::seconds(60));
+}
+
 // The same idempotency key (or eventId) raced for from two nodes gives one message: the second insert waits
 // for the first's COMMIT on the unique index, then finds the key taken and answers with the first message.
 TEST_F(PostgresStoreTest, AnIdempotencyKeyOrEventIdRacedForFromTwoStoresGivesOneMessage) {
