@@ -627,6 +627,19 @@ TEST_F(PostgresStoreTest, TheWriterCommitsDurablyWhereTheDatabaseWouldNot) {
   EXPECT_EQ(setting, "on");
 }
 
+// A server that cannot be reached at open: kUnavailable, naming the server but never the password.
+TEST(PostgresStoreOpen, AnUnreachableServerIsUnavailableAndTheErrorKeepsThePasswordOut) {
+  PostgresOptions options;
+  options.url = "postgres://hookwire:s3cret-pw@127.0.0.1:1/events";  // nothing listens on port 1
+  options.connect_timeout = std::chrono::seconds(2);
+  auto opened = open_postgres_store(options);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.error().code, Errc::kUnavailable);
+  EXPECT_NE(opened.error().detail.find("PostgreSQL at 127.0.0.1:1/events"), std::string::npos)
+      << opened.error().detail;
+  EXPECT_EQ(opened.error().detail.find("s3cret-pw"), std::string::npos) << opened.error().detail;
+}
+
 // Nodes starting together on a new database: each store opens (the schema is applied once) and works.
 TEST_F(PostgresStoreTest, StoresOpenedTogetherMigrateTheSchemaOnce) {
   std::vector<Result<std::unique_ptr<Store>>> opened;
