@@ -374,6 +374,23 @@ TEST_F(PostgresStoreTest, ClaimsFromTwoStoresAtOnceNeverLeaseADeliveryTwice) {
   EXPECT_EQ(taken[0].delivery.next_attempt_at, lease + std::chrono::seconds(60));
 }
 
+// Without LISTEN (a pooler in transaction mode), the poll of the head alone brings another node's messages.
+TEST_F(PostgresStoreTest, WithoutListenThePollBringsAnotherStoresMessages) {
+  PostgresOptions poll_only;
+  poll_only.listen = false;
+  poll_only.feed_poll_interval = std::chrono::milliseconds(50);
+  Store& a = open(poll_only);
+  Store& b = open(poll_only);
+  const auto app = make_app();
+  auto m = make_message(app.id);
+  ASSERT_TRUE(write(b, [&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                return tx.insert_message(m);
+              }).ok());
+  EXPECT_GT(b.feed_head(), 0);
+  EXPECT_TRUE(eventually([&] { return a.feed_head() == b.feed_head(); }));
+}
+
 // The same idempotency key (or eventId) raced for from two nodes gives one message: the second insert waits
 // for the first's COMMIT on the unique index, then finds the key taken and answers with the first message.
 TEST_F(PostgresStoreTest, AnIdempotencyKeyOrEventIdRacedForFromTwoStoresGivesOneMessage) {
