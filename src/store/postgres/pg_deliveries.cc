@@ -184,9 +184,13 @@ Result<EndpointHealthRecord> PgTx::get_endpoint_health(std::string_view endpoint
                                   "SELECT first_failure_at, last_success_at, consecutive_failures FROM "
                                   "endpoint_health WHERE endpoint_id = "
                                   "$1::text"};
+  static constexpr Statement kGetForUpdate{"get_endpoint_health_for_update",
+                                           "SELECT first_failure_at, last_success_at, consecutive_failures "
+                                           "FROM endpoint_health WHERE endpoint_id = "
+                                           "$1::text FOR UPDATE"};
   Params p;
   p.text(endpoint_id);
-  auto r = run(kGet, p);
+  auto r = run(mode_ == Mode::kWrite ? kGetForUpdate : kGet, p);
   if (!r.ok()) return r.take_error();
   EndpointHealthRecord h;
   if (r->rows() == 0) return h;

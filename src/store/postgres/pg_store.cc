@@ -301,7 +301,7 @@ PostgresStore::Pass PostgresStore::run_pass(bool savepoints, bool may_reconnect,
     if (!conn.ok()) return connection_lost("BEGIN", begun.error().detail);
     return abort_batch(begun.error());
   }
-  PgTx tx(conn);
+  PgTx tx(conn, PgTx::Mode::kWrite);
   bool in_savepoint = false;
   for (size_t i = 0; i < batch_.size(); ++i) {
     if (excluded_[i]) continue;

@@ -374,6 +374,33 @@ TEST_F(PostgresStoreTest, ClaimsFromTwoStoresAtOnceNeverLeaseADeliveryTwice) {
   EXPECT_EQ(taken[0].delivery.next_attempt_at, lease + std::chrono::seconds(60));
 }
 
+// Two nodes recording attempts to one endpoint: each reads the health record, changes it and writes it back
+// in its batch; the read locks the record, so the second waits for the first's COMMIT and counts on from it.
+TEST_F(PostgresStoreTest, EndpointHealthReadInAWriteIsLockedAgainstAnotherStoresUpdate) {
+  Store& a = open();
+  Store& b = open();
+  const std::string ep = "ep_health";
+  ASSERT_TRUE(write(a, [&](Tx& tx) {
+                return tx.put_endpoint_health(ep, EndpointHealthRecord{kT0, {}, 1});
+              }).ok());
+  auto one_more_failure = [&](Tx& tx) -> Status {
+    auto h = tx.get_endpoint_health(ep);
+    if (!h.ok()) return h.take_error();
+    ++h->consecutive_failures;
+    return tx.put_endpoint_health(ep, *h);
+  };
+  HeldWrite held(a, one_more_failure);
+  std::promise<Status> b_done;
+  b.submit_write(one_more_failure, [&](Status st) { b_done.set_value(std::move(st)); });
+  ASSERT_TRUE(eventually([&] { return lock_waiters(db_) == 1; })) << "b's read waits for a's COMMIT";
+  ASSERT_TRUE(held.release().ok());
+  ASSERT_TRUE(b_done.get_future().get().ok());
+  auto h = read<EndpointHealthRecord>(a, [&](Tx& tx) { return tx.get_endpoint_health(ep); });
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->consecutive_failures, 3) << "no update lost";
+  EXPECT_EQ(h->first_failure_at, kT0);
+}
+
 // Without LISTEN (a pooler in transaction mode), the poll of the head alone brings another node's messages.
 TEST_F(PostgresStoreTest, WithoutListenThePollBringsAnotherStoresMessages) {
   PostgresOptions poll_only;
