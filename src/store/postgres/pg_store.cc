@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <exception>
 #include <iterator>
+#include <random>
 #include <utility>
 
 #include "store/postgres/schema.h"
@@ -33,7 +34,7 @@ constexpr const char* kUnreachable = "database unreachable";
 // sequence's among them): a writer that vanished mid-batch holds up the others' messages no longer.
 constexpr auto kIdleInTransaction = std::chrono::seconds(60);
 // How many times a batch is run again after a deadlock or serialization failure before the fn is failed.
-constexpr int kMaxRetries = 2;
+constexpr int kMaxRetries = 3;
 // The shortest time between two NOTIFYs of one node.
 constexpr auto kNotifyEvery = std::chrono::milliseconds(10);
 
@@ -251,7 +252,14 @@ void PostgresStore::run_batch() {
       }
       (void)writer_slot_.conn->exec("ROLLBACK");
       if (pass == Pass::kRerun) ++excluding_runs;
-      if (pass == Pass::kRetry) ++retries;
+      if (pass == Pass::kRetry) {
+        // The other party of the deadlock may be running its batch again just as quickly: start a few
+        // milliseconds apart (jittered, growing) so that the two do not take the same locks in the same
+        // order again.
+        ++retries;
+        std::uniform_int_distribution<int> jitter(1, 10 << retries);
+        std::this_thread::sleep_for(std::chrono::milliseconds(jitter(retry_random_)));
+      }
     }
   }
   if (batch_size_) batch_size_->observe(static_cast<double>(batch_.size()));

@@ -524,7 +524,8 @@ TEST_F(PostgresStoreTest, ABatchFailedByADeadlockWithAnotherStoreRunsAgain) {
   ASSERT_TRUE(eventually([&] { return lock_waiters(db_) == 1; })) << "b waits for d1";
   const Status a_result = held.release();  // a now waits for d2: a deadlock
   const Status b_result = b_done.get_future().get();
-  EXPECT_EQ(log.count({"met a deadlock", "running it again"}), 1u) << log.text();
+  // Once, or twice when the victim's second run took its first lock before the other got it back.
+  EXPECT_GE(log.count({"met a deadlock", "running it again"}), 1u) << log.text();
   EXPECT_TRUE(a_result.ok()) << a_result.error().detail;
   EXPECT_TRUE(b_result.ok()) << b_result.error().detail;
   auto listed =
