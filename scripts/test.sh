@@ -8,7 +8,7 @@
 #   interop    the release binary (build/) against the official svix / standardwebhooks / stripe / octokit
 #              libraries (node --test);
 #   package    tests/packaging/deb.sh: the .deb built with CPack, installed (as root), checked and purged;
-#   tsan       only with HOOKWIRE_TSAN=1: the store, delivery and HTTP server tests built with TSan in
+#   tsan       only with HOOKWIRE_TSAN=1: the stores', delivery and HTTP server tests built with TSan in
 #              build-tsan (~3.5 min of build and 30 s of tests on 2 cores; run it before changing threads or
 #              locking).
 # Why the tests are built once, with sanitizers, and not also optimized: on CI's 2 cores the build is most of
@@ -54,10 +54,11 @@ run_ctest() { ctest --test-dir "$1" --output-on-failure -j2 --timeout 600 "${@:2
 # (Phases run in an `||` context, where set -e is off: each step is chained with &&.)
 asan_tests() { sanitizer_build build-asan address,undefined hookwire_tests && run_ctest build-asan; }
 plain_tests() { cmake --build "$BUILD_DIR" --target hookwire_tests && run_ctest "$BUILD_DIR"; }
-# TSan over the tests of the threaded parts: the store (writer, syncer, readers), the dispatcher and the
-# HTTP client (delivery_test), the HTTP server. Tests of targets not built here are skipped (*_NOT_BUILT).
+# TSan over the tests of the threaded parts: the stores (SQLite: writer, syncer, readers; PostgreSQL: writer,
+# readers, feed watcher), the dispatcher and the HTTP client (delivery_test), the HTTP server. Tests of
+# targets not built here are skipped (*_NOT_BUILT).
 tsan_tests() {
-  sanitizer_build build-tsan thread sqlite_store_test delivery_test api_http_test &&
+  sanitizer_build build-tsan thread sqlite_store_test postgres_store_test delivery_test api_http_test &&
     run_ctest build-tsan -E '_NOT_BUILT$'
 }
 

@@ -207,17 +207,15 @@ Result<int> PgTx::requeue_failed_deliveries(std::string_view app_id, std::string
 Result<EndpointHealthRecord> PgTx::get_endpoint_health(std::string_view endpoint_id) {
   static constexpr Statement kGet{"get_endpoint_health",
                                   "SELECT first_failure_at, last_success_at, consecutive_failures FROM "
-                                  "endpoint_health WHERE endpoint_id = $1::text"};
-  // In a write, the record is read to be updated: locked, so that nodes recording attempts of one endpoint
-  // at once update it one after the other instead of losing each other's counts. (An endpoint's very first
-  // record has no row to lock yet: two nodes creating it at once may count one failure once.)
-  static constexpr Statement kGetForUpdate{
-      "get_endpoint_health_for_update",
-      "SELECT first_failure_at, last_success_at, consecutive_failures FROM "
-      "endpoint_health WHERE endpoint_id = $1::text FOR UPDATE"};
+                                  "endpoint_health WHERE endpoint_id = "
+                                  "$1::text"};
+  static constexpr Statement kGetForUpdate{"get_endpoint_health_for_update",
+                                           "SELECT first_failure_at, last_success_at, consecutive_failures "
+                                           "FROM endpoint_health WHERE endpoint_id = "
+                                           "$1::text FOR UPDATE"};
   Params p;
   p.text(endpoint_id);
-  auto r = run(writing_ ? kGetForUpdate : kGet, p);
+  auto r = run(mode_ == Mode::kWrite ? kGetForUpdate : kGet, p);
   if (!r.ok()) return r.take_error();
   EndpointHealthRecord h;
   if (r->rows() == 0) return h;

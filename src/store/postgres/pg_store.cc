@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <exception>
 #include <iterator>
+#include <random>
 #include <utility>
 
 #include "core/ids.h"
@@ -37,7 +38,9 @@ constexpr const char* kUnreachable = "database unreachable";
 // sequence's among them): a writer that vanished mid-batch holds up the others' messages no longer.
 constexpr auto kIdleInTransaction = std::chrono::seconds(60);
 // How many times a batch is run again after a deadlock or serialization failure before the fn is failed.
-constexpr int kMaxRetries = 2;
+constexpr int kMaxRetries = 3;
+// The shortest time between two NOTIFYs of one node.
+constexpr auto kNotifyEvery = std::chrono::milliseconds(10);
 
 void name_thread(const char* name) { pthread_setname_np(pthread_self(), name); }  // Linux: <= 15 chars
 
@@ -253,7 +256,14 @@ void PostgresStore::run_batch() {
       }
       (void)writer_slot_.conn->exec("ROLLBACK");
       if (pass == Pass::kRerun) ++excluding_runs;
-      if (pass == Pass::kRetry) ++retries;
+      if (pass == Pass::kRetry) {
+        // The other party of the deadlock may be running its batch again just as quickly: start a few
+        // milliseconds apart (jittered, growing) so that the two do not take the same locks in the same
+        // order again.
+        ++retries;
+        std::uniform_int_distribution<int> jitter(1, 10 << retries);
+        std::this_thread::sleep_for(std::chrono::milliseconds(jitter(retry_random_)));
+      }
     }
   }
   if (batch_size_) batch_size_->observe(static_cast<double>(batch_.size()));
@@ -303,7 +313,7 @@ PostgresStore::Pass PostgresStore::run_pass(bool savepoints, bool may_reconnect,
     if (!conn.ok()) return connection_lost("BEGIN", begun.error().detail);
     return abort_batch(begun.error());
   }
-  PgTx tx(conn, /*writing=*/true);
+  PgTx tx(conn, PgTx::Mode::kWrite);
   bool in_savepoint = false;
   for (size_t i = 0; i < batch_.size(); ++i) {
     if (excluded_[i]) continue;
@@ -495,10 +505,32 @@ void PostgresStore::wake_watcher() {
 
 void PostgresStore::watcher_loop() {
   name_thread("store-feed");
+  using Clock = std::chrono::steady_clock;
+  using std::chrono::milliseconds;
   Slot slot;
-  const auto interval = std::max(options_.feed_poll_interval, std::chrono::milliseconds(10));
-  auto next_poll = std::chrono::steady_clock::now();
+  const auto interval = std::max(options_.feed_poll_interval, milliseconds(10));
+  auto next_poll = Clock::now();
+  auto next_notify = Clock::now();
   bool listening = false;
+  bool others_wrote = false;  // a notification from another node, not yet looked at
+  // Takes what notifications the connection has received (also those read while a statement ran).
+  auto take_notifications = [&]() -> bool {
+    auto got = slot.conn->notifications();
+    if (!got.ok()) {
+      lost(slot, Role::kWatcher, "LISTEN", got.error().detail);
+      return false;
+    }
+    const int self = slot.conn->backend_pid();
+    for (const auto& n : *got) {
+      if (n.backend_pid == self) continue;
+      if (n.channel == kChangesChannel) {
+        tell_change(n.payload);
+      } else {
+        others_wrote = true;
+      }
+    }
+    return true;
+  };
   while (!watcher_closed_.load(std::memory_order_acquire)) {
     if (!slot.conn || !slot.conn->ok()) {
       listening = false;
@@ -507,42 +539,31 @@ void PostgresStore::watcher_loop() {
             slot.conn->exec_script(fmt::format("LISTEN {}; LISTEN {}", kFeedChannel, kChangesChannel));
         listening = listen.ok();
         if (!listening) outage_.failed("LISTEN", listen.error().detail);
-        next_poll = std::chrono::steady_clock::now();  // what was missed while it was away
+        next_poll = Clock::now();  // what was missed while it was away
         // Changes other nodes announced while this one was not listening are lost: everything is stale.
         if (listening) tell_change("*");
       }
     }
-    const auto now = std::chrono::steady_clock::now();
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_poll - now);
-    if (!slot.conn)
-      wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(kReconnectEvery));
+    auto now = Clock::now();
+    auto until = others_wrote ? now : next_poll;
+    if (!slot.conn) until = std::min(until, now + kReconnectEvery);
+    if (listening && notify_wanted_.load(std::memory_order_acquire)) until = std::min(until, next_notify);
+    const auto wait = std::chrono::duration_cast<milliseconds>(until - now).count();
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {listening ? slot.conn->socket() : -1, POLLIN, 0}};
-    (void)::poll(fds, 2, static_cast<int>(std::max<int64_t>(0, wait.count())));
+    (void)::poll(fds, 2, static_cast<int>(std::max<int64_t>(0, wait)));
     if (fds[0].revents & POLLIN) {
       uint64_t count;
       (void)::read(wake_fd_, &count, sizeof count);
     }
     if (watcher_closed_.load(std::memory_order_acquire)) break;
     if (!slot.conn) continue;
-    bool check = false;
-    if (listening && (fds[1].revents & (POLLIN | POLLERR | POLLHUP))) {
-      auto got = slot.conn->notifications();
-      if (!got.ok()) {
-        lost(slot, Role::kWatcher, "LISTEN", got.error().detail);
-        continue;
-      }
-      const int self = slot.conn->backend_pid();
-      for (const auto& n : *got) {
-        if (n.backend_pid == self) continue;
-        if (n.channel == kChangesChannel) {
-          tell_change(n.payload);
-        } else {
-          check = true;
-        }
-      }
-    }
-    if (notify_wanted_.exchange(false, std::memory_order_acq_rel) && listening) {
-      // This node committed messages: tell the others. Its own transaction, after the writer's COMMIT.
+    if (listening && (fds[1].revents & (POLLIN | POLLERR | POLLHUP)) && !take_notifications()) continue;
+    now = Clock::now();
+    if (listening && now >= next_notify && notify_wanted_.exchange(false, std::memory_order_acq_rel)) {
+      // This node committed messages: tell the others, at most every kNotifyEvery (one NOTIFY covers every
+      // commit before it). Its own transaction, after the writer's COMMIT: never inside a write transaction,
+      // where the notification queue's lock would serialize commits.
+      next_notify = now + kNotifyEvery;
       if (auto sent = slot.conn->exec(fmt::format("NOTIFY {}", kFeedChannel)); !sent.ok() && slot.conn->ok())
         outage_.failed("NOTIFY", sent.error().detail);
     }
@@ -556,15 +577,10 @@ void PostgresStore::watcher_loop() {
       auto sent = slot.conn->exec("SELECT pg_notify($1, $2)", {std::string(kChangesChannel), topic});
       if (!sent.ok() && slot.conn->ok()) outage_.failed("NOTIFY", sent.error().detail);
     }
-    bool beat = false;
-    if (std::chrono::steady_clock::now() >= next_poll) {
-      check = beat = true;
-      next_poll = std::chrono::steady_clock::now() + interval;
-    }
-    if (beat && slot.conn->ok()) {
+    if (now >= next_poll && slot.conn->ok()) {
       // This node is alive; count those that are (the database's clock for all of them).
-      const auto live_for = std::max<int64_t>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(kNodeLiveFor).count(), 3 * interval.count());
+      const auto live_for = std::max<int64_t>(std::chrono::duration_cast<milliseconds>(kNodeLiveFor).count(),
+                                              3 * interval.count());
       auto seen = slot.conn->exec(
           "WITH seen AS (INSERT INTO hookwire_nodes (id, seen_at) VALUES ($1, now()) ON CONFLICT (id) DO "
           "UPDATE "
@@ -577,13 +593,16 @@ void PostgresStore::watcher_loop() {
         spdlog::debug("store: cannot mark this node alive: {}", seen.error().detail);
       }
     }
-    if (check && slot.conn->ok()) {
+    if (now >= next_poll || others_wrote) {
+      others_wrote = false;
+      next_poll = Clock::now() + interval;
       auto head = slot.conn->exec("SELECT head FROM feed_sequence WHERE id = 0");
       if (head.ok() && head->rows() == 1) {
         const int64_t h = head->int64(0, 0);
         if (h > feed_head()) advance_feed(h, {}, h, slot.conn.get());
       }
     }
+    if (slot.conn->ok() && listening && !take_notifications()) continue;
     if (slot.conn && !slot.conn->ok())
       lost(slot, Role::kWatcher, "the feed watcher's connection", "connection lost");
   }

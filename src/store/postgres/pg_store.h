@@ -13,9 +13,9 @@
 //  - if that happens again in the same batch, the third run puts each fn in a SAVEPOINT (ROLLBACK TO on
 //    failure). Savepoints are kept off the common path: each writing subtransaction takes a subtransaction
 //    id, and past 64 in one transaction every other session's snapshots pay for it;
-//  - a deadlock or serialization failure (another node's batch) runs the whole batch again, twice at most;
-//    a statement over its timeout, or a server refusing work, fails the whole batch with kUnavailable (the
-//    others would wait as long).
+//  - a deadlock or serialization failure (another node's batch) runs the whole batch again, three times at
+//    most, after a short jittered pause; a statement over its timeout, or a server refusing work, fails the
+//    whole batch with kUnavailable (the others would wait as long).
 // A COMMIT that fails fails the batch's fns (kUnavailable when the connection was lost at COMMIT: its outcome
 // is unknown).
 //
@@ -51,6 +51,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -148,6 +149,7 @@ class PostgresStore final : public Store {
   std::vector<Status> results_;
   std::vector<bool> excluded_;
   // Writer thread only: what the committing pass inserted into the feed.
+  std::minstd_rand retry_random_{std::random_device{}()};  // writer thread only: the jitter of a retry
   int64_t batch_head_ = 0;
   int64_t batch_others_through_ = 0;
   std::vector<std::string> batch_apps_;

@@ -46,8 +46,10 @@ class Query;
 
 class PgTx final : public Tx {
  public:
-  // `writing`: the writer's transaction (rows read to be updated are locked: get_endpoint_health).
-  explicit PgTx(PgConnection& conn, bool writing = false) : conn_(conn), writing_(writing) {}
+  // kWrite: the writer's transaction (reads that feed a write lock what they read where another node's
+  // writer could change it between the read and the write: get_endpoint_health).
+  enum class Mode { kRead, kWrite };
+  explicit PgTx(PgConnection& conn, Mode mode = Mode::kRead) : conn_(conn), mode_(mode) {}
 
   PgConnection& connection() { return conn_; }
 
@@ -123,6 +125,8 @@ class PgTx final : public Tx {
   Status insert_delivery(const Delivery& d) override;
   // By id, checked against the lease's claim_id, which it clears.
   Result<std::vector<Settled>> settle_deliveries(std::span<const Settlement> batch) override;
+  // In a write, the row is locked (FOR UPDATE) until COMMIT: the health record is read, changed and written
+  // back in one batch, and another node's batch must not do the same in between (a lost update).
   Result<EndpointHealthRecord> get_endpoint_health(std::string_view endpoint_id) override;
   Status put_endpoint_health(std::string_view endpoint_id, const EndpointHealthRecord& h) override;
   Result<int> requeue_failed_deliveries(std::string_view app_id, std::string_view endpoint_id,
@@ -206,7 +210,7 @@ class PgTx final : public Tx {
                          std::string_view id);
 
   PgConnection& conn_;
-  const bool writing_;
+  const Mode mode_;
   std::optional<Error> failure_;
   std::string failure_sqlstate_;
   int64_t changes_ = 0;

@@ -1,7 +1,9 @@
 // Test-only: a throwaway PostgreSQL 15 cluster (Debian's postgresql-15) for the tests that need a real
 // server: initdb in a test directory, started with pg_ctl on a free loopback port (as the postgres user when
 // the test runs as root; there is no systemd), trust authentication on loopback only, stopped and deleted
-// afterwards. HOOKWIRE_PG_BIN overrides the binaries' directory (default /usr/lib/postgresql/15/bin).
+// afterwards. It runs with fsync=off: a throwaway cluster needs no protection from an OS crash, and every
+// CREATE DATABASE and COMMIT of the tests is cheaper (a stop and start of the server keeps what committed).
+// HOOKWIRE_PG_BIN overrides the binaries' directory (default /usr/lib/postgresql/15/bin).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -54,7 +56,7 @@ class PgCluster {
     if (running_) return true;
     running_ = pg("pg_ctl -D " + data() + " -l " + (dir_ / "server.log").string() + " -w -t 60 -o \"-p " +
                   std::to_string(port_) + " -c listen_addresses=127.0.0.1 -c unix_socket_directories=" +
-                  "\" start > /dev/null 2>&1");  // TCP on loopback only: no Unix socket
+                  " -c fsync=off\" start > /dev/null 2>&1");  // TCP on loopback only: no Unix socket
     return running_;
   }
   std::string server_log() const { return read((dir_ / "server.log").string()); }
