@@ -17,6 +17,7 @@
 #include "delivery/fan_out.h"
 #include "delivery/operational.h"
 #include "delivery/testing/scripted_receiver.h"
+#include "store/testing/pg_database.h"
 #include "store/testing/test_dir.h"
 
 namespace hookwire::delivery {
@@ -28,14 +29,26 @@ using testing::ScriptedResponse;
 
 constexpr const char* kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-// Every dispatcher test runs with leases in memory (the embedded default) and with leases in the rows (as a
-// database several nodes share keeps them): the parameter is SqliteOptions::row_leases.
-class DispatcherTest : public ::testing::TestWithParam<bool> {
+// Every dispatcher test runs on SQLite with leases in memory (the embedded default) and with leases in the
+// rows, and on PostgreSQL (a database of its own in the binary's throwaway cluster).
+enum class Backend { kSqliteMemoryLeases, kSqliteRowLeases, kPostgres };
+
+class DispatcherTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    store::SqliteOptions options;
-    options.row_leases = GetParam();
-    store_ = store::testing::open_test_store(dir_.path(), options);
+    if (GetParam() == Backend::kPostgres) {
+      database_.emplace();
+      ASSERT_FALSE(database_->url().empty());
+      store::PostgresOptions options;
+      options.url = database_->url();
+      auto opened = store::open_postgres_store(options);
+      ASSERT_TRUE(opened.ok()) << opened.error().detail;
+      store_ = std::move(*opened);
+    } else {
+      store::SqliteOptions options;
+      options.row_leases = GetParam() == Backend::kSqliteRowLeases;
+      store_ = store::testing::open_test_store(dir_.path(), options);
+    }
     ASSERT_NE(store_, nullptr);
     clock_.set(from_unix_millis(unix_millis(std::chrono::system_clock::now())));  // the store keeps ms
   }
@@ -43,6 +56,8 @@ class DispatcherTest : public ::testing::TestWithParam<bool> {
     if (dispatcher_) dispatcher_->stop();
     log_.reset();  // only once the dispatcher thread, which logs, has stopped (log_capture.h)
     if (store_) store_->stop();
+    store_.reset();
+    database_.reset();
   }
 
   // Captures the log until the test's end, past the dispatcher's stop in TearDown.
@@ -167,6 +182,7 @@ class DispatcherTest : public ::testing::TestWithParam<bool> {
 
   std::string event_type_ = "invoice.paid";
   store::testing::TestDir dir_{"hookwire-dispatcher"};
+  std::optional<store::testing::TestDatabase> database_;  // kPostgres; dropped after the store stops
   std::optional<std::string> operational_app_id_;
   std::chrono::milliseconds http_timeout_ = 2000ms;  // real time
   std::unique_ptr<store::Store> store_;
@@ -839,9 +855,19 @@ TEST(ThinPayload, NamesTheMessageAndWhereToFetchIt) {
                 R"(","url":"http://127.0.0.1:8071/api/v1/app/app_1/msg/msg_2"})");
 }
 
-INSTANTIATE_TEST_SUITE_P(Leases, DispatcherTest, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? "InRows" : "InMemory";
+INSTANTIATE_TEST_SUITE_P(Leases, DispatcherTest,
+                         ::testing::Values(Backend::kSqliteMemoryLeases, Backend::kSqliteRowLeases,
+                                           Backend::kPostgres),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
+                           switch (info.param) {
+                             case Backend::kSqliteMemoryLeases:
+                               return "InMemory";
+                             case Backend::kSqliteRowLeases:
+                               return "InRows";
+                             case Backend::kPostgres:
+                               return "Postgres";
+                           }
+                           return "Unknown";
                          });
 
 }  // namespace
