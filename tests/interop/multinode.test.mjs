@@ -35,9 +35,10 @@ async function startNodes(names, { extra = {}, args = [] } = {}) {
   const common = ['--store', url, '--delivery-allow-cidr', '127.0.0.0/8', '--delivery-timeout-ms', String(TIMEOUT_MS),
                   '--delivery-lease-margin-ms', String(MARGIN_MS), ...args];
   const nodes = {};
+  const db = new URL(url).pathname.slice(1);
   const started = await Promise.allSettled(names.map((name) =>
     Hookwire.start({ args: [...common, ...(extra[name] ?? [])], logLevel: 'info' })));
-  started.forEach((s, i) => { if (s.status === 'fulfilled') nodes[names[i]] = s.value; });
+  started.forEach((s, i) => { if (s.status === 'fulfilled') nodes[names[i]] = Object.assign(s.value, { db }); });
   const failed = started.find((s) => s.status === 'rejected');
   if (failed) {
     await stopNodes(nodes);
@@ -352,57 +353,81 @@ test('an inbound duplicate storm of 100 requests over three nodes is forwarded e
   }
 });
 
-// The issue allows an honest approximation of an endpoint's rate limit across nodes. The tolerance asserted,
-// over the whole drain of a backlog (window W from the first arrival to the last, N deliveries):
-//   at most  rate × W × (1 + 20 %) + rate   (one token bucket's burst, max(1, rate), at the start), and
-//   at least rate × W × (1 − 50 %)          (with a backlog waiting, three nodes still give the endpoint at
-//                                            least half its rate: a single node gives all of it).
-// Every delivery must arrive (none left leased and unsent). 10/s is the issue's case; 30/s with a larger backlog
-// makes each node's share and line fuller.
-const RATE_OVER = 0.2;
+// An endpoint's rate limit across nodes, as docs/operations.md documents the approximation: "an endpoint's
+// rateLimit is divided between the live nodes ...: over any window the endpoint receives at most the limit plus
+// one request per node, and for a few seconds after a node joins or leaves the shares are stale". So: the test
+// waits until every node has counted the others (each node's mark in hookwire_nodes is written by the same
+// statement that counts the live nodes: once every node marked again after all three were there, each knows
+// of three), then checks every window [t_i, t_j] of the arrivals, reading "the limit" as the limit's count per
+// second: j - i + 1 <= rate × max(1 s, t_j - t_i + 0.1 s) + nodes (0.1 s: slack for the receiver's own
+// timestamps). Also, with a backlog waiting, three nodes must give
+// the endpoint at least half its rate over the drain (a single node gives all of it): a limit is a ceiling, but
+// three nodes delivering a third of it would be a regression from one node. Every delivery must arrive (none
+// left leased and unsent). 10/s is the issue's case; 30/s with a larger backlog fills each node's line more.
+const RATE_SLACK_S = 0.1;
 const RATE_UNDER = 0.5;
 for (const [RATE, N] of [[10, 60], [30, 150]]) {
-  test(`a rate limit of ${RATE}/s on an endpoint holds within the tolerance with three nodes sending`, { timeout: 60000 }, async () => {
-    const nodes = await startNodes(['A', 'B', 'C']);
-    const pids = Object.fromEntries(Object.entries(nodes).map(([n, hw]) => [n, hw.proc.pid]));
-    const rx = await trackingReceiver({ pids });
-    try {
-      const all = Object.values(nodes);
-      assert.equal((await nodes.A.api('POST', '/api/v1/app', { name: 'Rate', uid: 'rate' })).status, 201);
-      const ep = await nodes.A.api('POST', '/api/v1/app/rate/endpoint', { url: `${rx.base}/rate`, rateLimit: RATE });
-      assert.equal(ep.status, 201, ep.text);
-      assert.equal(ep.json.rateLimit, RATE);
-      // A backlog of N messages published over the three nodes; every node's dispatcher competes for it.
-      await Promise.all(Array.from({ length: N }, async (_, i) => {
-        const res = await all[i % 3].api('POST', '/api/v1/app/rate/msg', { eventType: 'rate.test', payload: { i } });
-        assert.equal(res.status, 202, res.text);
-      }));
-      // The drain takes N / RATE seconds (6 s, 5 s); 30 s is far past it. On a timeout, each node's queue gauges
-      // say where the rest are (sending: leased by a node).
-      await rx.until(() => rx.requests.length >= N, 30000, `${N} deliveries`).catch(async (e) => {
-        const gauges = await Promise.all(all.map(async (hw) => (await hw.api('GET', '/metrics')).text.split('\n')
-          .filter((l) => /^delivery_(queue_depth|in_flight|deferred_total)/.test(l)).join(', ')));
-        const times = rx.requests.map((q) => q.at - rx.requests[0].at);
-        throw new Error(`${e.message}: ${rx.requests.length} arrived, the last ${Math.round(times.at(-1))} ms after ` +
-                        `the first; ${gauges.map((g, i) => `node ${'ABC'[i]}: ${g}`).join('; ')}`);
-      });
-      const at = rx.requests.map((q) => q.at).sort((x, y) => x - y);
-      const windowS = (at[N - 1] - at[0]) / 1000;
-      const most = RATE * windowS * (1 + RATE_OVER) + RATE;
-      const least = RATE * windowS * (1 - RATE_UNDER);
-      const firstSecond = at.filter((t) => t - at[0] < 1000).length;
-      const bySender = Object.fromEntries(Object.keys(nodes).map((n) => [n, rx.requests.filter((q) => q.node === n).length]));
-      console.log(`rate limit ${RATE}/s, 3 nodes: ${N} deliveries in ${windowS.toFixed(2)} s = ${(N / windowS).toFixed(1)}/s ` +
-                  `(${firstSecond} in the first second, ${((N - firstSecond) / Math.max(windowS - 1, 0.001)).toFixed(1)}/s after it); ` +
-                  `sent by ${JSON.stringify(bySender)}; allowed ${least.toFixed(1)}..${most.toFixed(1)}`);
-      assert.equal(rx.requests.length, N, 'each message delivered once');
-      assert.ok(N <= most, `${N} deliveries in ${windowS.toFixed(2)} s: over ${RATE}/s × (1 + ${RATE_OVER}) + a burst of ${RATE}`);
-      assert.ok(N >= least, `${N} deliveries in ${windowS.toFixed(2)} s: under ${RATE}/s × (1 − ${RATE_UNDER}) with a backlog waiting`);
-    } finally {
-      await rx.close();
-      await stopNodes(nodes);
-    }
-  });
+  test(`a rate limit of ${RATE}/s on an endpoint holds within the documented tolerance with three nodes sending`,
+    { timeout: 60000 }, async () => {
+      const nodes = await startNodes(['A', 'B', 'C']);
+      const pids = Object.fromEntries(Object.entries(nodes).map(([n, hw]) => [n, hw.proc.pid]));
+      const rx = await trackingReceiver({ pids });
+      try {
+        const all = Object.values(nodes);
+        const db = nodes.A.db;
+        let allThere;
+        await within(15000, async () => {
+          const [count, newest, oldest] = (await pg.psql('SELECT count(*), (extract(epoch FROM max(seen_at)) * 1e6)::bigint, ' +
+            '(extract(epoch FROM min(seen_at)) * 1e6)::bigint FROM hookwire_nodes', db)).split('|').map(Number);
+          if (count === 3 && allThere === undefined) allThere = newest;
+          return count === 3 && oldest > allThere;
+        }, 'every node to count the three');
+
+        assert.equal((await nodes.A.api('POST', '/api/v1/app', { name: 'Rate', uid: 'rate' })).status, 201);
+        const ep = await nodes.A.api('POST', '/api/v1/app/rate/endpoint', { url: `${rx.base}/rate`, rateLimit: RATE });
+        assert.equal(ep.status, 201, ep.text);
+        assert.equal(ep.json.rateLimit, RATE);
+        // A backlog of N messages published over the three nodes; every node's dispatcher competes for it.
+        await Promise.all(Array.from({ length: N }, async (_, i) => {
+          const res = await all[i % 3].api('POST', '/api/v1/app/rate/msg', { eventType: 'rate.test', payload: { i } });
+          assert.equal(res.status, 202, res.text);
+        }));
+        // The drain takes N / RATE seconds (6 s, 5 s); 30 s is far past it. On a timeout, each node's queue
+        // gauges say where the rest are (sending: leased by a node).
+        await rx.until(() => rx.requests.length >= N, 30000, `${N} deliveries`).catch(async (e) => {
+          const gauges = await Promise.all(all.map(async (hw) => (await hw.api('GET', '/metrics')).text.split('\n')
+            .filter((l) => /^delivery_(queue_depth|in_flight|deferred_total)/.test(l)).join(', ')));
+          const times = rx.requests.map((q) => q.at - rx.requests[0].at);
+          throw new Error(`${e.message}: ${rx.requests.length} arrived, the last ${Math.round(times.at(-1))} ms after ` +
+                          `the first; ${gauges.map((g, i) => `node ${'ABC'[i]}: ${g}`).join('; ')}`);
+        });
+        const at = rx.requests.map((q) => q.at).sort((x, y) => x - y);
+        const windowS = (at[N - 1] - at[0]) / 1000;
+        // The worst window: the most arrivals over what the documented bound allows.
+        let worst = { over: -Infinity };
+        for (let i = 0; i < N; i += 1) {
+          for (let j = i; j < N; j += 1) {
+            const w = (at[j] - at[i]) / 1000;
+            const over = (j - i + 1) - (RATE * Math.max(1, w + RATE_SLACK_S) + 3);
+            if (over > worst.over) worst = { over, count: j - i + 1, w, from: at[i] - at[0] };
+          }
+        }
+        const firstSecond = at.filter((t) => t - at[0] < 1000).length;
+        const bySender = Object.fromEntries(Object.keys(nodes).map((n) => [n, rx.requests.filter((q) => q.node === n).length]));
+        console.log(`rate limit ${RATE}/s, 3 nodes: ${N} deliveries in ${windowS.toFixed(2)} s = ${(N / windowS).toFixed(1)}/s ` +
+                    `(${firstSecond} in the first second); sent by ${JSON.stringify(bySender)}; worst window: ` +
+                    `${worst.count} in ${worst.w.toFixed(3)} s from +${Math.round(worst.from)} ms (bound ` +
+                    `${(worst.count - worst.over).toFixed(1)})`);
+        assert.equal(rx.requests.length, N, 'each message delivered once');
+        assert.ok(worst.over <= 0, `${worst.count} deliveries within ${worst.w.toFixed(3)} s (from +${Math.round(worst.from)} ms): ` +
+                  `over ${RATE} a second (or ${RATE}/s × a longer window) + one per node`);
+        assert.ok(N >= RATE * windowS * (1 - RATE_UNDER),
+          `${N} deliveries in ${windowS.toFixed(2)} s with a backlog waiting: under ${RATE}/s × (1 − ${RATE_UNDER})`);
+      } finally {
+        await rx.close();
+        await stopNodes(nodes);
+      }
+    });
 }
 
 test('a source changed through node A is used by node B on its next request', { timeout: 60000 }, async () => {
@@ -506,22 +531,29 @@ test('the pull feed on node B sees what nodes A and C publish, each once, in com
         acked.add(res.json.id);
       }
     };
+    // B's reader follows the iterator (long-polling a second when it is at B's head) until it has read every
+    // acknowledged message: B learns of the other nodes' commits a little later (NOTIFY, or its poll), so the
+    // last ones may take a moment; a message skipped by the iterator would never come (the deadline fails it).
     const read = [];
-    let writersDone = false;
+    let writersDone;
     const reader = async () => {
       for (;;) {
-        const last = writersDone;
-        const res = await B.api('GET', `/api/v1/app/feed/poller/sink?limit=7&iterator=${iterator}`);
+        const res = await B.api('GET', `/api/v1/app/feed/poller/sink?limit=7&wait=1&iterator=${iterator}`);
         assert.equal(res.status, 200, res.text);
         read.push(...res.json.data);
         iterator = res.json.iterator;
-        if (last && res.json.done) return;
+        if (writersDone && read.length >= acked.size) return;
+        if (writersDone && performance.now() - writersDone > 10000) {
+          const ids = new Set(read.map((m) => m.id));
+          assert.fail(`B's feed never gave ${[...acked].filter((id) => !ids.has(id)).join(', ')} (10 s after the last ack)`);
+        }
       }
     };
     const reading = reader();
     await Promise.all([writer(A, 'A'), writer(C, 'C')]);
-    writersDone = true;
+    writersDone = performance.now();
     await reading;
+    console.log(`B read the last of ${acked.size} messages ${Math.round(performance.now() - writersDone)} ms after the last ack`);
 
     // Each acknowledged message read once; each writer's messages in the order it published them.
     const ids = read.map((m) => m.id);

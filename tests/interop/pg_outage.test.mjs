@@ -84,11 +84,15 @@ test('PostgreSQL stopped and restarted under load: 503s during the outage, no ha
         await within(30000, () => [0, 1].every((n) => answeredSince(down, (r) => r.node === n && r.status === 503).length >= 20),
           '20 answers of 503 from each node during the outage',
           () => JSON.stringify(answeredSince(down, () => true).slice(-10).map((r) => [r.node, r.status, r.text.slice(0, 200)])));
-        // The health probe says so too, promptly.
+        // The health probe says so too, and a read is refused the same way, promptly.
         for (const hw of nodes) {
           const h = await timed(hw, 'GET', '/api/v1/health');
           assert.equal(h.status, 503, h.text);
           assert.ok(h.ms < ANSWER_WITHIN_MS);
+          const list = await timed(hw, 'GET', '/api/v1/app/outage/msg?limit=10');
+          assert.equal(list.status, 503, list.text);
+          assert.equal(typeof list.json?.code, 'string', list.text);
+          assert.ok(list.ms < ANSWER_WITHIN_MS);
         }
         const up = performance.now();
         await pg.start();
