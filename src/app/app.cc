@@ -105,6 +105,29 @@ void log_tls(const api::TlsCredentials& creds, std::string_view listener, std::s
 }
 
 // Every scoped token, for the registry (blocking: runs once, before serving).
+// The scoped tokens' key kept in the store (several nodes): this node's random proposal, or the one a node
+// put first.
+Result<std::string> shared_token_key(store::Store& store) {
+  const std::string proposal = hex_encode(random_bytes(api::v1::kTokenKeySize));
+  auto stored = std::make_shared<std::string>();  // the function's last run's (it may run more than once)
+  std::promise<Status> done;
+  store.submit_write(
+      [stored, proposal](store::Tx& tx) -> Status {
+        auto r = tx.setting_or_put("token_key", proposal);
+        if (!r) return r.take_error();
+        *stored = std::move(*r);
+        return {};
+      },
+      [&done](Status st) { done.set_value(std::move(st)); });
+  if (auto st = done.get_future().get(); !st)
+    return Error::internal("cannot read the scoped tokens' key from the store: " + st.error().detail);
+  auto key = hex_decode(*stored);
+  if (!key || key->size() != api::v1::kTokenKeySize)
+    return Error::internal("the store's token_key setting is not " + std::to_string(api::v1::kTokenKeySize) +
+                           " bytes of hex");
+  return std::move(*key);
+}
+
 Result<std::vector<store::ApiToken>> load_tokens(store::Store& store) {
   std::promise<Result<std::vector<store::ApiToken>>> listed;
   store.submit_read([&listed](store::Tx& tx) { listed.set_value(tx.list_tokens()); }, [] {});
@@ -385,7 +408,9 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
     parts->gateway->set_on_deliveries_created([d = parts->dispatcher.get()] { d->wake(); });
 
   {
-    auto key = load_token_key(options.data_dir);
+    // Nodes sharing a database must derive the same tokens: their key is kept in it. The embedded store keeps
+    // it in the data directory, as it always has.
+    auto key = options.store_url.empty() ? load_token_key(options.data_dir) : shared_token_key(*parts->store);
     auto tokens = key ? load_tokens(*parts->store) : Result<std::vector<store::ApiToken>>(key.error());
     if (!tokens) {
       parts->dispatcher->stop();

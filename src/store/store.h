@@ -199,6 +199,9 @@ class Tx {
   // transaction ends, or answers false at once when another transaction (on any node) holds it. A store one
   // process owns always answers true (its writer runs one transaction at a time).
   virtual Result<bool> try_lock_job(std::string_view job) = 0;
+  // A setting every node sharing the store must agree on (the scoped tokens' key): the value stored under
+  // `name`, which is `value` if there was none (the first writer wins; later calls get its value back).
+  virtual Result<std::string> setting_or_put(std::string_view name, std::string_view value) = 0;
 
   // Idempotency records
   virtual Result<IdempotencyRecord> get_idempotency(std::string_view key) = 0;  // kNotFound if absent

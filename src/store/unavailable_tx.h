@@ -86,6 +86,7 @@ class UnavailableTx final : public Tx {
     return err();
   }
   Result<bool> try_lock_job(std::string_view) override { return err(); }
+  Result<std::string> setting_or_put(std::string_view, std::string_view) override { return err(); }
   Result<IdempotencyRecord> get_idempotency(std::string_view) override { return err(); }
   Status put_idempotency(const IdempotencyRecord&) override { return err(); }
   Status purge_idempotency(TimePoint) override { return err(); }

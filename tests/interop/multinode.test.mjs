@@ -578,3 +578,25 @@ test('the pull feed on node B sees what nodes A and C publish, each once, in com
     await stopNodes(nodes);
   }
 });
+
+// Scoped tokens are derived from a key the nodes share through the database: a sink's poller token shown by
+// one node is the same on another, and reads the sink there.
+test('a poller token shown by node A is the same on node B and reads the sink there', { timeout: 60000 }, async () => {
+  const nodes = await startNodes(['A', 'B']);
+  try {
+    const { A, B } = nodes;
+    assert.equal((await A.api('POST', '/api/v1/app', { name: 'Tok', uid: 'tok' })).status, 201);
+    const sink = await A.api('POST', '/api/v1/app/tok/endpoint', { url: 'https://sink.example/unused', uid: 'sink', pullOnly: true });
+    assert.equal(sink.status, 201, sink.text);
+    const onA = await A.api('GET', '/api/v1/auth/app/tok/poller/sink/token');
+    assert.equal(onA.status, 200, onA.text);
+    const onB = await B.api('GET', '/api/v1/auth/app/tok/poller/sink/token');
+    assert.equal(onB.status, 200, onB.text);
+    assert.match(onA.json.token, /^sk_poll_/);
+    assert.equal(onB.json.token, onA.json.token, 'both nodes derive the same token');
+    const read = await fetch(`${B.url}/api/v1/app/tok/poller/sink`, { headers: { authorization: `Bearer ${onA.json.token}` } });
+    assert.equal(read.status, 200, await read.text());
+  } finally {
+    await stopNodes(nodes);
+  }
+});

@@ -335,4 +335,31 @@ TEST_P(StoreContractTest, SourceCrudByIdAndUid) {
   EXPECT_EQ(write([&](Tx& tx) { return tx.update_source(missing); }).error().code, Errc::kNotFound);
 }
 
+// A setting keeps the first value put (every node that starts proposes its own; all get the first one back),
+// and survives a reopen.
+TEST_P(StoreContractTest, ASettingKeepsTheFirstValuePut) {
+  auto put = [&](std::string_view value) {
+    std::string got;
+    EXPECT_TRUE(write([&](Tx& tx) -> Status {
+                  auto r = tx.setting_or_put("token_key", value);
+                  if (!r.ok()) return r.take_error();
+                  got = *r;
+                  return {};
+                }).ok());
+    return got;
+  };
+  EXPECT_EQ(put("first"), "first");
+  EXPECT_EQ(put("second"), "first");
+  reopen();
+  EXPECT_EQ(put("third"), "first");
+  std::string other;
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                auto r = tx.setting_or_put("another", "x");
+                if (!r.ok()) return r.take_error();
+                other = *r;
+                return {};
+              }).ok());
+  EXPECT_EQ(other, "x");
+}
+
 }  // namespace hookwire::store

@@ -292,4 +292,31 @@ Result<bool> PgTx::try_lock_job(std::string_view job) {
   return r->text(0, 0) == "t";
 }
 
+Result<std::string> PgTx::setting_or_put(std::string_view name, std::string_view value) {
+  // One statement: the insert (nothing when the name is taken, by this or another node's committed or
+  // in-flight transaction, which it then waits for) and the stored value.
+  static constexpr Statement kPut{"setting_or_put",
+                                  "WITH put AS (INSERT INTO hookwire_settings (name, value) VALUES "
+                                  "($1::text, $2::text) ON CONFLICT (name) DO "
+                                  "NOTHING RETURNING value) SELECT value FROM put UNION ALL SELECT value "
+                                  "FROM hookwire_settings WHERE name = "
+                                  "$1::text LIMIT 1"};
+  Params p;
+  p.text(name).text(value);
+  auto r = run(kPut, p);
+  if (!r.ok()) return r.take_error();
+  ++changes_;
+  if (r->rows() == 1) return std::string(r->text(0, 0));
+  // Another node's transaction inserted it while this statement ran (the insert waited for it): not in this
+  // statement's snapshot, but in the next one's.
+  static constexpr Statement kGet{"setting_get", "SELECT value FROM hookwire_settings WHERE name = $1::text"};
+  Params g;
+  g.text(name);
+  auto again = run(kGet, g);
+  if (!again.ok()) return again.take_error();
+  if (again->rows() != 1)
+    return Error::internal("setting_or_put: no value stored under " + std::string(name));
+  return std::string(again->text(0, 0));
+}
+
 }  // namespace hookwire::store::postgres

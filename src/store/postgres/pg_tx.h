@@ -145,6 +145,7 @@ class PgTx final : public Tx {
 
   // pg_try_advisory_xact_lock on a key hashed from the job's name.
   Result<bool> try_lock_job(std::string_view job) override;
+  Result<std::string> setting_or_put(std::string_view name, std::string_view value) override;
   Result<IdempotencyRecord> get_idempotency(std::string_view key) override;
   Status put_idempotency(const IdempotencyRecord& rec) override;
   Status purge_idempotency(TimePoint created_before) override;

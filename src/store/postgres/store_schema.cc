@@ -22,7 +22,7 @@ namespace {
 //   future fencing token of the delivery queue (docs/plans/21-delivery-queue-seam.md), today the row handle
 //   a claimed Delivery carries. No `delivery_counts`: the queue figures count the live deliveries through
 //   the due index (pg_deliveries.cc says why).
-constexpr std::array<std::string_view, 2> kSteps = {
+constexpr std::array<std::string_view, 3> kSteps = {
     R"sql(
 CREATE TABLE applications (
   id            text COLLATE "C" PRIMARY KEY,
@@ -210,6 +210,13 @@ CREATE INDEX background_tasks_by_created_at ON background_tasks (created_at);
 CREATE TABLE hookwire_nodes (
   id      text COLLATE "C" PRIMARY KEY,
   seen_at timestamptz NOT NULL
+);
+)sql",
+    // 3: settings every node agrees on (Tx::setting_or_put): the scoped tokens' key.
+    R"sql(
+CREATE TABLE hookwire_settings (
+  name  text COLLATE "C" PRIMARY KEY,
+  value text NOT NULL
 );
 )sql",
 };

@@ -340,6 +340,13 @@ CREATE INDEX background_tasks_by_created_at ON background_tasks (created_at);
     R"sql(
 ALTER TABLE deliveries ADD COLUMN claim_id INTEGER;
 )sql",
+    // 18: settings every node sharing a store agrees on (Tx::setting_or_put).
+    R"sql(
+CREATE TABLE settings (
+  name  TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+)sql",
 };
 
 // The marker a migration's text holds where the largest message rowid at the time it runs goes (a partial

@@ -91,6 +91,23 @@ Result<BackgroundTask> read_task(const Stmt& s) {
 
 }  // namespace
 
+Result<std::string> SqliteTx::setting_or_put(std::string_view name, std::string_view value) {
+  {
+    auto stmt = conn_.prepare("INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)");
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    s.bind(1, name);
+    s.bind(2, value);
+    if (auto st = finish_write(s, "setting_or_put"); !st.ok()) return st.take_error();
+  }
+  auto stmt = conn_.prepare("SELECT value FROM settings WHERE name = ?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, name);
+  if (s.step() != SQLITE_ROW) return conn_.error("setting_or_put");
+  return std::string(s.text(0));
+}
+
 Status SqliteTx::insert_background_task(const BackgroundTask& t) {
   auto stmt = conn_.prepare(
       "INSERT OR FAIL INTO background_tasks (id, task, status, data, created_at, updated_at) VALUES (?, ?, "

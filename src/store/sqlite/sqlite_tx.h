@@ -170,6 +170,7 @@ class SqliteTx final : public Tx {
                                                        const DeliveryQuery& q) override;
 
   Result<bool> try_lock_job(std::string_view) override { return true; }  // one writer, one transaction
+  Result<std::string> setting_or_put(std::string_view name, std::string_view value) override;
   Result<IdempotencyRecord> get_idempotency(std::string_view key) override;
   Status put_idempotency(const IdempotencyRecord& rec) override;
   Status purge_idempotency(TimePoint created_before) override;
