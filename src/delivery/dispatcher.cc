@@ -267,9 +267,11 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   asio::awaitable<void> attempt(store::Claim due) {
     auto self = shared_from_this();
     if (const HeldLease* h = held(due.lease); !h || h->lost) {
-      // Taken over while it waited in line: its new holder sends it.
+      // Taken over while it waited in line: its new holder sends it. It took no slot: the next in line goes.
       if (h) leases_.erase(due.delivery.id);
+      const std::string endpoint_id = due.delivery.endpoint_id;
       finish_one();
+      start_next_waiting(endpoint_id);
       co_return;
     }
     const TimePoint started = clock_.now();
@@ -294,7 +296,11 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       co_return;
     }
     if (admission.kind != Admission::Kind::kAdmitted) {
+      // Not admitted for its rate: back to the store. It may have come from the line when a slot freed; it
+      // took none, so the next in line goes now (or waits for a slot no attempt would ever free).
+      const std::string endpoint_id = ep.id;
       co_await defer(std::move(due), stopping_ ? started : admission.not_before);
+      start_next_waiting(endpoint_id);
       co_return;
     }
 
