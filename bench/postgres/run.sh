@@ -93,23 +93,28 @@ pg_url() { echo "postgres://postgres@127.0.0.1:$PG_PORT/$1"; }
 pg_pids() { echo "$PG_POSTMASTER" $(pgrep -P "$PG_POSTMASTER" || true); }
 
 # ---- hookwire nodes ------------------------------------------------------------------------------------------
-# start_node label arg...: like start_hookwire (common.sh), its own data dir WORK/label-data; sets NODE_PID and
-# NODE_URL and adds the pid to EXTRA_PIDS (stopped on exit).
-start_node() {
+# launch_node label arg...: starts `hookwire serve --listen 127.0.0.1:0` in the background with its own data dir
+# WORK/label-data (output in WORK/label.out and .err) and adds its pid to EXTRA_PIDS (stopped on exit); sets
+# NODE_PID. Several can be launched before waiting: they then start together.
+launch_node() {
   local label=$1; shift
   HOOKWIRE_ADMIN_TOKEN=$TOKEN "$HOOKWIRE_BIN" serve --listen 127.0.0.1:0 --data-dir "$WORK/$label-data" \
     --log-level warn "$@" >"$WORK/$label.out" 2>"$WORK/$label.err" &
   NODE_PID=$!
   EXTRA_PIDS+=("$NODE_PID")
+}
+# await_node label pid: waits for its "listening on" line (30 s at most); sets NODE_URL.
+await_node() {
   NODE_URL=""
   for _ in $(seq 1 300); do
-    NODE_URL=$(sed -n 's|^hookwire: listening on \(http://[^ ]*\)$|\1|p' "$WORK/$label.out")
-    [ -n "$NODE_URL" ] && break
-    kill -0 "$NODE_PID" 2>/dev/null || { cat "$WORK/$label.err" >&2; die "hookwire ($label) exited at start"; }
+    NODE_URL=$(sed -n 's|^hookwire: listening on \(http://[^ ]*\)$|\1|p' "$WORK/$1.out")
+    [ -n "$NODE_URL" ] && return 0
+    kill -0 "$2" 2>/dev/null || { cat "$WORK/$1.err" >&2; die "hookwire ($1) exited at start"; }
     sleep 0.1
   done
-  [ -n "$NODE_URL" ] || die "hookwire ($label) did not report its port within 30 s"
+  die "hookwire ($1) did not report its port within 30 s"
 }
+start_node() { launch_node "$@"; await_node "$1" "$NODE_PID"; }  # one node: sets NODE_PID and NODE_URL
 # make_app url endpoints: the app `bench`; with endpoints > 0, that many endpoints at the sink, endpoint i
 # subscribed to channel c<i> (wrk's BENCH_CHANNELS sends each message to one of them).
 make_app() {
@@ -216,6 +221,14 @@ drain_rates() {
       printf "%.0f %.0f %.2f %.2f", 0.8 * total / (t90 - t10), dd / (tdone - t0), tdone - t0, t90 - t10
     }' "$1"
 }
+# all_up_rate samples t: "N/s from +S s" the rate from the first sample at or after t (every node listening) to
+# the last delivery
+all_up_rate() {
+  awk -v s="$2" 'NR == 1 { t0 = $1 } $1 == "done" { next } { t[NR] = $1; c[NR] = $2; m = NR }
+    END { for (i = 1; i <= m; i++) if (t[i] >= s) { a = i; break }
+          if (!a || t[m] <= t[a]) { print "(too late to measure)"; exit }
+          printf "+%.2f s: %.0f/s over the last %.2f s", t[a] - t0, (c[m] - c[a]) / (t[m] - t[a]), t[m] - t[a] }' "$1"
+}
 # follow_drain label sink0 total: starts sampling the sink (drain.mjs, in the background: start it before the
 # nodes, so that the samples cover the whole drain) until `total` requests arrived, into WORK/label.samples;
 # sets SAMPLER_PID (wait_drain waits for it).
@@ -250,18 +263,24 @@ drain() {
   local n i one=0
   for n in 1 2 3; do
     q postgres "CREATE DATABASE drain_$n TEMPLATE drain_src" >/dev/null
-    local sink0 t0
+    local sink0 t0 up
     read -r _ sink0 < <(nginx_counts)
+    # CPU from before the nodes start (processes that appear later are counted whole: all their life is in the
+    # drain), the sampler from before too, then the nodes launched together.
+    cpu_begin "drain$n" $(pg_pids) $(nginx_pids)
     t0=$(date +%s.%N)
     follow_drain "drain$n" "$sink0" "$total"
     NODE_PIDS=()
     local urls=()
-    for ((i = 0; i < n; i++)); do  # one after another (~0.3 s each): the steady rate leaves the start out
-      start_node "drain$n-$i" --store "$(pg_url "drain_$n")" --delivery-allow-cidr 127.0.0.0/8
+    for ((i = 0; i < n; i++)); do
+      launch_node "drain$n-$i" --store "$(pg_url "drain_$n")" --delivery-allow-cidr 127.0.0.0/8
       NODE_PIDS+=("$NODE_PID")
+    done
+    for ((i = 0; i < n; i++)); do
+      await_node "drain$n-$i" "${NODE_PIDS[$i]}"
       urls+=("$NODE_URL")
     done
-    cpu_begin "drain$n" "${NODE_PIDS[@]}" $(pg_pids) $(nginx_pids)
+    up=$(date +%s.%N)
     wait_drain "drain$n"
     cpu_end "drain$n" "sampler (node)" "${NODE_PIDS[@]}" $(pg_pids) $(nginx_pids)
     local deferred=0 u
@@ -270,14 +289,15 @@ drain() {
       deferred=$((deferred + $(metric "$WORK/drain$n.metrics" delivery_deferred_total)))
     done
     for pid in "${NODE_PIDS[@]}"; do stop_pid "$pid" TERM 30; done
-    local steady overall dsecs ssecs delivered left req1
+    local steady overall dsecs ssecs delivered left req1 allup
     read -r steady overall dsecs ssecs <<<"$(drain_rates "$WORK/drain$n.samples" "$total" "$t0")"
+    allup=$(all_up_rate "$WORK/drain$n.samples" "$up")
     delivered=$(q "drain_$n" "SELECT count(*) FROM deliveries WHERE status = 0")
     left=$(q "drain_$n" "SELECT count(*) FROM deliveries WHERE status <> 0")
     read -r _ req1 < <(nginx_counts)
     local sent=$((req1 - sink0 - 1 - $(awk '$1 == "done" { print $4 }' "$WORK/drain$n.samples")))
     [ "$n" = 1 ] && one=$steady
-    say "PostgreSQL, $n node(s): steady $steady deliveries/s (10 %..90 %, ${ssecs} s), overall $overall/s over ${dsecs} s from the first start; $delivered recorded delivered, $left not; the sink got $sent requests ($((sent - total)) more than the deliveries); $deferred deferrals$( [ "$n" -gt 1 ] && echo "; ratio to one node $(ratio "$steady" "$one")")"
+    say "PostgreSQL, $n node(s): steady $steady deliveries/s (10 %..90 %, ${ssecs} s), overall $overall/s over ${dsecs} s from the first start; $delivered recorded delivered, $left not; the sink got $sent requests ($((sent - total)) more than the deliveries); $deferred deferrals; all $n up $allup$( [ "$n" -gt 1 ] && echo "; ratio to one node $(ratio "$steady" "$one")")"
     awk '/machine busy|in total|everything else/' "$WORK/drain$n.cpushare" | sed 's/^/  /' | tee -a "$SUMMARY"
     for ((i = 0; i < n; i++)); do
       [ -s "$WORK/drain$n-$i.err" ] && { say "  node $i stderr (first 3 lines):"; head -n 3 "$WORK/drain$n-$i.err" | cut -c1-300 | sed 's/^/    /' | tee -a "$SUMMARY"; }
@@ -296,10 +316,10 @@ drain() {
   stotal=$(sqlite3 "$data/hookwire.db" "SELECT count(*) FROM deliveries WHERE status = 1")
   local sink0 t0
   read -r _ sink0 < <(nginx_counts)
+  cpu_begin sqlite $(nginx_pids)
   t0=$(date +%s.%N)
   follow_drain sqlite "$sink0" "$stotal"
   start_hookwire sqlite-drain --data-dir "$data" --delivery-allow-cidr 127.0.0.0/8 --log-level warn
-  cpu_begin sqlite "$HOOKWIRE_PID" $(nginx_pids)
   wait_drain sqlite
   cpu_end sqlite "sampler (node)" "$HOOKWIRE_PID" $(nginx_pids)
   curl -fsS -H "Authorization: Bearer $TOKEN" "$HW_URL/metrics" >"$WORK/sqlite.metrics" || true

@@ -354,16 +354,17 @@ test('an inbound duplicate storm of 100 requests over three nodes is forwarded e
 });
 
 // An endpoint's rate limit across nodes, as docs/operations.md documents the approximation: "an endpoint's
-// rateLimit is divided between the live nodes ...: over any window the endpoint receives at most the limit plus
-// one request per node, and for a few seconds after a node joins or leaves the shares are stale". So: the test
-// waits until every node has counted the others (each node's mark in hookwire_nodes is written by the same
-// statement that counts the live nodes: once every node marked again after all three were there, each knows
-// of three), then checks every window [t_i, t_j] of the arrivals, reading "the limit" as the limit's count per
-// second: j - i + 1 <= rate × max(1 s, t_j - t_i + 0.1 s) + nodes (0.1 s: slack for the receiver's own
-// timestamps). Also, with a backlog waiting, three nodes must give
-// the endpoint at least half its rate over the drain (a single node gives all of it): a limit is a ceiling, but
-// three nodes delivering a third of it would be a regression from one node. Every delivery must arrive (none
-// left leased and unsent). 10/s is the issue's case; 30/s with a larger backlog fills each node's line more.
+// rateLimit is divided between the live nodes ...: each node's bucket fills at its share, so over a window the
+// endpoint receives about the limit, plus each bucket's burst at the start (...within +20 % of 10/s and 30/s,
+// and above half of it with a backlog waiting); for a few seconds after a node joins or leaves the shares are
+// stale". So the test waits until every node has counted the others (each node's mark in hookwire_nodes is
+// written by the statement that counts the live nodes: once every node marked again after all three were
+// there, each knows of three), then checks every window [t_i, t_j] of the arrivals:
+//   j - i + 1 <= rate × (1 + 20 %) × (t_j - t_i + 0.1 s) + the buckets' bursts (3 × max(1, rate / 3))
+// (0.1 s: slack for the receiver's own timestamps), and over the whole drain at least half the rate. Every
+// delivery must arrive (none left leased and unsent). 10/s is the issue's case; 30/s with a larger backlog
+// fills each node's line more.
+const RATE_OVER = 0.2;
 const RATE_SLACK_S = 0.1;
 const RATE_UNDER = 0.5;
 for (const [RATE, N] of [[10, 60], [30, 150]]) {
@@ -408,7 +409,7 @@ for (const [RATE, N] of [[10, 60], [30, 150]]) {
         for (let i = 0; i < N; i += 1) {
           for (let j = i; j < N; j += 1) {
             const w = (at[j] - at[i]) / 1000;
-            const over = (j - i + 1) - (RATE * Math.max(1, w + RATE_SLACK_S) + 3);
+            const over = (j - i + 1) - (RATE * (1 + RATE_OVER) * (w + RATE_SLACK_S) + 3 * Math.max(1, RATE / 3));
             if (over > worst.over) worst = { over, count: j - i + 1, w, from: at[i] - at[0] };
           }
         }
@@ -420,7 +421,7 @@ for (const [RATE, N] of [[10, 60], [30, 150]]) {
                     `${(worst.count - worst.over).toFixed(1)})`);
         assert.equal(rx.requests.length, N, 'each message delivered once');
         assert.ok(worst.over <= 0, `${worst.count} deliveries within ${worst.w.toFixed(3)} s (from +${Math.round(worst.from)} ms): ` +
-                  `over ${RATE} a second (or ${RATE}/s × a longer window) + one per node`);
+                  `over ${RATE}/s × (1 + ${RATE_OVER}) × the window + the three buckets' bursts`);
         assert.ok(N >= RATE * windowS * (1 - RATE_UNDER),
           `${N} deliveries in ${windowS.toFixed(2)} s with a backlog waiting: under ${RATE}/s × (1 − ${RATE_UNDER})`);
       } finally {
