@@ -6,6 +6,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -63,6 +64,31 @@ boost::asio::awaitable<Result<T>> write(Store& store, Fn fn, Ack ack = Ack::kDur
             ack);
       },
       boost::asio::use_awaitable, std::move(fn));
+}
+
+// The callback forms of read() and write(), for code that is not a coroutine (a DeliveryQueue's methods):
+// fn(Tx&) returns Result<T>; done gets it on the store's thread (fn's error, or for a write the commit's).
+template <class T, class Fn>
+void read_then(Store& store, Fn fn, std::function<void(Result<T>)> done) {
+  auto out = std::make_shared<std::optional<Result<T>>>();
+  store.submit_read([fn = std::move(fn), out](Tx& tx) mutable { out->emplace(fn(tx)); },
+                    [out, done = std::move(done)] { done(std::move(**out)); });
+}
+template <class T, class Fn>
+void write_then(Store& store, Fn fn, std::function<void(Result<T>)> done, Ack ack = Ack::kDurable) {
+  auto out = std::make_shared<std::optional<Result<T>>>();
+  store.submit_write(
+      [fn = std::move(fn), out](Tx& tx) mutable -> Status {
+        out->emplace(fn(tx));
+        if (!(*out)->ok()) return (*out)->error();
+        return {};
+      },
+      [out, done = std::move(done)](Status st) {
+        const bool fn_failed = *out && !(*out)->ok();
+        if (st.ok() || fn_failed) return done(std::move(**out));
+        done(st.take_error());
+      },
+      ack);
 }
 
 // Awaits an operation that reports through a callback, perhaps on another thread (DeliveryQueue's methods):

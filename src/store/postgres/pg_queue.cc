@@ -3,6 +3,7 @@
 #include <memory>
 #include <optional>
 
+#include "store/async.h"
 #include "store/postgres/pg_tx.h"
 
 namespace hookwire::store::postgres {
@@ -12,24 +13,18 @@ namespace {
 // The PgTx behind a Tx the store gave (an UnavailableTx when it is stopped or the database unreachable).
 PgTx* pg_tx(Tx& tx) { return dynamic_cast<PgTx*>(&tx); }
 
-// Runs `fn(PgTx&)` -> Result<T> in a write and hands its result to `done` once committed. The dispatcher's
-// bookkeeping is acknowledged at commit (Ack::kCommitted): a lost lease only means a delivery sent again.
+// `fn(PgTx&)` in a write acknowledged at commit (Ack::kCommitted): a lease lost to a power cut only means a
+// delivery sent again.
 template <class T, class Fn>
 void write_for(Store& store, Fn fn, std::function<void(Result<T>)> done) {
-  auto out = std::make_shared<std::optional<Result<T>>>();
-  store.submit_write(
-      [fn = std::move(fn), out](Tx& tx) -> Status {
+  write_then<T>(
+      store,
+      [fn = std::move(fn)](Tx& tx) mutable -> Result<T> {
         PgTx* pg = pg_tx(tx);
         if (!pg) return Error::unavailable("store is not available");
-        out->emplace(fn(*pg));
-        if (!out->value().ok()) return out->value().error();
-        return {};
+        return fn(*pg);
       },
-      [out, done = std::move(done)](Status st) {
-        if (!st.ok()) return done(st.take_error());
-        done(std::move(out->value()));
-      },
-      Ack::kCommitted);
+      std::move(done), Ack::kCommitted);
 }
 
 }  // namespace
@@ -47,14 +42,14 @@ void PgQueue::renew(std::vector<LeaseToken> leases, TimePoint until,
 }
 
 void PgQueue::stats(TimePoint now, std::function<void(Result<DeliveryQueueStats>)> done) {
-  auto out = std::make_shared<std::optional<Result<DeliveryQueueStats>>>();
-  store_.submit_read(
-      [now, out](Tx& tx) {
+  read_then<DeliveryQueueStats>(
+      store_,
+      [now](Tx& tx) -> Result<DeliveryQueueStats> {
         PgTx* pg = pg_tx(tx);
-        out->emplace(pg ? pg->queue_stats(now)
-                        : Result<DeliveryQueueStats>(Error::unavailable("store is not available")));
+        if (!pg) return Error::unavailable("store is not available");
+        return pg->queue_stats(now);
       },
-      [out, done = std::move(done)] { done(std::move(out->value())); });
+      std::move(done));
 }
 
 }  // namespace hookwire::store::postgres

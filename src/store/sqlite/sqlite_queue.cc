@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 
+#include "store/async.h"
 #include "store/lease_tokens.h"
 #include "store/sqlite/sqlite_tx.h"
 
@@ -75,33 +76,27 @@ std::vector<int64_t> MemoryLeases::live_rows(TimePoint now) {
 
 void SqliteQueue::claim(const ClaimRequest& r, std::function<void(Result<std::vector<Claim>>)> done) {
   if (row_leases_) {
-    auto out = std::make_shared<std::optional<Result<std::vector<Claim>>>>();
-    store_.submit_write(
-        [this, r, out](Tx& tx) -> Status {
+    write_then<std::vector<Claim>>(
+        store_,
+        [this, r](Tx& tx) -> Result<std::vector<Claim>> {
           SqliteTx* st = sqlite_tx(tx);
-          out->emplace(st ? st->lease_due(r, next_claim_id_) : Result<std::vector<Claim>>(stopped()));
-          if (!out->value().ok()) return out->value().error();
-          return {};
+          if (!st) return stopped();
+          return st->lease_due(r, next_claim_id_);
         },
-        [out, done = std::move(done)](Status st) {
-          if (!st.ok()) return done(st.take_error());
-          done(std::move(out->value()));
-        },
-        Ack::kCommitted);  // a lease lost to a power cut is only a delivery sent again
+        std::move(done), Ack::kCommitted);  // a lease lost to a power cut is only a delivery sent again
     return;
   }
   // Memory leases: a read (no write per claim). Its snapshot starts after it is submitted, so it sees every
   // record whose lease was released before (a lease is released only once its record is committed); rows
   // released later are still in `held`, and skipped.
-  auto scan = std::make_shared<std::optional<Result<SqliteTx::DueScan>>>();
-  store_.submit_read(
-      [r, scan, held = memory_.live_rows(r.now)](Tx& tx) {
+  read_then<SqliteTx::DueScan>(
+      store_,
+      [r, held = memory_.live_rows(r.now)](Tx& tx) -> Result<SqliteTx::DueScan> {
         SqliteTx* st = sqlite_tx(tx);
-        scan->emplace(st ? st->scan_due(r.now, r.limit, r.per_endpoint, held)
-                         : Result<SqliteTx::DueScan>(stopped()));
+        if (!st) return stopped();
+        return st->scan_due(r.now, r.limit, r.per_endpoint, held);
       },
-      [this, r, scan, done = std::move(done)] {
-        auto& found = scan->value();
+      [this, r, done = std::move(done)](Result<SqliteTx::DueScan> found) {
         if (!found.ok()) return done(found.take_error());
         for (size_t i = 0; i < found->due.size(); ++i) {
           Claim& c = found->due[i];
@@ -138,19 +133,14 @@ void SqliteQueue::renew(std::vector<LeaseToken> leases, TimePoint until,
       held.push_back(memory_.extend(LeaseTokens::handle(l), LeaseTokens::fence(l), until));
     return done(std::move(held));
   }
-  auto out = std::make_shared<std::optional<Result<std::vector<bool>>>>();
-  store_.submit_write(
-      [leases = std::move(leases), until, out](Tx& tx) -> Status {
+  write_then<std::vector<bool>>(
+      store_,
+      [leases = std::move(leases), until](Tx& tx) -> Result<std::vector<bool>> {
         SqliteTx* st = sqlite_tx(tx);
-        out->emplace(st ? st->renew_row_leases(leases, until) : Result<std::vector<bool>>(stopped()));
-        if (!out->value().ok()) return out->value().error();
-        return {};
+        if (!st) return stopped();
+        return st->renew_row_leases(leases, until);
       },
-      [out, done = std::move(done)](Status st) {
-        if (!st.ok()) return done(st.take_error());
-        done(std::move(out->value()));
-      },
-      Ack::kCommitted);
+      std::move(done), Ack::kCommitted);
 }
 
 void SqliteQueue::release(const LeaseToken& lease, bool written, TimePoint hold_until) {
@@ -160,15 +150,16 @@ void SqliteQueue::release(const LeaseToken& lease, bool written, TimePoint hold_
 }
 
 void SqliteQueue::stats(TimePoint now, std::function<void(Result<DeliveryQueueStats>)> done) {
-  auto out = std::make_shared<std::optional<Result<DeliveryQueueStats>>>();
   std::vector<int64_t> held;
   if (!row_leases_) held = memory_.live_rows(now);
-  store_.submit_read(
-      [now, out, held = std::move(held)](Tx& tx) {
+  read_then<DeliveryQueueStats>(
+      store_,
+      [now, held = std::move(held)](Tx& tx) -> Result<DeliveryQueueStats> {
         SqliteTx* st = sqlite_tx(tx);
-        out->emplace(st ? st->queue_stats(now, held) : Result<DeliveryQueueStats>(stopped()));
+        if (!st) return stopped();
+        return st->queue_stats(now, held);
       },
-      [out, done = std::move(done)] { done(std::move(out->value())); });
+      std::move(done));
 }
 
 }  // namespace hookwire::store
