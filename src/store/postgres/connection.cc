@@ -165,6 +165,14 @@ Params& Params::int64(const std::optional<int64_t>& v) { return v ? int64(*v) : 
 Params& Params::boolean(bool v) { return owned(v ? "t" : "f"); }
 Params& Params::literal(std::string v) { return owned(std::move(v)); }
 
+Params& Params::binary(std::string v) {
+  owned_.push_back(std::move(v));
+  values_.push_back(owned_.back().data());
+  lengths_.push_back(static_cast<int>(owned_.back().size()));
+  formats_.push_back(1);
+  return *this;
+}
+
 Params& Params::null() {
   values_.push_back(nullptr);
   lengths_.push_back(0);
@@ -211,6 +219,70 @@ Result<PgResult> PgConnection::exec_prepared(const std::string& name, const Para
   return finish(PQexecPrepared(c_.get(), name.c_str(), params.size(), params.values_.data(),
                                params.lengths_.data(), params.formats_.data(), 0),
                 name);
+}
+
+std::vector<Result<PgResult>> PgConnection::exec_pipeline(const std::vector<PipelineStep>& steps) {
+  std::vector<Result<PgResult>> out;
+  out.reserve(steps.size());
+  auto lost = [&] {
+    last_sqlstate_.clear();
+    last_constraint_.clear();
+    std::string why = PQerrorMessage(c_.get());
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    return Error::unavailable(fmt::format("postgres: pipeline: {}", why));
+  };
+  pg_conn* c = c_.get();
+  if (PQenterPipelineMode(c) != 1) {
+    const Error e = lost();
+    while (out.size() < steps.size()) out.emplace_back(e);
+    return out;
+  }
+  static const Params kNone;
+  size_t sent = 0;
+  for (const auto& step : steps) {
+    const Params& p = step.params ? *step.params : kNone;
+    const int queued = step.prepared
+                           ? PQsendQueryPrepared(c, step.prepared->c_str(), p.size(), p.values_.data(),
+                                                 p.lengths_.data(), p.formats_.data(), 0)
+                           : PQsendQueryParams(c, step.sql, p.size(), nullptr, p.values_.data(),
+                                               p.lengths_.data(), p.formats_.data(), 0);
+    if (queued != 1) break;
+    ++sent;
+  }
+  bool synced = PQpipelineSync(c) == 1;
+  // Each sent step's result, then the NULL that ends it; then the sync's own result.
+  for (size_t i = 0; i < sent && synced; ++i) {
+    pg_result* r = PQgetResult(c);
+    if (!r) {
+      synced = false;
+      break;
+    }
+    if (PQresultStatus(r) == PGRES_PIPELINE_ABORTED) {
+      PQclear(r);
+      out.emplace_back(Error::internal("postgres: skipped: an earlier statement of the pipeline failed"));
+    } else {
+      const std::string what = steps[i].prepared ? *steps[i].prepared : std::string(steps[i].sql);
+      out.push_back(finish(r, what));
+    }
+    while (pg_result* extra = PQgetResult(c)) PQclear(extra);
+  }
+  if (synced) {
+    pg_result* r = PQgetResult(c);
+    synced = r && PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+    PQclear(r);
+  }
+  if (!synced || PQexitPipelineMode(c) != 1) {
+    // Lost midway (or libpq out of step with the server): the connection is of no further use.
+    const Error e = lost();
+    while (out.size() < steps.size()) out.emplace_back(e);
+    c_.reset();  // closed: ok() is false from now on, and the owner makes a new one
+    return out;
+  }
+  if (out.size() < steps.size()) {  // libpq refused to queue a step (its own error)
+    const Error unsent = lost();
+    while (out.size() < steps.size()) out.emplace_back(unsent);
+  }
+  return out;
 }
 
 std::string describe_server(const std::string& url) {

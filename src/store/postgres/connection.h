@@ -58,6 +58,8 @@ class Params {
   Params& int64(const std::optional<int64_t>& v);
   Params& boolean(bool v);
   Params& literal(std::string v);  // text format, for a parameter whose type is not text
+  // Bytes in the binary format of the parameter's type (a BinaryArray's, for a `$n::text[]` parameter).
+  Params& binary(std::string v);
   Params& null();
   int size() const { return static_cast<int>(values_.size()); }
 
@@ -112,6 +114,17 @@ class PgConnection {
                                  const std::vector<std::optional<std::string>>& params);
   Result<PgResult> exec_prepared(const std::string& name, const Params& params);
   bool prepared(const std::string& name) const { return prepared_.count(name) != 0; }
+
+  // Several statements in one round trip (libpq's pipeline mode): all are sent, then every result is read.
+  // A step is a statement prepared on this connection (`prepared` names it) or SQL; `params` may be null.
+  // After a step that fails the server skips the rest: theirs are errors saying so (in_failed_transaction()
+  // tells whether the transaction can go on). The answer has one result per step, in order.
+  struct PipelineStep {
+    const std::string* prepared = nullptr;
+    const char* sql = nullptr;
+    const Params* params = nullptr;
+  };
+  std::vector<Result<PgResult>> exec_pipeline(const std::vector<PipelineStep>& steps);
 
   // False once the connection is lost (the caller makes a new one).
   bool ok() const;

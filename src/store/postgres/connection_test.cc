@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "store/postgres/binary_array.h"
 #include "store/testing/pg_database.h"
 #include "store/testing/test_dir.h"
 
@@ -52,6 +53,79 @@ TEST(PgConnection, RunsParameterizedAndPreparedStatementsAndMapsErrors) {
   EXPECT_EQ(broken.error().code, Errc::kInternal);
   EXPECT_NE(broken.error().detail.find("42601"), std::string::npos) << broken.error().detail;
   EXPECT_TRUE(conn->ok()) << "an error in a statement leaves the connection usable";
+}
+
+// A pipeline sends its steps at once and answers each in order; binary arrays carry any text (quotes,
+// backslashes, braces, NULLs) into a multi-row statement. A failing step makes the server skip the rest of
+// the pipeline (a COMMIT among them: nothing is committed), and the connection takes work again after a
+// ROLLBACK.
+TEST(PgConnection, APipelineAnswersEachStepAndAFailedStepSkipsTheRest) {
+  TestDatabase db;
+  ASSERT_FALSE(db.url().empty());
+  auto conn = PgConnection::connect(db.url());
+  ASSERT_TRUE(conn.ok()) << conn.error().detail;
+  ASSERT_TRUE(conn->exec("CREATE TABLE t (id TEXT PRIMARY KEY, v TEXT, n BIGINT, b BOOLEAN)").ok());
+  const std::string insert = "insert_t";
+  ASSERT_TRUE(conn->prepare(insert,
+                            "INSERT INTO t SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], "
+                            "$4::boolean[])")
+                  .ok());
+  BinaryArray ids(BinaryArray::Element::kText), vs(BinaryArray::Element::kText);
+  BinaryArray ns(BinaryArray::Element::kBigint), bs(BinaryArray::Element::kBoolean);
+  const std::string tricky = "{\"a\",\\b} NULL, ü";
+  ids.text("x");
+  vs.text(tricky);
+  ns.int64(-5'000'000'000);
+  bs.boolean(true);
+  ids.text("y");
+  vs.null();
+  ns.int64(std::nullopt);
+  bs.boolean(false);
+  Params rows;
+  rows.binary(ids.take()).binary(vs.take()).binary(ns.take()).binary(bs.take());
+  auto done = conn->exec_pipeline(
+      {{nullptr, "BEGIN", nullptr}, {&insert, nullptr, &rows}, {nullptr, "COMMIT", nullptr}});
+  ASSERT_EQ(done.size(), 3u);
+  for (auto& r : done) EXPECT_TRUE(r.ok()) << r.error().detail;
+  EXPECT_EQ(done[1]->affected(), 2);
+  auto read = conn->exec("SELECT v, n, b FROM t ORDER BY id");
+  ASSERT_TRUE(read.ok());
+  ASSERT_EQ(read->rows(), 2);
+  EXPECT_EQ(read->get(0, 0), std::optional<std::string_view>(tricky));
+  EXPECT_EQ(read->int64(0, 1), -5'000'000'000);
+  EXPECT_TRUE(read->boolean(0, 2));
+  EXPECT_TRUE(read->is_null(1, 0));
+  EXPECT_TRUE(read->is_null(1, 1));
+  EXPECT_FALSE(read->boolean(1, 2));
+
+  // The same ids again: the insert fails (a conflict), the step after it and COMMIT are skipped.
+  ids.text("z");
+  ids.text("x");
+  for (int i = 0; i < 2; ++i) {
+    vs.text("again");
+    ns.int64(1);
+    bs.boolean(true);
+  }
+  Params again;
+  again.binary(ids.take()).binary(vs.take()).binary(ns.take()).binary(bs.take());
+  auto failed = conn->exec_pipeline({{nullptr, "BEGIN", nullptr},
+                                     {&insert, nullptr, &again},
+                                     {nullptr, "UPDATE t SET v = 'changed'", nullptr},
+                                     {nullptr, "COMMIT", nullptr}});
+  ASSERT_EQ(failed.size(), 4u);
+  EXPECT_TRUE(failed[0].ok());
+  ASSERT_FALSE(failed[1].ok());
+  EXPECT_EQ(failed[1].error().code, Errc::kConflict);
+  EXPECT_EQ(conn->last_sqlstate(), "23505");
+  EXPECT_FALSE(failed[2].ok());
+  EXPECT_FALSE(failed[3].ok());
+  EXPECT_TRUE(conn->in_failed_transaction());
+  ASSERT_TRUE(conn->exec("ROLLBACK").ok());
+  auto count = conn->exec("SELECT count(*), count(*) FILTER (WHERE v = 'changed') FROM t");
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(count->int64(0, 0), 2);
+  EXPECT_EQ(count->int64(0, 1), 0);
+  EXPECT_TRUE(conn->ok());
 }
 
 TEST(PgConnection, AStatementOverItsTimeoutIsUnavailable) {

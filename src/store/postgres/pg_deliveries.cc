@@ -18,6 +18,24 @@ namespace hookwire::store::postgres {
 using namespace pg_rows;  // NOLINT: the files of one implementation
 
 Status PgTx::insert_delivery(const Delivery& d) {
+  if (batch_inserts_) {
+    // The row waits for flush_inserts(), in the columns of its statement (pg_tx.cc).
+    auto& c = waiting_deliveries_.columns;
+    c[0].text(d.id);
+    c[1].text(d.app_id);
+    c[2].text(d.msg_id);
+    c[3].text(d.endpoint_id);
+    c[4].int32(d.status);
+    c[5].int32(d.attempts);
+    c[6].int64(unix_millis(d.next_attempt_at));
+    c[7].int64(unix_millis(d.created_at));
+    c[8].int64(unix_millis(d.updated_at));
+    c[9].boolean(d.manual);
+    waiting_deliveries_.ids.push_back(d.id);
+    waiting_deliveries_.functions.push_back(function_);
+    ++changes_;
+    return {};
+  }
   static constexpr Statement kInsert{
       "insert_delivery",
       "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, next_attempt_at, "

@@ -10,42 +10,69 @@ using namespace pg_rows;  // NOLINT: the files of one implementation
 // ---- Messages
 // ------------------------------------------------------------------------------------------------
 
+std::pair<int64_t, std::string> PgTx::next_message_slot(const Message& msg) const {
+  std::string id = new_id(id_prefix::kMessage, msg.created_at);
+  if (id <= sequence_.last_id) id = id_after(sequence_.last_id);
+  return {sequence_.head + 1, std::move(id)};
+}
+
+void PgTx::message_given(Message& msg, int64_t position, std::string id) {
+  sequence_.head = position;
+  sequence_.last_id = id;
+  sequence_.changed = true;
+  msg.id = std::move(id);
+  msg.position = position;
+  note_feed_insert(msg.app_id, position);
+}
+
 Status PgTx::insert_message(Message& msg) {
   if (auto st = lock_sequence(); !st.ok()) return st;
+  std::optional<std::string> channels;
+  if (msg.channels) channels = json_columns::to_json(*msg.channels);
+  std::optional<int64_t> expires;
+  if (msg.payload_expires_at) expires = unix_millis(*msg.payload_expires_at);
+  std::optional<std::string> request_hash;
+  if (msg.idempotency_key) request_hash = msg.request_hash;
+  if (batch_inserts_) {
+    // The row waits for flush_inserts(), in the columns of its statement (pg_tx.cc).
+    auto [position, id] = next_message_slot(msg);
+    auto& c = waiting_messages_.columns;
+    c[0].text(id);
+    c[1].text(msg.app_id);
+    c[2].int64(position);
+    c[3].text(msg.event_id);
+    c[4].text(msg.event_type);
+    c[5].text(msg.payload);
+    c[6].text(channels);
+    c[7].int64(unix_millis(msg.created_at));
+    c[8].text(msg.idempotency_key);
+    c[9].text(request_hash);
+    c[10].int64(expires);
+    c[11].text(msg.headers);
+    waiting_messages_.ids.push_back(id);
+    waiting_messages_.functions.push_back(function_);
+    ++changes_;
+    message_given(msg, position, std::move(id));
+    return {};
+  }
   static constexpr Statement kInsert{
       "insert_message",
       "INSERT INTO messages (id, app_id, position, event_id, event_type, payload, channels, created_at, "
       "idempotency_key, request_hash, payload_expires_at, headers) VALUES ($1::text, $2::text, $3::bigint, "
       "$4::text, $5::text, $6::text, $7::text, $8::bigint, $9::text, $10::text, $11::bigint, $12::text) ON "
       "CONFLICT DO NOTHING"};
-  std::optional<std::string> channels;
-  if (msg.channels) channels = json_columns::to_json(*msg.channels);
-  std::optional<int64_t> expires;
-  if (msg.payload_expires_at) expires = unix_millis(*msg.payload_expires_at);
   // A conflicting row deleted between the insert and the look at what it conflicted with: try again (rare).
   for (int attempt = 0; attempt < 3; ++attempt) {
     // The next position and id, taken only if the row goes in (nothing is burnt).
-    const int64_t position = sequence_.head + 1;
-    std::string id = new_id(id_prefix::kMessage, msg.created_at);
-    if (id <= sequence_.last_id) id = id_after(sequence_.last_id);
+    auto [position, id] = next_message_slot(msg);
     Params p;
     p.text(id).text(msg.app_id).int64(position).text(msg.event_id).text(msg.event_type).text(msg.payload);
-    p.text(channels).int64(unix_millis(msg.created_at)).text(msg.idempotency_key);
-    if (msg.idempotency_key) {
-      p.text(msg.request_hash);
-    } else {
-      p.null();
-    }
+    p.text(channels).int64(unix_millis(msg.created_at)).text(msg.idempotency_key).text(request_hash);
     p.int64(expires).text(msg.headers);
     auto n = change(kInsert, p);
     if (!n.ok()) return n.take_error();
     if (*n == 1) {
-      sequence_.head = position;
-      sequence_.last_id = id;
-      sequence_.changed = true;
-      msg.id = std::move(id);
-      msg.position = position;
-      note_feed_insert(msg.app_id, position);
+      message_given(msg, position, std::move(id));
       return {};
     }
     auto conflict = message_conflict(msg, id);

@@ -96,7 +96,8 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::open(const PostgresOptions
     store->batch_size_ = &options.metrics->histogram(
         "store_batch_size", "Write functions per committed batch.", batch_size_buckets());
     store->commit_seconds_ = &options.metrics->histogram(
-        "store_commit_seconds", "Time to COMMIT one write batch.", metrics::latency_buckets());
+        "store_commit_seconds", "Time to end one write batch: its waiting inserts and COMMIT.",
+        metrics::latency_buckets());
     store->writes_total_ =
         &options.metrics->counter("store_writes_total", "Write functions run by the store.");
   }
@@ -238,6 +239,8 @@ void PostgresStore::writer_loop() {
 void PostgresStore::run_batch() {
   results_.assign(batch_.size(), Status());
   excluded_.assign(batch_.size(), false);
+  unbatched_.assign(batch_.size(), false);
+  checked_inserts_ = false;
   batch_head_ = 0;
   if (!ready(writer_slot_, Role::kWriter)) {
     for (auto& r : results_) r = Error::unavailable(kUnreachable);
@@ -246,7 +249,7 @@ void PostgresStore::run_batch() {
     // batch run again; the third run has a savepoint per fn. A connection found closed before anything ran is
     // replaced once.
     bool may_reconnect = true;
-    int excluding_runs = 0, retries = 0;
+    int excluding_runs = 0, retries = 0, unbatching_runs = 0;
     for (;;) {
       const Pass pass = run_pass(/*savepoints=*/excluding_runs >= 2, may_reconnect, retries < kMaxRetries);
       if (pass == Pass::kDone) break;
@@ -256,6 +259,9 @@ void PostgresStore::run_batch() {
       }
       (void)writer_slot_.conn->exec("ROLLBACK");
       if (pass == Pass::kRerun) ++excluding_runs;
+      // Each such run unbatches at least one more fn; after two, every fn runs unbatched.
+      if (pass == Pass::kUnbatch && ++unbatching_runs >= 2) unbatched_.assign(batch_.size(), true);
+      if (pass == Pass::kCheck) checked_inserts_ = true;
       if (pass == Pass::kRetry) {
         // The other party of the deadlock may be running its batch again just as quickly: start a few
         // milliseconds apart (jittered, growing) so that the two do not take the same locks in the same
@@ -314,6 +320,7 @@ PostgresStore::Pass PostgresStore::run_pass(bool savepoints, bool may_reconnect,
     return abort_batch(begun.error());
   }
   PgTx tx(conn, PgTx::Mode::kWrite);
+  tx.set_inserts(checked_inserts_ ? PgTx::Inserts::kChecked : PgTx::Inserts::kPlain);
   bool in_savepoint = false;
   for (size_t i = 0; i < batch_.size(); ++i) {
     if (excluded_[i]) continue;
@@ -323,7 +330,7 @@ PostgresStore::Pass PostgresStore::run_pass(bool savepoints, bool may_reconnect,
       in_savepoint = true;
     }
     const int64_t changes_before = tx.changes();
-    tx.begin_function();
+    tx.begin_function(i, /*batch_inserts=*/!savepoints && !unbatched_[i]);
     Status st;
     try {
       st = batch_[i].fn(tx);
@@ -345,6 +352,8 @@ PostgresStore::Pass PostgresStore::run_pass(bool savepoints, bool may_reconnect,
       // Over its timeout (a lock another node holds), or refused by the server: the others would fare alike.
       if (tx.failure().code == Errc::kUnavailable) return abort_batch(tx.failure());
     }
+    // Batched rows that did not go in (or whose INSERT failed): their fns meet that themselves next run.
+    if (!tx.unbatch().empty()) return unbatch(tx);
     const auto failure = [&]() -> Status {
       return tx.failed() ? Status(tx.failure()) : Status(Error::internal("a statement of the write failed"));
     };
@@ -363,9 +372,9 @@ PostgresStore::Pass PostgresStore::run_pass(bool savepoints, bool may_reconnect,
     }
     results_[i] = std::move(st);
   }
-  if (auto st = tx.finish_sequence(); !st.ok()) return abort_batch(st.error());
+  // The waiting rows, the sequence row and COMMIT, in one round trip.
   const auto start = std::chrono::steady_clock::now();
-  auto committed = conn.exec("COMMIT");
+  Status committed = tx.commit();
   if (commit_seconds_) {
     commit_seconds_->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
@@ -376,6 +385,9 @@ PostgresStore::Pass PostgresStore::run_pass(bool savepoints, bool may_reconnect,
       fail_all(Error::unavailable("database unreachable: the write's outcome is unknown"));
       return Pass::kDone;
     }
+    if (!tx.unbatch().empty()) return unbatch(tx);
+    const std::string& state = tx.failure_sqlstate();
+    if ((state == "40P01" || state == "40001") && may_retry) return Pass::kRetry;
     return abort_batch(committed.error());
   }
   outage_.committed();
@@ -386,6 +398,13 @@ PostgresStore::Pass PostgresStore::run_pass(bool savepoints, bool may_reconnect,
     batch_apps_ = std::move(tx.feed_apps());
   }
   return Pass::kDone;
+}
+
+PostgresStore::Pass PostgresStore::unbatch(const PgTx& tx) {
+  // A plain insert met a taken key: run again checked, to learn which rows did not go in.
+  if (tx.inserts() == PgTx::Inserts::kPlain && tx.failure_sqlstate() == "23505") return Pass::kCheck;
+  for (size_t i : tx.unbatch()) unbatched_[i] = true;
+  return Pass::kUnbatch;
 }
 
 // ---- Reads

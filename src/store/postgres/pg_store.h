@@ -13,6 +13,11 @@
 //  - if that happens again in the same batch, the third run puts each fn in a SAVEPOINT (ROLLBACK TO on
 //    failure). Savepoints are kept off the common path: each writing subtransaction takes a subtransaction
 //    id, and past 64 in one transaction every other session's snapshots pay for it;
+//  - message and delivery inserts wait and go in together, one multi-row statement per table, sent with the
+//    sequence row and COMMIT in one round trip (pipeline mode; pg_tx.h). A taken idempotency key or eventId
+//    fails that plain INSERT: the batch runs again with checked inserts (ON CONFLICT DO NOTHING RETURNING)
+//    to find which rows did not go in, and again with those fns' inserts unbatched, so that each meets the
+//    conflict and answers it itself (after two such runs, every fn runs unbatched);
 //  - a deadlock or serialization failure (another node's batch) runs the whole batch again, three times at
 //    most, after a short jittered pause; a statement over its timeout, or a server refusing work, fails the
 //    whole batch with kUnavailable (the others would wait as long).
@@ -116,11 +121,14 @@ class PostgresStore final : public Store {
 
   void writer_loop();
   void run_batch();
-  // kRerun: a fn was excluded, run the rest again; kRetry: run it all again (a deadlock); kReconnected: the
-  // connection was closed before anything ran, and is new.
-  enum class Pass { kDone, kRerun, kRetry, kReconnected };
+  // kRerun: a fn was excluded, run the rest again; kCheck: a plain batched insert met a taken key, run it all
+  // again with checked inserts; kUnbatch: some fns' batched rows did not go in, run it all again with those
+  // fns unbatched; kRetry: run it all again (a deadlock); kReconnected: the connection was closed before
+  // anything ran, and is new.
+  enum class Pass { kDone, kRerun, kCheck, kUnbatch, kRetry, kReconnected };
   // Runs batch_ (but the fns already excluded) in one transaction; fills results_.
   Pass run_pass(bool savepoints, bool may_reconnect, bool may_retry);
+  Pass unbatch(const PgTx& tx);  // kCheck, or marks tx.unbatch()'s fns
   void reader_loop(Slot* slot);
   void run_read(Slot& slot, ReadOp& op);
   void watcher_loop();
@@ -148,6 +156,8 @@ class PostgresStore final : public Store {
   std::vector<WriteOp> batch_;
   std::vector<Status> results_;
   std::vector<bool> excluded_;
+  std::vector<bool> unbatched_;   // fns whose inserts run one by one (their batched rows did not go in)
+  bool checked_inserts_ = false;  // the batch's inserts are checked (PgTx::Inserts), after a taken key
   // Writer thread only: what the committing pass inserted into the feed.
   std::minstd_rand retry_random_{std::random_device{}()};  // writer thread only: the jitter of a retry
   int64_t batch_head_ = 0;

@@ -602,6 +602,104 @@ TEST_F(PostgresStoreTest, FunctionsThatFailInOneBatchAreUndoneAloneHoweverTheyFa
             Errc::kNotFound);
 }
 
+// Inserts batched into multi-row statements that meet a taken idempotency key or eventId (committed before,
+// or taken earlier in the same batch) are answered as single inserts would be: the key's message is handed
+// back, the eventId is a conflict, and only the messages that went in are in the feed, at consecutive
+// positions, each with its delivery.
+TEST_F(PostgresStoreTest, BatchedInsertsThatMeetATakenKeyOrEventIdAreAnsweredAsSingleInsertsWouldBe) {
+  Store& s = open();
+  const auto app = make_app();
+  const auto ep = make_endpoint(app.id);
+  ASSERT_TRUE(write(s, [&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                return tx.insert_endpoint(ep);
+              }).ok());
+  auto committed = make_message(app.id, "e", "evt-taken");
+  committed.idempotency_key = "key-taken";
+  committed.request_hash = "h0";
+  ASSERT_TRUE(write(s, [&](Tx& tx) { return tx.insert_message(committed); }).ok());
+
+  std::vector<Message> in(5, make_message(app.id, "e"));
+  for (int i : {0, 2}) {
+    in[i].idempotency_key = "key-new";  // new, then taken by in[0] in the same batch
+    in[i].request_hash = "h1";
+  }
+  in[1].idempotency_key = "key-taken";
+  in[1].request_hash = "h0";
+  in[3].event_id = "evt-taken";
+  std::vector<std::optional<Message>> held(in.size());
+  std::vector<std::promise<Status>> done(in.size());
+  WriterGate gate;
+  gate.hold(s);
+  for (size_t i = 0; i < in.size(); ++i) {
+    s.submit_write(
+        [&, i](Tx& tx) -> Status {
+          auto h = insert_message_once(tx, in[i], std::chrono::hours(24), kT0 + std::chrono::minutes(1));
+          if (!h.ok()) return h.take_error();
+          held[i] = std::move(*h);
+          if (held[i]) return {};
+          return tx.insert_delivery(make_delivery(in[i], ep, kT0));
+        },
+        [&done, i](Status st) { done[i].set_value(std::move(st)); });
+  }
+  gate.release();
+  std::vector<Status> results;
+  for (auto& p : done) results.push_back(p.get_future().get());
+  for (int i : {0, 1, 2, 4}) EXPECT_TRUE(results[i].ok()) << i;
+  ASSERT_FALSE(results[3].ok());
+  EXPECT_EQ(results[3].error().code, Errc::kConflict);
+  EXPECT_FALSE(held[0]);
+  ASSERT_TRUE(held[1]);
+  EXPECT_EQ(held[1]->id, committed.id);
+  ASSERT_TRUE(held[2]);
+  EXPECT_EQ(held[2]->id, in[0].id);
+  EXPECT_FALSE(held[4]);
+
+  const int64_t head = s.feed_head();
+  auto page = read<FeedPage>(s, [&](Tx& tx) { return tx.read_feed(feed_query(app.id, 0, head)); });
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(ids_of(page->items), (std::vector<std::string>{committed.id, in[0].id, in[4].id}));
+  EXPECT_EQ(page->items.back().position, head);
+  EXPECT_EQ(head, page->items.front().position + 2) << "nothing burnt";
+  auto deliveries_of = [&](const std::string& msg_id) {
+    auto d =
+        read<std::vector<Delivery>>(s, [&](Tx& tx) { return tx.list_deliveries_by_message(app.id, msg_id); });
+    EXPECT_TRUE(d.ok());
+    return d.ok() ? d->size() : 0;
+  };
+  EXPECT_EQ(deliveries_of(committed.id), 0u);
+  EXPECT_EQ(deliveries_of(in[0].id), 1u);
+  EXPECT_EQ(deliveries_of(in[4].id), 1u);
+}
+
+// A multi-row insert the server refuses (here for a row whose text is not UTF-8) fails only the function that
+// wrote that row; the others of the batch go in.
+TEST_F(PostgresStoreTest, ABatchedInsertTheServerRefusesFailsOnlyTheFunctionWhoseRowItWas) {
+  Store& s = open();
+  const auto app = make_app();
+  ASSERT_TRUE(write(s, [&](Tx& tx) { return tx.insert_application(app); }).ok());
+  std::vector<Message> m(3, make_message(app.id, "e"));
+  m[1].payload = "{\"bad\":\"\xff\"}";
+  std::vector<std::promise<Status>> done(m.size());
+  WriterGate gate;
+  gate.hold(s);
+  for (size_t i = 0; i < m.size(); ++i)
+    s.submit_write([&, i](Tx& tx) { return tx.insert_message(m[i]); },
+                   [&done, i](Status st) { done[i].set_value(std::move(st)); });
+  gate.release();
+  std::vector<Status> results;
+  for (auto& p : done) results.push_back(p.get_future().get());
+  EXPECT_TRUE(results[0].ok());
+  ASSERT_FALSE(results[1].ok());
+  EXPECT_EQ(results[1].error().code, Errc::kInternal);
+  EXPECT_TRUE(results[2].ok());
+  const int64_t head = s.feed_head();
+  auto page = read<FeedPage>(s, [&](Tx& tx) { return tx.read_feed(feed_query(app.id, 0, head)); });
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(ids_of(page->items), (std::vector<std::string>{m[0].id, m[2].id}));
+  EXPECT_EQ(head, page->items.front().position + 1) << "nothing burnt";
+}
+
 // The database stops: writes and reads answer kUnavailable at once (no hang), problem() says so, and the
 // failures are logged once; it comes back: the same store (not reopened) writes and reads again, problem()
 // clears, and the return is logged.

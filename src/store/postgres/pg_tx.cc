@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "store/postgres/pg_tx_parts.h"
 
@@ -21,6 +22,11 @@ Result<PgResult> PgTx::note(Result<PgResult> r) {
 }
 
 Result<PgResult> PgTx::run(const Statement& st, const Params& params) {
+  if (auto flushed = flush_inserts(); !flushed.ok()) return flushed.take_error();
+  return exec(st, params);
+}
+
+Result<PgResult> PgTx::exec(const Statement& st, const Params& params) {
   const std::string name(st.name);
   if (!conn_.prepared(name)) {
     if (auto prepared = conn_.prepare(name, st.sql); !prepared.ok()) {
@@ -34,7 +40,10 @@ Result<PgResult> PgTx::run(const Statement& st, const Params& params) {
   return note(conn_.exec_prepared(name, params));
 }
 
-Result<PgResult> PgTx::run(const Query& q) { return note(conn_.exec(q.sql(), q.params())); }
+Result<PgResult> PgTx::run(const Query& q) {
+  if (auto flushed = flush_inserts(); !flushed.ok()) return flushed.take_error();
+  return note(conn_.exec(q.sql(), q.params()));
+}
 
 Result<int64_t> PgTx::change(const Statement& st, const Params& params) {
   auto r = run(st, params);
@@ -50,10 +59,139 @@ Result<int64_t> PgTx::change(const Query& q) {
   return r->affected();
 }
 
+// ---- Batched inserts
+// -----------------------------------------------------------------------------------------
+
+namespace {
+using Element = BinaryArray::Element;
+constexpr Element kText = Element::kText, kBigint = Element::kBigint, kInteger = Element::kInteger,
+                  kBoolean = Element::kBoolean;
+}  // namespace
+
+PgTx::WaitingRows::WaitingRows(std::initializer_list<BinaryArray::Element> types) {
+  columns.reserve(types.size());
+  for (auto t : types) columns.emplace_back(t);
+}
+
+// The columns of insert_message's and insert_delivery's rows, in their statements' order (pg_messages.cc,
+// pg_deliveries.cc).
+PgTx::PgTx(PgConnection& conn, Mode mode)
+    : conn_(conn),
+      mode_(mode),
+      waiting_messages_{kText, kText,   kBigint, kText, kText,   kText,
+                        kText, kBigint, kText,   kText, kBigint, kText},
+      waiting_deliveries_{kText,    kText,   kText,   kText,   kInteger,
+                          kInteger, kBigint, kBigint, kBigint, kBoolean} {}
+
+namespace {
+constexpr std::string_view kMessageColumns =
+    "messages (id, app_id, position, event_id, event_type, payload, channels, created_at, idempotency_key, "
+    "request_hash, payload_expires_at, headers) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], "
+    "$4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::bigint[], "
+    "$12::text[])";
+constexpr std::string_view kDeliveryColumns =
+    "deliveries (id, app_id, msg_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at, "
+    "manual) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], "
+    "$6::integer[], $7::bigint[], $8::bigint[], $9::bigint[], $10::boolean[])";
+}  // namespace
+
+const Statement& PgTx::take(WaitingRows& rows, bool messages, Params& params, std::vector<std::string>& ids,
+                            std::vector<size_t>& functions) {
+  static const std::string plain_messages = fmt::format("INSERT INTO {}", kMessageColumns);
+  static const std::string checked_messages =
+      fmt::format("INSERT INTO {} ON CONFLICT DO NOTHING RETURNING id", kMessageColumns);
+  static const std::string plain_deliveries = fmt::format("INSERT INTO {}", kDeliveryColumns);
+  static const std::string checked_deliveries =
+      fmt::format("INSERT INTO {} ON CONFLICT DO NOTHING RETURNING id", kDeliveryColumns);
+  static const Statement kPlainMessages{"insert_messages", plain_messages};
+  static const Statement kCheckedMessages{"insert_messages_checked", checked_messages};
+  static const Statement kPlainDeliveries{"insert_deliveries", plain_deliveries};
+  static const Statement kCheckedDeliveries{"insert_deliveries_checked", checked_deliveries};
+  for (auto& column : rows.columns) params.binary(column.take());
+  ids = std::move(rows.ids);
+  functions = std::move(rows.functions);
+  rows.ids.clear();
+  rows.functions.clear();
+  if (inserts_ == Inserts::kPlain) return messages ? kPlainMessages : kPlainDeliveries;
+  return messages ? kCheckedMessages : kCheckedDeliveries;
+}
+
+Status PgTx::flush_inserts() {
+  if (auto st = flush(waiting_messages_, true); !st.ok()) return st;
+  return flush(waiting_deliveries_, false);
+}
+
+Status PgTx::flush(WaitingRows& rows, bool messages) {
+  if (rows.ids.empty()) return {};
+  Params p;
+  std::vector<std::string> ids;
+  std::vector<size_t> functions;
+  const Statement& insert = take(rows, messages, p, ids, functions);
+  auto inserted = exec(insert, p);
+  if (!inserted.ok()) {
+    unbatch_.insert(unbatch_.end(), functions.begin(), functions.end());
+    return inserted.take_error();
+  }
+  if (inserts_ == Inserts::kPlain || static_cast<size_t>(inserted->rows()) == ids.size()) return {};
+  std::unordered_set<std::string_view> in;
+  for (int r = 0; r < inserted->rows(); ++r) in.insert(inserted->text(r, 0));
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (!in.contains(ids[i])) unbatch_.push_back(functions[i]);
+  return {};
+}
+
+Status PgTx::commit() {
+  static constexpr Statement kWriteSequence{
+      "write_feed_sequence", "UPDATE feed_sequence SET head = $1::bigint, last_id = $2::text WHERE id = 0"};
+  if (inserts_ == Inserts::kChecked) {
+    if (auto st = flush_inserts(); !st.ok()) return st;
+    if (!unbatch_.empty()) return Error::conflict("postgres: batched rows did not go in");
+  }
+  // Up to four steps: the messages, the deliveries, the sequence row, COMMIT; the functions of each insert.
+  std::vector<Params> params(3);
+  std::vector<std::string> names;
+  names.reserve(3);
+  std::vector<std::vector<size_t>> functions;
+  std::vector<PgConnection::PipelineStep> steps;
+  auto add = [&](const Statement& st, Params& p) -> Status {
+    names.emplace_back(st.name);
+    if (auto prepared = conn_.prepare(names.back(), st.sql); !prepared.ok()) {
+      (void)note(prepared.error());
+      return prepared;
+    }
+    steps.push_back({&names.back(), nullptr, &p});
+    return {};
+  };
+  for (bool messages : {true, false}) {
+    WaitingRows& rows = messages ? waiting_messages_ : waiting_deliveries_;
+    if (rows.ids.empty()) continue;
+    Params& p = params[functions.size()];
+    std::vector<std::string> ids;
+    functions.emplace_back();
+    const Statement& insert = take(rows, messages, p, ids, functions.back());
+    if (auto st = add(insert, p); !st.ok()) return st;
+  }
+  if (sequence_.changed) {
+    params[2].int64(sequence_.head).text(sequence_.last_id);
+    if (auto st = add(kWriteSequence, params[2]); !st.ok()) return st;
+  }
+  steps.push_back({nullptr, "COMMIT", nullptr});
+  auto results = conn_.exec_pipeline(steps);
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (results[i].ok()) continue;
+    if (i < functions.size()) unbatch_.insert(unbatch_.end(), functions[i].begin(), functions[i].end());
+    (void)note(std::move(results[i]));
+    return *failure_;
+  }
+  return {};
+}
+
 // ---- The store's hooks
 // ---------------------------------------------------------------------------------------
 
-void PgTx::begin_function() {
+void PgTx::begin_function(size_t index, bool batch_inserts) {
+  function_ = index;
+  batch_inserts_ = batch_inserts;
   sequence_mark_ = sequence_;
   feed_apps_mark_ = feed_apps_.size();
   feed_max_mark_ = feed_max_;
@@ -97,17 +235,6 @@ Status PgTx::lock_sequence() {
   sequence_.head = sequence_.start = r->int64(0, 0);
   sequence_.last_id = std::string(r->text(0, 1));
   sequence_.changed = false;
-  return {};
-}
-
-Status PgTx::finish_sequence() {
-  if (!sequence_.changed) return {};
-  static constexpr Statement kWrite{
-      "write_feed_sequence", "UPDATE feed_sequence SET head = $1::bigint, last_id = $2::text WHERE id = 0"};
-  Params p;
-  p.int64(sequence_.head).text(sequence_.last_id);
-  auto r = run(kWrite, p);
-  if (!r.ok()) return r.take_error();
   return {};
 }
 

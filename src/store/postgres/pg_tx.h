@@ -12,11 +12,21 @@
 //
 // Message positions and ids (the feed): the first insert_message of a transaction locks the one row of
 // `feed_sequence` (SELECT ... FOR UPDATE) and reads the head and the last id; positions and ids are then
-// given in memory, one after the other, and finish_sequence() writes the row back just before COMMIT. The
+// given in memory, one after the other, and commit() writes the row back with COMMIT. The
 // row lock, held until COMMIT, makes every other writer (on any node) wait for this transaction before it
 // gives positions: positions increase in commit order, and ids with them. Nothing is burnt: a function
 // rolled back (or an insert that conflicted) gives its numbers back, so the head written back is exactly
 // the newest committed message.
+//
+// Batched inserts: in the writer's plain passes, insert_message and insert_delivery do not run one by one.
+// Their rows wait, column by column (BinaryArray), and go in through one multi-row statement per table
+// (`INSERT ... SELECT * FROM unnest(...) ON CONFLICT DO NOTHING RETURNING id`) just before the next other
+// statement runs, or at finish(): a batch of N published messages costs one message INSERT and one delivery
+// INSERT, not 2N statements each waiting for its answer. A waiting row is taken to have gone in (its position
+// and id are given, its change is counted) until the INSERT says otherwise: a row that did not go in (its
+// idempotency key or eventId was taken), or an INSERT that failed, names the functions that wrote those rows
+// in unbatch(), and the store runs the batch again with them unbatched, so that they meet the conflict (or
+// the failure) themselves and answer it as a single statement would have. Nothing is committed meanwhile.
 //
 // Within one transaction it keeps the applications and enabled-endpoint lists it has read (as SqliteTx
 // does); a write to either clears them, and so does function_rolled_back().
@@ -24,6 +34,7 @@
 // Thread-safety: none; used by the thread that owns the connection, during one transaction.
 #pragma once
 
+#include <initializer_list>
 #include <optional>
 #include <span>
 #include <string>
@@ -31,6 +42,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "store/postgres/binary_array.h"
 #include "store/postgres/connection.h"
 #include "store/store.h"
 
@@ -49,23 +61,37 @@ class PgTx final : public Tx {
   // kWrite: the writer's transaction (reads that feed a write lock what they read where another node's
   // writer could change it between the read and the write: get_endpoint_health).
   enum class Mode { kRead, kWrite };
-  explicit PgTx(PgConnection& conn, Mode mode = Mode::kRead) : conn_(conn), mode_(mode) {}
+  explicit PgTx(PgConnection& conn, Mode mode = Mode::kRead);
 
   PgConnection& connection() { return conn_; }
 
   // ---- For the store
-  // Before each write function; function_rolled_back() when the store undid that function (ROLLBACK TO its
-  // savepoint): what it cached, noted for the feed or took from the sequence is given back.
-  void begin_function();
+  // Before each write function: `index` is how unbatch() names it; with `batch_inserts` its message and
+  // delivery inserts wait for the multi-row statements (see the header comment). function_rolled_back() when
+  // the store undid that function (ROLLBACK TO its savepoint; never with batch_inserts): what it cached,
+  // noted for the feed or took from the sequence is given back.
+  void begin_function(size_t index = 0, bool batch_inserts = false);
   void function_rolled_back();
+  // How waiting rows go in. kPlain: a plain multi-row INSERT, which commit() sends together with COMMIT; a
+  // taken key fails it (unique violation, SQLSTATE 23505) and with it the transaction: the store runs the
+  // batch again kChecked. kChecked: `ON CONFLICT DO NOTHING RETURNING id`, which says which rows did not go
+  // in.
+  enum class Inserts { kPlain, kChecked };
+  void set_inserts(Inserts how) { inserts_ = how; }
+  Inserts inserts() const { return inserts_; }
+  // The functions to run again unbatched: some of their waiting rows did not go in (kChecked), or the
+  // statement that was to insert them failed. The transaction must not be committed when this is not empty.
+  const std::vector<size_t>& unbatch() const { return unbatch_; }
+  // Ends the transaction: inserts the waiting rows, writes the sequence row back if messages were inserted,
+  // and COMMITs, in one round trip (pipeline mode; kChecked rows go in first, on their own). An error says
+  // the transaction did not commit, or (the connection lost) that nobody knows; check unbatch() first.
+  Status commit();
   // A statement failed since the transaction began (or since the function's savepoint was rolled back to):
   // PostgreSQL ignores everything up to the rollback. failure() is the first such error.
   bool failed() const { return failure_.has_value(); }
   const Error& failure() const { return *failure_; }
   const std::string& failure_sqlstate() const { return failure_sqlstate_; }  // "" when the server sent none
   int64_t changes() const { return changes_; }
-  // Writes the sequence row back if messages were inserted (before COMMIT).
-  Status finish_sequence();
   // What this transaction inserted into the feed: the newest position (0: none) and the applications of its
   // messages (each once after feed_apps_dedup()).
   int64_t feed_max() const { return feed_max_; }
@@ -178,9 +204,12 @@ class PgTx final : public Tx {
   Result<std::vector<EventTypeUsage>> event_type_usage() override;
 
  private:
-  // Runs a statement (prepared on first use, or parsed once); a failure is remembered (failed()).
+  // Runs a statement (prepared on first use, or parsed once), after the waiting inserts; a failure is
+  // remembered (failed()).
   Result<PgResult> run(const Statement& st, const Params& params);
   Result<PgResult> run(const Query& q);
+  // Runs a prepared statement at once (the waiting inserts' own).
+  Result<PgResult> exec(const Statement& st, const Params& params);
   // The same for a statement that writes: adds the rows it changed to changes(), and returns how many.
   Result<int64_t> change(const Statement& st, const Params& params);
   Result<int64_t> change(const Query& q);
@@ -196,8 +225,27 @@ class PgTx final : public Tx {
     int64_t start = 0;     // the head read from the row
     int64_t head = 0;      // the newest position given (or read from the row)
     std::string last_id;   // the newest message id given (or read from the row)
-    bool changed = false;  // something was given: finish_sequence() writes the row back
+    bool changed = false;  // something was given: commit() writes the row back
   };
+  // Rows of one table waiting for their multi-row INSERT: a column each, and each row's id and function.
+  struct WaitingRows {
+    WaitingRows(std::initializer_list<BinaryArray::Element> types);
+    std::vector<BinaryArray> columns;
+    std::vector<std::string> ids;
+    std::vector<size_t> functions;
+  };
+  // Inserts the waiting rows of both tables (messages first), if any.
+  Status flush_inserts();
+  // The statement that inserts `rows` (plain or checked), with the rows as its parameters; the rows are
+  // waiting no more (their ids and functions are moved into `ids` and `functions`).
+  const Statement& take(WaitingRows& rows, bool messages, Params& params, std::vector<std::string>& ids,
+                        std::vector<size_t>& functions);
+  Status flush(WaitingRows& rows, bool messages);
+  // The position and id of the next message, taken by insert_message only if its row goes in.
+  std::pair<int64_t, std::string> next_message_slot(const Message& msg) const;
+  // A message's row went in (or is waiting) with this position and id.
+  void message_given(Message& msg, int64_t position, std::string id);
+
   // Locks and reads the row if this transaction has not yet.
   Status lock_sequence();
   // What a rolled-back insert gives back.
@@ -220,6 +268,12 @@ class PgTx final : public Tx {
   std::vector<std::string> feed_apps_;
   size_t feed_apps_mark_ = 0;
   int64_t feed_max_ = 0, feed_max_mark_ = 0;
+  size_t function_ = 0;
+  bool batch_inserts_ = false;
+  Inserts inserts_ = Inserts::kChecked;
+  WaitingRows waiting_messages_;
+  WaitingRows waiting_deliveries_;
+  std::vector<size_t> unbatch_;
   std::unordered_map<std::string, Application> applications_;  // by the id or uid they were asked for
   std::unordered_map<std::string, std::vector<Endpoint>> enabled_endpoints_;  // by application id
   static constexpr size_t kFeedAppsScan = 16;
