@@ -317,7 +317,9 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   parts->store->set_feed_listener(
       [hub = &parts->feed_hub, d = &parts->woken_by_feed](const store::Store::FeedAdvance& advance) {
         hub->advance(advance);
-        if (auto* dispatcher = d->load()) dispatcher->wake();
+        // This node's own deliveries wake it as they are created (on_deliveries_created).
+        if (advance.from_others)
+          if (auto* dispatcher = d->load()) dispatcher->wake();
       });
   // Another node changed sources or tokens (a store several nodes share): drop the cached sources; merge the
   // stored tokens into the registry (a merge, not a reload: a token put here meanwhile stays, and an expiry

@@ -256,6 +256,9 @@ class Store {
   struct FeedAdvance {
     int64_t head = 0;
     std::vector<std::string> app_ids;
+    // Messages other nodes committed are among those (a store several nodes share): their deliveries were
+    // announced to nobody here.
+    bool from_others = false;
   };
   virtual void set_feed_listener(std::function<void(const FeedAdvance&)> listener) = 0;
 

@@ -481,7 +481,8 @@ void PostgresStore::advance_feed(int64_t head, std::vector<std::string> apps, in
   std::lock_guard lk(feed_mu_);
   const int64_t current = feed_head_.load(std::memory_order_relaxed);
   if (head <= current) return;
-  if (others_through > current && conn) {
+  const bool from_others = others_through > current;
+  if (from_others && conn) {
     // Other nodes' messages between the head this node knew and this batch's first position.
     auto others = conn->exec(
         "SELECT DISTINCT app_id FROM messages WHERE position > $1::bigint AND position <= $2::bigint",
@@ -493,7 +494,7 @@ void PostgresStore::advance_feed(int64_t head, std::vector<std::string> apps, in
     }
   }
   feed_head_.store(head, std::memory_order_release);
-  if (feed_listener_) feed_listener_(FeedAdvance{head, std::move(apps)});
+  if (feed_listener_) feed_listener_(FeedAdvance{head, std::move(apps), from_others});
 }
 
 void PostgresStore::set_change_listener(std::function<void(std::string_view topic)> listener) {
@@ -578,10 +579,13 @@ void PostgresStore::watcher_loop() {
     if (!slot.conn) continue;
     if (listening && (fds[1].revents & (POLLIN | POLLERR | POLLHUP)) && !take_notifications()) continue;
     now = Clock::now();
-    if (listening && now >= next_notify && notify_wanted_.exchange(false, std::memory_order_acq_rel)) {
+    if (listening && now >= next_notify && notify_wanted_.exchange(false, std::memory_order_acq_rel) &&
+        live_nodes() > 1) {
       // This node committed messages: tell the others, at most every kNotifyEvery (one NOTIFY covers every
       // commit before it). Its own transaction, after the writer's COMMIT: never inside a write transaction,
-      // where the notification queue's lock would serialize commits.
+      // where the notification queue's lock would serialize commits. Not when no other node is alive: each
+      // NOTIFY is a commit the disk must flush, and a node that starts meanwhile finds the messages by its
+      // poll until this one counts it (at its next poll).
       next_notify = now + kNotifyEvery;
       if (auto sent = slot.conn->exec(fmt::format("NOTIFY {}", kFeedChannel)); !sent.ok() && slot.conn->ok())
         outage_.failed("NOTIFY", sent.error().detail);

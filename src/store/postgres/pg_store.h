@@ -41,8 +41,9 @@
 // dones run, telling the listener the applications of those messages (and of other nodes' messages between
 // the previous head and the batch's first position). Other nodes' commits reach this node through the feed
 // watcher: NOTIFY hookwire_feed (sent after COMMIT by the node that wrote, on the watcher's connection, never
-// inside the write transaction), and a read of the head every feed_poll_interval as the backstop for lost
-// notifications and `listen` = false. Heads and listener calls go in increasing order (one mutex).
+// inside the write transaction; only while another node is alive), and a read of the head every
+// feed_poll_interval as the backstop for lost notifications and `listen` = false. Heads and listener calls go
+// in increasing order (one mutex).
 //
 // Lifecycle: stop() refuses new work (writes get kUnavailable at once; reads run against a Tx that answers
 // kUnavailable), finishes everything already queued, joins the threads and closes the connections.

@@ -261,7 +261,7 @@ TEST_F(PostgresStoreTest, TwoStoresOnOneDatabaseGivePositionsInCommitOrderAndIds
   EXPECT_TRUE(eventually([&] { return a.feed_head() == head && b.feed_head() == head; }));
 }
 
-// Another node's messages reach this node's feed listener, with their applications.
+// Another node's messages reach this node's feed listener, with their applications (and marked as others').
 TEST_F(PostgresStoreTest, AnotherStoresMessagesAdvanceThisStoresHeadAndWakeItsListener) {
   PostgresOptions slow_poll;
   slow_poll.feed_poll_interval = std::chrono::hours(1);  // only NOTIFY can tell it in time
@@ -275,6 +275,8 @@ TEST_F(PostgresStoreTest, AnotherStoresMessagesAdvanceThisStoresHeadAndWakeItsLi
     advances.push_back(adv);
     cv.notify_all();
   });
+  // b notifies only while it knows another node is alive (it counts them at its polls).
+  ASSERT_TRUE(eventually([&] { return b.live_nodes() == 2; }));
   const auto app = make_app();
   auto m = make_message(app.id);
   ASSERT_TRUE(write(b, [&](Tx& tx) -> Status {
@@ -285,6 +287,7 @@ TEST_F(PostgresStoreTest, AnotherStoresMessagesAdvanceThisStoresHeadAndWakeItsLi
   ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(20), [&] { return !advances.empty(); }));
   EXPECT_EQ(advances.back().head, b.feed_head());
   EXPECT_EQ(advances.back().app_ids, std::vector<std::string>{app.id});
+  EXPECT_TRUE(advances.back().from_others);
   EXPECT_EQ(a.feed_head(), b.feed_head());
   lk.unlock();
   // Then a's own message: its advance also names what b wrote since a last knew (none here), and its own.
@@ -293,6 +296,7 @@ TEST_F(PostgresStoreTest, AnotherStoresMessagesAdvanceThisStoresHeadAndWakeItsLi
   lk.lock();
   EXPECT_EQ(advances.back().head, get(a, app.id, mine.id).position);
   EXPECT_EQ(advances.back().app_ids, std::vector<std::string>{app.id});
+  EXPECT_FALSE(advances.back().from_others);
 }
 
 // Claims from two nodes at once never lease one delivery twice (each claim passes over the rows another holds
