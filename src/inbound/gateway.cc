@@ -297,6 +297,7 @@ void Gateway::invalidate() {
 }
 
 void Gateway::note_absent(const std::string& key, uint64_t generation) {
+  if (store_.shared()) return;  // another node may create it: the next request must ask the store
   if (generation != generation_.load(std::memory_order_relaxed) || absent_.contains(key)) return;
   if (absent_order_.size() < kMaxAbsent) {
     absent_order_.push_back(key);
@@ -383,9 +384,13 @@ asio::awaitable<std::shared_ptr<const Gateway::Entry>> Gateway::find(std::string
     }
     throw std::runtime_error("cannot load source: " + record.error().detail);
   }
-  auto compiled = compile(*record);
+  co_return cache(*record, generation);
+}
+
+std::shared_ptr<const Gateway::Entry> Gateway::cache(const store::Source& record, uint64_t generation) {
+  auto compiled = compile(record);
   if (!compiled) throw std::runtime_error(compiled.error().detail);
-  note_source(*record);
+  note_source(record);
   auto entry = std::make_shared<Entry>();
   entry->source = std::move(*compiled);
   entry->counters = &counters_for(entry->source.label);
@@ -395,7 +400,28 @@ asio::awaitable<std::shared_ptr<const Gateway::Entry>> Gateway::find(std::string
     cache_[entry->source.record.id] = entry;
     if (entry->source.record.uid) cache_[*entry->source.record.uid] = entry;
   }
-  co_return entry;
+  return entry;
+}
+
+asio::awaitable<std::shared_ptr<const Gateway::Entry>> Gateway::current(std::string key,
+                                                                        std::shared_ptr<const Entry> entry) {
+  if (!is_token(key)) co_return nullptr;  // no source can have this name
+  if (!entry) {
+    std::shared_lock lock(mu_);
+    if (auto it = cache_.find(key); it != cache_.end()) entry = it->second;
+  }
+  std::function<Result<store::Source>(store::Tx&)> fn = [key](store::Tx& tx) { return tx.get_source(key); };
+  auto record = co_await store::read<store::Source>(store_, std::move(fn));
+  if (!record && record.error().code != Errc::kNotFound)
+    throw std::runtime_error("cannot load source: " + record.error().detail);
+  if (record && entry && entry->source.record.id == record->id &&
+      entry->source.record.revision == record->revision)
+    co_return entry;
+  // Changed, deleted or renamed on another node, which this one has not heard of yet: what it caches is
+  // stale.
+  if (entry) invalidate();
+  if (!record) co_return nullptr;
+  co_return cache(*record, generation_.load(std::memory_order_acquire));
 }
 
 void Gateway::log_refusal(std::string_view label, std::string_view reason, int status,
@@ -416,10 +442,14 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   std::shared_ptr<const Entry> entry = std::move(in.source_entry);
   // Found on the head: used unless a source changed since (then looked up again, as any other request).
   if (entry && entry->generation != generation_.load(std::memory_order_acquire)) entry.reset();
-  if (!entry) {
+  if (!entry || store_.shared()) {
     try {
       std::string key(in.source);
-      entry = co_await find(std::move(key));
+      if (store_.shared()) {
+        entry = co_await current(std::move(key), std::move(entry));
+      } else {
+        entry = co_await find(std::move(key));
+      }
     } catch (const std::exception& e) {
       log_refusal(is_token(in.source) ? in.source : "(invalid name)", "unavailable", 503, in.peer.to_string(),
                   e.what());

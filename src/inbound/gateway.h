@@ -11,6 +11,11 @@
 // not know are cached too (at most kMaxAbsent of them, the oldest forgotten first; invalidate() drops them,
 // so a source created after a 404 for its name is found at once), so that lookup() can answer on a request's
 // head, before its body is read: 404 for an unknown source, 413 for a declared length over its bodyLimit.
+// A store several nodes share (Store::shared()) has changes this process hears of only later (the change
+// listener calls invalidate()), so there receive() reads the source's id and revision for every request (a
+// read, not a write) and uses the cached source only if it is still the stored one: a change committed on
+// any node is used by the next request everywhere. Names are then not cached as absent; a cached source's
+// body limit may still answer a request's head (413) for the moment until the change is heard of.
 //
 // Threads: receive() runs on the caller's executor (an HTTP loop) and co_awaits store work; every member is
 // thread-safe. The store, clock and metrics registry must outlive the gateway.
@@ -116,6 +121,13 @@ class Gateway {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   boost::asio::awaitable<std::shared_ptr<const Entry>> find(std::string key);
+  // A shared store: `entry` (or the cached one) if the stored source named `key` is still it (same id and
+  // revision), else the stored one compiled and cached (the cache dropped first: it is stale), or null when
+  // the name is no longer a source's.
+  boost::asio::awaitable<std::shared_ptr<const Entry>> current(std::string key,
+                                                               std::shared_ptr<const Entry> entry);
+  // Compiles `record` and caches it if the cache is still at `generation`. Throws if it does not compile.
+  std::shared_ptr<const Entry> cache(const store::Source& record, uint64_t generation);
   // Records `key` as absent if the cache is still at `generation`; under mu_ (unique).
   void note_absent(const std::string& key, uint64_t generation);
   Outcome not_found(std::string_view source, const boost::asio::ip::address& peer);

@@ -275,6 +275,9 @@ class Store {
   // How many nodes share this store now, this one included, as last seen (a store one process owns: 1).
   // Cheap and thread-safe.
   virtual int live_nodes() const { return 1; }
+  // Other processes may write to this store (several nodes share it): what one caches may change without it
+  // being told at once (publish_change is best effort and comes after the change's answer).
+  virtual bool shared() const { return false; }
 
   // The store's delivery queue (delivery_queue.h); lives as long as the store.
   virtual DeliveryQueue& delivery_queue() = 0;

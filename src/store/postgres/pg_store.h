@@ -89,6 +89,7 @@ class PostgresStore final : public Store {
   // From hookwire_nodes: each store's watcher marks its node seen at every poll and counts the nodes seen
   // within kNodeLiveFor (or three polls, if longer); stop() removes this node's row.
   int live_nodes() const override { return live_nodes_.load(std::memory_order_relaxed); }
+  bool shared() const override { return true; }
 
   // How long a thread waits after a failed connection attempt before it tries again.
   static constexpr auto kReconnectEvery = std::chrono::milliseconds(250);
