@@ -11,6 +11,7 @@
 #include <exception>
 #include <iterator>
 #include <random>
+#include <unordered_map>
 #include <utility>
 
 #include "core/ids.h"
@@ -508,7 +509,6 @@ void PostgresStore::tell_change(std::string_view topic) {
 }
 
 void PostgresStore::publish_change(std::string_view topic) {
-  if (!options_.listen) return;  // no LISTEN anywhere (a pooler in transaction mode): nodes cannot be told
   {
     std::lock_guard lock(changes_mu_);
     if (std::find(changes_to_send_.begin(), changes_to_send_.end(), topic) != changes_to_send_.end()) return;
@@ -533,6 +533,8 @@ void PostgresStore::watcher_loop() {
   auto next_notify = Clock::now();
   bool listening = false;
   bool others_wrote = false;  // a notification from another node, not yet looked at
+  std::unordered_map<std::string, int64_t> change_versions;  // hookwire_changes as last read or raised here
+  bool versions_read = false;
   // Takes what notifications the connection has received (also those read while a statement ran).
   auto take_notifications = [&]() -> bool {
     auto got = slot.conn->notifications();
@@ -596,7 +598,24 @@ void PostgresStore::watcher_loop() {
       changes.swap(changes_to_send_);
     }
     for (const auto& topic : changes) {
-      if (!listening) break;  // nobody hears it: the other nodes flush everything when they reconnect
+      // The topic's version first (what every node's poll reads), then the NOTIFY (what tells them at once).
+      auto raised = slot.conn->exec(
+          "INSERT INTO hookwire_changes AS c (topic, version) VALUES ($1, 1) ON CONFLICT (topic) DO UPDATE "
+          "SET "
+          "version = c.version + 1 RETURNING version",
+          {topic});
+      if (raised.ok() && raised->rows() == 1) {
+        // This node's own change is not told to its listener; but a version that skipped some says other
+        // nodes raised it since the last poll, which this node has not heard of yet.
+        const int64_t version = raised->int64(0, 0);
+        auto known = change_versions.find(topic);
+        const int64_t expected = known == change_versions.end() ? 1 : known->second + 1;
+        if (version != expected && versions_read) tell_change(topic);
+        change_versions[topic] = version;
+      } else if (!raised.ok() && slot.conn->ok()) {
+        outage_.failed("recording a change", raised.error().detail);
+      }
+      if (!listening) continue;
       auto sent = slot.conn->exec("SELECT pg_notify($1, $2)", {std::string(kChangesChannel), topic});
       if (!sent.ok() && slot.conn->ok()) outage_.failed("NOTIFY", sent.error().detail);
     }
@@ -623,6 +642,24 @@ void PostgresStore::watcher_loop() {
       if (head.ok() && head->rows() == 1) {
         const int64_t h = head->int64(0, 0);
         if (h > feed_head()) advance_feed(h, {}, h, slot.conn.get());
+      }
+      // Changes another node recorded since the last poll (NOTIFY may have told them already: told twice is
+      // harmless). The first read learns the versions and tells "*": what was cached before it may be stale.
+      auto versions = slot.conn->exec("SELECT topic, version FROM hookwire_changes");
+      if (versions.ok()) {
+        for (int i = 0; i < versions->rows(); ++i) {
+          const std::string topic(versions->text(i, 0));
+          const int64_t version = versions->int64(i, 1);
+          auto [it, added] = change_versions.try_emplace(topic, version);
+          if (it->second == version) {
+            if (added && versions_read) tell_change(topic);  // a topic first raised since the last poll
+            continue;
+          }
+          it->second = version;
+          if (versions_read) tell_change(topic);
+        }
+        if (!versions_read) tell_change("*");
+        versions_read = true;
       }
     }
     if (slot.conn->ok() && listening && !take_notifications()) continue;

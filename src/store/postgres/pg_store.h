@@ -81,9 +81,11 @@ class PostgresStore final : public Store {
   int64_t feed_head() const override { return feed_head_.load(std::memory_order_acquire); }
   void set_feed_listener(std::function<void(const FeedAdvance&)> listener) override;
   DeliveryQueue& delivery_queue() override { return queue_; }
-  // NOTIFY hookwire_changes with the topic, sent by the watcher on its own connection (coalesced: each topic
-  // once per turn); the watcher LISTENs to it and calls the listener for other nodes' topics, and with "*"
-  // after (re)connecting, since notifications sent meanwhile were lost.
+  // Raises the topic's version in hookwire_changes and NOTIFYs hookwire_changes with it, both by the watcher
+  // on its own connection (coalesced: each topic once per turn). Other nodes' watchers hear the NOTIFY at
+  // once, or see the version at their next poll (without LISTEN, or when the notification was lost), and
+  // call the listener; with "*" after (re)connecting to LISTEN and at the first poll, since what was cached
+  // before may be stale.
   void publish_change(std::string_view topic) override;
   void set_change_listener(std::function<void(std::string_view topic)> listener) override;
   // From hookwire_nodes: each store's watcher marks its node seen at every poll and counts the nodes seen

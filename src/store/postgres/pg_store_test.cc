@@ -297,6 +297,9 @@ TEST_F(PostgresStoreTest, AnotherStoresMessagesAdvanceThisStoresHeadAndWakeItsLi
   EXPECT_EQ(advances.back().head, get(a, app.id, mine.id).position);
   EXPECT_EQ(advances.back().app_ids, std::vector<std::string>{app.id});
   EXPECT_FALSE(advances.back().from_others);
+  lk.unlock();
+  a.stop();  // before the listener's state goes out of scope
+  b.stop();
 }
 
 // Claims from two nodes at once never lease one delivery twice (each claim passes over the rows another holds
@@ -778,6 +781,45 @@ TEST_F(PostgresStoreTest, AChangePublishedByOneStoreReachesTheOthersListenerAndA
   ASSERT_TRUE(cluster->start_server()) << cluster->server_log();
   ASSERT_TRUE(eventually([&] { return heard(heard_b, "*"); })) << "no \"*\" after the watcher reconnected";
   a.stop();
+  b.stop();
+}
+
+// Without LISTEN (--store-notify off), a change published by one store reaches the other's listener at its
+// next poll (the topic's version in hookwire_changes), and only the other's.
+TEST_F(PostgresStoreTest, WithoutListenAChangeReachesTheOtherStoreAtItsPoll) {
+  PostgresOptions quiet;
+  quiet.listen = false;
+  quiet.feed_poll_interval = std::chrono::milliseconds(50);
+  Store& a = open(quiet);
+  Store& b = open(quiet);
+  std::mutex mu;
+  std::vector<std::string> heard_a, heard_b;
+  a.set_change_listener([&](std::string_view t) {
+    std::lock_guard lock(mu);
+    heard_a.emplace_back(t);
+  });
+  b.set_change_listener([&](std::string_view t) {
+    std::lock_guard lock(mu);
+    heard_b.emplace_back(t);
+  });
+  auto heard = [&](const std::vector<std::string>& v, std::string_view topic) {
+    std::lock_guard lock(mu);
+    return std::find(v.begin(), v.end(), topic) != v.end();
+  };
+  // Published again until b hears it: a change raised before b's first poll is told as "*" (b's first poll
+  // tells everything), which this test does not count.
+  ASSERT_TRUE(eventually([&] {
+    a.publish_change("tokens");
+    return heard(heard_b, "tokens");
+  }));
+  ASSERT_TRUE(eventually([&] {
+    b.publish_change("sources");
+    return heard(heard_a, "sources");
+  }));
+  // Neither is told its own.
+  EXPECT_FALSE(heard(heard_a, "tokens"));
+  EXPECT_FALSE(heard(heard_b, "sources"));
+  a.stop();  // before the listeners' state goes out of scope
   b.stop();
 }
 

@@ -22,7 +22,7 @@ namespace {
 //   future fencing token of the delivery queue (docs/plans/21-delivery-queue-seam.md), today the row handle
 //   a claimed Delivery carries. No `delivery_counts`: the queue figures count the live deliveries through
 //   the due index (pg_deliveries.cc says why).
-constexpr std::array<std::string_view, 3> kSteps = {
+constexpr std::array<std::string_view, 4> kSteps = {
     R"sql(
 CREATE TABLE applications (
   id            text COLLATE "C" PRIMARY KEY,
@@ -217,6 +217,14 @@ CREATE TABLE hookwire_nodes (
 CREATE TABLE hookwire_settings (
   name  text COLLATE "C" PRIMARY KEY,
   value text NOT NULL
+);
+)sql",
+    // 4: a version per change topic (Store::publish_change), raised with each change and read by every node's
+    // poll: how changes reach the other nodes without NOTIFY (--store-notify off), or when one is lost.
+    R"sql(
+CREATE TABLE hookwire_changes (
+  topic   text COLLATE "C" PRIMARY KEY,
+  version bigint NOT NULL
 );
 )sql",
 };
