@@ -204,11 +204,11 @@ void PostgresStore::lost(Slot& slot, Role role, std::string_view what, std::stri
 // ---- Writes
 // --------------------------------------------------------------------------------------------------
 
-void PostgresStore::submit_write(WriteFn fn, WriteDone done, Ack) {
+void PostgresStore::submit_write(WriteFn fn, WriteDone done, Ack ack) {
   {
     std::lock_guard lk(write_mu_);
     if (!writes_closed_) {
-      write_queue_.push_back({std::move(fn), std::move(done)});
+      write_queue_.push_back({std::move(fn), std::move(done), ack});
       write_cv_.notify_one();
       return;
     }
@@ -309,7 +309,13 @@ PostgresStore::Pass PostgresStore::run_pass(bool savepoints, bool may_reconnect,
     return Pass::kDone;
   };
 
-  if (auto begun = conn.exec("BEGIN"); !begun.ok()) {
+  // A batch of bookkeeping only (every fn Ack::kCommitted) does not wait for the disk at COMMIT.
+  bool durable = false;
+  for (size_t i = 0; i < batch_.size(); ++i)
+    if (!excluded_[i] && batch_[i].ack == Ack::kDurable) durable = true;
+  if (auto begun =
+          durable ? conn.exec("BEGIN") : conn.exec_script("BEGIN; SET LOCAL synchronous_commit = off");
+      !begun.ok()) {
     if (!conn.ok() && may_reconnect) {
       // Closed while idle (a server restarted since the last batch): nothing ran, so run it on a new one.
       writer_slot_.conn.reset();

@@ -4,7 +4,10 @@
 //
 // Writes: submit_write() queues (fn, done). The writer takes everything queued (up to max_batch), runs
 // BEGIN, every fn, then ONE COMMIT, with synchronous_commit on (or the server's stronger setting), so COMMIT
-// returns once the batch is durable; every done runs after COMMIT, whatever its Ack. A failing fn must undo
+// returns once the batch is durable; every done runs after COMMIT. A batch whose fns are all Ack::kCommitted
+// (the dispatcher's leases and records) commits with synchronous_commit off for that transaction: it does
+// not wait for the disk, and a crash of the server (not of hookwire) may lose its last moments, which only
+// means deliveries sent again. A failing fn must undo
 // only its own changes, but PostgreSQL aborts the whole transaction at a failed statement, so:
 //  - PgTx keeps expected failures from being failed statements (inserts say ON CONFLICT DO NOTHING), and a
 //    fn that fails without having changed a row is simply reported, the batch going on;
@@ -100,6 +103,7 @@ class PostgresStore final : public Store {
   struct WriteOp {
     WriteFn fn;
     WriteDone done;
+    Ack ack = Ack::kDurable;
   };
   struct ReadOp {
     ReadFn fn;

@@ -909,6 +909,47 @@ TEST_F(PostgresStoreTest, TheWriterCommitsDurablyWhereTheDatabaseWouldNot) {
   EXPECT_EQ(setting, "on");
 }
 
+// Bookkeeping (Ack::kCommitted: the dispatcher's leases and records) does not wait for the disk when a batch
+// holds nothing else; a batch with any write acknowledged as durable keeps synchronous_commit on.
+TEST_F(PostgresStoreTest, ABatchOfBookkeepingOnlyCommitsWithoutWaitingForTheDisk) {
+  Store& s = open();
+  auto setting_in = [](Tx& tx) -> std::string {
+    auto r = dynamic_cast<PgTx&>(tx).connection().exec("SHOW synchronous_commit");
+    return r.ok() ? std::string(r->text(0, 0)) : r.error().detail;
+  };
+  std::string alone, mixed_bookkeeping, mixed_durable;
+  std::promise<void> done;
+  s.submit_write(
+      [&](Tx& tx) -> Status {
+        alone = setting_in(tx);
+        return {};
+      },
+      [&](Status) { done.set_value(); }, Ack::kCommitted);
+  done.get_future().wait();
+  EXPECT_EQ(alone, "off");
+
+  WriterGate gate;
+  gate.hold(s);
+  std::promise<void> first, second;
+  s.submit_write(
+      [&](Tx& tx) -> Status {
+        mixed_bookkeeping = setting_in(tx);
+        return {};
+      },
+      [&](Status) { first.set_value(); }, Ack::kCommitted);
+  s.submit_write(
+      [&](Tx& tx) -> Status {
+        mixed_durable = setting_in(tx);
+        return {};
+      },
+      [&](Status) { second.set_value(); });
+  gate.release();
+  first.get_future().wait();
+  second.get_future().wait();
+  EXPECT_EQ(mixed_bookkeeping, "on");
+  EXPECT_EQ(mixed_durable, "on");
+}
+
 // A server that cannot be reached at open: kUnavailable, naming the server but never the password.
 TEST(PostgresStoreOpen, AnUnreachableServerIsUnavailableAndTheErrorKeepsThePasswordOut) {
   PostgresOptions options;
