@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <cmath>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -99,11 +100,13 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     asio::post(ioc_, [self = this] {
       self->stopping_ = true;
       self->timer_.cancel();
-      // Deliveries waiting for a slot go back to the store, due at once for the next start.
-      for (auto& [endpoint, line] : self->waiting_)
-        for (auto& claim : line)
-          asio::co_spawn(self->ioc_, self->defer(std::move(claim), self->clock_.now()), asio::detached);
-      self->waiting_.clear();
+      // Deliveries waiting in their endpoints' lines go back to the store, due at once for the next start.
+      const TimePoint now = self->clock_.now();
+      for (auto& [endpoint, line] : self->lines_) {
+        line->timer.cancel();
+        for (auto& claim : line->claims) self->give_back(std::move(claim), now);
+      }
+      self->lines_.clear();
       self->client_->stop();  // in-flight attempts end now (kCancelled) and are recorded for retry
       self->maybe_finish();
     });
@@ -111,6 +114,21 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   }
 
  private:
+  // Claimed deliveries of one endpoint waiting to be admitted (leased and renewed, counted in in_flight_):
+  // for one of its in-flight slots (pumped when one is released) or for a token of its rate limit (the
+  // timer).
+  struct Line {
+    explicit Line(asio::io_context& ioc) : timer(ioc) {}
+    std::deque<store::Claim> claims;
+    asio::steady_timer timer;
+    bool paced = false;  // the head waits for a token of the rate limit, due at token_at
+    TimePoint token_at{};
+    TimePoint scheduled_until{};  // when the next delivery given back past the line will be due
+  };
+  struct Returned {  // a delivery given back to the store (give_back)
+    store::LeaseToken lease;
+    store::Delivery next;
+  };
   struct HeldLease {
     store::LeaseToken token;
     bool settling = false;  // its write is submitted: no more renewals
@@ -147,7 +165,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
               continue;
             }
             ++in_flight_;
-            asio::co_spawn(ioc_, attempt(std::move(c)), asio::detached);
+            admit(std::move(c));
           }
           if (!unsent.empty()) {
             ++putting_right_;
@@ -157,6 +175,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         }
       }
       if (stopping_) break;
+      pump_paced(clock_.now());
       // More may be due, or a wake (new messages, a freed slot) came while claiming: look again at once.
       if (maybe_more || woken_) continue;
       timer_.expires_after(options_.poll_interval);
@@ -263,46 +282,137 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     maybe_finish();
   }
 
-  // One attempt of one delivery, then its record. Runs on ioc_.
-  asio::awaitable<void> attempt(store::Claim due) {
-    auto self = shared_from_this();
-    if (const HeldLease* h = held(due.lease); !h || h->lost) {
-      // Taken over while it waited in line: its new holder sends it. It took no slot: the next in line goes.
-      if (h) leases_.erase(due.delivery.id);
-      const std::string endpoint_id = due.delivery.endpoint_id;
-      finish_one();
-      start_next_waiting(endpoint_id);
-      co_return;
+  // This node's share of an endpoint's rateLimit: several nodes share the limit, each keeping its own bucket
+  // at limit / live nodes (nullopt: no limit).
+  std::optional<double> share_of(const store::Endpoint& ep) const {
+    if (!ep.rate_limit) return std::nullopt;
+    return static_cast<double>(*ep.rate_limit) / std::max(1, options_.nodes ? options_.nodes() : 1);
+  }
+
+  // A claimed delivery to send (counted in in_flight_): admitted now and sent, or put in its endpoint's line.
+  // Runs on ioc_.
+  void admit(store::Claim due) {
+    if (stopping_) {
+      give_back(std::move(due), clock_.now());
+      return;
     }
+    if (!lines_.empty()) {
+      auto it = lines_.find(due.delivery.endpoint_id);
+      if (it != lines_.end() && !it->second->claims.empty()) {
+        // Behind those already waiting for this endpoint, which go first: its head waits for a slot (a
+        // release pumps the line) or for a token (its timer does, or the claim loop once it is due).
+        enqueue(*it->second, std::move(due));
+        return;
+      }
+    }
+    const store::Endpoint& ep = *due.endpoint;
+    Admission admission = limiters_.try_admit(ep.id, share_of(ep), clock_.now());
+    if (admission.kind == Admission::Kind::kAdmitted) {
+      asio::co_spawn(ioc_, attempt(std::move(due), std::move(admission.permit)), asio::detached);
+      return;
+    }
+    auto& slot = lines_[ep.id];
+    if (!slot) slot = std::make_unique<Line>(ioc_);
+    enqueue(*slot, std::move(due));
+    if (admission.kind == Admission::Kind::kRateLimited) wait_for_token(ep.id, *slot, admission.not_before);
+  }
+
+  // How many deliveries an endpoint's line holds: a few per in-flight slot, and for a rate-limited endpoint
+  // no more than this node's share admits in two poll intervals (plus its bucket's burst), so that a backlog
+  // is spread over the nodes instead of held by the one that claimed it first.
+  size_t line_capacity(const store::Endpoint& ep) const {
+    const size_t per_slot =
+        kLinePerSlot * static_cast<size_t>(std::max(1, options_.limits.max_in_flight_per_endpoint));
+    const auto share = share_of(ep);
+    if (!share) return per_slot;
+    const double horizon = 2 * std::chrono::duration<double>(options_.poll_interval).count();
+    const auto paced = static_cast<size_t>(std::ceil(*share * horizon) + std::ceil(std::max(1.0, *share)));
+    return std::min(per_slot, paced);
+  }
+
+  // Puts `due` at the back of `line`, or, past the line's capacity, back to the store: due after one poll
+  // interval if it waits for a slot; if the endpoint has a rate limit, due when the limit would reach it
+  // (schedule_return), so that any node with room in its share may take it then.
+  void enqueue(Line& line, store::Claim due) {
+    const store::Endpoint& ep = *due.endpoint;
+    if (line.claims.size() < line_capacity(ep)) {
+      line.claims.push_back(std::move(due));  // still counted in in_flight_ until it is sent and recorded
+      return;
+    }
+    const TimePoint now = clock_.now();
+    const auto share = share_of(ep);
+    give_back(std::move(due), share ? schedule_return(line, ep, *share, now) : now + options_.poll_interval);
+  }
+
+  // When a delivery given back past a rate-limited line is due again: one after another at the endpoint's
+  // whole limit (not this node's share: a node with no work for the endpoint takes them as they come due,
+  // so its share is not left idle), from when this node's line would be through, at most kMaxScheduled
+  // ahead (a limit raised meanwhile is followed that much later).
+  TimePoint schedule_return(Line& line, const store::Endpoint& ep, double share, TimePoint now) {
+    using Nanos = TimePoint::duration;
+    const auto seconds = [](double s) {
+      return std::chrono::duration_cast<Nanos>(std::chrono::duration<double>(s));
+    };
+    const TimePoint through = now + seconds(static_cast<double>(line.claims.size()) / share);
+    const TimePoint at = std::min(std::max(line.scheduled_until, through), now + kMaxScheduled);
+    line.scheduled_until = at + seconds(1.0 / static_cast<double>(*ep.rate_limit));
+    return at;
+  }
+
+  // Arms `line`'s timer for the time its head may have a token (the injected clock's time, waited for in real
+  // time; at most a poll interval, after which the claim loop or the timer looks again).
+  void wait_for_token(const std::string& endpoint_id, Line& line, TimePoint at) {
+    if (stopping_) return;
+    line.token_at = at;
+    line.paced = true;
+    const auto wait = std::clamp<std::chrono::nanoseconds>(at - clock_.now(), std::chrono::nanoseconds(0),
+                                                           options_.poll_interval);
+    line.timer.expires_after(wait);
+    line.timer.async_wait([self = shared_from_this(), endpoint_id](boost::system::error_code ec) {
+      if (!ec) self->pump(endpoint_id);
+    });
+  }
+
+  // Starts the deliveries at the head of an endpoint's line while its limits admit them. Called when one of
+  // its slots frees, when its head may have a token again (timer, claim loop), and when a delivery joins.
+  void pump(const std::string& endpoint_id) {
+    auto it = lines_.find(endpoint_id);
+    if (it == lines_.end()) return;
+    Line& line = *it->second;
+    line.paced = false;
+    while (!line.claims.empty() && !stopping_) {
+      store::Claim& head = line.claims.front();
+      if (const HeldLease* h = held(head.lease); !h || h->lost) {
+        // Taken over while it waited in line: its new holder sends it. It took no slot: the next one goes.
+        if (h) leases_.erase(head.delivery.id);
+        line.claims.pop_front();
+        finish_one();
+        continue;
+      }
+      const TimePoint now = clock_.now();
+      Admission admission = limiters_.try_admit(endpoint_id, share_of(*head.endpoint), now);
+      if (admission.kind == Admission::Kind::kAdmitted) {
+        store::Claim next = std::move(head);
+        line.claims.pop_front();
+        asio::co_spawn(ioc_, attempt(std::move(next), std::move(admission.permit)), asio::detached);
+        continue;
+      }
+      if (admission.kind == Admission::Kind::kRateLimited)
+        wait_for_token(endpoint_id, line, admission.not_before);
+      return;  // in-flight cap full: the slot's release pumps again
+    }
+    if (line.claims.empty() && line.scheduled_until <= clock_.now()) {
+      line.timer.cancel();
+      lines_.erase(it);
+    }
+  }
+
+  // One attempt of one admitted delivery (`permit`: its slot and token), then its record. Runs on ioc_.
+  asio::awaitable<void> attempt(store::Claim due, InflightPermit permit) {
+    auto self = shared_from_this();
     const TimePoint started = clock_.now();
     const store::Endpoint& ep = *due.endpoint;
     const auto& msg = *due.message;
-
-    std::optional<double> rate;
-    // Several nodes share the endpoint's rate: each keeps its own bucket at its share of the limit.
-    if (ep.rate_limit)
-      rate = static_cast<double>(*ep.rate_limit) / std::max(1, options_.nodes ? options_.nodes() : 1);
-    Admission admission = limiters_.try_admit(ep.id, rate, started);
-    if (admission.kind == Admission::Kind::kInflightFull && !stopping_) {
-      // Wait in line (in memory: the delivery is leased) for one of the endpoint's slots; past a short line,
-      // back to the store, due again after one poll interval.
-      auto& line = waiting_[ep.id];
-      if (line.size() <
-          kLinePerSlot * static_cast<size_t>(std::max(1, options_.limits.max_in_flight_per_endpoint))) {
-        line.push_back(std::move(due));
-        co_return;  // still counted in in_flight_ until its own attempt is recorded
-      }
-      co_await defer(std::move(due), started + options_.poll_interval);
-      co_return;
-    }
-    if (admission.kind != Admission::Kind::kAdmitted) {
-      // Not admitted for its rate: back to the store. It may have come from the line when a slot freed; it
-      // took none, so the next in line goes now (or waits for a slot no attempt would ever free).
-      const std::string endpoint_id = ep.id;
-      co_await defer(std::move(due), stopping_ ? started : admission.not_before);
-      start_next_waiting(endpoint_id);
-      co_return;
-    }
 
     const auto signer = signer_for(ep, started);
 
@@ -357,7 +467,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     // the continuation releases its slot. Its strings are moved out of `due`, which is not used afterwards.
     auto rec = std::make_unique<AttemptRecord>();
     rec->now = now;
-    rec->permit = std::move(admission.permit);
+    rec->permit = std::move(permit);
     rec->log_attempt = !(stopping_ && outcome.kind != AttemptOutcome::Kind::kHttpResponse);
     rec->delivered = decision.kind == Decision::Kind::kDelivered;
     rec->disable = decision.kind == Decision::Kind::kDisableEndpoint;
@@ -583,7 +693,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     // The endpoint's slot is held until the attempt is recorded, not just answered: so a crash can repeat
     // at most the endpoint's in-flight cap of deliveries (sent, not yet recorded).
     r.permit.release();
-    start_next_waiting(a.endpoint_id);
+    pump(a.endpoint_id);
     finish_one();
   }
 
@@ -678,38 +788,61 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     return *c;
   }
 
-  // A slot of `endpoint_id` came free: start its next waiting delivery (already counted in in_flight_).
-  void start_next_waiting(const std::string& endpoint_id) {
-    auto it = waiting_.find(endpoint_id);
-    if (it == waiting_.end()) return;
-    if (it->second.empty()) {
-      waiting_.erase(it);
-      return;
+  // After each claim pass: the lines whose head waits for a token due by `now` are pumped (the timers do
+  // that in real time; this covers a clock that jumps, as the injected one does in tests), and empty lines
+  // with nothing scheduled ahead are dropped.
+  void pump_paced(TimePoint now) {
+    if (lines_.empty()) return;
+    std::vector<std::string> due;
+    for (auto it = lines_.begin(); it != lines_.end();) {
+      const Line& line = *it->second;
+      if (line.claims.empty() && line.scheduled_until <= now) {
+        it = lines_.erase(it);
+        continue;
+      }
+      if (line.paced && line.token_at <= now) due.push_back(it->first);
+      ++it;
     }
-    store::Claim next = std::move(it->second.front());
-    it->second.pop_front();
-    if (it->second.empty()) waiting_.erase(it);
-    asio::co_spawn(ioc_, attempt(std::move(next)), asio::detached);
+    for (const auto& endpoint_id : due) pump(endpoint_id);
   }
 
-  // Puts a delivery that was not admitted back, due at `when`; the attempt count is unchanged.
-  asio::awaitable<void> defer(store::Claim due, TimePoint when) {
-    auto self = shared_from_this();
-    store::Delivery d = std::move(due.delivery);
+  // Puts a claimed delivery back in the store unattempted (its attempt count unchanged), due at `when`: one
+  // past its endpoint's line, or any that waits when the dispatcher stops. Those given back during one turn
+  // of the loop go in one write; each stays counted in in_flight_ until it is written.
+  void give_back(store::Claim due, TimePoint when) {
+    settling(due.lease);
+    store::Delivery& d = due.delivery;
     d.status = store::Delivery::kPending;
     d.next_attempt_at = when;
     d.updated_at = clock_.now();
-    settling(due.lease);
-    auto put_back = [d, lease = due.lease](store::Tx& tx) -> Result<bool> {
-      const store::Settlement s{&lease, &d};
-      if (auto st = tx.settle_deliveries({&s, 1}); !st.ok()) return st.take_error();
+    returns_.push_back(Returned{std::move(due.lease), std::move(d)});
+    if (returns_posted_) return;
+    returns_posted_ = true;
+    asio::post(ioc_, [self = shared_from_this()] {
+      self->returns_posted_ = false;
+      auto batch = std::make_shared<std::vector<Returned>>(std::move(self->returns_));
+      self->returns_.clear();
+      asio::co_spawn(self->ioc_, self->write_returns(std::move(batch)), asio::detached);
+    });
+  }
+
+  asio::awaitable<void> write_returns(std::shared_ptr<std::vector<Returned>> batch) {
+    auto self = shared_from_this();
+    auto put_back = [batch](store::Tx& tx) -> Result<bool> {
+      std::vector<store::Settlement> settlements;
+      settlements.reserve(batch->size());
+      for (const auto& r : *batch) settlements.push_back({&r.lease, &r.next});
+      if (auto st = tx.settle_deliveries(settlements); !st.ok()) return st.take_error();
       return true;
     };
     auto written = co_await store::write<bool>(store_, std::move(put_back), kBookkeeping);
-    if (!written.ok()) spdlog::warn("dispatcher: cannot defer delivery {}: {}", d.id, written.error().detail);
-    end_lease(due.lease, written.ok());
-    if (deferred_) deferred_->inc();
-    finish_one();
+    if (!written.ok())
+      spdlog::warn("dispatcher: cannot put {} deliveries back: {}", batch->size(), written.error().detail);
+    for (const auto& r : *batch) {
+      end_lease(r.lease, written.ok());
+      if (deferred_) deferred_->inc();
+      finish_one();
+    }
   }
 
   // One claimed delivery is done with. Wakes the claim loop: a freed slot may let an endpoint's backlog move.
@@ -758,7 +891,12 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   size_t in_flight_ = 0;      // claimed and not yet recorded: sending, or waiting in a line below
   size_t putting_right_ = 0;  // fail_unsent writes not yet done (stop() waits for them too)
   static constexpr size_t kLinePerSlot = 2;
-  std::unordered_map<std::string, std::deque<store::Claim>> waiting_;
+  // How far ahead a delivery given back past a rate-limited line may be scheduled (schedule_return).
+  static constexpr std::chrono::seconds kMaxScheduled{30};
+  // By endpoint id. A line is dropped once empty, unless deliveries it gave back are still scheduled ahead.
+  std::unordered_map<std::string, std::unique_ptr<Line>> lines_;
+  std::vector<Returned> returns_;  // given back this turn, written together
+  bool returns_posted_ = false;
   // The leases held, by delivery id: from the claim until their record (or deferral) is written.
   std::unordered_map<std::string, HeldLease> leases_;
   TimePoint next_renewal_;
