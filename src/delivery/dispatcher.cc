@@ -20,11 +20,13 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/encoding.h"
 #include "core/ids.h"
 #include "core/log_throttle.h"
 #include "delivery/due_rules.h"
 #include "delivery/operational.h"
 #include "delivery/provider_headers.h"
+#include "delivery/rate_shares.h"
 #include "store/async.h"
 
 namespace hookwire::delivery {
@@ -52,6 +54,12 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         timer_(ioc_),
         work_(asio::make_work_guard(ioc_)),
         metrics_(metrics) {
+    if (options_.announce) {
+      // A node id for the announcements: random, so two nodes never share one.
+      shares_.emplace(
+          RateShares::Options{hex_encode(random_bytes(8)), kAnnounceEvery, kHoldDown, 3 * kAnnounceEvery},
+          clock_.now());
+    }
     if (metrics) {
       for (const char* outcome : {"delivered", "retry", "exhausted", "disabled"})
         outcomes_.push_back(&metrics->counter("delivery_attempts_total", "Delivery attempts by outcome.",
@@ -95,10 +103,23 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     });
   }
 
+  // Another node's announcement (RateShares): handed to ioc_ (see wake()).
+  void heard(std::string topic) {
+    asio::post(ioc_, [self = this, topic = std::move(topic)] {
+      if (self->shares_) self->shares_->heard(topic, self->clock_.now());
+    });
+  }
+
   void stop() {
     if (stopped_.exchange(true)) return;
     asio::post(ioc_, [self = this] {
       self->stopping_ = true;
+      // The others need not wait for this node's announcements to expire.
+      self->share_timer_.cancel();
+      if (self->shares_)
+        for (auto& topic : self->shares_->tick(self->clock_.now() + std::chrono::hours(1),
+                                               [](std::string_view) { return false; }))
+          self->options_.announce(std::move(topic));
       self->timer_.cancel();
       // Deliveries waiting in their endpoints' lines go back to the store, due at once for the next start.
       const TimePoint now = self->clock_.now();
@@ -282,11 +303,56 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     maybe_finish();
   }
 
-  // This node's share of an endpoint's rateLimit: several nodes share the limit, each keeping its own bucket
-  // at limit / live nodes (nullopt: no limit).
-  std::optional<double> share_of(const store::Endpoint& ep) const {
-    if (!ep.rate_limit) return std::nullopt;
-    return static_cast<double>(*ep.rate_limit) / std::max(1, options_.nodes ? options_.nodes() : 1);
+  // This node's share of an endpoint's rateLimit, the rate and burst of its bucket (rate nullopt: no limit).
+  // Several nodes share the limit, each keeping its own bucket: at limit / the nodes with work for the
+  // endpoint when they announce it (shares_), else at limit / the live nodes; a burst of max(1, limit / the
+  // live nodes) either way, so that the nodes' bursts add up to max(nodes, limit) at most.
+  struct Share {
+    std::optional<double> rate;
+    std::optional<double> burst;  // nullopt: the bucket's own, max(1, rate)
+  };
+  Share share_of(const store::Endpoint& ep, TimePoint now) const {
+    if (!ep.rate_limit) return {};
+    const double limit = static_cast<double>(*ep.rate_limit);
+    const int live = std::max(1, options_.nodes ? options_.nodes() : 1);
+    if (!shares_) return {limit / live, std::nullopt};
+    const int sharers = shares_->sharers(ep.id, live, now);
+    return {limit / sharers, std::max(1.0, limit / std::max(live, sharers))};
+  }
+
+  // This node has work for a rate-limited endpoint (a delivery to admit): with several nodes announcing their
+  // work, the others are told when it starts (and every second while it lasts). One that starts again
+  // starts with one token: what its bucket saved up while the others had its share is not its to spend.
+  void working_for(const store::Endpoint& ep, const Share& share, TimePoint now) {
+    if (!shares_ || !share.rate) return;
+    bool started = false;
+    if (auto topic = shares_->hold(ep.id, now, &started)) options_.announce(std::move(*topic));
+    if (!started) return;
+    limiters_.keep_one(ep.id, *share.rate, share.burst, now);
+    if (!share_ticking_) tick_shares();
+  }
+
+  // While this node has announced work: renews its announcements or ends them (RateShares::tick), every
+  // kShareTick, so that the others take over its share soon after it has nothing left to send. It has work
+  // for an endpoint while a delivery waits or is in flight, and until its bucket has a token again: it
+  // started with one (working_for), so it is counted for as long as it takes its share to earn back what it
+  // spent, and never sends more than the share the others left it.
+  void tick_shares() {
+    share_ticking_ = false;
+    if (!shares_ || stopping_) return;
+    const TimePoint now = clock_.now();
+    auto holds = [this, now](std::string_view endpoint_id) {
+      auto it = lines_.find(std::string(endpoint_id));
+      return (it != lines_.end() && !it->second->claims.empty()) || limiters_.in_flight(endpoint_id) > 0 ||
+             !limiters_.has_token(endpoint_id, now);
+    };
+    for (auto& topic : shares_->tick(now, holds)) options_.announce(std::move(topic));
+    if (shares_->holding() == 0) return;
+    share_ticking_ = true;
+    share_timer_.expires_after(kShareTick);
+    share_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->tick_shares();
+    });
   }
 
   // A claimed delivery to send (counted in in_flight_): admitted now and sent, or put in its endpoint's line.
@@ -301,61 +367,69 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       if (it != lines_.end() && !it->second->claims.empty()) {
         // Behind those already waiting for this endpoint, which go first: its head waits for a slot (a
         // release pumps the line) or for a token (its timer does, or the claim loop once it is due).
-        enqueue(*it->second, std::move(due));
+        enqueue(*it->second, std::move(due), clock_.now());
         return;
       }
     }
     const store::Endpoint& ep = *due.endpoint;
-    Admission admission = limiters_.try_admit(ep.id, share_of(ep), clock_.now());
+    const TimePoint now = clock_.now();
+    const Share share = share_of(ep, now);
+    working_for(ep, share, now);
+    Admission admission = limiters_.try_admit(ep.id, share.rate, now, share.burst);
     if (admission.kind == Admission::Kind::kAdmitted) {
       asio::co_spawn(ioc_, attempt(std::move(due), std::move(admission.permit)), asio::detached);
       return;
     }
     auto& slot = lines_[ep.id];
     if (!slot) slot = std::make_unique<Line>(ioc_);
-    enqueue(*slot, std::move(due));
+    enqueue(*slot, std::move(due), now);
     if (admission.kind == Admission::Kind::kRateLimited) wait_for_token(ep.id, *slot, admission.not_before);
   }
 
   // How many deliveries an endpoint's line holds: a few per in-flight slot, and for a rate-limited endpoint
-  // no more than this node's share admits in two poll intervals (plus its bucket's burst), so that a backlog
-  // is spread over the nodes instead of held by the one that claimed it first.
-  size_t line_capacity(const store::Endpoint& ep) const {
+  // no more than its share admits in two poll intervals, plus its burst (the rest waits in the store, where
+  // it holds no memory and another node may take it).
+  size_t line_capacity(const Share& share) const {
     const size_t per_slot =
         kLinePerSlot * static_cast<size_t>(std::max(1, options_.limits.max_in_flight_per_endpoint));
-    const auto share = share_of(ep);
-    if (!share) return per_slot;
+    if (!share.rate) return per_slot;
     const double horizon = 2 * std::chrono::duration<double>(options_.poll_interval).count();
-    const auto paced = static_cast<size_t>(std::ceil(*share * horizon) + std::ceil(std::max(1.0, *share)));
+    const double burst = share.burst.value_or(std::max(1.0, *share.rate));
+    const auto paced = static_cast<size_t>(std::ceil(*share.rate * horizon) + std::ceil(burst));
     return std::min(per_slot, paced);
   }
 
   // Puts `due` at the back of `line`, or, past the line's capacity, back to the store: due after one poll
-  // interval if it waits for a slot; if the endpoint has a rate limit, due when the limit would reach it
-  // (schedule_return), so that any node with room in its share may take it then.
-  void enqueue(Line& line, store::Claim due) {
-    const store::Endpoint& ep = *due.endpoint;
-    if (line.claims.size() < line_capacity(ep)) {
+  // interval if it waits for a slot; if the endpoint has a rate limit, when this node's share would reach it
+  // (schedule_return).
+  void enqueue(Line& line, store::Claim due, TimePoint now) {
+    const Share share = share_of(*due.endpoint, now);
+    if (line.claims.size() < line_capacity(share)) {
       line.claims.push_back(std::move(due));  // still counted in in_flight_ until it is sent and recorded
       return;
     }
-    const TimePoint now = clock_.now();
-    const auto share = share_of(ep);
-    give_back(std::move(due), share ? schedule_return(line, ep, *share, now) : now + options_.poll_interval);
+    if (!share.rate) {
+      give_back(std::move(due), now + options_.poll_interval);
+      return;
+    }
+    const auto limit = static_cast<double>(*due.endpoint->rate_limit);
+    give_back(std::move(due), schedule_return(line, *share.rate, limit, now));
   }
 
   // When a delivery given back past a rate-limited line is due again: one after another at the endpoint's
-  // whole limit (not this node's share: a node with no work for the endpoint takes them as they come due,
-  // so its share is not left idle), from when this node's line would be through, at most kMaxScheduled
-  // ahead (a limit raised meanwhile is followed that much later).
-  TimePoint schedule_return(Line& line, const store::Endpoint& ep, double share, TimePoint now) {
+  // whole limit, which is as fast as the nodes together may send them (a node with room takes one once it is
+  // due: this one, or another), from when this node's line would be through at its share, or after one poll
+  // interval if sooner (when a node with no work looks again), and at most kMaxScheduled ahead (a limit
+  // raised meanwhile is followed that much later).
+  TimePoint schedule_return(Line& line, double share, double limit, TimePoint now) {
     using Nanos = TimePoint::duration;
     const auto seconds = [](double s) {
       return std::chrono::duration_cast<Nanos>(std::chrono::duration<double>(s));
     };
-    const TimePoint through = now + seconds(static_cast<double>(line.claims.size()) / share);
-    const TimePoint at = std::min(std::max(line.scheduled_until, through), now + kMaxScheduled);
-    line.scheduled_until = at + seconds(1.0 / static_cast<double>(*ep.rate_limit));
+    const Nanos through =
+        std::min<Nanos>(seconds(static_cast<double>(line.claims.size()) / share), options_.poll_interval);
+    const TimePoint at = std::min(std::max(line.scheduled_until, now + through), now + kMaxScheduled);
+    line.scheduled_until = at + seconds(1.0 / limit);
     return at;
   }
 
@@ -390,7 +464,9 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         continue;
       }
       const TimePoint now = clock_.now();
-      Admission admission = limiters_.try_admit(endpoint_id, share_of(*head.endpoint), now);
+      const Share share = share_of(*head.endpoint, now);
+      working_for(*head.endpoint, share, now);
+      Admission admission = limiters_.try_admit(endpoint_id, share.rate, now, share.burst);
       if (admission.kind == Admission::Kind::kAdmitted) {
         store::Claim next = std::move(head);
         line.claims.pop_front();
@@ -893,6 +969,14 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   static constexpr size_t kLinePerSlot = 2;
   // How far ahead a delivery given back past a rate-limited line may be scheduled (schedule_return).
   static constexpr std::chrono::seconds kMaxScheduled{30};
+  // With several nodes announcing their work (options_.announce): this node's view of who has work for which
+  // rate-limited endpoint, and when its own announcements are next looked at.
+  static constexpr std::chrono::milliseconds kAnnounceEvery{1000};
+  static constexpr std::chrono::milliseconds kHoldDown{100};  // announced stopped after this long with none
+  static constexpr std::chrono::milliseconds kShareTick{100};
+  std::optional<RateShares> shares_;
+  asio::steady_timer share_timer_{ioc_};
+  bool share_ticking_ = false;
   // By endpoint id. A line is dropped once empty, unless deliveries it gave back are still scheduled ahead.
   std::unordered_map<std::string, std::unique_ptr<Line>> lines_;
   std::vector<Returned> returns_;  // given back this turn, written together
@@ -929,6 +1013,9 @@ Dispatcher::~Dispatcher() { stop(); }
 void Dispatcher::set_public_url(std::string url) { state_->set_public_url(std::move(url)); }
 void Dispatcher::start() { state_->start(); }
 void Dispatcher::wake() { state_->wake(); }
+void Dispatcher::heard(std::string_view topic) {
+  if (RateShares::is_topic(topic) || topic == "*") state_->heard(std::string(topic));
+}
 
 std::string thin_payload(const store::Message& msg, std::string_view public_url) {
   namespace json = boost::json;
