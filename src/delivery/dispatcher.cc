@@ -164,6 +164,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       const size_t room = options_.max_in_flight - std::min(options_.max_in_flight, in_flight_);
       bool maybe_more = false;
       co_await renew_leases(clock_.now());
+      pump_paced(clock_.now());  // lines whose head may go now make room before the claim
       if (room > 0 && !stopping_) {
         const int limit = static_cast<int>(std::min<size_t>(room, static_cast<size_t>(options_.claim_batch)));
         const TimePoint now = clock_.now();
@@ -196,7 +197,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         }
       }
       if (stopping_) break;
-      pump_paced(clock_.now());
+      pump_paced(clock_.now());  // and those the claim joined
       // More may be due, or a wake (new messages, a freed slot) came while claiming: look again at once.
       if (maybe_more || woken_) continue;
       timer_.expires_after(options_.poll_interval);
