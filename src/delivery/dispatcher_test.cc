@@ -262,6 +262,7 @@ class DispatcherTest : public ::testing::TestWithParam<Backend> {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::pair<store::Delivery, store::Attempt>> recorded_;
+  std::vector<std::string> announced_;  // DispatcherOptions::announce's, when a test sets it
 };
 
 TEST_P(DispatcherTest, DeliversSignedWithCustomHeadersAndLogsTheAttempt) {
@@ -667,12 +668,11 @@ TEST_P(DispatcherTest, WithoutAnnouncementsEachLiveNodeHasAnEqualShareOfTheLimit
 // This node announces its own work when it starts, and that it stopped once it has nothing left and its
 // bucket has earned back the token it started with.
 TEST_P(DispatcherTest, WithAnnouncementsTheLimitIsDividedBetweenTheNodesThatHaveWork) {
-  std::vector<std::string> announced;
-  configure_ = [&](DispatcherOptions& o) {
+  configure_ = [this](DispatcherOptions& o) {
     o.nodes = [] { return 3; };
-    o.announce = [&](std::string topic) {
+    o.announce = [this](std::string topic) {  // until the dispatcher stops, in TearDown
       std::lock_guard lock(mu_);
-      announced.push_back(std::move(topic));
+      announced_.push_back(std::move(topic));
       cv_.notify_all();
     };
   };
@@ -681,7 +681,7 @@ TEST_P(DispatcherTest, WithAnnouncementsTheLimitIsDividedBetweenTheNodesThatHave
     std::string found;
     EXPECT_TRUE(cv_.wait_for(lock, 20s,
                              [&] {
-                               for (const auto& t : announced)
+                               for (const auto& t : announced_)
                                  if (t.ends_with(suffix)) found = t;
                                return !found.empty();
                              }))
@@ -694,11 +694,13 @@ TEST_P(DispatcherTest, WithAnnouncementsTheLimitIsDividedBetweenTheNodesThatHave
   clock_.advance(3s);  // until then it may have missed the others' announcements: every live node counts
   ep_.rate_limit = 3;
   publish(receiver.url("/hook"));
-  add_messages(9);
+  add_messages(3);
   auto sent = sent_to(ep_.id, 1);
   const std::string working = wait_announced("_1_" + ep_.id);
   EXPECT_TRUE(RateShares::is_topic(working)) << working;
   const auto third = 333'333'334ns;
+  // One step of a third of a second: `expect` deliveries sent by then, the last one now if there is a new
+  // one.
   auto step = [&](size_t expect) {
     clock_.advance(third);
     if (expect > sent.size()) {
@@ -711,17 +713,26 @@ TEST_P(DispatcherTest, WithAnnouncementsTheLimitIsDividedBetweenTheNodesThatHave
   };
   // Alone with work: the whole limit, one every third of a second.
   for (size_t k = 2; k <= 4; ++k) step(k);
-  // Another node has work for it: two share the limit (after the token already earned), one every two thirds.
+  // Another node has work for it: two share the limit, one every two thirds of a second. (Announced while
+  // this node owes nothing: the first of the next three goes at once, on the token it starts with.)
   dispatcher_->heard(RateShares::topic("b2", ep_.id, true));
-  barrier();
-  step(5);
+  step(4);
+  add_messages(3);
+  sent = sent_to(ep_.id, 5);
+  EXPECT_EQ(sent.back().created_at, clock_.now());
   step(5);
   step(6);
-  // It stopped: the whole limit again (after the half token still owed at the half rate).
+  step(6);
+  step(7);
+  // It stopped: the whole limit again.
   dispatcher_->heard(RateShares::topic("b2", ep_.id, false));
-  barrier();
-  step(6);
-  for (size_t k = 7; k <= 10; ++k) step(k);
+  step(7);
+  step(7);  // two thirds since the last: owes nothing
+  add_messages(3);
+  sent = sent_to(ep_.id, 8);
+  EXPECT_EQ(sent.back().created_at, clock_.now());
+  step(9);
+  step(10);
   EXPECT_EQ(receiver.request_count(), 10u);
   // Nothing left, and a token earned back: it says it stopped.
   clock_.advance(1s);
