@@ -253,7 +253,8 @@ struct App::Parts {
   std::unique_ptr<inbound::Gateway> gateway;
   std::unique_ptr<delivery::Dispatcher> dispatcher;
   // With a store several nodes share: the dispatcher, woken when another node's messages become readable
-  // (their deliveries may be due). Null until it runs, and again before it stops.
+  // (their deliveries may be due) and told of the other nodes' rate-limit announcements. Null until it runs,
+  // and again before it stops.
   std::atomic<delivery::Dispatcher*> woken_by_feed{nullptr};
   // What another node's changes invalidate (Store::set_change_listener): null until made, and again before
   // they are destroyed.
@@ -326,6 +327,8 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   // only ever moves earlier, so a revocation elsewhere takes effect).
   parts->store->set_change_listener([p = parts.get()](std::string_view topic) {
     const bool all = topic == "*";
+    // Which rate-limited endpoints the other nodes have work for (delivery/rate_shares.h).
+    if (auto* dispatcher = p->woken_by_feed.load()) dispatcher->heard(topic);
     if (all || topic == "sources")
       if (auto* gateway = p->sources_cache.load()) gateway->invalidate();
     if (all || topic == "tokens") {
@@ -357,6 +360,10 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   dispatch.http.total_timeout = options.delivery_timeout;
   dispatch.lease_margin = options.delivery_lease_margin;
   dispatch.nodes = [store = parts->store.get()] { return store->live_nodes(); };
+  // Nodes that hear each other (PostgreSQL with LISTEN) divide an endpoint's rate limit between those that
+  // have work for it; without, between the live nodes.
+  if (!options.store_url.empty() && options.store_notify)
+    dispatch.announce = [store = parts->store.get()](std::string topic) { store->announce(topic); };
   dispatch.http.user_agent = "hookwire/" HOOKWIRE_VERSION;
   dispatch.svix_headers = options.svix_headers;
   dispatch.health.disable_after = options.endpoint_disable_after;

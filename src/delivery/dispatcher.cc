@@ -14,16 +14,19 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <cmath>
 #include <deque>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 
+#include "core/encoding.h"
 #include "core/ids.h"
 #include "core/log_throttle.h"
 #include "delivery/due_rules.h"
 #include "delivery/operational.h"
 #include "delivery/provider_headers.h"
+#include "delivery/rate_shares.h"
 #include "store/async.h"
 
 namespace hookwire::delivery {
@@ -51,6 +54,12 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         timer_(ioc_),
         work_(asio::make_work_guard(ioc_)),
         metrics_(metrics) {
+    if (options_.announce) {
+      // A node id for the announcements: random, so two nodes never share one.
+      shares_.emplace(
+          RateShares::Options{hex_encode(random_bytes(8)), kAnnounceEvery, kHoldDown, 3 * kAnnounceEvery},
+          clock_.now());
+    }
     if (metrics) {
       for (const char* outcome : {"delivered", "retry", "exhausted", "disabled"})
         outcomes_.push_back(&metrics->counter("delivery_attempts_total", "Delivery attempts by outcome.",
@@ -94,16 +103,31 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     });
   }
 
+  // Another node's announcement (RateShares): handed to ioc_ (see wake()).
+  void heard(std::string topic) {
+    asio::post(ioc_, [self = this, topic = std::move(topic)] {
+      if (self->shares_) self->shares_->heard(topic, self->clock_.now());
+    });
+  }
+
   void stop() {
     if (stopped_.exchange(true)) return;
     asio::post(ioc_, [self = this] {
       self->stopping_ = true;
+      // The others need not wait for this node's announcements to expire.
+      self->share_timer_.cancel();
+      if (self->shares_)
+        for (auto& topic : self->shares_->tick(self->clock_.now() + std::chrono::hours(1),
+                                               [](std::string_view) { return false; }))
+          self->options_.announce(std::move(topic));
       self->timer_.cancel();
-      // Deliveries waiting for a slot go back to the store, due at once for the next start.
-      for (auto& [endpoint, line] : self->waiting_)
-        for (auto& claim : line)
-          asio::co_spawn(self->ioc_, self->defer(std::move(claim), self->clock_.now()), asio::detached);
-      self->waiting_.clear();
+      // Deliveries waiting in their endpoints' lines go back to the store, due at once for the next start.
+      const TimePoint now = self->clock_.now();
+      for (auto& [endpoint, line] : self->lines_) {
+        line->timer.cancel();
+        for (auto& claim : line->claims) self->give_back(std::move(claim), now);
+      }
+      self->lines_.clear();
       self->client_->stop();  // in-flight attempts end now (kCancelled) and are recorded for retry
       self->maybe_finish();
     });
@@ -111,6 +135,21 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   }
 
  private:
+  // Claimed deliveries of one endpoint waiting to be admitted (leased and renewed, counted in in_flight_):
+  // for one of its in-flight slots (pumped when one is released) or for a token of its rate limit (the
+  // timer).
+  struct Line {
+    explicit Line(asio::io_context& ioc) : timer(ioc) {}
+    std::deque<store::Claim> claims;
+    asio::steady_timer timer;
+    bool paced = false;  // the head waits for a token of the rate limit, due at token_at
+    TimePoint token_at{};
+    TimePoint scheduled_until{};  // when the next delivery given back past the line will be due
+  };
+  struct Returned {  // a delivery given back to the store (give_back)
+    store::LeaseToken lease;
+    store::Delivery next;
+  };
   struct HeldLease {
     store::LeaseToken token;
     bool settling = false;  // its write is submitted: no more renewals
@@ -125,6 +164,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       const size_t room = options_.max_in_flight - std::min(options_.max_in_flight, in_flight_);
       bool maybe_more = false;
       co_await renew_leases(clock_.now());
+      pump_paced(clock_.now());  // lines whose head may go now make room before the claim
       if (room > 0 && !stopping_) {
         const int limit = static_cast<int>(std::min<size_t>(room, static_cast<size_t>(options_.claim_batch)));
         const TimePoint now = clock_.now();
@@ -147,7 +187,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
               continue;
             }
             ++in_flight_;
-            asio::co_spawn(ioc_, attempt(std::move(c)), asio::detached);
+            admit(std::move(c));
           }
           if (!unsent.empty()) {
             ++putting_right_;
@@ -157,6 +197,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         }
       }
       if (stopping_) break;
+      pump_paced(clock_.now());  // and those the claim joined
       // More may be due, or a wake (new messages, a freed slot) came while claiming: look again at once.
       if (maybe_more || woken_) continue;
       timer_.expires_after(options_.poll_interval);
@@ -263,46 +304,192 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     maybe_finish();
   }
 
-  // One attempt of one delivery, then its record. Runs on ioc_.
-  asio::awaitable<void> attempt(store::Claim due) {
-    auto self = shared_from_this();
-    if (const HeldLease* h = held(due.lease); !h || h->lost) {
-      // Taken over while it waited in line: its new holder sends it. It took no slot: the next in line goes.
-      if (h) leases_.erase(due.delivery.id);
-      const std::string endpoint_id = due.delivery.endpoint_id;
-      finish_one();
-      start_next_waiting(endpoint_id);
-      co_return;
+  // This node's share of an endpoint's rateLimit, the rate and burst of its bucket (rate nullopt: no limit).
+  // Several nodes share the limit, each keeping its own bucket: at limit / the nodes with work for the
+  // endpoint when they announce it (shares_), else at limit / the live nodes; a burst of max(1, limit / the
+  // live nodes) either way, so that the nodes' bursts add up to max(nodes, limit) at most.
+  struct Share {
+    std::optional<double> rate;
+    std::optional<double> burst;  // nullopt: the bucket's own, max(1, rate)
+  };
+  Share share_of(const store::Endpoint& ep, TimePoint now) const {
+    if (!ep.rate_limit) return {};
+    const double limit = static_cast<double>(*ep.rate_limit);
+    const int live = std::max(1, options_.nodes ? options_.nodes() : 1);
+    if (!shares_) return {limit / live, std::nullopt};
+    const int sharers = shares_->sharers(ep.id, live, now);
+    return {limit / sharers, std::max(1.0, limit / std::max(live, sharers))};
+  }
+
+  // This node has work for a rate-limited endpoint (a delivery to admit): with several nodes announcing their
+  // work, the others are told when it starts (and every second while it lasts). One that starts again
+  // starts with one token: what its bucket saved up while the others had its share is not its to spend.
+  void working_for(const store::Endpoint& ep, const Share& share, TimePoint now) {
+    if (!shares_ || !share.rate) return;
+    bool started = false;
+    if (auto topic = shares_->hold(ep.id, now, &started)) options_.announce(std::move(*topic));
+    if (!started) return;
+    limiters_.keep_one(ep.id, *share.rate, share.burst, now);
+    if (!share_ticking_) tick_shares();
+  }
+
+  // While this node has announced work: renews its announcements or ends them (RateShares::tick), every
+  // kShareTick, so that the others take over its share soon after it has nothing left to send. It has work
+  // for an endpoint while a delivery waits or is in flight, and until its bucket has a token again: it
+  // started with one (working_for), so it is counted for as long as it takes its share to earn back what it
+  // spent, and never sends more than the share the others left it.
+  void tick_shares() {
+    share_ticking_ = false;
+    if (!shares_ || stopping_) return;
+    const TimePoint now = clock_.now();
+    auto holds = [this, now](std::string_view endpoint_id) {
+      auto it = lines_.find(std::string(endpoint_id));
+      return (it != lines_.end() && !it->second->claims.empty()) || limiters_.in_flight(endpoint_id) > 0 ||
+             !limiters_.has_token(endpoint_id, now);
+    };
+    for (auto& topic : shares_->tick(now, holds)) options_.announce(std::move(topic));
+    if (shares_->holding() == 0) return;
+    share_ticking_ = true;
+    share_timer_.expires_after(kShareTick);
+    share_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->tick_shares();
+    });
+  }
+
+  // A claimed delivery to send (counted in in_flight_): admitted now and sent, or put in its endpoint's line.
+  // Runs on ioc_.
+  void admit(store::Claim due) {
+    if (stopping_) {
+      give_back(std::move(due), clock_.now());
+      return;
     }
+    if (!lines_.empty()) {
+      auto it = lines_.find(due.delivery.endpoint_id);
+      if (it != lines_.end() && !it->second->claims.empty()) {
+        // Behind those already waiting for this endpoint, which go first: its head waits for a slot (a
+        // release pumps the line) or for a token (its timer does, or the claim loop once it is due).
+        enqueue(*it->second, std::move(due), clock_.now());
+        return;
+      }
+    }
+    const store::Endpoint& ep = *due.endpoint;
+    const TimePoint now = clock_.now();
+    const Share share = share_of(ep, now);
+    working_for(ep, share, now);
+    Admission admission = limiters_.try_admit(ep.id, share.rate, now, share.burst);
+    if (admission.kind == Admission::Kind::kAdmitted) {
+      asio::co_spawn(ioc_, attempt(std::move(due), std::move(admission.permit)), asio::detached);
+      return;
+    }
+    auto& slot = lines_[ep.id];
+    if (!slot) slot = std::make_unique<Line>(ioc_);
+    enqueue(*slot, std::move(due), now);
+    if (admission.kind == Admission::Kind::kRateLimited) wait_for_token(ep.id, *slot, admission.not_before);
+  }
+
+  // How many deliveries an endpoint's line holds: a few per in-flight slot, and for a rate-limited endpoint
+  // no more than its share admits in two poll intervals, plus its burst (the rest waits in the store, where
+  // it holds no memory and another node may take it).
+  size_t line_capacity(const Share& share) const {
+    const size_t per_slot =
+        kLinePerSlot * static_cast<size_t>(std::max(1, options_.limits.max_in_flight_per_endpoint));
+    if (!share.rate) return per_slot;
+    const double horizon = 2 * std::chrono::duration<double>(options_.poll_interval).count();
+    const double burst = share.burst.value_or(std::max(1.0, *share.rate));
+    const auto paced = static_cast<size_t>(std::ceil(*share.rate * horizon) + std::ceil(burst));
+    return std::min(per_slot, paced);
+  }
+
+  // Puts `due` at the back of `line`, or, past the line's capacity, back to the store: due after one poll
+  // interval if it waits for a slot; if the endpoint has a rate limit, when this node's share would reach it
+  // (schedule_return).
+  void enqueue(Line& line, store::Claim due, TimePoint now) {
+    const Share share = share_of(*due.endpoint, now);
+    if (line.claims.size() < line_capacity(share)) {
+      line.claims.push_back(std::move(due));  // still counted in in_flight_ until it is sent and recorded
+      return;
+    }
+    if (!share.rate) {
+      give_back(std::move(due), now + options_.poll_interval);
+      return;
+    }
+    const auto limit = static_cast<double>(*due.endpoint->rate_limit);
+    give_back(std::move(due), schedule_return(line, *share.rate, limit, now));
+  }
+
+  // When a delivery given back past a rate-limited line is due again: one after another at the endpoint's
+  // whole limit, which is as fast as the nodes together may send them (a node with room takes one once it is
+  // due: this one, or another), from when this node's line would be through at its share, or after one poll
+  // interval if sooner (when a node with no work looks again), and at most kMaxScheduled ahead (a limit
+  // raised meanwhile is followed that much later).
+  TimePoint schedule_return(Line& line, double share, double limit, TimePoint now) {
+    using Nanos = TimePoint::duration;
+    const auto seconds = [](double s) {
+      return std::chrono::duration_cast<Nanos>(std::chrono::duration<double>(s));
+    };
+    const Nanos through =
+        std::min<Nanos>(seconds(static_cast<double>(line.claims.size()) / share), options_.poll_interval);
+    const TimePoint at = std::min(std::max(line.scheduled_until, now + through), now + kMaxScheduled);
+    line.scheduled_until = at + seconds(1.0 / limit);
+    return at;
+  }
+
+  // Arms `line`'s timer for the time its head may have a token (the injected clock's time, waited for in real
+  // time; at most a poll interval, after which the claim loop or the timer looks again).
+  void wait_for_token(const std::string& endpoint_id, Line& line, TimePoint at) {
+    if (stopping_) return;
+    line.token_at = at;
+    line.paced = true;
+    const auto wait = std::clamp<std::chrono::nanoseconds>(at - clock_.now(), std::chrono::nanoseconds(0),
+                                                           options_.poll_interval);
+    line.timer.expires_after(wait);
+    line.timer.async_wait([self = shared_from_this(), endpoint_id](boost::system::error_code ec) {
+      if (!ec) self->pump(endpoint_id);
+    });
+  }
+
+  // Starts the deliveries at the head of an endpoint's line while its limits admit them. Called when one of
+  // its slots frees, when its head may have a token again (timer, claim loop), and when a delivery joins.
+  void pump(const std::string& endpoint_id) {
+    auto it = lines_.find(endpoint_id);
+    if (it == lines_.end()) return;
+    Line& line = *it->second;
+    line.paced = false;
+    while (!line.claims.empty() && !stopping_) {
+      store::Claim& head = line.claims.front();
+      if (const HeldLease* h = held(head.lease); !h || h->lost) {
+        // Taken over while it waited in line: its new holder sends it. It took no slot: the next one goes.
+        if (h) leases_.erase(head.delivery.id);
+        line.claims.pop_front();
+        finish_one();
+        continue;
+      }
+      const TimePoint now = clock_.now();
+      const Share share = share_of(*head.endpoint, now);
+      working_for(*head.endpoint, share, now);
+      Admission admission = limiters_.try_admit(endpoint_id, share.rate, now, share.burst);
+      if (admission.kind == Admission::Kind::kAdmitted) {
+        store::Claim next = std::move(head);
+        line.claims.pop_front();
+        asio::co_spawn(ioc_, attempt(std::move(next), std::move(admission.permit)), asio::detached);
+        continue;
+      }
+      if (admission.kind == Admission::Kind::kRateLimited)
+        wait_for_token(endpoint_id, line, admission.not_before);
+      return;  // in-flight cap full: the slot's release pumps again
+    }
+    if (line.claims.empty() && line.scheduled_until <= clock_.now()) {
+      line.timer.cancel();
+      lines_.erase(it);
+    }
+  }
+
+  // One attempt of one admitted delivery (`permit`: its slot and token), then its record. Runs on ioc_.
+  asio::awaitable<void> attempt(store::Claim due, InflightPermit permit) {
+    auto self = shared_from_this();
     const TimePoint started = clock_.now();
     const store::Endpoint& ep = *due.endpoint;
     const auto& msg = *due.message;
-
-    std::optional<double> rate;
-    // Several nodes share the endpoint's rate: each keeps its own bucket at its share of the limit.
-    if (ep.rate_limit)
-      rate = static_cast<double>(*ep.rate_limit) / std::max(1, options_.nodes ? options_.nodes() : 1);
-    Admission admission = limiters_.try_admit(ep.id, rate, started);
-    if (admission.kind == Admission::Kind::kInflightFull && !stopping_) {
-      // Wait in line (in memory: the delivery is leased) for one of the endpoint's slots; past a short line,
-      // back to the store, due again after one poll interval.
-      auto& line = waiting_[ep.id];
-      if (line.size() <
-          kLinePerSlot * static_cast<size_t>(std::max(1, options_.limits.max_in_flight_per_endpoint))) {
-        line.push_back(std::move(due));
-        co_return;  // still counted in in_flight_ until its own attempt is recorded
-      }
-      co_await defer(std::move(due), started + options_.poll_interval);
-      co_return;
-    }
-    if (admission.kind != Admission::Kind::kAdmitted) {
-      // Not admitted for its rate: back to the store. It may have come from the line when a slot freed; it
-      // took none, so the next in line goes now (or waits for a slot no attempt would ever free).
-      const std::string endpoint_id = ep.id;
-      co_await defer(std::move(due), stopping_ ? started : admission.not_before);
-      start_next_waiting(endpoint_id);
-      co_return;
-    }
 
     const auto signer = signer_for(ep, started);
 
@@ -357,7 +544,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     // the continuation releases its slot. Its strings are moved out of `due`, which is not used afterwards.
     auto rec = std::make_unique<AttemptRecord>();
     rec->now = now;
-    rec->permit = std::move(admission.permit);
+    rec->permit = std::move(permit);
     rec->log_attempt = !(stopping_ && outcome.kind != AttemptOutcome::Kind::kHttpResponse);
     rec->delivered = decision.kind == Decision::Kind::kDelivered;
     rec->disable = decision.kind == Decision::Kind::kDisableEndpoint;
@@ -583,7 +770,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     // The endpoint's slot is held until the attempt is recorded, not just answered: so a crash can repeat
     // at most the endpoint's in-flight cap of deliveries (sent, not yet recorded).
     r.permit.release();
-    start_next_waiting(a.endpoint_id);
+    pump(a.endpoint_id);
     finish_one();
   }
 
@@ -678,38 +865,61 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     return *c;
   }
 
-  // A slot of `endpoint_id` came free: start its next waiting delivery (already counted in in_flight_).
-  void start_next_waiting(const std::string& endpoint_id) {
-    auto it = waiting_.find(endpoint_id);
-    if (it == waiting_.end()) return;
-    if (it->second.empty()) {
-      waiting_.erase(it);
-      return;
+  // After each claim pass: the lines whose head waits for a token due by `now` are pumped (the timers do
+  // that in real time; this covers a clock that jumps, as the injected one does in tests), and empty lines
+  // with nothing scheduled ahead are dropped.
+  void pump_paced(TimePoint now) {
+    if (lines_.empty()) return;
+    std::vector<std::string> due;
+    for (auto it = lines_.begin(); it != lines_.end();) {
+      const Line& line = *it->second;
+      if (line.claims.empty() && line.scheduled_until <= now) {
+        it = lines_.erase(it);
+        continue;
+      }
+      if (line.paced && line.token_at <= now) due.push_back(it->first);
+      ++it;
     }
-    store::Claim next = std::move(it->second.front());
-    it->second.pop_front();
-    if (it->second.empty()) waiting_.erase(it);
-    asio::co_spawn(ioc_, attempt(std::move(next)), asio::detached);
+    for (const auto& endpoint_id : due) pump(endpoint_id);
   }
 
-  // Puts a delivery that was not admitted back, due at `when`; the attempt count is unchanged.
-  asio::awaitable<void> defer(store::Claim due, TimePoint when) {
-    auto self = shared_from_this();
-    store::Delivery d = std::move(due.delivery);
+  // Puts a claimed delivery back in the store unattempted (its attempt count unchanged), due at `when`: one
+  // past its endpoint's line, or any that waits when the dispatcher stops. Those given back during one turn
+  // of the loop go in one write; each stays counted in in_flight_ until it is written.
+  void give_back(store::Claim due, TimePoint when) {
+    settling(due.lease);
+    store::Delivery& d = due.delivery;
     d.status = store::Delivery::kPending;
     d.next_attempt_at = when;
     d.updated_at = clock_.now();
-    settling(due.lease);
-    auto put_back = [d, lease = due.lease](store::Tx& tx) -> Result<bool> {
-      const store::Settlement s{&lease, &d};
-      if (auto st = tx.settle_deliveries({&s, 1}); !st.ok()) return st.take_error();
+    returns_.push_back(Returned{std::move(due.lease), std::move(d)});
+    if (returns_posted_) return;
+    returns_posted_ = true;
+    asio::post(ioc_, [self = shared_from_this()] {
+      self->returns_posted_ = false;
+      auto batch = std::make_shared<std::vector<Returned>>(std::move(self->returns_));
+      self->returns_.clear();
+      asio::co_spawn(self->ioc_, self->write_returns(std::move(batch)), asio::detached);
+    });
+  }
+
+  asio::awaitable<void> write_returns(std::shared_ptr<std::vector<Returned>> batch) {
+    auto self = shared_from_this();
+    auto put_back = [batch](store::Tx& tx) -> Result<bool> {
+      std::vector<store::Settlement> settlements;
+      settlements.reserve(batch->size());
+      for (const auto& r : *batch) settlements.push_back({&r.lease, &r.next});
+      if (auto st = tx.settle_deliveries(settlements); !st.ok()) return st.take_error();
       return true;
     };
     auto written = co_await store::write<bool>(store_, std::move(put_back), kBookkeeping);
-    if (!written.ok()) spdlog::warn("dispatcher: cannot defer delivery {}: {}", d.id, written.error().detail);
-    end_lease(due.lease, written.ok());
-    if (deferred_) deferred_->inc();
-    finish_one();
+    if (!written.ok())
+      spdlog::warn("dispatcher: cannot put {} deliveries back: {}", batch->size(), written.error().detail);
+    for (const auto& r : *batch) {
+      end_lease(r.lease, written.ok());
+      if (deferred_) deferred_->inc();
+      finish_one();
+    }
   }
 
   // One claimed delivery is done with. Wakes the claim loop: a freed slot may let an endpoint's backlog move.
@@ -758,7 +968,20 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
   size_t in_flight_ = 0;      // claimed and not yet recorded: sending, or waiting in a line below
   size_t putting_right_ = 0;  // fail_unsent writes not yet done (stop() waits for them too)
   static constexpr size_t kLinePerSlot = 2;
-  std::unordered_map<std::string, std::deque<store::Claim>> waiting_;
+  // How far ahead a delivery given back past a rate-limited line may be scheduled (schedule_return).
+  static constexpr std::chrono::seconds kMaxScheduled{30};
+  // With several nodes announcing their work (options_.announce): this node's view of who has work for which
+  // rate-limited endpoint, and when its own announcements are next looked at.
+  static constexpr std::chrono::milliseconds kAnnounceEvery{1000};
+  static constexpr std::chrono::milliseconds kHoldDown{100};  // announced stopped after this long with none
+  static constexpr std::chrono::milliseconds kShareTick{100};
+  std::optional<RateShares> shares_;
+  asio::steady_timer share_timer_{ioc_};
+  bool share_ticking_ = false;
+  // By endpoint id. A line is dropped once empty, unless deliveries it gave back are still scheduled ahead.
+  std::unordered_map<std::string, std::unique_ptr<Line>> lines_;
+  std::vector<Returned> returns_;  // given back this turn, written together
+  bool returns_posted_ = false;
   // The leases held, by delivery id: from the claim until their record (or deferral) is written.
   std::unordered_map<std::string, HeldLease> leases_;
   TimePoint next_renewal_;
@@ -791,6 +1014,9 @@ Dispatcher::~Dispatcher() { stop(); }
 void Dispatcher::set_public_url(std::string url) { state_->set_public_url(std::move(url)); }
 void Dispatcher::start() { state_->start(); }
 void Dispatcher::wake() { state_->wake(); }
+void Dispatcher::heard(std::string_view topic) {
+  if (RateShares::is_topic(topic) || topic == "*") state_->heard(std::string(topic));
+}
 
 std::string thin_payload(const store::Message& msg, std::string_view public_url) {
   namespace json = boost::json;

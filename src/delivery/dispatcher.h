@@ -10,9 +10,11 @@
 // same write keeps the endpoint's health: an endpoint failing continuously for `health.disable_after` (any
 // success resets the clock) is disabled. The schedule lives in the store (next_attempt_at), so a restart
 // resumes it exactly. Fairness: before sending, each delivery must be admitted by its endpoint's limits — its
-// `rateLimit` (token bucket) and a cap on requests in flight to that endpoint. One not admitted goes back to
-// the store, due when it may go, without counting as an attempt: a slow or dead endpoint holds at most its
-// own cap of slots. Operational webhooks (operational.h) raised by an attempt are written in its record.
+// `rateLimit` (token bucket) and a cap on requests in flight to that endpoint. One not admitted waits in its
+// endpoint's line (in memory, leased), started when a slot frees or when the bucket will have a token (a
+// timer); past the line's short capacity it goes back to the store, due when it may go. Neither counts as an
+// attempt: a slow or dead endpoint holds at most its own cap of slots. Operational webhooks (operational.h)
+// raised by an attempt are written in its record.
 //
 // Threads: one thread with its own io_context runs the loop, the HTTP client and every attempt. wake() and
 // stop() may be called from any thread. Time for due-ness and the schedule comes from the injected Clock; the
@@ -52,9 +54,13 @@ struct DispatcherOptions {
   EndpointHealthOptions health;                    // auto-disable after failing continuously (default 5 days)
   bool svix_headers = false;                       // svix-* instead of webhook-* header names
   // How many nodes deliver from the store now (Store::live_nodes; empty: 1). An endpoint's rateLimit is
-  // divided between them: each node's bucket fills at its share. An approximation (docs/operations.md): a
-  // node that joins or leaves is counted within a few seconds, and each node's bucket may burst by one.
+  // divided between them: each node's bucket fills at its share, and bursts by max(1, limit / nodes).
   std::function<int()> nodes;
+  // With several nodes: how this node tells the others which rate-limited endpoints it has work for
+  // (Store::announce; rate_shares.h), heard by theirs through Dispatcher::heard. Set, an endpoint's
+  // limit is divided between the nodes that have work for it rather than between every live node, so a node
+  // with nothing to send to it leaves its share to the others. An approximation (docs/operations.md).
+  std::function<void(std::string topic)> announce;
   // The operational application (operational.h): when set, endpoint.disabled and message.attempt.* events
   // are written, as its messages, in the same write as the attempt that raised them.
   std::optional<std::string> operational_app_id;
@@ -79,6 +85,9 @@ class Dispatcher {
   void set_public_url(std::string url);
   void start();
   void wake();
+  // A change another node published (Store::set_change_listener): its rate-limit announcements (announce)
+  // are taken, other topics ignored, "*" taken as some missed. Any thread.
+  void heard(std::string_view topic);
   void stop();
 
  private:

@@ -16,6 +16,7 @@
 #include "core/testing/log_capture.h"
 #include "delivery/fan_out.h"
 #include "delivery/operational.h"
+#include "delivery/rate_shares.h"
 #include "delivery/testing/scripted_receiver.h"
 #include "store/testing/pg_database.h"
 #include "store/testing/test_dir.h"
@@ -119,6 +120,7 @@ class DispatcherTest : public ::testing::TestWithParam<Backend> {
       recorded_.emplace_back(d, a);
       cv_.notify_all();
     };
+    if (configure_) configure_(o);
     auto d = Dispatcher::create(*store_, clock_, o, nullptr);
     ASSERT_TRUE(d.ok()) << d.error().detail;
     dispatcher_ = std::move(*d);
@@ -163,6 +165,68 @@ class DispatcherTest : public ::testing::TestWithParam<Backend> {
     }
   }
 
+  // The attempts recorded for `endpoint_id`, in order; waits (on an event, bounded) until there are `n`.
+  std::vector<store::Attempt> sent_to(const std::string& endpoint_id, size_t n = 0) {
+    std::vector<store::Attempt> out;
+    std::unique_lock lock(mu_);
+    EXPECT_TRUE(cv_.wait_for(lock, 20s, [&] {
+      out.clear();
+      for (const auto& [d, a] : recorded_)
+        if (a.endpoint_id == endpoint_id) out.push_back(a);
+      return out.size() >= n;
+    })) << "no attempt recorded";
+    return out;
+  }
+
+  // Returns once the dispatcher has looked at its work since this call, with the clock as it is now: a
+  // message to a probe endpoint of another application is published, and its attempt is recorded after the
+  // claim pass that found it (which starts every waiting delivery its limits admit by then).
+  void barrier() {
+    if (!probe_) {
+      probe_.emplace();
+      probe_->set_default(ScriptedResponse::with(200, ""));
+      probe_app_.id = new_id(id_prefix::kApplication);
+      probe_app_.name = "probe";
+      probe_app_.created_at = probe_app_.updated_at = clock_.now();
+      store::Endpoint ep;
+      ep.id = new_id(id_prefix::kEndpoint);
+      ep.app_id = probe_app_.id;
+      ep.url = probe_->url("/probe");
+      ep.secrets = {{kSecret, std::nullopt}};
+      ep.created_at = ep.updated_at = clock_.now();
+      ASSERT_TRUE(write([&](store::Tx& tx) -> Status {
+                    if (auto st = tx.insert_application(probe_app_); !st.ok()) return st;
+                    return tx.insert_endpoint(ep);
+                  }).ok());
+    }
+    store::Message m;
+    m.id = new_id(id_prefix::kMessage);
+    m.app_id = probe_app_.id;
+    m.event_type = "probe";
+    m.payload = "{}";
+    m.created_at = clock_.now();
+    ASSERT_TRUE(write([&](store::Tx& tx) -> Status {
+                  if (auto st = tx.insert_message(m); !st.ok()) return st;
+                  auto n = fan_out(tx, m, clock_.now());
+                  return n.ok() ? Status() : Status(n.error());
+                }).ok());
+    dispatcher_->wake();
+    std::unique_lock lock(mu_);
+    EXPECT_TRUE(cv_.wait_for(lock, 20s, [&] {
+      return std::any_of(recorded_.begin(), recorded_.end(),
+                         [&](const auto& r) { return r.second.msg_id == m.id; });
+    })) << "the probe was not delivered";
+  }
+
+  store::DeliveryQueueStats queue_stats() {
+    std::promise<Result<store::DeliveryQueueStats>> p;
+    store_->delivery_queue().stats(clock_.now(),
+                                   [&p](Result<store::DeliveryQueueStats> r) { p.set_value(std::move(r)); });
+    auto s = p.get_future().get();
+    EXPECT_TRUE(s.ok());
+    return s.ok() ? *s : store::DeliveryQueueStats{};
+  }
+
   std::vector<store::Delivery> deliveries() {
     return read<std::vector<store::Delivery>>(
         [&](store::Tx& tx) { return *tx.list_deliveries_by_message(app_.id, msg_.id); });
@@ -180,6 +244,9 @@ class DispatcherTest : public ::testing::TestWithParam<Backend> {
 
   static constexpr const char* kOpsSecret = "whsec_b3BlcmF0aW9uYWwtd2ViaG9va3Mtc2VjcmV0";
 
+  std::function<void(DispatcherOptions&)> configure_;  // applied by start()
+  std::optional<ScriptedReceiver> probe_;              // barrier()'s
+  store::Application probe_app_;
   std::string event_type_ = "invoice.paid";
   store::testing::TestDir dir_{"hookwire-dispatcher"};
   std::optional<store::testing::TestDatabase> database_;  // kPostgres; dropped after the store stops
@@ -195,6 +262,7 @@ class DispatcherTest : public ::testing::TestWithParam<Backend> {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::pair<store::Delivery, store::Attempt>> recorded_;
+  std::vector<std::string> announced_;  // DispatcherOptions::announce's, when a test sets it
 };
 
 TEST_P(DispatcherTest, DeliversSignedWithCustomHeadersAndLogsTheAttempt) {
@@ -505,6 +573,173 @@ TEST_P(DispatcherTest, TheEndpointRateLimitSpacesDeliveriesWithoutCountingAttemp
   dispatcher_->wake();
   wait_recorded(3);
   EXPECT_EQ(receiver.request_count(), 3u);
+}
+
+// A delivery its endpoint's rate limit refuses waits in memory, still leased (so no other claim takes it and
+// no poll has to find it again), and goes the moment its bucket has a token.
+TEST_P(DispatcherTest, ARateLimitedDeliveryWaitsLeasedInMemoryUntilItsBucketHasAToken) {
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::with(200, "ok"));
+  ep_.rate_limit = 1;  // one a second, a burst of one
+  publish(receiver.url("/hook"));
+  add_messages(2);
+  start();
+  auto sent = sent_to(ep_.id, 1);
+  EXPECT_EQ(sent[0].created_at, clock_.now());
+  barrier();
+  const auto stats = queue_stats();
+  EXPECT_EQ(stats.sending, 2) << "the two others wait leased";
+  EXPECT_EQ(stats.pending, 0);
+  EXPECT_EQ(stats.due, 0);
+  EXPECT_EQ(receiver.request_count(), 1u);
+  clock_.advance(999ms);
+  barrier();
+  EXPECT_EQ(receiver.request_count(), 1u) << "a token a second, not a moment before";
+  clock_.advance(1ms);
+  sent = sent_to(ep_.id, 2);
+  EXPECT_EQ(sent[1].created_at, clock_.now());
+  clock_.advance(1s);
+  sent = sent_to(ep_.id, 3);
+  EXPECT_EQ(sent[2].created_at, clock_.now());
+  barrier();
+  EXPECT_EQ(receiver.request_count(), 3u);
+  EXPECT_EQ(queue_stats().sending, 0);
+}
+
+// Past its line (here two: 40 ms of 1/s plus a burst of one), a backlog goes back to the store, due one after
+// another at the limit: a single node still sends exactly one a second, each delivery attempted once.
+TEST_P(DispatcherTest, PastItsLineARateLimitedBacklogWaitsInTheStoreOnTheLimitsSchedule) {
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::with(200, "ok"));
+  ep_.rate_limit = 1;
+  publish(receiver.url("/hook"));
+  add_messages(5);
+  start();
+  sent_to(ep_.id, 1);
+  barrier();
+  const auto stats = queue_stats();
+  EXPECT_EQ(stats.sending, 2) << "in the endpoint's line";
+  EXPECT_EQ(stats.pending, 3) << "back in the store";
+  EXPECT_EQ(stats.due, 0) << "not due before the limit lets them go";
+  for (size_t k = 2; k <= 6; ++k) {
+    clock_.advance(1s);
+    auto sent = sent_to(ep_.id, k);
+    EXPECT_EQ(sent[k - 1].created_at, clock_.now()) << k;
+  }
+  barrier();
+  EXPECT_EQ(receiver.request_count(), 6u);
+  for (const auto& d : read<std::vector<store::Delivery>>([&](store::Tx& tx) {
+         std::vector<store::Delivery> all;
+         auto page = tx.list_messages(app_.id, store::MessageQuery{});
+         for (const auto& m : page->items) {
+           auto ds = tx.list_deliveries_by_message(app_.id, m.id);
+           all.insert(all.end(), ds->begin(), ds->end());
+         }
+         return all;
+       })) {
+    EXPECT_EQ(d.status, store::Delivery::kSuccess);
+    EXPECT_EQ(d.attempts, 1) << "waiting was never an attempt";
+  }
+}
+
+// Without announcements (a single node, or nodes that cannot hear each other), each live node has an equal
+// share of the limit, whether the others have work for the endpoint or not.
+TEST_P(DispatcherTest, WithoutAnnouncementsEachLiveNodeHasAnEqualShareOfTheLimit) {
+  configure_ = [](DispatcherOptions& o) { o.nodes = [] { return 3; }; };
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::with(200, "ok"));
+  ep_.rate_limit = 3;  // a third: one a second, a burst of one
+  publish(receiver.url("/hook"));
+  add_messages(1);
+  start();
+  sent_to(ep_.id, 1);
+  for (int i = 0; i < 2; ++i) {
+    clock_.advance(333'333'334ns);
+    barrier();
+    EXPECT_EQ(receiver.request_count(), 1u);
+  }
+  clock_.advance(333'333'332ns);
+  auto sent = sent_to(ep_.id, 2);
+  EXPECT_EQ(sent[1].created_at - sent[0].created_at, 1s);
+}
+
+// With announcements, the limit is divided between the nodes that have work for the endpoint: alone, this
+// node sends at the whole limit; another node announcing work halves it; that node stopping gives it back.
+// This node announces its own work when it starts, and that it stopped once it has nothing left and its
+// bucket has earned back the token it started with.
+TEST_P(DispatcherTest, WithAnnouncementsTheLimitIsDividedBetweenTheNodesThatHaveWork) {
+  configure_ = [this](DispatcherOptions& o) {
+    o.nodes = [] { return 3; };
+    o.announce = [this](std::string topic) {  // until the dispatcher stops, in TearDown
+      std::lock_guard lock(mu_);
+      announced_.push_back(std::move(topic));
+      cv_.notify_all();
+    };
+  };
+  auto wait_announced = [&](std::string_view suffix) {
+    std::unique_lock lock(mu_);
+    std::string found;
+    EXPECT_TRUE(cv_.wait_for(lock, 20s,
+                             [&] {
+                               for (const auto& t : announced_)
+                                 if (t.ends_with(suffix)) found = t;
+                               return !found.empty();
+                             }))
+        << "nothing announced ending in " << suffix;
+    return found;
+  };
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::with(200, "ok"));
+  start();
+  clock_.advance(3s);  // until then it may have missed the others' announcements: every live node counts
+  ep_.rate_limit = 3;
+  publish(receiver.url("/hook"));
+  add_messages(3);
+  auto sent = sent_to(ep_.id, 1);
+  const std::string working = wait_announced("_1_" + ep_.id);
+  EXPECT_TRUE(RateShares::is_topic(working)) << working;
+  const auto third = 333'333'334ns;
+  // One step of a third of a second: `expect` deliveries sent by then, the last one now if there is a new
+  // one.
+  auto step = [&](size_t expect) {
+    clock_.advance(third);
+    if (expect > sent.size()) {
+      sent = sent_to(ep_.id, expect);
+      EXPECT_EQ(sent.back().created_at, clock_.now()) << expect;
+    } else {
+      barrier();
+      EXPECT_EQ(receiver.request_count(), expect);
+    }
+  };
+  // Alone with work: the whole limit, one every third of a second.
+  for (size_t k = 2; k <= 4; ++k) step(k);
+  // Another node has work for it: two share the limit, one every two thirds of a second. (Announced while
+  // this node owes nothing: the first of the next three goes at once, on the token it starts with.)
+  dispatcher_->heard(RateShares::topic("b2", ep_.id, true));
+  step(4);
+  add_messages(3);
+  sent = sent_to(ep_.id, 5);
+  EXPECT_EQ(sent.back().created_at, clock_.now());
+  step(5);
+  step(6);
+  step(6);
+  step(7);
+  // It stopped: the whole limit again.
+  dispatcher_->heard(RateShares::topic("b2", ep_.id, false));
+  step(7);
+  step(7);  // two thirds since the last: owes nothing
+  add_messages(3);
+  sent = sent_to(ep_.id, 8);
+  EXPECT_EQ(sent.back().created_at, clock_.now());
+  step(9);
+  step(10);
+  EXPECT_EQ(receiver.request_count(), 10u);
+  // Nothing left, and a token earned back: it says it stopped.
+  clock_.advance(1s);
+  const std::string stopped = wait_announced("_0_" + ep_.id);
+  EXPECT_EQ(stopped.substr(0, stopped.size() - ep_.id.size() - 3),
+            working.substr(0, working.size() - ep_.id.size() - 3))
+      << "the same node";
 }
 
 TEST_P(DispatcherTest, AnEndpointFailingForFiveDaysIsDisabled) {

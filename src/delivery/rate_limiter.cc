@@ -14,24 +14,23 @@ Nanos interval_for(double rate) {
   return Nanos{std::max<int64_t>(1, std::llround(ns))};
 }
 
-double burst_for(double rate) { return std::max(1.0, rate); }
+double burst_for(double rate, std::optional<double> burst) { return std::max(1.0, burst.value_or(rate)); }
 
-Nanos tolerance_for(double rate, Nanos interval) {
-  return Nanos{std::llround((burst_for(rate) - 1.0) * static_cast<double>(interval.count()))};
+Nanos tolerance_for(double burst, Nanos interval) {
+  return Nanos{std::llround((burst - 1.0) * static_cast<double>(interval.count()))};
 }
 
 bool limited(std::optional<double> rate) { return rate && *rate > 0; }
 
 }  // namespace
 
-TokenBucket::TokenBucket(double rate_per_second)
+TokenBucket::TokenBucket(double rate_per_second, std::optional<double> burst)
     : rate_(rate_per_second),
+      burst_(burst_for(rate_per_second, burst)),
       interval_(interval_for(rate_per_second)),
-      tolerance_(tolerance_for(rate_per_second, interval_)) {
+      tolerance_(tolerance_for(burst_, interval_)) {
   assert(rate_per_second > 0);
 }
-
-double TokenBucket::burst() const { return burst_for(rate_); }
 
 bool TokenBucket::try_acquire(TimePoint now) {
   const TimePoint tat = std::max(tat_, now);
@@ -47,9 +46,10 @@ TimePoint TokenBucket::next_available(TimePoint now) const {
 
 bool TokenBucket::full(TimePoint now) const { return tat_ <= now; }
 
-void TokenBucket::set_rate(double rate_per_second, TimePoint now) {
+void TokenBucket::set_rate(double rate_per_second, TimePoint now, std::optional<double> burst) {
   assert(rate_per_second > 0);
-  if (rate_per_second == rate_) return;
+  const double new_burst = burst_for(rate_per_second, burst);
+  if (rate_per_second == rate_ && new_burst == burst_) return;
   const Nanos new_interval = interval_for(rate_per_second);
   if (tat_ > now) {
     // Carry the debt over in tokens: what was owed at the old rate is owed at the new one.
@@ -57,9 +57,12 @@ void TokenBucket::set_rate(double rate_per_second, TimePoint now) {
     tat_ = now + Nanos{std::llround(owed * static_cast<double>(new_interval.count()))};
   }
   rate_ = rate_per_second;
+  burst_ = new_burst;
   interval_ = new_interval;
-  tolerance_ = tolerance_for(rate_, interval_);
+  tolerance_ = tolerance_for(burst_, interval_);
 }
+
+void TokenBucket::keep_one(TimePoint now) { tat_ = now + tolerance_; }
 
 bool InflightLimiter::try_acquire() {
   int current = count_.load();
@@ -94,7 +97,8 @@ RateLimiters::RateLimiters(RateLimiterOptions options) : options_(options) {
 }
 
 RateLimiters::Entry& RateLimiters::entry_locked(std::string_view endpoint_id, std::optional<double> rate,
-                                                bool update_rate, TimePoint now) {
+                                                bool update_rate, TimePoint now,
+                                                std::optional<double> burst) {
   auto it = entries_.find(endpoint_id);
   if (it == entries_.end()) {
     Entry e;
@@ -107,18 +111,19 @@ RateLimiters::Entry& RateLimiters::entry_locked(std::string_view endpoint_id, st
     if (!limited(rate)) {
       e.bucket.reset();
     } else if (!e.bucket) {
-      e.bucket.emplace(*rate);
+      e.bucket.emplace(*rate, burst);
     } else {
-      e.bucket->set_rate(*rate, now);
+      e.bucket->set_rate(*rate, now, burst);
     }
   }
   return e;
 }
 
-Admission RateLimiters::try_admit(std::string_view endpoint_id, std::optional<double> rate, TimePoint now) {
+Admission RateLimiters::try_admit(std::string_view endpoint_id, std::optional<double> rate, TimePoint now,
+                                  std::optional<double> burst) {
   std::lock_guard lock(mu_);
   maybe_sweep_locked(now);
-  Entry& e = entry_locked(endpoint_id, rate, true, now);
+  Entry& e = entry_locked(endpoint_id, rate, true, now, burst);
   Admission a;
   if (e.inflight->in_flight() >= e.inflight->cap()) {
     a.kind = Admission::Kind::kInflightFull;
@@ -135,6 +140,14 @@ Admission RateLimiters::try_admit(std::string_view endpoint_id, std::optional<do
   a.kind = Admission::Kind::kAdmitted;
   a.permit = InflightPermit(e.inflight);
   return a;
+}
+
+void RateLimiters::keep_one(std::string_view endpoint_id, double rate, std::optional<double> burst,
+                            TimePoint now) {
+  std::lock_guard lock(mu_);
+  maybe_sweep_locked(now);
+  Entry& e = entry_locked(endpoint_id, rate, true, now, burst);
+  if (e.bucket) e.bucket->keep_one(now);
 }
 
 bool RateLimiters::try_acquire(std::string_view endpoint_id, std::optional<double> rate, TimePoint now) {
@@ -166,6 +179,12 @@ int RateLimiters::in_flight(std::string_view endpoint_id) const {
   std::lock_guard lock(mu_);
   auto it = entries_.find(endpoint_id);
   return it == entries_.end() ? 0 : it->second.inflight->in_flight();
+}
+
+bool RateLimiters::has_token(std::string_view endpoint_id, TimePoint now) const {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(endpoint_id);
+  return it == entries_.end() || !it->second.bucket || it->second.bucket->next_available(now) <= now;
 }
 
 void RateLimiters::forget(std::string_view endpoint_id) {

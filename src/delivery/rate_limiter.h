@@ -3,9 +3,10 @@
 // capacity and never delays the others. Time is always passed in; nothing here sleeps, reads a clock or
 // starts threads.
 //
-// TokenBucket is a token bucket with rate r and burst max(1, r), implemented as GCRA (a "theoretical arrival
-// time" in integer nanoseconds) so that results are exact under a ManualClock: at rate 2 the bucket admits 2
-// at once and then one every 500 ms, to the nanosecond. A fresh bucket is full.
+// TokenBucket is a token bucket with rate r and burst max(1, r) (or a burst given, at least 1), implemented
+// as GCRA (a "theoretical arrival time" in integer nanoseconds) so that results are exact under a
+// ManualClock: at rate 2 the bucket admits 2 at once and then one every 500 ms, to the nanosecond. A fresh
+// bucket is full.
 //
 // InflightLimiter counts requests in flight against a cap (atomics; thread-safe). InflightPermit is the RAII
 // handle for one slot: it releases on destruction and keeps its limiter alive, so a permit may outlive the
@@ -38,8 +39,8 @@ namespace hookwire::delivery {
 // Not thread-safe on its own (RateLimiters guards it).
 class TokenBucket {
  public:
-  // rate_per_second > 0 (asserted).
-  explicit TokenBucket(double rate_per_second);
+  // rate_per_second > 0 (asserted); burst: nullopt for max(1, rate), else at least 1 (less counts as 1).
+  explicit TokenBucket(double rate_per_second, std::optional<double> burst = std::nullopt);
 
   // Takes a token if one is available at `now`.
   bool try_acquire(TimePoint now);
@@ -49,13 +50,16 @@ class TokenBucket {
   bool full(TimePoint now) const;
 
   // Changes the rate (and burst), keeping the tokens already spent: the debt is carried over in tokens.
-  void set_rate(double rate_per_second, TimePoint now);
+  void set_rate(double rate_per_second, TimePoint now, std::optional<double> burst = std::nullopt);
+  // Leaves exactly one token available at `now` (whatever was saved up is forgotten).
+  void keep_one(TimePoint now);
   double rate() const { return rate_; }
-  double burst() const;
+  double burst() const { return burst_; }
 
  private:
   using Nanos = TimePoint::duration;
   double rate_ = 1;
+  double burst_ = 1;
   Nanos interval_{};   // time per token
   Nanos tolerance_{};  // (burst - 1) * interval: how far ahead of schedule a burst may run
   TimePoint tat_{};    // theoretical arrival time of the next token
@@ -119,14 +123,21 @@ class RateLimiters {
   explicit RateLimiters(RateLimiterOptions options = {});
 
   // The dispatcher's one call: checks the in-flight cap first (so a full endpoint spends no tokens), then the
-  // rate; on success takes both a token and a slot, atomically with respect to other callers.
-  Admission try_admit(std::string_view endpoint_id, std::optional<double> rate, TimePoint now);
+  // rate; on success takes both a token and a slot, atomically with respect to other callers. `burst`: the
+  // bucket's (TokenBucket), nullopt for max(1, rate).
+  Admission try_admit(std::string_view endpoint_id, std::optional<double> rate, TimePoint now,
+                      std::optional<double> burst = std::nullopt);
+  // Leaves the endpoint's bucket (made if need be, at `rate` and `burst`) with one token at `now`: a sender
+  // that starts again after others took over its share starts without what it had saved up.
+  void keep_one(std::string_view endpoint_id, double rate, std::optional<double> burst, TimePoint now);
 
   // The two halves separately.
   bool try_acquire(std::string_view endpoint_id, std::optional<double> rate, TimePoint now);
   TimePoint next_available(std::string_view endpoint_id, std::optional<double> rate, TimePoint now);
   std::optional<InflightPermit> try_acquire_inflight(std::string_view endpoint_id, TimePoint now);
   int in_flight(std::string_view endpoint_id) const;
+  // Whether the endpoint's bucket has a token at `now` (true without a bucket).
+  bool has_token(std::string_view endpoint_id, TimePoint now) const;
 
   // Drops an endpoint's entry (deleted endpoint). Outstanding permits stay valid.
   void forget(std::string_view endpoint_id);
@@ -142,7 +153,7 @@ class RateLimiters {
   };
   // Requires mu_. Finds or creates the entry and brings its rate up to date.
   Entry& entry_locked(std::string_view endpoint_id, std::optional<double> rate, bool update_rate,
-                      TimePoint now);
+                      TimePoint now, std::optional<double> burst = std::nullopt);
   bool idle_locked(const Entry& e, TimePoint now) const;
   void maybe_sweep_locked(TimePoint now);
   size_t sweep_locked(TimePoint now);

@@ -82,6 +82,42 @@ TEST(TokenBucketTest, RateChangeKeepsTheDebtInTokens) {
   EXPECT_EQ(bucket.next_available(clock.now()), clock.now() + 8s);
 }
 
+TEST(TokenBucketTest, ABurstSmallerThanTheRate) {
+  ManualClock clock;
+  TokenBucket bucket(10, 3);  // a node's share of a limit several nodes share: a tenth of a second per token
+  EXPECT_DOUBLE_EQ(bucket.burst(), 3);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(bucket.try_acquire(clock.now()));
+  EXPECT_FALSE(bucket.try_acquire(clock.now()));
+  EXPECT_EQ(bucket.next_available(clock.now()), clock.now() + 100ms);
+  clock.advance(10s);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(bucket.try_acquire(clock.now()));
+  EXPECT_FALSE(bucket.try_acquire(clock.now()))
+      << "the burst, not the rate, bounds what a quiet bucket saves";
+  // A burst under one is one.
+  EXPECT_DOUBLE_EQ(TokenBucket(10, 0.2).burst(), 1);
+  // Changing only the burst keeps the debt.
+  bucket.set_rate(10, clock.now(), 5);
+  EXPECT_DOUBLE_EQ(bucket.burst(), 5);
+  EXPECT_TRUE(bucket.try_acquire(clock.now()));
+  EXPECT_TRUE(bucket.try_acquire(clock.now()));
+  EXPECT_FALSE(bucket.try_acquire(clock.now()));
+}
+
+TEST(TokenBucketTest, KeepOneForgetsWhatWasSavedUp) {
+  ManualClock clock;
+  TokenBucket bucket(2, 4);
+  bucket.keep_one(clock.now());
+  EXPECT_TRUE(bucket.try_acquire(clock.now()));
+  EXPECT_FALSE(bucket.try_acquire(clock.now()));
+  EXPECT_EQ(bucket.next_available(clock.now()), clock.now() + 500ms);
+  // Also when the bucket owed tokens: one is there now, none before.
+  TokenBucket owing(1);
+  EXPECT_TRUE(owing.try_acquire(clock.now()));
+  owing.keep_one(clock.now());
+  EXPECT_TRUE(owing.try_acquire(clock.now()));
+  EXPECT_FALSE(owing.try_acquire(clock.now()));
+}
+
 TEST(InflightLimiterTest, CapsConcurrentRequests) {
   InflightLimiter limiter(2);
   EXPECT_TRUE(limiter.try_acquire());
@@ -203,6 +239,26 @@ TEST(RateLimitersTest, RateFollowsTheEndpointOnEachCall) {
   EXPECT_EQ(admitted, 99);
   // Rate limit removed.
   EXPECT_TRUE(limiters.try_acquire("ep_a", std::nullopt, clock.now()));
+}
+
+TEST(RateLimitersTest, BurstKeepOneAndHasToken) {
+  ManualClock clock;
+  RateLimiters limiters;
+  EXPECT_TRUE(limiters.has_token("ep_a", clock.now())) << "no bucket yet";
+  int admitted = 0;
+  while (limiters.try_admit("ep_a", 10, clock.now(), 2).kind == Admission::Kind::kAdmitted) ++admitted;
+  EXPECT_EQ(admitted, 2);
+  EXPECT_FALSE(limiters.has_token("ep_a", clock.now()));
+  clock.advance(100ms);
+  EXPECT_TRUE(limiters.has_token("ep_a", clock.now()));
+  clock.advance(10s);                             // a full bucket again (2)...
+  limiters.keep_one("ep_a", 10, 2, clock.now());  // ...of which one is kept
+  EXPECT_EQ(limiters.try_admit("ep_a", 10, clock.now(), 2).kind, Admission::Kind::kAdmitted);
+  EXPECT_EQ(limiters.try_admit("ep_a", 10, clock.now(), 2).kind, Admission::Kind::kRateLimited);
+  // keep_one makes the bucket of an endpoint not seen before.
+  limiters.keep_one("ep_b", 10, 5, clock.now());
+  EXPECT_EQ(limiters.try_admit("ep_b", 10, clock.now(), 5).kind, Admission::Kind::kAdmitted);
+  EXPECT_EQ(limiters.try_admit("ep_b", 10, clock.now(), 5).kind, Admission::Kind::kRateLimited);
 }
 
 TEST(RateLimitersTest, EndpointsAreIndependent) {

@@ -265,11 +265,15 @@ class Store {
   // Objects that nodes cache in memory across requests changed (`topic` names which, e.g. "sources",
   // "tokens"; letters, digits and '_'). A store several nodes share tells every other node's change listener,
   // best effort and soon after (called after the change committed); a store one process owns has no one to
-  // tell (that process updates its own caches).
+  // tell (that process updates its own caches). A shared store keeps a version per topic, so that a node
+  // that missed the news (or hears none: no LISTEN) still learns of it by polling: use few, fixed topics.
   virtual void publish_change(std::string_view topic) { (void)topic; }
-  // Called on a store thread with each topic another node published, and with "*" when changes may have been
-  // missed (the channel was lost and is back): then everything cached may be stale. It must only hand over.
-  // Set before any write; one listener.
+  // Passing news for the other nodes' change listeners (the same letters), kept nowhere: heard by the nodes
+  // listening now, or never. For what is announced again while it lasts (the dispatchers' rate shares).
+  virtual void announce(std::string_view topic) { (void)topic; }
+  // Called on a store thread with each topic another node published or announced, and with "*" when changes
+  // may have been missed (the channel was lost and is back): then everything cached may be stale. It must
+  // only hand over. Set before any write; one listener.
   virtual void set_change_listener(std::function<void(std::string_view topic)> listener) { (void)listener; }
 
   // How many nodes share this store now, this one included, as last seen (a store one process owns: 1).

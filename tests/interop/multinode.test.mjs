@@ -353,27 +353,28 @@ test('an inbound duplicate storm of 100 requests over three nodes is forwarded e
   }
 });
 
-// An endpoint's rate limit across nodes, as docs/operations.md documents the approximation: "an endpoint's
-// rateLimit is divided between the live nodes ...: each node's bucket fills at its share, so over a window the
-// endpoint receives about the limit, plus each bucket's burst at the start (...within +20 % of 10/s and 30/s,
-// and above half of it with a backlog waiting); for a few seconds after a node joins or leaves the shares are
-// stale". So the test waits until every node has counted the others (each node's mark in hookwire_nodes is
-// written by the statement that counts the live nodes: once every node marked again after all three were
-// there, each knows of three), then checks every window [t_i, t_j] of the arrivals:
+// An endpoint's rate limit across nodes, as docs/operations.md documents the approximation: the limit is
+// divided between the nodes that have work for the endpoint (they announce it to each other), each node's
+// bucket filling at its share and bursting by max(1, limit / live nodes), so over any window the endpoint is
+// sent at most the limit plus the buckets' bursts (the test allows +20 % and 0.1 s for its own timing), and
+// with a backlog waiting at least 80 % of the limit. The test waits until every node has counted the others
+// (each node's mark in hookwire_nodes is written by the statement that counts the live nodes: once every node
+// marked again after all three were there, each knows of three), then checks every window [t_i, t_j] of the
+// sends:
 //   j - i + 1 <= rate × (1 + 20 %) × (t_j - t_i + 0.1 s) + the buckets' bursts (3 × max(1, rate / 3))
-// (0.1 s: slack for the receiver's own timestamps), and over the whole drain at least half the rate. Every
-// delivery must arrive (none left leased and unsent). 10/s is the issue's case; 30/s with a larger backlog
-// fills each node's line more.
+// and, past the first second (the buckets' bursts), a drain of at least 80 % of the rate. A send's time is its
+// attempt's start (created_at, when the answer came, less its duration; the nodes share this machine's
+// clock), not when this process read the request: on a busy machine this process was seen to read the first
+// request 0.5 s after it was sent, and 19 at once after a 1 s stall (on a worker thread of its own too), while
+// the sends were within the bound. The arrivals are reported beside them. Every delivery must arrive, once
+// (none left leased and unsent). 10/s is the issue's case; 30/s with a larger backlog fills each node's line
+// and gives more back to the store.
 const RATE_OVER = 0.2;
 const RATE_SLACK_S = 0.1;
-const RATE_UNDER = 0.5;
+const RATE_UNDER = 0.2;
 for (const [RATE, N] of [[10, 60], [30, 150]]) {
   test(`a rate limit of ${RATE}/s on an endpoint holds within the documented tolerance with three nodes sending`,
-    { timeout: 60000,
-      // Known short (#21, session 16 note): each node's bucket at its share of the limit is not yet enough —
-      // a backlog drains below half the limit (deferred deliveries wait for the next poll) and the start can
-      // burst past the bound. Run and reported, not yet a failure of the suite.
-      todo: 'the rate limit across nodes is not yet within the documented tolerance' }, async () => {
+    { timeout: 60000 }, async () => {
       const nodes = await startNodes(['A', 'B', 'C']);
       const pids = Object.fromEntries(Object.entries(nodes).map(([n, hw]) => [n, hw.proc.pid]));
       const rx = await trackingReceiver({ pids });
@@ -406,28 +407,42 @@ for (const [RATE, N] of [[10, 60], [30, 150]]) {
           throw new Error(`${e.message}: ${rx.requests.length} arrived, the last ${Math.round(times.at(-1))} ms after ` +
                           `the first; ${gauges.map((g, i) => `node ${'ABC'[i]}: ${g}`).join('; ')}`);
         });
-        const at = rx.requests.map((q) => q.at).sort((x, y) => x - y);
-        const windowS = (at[N - 1] - at[0]) / 1000;
-        // The worst window: the most arrivals over what the documented bound allows.
-        let worst = { over: -Infinity };
-        for (let i = 0; i < N; i += 1) {
-          for (let j = i; j < N; j += 1) {
-            const w = (at[j] - at[i]) / 1000;
-            const over = (j - i + 1) - (RATE * (1 + RATE_OVER) * (w + RATE_SLACK_S) + 3 * Math.max(1, RATE / 3));
-            if (over > worst.over) worst = { over, count: j - i + 1, w, from: at[i] - at[0] };
-          }
-        }
-        const firstSecond = at.filter((t) => t - at[0] < 1000).length;
-        const bySender = Object.fromEntries(Object.keys(nodes).map((n) => [n, rx.requests.filter((q) => q.node === n).length]));
-        console.log(`rate limit ${RATE}/s, 3 nodes: ${N} deliveries in ${windowS.toFixed(2)} s = ${(N / windowS).toFixed(1)}/s ` +
-                    `(${firstSecond} in the first second); sent by ${JSON.stringify(bySender)}; worst window: ` +
-                    `${worst.count} in ${worst.w.toFixed(3)} s from +${Math.round(worst.from)} ms (bound ` +
-                    `${(worst.count - worst.over).toFixed(1)})`);
         assert.equal(rx.requests.length, N, 'each message delivered once');
-        assert.ok(worst.over <= 0, `${worst.count} deliveries within ${worst.w.toFixed(3)} s (from +${Math.round(worst.from)} ms): ` +
-                  `over ${RATE}/s × (1 + ${RATE_OVER}) × the window + the three buckets' bursts`);
-        assert.ok(N >= RATE * windowS * (1 - RATE_UNDER),
-          `${N} deliveries in ${windowS.toFixed(2)} s with a backlog waiting: under ${RATE}/s × (1 − ${RATE_UNDER})`);
+        const sent = (await pg.psql('SELECT created_at - response_duration_ms FROM attempts ORDER BY 1', db))
+          .split('\n').map(Number);
+        assert.equal(sent.length, N, 'one attempt per message');
+        const arrived = rx.requests.map((q) => q.at).sort((x, y) => x - y);
+        // The worst window of times `at` (sorted, ms): the most of them over what the documented bound allows;
+        // and the steady part, from the first a second in (past the buckets' bursts) to the last.
+        const judge = (at) => {
+          let worst = { over: -Infinity };
+          for (let i = 0; i < at.length; i += 1) {
+            for (let j = i; j < at.length; j += 1) {
+              const w = (at[j] - at[i]) / 1000;
+              const over = (j - i + 1) - (RATE * (1 + RATE_OVER) * (w + RATE_SLACK_S) + 3 * Math.max(1, RATE / 3));
+              if (over > worst.over) worst = { over, count: j - i + 1, w, from: at[i] - at[0] };
+            }
+          }
+          const steady = at.filter((t) => t - at[0] >= 1000);
+          const steadyS = (steady.at(-1) - steady[0]) / 1000;
+          return { worst, steady, steadyS, steadyRate: (steady.length - 1) / steadyS,
+            firstSecond: at.filter((t) => t - at[0] < 1000).length, totalS: (at.at(-1) - at[0]) / 1000 };
+        };
+        const describe = (j) => `${j.firstSecond} in the first second, then ${j.steadyRate.toFixed(1)}/s over ` +
+          `${j.steadyS.toFixed(2)} s (${(N / j.totalS).toFixed(1)}/s over all ${j.totalS.toFixed(2)} s); worst window ` +
+          `${j.worst.count} in ${j.worst.w.toFixed(3)} s from +${Math.round(j.worst.from)} ms (bound ` +
+          `${(j.worst.count - j.worst.over).toFixed(1)})`;
+        const bySends = judge(sent);
+        const byArrivals = judge(arrived);
+        const bySender = Object.fromEntries(Object.keys(nodes).map((n) => [n, rx.requests.filter((q) => q.node === n).length]));
+        console.log(`rate limit ${RATE}/s, 3 nodes, ${N} deliveries sent by ${JSON.stringify(bySender)}: sent ` +
+                    `${describe(bySends)}; arrived ${describe(byArrivals)}`);
+        const { worst } = bySends;
+        assert.ok(worst.over <= 0, `${worst.count} deliveries sent within ${worst.w.toFixed(3)} s (from ` +
+                  `+${Math.round(worst.from)} ms): over ${RATE}/s × (1 + ${RATE_OVER}) × the window + the three buckets' bursts`);
+        assert.ok(bySends.steadyRate >= RATE * (1 - RATE_UNDER),
+          `${bySends.steady.length} deliveries sent in ${bySends.steadyS.toFixed(2)} s past the first second, with a ` +
+          `backlog waiting: ${bySends.steadyRate.toFixed(1)}/s, under ${RATE}/s × (1 − ${RATE_UNDER})`);
       } finally {
         await rx.close();
         await stopNodes(nodes);

@@ -514,11 +514,22 @@ void PostgresStore::tell_change(std::string_view topic) {
   if (change_listener_) change_listener_(topic);
 }
 
-void PostgresStore::publish_change(std::string_view topic) {
+void PostgresStore::publish_change(std::string_view topic) { send_change(topic, /*versioned=*/true); }
+
+void PostgresStore::announce(std::string_view topic) {
+  if (options_.listen) send_change(topic, /*versioned=*/false);  // nobody could hear it otherwise
+}
+
+void PostgresStore::send_change(std::string_view topic, bool versioned) {
   {
     std::lock_guard lock(changes_mu_);
-    if (std::find(changes_to_send_.begin(), changes_to_send_.end(), topic) != changes_to_send_.end()) return;
-    changes_to_send_.emplace_back(topic);
+    auto same = [&](const auto& c) { return c.first == topic; };
+    if (auto it = std::find_if(changes_to_send_.begin(), changes_to_send_.end(), same);
+        it != changes_to_send_.end()) {
+      it->second = it->second || versioned;
+      return;
+    }
+    changes_to_send_.emplace_back(topic, versioned);
   }
   wake_watcher();
 }
@@ -598,28 +609,30 @@ void PostgresStore::watcher_loop() {
       if (auto sent = slot.conn->exec(fmt::format("NOTIFY {}", kFeedChannel)); !sent.ok() && slot.conn->ok())
         outage_.failed("NOTIFY", sent.error().detail);
     }
-    std::vector<std::string> changes;
+    std::vector<std::pair<std::string, bool>> changes;
     {
       std::lock_guard lock(changes_mu_);
       changes.swap(changes_to_send_);
     }
-    for (const auto& topic : changes) {
-      // The topic's version first (what every node's poll reads), then the NOTIFY (what tells them at once).
-      auto raised = slot.conn->exec(
-          "INSERT INTO hookwire_changes AS c (topic, version) VALUES ($1, 1) ON CONFLICT (topic) DO UPDATE "
-          "SET "
-          "version = c.version + 1 RETURNING version",
-          {topic});
-      if (raised.ok() && raised->rows() == 1) {
-        // This node's own change is not told to its listener; but a version that skipped some says other
-        // nodes raised it since the last poll, which this node has not heard of yet.
-        const int64_t version = raised->int64(0, 0);
-        auto known = change_versions.find(topic);
-        const int64_t expected = known == change_versions.end() ? 1 : known->second + 1;
-        if (version != expected && versions_read) tell_change(topic);
-        change_versions[topic] = version;
-      } else if (!raised.ok() && slot.conn->ok()) {
-        outage_.failed("recording a change", raised.error().detail);
+    for (const auto& [topic, versioned] : changes) {
+      // The topic's version first (what every node's poll reads), then the NOTIFY (what tells them at once);
+      // an announcement is the NOTIFY alone.
+      if (versioned) {
+        auto raised = slot.conn->exec(
+            "INSERT INTO hookwire_changes AS c (topic, version) VALUES ($1, 1) ON CONFLICT (topic) DO UPDATE "
+            "SET version = c.version + 1 RETURNING version",
+            {topic});
+        if (raised.ok() && raised->rows() == 1) {
+          // This node's own change is not told to its listener; but a version that skipped some says other
+          // nodes raised it since the last poll, which this node has not heard of yet.
+          const int64_t version = raised->int64(0, 0);
+          auto known = change_versions.find(topic);
+          const int64_t expected = known == change_versions.end() ? 1 : known->second + 1;
+          if (version != expected && versions_read) tell_change(topic);
+          change_versions[topic] = version;
+        } else if (!raised.ok() && slot.conn->ok()) {
+          outage_.failed("recording a change", raised.error().detail);
+        }
       }
       if (!listening) continue;
       auto sent = slot.conn->exec("SELECT pg_notify($1, $2)", {std::string(kChangesChannel), topic});

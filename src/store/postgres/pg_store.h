@@ -90,6 +90,8 @@ class PostgresStore final : public Store {
   // call the listener; with "*" after (re)connecting to LISTEN and at the first poll, since what was cached
   // before may be stale.
   void publish_change(std::string_view topic) override;
+  // The NOTIFY alone (no version raised), by the watcher likewise.
+  void announce(std::string_view topic) override;
   void set_change_listener(std::function<void(std::string_view topic)> listener) override;
   // From hookwire_nodes: each store's watcher marks its node seen at every poll and counts the nodes seen
   // within kNodeLiveFor (or three polls, if longer); stop() removes this node's row.
@@ -145,6 +147,7 @@ class PostgresStore final : public Store {
   void advance_feed(int64_t head, std::vector<std::string> apps, int64_t others_through, PgConnection* conn);
   void wake_watcher();
   void tell_change(std::string_view topic);  // to the change listener, if any (watcher thread)
+  void send_change(std::string_view topic, bool versioned);  // publish_change (versioned) or announce
 
   const PostgresOptions options_;
   PgQueue queue_{*this};
@@ -184,7 +187,9 @@ class PostgresStore final : public Store {
   const std::string node_id_;  // this store's row in hookwire_nodes
   std::atomic<int> live_nodes_{1};
   std::mutex changes_mu_;
-  std::vector<std::string> changes_to_send_;  // guarded by changes_mu_: topics to NOTIFY, each once
+  // Guarded by changes_mu_: topics to NOTIFY, each once, and whether to raise its version (publish_change)
+  // or not (announce).
+  std::vector<std::pair<std::string, bool>> changes_to_send_;
   std::mutex listener_mu_;  // the watcher runs from open(): a listener set after it must not race its calls
   std::function<void(std::string_view)> change_listener_;  // guarded by listener_mu_
 

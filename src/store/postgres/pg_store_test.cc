@@ -770,6 +770,19 @@ TEST_F(PostgresStoreTest, AChangePublishedByOneStoreReachesTheOthersListenerAndA
     return heard(heard_b, "sources");
   }));
   EXPECT_FALSE(heard(heard_a, "sources")) << "a node is not told its own changes";
+  // An announcement is heard the same way, but kept nowhere (a change's version is).
+  ASSERT_TRUE(eventually([&] {
+    a.announce("news");
+    return heard(heard_b, "news");
+  }));
+  {
+    auto admin = PgConnection::connect(url_);
+    ASSERT_TRUE(admin.ok());
+    auto kept = admin->exec("SELECT topic FROM hookwire_changes ORDER BY topic");
+    ASSERT_TRUE(kept.ok());
+    ASSERT_EQ(kept->rows(), 1);
+    EXPECT_EQ(kept->text(0, 0), "sources");
+  }
 
   PgCluster* cluster = shared_cluster();
   testing::RestartAtEnd restart{cluster};
