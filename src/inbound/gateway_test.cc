@@ -125,7 +125,7 @@ class GatewayTest : public ::testing::TestWithParam<store::testing::Backend> {
   }
 
   store::testing::TestDir dir_{"hookwire-inbound"};
-  store::testing::BackendStore backend_{GetParam()};  // before store_: outlives it
+  store::testing::BackendStore backend_{GetParam()};
   ManualClock clock_;
   metrics::Registry metrics_;
   std::unique_ptr<store::Store> store_;

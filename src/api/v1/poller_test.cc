@@ -35,7 +35,8 @@ using testing::TestClient;
 const Headers kAuth{{"authorization", "Bearer t"}};
 const Headers kJson{{"authorization", "Bearer t"}, {"content-type", "application/json"}};
 
-class PollerTest : public testing::ServedApiTest, public ::testing::WithParamInterface<store::testing::Backend> {
+class PollerTest : public testing::ServedApiTest,
+                   public ::testing::WithParamInterface<store::testing::Backend> {
  protected:
   PollerTest() : ServedApiTest("hookwire-poller", GetParam()) {}
   void SetUp() override {

@@ -74,7 +74,8 @@ Event next_event(TestClient& c, int* heartbeats = nullptr) {
   }
 }
 
-class StreamTest : public testing::ServedApiTest, public ::testing::WithParamInterface<store::testing::Backend> {
+class StreamTest : public testing::ServedApiTest,
+                   public ::testing::WithParamInterface<store::testing::Backend> {
  protected:
   StreamTest() : ServedApiTest("hookwire-stream", GetParam()) {}
   void SetUp() override {

@@ -1,8 +1,8 @@
 // Test-only: a suite that runs on both stores. Its fixture takes a Backend as its parameter and opens the
 // test's store through a BackendStore; instantiated with
 //   INSTANTIATE_TEST_SUITE_P(Stores, SomeTest, both_backends(), backend_name);
-// each test runs twice, as Stores/SomeTest.Name/SQLite and Stores/SomeTest.Name/Postgres (a database of its
-// own in the binary's throwaway cluster, testing/pg_database.h).
+// each test runs twice, as Stores/SomeTest.Name/SQLite and Stores/SomeTest.Name/Postgres (on the binary's
+// store database in its throwaway cluster, emptied for each test: testing/pg_database.h).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -26,9 +26,9 @@ inline std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
   return info.param == Backend::kPostgres ? "Postgres" : "SQLite";
 }
 
-// The running test's store on one backend: SQLite at <dir>/hookwire.db, PostgreSQL in a database made at the
-// first open() (the same one on a later open, as a restart finds it) and dropped when this goes. Declare it
-// before the store it opens, so the store is gone first.
+// The running test's store on one backend: SQLite at <dir>/hookwire.db; PostgreSQL on the binary's store
+// database, emptied at the first open() (a later open finds what the test wrote, as a restart does). One
+// test at a time: the next test's first open ends the connections of any store still open on it.
 class BackendStore {
  public:
   explicit BackendStore(Backend backend) : backend_(backend) {}
@@ -40,9 +40,9 @@ class BackendStore {
   // nullptr (with a test failure) when the store cannot be opened.
   std::unique_ptr<Store> open(const std::filesystem::path& dir, PostgresOptions options = {}) {
     if (backend_ == Backend::kSqlite) return open_test_store(dir);
-    if (!database_) database_.emplace();
-    if (database_->url().empty()) return nullptr;  // the failure is reported
-    options.url = database_->url();
+    if (!url_) url_ = store_database_url();
+    if (url_->empty()) return nullptr;  // the failure is reported
+    options.url = *url_;
     auto opened = open_postgres_store(options);
     if (!opened.ok()) {
       ADD_FAILURE() << "cannot open a PostgreSQL store: " << opened.error().detail;
@@ -53,7 +53,7 @@ class BackendStore {
 
  private:
   Backend backend_;
-  std::optional<TestDatabase> database_;
+  std::optional<std::string> url_;  // PostgreSQL: once emptied for this test
 };
 
 }  // namespace hookwire::store::testing
