@@ -91,9 +91,9 @@ class TestDatabase {
 // The URL of the binary's store database, put back to the state the store's migration left it in: every
 // connection still on it ended, every table emptied and given back the rows the migration wrote, every
 // sequence where the migration left it. For tests that open stores (one test at a time), not for tests of
-// migrations or of databases: made and migrated once, then reset per test, which under ASan costs ~0.03 s
-// against ~0.3 s for a database made, migrated and dropped per test. "" (with a test failure) when it cannot
-// be.
+// migrations or of databases: made and migrated once, then reset per test, ~0.01 s (a database made,
+// migrated and dropped per test cost ~0.25 s more a test under ASan: 23 dispatcher tests, 19.7 s -> 13.6 s).
+// "" (with a test failure) when it cannot be.
 inline std::string store_database_url() {
   PgCluster* cluster = shared_cluster();
   if (!cluster) return "";
