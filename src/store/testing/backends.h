@@ -35,8 +35,6 @@ class BackendStore {
   BackendStore(const BackendStore&) = delete;
   BackendStore& operator=(const BackendStore&) = delete;
 
-  Backend backend() const { return backend_; }
-
   // nullptr (with a test failure) when the store cannot be opened.
   std::unique_ptr<Store> open(const std::filesystem::path& dir, PostgresOptions options = {}) {
     if (backend_ == Backend::kSqlite) return open_test_store(dir);
