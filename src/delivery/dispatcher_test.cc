@@ -31,17 +31,16 @@ using testing::ScriptedResponse;
 constexpr const char* kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 // Every dispatcher test runs on SQLite with leases in memory (the embedded default) and with leases in the
-// rows, and on PostgreSQL (a database of its own in the binary's throwaway cluster).
+// rows, and on PostgreSQL (the binary's store database in its throwaway cluster, emptied for each test).
 enum class Backend { kSqliteMemoryLeases, kSqliteRowLeases, kPostgres };
 
 class DispatcherTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
     if (GetParam() == Backend::kPostgres) {
-      database_.emplace();
-      ASSERT_FALSE(database_->url().empty());
       store::PostgresOptions options;
-      options.url = database_->url();
+      options.url = store::testing::store_database_url();  // emptied for this test
+      ASSERT_FALSE(options.url.empty());
       auto opened = store::open_postgres_store(options);
       ASSERT_TRUE(opened.ok()) << opened.error().detail;
       store_ = std::move(*opened);
@@ -58,7 +57,6 @@ class DispatcherTest : public ::testing::TestWithParam<Backend> {
     log_.reset();  // only once the dispatcher thread, which logs, has stopped (log_capture.h)
     if (store_) store_->stop();
     store_.reset();
-    database_.reset();
   }
 
   // Captures the log until the test's end, past the dispatcher's stop in TearDown.
@@ -249,7 +247,6 @@ class DispatcherTest : public ::testing::TestWithParam<Backend> {
   store::Application probe_app_;
   std::string event_type_ = "invoice.paid";
   store::testing::TestDir dir_{"hookwire-dispatcher"};
-  std::optional<store::testing::TestDatabase> database_;  // kPostgres; dropped after the store stops
   std::optional<std::string> operational_app_id_;
   std::chrono::milliseconds http_timeout_ = 2000ms;  // real time
   std::unique_ptr<store::Store> store_;

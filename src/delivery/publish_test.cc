@@ -1,4 +1,5 @@
-// publish(): the one way a message enters the log, against a real SQLite store.
+// publish(): the one way a message enters the log, against a real store, SQLite and PostgreSQL
+// (store/testing/backends.h).
 #include "delivery/publish.h"
 
 #include <gtest/gtest.h>
@@ -7,6 +8,7 @@
 
 #include "core/ids.h"
 #include "delivery/operational.h"
+#include "store/testing/backends.h"
 #include "store/testing/test_dir.h"
 
 namespace hookwire::delivery {
@@ -14,10 +16,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class PublishTest : public ::testing::Test {
+class PublishTest : public ::testing::TestWithParam<store::testing::Backend> {
  protected:
   void SetUp() override {
-    store_ = store::testing::open_test_store(dir_.path());
+    store_ = backend_.open(dir_.path());
     ASSERT_NE(store_, nullptr);
     now_ = from_unix_millis(unix_millis(std::chrono::system_clock::now()));  // the store keeps ms
     app_.id = new_id(id_prefix::kApplication, now_);
@@ -86,12 +88,13 @@ class PublishTest : public ::testing::Test {
   }
 
   store::testing::TestDir dir_{"hookwire-publish"};
+  store::testing::BackendStore backend_{GetParam()};
   std::unique_ptr<store::Store> store_;
   TimePoint now_;
   store::Application app_;
 };
 
-TEST_F(PublishTest, InsertsTheMessageAndOneDeliveryPerMatchingPushEndpointNoneForASink) {
+TEST_P(PublishTest, InsertsTheMessageAndOneDeliveryPerMatchingPushEndpointNoneForASink) {
   const auto push = add_endpoint("http://127.0.0.1:9/a");
   add_endpoint("http://127.0.0.1:9/sink", /*pull_only=*/true);
   add_endpoint("http://127.0.0.1:9/off", false, /*disabled=*/true);
@@ -113,7 +116,7 @@ TEST_F(PublishTest, InsertsTheMessageAndOneDeliveryPerMatchingPushEndpointNoneFo
   EXPECT_GT(stored->position, 0);  // in the feed, where the sink reads it
 }
 
-TEST_F(PublishTest, AKeyHeldWithinTheTtlInsertsNothingAndAnExpiredOneIsTakenOver) {
+TEST_P(PublishTest, AKeyHeldWithinTheTtlInsertsNothingAndAnExpiredOneIsTakenOver) {
   add_endpoint("http://127.0.0.1:9/a");
   auto first = message("key-1");
   auto out = run(first, 1h, now_);
@@ -141,7 +144,7 @@ TEST_F(PublishTest, AKeyHeldWithinTheTtlInsertsNothingAndAnExpiredOneIsTakenOver
   EXPECT_EQ(out->deliveries, 1);
 }
 
-TEST_F(PublishTest, ATakenEventIdIsAConflictAndNothingIsKept) {
+TEST_P(PublishTest, ATakenEventIdIsAConflictAndNothingIsKept) {
   add_endpoint("http://127.0.0.1:9/a");
   auto first = message();
   first.event_id = "evt-1";
@@ -154,7 +157,7 @@ TEST_F(PublishTest, ATakenEventIdIsAConflictAndNothingIsKept) {
   EXPECT_TRUE(deliveries_of(second.id).empty());
 }
 
-TEST_F(PublishTest, PublishedWakesOnlyWhenDeliveriesWereCreated) {
+TEST(Published, WakesOnlyWhenDeliveriesWereCreated) {
   int wakes = 0;
   const std::function<void()> wake = [&wakes] { ++wakes; };
   published(Published{std::nullopt, 0, {}}, wake);
@@ -165,7 +168,7 @@ TEST_F(PublishTest, PublishedWakesOnlyWhenDeliveriesWereCreated) {
   EXPECT_EQ(wakes, 1);
 }
 
-TEST_F(PublishTest, OperationalEventsArePublishedAndSkipAPullOnlyEndpoint) {
+TEST_P(PublishTest, OperationalEventsArePublishedAndSkipAPullOnlyEndpoint) {
   add_endpoint("http://127.0.0.1:9/ops");
   add_endpoint("http://127.0.0.1:9/ops-sink", /*pull_only=*/true);
   OperationalEvent ev{"endpoint.disabled", R"({"type":"endpoint.disabled","data":{}})"};
@@ -176,6 +179,8 @@ TEST_F(PublishTest, OperationalEventsArePublishedAndSkipAPullOnlyEndpoint) {
               }).ok());
   EXPECT_EQ(**n, 1);
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, PublishTest, store::testing::both_backends(), store::testing::backend_name);
 
 }  // namespace
 }  // namespace hookwire::delivery

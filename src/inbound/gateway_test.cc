@@ -1,5 +1,6 @@
-// The gateway against a real SQLite store, with an injected clock: verification outcomes, deduplication
-// (sequential, concurrent, after the TTL), the body limit, the address allowlist and cache invalidation.
+// The gateway against a real store, SQLite and PostgreSQL (store/testing/backends.h), with an injected clock:
+// verification outcomes, deduplication (sequential, concurrent, after the TTL), the body limit, the address
+// allowlist and cache invalidation.
 #include "inbound/gateway.h"
 
 #include <fmt/format.h>
@@ -16,6 +17,7 @@
 #include "core/testing/log_capture.h"
 #include "inbound/sources.h"
 #include "store/async.h"
+#include "store/testing/backends.h"
 #include "store/testing/test_dir.h"
 
 namespace hookwire::inbound {
@@ -26,10 +28,10 @@ namespace json = boost::json;
 
 constexpr const char* kGithubSecret = "It's a Secret to Everybody";
 
-class GatewayTest : public ::testing::Test {
+class GatewayTest : public ::testing::TestWithParam<store::testing::Backend> {
  protected:
   void SetUp() override {
-    store_ = store::testing::open_test_store(dir_.path());
+    store_ = backend_.open(dir_.path());
     ASSERT_NE(store_, nullptr);
     GatewayOptions go;
     go.on_deliveries_created = [this] { ++wakes_; };
@@ -123,6 +125,7 @@ class GatewayTest : public ::testing::Test {
   }
 
   store::testing::TestDir dir_{"hookwire-inbound"};
+  store::testing::BackendStore backend_{GetParam()};
   ManualClock clock_;
   metrics::Registry metrics_;
   std::unique_ptr<store::Store> store_;
@@ -130,7 +133,7 @@ class GatewayTest : public ::testing::Test {
   std::atomic<int> wakes_{0};
 };
 
-TEST_F(GatewayTest, AcceptsAVerifiedRequestOnceAndAnswersDuplicates200) {
+TEST_P(GatewayTest, AcceptsAVerifiedRequestOnceAndAnswersDuplicates200) {
   auto src = create(R"({"uid":"gh","verifier":"github","secrets":["It's a Secret to Everybody"],
                         "destinations":["http://127.0.0.1:9/hook"]})");
   const std::string body = R"({"zen":"Keep it logically awesome.","n":1.50})";
@@ -158,7 +161,7 @@ TEST_F(GatewayTest, AcceptsAVerifiedRequestOnceAndAnswersDuplicates200) {
 
 // GitHub's "application/x-www-form-urlencoded" content type: the signature covers the form, the event kept is
 // the JSON in its payload field.
-TEST_F(GatewayTest, AGithubFormDeliveryKeepsTheJsonInsideIt) {
+TEST_P(GatewayTest, AGithubFormDeliveryKeepsTheJsonInsideIt) {
   auto src =
       create(R"({"uid":"gh","verifier":"github","secrets":["It's a Secret to Everybody"],"pull":true})");
   const std::string json_body = R"({"zen":"Design for failure.","ref":"refs/heads/main","n":1.50})";
@@ -189,7 +192,7 @@ TEST_F(GatewayTest, AGithubFormDeliveryKeepsTheJsonInsideIt) {
   EXPECT_EQ(one(github("gh", "form-3", form)).status, 400);
 }
 
-TEST_F(GatewayTest, ConcurrentDuplicatesKeepExactlyOneMessage) {
+TEST_P(GatewayTest, ConcurrentDuplicatesKeepExactlyOneMessage) {
   auto src =
       create(R"({"uid":"gh","verifier":"github","secrets":["It's a Secret to Everybody"],"pull":true})");
   std::vector<Req> reqs;
@@ -205,7 +208,7 @@ TEST_F(GatewayTest, ConcurrentDuplicatesKeepExactlyOneMessage) {
   EXPECT_EQ(message_count(src.app_id), 1);
 }
 
-TEST_F(GatewayTest, ADuplicateAfterTheTtlIsANewEvent) {
+TEST_P(GatewayTest, ADuplicateAfterTheTtlIsANewEvent) {
   auto src = create(R"({"uid":"gh","verifier":"github","secrets":["It's a Secret to Everybody"],"pull":true,
                         "dedupTtlSeconds":60})");
   EXPECT_EQ(one(github("gh", "d-1", "{}")).status, 202);
@@ -216,7 +219,7 @@ TEST_F(GatewayTest, ADuplicateAfterTheTtlIsANewEvent) {
   EXPECT_EQ(message_count(src.app_id), 2);
 }
 
-TEST_F(GatewayTest, RefusalsSayWhy) {
+TEST_P(GatewayTest, RefusalsSayWhy) {
   create(R"({"uid":"gh","verifier":"github","secrets":["It's a Secret to Everybody"],"pull":true,
              "bodyLimit":64,"allowedCidrs":["127.0.0.0/8"],"trustedProxies":["127.0.0.2"]})");
   auto unknown = one(github("nope", "d", "{}"));
@@ -279,7 +282,7 @@ TEST_F(GatewayTest, RefusalsSayWhy) {
 // ^[a-zA-Z0-9\-_.]+$, also joined by '/' for Shopify's topics, at most 256 bytes; dedup keys, which become
 // idempotency keys: at most 256 bytes a header value may hold) and refused, never repaired: CR/LF decoded
 // from JSON would otherwise reach the forwarded x-hookwire-event-type header.
-TEST_F(GatewayTest, EventTypesAndDedupKeysFromTheRequestAreValidatedNotRepaired) {
+TEST_P(GatewayTest, EventTypesAndDedupKeysFromTheRequestAreValidatedNotRepaired) {
   auto src =
       create(R"({"uid":"open","verifier":"none","pull":true,"eventType":"json:type","dedupKey":"json:id"})");
   auto injected = one(
@@ -325,7 +328,7 @@ TEST_F(GatewayTest, EventTypesAndDedupKeysFromTheRequestAreValidatedNotRepaired)
 
 // Behind a trusted proxy, an X-Forwarded-For entry that is not an address is refused: before, the walk
 // stopped at the last trusted hop, whose (allowed) address then stood for the client's.
-TEST_F(GatewayTest, AMalformedForwardedForIsRefusedNotSkipped) {
+TEST_P(GatewayTest, AMalformedForwardedForIsRefusedNotSkipped) {
   create(R"({"uid":"px","verifier":"none","pull":true,"allowedCidrs":["127.0.0.0/8"],
              "trustedProxies":["127.0.0.2"]})");
   for (const std::string xff : {"garbage", "127.0.0.9, nonsense", "unknown", "127.0.0.9:4711"}) {
@@ -342,7 +345,7 @@ TEST_F(GatewayTest, AMalformedForwardedForIsRefusedNotSkipped) {
 
 // Refusals reach the log (source, reason, client; never the body or the signature), rate-limited per source
 // and reason; accepted events at debug level.
-TEST_F(GatewayTest, RefusalsAreLoggedRateLimitedAndAcceptedEventsAtDebug) {
+TEST_P(GatewayTest, RefusalsAreLoggedRateLimitedAndAcceptedEventsAtDebug) {
   hookwire::testing::LogCapture log;
   create(R"({"uid":"gh","verifier":"github","secrets":["It's a Secret to Everybody"],"pull":true,
              "trustedProxies":["127.0.0.2"]})");
@@ -376,7 +379,7 @@ TEST_F(GatewayTest, RefusalsAreLoggedRateLimitedAndAcceptedEventsAtDebug) {
     EXPECT_EQ(text.find(never), std::string::npos) << never << " in\n" << text;
 }
 
-TEST_F(GatewayTest, StandardWebhooksStaleTimestampsAndRotationWithTypeFromTheBody) {
+TEST_P(GatewayTest, StandardWebhooksStaleTimestampsAndRotationWithTypeFromTheBody) {
   const std::string old_secret = signing::generate_secret(), new_secret = signing::generate_secret();
   auto src = create(R"({"uid":"sw","verifier":"standard-webhooks","pull":true,"secrets":[")" + old_secret +
                     R"(",")" + new_secret + R"("]})");
@@ -419,7 +422,7 @@ TEST_F(GatewayTest, StandardWebhooksStaleTimestampsAndRotationWithTypeFromTheBod
   EXPECT_EQ(one(signed_req(new_secret, "msg_5", now)).status, 202);
 }
 
-TEST_F(GatewayTest, ASourceDeletedAfterItWasCachedKeepsNothing) {
+TEST_P(GatewayTest, ASourceDeletedAfterItWasCachedKeepsNothing) {
   auto src = create(R"({"uid":"gone","verifier":"none","pull":true})");
   ASSERT_EQ(one({"gone", {}, "{}"}).status, 202);  // now cached
   std::promise<Status> done;
@@ -436,7 +439,7 @@ TEST_F(GatewayTest, ASourceDeletedAfterItWasCachedKeepsNothing) {
 
 // What the HTTP server asks on a request's head: lookup() never waits; warm() fills the cache, absent names
 // too.
-TEST_F(GatewayTest, LookupAnswersOnTheHeadOnceWarmedAndAdmitRefuses404And413) {
+TEST_P(GatewayTest, LookupAnswersOnTheHeadOnceWarmedAndAdmitRefuses404And413) {
   using Kind = Gateway::Lookup::Kind;
   create(R"({"uid":"small","verifier":"none","pull":true,"bodyLimit":100})");
   const auto peer = asio::ip::make_address("127.0.0.1");
@@ -483,7 +486,7 @@ TEST_F(GatewayTest, LookupAnswersOnTheHeadOnceWarmedAndAdmitRefuses404And413) {
   EXPECT_EQ(out.status, 202) << out.body;
 }
 
-TEST_F(GatewayTest, ASourceCreatedAfterA404ForItsNameIsFoundAtOnce) {
+TEST_P(GatewayTest, ASourceCreatedAfterA404ForItsNameIsFoundAtOnce) {
   using Kind = Gateway::Lookup::Kind;
   ASSERT_EQ(one({"later", {}, "{}"}).status, 404);
   ASSERT_EQ(gateway_->lookup("later").kind, Kind::kAbsent);
@@ -494,7 +497,7 @@ TEST_F(GatewayTest, ASourceCreatedAfterA404ForItsNameIsFoundAtOnce) {
   EXPECT_EQ(gateway_->lookup("later").kind, Kind::kKnown);
 }
 
-TEST_F(GatewayTest, TheNegativeCacheStaysBoundedUnderManyRandomNames) {
+TEST_P(GatewayTest, TheNegativeCacheStaysBoundedUnderManyRandomNames) {
   using Kind = Gateway::Lookup::Kind;
   std::vector<Req> reqs;
   for (size_t i = 0; i < 3 * Gateway::kMaxAbsent; ++i)
@@ -513,7 +516,7 @@ TEST_F(GatewayTest, TheNegativeCacheStaysBoundedUnderManyRandomNames) {
   EXPECT_EQ(gateway_->absent_count(), 0u);
 }
 
-TEST_F(GatewayTest, NoneAcceptsUnsignedAndExtractsJsonPaths) {
+TEST_P(GatewayTest, NoneAcceptsUnsignedAndExtractsJsonPaths) {
   auto src = create(R"({"uid":"open","verifier":"none","pull":true,"dedupKey":"json:data.id",
                         "eventType":"json:data.kind"})");
   EXPECT_EQ(one({"open", {}, R"({"data":{"id":7,"kind":"thing.made"}})"}).status, 202);
@@ -526,7 +529,7 @@ TEST_F(GatewayTest, NoneAcceptsUnsignedAndExtractsJsonPaths) {
   EXPECT_EQ(page.items[1].event_type, "unknown");
 }
 
-TEST_F(GatewayTest, AFormBodyIsKeptAsAJsonObjectOfItsFields) {
+TEST_P(GatewayTest, AFormBodyIsKeptAsAJsonObjectOfItsFields) {
   // As Twilio posts a message status: the id and the type are form fields.
   auto src = create(R"({"uid":"sms","verifier":"none","pull":true,"dedupKey":"json:MessageSid",
                         "eventType":"json:MessageStatus"})");
@@ -561,7 +564,7 @@ TEST_F(GatewayTest, AFormBodyIsKeptAsAJsonObjectOfItsFields) {
 // The provider's own headers are kept with the message (Message::headers) from the verifier kind's
 // allowlist, so `hookwire listen` can pass them through; nothing else (credentials, cookies, anything not
 // listed), and no value that is not valid UTF-8.
-TEST_F(GatewayTest, TheProvidersHeadersAreKeptFromTheVerifiersAllowlist) {
+TEST_P(GatewayTest, TheProvidersHeadersAreKeptFromTheVerifiersAllowlist) {
   auto src =
       create(R"({"uid":"gh","verifier":"github","secrets":["It's a Secret to Everybody"],"pull":true})");
   auto req = github("gh", "d-h1", R"({"zen":"x"})", "issues");
@@ -612,7 +615,7 @@ TEST_F(GatewayTest, TheProvidersHeadersAreKeptFromTheVerifiersAllowlist) {
 
 // "pull": true gives the source's application a pull-only endpoint with uid `pull` (the sink its events are
 // read through): no deliveries for it, not listed as a destination; it follows the setting on replace.
-TEST_F(GatewayTest, APullSourceHasAPullSinkThatFollowsTheSetting) {
+TEST_P(GatewayTest, APullSourceHasAPullSinkThatFollowsTheSetting) {
   auto src = create(R"({"uid":"p","verifier":"none","pull":true})");
   auto sink = [&] {
     std::promise<Result<store::Endpoint>> p;
@@ -675,6 +678,8 @@ TEST_F(GatewayTest, APullSourceHasAPullSinkThatFollowsTheSetting) {
   out = read<json::object>([&](store::Tx& tx) { return source_out(tx, src); });
   EXPECT_TRUE(out.at("destinations").as_array().empty()) << json::serialize(out);
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, GatewayTest, store::testing::both_backends(), store::testing::backend_name);
 
 }  // namespace
 }  // namespace hookwire::inbound

@@ -1,8 +1,10 @@
-// ServedApiTest: a GoogleTest fixture base for route tests over real HTTP: a SQLite store in a fresh test
-// directory, an injected clock (set to now, in the store's milliseconds), a URL guard that allows
-// 127.0.0.0/8, the ApiContext wired to them (admin token "t"), a router, and an HttpServer on 127.0.0.1:0
-// with a TestClient. with_feed() adds what the pull door needs: a FeedHub woken by the store. A fixture
-// calls open_store(), sets what else its context needs, registers routes on router_, then serve().
+// ServedApiTest: a GoogleTest fixture base for route tests over real HTTP: a store in a fresh test directory
+// (SQLite, or PostgreSQL emptied for the test: store/testing/backends.h), an injected clock (set to now,
+// in the store's milliseconds), a URL guard that allows 127.0.0.0/8, the ApiContext wired to them (admin
+// token "t"), a router, and an HttpServer on 127.0.0.1:0 with a TestClient. with_feed() adds what the pull
+// door needs: a FeedHub woken by the store. A fixture calls open_store(), sets what else its context needs,
+// registers routes on router_, then serve(). A suite that runs on both backends is also
+// ::testing::WithParamInterface<Backend> and passes GetParam() on.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -20,17 +22,20 @@
 #include "delivery/url_guard.h"
 #include "feed/hub.h"
 #include "store/store.h"
+#include "store/testing/backends.h"
 #include "store/testing/test_dir.h"
 
 namespace hookwire::api::testing {
 
 class ServedApiTest : public ::testing::Test {
  protected:
-  explicit ServedApiTest(const char* dir_name) : dir_{dir_name} {}
+  explicit ServedApiTest(const char* dir_name,
+                         store::testing::Backend backend = store::testing::Backend::kSqlite)
+      : dir_{dir_name}, backend_{backend} {}
 
   // Opens the store and wires ctx_. Call under ASSERT_NO_FATAL_FAILURE.
   void open_store() {
-    store_ = store::testing::open_test_store(dir_.path());
+    store_ = backend_.open(dir_.path());
     ASSERT_NE(store_, nullptr);
     clock_.set(from_unix_millis(unix_millis(std::chrono::system_clock::now())));  // the store keeps ms
     auto guard = delivery::UrlGuard::from_config({"127.0.0.0/8"}, false);
@@ -64,6 +69,7 @@ class ServedApiTest : public ::testing::Test {
   }
 
   store::testing::TestDir dir_;
+  store::testing::BackendStore backend_;
   ManualClock clock_;
   metrics::Registry metrics_;
   feed::FeedHub hub_;

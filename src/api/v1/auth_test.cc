@@ -1,6 +1,6 @@
-// Scoped tokens over real HTTP, the real router and server and a real SQLite store, with an injected clock:
-// the token routes' shapes, what a poller token and an app-portal token may reach (and the 401/403 they get
-// elsewhere), expiry and rotation.
+// Scoped tokens over real HTTP, the real router and server and a real store (SQLite and PostgreSQL:
+// store/testing/backends.h), with an injected clock: the token routes' shapes, what a poller token and an
+// app-portal token may reach (and the 401/403 they get elsewhere), expiry and rotation.
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -46,9 +46,10 @@ asio::awaitable<Response> sink_probe(const ApiContext* ctx, const Request& req, 
   co_return make_response(req, Reply{http::status::ok, R"({"sink":")" + ids->second + "\"}"});
 }
 
-class ScopedTokenTest : public testing::ServedApiTest {
+class ScopedTokenTest : public testing::ServedApiTest,
+                        public ::testing::WithParamInterface<store::testing::Backend> {
  protected:
-  ScopedTokenTest() : ServedApiTest("hookwire-auth") {}
+  ScopedTokenTest() : ServedApiTest("hookwire-auth", GetParam()) {}
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(open_store());
     with_feed();
@@ -120,7 +121,7 @@ class ScopedTokenTest : public testing::ServedApiTest {
   std::string app_a_, app_b_, a1_, a2_, b1_, msg_a_, msg_b_;
 };
 
-TEST_F(ScopedTokenTest, ThePollerTokenRoutesHaveSvixShapes) {
+TEST_P(ScopedTokenTest, ThePollerTokenRoutesHaveSvixShapes) {
   auto first = call(http::verb::get, "/api/v1/auth/app/app-a/poller/a1/token", kAdmin);
   ASSERT_EQ(first.result_int(), 200) << first.body();
   auto out = json_of(first);
@@ -162,7 +163,7 @@ TEST_F(ScopedTokenTest, ThePollerTokenRoutesHaveSvixShapes) {
             403);
 }
 
-TEST_F(ScopedTokenTest, AppPortalAccessHasSvixShapesAndIsValidated) {
+TEST_P(ScopedTokenTest, AppPortalAccessHasSvixShapesAndIsValidated) {
   auto res = call(http::verb::post, "/api/v1/auth/app-portal-access/app-a", kAdmin, "{}");
   ASSERT_EQ(res.result_int(), 200) << res.body();
   const std::string token = string_at(res, "token");
@@ -203,7 +204,7 @@ TEST_F(ScopedTokenTest, AppPortalAccessHasSvixShapesAndIsValidated) {
   EXPECT_EQ(status(http::verb::post, portal + "app-a", token, "{}"), 403);
 }
 
-TEST_F(ScopedTokenTest, APollerTokenReadsItsSinkOnly) {
+TEST_P(ScopedTokenTest, APollerTokenReadsItsSinkOnly) {
   const std::string token = poller_token("app-a", "a1");
   // Its sink, by id or uid.
   auto own = call(http::verb::get, "/api/v1/app/app-a/test-sink/a1", token);
@@ -257,7 +258,7 @@ TEST_F(ScopedTokenTest, APollerTokenReadsItsSinkOnly) {
   EXPECT_EQ(get("/api/v1/app/app-a/test-sink/a1", kAdmin), 200);
 }
 
-TEST_F(ScopedTokenTest, AnAppPortalTokenReadsItsApplicationOnly) {
+TEST_P(ScopedTokenTest, AnAppPortalTokenReadsItsApplicationOnly) {
   const std::string token = portal_token("app-a");
   // Reads of its application, by id or uid.
   for (const std::string& path : std::vector<std::string>{
@@ -305,7 +306,7 @@ TEST_F(ScopedTokenTest, AnAppPortalTokenReadsItsApplicationOnly) {
   EXPECT_EQ(get("/api/v1/auth/app/app-a/poller/a1/token", token), 403);
 }
 
-TEST_F(ScopedTokenTest, CapabilitiesGrantWhatTheyName) {
+TEST_P(ScopedTokenTest, CapabilitiesGrantWhatTheyName) {
   const std::string secret =
       portal_token("app-a", R"({"capabilities":["ViewEndpointSecret"],"readOnly":true})");
   EXPECT_EQ(get("/api/v1/app/app-a/endpoint/a1/secret", secret), 200);
@@ -337,7 +338,7 @@ TEST_F(ScopedTokenTest, CapabilitiesGrantWhatTheyName) {
   EXPECT_EQ(status(http::verb::post, "/api/v1/app/app-a/endpoint", attempts, endpoint("a4")), 403);
 }
 
-TEST_F(ScopedTokenTest, ExpiredAndRotatedAwayTokensAreRefused) {
+TEST_P(ScopedTokenTest, ExpiredAndRotatedAwayTokensAreRefused) {
   const std::string first = poller_token("app-a", "a1");
   const std::string probe = "/api/v1/app/app-a/test-sink/a1";
   const std::string second = rotate("app-a", "a1", R"({"oldTokenExpiry":60})");
@@ -381,7 +382,7 @@ TEST_F(ScopedTokenTest, ExpiredAndRotatedAwayTokensAreRefused) {
 
 // A stream checks its caller again before each read: once its token is rotated away or expires, the next
 // event (or heartbeat) ends the stream with `event: close` instead of the event; the admin's stream goes on.
-TEST_F(ScopedTokenTest, AStreamEndsWhenItsTokenIsRotatedAwayOrExpires) {
+TEST_P(ScopedTokenTest, AStreamEndsWhenItsTokenIsRotatedAwayOrExpires) {
   auto open = [&](std::string_view token) {
     auto c = std::make_unique<TestClient>(port_, 10s);
     c->send_raw("GET /api/v1/app/app-a/poller/a1/stream HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer " +
@@ -416,7 +417,7 @@ TEST_F(ScopedTokenTest, AStreamEndsWhenItsTokenIsRotatedAwayOrExpires) {
 
 // Refused credentials reach the log: status, method, route pattern and the client's address, never the token;
 // at most 5 lines a minute per address and status, the next one saying how many were held back.
-TEST_F(ScopedTokenTest, RefusedCredentialsAreLoggedThrottledAndWithoutTheToken) {
+TEST_P(ScopedTokenTest, RefusedCredentialsAreLoggedThrottledAndWithoutTheToken) {
   hookwire::testing::LogCapture log(spdlog::level::warn);
   EXPECT_EQ(get("/api/v1/app/app-a/msg", "sk_poll_not-a-token"), 401);
   EXPECT_EQ(get("/api/v1/app", poller_token("app-a", "a1")), 403);
@@ -429,7 +430,7 @@ TEST_F(ScopedTokenTest, RefusedCredentialsAreLoggedThrottledAndWithoutTheToken) 
   server_.reset();
 }
 
-TEST_F(ScopedTokenTest, TokensAreKeptHashedAndReloaded) {
+TEST_P(ScopedTokenTest, TokensAreKeptHashedAndReloaded) {
   const std::string poller = poller_token("app-a", "a1");
   const std::string portal = portal_token("app-a");
   // What the store holds: hashes only.
@@ -453,6 +454,9 @@ TEST_F(ScopedTokenTest, TokensAreKeptHashedAndReloaded) {
   TokenRegistry other(std::string(kTokenKeySize, 'o'));
   EXPECT_NE(other.text_of(*reloaded.find(poller)), poller);
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, ScopedTokenTest, store::testing::both_backends(),
+                         store::testing::backend_name);
 
 // The registry on its own: an expiry only moves earlier, whatever order the records of changes arrive in;
 // erase_expired_before forgets what has expired.

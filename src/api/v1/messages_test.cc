@@ -1,5 +1,6 @@
-// Message creation through the real router, server and SQLite store, with an injected clock: the
-// `idempotency-key` rules (replay, conflict, expiry, scope), which message creation keeps in the message row.
+// Message creation through the real router, server and store (SQLite and PostgreSQL:
+// store/testing/backends.h), with an injected clock: the `idempotency-key` rules (replay, conflict, expiry,
+// scope), which message creation keeps in the message row.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -21,9 +22,9 @@ namespace {
 using namespace std::chrono_literals;
 using testing::TestClient;
 
-class MessageCreateTest : public testing::ServedApiTest {
+class MessageApiTest : public testing::ServedApiTest {
  protected:
-  MessageCreateTest() : ServedApiTest("hookwire-messages") {}
+  explicit MessageApiTest(store::testing::Backend backend) : ServedApiTest("hookwire-messages", backend) {}
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(open_store());
     ctx_.idempotency_ttl = 12h;
@@ -45,10 +46,23 @@ class MessageCreateTest : public testing::ServedApiTest {
   static bool replayed(const Response& res) { return res["idempotent-replayed"] == "true"; }
 };
 
+// On both stores.
+class MessageCreateTest : public MessageApiTest,
+                          public ::testing::WithParamInterface<store::testing::Backend> {
+ protected:
+  MessageCreateTest() : MessageApiTest(GetParam()) {}
+};
+
+// On SQLite only: what it checks is SQLite's (a file that cannot grow).
+class SqliteMessageCreateTest : public MessageApiTest {
+ protected:
+  SqliteMessageCreateTest() : MessageApiTest(store::testing::Backend::kSqlite) {}
+};
+
 constexpr const char* kBody1 = R"({"eventType":"a.b","payload":{"n":1}})";
 constexpr const char* kBody2 = R"({"eventType":"a.b","payload":{"n":2}})";
 
-TEST_F(MessageCreateTest, AKeyReplaysTheSameAnswerAndRefusesAnotherRequest) {
+TEST_P(MessageCreateTest, AKeyReplaysTheSameAnswerAndRefusesAnotherRequest) {
   auto first = post("/api/v1/app/app-a/msg", kBody1, "key-1");
   ASSERT_EQ(first.result_int(), 202) << first.body();
   EXPECT_FALSE(replayed(first));
@@ -68,7 +82,7 @@ TEST_F(MessageCreateTest, AKeyReplaysTheSameAnswerAndRefusesAnotherRequest) {
   EXPECT_EQ(listed.result_int(), 422) << listed.body();
 }
 
-TEST_F(MessageCreateTest, AnExpiredKeyCreatesANewMessageAndIsThenReplayed) {
+TEST_P(MessageCreateTest, AnExpiredKeyCreatesANewMessageAndIsThenReplayed) {
   auto first = post("/api/v1/app/app-a/msg", kBody1, "key-1");
   ASSERT_EQ(first.result_int(), 202) << first.body();
 
@@ -89,7 +103,7 @@ TEST_F(MessageCreateTest, AnExpiredKeyCreatesANewMessageAndIsThenReplayed) {
   EXPECT_EQ(old.result_int(), 200) << old.body();
 }
 
-TEST_F(MessageCreateTest, AReplayWinsOverTheEventIdConflictAndANewKeyDoesNot) {
+TEST_P(MessageCreateTest, AReplayWinsOverTheEventIdConflictAndANewKeyDoesNot) {
   constexpr const char* kWithEventId = R"({"eventType":"a.b","eventId":"evt-1","payload":{}})";
   auto first = post("/api/v1/app/app-a/msg", kWithEventId, "key-1");
   ASSERT_EQ(first.result_int(), 202) << first.body();
@@ -106,7 +120,7 @@ TEST_F(MessageCreateTest, AReplayWinsOverTheEventIdConflictAndANewKeyDoesNot) {
   EXPECT_EQ(expired.result_int(), 409) << expired.body();
 }
 
-TEST_F(MessageCreateTest, KeysAreScopedByApplicationAndOptional) {
+TEST_P(MessageCreateTest, KeysAreScopedByApplicationAndOptional) {
   auto a = post("/api/v1/app/app-a/msg", kBody1, "shared");
   auto b = post("/api/v1/app/app-b/msg", kBody1, "shared");
   ASSERT_EQ(a.result_int(), 202) << a.body();
@@ -123,7 +137,7 @@ TEST_F(MessageCreateTest, KeysAreScopedByApplicationAndOptional) {
 }
 
 // Issue #18: `before`/`after` past what the time type holds overflowed and listed the wrong messages.
-TEST_F(MessageCreateTest, ListingWithADateOutsideTheTimeRangeIs422) {
+TEST_P(MessageCreateTest, ListingWithADateOutsideTheTimeRangeIs422) {
   ASSERT_EQ(post("/api/v1/app/app-a/msg", kBody1).result_int(), 202);
   for (const char* bound : {"before", "after"}) {
     auto res = client_->request(http::verb::get,
@@ -136,7 +150,7 @@ TEST_F(MessageCreateTest, ListingWithADateOutsideTheTimeRangeIs422) {
 
 // Issue #18: a full disk answered 500 with SQLite's text while health said 204. Now: 503 "storage full" with
 // Retry-After and nothing of SQLite's text; health 503 with the reason; both back once there is room.
-TEST_F(MessageCreateTest, AFullDiskIs503WithRetryAfterAndHealthSaysSo) {
+TEST_F(SqliteMessageCreateTest, AFullDiskIs503WithRetryAfterAndHealthSaysSo) {
   auto set_max_pages = [this](const char* pages) {
     std::promise<Status> done;
     store_->submit_write(
@@ -170,7 +184,7 @@ TEST_F(MessageCreateTest, AFullDiskIs503WithRetryAfterAndHealthSaysSo) {
 
 // Issue #18: a payload under an escaped key was validated by the parser but not found in the raw text (an
 // empty optional dereferenced; a 202 for a message stored empty); a duplicate stored a non-object.
-TEST_F(MessageCreateTest, APayloadUnderAnEscapedKeyIsStoredAsValidated) {
+TEST_P(MessageCreateTest, APayloadUnderAnEscapedKeyIsStoredAsValidated) {
   auto res = post("/api/v1/app/app-a/msg", R"({"eventType":"a.b","pay\u006coad":{"x":1}})");
   ASSERT_EQ(res.result_int(), 202) << res.body();
   auto got = client_->request(http::verb::get, "/api/v1/app/app-a/msg/" + id_of(res), {},
@@ -194,7 +208,7 @@ TEST_F(MessageCreateTest, APayloadUnderAnEscapedKeyIsStoredAsValidated) {
 // payloadRetentionHours: once the janitor's expire_payloads has run past that time, the message is still
 // listed and fetched, its payload shown as Svix shows a gone one; a message without it keeps its payload.
 // Expunged payloads read the same (one rule, serialize.h payload_json).
-TEST_F(MessageCreateTest, APayloadPastItsRetentionReadsExpiredLikeAnExpungedOne) {
+TEST_P(MessageCreateTest, APayloadPastItsRetentionReadsExpiredLikeAnExpungedOne) {
   auto kept = post("/api/v1/app/app-a/msg", kBody1);
   auto brief =
       post("/api/v1/app/app-a/msg", R"({"eventType":"a.b","payload":{"n":3},"payloadRetentionHours":1})");
@@ -250,7 +264,7 @@ TEST_F(MessageCreateTest, APayloadPastItsRetentionReadsExpiredLikeAnExpungedOne)
 
 // Endpoints as sinks: pullOnly and thin are read, shown, patched and validated; fan-out skips a pull-only
 // endpoint (and the dispatcher is woken only when a delivery was created); nothing pushes to one.
-TEST_F(MessageCreateTest, APullOnlyEndpointGetsNoDeliveriesAndIsNeverSentTo) {
+TEST_P(MessageCreateTest, APullOnlyEndpointGetsNoDeliveriesAndIsNeverSentTo) {
   std::atomic<int> wakes{0};
   ctx_.on_deliveries_created = [&wakes] { ++wakes; };
   auto sink = post("/api/v1/app/app-a/endpoint",
@@ -326,6 +340,9 @@ TEST_F(MessageCreateTest, APullOnlyEndpointGetsNoDeliveriesAndIsNeverSentTo) {
   ASSERT_EQ(third.result_int(), 202) << third.body();
   EXPECT_EQ(deliveries(id_of(third)).size(), 2u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, MessageCreateTest, store::testing::both_backends(),
+                         store::testing::backend_name);
 
 }  // namespace
 }  // namespace hookwire::api::v1

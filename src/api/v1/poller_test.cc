@@ -1,7 +1,7 @@
-// The pull door's poller routes (api/v1/poller.cc) over the real router, server and SQLite store, with the
-// FeedHub wired as the app wires it and an injected clock for leases: shapes, sink filters, paging under
-// concurrent writers, invalid iterators, consumers and seek, leases and commits, long-poll `wait`, and a
-// prompt shutdown with many requests held.
+// The pull door's poller routes (api/v1/poller.cc) over the real router, server and store (SQLite and
+// PostgreSQL: store/testing/backends.h), with the FeedHub wired as the app wires it and an injected clock for
+// leases: shapes, sink filters, paging under concurrent writers, invalid iterators, consumers and seek,
+// leases and commits, long-poll `wait`, and a prompt shutdown with many requests held.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -35,9 +35,10 @@ using testing::TestClient;
 const Headers kAuth{{"authorization", "Bearer t"}};
 const Headers kJson{{"authorization", "Bearer t"}, {"content-type", "application/json"}};
 
-class PollerTest : public testing::ServedApiTest {
+class PollerTest : public testing::ServedApiTest,
+                   public ::testing::WithParamInterface<store::testing::Backend> {
  protected:
-  PollerTest() : ServedApiTest("hookwire-poller") {}
+  PollerTest() : ServedApiTest("hookwire-poller", GetParam()) {}
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(open_store());
     with_feed();
@@ -90,7 +91,7 @@ class PollerTest : public testing::ServedApiTest {
   }
 };
 
-TEST_F(PollerTest, ShapesOfBothPollers) {
+TEST_P(PollerTest, ShapesOfBothPollers) {
   make_sink("sink");
   const std::string m1 = publish("a.b", R"(["c1"])");
   const std::string m2 = publish();
@@ -151,7 +152,7 @@ TEST_F(PollerTest, ShapesOfBothPollers) {
   EXPECT_EQ(ids(by_id), ids(page));
 }
 
-TEST_F(PollerTest, TheSinksFiltersAndTheRequestsApply) {
+TEST_P(PollerTest, TheSinksFiltersAndTheRequestsApply) {
   make_sink("typed", R"(,"filterTypes":["a.b"])");
   make_sink("chan", R"(,"channels":["c1"])");
   make_sink("all");
@@ -170,7 +171,7 @@ TEST_F(PollerTest, TheSinksFiltersAndTheRequestsApply) {
   EXPECT_EQ(*feed::decode_cursor(str(page.at("iterator"))), store_->feed_head());
 }
 
-TEST_F(PollerTest, BadRequestsAreRefusedWithTheirField) {
+TEST_P(PollerTest, BadRequestsAreRefusedWithTheirField) {
   make_sink("sink");
   EXPECT_EQ(get("/api/v1/app/app-a/poller/nope").result_int(), 404);
   EXPECT_EQ(get("/api/v1/app/nope/poller/sink").result_int(), 404);
@@ -196,7 +197,7 @@ TEST_F(PollerTest, BadRequestsAreRefusedWithTheirField) {
   EXPECT_EQ(client_->request(http::verb::get, "/api/v1/app/app-a/poller/sink").result_int(), 401);
 }
 
-TEST_F(PollerTest, InvalidIteratorsNameWhereTheLogStarts) {
+TEST_P(PollerTest, InvalidIteratorsNameWhereTheLogStarts) {
   make_sink("sink", R"(,"disabled":true)");  // no deliveries: retention may prune its messages
   publish();
   publish();
@@ -244,7 +245,7 @@ TEST_F(PollerTest, InvalidIteratorsNameWhereTheLogStarts) {
             (std::vector{m3}));
 }
 
-TEST_F(PollerTest, ConsumersKeepTheirPlaceAndSeek) {
+TEST_P(PollerTest, ConsumersKeepTheirPlaceAndSeek) {
   make_sink("sink");
   const std::string m1 = publish();
   const std::string m2 = publish();
@@ -279,7 +280,7 @@ TEST_F(PollerTest, ConsumersKeepTheirPlaceAndSeek) {
   EXPECT_EQ(ids(get_ok("/api/v1/app/app-a/poller/sink?after=" + format_iso8601(between))), (std::vector{m3}));
 }
 
-TEST_F(PollerTest, ConcurrentPollsOfOneConsumerNeverShareAPage) {
+TEST_P(PollerTest, ConcurrentPollsOfOneConsumerNeverShareAPage) {
   make_sink("sink");
   std::set<std::string> published;
   for (int i = 0; i < 40; ++i) published.insert(publish());
@@ -309,7 +310,7 @@ TEST_F(PollerTest, ConcurrentPollsOfOneConsumerNeverShareAPage) {
 
 // Four writers publish while a reader pages with limit=7: every message exactly once, each writer's in the
 // order it published them, and positions (the polling endpoint's offsets) increasing in the order read.
-TEST_F(PollerTest, PagingWhileFourWritersPublishSeesEveryMessageOnceInCommitOrder) {
+TEST_P(PollerTest, PagingWhileFourWritersPublishSeesEveryMessageOnceInCommitOrder) {
   make_sink("sink");
   constexpr int kWriters = 4;
   constexpr int kEach = 60;
@@ -365,7 +366,7 @@ TEST_F(PollerTest, PagingWhileFourWritersPublishSeesEveryMessageOnceInCommitOrde
   EXPECT_EQ(leased, read);
 }
 
-TEST_F(PollerTest, LeasesReturnWhatIsNotCommitted) {
+TEST_P(PollerTest, LeasesReturnWhatIsNotCommitted) {
   make_sink("sink");
   const std::string m1 = publish();
   const std::string m2 = publish();
@@ -406,7 +407,7 @@ TEST_F(PollerTest, LeasesReturnWhatIsNotCommitted) {
   EXPECT_EQ(ids(get_ok(base + "-early?starting_position=earliest")), (std::vector{m1, m2, m3, m4}));
 }
 
-TEST_F(PollerTest, AHeldWaitIsAnsweredWhenAMessageCommits) {
+TEST_P(PollerTest, AHeldWaitIsAnsweredWhenAMessageCommits) {
   make_sink("sink", R"(,"filterTypes":["wanted"])");
   publish("wanted");
   for (const std::string query : {"poller/sink?wait=30&iterator=", "poller/sink/consumer/w?wait=30&iterator=",
@@ -426,7 +427,7 @@ TEST_F(PollerTest, AHeldWaitIsAnsweredWhenAMessageCommits) {
   }
 }
 
-TEST_F(PollerTest, AWaitWithNothingNewIsAnsweredEmptyWhenItsTimeIsUp) {
+TEST_P(PollerTest, AWaitWithNothingNewIsAnsweredEmptyWhenItsTimeIsUp) {
   make_sink("sink");
   const auto before = std::chrono::steady_clock::now();
   auto page = get_ok("/api/v1/app/app-a/poller/sink?wait=1");
@@ -437,7 +438,7 @@ TEST_F(PollerTest, AWaitWithNothingNewIsAnsweredEmptyWhenItsTimeIsUp) {
   EXPECT_EQ(hub_.waiting(), 0u);
 }
 
-TEST_F(PollerTest, StopAnswersAThousandHeldRequestsPromptly) {
+TEST_P(PollerTest, StopAnswersAThousandHeldRequestsPromptly) {
   make_sink("sink");
   constexpr size_t kHeld = 1000;
   std::vector<std::unique_ptr<TestClient>> clients;
@@ -463,6 +464,8 @@ TEST_F(PollerTest, StopAnswersAThousandHeldRequestsPromptly) {
     EXPECT_TRUE(json::parse(res.body()).as_object().at("data").as_array().empty());
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, PollerTest, store::testing::both_backends(), store::testing::backend_name);
 
 }  // namespace
 }  // namespace hookwire::api::v1

@@ -1,7 +1,7 @@
-// GET .../poller/{sink}/stream over real HTTP, the real server, the SQLite store and a FeedHub woken by the
-// store: events in commit order with their cursor as `id:`, Last-Event-ID resume (every message exactly
-// once), heartbeats (injected short interval), `event: close` on shutdown, invalid_iterator, filters and
-// consumers.
+// GET .../poller/{sink}/stream over real HTTP, the real server, the store (SQLite and PostgreSQL:
+// store/testing/backends.h) and a FeedHub woken by the store: events in commit order with their cursor as
+// `id:`, Last-Event-ID resume (every message exactly once), heartbeats (injected short interval),
+// `event: close` on shutdown, invalid_iterator, filters and consumers.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -74,9 +74,10 @@ Event next_event(TestClient& c, int* heartbeats = nullptr) {
   }
 }
 
-class StreamTest : public testing::ServedApiTest {
+class StreamTest : public testing::ServedApiTest,
+                   public ::testing::WithParamInterface<store::testing::Backend> {
  protected:
-  StreamTest() : ServedApiTest("hookwire-stream") {}
+  StreamTest() : ServedApiTest("hookwire-stream", GetParam()) {}
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(open_store());
     with_feed();
@@ -124,7 +125,7 @@ class StreamTest : public testing::ServedApiTest {
 
 constexpr const char* kStream = "/api/v1/app/app-a/poller/pull/stream";
 
-TEST_F(StreamTest, EventsArriveInCommitOrderWithTheirCursorAndLiveOnesFollow) {
+TEST_P(StreamTest, EventsArriveInCommitOrderWithTheirCursorAndLiveOnesFollow) {
   start();
   std::vector<std::string> sent;
   for (int i = 0; i < 3; ++i) sent.push_back(publish("a.happened", i));
@@ -145,7 +146,7 @@ TEST_F(StreamTest, EventsArriveInCommitOrderWithTheirCursorAndLiveOnesFollow) {
   }
 }
 
-TEST_F(StreamTest, LastEventIdResumeAfterADisconnectGivesEveryMessageExactlyOnce) {
+TEST_P(StreamTest, LastEventIdResumeAfterADisconnectGivesEveryMessageExactlyOnce) {
   start();
   std::set<std::string> sent;
   for (int i = 0; i < 5; ++i) sent.insert(publish("a.happened", i));
@@ -170,7 +171,7 @@ TEST_F(StreamTest, LastEventIdResumeAfterADisconnectGivesEveryMessageExactlyOnce
   EXPECT_EQ(json::parse(next_event(*again).data).at("id").as_string(), seen[2]);
 }
 
-TEST_F(StreamTest, HeartbeatsWhileNothingHappens) {
+TEST_P(StreamTest, HeartbeatsWhileNothingHappens) {
   start(30ms);
   auto c = open(kStream);
   int heartbeats = 0;
@@ -180,7 +181,7 @@ TEST_F(StreamTest, HeartbeatsWhileNothingHappens) {
   EXPECT_EQ(json::parse(next_event(*c, &heartbeats).data).at("id").as_string(), id);
 }
 
-TEST_F(StreamTest, ShutdownWritesCloseEventThenCloses) {
+TEST_P(StreamTest, ShutdownWritesCloseEventThenCloses) {
   start();
   publish("a.happened", 1);
   auto hub_first = open(kStream);
@@ -195,7 +196,7 @@ TEST_F(StreamTest, ShutdownWritesCloseEventThenCloses) {
   EXPECT_EQ(stopped.wait_for(10s), std::future_status::ready);
 }
 
-TEST_F(StreamTest, ServerStopAloneEndsAWaitingStreamWithClose) {
+TEST_P(StreamTest, ServerStopAloneEndsAWaitingStreamWithClose) {
   start();
   auto c = open(kStream);
   auto stopped = std::async(std::launch::async, [this] { server_->stop(); });
@@ -204,7 +205,7 @@ TEST_F(StreamTest, ServerStopAloneEndsAWaitingStreamWithClose) {
   EXPECT_EQ(stopped.wait_for(10s), std::future_status::ready);
 }
 
-TEST_F(StreamTest, InvalidOrStaleIteratorIs400BeforeTheStream) {
+TEST_P(StreamTest, InvalidOrStaleIteratorIs400BeforeTheStream) {
   start();
   for (const char* target : {"/api/v1/app/app-a/poller/pull/stream?iterator=nope",
                              "/api/v1/app/app-a/poller/pull/stream?iterator=itr_00000000000000ff"}) {
@@ -223,7 +224,7 @@ TEST_F(StreamTest, InvalidOrStaleIteratorIs400BeforeTheStream) {
   EXPECT_EQ(res.result_int(), 401);
 }
 
-TEST_F(StreamTest, SinkFiltersAndQueryFiltersApply) {
+TEST_P(StreamTest, SinkFiltersAndQueryFiltersApply) {
   start();
   publish("a.happened", 1);
   const auto b = publish("b.happened", 2);
@@ -236,7 +237,7 @@ TEST_F(StreamTest, SinkFiltersAndQueryFiltersApply) {
 
 // With consumer=<id>: what the stream hands out is recorded (so it may be committed), and a new stream of the
 // consumer starts after its committed position.
-TEST_F(StreamTest, ConsumerStreamsStartAfterTheCommittedPosition) {
+TEST_P(StreamTest, ConsumerStreamsStartAfterTheCommittedPosition) {
   start();
   for (int i = 0; i < 3; ++i) publish("a.happened", i);
   int64_t second = 0;
@@ -266,6 +267,8 @@ TEST_F(StreamTest, ConsumerStreamsStartAfterTheCommittedPosition) {
   EXPECT_GT(next.at("offset").as_int64(), second);
   EXPECT_EQ(next.at("payload").at("n").as_int64(), 2);
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, StreamTest, store::testing::both_backends(), store::testing::backend_name);
 
 }  // namespace
 }  // namespace hookwire::api::v1

@@ -1,9 +1,10 @@
 // Test-only: a throwaway PostgreSQL 15 cluster (Debian's postgresql-15) for the tests that need a real
 // server: initdb in a test directory, started with pg_ctl on a free loopback port (as the postgres user when
 // the test runs as root; there is no systemd), trust authentication on loopback only, stopped and deleted
-// afterwards. It runs with fsync=off: a throwaway cluster needs no protection from an OS crash, and every
-// CREATE DATABASE and COMMIT of the tests is cheaper (a stop and start of the server keeps what committed).
-// HOOKWIRE_PG_BIN overrides the binaries' directory (default /usr/lib/postgresql/15/bin).
+// afterwards. It runs with fsync=off (and initdb --no-sync): a throwaway cluster needs no protection from an
+// OS crash, and its creation, every CREATE DATABASE and COMMIT of the tests is cheaper (a stop and start of
+// the server keeps what committed). HOOKWIRE_PG_BIN overrides the binaries' directory (default
+// /usr/lib/postgresql/15/bin).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -27,7 +28,7 @@ class PgCluster {
     auto c = std::unique_ptr<PgCluster>(new PgCluster(dir));
     std::filesystem::create_directories(dir);
     if (c->as_root_ && !run("chown postgres:postgres " + dir.string())) return fail(*c, "chown");
-    if (!c->pg("initdb -D " + c->data() + " -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 > " +
+    if (!c->pg("initdb --no-sync -D " + c->data() + " -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 > " +
                (dir / "initdb.log").string() + " 2>&1"))
       return fail(*c, "initdb");
     c->port_ = free_port();
