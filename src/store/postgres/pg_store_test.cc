@@ -79,6 +79,20 @@ Result<T> read(Store& store, std::function<Result<T>(Tx&)> fn) {
   return std::move(*out);
 }
 
+// Runs `fns` in one batch of the store's writer (queued behind a held write, released together); each one's
+// result, in order.
+std::vector<Status> in_one_batch(Store& store, std::vector<Store::WriteFn> fns) {
+  std::vector<std::promise<Status>> done(fns.size());
+  WriterGate gate;
+  gate.hold(store);
+  for (size_t i = 0; i < fns.size(); ++i)
+    store.submit_write(std::move(fns[i]), [&done, i](Status st) { done[i].set_value(std::move(st)); });
+  gate.release();
+  std::vector<Status> results;
+  for (auto& p : done) results.push_back(p.get_future().get());
+  return results;
+}
+
 // Polls `done` until it holds or `limit` passes (for what nothing signals: the server's view of its
 // sessions).
 bool eventually(const std::function<bool()>& done, std::chrono::seconds limit = std::chrono::seconds(20)) {
@@ -562,32 +576,25 @@ TEST_F(PostgresStoreTest, FunctionsThatFailInOneBatchAreUndoneAloneHoweverTheyFa
   for (int i = 0; i < 5; ++i) m.push_back(make_message(app.id, "e", "evt-" + std::to_string(i)));
   auto taken = make_message(app.id, "e", "evt-0");  // conflicts with m[0], changing nothing
 
-  WriterGate gate;
-  gate.hold(s);
-  std::vector<std::promise<Status>> done(6);
-  auto submit = [&](int i, Store::WriteFn fn) {
-    s.submit_write(std::move(fn), [&done, i](Status st) { done[i].set_value(std::move(st)); });
-  };
-  submit(0, [&](Tx& tx) { return tx.insert_message(m[0]); });
-  submit(1, [&](Tx& tx) -> Status {
+  std::vector<Store::WriteFn> fns;
+  fns.push_back([&](Tx& tx) { return tx.insert_message(m[0]); });
+  fns.push_back([&](Tx& tx) -> Status {
     if (auto st = tx.insert_message(m[1]); !st.ok()) return st;
     auto broken = dynamic_cast<PgTx&>(tx).connection().exec("SELEC 1");  // the server refuses it
     return broken.ok() ? Status() : Status(broken.error());
   });
-  submit(2, [&](Tx& tx) -> Status {
+  fns.push_back([&](Tx& tx) -> Status {
     if (auto st = tx.insert_message(m[2]); !st.ok()) return st;
     return Error::validation("body.x", "rejected after a change");
   });
-  submit(3, [&](Tx& tx) { return tx.insert_message(taken); });
-  submit(4, [&](Tx& tx) { return tx.insert_message(m[3]); });
-  submit(5, [&](Tx& tx) -> Status {
+  fns.push_back([&](Tx& tx) { return tx.insert_message(taken); });
+  fns.push_back([&](Tx& tx) { return tx.insert_message(m[3]); });
+  fns.push_back([&](Tx& tx) -> Status {
     if (auto st = tx.insert_message(m[4]); !st.ok()) return st;
     if (auto st = tx.put_idempotency({"k", "h", 200, "{}", kT0}); !st.ok()) return st;
     return Error::bad_request("rejected after two changes");
   });
-  gate.release();
-  std::vector<Status> results;
-  for (auto& p : done) results.push_back(p.get_future().get());
+  const auto results = in_one_batch(s, std::move(fns));
   EXPECT_TRUE(results[0].ok());
   ASSERT_FALSE(results[1].ok());
   EXPECT_EQ(results[1].error().code, Errc::kInternal);
@@ -635,23 +642,17 @@ TEST_F(PostgresStoreTest, BatchedInsertsThatMeetATakenKeyOrEventIdAreAnsweredAsS
   in[1].request_hash = "h0";
   in[3].event_id = "evt-taken";
   std::vector<std::optional<Message>> held(in.size());
-  std::vector<std::promise<Status>> done(in.size());
-  WriterGate gate;
-  gate.hold(s);
+  std::vector<Store::WriteFn> fns;
   for (size_t i = 0; i < in.size(); ++i) {
-    s.submit_write(
-        [&, i](Tx& tx) -> Status {
-          auto h = insert_message_once(tx, in[i], std::chrono::hours(24), kT0 + std::chrono::minutes(1));
-          if (!h.ok()) return h.take_error();
-          held[i] = std::move(*h);
-          if (held[i]) return {};
-          return tx.insert_delivery(make_delivery(in[i], ep, kT0));
-        },
-        [&done, i](Status st) { done[i].set_value(std::move(st)); });
+    fns.push_back([&, i](Tx& tx) -> Status {
+      auto h = insert_message_once(tx, in[i], std::chrono::hours(24), kT0 + std::chrono::minutes(1));
+      if (!h.ok()) return h.take_error();
+      held[i] = std::move(*h);
+      if (held[i]) return {};
+      return tx.insert_delivery(make_delivery(in[i], ep, kT0));
+    });
   }
-  gate.release();
-  std::vector<Status> results;
-  for (auto& p : done) results.push_back(p.get_future().get());
+  const auto results = in_one_batch(s, std::move(fns));
   for (int i : {0, 1, 2, 4}) EXPECT_TRUE(results[i].ok()) << i;
   ASSERT_FALSE(results[3].ok());
   EXPECT_EQ(results[3].error().code, Errc::kConflict);
@@ -687,15 +688,9 @@ TEST_F(PostgresStoreTest, ABatchedInsertTheServerRefusesFailsOnlyTheFunctionWhos
   ASSERT_TRUE(write(s, [&](Tx& tx) { return tx.insert_application(app); }).ok());
   std::vector<Message> m(3, make_message(app.id, "e"));
   m[1].payload = "{\"bad\":\"\xff\"}";
-  std::vector<std::promise<Status>> done(m.size());
-  WriterGate gate;
-  gate.hold(s);
-  for (size_t i = 0; i < m.size(); ++i)
-    s.submit_write([&, i](Tx& tx) { return tx.insert_message(m[i]); },
-                   [&done, i](Status st) { done[i].set_value(std::move(st)); });
-  gate.release();
-  std::vector<Status> results;
-  for (auto& p : done) results.push_back(p.get_future().get());
+  std::vector<Store::WriteFn> fns;
+  for (size_t i = 0; i < m.size(); ++i) fns.push_back([&, i](Tx& tx) { return tx.insert_message(m[i]); });
+  const auto results = in_one_batch(s, std::move(fns));
   EXPECT_TRUE(results[0].ok());
   ASSERT_FALSE(results[1].ok());
   EXPECT_EQ(results[1].error().code, Errc::kInternal);
