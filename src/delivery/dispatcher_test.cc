@@ -230,6 +230,19 @@ class DispatcherTest : public ::testing::TestWithParam<Backend> {
         [&](store::Tx& tx) { return *tx.list_deliveries_by_message(app_.id, msg_.id); });
   }
 
+  // Every delivery of every message of the application.
+  std::vector<store::Delivery> app_deliveries() {
+    return read<std::vector<store::Delivery>>([&](store::Tx& tx) {
+      std::vector<store::Delivery> all;
+      auto page = tx.list_messages(app_.id, store::MessageQuery{});
+      for (const auto& m : page->items) {
+        auto ds = tx.list_deliveries_by_message(app_.id, m.id);
+        all.insert(all.end(), ds->begin(), ds->end());
+      }
+      return all;
+    });
+  }
+
   // Sets up the operational application (before start()) with its endpoint at `url`.
   void configure_operational(const std::string& url) {
     ASSERT_TRUE(write([&](store::Tx& tx) -> Status {
@@ -547,15 +560,7 @@ TEST_P(DispatcherTest, TheEndpointRateLimitSpacesDeliveriesWithoutCountingAttemp
   EXPECT_EQ(receiver.request_count(), 1u);
   // The clock stands still: nothing else may go, and the others wait in the store, unattempted.
   size_t waiting = 0;
-  for (const auto& d : read<std::vector<store::Delivery>>([&](store::Tx& tx) {
-         std::vector<store::Delivery> all;
-         auto page = tx.list_messages(app_.id, store::MessageQuery{});
-         for (const auto& m : page->items) {
-           auto ds = tx.list_deliveries_by_message(app_.id, m.id);
-           all.insert(all.end(), ds->begin(), ds->end());
-         }
-         return all;
-       })) {
+  for (const auto& d : app_deliveries()) {
     if (d.status != store::Delivery::kSuccess) {
       ++waiting;
       EXPECT_EQ(d.attempts, 0);
@@ -625,15 +630,7 @@ TEST_P(DispatcherTest, PastItsLineARateLimitedBacklogWaitsInTheStoreOnTheLimitsS
   }
   barrier();
   EXPECT_EQ(receiver.request_count(), 6u);
-  for (const auto& d : read<std::vector<store::Delivery>>([&](store::Tx& tx) {
-         std::vector<store::Delivery> all;
-         auto page = tx.list_messages(app_.id, store::MessageQuery{});
-         for (const auto& m : page->items) {
-           auto ds = tx.list_deliveries_by_message(app_.id, m.id);
-           all.insert(all.end(), ds->begin(), ds->end());
-         }
-         return all;
-       })) {
+  for (const auto& d : app_deliveries()) {
     EXPECT_EQ(d.status, store::Delivery::kSuccess);
     EXPECT_EQ(d.attempts, 1) << "waiting was never an attempt";
   }

@@ -93,6 +93,29 @@ std::vector<Status> in_one_batch(Store& store, std::vector<Store::WriteFn> fns) 
   return results;
 }
 
+// The topics a store's change listener heard (set before the test's stores stop; stop them before this goes).
+class HeardTopics {
+ public:
+  explicit HeardTopics(Store& store) {
+    store.set_change_listener([this](std::string_view t) {
+      std::lock_guard lock(mu_);
+      topics_.emplace_back(t);
+    });
+  }
+  bool heard(std::string_view topic) {
+    std::lock_guard lock(mu_);
+    return std::find(topics_.begin(), topics_.end(), topic) != topics_.end();
+  }
+  void clear() {
+    std::lock_guard lock(mu_);
+    topics_.clear();
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> topics_;
+};
+
 // Polls `done` until it holds or `limit` passes (for what nothing signals: the server's view of its
 // sessions).
 bool eventually(const std::function<bool()>& done, std::chrono::seconds limit = std::chrono::seconds(20)) {
@@ -745,30 +768,17 @@ TEST_F(PostgresStoreTest, AServerThatStopsFailsRequestsPromptlyAndTheStoreComesB
 TEST_F(PostgresStoreTest, AChangePublishedByOneStoreReachesTheOthersListenerAndAReconnectTellsEverything) {
   Store& a = open();
   Store& b = open();
-  std::mutex mu;
-  std::vector<std::string> heard_a, heard_b;
-  auto heard = [&](const std::vector<std::string>& v, std::string_view topic) {
-    std::lock_guard lock(mu);
-    return std::find(v.begin(), v.end(), topic) != v.end();
-  };
-  a.set_change_listener([&](std::string_view t) {
-    std::lock_guard lock(mu);
-    heard_a.emplace_back(t);
-  });
-  b.set_change_listener([&](std::string_view t) {
-    std::lock_guard lock(mu);
-    heard_b.emplace_back(t);
-  });
+  HeardTopics heard_a(a), heard_b(b);
   // Published again until b hears it: b's watcher may not be listening yet when the first one goes out.
   ASSERT_TRUE(eventually([&] {
     a.publish_change("sources");
-    return heard(heard_b, "sources");
+    return heard_b.heard("sources");
   }));
-  EXPECT_FALSE(heard(heard_a, "sources")) << "a node is not told its own changes";
+  EXPECT_FALSE(heard_a.heard("sources")) << "a node is not told its own changes";
   // An announcement is heard the same way, but kept nowhere (a change's version is).
   ASSERT_TRUE(eventually([&] {
     a.announce("news");
-    return heard(heard_b, "news");
+    return heard_b.heard("news");
   }));
   {
     auto admin = PgConnection::connect(url_);
@@ -781,13 +791,10 @@ TEST_F(PostgresStoreTest, AChangePublishedByOneStoreReachesTheOthersListenerAndA
 
   PgCluster* cluster = shared_cluster();
   testing::RestartAtEnd restart{cluster};
-  {
-    std::lock_guard lock(mu);
-    heard_b.clear();
-  }
+  heard_b.clear();
   ASSERT_TRUE(cluster->stop_server());
   ASSERT_TRUE(cluster->start_server()) << cluster->server_log();
-  ASSERT_TRUE(eventually([&] { return heard(heard_b, "*"); })) << "no \"*\" after the watcher reconnected";
+  ASSERT_TRUE(eventually([&] { return heard_b.heard("*"); })) << "no \"*\" after the watcher reconnected";
   a.stop();
   b.stop();
 }
@@ -800,33 +807,20 @@ TEST_F(PostgresStoreTest, WithoutListenAChangeReachesTheOtherStoreAtItsPoll) {
   quiet.feed_poll_interval = std::chrono::milliseconds(50);
   Store& a = open(quiet);
   Store& b = open(quiet);
-  std::mutex mu;
-  std::vector<std::string> heard_a, heard_b;
-  a.set_change_listener([&](std::string_view t) {
-    std::lock_guard lock(mu);
-    heard_a.emplace_back(t);
-  });
-  b.set_change_listener([&](std::string_view t) {
-    std::lock_guard lock(mu);
-    heard_b.emplace_back(t);
-  });
-  auto heard = [&](const std::vector<std::string>& v, std::string_view topic) {
-    std::lock_guard lock(mu);
-    return std::find(v.begin(), v.end(), topic) != v.end();
-  };
+  HeardTopics heard_a(a), heard_b(b);
   // Published again until b hears it: a change raised before b's first poll is told as "*" (b's first poll
   // tells everything), which this test does not count.
   ASSERT_TRUE(eventually([&] {
     a.publish_change("tokens");
-    return heard(heard_b, "tokens");
+    return heard_b.heard("tokens");
   }));
   ASSERT_TRUE(eventually([&] {
     b.publish_change("sources");
-    return heard(heard_a, "sources");
+    return heard_a.heard("sources");
   }));
   // Neither is told its own.
-  EXPECT_FALSE(heard(heard_a, "tokens"));
-  EXPECT_FALSE(heard(heard_b, "sources"));
+  EXPECT_FALSE(heard_a.heard("tokens"));
+  EXPECT_FALSE(heard_b.heard("sources"));
   a.stop();  // before the listeners' state goes out of scope
   b.stop();
 }
