@@ -30,6 +30,7 @@
 #include "feed/hub.h"
 #include "inbound/gateway.h"
 #include "inbound/sources.h"
+#include "web/web_routes.h"
 
 namespace hookwire::app {
 
@@ -289,6 +290,8 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
     if (!base) return base.take_error();
     options.public_url = std::move(*base);
   }
+  for (const auto& origin : options.portal_frame_ancestors)
+    if (auto st = web::check_frame_ancestor(origin, "portal-frame-ancestor"); !st) return st.take_error();
   if (auto st = secure_data_dir(options.data_dir); !st) return st.take_error();
 
   auto lock = DataDirLock::acquire(options.data_dir);
@@ -444,6 +447,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   parts->context.metrics_token = options.metrics_token;
   parts->context.idempotency_ttl = options.idempotency_ttl;
   api::v1::add_routes(parts->router, &parts->context);
+  web::add_web_routes(parts->router, web::WebOptions{options.portal_frame_ancestors});
 
   api::ServerOptions server_options;
   // By default one loop more than the cores: the store's threads (writer, syncer, checkpointer) share the
@@ -581,6 +585,8 @@ Status check_options(const AppOptions& options) {
   if (!options.retry_schedule.empty())
     if (auto schedule = delivery::parse_retry_schedule(options.retry_schedule); !schedule)
       return schedule.take_error();
+  for (const auto& origin : options.portal_frame_ancestors)
+    if (auto st = web::check_frame_ancestor(origin, "portal-frame-ancestor"); !st) return st;
   if (!options.operational_webhook_url.empty())
     if (auto target = guard->validate_url(options.operational_webhook_url); !target)
       return Error::validation("operational-webhook-url",

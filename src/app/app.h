@@ -79,6 +79,8 @@ struct AppOptions {
   // carry and of app-portal links. Empty: http://<the address it listens on>. Checked by start()
   // (public_base_url).
   std::string public_url;
+  // Origins that may frame the application portal (web::WebOptions::portal_frame_ancestors).
+  std::vector<std::string> portal_frame_ancestors;
 
   // Inbound sources declared in the config file: SourceIn JSON objects, each with a uid. When
   // `config_file` is set they are the truth (inbound::sync_declared_sources): created, replaced or left

@@ -46,6 +46,7 @@ struct ServeFlags {
   int idempotency_ttl_hours = 24;
   int retention_days = 30;
   std::vector<std::string> delivery_allow_cidrs;
+  std::vector<std::string> portal_frame_ancestors;
   bool delivery_https_only = false;
   std::string delivery_ca_file;
   std::string retry_schedule;
@@ -151,6 +152,7 @@ int serve(const ServeFlags& flags, const CLI::App& command) {
   options.idempotency_ttl = std::chrono::hours{flags.idempotency_ttl_hours};
   options.retention_days = flags.retention_days;
   options.delivery_allow_cidrs = flags.delivery_allow_cidrs;
+  options.portal_frame_ancestors = flags.portal_frame_ancestors;
   options.delivery_https_only = flags.delivery_https_only;
   options.delivery_ca_file = flags.delivery_ca_file;
   options.retry_schedule = flags.retry_schedule;
@@ -443,6 +445,11 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "Where clients reach this server, e.g. https://hooks.example.com: the base of the message "
                   "URLs thin webhooks carry (default: http://<the --listen address>)")
       ->envname("HOOKWIRE_PUBLIC_URL");
+  cmd->add_option("--portal-frame-ancestor", flags->portal_frame_ancestors,
+                  "An origin that may show the application portal (/portal) in an iframe, e.g. "
+                  "https://app.example.com; repeat for several (default: none but this server's own pages)")
+      ->envname("HOOKWIRE_PORTAL_FRAME_ANCESTORS")
+      ->delimiter(',');
   cmd->add_flag(
       "--check-config", flags->check_config,
       "Check the settings (flags, environment, config file and its sources) and exit: 0 if they are "
