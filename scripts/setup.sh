@@ -17,8 +17,9 @@ DEBIAN_PACKAGES=(
 # ...and what the tests add (scripts/test.sh sets HOOKWIRE_SETUP_TESTS=1): GoogleTest, the benchmarks' library
 # (build/ also builds the benchmarks then), clang-format, openssl (the TLS delivery test makes its CA), git
 # (check-format lists tracked files), PostgreSQL 15 (the PostgreSQL store's tests start a throwaway cluster of
-# their own: store/testing/pg_cluster.h) and Node.js for the interop tests.
-TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev clang-format openssl git postgresql-15)
+# their own: store/testing/pg_cluster.h), Node.js for the interop tests and Chromium for the web UI's (driven
+# headless by playwright-core from npm: tests/interop/ui_*.test.mjs).
+TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev clang-format openssl git postgresql-15 chromium)
 TESTS=${HOOKWIRE_SETUP_TESTS:-0}
 ((TESTS)) && DEBIAN_PACKAGES+=("${TEST_PACKAGES[@]}")
 
