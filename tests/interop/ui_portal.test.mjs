@@ -265,3 +265,44 @@ test('white-label parameters, a deep link, a phone-width screen', async () => {
     await context.close();
   }
 });
+
+test('the portal may be framed by the configured origins only', async () => {
+  // Two pages that frame a portal link: one from an origin hookwire is told about, one from another.
+  const framing = { allowed: '', other: '' };
+  const page = (which) => (req, res) =>
+    res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>${which}</title><iframe id="portal" title="Webhooks" src="${framing[which]}" width="1000" height="700"></iframe>`);
+  const allowed = await receiver({ handler: page('allowed') });
+  const other = await receiver({ handler: page('other') });
+  const framed = await Hookwire.start({ args: ['--portal-frame-ancestor', `http://127.0.0.1:${allowed.port}`] });
+  try {
+    const a = (await framed.api('POST', '/api/v1/app', { name: 'Framed' })).json;
+    const link = async () => (await framed.api('POST', `/api/v1/auth/app-portal-access/${a.id}`, { capabilities: ALL })).json.url;
+    framing.allowed = await link();
+    framing.other = await link();
+    const policy = (await fetch(`${framed.url}/portal`)).headers.get('content-security-policy');
+    assert.match(policy, new RegExp(`frame-ancestors 'self' http://127\\.0\\.0\\.1:${allowed.port}$`));
+
+    const ok = await newPage(browser);
+    try {
+      await ok.page.goto(`http://127.0.0.1:${allowed.port}/`);
+      await ok.page.frameLocator('#portal').getByRole('heading', { name: 'Endpoints' }).waitFor();
+    } finally {
+      await ok.context.close();
+    }
+    const refused = await newPage(browser);
+    try {
+      const blocked = refused.page.waitForEvent('console', (m) => /frame-ancestors/.test(m.text()));
+      await refused.page.goto(`http://127.0.0.1:${other.port}/`);
+      await blocked;
+      const frame = refused.page.frames().find((f) => f !== refused.page.mainFrame());
+      assert.equal(await frame.locator('main#view').count(), 0, 'nothing of the portal is shown');
+    } finally {
+      await refused.context.close();
+    }
+  } finally {
+    await framed.stop();
+    framed.cleanup();
+    await allowed.close();
+    await other.close();
+  }
+});
