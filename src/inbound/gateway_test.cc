@@ -729,7 +729,7 @@ TEST_P(GatewayTest, APullSourceHasAPullSinkThatFollowsTheSetting) {
 // (which names the expected scheme), the client as the gateway decided it, the request line, headers and
 // body; accepted requests of a source with a verifier are not kept; nothing is kept for an unknown name.
 TEST_P(GatewayTest, TheRequestLogKeepsEveryRefusalAndWhy) {
-  auto src = create(R"({"uid":"st","verifier":"stripe","secrets":["whsec_right"],"bodyLimit":256,
+  auto src = create(R"({"pull":true,"uid":"st","verifier":"stripe","secrets":["whsec_right"],"bodyLimit":256,
                         "allowedCidrs":["127.0.0.0/8","198.51.100.0/24"],"trustedProxies":["127.0.0.2"]})");
   const int64_t now = unix_seconds(clock_.now());
   const std::string body = R"({"id":"evt_1","type":"charge.succeeded"})";
@@ -801,7 +801,7 @@ TEST_P(GatewayTest, TheRequestLogKeepsEveryRefusalAndWhy) {
 // A source whose verifier is `none` (the request inspector): every request is kept, accepted ones with their
 // message id and duplicates with the message they repeat; the live view is woken by each.
 TEST_P(GatewayTest, TheRequestLogKeepsEveryRequestOfASourceWithoutAVerifier) {
-  auto src = create(R"({"uid":"insp","verifier":"none","dedupKey":"header:x-id"})");
+  auto src = create(R"({"pull":true,"uid":"insp","verifier":"none","dedupKey":"header:x-id"})");
   const int64_t seen = gateway_->request_log().sequence();
   Req first{"insp", {{"x-id", "1"}, {"content-type", "application/json"}}, R"({"hello":"world"})"};
   auto accepted = one(first);
@@ -839,7 +839,7 @@ TEST_P(GatewayTest, TheRequestLogKeepsEveryRequestOfASourceWithoutAVerifier) {
 
 // At most kKeptPerSource records per source, the newest; the rest deleted as new ones arrive.
 TEST_P(GatewayTest, TheRequestLogKeepsTheNewestHundredPerSource) {
-  auto src = create(R"({"uid":"st","verifier":"stripe","secrets":["whsec_right"]})");
+  auto src = create(R"({"pull":true,"uid":"st","verifier":"stripe","secrets":["whsec_right"]})");
   std::vector<Req> reqs;
   for (int i = 0; i < kKeptPerSource + 5; ++i) {
     if (i % 10 == 0) clock_.advance(std::chrono::seconds(1));  // under the rate: every one is kept
@@ -855,8 +855,8 @@ TEST_P(GatewayTest, TheRequestLogKeepsTheNewestHundredPerSource) {
 // A flood of bad requests is not a flood of writes: at most kRecordsPerSecond a second per source (the
 // clock's second), the rest counted; another source keeps its own allowance.
 TEST_P(GatewayTest, TheRequestLogIsRateLimitedPerSource) {
-  auto src = create(R"({"uid":"st","verifier":"stripe","secrets":["whsec_right"]})");
-  auto other = create(R"({"uid":"other","verifier":"stripe","secrets":["whsec_right"]})");
+  auto src = create(R"({"pull":true,"uid":"st","verifier":"stripe","secrets":["whsec_right"]})");
+  auto other = create(R"({"pull":true,"uid":"other","verifier":"stripe","secrets":["whsec_right"]})");
   const int64_t now = unix_seconds(clock_.now());
   for (uint32_t i = 0; i < kRecordsPerSecond + 5; ++i)
     EXPECT_EQ(one(stripe("st", "{}", "whsec_wrong", now)).status, 401) << "every one still answered";
@@ -872,8 +872,8 @@ TEST_P(GatewayTest, TheRequestLogIsRateLimitedPerSource) {
 
 // Deleting a source deletes its records; a record of a source deleted before it was written is not kept.
 TEST_P(GatewayTest, DeletingASourceDeletesItsRequests) {
-  auto src = create(R"({"uid":"insp","verifier":"none"})");
-  auto other = create(R"({"uid":"other","verifier":"none"})");
+  auto src = create(R"({"pull":true,"uid":"insp","verifier":"none"})");
+  auto other = create(R"({"pull":true,"uid":"other","verifier":"none"})");
   EXPECT_EQ(one(Req{"insp", {}, "{}"}).status, 202);
   EXPECT_EQ(one(Req{"other", {}, "{}"}).status, 202);
   ASSERT_EQ(requests(src.id).size(), 1u);

@@ -117,7 +117,7 @@ store::SourceRequest make_source_request(std::string id, const CompiledSource& s
                           (static_token && iequals(name, src.spec.token_header));
       std::string key = to_valid_utf8(lower(name));
       std::string text = secret ? std::string(kRedacted) : to_valid_utf8(value);
-      auto [it, inserted] = headers.try_emplace(key, text);
+      auto [it, inserted] = headers.emplace(key, text);
       if (!inserted && !secret) {
         // Several lines of one field: one value, joined as RFC 9110 5.3 allows.
         std::string joined(it->value().as_string());

@@ -46,7 +46,7 @@ struct Fields {
 const RequestFacts kRejected{401, "rejected", "no_matching_signature", "no signature matched", {}, "203.0.113.9"};
 
 TEST(RequestRecord, RedactsCredentialsAndJoinsRepeatedFields) {
-  auto src = compiled(R"({"verifier":"static-token","secrets":["tok-123"],"tokenHeader":"X-Api-Token"})");
+  auto src = compiled(R"({"pull":true,"verifier":"static-token","secrets":["tok-123"],"tokenHeader":"X-Api-Token"})");
   Fields f{{{"Authorization", "Bearer abc"},
             {"cookie", "session=1"},
             {"Proxy-Authorization", "Basic eA=="},
@@ -78,14 +78,14 @@ TEST(RequestRecord, RedactsCredentialsAndJoinsRepeatedFields) {
   EXPECT_EQ(r.message_id, std::nullopt);
 
   // Another verifier's sources keep a header of that name: only a static token's is its secret.
-  auto none = compiled(R"({"verifier":"none"})");
+  auto none = compiled(R"({"pull":true,"verifier":"none"})");
   auto kept = make_source_request("sreq_2", none, f.head(), "{}", kRejected, TimePoint{});
   EXPECT_EQ(json::parse(kept.headers).at("x-api-token").as_string(), "tok-123");
   EXPECT_EQ(json::parse(kept.headers).at("authorization").as_string(), "[redacted]");
 }
 
 TEST(RequestRecord, BodiesThatAreNotTextAreKeptInBase64AndLongOnesAreCut) {
-  auto src = compiled(R"({"verifier":"none"})");
+  auto src = compiled(R"({"pull":true,"verifier":"none"})");
   Fields f{{{"X-Bad", "caf\xe9 \xff"}}};
   const std::string binary("\x89PNG\r\n\x1a\n\0\xff", 10);
   auto r = make_source_request("sreq_1", src, f.head("/in/src?q=\xff"), binary, kRejected, TimePoint{});

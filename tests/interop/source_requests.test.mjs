@@ -42,7 +42,7 @@ async function requestsOf(source, count, query = '') {
 }
 
 test('a Stripe source posted with a wrong secret shows the rejected request and why', async () => {
-  await createSource({ uid: 'stripe', verifier: 'stripe', secrets: ['whsec_right'] });
+  await createSource({ pull: true, uid: 'stripe', verifier: 'stripe', secrets: ['whsec_right'] });
   const body = JSON.stringify({ id: 'evt_1', type: 'charge.succeeded' });
   const header = stripe.webhooks.generateTestHeaderString({ payload: body, secret: 'whsec_wrong' });
   assert.equal((await post('stripe', { 'stripe-signature': header, authorization: 'Bearer not-for-the-log' }, body)).status, 401);
@@ -83,7 +83,7 @@ test('a Stripe source posted with a wrong secret shows the rejected request and 
 });
 
 test('a request from an address that is not allowed is kept with the address', async () => {
-  await createSource({ uid: 'office', verifier: 'none', allowedCidrs: ['192.0.2.0/24'], trustedProxies: ['127.0.0.1'] });
+  await createSource({ pull: true, uid: 'office', verifier: 'none', allowedCidrs: ['192.0.2.0/24'], trustedProxies: ['127.0.0.1'] });
   assert.equal((await post('office', { 'x-forwarded-for': '203.0.113.9' }, '{}')).status, 403);
   const [r] = (await requestsOf('office', 1)).data;
   assert.equal(r.status, 403);
@@ -93,7 +93,7 @@ test('a request from an address that is not allowed is kept with the address', a
 });
 
 test('the request inspector: every request of a `none` source, live with after + wait, paged', async () => {
-  const src = await createSource({ uid: 'inspector', verifier: 'none', dedupKey: 'header:x-id' });
+  const src = await createSource({ pull: true, uid: 'inspector', verifier: 'none', dedupKey: 'header:x-id' });
   // Held until a request arrives: the empty source has nothing to be after yet, so the first wait is on the list.
   const heldEmpty = hw.api('GET', '/api/v1/source/inspector/request?wait=20');
   const body = JSON.stringify({ hello: 'world', html: '<script>alert(1)</script>' });
