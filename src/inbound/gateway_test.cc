@@ -13,6 +13,7 @@
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
 #include <future>
+#include <thread>
 
 #include "core/testing/log_capture.h"
 #include "feed/hub.h"
@@ -835,6 +836,21 @@ TEST_P(GatewayTest, TheRequestLogKeepsEveryRequestOfASourceWithoutAVerifier) {
   io.run();
   ASSERT_TRUE(wake.has_value());
   EXPECT_TRUE(*wake == feed::FeedHub::Wake::kAdvanced);
+
+  // A live view held while a request comes in is woken by its record, long before its timeout (whichever
+  // of the wait and the record's commit comes first).
+  const int64_t now_seen = gateway_->request_log().sequence();
+  std::optional<feed::FeedHub::Wake> woken;
+  asio::io_context held_io;
+  auto held = [&]() -> asio::awaitable<void> {
+    woken = co_await gateway_->request_log().wait(src.id, now_seen, std::chrono::seconds(120));
+  };
+  asio::co_spawn(held_io, held(), asio::detached);
+  std::thread holder([&] { held_io.run(); });
+  EXPECT_EQ(one(Req{"insp", {{"x-id", "2"}}, "{}"}).status, 202);
+  holder.join();
+  ASSERT_TRUE(woken.has_value());
+  EXPECT_TRUE(*woken == feed::FeedHub::Wake::kAdvanced);
 }
 
 // At most kKeptPerSource records per source, the newest; the rest deleted as new ones arrive.

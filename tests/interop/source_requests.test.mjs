@@ -1,9 +1,11 @@
 // The request log of inbound sources over real HTTP (issue #22: the console's "rejected requests and why" and
-// the request inspector): GET /api/v1/source/{source}/request[/{id}], with `after` + `wait` for live views.
+// the request inspector): GET /api/v1/source/{source}/request[/{id}], with `after` + `wait` for live views; on
+// SQLite, and on two nodes sharing a throwaway PostgreSQL cluster (lib/pg.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Stripe from 'stripe';
 import { Hookwire } from './lib/hookwire.mjs';
+import { PgCluster } from './lib/pg.mjs';
 
 const stripe = new Stripe('sk_test_interop_only_never_used_for_network');
 
@@ -16,27 +18,27 @@ after(async () => {
   hw.cleanup();
 });
 
-async function createSource(body) {
-  const res = await hw.api('POST', '/api/v1/source', body);
+async function createSource(body, server = hw) {
+  const res = await server.api('POST', '/api/v1/source', body);
   assert.equal(res.status, 201, res.text);
   return res.json;
 }
 
-async function post(source, headers, body) {
-  const res = await fetch(`${hw.url}/in/${source}?via=test`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+async function post(source, headers, body, server = hw) {
+  const res = await fetch(`${server.url}/in/${source}?via=test`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : undefined };
 }
 
 // Records are written in the background (the answer does not wait for them): wait for them through the live
 // route itself, never by sleeping.
-async function requestsOf(source, count, query = '') {
+async function requestsOf(source, count, query = '', server = hw) {
   for (;;) {
-    const res = await hw.api('GET', `/api/v1/source/${source}/request?limit=250${query}`);
+    const res = await server.api('GET', `/api/v1/source/${source}/request?limit=250${query}`);
     assert.equal(res.status, 200, res.text);
     if (res.json.data.length >= count) return res.json;
     const newest = res.json.data[0]?.id;
-    const held = await hw.api('GET', `/api/v1/source/${source}/request?wait=5${newest ? `&after=${newest}` : ''}${query}`);
+    const held = await server.api('GET', `/api/v1/source/${source}/request?wait=5${newest ? `&after=${newest}` : ''}${query}`);
     assert.equal(held.status, 200, held.text);
   }
 }
@@ -165,4 +167,35 @@ test('the request inspector: every request of a `none` source, live with after +
   // Deleted with the source.
   assert.equal((await hw.api('DELETE', `/api/v1/source/${src.id}`)).status, 204);
   assert.equal((await hw.api('GET', `/api/v1/source/${src.id}/request`)).status, 404);
+});
+
+test('on PostgreSQL shared by two nodes, a request refused by node A is listed by node B', { timeout: 120000 }, async () => {
+  const pg = await PgCluster.create();
+  const nodes = [];
+  try {
+    const url = await pg.createDatabase();
+    nodes.push(await Hookwire.start({ args: ['--store', url] }));
+    nodes.push(await Hookwire.start({ args: ['--store', url] }));
+    const [a, b] = nodes;
+    await createSource({ pull: true, uid: 'shared', verifier: 'stripe', secrets: ['whsec_right'] }, a);
+    const body = JSON.stringify({ id: 'evt_shared' });
+    // B holds a live view while A refuses a request: B finds A's record when its wait ends (another node's
+    // records wake nobody here; docs/api.md).
+    const held = b.api('GET', '/api/v1/source/shared/request?wait=2');
+    const header = stripe.webhooks.generateTestHeaderString({ payload: body, secret: 'whsec_wrong' });
+    assert.equal((await post('shared', { 'stripe-signature': header }, body, a)).status, 401);
+    const seen = await held;
+    assert.equal(seen.status, 200, seen.text);
+    const [r] = (await requestsOf('shared', 1, '', b)).data;
+    assert.equal(r.code, 'no_matching_signature');
+    assert.equal(r.body, body);
+    const one = await b.api('GET', `/api/v1/source/shared/request/${r.id}`);
+    assert.deepEqual(one.json, r);
+  } finally {
+    for (const node of nodes) {
+      assert.equal(await node.stop(), 0);
+      node.cleanup();
+    }
+    await pg.destroy();
+  }
 });
