@@ -494,9 +494,10 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   auto keep = [&](int status, std::string_view outcome, std::string_view code, std::string_view detail,
                   std::string_view message_id) {
     const auto client = client_address(in.peer, forwarded, src.proxies);
-    request_log_.record(src, in.head, in.body,
-                        {status, outcome, code, detail, message_id, client ? client->to_string() : in.peer.to_string()},
-                        *counters.unrecorded);
+    request_log_.record(
+        src, in.head, in.body,
+        {status, outcome, code, detail, message_id, client ? client->to_string() : in.peer.to_string()},
+        *counters.unrecorded);
   };
   auto reject = [&](int status, std::string_view code, std::string_view detail, std::string_view reason) {
     counters.rejected_for(reason).inc();

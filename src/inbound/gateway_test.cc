@@ -899,8 +899,8 @@ TEST_P(GatewayTest, DeletingASourceDeletesItsRequests) {
   ASSERT_TRUE(deleted.get_future().get().ok());
   EXPECT_TRUE(requests(src.id).empty());
   EXPECT_EQ(requests(other.id).size(), 1u);
-  // SQLite answers from the cache (not invalidated here) and the record's write finds the source gone; a shared
-  // store reads the source for every request: 404, nothing kept.
+  // SQLite answers from the cache (not invalidated here) and the record's write finds the source gone; a
+  // shared store reads the source for every request: 404, nothing kept.
   const int status = one(Req{"insp", {}, "not json"}).status;
   EXPECT_EQ(status, store_->shared() ? 404 : 400);
   EXPECT_TRUE(requests(src.id).empty());

@@ -8,7 +8,8 @@
 //  - at most kKeptPerSource records per source: each insert deletes the source's older ones (the store's
 //    bound is exact); deleted with the source; the janitor removes the orphans of a source deleted by another
 //    node while a record was being written;
-//  - at most kRecordsPerSecond records per source per second (a LogThrottle window on the injected clock): the
+//  - at most kRecordsPerSecond records per source per second (a LogThrottle window on the injected clock):
+//  the
 //    rest are counted (inbound_requests_unrecorded_total{source}) and logged, rate-limited;
 //  - written as bookkeeping (Ack::kCommitted: no wait for the flush; PostgreSQL commits such a batch with
 //    synchronous_commit off) and never awaited: record() queues the write and returns, so the HTTP answer

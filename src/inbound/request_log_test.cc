@@ -1,6 +1,7 @@
-// What a request log record holds (request_log.h make_source_request): headers with secrets redacted, the body
-// as text or base64, cut at kKeptBodyBytes without splitting a character; bytes that are not UTF-8 never reach
-// the JSON. The gateway's use of it (what is kept, the bound, the rate, deletion) is in gateway_test.cc.
+// What a request log record holds (request_log.h make_source_request): headers with secrets redacted, the
+// body as text or base64, cut at kKeptBodyBytes without splitting a character; bytes that are not UTF-8 never
+// reach the JSON. The gateway's use of it (what is kept, the bound, the rate, deletion) is in
+// gateway_test.cc.
 #include "inbound/request_log.h"
 
 #include <gtest/gtest.h>
@@ -43,10 +44,12 @@ struct Fields {
   }
 };
 
-const RequestFacts kRejected{401, "rejected", "no_matching_signature", "no signature matched", {}, "203.0.113.9"};
+const RequestFacts kRejected{401, "rejected",   "no_matching_signature", "no signature matched",
+                             {},  "203.0.113.9"};
 
 TEST(RequestRecord, RedactsCredentialsAndJoinsRepeatedFields) {
-  auto src = compiled(R"({"pull":true,"verifier":"static-token","secrets":["tok-123"],"tokenHeader":"X-Api-Token"})");
+  auto src = compiled(
+      R"({"pull":true,"verifier":"static-token","secrets":["tok-123"],"tokenHeader":"X-Api-Token"})");
   Fields f{{{"Authorization", "Bearer abc"},
             {"cookie", "session=1"},
             {"Proxy-Authorization", "Basic eA=="},

@@ -144,10 +144,10 @@ class Tx {
   virtual Result<Page<Source>> list_sources(const PageQuery& q) = 0;
   virtual Status insert_source(const Source& s) = 0;      // kConflict: uid taken
   virtual Status update_source(const Source& s) = 0;      // by s.id, every column; kConflict: uid taken
-  // Not its application (nor its messages); its kept requests, yes.
-  virtual Status delete_source(std::string_view id) = 0;
+  virtual Status delete_source(std::string_view id) = 0;  // not its application (nor its messages)
 
-  // The requests a source was sent, as inbound/request_log.h keeps them (see model.h SourceRequest).
+  // The requests a source was sent, as inbound/request_log.h keeps them (see model.h SourceRequest);
+  // delete_source deletes the source's too.
   // Inserts `r` and deletes the source's records beyond the newest `keep` (by id), so a source never holds
   // more than `keep`. kConflict: the id is taken.
   virtual Status insert_source_request(const SourceRequest& r, int keep) = 0;

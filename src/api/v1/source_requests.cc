@@ -26,9 +26,7 @@ namespace {
 
 constexpr int64_t kMaxWaitSeconds = 30;
 
-json::value opt(const std::optional<std::string>& v) {
-  return v ? json::value(*v) : json::value(nullptr);
-}
+json::value opt(const std::optional<std::string>& v) { return v ? json::value(*v) : json::value(nullptr); }
 
 // SourceRequestOut.
 json::object request_out(const store::SourceRequest& r) {
@@ -74,8 +72,7 @@ Result<ListParams> list_params(const Request& req) {
   if (auto after = q->get("after"); after && !after->empty()) {
     if (!is_id(*after, id_prefix::kSourceRequest))
       return Error::validation("query.after", "must be the id of a source request (sreq_...)");
-    if (p.query.page.iterator)
-      return Error::validation("query.after", "cannot be combined with iterator");
+    if (p.query.page.iterator) return Error::validation("query.after", "cannot be combined with iterator");
     p.query.page.iterator = *after;
     p.query.page.order = store::Order::kAscending;
     p.after = std::move(*after);
@@ -84,7 +81,8 @@ Result<ListParams> list_params(const Request& req) {
     int64_t n = -1;
     auto [ptr, ec] = std::from_chars(wait->data(), wait->data() + wait->size(), n);
     if (ec != std::errc{} || ptr != wait->data() + wait->size() || n < 0 || n > kMaxWaitSeconds)
-      return Error::validation("query.wait", fmt::format("must be an integer between 0 and {}", kMaxWaitSeconds));
+      return Error::validation("query.wait",
+                               fmt::format("must be an integer between 0 and {}", kMaxWaitSeconds));
     p.wait = std::chrono::seconds(n);
   }
   return p;
@@ -110,7 +108,8 @@ asio::awaitable<Response> list(const ApiContext* ctx, const Request& req, std::s
   bool last = p.wait.count() == 0 || !log;
   for (;;) {
     const int64_t seen = log ? log->sequence() : 0;
-    std::function<Result<Listed>(store::Tx&)> fn = [source_key, q = p.query](store::Tx& tx) -> Result<Listed> {
+    std::function<Result<Listed>(store::Tx&)> fn = [source_key,
+                                                    q = p.query](store::Tx& tx) -> Result<Listed> {
       auto src = tx.get_source(source_key);
       if (!src) return src.take_error();
       auto page = tx.list_source_requests(src->id, q);

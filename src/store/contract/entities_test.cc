@@ -413,10 +413,9 @@ TEST_P(StoreContractTest, SourceRequestsAreBoundedListedAndDeletedWithTheirSourc
                 .code,
             Errc::kNotFound)
       << "a record is read through its own source only";
-  EXPECT_EQ(read<SourceRequest>([&](Tx& tx) { return tx.get_source_request(src.id, written[0].id); })
-                .error()
-                .code,
-            Errc::kNotFound)
+  EXPECT_EQ(
+      read<SourceRequest>([&](Tx& tx) { return tx.get_source_request(src.id, written[0].id); }).error().code,
+      Errc::kNotFound)
       << "beyond the bound: deleted";
 
   SourceRequestQuery rejected = all;

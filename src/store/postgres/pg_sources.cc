@@ -164,10 +164,10 @@ Result<Page<SourceRequest>> PgTx::list_source_requests(std::string_view source_i
 }
 
 Result<int> PgTx::prune_source_requests(int limit) {
-  static constexpr Statement kPrune{
-      "prune_source_requests",
-      "DELETE FROM source_requests WHERE id IN (SELECT r.id FROM source_requests r WHERE NOT EXISTS (SELECT 1 "
-      "FROM sources s WHERE s.id = r.source_id) LIMIT $1::bigint)"};
+  static constexpr Statement kPrune{"prune_source_requests",
+                                    "DELETE FROM source_requests WHERE id IN (SELECT r.id FROM "
+                                    "source_requests r WHERE NOT EXISTS (SELECT 1 "
+                                    "FROM sources s WHERE s.id = r.source_id) LIMIT $1::bigint)"};
   Params p;
   p.int64(int64_t{std::max(1, limit)});
   auto n = change(kPrune, p);
