@@ -566,6 +566,7 @@ void App::stop() {
   parts_->janitor->stop();
   // Held long-polls answer at once (their empty page), so the server's drain does not wait out their `wait`.
   parts_->feed_hub.stop();
+  parts_->gateway->request_log().stop();  // the source request routes' `wait` too
   // In-flight requests finish first: their store work completes before the store stops. The dispatcher
   // stops next: its in-flight attempts are recorded (due again at once) while the store still takes writes.
   if (parts_->public_server) parts_->public_server->stop();

@@ -103,6 +103,11 @@ Janitor::Pass Janitor::run_once() {
       "retention (expiring payloads)", [now, batch](store::Tx& tx) { return tx.expire_payloads(now, batch); },
       pass.expired_payloads);
 
+  // A source's kept requests go with it; one written while another node deleted the source is left over.
+  drain(
+      "orphaned source requests", [batch](store::Tx& tx) { return tx.prune_source_requests(batch); },
+      pass.orphan_requests);
+
   if (tokens_) {
     if (write("expired token removal", [now](store::Tx& tx) -> Result<int> {
           if (auto st = tx.delete_tokens_expired_before(now); !st) return st.take_error();

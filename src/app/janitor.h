@@ -43,6 +43,7 @@ class Janitor {
     int pruned = 0;            // messages deleted by retention
     int pruned_tasks = 0;      // background tasks deleted by retention
     int expired_payloads = 0;  // payloads deleted
+    int orphan_requests = 0;   // kept source requests whose source is gone (request_log.h)
     int failures = 0;          // store writes that failed
   };
   // One pass on the calling thread, blocking on the store; logs what it removed (info). Not concurrently

@@ -18,6 +18,7 @@ inline constexpr std::string_view kMessage = "msg";
 inline constexpr std::string_view kAttempt = "atmpt";
 inline constexpr std::string_view kEventType = "evtype";
 inline constexpr std::string_view kSource = "src";
+inline constexpr std::string_view kSourceRequest = "sreq";  // a request an inbound source was sent
 }  // namespace id_prefix
 
 std::string new_id(std::string_view prefix, TimePoint now);

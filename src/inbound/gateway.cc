@@ -128,15 +128,21 @@ bool is_json(std::string_view text) {
 
 bool reads_body(const Extract& what) { return what.from == Extract::From::kJson; }
 
-Outcome from_error(const Error& e) {
+// The status and code answered for a store error.
+std::pair<int, std::string_view> error_answer(const Error& e) {
   switch (e.code) {
     case Errc::kNotFound:
-      return refuse(404, "not_found", e.detail, {});
+      return {404, "not_found"};
     case Errc::kUnavailable:
-      return refuse(503, "unavailable", e.detail, {});
+      return {503, "unavailable"};
     default:
-      return refuse(500, "internal_error", e.detail, {});
+      return {500, "internal_error"};
   }
+}
+
+Outcome from_error(const Error& e) {
+  const auto [status, code] = error_answer(e);
+  return refuse(status, code, e.detail, {});
 }
 
 const json::value* find_path(const json::value* v, std::string_view path) {
@@ -210,6 +216,7 @@ struct Gateway::Counters {
   metrics::Counter* accepted = nullptr;
   metrics::Counter* duplicates = nullptr;
   metrics::Counter* forwarded = nullptr;
+  metrics::Counter* unrecorded = nullptr;  // refused by the request log's rate
   std::array<metrics::Counter*, kReasons.size()> rejected{};
 
   metrics::Counter& rejected_for(std::string_view reason) {
@@ -246,7 +253,12 @@ std::string extract(const Extract& what, const signing::HeaderLookup& headers, c
 }
 
 Gateway::Gateway(store::Store& store, const Clock& clock, metrics::Registry& metrics, GatewayOptions options)
-    : store_(store), clock_(clock), metrics_(metrics), options_(std::move(options)), log_throttle_(clock) {
+    : store_(store),
+      clock_(clock),
+      metrics_(metrics),
+      options_(std::move(options)),
+      log_throttle_(clock),
+      request_log_(store, clock, metrics, options_.request_log) {
   // Requests for sources that do not exist (the label cannot be the unknown name: it comes from the URL).
   unknown_source_ =
       &metrics_.counter("inbound_rejected_total", "Inbound requests refused, by source and reason.",
@@ -268,6 +280,9 @@ Gateway::Counters& Gateway::counters_for(const std::string& label) {
                                          "Inbound requests answered 200 as duplicates of a kept one.", l);
     slot->forwarded = &metrics_.counter("inbound_forwarded_total",
                                         "Deliveries of inbound events to a destination that succeeded.", l);
+    slot->unrecorded = &metrics_.counter(
+        "inbound_requests_unrecorded_total",
+        "Inbound requests the request log did not keep: the source was over its records a second.", l);
     for (size_t i = 0; i < kReasons.size(); ++i)
       slot->rejected[i] =
           &metrics_.counter("inbound_rejected_total", "Inbound requests refused, by source and reason.",
@@ -340,7 +355,8 @@ Outcome Gateway::not_found(std::string_view source, const asio::ip::address& pee
 }
 
 std::optional<Outcome> Gateway::admit(const Lookup& found, std::string_view source,
-                                      std::optional<uint64_t> content_length, const asio::ip::address& peer) {
+                                      std::optional<uint64_t> content_length, const asio::ip::address& peer,
+                                      const RequestHead& head) {
   if (found.kind == Lookup::Kind::kAbsent) return not_found(source, peer);
   if (found.kind != Lookup::Kind::kKnown || !content_length || *content_length <= found.body_limit)
     return std::nullopt;
@@ -353,6 +369,8 @@ std::optional<Outcome> Gateway::admit(const Lookup& found, std::string_view sour
                                   *content_length, src.spec.body_limit);
   log_refusal(src.label, "too_large", 413, fmt::format("{} (before the body was read)", peer.to_string()),
               detail);
+  request_log_.record(src, head, {}, {413, "rejected", "too_large", detail, {}, peer.to_string()},
+                      *counters.unrecorded);
   return refuse(413, "payload_too_large", detail, "too_large");
 }
 
@@ -470,9 +488,21 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
     if (*client == in.peer) return client->to_string();
     return fmt::format("{} (via peer {})", client->to_string(), in.peer.to_string());
   };
+  // The request log's record (request_log.h): `code` is the most precise machine code answered (the
+  // refusal's `reason` when it has one), `reason` the human text. The client as the gateway decided it
+  // (the peer when X-Forwarded-For could not be read).
+  auto keep = [&](int status, std::string_view outcome, std::string_view code, std::string_view detail,
+                  std::string_view message_id) {
+    const auto client = client_address(in.peer, forwarded, src.proxies);
+    request_log_.record(
+        src, in.head, in.body,
+        {status, outcome, code, detail, message_id, client ? client->to_string() : in.peer.to_string()},
+        *counters.unrecorded);
+  };
   auto reject = [&](int status, std::string_view code, std::string_view detail, std::string_view reason) {
     counters.rejected_for(reason).inc();
     log_refusal(src.label, reason, status, who(), detail);
+    keep(status, "rejected", reason.empty() ? code : reason, detail, {});
     return refuse(status, code, detail, reason);
   };
 
@@ -590,13 +620,19 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   };
   auto kept = co_await store::write<delivery::Published>(store_, std::move(fn));
   if (!kept) {
-    log_refusal(src.label, "not_kept", from_error(kept.error()).status, who(), kept.error().detail);
+    const auto answer = error_answer(kept.error());
+    log_refusal(src.label, "not_kept", answer.first, who(), kept.error().detail);
+    keep(answer.first, "rejected", answer.second, kept.error().detail, {});
     co_return from_error(kept.error());
   }
+  // Every request of a source without a verifier is kept (the request inspector); no other source's
+  // accepted requests are: they cost nothing here.
+  const bool inspected = src.spec.verifier == VerifierType::kNone;
   if (kept->held) {
     counters.duplicates->inc();
     spdlog::debug("inbound duplicate: source={} msg={} (kept before; nothing new)", src.label,
                   kept->held->id);
+    if (inspected) keep(200, "duplicate", {}, {}, kept->held->id);
     co_return Outcome{
         200, fmt::format(R"({{"id":"{}","duplicate":true}})", kept->held->id)};  // ids need no escape
   }
@@ -604,6 +640,7 @@ asio::awaitable<Outcome> Gateway::receive(Incoming in) {
   spdlog::debug("inbound event accepted: source={} app={} msg={} event_type={} deliveries={} client={}",
                 src.label, src.record.app_id, kept->id, msg_event_type, kept->deliveries, who());
   delivery::published(*kept, options_.on_deliveries_created);
+  if (inspected) keep(202, "accepted", {}, {}, kept->id);
   co_return Outcome{202, fmt::format(R"({{"id":"{}"}})", kept->id)};
 }
 

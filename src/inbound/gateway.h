@@ -5,6 +5,8 @@
 //   source's application with its fan-out deliveries -> 202 once durable -> the dispatcher forwards. The
 //   write checks that the application still exists (404 otherwise), so a request racing a deletion keeps
 //   nothing.
+// What was refused once the source was known, and every request of a source whose verifier is `none`, is
+// kept in the request log (request_log.h), written in the background: the answer never waits for it.
 // Sources are cached compiled (verifier built, networks parsed). Every change to a source goes through this
 // process (embedded store), and its writer calls invalidate() after the change commits; a load racing an
 // invalidate is dropped (generation counter), so the cache never keeps a stale source. Names the store does
@@ -40,6 +42,7 @@
 #include "core/clock.h"
 #include "core/log_throttle.h"
 #include "core/metrics.h"
+#include "inbound/request_log.h"
 #include "inbound/source.h"
 #include "store/store.h"
 
@@ -49,6 +52,8 @@ struct GatewayOptions {
   size_t max_body_limit = 1 << 20;  // the HTTP server's own limit: a source's bodyLimit may only lower it
   // Called after an accepted request's deliveries are durable (wakes the dispatcher). Thread-safe.
   std::function<void()> on_deliveries_created;
+  // The request log's bound and rate (request_log.h); tests lower them.
+  RequestLog::Options request_log;
 };
 
 // A compiled source as the gateway caches it (opaque outside gateway.cc).
@@ -60,6 +65,9 @@ struct Incoming {
   boost::asio::ip::address peer;
   signing::HeaderLookup headers;
   std::string_view body;
+  // The request line and every header, for the request log (request_log.h): read only when the request is
+  // kept there (a refusal, or any request of a source whose verifier is `none`).
+  RequestHead head;
   // The source as lookup() found it on the request's head, if it did: receive() then does not look it up
   // again (unless the cache was invalidated since).
   std::shared_ptr<const CachedSource> source_entry;
@@ -89,9 +97,11 @@ class Gateway {
   // A name that is not a token (no source can have it) is kAbsent. Thread-safe; one shared lock.
   Lookup lookup(std::string_view source) const;
   // lookup() with its refusal: 404 (counted and logged as receive() would) or 413 for a `content_length`
-  // over the source's limit; nullopt when the request may go on (its body limit then is `body_limit`).
+  // over the source's limit (kept in the request log with `head`, without a body); nullopt when the request
+  // may go on (its body limit then is `body_limit`).
   std::optional<Outcome> admit(const Lookup& found, std::string_view source,
-                               std::optional<uint64_t> content_length, const boost::asio::ip::address& peer);
+                               std::optional<uint64_t> content_length, const boost::asio::ip::address& peer,
+                               const RequestHead& head = {});
   // Loads `source` into the cache (or records it absent), so that the next lookup() knows it. Never throws:
   // on a store error the name stays not cached (receive() answers 503 then).
   boost::asio::awaitable<void> warm(std::string source);
@@ -109,6 +119,9 @@ class Gateway {
   void note_source(const store::Source& record);
 
   const GatewayOptions& options() const { return options_; }
+  // The requests the sources were sent (request_log.h): the API's source request routes read it; the app
+  // stops it (every held live view answers) before the HTTP server.
+  RequestLog& request_log() { return request_log_; }
   // Sets GatewayOptions::on_deliveries_created; only before the first receive().
   void set_on_deliveries_created(std::function<void()> fn) { options_.on_deliveries_created = std::move(fn); }
 
@@ -143,6 +156,7 @@ class Gateway {
   GatewayOptions options_;
   metrics::Counter* unknown_source_ = nullptr;
   LogThrottle log_throttle_;
+  RequestLog request_log_;
 
   mutable std::shared_mutex mu_;
   std::atomic<uint64_t> generation_ = 0;  // written under mu_ (unique); read without it by receive()

@@ -13,8 +13,10 @@
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
 #include <future>
+#include <thread>
 
 #include "core/testing/log_capture.h"
+#include "feed/hub.h"
 #include "inbound/sources.h"
 #include "store/async.h"
 #include "store/testing/backends.h"
@@ -81,6 +83,7 @@ class GatewayTest : public ::testing::TestWithParam<store::testing::Backend> {
     std::vector<signing::Header> headers;
     std::string body;
     std::string peer = "127.0.0.1";
+    std::string target = "/in/source?from=test";
   };
 
   // Runs every request concurrently on one io_context; returns their outcomes in order.
@@ -94,6 +97,11 @@ class GatewayTest : public ::testing::TestWithParam<store::testing::Backend> {
         in.peer = asio::ip::make_address(r->peer);
         in.headers = signing::lookup_in(r->headers);
         in.body = r->body;
+        in.head.method = "POST";
+        in.head.target = r->target;
+        in.head.each_header = [r](const HeaderVisitor& visit) {
+          for (const auto& h : r->headers) visit(h.name, h.value);
+        };
         *o = co_await g->receive(std::move(in));
       };
       asio::co_spawn(io, task(gateway_.get(), &reqs[i], &out[i]), asio::detached);
@@ -114,6 +122,35 @@ class GatewayTest : public ::testing::TestWithParam<store::testing::Backend> {
     r.headers.push_back({"x-github-delivery", delivery});
     r.headers.push_back({"x-github-event", event});
     return r;
+  }
+
+  // Waits until every write submitted so far is done (the request log's writes are not awaited by receive()):
+  // the single writer runs them in order, so an empty write queued after them finishes after them.
+  void flush() {
+    std::promise<Status> done;
+    store_->submit_write([](store::Tx&) -> Status { return {}; },
+                         [&done](Status st) { done.set_value(std::move(st)); });
+    ASSERT_TRUE(done.get_future().get().ok());
+  }
+  // The source's kept requests, newest first (after flush()).
+  std::vector<store::SourceRequest> requests(const std::string& source_id) {
+    flush();
+    return read<store::Page<store::SourceRequest>>([&](store::Tx& tx) {
+             store::SourceRequestQuery q;
+             q.page.limit = 250;
+             q.page.order = store::Order::kDescending;
+             return tx.list_source_requests(source_id, q);
+           })
+        .items;
+  }
+
+  Req stripe(const std::string& source, const std::string& body, const std::string& secret, int64_t t) {
+    signing::Options o;
+    o.scheme = signing::Scheme::kStripe;
+    o.secrets = {secret};
+    auto signer = signing::Signer::create(o);
+    EXPECT_TRUE(signer.ok());
+    return Req{source, signer->sign({"", t, body}), body};
   }
 
   double counter(const std::string& name, const std::string& labels) {
@@ -685,6 +722,200 @@ TEST_P(GatewayTest, APullSourceHasAPullSinkThatFollowsTheSetting) {
   EXPECT_TRUE(back->pull_only);
   out = read<json::object>([&](store::Tx& tx) { return source_out(tx, src); });
   EXPECT_TRUE(out.at("destinations").as_array().empty()) << json::serialize(out);
+}
+
+// ---- The request log (request_log.h)
+
+// Every refusal once the source is known is kept with the status, the machine code and the text answered
+// (which names the expected scheme), the client as the gateway decided it, the request line, headers and
+// body; accepted requests of a source with a verifier are not kept; nothing is kept for an unknown name.
+TEST_P(GatewayTest, TheRequestLogKeepsEveryRefusalAndWhy) {
+  auto src = create(R"({"pull":true,"uid":"st","verifier":"stripe","secrets":["whsec_right"],"bodyLimit":256,
+                        "allowedCidrs":["127.0.0.0/8","198.51.100.0/24"],"trustedProxies":["127.0.0.2"]})");
+  const int64_t now = unix_seconds(clock_.now());
+  const std::string body = R"({"id":"evt_1","type":"charge.succeeded"})";
+  EXPECT_EQ(one(stripe("nope", body, "whsec_right", now)).status, 404);
+
+  auto wrong = stripe("st", body, "whsec_wrong", now);
+  wrong.headers.push_back({"authorization", "Bearer do-not-keep"});
+  EXPECT_EQ(one(wrong).status, 401);
+  EXPECT_EQ(one(stripe("st", body, "whsec_right", now - 3600)).status, 401);  // stale
+  auto outsider = stripe("st", body, "whsec_right", now);
+  outsider.peer = "127.0.0.2";  // a trusted proxy vouching for an outside client
+  outsider.headers.push_back({"x-forwarded-for", "203.0.113.9"});
+  EXPECT_EQ(one(outsider).status, 403);
+  EXPECT_EQ(one(stripe("st", "not json", "whsec_right", now)).status, 400);
+  EXPECT_EQ(one(stripe("st", std::string(300, 'x'), "whsec_right", now)).status, 413);
+  // Refused on the head, before the body is read.
+  auto found = gateway_->lookup("st");
+  ASSERT_EQ(found.kind, Gateway::Lookup::Kind::kKnown);
+  RequestHead head{"POST", "/in/st", {}};
+  auto early = gateway_->admit(found, "st", 100000, asio::ip::make_address("198.51.100.4"), head);
+  ASSERT_TRUE(early);
+  EXPECT_EQ(early->status, 413);
+  EXPECT_EQ(one(stripe("st", body, "whsec_right", now)).status, 202);
+
+  auto kept = requests(src.id);
+  ASSERT_EQ(kept.size(), 6u) << "the five refusals and the one on the head; not the 202, not the 404";
+  for (const auto& r : kept) {
+    EXPECT_EQ(r.outcome, "rejected");
+    EXPECT_EQ(r.source_id, src.id);
+    EXPECT_EQ(r.message_id, std::nullopt);
+    EXPECT_EQ(r.method, "POST");
+    EXPECT_TRUE(r.id.starts_with("sreq_"));
+  }
+  const auto& head_413 = kept[0];
+  EXPECT_EQ(head_413.status, 413);
+  EXPECT_EQ(head_413.code, std::optional<std::string>("too_large"));
+  EXPECT_EQ(head_413.client_address, "198.51.100.4");
+  EXPECT_EQ(head_413.body, "");
+  const auto& too_large = kept[1];
+  EXPECT_EQ(too_large.status, 413);
+  EXPECT_EQ(too_large.body, std::string(300, 'x')) << "what was read is kept (up to 64 KiB)";
+  const auto& not_json = kept[2];
+  EXPECT_EQ(not_json.status, 400);
+  EXPECT_EQ(not_json.code, std::optional<std::string>("not_json"));
+  EXPECT_EQ(not_json.body, "not json");
+  const auto& address = kept[3];
+  EXPECT_EQ(address.status, 403);
+  EXPECT_EQ(address.code, std::optional<std::string>("address_not_allowed"));
+  EXPECT_NE(address.reason->find("address 203.0.113.9 is not allowed"), std::string::npos) << *address.reason;
+  EXPECT_EQ(address.client_address, "203.0.113.9") << "the client behind the trusted proxy";
+  EXPECT_EQ(json::parse(address.headers).at("x-forwarded-for").as_string(), "203.0.113.9");
+  const auto& stale = kept[4];
+  EXPECT_EQ(stale.status, 401);
+  EXPECT_EQ(stale.code, std::optional<std::string>("timestamp_too_old"));
+  const auto& bad_signature = kept[5];
+  EXPECT_EQ(bad_signature.status, 401);
+  EXPECT_EQ(bad_signature.code, std::optional<std::string>("no_matching_signature"));
+  EXPECT_NE(bad_signature.reason->find("Stripe-Signature"), std::string::npos) << *bad_signature.reason;
+  EXPECT_EQ(bad_signature.client_address, "127.0.0.1");
+  EXPECT_EQ(bad_signature.path, "/in/source?from=test");
+  EXPECT_EQ(bad_signature.body, body);
+  EXPECT_FALSE(bad_signature.body_base64);
+  auto headers = json::parse(bad_signature.headers).as_object();
+  EXPECT_EQ(headers.at("authorization").as_string(), "[redacted]");
+  EXPECT_TRUE(headers.contains("stripe-signature"));
+  EXPECT_EQ(bad_signature.headers.find("do-not-keep"), std::string::npos);
+}
+
+// A source whose verifier is `none` (the request inspector): every request is kept, accepted ones with their
+// message id and duplicates with the message they repeat; the live view is woken by each.
+TEST_P(GatewayTest, TheRequestLogKeepsEveryRequestOfASourceWithoutAVerifier) {
+  auto src = create(R"({"pull":true,"uid":"insp","verifier":"none","dedupKey":"header:x-id"})");
+  const int64_t seen = gateway_->request_log().sequence();
+  Req first{"insp", {{"x-id", "1"}, {"content-type", "application/json"}}, R"({"hello":"world"})"};
+  auto accepted = one(first);
+  ASSERT_EQ(accepted.status, 202);
+  const auto msg_id = std::string(json::parse(accepted.body).at("id").as_string());
+  EXPECT_EQ(one(first).status, 200);
+  EXPECT_EQ(one(Req{"insp", {}, "<xml/>"}).status, 400);
+
+  auto kept = requests(src.id);
+  ASSERT_EQ(kept.size(), 3u);
+  EXPECT_EQ(kept[2].outcome, "accepted");
+  EXPECT_EQ(kept[2].status, 202);
+  EXPECT_EQ(kept[2].message_id, msg_id);
+  EXPECT_EQ(kept[2].code, std::nullopt);
+  EXPECT_EQ(kept[2].reason, std::nullopt);
+  EXPECT_EQ(kept[2].body, R"({"hello":"world"})");
+  EXPECT_EQ(json::parse(kept[2].headers).at("x-id").as_string(), "1");
+  EXPECT_EQ(kept[1].outcome, "duplicate");
+  EXPECT_EQ(kept[1].status, 200);
+  EXPECT_EQ(kept[1].message_id, msg_id);
+  EXPECT_EQ(kept[0].outcome, "rejected");
+  EXPECT_EQ(kept[0].code, std::optional<std::string>("not_json"));
+
+  // Records committed after `seen` was read wake a live view at once.
+  asio::io_context io;
+  std::optional<feed::FeedHub::Wake> wake;
+  auto waiter = [&]() -> asio::awaitable<void> {  // named: it outlives the coroutine
+    wake = co_await gateway_->request_log().wait(src.id, seen, std::chrono::seconds(30));
+  };
+  asio::co_spawn(io, waiter(), asio::detached);
+  io.run();
+  ASSERT_TRUE(wake.has_value());
+  EXPECT_TRUE(*wake == feed::FeedHub::Wake::kAdvanced);
+
+  // A live view held while a request comes in is woken by its record, long before its timeout (whichever
+  // of the wait and the record's commit comes first).
+  const int64_t now_seen = gateway_->request_log().sequence();
+  std::optional<feed::FeedHub::Wake> woken;
+  asio::io_context held_io;
+  auto held = [&]() -> asio::awaitable<void> {
+    woken = co_await gateway_->request_log().wait(src.id, now_seen, std::chrono::seconds(120));
+  };
+  asio::co_spawn(held_io, held(), asio::detached);
+  std::thread holder([&] { held_io.run(); });
+  EXPECT_EQ(one(Req{"insp", {{"x-id", "2"}}, "{}"}).status, 202);
+  holder.join();
+  ASSERT_TRUE(woken.has_value());
+  EXPECT_TRUE(*woken == feed::FeedHub::Wake::kAdvanced);
+}
+
+// At most kKeptPerSource records per source, the newest; the rest deleted as new ones arrive.
+TEST_P(GatewayTest, TheRequestLogKeepsTheNewestHundredPerSource) {
+  auto src = create(R"({"pull":true,"uid":"st","verifier":"stripe","secrets":["whsec_right"]})");
+  std::vector<Req> reqs;
+  for (int i = 0; i < kKeptPerSource + 5; ++i) {
+    if (i % 10 == 0) clock_.advance(std::chrono::seconds(1));  // under the rate: every one is kept
+    auto r = stripe("st", fmt::format(R"({{"n":{}}})", i), "whsec_wrong", unix_seconds(clock_.now()));
+    EXPECT_EQ(one(r).status, 401);
+  }
+  auto kept = requests(src.id);
+  ASSERT_EQ(kept.size(), static_cast<size_t>(kKeptPerSource));
+  EXPECT_EQ(kept.front().body, fmt::format(R"({{"n":{}}})", kKeptPerSource + 4));
+  EXPECT_EQ(kept.back().body, R"({"n":5})") << "the oldest five are gone";
+}
+
+// A flood of bad requests is not a flood of writes: at most kRecordsPerSecond a second per source (the
+// clock's second), the rest counted; another source keeps its own allowance.
+TEST_P(GatewayTest, TheRequestLogIsRateLimitedPerSource) {
+  auto src = create(R"({"pull":true,"uid":"st","verifier":"stripe","secrets":["whsec_right"]})");
+  auto other = create(R"({"pull":true,"uid":"other","verifier":"stripe","secrets":["whsec_right"]})");
+  const int64_t now = unix_seconds(clock_.now());
+  for (uint32_t i = 0; i < kRecordsPerSecond + 5; ++i)
+    EXPECT_EQ(one(stripe("st", "{}", "whsec_wrong", now)).status, 401) << "every one still answered";
+  EXPECT_EQ(one(stripe("other", "{}", "whsec_wrong", now)).status, 401);
+  EXPECT_EQ(requests(src.id).size(), kRecordsPerSecond);
+  EXPECT_EQ(counter("inbound_requests_unrecorded_total", "source=\"st\""), 5);
+  EXPECT_EQ(requests(other.id).size(), 1u);
+  EXPECT_EQ(counter("inbound_requests_unrecorded_total", "source=\"other\""), 0);
+  clock_.advance(std::chrono::seconds(1));
+  EXPECT_EQ(one(stripe("st", "{}", "whsec_wrong", unix_seconds(clock_.now()))).status, 401);
+  EXPECT_EQ(requests(src.id).size(), kRecordsPerSecond + 1) << "a new second, a new allowance";
+}
+
+// Deleting a source deletes its records; a record of a source deleted before it was written is not kept.
+TEST_P(GatewayTest, DeletingASourceDeletesItsRequests) {
+  auto src = create(R"({"pull":true,"uid":"insp","verifier":"none"})");
+  auto other = create(R"({"pull":true,"uid":"other","verifier":"none"})");
+  EXPECT_EQ(one(Req{"insp", {}, "{}"}).status, 202);
+  EXPECT_EQ(one(Req{"other", {}, "{}"}).status, 202);
+  ASSERT_EQ(requests(src.id).size(), 1u);
+  std::promise<Status> deleted;
+  store_->submit_write([&](store::Tx& tx) { return delete_source(tx, src.id); },
+                       [&](Status st) { deleted.set_value(std::move(st)); });
+  ASSERT_TRUE(deleted.get_future().get().ok());
+  EXPECT_TRUE(requests(src.id).empty());
+  EXPECT_EQ(requests(other.id).size(), 1u);
+  // SQLite answers from the cache (not invalidated here) and the record's write finds the source gone; a
+  // shared store reads the source for every request: 404, nothing kept.
+  const int status = one(Req{"insp", {}, "not json"}).status;
+  EXPECT_EQ(status, store_->shared() ? 404 : 400);
+  EXPECT_TRUE(requests(src.id).empty());
+  std::optional<int> orphans;
+  std::promise<Status> pruned;
+  store_->submit_write(
+      [&](store::Tx& tx) -> Status {
+        auto n = tx.prune_source_requests(100);
+        if (!n) return n.take_error();
+        orphans = *n;
+        return {};
+      },
+      [&](Status st) { pruned.set_value(std::move(st)); });
+  ASSERT_TRUE(pruned.get_future().get().ok());
+  EXPECT_EQ(orphans, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, GatewayTest, store::testing::both_backends(), store::testing::backend_name);

@@ -194,6 +194,28 @@ struct Source {
   TimePoint updated_at;
 };
 
+// One request an inbound source was sent, kept for the console's "rejected requests and why" and the request
+// inspector (inbound/request_log.h decides what is kept: every refusal, and every request of a source whose
+// verifier is `none`). Bookkeeping: written without waiting for the flush, at most a bounded number per
+// source (Tx::insert_source_request), deleted with the source.
+struct SourceRequest {
+  std::string id;         // sreq_..., given when the request was received (ids sort by time)
+  std::string source_id;  // src_...
+  TimePoint received_at;
+  int status = 0;                     // the HTTP status answered
+  std::string outcome;                // "accepted", "duplicate" or "rejected"
+  std::optional<std::string> code;    // the machine code of a refusal ("authentication_failed", ...)
+  std::optional<std::string> reason;  // the human text answered with it
+  std::string client_address;
+  std::string method;
+  std::string path;            // the request target as received (path and query), valid UTF-8
+  std::string headers = "{}";  // JSON object text: lowercase name -> value (secrets redacted)
+  std::string body;            // the first bytes of the body: UTF-8 text, or base64 when body_base64
+  bool body_truncated = false;
+  bool body_base64 = false;
+  std::optional<std::string> message_id;  // the message the request created (or the one it duplicated)
+};
+
 // ---- The feed (pull): messages in commit order, read through sinks
 // -------------------------------------------------------------------------------------------------
 
@@ -274,6 +296,12 @@ struct BackgroundTaskQuery {
   PageQuery page;                     // by id (creation order)
   std::optional<std::string> status;  // only tasks with this status
   std::optional<std::string> task;    // only tasks of this type
+};
+
+// A source's kept requests (Tx::list_source_requests), paged by id.
+struct SourceRequestQuery {
+  PageQuery page;
+  std::optional<std::string> outcome;  // only these ("accepted", "duplicate", "rejected")
 };
 
 // Listings of deliveries (the latest delivery per message and endpoint) with their messages.

@@ -146,6 +146,19 @@ class Tx {
   virtual Status update_source(const Source& s) = 0;      // by s.id, every column; kConflict: uid taken
   virtual Status delete_source(std::string_view id) = 0;  // not its application (nor its messages)
 
+  // The requests a source was sent, as inbound/request_log.h keeps them (see model.h SourceRequest);
+  // delete_source deletes the source's too.
+  // Inserts `r` and deletes the source's records beyond the newest `keep` (by id), so a source never holds
+  // more than `keep`. kConflict: the id is taken.
+  virtual Status insert_source_request(const SourceRequest& r, int keep) = 0;
+  // One record of the source (by source id, not uid); kNotFound if none.
+  virtual Result<SourceRequest> get_source_request(std::string_view source_id, std::string_view id) = 0;
+  virtual Result<Page<SourceRequest>> list_source_requests(std::string_view source_id,
+                                                           const SourceRequestQuery& q) = 0;
+  // Deletes up to `limit` records whose source no longer exists (one written while another node deleted
+  // the source); returns how many.
+  virtual Result<int> prune_source_requests(int limit) = 0;
+
   // The feed (pull). A message's position is given by the store when it inserts it, and positions increase
   // in COMMIT order: a reader that has seen position p never later finds a new message at or below p, even
   // with many concurrent writers, and positions are never reused (not even after the newest messages are

@@ -95,6 +95,12 @@ class UnavailableTx final : public Tx {
   Status insert_source(const Source&) override { return err(); }
   Status update_source(const Source&) override { return err(); }
   Status delete_source(std::string_view) override { return err(); }
+  Status insert_source_request(const SourceRequest&, int) override { return err(); }
+  Result<SourceRequest> get_source_request(std::string_view, std::string_view) override { return err(); }
+  Result<Page<SourceRequest>> list_source_requests(std::string_view, const SourceRequestQuery&) override {
+    return err();
+  }
+  Result<int> prune_source_requests(int) override { return err(); }
   Result<FeedPage> read_feed(const FeedQuery&) override { return err(); }
   Result<int64_t> feed_start() override { return err(); }
   Result<int64_t> feed_position_at(std::string_view, TimePoint) override { return err(); }

@@ -31,7 +31,8 @@ TEST(OpenApi, DescribesEverySourceInFieldAndNothingElse) {
   EXPECT_EQ(verifiers.size(), 8u);
 
   const auto& paths = doc.at("paths").as_object();
-  for (const char* p : {"/api/v1/source", "/api/v1/source/{source_id}", "/in/{source}"})
+  for (const char* p : {"/api/v1/source", "/api/v1/source/{source_id}", "/api/v1/source/{source_id}/request",
+                        "/api/v1/source/{source_id}/request/{request_id}", "/in/{source}"})
     EXPECT_TRUE(paths.contains(p)) << p;
   // The pull door's poller routes (v1/poller.cc), with Svix's schema names.
   for (const char* p : {"/api/v1/app/{app_id}/poller/{sink_id}",
@@ -48,7 +49,8 @@ TEST(OpenApi, DescribesEverySourceInFieldAndNothingElse) {
   for (const char* s :
        {"PollingEndpointOut", "PollingEndpointMessageOut", "PollerV2PollOut", "PollerV2MessageOut",
         "PollingEndpointConsumerSeekIn", "PollingEndpointConsumerSeekOut", "PollerV2CommitIn", "ApiTokenOut",
-        "RotatePollerTokenIn", "AppPortalAccessIn", "AppPortalAccessOut", "EndpointExtensions"})
+        "RotatePollerTokenIn", "AppPortalAccessIn", "AppPortalAccessOut", "EndpointExtensions",
+        "SourceRequestOut", "ListResponse_SourceRequestOut"})
     EXPECT_TRUE(schemas.contains(s)) << s;
   EXPECT_NE(std::string(doc.at("info").at("description").as_string()).find("Svix"), std::string::npos);
 }

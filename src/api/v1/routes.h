@@ -27,6 +27,9 @@ void add_source_routes(Router& router, const ApiContext* ctx);   // inbound sour
 void add_inbound_routes(Router& router, const ApiContext* ctx);  // POST /in/{source} alone
 void add_poller_routes(Router& router, const ApiContext* ctx);   // the pull door: poller, polling endpoint
 void add_auth_routes(Router& router, const ApiContext* ctx);     // scoped tokens (when ctx->tokens is set)
+// GET /api/v1/source/{source_id}/request[/{request_id}]: the requests a source was sent (source_requests.cc;
+// called by add_source_routes).
+void add_source_request_routes(Router& router, const ApiContext* ctx);
 // GET .../poller/{sink}/stream (server-sent events; stream.cc). Needs ctx->feed_hub.
 struct StreamOptions {
   std::chrono::milliseconds heartbeat{15'000};  // a `: heartbeat` comment after this long without an event

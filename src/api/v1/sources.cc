@@ -139,6 +139,17 @@ std::optional<std::string_view> find_header(const Request& req, std::string_view
   return it->value();
 }
 
+// The request line and headers of `req` for the request log (read only when a record is kept).
+inbound::RequestHead request_head(const Request& req) {
+  inbound::RequestHead head;
+  head.method = req.method_string();
+  head.target = req.target();
+  head.each_header = [&req](const inbound::HeaderVisitor& visit) {
+    for (const auto& field : req) visit(field.name_string(), field.value());
+  };
+  return head;
+}
+
 // Every field line of `name`, joined with ", " in order (RFC 9110 5.3), or nullopt if there is none. One
 // line is returned as it is (no copy).
 std::optional<std::string_view> joined_header(const Request& req, std::string_view name,
@@ -166,6 +177,7 @@ asio::awaitable<Response> receive(const ApiContext* ctx, const Request& req, std
     return name == "x-forwarded-for" ? forwarded_for : find_header(req, name);
   };
   in.body = req.body();
+  in.head = request_head(req);
   in.source_entry = std::static_pointer_cast<const inbound::CachedSource>(note);
   auto outcome = co_await ctx->inbound->receive(std::move(in));
   co_return json_response(static_cast<http::status>(outcome.status), std::move(outcome.body), req.version(),
@@ -191,7 +203,8 @@ Admission inbound_admission(const ApiContext* ctx) {
       route.wait = true;  // the second time (after warm()), the handler will load it
       return std::nullopt;
     }
-    if (auto refused = ctx->inbound->admit(found, source, content_length(head), route.params.peer()))
+    if (auto refused =
+            ctx->inbound->admit(found, source, content_length(head), route.params.peer(), request_head(head)))
       return json_response(static_cast<http::status>(refused->status), std::move(refused->body),
                            head.version(), head.keep_alive());
     if (found.kind == inbound::Gateway::Lookup::Kind::kKnown) {
@@ -238,6 +251,7 @@ void add_source_routes(Router& router, const ApiContext* ctx) {
     };
     return res(req.version(), req.keep_alive());
   });
+  add_source_request_routes(router, ctx);
   add_inbound_routes(router, ctx);
 }
 

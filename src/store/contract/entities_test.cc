@@ -335,6 +335,134 @@ TEST_P(StoreContractTest, SourceCrudByIdAndUid) {
   EXPECT_EQ(write([&](Tx& tx) { return tx.update_source(missing); }).error().code, Errc::kNotFound);
 }
 
+// The requests a source was sent (inbound/request_log.h): every column round-trips (a body that is not JSON,
+// headers as JSON text), the newest `keep` stay, listing is by id with an outcome filter, and deleting the
+// source deletes them.
+TEST_P(StoreContractTest, SourceRequestsAreBoundedListedAndDeletedWithTheirSource) {
+  Source src;
+  src.id = new_id(id_prefix::kSource);
+  src.app_id = new_id(id_prefix::kApplication);
+  src.created_at = src.updated_at = kT0;
+  Source other = src;
+  other.id = new_id(id_prefix::kSource);
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_source(src); }).ok());
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_source(other); }).ok());
+
+  auto make = [&](const Source& s, int i) {
+    SourceRequest r;
+    r.id = new_id("sreq", kT0 + std::chrono::seconds(i));
+    r.source_id = s.id;
+    r.received_at = kT0 + std::chrono::milliseconds(i);
+    r.status = i % 2 ? 401 : 202;
+    r.outcome = i % 2 ? "rejected" : "accepted";
+    if (i % 2) {
+      r.code = "authentication_failed";
+      r.reason = "no signature matched (stripe, \"v1\")";
+    } else {
+      r.message_id = "msg_" + std::to_string(i);
+    }
+    r.client_address = "203.0.113.9";
+    r.method = "POST";
+    r.path = "/in/stripe?x=1";
+    r.headers = R"({"content-type":"text/plain","authorization":"[redacted]"})";
+    r.body = "not json \u00e9 \xc3\xa9 " + std::to_string(i);
+    r.body_truncated = i == 3;
+    r.body_base64 = i == 5;
+    return r;
+  };
+  constexpr int kKeep = 4;
+  std::vector<SourceRequest> written;
+  for (int i = 0; i < 7; ++i) {
+    written.push_back(make(src, i));
+    ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_source_request(written.back(), kKeep); }).ok()) << i;
+  }
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_source_request(make(other, 0), kKeep); }).ok());
+  EXPECT_EQ(write([&](Tx& tx) { return tx.insert_source_request(written.back(), kKeep); }).error().code,
+            Errc::kConflict);
+
+  SourceRequestQuery all;
+  all.page.limit = 250;
+  all.page.order = Order::kDescending;
+  auto page = read<Page<SourceRequest>>([&](Tx& tx) { return tx.list_source_requests(src.id, all); });
+  ASSERT_TRUE(page.ok()) << page.error().detail;
+  ASSERT_EQ(page->items.size(), static_cast<size_t>(kKeep)) << "the newest kKeep stay";
+  for (int k = 0; k < kKeep; ++k) EXPECT_EQ(page->items[k].id, written[6 - k].id) << "newest first";
+
+  auto got = read<SourceRequest>([&](Tx& tx) { return tx.get_source_request(src.id, written[5].id); });
+  ASSERT_TRUE(got.ok());
+  const SourceRequest& want = written[5];
+  EXPECT_EQ(got->source_id, want.source_id);
+  EXPECT_EQ(got->received_at, want.received_at);
+  EXPECT_EQ(got->status, 401);
+  EXPECT_EQ(got->outcome, "rejected");
+  EXPECT_EQ(got->code, want.code);
+  EXPECT_EQ(got->reason, want.reason);
+  EXPECT_EQ(got->client_address, want.client_address);
+  EXPECT_EQ(got->method, "POST");
+  EXPECT_EQ(got->path, want.path);
+  EXPECT_EQ(got->headers, want.headers);
+  EXPECT_EQ(got->body, want.body);
+  EXPECT_FALSE(got->body_truncated);
+  EXPECT_TRUE(got->body_base64);
+  EXPECT_EQ(got->message_id, std::nullopt);
+  auto accepted = read<SourceRequest>([&](Tx& tx) { return tx.get_source_request(src.id, written[6].id); });
+  ASSERT_TRUE(accepted.ok());
+  EXPECT_EQ(accepted->message_id, std::optional<std::string>("msg_6"));
+  EXPECT_EQ(read<SourceRequest>([&](Tx& tx) { return tx.get_source_request(other.id, written[6].id); })
+                .error()
+                .code,
+            Errc::kNotFound)
+      << "a record is read through its own source only";
+  EXPECT_EQ(
+      read<SourceRequest>([&](Tx& tx) { return tx.get_source_request(src.id, written[0].id); }).error().code,
+      Errc::kNotFound)
+      << "beyond the bound: deleted";
+
+  SourceRequestQuery rejected = all;
+  rejected.outcome = "rejected";
+  rejected.page.limit = 1;
+  auto first = read<Page<SourceRequest>>([&](Tx& tx) { return tx.list_source_requests(src.id, rejected); });
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->items.size(), 1u);
+  EXPECT_EQ(first->items[0].id, written[5].id);
+  EXPECT_FALSE(first->done);
+  rejected.page.iterator = first->iterator;
+  auto second = read<Page<SourceRequest>>([&](Tx& tx) { return tx.list_source_requests(src.id, rejected); });
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->items.size(), 1u);
+  EXPECT_EQ(second->items[0].id, written[3].id);
+  EXPECT_TRUE(second->done);
+  // Ascending after an id: what the live view reads.
+  SourceRequestQuery newer;
+  newer.page.order = Order::kAscending;
+  newer.page.iterator = written[4].id;
+  auto after = read<Page<SourceRequest>>([&](Tx& tx) { return tx.list_source_requests(src.id, newer); });
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->items.size(), 2u);
+  EXPECT_EQ(after->items[0].id, written[5].id);
+  EXPECT_EQ(after->items[1].id, written[6].id);
+
+  // Deleted with the source; the other source's stay. An orphan (written as another node deleted its source)
+  // is pruned.
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.delete_source(src.id); }).ok());
+  auto gone = read<Page<SourceRequest>>([&](Tx& tx) { return tx.list_source_requests(src.id, all); });
+  ASSERT_TRUE(gone.ok());
+  EXPECT_TRUE(gone->items.empty());
+  auto orphan = make(src, 9);
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_source_request(orphan, kKeep); }).ok());
+  std::optional<int> pruned;
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                auto n = tx.prune_source_requests(100);
+                if (!n) return n.take_error();
+                pruned = *n;
+                return {};
+              }).ok());
+  EXPECT_EQ(pruned, 1);
+  auto kept = read<Page<SourceRequest>>([&](Tx& tx) { return tx.list_source_requests(other.id, all); });
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->items.size(), 1u);
+}
+
 // A setting keeps the first value put (every node that starts proposes its own; all get the first one back),
 // and survives a reopen.
 TEST_P(StoreContractTest, ASettingKeepsTheFirstValuePut) {

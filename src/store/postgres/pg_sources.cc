@@ -71,12 +71,108 @@ Status PgTx::update_source(const Source& src) {
 
 Status PgTx::delete_source(std::string_view id) {
   static constexpr Statement kDelete{"delete_source", "DELETE FROM sources WHERE id = $1::text"};
+  static constexpr Statement kDeleteRequests{"delete_source_requests",
+                                             "DELETE FROM source_requests WHERE source_id = $1::text"};
   Params p;
   p.text(id);
   auto n = change(kDelete, p);
   if (!n.ok()) return n.take_error();
   if (*n == 0) return Error::not_found("source not found");
+  auto requests = change(kDeleteRequests, p);
+  if (!requests.ok()) return requests.take_error();
   return {};
+}
+
+// ---- The requests a source was sent (inbound/request_log.h)
+// -----------------------------------------------------------------------------------------
+namespace {
+
+constexpr const char* kSourceRequestCols =
+    "id, source_id, received_at, status, outcome, code, reason, client_address, method, path, headers, body, "
+    "body_truncated, body_base64, message_id";
+
+Result<SourceRequest> read_source_request(const PgResult& r, int row) {
+  SourceRequest q;
+  q.id = r.text(row, 0);
+  q.source_id = r.text(row, 1);
+  q.received_at = time(r, row, 2);
+  q.status = static_cast<int>(r.int64(row, 3));
+  q.outcome = r.text(row, 4);
+  q.code = opt_text(r, row, 5);
+  q.reason = opt_text(r, row, 6);
+  q.client_address = r.text(row, 7);
+  q.method = r.text(row, 8);
+  q.path = r.text(row, 9);
+  q.headers = r.text(row, 10);
+  q.body = r.text(row, 11);
+  q.body_truncated = r.boolean(row, 12);
+  q.body_base64 = r.boolean(row, 13);
+  q.message_id = opt_text(r, row, 14);
+  return q;
+}
+
+}  // namespace
+
+Status PgTx::insert_source_request(const SourceRequest& r, int keep) {
+  static constexpr Statement kInsert{
+      "insert_source_request",
+      "INSERT INTO source_requests (id, source_id, received_at, status, outcome, code, reason, "
+      "client_address, method, path, headers, body, body_truncated, body_base64, message_id) VALUES "
+      "($1::text, $2::text, $3::bigint, $4::bigint, $5::text, $6::text, $7::text, $8::text, $9::text, "
+      "$10::text, $11::text, $12::text, $13::boolean, $14::boolean, $15::text) ON CONFLICT DO NOTHING"};
+  // The newest `keep` stay: everything below the keep-th newest id goes (nothing while there are fewer).
+  static constexpr Statement kBound{
+      "bound_source_requests",
+      "DELETE FROM source_requests WHERE source_id = $1::text AND id < (SELECT id FROM source_requests WHERE "
+      "source_id = $1::text ORDER BY id DESC LIMIT 1 OFFSET $2::bigint)"};
+  Params p;
+  p.text(r.id).text(r.source_id).int64(unix_millis(r.received_at)).int64(int64_t{r.status}).text(r.outcome);
+  p.text(r.code).text(r.reason).text(r.client_address).text(r.method).text(r.path).text(r.headers);
+  p.text(r.body).boolean(r.body_truncated).boolean(r.body_base64).text(r.message_id);
+  auto n = change(kInsert, p);
+  if (!n.ok()) return n.take_error();
+  if (*n == 0) return Error::conflict("source request id already exists");
+  Params b;
+  b.text(r.source_id).int64(int64_t{std::max(1, keep) - 1});
+  auto bound = change(kBound, b);
+  if (!bound.ok()) return bound.take_error();
+  return {};
+}
+
+Result<SourceRequest> PgTx::get_source_request(std::string_view source_id, std::string_view id) {
+  static const std::string sql = fmt::format(
+      "SELECT {} FROM source_requests WHERE id = $1::text AND source_id = $2::text", kSourceRequestCols);
+  static const Statement kGet{"get_source_request", sql};
+  Params p;
+  p.text(id).text(source_id);
+  auto r = run(kGet, p);
+  if (!r.ok()) return r.take_error();
+  if (r->rows() == 0) return Error::not_found("source request not found");
+  return read_source_request(*r, 0);
+}
+
+Result<Page<SourceRequest>> PgTx::list_source_requests(std::string_view source_id,
+                                                       const SourceRequestQuery& q) {
+  Query query(fmt::format("SELECT {} FROM source_requests WHERE source_id = ", kSourceRequestCols));
+  query.text(source_id);
+  if (q.outcome) {
+    query << " AND outcome = ";
+    query.text(*q.outcome);
+  }
+  return list<SourceRequest>(std::move(query), "id", q.page, read_source_request,
+                             [](const SourceRequest& r) { return r.id; });
+}
+
+Result<int> PgTx::prune_source_requests(int limit) {
+  static constexpr Statement kPrune{"prune_source_requests",
+                                    "DELETE FROM source_requests WHERE id IN (SELECT r.id FROM "
+                                    "source_requests r WHERE NOT EXISTS (SELECT 1 "
+                                    "FROM sources s WHERE s.id = r.source_id) LIMIT $1::bigint)"};
+  Params p;
+  p.int64(int64_t{std::max(1, limit)});
+  auto n = change(kPrune, p);
+  if (!n.ok()) return n.take_error();
+  return static_cast<int>(*n);
 }
 
 // ---- Background tasks and the usage statistics

@@ -181,6 +181,11 @@ class PgTx final : public Tx {
   Status insert_source(const Source& s) override;
   Status update_source(const Source& s) override;
   Status delete_source(std::string_view id) override;
+  Status insert_source_request(const SourceRequest& r, int keep) override;
+  Result<SourceRequest> get_source_request(std::string_view source_id, std::string_view id) override;
+  Result<Page<SourceRequest>> list_source_requests(std::string_view source_id,
+                                                   const SourceRequestQuery& q) override;
+  Result<int> prune_source_requests(int limit) override;
 
   Result<FeedPage> read_feed(const FeedQuery& q) override;
   Result<int64_t> feed_start() override;

@@ -22,7 +22,7 @@ namespace {
 //   future fencing token of the delivery queue (docs/plans/21-delivery-queue-seam.md), today the row handle
 //   a claimed Delivery carries. No `delivery_counts`: the queue figures count the live deliveries through
 //   the due index (pg_deliveries.cc says why).
-constexpr std::array<std::string_view, 4> kSteps = {
+constexpr std::array<std::string_view, 5> kSteps = {
     R"sql(
 CREATE TABLE applications (
   id            text COLLATE "C" PRIMARY KEY,
@@ -226,6 +226,29 @@ CREATE TABLE hookwire_changes (
   topic   text COLLATE "C" PRIMARY KEY,
   version bigint NOT NULL
 );
+)sql",
+    // 5: the requests inbound sources were sent, kept for the console (model.h SourceRequest): at most a
+    // hundred per source, the oldest deleted as new ones come (Tx::insert_source_request). Bookkeeping:
+    // written in batches with synchronous_commit off.
+    R"sql(
+CREATE TABLE source_requests (
+  id             text COLLATE "C" PRIMARY KEY,
+  source_id      text COLLATE "C" NOT NULL,
+  received_at    bigint NOT NULL,
+  status         integer NOT NULL,
+  outcome        text NOT NULL,
+  code           text,
+  reason         text,
+  client_address text NOT NULL,
+  method         text NOT NULL,
+  path           text NOT NULL,
+  headers        text NOT NULL,
+  body           text NOT NULL,
+  body_truncated boolean NOT NULL,
+  body_base64    boolean NOT NULL,
+  message_id     text COLLATE "C"
+);
+CREATE INDEX source_requests_by_source ON source_requests (source_id, id);
 )sql",
 };
 

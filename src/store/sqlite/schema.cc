@@ -347,6 +347,28 @@ CREATE TABLE settings (
   value TEXT NOT NULL
 );
 )sql",
+    // 19: the requests inbound sources were sent, kept for the console (model.h SourceRequest): at most a
+    // hundred per source, the oldest deleted as new ones come (Tx::insert_source_request).
+    R"sql(
+CREATE TABLE source_requests (
+  id             TEXT PRIMARY KEY,
+  source_id      TEXT NOT NULL,
+  received_at    INTEGER NOT NULL,
+  status         INTEGER NOT NULL,
+  outcome        TEXT NOT NULL,
+  code           TEXT,
+  reason         TEXT,
+  client_address TEXT NOT NULL,
+  method         TEXT NOT NULL,
+  path           TEXT NOT NULL,
+  headers        TEXT NOT NULL,
+  body           TEXT NOT NULL,
+  body_truncated INTEGER NOT NULL,
+  body_base64    INTEGER NOT NULL,
+  message_id     TEXT
+);
+CREATE INDEX source_requests_by_source ON source_requests (source_id, id);
+)sql",
 };
 
 // The marker a migration's text holds where the largest message rowid at the time it runs goes (a partial

@@ -70,7 +70,119 @@ Status SqliteTx::delete_source(std::string_view id) {
   s.bind(1, id);
   auto st = finish_write(s, "delete_source");
   if (st.ok() && sqlite3_changes(conn_.handle()) == 0) return Error::not_found("source not found");
-  return st;
+  if (!st.ok()) return st;
+  auto requests = conn_.prepare("DELETE FROM source_requests WHERE source_id = ?");
+  if (!requests.ok()) return requests.take_error();
+  Stmt r(*requests);
+  r.bind(1, id);
+  return finish_write(r, "delete_source (its requests)");
+}
+
+// ---- The requests a source was sent (inbound/request_log.h)
+// -----------------------------------------------------------------------------------------
+namespace {
+
+constexpr const char* kSourceRequestCols =
+    "id, source_id, received_at, status, outcome, code, reason, client_address, method, path, headers, body, "
+    "body_truncated, body_base64, message_id";
+
+Result<SourceRequest> read_source_request(const Stmt& s) {
+  SourceRequest r;
+  r.id = s.text(0);
+  r.source_id = s.text(1);
+  r.received_at = s.time(2);
+  r.status = static_cast<int>(s.int64(3));
+  r.outcome = s.text(4);
+  r.code = s.opt_text(5);
+  r.reason = s.opt_text(6);
+  r.client_address = s.text(7);
+  r.method = s.text(8);
+  r.path = s.text(9);
+  r.headers = s.text(10);
+  r.body = s.text(11);
+  r.body_truncated = s.boolean(12);
+  r.body_base64 = s.boolean(13);
+  r.message_id = s.opt_text(14);
+  return r;
+}
+
+}  // namespace
+
+Status SqliteTx::insert_source_request(const SourceRequest& r, int keep) {
+  {
+    auto stmt = conn_.prepare(
+        "INSERT OR FAIL INTO source_requests (id, source_id, received_at, status, outcome, code, reason, "
+        "client_address, method, path, headers, body, body_truncated, body_base64, message_id) VALUES (?, ?, "
+        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!stmt.ok()) return stmt.take_error();
+    Stmt s(*stmt);
+    s.bind(1, r.id);
+    s.bind(2, r.source_id);
+    s.bind(3, r.received_at);
+    s.bind(4, r.status);
+    s.bind(5, r.outcome);
+    s.bind(6, r.code);
+    s.bind(7, r.reason);
+    s.bind(8, r.client_address);
+    s.bind(9, r.method);
+    s.bind(10, r.path);
+    s.bind(11, r.headers);
+    s.bind(12, r.body);
+    s.bind(13, r.body_truncated);
+    s.bind(14, r.body_base64);
+    s.bind(15, r.message_id);
+    if (auto st = finish_write(s, "insert_source_request",
+                               [] { return Error::conflict("source request id already exists"); });
+        !st.ok())
+      return st;
+  }
+  // The newest `keep` stay: everything below the keep-th newest id goes (nothing while there are fewer).
+  auto stmt = conn_.prepare(
+      "DELETE FROM source_requests WHERE source_id = ?1 AND id < (SELECT id FROM source_requests WHERE "
+      "source_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, r.source_id);
+  s.bind(2, int64_t{std::max(1, keep) - 1});
+  return finish_write(s, "insert_source_request (bound)");
+}
+
+Result<SourceRequest> SqliteTx::get_source_request(std::string_view source_id, std::string_view id) {
+  static const std::string sql =
+      fmt::format("SELECT {} FROM source_requests WHERE id = ? AND source_id = ?", kSourceRequestCols);
+  auto stmt = conn_.prepare(sql);
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, id);
+  s.bind(2, source_id);
+  const int rc = s.step();
+  if (rc == SQLITE_ROW) return read_source_request(s);
+  if (rc != SQLITE_DONE) return conn_.error("get_source_request");
+  return Error::not_found("source request not found");
+}
+
+Result<Page<SourceRequest>> SqliteTx::list_source_requests(std::string_view source_id,
+                                                           const SourceRequestQuery& q) {
+  ListQuery lq{fmt::format("SELECT {} FROM source_requests WHERE source_id = ?", kSourceRequestCols),
+               {source_id},
+               "id"};
+  if (q.outcome) {
+    lq.select += " AND outcome = ?";
+    lq.binds.emplace_back(std::string_view(*q.outcome));
+  }
+  return list<SourceRequest>(std::move(lq), q.page, read_source_request,
+                             [](const SourceRequest& r) { return r.id; });
+}
+
+Result<int> SqliteTx::prune_source_requests(int limit) {
+  auto stmt = conn_.prepare(
+      "DELETE FROM source_requests WHERE id IN (SELECT r.id FROM source_requests r WHERE NOT EXISTS (SELECT "
+      "1 FROM sources s WHERE s.id = r.source_id) LIMIT ?)");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, int64_t{std::max(1, limit)});
+  if (auto st = finish_write(s, "prune_source_requests"); !st.ok()) return st.take_error();
+  return sqlite3_changes(conn_.handle());
 }
 
 // ---- Background tasks (Svix's QueueBackgroundTask, kept with their results) and the usage statistics

@@ -180,6 +180,11 @@ class SqliteTx final : public Tx {
   Status insert_source(const Source& s) override;
   Status update_source(const Source& s) override;
   Status delete_source(std::string_view id) override;
+  Status insert_source_request(const SourceRequest& r, int keep) override;
+  Result<SourceRequest> get_source_request(std::string_view source_id, std::string_view id) override;
+  Result<Page<SourceRequest>> list_source_requests(std::string_view source_id,
+                                                   const SourceRequestQuery& q) override;
+  Result<int> prune_source_requests(int limit) override;
 
   // The feed, retention and tokens (sqlite_feed.cc)
   Result<FeedPage> read_feed(const FeedQuery& q) override;
