@@ -347,6 +347,11 @@ CREATE TABLE settings (
   value TEXT NOT NULL
 );
 )sql",
+    // 19: why and when an endpoint was disabled (the endpoint health route, issue #22).
+    R"sql(
+ALTER TABLE endpoint_health ADD COLUMN disabled_reason TEXT;
+ALTER TABLE endpoint_health ADD COLUMN disabled_at INTEGER;
+)sql",
 };
 
 // The marker a migration's text holds where the largest message rowid at the time it runs goes (a partial
