@@ -6,8 +6,8 @@
 #
 # Loads MESSAGES messages (and one delivery each) into one application with sqlite3 (hookwire is stopped
 # meanwhile), starts hookwire on that file with delivery off, and times each read REPS times after WARMUP
-# untimed ones: server time = curl's time_starttransfer - time_pretransfer (request sent to first byte of the
-# answer) on loopback, one connection per request.
+# untimed ones: server time = curl's time_total - time_connect (request sent to the last byte of the answer)
+# on loopback, one connection per request.
 #
 # Environment: MESSAGES (1000000), REPS (20), WARMUP (2), HOOKWIRE_BIN, BUILD_DIR, KEEP=1 (as bench/ingest).
 set -euo pipefail
@@ -73,7 +73,7 @@ time_ms() {
   local path=$1 i out first=""
   : >"$WORK/times"
   for ((i = 0; i < WARMUP + REPS; i++)); do
-    out=$(curl -sS -o "$WORK/body" -w '%{http_code} %{time_pretransfer} %{time_starttransfer}' \
+    out=$(curl -sS -o "$WORK/body" -w '%{http_code} %{time_connect} %{time_total}' \
       -H "Authorization: Bearer $TOKEN" "$HW_URL$path")
     [[ $out == 200* ]] || { cat "$WORK/body" >&2; die "GET $path answered ${out%% *}"; }
     ms=$(awk '{ printf "%.2f", ($3 - $2) * 1000 }' <<<"$out")
