@@ -32,15 +32,15 @@ void FiguresRecorder::record_once() {
   const TimePoint now = clock_.now();
   auto promise = std::make_shared<std::promise<Result<store::DeliveryQueueStats>>>();
   auto future = promise->get_future();
-  store_.delivery_queue().stats(now, [promise](Result<store::DeliveryQueueStats> r) {
-    promise->set_value(std::move(r));
-  });
+  store_.delivery_queue().stats(
+      now, [promise](Result<store::DeliveryQueueStats> r) { promise->set_value(std::move(r)); });
   auto stats = future.get();
   metrics::QueueFigures q;
   if (stats.ok()) {
     q.depth = stats->pending + stats->sending;
     q.due = stats->due;
-    if (stats->oldest_due) q.lag_seconds = std::max(0.0, std::chrono::duration<double>(now - *stats->oldest_due).count());
+    if (stats->oldest_due)
+      q.lag_seconds = std::max(0.0, std::chrono::duration<double>(now - *stats->oldest_due).count());
   }
   sampler_.record(q);
 }

@@ -20,9 +20,9 @@ namespace hookwire::metrics {
 
 // The delivery queue at the moment of a sample (store::DeliveryQueueStats, as the caller measured it).
 struct QueueFigures {
-  int64_t depth = 0;             // live deliveries: pending + leased
-  std::optional<int64_t> due;    // due and waiting, counted up to store::kDueCountLimit; nullopt: unknown
-  double lag_seconds = 0;        // age of the oldest due delivery; 0 when none is due
+  int64_t depth = 0;           // live deliveries: pending + leased
+  std::optional<int64_t> due;  // due and waiting, counted up to store::kDueCountLimit; nullopt: unknown
+  double lag_seconds = 0;      // age of the oldest due delivery; 0 when none is due
 };
 
 struct FigureSample {
@@ -31,11 +31,11 @@ struct FigureSample {
   std::optional<int64_t> due_now;
   double lag_seconds = 0;
   // Since the previous sample (the first: since the process started):
-  int64_t delivered = 0;          // attempts that delivered (delivery_attempts_total{outcome="delivered"})
-  int64_t failed = 0;             // attempts that failed (every other outcome: retry, exhausted, disabled)
-  int64_t messages_created = 0;   // messages_created_total (the API's) + inbound accepted
-  int64_t inbound_accepted = 0;   // inbound_accepted_total, every source
-  int64_t inbound_rejected = 0;   // inbound_rejected_total, every source and reason
+  int64_t delivered = 0;         // attempts that delivered (delivery_attempts_total{outcome="delivered"})
+  int64_t failed = 0;            // attempts that failed (every other outcome: retry, exhausted, disabled)
+  int64_t messages_created = 0;  // messages_created_total (the API's) + inbound accepted
+  int64_t inbound_accepted = 0;  // inbound_accepted_total, every source
+  int64_t inbound_rejected = 0;  // inbound_rejected_total, every source and reason
 };
 
 class FigureSampler {

@@ -123,7 +123,7 @@ TEST_P(ConsoleTest, EndpointHealthCountsAttemptsIntoBucketsAndListsTheLastFailur
   const auto into_hour = std::chrono::seconds{unix_seconds(now) % 3600};
   clock_.advance(into_hour < 10min ? 10min - into_hour : 0s);
   const TimePoint t = clock_.now();
-  const std::vector<A> plan{{1min, 0, 200}, {2min, 2, 500}, {3min, 2, 503}, {70min, 2, 404},
+  const std::vector<A> plan{{1min, 0, 200},   {2min, 2, 500},        {3min, 2, 503}, {70min, 2, 404},
                             {130min, 0, 200}, {(26 * 60min), 2, 500}};  // the last is before the day
   std::vector<store::Attempt> written;
   for (size_t i = 0; i < plan.size(); ++i) {
@@ -156,7 +156,8 @@ TEST_P(ConsoleTest, EndpointHealthCountsAttemptsIntoBucketsAndListsTheLastFailur
   EXPECT_EQ(out.at("bucketSeconds").as_int64(), 3600);
   const int64_t hour = unix_seconds(t) / 3600 * 3600;
   EXPECT_EQ(parse_iso8601(buckets[23].at("start").as_string()), TimePoint{std::chrono::seconds{hour}});
-  EXPECT_EQ(parse_iso8601(buckets[0].at("start").as_string()), TimePoint{std::chrono::seconds{hour - 23 * 3600}});
+  EXPECT_EQ(parse_iso8601(buckets[0].at("start").as_string()),
+            TimePoint{std::chrono::seconds{hour - 23 * 3600}});
   int64_t success = 0, failure = 0;
   for (const auto& b : buckets) {
     success += b.at("success").as_int64();

@@ -1,7 +1,8 @@
 // Delivery status, on Svix's paths: the endpoints a message goes to (ListResponse_MessageEndpointOut_), the
 // messages of an endpoint (ListResponse_EndpointMessageOut_), an endpoint's counts (EndpointStats); and the
-// hookwire extensions listing an application's dead letters and showing an endpoint's health over time. Statuses are reported as Svix does: pending
-// before the first attempt, sending while retries remain, success, fail (a dead letter).
+// hookwire extensions listing an application's dead letters and showing an endpoint's health over time.
+// Statuses are reported as Svix does: pending before the first attempt, sending while retries remain,
+// success, fail (a dead letter).
 #include "api/v1/routes.h"
 #include "api/v1/serialize.h"
 
@@ -181,7 +182,8 @@ asio::awaitable<Response> endpoint_health(const ApiContext* ctx, const Request& 
         {"disabledReason", ep->disabled && health->disabled_reason ? json::value(*health->disabled_reason)
                                                                    : json::value(nullptr)},
         {"disabledAt", ep->disabled ? iso(health->disabled_at) : json::value(nullptr)},
-        {"failingSince", health->consecutive_failures > 0 ? iso(health->first_failure_at) : json::value(nullptr)},
+        {"failingSince",
+         health->consecutive_failures > 0 ? iso(health->first_failure_at) : json::value(nullptr)},
     };
     return Reply{http::status::ok, json::serialize(out)};
   };

@@ -136,7 +136,8 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
     co_return replayed_response(req, Reply{http::status::accepted, std::move(*result->replay)});
   body.replace(id_at, result->published.id.size(), result->published.id);  // ids all have one length
   if (ctx->metrics)
-    ctx->metrics->counter("messages_created_total", "Messages created through the API.", {{"via", "api"}}).inc();
+    ctx->metrics->counter("messages_created_total", "Messages created through the API.", {{"via", "api"}})
+        .inc();
   delivery::published(result->published, ctx->on_deliveries_created);
   co_return make_response(req, Reply{http::status::accepted, std::move(body)});
 }

@@ -57,9 +57,8 @@ asio::awaitable<Response> server_stats(const ApiContext* ctx, const Request& req
 }  // namespace
 
 void add_server_routes(Router& router, const ApiContext* ctx) {
-  router.add(http::verb::get, "/api/v1/server/stats", authed(ctx, [ctx](const Request& req, const PathParams&) {
-               return server_stats(ctx, req);
-             }));
+  router.add(http::verb::get, "/api/v1/server/stats",
+             authed(ctx, [ctx](const Request& req, const PathParams&) { return server_stats(ctx, req); }));
 }
 
 }  // namespace hookwire::api::v1

@@ -1,7 +1,7 @@
 // GET /api/v1/app/{app_id}/poller/{sink_id}/stream: a sink's feed as server-sent events (issue #19,
 // docs/pull.md "Routes"); GET /api/v1/app/{app_id}/stream: the same over every message of the application
-// (issue #22, the portal's live tail; docs/api.md), with the request's `event_types` and `channel` filters and
-// no consumer. Rules decided here:
+// (issue #22, the portal's live tail; docs/api.md), with the request's `event_types` and `channel` filters
+// and no consumer. Rules decided here:
 //  - Each message is `id: <iterator>\nevent: message\ndata: <PollingEndpointMessageOut + offset>\n\n`; the id
 //    is feed::encode_cursor(position), so a client's `Last-Event-ID` resumes right after it. A payload's line
 //    breaks become several `data:` lines (SSE's rule: the client joins them with "\n").
@@ -177,7 +177,8 @@ asio::awaitable<void> run_stream(const ApiContext* ctx, Plan plan, std::chrono::
     if (w.closed()) co_return;
     if (over()) break;
     // A token rotated away or expired since the stream opened ends it at its next event or heartbeat.
-    if (auto st = caller_of_authorization(ctx, plan.authorization).may_access(plan.sink.app_id, sink_of(plan));
+    if (auto st =
+            caller_of_authorization(ctx, plan.authorization).may_access(plan.sink.app_id, sink_of(plan));
         !st) {
       co_await w.write(fmt::format("event: close\ndata: {{\"reason\":\"unauthorized\",\"detail\":{}}}\n\n",
                                    boost::json::serialize(boost::json::string(st.error().detail))));
@@ -228,7 +229,8 @@ asio::awaitable<Response> open_stream(const ApiContext* ctx, const Request& req,
   };
   auto plan = co_await store::read<Plan>(*ctx->store, std::move(fn));
   if (!plan) co_return feed_fail(req, plan.error());
-  if (auto st = authorize(ctx, req, plan->sink.app_id, sink_of(*plan)); !st) co_return feed_fail(req, st.error());
+  if (auto st = authorize(ctx, req, plan->sink.app_id, sink_of(*plan)); !st)
+    co_return feed_fail(req, st.error());
   plan->authorization = std::string(req[http::field::authorization]);
   StreamBody body = [ctx, plan = std::move(*plan), heartbeat](StreamWriter& w) {
     return run_stream(ctx, plan, heartbeat, w);
@@ -241,8 +243,8 @@ asio::awaitable<Response> open_stream(const ApiContext* ctx, const Request& req,
   co_return res;
 }
 
-asio::awaitable<Response> open_sink_stream(const ApiContext* ctx, const Request& req, const PathParams& params,
-                                           std::chrono::milliseconds heartbeat) {
+asio::awaitable<Response> open_sink_stream(const ApiContext* ctx, const Request& req,
+                                           const PathParams& params, std::chrono::milliseconds heartbeat) {
   Planner planner = [app = params.get("app_id"), sink = params.get("sink_id")](store::Tx& tx, Params p,
                                                                                int64_t head) {
     return plan_stream(tx, app, sink, std::move(p), head);

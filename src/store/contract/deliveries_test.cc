@@ -299,7 +299,7 @@ TEST_P(StoreContractTest, MessagesFilteredByDeliveryStatusWithABoundedScan) {
   for (int i = 0; i < 8; ++i) m.push_back(put(make_message(app.id, i % 2 ? "b.two" : "a.one")));
   std::vector<Delivery> ds{
       make_delivery(m[0], ep1, Delivery::kSuccess, 1),
-      make_delivery(m[1], ep1, Delivery::kFailed, 3),   // then resent and delivered: not failed any more
+      make_delivery(m[1], ep1, Delivery::kFailed, 3),  // then resent and delivered: not failed any more
       make_delivery(m[1], ep1, Delivery::kSuccess, 1),
       make_delivery(m[2], ep1, Delivery::kFailed, 3),   // failed
       make_delivery(m[2], ep2, Delivery::kSuccess, 1),  // and delivered to the other endpoint
@@ -411,7 +411,7 @@ TEST_P(StoreContractTest, EndpointRecentAttemptsAndDisabledReason) {
   EXPECT_EQ((*recent)[3].id, attempts[1].id);
   EXPECT_EQ((*recent)[3].status, 2);
   EXPECT_EQ((*recent)[3].response, std::string(200, 'x'));  // cut to 200 characters
-  EXPECT_EQ((*recent)[0].response, "");                       // a success's response is not read
+  EXPECT_EQ((*recent)[0].response, "");                     // a success's response is not read
   EXPECT_EQ((*recent)[3].created_at, attempts[1].created_at);
   EXPECT_EQ((*recent)[3].msg_id, msg.id);
   auto two = read<std::vector<AttemptSummary>>(
@@ -419,7 +419,8 @@ TEST_P(StoreContractTest, EndpointRecentAttemptsAndDisabledReason) {
   ASSERT_TRUE(two.ok());
   EXPECT_EQ(ids_of(*two), (std::vector<std::string>{attempts[4].id, attempts[3].id}));
 
-  ASSERT_TRUE(write([&](Tx& tx) { return tx.set_endpoint_disabled(ep.id, "it answered 410 Gone", kT0); }).ok());
+  ASSERT_TRUE(
+      write([&](Tx& tx) { return tx.set_endpoint_disabled(ep.id, "it answered 410 Gone", kT0); }).ok());
   EndpointHealthRecord streak;
   streak.first_failure_at = kT0;
   streak.consecutive_failures = 3;
@@ -430,7 +431,8 @@ TEST_P(StoreContractTest, EndpointRecentAttemptsAndDisabledReason) {
   EXPECT_EQ(h->disabled_at, kT0);
   EXPECT_EQ(h->consecutive_failures, 3);
   EXPECT_EQ(h->first_failure_at, kT0);
-  ASSERT_TRUE(write([&](Tx& tx) { return tx.set_endpoint_disabled(ep.id, std::nullopt, std::nullopt); }).ok());
+  ASSERT_TRUE(
+      write([&](Tx& tx) { return tx.set_endpoint_disabled(ep.id, std::nullopt, std::nullopt); }).ok());
   h = read<EndpointHealthRecord>([&](Tx& tx) { return tx.get_endpoint_health(ep.id); });
   ASSERT_TRUE(h.ok());
   EXPECT_FALSE(h->disabled_reason);

@@ -296,11 +296,12 @@ Status PgTx::set_endpoint_disabled(std::string_view endpoint_id, std::optional<s
 }
 
 Result<std::vector<AttemptSummary>> PgTx::recent_endpoint_attempts(std::string_view app_id,
-                                                                   std::string_view endpoint_id, TimePoint since,
-                                                                   int limit) {
+                                                                   std::string_view endpoint_id,
+                                                                   TimePoint since, int limit) {
   static constexpr Statement kRecent{
       "recent_endpoint_attempts",
-      "SELECT id, msg_id, status, response_status_code, CASE WHEN status = 0 THEN '' ELSE substr(response, 1, "
+      "SELECT id, msg_id, status, response_status_code, CASE WHEN status = 0 THEN '' ELSE substr(response, "
+      "1, "
       "200) END, created_at FROM attempts WHERE app_id = $1::text AND endpoint_id = $2::text AND id >= "
       "$3::text ORDER BY id DESC LIMIT $4::bigint"};
   Params p;

@@ -192,8 +192,8 @@ namespace {
 // The condition a message `m` meets when one of its deliveries, the latest of its (message, endpoint) pair,
 // has reported status `status` (reported_status() in model.h).
 std::string delivery_status_condition(int status) {
-  const char* cond = status == Delivery::kSuccess  ? "d.status = 0"
-                     : status == Delivery::kFailed ? "d.status = 2"
+  const char* cond = status == Delivery::kSuccess   ? "d.status = 0"
+                     : status == Delivery::kFailed  ? "d.status = 2"
                      : status == Delivery::kPending ? "d.status IN (1, 3) AND d.attempts = 0"
                                                     : "d.status IN (1, 3) AND d.attempts > 0";
   return fmt::format(

@@ -230,7 +230,8 @@ Result<EndpointHealthRecord> SqliteTx::get_endpoint_health(std::string_view endp
 Status SqliteTx::put_endpoint_health(std::string_view endpoint_id, const EndpointHealthRecord& h) {
   auto stmt = conn_.prepare(
       "INSERT INTO endpoint_health (endpoint_id, first_failure_at, last_success_at, consecutive_failures) "
-      "VALUES (?, ?, ?, ?) ON CONFLICT (endpoint_id) DO UPDATE SET first_failure_at = excluded.first_failure_at, "
+      "VALUES (?, ?, ?, ?) ON CONFLICT (endpoint_id) DO UPDATE SET first_failure_at = "
+      "excluded.first_failure_at, "
       "last_success_at = excluded.last_success_at, consecutive_failures = excluded.consecutive_failures");
   if (!stmt.ok()) return stmt.take_error();
   Stmt s(*stmt);
@@ -245,7 +246,8 @@ Status SqliteTx::set_endpoint_disabled(std::string_view endpoint_id, std::option
                                        std::optional<TimePoint> at) {
   auto stmt = conn_.prepare(
       "INSERT INTO endpoint_health (endpoint_id, consecutive_failures, disabled_reason, disabled_at) "
-      "VALUES (?, 0, ?, ?) ON CONFLICT (endpoint_id) DO UPDATE SET disabled_reason = excluded.disabled_reason, "
+      "VALUES (?, 0, ?, ?) ON CONFLICT (endpoint_id) DO UPDATE SET disabled_reason = "
+      "excluded.disabled_reason, "
       "disabled_at = excluded.disabled_at");
   if (!stmt.ok()) return stmt.take_error();
   Stmt s(*stmt);
@@ -259,7 +261,8 @@ Result<std::vector<AttemptSummary>> SqliteTx::recent_endpoint_attempts(std::stri
                                                                        std::string_view endpoint_id,
                                                                        TimePoint since, int limit) {
   auto stmt = conn_.prepare(
-      "SELECT id, msg_id, status, response_status_code, CASE WHEN status = 0 THEN '' ELSE substr(response, 1, "
+      "SELECT id, msg_id, status, response_status_code, CASE WHEN status = 0 THEN '' ELSE substr(response, "
+      "1, "
       "200) END, created_at FROM attempts WHERE app_id = ? AND endpoint_id = ? AND id >= ? ORDER BY id DESC "
       "LIMIT ?");
   if (!stmt.ok()) return stmt.take_error();

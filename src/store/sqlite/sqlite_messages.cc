@@ -235,8 +235,8 @@ namespace {
 // The condition a message `m` meets when one of its deliveries, the latest of its (message, endpoint) pair,
 // has reported status `status` (reported_status() in model.h).
 std::string delivery_status_condition(int status) {
-  const char* cond = status == Delivery::kSuccess  ? "d.status = 0"
-                     : status == Delivery::kFailed ? "d.status = 2"
+  const char* cond = status == Delivery::kSuccess   ? "d.status = 0"
+                     : status == Delivery::kFailed  ? "d.status = 2"
                      : status == Delivery::kPending ? "d.status IN (1, 3) AND d.attempts = 0"
                                                     : "d.status IN (1, 3) AND d.attempts > 0";
   return fmt::format(
@@ -291,14 +291,16 @@ Result<Page<Message>> SqliteTx::list_messages(std::string_view app_id, const Mes
   }
   window += fmt::format(" ORDER BY id {} LIMIT ?", ascending ? "ASC" : "DESC");
   window_binds.emplace_back(int64_t{std::max(1, q.status_scan_limit)});
-  ListQuery lq{fmt::format("SELECT {} FROM messages WHERE app_id = ? AND id IN ({}) AND {}", kMessageCols, window,
-                           delivery_status_condition(*q.status)),
-               {app_id}, "id"};
+  ListQuery lq{fmt::format("SELECT {} FROM messages WHERE app_id = ? AND id IN ({}) AND {}", kMessageCols,
+                           window, delivery_status_condition(*q.status)),
+               {app_id},
+               "id"};
   lq.binds.insert(lq.binds.end(), window_binds.begin(), window_binds.end());
   auto page = list<Message>(std::move(lq), q.page, read_row, key_of);
   if (!page.ok() || !page->done) return page;
   // Fewer than a page matched: not done if the window was full; continue after its last message.
-  auto stmt = conn_.prepare(fmt::format("SELECT count(*), {}(id) FROM ({})", ascending ? "max" : "min", window));
+  auto stmt =
+      conn_.prepare(fmt::format("SELECT count(*), {}(id) FROM ({})", ascending ? "max" : "min", window));
   if (!stmt.ok()) return stmt.take_error();
   Stmt s(*stmt);
   for (size_t i = 0; i < window_binds.size(); ++i)
