@@ -123,8 +123,10 @@ TEST_P(ConsoleTest, EndpointHealthCountsAttemptsIntoBucketsAndListsTheLastFailur
   const auto into_hour = std::chrono::seconds{unix_seconds(now) % 3600};
   clock_.advance(into_hour < 10min ? 10min - into_hour : 0s);
   const TimePoint t = clock_.now();
-  const std::vector<A> plan{{1min, 0, 200},   {2min, 2, 500},        {3min, 2, 503}, {70min, 2, 404},
-                            {130min, 0, 200}, {(26 * 60min), 2, 500}};  // the last is before the day
+  // Oldest first, as attempts are written: the ids one process mints only grow (core/ids.h). The first is
+  // before the day.
+  const std::vector<A> plan{{26 * 60min, 2, 500}, {130min, 0, 200}, {70min, 2, 404},
+                            {3min, 2, 503},       {2min, 2, 500},   {1min, 0, 200}};
   std::vector<store::Attempt> written;
   for (size_t i = 0; i < plan.size(); ++i) {
     store::Attempt a;
@@ -169,7 +171,7 @@ TEST_P(ConsoleTest, EndpointHealthCountsAttemptsIntoBucketsAndListsTheLastFailur
   EXPECT_EQ(buckets[23].at("failure").as_int64(), 2);
   const auto& failures = out.at("lastFailures").as_array();
   ASSERT_EQ(failures.size(), 3u);
-  EXPECT_EQ(failures[0].at("attemptId").as_string(), written[1].id);  // newest first
+  EXPECT_EQ(failures[0].at("attemptId").as_string(), written[4].id);  // newest first
   EXPECT_EQ(failures[0].at("msgId").as_string(), msg);
   EXPECT_EQ(failures[0].at("responseStatusCode").as_int64(), 500);
   EXPECT_EQ(failures[0].at("response").as_string().size(), 200u);
@@ -238,8 +240,8 @@ TEST_P(ConsoleTest, MessageListFiltersByDeliveryStatus) {
     auto res = get("/api/v1/app/app-a/msg" + query);
     EXPECT_EQ(res.result_int(), 200) << res.body();
     std::vector<std::string> out;
-    for (const auto& m : json::parse(res.body()).at("data").as_array())
-      out.emplace_back(m.at("id").as_string());
+    const json::value body = json::parse(res.body());  // outlives the loop (a temporary would not)
+    for (const auto& m : body.at("data").as_array()) out.emplace_back(m.at("id").as_string());
     return out;
   };
   EXPECT_EQ(list("?status=2"), (std::vector<std::string>{ids[3], ids[1]}));

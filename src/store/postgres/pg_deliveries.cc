@@ -304,8 +304,9 @@ Result<std::vector<AttemptSummary>> PgTx::recent_endpoint_attempts(std::string_v
       "1, "
       "200) END, created_at FROM attempts WHERE app_id = $1::text AND endpoint_id = $2::text AND id >= "
       "$3::text ORDER BY id DESC LIMIT $4::bigint"};
+  const std::string floor = min_id_at(id_prefix::kAttempt, since);  // Params keep views: it must outlive them
   Params p;
-  p.text(app_id).text(endpoint_id).text(min_id_at(id_prefix::kAttempt, since)).int64(std::max(0, limit));
+  p.text(app_id).text(endpoint_id).text(floor).int64(std::max(0, limit));
   auto r = run(kRecent, p);
   if (!r.ok()) return r.take_error();
   std::vector<AttemptSummary> out;
