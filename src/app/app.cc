@@ -23,6 +23,7 @@
 #include "api/http_server.h"
 #include "api/v1/routes.h"
 #include "api/v1/tokens.h"
+#include "app/figures_recorder.h"
 #include "app/janitor.h"
 #include "core/encoding.h"
 #include "delivery/dispatcher.h"
@@ -272,9 +273,23 @@ struct App::Parts {
   std::optional<boost::asio::ip::tcp::endpoint> public_endpoint;
   std::unique_ptr<api::v1::TokenRegistry> tokens;  // scoped tokens; before the janitor, which updates it
   std::unique_ptr<Janitor> janitor;
+  std::unique_ptr<FiguresRecorder> figures;  // GET /api/v1/server/stats; stopped before the store
   boost::asio::ip::tcp::endpoint endpoint;
   bool stopped = false;
 };
+
+namespace {
+// This node as the server figures name it: the host's name (printable ASCII only) and the API port.
+std::string node_id(unsigned short port) {
+  char host[256] = {};
+  std::string name;
+  if (gethostname(host, sizeof host - 1) == 0)
+    for (const char* c = host; *c; ++c)
+      if (*c > ' ' && *c < 127) name += *c;
+  if (name.empty()) name = "hookwire";
+  return fmt::format("{}:{}", name, port);
+}
+}  // namespace
 
 App::App(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 App::~App() { stop(); }
@@ -446,6 +461,8 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   parts->context.admin_token = options.admin_token;
   parts->context.metrics_token = options.metrics_token;
   parts->context.idempotency_ttl = options.idempotency_ttl;
+  parts->figures = std::make_unique<FiguresRecorder>(*parts->store, parts->metrics, clock);
+  parts->context.figures = &parts->figures->sampler();
   api::v1::add_routes(parts->router, &parts->context);
   web::add_web_routes(parts->router, web::WebOptions{options.portal_frame_ancestors});
 
@@ -520,6 +537,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
     return endpoint.take_error();
   }
   parts->endpoint = *endpoint;
+  parts->context.node_id = node_id(endpoint->port());
   if (options.public_url.empty()) {  // the address it listens on (its port known now)
     const auto address = endpoint->address();
     const std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
@@ -538,6 +556,7 @@ Result<std::unique_ptr<App>> App::start(AppOptions options) {
   janitor_options.retention = std::chrono::days{options.retention_days};
   parts->janitor = std::make_unique<Janitor>(*parts->store, clock, janitor_options, parts->tokens.get());
   parts->janitor->start();
+  parts->figures->start();
   return std::unique_ptr<App>(new App(std::move(parts)));
 }
 
@@ -564,6 +583,7 @@ void App::stop() {
   if (!parts_ || parts_->stopped) return;
   parts_->stopped = true;
   parts_->janitor->stop();
+  parts_->figures->stop();
   // Held long-polls answer at once (their empty page), so the server's drain does not wait out their `wait`.
   parts_->feed_hub.stop();
   parts_->gateway->request_log().stop();  // the source request routes' `wait` too

@@ -114,6 +114,41 @@ Histogram& Registry::histogram(const std::string& name, const std::string& help,
   return *slot;
 }
 
+double Registry::counter_sum(const std::string& name, const Labels& match) const {
+  std::shared_lock lock(mu_);
+  auto it = families_.find(name);
+  if (it == families_.end()) return 0;
+  std::vector<std::string> wanted;
+  for (const auto& pair : match) wanted.push_back(render_labels({pair}));
+  double sum = 0;
+  for (const auto& [key, c] : it->second.counters) {
+    // A pair matches as a whole label: at the start or after a ',', and up to the end or a ','.
+    bool all = true;
+    for (const auto& w : wanted) {
+      bool found = false;
+      for (size_t at = key.find(w); at != std::string::npos; at = key.find(w, at + 1)) {
+        const size_t end = at + w.size();
+        if ((at == 0 || key[at - 1] == ',') && (end == key.size() || key[end] == ',')) {
+          found = true;
+          break;
+        }
+      }
+      all = all && found;
+    }
+    if (all) sum += c->value();
+  }
+  return sum;
+}
+
+std::optional<double> Registry::gauge_value(const std::string& name, const Labels& labels) const {
+  std::shared_lock lock(mu_);
+  auto it = families_.find(name);
+  if (it == families_.end()) return std::nullopt;
+  auto g = it->second.gauges.find(render_labels(labels));
+  if (g == it->second.gauges.end()) return std::nullopt;
+  return g->second->value();
+}
+
 std::string Registry::render() const {
   std::shared_lock lock(mu_);
   std::string out;

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -67,6 +68,11 @@ class Registry {
                        const Labels& labels = {});
   // The whole registry in Prometheus text format 0.0.4.
   std::string render() const;
+  // Reading back (the server figures' sampler): the sum of the family's counter series whose labels include
+  // every pair of `match` (all of them when empty); 0 when there is no such family. Creates nothing.
+  double counter_sum(const std::string& name, const Labels& match = {}) const;
+  // The value of one gauge series; nullopt when it was never set.
+  std::optional<double> gauge_value(const std::string& name, const Labels& labels = {}) const;
 
  private:
   struct Family {

@@ -672,8 +672,10 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       }
       if (state.first_failure_at) fail_since = *state.first_failure_at;
       if (!(state == before)) {
-        store::EndpointHealthRecord h2{state.first_failure_at, state.last_success_at,
-                                       state.consecutive_failures};
+        store::EndpointHealthRecord h2;  // put_endpoint_health writes the streak only
+        h2.first_failure_at = state.first_failure_at;
+        h2.last_success_at = state.last_success_at;
+        h2.consecutive_failures = state.consecutive_failures;
         if (auto st = tx.put_endpoint_health(a.endpoint_id, h2); !st.ok()) return st.take_error();
       }
     }
@@ -684,6 +686,11 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         endpoint->disabled = true;
         endpoint->updated_at = now;
         if (auto st = tx.update_endpoint(*endpoint); !st.ok()) return st.take_error();
+        const std::string reason =
+            r.disable ? fmt::format("it answered 410 Gone (attempt {})", a.id)
+                      : fmt::format("it has been failing since {}, longer than the endpoint health limit",
+                                    format_iso8601(fail_since));
+        if (auto st = tx.set_endpoint_disabled(a.endpoint_id, reason, now); !st.ok()) return st.take_error();
         disabled_now = std::move(*endpoint);
         r.endpoint_disabled = true;
       }

@@ -383,6 +383,11 @@ TEST_P(DispatcherTest, GoneDisablesTheEndpoint) {
   EXPECT_EQ(d.status, store::Delivery::kFailed);
   auto ep = read<store::Endpoint>([&](store::Tx& tx) { return *tx.get_endpoint(app_.id, ep_.id); });
   EXPECT_TRUE(ep.disabled);
+  // Why and when, for the endpoint health route.
+  auto h = read<store::EndpointHealthRecord>([&](store::Tx& tx) { return *tx.get_endpoint_health(ep_.id); });
+  ASSERT_TRUE(h.disabled_reason);
+  EXPECT_NE(h.disabled_reason->find("410 Gone"), std::string::npos) << *h.disabled_reason;
+  EXPECT_EQ(h.disabled_at, a.created_at);
 }
 
 // A message stored with CR/LF in its event type (by a build that did not validate inbound event types) is
@@ -752,6 +757,10 @@ TEST_P(DispatcherTest, AnEndpointFailingForFiveDaysIsDisabled) {
   dispatcher_->wake();
   auto [d2, a2] = wait_recorded(2);
   EXPECT_TRUE(endpoint().disabled) << "failing continuously for 5 days";
+  auto h = read<store::EndpointHealthRecord>([&](store::Tx& tx) { return *tx.get_endpoint_health(ep_.id); });
+  ASSERT_TRUE(h.disabled_reason);
+  EXPECT_NE(h.disabled_reason->find("failing since " + format_iso8601(a1.created_at)), std::string::npos)
+      << *h.disabled_reason;
 }
 
 TEST_P(DispatcherTest, ASuccessResetsTheFailingClock) {

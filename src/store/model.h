@@ -156,6 +156,22 @@ struct EndpointHealthRecord {
   std::optional<TimePoint> first_failure_at;  // start of the current failing streak
   std::optional<TimePoint> last_success_at;
   int64_t consecutive_failures = 0;
+  // Why and when the endpoint was last disabled (the dispatcher's auto-disable, or the API); nullopt while
+  // it was never disabled or since it was enabled again. Written by Tx::set_endpoint_disabled only:
+  // put_endpoint_health leaves both as they are.
+  std::optional<std::string> disabled_reason;
+  std::optional<TimePoint> disabled_at;
+};
+
+// One attempt to an endpoint as its health view shows it (Tx::recent_endpoint_attempts): no URL, and the
+// response cut to its first 200 characters.
+struct AttemptSummary {
+  std::string id;
+  std::string msg_id;
+  int status = 0;  // 0 success, 2 fail
+  int response_status_code = 0;
+  std::string response;  // the first 200 characters
+  TimePoint created_at;
 };
 
 // The delivery queue at a moment, for metrics: live deliveries by state, and how late the oldest due one is.
@@ -290,6 +306,13 @@ struct MessageQuery {
   std::optional<TimePoint> after;        // created_at > after
   std::vector<std::string> event_types;  // empty = any
   std::optional<std::string> channel;
+  // hookwire's extension: only messages with at least one delivery whose reported_status() is this (the
+  // latest delivery of each (message, endpoint) pair, as the delivery listings count). Served by a bounded
+  // scan: a page looks at no more than `status_scan_limit` messages (in the list's order, after the other
+  // filters); when it stops there with fewer than a page of matches, the page is not `done` and its
+  // iterator (prev_iterator going backward) continues after the last message looked at.
+  std::optional<int> status;
+  int status_scan_limit = 5000;
 };
 
 struct BackgroundTaskQuery {

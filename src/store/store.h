@@ -135,7 +135,17 @@ class Tx {
                                                                const DeliveryQuery& q) = 0;
   // Endpoint health (auto-disable bookkeeping); an endpoint never recorded has the default (healthy) record.
   virtual Result<EndpointHealthRecord> get_endpoint_health(std::string_view endpoint_id) = 0;
+  // Writes the streak (first_failure_at, last_success_at, consecutive_failures); the disabled reason and
+  // time are kept as they are.
   virtual Status put_endpoint_health(std::string_view endpoint_id, const EndpointHealthRecord& h) = 0;
+  // Records why and when the endpoint was disabled (nullopt both: it was enabled again).
+  virtual Status set_endpoint_disabled(std::string_view endpoint_id, std::optional<std::string> reason,
+                                       std::optional<TimePoint> at) = 0;
+  // The endpoint's attempts created at or after `since`, newest first, at most `limit` of them (an index
+  // range on (app_id, endpoint_id, id): attempt ids begin with their creation time).
+  virtual Result<std::vector<AttemptSummary>> recent_endpoint_attempts(std::string_view app_id,
+                                                                       std::string_view endpoint_id,
+                                                                       TimePoint since, int limit) = 0;
   virtual Result<std::vector<Delivery>> list_deliveries_by_message(std::string_view app_id,
                                                                    std::string_view msg_id) = 0;
 

@@ -54,6 +54,14 @@ class UnavailableTx final : public Tx {
   Result<std::vector<Settled>> settle_deliveries(std::span<const Settlement>) override { return err(); }
   Result<EndpointHealthRecord> get_endpoint_health(std::string_view) override { return err(); }
   Status put_endpoint_health(std::string_view, const EndpointHealthRecord&) override { return err(); }
+  Status set_endpoint_disabled(std::string_view, std::optional<std::string>,
+                               std::optional<TimePoint>) override {
+    return err();
+  }
+  Result<std::vector<AttemptSummary>> recent_endpoint_attempts(std::string_view, std::string_view, TimePoint,
+                                                               int) override {
+    return err();
+  }
   Result<int> requeue_failed_deliveries(std::string_view, std::string_view, TimePoint, TimePoint,
                                         TimePoint) override {
     return err();

@@ -44,13 +44,17 @@ TEST(OpenApi, DescribesEverySourceInFieldAndNothingElse) {
                         // Scoped tokens (v1/auth.cc).
                         "/api/v1/auth/app/{app_id}/poller/{endpoint_id}/token",
                         "/api/v1/auth/app/{app_id}/poller/{endpoint_id}/token/rotate",
-                        "/api/v1/auth/app-portal-access/{app_id}"})
+                        "/api/v1/auth/app-portal-access/{app_id}",
+                        // The console's and portal's reads (issue #22).
+                        "/api/v1/app/{app_id}/stream", "/api/v1/app/{app_id}/endpoint/{endpoint_id}/health",
+                        "/api/v1/server/stats"})
     EXPECT_TRUE(paths.contains(p)) << p;
   for (const char* s :
        {"PollingEndpointOut", "PollingEndpointMessageOut", "PollerV2PollOut", "PollerV2MessageOut",
         "PollingEndpointConsumerSeekIn", "PollingEndpointConsumerSeekOut", "PollerV2CommitIn", "ApiTokenOut",
         "RotatePollerTokenIn", "AppPortalAccessIn", "AppPortalAccessOut", "EndpointExtensions",
-        "SourceRequestOut", "ListResponse_SourceRequestOut"})
+        "SourceRequestOut", "ListResponse_SourceRequestOut",
+         "EndpointHealthOut", "ServerStatsOut"})
     EXPECT_TRUE(schemas.contains(s)) << s;
   EXPECT_NE(std::string(doc.at("info").at("description").as_string()).find("Svix"), std::string::npos);
 }

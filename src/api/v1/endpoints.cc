@@ -247,9 +247,16 @@ asio::awaitable<Response> update(const ApiContext* ctx, const Request& req, std:
       if (auto st = tx.insert_endpoint(created); !st) return st.take_error();
       return endpoint_reply(created, http::status::created);
     }
+    const bool was_disabled = ep->disabled;
     apply(*ep, f, shape);
     ep->updated_at = now;
     if (auto st = tx.update_endpoint(*ep); !st) return st.take_error();
+    // Why it is disabled, for the health route: disabled here by the API, or enabled again (no reason).
+    if (ep->disabled != was_disabled) {
+      auto st = ep->disabled ? tx.set_endpoint_disabled(ep->id, "disabled through the API", now)
+                             : tx.set_endpoint_disabled(ep->id, std::nullopt, std::nullopt);
+      if (!st) return st.take_error();
+    }
     return endpoint_reply(*ep);
   };
   auto response = co_await write_reply(ctx, req, std::move(fn));

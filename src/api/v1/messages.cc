@@ -135,6 +135,9 @@ asio::awaitable<Response> create(const ApiContext* ctx, const Request& req, std:
   if (result->replay)
     co_return replayed_response(req, Reply{http::status::accepted, std::move(*result->replay)});
   body.replace(id_at, result->published.id.size(), result->published.id);  // ids all have one length
+  if (ctx->metrics)
+    ctx->metrics->counter("messages_created_total", "Messages created through the API.", {{"via", "api"}})
+        .inc();
   delivery::published(result->published, ctx->on_deliveries_created);
   co_return make_response(req, Reply{http::status::accepted, std::move(body)});
 }
@@ -159,6 +162,10 @@ asio::awaitable<Response> list(const ApiContext* ctx, const Request& req, std::s
       co_return error_response(Error::validation("query.event_types", "items must match ^[a-zA-Z0-9\\-_.]+$"),
                                req.version(), req.keep_alive());
   mq.channel = query->get("channel");
+  // hookwire's extension: messages with a delivery in this status (a bounded scan: store::MessageQuery).
+  auto status = status_param(*query);
+  if (!status) co_return error_response(status.error(), req.version(), req.keep_alive());
+  mq.status = *status;
   ReadFn fn = [mq, app_id, content = *with_content,
                caller = caller_of(ctx, req)](store::Tx& tx) -> Result<Reply> {
     auto app = tx.get_application(app_id);

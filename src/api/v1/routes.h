@@ -30,6 +30,7 @@ void add_auth_routes(Router& router, const ApiContext* ctx);     // scoped token
 // GET /api/v1/source/{source_id}/request[/{request_id}]: the requests a source was sent (source_requests.cc;
 // called by add_source_routes).
 void add_source_request_routes(Router& router, const ApiContext* ctx);
+void add_server_routes(Router& router, const ApiContext* ctx);   // GET /api/v1/server/stats (server_stats.cc)
 // GET .../poller/{sink}/stream (server-sent events; stream.cc). Needs ctx->feed_hub.
 struct StreamOptions {
   std::chrono::milliseconds heartbeat{15'000};  // a `: heartbeat` comment after this long without an event

@@ -1,5 +1,7 @@
 // GET /api/v1/app/{app_id}/poller/{sink_id}/stream: a sink's feed as server-sent events (issue #19,
-// docs/pull.md "Routes"). Rules decided here:
+// docs/pull.md "Routes"); GET /api/v1/app/{app_id}/stream: the same over every message of the application
+// (issue #22, the portal's live tail; docs/api.md), with the request's `event_types` and `channel` filters
+// and no consumer. Rules decided here:
 //  - Each message is `id: <iterator>\nevent: message\ndata: <PollingEndpointMessageOut + offset>\n\n`; the id
 //    is feed::encode_cursor(position), so a client's `Last-Event-ID` resumes right after it. A payload's line
 //    breaks become several `data:` lines (SSE's rule: the client joins them with "\n").
@@ -42,6 +44,7 @@ struct Params {
   std::optional<std::string> cursor;  // Last-Event-ID, else iterator
   std::optional<std::string> consumer;
   std::optional<std::string> event_type;
+  std::vector<std::string> event_types;  // the application stream's filter (empty: any)
   std::optional<std::string> channel;
 };
 
@@ -65,11 +68,14 @@ Result<Params> parse_params(const Request& req) {
   auto channel = channel_param(*q);
   if (!channel) return channel.take_error();
   p.channel = std::move(*channel);
+  auto types = event_types_param(*q);
+  if (!types) return types.take_error();
+  p.event_types = std::move(*types);
   return p;
 }
 
-// Where a stream reads: the sink (ids resolved, with its filters), the request's filters, and where it
-// starts.
+// Where a stream reads: the sink (ids resolved, with its filters; for the application stream, no endpoint
+// and the request's event_types), the request's filters, and where it starts.
 struct Plan {
   Sink sink;
   Params params;
@@ -77,13 +83,11 @@ struct Plan {
   std::string authorization;  // the request's Authorization header, checked again before each read
 };
 
-Result<Plan> plan_stream(store::Tx& tx, const std::string& app_id, const std::string& sink_id, Params p,
-                         int64_t head) {
-  auto sink = resolve_sink(tx, app_id, sink_id);
-  if (!sink) return sink.take_error();
+// The stream's start: the explicit cursor, else the consumer's committed position, else the log's start.
+Result<Plan> plan_start(store::Tx& tx, Sink sink, Params p, int64_t head) {
   auto start = tx.feed_start();
   if (!start) return start.take_error();
-  Plan plan{std::move(*sink), std::move(p), *start, {}};
+  Plan plan{std::move(sink), std::move(p), *start, {}};
   if (plan.params.cursor) {
     auto pos = iterator_position(*plan.params.cursor, *start, head);
     if (!pos) return pos.take_error();
@@ -94,6 +98,28 @@ Result<Plan> plan_stream(store::Tx& tx, const std::string& app_id, const std::st
     if (*c) plan.after = std::max((*c)->position, *start);
   }
   return plan;
+}
+
+Result<Plan> plan_stream(store::Tx& tx, const std::string& app_id, const std::string& sink_id, Params p,
+                         int64_t head) {
+  auto sink = resolve_sink(tx, app_id, sink_id);
+  if (!sink) return sink.take_error();
+  return plan_start(tx, std::move(*sink), std::move(p), head);
+}
+
+// The application stream: every message of the application, through the request's event_types.
+Result<Plan> plan_app_stream(store::Tx& tx, const std::string& app_id, Params p, int64_t head) {
+  auto app = tx.get_application(app_id);
+  if (!app) return app.take_error();
+  Sink sink{app->id, {}, std::nullopt, std::nullopt};
+  if (!p.event_types.empty()) sink.event_types = p.event_types;
+  return plan_start(tx, std::move(sink), std::move(p), head);
+}
+
+// The sink a stream's caller must still be admitted to: the endpoint, or for the application stream none.
+std::optional<std::string_view> sink_of(const Plan& plan) {
+  if (plan.sink.endpoint_id.empty()) return std::nullopt;
+  return plan.sink.endpoint_id;
 }
 
 // One event: the message as PollingEndpointMessageOut with its `offset`, each line of it a `data:` line.
@@ -151,8 +177,8 @@ asio::awaitable<void> run_stream(const ApiContext* ctx, Plan plan, std::chrono::
     if (w.closed()) co_return;
     if (over()) break;
     // A token rotated away or expired since the stream opened ends it at its next event or heartbeat.
-    if (auto st = caller_of_authorization(ctx, plan.authorization)
-                      .may_access(plan.sink.app_id, plan.sink.endpoint_id);
+    if (auto st =
+            caller_of_authorization(ctx, plan.authorization).may_access(plan.sink.app_id, sink_of(plan));
         !st) {
       co_await w.write(fmt::format("event: close\ndata: {{\"reason\":\"unauthorized\",\"detail\":{}}}\n\n",
                                    boost::json::serialize(boost::json::string(st.error().detail))));
@@ -188,18 +214,22 @@ asio::awaitable<void> run_stream(const ApiContext* ctx, Plan plan, std::chrono::
   co_await w.write("event: close\ndata: {\"reason\":\"shutdown\"}\n\n");
 }
 
+// Plans a stream from its request's parameters, in a read (the sink's route or the application's).
+using Planner = std::function<Result<Plan>(store::Tx&, Params, int64_t head)>;
+
 asio::awaitable<Response> open_stream(const ApiContext* ctx, const Request& req, const PathParams& params,
-                                      std::chrono::milliseconds heartbeat) {
+                                      std::chrono::milliseconds heartbeat, Planner planner) {
   auto p = parse_params(req);
   if (!p) co_return feed_fail(req, p.error());
   if (!ctx->feed_hub || !params.can_stream())
     co_return feed_fail(req, Error::unavailable("streams are not served here"));
   const int64_t head = ctx->store->feed_head();
-  auto fn = [app = params.get("app_id"), sink = params.get("sink_id"), p = std::move(*p),
-             head](store::Tx& tx) mutable { return plan_stream(tx, app, sink, std::move(p), head); };
+  auto fn = [planner = std::move(planner), p = std::move(*p), head](store::Tx& tx) mutable {
+    return planner(tx, std::move(p), head);
+  };
   auto plan = co_await store::read<Plan>(*ctx->store, std::move(fn));
   if (!plan) co_return feed_fail(req, plan.error());
-  if (auto st = authorize(ctx, req, plan->sink.app_id, plan->sink.endpoint_id); !st)
+  if (auto st = authorize(ctx, req, plan->sink.app_id, sink_of(*plan)); !st)
     co_return feed_fail(req, st.error());
   plan->authorization = std::string(req[http::field::authorization]);
   StreamBody body = [ctx, plan = std::move(*plan), heartbeat](StreamWriter& w) {
@@ -213,12 +243,35 @@ asio::awaitable<Response> open_stream(const ApiContext* ctx, const Request& req,
   co_return res;
 }
 
+asio::awaitable<Response> open_sink_stream(const ApiContext* ctx, const Request& req,
+                                           const PathParams& params, std::chrono::milliseconds heartbeat) {
+  Planner planner = [app = params.get("app_id"), sink = params.get("sink_id")](store::Tx& tx, Params p,
+                                                                               int64_t head) {
+    return plan_stream(tx, app, sink, std::move(p), head);
+  };
+  co_return co_await open_stream(ctx, req, params, heartbeat, std::move(planner));
+}
+
+asio::awaitable<Response> open_app_stream(const ApiContext* ctx, const Request& req, const PathParams& params,
+                                          std::chrono::milliseconds heartbeat) {
+  Planner planner = [app = params.get("app_id")](store::Tx& tx, Params p, int64_t head) -> Result<Plan> {
+    if (p.consumer)
+      return Error::validation("query.consumer", "is for a sink's stream (.../poller/{sink_id}/stream)");
+    return plan_app_stream(tx, app, std::move(p), head);
+  };
+  co_return co_await open_stream(ctx, req, params, heartbeat, std::move(planner));
+}
+
 }  // namespace
 
 void add_stream_routes(Router& router, const ApiContext* ctx, StreamOptions options) {
   router.add(http::verb::get, "/api/v1/app/{app_id}/poller/{sink_id}/stream",
              sink_reader(ctx, [ctx, heartbeat = options.heartbeat](const Request& req, const PathParams& p) {
-               return open_stream(ctx, req, p, heartbeat);
+               return open_sink_stream(ctx, req, p, heartbeat);
+             }));
+  router.add(http::verb::get, "/api/v1/app/{app_id}/stream",
+             app_reader(ctx, [ctx, heartbeat = options.heartbeat](const Request& req, const PathParams& p) {
+               return open_app_stream(ctx, req, p, heartbeat);
              }));
 }
 

@@ -15,6 +15,7 @@
 #include "api/router.h"
 #include "api/v1/tokens.h"
 #include "core/clock.h"
+#include "core/figures.h"
 #include "core/metrics.h"
 #include "core/result.h"
 #include "delivery/url_guard.h"
@@ -55,6 +56,9 @@ struct ApiContext {
   // "https://hooks.example.com": the base of URLs handed to others (thin webhooks' message URLs, app-portal
   // links).
   std::string public_url;
+  // The server's own figures over time (GET /api/v1/server/stats); owned by the app. Null: not served (503).
+  const metrics::FigureSampler* figures = nullptr;
+  std::string node_id;  // this node, as the figures name it ("host:port")
 };
 
 // The SSRF policy configured URLs are checked against: ctx->url_guard, else the default policy.

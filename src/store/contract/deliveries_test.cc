@@ -280,3 +280,164 @@ TEST_P(StoreContractTest, AttemptListingsFilter) {
 }
 
 }  // namespace hookwire::store
+
+namespace hookwire::store {
+using namespace contract;  // NOLINT: the suite's own helpers
+
+// MessageQuery::status (issue #22): messages with a delivery whose reported status is the one asked, counting
+// only the latest delivery of each (message, endpoint) pair; a bounded scan whose page says where to go on.
+TEST_P(StoreContractTest, MessagesFilteredByDeliveryStatusWithABoundedScan) {
+  const auto app = make_app();
+  const auto ep1 = make_endpoint(app.id);
+  const auto ep2 = make_endpoint(app.id);
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                if (auto st = tx.insert_endpoint(ep1); !st.ok()) return st;
+                return tx.insert_endpoint(ep2);
+              }).ok());
+  std::vector<Message> m;
+  for (int i = 0; i < 8; ++i) m.push_back(put(make_message(app.id, i % 2 ? "b.two" : "a.one")));
+  std::vector<Delivery> ds{
+      make_delivery(m[0], ep1, Delivery::kSuccess, 1),
+      make_delivery(m[1], ep1, Delivery::kFailed, 3),  // then resent and delivered: not failed any more
+      make_delivery(m[1], ep1, Delivery::kSuccess, 1),
+      make_delivery(m[2], ep1, Delivery::kFailed, 3),   // failed
+      make_delivery(m[2], ep2, Delivery::kSuccess, 1),  // and delivered to the other endpoint
+      make_delivery(m[3], ep1, Delivery::kPending, 0),  // pending
+      make_delivery(m[4], ep1, Delivery::kPending, 2),  // retrying: "sending"
+      make_delivery(m[5], ep1, Delivery::kFailed, 1),   // failed
+      // m[6]: no delivery at all; m[7]: failed
+      make_delivery(m[7], ep2, Delivery::kFailed, 5),
+  };
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                for (const auto& d : ds)
+                  if (auto st = tx.insert_delivery(d); !st.ok()) return st;
+                return {};
+              }).ok());
+  auto list = [&](MessageQuery q) {
+    auto page = read<Page<Message>>([&](Tx& tx) { return tx.list_messages(app.id, q); });
+    EXPECT_TRUE(page.ok());
+    return page.ok() ? *page : Page<Message>{};
+  };
+  auto ids = [&](std::initializer_list<int> idx) {
+    std::vector<std::string> out;
+    for (int i : idx) out.push_back(m[i].id);
+    return out;
+  };
+  MessageQuery q;
+  q.page.order = Order::kDescending;
+  q.status = Delivery::kFailed;
+  auto page = list(q);
+  EXPECT_EQ(ids_of(page.items), ids({7, 5, 2}));
+  EXPECT_TRUE(page.done);
+  q.status = Delivery::kSuccess;
+  EXPECT_EQ(ids_of(list(q).items), ids({2, 1, 0}));
+  q.status = Delivery::kPending;
+  EXPECT_EQ(ids_of(list(q).items), ids({3}));
+  q.status = Delivery::kSending;
+  EXPECT_EQ(ids_of(list(q).items), ids({4}));
+  // With the other filters.
+  q.status = Delivery::kFailed;
+  q.event_types = {"b.two"};
+  EXPECT_EQ(ids_of(list(q).items), ids({7, 5}));
+  q.event_types.clear();
+
+  // Paging by matches: two a page.
+  q.page.limit = 2;
+  page = list(q);
+  EXPECT_EQ(ids_of(page.items), ids({7, 5}));
+  EXPECT_FALSE(page.done);
+  q.page.iterator = page.iterator;
+  page = list(q);
+  EXPECT_EQ(ids_of(page.items), ids({2}));
+  EXPECT_TRUE(page.done);
+
+  // A window of three messages at a time: a page may hold fewer matches than asked and not be done; its
+  // iterator continues after the last message looked at, and walking on finds every match once.
+  q.page = {};
+  q.page.order = Order::kDescending;
+  q.status_scan_limit = 3;
+  std::vector<std::string> seen;
+  int pages = 0;
+  for (;;) {
+    page = list(q);
+    ++pages;
+    for (const auto& x : page.items) seen.push_back(x.id);
+    if (page.done) break;
+    ASSERT_TRUE(page.iterator);
+    q.page.iterator = page.iterator;
+    ASSERT_LT(pages, 10);
+  }
+  EXPECT_EQ(seen, ids({7, 5, 2}));
+  EXPECT_GE(pages, 3);  // 8 messages, 3 looked at a page
+  // The first window (7, 6, 5) holds two matches; the second (4, 3, 2) one.
+  q.page = {};
+  q.page.order = Order::kDescending;
+  page = list(q);
+  EXPECT_EQ(ids_of(page.items), ids({7, 5}));
+  EXPECT_FALSE(page.done);
+  EXPECT_EQ(page.iterator, m[5].id);
+}
+
+// What the endpoint health route reads (issue #22): the newest attempts from a time on, and the reason an
+// endpoint was disabled, which the streak's writes keep.
+TEST_P(StoreContractTest, EndpointRecentAttemptsAndDisabledReason) {
+  const auto app = make_app();
+  const auto ep = make_endpoint(app.id);
+  const auto other = make_endpoint(app.id);
+  const auto msg = put(make_message(app.id));
+  std::vector<Attempt> attempts;
+  for (int i = 0; i < 6; ++i) {
+    Attempt a = make_attempt(app.id, msg.id, i == 5 ? other.id : ep.id);
+    a.created_at = kT0 + std::chrono::hours(i);
+    a.id = new_id(id_prefix::kAttempt, a.created_at);
+    a.status = i % 2 ? 2 : 0;
+    a.response = std::string(300, 'x');
+    attempts.push_back(a);
+  }
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                if (auto st = tx.insert_endpoint(ep); !st.ok()) return st;
+                if (auto st = tx.insert_endpoint(other); !st.ok()) return st;
+                for (const auto& a : attempts)
+                  if (auto st = tx.insert_attempt(a); !st.ok()) return st;
+                return {};
+              }).ok());
+  auto recent = read<std::vector<AttemptSummary>>(
+      [&](Tx& tx) { return tx.recent_endpoint_attempts(app.id, ep.id, kT0 + std::chrono::hours(1), 10); });
+  ASSERT_TRUE(recent.ok());
+  ASSERT_EQ(recent->size(), 4u);  // hours 4, 3, 2, 1 (5 is the other endpoint's; 0 is before)
+  EXPECT_EQ((*recent)[0].id, attempts[4].id);
+  EXPECT_EQ((*recent)[3].id, attempts[1].id);
+  EXPECT_EQ((*recent)[3].status, 2);
+  EXPECT_EQ((*recent)[3].response, std::string(200, 'x'));  // cut to 200 characters
+  EXPECT_EQ((*recent)[0].response, "");                     // a success's response is not read
+  EXPECT_EQ((*recent)[3].created_at, attempts[1].created_at);
+  EXPECT_EQ((*recent)[3].msg_id, msg.id);
+  auto two = read<std::vector<AttemptSummary>>(
+      [&](Tx& tx) { return tx.recent_endpoint_attempts(app.id, ep.id, kT0, 2); });
+  ASSERT_TRUE(two.ok());
+  EXPECT_EQ(ids_of(*two), (std::vector<std::string>{attempts[4].id, attempts[3].id}));
+
+  ASSERT_TRUE(
+      write([&](Tx& tx) { return tx.set_endpoint_disabled(ep.id, "it answered 410 Gone", kT0); }).ok());
+  EndpointHealthRecord streak;
+  streak.first_failure_at = kT0;
+  streak.consecutive_failures = 3;
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.put_endpoint_health(ep.id, streak); }).ok());
+  auto h = read<EndpointHealthRecord>([&](Tx& tx) { return tx.get_endpoint_health(ep.id); });
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->disabled_reason, "it answered 410 Gone");
+  EXPECT_EQ(h->disabled_at, kT0);
+  EXPECT_EQ(h->consecutive_failures, 3);
+  EXPECT_EQ(h->first_failure_at, kT0);
+  ASSERT_TRUE(
+      write([&](Tx& tx) { return tx.set_endpoint_disabled(ep.id, std::nullopt, std::nullopt); }).ok());
+  h = read<EndpointHealthRecord>([&](Tx& tx) { return tx.get_endpoint_health(ep.id); });
+  ASSERT_TRUE(h.ok());
+  EXPECT_FALSE(h->disabled_reason);
+  EXPECT_FALSE(h->disabled_at);
+  EXPECT_EQ(h->consecutive_failures, 3);  // the streak is kept
+}
+
+}  // namespace hookwire::store

@@ -11,6 +11,7 @@
 
 #include <unordered_map>
 
+#include "core/ids.h"
 #include "store/lease_tokens.h"
 #include "store/postgres/pg_tx_parts.h"
 
@@ -224,13 +225,13 @@ Result<int> PgTx::requeue_failed_deliveries(std::string_view app_id, std::string
 
 Result<EndpointHealthRecord> PgTx::get_endpoint_health(std::string_view endpoint_id) {
   static constexpr Statement kGet{"get_endpoint_health",
-                                  "SELECT first_failure_at, last_success_at, consecutive_failures FROM "
-                                  "endpoint_health WHERE endpoint_id = "
+                                  "SELECT first_failure_at, last_success_at, consecutive_failures, "
+                                  "disabled_reason, disabled_at FROM endpoint_health WHERE endpoint_id = "
                                   "$1::text"};
   static constexpr Statement kGetForUpdate{"get_endpoint_health_for_update",
-                                           "SELECT first_failure_at, last_success_at, consecutive_failures "
-                                           "FROM endpoint_health WHERE endpoint_id = "
-                                           "$1::text FOR UPDATE"};
+                                           "SELECT first_failure_at, last_success_at, consecutive_failures, "
+                                           "disabled_reason, disabled_at FROM endpoint_health WHERE "
+                                           "endpoint_id = $1::text FOR UPDATE"};
   Params p;
   p.text(endpoint_id);
   auto r = run(mode_ == Mode::kWrite ? kGetForUpdate : kGet, p);
@@ -240,6 +241,8 @@ Result<EndpointHealthRecord> PgTx::get_endpoint_health(std::string_view endpoint
   h.first_failure_at = opt_time(*r, 0, 0);
   h.last_success_at = opt_time(*r, 0, 1);
   h.consecutive_failures = r->int64(0, 2);
+  h.disabled_reason = opt_text(*r, 0, 3);
+  h.disabled_at = opt_time(*r, 0, 4);
   return h;
 }
 
@@ -266,6 +269,58 @@ Status PgTx::put_endpoint_health(std::string_view endpoint_id, const EndpointHea
   auto n = change(kPut, p);
   if (!n.ok()) return n.take_error();
   return {};
+}
+
+Status PgTx::set_endpoint_disabled(std::string_view endpoint_id, std::optional<std::string> reason,
+                                   std::optional<TimePoint> at) {
+  static constexpr Statement kSet{
+      "set_endpoint_disabled",
+      "INSERT INTO endpoint_health (endpoint_id, consecutive_failures, disabled_reason, disabled_at) VALUES "
+      "($1::text, 0, $2::text, $3::bigint) ON CONFLICT (endpoint_id) DO UPDATE SET disabled_reason = "
+      "EXCLUDED.disabled_reason, disabled_at = EXCLUDED.disabled_at"};
+  Params p;
+  p.text(endpoint_id);
+  if (reason) {
+    p.text(*reason);
+  } else {
+    p.null();
+  }
+  if (at) {
+    p.int64(unix_millis(*at));
+  } else {
+    p.null();
+  }
+  auto n = change(kSet, p);
+  if (!n.ok()) return n.take_error();
+  return {};
+}
+
+Result<std::vector<AttemptSummary>> PgTx::recent_endpoint_attempts(std::string_view app_id,
+                                                                   std::string_view endpoint_id,
+                                                                   TimePoint since, int limit) {
+  static constexpr Statement kRecent{
+      "recent_endpoint_attempts",
+      "SELECT id, msg_id, status, response_status_code, CASE WHEN status = 0 THEN '' ELSE substr(response, "
+      "1, "
+      "200) END, created_at FROM attempts WHERE app_id = $1::text AND endpoint_id = $2::text AND id >= "
+      "$3::text ORDER BY id DESC LIMIT $4::bigint"};
+  const std::string floor = min_id_at(id_prefix::kAttempt, since);  // Params keep views: it must outlive them
+  Params p;
+  p.text(app_id).text(endpoint_id).text(floor).int64(std::max(0, limit));
+  auto r = run(kRecent, p);
+  if (!r.ok()) return r.take_error();
+  std::vector<AttemptSummary> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    AttemptSummary a;
+    a.id = std::string(r->text(i, 0));
+    a.msg_id = std::string(r->text(i, 1));
+    a.status = static_cast<int>(r->int64(i, 2));
+    a.response_status_code = static_cast<int>(r->int64(i, 3));
+    a.response = std::string(r->text(i, 4));
+    a.created_at = time(*r, i, 5);
+    if (a.created_at >= since) out.push_back(std::move(a));  // ids carry whole seconds
+  }
+  return out;
 }
 
 Result<std::vector<Delivery>> PgTx::list_deliveries_by_message(std::string_view app_id,

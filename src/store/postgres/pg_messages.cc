@@ -188,26 +188,83 @@ Result<Message> PgTx::get_message(std::string_view app_id, std::string_view id_o
   return Error::not_found("message not found");
 }
 
+namespace {
+// The condition a message `m` meets when one of its deliveries, the latest of its (message, endpoint) pair,
+// has reported status `status` (reported_status() in model.h).
+std::string delivery_status_condition(int status) {
+  const char* cond = status == Delivery::kSuccess   ? "d.status = 0"
+                     : status == Delivery::kFailed  ? "d.status = 2"
+                     : status == Delivery::kPending ? "d.status IN (1, 3) AND d.attempts = 0"
+                                                    : "d.status IN (1, 3) AND d.attempts > 0";
+  return fmt::format(
+      "EXISTS (SELECT 1 FROM deliveries d WHERE d.app_id = messages.app_id AND d.msg_id = messages.id AND {} "
+      "AND NOT EXISTS (SELECT 1 FROM deliveries d2 WHERE d2.app_id = d.app_id AND d2.endpoint_id = "
+      "d.endpoint_id AND d2.msg_id = d.msg_id AND d2.id > d.id))",
+      cond);
+}
+}  // namespace
+
 Result<Page<Message>> PgTx::list_messages(std::string_view app_id, const MessageQuery& q) {
+  // The filters of the plain listing, after "WHERE app_id = ...".
+  auto add_filters = [&](Query& query) {
+    if (q.before) {
+      query << " AND created_at < ";
+      query.time(*q.before);
+    }
+    if (q.after) {
+      query << " AND created_at > ";
+      query.time(*q.after);
+    }
+    if (!q.event_types.empty()) {
+      query << " AND event_type = ANY(";
+      query.text_array(q.event_types);
+      query << ")";
+    }
+    if (q.channel) add_channel_filter(query, "channels", *q.channel);
+  };
+  auto read_row = [](const PgResult& r, int row) { return read_message(r, row); };
+  auto key_of = [](const Message& m) { return m.id; };
+  if (!q.status) {
+    Query query(fmt::format("SELECT {} FROM messages WHERE app_id = ", kMessageCols));
+    query.text(app_id);
+    add_filters(query);
+    return list<Message>(std::move(query), "id", q.page, read_row, key_of);
+  }
+  // The status filter: the matching messages among the next status_scan_limit ones the other filters let
+  // through (the window), so a page's work is bounded however rare the status is.
+  const auto& it = q.page.iterator;
+  const bool backward = it && !it->empty() && (*it)[0] == '-';
+  const bool ascending = (q.page.order == Order::kAscending) != backward;
+  const int scan = std::max(1, q.status_scan_limit);
+  auto add_window = [&](Query& query) {
+    query << "SELECT id FROM messages WHERE app_id = ";
+    query.text(app_id);
+    add_filters(query);
+    if (it) {
+      query << (ascending ? " AND id > " : " AND id < ");
+      query.text(backward ? std::string_view(*it).substr(1) : std::string_view(*it));
+    }
+    query << (ascending ? " ORDER BY id ASC LIMIT " : " ORDER BY id DESC LIMIT ");
+    query.int64(scan);
+  };
   Query query(fmt::format("SELECT {} FROM messages WHERE app_id = ", kMessageCols));
   query.text(app_id);
-  if (q.before) {
-    query << " AND created_at < ";
-    query.time(*q.before);
+  query << " AND id IN (";
+  add_window(query);
+  query << ") AND " << delivery_status_condition(*q.status);
+  auto page = list<Message>(std::move(query), "id", q.page, read_row, key_of);
+  if (!page.ok() || !page->done) return page;
+  // Fewer than a page matched: not done if the window was full; continue after its last message.
+  Query count(ascending ? "SELECT count(*), max(id) FROM (" : "SELECT count(*), min(id) FROM (");
+  add_window(count);
+  count << ") w";
+  auto r = run(count);
+  if (!r.ok()) return r.take_error();
+  if (r->rows() == 1 && r->int64(0, 0) >= scan) {
+    page->done = false;
+    (backward ? page->prev_iterator : page->iterator) = (backward ? "-" : "") + std::string(r->text(0, 1));
   }
-  if (q.after) {
-    query << " AND created_at > ";
-    query.time(*q.after);
-  }
-  if (!q.event_types.empty()) {
-    query << " AND event_type = ANY(";
-    query.text_array(q.event_types);
-    query << ")";
-  }
-  if (q.channel) add_channel_filter(query, "channels", *q.channel);
-  return list<Message>(
-      std::move(query), "id", q.page, [](const PgResult& r, int row) { return read_message(r, row); },
-      [](const Message& m) { return m.id; });
+  return page;
 }
 
 // ---- Attempts

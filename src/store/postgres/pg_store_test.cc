@@ -432,7 +432,7 @@ TEST_F(PostgresStoreTest, EndpointHealthReadInAWriteIsLockedAgainstAnotherStores
   Store& b = open();
   const std::string ep = "ep_health";
   ASSERT_TRUE(write(a, [&](Tx& tx) {
-                return tx.put_endpoint_health(ep, EndpointHealthRecord{kT0, {}, 1});
+                return tx.put_endpoint_health(ep, EndpointHealthRecord{kT0, {}, 1, {}, {}});
               }).ok());
   auto one_more_failure = [&](Tx& tx) -> Status {
     auto h = tx.get_endpoint_health(ep);

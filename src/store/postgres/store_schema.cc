@@ -22,7 +22,7 @@ namespace {
 //   future fencing token of the delivery queue (docs/plans/21-delivery-queue-seam.md), today the row handle
 //   a claimed Delivery carries. No `delivery_counts`: the queue figures count the live deliveries through
 //   the due index (pg_deliveries.cc says why).
-constexpr std::array<std::string_view, 5> kSteps = {
+constexpr std::array<std::string_view, 6> kSteps = {
     R"sql(
 CREATE TABLE applications (
   id            text COLLATE "C" PRIMARY KEY,
@@ -249,6 +249,11 @@ CREATE TABLE source_requests (
   message_id     text COLLATE "C"
 );
 CREATE INDEX source_requests_by_source ON source_requests (source_id, id);
+)sql",
+    // 6: why and when an endpoint was disabled (the endpoint health route, issue #22).
+    R"sql(
+ALTER TABLE endpoint_health ADD COLUMN disabled_reason text;
+ALTER TABLE endpoint_health ADD COLUMN disabled_at bigint;
 )sql",
 };
 

@@ -369,6 +369,11 @@ CREATE TABLE source_requests (
 );
 CREATE INDEX source_requests_by_source ON source_requests (source_id, id);
 )sql",
+    // 20: why and when an endpoint was disabled (the endpoint health route, issue #22).
+    R"sql(
+ALTER TABLE endpoint_health ADD COLUMN disabled_reason TEXT;
+ALTER TABLE endpoint_health ADD COLUMN disabled_at INTEGER;
+)sql",
 };
 
 // The marker a migration's text holds where the largest message rowid at the time it runs goes (a partial

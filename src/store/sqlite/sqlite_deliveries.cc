@@ -210,8 +210,8 @@ Result<int> SqliteTx::requeue_failed_deliveries(std::string_view app_id, std::st
 
 Result<EndpointHealthRecord> SqliteTx::get_endpoint_health(std::string_view endpoint_id) {
   auto stmt = conn_.prepare(
-      "SELECT first_failure_at, last_success_at, consecutive_failures FROM endpoint_health WHERE endpoint_id "
-      "= ?");
+      "SELECT first_failure_at, last_success_at, consecutive_failures, disabled_reason, disabled_at FROM "
+      "endpoint_health WHERE endpoint_id = ?");
   if (!stmt.ok()) return stmt.take_error();
   Stmt s(*stmt);
   s.bind(1, endpoint_id);
@@ -222,13 +222,17 @@ Result<EndpointHealthRecord> SqliteTx::get_endpoint_health(std::string_view endp
   if (!s.is_null(0)) h.first_failure_at = s.time(0);
   if (!s.is_null(1)) h.last_success_at = s.time(1);
   h.consecutive_failures = s.int64(2);
+  h.disabled_reason = s.opt_text(3);
+  if (!s.is_null(4)) h.disabled_at = s.time(4);
   return h;
 }
 
 Status SqliteTx::put_endpoint_health(std::string_view endpoint_id, const EndpointHealthRecord& h) {
   auto stmt = conn_.prepare(
-      "INSERT OR REPLACE INTO endpoint_health (endpoint_id, first_failure_at, last_success_at, "
-      "consecutive_failures) VALUES (?, ?, ?, ?)");
+      "INSERT INTO endpoint_health (endpoint_id, first_failure_at, last_success_at, consecutive_failures) "
+      "VALUES (?, ?, ?, ?) ON CONFLICT (endpoint_id) DO UPDATE SET first_failure_at = "
+      "excluded.first_failure_at, "
+      "last_success_at = excluded.last_success_at, consecutive_failures = excluded.consecutive_failures");
   if (!stmt.ok()) return stmt.take_error();
   Stmt s(*stmt);
   s.bind(1, endpoint_id);
@@ -236,6 +240,52 @@ Status SqliteTx::put_endpoint_health(std::string_view endpoint_id, const Endpoin
   s.bind(3, h.last_success_at);
   s.bind(4, h.consecutive_failures);
   return finish_write(s, "put_endpoint_health");
+}
+
+Status SqliteTx::set_endpoint_disabled(std::string_view endpoint_id, std::optional<std::string> reason,
+                                       std::optional<TimePoint> at) {
+  auto stmt = conn_.prepare(
+      "INSERT INTO endpoint_health (endpoint_id, consecutive_failures, disabled_reason, disabled_at) "
+      "VALUES (?, 0, ?, ?) ON CONFLICT (endpoint_id) DO UPDATE SET disabled_reason = "
+      "excluded.disabled_reason, "
+      "disabled_at = excluded.disabled_at");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, endpoint_id);
+  s.bind(2, reason);
+  s.bind(3, at);
+  return finish_write(s, "set_endpoint_disabled");
+}
+
+Result<std::vector<AttemptSummary>> SqliteTx::recent_endpoint_attempts(std::string_view app_id,
+                                                                       std::string_view endpoint_id,
+                                                                       TimePoint since, int limit) {
+  auto stmt = conn_.prepare(
+      "SELECT id, msg_id, status, response_status_code, CASE WHEN status = 0 THEN '' ELSE substr(response, "
+      "1, "
+      "200) END, created_at FROM attempts WHERE app_id = ? AND endpoint_id = ? AND id >= ? ORDER BY id DESC "
+      "LIMIT ?");
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  const std::string floor = min_id_at(id_prefix::kAttempt, since);
+  s.bind(1, app_id);
+  s.bind(2, endpoint_id);
+  s.bind(3, floor);
+  s.bind(4, int64_t{std::max(0, limit)});
+  std::vector<AttemptSummary> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    AttemptSummary a;
+    a.id = s.text(0);
+    a.msg_id = s.text(1);
+    a.status = static_cast<int>(s.int64(2));
+    a.response_status_code = static_cast<int>(s.int64(3));
+    a.response = s.text(4);
+    a.created_at = s.time(5);
+    if (a.created_at >= since) out.push_back(std::move(a));  // ids carry whole seconds
+  }
+  if (rc != SQLITE_DONE) return conn_.error("recent_endpoint_attempts");
+  return out;
 }
 
 Result<int> SqliteTx::release_row_leases() {

@@ -231,31 +231,86 @@ Result<Message> SqliteTx::get_message(std::string_view app_id, std::string_view 
   return Error::not_found("message not found");
 }
 
+namespace {
+// The condition a message `m` meets when one of its deliveries, the latest of its (message, endpoint) pair,
+// has reported status `status` (reported_status() in model.h).
+std::string delivery_status_condition(int status) {
+  const char* cond = status == Delivery::kSuccess   ? "d.status = 0"
+                     : status == Delivery::kFailed  ? "d.status = 2"
+                     : status == Delivery::kPending ? "d.status IN (1, 3) AND d.attempts = 0"
+                                                    : "d.status IN (1, 3) AND d.attempts > 0";
+  return fmt::format(
+      "EXISTS (SELECT 1 FROM deliveries d WHERE d.app_id = messages.app_id AND d.msg_id = messages.id AND {} "
+      "AND NOT EXISTS (SELECT 1 FROM deliveries d2 WHERE d2.app_id = d.app_id AND d2.endpoint_id = "
+      "d.endpoint_id AND d2.msg_id = d.msg_id AND d2.id > d.id))",
+      cond);
+}
+}  // namespace
+
 Result<Page<Message>> SqliteTx::list_messages(std::string_view app_id, const MessageQuery& q) {
-  ListQuery lq{fmt::format("SELECT {} FROM messages WHERE app_id = ?", kMessageCols), {app_id}, "id"};
+  // The filters of the plain listing, after "WHERE app_id = ?".
+  std::string filters;
+  std::vector<Bind> binds{app_id};
   if (q.before) {
-    lq.select += " AND created_at < ?";
-    lq.binds.emplace_back(unix_millis(*q.before));
+    filters += " AND created_at < ?";
+    binds.emplace_back(unix_millis(*q.before));
   }
   if (q.after) {
-    lq.select += " AND created_at > ?";
-    lq.binds.emplace_back(unix_millis(*q.after));
+    filters += " AND created_at > ?";
+    binds.emplace_back(unix_millis(*q.after));
   }
   if (!q.event_types.empty()) {
-    lq.select += " AND event_type IN (";
+    filters += " AND event_type IN (";
     for (size_t i = 0; i < q.event_types.size(); ++i) {
-      lq.select += i ? ", ?" : "?";
-      lq.binds.emplace_back(std::string_view(q.event_types[i]));
+      filters += i ? ", ?" : "?";
+      binds.emplace_back(std::string_view(q.event_types[i]));
     }
-    lq.select += ")";
+    filters += ")";
   }
   if (q.channel) {
-    lq.select += " AND EXISTS (SELECT 1 FROM json_each(messages.channels) WHERE json_each.value = ?)";
-    lq.binds.emplace_back(std::string_view(*q.channel));
+    filters += " AND EXISTS (SELECT 1 FROM json_each(messages.channels) WHERE json_each.value = ?)";
+    binds.emplace_back(std::string_view(*q.channel));
   }
-  return list<Message>(
-      std::move(lq), q.page, [](const Stmt& s) { return read_message(s); },
-      [](const Message& m) { return m.id; });
+  auto read_row = [](const Stmt& s) { return read_message(s); };
+  auto key_of = [](const Message& m) { return m.id; };
+  if (!q.status) {
+    ListQuery lq{fmt::format("SELECT {} FROM messages WHERE app_id = ?{}", kMessageCols, filters),
+                 std::move(binds), "id"};
+    return list<Message>(std::move(lq), q.page, read_row, key_of);
+  }
+  // The status filter: the matching messages among the next status_scan_limit ones the other filters let
+  // through (the window), so a page's work is bounded however rare the status is.
+  const auto& it = q.page.iterator;
+  const bool backward = it && !it->empty() && (*it)[0] == '-';
+  const bool ascending = (q.page.order == Order::kAscending) != backward;
+  std::string window = fmt::format("SELECT id FROM messages WHERE app_id = ?{}", filters);
+  std::vector<Bind> window_binds = binds;
+  if (it) {
+    window += ascending ? " AND id > ?" : " AND id < ?";
+    window_binds.emplace_back(backward ? std::string_view(*it).substr(1) : std::string_view(*it));
+  }
+  window += fmt::format(" ORDER BY id {} LIMIT ?", ascending ? "ASC" : "DESC");
+  window_binds.emplace_back(int64_t{std::max(1, q.status_scan_limit)});
+  ListQuery lq{fmt::format("SELECT {} FROM messages WHERE app_id = ? AND id IN ({}) AND {}", kMessageCols,
+                           window, delivery_status_condition(*q.status)),
+               {app_id},
+               "id"};
+  lq.binds.insert(lq.binds.end(), window_binds.begin(), window_binds.end());
+  auto page = list<Message>(std::move(lq), q.page, read_row, key_of);
+  if (!page.ok() || !page->done) return page;
+  // Fewer than a page matched: not done if the window was full; continue after its last message.
+  auto stmt =
+      conn_.prepare(fmt::format("SELECT count(*), {}(id) FROM ({})", ascending ? "max" : "min", window));
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  for (size_t i = 0; i < window_binds.size(); ++i)
+    std::visit([&](auto v) { s.bind(static_cast<int>(i + 1), v); }, window_binds[i]);
+  if (s.step() != SQLITE_ROW) return conn_.error("list_messages");
+  if (s.int64(0) >= std::max(1, q.status_scan_limit)) {
+    page->done = false;
+    (backward ? page->prev_iterator : page->iterator) = (backward ? "-" : "") + s.text(1);
+  }
+  return page;
 }
 
 // ---- Attempts

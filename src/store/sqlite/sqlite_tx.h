@@ -151,6 +151,11 @@ class SqliteTx final : public Tx {
   Result<std::vector<Settled>> settle_deliveries(std::span<const Settlement> batch) override;
   Result<EndpointHealthRecord> get_endpoint_health(std::string_view endpoint_id) override;
   Status put_endpoint_health(std::string_view endpoint_id, const EndpointHealthRecord& h) override;
+  Status set_endpoint_disabled(std::string_view endpoint_id, std::optional<std::string> reason,
+                               std::optional<TimePoint> at) override;
+  Result<std::vector<AttemptSummary>> recent_endpoint_attempts(std::string_view app_id,
+                                                               std::string_view endpoint_id, TimePoint since,
+                                                               int limit) override;
   Result<int> requeue_failed_deliveries(std::string_view app_id, std::string_view endpoint_id,
                                         TimePoint since, TimePoint until, TimePoint now) override;
   Result<std::vector<Delivery>> list_deliveries_by_message(std::string_view app_id,
