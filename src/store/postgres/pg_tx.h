@@ -193,6 +193,7 @@ class PgTx final : public Tx {
   Status insert_token(const ApiToken& t) override;
   Result<ApiToken> get_token(std::string_view id) override;
   Result<std::vector<ApiToken>> list_tokens() override;
+  Result<ApiToken> redeem_token(std::string_view hash, int kind, TimePoint now) override;
   Status update_token_expiry(std::string_view id, std::optional<TimePoint> expires_at) override;
   Status delete_tokens_expired_before(TimePoint t) override;
 

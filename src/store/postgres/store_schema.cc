@@ -22,7 +22,7 @@ namespace {
 //   future fencing token of the delivery queue (docs/plans/21-delivery-queue-seam.md), today the row handle
 //   a claimed Delivery carries. No `delivery_counts`: the queue figures count the live deliveries through
 //   the due index (pg_deliveries.cc says why).
-constexpr std::array<std::string_view, 4> kSteps = {
+constexpr std::array<std::string_view, 5> kSteps = {
     R"sql(
 CREATE TABLE applications (
   id            text COLLATE "C" PRIMARY KEY,
@@ -226,6 +226,11 @@ CREATE TABLE hookwire_changes (
   topic   text COLLATE "C" PRIMARY KEY,
   version bigint NOT NULL
 );
+)sql",
+    // 5: the Svix sessionId an app-portal token, link or portal session was issued for (expire-all may name
+    // it); NULL when none was given.
+    R"sql(
+ALTER TABLE api_tokens ADD COLUMN session_id text COLLATE "C";
 )sql",
 };
 

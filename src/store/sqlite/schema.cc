@@ -347,6 +347,11 @@ CREATE TABLE settings (
   value TEXT NOT NULL
 );
 )sql",
+    // 19: the Svix sessionId an app-portal token, link or portal session was issued for (expire-all may name
+    // it); NULL when none was given.
+    R"sql(
+ALTER TABLE api_tokens ADD COLUMN session_id TEXT;
+)sql",
 };
 
 // The marker a migration's text holds where the largest message rowid at the time it runs goes (a partial
