@@ -27,6 +27,8 @@ void add_source_routes(Router& router, const ApiContext* ctx);   // inbound sour
 void add_inbound_routes(Router& router, const ApiContext* ctx);  // POST /in/{source} alone
 void add_poller_routes(Router& router, const ApiContext* ctx);   // the pull door: poller, polling endpoint
 void add_auth_routes(Router& router, const ApiContext* ctx);     // scoped tokens (when ctx->tokens is set)
+// Browser sessions (sessions.cc): /ui/api/{portal,console}/{login,session} and POST /api/v1/auth/logout.
+void add_session_routes(Router& router, const ApiContext* ctx);
 // GET .../poller/{sink}/stream (server-sent events; stream.cc). Needs ctx->feed_hub.
 struct StreamOptions {
   std::chrono::milliseconds heartbeat{15'000};  // a `: heartbeat` comment after this long without an event
