@@ -251,8 +251,8 @@ Result<ExpireAll> read_expire_all(std::string_view body) {
   if (!obj) return obj.take_error();
   FieldReader r(*obj);
   out.expiry = r.opt_int("expiry", 0, kMaxExpireAllExpiry).value_or(0);
-  out.session_ids =
-      r.opt_string_array("sessionIds", FieldReader::Rule::kAny, kMaxSessionIds).value_or(std::vector<std::string>{});
+  out.session_ids = r.opt_string_array("sessionIds", FieldReader::Rule::kAny, kMaxSessionIds)
+                        .value_or(std::vector<std::string>{});
   if (!std::all_of(out.session_ids.begin(), out.session_ids.end(), is_session_id))
     r.fail("sessionIds", "items must match ^[a-zA-Z0-9@_-]+$ (1 to 64 characters)");
   if (r.error()) return *r.error();
@@ -270,7 +270,8 @@ asio::awaitable<Response> expire_all(const ApiContext* ctx, const Request& req, 
   const TimePoint now = ctx->clock->now();
   const TimePoint until = now + std::chrono::seconds(in->expiry);
   auto changed = std::make_shared<std::vector<ApiToken>>();
-  WriteFn fn = [app_id, ids = std::move(in->session_ids), now, until, changed](store::Tx& tx) -> Result<Reply> {
+  WriteFn fn = [app_id, ids = std::move(in->session_ids), now, until,
+                changed](store::Tx& tx) -> Result<Reply> {
     changed->clear();
     auto app = tx.get_application(app_id);
     if (!app) return app.take_error();

@@ -539,7 +539,8 @@ TEST_P(ScopedTokenTest, APortalLinkIsRedeemedOnceForASession) {
   EXPECT_EQ(out.at("appUid").as_string(), "app-a");
   EXPECT_EQ(out.at("appName").as_string(), "A");
   EXPECT_EQ(boost::json::serialize(out.at("capabilities")), R"(["ViewBase","ManageEndpoint"])");
-  EXPECT_EQ(out.at("expiresAt").as_string(), format_iso8601(clock_.now() - 10s + 7200s)) << "the link's expiry";
+  EXPECT_EQ(out.at("expiresAt").as_string(), format_iso8601(clock_.now() - 10s + 7200s))
+      << "the link's expiry";
   const std::string csrf(out.at("csrf").as_string());
   EXPECT_GE(csrf.size(), 40u);
   EXPECT_EQ(out.size(), 6u);
@@ -634,7 +635,8 @@ TEST_P(ScopedTokenTest, APortalSessionActsAsItsAppPortalTokenWithItsCsrfHeader) 
 
 TEST_P(ScopedTokenTest, AConsoleSessionActsAsTheAdminToken) {
   const size_t before = stored_tokens();
-  for (const char* bad : {R"({"token":"admin-tokeN"})", R"({"token":""})", "{}", R"({"token":"admin-token "})"}) {
+  for (const char* bad :
+       {R"({"token":"admin-tokeN"})", R"({"token":""})", "{}", R"({"token":"admin-token "})"}) {
     auto refused = send(http::verb::post, "/ui/api/console/login", {}, bad);
     EXPECT_EQ(refused.result_int(), 401) << bad;
     EXPECT_EQ(json_of(refused).at("code").as_string(), "authentication_failed");
@@ -706,7 +708,8 @@ TEST_P(ScopedTokenTest, LogoutEndsAnAppPortalTokenOrASession) {
   const Session console = console_session();
   auto ended = as(console, http::verb::post, logout);
   ASSERT_EQ(ended.result_int(), 204);
-  EXPECT_TRUE(std::string(ended[http::field::set_cookie]).starts_with("hookwire_console=; Path=/; Max-Age=0"));
+  EXPECT_TRUE(
+      std::string(ended[http::field::set_cookie]).starts_with("hookwire_console=; Path=/; Max-Age=0"));
   EXPECT_EQ(as_status(console, http::verb::get, "/api/v1/app"), 401);
 }
 
@@ -770,10 +773,11 @@ TEST_P(ScopedTokenTest, AStreamOfASessionEndsWithTheSession) {
   EXPECT_NE(c->read_until("\n\n").find(second), std::string::npos);
   ASSERT_EQ(as(s, http::verb::post, "/api/v1/auth/logout").result_int(), 204);
   id_of(call(http::verb::post, "/api/v1/app/app-a/msg", kAdmin, kMessage), 202);
-  EXPECT_EQ(c->read_until("\n\n"), "event: close\ndata: {\"reason\":\"unauthorized\",\"detail\":\"" +
-                                       std::string("this session has expired or was ended; open the portal or "
-                                                   "console again") +
-                                       "\"}\n\n");
+  EXPECT_EQ(c->read_until("\n\n"),
+            "event: close\ndata: {\"reason\":\"unauthorized\",\"detail\":\"" +
+                std::string("this session has expired or was ended; open the portal or "
+                            "console again") +
+                "\"}\n\n");
   EXPECT_TRUE(c->wait_closed());
 }
 

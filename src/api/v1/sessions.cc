@@ -5,7 +5,8 @@
 //    portal session with the link's application, capabilities, sessionId and expiry. 200 {appId, appUid,
 //    appName, capabilities, expiresAt, csrf} with the cookie hookwire_portal; any link that is not live: 401
 //    link_invalid.
-//  - POST /ui/api/console/login {"token": admin token} (constant-time compare): a console session of 12 hours,
+//  - POST /ui/api/console/login {"token": admin token} (constant-time compare): a console session of 12
+//  hours,
 //    cookie hookwire_console; 200 {expiresAt, csrf}; a wrong token 401, nothing stored.
 //  - GET /ui/api/{portal,console}/session: the same answer for the live session of that cookie (so a reloaded
 //    page recovers its CSRF token), else 401 session_invalid.
@@ -126,8 +127,8 @@ asio::awaitable<Response> portal_login(const ApiContext* ctx, const Request& req
     if (!link) return link.take_error();
     auto app = tx.get_application(link->app_id);
     if (!app) return app.take_error();  // deleted with its tokens; rolled back with this write
-    ApiToken session = reg->mint(ApiToken::kPortalSession, link->app_id, std::nullopt, link->capabilities, now,
-                                 link->expires_at);
+    ApiToken session = reg->mint(ApiToken::kPortalSession, link->app_id, std::nullopt, link->capabilities,
+                                 now, link->expires_at);
     session.session_id = link->session_id;
     if (auto st = tx.insert_token(session); !st) return st.take_error();
     ApiToken used = std::move(*link);
@@ -154,7 +155,8 @@ asio::awaitable<Response> console_login(const ApiContext* ctx, const Request& re
     co_return refuse(req, http::status::unauthorized, "authentication_failed", "invalid admin token");
   const TimePoint now = ctx->clock->now();
   auto fn = [reg = ctx->tokens, now](store::Tx& tx) -> Result<ApiToken> {
-    ApiToken session = reg->mint(ApiToken::kConsoleSession, "", std::nullopt, {}, now, now + kConsoleSessionLife);
+    ApiToken session =
+        reg->mint(ApiToken::kConsoleSession, "", std::nullopt, {}, now, now + kConsoleSessionLife);
     if (auto st = tx.insert_token(session); !st) return st.take_error();
     return session;
   };

@@ -182,8 +182,8 @@ bool Caller::by_session() const {
 }
 
 Response refusal_response(const Request& req, const Caller& caller) {
-  auto res = error_response(http_status(caller.refusal_errc), caller.refusal_code, caller.refusal, req.version(),
-                            req.keep_alive());
+  auto res = error_response(http_status(caller.refusal_errc), caller.refusal_code, caller.refusal,
+                            req.version(), req.keep_alive());
   if (caller.refusal_errc == Errc::kUnauthorized) res.set(http::field::www_authenticate, "Bearer");
   return res;
 }

@@ -32,8 +32,9 @@ std::string_view prefix_of(int kind) {
   }
 }
 
-constexpr int kKinds[] = {store::ApiToken::kPoller, store::ApiToken::kAppPortal, store::ApiToken::kAppPortalLink,
-                          store::ApiToken::kPortalSession, store::ApiToken::kConsoleSession};
+constexpr int kKinds[] = {store::ApiToken::kPoller, store::ApiToken::kAppPortal,
+                          store::ApiToken::kAppPortalLink, store::ApiToken::kPortalSession,
+                          store::ApiToken::kConsoleSession};
 
 std::string hmac_sha256(const std::string& key, std::string_view data) {
   unsigned char mac[EVP_MAX_MD_SIZE];

@@ -1,7 +1,7 @@
 // Scoped tokens (issue #19): credentials narrower than the admin token. A poller token (`sk_poll_...`) reads
 // one sink; an app-portal token (`appsk_...`) acts on one application with Svix's capabilities. Browser
-// sessions (issue #22, sessions.cc) are tokens too: a one-time portal link (`applink_...`, redeemed once for a
-// session), a portal session (`hwportal_...`, acts as an app-portal token) and a console session
+// sessions (issue #22, sessions.cc) are tokens too: a one-time portal link (`applink_...`, redeemed once for
+// a session), a portal session (`hwportal_...`, acts as an app-portal token) and a console session
 // (`hwconsole_...`, acts as the admin token); a session's text is only ever its cookie's value, a link's only
 // the login route's input: neither is accepted as a bearer token.
 //

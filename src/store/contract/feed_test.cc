@@ -581,7 +581,8 @@ TEST_P(StoreContractTest, TokensKeepTheirSessionIdAndALinkIsRedeemedOnce) {
   ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_token(racing); }).ok());
   std::vector<std::future<Result<ApiToken>>> runs;
   for (int i = 0; i < 4; ++i)
-    runs.push_back(std::async(std::launch::async, [&] { return redeem("cd34", ApiToken::kAppPortalLink, now); }));
+    runs.push_back(
+        std::async(std::launch::async, [&] { return redeem("cd34", ApiToken::kAppPortalLink, now); }));
   int won = 0;
   for (auto& r : runs) {
     auto one = r.get();
