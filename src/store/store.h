@@ -176,6 +176,9 @@ class Tx {
   // Scoped tokens (see model.h ApiToken)
   virtual Status insert_token(const ApiToken& t) = 0;  // kConflict: id or hash taken
   virtual Result<ApiToken> get_token(std::string_view id) = 0;
+  // The token whose text hashes to `hash`, whatever its kind and expiry (kNotFound: none). What a node asks
+  // the store when it is shown a token another node made and has not told it about yet.
+  virtual Result<ApiToken> get_token_by_hash(std::string_view hash) = 0;
   // Every token (the app loads them into memory at start: there are few).
   virtual Result<std::vector<ApiToken>> list_tokens() = 0;
   virtual Status update_token_expiry(std::string_view id, std::optional<TimePoint> expires_at) = 0;

@@ -781,6 +781,44 @@ TEST_P(ScopedTokenTest, AStreamOfASessionEndsWithTheSession) {
   EXPECT_TRUE(c->wait_closed());
 }
 
+// A token or session another node made (in the store, not yet in this node's registry) is looked up in the
+// store on the head, once, and then admitted; an unknown one is still refused.
+TEST_P(ScopedTokenTest, CredentialsAnotherNodeMadeAreLookedUpInTheStore) {
+  const TimePoint now = clock_.now();
+  auto portal = tokens_.mint(store::ApiToken::kAppPortal, app_a_, std::nullopt, {"ViewBase"}, now, now + 1h);
+  auto session =
+      tokens_.mint(store::ApiToken::kPortalSession, app_a_, std::nullopt, {"ViewBase"}, now, now + 1h);
+  auto console = tokens_.mint(store::ApiToken::kConsoleSession, "", std::nullopt, {}, now, now + 1h);
+  std::promise<Status> written;
+  store_->submit_write(
+      [&](store::Tx& tx) -> Status {
+        for (const auto* t : {&portal, &session, &console})
+          if (auto st = tx.insert_token(*t); !st) return st;
+        return {};
+      },
+      [&](Status st) { written.set_value(std::move(st)); });
+  ASSERT_TRUE(written.get_future().get().ok());
+  ASSERT_FALSE(tokens_.find(tokens_.text_of(portal)));
+
+  EXPECT_EQ(get("/api/v1/app/app-a", tokens_.text_of(portal)), 200);
+  EXPECT_EQ(get("/api/v1/app/app-b", tokens_.text_of(portal)), 403);
+  const Session s{"hookwire_portal=" + tokens_.text_of(session), tokens_.csrf_of(session)};
+  auto info = send(http::verb::get, "/ui/api/portal/session", {{"cookie", s.cookie}});
+  ASSERT_EQ(info.result_int(), 200) << info.body();
+  EXPECT_EQ(json_of(info).at("appId").as_string(), app_a_);
+  EXPECT_EQ(as_status(s, http::verb::get, "/api/v1/app/app-a"), 200);
+  const Session c{"hookwire_console=" + tokens_.text_of(console), tokens_.csrf_of(console)};
+  EXPECT_EQ(as_status(c, http::verb::get, "/api/v1/app"), 200) << "an admin-only route";
+  EXPECT_EQ(as_status(c, http::verb::post, "/api/v1/auth/logout"), 204);
+  EXPECT_EQ(as_status(c, http::verb::get, "/api/v1/app"), 401);
+  // Unknown everywhere: still 401.
+  EXPECT_EQ(get("/api/v1/app/app-a", "appsk_" + std::string(32, 'Z')), 401);
+  EXPECT_EQ(get("/api/v1/app", "appsk_" + std::string(32, 'Z')), 401);
+  EXPECT_EQ(as_status({"hookwire_portal=hwportal_" + std::string(32, 'Z'), "x"}, http::verb::get,
+                      "/api/v1/app/app-a"),
+            401);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, ScopedTokenTest, store::testing::both_backends(),
                          store::testing::backend_name);
 

@@ -180,8 +180,15 @@ std::optional<ApiToken> live_session(const ApiContext* ctx, const Request& req, 
   return std::nullopt;
 }
 
+// live_session(), after asking the store about a session another node made (learn_credentials) on a miss.
+asio::awaitable<std::optional<ApiToken>> find_session(const ApiContext* ctx, const Request& req, int kind) {
+  if (auto session = live_session(ctx, req, kind)) co_return session;
+  co_await learn_credentials(ctx, req);
+  co_return live_session(ctx, req, kind);
+}
+
 asio::awaitable<Response> portal_session(const ApiContext* ctx, const Request& req) {
-  auto session = live_session(ctx, req, ApiToken::kPortalSession);
+  auto session = co_await find_session(ctx, req, ApiToken::kPortalSession);
   if (!session) co_return refuse(req, http::status::unauthorized, "session_invalid", kSessionInvalid);
   auto fn = [app_id = session->app_id](store::Tx& tx) { return tx.get_application(app_id); };
   auto app = co_await store::read<store::Application>(*ctx->store, std::move(fn));
@@ -194,7 +201,7 @@ asio::awaitable<Response> portal_session(const ApiContext* ctx, const Request& r
 }
 
 asio::awaitable<Response> console_session(const ApiContext* ctx, const Request& req) {
-  auto session = live_session(ctx, req, ApiToken::kConsoleSession);
+  auto session = co_await find_session(ctx, req, ApiToken::kConsoleSession);
   if (!session) co_return refuse(req, http::status::unauthorized, "session_invalid", kSessionInvalid);
   co_return answer(req, console_json(ctx, *session));
 }
@@ -257,9 +264,9 @@ void add_session_routes(Router& router, const ApiContext* ctx) {
              [ctx](const Request& req, const PathParams&) { return portal_session(ctx, req); });
   router.add(V::get, "/ui/api/console/session",
              [ctx](const Request& req, const PathParams&) { return console_session(ctx, req); });
-  Admission logout_admission;
-  logout_admission.check = [ctx](const Request& head) { return refuse_logout(head, caller_of(ctx, head)); };
-  logout_admission.authenticates = true;
+  auto logout_admission = learning_admission(ctx, [ctx](const Request& head, const PathParams&) {
+    return refuse_logout(head, caller_of(ctx, head));
+  });
   router.add(
       V::post, "/api/v1/auth/logout",
       [ctx](const Request& req, const PathParams&) { return logout(ctx, req); }, std::move(logout_admission));

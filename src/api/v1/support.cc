@@ -176,6 +176,73 @@ Caller caller_of(const ApiContext* ctx, const Credentials& c) {
 
 Caller caller_of(const ApiContext* ctx, const Request& req) { return caller_of(ctx, credentials_of(req)); }
 
+namespace {
+
+// The hashes of the credentials `c` presents, of a known shape, that ctx->tokens does not have.
+std::vector<std::string> unknown_credentials(const ApiContext* ctx, const Credentials& c) {
+  std::vector<std::string> out;
+  if (!ctx->tokens) return out;
+  auto note = [&](std::string_view text, std::initializer_list<int> kinds) {
+    const bool shaped = std::any_of(kinds.begin(), kinds.end(),
+                                    [&](int kind) { return TokenRegistry::has_shape(text, kind); });
+    if (shaped && !ctx->tokens->find(text)) out.push_back(token_hash(text));
+  };
+  if (!c.authorization.empty()) {
+    if (c.authorization.starts_with(kBearer))
+      note(std::string_view(c.authorization).substr(kBearer.size()),
+           {store::ApiToken::kPoller, store::ApiToken::kAppPortal});
+    return out;
+  }
+  for (const auto& text : c.portal_sessions) note(text, {store::ApiToken::kPortalSession});
+  for (const auto& text : c.console_sessions) note(text, {store::ApiToken::kConsoleSession});
+  return out;
+}
+
+// The note a learning admission leaves on a request whose credentials it had looked up.
+const std::shared_ptr<const void>& looked_up() {
+  static const std::shared_ptr<const void> kLookedUp = std::make_shared<int>(0);
+  return kLookedUp;
+}
+
+}  // namespace
+
+asio::awaitable<void> learn_credentials(const ApiContext* ctx, const Request& req) {
+  auto hashes = unknown_credentials(ctx, credentials_of(req));
+  if (hashes.empty()) co_return;
+  auto fn = [hashes = std::move(hashes)](store::Tx& tx) -> Result<std::vector<store::ApiToken>> {
+    std::vector<store::ApiToken> found;
+    for (const auto& hash : hashes) {
+      auto t = tx.get_token_by_hash(hash);
+      if (t) {
+        found.push_back(std::move(*t));
+      } else if (t.error().code != Errc::kNotFound) {
+        return t.take_error();
+      }
+    }
+    return found;
+  };
+  auto found = co_await store::read<std::vector<store::ApiToken>>(*ctx->store, std::move(fn));
+  if (!found) co_return;  // refused as unknown; the store logs its failures
+  for (const auto& t : *found) ctx->tokens->put(t);
+}
+
+Admission learning_admission(const ApiContext* ctx, CredentialCheck check) {
+  Admission a;
+  a.check_route = [ctx, check = std::move(check)](const Request& head,
+                                                  Admission::Route& route) -> std::optional<Response> {
+    auto refused = check(head, route.params);
+    if (!refused || refused->result() != http::status::unauthorized || route.params.note() == looked_up() ||
+        unknown_credentials(ctx, credentials_of(head)).empty())
+      return refused;
+    route.params.set_note(looked_up());
+    route.wait = true;
+    return std::nullopt;
+  };
+  a.wait = [ctx](const Request& head, const PathParams&) { return learn_credentials(ctx, head); };
+  a.authenticates = true;
+  return a;
+}
+
 bool Caller::by_session() const {
   return token &&
          (token->kind == store::ApiToken::kPortalSession || token->kind == store::ApiToken::kConsoleSession);
@@ -256,13 +323,13 @@ std::optional<Response> admit(const ApiContext* ctx, const Rule& rule, const Req
   return std::nullopt;
 }
 
-// `handler` behind `rule`, checked on the head (with the captures) and again by the handler.
+// `handler` behind `rule`, checked on the head (with the captures; a credential another node made that this
+// one does not know yet is looked up in the store first) and again by the handler.
 GuardedHandler scoped(const ApiContext* ctx, Rule rule, Handler handler) {
   GuardedHandler g;
-  g.admission.check_route = [ctx, rule](const Request& head, Admission::Route& route) {
-    return admit(ctx, rule, head, &route.params);
-  };
-  g.admission.authenticates = true;
+  g.admission = learning_admission(ctx, [ctx, rule](const Request& head, const PathParams& params) {
+    return admit(ctx, rule, head, &params);
+  });
   g.handler = [ctx, rule = std::move(rule), handler = std::move(handler)](
                   const Request& req, const PathParams& params) -> asio::awaitable<Response> {
     if (auto refused = admit(ctx, rule, req, &params)) {
@@ -276,10 +343,7 @@ GuardedHandler scoped(const ApiContext* ctx, Rule rule, Handler handler) {
 }  // namespace
 
 GuardedHandler authed(const ApiContext* ctx, Handler handler) {
-  Admission a;
-  a.check = [ctx](const Request& head) { return admit(ctx, Rule{}, head, nullptr); };
-  a.authenticates = true;
-  return guarded(std::move(a), std::move(handler));
+  return scoped(ctx, Rule{}, std::move(handler));
 }
 
 GuardedHandler sink_reader(const ApiContext* ctx, Handler handler) {

@@ -140,6 +140,14 @@ std::vector<std::string> cookie_values(const Request& req, std::string_view name
 //    session's CSRF token (TokenRegistry::csrf_of; when both cookies are live, the one the header matches).
 Caller caller_of(const ApiContext* ctx, const Credentials& c);
 Caller caller_of(const ApiContext* ctx, const Request& req);
+// Nodes sharing a store learn each other's new tokens and sessions through Store::publish_change, a little
+// after the change. A credential of a known shape that ctx->tokens does not have may be one of those: this
+// looks the credentials of `req` up in the store (by hash) and records those found in ctx->tokens.
+boost::asio::awaitable<void> learn_credentials(const ApiContext* ctx, const Request& req);
+// `check` (nullopt: admitted) as a route admission that, when `check` answers 401 while the request presents
+// a credential this node does not know, has the server call learn_credentials and run `check` once more.
+using CredentialCheck = std::function<std::optional<Response>(const Request& head, const PathParams& params)>;
+Admission learning_admission(const ApiContext* ctx, CredentialCheck check);
 // Resolves the application (id or uid), checks that `caller` may act on it, then resolves the endpoint (id or
 // uid) inside it.
 Result<store::Endpoint> find_endpoint(store::Tx& tx, const Caller& caller, const std::string& app_id,

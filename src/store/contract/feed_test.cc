@@ -537,6 +537,14 @@ TEST_P(StoreContractTest, TokensKeepTheirSessionIdAndALinkIsRedeemedOnce) {
               }).ok());
   EXPECT_EQ(read<ApiToken>([&](Tx& tx) { return tx.get_token(link.id); })->session_id, "user@example.com_1");
   EXPECT_EQ(read<ApiToken>([&](Tx& tx) { return tx.get_token(portal.id); })->session_id, std::nullopt);
+  // By hash, as a node looks up a token another node made.
+  auto by_hash = read<ApiToken>([&](Tx& tx) { return tx.get_token_by_hash("dd44"); });
+  ASSERT_TRUE(by_hash.ok());
+  EXPECT_EQ(by_hash->id, link.id);
+  EXPECT_EQ(by_hash->kind, ApiToken::kAppPortalLink);
+  EXPECT_EQ(by_hash->session_id, link.session_id);
+  EXPECT_EQ(read<ApiToken>([&](Tx& tx) { return tx.get_token_by_hash("0000"); }).error().code,
+            Errc::kNotFound);
 
   auto redeem = [&](std::string hash, int kind, TimePoint now) {
     std::optional<Result<ApiToken>> out;

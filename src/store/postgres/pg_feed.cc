@@ -334,6 +334,17 @@ Result<ApiToken> PgTx::get_token(std::string_view id) {
   return read_token(*r, 0);
 }
 
+Result<ApiToken> PgTx::get_token_by_hash(std::string_view hash) {
+  static const std::string sql = fmt::format("SELECT {} FROM api_tokens WHERE hash = $1::text", kTokenCols);
+  static const Statement kGet{"get_token_by_hash", sql};
+  Params p;
+  p.text(hash);
+  auto r = run(kGet, p);
+  if (!r.ok()) return r.take_error();
+  if (r->rows() == 0) return Error::not_found("token not found");
+  return read_token(*r, 0);
+}
+
 Result<std::vector<ApiToken>> PgTx::list_tokens() {
   static const std::string sql = fmt::format("SELECT {} FROM api_tokens ORDER BY id", kTokenCols);
   static const Statement kList{"list_tokens", sql};

@@ -474,6 +474,18 @@ Result<ApiToken> SqliteTx::get_token(std::string_view id) {
   return Error::not_found("token not found");
 }
 
+Result<ApiToken> SqliteTx::get_token_by_hash(std::string_view hash) {
+  static const std::string sql = fmt::format("SELECT {} FROM api_tokens WHERE hash = ?", kTokenCols);
+  auto stmt = conn_.prepare(sql);
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, hash);
+  const int rc = s.step();
+  if (rc == SQLITE_ROW) return read_token(s);
+  if (rc != SQLITE_DONE) return conn_.error("get_token_by_hash");
+  return Error::not_found("token not found");
+}
+
 Result<std::vector<ApiToken>> SqliteTx::list_tokens() {
   static const std::string sql = fmt::format("SELECT {} FROM api_tokens ORDER BY id", kTokenCols);
   auto stmt = conn_.prepare(sql);
