@@ -228,7 +228,7 @@ TEST(AppTokens, TokensAreHashedAndSurviveARestart) {
     return std::string(boost::json::parse(res.body()).as_object().at("token").as_string());
   };
 
-  std::string poller, portal, key;
+  std::string poller, portal, link, key;
   {
     auto app = App::start(options);
     ASSERT_TRUE(app.ok()) << app.error().detail;
@@ -243,9 +243,13 @@ TEST(AppTokens, TokensAreHashedAndSurviveARestart) {
     poller = token_of(call(port, http::verb::get, "/api/v1/auth/app/app-a/poller/a1/token", kAdmin));
     auto access = call(port, http::verb::post, "/api/v1/auth/app-portal-access/app-a", kAdmin, "{}");
     portal = token_of(access);
-    // The default public URL is the listening address.
-    EXPECT_EQ(std::string(boost::json::parse(access.body()).as_object().at("url").as_string()),
-              "http://127.0.0.1:" + std::to_string(port) + "/portal#key=" + portal);
+    // The default public URL is the listening address; the url carries a one-time link, not the token.
+    const std::string url(boost::json::parse(access.body()).as_object().at("url").as_string());
+    const std::string base = "http://127.0.0.1:" + std::to_string(port) + "/portal#key=";
+    ASSERT_EQ(url.rfind(base, 0), 0u) << url;
+    link = url.substr(base.size());
+    EXPECT_TRUE(link.starts_with("applink_")) << link;
+    EXPECT_NE(link, portal);
     EXPECT_EQ(call(port, http::verb::get, "/api/v1/app/app-a", portal).result_int(), 200);
     (*app)->stop();
   }
@@ -262,7 +266,7 @@ TEST(AppTokens, TokensAreHashedAndSurviveARestart) {
   ASSERT_FALSE(rows.empty());
   bool poller_hash = false, portal_hash = false;
   for (const auto& value : rows) {
-    for (const auto& token : {poller, portal}) {
+    for (const auto& token : {poller, portal, link}) {
       EXPECT_EQ(value.find(token), std::string::npos) << "a token in clear in api_tokens";
       EXPECT_EQ(value.find(token.substr(token.find('_', 3) + 1)), std::string::npos);
     }
@@ -272,7 +276,7 @@ TEST(AppTokens, TokensAreHashedAndSurviveARestart) {
   EXPECT_TRUE(poller_hash);
   EXPECT_TRUE(portal_hash);
   for (const char* file : {"hookwire.db", "hookwire.db-wal"})
-    for (const auto& token : {poller, portal})
+    for (const auto& token : {poller, portal, link})
       EXPECT_EQ(file_bytes(options.data_dir / file).find(token), std::string::npos) << file;
 
   auto app = App::start(options);

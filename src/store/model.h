@@ -249,16 +249,22 @@ struct FeedConsumer {
 };
 
 // A credential narrower than the admin token. Only a hash of the token's text is stored.
+// The expiry of a redeemed one-time token (Tx::redeem_token): the Unix epoch.
+inline constexpr TimePoint kTokenUsed{};
+
 struct ApiToken {
-  enum Kind { kPoller = 0, kAppPortal = 1 };
+  // kAppPortalLink: the one-time link of an app-portal access (redeemed once, by Tx::redeem_token, for a
+  // kPortalSession); kPortalSession / kConsoleSession: a browser session (its text is the cookie's value).
+  enum Kind { kPoller = 0, kAppPortal = 1, kAppPortalLink = 2, kPortalSession = 3, kConsoleSession = 4 };
   std::string id;  // tok_...
   int kind = kPoller;
-  std::string app_id;
+  std::string app_id;                      // empty for kConsoleSession (every application)
   std::optional<std::string> endpoint_id;  // kPoller: the one sink it reads
   std::string hash;                        // hex SHA-256 of the token text
-  std::vector<std::string> capabilities;   // kAppPortal: Svix's AppPortalCapability names
+  std::vector<std::string> capabilities;   // app-portal kinds: Svix's AppPortalCapability names
   TimePoint created_at;
-  std::optional<TimePoint> expires_at;  // nullopt: until revoked
+  std::optional<TimePoint> expires_at;    // nullopt: until revoked
+  std::optional<std::string> session_id;  // app-portal kinds: Svix's sessionId (what expire-all may name)
 };
 
 // Svix's background tasks (QueueBackgroundTask): what recover, the replays, expunge-all-contents and the

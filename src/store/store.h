@@ -199,10 +199,19 @@ class Tx {
   // Scoped tokens (see model.h ApiToken)
   virtual Status insert_token(const ApiToken& t) = 0;  // kConflict: id or hash taken
   virtual Result<ApiToken> get_token(std::string_view id) = 0;
+  // The token whose text hashes to `hash`, whatever its kind and expiry (kNotFound: none). What a node asks
+  // the store when it is shown a token another node made and has not told it about yet.
+  virtual Result<ApiToken> get_token_by_hash(std::string_view hash) = 0;
   // Every token (the app loads them into memory at start: there are few).
   virtual Result<std::vector<ApiToken>> list_tokens() = 0;
   virtual Status update_token_expiry(std::string_view id, std::optional<TimePoint> expires_at) = 0;
   virtual Status delete_tokens_expired_before(TimePoint t) = 0;
+  // A one-time credential used: the token of `kind` whose hash is `hash`, live at `now`, is returned as it
+  // was and marked used: its expiry becomes kTokenUsed (the Unix epoch, past for every node's clock, so a
+  // node whose clock is behind cannot find it live again). kNotFound when there is none (unknown, another
+  // kind, expired or redeemed already). The write decides: of two redeeming the same token, on one node or
+  // on several sharing the database, exactly one gets it.
+  virtual Result<ApiToken> redeem_token(std::string_view hash, int kind, TimePoint now) = 0;
 
   // Background tasks (see model.h BackgroundTask)
   virtual Status insert_background_task(const BackgroundTask& t) = 0;  // kConflict: id taken

@@ -120,7 +120,9 @@ class UnavailableTx final : public Tx {
   Result<int> expire_payloads(TimePoint, int) override { return err(); }
   Status insert_token(const ApiToken&) override { return err(); }
   Result<ApiToken> get_token(std::string_view) override { return err(); }
+  Result<ApiToken> get_token_by_hash(std::string_view) override { return err(); }
   Result<std::vector<ApiToken>> list_tokens() override { return err(); }
+  Result<ApiToken> redeem_token(std::string_view, int, TimePoint) override { return err(); }
   Status update_token_expiry(std::string_view, std::optional<TimePoint>) override { return err(); }
   Status delete_tokens_expired_before(TimePoint) override { return err(); }
   Status insert_background_task(const BackgroundTask&) override { return err(); }

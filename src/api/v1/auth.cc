@@ -4,10 +4,16 @@
 //  - POST /auth/app/{app}/poller/{endpoint}/token/rotate {expiry?, oldTokenExpiry = 300}: 201 ApiTokenOut, a
 //    new token; every live token of the sink before it now expires within oldTokenExpiry seconds (0: at once;
 //    an expiry already sooner is kept).
-//  - POST /auth/app-portal-access/{app} {application?, expiry?, capabilities?, readOnly?}: AppPortalAccessOut
-//    {url, token}, a token of that application (created from `application` when the path's uid is unknown)
-//    with Svix's capabilities. Stricter than Svix on purpose: without `capabilities` the token has ViewBase
-//    only (read-only), not every capability. ViewBase is always granted.
+//  - POST /auth/app-portal-access/{app} {application?, expiry?, capabilities?, readOnly?, sessionId?}:
+//    AppPortalAccessOut {url, token}, a token of that application (created from `application` when the
+//    path's uid is unknown) with Svix's capabilities. Stricter than Svix on purpose: without `capabilities`
+//    the token has ViewBase only (read-only), not every capability. ViewBase is always granted. `url` is
+//    `<public url>/portal#key=<link>`, the link a second credential (kAppPortalLink: same application,
+//    capabilities, sessionId and expiry) that POST /ui/api/portal/login redeems once for a browser session
+//    (sessions.cc); `token` is the reusable bearer token SDKs use.
+//  - POST /auth/app/{app}/expire-all {expiry = 0 (0..259200 s), sessionIds?}: every app-portal token, link
+//    and portal session of the application (only those issued with one of `sessionIds`, when given and not
+//    empty) expires within `expiry` seconds (one expiring sooner keeps its expiry). 204.
 // Each committed change is recorded in the TokenRegistry (ctx->tokens) before the answer is sent.
 #include <algorithm>
 #include <cctype>
@@ -31,6 +37,15 @@ constexpr int64_t kMaxOldTokenExpiry = 86'400;
 constexpr int64_t kDefaultOldTokenExpiry = 300;
 constexpr int64_t kMinPortalExpiry = 3'600;  // Svix: between an hour and 7 days, 7 days by default
 constexpr int64_t kMaxPortalExpiry = 604'800;
+constexpr int64_t kMaxExpireAllExpiry = 259'200;  // Svix's ApplicationTokenExpireIn: up to 3 days
+constexpr size_t kMaxSessionIds = 1'000;
+
+// Svix's sessionId rule: ^[a-zA-Z0-9@_-]+$, 1 to 64 characters.
+bool is_session_id(std::string_view s) {
+  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '@' || c == '_' || c == '-';
+  });
+}
 
 bool live(const ApiToken& t, TimePoint now) { return !t.expires_at || *t.expires_at > now; }
 
@@ -146,6 +161,7 @@ struct PortalAccess {
   std::optional<ApplicationFields> application;
   std::vector<std::string> capabilities;  // ViewBase first
   int64_t expiry = kMaxPortalExpiry;
+  std::optional<std::string> session_id;
 };
 
 Result<PortalAccess> read_portal_access(const json::object& obj) {
@@ -161,14 +177,11 @@ Result<PortalAccess> read_portal_access(const json::object& obj) {
   const auto read_only = r.opt_bool("readOnly");
   const auto caps = r.opt_string_array("capabilities", FieldReader::Rule::kAny, std::size(capability::kAll));
   out.expiry = r.opt_int("expiry", kMinPortalExpiry, kMaxPortalExpiry).value_or(kMaxPortalExpiry);
-  // Accepted as Svix does, and unused: hookwire has no feature flags and no "expire all" of a session.
+  // Accepted as Svix does, and unused: hookwire has no feature flags.
   (void)r.opt_string_array("featureFlags", FieldReader::Rule::kToken, 25);
-  if (const auto session = r.opt_string("sessionId", FieldReader::Rule::kAny, 64)) {
-    const bool ok = !session->empty() && std::all_of(session->begin(), session->end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '@' || c == '_' || c == '-';
-    });
-    if (!ok) r.fail("sessionId", "must match ^[a-zA-Z0-9@_-]+$ (1 to 64 characters)");
-  }
+  out.session_id = r.opt_string("sessionId", FieldReader::Rule::kAny, 64);
+  if (out.session_id && !is_session_id(*out.session_id))
+    r.fail("sessionId", "must match ^[a-zA-Z0-9@_-]+$ (1 to 64 characters)");
   if (r.error()) return *r.error();
   out.capabilities.emplace_back(capability::kViewBase);
   for (const auto& c : caps.value_or(std::vector<std::string>{})) {
@@ -209,13 +222,71 @@ asio::awaitable<Response> portal_access(const ApiContext* ctx, const Request& re
       app = new_application(fields, now);
       if (auto st = tx.insert_application(*app); !st) return st.take_error();
     }
-    ApiToken t = reg->mint(ApiToken::kAppPortal, app->id, std::nullopt, a.capabilities, now,
-                           now + std::chrono::seconds(a.expiry));
+    const TimePoint until = now + std::chrono::seconds(a.expiry);
+    ApiToken t = reg->mint(ApiToken::kAppPortal, app->id, std::nullopt, a.capabilities, now, until);
+    ApiToken link = reg->mint(ApiToken::kAppPortalLink, app->id, std::nullopt, a.capabilities, now, until);
+    t.session_id = link.session_id = a.session_id;
     if (auto st = tx.insert_token(t); !st) return st.take_error();
+    if (auto st = tx.insert_token(link); !st) return st.take_error();
     changed->push_back(t);
-    const std::string text = reg->text_of(t);
-    json::object out{{"url", base + "/portal#key=" + text}, {"token", text}};
+    changed->push_back(link);
+    json::object out{{"url", base + "/portal#key=" + reg->text_of(link)}, {"token", reg->text_of(t)}};
     return Reply{http::status::ok, json::serialize(out)};
+  };
+  auto response = co_await write_reply(ctx, req, std::move(fn));
+  record(ctx, response, changed);
+  co_return response;
+}
+
+// Svix's ApplicationTokenExpireIn, validated.
+struct ExpireAll {
+  int64_t expiry = 0;
+  std::vector<std::string> session_ids;  // empty: every session
+};
+
+Result<ExpireAll> read_expire_all(std::string_view body) {
+  ExpireAll out;
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return out;  // no body: the defaults
+  auto obj = parse_object(body);
+  if (!obj) return obj.take_error();
+  FieldReader r(*obj);
+  out.expiry = r.opt_int("expiry", 0, kMaxExpireAllExpiry).value_or(0);
+  out.session_ids = r.opt_string_array("sessionIds", FieldReader::Rule::kAny, kMaxSessionIds)
+                        .value_or(std::vector<std::string>{});
+  if (!std::all_of(out.session_ids.begin(), out.session_ids.end(), is_session_id))
+    r.fail("sessionIds", "items must match ^[a-zA-Z0-9@_-]+$ (1 to 64 characters)");
+  if (r.error()) return *r.error();
+  return out;
+}
+
+bool of_the_portal(const ApiToken& t) {
+  return t.kind == ApiToken::kAppPortal || t.kind == ApiToken::kAppPortalLink ||
+         t.kind == ApiToken::kPortalSession;
+}
+
+asio::awaitable<Response> expire_all(const ApiContext* ctx, const Request& req, std::string app_id) {
+  auto in = read_expire_all(req.body());
+  if (!in) co_return error_response(in.error(), req.version(), req.keep_alive());
+  const TimePoint now = ctx->clock->now();
+  const TimePoint until = now + std::chrono::seconds(in->expiry);
+  auto changed = std::make_shared<std::vector<ApiToken>>();
+  WriteFn fn = [app_id, ids = std::move(in->session_ids), now, until,
+                changed](store::Tx& tx) -> Result<Reply> {
+    changed->clear();
+    auto app = tx.get_application(app_id);
+    if (!app) return app.take_error();
+    auto all = tx.list_tokens();
+    if (!all) return all.take_error();
+    for (auto& t : *all) {
+      if (t.app_id != app->id || !of_the_portal(t) || !live(t, now)) continue;
+      if (!ids.empty() && (!t.session_id || std::find(ids.begin(), ids.end(), *t.session_id) == ids.end()))
+        continue;
+      if (t.expires_at && *t.expires_at <= until) continue;  // already ends sooner
+      t.expires_at = until;
+      if (auto st = tx.update_token_expiry(t.id, t.expires_at); !st) return st.take_error();
+      changed->push_back(t);
+    }
+    return Reply{http::status::no_content, {}};
   };
   auto response = co_await write_reply(ctx, req, std::move(fn));
   record(ctx, response, changed);
@@ -237,6 +308,10 @@ void add_auth_routes(Router& router, const ApiContext* ctx) {
   router.add(V::post, "/api/v1/auth/app-portal-access/{app_id}",
              authed(ctx, [ctx](const Request& req, const PathParams& p) {
                return portal_access(ctx, req, p.get("app_id"));
+             }));
+  router.add(V::post, "/api/v1/auth/app/{app_id}/expire-all",
+             authed(ctx, [ctx](const Request& req, const PathParams& p) {
+               return expire_all(ctx, req, p.get("app_id"));
              }));
 }
 

@@ -117,6 +117,57 @@ class ScopedTokenTest : public testing::ServedApiTest,
     return res.result_int() == 200 ? string_at(res, "token") : std::string{};
   }
 
+  // Browser sessions (issue #22).
+  Response send(http::verb verb, std::string_view target, testing::Headers headers, std::string body = {}) {
+    headers.emplace_back("content-type", "application/json");
+    TestClient client(port_);
+    return client.request(verb, target, std::move(body), headers);
+  }
+  // The one-time link in the url of a new app-portal access.
+  std::string portal_link(const std::string& app, const std::string& body = "{}") {
+    auto res = call(http::verb::post, "/api/v1/auth/app-portal-access/" + app, kAdmin, body);
+    EXPECT_EQ(res.result_int(), 200) << res.body();
+    if (res.result_int() != 200) return {};
+    const std::string url = string_at(res, "url");
+    return url.substr(url.find("#key=") + 5);
+  }
+  Response portal_login(const std::string& link) {
+    return send(http::verb::post, "/ui/api/portal/login", {}, R"({"key":")" + link + "\"}");
+  }
+  struct Session {
+    std::string cookie;  // "name=value", as a browser sends it back
+    std::string csrf;
+  };
+  static Session session_of(const Response& res) {
+    EXPECT_EQ(res.result_int(), 200) << res.body();
+    if (res.result_int() != 200) return {};
+    const std::string set(res[http::field::set_cookie]);
+    return {set.substr(0, set.find(';')), string_at(res, "csrf")};
+  }
+  Session portal_session(const std::string& app, const std::string& body = "{}") {
+    return session_of(portal_login(portal_link(app, body)));
+  }
+  Session console_session() {
+    return session_of(send(http::verb::post, "/ui/api/console/login", {}, R"({"token":"admin-token"})"));
+  }
+  // A request with the session's cookie, and its CSRF header unless `csrf` says otherwise.
+  Response as(const Session& s, http::verb verb, std::string_view target, std::string body = {},
+              std::optional<std::string> csrf = std::nullopt) {
+    testing::Headers headers{{"cookie", s.cookie}};
+    const std::string header = csrf.value_or(s.csrf);
+    if (!header.empty()) headers.emplace_back("x-hookwire-csrf", header);
+    return send(verb, target, std::move(headers), std::move(body));
+  }
+  int as_status(const Session& s, http::verb verb, std::string_view target, std::string body = {}) {
+    return as(s, verb, target, std::move(body)).result_int();
+  }
+  size_t stored_tokens() {
+    std::promise<Result<std::vector<store::ApiToken>>> listed;
+    store_->submit_read([&listed](store::Tx& tx) { listed.set_value(tx.list_tokens()); }, [] {});
+    auto all = listed.get_future().get();
+    return all.ok() ? all->size() : 0;
+  }
+
   TokenRegistry tokens_{std::string(kTokenKeySize, 'k')};
   std::string app_a_, app_b_, a1_, a2_, b1_, msg_a_, msg_b_;
 };
@@ -169,7 +220,11 @@ TEST_P(ScopedTokenTest, AppPortalAccessHasSvixShapesAndIsValidated) {
   const std::string token = string_at(res, "token");
   EXPECT_TRUE(token.starts_with("appsk_")) << token;
   EXPECT_EQ(token.size(), 6u + 32u);
-  EXPECT_EQ(string_at(res, "url"), "https://hooks.example.test/portal#key=" + token);
+  // The url carries a one-time link (another credential), never the reusable token.
+  const std::string url = string_at(res, "url");
+  ASSERT_EQ(url.rfind("https://hooks.example.test/portal#key=applink_", 0), 0u) << url;
+  EXPECT_EQ(url.size(), std::string("https://hooks.example.test/portal#key=applink_").size() + 32u);
+  EXPECT_EQ(url.find(token), std::string::npos);
   EXPECT_EQ(json_of(res).size(), 2u);
 
   const std::string portal = "/api/v1/auth/app-portal-access/";
@@ -438,10 +493,12 @@ TEST_P(ScopedTokenTest, TokensAreKeptHashedAndReloaded) {
   store_->submit_read([&listed](store::Tx& tx) { listed.set_value(tx.list_tokens()); }, [] {});
   auto all = listed.get_future().get();
   ASSERT_TRUE(all.ok());
-  ASSERT_EQ(all->size(), 2u);
+  ASSERT_EQ(all->size(), 3u);  // the poller token, the app-portal token and its one-time link
   for (const auto& t : *all) {
     EXPECT_EQ(t.hash.size(), 64u);
-    EXPECT_TRUE(t.hash == token_hash(poller) || t.hash == token_hash(portal));
+    if (t.kind != store::ApiToken::kAppPortalLink) {
+      EXPECT_TRUE(t.hash == token_hash(poller) || t.hash == token_hash(portal));
+    }
   }
   // A registry loaded from the store (as at start) with the same key knows both, and shows the same text.
   TokenRegistry reloaded(std::string(kTokenKeySize, 'k'));
@@ -453,6 +510,313 @@ TEST_P(ScopedTokenTest, TokensAreKeptHashedAndReloaded) {
   // Another key derives other texts: the key is what makes a token.
   TokenRegistry other(std::string(kTokenKeySize, 'o'));
   EXPECT_NE(other.text_of(*reloaded.find(poller)), poller);
+}
+
+// A portal link is redeemed once for a session whose cookie (HttpOnly; an https public URL: Secure,
+// SameSite=None, Partitioned) and CSRF token admit it; the same link again, an unknown, malformed or expired
+// one, or any other credential's text: 401 link_invalid.
+TEST_P(ScopedTokenTest, APortalLinkIsRedeemedOnceForASession) {
+  const std::string link =
+      portal_link("app-a", R"({"capabilities":["ManageEndpoint"],"sessionId":"user@x_1","expiry":7200})");
+  ASSERT_TRUE(link.starts_with("applink_")) << link;
+  EXPECT_EQ(get("/api/v1/app/app-a", link), 401) << "a link is not a bearer token";
+  {  // A body not declared JSON (what a cross-site form sends) is refused, the link left unused.
+    TestClient client(port_);
+    auto form = client.request(http::verb::post, "/ui/api/portal/login", R"({"key":")" + link + "\"}",
+                               {{"content-type", "text/plain"}});
+    EXPECT_EQ(form.result_int(), 400) << form.body();
+  }
+  clock_.advance(10s);
+  auto res = portal_login(link);
+  ASSERT_EQ(res.result_int(), 200) << res.body();
+  EXPECT_EQ(res[http::field::cache_control], "no-store");
+  const std::string set(res[http::field::set_cookie]);
+  EXPECT_TRUE(set.starts_with("hookwire_portal=hwportal_")) << set;
+  EXPECT_NE(set.find("; Path=/; HttpOnly; Secure; SameSite=None; Partitioned"), std::string::npos) << set;
+  EXPECT_EQ(set.find("Max-Age"), std::string::npos) << set;
+  auto out = json_of(res);
+  EXPECT_EQ(out.at("appId").as_string(), app_a_);
+  EXPECT_EQ(out.at("appUid").as_string(), "app-a");
+  EXPECT_EQ(out.at("appName").as_string(), "A");
+  EXPECT_EQ(boost::json::serialize(out.at("capabilities")), R"(["ViewBase","ManageEndpoint"])");
+  EXPECT_EQ(out.at("expiresAt").as_string(), format_iso8601(clock_.now() - 10s + 7200s))
+      << "the link's expiry";
+  const std::string csrf(out.at("csrf").as_string());
+  EXPECT_GE(csrf.size(), 40u);
+  EXPECT_EQ(out.size(), 6u);
+
+  // Used: refused on a second try, and the session works.
+  auto again = portal_login(link);
+  EXPECT_EQ(again.result_int(), 401);
+  EXPECT_EQ(json_of(again).at("code").as_string(), "link_invalid");
+  EXPECT_EQ(json_of(again).at("detail").as_string(),
+            "this portal link was already used or has expired; ask the application for a new one");
+  EXPECT_EQ(again[http::field::cache_control], "no-store");
+  EXPECT_TRUE(again[http::field::set_cookie].empty());
+  const Session s = session_of(res);
+  EXPECT_EQ(as_status(s, http::verb::get, "/api/v1/app/app-a"), 200);
+
+  // The session's text is only a cookie: as a bearer token it is refused.
+  EXPECT_EQ(get("/api/v1/app/app-a", s.cookie.substr(s.cookie.find('=') + 1)), 401);
+  // Other texts: unknown, malformed, the reusable token, a session.
+  for (const std::string& bad : {"applink_" + std::string(32, 'A'), std::string("applink_x"), std::string(""),
+                                 portal_token("app-a"), s.cookie.substr(s.cookie.find('=') + 1)}) {
+    auto refused = portal_login(bad);
+    EXPECT_EQ(refused.result_int(), 401) << bad;
+    EXPECT_EQ(json_of(refused).at("code").as_string(), "link_invalid");
+  }
+  EXPECT_EQ(send(http::verb::post, "/ui/api/portal/login", {}, "{}").result_int(), 401);
+  EXPECT_EQ(send(http::verb::post, "/ui/api/portal/login", {}, "nope").result_int(), 400);
+  EXPECT_EQ(send(http::verb::post, "/ui/api/portal/login", {}, R"({"key":1})").result_int(), 422);
+  // An expired link.
+  const std::string late = portal_link("app-a", R"({"expiry":3600})");
+  clock_.advance(3600s);
+  EXPECT_EQ(portal_login(late).result_int(), 401);
+
+  // Session info recovers the same answer (with the CSRF token) from the cookie alone.
+  auto info = send(http::verb::get, "/ui/api/portal/session", {{"cookie", "other=1; " + s.cookie}});
+  ASSERT_EQ(info.result_int(), 200) << info.body();
+  EXPECT_EQ(info[http::field::cache_control], "no-store");
+  EXPECT_EQ(json_of(info), out);
+  auto none = send(http::verb::get, "/ui/api/portal/session", {});
+  EXPECT_EQ(none.result_int(), 401);
+  EXPECT_EQ(json_of(none).at("code").as_string(), "session_invalid");
+  EXPECT_EQ(send(http::verb::get, "/ui/api/console/session", {{"cookie", s.cookie}}).result_int(), 401);
+  // It ends with the link's expiry.
+  clock_.advance(3600s - 10s);
+  EXPECT_EQ(send(http::verb::get, "/ui/api/portal/session", {{"cookie", s.cookie}}).result_int(), 401);
+  auto expired = as(s, http::verb::get, "/api/v1/app/app-a");
+  EXPECT_EQ(expired.result_int(), 401);
+  EXPECT_EQ(json_of(expired).at("code").as_string(), "session_invalid");
+}
+
+// A portal session acts as an app-portal token of its application, only with its CSRF header.
+TEST_P(ScopedTokenTest, APortalSessionActsAsItsAppPortalTokenWithItsCsrfHeader) {
+  const Session view = portal_session("app-a");
+  EXPECT_EQ(as_status(view, http::verb::get, "/api/v1/app/app-a"), 200);
+  EXPECT_EQ(as_status(view, http::verb::get, "/api/v1/app/" + app_a_ + "/endpoint"), 200);
+  EXPECT_EQ(as_status(view, http::verb::get, "/api/v1/app/app-a/msg/" + msg_a_), 200);
+  // CSRF: missing or wrong is 403 csrf_failed, for reads too.
+  for (const std::string& csrf : {std::string(""), std::string("wrong"), view.csrf + "x"}) {
+    auto refused = send(http::verb::get, "/api/v1/app/app-a",
+                        csrf.empty() ? testing::Headers{{"cookie", view.cookie}}
+                                     : testing::Headers{{"cookie", view.cookie}, {"x-hookwire-csrf", csrf}});
+    EXPECT_EQ(refused.result_int(), 403) << csrf;
+    EXPECT_EQ(json_of(refused).at("code").as_string(), "csrf_failed");
+  }
+  // Another application, by id (on the head) or uid (in the handler).
+  EXPECT_EQ(as_status(view, http::verb::get, "/api/v1/app/app-b"), 403);
+  EXPECT_EQ(as_status(view, http::verb::get, "/api/v1/app/" + app_b_ + "/endpoint"), 403);
+  EXPECT_EQ(as_status(view, http::verb::get, "/api/v1/app/app-b/msg/" + msg_b_), 403);
+  // Capabilities: ViewBase only.
+  EXPECT_EQ(as_status(view, http::verb::post, "/api/v1/app/app-a/endpoint", endpoint("a3")), 403);
+  EXPECT_EQ(as_status(view, http::verb::get, "/api/v1/app/app-a/endpoint/a1/secret"), 403);
+  EXPECT_EQ(as_status(view, http::verb::get, "/api/v1/app"), 403);
+  EXPECT_EQ(as_status(view, http::verb::post, "/api/v1/app/app-a/msg", kMessage), 403);
+  const Session manage = portal_session("app-a", R"({"capabilities":["ManageEndpoint"]})");
+  EXPECT_EQ(as_status(manage, http::verb::post, "/api/v1/app/app-a/endpoint", endpoint("a3")), 201);
+  EXPECT_EQ(as_status(manage, http::verb::post, "/api/v1/app/app-b/endpoint", endpoint("b3")), 403);
+  // Another session's CSRF token does not admit this one.
+  EXPECT_EQ(as(view, http::verb::get, "/api/v1/app/app-a", {}, manage.csrf).result_int(), 403);
+  // A bearer token wins over cookies: a wrong one is refused whatever the cookie.
+  EXPECT_EQ(send(http::verb::get, "/api/v1/app/app-a",
+                 {{"cookie", view.cookie}, {"x-hookwire-csrf", view.csrf}, {"authorization", "Bearer nope"}})
+                .result_int(),
+            401);
+  // An unknown session cookie: 401 session_invalid, CSRF header or not.
+  const Session forged{"hookwire_portal=hwportal_" + std::string(32, 'A'), view.csrf};
+  auto unknown = as(forged, http::verb::get, "/api/v1/app/app-a");
+  EXPECT_EQ(unknown.result_int(), 401);
+  EXPECT_EQ(json_of(unknown).at("code").as_string(), "session_invalid");
+  // A portal session's text in the console cookie is nothing.
+  const Session swapped{"hookwire_console=" + view.cookie.substr(view.cookie.find('=') + 1), view.csrf};
+  EXPECT_EQ(as(swapped, http::verb::get, "/api/v1/app/app-a").result_int(), 401);
+}
+
+TEST_P(ScopedTokenTest, AConsoleSessionActsAsTheAdminToken) {
+  const size_t before = stored_tokens();
+  for (const char* bad :
+       {R"({"token":"admin-tokeN"})", R"({"token":""})", "{}", R"({"token":"admin-token "})"}) {
+    auto refused = send(http::verb::post, "/ui/api/console/login", {}, bad);
+    EXPECT_EQ(refused.result_int(), 401) << bad;
+    EXPECT_EQ(json_of(refused).at("code").as_string(), "authentication_failed");
+    EXPECT_TRUE(refused[http::field::set_cookie].empty());
+  }
+  EXPECT_EQ(stored_tokens(), before) << "a refused login stores nothing";
+
+  auto res = send(http::verb::post, "/ui/api/console/login", {}, R"({"token":"admin-token"})");
+  ASSERT_EQ(res.result_int(), 200) << res.body();
+  EXPECT_EQ(res[http::field::cache_control], "no-store");
+  const std::string set(res[http::field::set_cookie]);
+  EXPECT_TRUE(set.starts_with("hookwire_console=hwconsole_")) << set;
+  EXPECT_NE(set.find("; Path=/; HttpOnly; Secure; SameSite=None; Partitioned"), std::string::npos) << set;
+  auto out = json_of(res);
+  EXPECT_EQ(out.at("expiresAt").as_string(), format_iso8601(clock_.now() + 12h));
+  EXPECT_EQ(out.size(), 2u);
+  const Session console = session_of(res);
+  auto info = send(http::verb::get, "/ui/api/console/session", {{"cookie", console.cookie}});
+  ASSERT_EQ(info.result_int(), 200);
+  EXPECT_EQ(json_of(info), out);
+
+  EXPECT_EQ(as_status(console, http::verb::get, "/api/v1/app"), 200);
+  EXPECT_EQ(as_status(console, http::verb::get, "/api/v1/app/app-b/endpoint"), 200);
+  EXPECT_EQ(as_status(console, http::verb::post, "/api/v1/app", R"({"name":"C"})"), 201);
+  EXPECT_EQ(as_status(console, http::verb::get, "/api/v1/source"), 200);
+  EXPECT_EQ(as_status(console, http::verb::post, "/api/v1/auth/app-portal-access/app-a", "{}"), 200);
+  EXPECT_EQ(as(console, http::verb::get, "/api/v1/app", {}, "").result_int(), 403);
+  EXPECT_EQ(get("/api/v1/app", console.cookie.substr(console.cookie.find('=') + 1)), 401)
+      << "a console session is not a bearer token";
+
+  // Both cookies: the one whose CSRF token the header carries acts.
+  const Session portal = portal_session("app-a");
+  const std::string both = portal.cookie + "; " + console.cookie;
+  EXPECT_EQ(as({both, console.csrf}, http::verb::get, "/api/v1/app").result_int(), 200);
+  EXPECT_EQ(as({both, portal.csrf}, http::verb::get, "/api/v1/app").result_int(), 403);
+  EXPECT_EQ(as({both, portal.csrf}, http::verb::get, "/api/v1/app/app-a").result_int(), 200);
+  EXPECT_EQ(as({both, "nope"}, http::verb::get, "/api/v1/app").result_int(), 403);
+
+  clock_.advance(12h);
+  auto expired = as(console, http::verb::get, "/api/v1/app");
+  EXPECT_EQ(expired.result_int(), 401);
+  EXPECT_EQ(json_of(expired).at("code").as_string(), "session_invalid");
+  EXPECT_EQ(send(http::verb::get, "/ui/api/console/session", {{"cookie", console.cookie}}).result_int(), 401);
+}
+
+// Svix's logout: an app-portal token (bearer) or a session (cookie + CSRF) expires now; a session's cookie is
+// cleared. The admin token and poller tokens cannot log out.
+TEST_P(ScopedTokenTest, LogoutEndsAnAppPortalTokenOrASession) {
+  const std::string logout = "/api/v1/auth/logout";
+  const std::string token = portal_token("app-a");
+  EXPECT_EQ(status(http::verb::post, logout, token), 204);
+  EXPECT_EQ(get("/api/v1/app/app-a", token), 401);
+  EXPECT_EQ(status(http::verb::post, logout, token), 401);
+
+  EXPECT_EQ(status(http::verb::post, logout, kAdmin), 403);
+  EXPECT_EQ(status(http::verb::post, logout, poller_token("app-a", "a1")), 403);
+  EXPECT_EQ(status(http::verb::post, logout, ""), 401);
+
+  const Session portal = portal_session("app-a");
+  EXPECT_EQ(as(portal, http::verb::post, logout, {}, "").result_int(), 403) << "CSRF needed";
+  auto out = as(portal, http::verb::post, logout);
+  ASSERT_EQ(out.result_int(), 204) << out.body();
+  const std::string set(out[http::field::set_cookie]);
+  EXPECT_TRUE(set.starts_with("hookwire_portal=; Path=/; Max-Age=0; HttpOnly; Secure")) << set;
+  EXPECT_EQ(out[http::field::cache_control], "no-store");
+  EXPECT_EQ(as_status(portal, http::verb::get, "/api/v1/app/app-a"), 401);
+  EXPECT_EQ(send(http::verb::get, "/ui/api/portal/session", {{"cookie", portal.cookie}}).result_int(), 401);
+
+  const Session console = console_session();
+  auto ended = as(console, http::verb::post, logout);
+  ASSERT_EQ(ended.result_int(), 204);
+  EXPECT_TRUE(
+      std::string(ended[http::field::set_cookie]).starts_with("hookwire_console=; Path=/; Max-Age=0"));
+  EXPECT_EQ(as_status(console, http::verb::get, "/api/v1/app"), 401);
+}
+
+// Svix's expire-all: the application's app-portal tokens, links and portal sessions (those of the sessionIds
+// given) expire within `expiry`; poller tokens and other applications are untouched.
+TEST_P(ScopedTokenTest, ExpireAllEndsAnApplicationsPortalAccess) {
+  const std::string expire_all = "/api/v1/auth/app/app-a/expire-all";
+  const std::string t1 = portal_token("app-a", R"({"sessionId":"s1"})");
+  const std::string t2 = portal_token("app-a", R"({"sessionId":"s2"})");
+  const std::string none = portal_token("app-a");
+  const Session s1 = portal_session("app-a", R"({"sessionId":"s1"})");
+  const Session s2 = portal_session("app-a", R"({"sessionId":"s2"})");
+  const std::string link1 = portal_link("app-a", R"({"sessionId":"s1"})");
+  const std::string other = portal_token("app-b", R"({"sessionId":"s1"})");
+  const std::string poller = poller_token("app-a", "a1");
+
+  for (const char* bad : {R"({"expiry":-1})", R"({"expiry":259201})", R"({"sessionIds":["a b"]})",
+                          R"({"sessionIds":[""]})", R"({"sessionIds":"s1"})"})
+    EXPECT_EQ(status(http::verb::post, expire_all, kAdmin, bad), 422) << bad;
+  EXPECT_EQ(status(http::verb::post, "/api/v1/auth/app/nope/expire-all", kAdmin, "{}"), 404);
+  EXPECT_EQ(status(http::verb::post, expire_all, t1, "{}"), 403);
+  EXPECT_EQ(as_status(s1, http::verb::post, expire_all, "{}"), 403);
+
+  // Only session s1, within 60 s.
+  EXPECT_EQ(status(http::verb::post, expire_all, kAdmin, R"({"sessionIds":["s1"],"expiry":60})"), 204);
+  EXPECT_EQ(get("/api/v1/app/app-a", t1), 200);
+  clock_.advance(60s);
+  EXPECT_EQ(get("/api/v1/app/app-a", t1), 401);
+  EXPECT_EQ(as_status(s1, http::verb::get, "/api/v1/app/app-a"), 401);
+  EXPECT_EQ(portal_login(link1).result_int(), 401);
+  EXPECT_EQ(get("/api/v1/app/app-a", t2), 200);
+  EXPECT_EQ(get("/api/v1/app/app-a", none), 200);
+  EXPECT_EQ(as_status(s2, http::verb::get, "/api/v1/app/app-a"), 200);
+  EXPECT_EQ(get("/api/v1/app/app-b", other), 200) << "another application's session s1";
+
+  // Everything of the application, at once (an empty body is the defaults).
+  EXPECT_EQ(status(http::verb::post, expire_all, kAdmin), 204);
+  EXPECT_EQ(get("/api/v1/app/app-a", t2), 401);
+  EXPECT_EQ(get("/api/v1/app/app-a", none), 401);
+  EXPECT_EQ(as_status(s2, http::verb::get, "/api/v1/app/app-a"), 401);
+  EXPECT_EQ(get("/api/v1/app/app-b", other), 200);
+  EXPECT_EQ(get("/api/v1/app/app-a/msg/" + msg_a_, poller), 200) << "poller tokens are not the portal's";
+  // A later expiry never lengthens one already shorter.
+  const std::string fresh = portal_token("app-a");
+  EXPECT_EQ(status(http::verb::post, expire_all, kAdmin, R"({"expiry":10})"), 204);
+  EXPECT_EQ(status(http::verb::post, expire_all, kAdmin, R"({"expiry":3600})"), 204);
+  clock_.advance(10s);
+  EXPECT_EQ(get("/api/v1/app/app-a", fresh), 401);
+}
+
+// A stream opened with a session cookie ends when the session is logged out.
+TEST_P(ScopedTokenTest, AStreamOfASessionEndsWithTheSession) {
+  const Session s = portal_session("app-a");
+  auto c = std::make_unique<TestClient>(port_, 10s);
+  c->send_raw("GET /api/v1/app/app-a/poller/a1/stream HTTP/1.1\r\nHost: a\r\nCookie: " + s.cookie +
+              "\r\nX-Hookwire-Csrf: " + s.csrf + "\r\n\r\n");
+  const auto head = c->read_until("\r\n\r\n");
+  ASSERT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+  EXPECT_NE(c->read_until("\n\n").find(msg_a_), std::string::npos);
+  const std::string second = id_of(call(http::verb::post, "/api/v1/app/app-a/msg", kAdmin, kMessage), 202);
+  EXPECT_NE(c->read_until("\n\n").find(second), std::string::npos);
+  ASSERT_EQ(as(s, http::verb::post, "/api/v1/auth/logout").result_int(), 204);
+  id_of(call(http::verb::post, "/api/v1/app/app-a/msg", kAdmin, kMessage), 202);
+  EXPECT_EQ(c->read_until("\n\n"),
+            "event: close\ndata: {\"reason\":\"unauthorized\",\"detail\":\"" +
+                std::string("this session has expired or was ended; open the portal or "
+                            "console again") +
+                "\"}\n\n");
+  EXPECT_TRUE(c->wait_closed());
+}
+
+// A token or session another node made (in the store, not yet in this node's registry) is looked up in the
+// store on the head, once, and then admitted; an unknown one is still refused.
+TEST_P(ScopedTokenTest, CredentialsAnotherNodeMadeAreLookedUpInTheStore) {
+  const TimePoint now = clock_.now();
+  auto portal = tokens_.mint(store::ApiToken::kAppPortal, app_a_, std::nullopt, {"ViewBase"}, now, now + 1h);
+  auto session =
+      tokens_.mint(store::ApiToken::kPortalSession, app_a_, std::nullopt, {"ViewBase"}, now, now + 1h);
+  auto console = tokens_.mint(store::ApiToken::kConsoleSession, "", std::nullopt, {}, now, now + 1h);
+  std::promise<Status> written;
+  store_->submit_write(
+      [&](store::Tx& tx) -> Status {
+        for (const auto* t : {&portal, &session, &console})
+          if (auto st = tx.insert_token(*t); !st) return st;
+        return {};
+      },
+      [&](Status st) { written.set_value(std::move(st)); });
+  ASSERT_TRUE(written.get_future().get().ok());
+  ASSERT_FALSE(tokens_.find(tokens_.text_of(portal)));
+
+  EXPECT_EQ(get("/api/v1/app/app-a", tokens_.text_of(portal)), 200);
+  EXPECT_EQ(get("/api/v1/app/app-b", tokens_.text_of(portal)), 403);
+  const Session s{"hookwire_portal=" + tokens_.text_of(session), tokens_.csrf_of(session)};
+  auto info = send(http::verb::get, "/ui/api/portal/session", {{"cookie", s.cookie}});
+  ASSERT_EQ(info.result_int(), 200) << info.body();
+  EXPECT_EQ(json_of(info).at("appId").as_string(), app_a_);
+  EXPECT_EQ(as_status(s, http::verb::get, "/api/v1/app/app-a"), 200);
+  const Session c{"hookwire_console=" + tokens_.text_of(console), tokens_.csrf_of(console)};
+  EXPECT_EQ(as_status(c, http::verb::get, "/api/v1/app"), 200) << "an admin-only route";
+  EXPECT_EQ(as_status(c, http::verb::post, "/api/v1/auth/logout"), 204);
+  EXPECT_EQ(as_status(c, http::verb::get, "/api/v1/app"), 401);
+  // Unknown everywhere: still 401.
+  EXPECT_EQ(get("/api/v1/app/app-a", "appsk_" + std::string(32, 'Z')), 401);
+  EXPECT_EQ(get("/api/v1/app", "appsk_" + std::string(32, 'Z')), 401);
+  EXPECT_EQ(as_status({"hookwire_portal=hwportal_" + std::string(32, 'Z'), "x"}, http::verb::get,
+                      "/api/v1/app/app-a"),
+            401);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, ScopedTokenTest, store::testing::both_backends(),

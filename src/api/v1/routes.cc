@@ -80,6 +80,7 @@ void add_routes(Router& router, const ApiContext* ctx) {
   add_source_routes(router, ctx);
   add_poller_routes(router, ctx);
   add_auth_routes(router, ctx);
+  add_session_routes(router, ctx);
   add_stream_routes(router, ctx);
   add_server_routes(router, ctx);
   add_unsupported_routes(router);

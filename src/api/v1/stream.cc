@@ -13,7 +13,8 @@
 //    before it is written, so the client may commit each event's `offset` with POST
 //    .../polling-endpoint/{sink}/consumer/{id}/commit (what `hookwire listen` does).
 //  - Loop: the caller is still admitted (else `event: close` with `"reason":"unauthorized"`, then the end: a
-//    token rotated away or expired ends its streams at their next event or heartbeat); head = feed_head();
+//    token rotated away or expired, or a session logged out or expired, ends its streams at their next event
+//    or heartbeat); head = feed_head();
 //    read (after, head]; write the events; when nothing is new, FeedHub::wait up to the heartbeat interval,
 //    and write `: heartbeat` when it passes. Server stop (or hub stop): `event:
 //    close`, then the connection closes. How many streams may be open is the server's max_streams
@@ -80,7 +81,7 @@ struct Plan {
   Sink sink;
   Params params;
   int64_t after = 0;
-  std::string authorization;  // the request's Authorization header, checked again before each read
+  Credentials credentials;  // the request's (bearer token or session cookies), checked again before each read
 };
 
 // The stream's start: the explicit cursor, else the consumer's committed position, else the log's start.
@@ -176,10 +177,9 @@ asio::awaitable<void> run_stream(const ApiContext* ctx, Plan plan, std::chrono::
   for (;;) {
     if (w.closed()) co_return;
     if (over()) break;
-    // A token rotated away or expired since the stream opened ends it at its next event or heartbeat.
-    if (auto st =
-            caller_of_authorization(ctx, plan.authorization).may_access(plan.sink.app_id, sink_of(plan));
-        !st) {
+    // A token rotated away or expired, or a session ended, since the stream opened ends it at its next event
+    // or heartbeat.
+    if (auto st = caller_of(ctx, plan.credentials).may_access(plan.sink.app_id, sink_of(plan)); !st) {
       co_await w.write(fmt::format("event: close\ndata: {{\"reason\":\"unauthorized\",\"detail\":{}}}\n\n",
                                    boost::json::serialize(boost::json::string(st.error().detail))));
       co_return;
@@ -231,7 +231,7 @@ asio::awaitable<Response> open_stream(const ApiContext* ctx, const Request& req,
   if (!plan) co_return feed_fail(req, plan.error());
   if (auto st = authorize(ctx, req, plan->sink.app_id, sink_of(*plan)); !st)
     co_return feed_fail(req, st.error());
-  plan->authorization = std::string(req[http::field::authorization]);
+  plan->credentials = credentials_of(req);
   StreamBody body = [ctx, plan = std::move(*plan), heartbeat](StreamWriter& w) {
     return run_stream(ctx, plan, heartbeat, w);
   };

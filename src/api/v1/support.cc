@@ -66,16 +66,40 @@ GuardedHandler guarded(Admission admission, Handler handler) {
   return g;
 }
 
-Caller caller_of(const ApiContext* ctx, const Request& req) {
-  return caller_of_authorization(ctx, req[http::field::authorization]);
+namespace {
+
+constexpr size_t kMaxSessionCookies = 4;  // of each name: bounds the hashing a request can cause
+
+}  // namespace
+
+// RFC 6265 §4.2.1: "a=b; c=d", in one or several Cookie headers.
+std::vector<std::string> cookie_values(const Request& req, std::string_view name) {
+  std::vector<std::string> out;
+  const auto [first, last] = req.equal_range(http::field::cookie);
+  for (auto it = first; it != last; ++it) {
+    std::string_view rest = it->value();
+    while (!rest.empty() && out.size() < kMaxSessionCookies) {
+      const auto semi = rest.find(';');
+      std::string_view pair = rest.substr(0, semi);
+      rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
+      while (!pair.empty() && (pair.front() == ' ' || pair.front() == '\t')) pair.remove_prefix(1);
+      while (!pair.empty() && (pair.back() == ' ' || pair.back() == '\t')) pair.remove_suffix(1);
+      const auto eq = pair.find('=');
+      if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
+      out.emplace_back(pair.substr(eq + 1));
+    }
+  }
+  return out;
 }
 
-Result<store::Endpoint> find_endpoint(store::Tx& tx, const Caller& caller, const std::string& app_id,
-                                      const std::string& ep_id) {
-  auto app = tx.get_application(app_id);
-  if (!app) return app.take_error();
-  if (auto st = caller.may_access(app->id); !st) return st.take_error();
-  return tx.get_endpoint(app->id, ep_id);
+namespace {
+
+Caller nobody(Errc errc, std::string code, std::string detail) {
+  Caller c;
+  c.refusal_errc = errc;
+  c.refusal_code = std::move(code);
+  c.refusal = std::move(detail);
+  return c;
 }
 
 Caller caller_of_authorization(const ApiContext* ctx, std::string_view auth) {
@@ -90,7 +114,8 @@ Caller caller_of_authorization(const ApiContext* ctx, std::string_view auth) {
     return c;
   }
   auto token = ctx->tokens ? ctx->tokens->find(presented) : std::nullopt;
-  if (!token) {
+  // A session's text is only its cookie; a link's only the login route's input.
+  if (!token || (token->kind != store::ApiToken::kPoller && token->kind != store::ApiToken::kAppPortal)) {
     c.refusal = "invalid token";
     return c;
   }
@@ -103,9 +128,144 @@ Caller caller_of_authorization(const ApiContext* ctx, std::string_view auth) {
   return c;
 }
 
+Caller caller_of_sessions(const ApiContext* ctx, const Credentials& p) {
+  const TimePoint now = ctx->clock->now();
+  std::vector<store::ApiToken> live;
+  auto look_up = [&](const std::vector<std::string>& texts, int kind) {
+    for (const auto& text : texts) {
+      if (!ctx->tokens || !TokenRegistry::has_shape(text, kind)) continue;
+      auto t = ctx->tokens->find(text);
+      if (t && t->kind == kind && (!t->expires_at || *t->expires_at > now)) live.push_back(std::move(*t));
+    }
+  };
+  look_up(p.portal_sessions, store::ApiToken::kPortalSession);
+  look_up(p.console_sessions, store::ApiToken::kConsoleSession);
+  if (live.empty())
+    return nobody(Errc::kUnauthorized, "session_invalid",
+                  "this session has expired or was ended; open the portal or console again");
+  for (auto& t : live) {
+    if (p.csrf.empty() || !constant_time_equal(p.csrf, ctx->tokens->csrf_of(t))) continue;
+    Caller c;
+    c.kind = t.kind == store::ApiToken::kConsoleSession ? Caller::kAdmin : Caller::kScoped;
+    c.token = std::move(t);
+    return c;
+  }
+  return nobody(Errc::kForbidden, "csrf_failed",
+                p.csrf.empty() ? "a session cookie needs the X-Hookwire-Csrf header"
+                               : "the X-Hookwire-Csrf header does not match the session");
+}
+
+}  // namespace
+
+Credentials credentials_of(const Request& req) {
+  Credentials c;
+  c.authorization = std::string(req[http::field::authorization]);
+  if (c.authorization.empty()) {
+    c.portal_sessions = cookie_values(req, kPortalCookie);
+    c.console_sessions = cookie_values(req, kConsoleCookie);
+    c.csrf = std::string(req[kCsrfHeader]);
+  }
+  return c;
+}
+
+Caller caller_of(const ApiContext* ctx, const Credentials& c) {
+  if (!c.authorization.empty() || (c.portal_sessions.empty() && c.console_sessions.empty()))
+    return caller_of_authorization(ctx, c.authorization);
+  return caller_of_sessions(ctx, c);
+}
+
+Caller caller_of(const ApiContext* ctx, const Request& req) { return caller_of(ctx, credentials_of(req)); }
+
+namespace {
+
+// The hashes of the credentials `c` presents, of a known shape, that ctx->tokens does not have.
+std::vector<std::string> unknown_credentials(const ApiContext* ctx, const Credentials& c) {
+  std::vector<std::string> out;
+  if (!ctx->tokens) return out;
+  auto note = [&](std::string_view text, std::initializer_list<int> kinds) {
+    const bool shaped = std::any_of(kinds.begin(), kinds.end(),
+                                    [&](int kind) { return TokenRegistry::has_shape(text, kind); });
+    if (shaped && !ctx->tokens->find(text)) out.push_back(token_hash(text));
+  };
+  if (!c.authorization.empty()) {
+    if (c.authorization.starts_with(kBearer))
+      note(std::string_view(c.authorization).substr(kBearer.size()),
+           {store::ApiToken::kPoller, store::ApiToken::kAppPortal});
+    return out;
+  }
+  for (const auto& text : c.portal_sessions) note(text, {store::ApiToken::kPortalSession});
+  for (const auto& text : c.console_sessions) note(text, {store::ApiToken::kConsoleSession});
+  return out;
+}
+
+// The note a learning admission leaves on a request whose credentials it had looked up.
+const std::shared_ptr<const void>& looked_up() {
+  static const std::shared_ptr<const void> kLookedUp = std::make_shared<int>(0);
+  return kLookedUp;
+}
+
+}  // namespace
+
+asio::awaitable<void> learn_credentials(const ApiContext* ctx, const Request& req) {
+  auto hashes = unknown_credentials(ctx, credentials_of(req));
+  if (hashes.empty()) co_return;
+  auto fn = [hashes = std::move(hashes)](store::Tx& tx) -> Result<std::vector<store::ApiToken>> {
+    std::vector<store::ApiToken> found;
+    for (const auto& hash : hashes) {
+      auto t = tx.get_token_by_hash(hash);
+      if (t) {
+        found.push_back(std::move(*t));
+      } else if (t.error().code != Errc::kNotFound) {
+        return t.take_error();
+      }
+    }
+    return found;
+  };
+  auto found = co_await store::read<std::vector<store::ApiToken>>(*ctx->store, std::move(fn));
+  if (!found) co_return;  // refused as unknown; the store logs its failures
+  for (const auto& t : *found) ctx->tokens->put(t);
+}
+
+Admission learning_admission(const ApiContext* ctx, CredentialCheck check) {
+  Admission a;
+  a.check_route = [ctx, check = std::move(check)](const Request& head,
+                                                  Admission::Route& route) -> std::optional<Response> {
+    auto refused = check(head, route.params);
+    if (!refused || refused->result() != http::status::unauthorized || route.params.note() == looked_up() ||
+        unknown_credentials(ctx, credentials_of(head)).empty())
+      return refused;
+    route.params.set_note(looked_up());
+    route.wait = true;
+    return std::nullopt;
+  };
+  a.wait = [ctx](const Request& head, const PathParams&) { return learn_credentials(ctx, head); };
+  a.authenticates = true;
+  return a;
+}
+
+bool Caller::by_session() const {
+  return token &&
+         (token->kind == store::ApiToken::kPortalSession || token->kind == store::ApiToken::kConsoleSession);
+}
+
+Response refusal_response(const Request& req, const Caller& caller) {
+  auto res = error_response(http_status(caller.refusal_errc), caller.refusal_code, caller.refusal,
+                            req.version(), req.keep_alive());
+  if (caller.refusal_errc == Errc::kUnauthorized) res.set(http::field::www_authenticate, "Bearer");
+  return res;
+}
+
+Result<store::Endpoint> find_endpoint(store::Tx& tx, const Caller& caller, const std::string& app_id,
+                                      const std::string& ep_id) {
+  auto app = tx.get_application(app_id);
+  if (!app) return app.take_error();
+  if (auto st = caller.may_access(app->id); !st) return st.take_error();
+  return tx.get_endpoint(app->id, ep_id);
+}
+
 Status Caller::may_access(std::string_view app_id, std::optional<std::string_view> endpoint_id) const {
   if (kind == kAdmin) return {};
-  if (kind == kNobody) return Error{Errc::kUnauthorized, refusal, {}};
+  if (kind == kNobody) return Error{refusal_errc, refusal, {}};
   if (token->app_id != app_id) return Error{Errc::kForbidden, "this token is for another application", {}};
   if (token->kind == store::ApiToken::kPoller && endpoint_id && token->endpoint_id != *endpoint_id)
     return Error{Errc::kForbidden, "this token is for another sink", {}};
@@ -137,7 +297,7 @@ std::optional<Response> admit(const ApiContext* ctx, const Rule& rule, const Req
                               const PathParams* params) {
   const Caller caller = caller_of(ctx, head);
   if (caller.kind == Caller::kAdmin) return std::nullopt;
-  if (caller.kind == Caller::kNobody) return refuse(head, Errc::kUnauthorized, caller.refusal);
+  if (caller.kind == Caller::kNobody) return refusal_response(head, caller);
   const auto& token = *caller.token;
   const bool poller = token.kind == store::ApiToken::kPoller;
   if (rule.scope == Rule::kAdminOnly || !params || (poller && rule.scope == Rule::kApp && !rule.poller))
@@ -163,13 +323,13 @@ std::optional<Response> admit(const ApiContext* ctx, const Rule& rule, const Req
   return std::nullopt;
 }
 
-// `handler` behind `rule`, checked on the head (with the captures) and again by the handler.
+// `handler` behind `rule`, checked on the head (with the captures; a credential another node made that this
+// one does not know yet is looked up in the store first) and again by the handler.
 GuardedHandler scoped(const ApiContext* ctx, Rule rule, Handler handler) {
   GuardedHandler g;
-  g.admission.check_route = [ctx, rule](const Request& head, Admission::Route& route) {
-    return admit(ctx, rule, head, &route.params);
-  };
-  g.admission.authenticates = true;
+  g.admission = learning_admission(ctx, [ctx, rule](const Request& head, const PathParams& params) {
+    return admit(ctx, rule, head, &params);
+  });
   g.handler = [ctx, rule = std::move(rule), handler = std::move(handler)](
                   const Request& req, const PathParams& params) -> asio::awaitable<Response> {
     if (auto refused = admit(ctx, rule, req, &params)) {
@@ -183,10 +343,7 @@ GuardedHandler scoped(const ApiContext* ctx, Rule rule, Handler handler) {
 }  // namespace
 
 GuardedHandler authed(const ApiContext* ctx, Handler handler) {
-  Admission a;
-  a.check = [ctx](const Request& head) { return admit(ctx, Rule{}, head, nullptr); };
-  a.authenticates = true;
-  return guarded(std::move(a), std::move(handler));
+  return scoped(ctx, Rule{}, std::move(handler));
 }
 
 GuardedHandler sink_reader(const ApiContext* ctx, Handler handler) {

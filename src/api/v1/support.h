@@ -75,8 +75,9 @@ struct Reply {
 
 Response make_response(const Request& req, Reply reply);  // moves the body into the response
 
-// `handler` guarded by `Authorization: Bearer <admin token>` (constant-time compare): the server checks the
-// token on the request head, before any body byte is read (401 at once), and the handler checks it again.
+// `handler` guarded by `Authorization: Bearer <admin token>` (constant-time compare) or a console session
+// (caller_of): the server checks the credentials on the request head, before any body byte is read (401/403
+// at once), and the handler checks them again.
 GuardedHandler authed(const ApiContext* ctx, Handler handler);
 // Scoped access (the pull door, issue #19). Besides the admin token, which may do everything, a route under
 // /api/v1/app/{app_id}/... may admit narrower tokens:
@@ -95,28 +96,66 @@ GuardedHandler app_reader(const ApiContext* ctx, Handler handler, bool poller_ma
 GuardedHandler app_capable(const ApiContext* ctx, std::vector<std::string_view> capabilities,
                            Handler handler);
 
-// The caller of a request, as its bearer token makes it: the admin token, a live scoped token, or nobody.
+// The caller of a request, as its credentials make it: the admin token (or a console session), a live scoped
+// token (or a portal session, which acts as an app-portal token of its application), or nobody.
 // A value: handlers capture it into their store functions and check the ids they resolve there.
 struct Caller {
   enum Kind { kNobody, kAdmin, kScoped };
   Kind kind = kNobody;
-  std::optional<store::ApiToken> token;  // kScoped
-  std::string refusal;                   // kNobody: why (the 401's detail)
-  // Ok for the admin token; kUnauthorized for nobody; for a scoped token kForbidden unless it is of
+  // kScoped: the token (or portal session); kAdmin: the console session when one acts, else nullopt.
+  std::optional<store::ApiToken> token;
+  // kNobody: why, as the error answered: 401 "authentication_failed" (a bearer token), 401 "session_invalid"
+  // (a session cookie that is not live), 403 "csrf_failed" (a live session cookie without its CSRF header).
+  Errc refusal_errc = Errc::kUnauthorized;
+  std::string refusal_code = "authentication_failed";
+  std::string refusal;  // the detail
+  // Ok for the admin token; the refusal for nobody; for a scoped token kForbidden unless it is of
   // application `app_id` and, for a poller token given `endpoint_id`, of that sink.
   Status may_access(std::string_view app_id,
                     std::optional<std::string_view> endpoint_id = std::nullopt) const;
+  // Whether a session cookie (portal or console) made this caller.
+  bool by_session() const;
 };
-// The caller presenting `req`'s `Authorization: Bearer` token (the admin token compared in constant time; a
-// scoped token looked up in ctx->tokens and refused once expired, at ctx->clock's now).
+// The error answer of a caller that is nobody (its refusal; `WWW-Authenticate: Bearer` on a 401).
+Response refusal_response(const Request& req, const Caller& caller);
+
+// Browser sessions (issue #22, sessions.cc): the cookies and the header that carry them.
+inline constexpr std::string_view kPortalCookie = "hookwire_portal";
+inline constexpr std::string_view kConsoleCookie = "hookwire_console";
+inline constexpr std::string_view kCsrfHeader = "x-hookwire-csrf";
+
+// What a request presents to be admitted, kept by a long-lived response (a stream) to check its caller again
+// later (a token rotated away, a session ended or expired meanwhile is no longer admitted).
+struct Credentials {
+  std::string authorization;                 // the Authorization header
+  std::vector<std::string> portal_sessions;  // the values of its hookwire_portal cookies (at most 4)
+  std::vector<std::string> console_sessions;
+  std::string csrf;  // the X-Hookwire-Csrf header
+};
+Credentials credentials_of(const Request& req);
+// The values of `req`'s cookies named `name` (every Cookie header; at most 4).
+std::vector<std::string> cookie_values(const Request& req, std::string_view name);
+// The caller presenting `c`:
+//  - with an Authorization header, its `Bearer` token: the admin token (compared in constant time), or a
+//    poller or app-portal token looked up in ctx->tokens and refused once expired (at ctx->clock's now); a
+//    session's or a link's text is refused there;
+//  - without one, its session cookies: a live portal session acts as an app-portal token of its application,
+//    a live console session as the admin token, each only with the X-Hookwire-Csrf header equal to that
+//    session's CSRF token (TokenRegistry::csrf_of; when both cookies are live, the one the header matches).
+Caller caller_of(const ApiContext* ctx, const Credentials& c);
 Caller caller_of(const ApiContext* ctx, const Request& req);
+// Nodes sharing a store learn each other's new tokens and sessions through Store::publish_change, a little
+// after the change. A credential of a known shape that ctx->tokens does not have may be one of those: this
+// looks the credentials of `req` up in the store (by hash) and records those found in ctx->tokens.
+boost::asio::awaitable<void> learn_credentials(const ApiContext* ctx, const Request& req);
+// `check` (nullopt: admitted) as a route admission that, when `check` answers 401 while the request presents
+// a credential this node does not know, has the server call learn_credentials and run `check` once more.
+using CredentialCheck = std::function<std::optional<Response>(const Request& head, const PathParams& params)>;
+Admission learning_admission(const ApiContext* ctx, CredentialCheck check);
 // Resolves the application (id or uid), checks that `caller` may act on it, then resolves the endpoint (id or
 // uid) inside it.
 Result<store::Endpoint> find_endpoint(store::Tx& tx, const Caller& caller, const std::string& app_id,
                                       const std::string& ep_id);
-// The same from the value of an Authorization header: what a long-lived response (a stream) keeps, to check
-// again later that its caller is still admitted (a token rotated away or expired meanwhile is not).
-Caller caller_of_authorization(const ApiContext* ctx, std::string_view authorization);
 // caller_of(ctx, req).may_access(app_id, endpoint_id): kForbidden unless the request's caller may read
 // application `app_id` (and sink `endpoint_id` when given).
 Status authorize(const ApiContext* ctx, const Request& req, std::string_view app_id,

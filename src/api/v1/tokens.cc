@@ -18,7 +18,31 @@ constexpr std::string_view kTokenIdPrefix = "tok";
 constexpr size_t kTextBody = 32;  // characters after the prefix: 192 bits of the MAC
 
 std::string_view prefix_of(int kind) {
-  return kind == store::ApiToken::kAppPortal ? kAppPortalTokenPrefix : kPollerTokenPrefix;
+  switch (kind) {
+    case store::ApiToken::kAppPortal:
+      return kAppPortalTokenPrefix;
+    case store::ApiToken::kAppPortalLink:
+      return kPortalLinkPrefix;
+    case store::ApiToken::kPortalSession:
+      return kPortalSessionPrefix;
+    case store::ApiToken::kConsoleSession:
+      return kConsoleSessionPrefix;
+    default:
+      return kPollerTokenPrefix;
+  }
+}
+
+constexpr int kKinds[] = {store::ApiToken::kPoller, store::ApiToken::kAppPortal,
+                          store::ApiToken::kAppPortalLink, store::ApiToken::kPortalSession,
+                          store::ApiToken::kConsoleSession};
+
+std::string hmac_sha256(const std::string& key, std::string_view data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+            reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len))
+    throw std::runtime_error("HMAC-SHA256 failed");
+  return std::string(reinterpret_cast<const char*>(mac), len);
 }
 
 // base64url without padding (RFC 4648 §5): the token body is safe in a URL fragment and a header.
@@ -46,13 +70,16 @@ std::string token_hash(std::string_view text) {
 TokenRegistry::TokenRegistry(std::string key) : key_(std::move(key)) { assert(key_.size() == kTokenKeySize); }
 
 std::string TokenRegistry::text_of(const store::ApiToken& t) const {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (!HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
-            reinterpret_cast<const unsigned char*>(t.id.data()), t.id.size(), mac, &len))
-    throw std::runtime_error("HMAC-SHA256 failed");
-  return std::string(prefix_of(t.kind)) +
-         base64url({reinterpret_cast<const char*>(mac), len}).substr(0, kTextBody);
+  return std::string(prefix_of(t.kind)) + base64url(hmac_sha256(key_, t.id)).substr(0, kTextBody);
+}
+
+std::string TokenRegistry::csrf_of(const store::ApiToken& session) const {
+  return base64url(hmac_sha256(key_, "csrf:" + session.id));
+}
+
+bool TokenRegistry::has_shape(std::string_view presented, int kind) {
+  const auto prefix = prefix_of(kind);
+  return presented.starts_with(prefix) && presented.size() == prefix.size() + kTextBody;
 }
 
 store::ApiToken TokenRegistry::mint(store::ApiToken::Kind kind, std::string app_id,
@@ -112,10 +139,8 @@ void TokenRegistry::erase_expired_before(TimePoint t) {
 }
 
 std::optional<store::ApiToken> TokenRegistry::find(std::string_view presented) const {
-  const bool known_shape = (presented.starts_with(kPollerTokenPrefix) &&
-                            presented.size() == kPollerTokenPrefix.size() + kTextBody) ||
-                           (presented.starts_with(kAppPortalTokenPrefix) &&
-                            presented.size() == kAppPortalTokenPrefix.size() + kTextBody);
+  const bool known_shape =
+      std::any_of(std::begin(kKinds), std::end(kKinds), [&](int kind) { return has_shape(presented, kind); });
   if (!known_shape) return std::nullopt;
   const std::string hash = token_hash(presented);
   std::shared_lock lock(mu_);

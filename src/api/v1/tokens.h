@@ -1,5 +1,9 @@
 // Scoped tokens (issue #19): credentials narrower than the admin token. A poller token (`sk_poll_...`) reads
-// one sink; an app-portal token (`appsk_...`) acts on one application with Svix's capabilities.
+// one sink; an app-portal token (`appsk_...`) acts on one application with Svix's capabilities. Browser
+// sessions (issue #22, sessions.cc) are tokens too: a one-time portal link (`applink_...`, redeemed once for
+// a session), a portal session (`hwportal_...`, acts as an app-portal token) and a console session
+// (`hwconsole_...`, acts as the admin token); a session's text is only ever its cookie's value, a link's only
+// the login route's input: neither is accepted as a bearer token.
 //
 // A token's text is derived, never stored: prefix + base64url(HMAC-SHA256(token key, token id)), cut to 32
 // characters (192 bits), so GET .../poller/{sink}/token can show the current one again. The store keeps only
@@ -27,6 +31,9 @@ namespace hookwire::api::v1 {
 
 inline constexpr std::string_view kPollerTokenPrefix = "sk_poll_";
 inline constexpr std::string_view kAppPortalTokenPrefix = "appsk_";
+inline constexpr std::string_view kPortalLinkPrefix = "applink_";
+inline constexpr std::string_view kPortalSessionPrefix = "hwportal_";
+inline constexpr std::string_view kConsoleSessionPrefix = "hwconsole_";
 inline constexpr size_t kTokenKeySize = 32;
 
 // Svix's AppPortalCapability names.
@@ -53,6 +60,8 @@ class TokenRegistry {
 
   // The text of `t`, derived from its id and kind.
   std::string text_of(const store::ApiToken& t) const;
+  // A session's CSRF token, derived (never stored): base64url(HMAC-SHA256(key, "csrf:" + its id)).
+  std::string csrf_of(const store::ApiToken& session) const;
   // A new token (fresh id, hash of its text set); nothing is recorded.
   store::ApiToken mint(store::ApiToken::Kind kind, std::string app_id, std::optional<std::string> endpoint_id,
                        std::vector<std::string> capabilities, TimePoint now,
@@ -67,9 +76,11 @@ class TokenRegistry {
   // Forgets the tokens whose expiry is before `t` (after Tx::delete_tokens_expired_before(t) committed).
   void erase_expired_before(TimePoint t);
 
-  // The token whose text is `presented`, whatever its expiry; nullopt if none. Only texts with a known
-  // prefix are hashed and looked up.
+  // The token whose text is `presented`, whatever its expiry and kind (callers check both); nullopt if none.
+  // Only texts with a known prefix and length are hashed and looked up.
   std::optional<store::ApiToken> find(std::string_view presented) const;
+  // Whether `presented` has the shape of a token of `kind` (its prefix and length); nothing is looked up.
+  static bool has_shape(std::string_view presented, int kind);
   size_t size() const;
 
  private:

@@ -29,7 +29,6 @@ constexpr const char* kIntegrations = "integrations";
 constexpr const char* kEnvironment = "environment import and export";
 constexpr const char* kOperational =
     "operational webhook endpoints through the API: set --operational-webhook-url (and -secret) instead";
-constexpr const char* kPortalSessions = "portal sessions (logout, expire-all)";
 constexpr const char* kAutoConfig = "AutoConfig subscriptions";
 constexpr const char* kBulkExpunge =
     "bulk expunging of listed messages: expunge each one "
@@ -37,8 +36,6 @@ constexpr const char* kBulkExpunge =
 
 using V = http::verb;
 constexpr Unsupported kRoutes[] = {
-    {V::post, "/api/v1/auth/logout", kPortalSessions},
-    {V::post, "/api/v1/auth/app/{app_id}/expire-all", kPortalSessions},
     {V::post, "/api/v1/auth/stream-portal-access/{stream_id}", kStreaming},
     {V::post, "/api/v1/auth/stream-logout", kStreaming},
     {V::post, "/api/v1/auth/stream/{stream_id}/expire-all", kStreaming},

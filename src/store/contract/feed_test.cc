@@ -522,6 +522,87 @@ TEST_P(StoreContractTest, TokensAreStoredByHashWithTheirScopeAndExpire) {
       << "a token without expiry stays";
 }
 
+// Portal sessions (issue #22): a token keeps the Svix sessionId it was issued for, and a one-time link is
+// redeemed by one write only, whatever writes race for it.
+TEST_P(StoreContractTest, TokensKeepTheirSessionIdAndALinkIsRedeemedOnce) {
+  const auto app = make_app();
+  auto link = make_token(app.id, std::nullopt, "dd44");
+  link.kind = ApiToken::kAppPortalLink;
+  link.session_id = "user@example.com_1";
+  link.expires_at = kT0 + std::chrono::hours(1);
+  auto portal = make_token(app.id, std::nullopt, "ee55");  // no session id
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_token(link); !st.ok()) return st;
+                return tx.insert_token(portal);
+              }).ok());
+  EXPECT_EQ(read<ApiToken>([&](Tx& tx) { return tx.get_token(link.id); })->session_id, "user@example.com_1");
+  EXPECT_EQ(read<ApiToken>([&](Tx& tx) { return tx.get_token(portal.id); })->session_id, std::nullopt);
+  // By hash, as a node looks up a token another node made.
+  auto by_hash = read<ApiToken>([&](Tx& tx) { return tx.get_token_by_hash("dd44"); });
+  ASSERT_TRUE(by_hash.ok());
+  EXPECT_EQ(by_hash->id, link.id);
+  EXPECT_EQ(by_hash->kind, ApiToken::kAppPortalLink);
+  EXPECT_EQ(by_hash->session_id, link.session_id);
+  EXPECT_EQ(read<ApiToken>([&](Tx& tx) { return tx.get_token_by_hash("0000"); }).error().code,
+            Errc::kNotFound);
+
+  auto redeem = [&](std::string hash, int kind, TimePoint now) {
+    std::optional<Result<ApiToken>> out;
+    const Status st = write([&](Tx& tx) -> Status {
+      out = tx.redeem_token(hash, kind, now);
+      return {};
+    });
+    EXPECT_TRUE(st.ok());
+    return out.value_or(Result<ApiToken>(Error::internal("not run")));
+  };
+  const TimePoint now = kT0 + std::chrono::minutes(1);
+  // Another kind, an unknown hash: nothing, nothing changed.
+  EXPECT_EQ(redeem("ee55", ApiToken::kAppPortalLink, now).error().code, Errc::kNotFound);
+  EXPECT_EQ(redeem("dd44", ApiToken::kAppPortal, now).error().code, Errc::kNotFound);
+  EXPECT_EQ(redeem("ff66", ApiToken::kAppPortalLink, now).error().code, Errc::kNotFound);
+  EXPECT_EQ(read<ApiToken>([&](Tx& tx) { return tx.get_token(portal.id); })->expires_at, std::nullopt);
+
+  // The link, as it was; then it has expired, and a second redeem finds nothing.
+  auto got = redeem("dd44", ApiToken::kAppPortalLink, now);
+  ASSERT_TRUE(got.ok()) << got.error().detail;
+  EXPECT_EQ(got->id, link.id);
+  EXPECT_EQ(got->expires_at, link.expires_at);
+  EXPECT_EQ(got->session_id, link.session_id);
+  EXPECT_EQ(got->capabilities, link.capabilities);
+  EXPECT_EQ(read<ApiToken>([&](Tx& tx) { return tx.get_token(link.id); })->expires_at, kTokenUsed);
+  EXPECT_EQ(redeem("dd44", ApiToken::kAppPortalLink, now).error().code, Errc::kNotFound);
+  EXPECT_EQ(redeem("dd44", ApiToken::kAppPortalLink, kT0 - std::chrono::hours(1)).error().code,
+            Errc::kNotFound)
+      << "used for every clock, one behind the redeemer's too";
+
+  // An expired link cannot be redeemed.
+  auto stale = make_token(app.id, std::nullopt, "ab12");
+  stale.kind = ApiToken::kAppPortalLink;
+  stale.expires_at = kT0 + std::chrono::minutes(5);
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_token(stale); }).ok());
+  EXPECT_EQ(redeem("ab12", ApiToken::kAppPortalLink, kT0 + std::chrono::minutes(5)).error().code,
+            Errc::kNotFound);
+
+  // Racing writes: exactly one of them gets the link.
+  auto racing = make_token(app.id, std::nullopt, "cd34");
+  racing.kind = ApiToken::kAppPortalLink;
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.insert_token(racing); }).ok());
+  std::vector<std::future<Result<ApiToken>>> runs;
+  for (int i = 0; i < 4; ++i)
+    runs.push_back(
+        std::async(std::launch::async, [&] { return redeem("cd34", ApiToken::kAppPortalLink, now); }));
+  int won = 0;
+  for (auto& r : runs) {
+    auto one = r.get();
+    if (one.ok()) {
+      ++won;
+    } else {
+      EXPECT_EQ(one.error().code, Errc::kNotFound);
+    }
+  }
+  EXPECT_EQ(won, 1);
+}
+
 TEST_P(StoreContractTest, DeletingAnEndpointOrApplicationDeletesItsConsumersAndTokens) {
   const auto app = make_app();
   const auto other_app = make_app();

@@ -40,7 +40,7 @@ void add_feed_match(Query& q, const FeedQuery& f) {
 constexpr int kPositionWindow = 256;
 
 constexpr const char* kTokenCols =
-    "id, kind, app_id, endpoint_id, hash, capabilities, created_at, expires_at";
+    "id, kind, app_id, endpoint_id, hash, capabilities, created_at, expires_at, session_id";
 
 Result<ApiToken> read_token(const PgResult& r, int row) {
   ApiToken t;
@@ -54,6 +54,7 @@ Result<ApiToken> read_token(const PgResult& r, int row) {
   t.capabilities = std::move(*capabilities);
   t.created_at = time(r, row, 6);
   t.expires_at = opt_time(r, row, 7);
+  t.session_id = opt_text(r, row, 8);
   return t;
 }
 
@@ -296,9 +297,9 @@ Result<int> PgTx::expire_payloads(TimePoint now, int limit) {
 Status PgTx::insert_token(const ApiToken& t) {
   static constexpr Statement kInsert{
       "insert_token",
-      "INSERT INTO api_tokens (id, kind, app_id, endpoint_id, hash, capabilities, created_at, expires_at) "
-      "VALUES ($1::text, $2::integer, $3::text, $4::text, $5::text, $6::text, $7::bigint, $8::bigint) ON "
-      "CONFLICT DO NOTHING"};
+      "INSERT INTO api_tokens (id, kind, app_id, endpoint_id, hash, capabilities, created_at, expires_at, "
+      "session_id) VALUES ($1::text, $2::integer, $3::text, $4::text, $5::text, $6::text, $7::bigint, "
+      "$8::bigint, $9::text) ON CONFLICT DO NOTHING"};
   const std::string capabilities = json_columns::to_json(t.capabilities);
   Params p;
   p.text(t.id).int64(t.kind).text(t.app_id).text(t.endpoint_id).text(t.hash).text(capabilities);
@@ -308,6 +309,7 @@ Status PgTx::insert_token(const ApiToken& t) {
   } else {
     p.null();
   }
+  p.text(t.session_id);
   auto n = change(kInsert, p);
   if (!n.ok()) return n.take_error();
   if (*n == 1) return {};
@@ -326,6 +328,17 @@ Result<ApiToken> PgTx::get_token(std::string_view id) {
   static const Statement kGet{"get_token", sql};
   Params p;
   p.text(id);
+  auto r = run(kGet, p);
+  if (!r.ok()) return r.take_error();
+  if (r->rows() == 0) return Error::not_found("token not found");
+  return read_token(*r, 0);
+}
+
+Result<ApiToken> PgTx::get_token_by_hash(std::string_view hash) {
+  static const std::string sql = fmt::format("SELECT {} FROM api_tokens WHERE hash = $1::text", kTokenCols);
+  static const Statement kGet{"get_token_by_hash", sql};
+  Params p;
+  p.text(hash);
   auto r = run(kGet, p);
   if (!r.ok()) return r.take_error();
   if (r->rows() == 0) return Error::not_found("token not found");
@@ -360,6 +373,24 @@ Status PgTx::update_token_expiry(std::string_view id, std::optional<TimePoint> e
   if (!n.ok()) return n.take_error();
   if (*n == 0) return Error::not_found("token not found");
   return {};
+}
+
+Result<ApiToken> PgTx::redeem_token(std::string_view hash, int kind, TimePoint now) {
+  // One conditional UPDATE: a concurrent redeem of the same row (another node) waits for this one's row lock,
+  // then finds the condition false on the row as updated (READ COMMITTED re-checks it) and changes nothing.
+  // The CTE reads the row as it was before the update (the same snapshot).
+  static const std::string sql = fmt::format(
+      "WITH was AS (SELECT {0} FROM api_tokens WHERE hash = $1::text) UPDATE api_tokens t SET "
+      "expires_at = $4::bigint FROM was WHERE t.id = was.id AND t.kind = $2::integer AND "
+      "(t.expires_at IS NULL OR t.expires_at > $3::bigint) RETURNING {1}",
+      kTokenCols, prefixed(kTokenCols, "was"));
+  static const Statement kRedeem{"redeem_token", sql};
+  Params p;
+  p.text(hash).int64(kind).int64(unix_millis(now)).int64(unix_millis(kTokenUsed));
+  auto r = run(kRedeem, p);
+  if (!r.ok()) return r.take_error();
+  if (r->rows() == 0) return Error::not_found("no live token with that hash");
+  return read_token(*r, 0);
 }
 
 Status PgTx::delete_tokens_expired_before(TimePoint t) {

@@ -202,7 +202,9 @@ class PgTx final : public Tx {
   Result<int> expire_payloads(TimePoint now, int limit) override;
   Status insert_token(const ApiToken& t) override;
   Result<ApiToken> get_token(std::string_view id) override;
+  Result<ApiToken> get_token_by_hash(std::string_view hash) override;
   Result<std::vector<ApiToken>> list_tokens() override;
+  Result<ApiToken> redeem_token(std::string_view hash, int kind, TimePoint now) override;
   Status update_token_expiry(std::string_view id, std::optional<TimePoint> expires_at) override;
   Status delete_tokens_expired_before(TimePoint t) override;
 

@@ -22,7 +22,7 @@ namespace {
 //   future fencing token of the delivery queue (docs/plans/21-delivery-queue-seam.md), today the row handle
 //   a claimed Delivery carries. No `delivery_counts`: the queue figures count the live deliveries through
 //   the due index (pg_deliveries.cc says why).
-constexpr std::array<std::string_view, 6> kSteps = {
+constexpr std::array<std::string_view, 7> kSteps = {
     R"sql(
 CREATE TABLE applications (
   id            text COLLATE "C" PRIMARY KEY,
@@ -254,6 +254,11 @@ CREATE INDEX source_requests_by_source ON source_requests (source_id, id);
     R"sql(
 ALTER TABLE endpoint_health ADD COLUMN disabled_reason text;
 ALTER TABLE endpoint_health ADD COLUMN disabled_at bigint;
+)sql",
+    // 7: the Svix sessionId an app-portal token, link or portal session was issued for (expire-all may name
+    // it); NULL when none was given.
+    R"sql(
+ALTER TABLE api_tokens ADD COLUMN session_id text COLLATE "C";
 )sql",
 };
 

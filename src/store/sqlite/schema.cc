@@ -374,6 +374,11 @@ CREATE INDEX source_requests_by_source ON source_requests (source_id, id);
 ALTER TABLE endpoint_health ADD COLUMN disabled_reason TEXT;
 ALTER TABLE endpoint_health ADD COLUMN disabled_at INTEGER;
 )sql",
+    // 21: the Svix sessionId an app-portal token, link or portal session was issued for (expire-all may name
+    // it); NULL when none was given.
+    R"sql(
+ALTER TABLE api_tokens ADD COLUMN session_id TEXT;
+)sql",
 };
 
 // The marker a migration's text holds where the largest message rowid at the time it runs goes (a partial

@@ -61,7 +61,7 @@ bool feed_match(const Stmt& s, const FeedQuery& q) {
 constexpr int kPositionWindow = 256;
 
 constexpr const char* kTokenCols =
-    "id, kind, app_id, endpoint_id, hash, capabilities, created_at, expires_at";
+    "id, kind, app_id, endpoint_id, hash, capabilities, created_at, expires_at, session_id";
 
 Result<ApiToken> read_token(const Stmt& s) {
   ApiToken t;
@@ -79,6 +79,7 @@ Result<ApiToken> read_token(const Stmt& s) {
   }
   t.created_at = s.time(6);
   if (!s.is_null(7)) t.expires_at = s.time(7);
+  t.session_id = s.opt_text(8);
   return t;
 }
 
@@ -438,7 +439,7 @@ Result<int> SqliteTx::expire_payloads(TimePoint now, int limit) {
 Status SqliteTx::insert_token(const ApiToken& t) {
   auto stmt = conn_.prepare(
       "INSERT OR FAIL INTO api_tokens (id, kind, app_id, endpoint_id, hash, capabilities, created_at, "
-      "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+      "expires_at, session_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!stmt.ok()) return stmt.take_error();
   const std::string capabilities = json::serialize(json::value_from(t.capabilities));
   Stmt s(*stmt);
@@ -450,6 +451,7 @@ Status SqliteTx::insert_token(const ApiToken& t) {
   s.bind(6, capabilities);
   s.bind(7, t.created_at);
   s.bind(8, t.expires_at);
+  s.bind(9, t.session_id);
   const int rc = s.step();
   if (rc == SQLITE_DONE) return {};
   if ((rc & 0xff) == SQLITE_CONSTRAINT) {
@@ -469,6 +471,18 @@ Result<ApiToken> SqliteTx::get_token(std::string_view id) {
   const int rc = s.step();
   if (rc == SQLITE_ROW) return read_token(s);
   if (rc != SQLITE_DONE) return conn_.error("get_token");
+  return Error::not_found("token not found");
+}
+
+Result<ApiToken> SqliteTx::get_token_by_hash(std::string_view hash) {
+  static const std::string sql = fmt::format("SELECT {} FROM api_tokens WHERE hash = ?", kTokenCols);
+  auto stmt = conn_.prepare(sql);
+  if (!stmt.ok()) return stmt.take_error();
+  Stmt s(*stmt);
+  s.bind(1, hash);
+  const int rc = s.step();
+  if (rc == SQLITE_ROW) return read_token(s);
+  if (rc != SQLITE_DONE) return conn_.error("get_token_by_hash");
   return Error::not_found("token not found");
 }
 
@@ -497,6 +511,31 @@ Status SqliteTx::update_token_expiry(std::string_view id, std::optional<TimePoin
   if (auto st = finish_write(s, "update_token_expiry"); !st.ok()) return st;
   if (sqlite3_changes(conn_.handle()) == 0) return Error::not_found("token not found");
   return {};
+}
+
+Result<ApiToken> SqliteTx::redeem_token(std::string_view hash, int kind, TimePoint now) {
+  // One writer: the read and the update below are one step of the write, so no other redeem sits between.
+  static const std::string sql = fmt::format(
+      "SELECT {} FROM api_tokens WHERE hash = ? AND kind = ? AND (expires_at IS NULL OR expires_at > ?)",
+      kTokenCols);
+  auto stmt = conn_.prepare(sql);
+  if (!stmt.ok()) return stmt.take_error();
+  Result<ApiToken> found = Error::not_found("no live token with that hash");
+  {
+    Stmt s(*stmt);
+    s.bind(1, hash);
+    s.bind(2, kind);
+    s.bind(3, now);
+    const int rc = s.step();
+    if (rc == SQLITE_ROW) {
+      found = read_token(s);
+    } else if (rc != SQLITE_DONE) {
+      return conn_.error("redeem_token");
+    }
+  }
+  if (!found.ok()) return found;
+  if (auto st = update_token_expiry(found->id, kTokenUsed); !st.ok()) return st.take_error();
+  return found;
 }
 
 Status SqliteTx::delete_tokens_expired_before(TimePoint t) {
