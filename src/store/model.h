@@ -314,9 +314,9 @@ struct MessageQuery {
   std::optional<std::string> channel;
   // hookwire's extension: only messages with at least one delivery whose reported_status() is this (the
   // latest delivery of each (message, endpoint) pair, as the delivery listings count). Served by a bounded
-  // scan: a page looks at no more than `status_scan_limit` messages (in the list's order, after the other
-  // filters); when it stops there with fewer than a page of matches, the page is not `done` and its
-  // iterator (prev_iterator going backward) continues after the last message looked at.
+  // scan: a page looks at no more than the application's next `status_scan_limit` messages (in the list's
+  // order; the other filters apply to those); when it stops there with fewer than a page of matches, the page
+  // is not `done` and its iterator (prev_iterator going backward) continues after the last message looked at.
   std::optional<int> status;
   int status_scan_limit = 5000;
 };

@@ -551,6 +551,11 @@ function renderDoc(rs) {
     'UPDATE_COMPAT=1 HOOKWIRE_BIN=$PWD/build/src/cli/hookwire node --test tests/interop/svix_parity.test.mjs',
     '```',
     '',
+    'Beyond Svix: `message.list` (`GET /api/v1/app/{app_id}/msg`) takes Svix\'s `event_types`, `channel`, `before`,',
+    '`after`, `with_content`, `iterator` and `limit`, and hookwire\'s `status=0|1|2|3` (the messages with a delivery in',
+    'that status; a bounded scan whose page may be short with `done: false`: docs/api.md, "Console and portal',
+    'reads"); `tag` filters nothing (hookwire keeps no tags). `message.get` finds a message by its id or its `eventId`.',
+    '',
     `**The \`Svix\` client: ${tally(rs.filter((r) => !r.extra))}. Outside it: ${tally(rs.filter((r) => r.extra))}.**`,
   ];
   const shapes = rs.filter((r) => r.shape.length).length;

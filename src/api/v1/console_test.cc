@@ -313,6 +313,7 @@ TEST_P(ConsoleTest, AppStreamCarriesEveryMessageOfTheApplicationThroughItsFilter
   EXPECT_EQ(json::parse(next_event(*channel).data).at("eventType").as_string(), "x.y");
 
   EXPECT_EQ(get("/api/v1/app/app-a/stream?consumer=x").result_int(), 422);
+  EXPECT_EQ(get("/api/v1/app/app-a/poller/ep-a/stream?event_types=a.happened").result_int(), 422);
   EXPECT_EQ(get("/api/v1/app/nope/stream").result_int(), 404);
   EXPECT_EQ(get("/api/v1/app/app-a/stream?iterator=nope").result_int(), 400);
   EXPECT_EQ(get("/api/v1/app/app-a/stream", "nope").result_int(), 401);

@@ -246,7 +246,10 @@ asio::awaitable<Response> open_stream(const ApiContext* ctx, const Request& req,
 asio::awaitable<Response> open_sink_stream(const ApiContext* ctx, const Request& req,
                                            const PathParams& params, std::chrono::milliseconds heartbeat) {
   Planner planner = [app = params.get("app_id"), sink = params.get("sink_id")](store::Tx& tx, Params p,
-                                                                               int64_t head) {
+                                                                               int64_t head) -> Result<Plan> {
+    if (!p.event_types.empty())
+      return Error::validation("query.event_types",
+                               "is for the application's stream; a sink's takes event_type");
     return plan_stream(tx, app, sink, std::move(p), head);
   };
   co_return co_await open_stream(ctx, req, params, heartbeat, std::move(planner));

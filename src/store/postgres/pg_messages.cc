@@ -230,8 +230,9 @@ Result<Page<Message>> PgTx::list_messages(std::string_view app_id, const Message
     add_filters(query);
     return list<Message>(std::move(query), "id", q.page, read_row, key_of);
   }
-  // The status filter: the matching messages among the next status_scan_limit ones the other filters let
-  // through (the window), so a page's work is bounded however rare the status is.
+  // The status filter: the matching messages among the application's next status_scan_limit ones (the
+  // window: an index-only range of the primary key), the other filters applied to those, so a page's work is
+  // bounded however rare the status and the other filters are.
   const auto& it = q.page.iterator;
   const bool backward = it && !it->empty() && (*it)[0] == '-';
   const bool ascending = (q.page.order == Order::kAscending) != backward;
@@ -239,7 +240,6 @@ Result<Page<Message>> PgTx::list_messages(std::string_view app_id, const Message
   auto add_window = [&](Query& query) {
     query << "SELECT id FROM messages WHERE app_id = ";
     query.text(app_id);
-    add_filters(query);
     if (it) {
       query << (ascending ? " AND id > " : " AND id < ");
       query.text(backward ? std::string_view(*it).substr(1) : std::string_view(*it));
@@ -249,6 +249,7 @@ Result<Page<Message>> PgTx::list_messages(std::string_view app_id, const Message
   };
   Query query(fmt::format("SELECT {} FROM messages WHERE app_id = ", kMessageCols));
   query.text(app_id);
+  add_filters(query);
   query << " AND id IN (";
   add_window(query);
   query << ") AND " << delivery_status_condition(*q.status);

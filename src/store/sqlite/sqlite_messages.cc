@@ -278,23 +278,23 @@ Result<Page<Message>> SqliteTx::list_messages(std::string_view app_id, const Mes
                  std::move(binds), "id"};
     return list<Message>(std::move(lq), q.page, read_row, key_of);
   }
-  // The status filter: the matching messages among the next status_scan_limit ones the other filters let
-  // through (the window), so a page's work is bounded however rare the status is.
+  // The status filter: the matching messages among the application's next status_scan_limit ones (the
+  // window: an index-only range of the primary key), the other filters applied to those, so a page's work is
+  // bounded however rare the status and the other filters are.
   const auto& it = q.page.iterator;
   const bool backward = it && !it->empty() && (*it)[0] == '-';
   const bool ascending = (q.page.order == Order::kAscending) != backward;
-  std::string window = fmt::format("SELECT id FROM messages WHERE app_id = ?{}", filters);
-  std::vector<Bind> window_binds = binds;
+  std::string window = "SELECT id FROM messages WHERE app_id = ?";
+  std::vector<Bind> window_binds{app_id};
   if (it) {
     window += ascending ? " AND id > ?" : " AND id < ?";
     window_binds.emplace_back(backward ? std::string_view(*it).substr(1) : std::string_view(*it));
   }
   window += fmt::format(" ORDER BY id {} LIMIT ?", ascending ? "ASC" : "DESC");
   window_binds.emplace_back(int64_t{std::max(1, q.status_scan_limit)});
-  ListQuery lq{fmt::format("SELECT {} FROM messages WHERE app_id = ? AND id IN ({}) AND {}", kMessageCols,
-                           window, delivery_status_condition(*q.status)),
-               {app_id},
-               "id"};
+  ListQuery lq{fmt::format("SELECT {} FROM messages WHERE app_id = ?{} AND id IN ({}) AND {}", kMessageCols,
+                           filters, window, delivery_status_condition(*q.status)),
+               std::move(binds), "id"};
   lq.binds.insert(lq.binds.end(), window_binds.begin(), window_binds.end());
   auto page = list<Message>(std::move(lq), q.page, read_row, key_of);
   if (!page.ok() || !page->done) return page;
