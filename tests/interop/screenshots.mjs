@@ -31,7 +31,7 @@ try {
   for (let i = 0; i < 12; i++)
     last = (await hw.api('POST', `/api/v1/app/${app.id}/msg`, { eventType: i % 3 ? 'invoice.paid' : 'invoice.voided', eventId: `evt_${1000 + i}`, payload: { id: `in_${i}`, amount: 1250 + i, currency: 'eur', customer: { id: 'cus_42', email: 'ada@acme.example' } } })).json;
   await hook.waitFor(12);
-  const source = (await hw.api('POST', '/api/v1/source', { uid: 'stripe-live', verifier: 'stripe', secrets: ['whsec_configured'], description: 'Stripe (live)' })).json;
+  const source = (await hw.api('POST', '/api/v1/source', { uid: 'stripe-live', verifier: 'stripe', secrets: ['whsec_configured'], description: 'Stripe (live)', pull: true })).json;
   const body = JSON.stringify({ id: 'evt_1', type: 'invoice.paid' });
   for (const secret of ['whsec_wrong', 'whsec_configured'])
     await fetch(`${hw.url}/in/stripe-live`, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': stripe.webhooks.generateTestHeaderString({ payload: body, secret }) }, body });

@@ -27,6 +27,7 @@ async function consolePage(options) {
   await session.page.getByLabel('Admin token').fill(hw.token);
   await session.page.keyboard.press('Enter');
   await session.page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  session.problems.length = 0;  // the 401 of the session probe before the login
   return session;
 }
 
@@ -87,7 +88,7 @@ test('applications are listed a page at a time and found by id or uid', async ()
 });
 
 test('a Stripe source with a wrong secret shows the refused request and why', async () => {
-  const created = await hw.api('POST', '/api/v1/source', { uid: 'stripe-live', verifier: 'stripe', secrets: ['whsec_the_configured_one'] });
+  const created = await hw.api('POST', '/api/v1/source', { uid: 'stripe-live', verifier: 'stripe', secrets: ['whsec_the_configured_one'], pull: true });
   assert.equal(created.status, 201, created.text);
   const body = JSON.stringify({ id: 'evt_1', type: 'invoice.paid', data: { object: { id: 'in_1' } } });
   const refused = await fetch(`${hw.url}/in/stripe-live`, {
@@ -108,7 +109,7 @@ test('a Stripe source with a wrong secret shows the refused request and why', as
     await page.getByText('Edit or rotate secrets').click();
     await page.getByLabel('New secrets').fill('whsec_what_stripe_uses');
     await page.getByRole('button', { name: 'Save' }).click();
-    await page.getByText('Edit or rotate secrets').waitFor();
+    await page.getByText(`Saved: revision ${created.json.revision + 1}.`).waitFor();
     const ok = await fetch(`${hw.url}/in/stripe-live`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'stripe-signature': stripe.webhooks.generateTestHeaderString({ payload: body, secret: 'whsec_what_stripe_uses' }) },
@@ -121,7 +122,7 @@ test('a Stripe source with a wrong secret shows the refused request and why', as
 });
 
 test('the request inspector shows a request posted to it while it is open', async () => {
-  const created = await hw.api('POST', '/api/v1/source', { uid: 'inspect-me', verifier: 'none' });
+  const created = await hw.api('POST', '/api/v1/source', { uid: 'inspect-me', verifier: 'none', pull: true });
   assert.equal(created.status, 201, created.text);
   const { page, context, problems } = await consolePage();
   try {

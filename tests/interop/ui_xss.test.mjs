@@ -72,7 +72,7 @@ test('the portal renders a hostile payload, description, metadata, header and re
       assert.equal(await page.getByLabel('Custom headers').inputValue(), `X-Note: ${CORPUS[2]}`);
       await assertInert(page, problems, 'Edit endpoint', 'edit form');
       await page.goto(`${hw.url}/portal#/app/${app.id}/messages/${msg.json.id}`);
-      await assertInert(page, problems, CORPUS[3], 'message payload (pretty)');
+      await assertInert(page, problems, CORPUS[0], 'message payload (pretty)');
       await page.getByRole('button', { name: 'Raw' }).click();
       await assertInert(page, problems, 'field5', 'message payload (raw)');
       const attempts = page.getByRole('table', { name: 'Attempts' });
@@ -91,10 +91,10 @@ test('the console renders hostile application names, event type examples and inb
   const app = (await hw.api('POST', '/api/v1/app', { name: CORPUS[0], uid: 'hostile-app' })).json;
   const et = await hw.api('POST', '/api/v1/event-type', {
     name: 'hostile.example', description: CORPUS[1],
-    schemas: { 1: { type: 'object', title: CORPUS[2], examples: [{ html: CORPUS[3] }] } },
+    schemas: { 1: { type: 'object', title: CORPUS[2], examples: [{ html: CORPUS[0] }] } },
   });
   assert.equal(et.status, 201, et.text);
-  const src = await hw.api('POST', '/api/v1/source', { uid: 'hostile-source', verifier: 'none', description: CORPUS[4] });
+  const src = await hw.api('POST', '/api/v1/source', { uid: 'hostile-source', verifier: 'none', description: CORPUS[4], pull: true });
   assert.equal(src.status, 201, src.text);
   const posted = await fetch(`${hw.url}/in/hostile-source`, {
     method: 'POST', headers: { 'content-type': 'application/json', 'x-evil': CORPUS[1] }, body: JSON.stringify({ evil: CORPUS[0] }),
@@ -106,11 +106,12 @@ test('the console renders hostile application names, event type examples and inb
     await page.getByLabel('Admin token').fill(hw.token);
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    problems.length = 0;  // the 401 of the session probe before the login
     await page.goto(`${hw.url}/console#/apps`);
     await assertInert(page, problems, CORPUS[0], 'applications');
     await page.goto(`${hw.url}/console#/app/${app.id}/event-types`);
     await page.getByText('hostile.example').click();
-    await assertInert(page, problems, CORPUS[3].slice(0, 20), 'event type example');
+    await assertInert(page, problems, CORPUS[0], 'event type example');
     await page.goto(`${hw.url}/console#/sources`);
     await assertInert(page, problems, CORPUS[4], 'sources');
     await page.goto(`${hw.url}/console#/sources/${src.json.id}`);

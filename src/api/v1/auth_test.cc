@@ -355,6 +355,11 @@ TEST_P(ScopedTokenTest, AnAppPortalTokenReadsItsApplicationOnly) {
   EXPECT_EQ(status(http::verb::post, "/api/v1/app/app-a/msg", token, kMessage), 403);
   EXPECT_EQ(status(http::verb::post, "/api/v1/event-type", token, R"({"name":"a.b","description":"x"})"),
             403);
+  EXPECT_EQ(status(http::verb::put, "/api/v1/event-type/a.b", token, R"({"description":"x"})"), 403);
+  EXPECT_EQ(status(http::verb::delete_, "/api/v1/event-type/a.b", token), 403);
+  // The event type catalog is every portal's to read, as in Svix.
+  EXPECT_EQ(get("/api/v1/event-type", token), 200);
+  EXPECT_EQ(get("/api/v1/event-type/nope.nope", token), 404);
   EXPECT_EQ(get("/api/v1/source", token), 403);
   EXPECT_EQ(get("/metrics", token), 401);
   EXPECT_EQ(status(http::verb::post, "/api/v1/auth/app-portal-access/app-a", token, "{}"), 403);

@@ -316,11 +316,12 @@ void add_event_type_routes(Router& router, const ApiContext* ctx) {
   const std::string one = "/api/v1/event-type/{event_type_name}";
   router.add(V::post, "/api/v1/event-type",
              authed(ctx, [ctx](const Request& req, const PathParams&) { return create(ctx, req); }));
+  // The catalog is shown by every application's portal (Svix lets app-portal tokens read it).
   router.add(V::get, "/api/v1/event-type",
-             authed(ctx, [ctx](const Request& req, const PathParams&) { return list(ctx, req); }));
+             portal_reader(ctx, [ctx](const Request& req, const PathParams&) { return list(ctx, req); }));
   router.add(V::post, "/api/v1/event-type/import/openapi",
              authed(ctx, [ctx](const Request& req, const PathParams&) { return import_openapi(ctx, req); }));
-  router.add(V::get, one, authed(ctx, [ctx](const Request& req, const PathParams& p) {
+  router.add(V::get, one, portal_reader(ctx, [ctx](const Request& req, const PathParams& p) {
                return get(ctx, req, p.get("event_type_name"));
              }));
   router.add(V::put, one, authed(ctx, [ctx](const Request& req, const PathParams& p) {

@@ -281,7 +281,7 @@ namespace {
 
 // What a route admits besides the admin token.
 struct Rule {
-  enum Scope { kAdminOnly, kApp, kSink };
+  enum Scope { kAdminOnly, kApp, kSink, kAnyApp };
   Scope scope = kAdminOnly;
   bool poller = false;                   // kApp: a poller token of the application may use it too
   std::vector<std::string_view> any_of;  // kApp: an app-portal token needs one of these (empty: any)
@@ -300,6 +300,10 @@ std::optional<Response> admit(const ApiContext* ctx, const Rule& rule, const Req
   if (caller.kind == Caller::kNobody) return refusal_response(head, caller);
   const auto& token = *caller.token;
   const bool poller = token.kind == store::ApiToken::kPoller;
+  if (rule.scope == Rule::kAnyApp) {
+    if (poller) return refuse(head, Errc::kForbidden, "this route needs the admin token or an app-portal token");
+    return std::nullopt;
+  }
   if (rule.scope == Rule::kAdminOnly || !params || (poller && rule.scope == Rule::kApp && !rule.poller))
     return refuse(head, Errc::kForbidden, "this route needs the admin token");
   if (const auto& app = params->get("app_id"); is_id(app, id_prefix::kApplication) && app != token.app_id)
@@ -344,6 +348,10 @@ GuardedHandler scoped(const ApiContext* ctx, Rule rule, Handler handler) {
 
 GuardedHandler authed(const ApiContext* ctx, Handler handler) {
   return scoped(ctx, Rule{}, std::move(handler));
+}
+
+GuardedHandler portal_reader(const ApiContext* ctx, Handler handler) {
+  return scoped(ctx, Rule{Rule::kAnyApp, false, {}}, std::move(handler));
 }
 
 GuardedHandler sink_reader(const ApiContext* ctx, Handler handler) {

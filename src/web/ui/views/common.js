@@ -85,7 +85,10 @@ export function pagedTable({load, columns, link, empty = 'Nothing here yet.', li
       prevIterator = page.prevIterator || null;
       next.disabled = !nextIterator;
       prev.disabled = atStart || !prevIterator;
-      mount(status, shown.length ? '' : empty);
+      // A filtered list (the message log's status filter) may answer a short or empty page that is not the
+      // end: its iterator goes on.
+      if (!shown.length) mount(status, nextIterator ? 'Nothing on this page: look further with "Older".' : empty);
+      else mount(status, '');
     } catch (e) {
       mount(status, notice('bad', e.message));
     }

@@ -3,7 +3,8 @@
 import {h, mount, field} from '../dom.js';
 import * as api from '../api.js';
 import {when, fromLocalInput, toLocalInput} from '../format.js';
-import {pagedTable, title, notice, button, confirmed} from './common.js';
+import {pagedTable, title, button, confirmed} from './common.js';
+import {queued} from './endpoint.js';
 
 export async function deadLettersView(root, ctx, [appId]) {
   const base = api.app(appId);
@@ -35,7 +36,7 @@ export async function deadLettersView(root, ctx, [appId]) {
       button('Replay failed messages', () => confirmed('Send these failed messages again?', async () => {
         const task = await api.post(`${base}/endpoint/${encodeURIComponent(target.value)}/bulk-replay`,
           {since: fromLocalInput(since.value), status: 2});
-        return `Replaying ${task && task.data ? task.data.replayed : 0} message(s).`;
+        return `Replaying ${queued(task)} message(s).`;
       }, out), {kind: 'primary', disabled: !endpoints.length}), out);
   }
   mount(root, parts);

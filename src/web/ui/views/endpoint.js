@@ -157,6 +157,11 @@ async function testing(root, ctx, {base}) {
     }, {kind: 'primary'}), out);
 }
 
+// How many messages a recover or replay queued: its background task's count (hookwire answers it finished).
+export function queued(task) {
+  return task?.recovered ?? task?.replayed ?? task?.data?.recovered ?? task?.data?.replayed ?? 0;
+}
+
 function recovery(root, ctx, {base}) {
   const out = h('div', {role: 'status'});
   const since = h('input', {type: 'datetime-local', value: toLocalInput(new Date(Date.now() - 86400e3)), required: true});
@@ -170,8 +175,7 @@ function recovery(root, ctx, {base}) {
   };
   const run = (label, path, question) => button(label, () => confirmed(question, async () => {
     const task = await api.post(`${base}/${path}`, period());
-    const d = task && task.data ? task.data : {};
-    return `${label}: ${d.recovered ?? d.replayed ?? 0} message(s) queued.`;
+    return `${label}: ${queued(task)} message(s) queued.`;
   }, out));
   mount(root, h('h2', null, 'Recover and replay'),
     field('Since', since), field('Until (empty: now)', until),

@@ -24,6 +24,9 @@ export function sourcesView(root, ctx) {
   mount(root, title('Inbound sources'), table.el, sourceForm(ctx, null));
 }
 
+// What the last save said, shown once by the next render of the source's page.
+let flash = '';
+
 function lines(text) {
   return text.split('\n').map((x) => x.trim()).filter(Boolean);
 }
@@ -38,6 +41,7 @@ function sourceForm(ctx, source) {
   const destinations = h('textarea', {rows: 2, spellcheck: 'false',
     placeholder: 'https://internal.example.com/hooks (one per line)'},
   source ? (source.destinations || []).map((d) => d.url).join('\n') : '');
+  const pull = h('input', {type: 'checkbox', checked: source ? !!source.pull : true});
   const out = h('div', {role: 'alert'});
   const form = h('form', {class: 'form', on: {submit: async (e) => {
     e.preventDefault();
@@ -45,17 +49,19 @@ function sourceForm(ctx, source) {
       const body = {};
       if (source) {
         for (const [k, v] of Object.entries(source))
-          if (!['id', 'appId', 'destinations', 'revision', 'createdAt', 'updatedAt', 'secretCount'].includes(k)) body[k] = v;
+          if (!['id', 'appId', 'destinations', 'revision', 'createdAt', 'updatedAt', 'secretCount', 'declaredInConfig'].includes(k)) body[k] = v;
       }
       if (uid.value.trim()) body.uid = uid.value.trim();
       body.description = description.value;
       body.verifier = verifier.value;
       if (lines(secrets.value).length) body.secrets = lines(secrets.value);
       body.destinations = lines(destinations.value);
+      body.pull = pull.checked;
       const saved = source
         ? await api.put(`/api/v1/source/${encodeURIComponent(source.id)}`, body)
         : await api.post('/api/v1/source', body);
       secrets.value = '';
+      flash = source ? `Saved: revision ${saved.revision}.` : '';
       ctx.go(`#/sources/${encodeURIComponent(saved.id)}`);
     } catch (err) {
       mount(out, notice('bad', err.message));
@@ -66,9 +72,10 @@ function sourceForm(ctx, source) {
   field('Verifier', verifier, 'How requests prove they come from the provider.'),
   field(source ? 'New secrets' : 'Secrets', secrets, 'One per line; several are all accepted (rotation).'),
   field('Forward to', destinations, 'One URL per line.'),
+  h('label', {class: 'check'}, pull, 'Keep its messages for the pull feed'),
   out,
   h('button', {type: 'submit', class: 'primary'}, source ? 'Save' : 'Create source'));
-  return h('details', {class: 'card', open: !!source}, h('summary', null, source ? 'Edit or rotate secrets' : 'New source'), form);
+  return h('details', {class: 'card'}, h('summary', null, source ? 'Edit or rotate secrets' : 'New source'), form);
 }
 
 function requestCard(r) {
@@ -88,8 +95,9 @@ function requestCard(r) {
 export async function sourceView(root, ctx, [sourceId]) {
   const path = `/api/v1/source/${encodeURIComponent(sourceId)}`;
   const source = await api.get(path);
-  const out = h('div', {role: 'status'});
-  const list = h('div', {class: 'requests', 'aria-label': 'Requests', role: 'list'});
+  const out = h('div', {role: 'status'}, flash ? notice('ok', flash) : null);
+  flash = '';
+  const list = h('div', {class: 'requests'});
   const state = h('span', {class: 'live', role: 'status'});
   const outcome = h('select', null, h('option', {value: ''}, 'Every request'), h('option', {value: 'rejected'}, 'Rejected'),
     h('option', {value: 'accepted'}, 'Accepted'), h('option', {value: 'duplicate'}, 'Duplicates'));
