@@ -77,7 +77,8 @@ asio::awaitable<Response> ready(Response res) { co_return res; }
 
 // Scripts and styles, by path. The pages only at their own paths (with their own framing rules); scripts
 // and styles are not pages, so the console's policy (no framing) is fine for them.
-asio::awaitable<Response> serve_file(std::shared_ptr<const Pages> pages, const Request& req, std::string path) {
+asio::awaitable<Response> serve_file(std::shared_ptr<const Pages> pages, const Request& req,
+                                     std::string path) {
   const Asset* asset = find_asset(path);
   if (!asset || path.ends_with(".html"))
     co_return api::error_response(http::status::not_found, "not_found", "no such file of the web UI",
@@ -89,9 +90,9 @@ asio::awaitable<Response> serve_file(std::shared_ptr<const Pages> pages, const R
 
 Status check_frame_ancestor(std::string_view origin, std::string_view field) {
   const auto fail = [&](std::string_view why) {
-    return Error::validation(std::string(field),
-                             fmt::format("\"{}\" {}: give an origin such as https://app.example.com",
-                                         origin.substr(0, 100), why));
+    return Error::validation(
+        std::string(field),
+        fmt::format("\"{}\" {}: give an origin such as https://app.example.com", origin.substr(0, 100), why));
   };
   std::string_view rest = origin;
   if (rest.starts_with("https://"))
@@ -108,9 +109,8 @@ Status check_frame_ancestor(std::string_view origin, std::string_view field) {
     return fail("has no valid host name");
   if (colon != std::string_view::npos) {
     const std::string_view port = rest.substr(colon + 1);
-    if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) {
-          return c >= '0' && c <= '9';
-        }))
+    if (port.empty() || port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
       return fail("has no valid port");
   }
   return {};

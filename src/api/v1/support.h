@@ -93,7 +93,8 @@ GuardedHandler authed(const ApiContext* ctx, Handler handler);
 // Caller::may_access(): 403 unless the caller may act on them (the head check cannot see through a uid).
 GuardedHandler sink_reader(const ApiContext* ctx, Handler handler);
 // Read-only routes that name no application but every application's portal shows (the event type catalog, as
-// in Svix): the admin token, or an app-portal token (or portal session) of any application; not a poller token.
+// in Svix): the admin token, or an app-portal token (or portal session) of any application; not a poller
+// token.
 GuardedHandler portal_reader(const ApiContext* ctx, Handler handler);
 GuardedHandler app_reader(const ApiContext* ctx, Handler handler, bool poller_may_read = false);
 GuardedHandler app_capable(const ApiContext* ctx, std::vector<std::string_view> capabilities,
