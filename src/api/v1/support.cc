@@ -301,7 +301,8 @@ std::optional<Response> admit(const ApiContext* ctx, const Rule& rule, const Req
   const auto& token = *caller.token;
   const bool poller = token.kind == store::ApiToken::kPoller;
   if (rule.scope == Rule::kAnyApp) {
-    if (poller) return refuse(head, Errc::kForbidden, "this route needs the admin token or an app-portal token");
+    if (poller)
+      return refuse(head, Errc::kForbidden, "this route needs the admin token or an app-portal token");
     return std::nullopt;
   }
   if (rule.scope == Rule::kAdminOnly || !params || (poller && rule.scope == Rule::kApp && !rule.poller))
