@@ -30,7 +30,7 @@ void add_auth_routes(Router& router, const ApiContext* ctx);     // scoped token
 // GET /api/v1/source/{source_id}/request[/{request_id}]: the requests a source was sent (source_requests.cc;
 // called by add_source_routes).
 void add_source_request_routes(Router& router, const ApiContext* ctx);
-void add_server_routes(Router& router, const ApiContext* ctx);   // GET /api/v1/server/stats (server_stats.cc)
+void add_server_routes(Router& router, const ApiContext* ctx);  // GET /api/v1/server/stats (server_stats.cc)
 // Browser sessions (sessions.cc): /ui/api/{portal,console}/{login,session} and POST /api/v1/auth/logout.
 void add_session_routes(Router& router, const ApiContext* ctx);
 // GET .../poller/{sink}/stream (server-sent events; stream.cc). Needs ctx->feed_hub.
