@@ -14,6 +14,8 @@ namespace json = boost::json;
 json::object to_json(const store::Application& app);
 json::object to_json(const store::EventType& et);
 json::object to_json(const store::Endpoint& ep);
+// MessageAttemptOut, plus hookwire's `requestHeaders`: the header fields the request was sent with, an
+// object in the order sent (sensitive values `[redacted]`), null when the attempt has none.
 json::object to_json(const store::Attempt& a);
 // BackgroundTaskOut: {data, id, status, task, updatedAt}.
 json::object to_json(const store::BackgroundTask& t);

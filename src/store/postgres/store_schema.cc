@@ -22,7 +22,7 @@ namespace {
 //   future fencing token of the delivery queue (docs/plans/21-delivery-queue-seam.md), today the row handle
 //   a claimed Delivery carries. No `delivery_counts`: the queue figures count the live deliveries through
 //   the due index (pg_deliveries.cc says why).
-constexpr std::array<std::string_view, 4> kSteps = {
+constexpr std::array<std::string_view, 5> kSteps = {
     R"sql(
 CREATE TABLE applications (
   id            text COLLATE "C" PRIMARY KEY,
@@ -226,6 +226,11 @@ CREATE TABLE hookwire_changes (
   topic   text COLLATE "C" PRIMARY KEY,
   version bigint NOT NULL
 );
+)sql",
+    // 5: the header fields an attempt's request was sent with (Attempt::request_headers); NULL for attempts
+    // made before, read as empty.
+    R"sql(
+ALTER TABLE attempts ADD COLUMN request_headers text;
 )sql",
 };
 

@@ -347,6 +347,11 @@ CREATE TABLE settings (
   value TEXT NOT NULL
 );
 )sql",
+    // 19: the header fields an attempt's request was sent with (Attempt::request_headers); NULL for attempts
+    // made before, read as empty.
+    R"sql(
+ALTER TABLE attempts ADD COLUMN request_headers TEXT;
+)sql",
 };
 
 // The marker a migration's text holds where the largest message rowid at the time it runs goes (a partial
