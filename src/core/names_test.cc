@@ -50,11 +50,11 @@ TEST(Names, FieldNamesAndValuesFollowRfc9110) {
 }
 
 TEST(Names, SensitiveHeadersAreNamedWhateverTheirCase) {
-  for (const char* name : {"Authorization", "authorization", "PROXY-AUTHORIZATION", "Cookie", "x-api-key",
-                           "X-Api-Key"})
+  for (const char* name :
+       {"Authorization", "authorization", "PROXY-AUTHORIZATION", "Cookie", "x-api-key", "X-Api-Key"})
     EXPECT_TRUE(is_sensitive_header(name)) << name;
-  for (const char* name : {"", "X-Tenant", "Authorizatio", "authorization2", "set-cookie", "webhook-signature",
-                           "x-api-keys"})
+  for (const char* name :
+       {"", "X-Tenant", "Authorizatio", "authorization2", "set-cookie", "webhook-signature", "x-api-keys"})
     EXPECT_FALSE(is_sensitive_header(name)) << name;
 }
 

@@ -338,13 +338,14 @@ TEST_P(DispatcherTest, AnAttemptRecordsTheRequestHeadersAsSentWithSecretsRedacte
   EXPECT_EQ(req.header("authorization").value_or(""), "Bearer endpoint-secret-token");  // sent unredacted
   for (const std::string& line : std::vector<std::string>{
            "User-Agent: hookwire/0.1", "X-Tenant: t1", "Authorization: [redacted]",
-        "x-hookwire-event-type: invoice.paid", "Content-Type: application/json", "webhook-id: " + msg_.id,
-        "webhook-timestamp: " + req.header("webhook-timestamp").value_or("?"),
-        "webhook-signature: " + req.header("webhook-signature").value_or("?")})
+           "x-hookwire-event-type: invoice.paid", "Content-Type: application/json", "webhook-id: " + msg_.id,
+           "webhook-timestamp: " + req.header("webhook-timestamp").value_or("?"),
+           "webhook-signature: " + req.header("webhook-signature").value_or("?")})
     EXPECT_NE(("\n" + a.request_headers + "\n").find("\n" + line + "\n"), std::string::npos) << line;
   EXPECT_NE(req.header("webhook-signature").value_or("").find("v1,"), std::string::npos);
 
-  auto stored = read<Result<store::Attempt>>([&](store::Tx& tx) { return tx.get_attempt(app_.id, msg_.id, a.id); });
+  auto stored =
+      read<Result<store::Attempt>>([&](store::Tx& tx) { return tx.get_attempt(app_.id, msg_.id, a.id); });
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->request_headers, expected);
 }
@@ -365,10 +366,13 @@ TEST(RecordedRequestHeaders, AreTheFieldsTheClientSendsWithSecretsRedacted) {
   // The client's User-Agent and Content-Type unless given; framing fields are the client's and left out.
   EXPECT_EQ(recorded_request_headers({{"X-A", " one\t"}, {"cookie", "c=1"}, {"Content-Length", "9"}}, "ua/1"),
             "User-Agent: ua/1\nX-A: one\ncookie: [redacted]\nContent-Type: application/json");
-  EXPECT_EQ(recorded_request_headers({{"user-agent", "mine"}, {"content-type", "text/plain"},
-                                      {"X-Api-Key", "k"}, {"PROXY-AUTHORIZATION", "p"}},
-                                     "ua/1"),
-            "user-agent: mine\ncontent-type: text/plain\nX-Api-Key: [redacted]\nPROXY-AUTHORIZATION: [redacted]");
+  EXPECT_EQ(
+      recorded_request_headers({{"user-agent", "mine"},
+                                {"content-type", "text/plain"},
+                                {"X-Api-Key", "k"},
+                                {"PROXY-AUTHORIZATION", "p"}},
+                               "ua/1"),
+      "user-agent: mine\ncontent-type: text/plain\nX-Api-Key: [redacted]\nPROXY-AUTHORIZATION: [redacted]");
   // Bytes that are not UTF-8 (a configured User-Agent is not checked) never reach the record.
   EXPECT_EQ(recorded_request_headers({}, "ua\xff"), "User-Agent: ua?\nContent-Type: application/json");
 }

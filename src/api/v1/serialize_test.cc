@@ -10,8 +10,9 @@ namespace {
 // MessageAttemptOut's `requestHeaders`: the recorded lines as an object in the order sent; null when none.
 TEST(AttemptJson, RequestHeadersAreAnObjectInTheOrderSentOrNull) {
   store::Attempt a;
-  a.request_headers = "User-Agent: hookwire/0.1\nAuthorization: [redacted]\nX-Empty: \nX-Colon: a: b\n"
-                      "webhook-signature: v1,abc=\nContent-Type: application/json";
+  a.request_headers =
+      "User-Agent: hookwire/0.1\nAuthorization: [redacted]\nX-Empty: \nX-Colon: a: b\n"
+      "webhook-signature: v1,abc=\nContent-Type: application/json";
   const json::object out = to_json(a);
   const auto& headers = out.at("requestHeaders").as_object();
   std::vector<std::string> names;

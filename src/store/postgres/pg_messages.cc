@@ -217,7 +217,8 @@ Status PgTx::insert_attempt(const Attempt& a) {
   static constexpr Statement kInsert{
       "insert_attempt",
       "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code, response, "
-      "response_duration_ms, trigger_type, created_at, request_headers) VALUES ($1::text, $2::text, $3::text, "
+      "response_duration_ms, trigger_type, created_at, request_headers) VALUES ($1::text, $2::text, "
+      "$3::text, "
       "$4::text, $5::text, $6::integer, $7::integer, $8::text, $9::bigint, $10::integer, $11::bigint, "
       "$12::text) ON CONFLICT DO NOTHING"};
   Params p;
@@ -251,10 +252,10 @@ Result<Attempt> PgTx::get_attempt(std::string_view app_id, std::string_view msg_
 
 Status PgTx::expunge_attempt_response(std::string_view app_id, std::string_view msg_id,
                                       std::string_view attempt_id) {
-  static constexpr Statement kExpunge{
-      "expunge_attempt_response",
-      "UPDATE attempts SET response = '', request_headers = NULL WHERE app_id = $1::text AND msg_id = $2::text "
-      "AND id = $3::text"};
+  static constexpr Statement kExpunge{"expunge_attempt_response",
+                                      "UPDATE attempts SET response = '', request_headers = NULL WHERE "
+                                      "app_id = $1::text AND msg_id = $2::text "
+                                      "AND id = $3::text"};
   Params p;
   p.text(app_id).text(msg_id).text(attempt_id);
   auto n = change(kExpunge, p);
