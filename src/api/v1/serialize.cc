@@ -131,8 +131,13 @@ json::object to_json(const store::Attempt& a) {
           {"statusText", kStatusText[std::clamp(a.status, 0, 3)]},
           {"triggerType", a.trigger_type},
           {"triggerTypeText", kTrigger[std::clamp(a.trigger_type, 0, 1)]},
-          {"timestamp", format_iso8601(a.created_at)},
-          {"requestHeaders", request_headers_json(a.request_headers)}};
+          {"timestamp", format_iso8601(a.created_at)}};
+}
+
+json::object attempt_detail_json(const store::Attempt& a) {
+  json::object out = to_json(a);
+  out["requestHeaders"] = request_headers_json(a.request_headers);
+  return out;
 }
 
 namespace {
