@@ -41,6 +41,20 @@ bool is_field_value(std::string_view s) {
   return true;
 }
 
+bool is_sensitive_header(std::string_view name) {
+  auto iequals = [name](std::string_view lower) {
+    if (name.size() != lower.size()) return false;
+    for (size_t i = 0; i < name.size(); ++i) {
+      unsigned char c = static_cast<unsigned char>(name[i]);
+      if (c >= 'A' && c <= 'Z') c = static_cast<unsigned char>(c - 'A' + 'a');
+      if (c != static_cast<unsigned char>(lower[i])) return false;
+    }
+    return true;
+  };
+  return iequals("authorization") || iequals("proxy-authorization") || iequals("cookie") ||
+         iequals("x-api-key");
+}
+
 bool is_utf8(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const auto* end = p + s.size();

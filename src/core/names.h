@@ -23,6 +23,12 @@ bool is_field_name(std::string_view s);
 // and no other byte (no CR, LF, NUL or other control character). Empty is valid.
 bool is_field_value(std::string_view s);
 
+// A header whose value is a secret (Authorization, Proxy-Authorization, Cookie, X-Api-Key; names compared
+// case-insensitively): the API lists an endpoint's such headers by name only, and an attempt's recorded
+// request headers show `[redacted]` for their values.
+bool is_sensitive_header(std::string_view name);
+inline constexpr std::string_view kRedacted = "[redacted]";
+
 // Well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). What JSON text
 // must be: a value that is not can be neither stored nor served as JSON.
 bool is_utf8(std::string_view s);

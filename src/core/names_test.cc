@@ -49,6 +49,15 @@ TEST(Names, FieldNamesAndValuesFollowRfc9110) {
   EXPECT_FALSE(is_field_value("a\x7f"));
 }
 
+TEST(Names, SensitiveHeadersAreNamedWhateverTheirCase) {
+  for (const char* name :
+       {"Authorization", "authorization", "PROXY-AUTHORIZATION", "Cookie", "x-api-key", "X-Api-Key"})
+    EXPECT_TRUE(is_sensitive_header(name)) << name;
+  for (const char* name :
+       {"", "X-Tenant", "Authorizatio", "authorization2", "set-cookie", "webhook-signature", "x-api-keys"})
+    EXPECT_FALSE(is_sensitive_header(name)) << name;
+}
+
 TEST(Names, Utf8IsWellFormedOrRefused) {
   EXPECT_TRUE(is_utf8(""));
   EXPECT_TRUE(is_utf8("plain ascii"));

@@ -23,6 +23,7 @@
 #include "core/encoding.h"
 #include "core/ids.h"
 #include "core/log_throttle.h"
+#include "core/names.h"
 #include "delivery/due_rules.h"
 #include "delivery/operational.h"
 #include "delivery/provider_headers.h"
@@ -495,6 +496,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
 
     AttemptOutcome outcome;
     std::string response_text;
+    std::string request_headers;  // store::Attempt::request_headers
     int response_status = 0;
     const auto t0 = std::chrono::steady_clock::now();
     if (!signer->ok()) {
@@ -516,6 +518,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       for (auto& h : (*signer)->sign({msg.id, unix_seconds(started), msg.payload}))
         req.headers.emplace_back(std::move(h.name), std::move(h.value));
       req.body = std::move(due.message->payload);  // signed above; not needed after the request
+      request_headers = recorded_request_headers(req.headers, client_->options().user_agent);
       auto res = co_await client_->post(std::move(req));
       if (res.ok()) {
         response_status = static_cast<int>(res->status);
@@ -525,6 +528,8 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
       } else {
         const auto kind = res.error().kind;
         response_text = res.error().message;
+        // Refused before connecting: nothing was sent (and a header it refused must not reach the record).
+        if (kind == FailureKind::kInvalidRequest || kind == FailureKind::kInvalidUrl) request_headers.clear();
         if (kind == FailureKind::kTimeout || kind == FailureKind::kConnectTimeout) {
           outcome = AttemptOutcome::timeout(response_text);
         } else if (kind == FailureKind::kBlockedAddress || kind == FailureKind::kInvalidUrl) {
@@ -594,6 +599,7 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
     a.response_duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
     a.trigger_type = manual ? 1 : 0;  // the first attempt after a resend is manual
     a.created_at = now;
+    a.request_headers = std::move(request_headers);
 
     if (rec->log_attempt && !rec->delivered) endpoint_failures(a.endpoint_id).inc();
     // Operational events this attempt raises (never for the operational application's own deliveries).
@@ -1034,6 +1040,24 @@ std::string thin_payload(const store::Message& msg, std::string_view public_url)
                                       {"type", msg.event_type},
                                       {"timestamp", format_iso8601(msg.created_at)},
                                       {"url", std::move(url)}});
+}
+
+std::string recorded_request_headers(const Headers& headers, std::string_view user_agent) {
+  size_t size = user_agent.size() + 48;
+  for (const auto& [name, value] : headers) size += name.size() + value.size() + 3;
+  std::string out;
+  out.reserve(size);  // one allocation per attempt
+  for_each_sent_field(headers, user_agent, [&out](std::string_view name, std::string_view value) {
+    if (!out.empty()) out += '\n';
+    out.append(name).append(": ").append(is_sensitive_header(name) ? kRedacted : value);
+  });
+  // Values reach here from JSON or checked UTF-8 (custom headers, an inbound event's kept headers) or are
+  // ASCII; a configured User-Agent is not checked. The record must be UTF-8 text (PostgreSQL refuses
+  // anything else, JSON cannot carry it): should a byte not be, every byte over 0x7f becomes '?'.
+  if (!is_utf8(out))
+    for (char& c : out)
+      if (static_cast<unsigned char>(c) > 0x7f) c = '?';
+  return out;
 }
 
 void Dispatcher::stop() {

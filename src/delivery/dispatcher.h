@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/clock.h"
@@ -100,5 +101,10 @@ class Dispatcher {
 // {"id","type","timestamp","url"}, the message's id, event type and creation time, and
 // `<public_url>/api/v1/app/{app id}/msg/{msg id}`, where the receiver fetches the whole message.
 std::string thin_payload(const store::Message& msg, std::string_view public_url);
+
+// What an attempt records of the request it sent (store::Attempt::request_headers): the fields the HTTP
+// client sends for `headers` (for_each_sent_field: all but Host and Content-Length), `name: value` lines
+// joined by '\n', the values of sensitive headers (is_sensitive_header) replaced by `[redacted]`.
+std::string recorded_request_headers(const Headers& headers, std::string_view user_agent);
 
 }  // namespace hookwire::delivery

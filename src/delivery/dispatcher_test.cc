@@ -312,6 +312,71 @@ TEST_P(DispatcherTest, DeliversSignedWithCustomHeadersAndLogsTheAttempt) {
   EXPECT_EQ(listed.items[0].endpoint_id, ep_.id);
 }
 
+// The attempt records the header fields its request was sent with, in the order the receiver got them
+// (every one but Host and Content-Length), a sensitive header's value redacted; the store gives them back.
+TEST_P(DispatcherTest, AnAttemptRecordsTheRequestHeadersAsSentWithSecretsRedacted) {
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::with(200, "ok"));
+  publish(receiver.url("/hook"));
+  ep_.headers = {{"X-Tenant", "t1"}, {"Authorization", "Bearer endpoint-secret-token"}};
+  ASSERT_TRUE(write([&](store::Tx& tx) { return tx.update_endpoint(ep_); }).ok());
+  start();
+  auto [d, a] = wait_recorded(1);
+  ASSERT_EQ(d.status, store::Delivery::kSuccess);
+  ASSERT_EQ(receiver.request_count(), 1u);
+  const auto req = receiver.requests().front();
+
+  std::string expected;
+  for (const auto& [name, value] : req.headers) {
+    if (name == "Host" || name == "Content-Length") continue;
+    if (!expected.empty()) expected += '\n';
+    expected += name + ": " + (name == "Authorization" ? std::string("[redacted]") : value);
+  }
+  EXPECT_EQ(a.request_headers, expected);
+  EXPECT_EQ(a.request_headers.find("endpoint-secret-token"), std::string::npos);
+  // What each line holds: the client's User-Agent, the custom headers, the event type, the signature.
+  EXPECT_EQ(req.header("authorization").value_or(""), "Bearer endpoint-secret-token");  // sent unredacted
+  for (const std::string& line : std::vector<std::string>{
+           "User-Agent: hookwire/0.1", "X-Tenant: t1", "Authorization: [redacted]",
+           "x-hookwire-event-type: invoice.paid", "Content-Type: application/json", "webhook-id: " + msg_.id,
+           "webhook-timestamp: " + req.header("webhook-timestamp").value_or("?"),
+           "webhook-signature: " + req.header("webhook-signature").value_or("?")})
+    EXPECT_NE(("\n" + a.request_headers + "\n").find("\n" + line + "\n"), std::string::npos) << line;
+  EXPECT_NE(req.header("webhook-signature").value_or("").find("v1,"), std::string::npos);
+
+  auto stored =
+      read<Result<store::Attempt>>([&](store::Tx& tx) { return tx.get_attempt(app_.id, msg_.id, a.id); });
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->request_headers, expected);
+}
+
+// Nothing sent, nothing recorded: a request the HTTP client refuses before connecting has no headers.
+TEST_P(DispatcherTest, AnAttemptRefusedBeforeSendingRecordsNoRequestHeaders) {
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::with(200, "ok"));
+  event_type_ = "bad\r\nX-Injected: yes";
+  publish(receiver.url("/hook"));
+  start();
+  auto [d, a] = wait_recorded(1);
+  EXPECT_EQ(receiver.request_count(), 0u);
+  EXPECT_EQ(a.request_headers, "");
+}
+
+TEST(RecordedRequestHeaders, AreTheFieldsTheClientSendsWithSecretsRedacted) {
+  // The client's User-Agent and Content-Type unless given; framing fields are the client's and left out.
+  EXPECT_EQ(recorded_request_headers({{"X-A", " one\t"}, {"cookie", "c=1"}, {"Content-Length", "9"}}, "ua/1"),
+            "User-Agent: ua/1\nX-A: one\ncookie: [redacted]\nContent-Type: application/json");
+  EXPECT_EQ(
+      recorded_request_headers({{"user-agent", "mine"},
+                                {"content-type", "text/plain"},
+                                {"X-Api-Key", "k"},
+                                {"PROXY-AUTHORIZATION", "p"}},
+                               "ua/1"),
+      "user-agent: mine\ncontent-type: text/plain\nX-Api-Key: [redacted]\nPROXY-AUTHORIZATION: [redacted]");
+  // Bytes that are not UTF-8 (a configured User-Agent is not checked) never reach the record.
+  EXPECT_EQ(recorded_request_headers({}, "ua\xff"), "User-Agent: ua?\nContent-Type: application/json");
+}
+
 TEST_P(DispatcherTest, FailureIsRetriedOnTheDurableScheduleAcrossARestart) {
   ScriptedReceiver receiver;
   auto [d1, a1] = publish_and_fail_once(receiver);

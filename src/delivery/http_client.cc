@@ -641,40 +641,19 @@ net::awaitable<ClientResult<HttpResponse>> HttpClient::State::post(std::shared_p
   if (stopped_.load()) co_return fail(FailureKind::kCancelled, "the HTTP client is stopping");
 
   // The request head, written here rather than through Beast's serializer (which cost more than the rest of
-  // the exchange), byte for byte as Beast wrote it: Host, User-Agent (unless the caller gives one: the last
-  // given wins), the caller's headers in order with values trimmed of spaces and tabs, Content-Type
-  // application/json unless given, Content-Length. The body follows as a second buffer, not copied.
+  // the exchange), byte for byte as Beast wrote it: Host, the fields for_each_sent_field gives (the caller's
+  // headers and the client's defaults), Content-Length. The body follows as a second buffer, not copied.
   const std::string& host = url->host;
-  auto framing = [](http::field f) {
-    return f == http::field::host || f == http::field::content_length ||
-           f == http::field::transfer_encoding || f == http::field::connection;  // framing is ours to decide
-  };
-  size_t last_user_agent = req.headers.size();  // the caller's last User-Agent, if any
-  bool has_content_type = false;
   size_t head_size = target->target.size() + host.size() + options_.user_agent.size() + 96;
-  for (size_t i = 0; i < req.headers.size(); ++i) {
-    const auto f = http::string_to_field(req.headers[i].first);
-    if (f == http::field::user_agent) last_user_agent = i;
-    if (f == http::field::content_type) has_content_type = true;
-    head_size += req.headers[i].first.size() + req.headers[i].second.size() + 4;
-  }
+  for (const auto& [name, value] : req.headers) head_size += name.size() + value.size() + 4;
   std::string head;
   head.reserve(head_size);
   auto add_field = [&head](std::string_view name, std::string_view value) {
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
     head.append(name).append(": ").append(value).append("\r\n");
   };
   head.append("POST ").append(target->target).append(" HTTP/1.1\r\n");
   add_field("Host", host);
-  if (last_user_agent == req.headers.size()) add_field("User-Agent", options_.user_agent);
-  for (size_t i = 0; i < req.headers.size(); ++i) {
-    const auto& [name, value] = req.headers[i];
-    const auto f = http::string_to_field(name);
-    if (framing(f) || (f == http::field::user_agent && i != last_user_agent)) continue;
-    add_field(name, value);
-  }
-  if (!has_content_type) add_field("Content-Type", "application/json");
+  for_each_sent_field(req.headers, options_.user_agent, add_field);
   add_field("Content-Length", std::to_string(req.body.size()));
   head.append("\r\n");
   const RequestBytes request{net::buffer(head), net::buffer(req.body)};

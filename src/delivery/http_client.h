@@ -26,6 +26,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/field.hpp>
 #include <cassert>
 #include <chrono>
 #include <cstddef>
@@ -64,7 +65,7 @@ struct HttpClientOptions {
 
 struct HttpRequest {
   std::string url;
-  Headers headers;  // sent as given; Host, Content-Length, Connection are set by the client
+  Headers headers;  // sent as for_each_sent_field says; Host, Content-Length, Connection are the client's
   std::string body;
   std::chrono::milliseconds total_timeout{0};    // 0: the client's default
   std::chrono::milliseconds connect_timeout{0};  // 0: the client's default
@@ -82,6 +83,39 @@ struct HttpResponse {
   // The first header with this name (case-insensitive), or nullopt.
   std::optional<std::string_view> header(std::string_view name) const;
 };
+
+// The header fields post() sends for `headers`, in its order, but for Host (before them) and Content-Length
+// (after them): User-Agent `user_agent` unless `headers` gives one, then `headers` in order with values
+// trimmed of spaces and tabs (only the last User-Agent given; Host, Content-Length, Transfer-Encoding and
+// Connection skipped: framing is the client's), then Content-Type application/json unless given. Calls
+// fn(name, value) for each. post() writes its request head with it; the dispatcher records with it what an
+// attempt sent (store::Attempt::request_headers).
+template <class Fn>
+void for_each_sent_field(const Headers& headers, std::string_view user_agent, Fn&& fn) {
+  namespace http = boost::beast::http;
+  size_t last_user_agent = headers.size();  // the caller's last User-Agent, if any
+  bool has_content_type = false;
+  for (size_t i = 0; i < headers.size(); ++i) {
+    const auto f = http::string_to_field(headers[i].first);
+    if (f == http::field::user_agent) last_user_agent = i;
+    if (f == http::field::content_type) has_content_type = true;
+  }
+  auto trimmed = [](std::string_view value) {
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    return value;
+  };
+  if (last_user_agent == headers.size()) fn(std::string_view("User-Agent"), trimmed(user_agent));
+  for (size_t i = 0; i < headers.size(); ++i) {
+    const auto& [name, value] = headers[i];
+    const auto f = http::string_to_field(name);
+    const bool framing = f == http::field::host || f == http::field::content_length ||
+                         f == http::field::transfer_encoding || f == http::field::connection;
+    if (framing || (f == http::field::user_agent && i != last_user_agent)) continue;
+    fn(std::string_view(name), trimmed(value));
+  }
+  if (!has_content_type) fn(std::string_view("Content-Type"), std::string_view("application/json"));
+}
 
 // Why a request failed, for the dispatcher to act on.
 enum class FailureKind {

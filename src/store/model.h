@@ -103,6 +103,14 @@ struct Attempt {
   int64_t response_duration_ms = 0;
   int trigger_type = 0;  // 0 scheduled, 1 manual
   TimePoint created_at;
+  // The request's header fields as sent, `name: value` lines joined by '\n' in the order sent: the endpoint's
+  // custom headers, an inbound event's provider headers, x-hookwire-event-type, the signature headers, and
+  // what the HTTP client adds (User-Agent and Content-Type when not given; not Host or Content-Length), the
+  // values of sensitive headers (core/names.h is_sensitive_header) replaced by `[redacted]`. Empty when no
+  // request was made (an unusable secret; a URL or header the client refused before connecting), when the
+  // attempt predates it (schema 22) or its content was expunged. Names are RFC 9110 tokens and values hold no
+  // CR, LF or other control character, so the first ':' of a line ends its name.
+  std::string request_headers;
 };
 
 // One message owed to one endpoint: created by fan-out in the same transaction as the message, then driven by

@@ -93,7 +93,8 @@ class Tx {
   // One attempt of a message (ids as stored: the caller resolves an eventId). kNotFound if none.
   virtual Result<Attempt> get_attempt(std::string_view app_id, std::string_view msg_id,
                                       std::string_view attempt_id) = 0;
-  // Deletes the attempt's logged response body (it becomes empty). kNotFound if there is no such attempt.
+  // Deletes the attempt's logged response body and request headers (both become empty). kNotFound if there
+  // is no such attempt.
   virtual Status expunge_attempt_response(std::string_view app_id, std::string_view msg_id,
                                           std::string_view attempt_id) = 0;
   // Filtered as AttemptQuery says; q.endpoint_id narrows the by-message listing (ignored by-endpoint).

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Svix, ApiException } from 'svix';
 import { Webhook } from 'standardwebhooks';
 import { Hookwire } from './lib/hookwire.mjs';
-import { receiver } from './lib/receiver.mjs';
+import { receiver, until } from './lib/receiver.mjs';
 
 let hw;
 let svix;
@@ -53,6 +53,58 @@ test('a message reaches every matching endpoint, signed, and standardwebhooks ve
   } finally {
     await paid.close();
     await other.close();
+  }
+});
+
+test('an attempt shows the request headers it was sent with: the signature as received, secrets redacted', async () => {
+  let raw;  // the header fields as the receiver got them, in order
+  const rx = await receiver({ handler: (req, res) => { raw = req.rawHeaders; res.writeHead(200).end('ok'); } });
+  try {
+    const app = await svix.application.create({ name: 'Attempt headers' });
+    const ep = await svix.endpoint.create(app.id, {
+      url: rx.url,
+      headers: { 'X-Tenant': 'acme', Authorization: 'Bearer receiver-token-123' },
+    });
+    const msg = await svix.message.create(app.id, { eventType: 'invoice.paid', payload: { id: 'in_2' } });
+    await rx.waitFor(1);
+    const got = rx.requests[0].headers;
+    assert.equal(got.authorization, 'Bearer receiver-token-123', 'the receiver gets the secret itself');
+
+    const listed = await until(async () => {
+      const r = await hw.api('GET', `/api/v1/app/${app.id}/attempt/msg/${msg.id}`);
+      return r.json.data.length ? r : null;
+    }, 'the attempt to be recorded');
+    const attemptId = listed.json.data[0].id;
+    const one = await hw.api('GET', `/api/v1/app/${app.id}/msg/${msg.id}/attempt/${attemptId}`);
+    assert.equal(one.status, 200, one.text);
+    const sent = one.json.requestHeaders;
+    assert.equal(sent['webhook-signature'], got['webhook-signature']);
+    assert.equal(sent['webhook-id'], msg.id);
+    assert.equal(sent['webhook-timestamp'], got['webhook-timestamp']);
+    assert.equal(sent['x-hookwire-event-type'], 'invoice.paid');
+    assert.equal(sent['X-Tenant'], 'acme');
+    assert.equal(sent['User-Agent'], got['user-agent']);
+    assert.equal(sent['Content-Type'], 'application/json');
+    assert.equal(sent.Authorization, '[redacted]');
+    assert.ok(!one.text.includes('receiver-token-123'), 'the secret is nowhere in the answer');
+    // In the order the receiver got them, every field but Host and Content-Length.
+    const names = [];
+    for (let i = 0; i < raw.length; i += 2) if (!/^(host|content-length)$/i.test(raw[i])) names.push(raw[i]);
+    assert.deepEqual(Object.keys(sent), names);
+    // The listings leave them out (docs/api.md): the single attempt has them.
+    assert.ok(!('requestHeaders' in listed.json.data[0]));
+    const byEndpoint = await hw.api('GET', `/api/v1/app/${app.id}/attempt/endpoint/${ep.id}`);
+    assert.equal(byEndpoint.json.data[0].id, attemptId);
+    assert.ok(!('requestHeaders' in byEndpoint.json.data[0]));
+
+    // Expunging the attempt's content clears them with the response body.
+    const del = await hw.api('DELETE', `/api/v1/app/${app.id}/msg/${msg.id}/attempt/${attemptId}/content`);
+    assert.equal(del.status, 204, del.text);
+    const after = await hw.api('GET', `/api/v1/app/${app.id}/msg/${msg.id}/attempt/${attemptId}`);
+    assert.equal(after.json.requestHeaders, null);
+    assert.equal(after.json.response, '');
+  } finally {
+    await rx.close();
   }
 });
 

@@ -53,7 +53,8 @@ TEST(OpenApi, DescribesEverySourceInFieldAndNothingElse) {
        {"PollingEndpointOut", "PollingEndpointMessageOut", "PollerV2PollOut", "PollerV2MessageOut",
         "PollingEndpointConsumerSeekIn", "PollingEndpointConsumerSeekOut", "PollerV2CommitIn", "ApiTokenOut",
         "RotatePollerTokenIn", "AppPortalAccessIn", "AppPortalAccessOut", "EndpointExtensions",
-        "SourceRequestOut", "ListResponse_SourceRequestOut", "EndpointHealthOut", "ServerStatsOut"})
+        "SourceRequestOut", "ListResponse_SourceRequestOut", "EndpointHealthOut", "ServerStatsOut",
+         "MessageAttemptExtensions"})
     EXPECT_TRUE(schemas.contains(s)) << s;
   EXPECT_NE(std::string(doc.at("info").at("description").as_string()).find("Svix"), std::string::npos);
 }

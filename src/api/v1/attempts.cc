@@ -1,6 +1,7 @@
 // Attempt listings (Svix ListResponse_MessageAttemptOut_): by message and by endpoint, newest first, with
 // Svix's filters (status, status_code_class, before/after, event_types, channel, endpoint_id by message); one
-// attempt by id, and the expunge of its logged response. The delivery engine writes the attempts.
+// attempt by id, and the expunge of its logged response. The delivery engine writes the attempts. The single
+// attempt also shows its `requestHeaders` (hookwire's extension; the listings leave it out: serialize.h).
 #include <algorithm>
 
 #include "api/v1/json_body.h"
@@ -90,7 +91,8 @@ asio::awaitable<Response> list(const ApiContext* ctx, const Request& req, std::s
 }
 
 // GET /app/{app}/msg/{msg}/attempt/{attempt} (MessageAttemptOut; the message by id or eventId) and
-// DELETE .../content (Svix's expunge: the logged response body is deleted, the attempt stays).
+// DELETE .../content (Svix's expunge: the logged response body is deleted, and with it the request headers
+// recorded, which can carry the endpoint's custom headers; the attempt stays).
 asio::awaitable<Response> one(const ApiContext* ctx, const Request& req, std::string app_id,
                               std::string msg_id, std::string attempt_id, bool expunge) {
   auto fn = [app_id, msg_id, attempt_id, expunge,
@@ -106,7 +108,7 @@ asio::awaitable<Response> one(const ApiContext* ctx, const Request& req, std::st
     }
     auto attempt = tx.get_attempt(app->id, msg->id, attempt_id);
     if (!attempt) return attempt.take_error();
-    return Reply{http::status::ok, json::serialize(to_json(*attempt))};
+    return Reply{http::status::ok, json::serialize(attempt_detail_json(*attempt))};
   };
   if (expunge) {
     auto response = co_await write_reply(ctx, req, std::move(fn));

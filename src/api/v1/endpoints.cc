@@ -10,6 +10,7 @@
 #include "api/v1/serialize.h"
 #include "core/encoding.h"
 #include "core/ids.h"
+#include "core/names.h"
 #include "delivery/endpoint_secret.h"
 #include "delivery/fan_out.h"
 
@@ -49,12 +50,6 @@ std::optional<std::string> header_problem(const std::string& name, const std::st
   // RFC 9110: no CR, LF, NUL or other control character (a tab is fine).
   if (!is_field_value(value)) return "value of \"" + name + "\" contains a control character";
   return std::nullopt;
-}
-
-// Headers whose values are secrets: listed as sensitive and never echoed back.
-bool sensitive_header(std::string name) {
-  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return name == "authorization" || name == "proxy-authorization" || name == "cookie" || name == "x-api-key";
 }
 
 struct EndpointFields {
@@ -343,7 +338,7 @@ asio::awaitable<Response> get_headers(const ApiContext* ctx, const Request& req,
     json::object headers;
     json::array sensitive;
     for (const auto& [k, v] : ep->headers) {
-      if (sensitive_header(k)) {
+      if (is_sensitive_header(k)) {  // its value is a secret: listed by name only
         sensitive.emplace_back(k);
       } else {
         headers[k] = v;

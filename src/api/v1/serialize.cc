@@ -1,6 +1,7 @@
 #include "api/v1/serialize.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace hookwire::api::v1 {
 namespace {
@@ -21,6 +22,37 @@ json::value string_list(const std::optional<std::vector<std::string>>& v) {
   for (const auto& s : *v) out.emplace_back(s);
   return out;
 }
+// Attempt::request_headers as MessageAttemptOut's `requestHeaders` (a hookwire extension): an object of
+// names to values in the order sent, or null when the attempt has none. A name sent more than once (compared
+// case-insensitively) keeps its first spelling and its values joined by ", ", as RFC 9110 combines them.
+json::value request_headers_json(std::string_view lines) {
+  if (lines.empty()) return nullptr;
+  json::object out;
+  while (!lines.empty()) {
+    const size_t nl = lines.find('\n');
+    std::string_view line = lines.substr(0, nl);
+    lines = nl == std::string_view::npos ? std::string_view() : lines.substr(nl + 1);
+    const size_t colon = line.find(':');  // names are tokens: the first ':' ends the name
+    if (colon == std::string_view::npos || colon == 0) continue;
+    const std::string_view name = line.substr(0, colon);
+    std::string_view value = line.substr(colon + 1);
+    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    auto same = std::find_if(out.begin(), out.end(), [name](const json::key_value_pair& kv) {
+      return std::equal(name.begin(), name.end(), kv.key().begin(), kv.key().end(), [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+      });
+    });
+    if (same == out.end()) {
+      out.emplace(name, value);
+    } else {
+      json::string& joined = same->value().as_string();
+      joined.append(", ");
+      joined.append(value);
+    }
+  }
+  return out;
+}
+
 // Ends a list response whose items were written by hand after `{"data":[`: `],"done":..,"iterator":..,
 // "prevIterator":..}`.
 template <class T>
@@ -100,6 +132,12 @@ json::object to_json(const store::Attempt& a) {
           {"triggerType", a.trigger_type},
           {"triggerTypeText", kTrigger[std::clamp(a.trigger_type, 0, 1)]},
           {"timestamp", format_iso8601(a.created_at)}};
+}
+
+json::object attempt_detail_json(const store::Attempt& a) {
+  json::object out = to_json(a);
+  out["requestHeaders"] = request_headers_json(a.request_headers);
+  return out;
 }
 
 namespace {

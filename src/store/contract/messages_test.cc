@@ -330,6 +330,46 @@ TEST_P(StoreContractTest, AnAttemptIsReadByIdAndItsResponseCanBeExpunged) {
             Errc::kNotFound);
 }
 
+// An attempt's request headers round-trip through the insert and every read; none reads as empty; the
+// expunge of its content clears them with the response.
+TEST_P(StoreContractTest, AnAttemptsRequestHeadersRoundTripAndAreExpungedWithItsResponse) {
+  const auto app = make_app();
+  const auto ep = make_endpoint(app.id);
+  const auto m = make_message(app.id);
+  auto with = make_attempt(app.id, m.id, ep.id);
+  with.request_headers =
+      "User-Agent: hookwire/0.1\nAuthorization: [redacted]\nX-Tenant: caf\xc3\xa9 t1\n"
+      "webhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=\nContent-Type: application/json";
+  const auto without = make_attempt(app.id, m.id, ep.id);  // no request was made
+  ASSERT_TRUE(write([&](Tx& tx) -> Status {
+                if (auto st = tx.insert_application(app); !st.ok()) return st;
+                if (auto st = tx.insert_attempt(with); !st.ok()) return st;
+                return tx.insert_attempt(without);
+              }).ok());
+  auto got = read<Attempt>([&](Tx& tx) { return tx.get_attempt(app.id, m.id, with.id); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->request_headers, with.request_headers);
+  EXPECT_EQ(read<Attempt>([&](Tx& tx) { return tx.get_attempt(app.id, m.id, without.id); })->request_headers,
+            "");
+  for (bool by_message : {true, false}) {
+    auto page = read<Page<Attempt>>([&](Tx& tx) {
+      return by_message ? tx.list_attempts_by_message(app.id, m.id, PageQuery{})
+                        : tx.list_attempts_by_endpoint(app.id, ep.id, PageQuery{});
+    });
+    ASSERT_TRUE(page.ok());
+    ASSERT_EQ(page->items.size(), 2u);
+    for (const auto& a : page->items)
+      EXPECT_EQ(a.request_headers, a.id == with.id ? with.request_headers : "") << by_message;
+  }
+
+  ASSERT_TRUE(write([&](Tx& tx) { return tx.expunge_attempt_response(app.id, m.id, with.id); }).ok());
+  got = read<Attempt>([&](Tx& tx) { return tx.get_attempt(app.id, m.id, with.id); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->request_headers, "");
+  EXPECT_EQ(got->response, "");
+  EXPECT_EQ(got->url, with.url);
+}
+
 // ---- Idempotency
 // ---------------------------------------------------------------------------------------------
 

@@ -275,13 +275,19 @@ Status PgTx::insert_attempt(const Attempt& a) {
   static constexpr Statement kInsert{
       "insert_attempt",
       "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code, response, "
-      "response_duration_ms, trigger_type, created_at) VALUES ($1::text, $2::text, $3::text, $4::text, "
-      "$5::text, $6::integer, $7::integer, $8::text, $9::bigint, $10::integer, $11::bigint) ON CONFLICT DO "
-      "NOTHING"};
+      "response_duration_ms, trigger_type, created_at, request_headers) VALUES ($1::text, $2::text, "
+      "$3::text, "
+      "$4::text, $5::text, $6::integer, $7::integer, $8::text, $9::bigint, $10::integer, $11::bigint, "
+      "$12::text) ON CONFLICT DO NOTHING"};
   Params p;
   p.text(a.id).text(a.app_id).text(a.msg_id).text(a.endpoint_id).text(a.url).int64(a.status);
   p.int64(a.response_status_code).text(a.response).int64(a.response_duration_ms).int64(a.trigger_type);
   p.int64(unix_millis(a.created_at));
+  if (a.request_headers.empty()) {
+    p.null();  // none: as the attempts made before the column
+  } else {
+    p.text(a.request_headers);
+  }
   auto n = change(kInsert, p);
   if (!n.ok()) return n.take_error();
   if (*n == 0) return Error::conflict("attempt id already exists");
@@ -304,9 +310,10 @@ Result<Attempt> PgTx::get_attempt(std::string_view app_id, std::string_view msg_
 
 Status PgTx::expunge_attempt_response(std::string_view app_id, std::string_view msg_id,
                                       std::string_view attempt_id) {
-  static constexpr Statement kExpunge{
-      "expunge_attempt_response",
-      "UPDATE attempts SET response = '' WHERE app_id = $1::text AND msg_id = $2::text AND id = $3::text"};
+  static constexpr Statement kExpunge{"expunge_attempt_response",
+                                      "UPDATE attempts SET response = '', request_headers = NULL WHERE "
+                                      "app_id = $1::text AND msg_id = $2::text "
+                                      "AND id = $3::text"};
   Params p;
   p.text(app_id).text(msg_id).text(attempt_id);
   auto n = change(kExpunge, p);

@@ -184,7 +184,7 @@ inline Result<Message> read_message(const PgResult& r, int row, int c = 0) {
 
 inline constexpr const char* kAttemptCols =
     "id, app_id, msg_id, endpoint_id, url, status, response_status_code, response, response_duration_ms, "
-    "trigger_type, created_at";
+    "trigger_type, created_at, request_headers";
 
 inline Result<Attempt> read_attempt(const PgResult& r, int row) {
   Attempt a;
@@ -199,6 +199,7 @@ inline Result<Attempt> read_attempt(const PgResult& r, int row) {
   a.response_duration_ms = r.int64(row, 8);
   a.trigger_type = static_cast<int>(r.int64(row, 9));
   a.created_at = time(r, row, 10);
+  a.request_headers = r.text(row, 11);  // NULL (none) reads as empty
   return a;
 }
 

@@ -22,7 +22,7 @@ namespace {
 //   future fencing token of the delivery queue (docs/plans/21-delivery-queue-seam.md), today the row handle
 //   a claimed Delivery carries. No `delivery_counts`: the queue figures count the live deliveries through
 //   the due index (pg_deliveries.cc says why).
-constexpr std::array<std::string_view, 7> kSteps = {
+constexpr std::array<std::string_view, 8> kSteps = {
     R"sql(
 CREATE TABLE applications (
   id            text COLLATE "C" PRIMARY KEY,
@@ -259,6 +259,11 @@ ALTER TABLE endpoint_health ADD COLUMN disabled_at bigint;
     // it); NULL when none was given.
     R"sql(
 ALTER TABLE api_tokens ADD COLUMN session_id text COLLATE "C";
+)sql",
+    // 8: the header fields an attempt's request was sent with (Attempt::request_headers); NULL for attempts
+    // made before, read as empty.
+    R"sql(
+ALTER TABLE attempts ADD COLUMN request_headers text;
 )sql",
 };
 

@@ -379,6 +379,11 @@ ALTER TABLE endpoint_health ADD COLUMN disabled_at INTEGER;
     R"sql(
 ALTER TABLE api_tokens ADD COLUMN session_id TEXT;
 )sql",
+    // 22: the header fields an attempt's request was sent with (Attempt::request_headers); NULL for attempts
+    // made before, read as empty.
+    R"sql(
+ALTER TABLE attempts ADD COLUMN request_headers TEXT;
+)sql",
 };
 
 // The marker a migration's text holds where the largest message rowid at the time it runs goes (a partial

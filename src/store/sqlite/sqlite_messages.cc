@@ -319,8 +319,9 @@ Result<Page<Message>> SqliteTx::list_messages(std::string_view app_id, const Mes
 Status SqliteTx::insert_attempt(const Attempt& a) {
   auto stmt = conn_.prepare(
       "INSERT OR FAIL INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code, "
-      "response, "
-      "response_duration_ms, trigger_type, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "response, response_duration_ms, trigger_type, created_at, request_headers) VALUES (?, ?, ?, ?, ?, ?, "
+      "?, "
+      "?, ?, ?, ?, ?)");
   if (!stmt.ok()) return stmt.take_error();
   Stmt s(*stmt);
   s.bind(1, a.id);
@@ -334,6 +335,11 @@ Status SqliteTx::insert_attempt(const Attempt& a) {
   s.bind(9, a.response_duration_ms);
   s.bind(10, a.trigger_type);
   s.bind(11, a.created_at);
+  if (a.request_headers.empty()) {
+    s.bind_null(12);  // none: as the attempts made before the column
+  } else {
+    s.bind(12, a.request_headers);
+  }
   return finish_write(s, "insert_attempt", [] { return Error::conflict("attempt id already exists"); });
 }
 
@@ -355,7 +361,8 @@ Result<Attempt> SqliteTx::get_attempt(std::string_view app_id, std::string_view 
 
 Status SqliteTx::expunge_attempt_response(std::string_view app_id, std::string_view msg_id,
                                           std::string_view attempt_id) {
-  auto stmt = conn_.prepare("UPDATE attempts SET response = '' WHERE app_id = ? AND msg_id = ? AND id = ?");
+  auto stmt = conn_.prepare(
+      "UPDATE attempts SET response = '', request_headers = NULL WHERE app_id = ? AND msg_id = ? AND id = ?");
   if (!stmt.ok()) return stmt.take_error();
   Stmt s(*stmt);
   s.bind(1, app_id);

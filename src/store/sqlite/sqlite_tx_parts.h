@@ -125,7 +125,7 @@ inline Result<Message> read_message(const Stmt& s, int c = 0) {
 
 inline constexpr const char* kAttemptCols =
     "id, app_id, msg_id, endpoint_id, url, status, response_status_code, response, response_duration_ms, "
-    "trigger_type, created_at";
+    "trigger_type, created_at, request_headers";
 
 inline Result<Attempt> read_attempt(const Stmt& s) {
   Attempt a;
@@ -140,6 +140,7 @@ inline Result<Attempt> read_attempt(const Stmt& s) {
   a.response_duration_ms = s.int64(8);
   a.trigger_type = static_cast<int>(s.int64(9));
   a.created_at = s.time(10);
+  a.request_headers = s.text(11);  // NULL (none) reads as empty
   return a;
 }
 
