@@ -50,7 +50,7 @@ try {
   await portal.page.goto(`${hw.url}/portal#/app/${app.id}/messages`);
   await shot(portal.page, 'portal-messages', 'evt_1011');
   await portal.page.goto(`${hw.url}/portal#/app/${app.id}/messages/${last.id}`);
-  await shot(portal.page, 'portal-message', 'Succeeded');
+  await shot(portal.page, 'portal-message', 'Attempts');
   await portal.context.close();
 
   const operator = await newPage(browser, { viewport: { width: 1280, height: 800 } });

@@ -7,7 +7,8 @@ const ATTRIBUTES = new Set([
   'id', 'class', 'type', 'name', 'value', 'placeholder', 'title', 'role', 'for', 'href', 'min', 'max', 'step',
   'rows', 'cols', 'autocomplete', 'spellcheck', 'tabindex', 'colspan', 'datetime', 'inputmode', 'pattern',
   'maxlength', 'size', 'scope', 'lang', 'viewBox', 'width', 'height', 'x', 'y', 'x1', 'x2', 'y1', 'y2', 'd',
-  'points', 'fill', 'stroke', 'stroke-width', 'rx', 'text-anchor', 'preserveAspectRatio', 'focusable',
+  'points', 'fill', 'stroke', 'stroke-width', 'rx', 'text-anchor', 'preserveAspectRatio', 'focusable', 'cx', 'cy',
+  'r',
 ]);
 const FLAGS = new Set(['disabled', 'checked', 'selected', 'required', 'readonly', 'hidden', 'multiple', 'open']);
 const SVG = 'http://www.w3.org/2000/svg';

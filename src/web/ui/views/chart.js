@@ -30,13 +30,16 @@ export function healthChart(buckets) {
 export function lineChart(label, points, unit = '') {
   const values = points.map((p) => p.value);
   const max = Math.max(1, ...values);
-  const step = points.length > 1 ? W / (points.length - 1) : W;
-  const coords = points.map((p, i) => `${(i * step).toFixed(1)},${(H - (p.value / max) * (H - 10)).toFixed(1)}`).join(' ');
+  const step = points.length > 1 ? W / (points.length - 1) : 0;
+  const x = (i) => (points.length > 1 ? i * step : W - 4);
+  const coords = points.map((p, i) => `${x(i).toFixed(1)},${(H - (p.value / max) * (H - 10)).toFixed(1)}`).join(' ');
   const latest = values.length ? values[values.length - 1] : 0;
   return h('figure', {class: 'chart'},
     h('h3', null, label),
     s('svg', {viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${label}: now ${latest}${unit}, at most ${max}${unit}`,
       preserveAspectRatio: 'none'},
-    s('polyline', {points: coords, class: 'line', fill: 'none'})),
+    s('polyline', {points: coords, class: 'line', fill: 'none'}),
+    // The latest value as a dot: a line needs two samples, a dot shows the first one too.
+    points.length ? s('circle', {cx: Math.min(x(points.length - 1), W - 4).toFixed(1), cy: (H - (latest / max) * (H - 10)).toFixed(1), r: 4, class: 'dot'}) : null),
     h('figcaption', null, `now ${latest}${unit} · max ${Math.round(max * 100) / 100}${unit}`));
 }
