@@ -9,6 +9,7 @@
 
 #include "api/testing/http_test_client.h"
 #include "api/testing/served_api.h"
+#include "api/testing/sse_events.h"
 #include "api/v1/routes.h"
 #include "core/figures.h"
 #include "core/ids.h"
@@ -16,6 +17,8 @@
 
 namespace hookwire::api::v1 {
 namespace {
+
+using ::hookwire::api::testing::next_event;
 
 using namespace std::chrono_literals;
 using testing::TestClient;
@@ -254,30 +257,6 @@ TEST_P(ConsoleTest, MessageListFiltersByDeliveryStatus) {
 }
 
 // ---- GET /api/v1/app/{app}/stream
-
-struct Event {
-  std::string id, type, data;
-};
-Event next_event(TestClient& c) {
-  for (;;) {
-    const std::string block = c.read_until("\n\n");
-    if (block.starts_with(":")) continue;
-    Event e;
-    size_t at = 0;
-    while (at < block.size()) {
-      const auto nl = block.find('\n', at);
-      const std::string line = block.substr(at, nl - at);
-      at = nl + 1;
-      if (line.empty()) continue;
-      const auto colon = line.find(": ");
-      const std::string field = line.substr(0, colon), value = line.substr(colon + 2);
-      if (field == "id") e.id = value;
-      if (field == "event") e.type = value;
-      if (field == "data") e.data += e.data.empty() ? value : "\n" + value;
-    }
-    return e;
-  }
-}
 
 TEST_P(ConsoleTest, AppStreamCarriesEveryMessageOfTheApplicationThroughItsFilters) {
   const auto first = publish("a.happened", 0);

@@ -13,6 +13,7 @@
 #include "api/http_server.h"
 #include "api/testing/http_test_client.h"
 #include "api/testing/served_api.h"
+#include "api/testing/sse_events.h"
 #include "api/v1/routes.h"
 #include "core/clock.h"
 #include "feed/cursor.h"
@@ -23,6 +24,8 @@
 
 namespace hookwire::api::v1 {
 namespace {
+
+using ::hookwire::api::testing::next_event;
 
 using namespace std::chrono_literals;
 using testing::TestClient;
@@ -41,37 +44,6 @@ Status run_write(store::Store& st, std::function<Status(store::Tx&)> fn) {
   std::promise<Status> done;
   st.submit_write(std::move(fn), [&done](Status s) { done.set_value(std::move(s)); });
   return done.get_future().get();
-}
-
-struct Event {
-  std::string id;
-  std::string type;
-  std::string data;
-};
-
-// Reads the next event (skipping comments) from a stream whose head has been read.
-Event next_event(TestClient& c, int* heartbeats = nullptr) {
-  for (;;) {
-    const std::string block = c.read_until("\n\n");
-    if (block.starts_with(":")) {
-      if (heartbeats) ++*heartbeats;
-      continue;
-    }
-    Event e;
-    size_t at = 0;
-    while (at < block.size()) {
-      const auto nl = block.find('\n', at);
-      const std::string line = block.substr(at, nl - at);
-      at = nl + 1;
-      if (line.empty()) continue;
-      const auto colon = line.find(": ");
-      const std::string field = line.substr(0, colon), value = line.substr(colon + 2);
-      if (field == "id") e.id = value;
-      if (field == "event") e.type = value;
-      if (field == "data") e.data += e.data.empty() ? value : "\n" + value;
-    }
-    return e;
-  }
 }
 
 class StreamTest : public testing::ServedApiTest,

@@ -3,6 +3,7 @@
 
 #include "core/ids.h"
 #include "store/postgres/pg_tx_parts.h"
+#include "store/status_filter_sql.h"
 
 namespace hookwire::store::postgres {
 using namespace pg_rows;  // NOLINT: the files of one implementation
@@ -187,22 +188,6 @@ Result<Message> PgTx::get_message(std::string_view app_id, std::string_view id_o
   }
   return Error::not_found("message not found");
 }
-
-namespace {
-// The condition a message `m` meets when one of its deliveries, the latest of its (message, endpoint) pair,
-// has reported status `status` (reported_status() in model.h).
-std::string delivery_status_condition(int status) {
-  const char* cond = status == Delivery::kSuccess   ? "d.status = 0"
-                     : status == Delivery::kFailed  ? "d.status = 2"
-                     : status == Delivery::kPending ? "d.status IN (1, 3) AND d.attempts = 0"
-                                                    : "d.status IN (1, 3) AND d.attempts > 0";
-  return fmt::format(
-      "EXISTS (SELECT 1 FROM deliveries d WHERE d.app_id = messages.app_id AND d.msg_id = messages.id AND {} "
-      "AND NOT EXISTS (SELECT 1 FROM deliveries d2 WHERE d2.app_id = d.app_id AND d2.endpoint_id = "
-      "d.endpoint_id AND d2.msg_id = d.msg_id AND d2.id > d.id))",
-      cond);
-}
-}  // namespace
 
 Result<Page<Message>> PgTx::list_messages(std::string_view app_id, const MessageQuery& q) {
   // The filters of the plain listing, after "WHERE app_id = ...".
