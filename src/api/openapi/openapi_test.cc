@@ -54,7 +54,7 @@ TEST(OpenApi, DescribesEverySourceInFieldAndNothingElse) {
         "PollingEndpointConsumerSeekIn", "PollingEndpointConsumerSeekOut", "PollerV2CommitIn", "ApiTokenOut",
         "RotatePollerTokenIn", "AppPortalAccessIn", "AppPortalAccessOut", "EndpointExtensions",
         "SourceRequestOut", "ListResponse_SourceRequestOut", "EndpointHealthOut", "ServerStatsOut",
-         "MessageAttemptExtensions"})
+        "MessageAttemptExtensions"})
     EXPECT_TRUE(schemas.contains(s)) << s;
   EXPECT_NE(std::string(doc.at("info").at("description").as_string()).find("Svix"), std::string::npos);
 }
