@@ -5,8 +5,7 @@
 //    portal session with the link's application, capabilities, sessionId and expiry. 200 {appId, appUid,
 //    appName, capabilities, expiresAt, csrf} with the cookie hookwire_portal; any link that is not live: 401
 //    link_invalid.
-//  - POST /ui/api/console/login {"token": admin token} (constant-time compare): a console session of 12
-//  hours,
+//  - POST /ui/api/console/login {"token": admin token} (constant-time compare): a console session of 12 h,
 //    cookie hookwire_console; 200 {expiresAt, csrf}; a wrong token 401, nothing stored.
 //  - GET /ui/api/{portal,console}/session: the same answer for the live session of that cookie (so a reloaded
 //    page recovers its CSRF token), else 401 session_invalid.
