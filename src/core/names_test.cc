@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "core/utf8.h"
+
 namespace hookwire {
 namespace {
 
@@ -56,6 +58,22 @@ TEST(Names, SensitiveHeadersAreNamedWhateverTheirCase) {
   for (const char* name :
        {"", "X-Tenant", "Authorizatio", "authorization2", "set-cookie", "webhook-signature", "x-api-keys"})
     EXPECT_FALSE(is_sensitive_header(name)) << name;
+}
+
+TEST(Names, ToValidUtf8ReplacesOnlyWhatIsNotUtf8) {
+  EXPECT_EQ(to_valid_utf8("plain"), "plain");
+  EXPECT_EQ(to_valid_utf8("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"), "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+  EXPECT_EQ(to_valid_utf8("\xc0\xaf"), "\xEF\xBF\xBD\xEF\xBF\xBD") << "overlong";
+  EXPECT_EQ(to_valid_utf8("\xed\xa0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD") << "surrogate";
+  EXPECT_EQ(to_valid_utf8("a\xe2\x82"), "a\xEF\xBF\xBD\xEF\xBF\xBD") << "cut short";
+  const std::string with_nul("a\0b", 3);
+  EXPECT_EQ(to_valid_utf8(with_nul), with_nul) << "NUL is UTF-8";
+  EXPECT_EQ(to_valid_utf8(with_nul, true),
+            "a\xEF\xBF\xBD"
+            "b")
+      << "unless it must go";
+  EXPECT_EQ(utf8_sequence_length(""), 0u);
+  EXPECT_EQ(utf8_sequence_length("\xe2\x82\xac!"), 3u);
 }
 
 TEST(Names, Utf8IsWellFormedOrRefused) {

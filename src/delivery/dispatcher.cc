@@ -24,6 +24,7 @@
 #include "core/ids.h"
 #include "core/log_throttle.h"
 #include "core/names.h"
+#include "core/utf8.h"
 #include "delivery/due_rules.h"
 #include "delivery/operational.h"
 #include "delivery/provider_headers.h"
@@ -524,7 +525,12 @@ class Dispatcher::State : public std::enable_shared_from_this<State> {
         response_status = static_cast<int>(res->status);
         outcome = AttemptOutcome::http(response_status, res->retry_after);
         if (res->body.size() > options_.max_logged_response) res->body.resize(options_.max_logged_response);
+        // The log keeps text: a body that is not UTF-8 (binary, another charset, a character the cut split)
+        // or holds NUL has those bytes replaced by U+FFFD. PostgreSQL refuses such text, so the attempt could
+        // not be recorded at all, and the API's JSON would not be JSON.
         response_text = std::move(res->body);
+        if (!is_utf8(response_text) || response_text.find('\0') != std::string::npos)
+          response_text = to_valid_utf8(response_text, true);
       } else {
         const auto kind = res.error().kind;
         response_text = res.error().message;

@@ -350,6 +350,28 @@ TEST_P(DispatcherTest, AnAttemptRecordsTheRequestHeadersAsSentWithSecretsRedacte
   EXPECT_EQ(stored->request_headers, expected);
 }
 
+// A response that is not text is logged as text (its other bytes U+FFFD), on every store: PostgreSQL refuses
+// invalid UTF-8 and NUL, which left such an attempt unrecorded and its delivery sent again and again.
+TEST_P(DispatcherTest, AResponseThatIsNotUtf8IsLoggedWithItsOtherBytesReplaced) {
+  ScriptedReceiver receiver;
+  receiver.set_default(ScriptedResponse::with(200, std::string("\xff\xfe"
+                                                               "A\0\xc3",
+                                                               5)));
+  publish(receiver.url("/hook"));
+  start();
+  auto [d, a] = wait_recorded(1);
+  EXPECT_EQ(d.status, store::Delivery::kSuccess);
+  const std::string expected =
+      "\xEF\xBF\xBD\xEF\xBF\xBD"
+      "A\xEF\xBF\xBD\xEF\xBF\xBD";
+  EXPECT_EQ(a.response, expected);
+  auto stored =
+      read<Result<store::Attempt>>([&](store::Tx& tx) { return tx.get_attempt(app_.id, msg_.id, a.id); });
+  ASSERT_TRUE(stored.ok()) << stored.error().detail;
+  EXPECT_EQ(stored->response, expected);
+  EXPECT_EQ(receiver.request_count(), 1u);
+}
+
 // Nothing sent, nothing recorded: a request the HTTP client refuses before connecting has no headers.
 TEST_P(DispatcherTest, AnAttemptRefusedBeforeSendingRecordsNoRequestHeaders) {
   ScriptedReceiver receiver;

@@ -8,6 +8,7 @@
 #include "core/encoding.h"
 #include "core/ids.h"
 #include "core/names.h"
+#include "core/utf8.h"
 
 namespace hookwire::inbound {
 
@@ -31,33 +32,6 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// The length of the well-formed UTF-8 sequence at the start of `s` (RFC 3629), or 0.
-size_t utf8_sequence(std::string_view s) {
-  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
-  const unsigned char c = b(0);
-  if (c < 0x80) return 1;
-  size_t n;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;  // no overlong forms
-    if (c == 0xED) hi = 0x9F;  // no surrogates
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
-  } else {
-    return 0;
-  }
-  if (s.size() < n) return 0;
-  if (b(1) < lo || b(1) > hi) return 0;
-  for (size_t i = 2; i < n; ++i)
-    if (b(i) < 0x80 || b(i) > 0xBF) return 0;
-  return n;
-}
-
 // `body` cut to at most `max` bytes without splitting a UTF-8 sequence at the cut (a well-formed text stays
 // well-formed).
 std::string_view cut(std::string_view body, size_t max) {
@@ -70,28 +44,12 @@ std::string_view cut(std::string_view body, size_t max) {
     ++back;
   if (back < head.size()) {
     const size_t lead = head.size() - 1 - back;
-    if (utf8_sequence(body.substr(lead)) > back + 1) return head.substr(0, lead);
+    if (utf8_sequence_length(body.substr(lead)) > back + 1) return head.substr(0, lead);
   }
   return head;
 }
 
 }  // namespace
-
-std::string to_valid_utf8(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  while (!text.empty()) {
-    const size_t n = utf8_sequence(text);
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";  // U+FFFD
-      text.remove_prefix(1);
-    } else {
-      out.append(text.data(), n);
-      text.remove_prefix(n);
-    }
-  }
-  return out;
-}
 
 store::SourceRequest make_source_request(std::string id, const CompiledSource& src, const RequestHead& head,
                                          std::string_view body, const RequestFacts& facts, TimePoint now) {

@@ -77,9 +77,6 @@ struct RequestFacts {
 store::SourceRequest make_source_request(std::string id, const CompiledSource& src, const RequestHead& head,
                                          std::string_view body, const RequestFacts& facts, TimePoint now);
 
-// `text` with every byte sequence that is not well-formed UTF-8 replaced by U+FFFD.
-std::string to_valid_utf8(std::string_view text);
-
 class RequestLog {
  public:
   struct Options {

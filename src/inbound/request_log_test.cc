@@ -120,13 +120,5 @@ TEST(RequestRecord, BodiesThatAreNotTextAreKeptInBase64AndLongOnesAreCut) {
   EXPECT_EQ(base64_decode(cut_binary.body)->size(), kKeptBodyBytes);
 }
 
-TEST(RequestRecord, ToValidUtf8ReplacesOnlyWhatIsNotUtf8) {
-  EXPECT_EQ(to_valid_utf8("plain"), "plain");
-  EXPECT_EQ(to_valid_utf8("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"), "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
-  EXPECT_EQ(to_valid_utf8("\xc0\xaf"), "\xEF\xBF\xBD\xEF\xBF\xBD") << "overlong";
-  EXPECT_EQ(to_valid_utf8("\xed\xa0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD") << "surrogate";
-  EXPECT_EQ(to_valid_utf8("a\xe2\x82"), "a\xEF\xBF\xBD\xEF\xBF\xBD") << "cut short";
-}
-
 }  // namespace
 }  // namespace hookwire::inbound
