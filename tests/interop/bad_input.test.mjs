@@ -108,7 +108,11 @@ test('unknown ids are 404s; junk paths 404; wrong methods 405', async () => {
     assert.equal(res.status, 404, path);
     assert.equal(res.json.code, 'not_found', path);
   }
-  for (const path of ['/', '/api', '/api/v2/app', '/api/v1/app/target/msg/x/y/z', '/%00%ff', '/api/v1/app/../../etc']) {
+  // The root is the console's door (a redirect), not an unknown path.
+  const root = await fetch(`${hw.url}/`, { redirect: 'manual' });
+  assert.equal(root.status, 302);
+  assert.equal(root.headers.get('location'), '/console');
+  for (const path of ['/api', '/api/v2/app', '/ui/nope.js', '/api/v1/app/target/msg/x/y/z', '/%00%ff', '/api/v1/app/../../etc']) {
     const res = await hw.api('GET', path);
     assert.equal(res.status, 404, path);
   }

@@ -309,6 +309,24 @@ const EXPECTED = [
       assert.equal(req.body, '{"id":"in_1","amount":4200}');
     },
   },
+  {
+    name: 'a portal link', match: /app-portal-access\/acme/,
+    check: async (c, out) => {
+      const access = JSON.parse(out);
+      const base = `http://127.0.0.1:${c.port(8071)}`;
+      assert.ok(access.url.startsWith(`${base}/portal#key=applink_`), access.url);
+      assert.match(access.token, /^appsk_/);
+      // "the link works once and becomes a browser session"
+      const login = () => fetch(`${base}/ui/api/portal/login`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ key: access.url.split('#key=')[1] }),
+      });
+      const first = await login();
+      assert.equal(first.status, 200);
+      assert.match(first.headers.get('set-cookie'), /^hookwire_portal=.*HttpOnly/);
+      assert.equal((await login()).status, 401);
+    },
+  },
 ];
 
 // Resolves when the receiver has printed a whole request to `path`; returns the first.

@@ -1,6 +1,7 @@
 // Building the page. Every value is put in as text (a text node or an attribute value), never parsed as
-// markup: a payload or a response body carrying <script> or <img onerror> shows as those characters. There is
-// no innerHTML here, and the server's Content-Security-Policy runs only this origin's files anyway.
+// markup: a payload or a response body carrying <script> or <img onerror> shows as those characters. No HTML
+// string is ever handed to the browser to parse (web_test checks every file), and the server's
+// Content-Security-Policy runs only this origin's files anyway.
 
 // Attributes h() may set. Anything else is a programming error (not a place for data to choose a name).
 const ATTRIBUTES = new Set([
