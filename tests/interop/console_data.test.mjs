@@ -3,48 +3,11 @@
 // and the application-wide live stream, with app-portal tokens admitted to their own application only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { Hookwire } from './lib/hookwire.mjs';
+import { openStream } from './lib/sse.mjs';
 
 // No push deliveries: every message keeps a pending delivery to each endpoint.
 const ARGS = ['--delivery', 'off', '--delivery-allow-cidr', '127.0.0.0/8'];
-
-// One SSE connection; `waitFor(pred)` resolves once pred() holds (checked on every event).
-function openStream(hw, path, token) {
-  const s = { events: [], status: 0, waiters: [] };
-  const check = () => { s.waiters = s.waiters.filter((w) => (w.pred() ? (w.resolve(), false) : true)); };
-  s.waitFor = (pred) => new Promise((resolve) => { if (pred()) resolve(); else s.waiters.push({ pred, resolve }); });
-  s.opened = new Promise((resolve) => {
-    s.req = http.get({ host: '127.0.0.1', port: hw.port, path, headers: { authorization: `Bearer ${token}` } }, (res) => {
-      s.status = res.statusCode;
-      resolve();
-      res.setEncoding('utf8');
-      let pending = '';
-      res.on('data', (chunk) => {
-        pending += chunk;
-        let at;
-        while ((at = pending.indexOf('\n\n')) >= 0) {
-          const block = pending.slice(0, at);
-          pending = pending.slice(at + 2);
-          if (block.startsWith(':')) continue;
-          const e = { id: '', event: 'message', data: '' };
-          for (const line of block.split('\n')) {
-            const colon = line.indexOf(':');
-            const field = line.slice(0, colon);
-            const value = line.slice(colon + 1).replace(/^ /, '');
-            if (field === 'data') e.data += (e.data ? '\n' : '') + value;
-            else if (field === 'id' || field === 'event') e[field] = value;
-          }
-          s.events.push(e);
-        }
-        check();
-      });
-    });
-    s.req.on('error', () => resolve());
-  });
-  s.close = () => s.req.destroy();
-  return s;
-}
 
 async function portalToken(hw, app) {
   const res = await hw.api('POST', `/api/v1/auth/app-portal-access/${app}`, {});
@@ -82,10 +45,10 @@ test('console data: server stats, endpoint health, message filters and the appli
     assert.equal((await as(hw, tokenA, '/api/v1/server/stats')).status, 403);
 
     // The application stream, open before anything is published, filtered to b.happened.
-    const stream = openStream(hw, '/api/v1/app/app-a/stream?event_types=b.happened', tokenA);
+    const stream = openStream(hw, '/api/v1/app/app-a/stream?event_types=b.happened', { token: tokenA });
     await stream.opened;
     assert.equal(stream.status, 200);
-    const foreign = openStream(hw, '/api/v1/app/app-a/stream', tokenB);
+    const foreign = openStream(hw, '/api/v1/app/app-a/stream', { token: tokenB });
     await foreign.opened;
     assert.equal(foreign.status, 403);
     foreign.close();

@@ -5,52 +5,8 @@
 // `event: close`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { Hookwire } from './lib/hookwire.mjs';
-
-// One SSE connection: parses events as they arrive; `waitFor(pred)` resolves when pred() becomes true (checked
-// on every event and at the end of the connection).
-function openStream(hw, path, lastEventId) {
-  const s = { events: [], comments: 0, ended: false, waiters: [], status: 0, headers: {} };
-  const check = () => { s.waiters = s.waiters.filter((w) => (w.pred() ? (w.resolve(), false) : true)); };
-  s.waitFor = (pred, what) => new Promise((resolve, reject) => {
-    if (pred()) return resolve();
-    s.waiters.push({ pred, resolve });
-    s.failWith = (e) => reject(new Error(`${what}: ${e}`));
-  });
-  const headers = { authorization: `Bearer ${hw.token}`, accept: 'text/event-stream' };
-  if (lastEventId) headers['last-event-id'] = lastEventId;
-  s.req = http.get({ host: '127.0.0.1', port: hw.port, path, headers }, (res) => {
-    s.status = res.statusCode;
-    s.headers = res.headers;
-    res.setEncoding('utf8');
-    let pending = '';
-    res.on('data', (chunk) => {
-      pending += chunk;
-      let at;
-      while ((at = pending.indexOf('\n\n')) >= 0) {
-        const block = pending.slice(0, at);
-        pending = pending.slice(at + 2);
-        if (block.startsWith(':')) { s.comments += 1; continue; }
-        const e = { id: '', event: 'message', data: '' };
-        for (const line of block.split('\n')) {
-          const colon = line.indexOf(':');
-          const field = line.slice(0, colon);
-          const value = line.slice(colon + 1).replace(/^ /, '');
-          if (field === 'data') e.data += (e.data ? '\n' : '') + value;
-          else if (field === 'id' || field === 'event') e[field] = value;
-        }
-        s.events.push(e);
-      }
-      check();
-    });
-    res.on('end', () => { s.ended = true; check(); });
-    res.on('error', () => { s.ended = true; check(); });
-  });
-  s.req.on('error', () => { s.ended = true; check(); });
-  s.close = () => s.req.destroy();
-  return s;
-}
+import { openStream } from './lib/sse.mjs';
 
 // No push deliveries: the sink is only read.
 const ARGS = ['--delivery', 'off', '--delivery-allow-cidr', '127.0.0.0/8'];
@@ -90,7 +46,7 @@ test('SSE: concurrent writers, a disconnect and a kill -9 in the middle, Last-Ev
     await Promise.all(writers);
 
     // Resume with Last-Event-ID, then kill the server while more is being published and read.
-    s = openStream(hw, path, last);
+    s = openStream(hw, path, { lastEventId: last });
     await s.waitFor(() => s.status === 200, 'resumed stream');
     assert.equal(s.headers['content-type'], 'text/event-stream');
     const more = [0, 1, 2, 3].map((w) => publish(w + 4, 25));
@@ -103,7 +59,7 @@ test('SSE: concurrent writers, a disconnect and a kill -9 in the middle, Last-Ev
     last = seen[seen.length - 1].id;
 
     hw = await Hookwire.start({ dataDir: hw.dataDir, listen: `127.0.0.1:${port}`, args: ARGS });
-    s = openStream(hw, path, last);
+    s = openStream(hw, path, { lastEventId: last });
     await Promise.all([4, 5].map((w) => publish(w + 4, 10)));
     await s.waitFor(() => [...acked].every((id) => seen.some((e) => e.msg.id === id) ||
                                              messages(s).some((e) => e.msg.id === id)), 'every acknowledged message');

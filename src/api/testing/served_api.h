@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
+#include <future>
 #include <memory>
 #include <utility>
 
@@ -51,6 +53,12 @@ class ServedApiTest : public ::testing::Test {
   void with_feed() {
     store_->set_feed_listener([this](const store::Store::FeedAdvance& a) { hub_.advance(a); });
     ctx_.feed_hub = &hub_;
+  }
+  // Runs `fn` as one store write and waits for it (test set-up beside the routes under test).
+  Status run_write(std::function<Status(store::Tx&)> fn) {
+    std::promise<Status> done;
+    store_->submit_write(std::move(fn), [&done](Status s) { done.set_value(std::move(s)); });
+    return done.get_future().get();
   }
   // Serves router_ on 127.0.0.1:0 and connects client_. Call under ASSERT_NO_FATAL_FAILURE.
   void serve(ServerOptions options = {}) {

@@ -24,12 +24,6 @@ using namespace std::chrono_literals;
 using testing::TestClient;
 namespace json = boost::json;
 
-Status run_write(store::Store& st, std::function<Status(store::Tx&)> fn) {
-  std::promise<Status> done;
-  st.submit_write(std::move(fn), [&done](Status s) { done.set_value(std::move(s)); });
-  return done.get_future().get();
-}
-
 class ConsoleTest : public testing::ServedApiTest,
                     public ::testing::WithParamInterface<store::testing::Backend> {
  protected:
@@ -144,7 +138,7 @@ TEST_P(ConsoleTest, EndpointHealthCountsAttemptsIntoBucketsAndListsTheLastFailur
     a.response = fmt::format("{}:{}", i, std::string(250, 'r'));
     written.push_back(a);
   }
-  ASSERT_TRUE(run_write(*store_, [&](store::Tx& tx) -> Status {
+  ASSERT_TRUE(run_write([&](store::Tx& tx) -> Status {
                 for (const auto& a : written)
                   if (auto st = tx.insert_attempt(a); !st.ok()) return st;
                 store::EndpointHealthRecord h;
@@ -226,7 +220,7 @@ TEST_P(ConsoleTest, MessageListFiltersByDeliveryStatus) {
   for (int i = 0; i < 4; ++i) ids.push_back(publish(i == 3 ? "b.happened" : "a.happened", i));
   // Fan-out made one pending delivery per message (to ep-a); settle them by hand: 0 delivered, 1 and 3
   // failed, 2 left pending.
-  ASSERT_TRUE(run_write(*store_, [&](store::Tx& tx) -> Status {
+  ASSERT_TRUE(run_write([&](store::Tx& tx) -> Status {
                 for (int i : {0, 1, 3}) {
                   auto ds = tx.list_deliveries_by_message(app_id_, ids[i]);
                   if (!ds.ok()) return ds.take_error();

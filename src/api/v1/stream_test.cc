@@ -40,11 +40,6 @@ Result<T> run_read(store::Store& st, Fn fn) {
                  [&done, result] { done.set_value(std::move(**result)); });
   return done.get_future().get();
 }
-Status run_write(store::Store& st, std::function<Status(store::Tx&)> fn) {
-  std::promise<Status> done;
-  st.submit_write(std::move(fn), [&done](Status s) { done.set_value(std::move(s)); });
-  return done.get_future().get();
-}
 
 class StreamTest : public testing::ServedApiTest,
                    public ::testing::WithParamInterface<store::testing::Backend> {
@@ -232,7 +227,7 @@ TEST_P(StreamTest, ConsumerStreamsStartAfterTheCommittedPosition) {
       c->position = second;
       return tx.put_feed_consumer(*c);
     };
-    ASSERT_TRUE(run_write(*store_, commit).ok());
+    ASSERT_TRUE(run_write(commit).ok());
   }
   auto c = open(std::string(kStream) + "?consumer=laptop");
   const auto next = json::parse(next_event(*c).data);
